@@ -1,0 +1,53 @@
+# Thin wrapper over CMake (DESIGN.md §1). The two commands of the quick start:
+#   make run   installs what is missing, builds, imports the demo data and serves
+#   make test  installs what is missing, builds and runs every test
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= 2
+CONFIG ?= config/slmhub.example.properties
+SLMHUB := $(BUILD_DIR)/host/slmhub
+
+# Debian packages the build, the tests and the benchmarks need.
+DEPS := cmake ninja-build g++ ccache pkg-config clang-format clang-tidy \
+	libpoco-dev libboost-dev libboost-filesystem-dev libssl-dev nlohmann-json3-dev \
+	libhowardhinnant-date-dev libgtest-dev libgmock-dev tzdata \
+	postgresql-15 sqlite3 curl wrk ca-certificates
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps configure build run test test-unit bench format tidy clean
+all: build
+
+# Idempotent: installs only what dpkg does not already have.
+deps:
+	@missing="$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "all build dependencies are installed"; fi
+
+configure: deps
+	@[ -f $(BUILD_DIR)/build.ninja ] || cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	$(SLMHUB) import config/demo-dataset.json --config $(CONFIG)
+	exec $(SLMHUB) serve --config $(CONFIG)
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+bench: build
+	bench/run.sh $(BUILD_DIR)
+
+format:
+	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+
+tidy: configure
+	git ls-files 'sdk/*.cpp' 'host/*.cpp' 'plugins/*.cpp' | xargs clang-tidy -p $(BUILD_DIR) --quiet
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,187 @@
+// The routes the host itself answers: health, metrics, plugins, jobs, outbox, tokens and
+// the OpenAPI document. Entity routes are in core/core_routes.cpp.
+#include <map>
+
+#include "app/server.hpp"
+#include "events/event_bus.hpp"
+#include "events/outbox.hpp"
+#include "http/auth.hpp"
+#include "http/metrics.hpp"
+#include "http/router.hpp"
+#include "jobs/job_scheduler.hpp"
+#include "plugins/plugin_manager.hpp"
+#include "slmhub/errors.hpp"
+#include "storage/database.hpp"
+
+namespace slmhub::host {
+
+extern const char* const kOpenApiYaml;
+
+void Server::add_host_routes() {
+  Router& r = *router_;
+  r.add({"GET", "/healthz", "",
+         [](const Request&) {
+           return Response::json({{"status", "ok"}});
+         },
+         "the process is up"},
+        "host");
+  r.add({"GET", "/readyz", "",
+         [this](const Request&) {
+           bool store_ok = true;
+           std::string why;
+           try {
+             db_->query("SELECT 1");
+           } catch (const std::exception& e) {
+             store_ok = false;
+             why = e.what();
+           }
+           bool ok = store_ok && ready_;
+           Json body = {{"status", ok ? "ready" : "not ready"},
+                        {"store", store_ok ? "ok" : why},
+                        {"plugins", ready_ ? "started" : "starting"}};
+           return Response::json(body, ok ? 200 : 503);
+         },
+         "the store answers and the plugins have started"},
+        "host");
+  r.add({"GET", "/metrics", "",
+         [this](const Request&) {
+           return Response::text(metrics_->render(), "text/plain; version=0.0.4");
+         },
+         "Prometheus metrics"},
+        "host");
+  r.add({"GET", "/api/v1/openapi.yaml", "",
+         [](const Request&) { return Response::text(kOpenApiYaml, "application/yaml"); },
+         "this API's OpenAPI description"},
+        "host");
+  r.add(
+      {"GET", "/api/v1/plugins", "viewer",
+       [this](const Request&) {
+         std::map<std::string, Json> routes_by_owner;
+         for (const auto& e : router_->routes()) {
+           auto& list = routes_by_owner[e.owner];
+           if (list.is_null()) list = Json::array();
+           list.push_back({{"method", e.route.method},
+                           {"path", e.route.pattern},
+                           {"role", e.route.role},
+                           {"summary", e.route.summary}});
+         }
+         std::map<std::string, Json> jobs_by_owner;
+         for (const auto& j : jobs_->list()) {
+           auto owner = j.name.substr(0, j.name.find('.'));
+           auto& list = jobs_by_owner[owner];
+           if (list.is_null()) list = Json::array();
+           list.push_back(j.name);
+         }
+         std::map<std::string, Json> commands_by_owner;
+         for (const auto& [c, owner] : commands_->all()) {
+           auto& list = commands_by_owner[owner];
+           if (list.is_null()) list = Json::array();
+           list.push_back(c.name);
+         }
+         Json out = Json::array();
+         for (const auto& rec : plugins_->records()) {
+           Json p = {
+               {"name", rec.name},
+               {"version", rec.version},
+               {"state", to_string(rec.state)},
+               {"path", rec.path},
+               {"needs", rec.needs},
+               {"routes",
+                routes_by_owner.contains(rec.name) ? routes_by_owner[rec.name] : Json::array()},
+               {"jobs", jobs_by_owner.contains(rec.name) ? jobs_by_owner[rec.name] : Json::array()},
+               {"commands", commands_by_owner.contains(rec.name) ? commands_by_owner[rec.name]
+                                                                 : Json::array()}};
+           if (!rec.reason.empty()) p["reason"] = rec.reason;
+           out.push_back(std::move(p));
+         }
+         return Response::json({{"plugins", out}});
+       },
+       "loaded plugins with their state and what they registered"},
+      "host");
+  r.add({"GET", "/api/v1/routes", "viewer",
+         [this](const Request&) {
+           Json out = Json::array();
+           for (const auto& e : router_->routes())
+             out.push_back({{"method", e.route.method},
+                            {"path", e.route.pattern},
+                            {"role", e.route.role},
+                            {"owner", e.owner},
+                            {"summary", e.route.summary}});
+           return Response::json({{"routes", out}});
+         },
+         "the route table: every route with its owner and required role"},
+        "host");
+  r.add({"GET", "/api/v1/jobs", "viewer",
+         [this](const Request&) {
+           Json out = Json::array();
+           for (const auto& j : jobs_->list()) out.push_back(to_json(j));
+           return Response::json({{"jobs", out}});
+         },
+         "scheduled jobs with their last and next runs"},
+        "host");
+  r.add({"POST", "/api/v1/jobs/{name}/run", "operator",
+         [this](const Request& req) {
+           try {
+             auto outcome = jobs_->run_now(req.params.at("name"));
+             return Response::json({{"job", req.params.at("name")}, {"output", outcome}});
+           } catch (const std::out_of_range&) {
+             throw NotFound("no job named '" + req.params.at("name") + "'");
+           }
+         },
+         "run a job now"},
+        "host");
+  r.add({"GET", "/api/v1/outbox", "operator",
+         [this](const Request& req) {
+           auto state = req.query_param("state");
+           if (!state.empty() && state != "pending" && state != "sent" && state != "dead")
+             throw ValidationError("state", "'" + state + "' is not pending, sent or dead");
+           return Response::json({{"messages", outbox_->list(state, 100)}});
+         },
+         "outgoing messages: pending, sent and dead letters"},
+        "host");
+  r.add({"GET", "/api/v1/tokens", "admin",
+         [this](const Request&) {
+           Json out = Json::array();
+           for (const auto& t : tokens_->list()) {
+             Json j = {{"id", t.id},
+                       {"name", t.name},
+                       {"roles", t.roles},
+                       {"created_at", format_instant(t.created_at)}};
+             if (t.expires_at) j["expires_at"] = format_instant(*t.expires_at);
+             if (t.revoked_at) j["revoked_at"] = format_instant(*t.revoked_at);
+             out.push_back(std::move(j));
+           }
+           return Response::json({{"tokens", out}});
+         },
+         "API tokens (never their secrets)"},
+        "host");
+  r.add({"POST", "/api/v1/tokens", "admin",
+         [this](const Request& req) {
+           Json body = req.json();
+           std::vector<FieldError> errors;
+           ObjectReader in(body, "$", errors);
+           auto name = in.required_string("name");
+           auto roles = in.required_string_list("roles");
+           auto expires = in.optional_instant("expires_at");
+           in.finish();
+           if (!errors.empty()) throw ValidationError(errors);
+           try {
+             auto created = tokens_->create(name, roles, expires);
+             return Response::json({{"id", created.info.id}, {"token", created.token}}, 201);
+           } catch (const std::invalid_argument& e) {
+             throw ValidationError("$.roles", e.what());
+           }
+         },
+         "create a token; its secret is shown once"},
+        "host");
+  r.add({"DELETE", "/api/v1/tokens/{id}", "admin",
+         [this](const Request& req) {
+           if (!tokens_->revoke(req.params.at("id")))
+             throw NotFound("no active token '" + req.params.at("id") + "'");
+           return Response::no_content();
+         },
+         "revoke a token"},
+        "host");
+}
+
+}  // namespace slmhub::host

@@ -1,0 +1,313 @@
+#include "app/server.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "core/core_store.hpp"
+#include "events/event_bus.hpp"
+#include "events/outbox.hpp"
+#include "http/auth.hpp"
+#include "http/http_server.hpp"
+#include "http/metrics.hpp"
+#include "http/router.hpp"
+#include "jobs/job_scheduler.hpp"
+#include "plugins/plugin_manager.hpp"
+#include "storage/database.hpp"
+
+namespace slmhub::host {
+
+extern const char* const kOpenApiYaml;  // generated from docs/openapi.yaml at build time
+
+void CommandRegistry::add(CommandSpec spec, const std::string& owner) {
+  if (spec.name.empty() || !spec.run)
+    throw std::invalid_argument("a command needs a name and a run function");
+  for (const auto& [c, o] : commands_) {
+    if (c.name == spec.name)
+      throw std::invalid_argument("command '" + spec.name + "' from " + owner +
+                                  " is already registered by " + o);
+  }
+  commands_.emplace_back(std::move(spec), owner);
+}
+
+const CommandSpec* CommandRegistry::find(const std::vector<std::string>& words,
+                                         std::size_t& used) const {
+  const CommandSpec* best = nullptr;
+  for (const auto& [c, o] : commands_) {
+    std::vector<std::string> parts;
+    std::size_t start = 0;
+    while (start <= c.name.size()) {
+      auto space = c.name.find(' ', start);
+      if (space == std::string::npos) space = c.name.size();
+      parts.push_back(c.name.substr(start, space - start));
+      start = space + 1;
+    }
+    if (parts.size() > words.size()) continue;
+    if (!std::equal(parts.begin(), parts.end(), words.begin())) continue;
+    if (!best || parts.size() > used) {
+      best = &c;
+      used = parts.size();
+    }
+  }
+  return best;
+}
+
+// What one plugin's start() sees. Registrations are buffered and handed to the real
+// registries only when start() returns, so a plugin that throws half-way leaves nothing
+// behind (no route to a half-started plugin).
+class Server::PluginHost : public Host {
+ public:
+  PluginHost(Server& server, const std::string& name, std::vector<ConfigKey> schema)
+      : server_(server),
+        name_(name),
+        config_(server.settings_, name, std::move(schema)),
+        secrets_(server.settings_),
+        log_(server.log(name)),
+        http_(*this),
+        scheduler_(*this),
+        commands_(*this),
+        events_(*this),
+        outbox_(*this) {}
+
+  const Config& config() const override { return config_; }
+  Logger& log() override { return log_; }
+  const Clock& clock() const override { return server_.clock_; }
+  Catalog& catalog() override { return *server_.core_; }
+  Tickets& tickets() override { return *server_.core_; }
+  Store& store() override { return *server_.db_; }
+  Events& events() override { return events_; }
+  Outbox& outbox() override { return outbox_; }
+  Scheduler& scheduler() override { return scheduler_; }
+  HttpRoutes& http() override { return http_; }
+  Commands& commands() override { return commands_; }
+  const Secrets& secrets() const override { return secrets_; }
+  const PluginConfig& plugin_config() const { return config_; }
+
+  void commit() {
+    for (auto& r : routes_) server_.router_->add(std::move(r), name_);
+    for (auto& j : jobs_) server_.jobs_->add(std::move(j));
+    for (auto& c : cmds_) server_.commands_->add(std::move(c), name_);
+    for (auto& [n, t, h] : subs_) server_.events_->subscribe(n, t, std::move(h));
+    for (auto& [c, s] : senders_) server_.outbox_->register_sender(c, std::move(s));
+    routes_.clear();
+  }
+
+ private:
+  struct Routes : HttpRoutes {
+    explicit Routes(PluginHost& h) : h(h) {}
+    void add(Route route) override { h.routes_.push_back(std::move(route)); }
+    PluginHost& h;
+  };
+  struct Jobs : Scheduler {
+    explicit Jobs(PluginHost& h) : h(h) {}
+    void add(JobSpec job) override {
+      if (!job.name.starts_with(h.name_ + "."))
+        throw std::invalid_argument("job '" + job.name + "': a plugin's job names start with '" +
+                                    h.name_ + ".'");
+      h.jobs_.push_back(std::move(job));
+    }
+    PluginHost& h;
+  };
+  struct Cmds : Commands {
+    explicit Cmds(PluginHost& h) : h(h) {}
+    void add(CommandSpec c) override { h.cmds_.push_back(std::move(c)); }
+    PluginHost& h;
+  };
+  struct Evts : Events {
+    explicit Evts(PluginHost& h) : h(h) {}
+    void publish(Tx& tx, const std::string& type, const std::string& subject,
+                 const Json& payload) override {
+      h.server_.events_->publish(tx, type, subject, payload);
+    }
+    void subscribe(const std::string& subscriber, const std::vector<std::string>& types,
+                   std::function<void(const Event&)> handler) override {
+      h.subs_.emplace_back(h.name_ + "." + subscriber, types, std::move(handler));
+    }
+    PluginHost& h;
+  };
+  struct Out : Outbox {
+    explicit Out(PluginHost& h) : h(h) {}
+    void enqueue(Tx& tx, const OutboxMessage& message) override {
+      h.server_.outbox_->enqueue(tx, message);
+    }
+    void register_sender(const std::string& channel,
+                         std::function<void(const OutboxMessage&)> send) override {
+      h.senders_.emplace_back(channel, std::move(send));
+    }
+    PluginHost& h;
+  };
+
+  Server& server_;
+  std::string name_;
+  PluginConfig config_;
+  SettingsSecrets secrets_;
+  Logger& log_;
+  Routes http_;
+  Jobs scheduler_;
+  Cmds commands_;
+  Evts events_;
+  Out outbox_;
+  std::vector<Route> routes_;
+  std::vector<JobSpec> jobs_;
+  std::vector<CommandSpec> cmds_;
+  std::vector<std::tuple<std::string, std::vector<std::string>, std::function<void(const Event&)>>>
+      subs_;
+  std::vector<std::pair<std::string, std::function<void(const OutboxMessage&)>>> senders_;
+};
+
+Server::Server(Settings settings, std::string binary_dir)
+    : settings_(std::move(settings)), binary_dir_(std::move(binary_dir)) {
+  log_level_ = parse_log_level(settings_.string("log.level"));
+}
+
+Server::~Server() { shutdown(); }
+
+Logger& Server::log(const std::string& source) {
+  std::lock_guard lock(log_mutex_);
+  loggers_.push_back(std::make_unique<StderrLogger>(source, log_level_, log_mutex_));
+  return *loggers_.back();
+}
+
+void Server::open() {
+  auto problems = settings_.validate_host_keys();
+  if (!problems.empty()) {
+    std::string text;
+    for (const auto& p : problems) text += (text.empty() ? "" : "; ") + p;
+    throw std::runtime_error(text);
+  }
+  Logger& log = this->log("host");
+  std::string url = settings_.string("db.url");
+  if (url.starts_with("sqlite:") && !url.starts_with("sqlite:/"))
+    url = "sqlite:" + settings_.resolve_path(url.substr(7));
+  db_ = Database::open(url);
+  metrics_ = std::make_unique<Metrics>();
+  router_ = std::make_unique<Router>();
+  commands_ = std::make_unique<CommandRegistry>();
+  db_->migrate("host", {{1, "api tokens",
+                         "CREATE TABLE api_tokens(id TEXT PRIMARY KEY, name TEXT NOT NULL, "
+                         "secret_hash TEXT NOT NULL, roles TEXT NOT NULL, created_at BIGINT NOT "
+                         "NULL, expires_at BIGINT, revoked_at BIGINT)"}});
+  tokens_ = std::make_unique<TokenStore>(*db_, clock_);
+  std::string instance = settings_.string("instance.id");
+  if (instance.empty()) {
+    char name[256] = {};
+    gethostname(name, sizeof name - 1);
+    instance = std::string(name) + ":" + std::to_string(getpid());
+  }
+  EventBusSettings event_settings;
+  event_settings.poll_interval = std::chrono::milliseconds(settings_.integer("events.poll_ms"));
+  event_settings.max_backoff = std::chrono::duration_cast<std::chrono::seconds>(
+      std::chrono::milliseconds(settings_.integer("events.retry_max_ms")));
+  events_ = std::make_unique<EventBus>(*db_, clock_, this->log("events"), event_settings);
+  OutboxSettings outbox_settings;
+  outbox_settings.max_attempts = static_cast<int>(settings_.integer("outbox.max_attempts"));
+  outbox_ =
+      std::make_unique<OutboxService>(*db_, clock_, this->log("outbox"), instance, outbox_settings);
+  JobSchedulerSettings job_settings;
+  job_settings.tick_interval = std::chrono::milliseconds(settings_.integer("jobs.tick_ms"));
+  job_settings.lease_duration = std::chrono::seconds(settings_.integer("jobs.lease_seconds"));
+  jobs_ = std::make_unique<JobScheduler>(*db_, clock_, this->log("jobs"), instance, job_settings);
+  core_ = std::make_unique<CoreStore>(*db_, *events_, clock_);
+  add_host_routes();
+  core_->add_routes(*router_);
+
+  std::string dir = settings_.string("plugins.dir");
+  dir = dir.empty()
+            ? (std::filesystem::path(binary_dir_) / ".." / "plugins").lexically_normal().string()
+            : settings_.resolve_path(dir);
+  plugins_ = std::make_unique<PluginManager>();
+  auto enabled = [&] {
+    std::vector<std::string> out;
+    auto text = settings_.string("plugins.enabled");
+    std::size_t start = 0;
+    while (start < text.size()) {
+      auto comma = text.find(',', start);
+      if (comma == std::string::npos) comma = text.size();
+      auto item = text.substr(start, comma - start);
+      item.erase(0, item.find_first_not_of(" \t"));
+      item.erase(item.find_last_not_of(" \t") + 1);
+      if (!item.empty()) out.push_back(item);
+      start = comma + 1;
+    }
+    return out;
+  }();
+  if (std::filesystem::is_directory(dir)) {
+    plugins_->load_dir(dir, enabled);
+  } else if (!enabled.empty()) {
+    throw std::runtime_error("plugins.dir " + dir + " does not exist, and plugins.enabled names " +
+                             std::to_string(enabled.size()) + " plugin(s)");
+  } else {
+    log.warning("plugins.dir " + dir + " does not exist: running without plugins");
+  }
+  plugins_->start_all(
+      [&](Plugin& plugin, const PluginInfo& info) -> Host& {
+        hosts_.push_back(std::make_unique<PluginHost>(*this, info.name, plugin.config_schema()));
+        auto config_problems = hosts_.back()->plugin_config().validate();
+        if (!config_problems.empty()) {
+          std::string text;
+          for (const auto& p : config_problems) text += (text.empty() ? "" : "; ") + p;
+          throw std::runtime_error("configuration: " + text);
+        }
+        return *hosts_.back();
+      },
+      [&](const std::string&) { hosts_.pop_back(); });
+  for (auto& h : hosts_) h->commit();
+  for (const auto& rec : plugins_->records()) {
+    if (rec.state == PluginState::started)
+      log.info("plugin " + rec.name + " " + rec.version + " started (" + rec.path + ")");
+    else
+      log.error("plugin " + rec.path + ": " + rec.reason);
+  }
+  router_->close();
+}
+
+std::string Server::ensure_admin_token() {
+  if (!tokens_->empty()) return {};
+  auto created = tokens_->create("admin (first start)", {"admin"}, std::nullopt);
+  auto path = settings_.resolve_path(settings_.string("auth.admin_token_file"));
+  if (!path.empty()) {
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    std::ofstream out(path, std::ios::trunc);
+    out << created.token << "\n";
+    out.close();
+    chmod(path.c_str(), S_IRUSR | S_IWUSR);
+  }
+  return created.token;
+}
+
+int Server::serve() {
+  HttpLimits limits;
+  limits.max_body_bytes = settings_.integer("http.max_body_bytes");
+  limits.max_header_count = static_cast<int>(settings_.integer("http.max_header_count"));
+  limits.max_header_bytes = settings_.integer("http.max_header_bytes");
+  limits.max_json_depth = static_cast<int>(settings_.integer("http.max_json_depth"));
+  limits.request_timeout_ms = static_cast<int>(settings_.integer("http.request_timeout_ms"));
+  limits.threads = static_cast<int>(settings_.integer("http.threads"));
+  limits.max_queued = static_cast<int>(settings_.integer("http.max_queued"));
+  core_->start_writer(static_cast<int>(settings_.integer("db.group_commit_max")));
+  events_->start();
+  outbox_->start();
+  jobs_->start();
+  http_ = std::make_unique<HttpServer>(*router_, *tokens_, *metrics_, log("http"), limits);
+  int port =
+      http_->start(settings_.string("http.host"), static_cast<int>(settings_.integer("http.port")));
+  serving_ = true;
+  ready_ = true;
+  return port;
+}
+
+void Server::shutdown() {
+  ready_ = false;
+  if (http_) http_->stop();  // no new requests
+  http_.reset();
+  if (jobs_) jobs_->stop();  // joins a running job
+  if (outbox_) outbox_->stop();
+  if (events_) events_->stop();
+  if (core_) core_->stop_writer();
+  if (plugins_) plugins_->stop_all();
+  serving_ = false;
+}
+
+}  // namespace slmhub::host

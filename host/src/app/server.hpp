@@ -1,0 +1,99 @@
+// The composition root: configuration, store, plugins, event bus, outbox, scheduler and
+// HTTP, created in dependency order and torn down in reverse (STYLE.md: stop HTTP, stop
+// the scheduler and join, plugin stop(), destroy plugin objects, unload libraries).
+// The CLI uses the same object without serving, so `slmhub jobs run` or `slmhub import`
+// see exactly the plugins, routes and jobs a running server has.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "app/logger.hpp"
+#include "config/settings.hpp"
+#include "slmhub/plugin.hpp"
+
+namespace slmhub::host {
+
+class Database;
+class Router;
+class TokenStore;
+class Metrics;
+class HttpServer;
+class PluginManager;
+class EventBus;
+class OutboxService;
+class JobScheduler;
+class CoreStore;
+class CommandRegistry;
+
+class Server {
+ public:
+  Server(Settings settings, std::string binary_dir);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Opens the store, applies migrations, loads and starts plugins, builds the route table.
+  // Throws std::runtime_error with a one-line reason when the server cannot run.
+  void open();
+  // Starts HTTP and the background workers; returns the bound port.
+  int serve();
+  void shutdown();
+
+  Logger& log(const std::string& source);
+  const Settings& settings() const { return settings_; }
+  Database& database() { return *db_; }
+  TokenStore& tokens() { return *tokens_; }
+  PluginManager& plugins() { return *plugins_; }
+  JobScheduler& jobs() { return *jobs_; }
+  CoreStore& core() { return *core_; }
+  CommandRegistry& commands() { return *commands_; }
+  Router& router() { return *router_; }
+  bool ready() const { return ready_; }
+  // First start with no token at all: creates an admin token and writes it to
+  // auth.admin_token_file. Returns it, or "" when tokens already exist.
+  std::string ensure_admin_token();
+
+ private:
+  class PluginHost;
+  void add_host_routes();
+
+  Settings settings_;
+  std::string binary_dir_;
+  std::mutex log_mutex_;
+  LogLevel log_level_ = LogLevel::information;
+  std::vector<std::unique_ptr<StderrLogger>> loggers_;
+  SystemClock clock_;
+  // Declared in construction order; destroyed in reverse. PluginManager comes first so it
+  // is destroyed last: everything below may hold callbacks into plugin libraries.
+  std::unique_ptr<PluginManager> plugins_;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<Router> router_;
+  std::unique_ptr<TokenStore> tokens_;
+  std::unique_ptr<CommandRegistry> commands_;
+  std::unique_ptr<EventBus> events_;
+  std::unique_ptr<OutboxService> outbox_;
+  std::unique_ptr<JobScheduler> jobs_;
+  std::unique_ptr<CoreStore> core_;
+  std::vector<std::unique_ptr<PluginHost>> hosts_;
+  std::unique_ptr<HttpServer> http_;
+  std::atomic<bool> ready_{false};
+  bool serving_ = false;
+};
+
+// Plugin-contributed CLI subcommands, by their words ("report availability").
+class CommandRegistry {
+ public:
+  void add(CommandSpec spec, const std::string& owner);
+  const CommandSpec* find(const std::vector<std::string>& words, std::size_t& used) const;
+  std::vector<std::pair<CommandSpec, std::string>> all() const { return commands_; }
+
+ private:
+  std::vector<std::pair<CommandSpec, std::string>> commands_;
+};
+
+}  // namespace slmhub::host

@@ -1,0 +1,211 @@
+#include "config/settings.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace slmhub::host {
+namespace {
+
+std::string trim(const std::string& s) {
+  auto first = s.find_first_not_of(" \t\r");
+  if (first == std::string::npos) return {};
+  auto last = s.find_last_not_of(" \t\r");
+  return s.substr(first, last - first + 1);
+}
+
+const ConfigKey* find_key(const std::vector<ConfigKey>& schema, const std::string& key) {
+  for (const auto& k : schema) {
+    if (k.key == key) return &k;
+  }
+  return nullptr;
+}
+
+std::string check_type(const ConfigKey& k, const std::string& name, const std::string& value) {
+  try {
+    if (k.type == ConfigType::integer) parse_config_integer(name, value);
+    if (k.type == ConfigType::boolean) parse_config_boolean(name, value);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return {};
+}
+
+}  // namespace
+
+const std::vector<ConfigKey>& Settings::host_schema() {
+  using T = ConfigType;
+  static const std::vector<ConfigKey> kSchema{
+      {"http.host", T::string, "127.0.0.1", "address the HTTP server binds"},
+      {"http.port", T::integer, "8080", "TCP port; 0 picks a free one (printed at start)"},
+      {"http.threads", T::integer, "16", "request worker threads"},
+      {"http.max_queued", T::integer, "256", "accepted connections waiting for a worker"},
+      {"http.max_body_bytes", T::integer, "1048576", "largest request body (413 above)"},
+      {"http.max_header_count", T::integer, "64", "most request header fields (431 above)"},
+      {"http.max_header_bytes", T::integer, "16384", "largest total header size (431 above)"},
+      {"http.max_json_depth", T::integer, "64", "deepest JSON nesting in a request body"},
+      {"http.request_timeout_ms", T::integer, "30000", "socket read/write timeout"},
+      {"http.public_url", T::string, "", "URL printed at start and used in links"},
+      {"db.url", T::string, "sqlite:var/slmhub.db", "sqlite:PATH or postgresql://..."},
+      {"db.group_commit_max", T::integer, "512", "most writes committed in one transaction"},
+      {"plugins.dir", T::string, "", "directory of plugin libraries (default: beside the binary)"},
+      {"plugins.enabled", T::list, "", "plugins to load; empty: every library in plugins.dir"},
+      {"log.level", T::string, "information", "debug, information, warning or error"},
+      {"auth.admin_token_file", T::string, "var/admin.token",
+       "where the admin token generated on first start is written (mode 0600)"},
+      {"events.poll_ms", T::integer, "200", "how often the event dispatcher looks for work"},
+      {"events.retry_max_ms", T::integer, "300000", "longest back-off for a failing handler"},
+      {"outbox.max_attempts", T::integer, "10", "attempts before a message is a dead letter"},
+      {"jobs.tick_ms", T::integer, "1000", "how often the scheduler checks for due jobs"},
+      {"jobs.lease_seconds", T::integer, "300", "how long a job lease lasts without renewal"},
+      {"instance.id", T::string, "", "name of this instance in leases (default: host:pid)"},
+  };
+  return kSchema;
+}
+
+std::string Settings::env_name(const std::string& key) {
+  std::string name = "SLMHUB_";
+  for (char c : key) {
+    name += (c == '.' || c == '-') ? '_' : static_cast<char>(std::toupper(c));
+  }
+  return name;
+}
+
+Settings Settings::load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(path + ": cannot read the configuration file");
+  Settings s;
+  s.source_ = path;
+  s.base_dir_ = std::filesystem::absolute(path).parent_path().string();
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    auto text = trim(line);
+    if (text.empty() || text[0] == '#' || text[0] == '!') continue;
+    auto eq = text.find('=');
+    if (eq == std::string::npos)
+      throw std::runtime_error(path + ":" + std::to_string(number) +
+                               ": expected 'key = value', found '" + text + "'");
+    auto key = trim(text.substr(0, eq));
+    if (key.empty()) throw std::runtime_error(path + ":" + std::to_string(number) + ": empty key");
+    if (s.lines_.contains(key))
+      throw std::runtime_error(path + ":" + std::to_string(number) + ": '" + key +
+                               "' is already set on line " + std::to_string(s.lines_[key]));
+    s.values_[key] = trim(text.substr(eq + 1));
+    s.lines_[key] = number;
+  }
+  return s;
+}
+
+std::optional<std::string> Settings::get(const std::string& key) const {
+  if (const char* env = std::getenv(env_name(key).c_str())) return std::string(env);
+  auto it = values_.find(key);
+  if (it != values_.end()) return it->second;
+  return std::nullopt;
+}
+
+std::string Settings::string(const std::string& key) const {
+  if (auto v = get(key)) return *v;
+  if (auto k = find_key(host_schema(), key)) return k->default_value;
+  return {};
+}
+
+std::int64_t Settings::integer(const std::string& key) const {
+  return parse_config_integer(key, string(key));
+}
+
+bool Settings::boolean(const std::string& key) const {
+  return parse_config_boolean(key, string(key));
+}
+
+std::vector<std::string> Settings::file_keys(const std::string& prefix) const {
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : values_) {
+    if (k.starts_with(prefix)) keys.push_back(k.substr(prefix.size()));
+  }
+  return keys;
+}
+
+std::vector<std::string> Settings::validate_host_keys() const {
+  std::vector<std::string> problems;
+  auto where = [&](const std::string& key) {
+    auto it = lines_.find(key);
+    return it == lines_.end() ? source_ : source_ + ":" + std::to_string(it->second);
+  };
+  for (const auto& [key, value] : values_) {
+    if (key.starts_with("secrets.")) continue;
+    if (key.starts_with("plugins.") && key != "plugins.dir" && key != "plugins.enabled")
+      continue;  // checked against each plugin's schema
+    const ConfigKey* k = find_key(host_schema(), key);
+    if (!k) {
+      problems.push_back(where(key) + ": unknown key '" + key + "'");
+      continue;
+    }
+  }
+  for (const auto& k : host_schema()) {
+    if (auto v = get(k.key)) {
+      auto problem = check_type(k, k.key, *v);
+      if (!problem.empty()) problems.push_back(where(k.key) + ": " + problem);
+    }
+  }
+  return problems;
+}
+
+std::string Settings::resolve_path(const std::string& path) const {
+  if (path.empty() || std::filesystem::path(path).is_absolute()) return path;
+  return (std::filesystem::path(base_dir_) / path).lexically_normal().string();
+}
+
+PluginConfig::PluginConfig(const Settings& settings, std::string plugin,
+                           std::vector<ConfigKey> schema)
+    : settings_(settings), prefix_("plugins." + plugin + "."), schema_(std::move(schema)) {}
+
+std::optional<std::string> PluginConfig::get(const std::string& key) const {
+  if (auto v = settings_.get(prefix_ + key)) return v;
+  if (auto k = find_key(schema_, key); k && !k->default_value.empty()) return k->default_value;
+  return std::nullopt;
+}
+
+std::vector<std::string> PluginConfig::keys() const {
+  std::vector<std::string> keys;
+  for (const auto& k : schema_) keys.push_back(k.key);
+  return keys;
+}
+
+std::vector<std::string> PluginConfig::validate() const {
+  std::vector<std::string> problems;
+  for (const auto& key : settings_.file_keys(prefix_)) {
+    if (!find_key(schema_, key)) problems.push_back("unknown key '" + prefix_ + key + "'");
+  }
+  for (const auto& k : schema_) {
+    auto v = get(k.key);
+    if (!v) {
+      if (k.required) problems.push_back("'" + prefix_ + k.key + "' is required: " + k.help);
+      continue;
+    }
+    auto problem = check_type(k, prefix_ + k.key, *v);
+    if (!problem.empty()) problems.push_back(problem);
+  }
+  return problems;
+}
+
+std::optional<std::string> SettingsSecrets::get(const std::string& name) const {
+  std::string upper;
+  for (char c : name) upper += (c == '.' || c == '-') ? '_' : static_cast<char>(std::toupper(c));
+  if (const char* env = std::getenv(("SLMHUB_SECRET_" + upper).c_str())) return std::string(env);
+  auto file = settings_.get("secrets." + name + ".file");
+  if (!file) return std::nullopt;
+  std::ifstream in(settings_.resolve_path(*file));
+  if (!in) throw std::runtime_error("secret '" + name + "': cannot read " + *file);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  std::string value = buffer.str();
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+  return value;
+}
+
+}  // namespace slmhub::host

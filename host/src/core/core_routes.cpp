@@ -1,0 +1,315 @@
+// HTTP routes of the core entities: one set of CRUD routes per EntityKind, customer
+// contacts and subscriptions, tickets and messages, the dataset import and the audit log.
+#include "core/core_store.hpp"
+#include "http/router.hpp"
+#include "slmhub/errors.hpp"
+
+namespace slmhub::host {
+namespace {
+
+Actor actor_of(const Request& req) { return Actor{"token:" + req.principal.id}; }
+
+Json parse_body_object(const Request& req) {
+  Json body = req.json();
+  if (!body.is_object())
+    throw ValidationError("$", "expected a JSON object, found " + json_type_name(body));
+  return body;
+}
+
+// PUT /x/{id}: the id in the path wins; a different id in the body is an error, not a
+// silent rename.
+Json with_path_id(Json body, const std::string& id) {
+  if (body.contains("id") && body["id"] != id)
+    throw ValidationError("$.id", "the body's id " + body["id"].dump() +
+                                      " differs from the id in the path '" + id + "'");
+  body["id"] = id;
+  return body;
+}
+
+// Ticket fields a client may set, read strictly.
+void read_ticket_fields(ObjectReader& in, Ticket& t, bool creating) {
+  static const std::vector<std::string> kKinds{"incident", "service_request"};
+  static const std::vector<std::string> kStatuses{"new", "open", "pending", "resolved", "closed"};
+  if (creating) {
+    t.subject = in.required_string("subject");
+  } else if (auto s = in.optional_string("subject")) {
+    t.subject = *s;
+  }
+  if (auto k = in.optional_string("kind")) {
+    if (std::find(kKinds.begin(), kKinds.end(), *k) == kKinds.end())
+      in.error("kind", "'" + *k + "' is not incident or service_request");
+    t.kind = *k;
+  }
+  if (auto s = in.optional_string("status")) {
+    if (std::find(kStatuses.begin(), kStatuses.end(), *s) == kStatuses.end())
+      in.error("status", "'" + *s + "' is not new, open, pending, resolved or closed");
+    t.status = *s;
+  }
+  if (auto p = in.optional_int("priority", 1, 5)) t.priority = static_cast<int>(*p);
+}
+
+Json ticket_to_json(const Ticket& t, bool with_messages) {
+  Json j = {{"id", t.id},
+            {"queue", t.queue},
+            {"kind", t.kind},
+            {"subject", t.subject},
+            {"status", t.status},
+            {"priority", t.priority},
+            {"created_at", format_instant(t.created_at)},
+            {"updated_at", format_instant(t.updated_at)}};
+  if (!t.customer.empty()) j["customer"] = t.customer;
+  if (!t.requester.empty()) j["requester"] = t.requester;
+  if (!t.external_ref.empty()) j["external_ref"] = t.external_ref;
+  if (with_messages) {
+    Json messages = Json::array();
+    for (const auto& m : t.messages) {
+      Json mj = {{"id", m.id},
+                 {"direction", m.direction},
+                 {"author", m.author},
+                 {"body", m.body},
+                 {"at", format_instant(m.at)}};
+      if (!m.message_id.empty()) mj["message_id"] = m.message_id;
+      messages.push_back(std::move(mj));
+    }
+    j["messages"] = std::move(messages);
+  }
+  return j;
+}
+
+// A customer principal sees only its own tickets; staff see all.
+void check_ticket_access(const Request& req, const Ticket& t) {
+  auto own = req.principal.customer();
+  if (!own.empty() && !req.principal.has_role("viewer") && t.customer != own)
+    throw NotFound("no ticket '" + t.id + "'");
+}
+
+}  // namespace
+
+void CoreStore::add_routes(Router& router) {
+  for (const auto& kind : kinds()) {
+    const EntityKind* k = &kind;
+    const std::string base = "/api/v1/" + kind.plural;
+    router.add({"GET", base, "viewer",
+                [this, k](const Request& req) {
+                  std::optional<std::string> service;
+                  if (auto s = req.query_param("service"); !s.empty()) service = s;
+                  Json items = Json::array();
+                  for (auto& j : list(*k, service)) items.push_back(std::move(j));
+                  return Response::json({{k->plural, items}});
+                },
+                "list " + kind.plural +
+                    (kind.plural == "maintenance" || kind.plural == "interruptions"
+                         ? " (?service= filters)"
+                         : "")},
+               "host");
+    router.add({"GET", base + "/{id}", "viewer",
+                [this, k](const Request& req) {
+                  auto item = get(*k, req.params.at("id"));
+                  if (!item) throw NotFound("no " + k->singular + " '" + req.params.at("id") + "'");
+                  return Response::json(*item);
+                },
+                "one " + kind.singular},
+               "host");
+    router.add({"POST", base, kind.write_role,
+                [this, k](const Request& req) {
+                  auto record = parse(*k, parse_body_object(req), "$");
+                  auto actor = actor_of(req);
+                  writer_.submit([&](Tx& tx) { write(tx, actor, *k, record, true); });
+                  auto r = Response::json(record.body, 201);
+                  r.headers.emplace_back("Location", "/api/v1/" + k->plural + "/" + record.id);
+                  return r;
+                },
+                "create a " + kind.singular + " (409 if the id exists)"},
+               "host");
+    router.add({"PUT", base + "/{id}", kind.write_role,
+                [this, k](const Request& req) {
+                  auto record =
+                      parse(*k, with_path_id(parse_body_object(req), req.params.at("id")), "$");
+                  auto actor = actor_of(req);
+                  writer_.submit([&](Tx& tx) { write(tx, actor, *k, record, false); });
+                  return Response::json(record.body);
+                },
+                "create or replace a " + kind.singular},
+               "host");
+    router.add({"DELETE", base + "/{id}", kind.write_role,
+                [this, k](const Request& req) {
+                  auto actor = actor_of(req);
+                  writer_.submit([&](Tx& tx) { remove(tx, actor, *k, req.params.at("id")); });
+                  return Response::no_content();
+                },
+                "delete a " + kind.singular + " nothing refers to"},
+               "host");
+  }
+
+  // Contacts and subscriptions live inside the customer; these routes edit that list.
+  for (const std::string list_name : {"contacts", "subscriptions"}) {
+    router.add({"GET", "/api/v1/customers/{id}/" + list_name, "viewer",
+                [this, list_name](const Request& req) {
+                  auto item = get(kind("customers"), req.params.at("id"));
+                  if (!item) throw NotFound("no customer '" + req.params.at("id") + "'");
+                  return Response::json({{list_name, item->value(list_name, Json::array())}});
+                },
+                "the customer's " + list_name},
+               "host");
+    router.add({"POST", "/api/v1/customers/{id}/" + list_name, "service_manager",
+                [this, list_name](const Request& req) {
+                  Json entry = parse_body_object(req);
+                  std::vector<FieldError> errors;
+                  if (list_name == "contacts")
+                    contact_from_json(entry, "$", errors);
+                  else
+                    subscription_from_json(entry, "$", errors);
+                  throw_if_errors(errors);
+                  auto actor = actor_of(req);
+                  Json stored;
+                  writer_.submit([&](Tx& tx) {
+                    const auto& k = kind("customers");
+                    auto rows = tx.query("SELECT body FROM core_customers WHERE id = ?",
+                                         {req.params.at("id")});
+                    if (rows.empty()) throw NotFound("no customer '" + req.params.at("id") + "'");
+                    Json customer = Json::parse(rows[0].text(0));
+                    if (!customer.contains(list_name)) customer[list_name] = Json::array();
+                    customer[list_name].push_back(entry);
+                    auto record = parse(k, customer, "$");
+                    write(tx, actor, k, record, false);
+                    stored = record.body;
+                  });
+                  return Response::json(stored, 201);
+                },
+                "add a " + list_name.substr(0, list_name.size() - 1) + " to the customer"},
+               "host");
+  }
+
+  router.add({"GET", "/api/v1/tickets", "customer",
+              [this](const Request& req) {
+                auto own = req.principal.has_role("viewer") ? "" : req.principal.customer();
+                std::int64_t limit = 100;
+                if (auto l = req.query_param("limit"); !l.empty()) {
+                  try {
+                    limit = std::clamp<std::int64_t>(std::stoll(l), 1, 1000);
+                  } catch (const std::exception&) {
+                    throw ValidationError("limit", "'" + l + "' is not a number from 1 to 1000");
+                  }
+                }
+                Json items = Json::array();
+                for (const auto& t : list_tickets(own, limit))
+                  items.push_back(ticket_to_json(t, false));
+                return Response::json({{"tickets", items}});
+              },
+              "tickets, newest first (a customer token sees its own)"},
+             "host");
+  router.add({"POST", "/api/v1/tickets", "customer",
+              [this](const Request& req) {
+                Json body = parse_body_object(req);
+                std::vector<FieldError> errors;
+                ObjectReader in(body, "$", errors);
+                Ticket t;
+                read_ticket_fields(in, t, true);
+                t.queue = in.optional_string("queue").value_or("default");
+                t.customer = in.optional_string("customer").value_or("");
+                t.requester = in.optional_string("requester").value_or(req.principal.name);
+                t.external_ref = in.optional_string("external_ref").value_or("");
+                auto text = in.optional_string("body", EmptyString::allow);
+                in.finish();
+                throw_if_errors(errors);
+                auto own = req.principal.customer();
+                if (!own.empty() && !req.principal.has_role("viewer")) {
+                  if (!t.customer.empty() && t.customer != own)
+                    throw ValidationError("$.customer",
+                                          "a customer token files tickets for '" + own + "' only");
+                  t.customer = own;
+                }
+                if (text) t.messages.push_back({0, "in", t.requester, *text, "", {}});
+                auto actor = actor_of(req);
+                Ticket created;
+                writer_.submit([&](Tx& tx) {
+                  if (!t.customer.empty() &&
+                      tx.query("SELECT 1 FROM core_customers WHERE id = ?", {t.customer}).empty())
+                    throw ValidationError("$.customer", "unknown customer '" + t.customer + "'");
+                  created = create(tx, actor, t);
+                });
+                auto r = Response::json(ticket_to_json(created, true), 201);
+                r.headers.emplace_back("Location", "/api/v1/tickets/" + created.id);
+                return r;
+              },
+              "open a ticket; it gets a case number"},
+             "host");
+  router.add({"GET", "/api/v1/tickets/{id}", "customer",
+              [this](const Request& req) {
+                auto t = find(req.params.at("id"));
+                if (!t) throw NotFound("no ticket '" + req.params.at("id") + "'");
+                check_ticket_access(req, *t);
+                return Response::json(ticket_to_json(*t, true));
+              },
+              "a ticket with its messages"},
+             "host");
+  router.add({"PATCH", "/api/v1/tickets/{id}", "operator",
+              [this](const Request& req) {
+                Json body = parse_body_object(req);
+                auto actor = actor_of(req);
+                Ticket updated;
+                writer_.submit([&](Tx& tx) {
+                  auto t = find(req.params.at("id"));
+                  if (!t) throw NotFound("no ticket '" + req.params.at("id") + "'");
+                  std::vector<FieldError> errors;
+                  ObjectReader in(body, "$", errors);
+                  read_ticket_fields(in, *t, false);
+                  in.finish();
+                  throw_if_errors(errors);
+                  update_ticket(tx, actor, *t);
+                  updated = *t;
+                });
+                return Response::json(ticket_to_json(updated, false));
+              },
+              "change a ticket's subject, kind, status or priority"},
+             "host");
+  router.add({"POST", "/api/v1/tickets/{id}/messages", "customer",
+              [this](const Request& req) {
+                auto t = find(req.params.at("id"));
+                if (!t) throw NotFound("no ticket '" + req.params.at("id") + "'");
+                check_ticket_access(req, *t);
+                Json body = parse_body_object(req);
+                std::vector<FieldError> errors;
+                ObjectReader in(body, "$", errors);
+                TicketMessage m;
+                m.body = in.required_string("body");
+                m.direction = in.optional_string("direction").value_or("in");
+                if (m.direction != "in" && m.direction != "out")
+                  in.error("direction", "'" + m.direction + "' is not in or out");
+                in.finish();
+                throw_if_errors(errors);
+                m.author = req.principal.name;
+                auto actor = actor_of(req);
+                TicketMessage stored;
+                writer_.submit([&](Tx& tx) { stored = add_message(tx, actor, t->id, m); });
+                return Response::json({{"id", stored.id}, {"ticket", t->id}}, 201);
+              },
+              "add a message to a ticket"},
+             "host");
+
+  router.add({"POST", "/api/v1/import", "admin",
+              [this](const Request& req) {
+                auto result = import(actor_of(req), req.json());
+                return Response::json({{"created", result.created},
+                                       {"updated", result.updated},
+                                       {"unchanged", result.unchanged}});
+              },
+              "upsert a dataset (DESIGN.md §5.3): all or nothing"},
+             "host");
+  router.add({"GET", "/api/v1/audit", "admin",
+              [this](const Request& req) {
+                std::int64_t limit = 100;
+                if (auto l = req.query_param("limit"); !l.empty()) {
+                  try {
+                    limit = std::clamp<std::int64_t>(std::stoll(l), 1, 10000);
+                  } catch (const std::exception&) {
+                    throw ValidationError("limit", "'" + l + "' is not a number");
+                  }
+                }
+                return Response::json({{"audit", audit(req.query_param("entity"), limit)}});
+              },
+              "the audit log, newest first (?entity=, ?limit=)"},
+             "host");
+}
+
+}  // namespace slmhub::host

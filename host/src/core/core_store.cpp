@@ -1,0 +1,463 @@
+#include "core/core_store.hpp"
+
+#include <stdexcept>
+
+#include "slmhub/errors.hpp"
+
+namespace slmhub::host {
+namespace {
+
+std::int64_t epoch(Instant t) { return t.time_since_epoch().count(); }
+Instant from_epoch(std::int64_t s) { return Instant(std::chrono::seconds(s)); }
+
+std::string table_of(const EntityKind& kind) { return "core_" + kind.plural; }
+
+const std::vector<Migration>& core_migrations() {
+  static const std::vector<Migration> kMigrations{
+      {1, "core entities, tickets and the audit log",
+       "CREATE TABLE core_settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+       "CREATE TABLE core_calendars(id TEXT PRIMARY KEY, service TEXT, start_at BIGINT, "
+       "end_at BIGINT, body TEXT NOT NULL, updated_at BIGINT NOT NULL);"
+       "CREATE TABLE core_services(id TEXT PRIMARY KEY, service TEXT, start_at BIGINT, "
+       "end_at BIGINT, body TEXT NOT NULL, updated_at BIGINT NOT NULL);"
+       "CREATE TABLE core_customers(id TEXT PRIMARY KEY, service TEXT, start_at BIGINT, "
+       "end_at BIGINT, body TEXT NOT NULL, updated_at BIGINT NOT NULL);"
+       "CREATE TABLE core_maintenance(id TEXT PRIMARY KEY, service TEXT, start_at BIGINT, "
+       "end_at BIGINT, body TEXT NOT NULL, updated_at BIGINT NOT NULL);"
+       "CREATE INDEX core_maintenance_service ON core_maintenance(service, start_at);"
+       "CREATE TABLE core_interruptions(id TEXT PRIMARY KEY, service TEXT, start_at BIGINT, "
+       "end_at BIGINT, body TEXT NOT NULL, updated_at BIGINT NOT NULL);"
+       "CREATE INDEX core_interruptions_service ON core_interruptions(service, start_at);"
+       "CREATE TABLE ticket_queues(name TEXT PRIMARY KEY, prefix TEXT NOT NULL, "
+       "next_number BIGINT NOT NULL);"
+       "CREATE TABLE tickets(id TEXT PRIMARY KEY, queue TEXT NOT NULL, kind TEXT NOT NULL, "
+       "subject TEXT NOT NULL, status TEXT NOT NULL, priority BIGINT NOT NULL, customer TEXT, "
+       "requester TEXT, external_ref TEXT, created_at BIGINT NOT NULL, "
+       "updated_at BIGINT NOT NULL);"
+       "CREATE INDEX tickets_customer ON tickets(customer);"
+       "CREATE TABLE ticket_messages(id {{serial}}, ticket TEXT NOT NULL, direction TEXT NOT "
+       "NULL, author TEXT, body TEXT NOT NULL, message_id TEXT, at BIGINT NOT NULL);"
+       "CREATE INDEX ticket_messages_ticket ON ticket_messages(ticket);"
+       "CREATE TABLE audit_log(id {{serial}}, at BIGINT NOT NULL, actor TEXT NOT NULL, "
+       "action TEXT NOT NULL, entity TEXT NOT NULL, entity_id TEXT NOT NULL, before TEXT, "
+       "after TEXT)"},
+  };
+  return kMigrations;
+}
+
+template <typename T, typename Read>
+T read_one(const Json& body, const std::string& path, Read read) {
+  std::vector<FieldError> errors;
+  T value = read(body, path, errors);
+  if (!errors.empty()) throw ValidationError(errors);
+  return value;
+}
+
+Json ticket_json(const Ticket& t) {
+  Json j = {{"id", t.id},
+            {"queue", t.queue},
+            {"kind", t.kind},
+            {"subject", t.subject},
+            {"status", t.status},
+            {"priority", t.priority},
+            {"created_at", format_instant(t.created_at)},
+            {"updated_at", format_instant(t.updated_at)}};
+  if (!t.customer.empty()) j["customer"] = t.customer;
+  if (!t.requester.empty()) j["requester"] = t.requester;
+  if (!t.external_ref.empty()) j["external_ref"] = t.external_ref;
+  return j;
+}
+
+Ticket ticket_from_row(const Row& r) {
+  Ticket t;
+  t.id = r.text(0);
+  t.queue = r.text(1);
+  t.kind = r.text(2);
+  t.subject = r.text(3);
+  t.status = r.text(4);
+  t.priority = static_cast<int>(r.integer(5));
+  t.customer = r.optional_text(6).value_or("");
+  t.requester = r.optional_text(7).value_or("");
+  t.external_ref = r.optional_text(8).value_or("");
+  t.created_at = from_epoch(r.integer(9));
+  t.updated_at = from_epoch(r.integer(10));
+  return t;
+}
+
+constexpr const char* kTicketColumns =
+    "id, queue, kind, subject, status, priority, customer, requester, external_ref, "
+    "created_at, updated_at";
+
+}  // namespace
+
+CoreStore::CoreStore(Store& store, Events& events, const Clock& clock)
+    : store_(store), events_(events), clock_(clock), writer_(store) {
+  store_.migrate("core", core_migrations());
+}
+
+const std::vector<EntityKind>& CoreStore::kinds() {
+  // Order matters for the import: a kind only refers to kinds before it.
+  static const std::vector<EntityKind> kKinds{
+      {"calendars", "calendar", "service_manager", "calendar.created", "calendar.updated"},
+      {"services", "service", "service_manager", "service.created", "service.updated"},
+      {"customers", "customer", "service_manager", "customer.created", "customer.updated"},
+      {"maintenance", "maintenance", "operator", "maintenance.scheduled", "maintenance.changed"},
+      {"interruptions", "interruption", "operator", "interruption.recorded",
+       "interruption.updated"},
+  };
+  return kKinds;
+}
+
+const EntityKind& CoreStore::kind(const std::string& plural) {
+  for (const auto& k : kinds()) {
+    if (k.plural == plural) return k;
+  }
+  throw std::out_of_range("no entity kind '" + plural + "'");
+}
+
+EntityRecord CoreStore::parse(const EntityKind& kind, const Json& body, const std::string& path) {
+  EntityRecord rec;
+  auto ref = [&](const std::string& k, const std::string& id, const std::string& p) {
+    rec.refs.emplace_back(k, id, p);
+  };
+  if (kind.plural == "calendars") {
+    auto v = read_one<CalendarDef>(body, path, calendar_from_json);
+    rec.id = v.id;
+    rec.body = to_json(v);
+  } else if (kind.plural == "services") {
+    auto v = read_one<Service>(body, path, service_from_json);
+    rec.id = v.id;
+    rec.body = to_json(v);
+    if (v.hours != kHours24x7) ref("calendars", v.hours, path + ".hours");
+  } else if (kind.plural == "customers") {
+    auto v = read_one<Customer>(body, path, customer_from_json);
+    rec.id = v.id;
+    rec.body = to_json(v);
+    for (std::size_t i = 0; i < v.subscriptions.size(); ++i)
+      ref("services", v.subscriptions[i].service,
+          path + ".subscriptions[" + std::to_string(i) + "].service");
+  } else if (kind.plural == "maintenance") {
+    auto v = read_one<MaintenanceWindow>(body, path, maintenance_window_from_json);
+    rec.id = v.id;
+    rec.body = to_json(v);
+    rec.service = v.service;
+    rec.start_at = epoch(v.start);
+    rec.end_at = epoch(v.end);
+    ref("services", v.service, path + ".service");
+  } else if (kind.plural == "interruptions") {
+    auto v = read_one<Interruption>(body, path, interruption_from_json);
+    rec.id = v.id;
+    rec.body = to_json(v);
+    rec.service = v.service;
+    rec.start_at = epoch(v.start);
+    if (v.end) rec.end_at = epoch(*v.end);
+    ref("services", v.service, path + ".service");
+    for (std::size_t i = 0; i < v.customers.size(); ++i)
+      ref("customers", v.customers[i], path + ".customers[" + std::to_string(i) + "]");
+  } else {
+    throw std::logic_error("no codec for " + kind.plural);
+  }
+  return rec;
+}
+
+bool CoreStore::write(Tx& tx, const Actor& actor, const EntityKind& kind,
+                      const EntityRecord& record, bool create_only) {
+  std::vector<FieldError> missing;
+  for (const auto& [k, id, path] : record.refs) {
+    if (tx.query("SELECT 1 FROM core_" + k + " WHERE id = ?", {id}).empty())
+      missing.push_back({path, "unknown " + CoreStore::kind(k).singular + " '" + id + "'"});
+  }
+  if (!missing.empty()) throw ValidationError(missing);
+  const std::string table = table_of(kind);
+  auto existing = tx.query("SELECT body FROM " + table + " WHERE id = ?", {record.id});
+  Json before = existing.empty() ? Json() : Json::parse(existing[0].text(0));
+  if (!existing.empty() && create_only)
+    throw Conflict(kind.singular + " '" + record.id + "' already exists; PUT changes it");
+  if (!existing.empty() && before == record.body) return false;
+  auto opt_text = [](const std::optional<std::string>& v) { return v ? Value{*v} : Value{}; };
+  auto opt_int = [](const std::optional<std::int64_t>& v) { return v ? Value{*v} : Value{}; };
+  tx.exec("INSERT INTO " + table +
+              "(id, service, start_at, end_at, body, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+              "ON CONFLICT(id) DO UPDATE SET service = excluded.service, start_at = "
+              "excluded.start_at, end_at = excluded.end_at, body = excluded.body, updated_at = "
+              "excluded.updated_at",
+          {record.id, opt_text(record.service), opt_int(record.start_at), opt_int(record.end_at),
+           record.body.dump(), epoch(clock_.now())});
+  write_audit(tx, actor, existing.empty() ? "create" : "update", kind.singular, record.id, before,
+              record.body);
+  std::string event = existing.empty() ? kind.created_event : kind.updated_event;
+  // Events that other plugins wait for, beyond created/updated.
+  if (kind.plural == "interruptions" && record.body.contains("end") &&
+      (before.is_null() || !before.contains("end")))
+    events_.publish(tx, "interruption.resolved", record.id, record.body);
+  if (kind.plural == "maintenance" && record.body.value("status", "") == "cancelled" &&
+      before.value("status", "") != "cancelled")
+    event = "maintenance.cancelled";
+  events_.publish(tx, event, record.id, record.body);
+  return true;
+}
+
+void CoreStore::remove(Tx& tx, const Actor& actor, const EntityKind& kind, const std::string& id) {
+  auto existing = tx.query("SELECT body FROM " + table_of(kind) + " WHERE id = ?", {id});
+  if (existing.empty()) throw NotFound("no " + kind.singular + " '" + id + "'");
+  // Refuse to orphan: a service with interruptions or subscriptions, a calendar in use.
+  std::vector<std::pair<std::string, std::string>> users;
+  if (kind.plural == "services") {
+    for (const auto& t : {"core_interruptions", "core_maintenance"}) {
+      for (const auto& r :
+           tx.query(std::string("SELECT id FROM ") + t + " WHERE service = ?", {id}))
+        users.emplace_back(t + 5, r.text(0));
+    }
+    for (const auto& r : tx.query("SELECT id, body FROM core_customers")) {
+      for (const auto& s : Json::parse(r.text(1)).value("subscriptions", Json::array()))
+        if (s.value("service", "") == id) users.emplace_back("customers", r.text(0));
+    }
+  } else if (kind.plural == "calendars") {
+    for (const auto& r : tx.query("SELECT id, body FROM core_services")) {
+      if (Json::parse(r.text(1)).value("hours", "") == id)
+        users.emplace_back("services", r.text(0));
+    }
+  } else if (kind.plural == "customers") {
+    for (const auto& r : tx.query("SELECT id, body FROM core_interruptions")) {
+      for (const auto& c : Json::parse(r.text(1)).value("customers", Json::array()))
+        if (c == id) users.emplace_back("interruptions", r.text(0));
+    }
+  }
+  if (!users.empty())
+    throw Conflict(kind.singular + " '" + id + "' is still referred to by " + users[0].first +
+                   " '" + users[0].second + "'" +
+                   (users.size() > 1 ? " and " + std::to_string(users.size() - 1) + " more" : ""));
+  tx.exec("DELETE FROM " + table_of(kind) + " WHERE id = ?", {id});
+  Json before = Json::parse(existing[0].text(0));
+  write_audit(tx, actor, "delete", kind.singular, id, before, Json());
+  events_.publish(tx, kind.singular + ".deleted", id, before);
+}
+
+std::optional<Json> CoreStore::get(const EntityKind& kind, const std::string& id) const {
+  auto rows = store_.query("SELECT body FROM " + table_of(kind) + " WHERE id = ?", {id});
+  if (rows.empty()) return std::nullopt;
+  return Json::parse(rows[0].text(0));
+}
+
+std::vector<Json> CoreStore::list(const EntityKind& kind,
+                                  const std::optional<std::string>& service) const {
+  std::vector<Json> out;
+  auto rows = service ? store_.query(
+                            "SELECT body FROM " + table_of(kind) + " WHERE service = ? ORDER BY id",
+                            {*service})
+                      : store_.query("SELECT body FROM " + table_of(kind) + " ORDER BY id");
+  for (const auto& r : rows) out.push_back(Json::parse(r.text(0)));
+  return out;
+}
+
+ImportResult CoreStore::import(const Actor& actor, const Json& json) {
+  Dataset dataset = parse_dataset(json);  // the whole file is valid before anything is written
+  Json canonical = to_json(dataset);
+  ImportResult result;
+  store_.transact([&](Tx& tx) {
+    result = {};
+    Json settings = {{"timezone", canonical["timezone"]},
+                     {"fiscal_year_start_month", canonical["fiscal_year_start_month"]}};
+    if (canonical.contains("provider_calendar"))
+      settings["provider_calendar"] = canonical["provider_calendar"];
+    if (canonical.contains("credit_policy")) settings["credit_policy"] = canonical["credit_policy"];
+    for (const auto& [key, value] : settings.items()) {
+      auto old = tx.query("SELECT value FROM core_settings WHERE key = ?", {key});
+      if (!old.empty() && old[0].text(0) == value.dump()) continue;
+      tx.exec(
+          "INSERT INTO core_settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+          "SET value = excluded.value",
+          {key, value.dump()});
+      write_audit(tx, actor, old.empty() ? "create" : "update", "setting", key,
+                  old.empty() ? Json() : Json::parse(old[0].text(0)), value);
+    }
+    for (const auto& kind : kinds()) {
+      if (!canonical.contains(kind.plural)) continue;
+      const auto& items = canonical[kind.plural];
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        auto record = parse(kind, items[i], "$." + kind.plural + "[" + std::to_string(i) + "]");
+        bool existed =
+            !tx.query("SELECT 1 FROM " + table_of(kind) + " WHERE id = ?", {record.id}).empty();
+        bool changed = write(tx, actor, kind, record, false);
+        if (!changed)
+          ++result.unchanged;
+        else if (existed)
+          ++result.updated;
+        else
+          ++result.created;
+      }
+    }
+  });
+  return result;
+}
+
+void CoreStore::write_audit(Tx& tx, const Actor& actor, const std::string& action,
+                            const std::string& entity, const std::string& id, const Json& before,
+                            const Json& after) {
+  tx.exec(
+      "INSERT INTO audit_log(at, actor, action, entity, entity_id, before, after) VALUES "
+      "(?, ?, ?, ?, ?, ?, ?)",
+      {epoch(clock_.now()), actor.id, action, entity, id,
+       before.is_null() ? Value{} : Value{before.dump()},
+       after.is_null() ? Value{} : Value{after.dump()}});
+}
+
+Json CoreStore::audit(const std::string& entity, std::int64_t limit) const {
+  auto rows = entity.empty() ? store_.query(
+                                   "SELECT id, at, actor, action, entity, entity_id, before, after "
+                                   "FROM audit_log ORDER BY id DESC LIMIT ?",
+                                   {limit})
+                             : store_.query(
+                                   "SELECT id, at, actor, action, entity, entity_id, before, after "
+                                   "FROM audit_log WHERE entity = ? ORDER BY id DESC LIMIT ?",
+                                   {entity, limit});
+  Json out = Json::array();
+  for (const auto& r : rows) {
+    Json j = {{"id", r.integer(0)},  {"at", format_instant(from_epoch(r.integer(1)))},
+              {"actor", r.text(2)},  {"action", r.text(3)},
+              {"entity", r.text(4)}, {"entity_id", r.text(5)}};
+    j["before"] = r.is_null(6) ? Json() : Json::parse(r.text(6));
+    j["after"] = r.is_null(7) ? Json() : Json::parse(r.text(7));
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+Dataset CoreStore::snapshot() const {
+  Json json = Json::object();
+  for (const auto& r : store_.query("SELECT key, value FROM core_settings"))
+    json[r.text(0)] = Json::parse(r.text(1));
+  if (!json.contains("timezone")) json["timezone"] = "UTC";
+  for (const auto& kind : kinds()) {
+    Json items = Json::array();
+    for (auto& item : list(kind, std::nullopt)) items.push_back(std::move(item));
+    json[kind.plural] = std::move(items);
+  }
+  return parse_dataset(json);
+}
+
+std::optional<Service> CoreStore::service(const std::string& id) const {
+  auto body = get(kind("services"), id);
+  if (!body) return std::nullopt;
+  return parse_service(*body);
+}
+
+std::optional<Customer> CoreStore::customer(const std::string& id) const {
+  auto body = get(kind("customers"), id);
+  if (!body) return std::nullopt;
+  return parse_customer(*body);
+}
+
+void CoreStore::record_interruption(Tx& tx, const Actor& actor, const Interruption& item) {
+  const auto& k = kind("interruptions");
+  write(tx, actor, k, parse(k, to_json(item), "$"), false);
+}
+
+void CoreStore::record_maintenance(Tx& tx, const Actor& actor, const MaintenanceWindow& item) {
+  const auto& k = kind("maintenance");
+  write(tx, actor, k, parse(k, to_json(item), "$"), false);
+}
+
+Ticket CoreStore::create(Tx& tx, const Actor& actor, Ticket ticket) {
+  if (ticket.queue.empty()) ticket.queue = "default";
+  // The queue row is the sequence: updating it serializes case numbers per queue, so they
+  // are unique and gapless on both engines.
+  tx.exec(
+      "INSERT INTO ticket_queues(name, prefix, next_number) VALUES (?, 'SLM', 1) "
+      "ON CONFLICT(name) DO NOTHING",
+      {ticket.queue});
+  auto seq = tx.query(
+      "UPDATE ticket_queues SET next_number = next_number + 1 WHERE name = ? "
+      "RETURNING prefix, next_number - 1",
+      {ticket.queue});
+  std::string number = std::to_string(seq.at(0).integer(1));
+  if (number.size() < 7) number.insert(0, 7 - number.size(), '0');
+  ticket.id = seq[0].text(0) + number;
+  ticket.created_at = ticket.updated_at = clock_.now();
+  tx.exec("INSERT INTO tickets(" + std::string(kTicketColumns) +
+              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+          {ticket.id, ticket.queue, ticket.kind, ticket.subject, ticket.status,
+           static_cast<std::int64_t>(ticket.priority),
+           ticket.customer.empty() ? Value{} : Value{ticket.customer},
+           ticket.requester.empty() ? Value{} : Value{ticket.requester},
+           ticket.external_ref.empty() ? Value{} : Value{ticket.external_ref},
+           epoch(ticket.created_at), epoch(ticket.updated_at)});
+  auto messages = std::move(ticket.messages);
+  ticket.messages.clear();
+  for (auto& m : messages) ticket.messages.push_back(add_message(tx, actor, ticket.id, m));
+  Json after = ticket_json(ticket);
+  write_audit(tx, actor, "create", "ticket", ticket.id, Json(), after);
+  events_.publish(tx, "ticket.created", ticket.id, after);
+  return ticket;
+}
+
+TicketMessage CoreStore::add_message(Tx& tx, const Actor& actor, const std::string& ticket_id,
+                                     TicketMessage message) {
+  if (tx.query("SELECT 1 FROM tickets WHERE id = ?", {ticket_id}).empty())
+    throw NotFound("no ticket '" + ticket_id + "'");
+  if (message.direction.empty()) message.direction = "in";
+  if (message.at == Instant{}) message.at = clock_.now();
+  auto rows = tx.query(
+      "INSERT INTO ticket_messages(ticket, direction, author, body, message_id, at) VALUES "
+      "(?, ?, ?, ?, ?, ?) RETURNING id",
+      {ticket_id, message.direction, message.author, message.body,
+       message.message_id.empty() ? Value{} : Value{message.message_id}, epoch(message.at)});
+  message.id = rows.at(0).integer(0);
+  tx.exec("UPDATE tickets SET updated_at = ? WHERE id = ?", {epoch(clock_.now()), ticket_id});
+  Json after = {{"ticket", ticket_id}, {"message", message.id}, {"direction", message.direction}};
+  write_audit(tx, actor, "create", "ticket_message", ticket_id, Json(), after);
+  events_.publish(tx, "ticket.message_added", ticket_id, after);
+  return message;
+}
+
+std::optional<Ticket> CoreStore::find(const std::string& id) const {
+  auto rows =
+      store_.query("SELECT " + std::string(kTicketColumns) + " FROM tickets WHERE id = ?", {id});
+  if (rows.empty()) return std::nullopt;
+  Ticket t = ticket_from_row(rows[0]);
+  for (const auto& r :
+       store_.query("SELECT id, direction, author, body, message_id, at FROM ticket_messages WHERE "
+                    "ticket = ? ORDER BY id",
+                    {id})) {
+    TicketMessage m;
+    m.id = r.integer(0);
+    m.direction = r.text(1);
+    m.author = r.optional_text(2).value_or("");
+    m.body = r.text(3);
+    m.message_id = r.optional_text(4).value_or("");
+    m.at = from_epoch(r.integer(5));
+    t.messages.push_back(std::move(m));
+  }
+  return t;
+}
+
+std::vector<Ticket> CoreStore::list_tickets(const std::string& customer, std::int64_t limit) const {
+  auto rows = customer.empty()
+                  ? store_.query("SELECT " + std::string(kTicketColumns) +
+                                     " FROM tickets ORDER BY created_at DESC, id DESC LIMIT ?",
+                                 {limit})
+                  : store_.query("SELECT " + std::string(kTicketColumns) +
+                                     " FROM tickets WHERE customer = ? ORDER BY created_at DESC, "
+                                     "id DESC LIMIT ?",
+                                 {customer, limit});
+  std::vector<Ticket> out;
+  for (const auto& r : rows) out.push_back(ticket_from_row(r));
+  return out;
+}
+
+void CoreStore::update_ticket(Tx& tx, const Actor& actor, const Ticket& ticket) {
+  auto rows =
+      tx.query("SELECT " + std::string(kTicketColumns) + " FROM tickets WHERE id = ?", {ticket.id});
+  if (rows.empty()) throw NotFound("no ticket '" + ticket.id + "'");
+  Json before = ticket_json(ticket_from_row(rows[0]));
+  tx.exec(
+      "UPDATE tickets SET kind = ?, subject = ?, status = ?, priority = ?, customer = ?, "
+      "updated_at = ? WHERE id = ?",
+      {ticket.kind, ticket.subject, ticket.status, static_cast<std::int64_t>(ticket.priority),
+       ticket.customer.empty() ? Value{} : Value{ticket.customer}, epoch(clock_.now()), ticket.id});
+  Json after = ticket_json(ticket);
+  write_audit(tx, actor, "update", "ticket", ticket.id, before, after);
+  events_.publish(tx, "ticket.updated", ticket.id, after);
+}
+
+}  // namespace slmhub::host

@@ -1,0 +1,100 @@
+// The host-owned core entities (DESIGN.md §3): services, customers (with contacts and
+// subscriptions), calendars, interruptions, maintenance windows, tickets and their
+// messages, the dataset settings, and the audit log. Every write validates with the SDK
+// codecs, checks references against the store, writes an audit row and an event in the
+// same transaction, and goes through the group committer.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/group_commit.hpp"
+#include "slmhub/catalog.hpp"
+#include "slmhub/events.hpp"
+#include "slmhub/log.hpp"
+
+namespace slmhub::host {
+
+class Router;
+
+// One kind of core entity, described once; the CRUD routes, the import and the audit all
+// work from this table.
+struct EntityKind {
+  std::string plural;      // path segment and table suffix: "interruptions"
+  std::string singular;    // event and audit name: "interruption"
+  std::string write_role;  // role that may create, change and delete
+  std::string created_event;
+  std::string updated_event;
+};
+
+// A validated entity ready to store.
+struct EntityRecord {
+  std::string id;
+  Json body;  // canonical JSON (the codec's to_json)
+  std::optional<std::string> service;
+  std::optional<std::int64_t> start_at;
+  std::optional<std::int64_t> end_at;
+  // References to check against the store: (kind plural, id, JSON path).
+  std::vector<std::tuple<std::string, std::string, std::string>> refs;
+};
+
+struct ImportResult {
+  int created = 0;
+  int updated = 0;
+  int unchanged = 0;
+};
+
+class CoreStore : public Catalog, public Tickets {
+ public:
+  CoreStore(Store& store, Events& events, const Clock& clock);
+
+  static const std::vector<EntityKind>& kinds();
+  static const EntityKind& kind(const std::string& plural);
+  // Validates `body` as an entity of `kind`; ValidationError with JSON paths.
+  static EntityRecord parse(const EntityKind& kind, const Json& body, const std::string& path);
+
+  void start_writer(int max_batch) { writer_.start(max_batch); }
+  void stop_writer() { writer_.stop(); }
+  GroupCommitter& writer() { return writer_; }
+
+  // Creates (409 if the id exists) or upserts an entity; returns whether it changed.
+  bool write(Tx& tx, const Actor& actor, const EntityKind& kind, const EntityRecord& record,
+             bool create_only);
+  void remove(Tx& tx, const Actor& actor, const EntityKind& kind, const std::string& id);
+  std::optional<Json> get(const EntityKind& kind, const std::string& id) const;
+  std::vector<Json> list(const EntityKind& kind, const std::optional<std::string>& service) const;
+
+  // The whole dataset in one transaction: everything or nothing.
+  ImportResult import(const Actor& actor, const Json& dataset);
+
+  Json audit(const std::string& entity, std::int64_t limit) const;
+  void add_routes(Router& router);
+
+  // Catalog
+  Dataset snapshot() const override;
+  std::optional<Service> service(const std::string& id) const override;
+  std::optional<Customer> customer(const std::string& id) const override;
+  void record_interruption(Tx& tx, const Actor& actor, const Interruption& item) override;
+  void record_maintenance(Tx& tx, const Actor& actor, const MaintenanceWindow& item) override;
+
+  // Tickets
+  Ticket create(Tx& tx, const Actor& actor, Ticket ticket) override;
+  TicketMessage add_message(Tx& tx, const Actor& actor, const std::string& ticket_id,
+                            TicketMessage message) override;
+  std::optional<Ticket> find(const std::string& id) const override;
+  std::vector<Ticket> list_tickets(const std::string& customer, std::int64_t limit) const;
+  void update_ticket(Tx& tx, const Actor& actor, const Ticket& ticket);
+
+ private:
+  void write_audit(Tx& tx, const Actor& actor, const std::string& action, const std::string& entity,
+                   const std::string& id, const Json& before, const Json& after);
+
+  Store& store_;
+  Events& events_;
+  const Clock& clock_;
+  GroupCommitter writer_;
+};
+
+}  // namespace slmhub::host

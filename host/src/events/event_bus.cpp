@@ -1,0 +1,360 @@
+// The durable event bus (see event_bus.hpp).
+//
+// Ordering on PostgreSQL: ids come from a sequence, and two transactions can take ids 7
+// and 8 and commit 8 first. A dispatcher that saw 8 would move its cursor past 7, which
+// then commits and is never delivered. Publishers therefore take one transaction-scoped
+// advisory lock before inserting, so publishing transactions commit one after the other
+// and ids become visible in increasing order: an event that is not visible yet always has
+// a larger id than every visible one. The price is that transactions that
+// publish events are serialized from their first publish to their commit; readers are
+// not blocked. SQLite needs nothing: a writer holds the database's one write lock from
+// its first write to its commit, so ids are assigned and committed in order already.
+#include "events/event_bus.hpp"
+
+#include <algorithm>
+#include <exception>
+#include <stdexcept>
+#include <utility>
+
+namespace slmhub::host {
+namespace {
+
+// pg_advisory_xact_lock key of the events table ("slmhub.ev" in ASCII, arbitrary but fixed).
+constexpr std::int64_t kEventsLockKey = 0x736c6d6875622e65;
+
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> list = {
+      {1, "events and per-subscriber cursors",
+       "CREATE TABLE events (id {{serial}}, type TEXT NOT NULL, subject TEXT NOT NULL,"
+       " payload TEXT NOT NULL, at BIGINT NOT NULL);"
+       "CREATE TABLE event_cursors (subscriber TEXT PRIMARY KEY, last_id BIGINT NOT NULL,"
+       " attempts BIGINT NOT NULL DEFAULT 0, next_attempt_at BIGINT NOT NULL DEFAULT 0,"
+       " last_error TEXT)"},
+  };
+  return list;
+}
+
+void lock_events_for_publishing(Tx& tx) {
+  if (tx.dialect() == Dialect::postgresql) {
+    tx.query("SELECT pg_advisory_xact_lock(?)", {kEventsLockKey});
+  }
+}
+
+// "a.b" is an exact type, "a.*" every type starting with "a.", "*" every type.
+bool valid_pattern(const std::string& pattern) {
+  if (pattern == "*") return true;
+  const auto star = pattern.find('*');
+  if (star == std::string::npos) return !pattern.empty();
+  return star == pattern.size() - 1 && pattern.size() >= 3 && pattern[star - 1] == '.';
+}
+
+bool matches(const std::vector<std::string>& patterns, const std::string& type) {
+  for (const auto& pattern : patterns) {
+    if (pattern == "*") return true;
+    if (pattern.back() == '*') {
+      const std::string_view prefix(pattern.data(), pattern.size() - 1);
+      if (type.size() > prefix.size() && type.compare(0, prefix.size(), prefix) == 0) {
+        return true;
+      }
+    } else if (pattern == type) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The same test as matches() as a SQL condition on `type`. Prefixes are compared with
+// substr, not LIKE: SQLite's LIKE ignores case and would need escaping of '_' and '%'.
+std::string sql_condition(const std::vector<std::string>& patterns, Params& params) {
+  std::string sql;
+  for (const auto& pattern : patterns) {
+    if (pattern == "*") return "1 = 1";
+    if (!sql.empty()) sql += " OR ";
+    if (pattern.back() == '*') {
+      const std::string prefix = pattern.substr(0, pattern.size() - 1);
+      // The length is ours, not input, so it is written into the text: a bound BIGINT
+      // would not match PostgreSQL's substr(text, integer, integer).
+      sql += "(length(type) > " + std::to_string(prefix.size()) + " AND substr(type, 1, " +
+             std::to_string(prefix.size()) + ") = ?)";
+      params.emplace_back(prefix);
+    } else {
+      sql += "type = ?";
+      params.emplace_back(pattern);
+    }
+  }
+  return "(" + sql + ")";
+}
+
+std::int64_t seconds_of(Instant t) { return t.time_since_epoch().count(); }
+Instant instant_of(std::int64_t seconds) { return Instant{std::chrono::seconds{seconds}}; }
+
+std::string describe(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+}  // namespace
+
+Json to_json(const SubscriberStatus& status) {
+  Json out = {{"name", status.name},       {"types", status.types},
+              {"last_id", status.last_id}, {"attempts", status.attempts},
+              {"backlog", status.backlog}, {"next_attempt_at", nullptr},
+              {"last_error", nullptr}};
+  if (status.next_attempt_at) out["next_attempt_at"] = format_instant(*status.next_attempt_at);
+  if (!status.last_error.empty()) out["last_error"] = status.last_error;
+  return out;
+}
+
+EventBus::EventBus(Store& store, const Clock& clock, Logger& log, EventBusSettings settings)
+    : store_(store), clock_(clock), log_(log), settings_(settings) {
+  if (settings_.initial_backoff.count() <= 0 || settings_.max_backoff < settings_.initial_backoff) {
+    throw std::invalid_argument(
+        "event bus: initial_backoff must be positive and max_backoff at least initial_backoff");
+  }
+  if (settings_.batch_size <= 0) throw std::invalid_argument("event bus: batch_size must be > 0");
+  store_.migrate("host.events", migrations());
+}
+
+EventBus::~EventBus() { stop(); }
+
+void EventBus::publish(Tx& tx, const std::string& type, const std::string& subject,
+                       const Json& payload) {
+  if (type.empty() || type.find('*') != std::string::npos) {
+    throw std::invalid_argument("event type \"" + type +
+                                "\" is not allowed: it must be non-empty and without '*'");
+  }
+  lock_events_for_publishing(tx);
+  tx.exec("INSERT INTO events (type, subject, payload, at) VALUES (?, ?, ?, ?)",
+          {type, subject, payload.dump(), seconds_of(clock_.now())});
+}
+
+void EventBus::subscribe(const std::string& subscriber, const std::vector<std::string>& types,
+                         std::function<void(const Event&)> handler) {
+  if (subscriber.empty()) throw std::invalid_argument("event subscriber name must not be empty");
+  if (types.empty()) {
+    throw std::invalid_argument("event subscriber \"" + subscriber + "\" lists no event types");
+  }
+  for (const auto& pattern : types) {
+    if (!valid_pattern(pattern)) {
+      throw std::invalid_argument("event subscriber \"" + subscriber + "\": type pattern \"" +
+                                  pattern +
+                                  "\" is malformed; allowed are \"a.b\", \"a.*\" and \"*\"");
+    }
+  }
+  if (!handler) {
+    throw std::invalid_argument("event subscriber \"" + subscriber + "\" has no handler");
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (started_) {
+      throw std::logic_error("event subscriber \"" + subscriber +
+                             "\" registered after the event bus started");
+    }
+    for (const auto& existing : subscriptions_) {
+      if (existing.name == subscriber) {
+        throw std::invalid_argument("event subscriber \"" + subscriber +
+                                    "\" is already registered");
+      }
+    }
+  }
+  store_.transact([&](Tx& tx) {
+    // Under the publishers' lock, so no event with a smaller id can commit afterwards.
+    lock_events_for_publishing(tx);
+    // SQLite needs the WHERE to parse INSERT ... SELECT ... ON CONFLICT unambiguously.
+    tx.exec(
+        "INSERT INTO event_cursors (subscriber, last_id, attempts, next_attempt_at)"
+        " SELECT ?, COALESCE(MAX(id), 0), 0, 0 FROM events WHERE 1 = 1"
+        " ON CONFLICT (subscriber) DO NOTHING",
+        {subscriber});
+  });
+  std::lock_guard lock(mutex_);
+  subscriptions_.push_back({subscriber, types, std::move(handler)});
+}
+
+void EventBus::start() {
+  std::lock_guard lock(mutex_);
+  if (started_) return;
+  started_ = true;
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void EventBus::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void EventBus::run() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    int handled = 0;
+    try {
+      handled = dispatch_once();
+    } catch (const std::exception& e) {
+      log_.error(std::string("event bus: dispatch failed: ") + e.what());
+    }
+    lock.lock();
+    // A busy round may have left events behind (batch_size); go on without waiting.
+    if (handled == 0) wake_.wait_for(lock, settings_.poll_interval, [this] { return stopping_; });
+  }
+}
+
+int EventBus::dispatch_once() {
+  std::lock_guard dispatching(dispatch_mutex_);
+  std::vector<const Subscription*> subscriptions;
+  {
+    // Subscriptions are only added before start() and never removed, so the pointers stay
+    // valid while this round runs (vector growth happens before any dispatch thread).
+    std::lock_guard lock(mutex_);
+    for (const auto& s : subscriptions_) subscriptions.push_back(&s);
+  }
+  const Instant now = clock_.now();
+  int handled = 0;
+  for (const Subscription* subscription : subscriptions) {
+    handled += dispatch_subscriber(*subscription, now);
+  }
+  return handled;
+}
+
+int EventBus::dispatch_subscriber(const Subscription& subscription, Instant now) {
+  const std::optional<Cursor> cursor = read_cursor(subscription.name);
+  if (!cursor) return 0;  // removed from the store behind our back; nothing sensible to do
+  if (cursor->next_attempt_at > seconds_of(now)) return 0;
+
+  // Every event is read and the type is tested here rather than in SQL, so the cursor also
+  // moves past events the subscriber does not want: otherwise a subscriber to a rare type
+  // would scan everything published since its last match on every round.
+  const auto rows = store_.query(
+      "SELECT id, type, subject, payload, at FROM events WHERE id > ? ORDER BY id LIMIT ?",
+      {cursor->last_id, static_cast<std::int64_t>(settings_.batch_size)});
+
+  std::int64_t position = cursor->last_id;  // handled or skipped up to here
+  std::int64_t saved = cursor->last_id;     // what the store has
+  int handled = 0;
+  for (const auto& row : rows) {
+    const std::int64_t id = row.integer(0);
+    if (!matches(subscription.types, row.text(1))) {
+      position = id;
+      continue;
+    }
+    std::exception_ptr error;
+    try {
+      Event event;
+      event.id = id;
+      event.type = row.text(1);
+      event.subject = row.text(2);
+      event.payload = Json::parse(row.text(3));
+      event.at = instant_of(row.integer(4));
+      subscription.handler(event);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (error) {
+      if (position > saved) advance_cursor(subscription.name, position, false);
+      record_failure(subscription.name, cursor->attempts + 1, now, describe(error));
+      return handled;
+    }
+    position = id;
+    advance_cursor(subscription.name, position, true);
+    saved = position;
+    ++handled;
+  }
+  if (position > saved) advance_cursor(subscription.name, position, false);
+  return handled;
+}
+
+std::optional<EventBus::Cursor> EventBus::read_cursor(const std::string& subscriber) {
+  const auto rows = store_.query(
+      "SELECT last_id, attempts, next_attempt_at, last_error FROM event_cursors"
+      " WHERE subscriber = ?",
+      {subscriber});
+  if (rows.empty()) return std::nullopt;
+  return Cursor{rows[0].integer(0), rows[0].integer(1), rows[0].integer(2),
+                rows[0].optional_text(3).value_or("")};
+}
+
+void EventBus::advance_cursor(const std::string& subscriber, std::int64_t last_id, bool delivered) {
+  // `last_id < ?` keeps the cursor from moving back if another instance got further.
+  // Skipping events the subscriber does not want leaves its failure count alone: the event
+  // that failed is still ahead of the cursor.
+  store_.transact([&](Tx& tx) {
+    tx.exec(delivered ? "UPDATE event_cursors SET last_id = ?, attempts = 0, next_attempt_at = 0,"
+                        " last_error = NULL WHERE subscriber = ? AND last_id < ?"
+                      : "UPDATE event_cursors SET last_id = ? WHERE subscriber = ? AND last_id < ?",
+            {last_id, subscriber, last_id});
+  });
+}
+
+void EventBus::record_failure(const std::string& subscriber, std::int64_t attempts, Instant now,
+                              const std::string& error) {
+  const Instant retry_at = now + backoff_after(attempts);
+  store_.transact([&](Tx& tx) {
+    tx.exec(
+        "UPDATE event_cursors SET attempts = ?, next_attempt_at = ?, last_error = ?"
+        " WHERE subscriber = ?",
+        {attempts, seconds_of(retry_at), error, subscriber});
+  });
+  log_.warning("event bus: subscriber \"" + subscriber + "\" failed (attempt " +
+               std::to_string(attempts) + "), retrying at " + format_instant(retry_at) + ": " +
+               error);
+}
+
+std::chrono::seconds EventBus::backoff_after(std::int64_t attempts) const {
+  std::chrono::seconds delay = settings_.initial_backoff;
+  for (std::int64_t i = 1; i < attempts && delay < settings_.max_backoff; ++i) delay *= 2;
+  return std::min(delay, settings_.max_backoff);
+}
+
+std::int64_t EventBus::backlog(const std::string& subscriber) {
+  std::vector<std::string> types;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& s : subscriptions_) {
+      if (s.name == subscriber) types = s.types;
+    }
+  }
+  if (types.empty()) return 0;
+  Params params = {subscriber};
+  const std::string condition = sql_condition(types, params);
+  const auto rows = store_.query(
+      "SELECT COUNT(*) FROM events, event_cursors WHERE event_cursors.subscriber = ?"
+      " AND events.id > event_cursors.last_id AND " +
+          condition,
+      params);
+  return rows.empty() ? 0 : rows[0].integer(0);
+}
+
+std::vector<SubscriberStatus> EventBus::subscribers() {
+  std::vector<std::pair<std::string, std::vector<std::string>>> registered;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& s : subscriptions_) registered.emplace_back(s.name, s.types);
+  }
+  std::vector<SubscriberStatus> out;
+  for (auto& [name, types] : registered) {
+    SubscriberStatus status;
+    status.name = name;
+    if (auto cursor = read_cursor(name)) {
+      status.last_id = cursor->last_id;
+      status.attempts = cursor->attempts;
+      if (cursor->next_attempt_at > 0) status.next_attempt_at = instant_of(cursor->next_attempt_at);
+      status.last_error = cursor->last_error;
+    }
+    status.types = std::move(types);
+    status.backlog = backlog(name);
+    out.push_back(std::move(status));
+  }
+  return out;
+}
+
+}  // namespace slmhub::host

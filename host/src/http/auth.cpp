@@ -1,0 +1,186 @@
+#include "http/auth.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace slmhub::host {
+namespace {
+
+// A revoked token stops working within this long on every instance.
+constexpr auto kCacheTtl = std::chrono::seconds(5);
+
+const std::vector<std::string> kRoles{"viewer",   "operator", "service_manager",
+                                      "approver", "billing",  "admin"};
+
+std::string join_roles(const std::vector<std::string>& roles) {
+  std::string text;
+  for (const auto& r : roles) text += (text.empty() ? "" : ",") + r;
+  return text;
+}
+
+std::vector<std::string> split_roles(const std::string& text) {
+  std::vector<std::string> roles;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    if (comma > start) roles.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return roles;
+}
+
+}  // namespace
+
+std::string sha256_hex(const std::string& data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("SHA-256 failed");
+  static const char* kHex = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 15];
+  }
+  return hex;
+}
+
+std::string random_token(std::size_t bytes) {
+  std::vector<unsigned char> raw(bytes);
+  if (RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1)
+    throw std::runtime_error("no randomness available for a token");
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  unsigned int buffer = 0;
+  int bits = 0;
+  for (unsigned char c : raw) {
+    buffer = (buffer << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      out += kAlphabet[(buffer >> (bits - 6)) & 63];
+      bits -= 6;
+    }
+  }
+  if (bits > 0) out += kAlphabet[(buffer << (6 - bits)) & 63];
+  return out;
+}
+
+bool TokenStore::valid_role(const std::string& role) {
+  if (role.starts_with("customer:")) return role.size() > 9;
+  return std::find(kRoles.begin(), kRoles.end(), role) != kRoles.end();
+}
+
+TokenStore::TokenStore(Store& store, const Clock& clock) : store_(store), clock_(clock) {}
+
+NewToken TokenStore::create(const std::string& name, const std::vector<std::string>& roles,
+                            std::optional<Instant> expires_at) {
+  if (roles.empty()) throw std::invalid_argument("a token needs at least one role");
+  for (const auto& r : roles) {
+    if (!valid_role(r))
+      throw std::invalid_argument("unknown role '" + r +
+                                  "' (allowed: viewer, operator, service_manager, approver, "
+                                  "billing, admin, customer:<id>)");
+  }
+  NewToken result;
+  // Hex id: no '_' so the token splits unambiguously.
+  result.info.id = sha256_hex(random_token(16)).substr(0, 12);
+  result.info.name = name;
+  result.info.roles = roles;
+  result.info.created_at = clock_.now();
+  result.info.expires_at = expires_at;
+  std::string secret = random_token(32);
+  result.token = "slm_" + result.info.id + "_" + secret;
+  store_.transact([&](Tx& tx) {
+    tx.exec(
+        "INSERT INTO api_tokens(id, name, secret_hash, roles, created_at, expires_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        {result.info.id, name, sha256_hex(secret), join_roles(roles),
+         static_cast<std::int64_t>(result.info.created_at.time_since_epoch().count()),
+         expires_at ? Value{static_cast<std::int64_t>(expires_at->time_since_epoch().count())}
+                    : Value{}});
+  });
+  return result;
+}
+
+bool TokenStore::revoke(const std::string& id) {
+  std::int64_t changed = 0;
+  store_.transact([&](Tx& tx) {
+    changed = tx.exec("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                      {static_cast<std::int64_t>(clock_.now().time_since_epoch().count()), id});
+  });
+  std::lock_guard lock(mutex_);
+  cache_.erase(id);
+  return changed > 0;
+}
+
+std::vector<TokenInfo> TokenStore::list() const {
+  std::vector<TokenInfo> tokens;
+  for (const auto& row :
+       store_.query("SELECT id, name, roles, created_at, expires_at, revoked_at FROM api_tokens "
+                    "ORDER BY created_at, id")) {
+    TokenInfo t;
+    t.id = row.text(0);
+    t.name = row.text(1);
+    t.roles = split_roles(row.text(2));
+    t.created_at = Instant(std::chrono::seconds(row.integer(3)));
+    if (auto e = row.optional_integer(4)) t.expires_at = Instant(std::chrono::seconds(*e));
+    if (auto r = row.optional_integer(5)) t.revoked_at = Instant(std::chrono::seconds(*r));
+    tokens.push_back(std::move(t));
+  }
+  return tokens;
+}
+
+bool TokenStore::empty() const {
+  return store_.query("SELECT COUNT(*) FROM api_tokens").at(0).integer(0) == 0;
+}
+
+AuthResult TokenStore::authenticate(const std::string& authorization, Principal& out) {
+  if (authorization.empty()) return AuthResult::missing;
+  constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.size() <= kBearer.size() ||
+      !std::equal(kBearer.begin(), kBearer.end(), authorization.begin(),
+                  [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
+    return AuthResult::invalid;
+  std::string token = authorization.substr(kBearer.size());
+  if (!token.starts_with("slm_") || token.size() < 4 + 12 + 1 + 20 || token[16] != '_')
+    return AuthResult::invalid;
+  std::string id = token.substr(4, 12);
+  std::string hash = sha256_hex(token.substr(17));
+
+  auto now_steady = std::chrono::steady_clock::now();
+  std::optional<Cached> cached;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = cache_.find(id);
+    if (it != cache_.end() && now_steady - it->second.loaded < kCacheTtl) cached = it->second;
+  }
+  if (!cached) {
+    auto rows = store_.query(
+        "SELECT name, secret_hash, roles, expires_at, revoked_at FROM api_tokens WHERE id = ?",
+        {id});
+    if (rows.empty() || !rows[0].is_null(4)) return AuthResult::invalid;
+    Cached c;
+    c.hash = rows[0].text(1);
+    c.principal.id = id;
+    c.principal.name = rows[0].text(0);
+    for (auto& r : split_roles(rows[0].text(2))) c.principal.roles.insert(r);
+    if (auto e = rows[0].optional_integer(3)) c.expires_at = Instant(std::chrono::seconds(*e));
+    c.loaded = now_steady;
+    std::lock_guard lock(mutex_);
+    cache_[id] = c;
+    cached = std::move(c);
+  }
+  if (cached->hash.size() != hash.size() ||
+      CRYPTO_memcmp(cached->hash.data(), hash.data(), hash.size()) != 0)
+    return AuthResult::invalid;
+  if (cached->expires_at && *cached->expires_at <= clock_.now()) return AuthResult::expired;
+  out = cached->principal;
+  return AuthResult::ok;
+}
+
+}  // namespace slmhub::host

@@ -1,0 +1,66 @@
+// API tokens: `Authorization: Bearer slm_<id>_<secret>`. Only a SHA-256 of the secret is
+// stored (the secret is 256 random bits, so a slow hash would add nothing); each token has
+// roles (DESIGN.md §5.2), an optional expiry and can be revoked.
+#pragma once
+
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "slmhub/http.hpp"
+#include "slmhub/log.hpp"
+#include "slmhub/store.hpp"
+
+namespace slmhub::host {
+
+struct TokenInfo {
+  std::string id;
+  std::string name;
+  std::vector<std::string> roles;
+  Instant created_at{};
+  std::optional<Instant> expires_at;
+  std::optional<Instant> revoked_at;
+};
+
+struct NewToken {
+  TokenInfo info;
+  std::string token;  // shown once; never stored
+};
+
+enum class AuthResult { ok, missing, invalid, expired };
+
+class TokenStore {
+ public:
+  TokenStore(Store& store, const Clock& clock);
+
+  // Throws std::invalid_argument for an unknown role.
+  NewToken create(const std::string& name, const std::vector<std::string>& roles,
+                  std::optional<Instant> expires_at);
+  bool revoke(const std::string& id);
+  std::vector<TokenInfo> list() const;
+  bool empty() const;
+  // Checks an Authorization header value.
+  AuthResult authenticate(const std::string& authorization, Principal& out);
+
+  static bool valid_role(const std::string& role);
+
+ private:
+  struct Cached {
+    std::string hash;
+    Principal principal;
+    std::optional<Instant> expires_at;
+    std::chrono::steady_clock::time_point loaded;
+  };
+  Store& store_;
+  const Clock& clock_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, Cached> cache_;
+};
+
+std::string sha256_hex(const std::string& data);
+std::string random_token(std::size_t bytes);  // base64url, no padding
+
+}  // namespace slmhub::host

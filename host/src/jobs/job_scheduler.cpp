@@ -1,0 +1,359 @@
+// The job scheduler (see job_scheduler.hpp).
+//
+// Who runs a slot is decided in one transaction: take the job's lease (insert it, or take
+// over one that expired), then insert the run row. The lease keeps two instances from
+// running the job at once; the unique index on (job, scheduled_for) over scheduled runs
+// keeps a slot from being run twice even when a lease expires under a slow run. Whoever
+// holds the lease may also close runs left "running" by an instance that died: while the
+// lease is held nobody else can be running the job.
+#include "jobs/job_scheduler.hpp"
+
+#include <algorithm>
+#include <exception>
+#include <utility>
+
+namespace slmhub::host {
+namespace {
+
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> list = {
+      {1, "job runs, leases and registrations",
+       "CREATE TABLE job_runs (id {{serial}}, job TEXT NOT NULL,"
+       " scheduled_for BIGINT NOT NULL, started_at BIGINT NOT NULL, finished_at BIGINT,"
+       " outcome TEXT NOT NULL, output TEXT NOT NULL DEFAULT '', by_hand BIGINT NOT NULL,"
+       " instance TEXT NOT NULL);"
+       // Partial: runs by hand may share a second with a slot or with each other.
+       "CREATE UNIQUE INDEX job_runs_slot ON job_runs (job, scheduled_for) WHERE by_hand = 0;"
+       "CREATE INDEX job_runs_job_id ON job_runs (job, id);"
+       "CREATE TABLE job_leases (job TEXT PRIMARY KEY, holder TEXT NOT NULL,"
+       " expires_at BIGINT NOT NULL);"
+       // When a job was first added: without it, a job added before a downtime and never
+       // run yet would lose the slot it missed.
+       "CREATE TABLE job_registrations (job TEXT PRIMARY KEY, registered_at BIGINT NOT NULL)"},
+  };
+  return list;
+}
+
+std::int64_t seconds_of(Instant t) { return t.time_since_epoch().count(); }
+Instant instant_of(std::int64_t seconds) { return Instant{std::chrono::seconds{seconds}}; }
+
+constexpr const char* kRunColumns =
+    "id, job, scheduled_for, started_at, finished_at, outcome, output, by_hand, instance";
+
+JobRun run_from_row(const Row& row) {
+  JobRun run;
+  run.id = row.integer(0);
+  run.job = row.text(1);
+  run.scheduled_for = instant_of(row.integer(2));
+  run.started_at = instant_of(row.integer(3));
+  if (auto finished = row.optional_integer(4)) run.finished_at = instant_of(*finished);
+  run.outcome = row.text(5);
+  run.output = row.text(6);
+  run.by_hand = row.integer(7) != 0;
+  run.instance = row.text(8);
+  return run;
+}
+
+std::string truncated(std::string text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  std::size_t cut = max_bytes;
+  // Do not cut a UTF-8 sequence in half: step back over continuation bytes.
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  text.resize(cut);
+  text += "…";
+  return text;
+}
+
+}  // namespace
+
+Json to_json(const JobRun& run) {
+  return {{"id", run.id},
+          {"job", run.job},
+          {"scheduled_for", format_instant(run.scheduled_for)},
+          {"started_at", format_instant(run.started_at)},
+          {"finished_at", run.finished_at ? Json(format_instant(*run.finished_at)) : Json()},
+          {"outcome", run.outcome},
+          {"output", run.output},
+          {"by_hand", run.by_hand},
+          {"instance", run.instance}};
+}
+
+Json to_json(const JobStatus& status) {
+  return {{"name", status.name},
+          {"schedule", status.schedule},
+          {"timezone", status.timezone},
+          {"description", status.description},
+          {"next_run", status.next_run ? Json(format_instant(*status.next_run)) : Json()},
+          {"last_run", status.last_run ? to_json(*status.last_run) : Json()}};
+}
+
+JobScheduler::JobScheduler(Store& store, const Clock& clock, Logger& log, std::string instance,
+                           JobSchedulerSettings settings)
+    : store_(store), clock_(clock), log_(log), instance_(std::move(instance)), settings_(settings) {
+  if (instance_.empty()) throw std::invalid_argument("job scheduler: instance name is empty");
+  if (settings_.tick_interval.count() <= 0 || settings_.lease_duration.count() <= 0) {
+    throw std::invalid_argument("job scheduler: tick_interval and lease_duration must be > 0");
+  }
+  store_.migrate("host.jobs", migrations());
+}
+
+JobScheduler::~JobScheduler() { stop(); }
+
+void JobScheduler::add(JobSpec spec) {
+  const std::string what = "job \"" + spec.name + "\"";
+  if (spec.name.empty()) throw std::invalid_argument("a job needs a name");
+  if (!spec.run) throw std::invalid_argument(what + " has no run function");
+  std::optional<CronExpression> cron;
+  try {
+    cron = CronExpression::parse(spec.schedule);
+  } catch (const CronError& e) {
+    throw std::invalid_argument(what + ": " + e.what());
+  }
+  const date::time_zone* zone = nullptr;
+  try {
+    zone = find_zone(spec.timezone);
+  } catch (const std::exception& e) {
+    throw std::invalid_argument(what + ": " + e.what());
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (jobs_.count(spec.name) != 0) throw std::invalid_argument(what + " is already registered");
+  }
+
+  std::int64_t registered_at = 0;
+  store_.transact([&](Tx& tx) {
+    tx.exec(
+        "INSERT INTO job_registrations (job, registered_at) VALUES (?, ?)"
+        " ON CONFLICT (job) DO NOTHING",
+        {spec.name, seconds_of(clock_.now())});
+    registered_at =
+        tx.query("SELECT registered_at FROM job_registrations WHERE job = ?", {spec.name})
+            .at(0)
+            .integer(0);
+  });
+
+  std::lock_guard lock(mutex_);
+  const std::string name = spec.name;
+  if (!jobs_.emplace(name, Job{std::move(spec), *cron, zone, instant_of(registered_at)}).second) {
+    throw std::invalid_argument(what + " is already registered");
+  }
+}
+
+JobScheduler::Job* JobScheduler::find(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  const auto it = jobs_.find(name);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+int JobScheduler::tick() {
+  std::lock_guard ticking(tick_mutex_);
+  std::vector<Job*> jobs;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [name, job] : jobs_) jobs.push_back(&job);
+  }
+  int started = 0;
+  for (Job* job : jobs) {
+    const Instant now = clock_.now();
+    const std::optional<Instant> slot = due_slot(*job, now);
+    if (!slot) continue;
+    if (run(*job, *slot, now, false).started == Started::ran) ++started;
+  }
+  return started;
+}
+
+std::optional<Instant> JobScheduler::due_slot(const Job& job, Instant now) {
+  const auto rows = store_.query(
+      "SELECT MAX(scheduled_for) FROM job_runs WHERE job = ? AND by_hand = 0", {job.spec.name});
+  const std::optional<std::int64_t> last = rows.at(0).optional_integer(0);
+  return latest_slot(job, last ? instant_of(*last) : job.registered_at, now);
+}
+
+std::optional<Instant> JobScheduler::latest_slot(const Job& job, Instant after, Instant now) const {
+  if (now <= after) return std::nullopt;
+  // Walking slot by slot from `after` could take a long time (a minutely job after months
+  // down), so look back from `now` over growing windows and walk only the first window
+  // that holds a slot; the last window reaches back to `after`.
+  using std::chrono::days;
+  using std::chrono::hours;
+  const std::chrono::seconds windows[] = {hours(2), days(3), days(35), days(400), days(2000)};
+  for (std::size_t i = 0; i <= std::size(windows); ++i) {
+    Instant from = after;
+    if (i < std::size(windows) && now - windows[i] > after) from = now - windows[i];
+    std::optional<Instant> next = job.cron.next_after(from, job.zone);
+    if (!next || *next > now) {
+      if (from == after) return std::nullopt;
+      continue;
+    }
+    Instant latest = *next;
+    while ((next = job.cron.next_after(latest, job.zone)) && *next <= now) latest = *next;
+    return latest;
+  }
+  return std::nullopt;
+}
+
+JobScheduler::Outcome JobScheduler::run(Job& job, Instant scheduled_for, Instant now,
+                                        bool by_hand) {
+  const std::string& name = job.spec.name;
+  {
+    std::lock_guard lock(mutex_);
+    if (job.running) return {};
+    job.running = true;
+  }
+  struct NotRunning {
+    std::mutex& mutex;
+    Job& job;
+    ~NotRunning() {
+      std::lock_guard lock(mutex);
+      job.running = false;
+    }
+  } not_running{mutex_, job};
+
+  Outcome outcome;
+  std::int64_t run_id = 0;
+  store_.transact([&](Tx& tx) {
+    outcome.started = Started::busy;  // transact may run this more than once
+    const std::int64_t leased = tx.exec(
+        "INSERT INTO job_leases (job, holder, expires_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (job) DO UPDATE SET holder = excluded.holder,"
+        " expires_at = excluded.expires_at"
+        " WHERE job_leases.expires_at <= ? OR job_leases.holder = ?",
+        {name, instance_, seconds_of(now + settings_.lease_duration), seconds_of(now), instance_});
+    if (leased != 1) return;
+    tx.exec(
+        "UPDATE job_runs SET outcome = 'failed', finished_at = ?,"
+        " output = 'interrupted: the instance running it stopped before it finished'"
+        " WHERE job = ? AND outcome = 'running'",
+        {seconds_of(now), name});
+    const auto inserted = tx.query(
+        std::string("INSERT INTO job_runs (job, scheduled_for, started_at, outcome, by_hand,"
+                    " instance) VALUES (?, ?, ?, 'running', ?, ?)") +
+            (by_hand ? "" : " ON CONFLICT (job, scheduled_for) WHERE by_hand = 0 DO NOTHING") +
+            " RETURNING id",
+        {name, seconds_of(scheduled_for), seconds_of(now), std::int64_t{by_hand ? 1 : 0},
+         instance_});
+    if (inserted.empty()) {
+      // Another instance ran this slot already; give the lease back.
+      tx.exec("DELETE FROM job_leases WHERE job = ? AND holder = ?", {name, instance_});
+      outcome.started = Started::slot_taken;
+      return;
+    }
+    run_id = inserted[0].integer(0);
+    outcome.started = Started::ran;
+  });
+  if (outcome.started != Started::ran) return outcome;
+
+  log_.info("job \"" + name + "\" started for " + format_instant(scheduled_for) +
+            (by_hand ? " (by hand)" : ""));
+  try {
+    outcome.output = job.spec.run(JobContext{scheduled_for, now, by_hand});
+    outcome.ok = true;
+  } catch (const std::exception& e) {
+    outcome.output = e.what();
+  } catch (...) {
+    outcome.output = "unknown exception";
+  }
+  outcome.output = truncated(std::move(outcome.output), settings_.max_output_bytes);
+  const Instant finished = clock_.now();
+  store_.transact([&](Tx& tx) {
+    tx.exec(
+        "UPDATE job_runs SET finished_at = ?, outcome = ?, output = ? WHERE id = ?",
+        {seconds_of(finished), std::string(outcome.ok ? "ok" : "failed"), outcome.output, run_id});
+    tx.exec("DELETE FROM job_leases WHERE job = ? AND holder = ?", {name, instance_});
+  });
+  if (outcome.ok) {
+    log_.info("job \"" + name + "\" finished: " + outcome.output);
+  } else {
+    log_.error("job \"" + name + "\" failed: " + outcome.output);
+  }
+  return outcome;
+}
+
+std::string JobScheduler::run_now(const std::string& name) {
+  Job* job = find(name);
+  if (!job) throw std::out_of_range("job \"" + name + "\" is not registered");
+  const Instant now = clock_.now();
+  Outcome outcome = run(*job, now, now, true);
+  if (outcome.started != Started::ran) {
+    throw JobBusy("job \"" + name + "\" is running already (here or on another instance)");
+  }
+  if (!outcome.ok) throw JobFailed("job \"" + name + "\" failed: " + outcome.output);
+  return outcome.output;
+}
+
+std::optional<JobRun> JobScheduler::last_run(const std::string& name) {
+  const auto rows = store_.query(std::string("SELECT ") + kRunColumns +
+                                     " FROM job_runs WHERE job = ? ORDER BY id DESC LIMIT 1",
+                                 {name});
+  if (rows.empty()) return std::nullopt;
+  return run_from_row(rows[0]);
+}
+
+std::vector<JobStatus> JobScheduler::list() {
+  std::vector<Job*> jobs;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [name, job] : jobs_) jobs.push_back(&job);
+  }
+  const Instant now = clock_.now();
+  std::vector<JobStatus> out;
+  for (const Job* job : jobs) {
+    JobStatus status;
+    status.name = job->spec.name;
+    status.schedule = job->spec.schedule;
+    status.timezone = job->spec.timezone;
+    status.description = job->spec.description;
+    status.next_run = due_slot(*job, now);
+    if (!status.next_run) status.next_run = job->cron.next_after(now, job->zone);
+    status.last_run = last_run(job->spec.name);
+    out.push_back(std::move(status));
+  }
+  return out;
+}
+
+std::vector<JobRun> JobScheduler::runs(const std::string& name, int limit) {
+  if (!find(name)) throw std::out_of_range("job \"" + name + "\" is not registered");
+  if (limit < 1 || limit > 1000) {
+    throw std::invalid_argument("job runs limit " + std::to_string(limit) +
+                                " is out of range; allowed: 1 to 1000");
+  }
+  std::vector<JobRun> out;
+  for (const auto& row : store_.query(std::string("SELECT ") + kRunColumns +
+                                          " FROM job_runs WHERE job = ? ORDER BY id DESC LIMIT ?",
+                                      {name, std::int64_t{limit}})) {
+    out.push_back(run_from_row(row));
+  }
+  return out;
+}
+
+void JobScheduler::start() {
+  std::lock_guard lock(mutex_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { loop(); });
+}
+
+void JobScheduler::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void JobScheduler::loop() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    try {
+      tick();
+    } catch (const std::exception& e) {
+      log_.error(std::string("job scheduler: tick failed: ") + e.what());
+    }
+    lock.lock();
+    wake_.wait_for(lock, settings_.tick_interval, [this] { return stopping_; });
+  }
+}
+
+}  // namespace slmhub::host

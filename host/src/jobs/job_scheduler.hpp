@@ -1,0 +1,151 @@
+// The job scheduler: runs the cron jobs plugins register, records every run in the store,
+// catches up once (not once per slot) on a run missed while the server was down, and uses
+// a lease row plus a unique (job, slot) row so that several instances sharing one
+// PostgreSQL database never run one job at the same time nor one slot twice.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "slmhub/cron.hpp"
+#include "slmhub/json.hpp"
+#include "slmhub/log.hpp"
+#include "slmhub/scheduler.hpp"
+#include "slmhub/store.hpp"
+
+namespace slmhub::host {
+
+struct JobSchedulerSettings {
+  // How often the scheduler thread looks for due jobs (jobs.tick_ms). Slots are whole
+  // minutes, so anything up to a few seconds only delays a run by that much.
+  std::chrono::milliseconds tick_interval{1000};
+  // How long a lease is good for. Another instance takes over a job whose lease expired,
+  // so this should exceed the longest run; a slot still never runs twice (unique row).
+  std::chrono::seconds lease_duration{3600};
+  // Longer outputs are cut to this many bytes before they are recorded.
+  std::size_t max_output_bytes = 4000;
+};
+
+// One recorded run.
+struct JobRun {
+  std::int64_t id = 0;
+  std::string job;
+  Instant scheduled_for;
+  Instant started_at;
+  std::optional<Instant> finished_at;
+  std::string outcome;  // "running", "ok", "failed"
+  std::string output;
+  bool by_hand = false;
+  std::string instance;
+};
+
+// What `slmhub jobs list` and `GET /api/v1/jobs` show about one job.
+struct JobStatus {
+  std::string name;
+  std::string schedule;
+  std::string timezone;
+  std::string description;
+  // The slot that will run next: a slot already due but not run yet, or the next one.
+  std::optional<Instant> next_run;
+  std::optional<JobRun> last_run;  // scheduled or by hand
+};
+
+Json to_json(const JobRun& run);
+Json to_json(const JobStatus& status);
+
+// run_now(): the job is running here or on another instance.
+class JobBusy : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+// run_now(): the job threw; the run is recorded as failed with this message.
+class JobFailed : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class JobScheduler : public Scheduler {
+ public:
+  // Applies the "host.jobs" migrations. `instance` names this process in run rows and
+  // leases; instances sharing a database must have different names (a lease held under
+  // this instance's own name is taken to be left over from its previous life).
+  JobScheduler(Store& store, const Clock& clock, Logger& log, std::string instance,
+               JobSchedulerSettings settings = {});
+  ~JobScheduler() override;  // stops the thread
+
+  JobScheduler(const JobScheduler&) = delete;
+  JobScheduler& operator=(const JobScheduler&) = delete;
+
+  // Throws std::invalid_argument naming the job for an empty or duplicate name, a missing
+  // run function, a malformed schedule or an unknown time zone. The first time a name is
+  // ever added its registration time is stored: the job's first slot is the first one
+  // after that, so a new job does not run for the past.
+  void add(JobSpec job) override;
+
+  // Runs every job that has a due slot: the latest cron instant <= now after the job's
+  // last scheduled run (or its registration). Several slots missed while the server was
+  // down give one run, for the latest of them. Jobs run one after the other on the calling
+  // thread, outside any transaction. Returns the number of runs started.
+  int tick();
+
+  // Runs `name` now, by hand (scheduled_for = now), and returns its output. Throws
+  // std::out_of_range for an unknown job, JobBusy when it is running (here or on another
+  // instance), JobFailed when the job throws (the run is recorded first).
+  std::string run_now(const std::string& name);
+
+  // Every job, sorted by name.
+  std::vector<JobStatus> list();
+  // The latest `limit` runs of `name`, newest first. std::out_of_range for an unknown job.
+  std::vector<JobRun> runs(const std::string& name, int limit);
+
+  // The thread calls tick() every tick_interval; stop() wakes it at once and waits for a
+  // job that is running.
+  void start();
+  void stop();
+
+ private:
+  struct Job {
+    JobSpec spec;
+    CronExpression cron;
+    const date::time_zone* zone;
+    Instant registered_at;
+    bool running = false;  // in this process; guarded by mutex_
+  };
+  enum class Started { ran, busy, slot_taken };
+  struct Outcome {
+    Started started = Started::busy;
+    bool ok = false;
+    std::string output;
+  };
+
+  Job* find(const std::string& name);
+  std::optional<Instant> due_slot(const Job& job, Instant now);
+  std::optional<Instant> latest_slot(const Job& job, Instant after, Instant now) const;
+  Outcome run(Job& job, Instant scheduled_for, Instant now, bool by_hand);
+  std::optional<JobRun> last_run(const std::string& name);
+  void loop();
+
+  Store& store_;
+  const Clock& clock_;
+  Logger& log_;
+  const std::string instance_;
+  const JobSchedulerSettings settings_;
+
+  std::mutex mutex_;                 // jobs_ (the map and each running flag), stopping_
+  std::map<std::string, Job> jobs_;  // nodes are never erased: Job* stays valid
+  bool stopping_ = false;
+  std::condition_variable wake_;
+  std::thread thread_;
+
+  std::mutex tick_mutex_;  // one tick at a time
+};
+
+}  // namespace slmhub::host

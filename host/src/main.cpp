@@ -1,0 +1,296 @@
+// The slmhub command line (DESIGN.md §5.1). Errors are one line on stderr naming the
+// input, the place and the rule; exit statuses follow sysexits.h.
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "app/server.hpp"
+#include "core/core_store.hpp"
+#include "http/auth.hpp"
+#include "jobs/job_scheduler.hpp"
+#include "plugins/plugin_manager.hpp"
+#include "slmhub/errors.hpp"
+#include "storage/database.hpp"
+
+namespace {
+
+using slmhub::host::Server;
+using slmhub::host::Settings;
+
+constexpr int kOk = 0, kUsage = 64, kDataErr = 65, kNoInput = 66, kSoftware = 70, kTempFail = 75,
+              kConfig = 78;
+
+const char* kUsageText =
+    "usage: slmhub COMMAND [OPTIONS]\n"
+    "\n"
+    "commands:\n"
+    "  serve [--config F]                 run the server in the foreground\n"
+    "  import DATASET.json [--config F]   upsert a dataset into the store (all or nothing)\n"
+    "  plugins list [--config F]          plugins with their state and registrations\n"
+    "  jobs list [--config F]             scheduled jobs with their last and next runs\n"
+    "  jobs run NAME [--config F]         run one job now\n"
+    "  migrate [--config F]               apply pending schema migrations and list versions\n"
+    "  tokens create --name N --role R[,R...] [--expires ISO]   create an API token\n"
+    "  tokens list | tokens revoke ID     manage API tokens\n"
+    "  PLUGIN COMMAND ...                 commands that plugins add (see plugins list)\n"
+    "\n"
+    "--config F (or SLMHUB_CONFIG) names the configuration file; every key can be\n"
+    "overridden by SLMHUB_<KEY> in the environment (db.url -> SLMHUB_DB_URL).\n"
+    "Run 'slmhub COMMAND --help' for one command.\n";
+
+struct Args {
+  std::vector<std::string> words;            // positional
+  std::map<std::string, std::string> flags;  // --name value
+  bool help = false;
+};
+
+Args parse_args(int argc, char** argv, std::vector<std::string>& rest) {
+  Args a;
+  for (int i = 1; i < argc; ++i) rest.emplace_back(argv[i]);
+  for (std::size_t i = 0; i < rest.size(); ++i) {
+    const auto& arg = rest[i];
+    if (arg == "--help" || arg == "-h") {
+      a.help = true;
+    } else if (arg == "--config" || arg == "--name" || arg == "--role" || arg == "--expires") {
+      if (i + 1 >= rest.size()) throw std::invalid_argument(arg + " needs a value");
+      a.flags[arg] = rest[++i];
+    } else if (arg.starts_with("--config=")) {
+      a.flags["--config"] = arg.substr(9);
+    } else {
+      a.words.push_back(arg);
+    }
+  }
+  return a;
+}
+
+Settings load_settings(const Args& args) {
+  std::string path;
+  if (auto it = args.flags.find("--config"); it != args.flags.end()) {
+    path = it->second;
+  } else if (const char* env = std::getenv("SLMHUB_CONFIG")) {
+    path = env;
+  } else if (std::filesystem::exists("/etc/slmhub/slmhub.properties")) {
+    path = "/etc/slmhub/slmhub.properties";
+  }
+  return path.empty() ? Settings() : Settings::load(path);
+}
+
+std::string binary_dir(const char* argv0) {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) self = std::filesystem::absolute(argv0);
+  return self.parent_path().string();
+}
+
+int serve(Server& server) {
+  // Block the termination signals in every thread; this one waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  server.open();
+  std::string token = server.ensure_admin_token();
+  int port = server.serve();
+  auto host = server.settings().string("http.host");
+  auto url = server.settings().string("http.public_url");
+  if (url.empty()) url = "http://" + host + ":" + std::to_string(port);
+  std::cout << "slmhub listening on " << url << std::endl;
+  if (!token.empty()) {
+    std::cout << "admin token (shown once; also in "
+              << server.settings().resolve_path(server.settings().string("auth.admin_token_file"))
+              << "): " << token << std::endl;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  server.log("host").info(std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+  server.shutdown();
+  return kOk;
+}
+
+int print_problem(const std::string& input, const slmhub::Problem& p) {
+  if (p.errors().empty()) {
+    std::cerr << "slmhub: " << input << ": " << p.detail() << "\n";
+  } else {
+    for (const auto& e : p.errors())
+      std::cerr << "slmhub: " << input << ": " << e.path << ": " << e.message << "\n";
+  }
+  return p.status() >= 500 ? kTempFail : kDataErr;
+}
+
+int run(int argc, char** argv) {
+  std::vector<std::string> raw;
+  Args args = parse_args(argc, argv, raw);
+  if (args.words.empty()) {
+    std::cout << kUsageText;
+    return args.help ? kOk : kUsage;
+  }
+  const std::string cmd = args.words[0];
+  if (cmd == "--version" || cmd == "version") {
+    std::cout << "slmhub 0.1.0 (plugin API " << slmhub::kPluginApi << ")\n";
+    return kOk;
+  }
+  static const std::map<std::string, std::string> kHelp{
+      {"serve",
+       "slmhub serve [--config F]\n  Runs the server until SIGINT or SIGTERM. Prints the URL, and "
+       "on the first\n  start an admin token (also written to auth.admin_token_file).\n"},
+      {"import",
+       "slmhub import DATASET.json [--config F]\n  Validates the dataset (DESIGN.md §5.3) and "
+       "upserts it in one transaction:\n  all or nothing; importing the same file twice changes "
+       "nothing.\n  Exit 0 done, 65 invalid dataset, 66 file missing.\n"},
+      {"plugins",
+       "slmhub plugins list [--config F]\n  Lists plugins with version, state, reason and "
+       "registrations.\n"},
+      {"jobs",
+       "slmhub jobs list [--config F]\nslmhub jobs run NAME [--config F]\n  Lists jobs, or runs "
+       "one now in this process (recorded like a scheduled run).\n"},
+      {"migrate",
+       "slmhub migrate [--config F]\n  Applies pending migrations of the host and every plugin, "
+       "then prints the\n  schema version of each owner.\n"},
+      {"tokens",
+       "slmhub tokens create --name N --role R[,R...] [--expires ISO]\nslmhub tokens list\nslmhub "
+       "tokens revoke ID\n  Roles: viewer, operator, service_manager, approver, billing, admin,\n  "
+       "customer:<id>. The token is printed once; only its hash is stored.\n"},
+  };
+  if (args.help) {
+    if (auto it = kHelp.find(cmd); it != kHelp.end()) {
+      std::cout << it->second;
+      return kOk;
+    }
+  }
+
+  Settings settings = load_settings(args);
+  Server server(std::move(settings), binary_dir(argv[0]));
+
+  if (cmd == "serve") return serve(server);
+
+  server.open();
+  if (cmd == "import") {
+    if (args.words.size() != 2) {
+      std::cerr << "slmhub import: expected one DATASET.json\n" << kHelp.at("import");
+      return kUsage;
+    }
+    const auto& file = args.words[1];
+    std::ifstream in(file);
+    if (!in) {
+      std::cerr << "slmhub: " << file << ": cannot read the file\n";
+      return kNoInput;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    try {
+      auto result =
+          server.core().import(slmhub::Actor{"cli:import"}, slmhub::parse_json(text.str(), 256));
+      std::cout << file << ": " << result.created << " created, " << result.updated << " updated, "
+                << result.unchanged << " unchanged\n";
+      return kOk;
+    } catch (const slmhub::Problem& p) {
+      return print_problem(file, p);
+    }
+  }
+  if (cmd == "migrate") {
+    for (const auto& [owner, version] : server.database().applied_versions())
+      std::cout << owner << " " << version << "\n";
+    return kOk;
+  }
+  if (cmd == "plugins" && args.words.size() == 2 && args.words[1] == "list") {
+    for (const auto& rec : server.plugins().records()) {
+      std::cout << rec.name << "\t" << (rec.version.empty() ? "-" : rec.version) << "\t"
+                << slmhub::host::to_string(rec.state) << "\t" << rec.path;
+      if (!rec.reason.empty()) std::cout << "\t" << rec.reason;
+      std::cout << "\n";
+    }
+    return kOk;
+  }
+  if (cmd == "jobs" && args.words.size() == 2 && args.words[1] == "list") {
+    for (const auto& j : server.jobs().list()) std::cout << to_json(j).dump() << "\n";
+    return kOk;
+  }
+  if (cmd == "jobs" && args.words.size() == 3 && args.words[1] == "run") {
+    try {
+      std::cout << server.jobs().run_now(args.words[2]) << "\n";
+      return kOk;
+    } catch (const std::out_of_range&) {
+      std::cerr << "slmhub jobs run: no job named '" << args.words[2] << "'\n";
+      return kUsage;
+    }
+  }
+  if (cmd == "tokens" && args.words.size() >= 2) {
+    auto& tokens = server.tokens();
+    if (args.words[1] == "create") {
+      if (!args.flags.contains("--name") || !args.flags.contains("--role")) {
+        std::cerr << "slmhub tokens create: --name and --role are required\n";
+        return kUsage;
+      }
+      std::vector<std::string> roles;
+      std::stringstream list(args.flags["--role"]);
+      for (std::string r; std::getline(list, r, ',');)
+        if (!r.empty()) roles.push_back(r);
+      std::optional<slmhub::Instant> expires;
+      if (args.flags.contains("--expires"))
+        expires = slmhub::parse_instant(args.flags["--expires"]);
+      auto created = tokens.create(args.flags["--name"], roles, expires);
+      std::cout << created.token << "\n";
+      return kOk;
+    }
+    if (args.words[1] == "list") {
+      for (const auto& t : tokens.list()) {
+        std::cout << t.id << "\t" << t.name << "\t";
+        for (std::size_t i = 0; i < t.roles.size(); ++i) std::cout << (i ? "," : "") << t.roles[i];
+        std::cout << (t.revoked_at ? "\trevoked" : "") << "\n";
+      }
+      return kOk;
+    }
+    if (args.words[1] == "revoke" && args.words.size() == 3) {
+      if (!tokens.revoke(args.words[2])) {
+        std::cerr << "slmhub tokens revoke: no active token '" << args.words[2] << "'\n";
+        return kDataErr;
+      }
+      return kOk;
+    }
+  }
+  std::size_t used = 0;
+  if (auto* spec = server.commands().find(args.words, used)) {
+    std::vector<std::string> rest;
+    // Hand the plugin everything after its command words, flags included.
+    std::size_t skipped = 0;
+    for (const auto& r : raw) {
+      if (skipped < used && r == args.words[skipped]) {
+        ++skipped;
+        continue;
+      }
+      rest.push_back(r);
+    }
+    if (args.help) {
+      std::cout << "slmhub " << spec->name << " " << spec->usage << "\n  " << spec->help << "\n";
+      return kOk;
+    }
+    return spec->run(rest, std::cout, std::cerr);
+  }
+  std::cerr << "slmhub: unknown command '" << cmd << "'\n" << kUsageText;
+  return kUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "slmhub: " << e.what() << "\n";
+    return kUsage;
+  } catch (const slmhub::Problem& e) {
+    std::cerr << "slmhub: " << e.what() << "\n";
+    return kDataErr;
+  } catch (const std::exception& e) {
+    std::cerr << "slmhub: " << e.what() << "\n";
+    return kConfig;
+  }
+  (void)kSoftware;
+}

@@ -1,0 +1,191 @@
+#include "plugins/plugin_manager.hpp"
+
+#include <algorithm>
+#include <boost/dll/shared_library.hpp>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <stdexcept>
+
+namespace slmhub::host {
+
+std::string to_string(PluginState state) {
+  switch (state) {
+    case PluginState::loaded:
+      return "loaded";
+    case PluginState::started:
+      return "started";
+    case PluginState::failed:
+      return "failed";
+    case PluginState::stopped:
+      return "stopped";
+  }
+  return "unknown";
+}
+
+// Member order matters: `library` is declared first so it is destroyed last, after the
+// plugin object whose code lives in it.
+struct PluginManager::Loaded {
+  boost::dll::shared_library library;
+  std::unique_ptr<Plugin> plugin;
+  PluginRecord record;
+};
+
+PluginManager::PluginManager() = default;
+PluginManager::~PluginManager() { stop_all(); }
+
+namespace {
+
+std::string one_line(std::string text) {
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  return text;
+}
+
+}  // namespace
+
+void PluginManager::load_dir(const std::string& dir, const std::vector<std::string>& enabled) {
+  std::vector<std::filesystem::path> files;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.is_regular_file() && entry.path().extension() == ".so") files.push_back(entry.path());
+  }
+  if (ec) throw std::runtime_error("plugins.dir " + dir + ": " + ec.message());
+  std::sort(files.begin(), files.end());
+
+  for (const auto& file : files) {
+    auto loaded = std::make_unique<Loaded>();
+    auto& rec = loaded->record;
+    rec.path = file.string();
+    rec.name = file.stem().string();
+    if (rec.name.starts_with("lib")) rec.name = rec.name.substr(3);
+    try {
+      loaded->library.load(file.string(),
+                           boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+    } catch (const std::exception& e) {
+      rec.reason = "cannot load the library: " + one_line(e.what());
+      plugins_.push_back(std::move(loaded));
+      continue;
+    }
+    // The API version is checked before any code of the plugin runs.
+    if (!loaded->library.has("slmhub_plugin_api")) {
+      rec.reason = "not a slmhub plugin: it exports no slmhub_plugin_api (use SLMHUB_PLUGIN)";
+    } else if (int api = loaded->library.get<const int>("slmhub_plugin_api"); api != kPluginApi) {
+      rec.reason = "built for plugin API " + std::to_string(api) + ", this host speaks API " +
+                   std::to_string(kPluginApi) + ": rebuild it against this SDK";
+    } else if (!loaded->library.has("slmhub_create_plugin")) {
+      rec.reason = "no factory: the library exports no slmhub_create_plugin";
+    } else {
+      try {
+        auto* factory = loaded->library.get<PluginFactory* const>("slmhub_create_plugin");
+        loaded->plugin = factory();
+        if (!loaded->plugin) throw std::runtime_error("the factory returned no plugin");
+        PluginInfo info = loaded->plugin->info();
+        if (info.api != kPluginApi)
+          throw std::runtime_error("info() reports API " + std::to_string(info.api) +
+                                   ", this host speaks API " + std::to_string(kPluginApi));
+        rec.name = info.name;
+        rec.version = info.version;
+        rec.needs = info.needs;
+        rec.state = PluginState::loaded;
+      } catch (const std::exception& e) {
+        loaded->plugin.reset();
+        rec.reason = "the factory failed: " + one_line(e.what());
+      }
+    }
+    if (!enabled.empty() && std::find(enabled.begin(), enabled.end(), rec.name) == enabled.end() &&
+        rec.state == PluginState::loaded) {
+      continue;  // present but not enabled: unloaded again when `loaded` goes out of scope
+    }
+    plugins_.push_back(std::move(loaded));
+  }
+
+  std::set<std::string> seen;
+  for (auto& p : plugins_) {
+    if (p->record.state != PluginState::loaded) continue;
+    if (!seen.insert(p->record.name).second) {
+      p->record.state = PluginState::failed;
+      p->record.reason = "another library already provides the plugin '" + p->record.name + "'";
+      p->plugin.reset();
+    }
+  }
+  for (const auto& name : enabled) {
+    if (!seen.contains(name)) {
+      std::string detail;
+      for (const auto& p : plugins_) {
+        if (p->record.name == name) detail = ": " + p->record.reason;
+      }
+      throw std::runtime_error("enabled plugin '" + name + "' is not available in " + dir + detail);
+    }
+  }
+}
+
+void PluginManager::start_all(const HostFactory& make_host, const Forget& forget) {
+  std::map<std::string, Loaded*> by_name;
+  for (auto& p : plugins_) {
+    if (p->record.state == PluginState::loaded) by_name[p->record.name] = p.get();
+  }
+  // Depth-first topological order; a cycle or a missing need fails the plugins involved.
+  std::map<std::string, int> mark;  // 1 visiting, 2 done
+  std::function<bool(Loaded*)> visit = [&](Loaded* p) -> bool {
+    auto& m = mark[p->record.name];
+    if (m == 2) return p->record.state == PluginState::started;
+    if (m == 1) {
+      p->record.reason = "its needs form a cycle";
+      return false;
+    }
+    m = 1;
+    for (const auto& need : p->record.needs) {
+      auto it = by_name.find(need);
+      if (it == by_name.end()) {
+        p->record.state = PluginState::failed;
+        p->record.reason = "needs the plugin '" + need + "', which is not loaded";
+      } else if (!visit(it->second)) {
+        p->record.state = PluginState::failed;
+        p->record.reason = "needs the plugin '" + need + "', which did not start";
+      }
+      if (p->record.state == PluginState::failed) break;
+    }
+    if (p->record.state == PluginState::loaded) {
+      try {
+        Host& host = make_host(*p->plugin, p->plugin->info());
+        p->plugin->start(host);
+        p->record.state = PluginState::started;
+        start_order_.push_back(p);
+      } catch (const std::exception& e) {
+        p->record.state = PluginState::failed;
+        p->record.reason = "start() failed: " + one_line(e.what());
+        forget(p->record.name);
+      }
+    }
+    m = 2;
+    return p->record.state == PluginState::started;
+  };
+  for (auto& [name, p] : by_name) visit(p);
+}
+
+void PluginManager::stop_all() {
+  for (auto it = start_order_.rbegin(); it != start_order_.rend(); ++it) {
+    try {
+      (*it)->plugin->stop();
+    } catch (...) {
+      // A plugin that fails to stop must not keep the others from stopping.
+    }
+    (*it)->record.state = PluginState::stopped;
+  }
+  start_order_.clear();
+  for (auto& p : plugins_) p->plugin.reset();
+}
+
+std::vector<PluginRecord> PluginManager::records() const {
+  std::vector<PluginRecord> out;
+  for (const auto& p : plugins_) out.push_back(p->record);
+  return out;
+}
+
+std::vector<Plugin*> PluginManager::started() const {
+  std::vector<Plugin*> out;
+  for (auto* p : start_order_) out.push_back(p->plugin.get());
+  return out;
+}
+
+}  // namespace slmhub::host

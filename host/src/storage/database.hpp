@@ -1,0 +1,117 @@
+// The host's store: slmhub::Store over SQLite or PostgreSQL, with a connection pool,
+// retried transactions and per-owner migrations. `open(db.url)` is the only way in.
+//
+// Poco::Data opens and owns every connection (its SQLite and PostgreSQL connectors);
+// statements run on the connection's native handle. Poco 1.11's statement layer does not
+// fit this contract: its SQLite connector types a result column by the declared type, so
+// COUNT(*) or SUM() come back as text; its PostgreSQL connector reads NUMERIC as double,
+// hides the SQLSTATE we need to recognise a serialization failure, and spends four round
+// trips on every statement (prepare, describe, execute, deallocate). Here each connection
+// keeps its prepared statements, so a statement seen before costs one call to the engine.
+//
+// Transactions: SQLite writers are serialized in-process and start with BEGIN IMMEDIATE
+// (no lock upgrade, hence no upgrade deadlock); PostgreSQL transactions are SERIALIZABLE,
+// so code that reads then writes behaves the same on both engines. A statement that fails
+// inside a transaction dooms it on both engines (PostgreSQL would refuse every later
+// statement anyway): the work function should let the error propagate.
+//
+// Nested `transact` on the same thread throws std::logic_error (pass the outer Tx& down
+// instead); `query` called on a thread inside `transact` runs in that transaction, so it
+// sees the transaction's own writes and cannot starve the pool.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "slmhub/store.hpp"
+
+namespace slmhub::host {
+
+class Database : public slmhub::Store {
+ public:
+  struct Options {
+    std::size_t max_connections = 16;
+    // How long SQLite waits on another process's lock before reporting busy.
+    int busy_timeout_ms = 5000;
+    // How long a caller waits for a free pooled connection.
+    int acquire_timeout_ms = 30000;
+    // Attempts of a transaction that keeps meeting busy / serialization failures; the
+    // backoff between attempts grows from 2 ms to 256 ms, with jitter.
+    int max_attempts = 20;
+  };
+
+  // url: `sqlite:PATH` (PATH relative to the working directory or absolute; missing
+  // directories are created) or `postgresql://user[:password]@host[:port]/dbname[?k=v&...]`
+  // (also `postgres://`) or `postgresql:` followed by a libpq key=value string.
+  // Throws std::runtime_error naming the URL (password masked) and the reason.
+  static std::unique_ptr<Database> open(const std::string& url);
+  static std::unique_ptr<Database> open(const std::string& url, const Options& options);
+
+  ~Database() override;
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  // Versions must be 1..n in order; a gap, an empty description or a version already
+  // applied with another description is an error naming the owner and the version.
+  // Each missing migration runs in its own transaction together with its
+  // schema_migrations row. In a migration, `{{serial}}` and `{{blob}}` expand per engine.
+  void migrate(std::string_view owner, const std::vector<Migration>& migrations) override;
+  void transact(const std::function<void(Tx&)>& work) override;
+  // Outside a transaction: one statement in autocommit, retried like a transaction.
+  std::vector<Row> query(std::string_view sql, const Params& params = {}) override;
+  Dialect dialect() const override { return dialect_; }
+
+  // owner -> highest applied version, sorted by owner (for `slmhub migrate`).
+  std::vector<std::pair<std::string, int>> applied_versions();
+
+  // The URL with any password replaced by ***, for logs and messages.
+  const std::string& display_url() const { return display_url_; }
+
+  // Attempts that were rolled back and retried since open (exported as a metric).
+  std::uint64_t retry_count() const { return retries_.load(std::memory_order_relaxed); }
+
+  // Defined in database.cpp: the connection pool and the Tx handed to work functions.
+  class Pool;
+  class Transaction;
+
+ private:
+  enum class Attempt { done, retry };
+
+  Database(Dialect dialect, std::string display_url, Options options, std::unique_ptr<Pool> pool);
+
+  // Runs `body` in a transaction with bounded retries. `serializable` is false only for
+  // migrations, which take an advisory lock first and must see what the lock holder
+  // committed (a SERIALIZABLE snapshot taken before the lock would not).
+  void run_transaction(const std::function<void(Transaction&)>& body, bool serializable);
+  Attempt try_transaction(const std::function<void(Transaction&)>& body, bool serializable,
+                          int attempt);
+  [[noreturn]] void give_up(const std::exception& last, int attempts) const;
+  void backoff(int attempt);
+  void ensure_migrations_table();
+  void apply_migration(std::string_view owner, const Migration& migration, const std::string& sql);
+
+  Dialect dialect_;
+  std::string display_url_;
+  Options options_;
+  std::unique_ptr<Pool> pool_;
+  // SQLite has one writer at a time; waiting here is cheaper and fairer than polling
+  // the file lock through the busy handler.
+  std::mutex sqlite_writer_;
+  std::atomic<std::uint64_t> retries_{0};
+};
+
+// The SQL scanner behind the PostgreSQL dialect, exposed for tests. Both skip quoted
+// strings ('..', E'..', "..", $tag$..$tag$) and comments.
+//
+// Replaces each `?` placeholder with $1, $2, ...; `count` receives how many there were.
+std::string to_postgres_placeholders(std::string_view sql, int& count);
+// Splits a script at `;` into statements; empty and whitespace-only pieces are dropped.
+std::vector<std::string> split_statements(std::string_view script);
+
+}  // namespace slmhub::host

@@ -1,0 +1,68 @@
+// The host-owned core entities (DESIGN.md §3) as plugins read and record them: services,
+// customers, calendars, interruptions, maintenance windows and tickets. Writes go through
+// the caller's transaction so a plugin's own rows, the core rows, the audit rows and the
+// events they cause commit together.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "slmhub/domain.hpp"
+#include "slmhub/store.hpp"
+
+namespace slmhub {
+
+// Who made a change, for the audit log: a token id or "system:<plugin>".
+struct Actor {
+  std::string id;
+};
+
+class Catalog {
+ public:
+  virtual ~Catalog() = default;
+  // Everything in the store, in the dataset shape the offline tools read.
+  virtual Dataset snapshot() const = 0;
+  virtual std::optional<Service> service(const std::string& id) const = 0;
+  virtual std::optional<Customer> customer(const std::string& id) const = 0;
+  // Upserts by id; validates references; writes audit rows and an event
+  // (`interruption.recorded` / `maintenance.scheduled` ...).
+  virtual void record_interruption(Tx& tx, const Actor& actor, const Interruption& item) = 0;
+  virtual void record_maintenance(Tx& tx, const Actor& actor, const MaintenanceWindow& item) = 0;
+};
+
+struct TicketMessage {
+  std::int64_t id = 0;
+  std::string direction;  // "in" or "out"
+  std::string author;
+  std::string body;
+  std::string message_id;  // RFC 5322 Message-ID, when it came by mail
+  Instant at{};
+};
+
+struct Ticket {
+  std::string id;                        // case number, e.g. "DBR0000042"
+  std::string queue;                     // "default", "db-requests"
+  std::string kind = "service_request";  // or "incident"
+  std::string subject;
+  std::string status = "new";  // new, open, pending, resolved, closed
+  int priority = 3;            // 1 (highest) .. 5
+  std::string customer;        // customer id or ""
+  std::string requester;       // e-mail address or principal
+  std::string external_ref;    // e.g. a ServiceNow sys_id
+  Instant created_at{};
+  Instant updated_at{};
+  std::vector<TicketMessage> messages;
+};
+
+class Tickets {
+ public:
+  virtual ~Tickets() = default;
+  // Assigns the case number from the queue's prefix and sequence; writes `ticket.created`.
+  virtual Ticket create(Tx& tx, const Actor& actor, Ticket ticket) = 0;
+  virtual TicketMessage add_message(Tx& tx, const Actor& actor, const std::string& ticket_id,
+                                    TicketMessage message) = 0;
+  virtual std::optional<Ticket> find(const std::string& id) const = 0;
+};
+
+}  // namespace slmhub

@@ -1,0 +1,66 @@
+// Domain events and the outbox. Events are rows written in the same transaction as the
+// change that caused them, delivered at least once, in order, to each durable subscriber;
+// handlers must be idempotent. The outbox holds every outgoing message until a sender
+// for its channel has delivered it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "slmhub/json.hpp"
+#include "slmhub/store.hpp"
+#include "slmhub/time.hpp"
+
+namespace slmhub {
+
+struct Event {
+  std::int64_t id = 0;  // increasing in commit order of the writer
+  std::string type;     // "interruption.recorded", "ticket.created", ...
+  std::string subject;  // the entity it is about, e.g. "INC0001"
+  Json payload;
+  Instant at;
+};
+
+class Events {
+ public:
+  virtual ~Events() = default;
+  virtual void publish(Tx& tx, const std::string& type, const std::string& subject,
+                       const Json& payload) = 0;
+  // `subscriber` names a durable cursor: it survives restarts and must be unique. `types`
+  // are exact names or prefixes ending in ".*" ("credit.*"). A handler that throws gets
+  // the same event again after a back-off; other subscribers are not held up.
+  virtual void subscribe(const std::string& subscriber, const std::vector<std::string>& types,
+                         std::function<void(const Event&)> handler) = 0;
+};
+
+struct OutboxMessage {
+  std::int64_t id = 0;
+  std::string channel;      // "email", "webhook", ...: a sender must be registered for it
+  std::string destination;  // an address or URL
+  std::string subject;
+  std::string body;
+  Json headers = Json::object();
+  std::string dedupe_key;  // a second enqueue with the same key is a no-op
+};
+
+// Thrown by a sender when retrying cannot help (a refused address): the message goes to
+// the dead letters at once.
+class PermanentFailure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Outbox {
+ public:
+  virtual ~Outbox() = default;
+  virtual void enqueue(Tx& tx, const OutboxMessage& message) = 0;
+  // `send` delivers one message or throws (std::exception: retried with back-off;
+  // PermanentFailure: dead letter).
+  virtual void register_sender(const std::string& channel,
+                               std::function<void(const OutboxMessage&)> send) = 0;
+};
+
+}  // namespace slmhub

@@ -1,0 +1,71 @@
+// HTTP routes as a plugin sees them. The host owns the server, authentication, limits and
+// error rendering; a route names its method, path pattern and required role, so access is
+// enforced in one place (the route table) and every route appears in /api/v1/plugins.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "slmhub/json.hpp"
+
+namespace slmhub {
+
+// Who is calling. `roles` are the token's roles; `admin` implies every role.
+struct Principal {
+  std::string id;  // token id, "system", or "anonymous"
+  std::string name;
+  std::set<std::string> roles;
+  bool has_role(const std::string& role) const;
+  // For a `customer:<id>` principal, the customer id; empty otherwise.
+  std::string customer() const;
+};
+
+struct Request {
+  std::string method;                         // "GET", "POST", ...
+  std::string path;                           // decoded path, without the query
+  std::map<std::string, std::string> params;  // from {name} segments of the pattern
+  std::multimap<std::string, std::string> query;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  Principal principal;
+  int max_json_depth = 64;
+
+  std::string query_param(const std::string& name, const std::string& fallback = {}) const;
+  std::string header(const std::string& name) const;  // lower-case name; "" if absent
+  // The body as JSON; ValidationError (400) naming the JSON path when it is malformed.
+  Json json() const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static Response json(const Json& value, int status = 200);
+  static Response text(std::string body, std::string content_type, int status = 200);
+  static Response no_content();
+};
+
+using Handler = std::function<Response(const Request&)>;
+
+struct Route {
+  std::string method;   // GET, POST, PUT, PATCH, DELETE
+  std::string pattern;  // "/api/v1/services/{id}": literal segments and {name} segments
+  std::string role;     // role required; "" = no authentication (health, webhooks with own auth)
+  Handler handler;
+  std::string summary;  // one line, for /api/v1/plugins and the OpenAPI check
+};
+
+class HttpRoutes {
+ public:
+  virtual ~HttpRoutes() = default;
+  // Refuses (std::invalid_argument) a method+pattern that another route already has.
+  virtual void add(Route route) = 0;
+};
+
+}  // namespace slmhub

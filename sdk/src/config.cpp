@@ -1,0 +1,53 @@
+#include "slmhub/config.hpp"
+
+#include <charconv>
+#include <stdexcept>
+
+namespace slmhub {
+
+std::int64_t parse_config_integer(const std::string& key, const std::string& text) {
+  std::int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty())
+    throw std::invalid_argument(key + ": '" + text + "' is not an integer");
+  return value;
+}
+
+bool parse_config_boolean(const std::string& key, const std::string& text) {
+  if (text == "true" || text == "yes" || text == "on" || text == "1") return true;
+  if (text == "false" || text == "no" || text == "off" || text == "0") return false;
+  throw std::invalid_argument(key + ": '" + text + "' is not a boolean (true or false)");
+}
+
+std::string Config::string(const std::string& key, const std::string& fallback) const {
+  return get(key).value_or(fallback);
+}
+
+std::int64_t Config::integer(const std::string& key, std::int64_t fallback) const {
+  auto v = get(key);
+  return v ? parse_config_integer(key, *v) : fallback;
+}
+
+bool Config::boolean(const std::string& key, bool fallback) const {
+  auto v = get(key);
+  return v ? parse_config_boolean(key, *v) : fallback;
+}
+
+std::vector<std::string> Config::list(const std::string& key) const {
+  std::vector<std::string> items;
+  auto v = get(key);
+  if (!v) return items;
+  std::size_t start = 0;
+  while (start <= v->size()) {
+    auto comma = v->find(',', start);
+    if (comma == std::string::npos) comma = v->size();
+    auto item = v->substr(start, comma - start);
+    auto first = item.find_first_not_of(" \t");
+    auto last = item.find_last_not_of(" \t");
+    if (first != std::string::npos) items.push_back(item.substr(first, last - first + 1));
+    start = comma + 1;
+  }
+  return items;
+}
+
+}  // namespace slmhub

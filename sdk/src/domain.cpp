@@ -1,0 +1,576 @@
+#include "slmhub/domain.hpp"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+namespace slmhub {
+namespace {
+
+// Dataset key of each weekday and its date::weekday::c_encoding() index, in wire order.
+constexpr std::array<std::pair<std::string_view, int>, 7> kWeekdayKeys{{
+    {"mon", 1},
+    {"tue", 2},
+    {"wed", 3},
+    {"thu", 4},
+    {"fri", 5},
+    {"sat", 6},
+    {"sun", 0},
+}};
+
+std::string percent_text(int64_t thousandths) { return thousandths_to_json(thousandths).dump(); }
+
+// "HH:MM" from 00:00 to 24:00, as minutes since midnight.
+std::optional<int> parse_time_of_day(std::string_view text) {
+  auto digit = [&](std::size_t i) { return text[i] >= '0' && text[i] <= '9'; };
+  if (text.size() != 5 || text[2] != ':' || !digit(0) || !digit(1) || !digit(3) || !digit(4)) {
+    return std::nullopt;
+  }
+  const int hour = (text[0] - '0') * 10 + (text[1] - '0');
+  const int minute = (text[3] - '0') * 10 + (text[4] - '0');
+  if (minute > 59 || hour > 24 || (hour == 24 && minute != 0)) return std::nullopt;
+  return hour * 60 + minute;
+}
+
+std::string format_time_of_day(int minutes) {
+  const int hour = minutes / 60;
+  const int minute = minutes % 60;
+  std::string text;
+  text += static_cast<char>('0' + hour / 10);
+  text += static_cast<char>('0' + hour % 10);
+  text += ':';
+  text += static_cast<char>('0' + minute / 10);
+  text += static_cast<char>('0' + minute % 10);
+  return text;
+}
+
+std::optional<DayHours> read_day_hours(const Json& json, const std::string& path,
+                                       std::vector<FieldError>& errors) {
+  if (!json.is_array() || json.size() != 2) {
+    errors.push_back({path, "expected [open, close] as two \"HH:MM\" strings, found " +
+                                (json.is_array() ? "an array of " + std::to_string(json.size())
+                                                 : json_type_name(json))});
+    return std::nullopt;
+  }
+  std::array<int, 2> minutes{};
+  bool ok = true;
+  for (std::size_t i = 0; i < 2; ++i) {
+    const std::string element_path = path_index(path, i);
+    const std::size_t before = errors.size();
+    const std::string text = read_string(json[i], element_path, errors);
+    if (errors.size() != before) {
+      ok = false;
+      continue;
+    }
+    const auto parsed = parse_time_of_day(text);
+    if (!parsed) {
+      errors.push_back({element_path, "expected a time \"HH:MM\" from 00:00 to 24:00, found " +
+                                          quote_text(text)});
+      ok = false;
+      continue;
+    }
+    minutes[i] = *parsed;
+  }
+  if (!ok) return std::nullopt;
+  if (minutes[0] >= minutes[1]) {
+    errors.push_back({path, "opening time " + format_time_of_day(minutes[0]) +
+                                " must be before closing time " + format_time_of_day(minutes[1])});
+    return std::nullopt;
+  }
+  return DayHours{minutes[0], minutes[1]};
+}
+
+// An end that is present must come after the start: an empty or reversed period is a typo,
+// never a zero-length event.
+void check_end_after_start(ObjectReader& reader, std::optional<Instant> start,
+                           std::optional<Instant> end, std::size_t errors_before) {
+  // Only compare values that were read cleanly.
+  if (reader.errors().size() != errors_before || !start || !end) return;
+  if (*end <= *start) {
+    reader.error("end",
+                 "end " + format_instant(*end) + " must be after start " + format_instant(*start));
+  }
+}
+
+// "a, b, c" from sorted ids, shortened for a very long list.
+std::string known_list(const std::map<std::string, std::string>& ids) {
+  constexpr std::size_t kMaxShown = 20;
+  if (ids.empty()) return "none";
+  std::string text;
+  std::size_t shown = 0;
+  for (const auto& [id, path] : ids) {
+    if (shown == kMaxShown) {
+      text += ", and " + std::to_string(ids.size() - kMaxShown) + " more";
+      break;
+    }
+    if (!text.empty()) text += ", ";
+    text += id;
+    ++shown;
+  }
+  return text;
+}
+
+// Maps each id to the path of its first occurrence and reports the later ones.
+template <typename T>
+std::map<std::string, std::string> index_ids(const std::vector<T>& items, const std::string& path,
+                                             std::string_view kind,
+                                             std::vector<FieldError>& errors) {
+  std::map<std::string, std::string> ids;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const std::string& id = items[i].id;
+    if (id.empty()) continue;  // already reported as missing or empty
+    const std::string item_path = path_index(path, i);
+    auto [it, inserted] = ids.emplace(id, item_path);
+    if (!inserted) {
+      errors.push_back({path_key(item_path, "id"), "duplicate " + std::string(kind) + " id " +
+                                                       quote_text(id) + " (first at " + it->second +
+                                                       ")"});
+    }
+  }
+  return ids;
+}
+
+void check_known(const std::map<std::string, std::string>& ids, const std::string& value,
+                 const std::string& path, std::string_view kind, std::vector<FieldError>& errors) {
+  if (value.empty() || ids.contains(value)) return;
+  errors.push_back({path, "unknown " + std::string(kind) + " " + quote_text(value) +
+                              " (known: " + known_list(ids) + ")"});
+}
+
+bool looks_like_email(std::string_view text) {
+  const auto at = text.find('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 == text.size()) return false;
+  if (text.find('@', at + 1) != std::string_view::npos) return false;
+  return std::none_of(text.begin(), text.end(),
+                      [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == 0x7f; });
+}
+
+template <typename T, typename Read>
+T parse_root(const Json& json, Read read) {
+  std::vector<FieldError> errors;
+  T value = read(json, "$", errors);
+  throw_if_errors(std::move(errors));
+  return value;
+}
+
+template <typename T>
+Json list_to_json(const std::vector<T>& items) {
+  Json out = Json::array();
+  for (const auto& item : items) out.push_back(to_json(item));
+  return out;
+}
+
+}  // namespace
+
+// ---- enums -------------------------------------------------------------------------------
+
+std::string_view to_string(Environment value) { return enum_to_name(kEnvironmentNames, value); }
+std::string_view to_string(ContactRole value) { return enum_to_name(kContactRoleNames, value); }
+std::string_view to_string(InterruptionType value) {
+  return enum_to_name(kInterruptionTypeNames, value);
+}
+std::string_view to_string(MaintenanceCategory value) {
+  return enum_to_name(kMaintenanceCategoryNames, value);
+}
+std::string_view to_string(MaintenanceStatus value) {
+  return enum_to_name(kMaintenanceStatusNames, value);
+}
+std::string_view to_string(CreditPolicyType value) {
+  return enum_to_name(kCreditPolicyTypeNames, value);
+}
+
+std::optional<Environment> parse_environment(std::string_view name) {
+  return enum_from_name(kEnvironmentNames, name);
+}
+std::optional<ContactRole> parse_contact_role(std::string_view name) {
+  return enum_from_name(kContactRoleNames, name);
+}
+std::optional<InterruptionType> parse_interruption_type(std::string_view name) {
+  return enum_from_name(kInterruptionTypeNames, name);
+}
+std::optional<MaintenanceCategory> parse_maintenance_category(std::string_view name) {
+  return enum_from_name(kMaintenanceCategoryNames, name);
+}
+std::optional<MaintenanceStatus> parse_maintenance_status(std::string_view name) {
+  return enum_from_name(kMaintenanceStatusNames, name);
+}
+std::optional<CreditPolicyType> parse_credit_policy_type(std::string_view name) {
+  return enum_from_name(kCreditPolicyTypeNames, name);
+}
+
+// ---- calendars ---------------------------------------------------------------------------
+
+BusinessCalendar CalendarDef::to_calendar() const {
+  return BusinessCalendar(id, find_zone(timezone), hours, holidays);
+}
+
+CalendarDef calendar_from_json(const Json& json, const std::string& path,
+                               std::vector<FieldError>& errors) {
+  CalendarDef calendar;
+  ObjectReader r(json, path, errors);
+  calendar.id = r.required_string("id");
+  if (calendar.id == kHours24x7) {
+    r.error("id", "the id '24x7' is reserved for round-the-clock service hours");
+  }
+  calendar.timezone = r.required_time_zone("timezone");
+
+  ObjectReader hours = r.required_object("hours");
+  bool any_open_day = false;
+  for (const auto& [key, index] : kWeekdayKeys) {
+    if (const Json* day = hours.take(key)) {
+      calendar.hours[static_cast<std::size_t>(index)] =
+          read_day_hours(*day, hours.path_of(key), errors);
+      any_open_day = true;
+    }
+  }
+  hours.finish();
+  // A calendar without a single business weekday would make every business-day deadline
+  // unreachable.
+  if (hours.is_object() && !any_open_day) {
+    r.error("hours", "a calendar needs opening hours on at least one weekday (keys mon..sun)");
+  }
+
+  for (const auto& day : r.optional_array("holidays", read_date)) calendar.holidays.insert(day);
+  r.finish();
+  return calendar;
+}
+
+Json to_json(const CalendarDef& value) {
+  Json hours = Json::object();
+  for (const auto& [key, index] : kWeekdayKeys) {
+    if (const auto& day = value.hours[static_cast<std::size_t>(index)]) {
+      hours[std::string(key)] = {format_time_of_day(day->open_minute),
+                                 format_time_of_day(day->close_minute)};
+    }
+  }
+  Json holidays = Json::array();
+  for (const auto& day : value.holidays) holidays.push_back(format_date(day));
+  return {{"id", value.id},
+          {"timezone", value.timezone},
+          {"hours", std::move(hours)},
+          {"holidays", std::move(holidays)}};
+}
+
+// ---- credit policies ---------------------------------------------------------------------
+
+CreditTier credit_tier_from_json(const Json& json, const std::string& path,
+                                 std::vector<FieldError>& errors) {
+  CreditTier tier;
+  ObjectReader r(json, path, errors);
+  tier.below_thousandths = r.required_thousandths("below_percent");
+  tier.credit_thousandths = r.required_thousandths("credit_percent");
+  r.finish();
+  return tier;
+}
+
+CreditPolicy credit_policy_from_json(const Json& json, const std::string& path,
+                                     std::vector<FieldError>& errors) {
+  CreditPolicy policy;
+  ObjectReader r(json, path, errors);
+  const std::size_t before = errors.size();
+  policy.type = r.required_enum("type", kCreditPolicyTypeNames);
+  const bool type_known = r.is_object() && errors.size() == before;
+  policy.cap_thousandths = r.optional_thousandths("cap_percent").value_or(100000);
+  const bool has_tiers = r.has("tiers");
+  policy.tiers = r.optional_array("tiers", credit_tier_from_json);
+  if (type_known) {
+    if (policy.type == CreditPolicyType::tiered && policy.tiers.empty()) {
+      r.error("tiers", "a tiered policy needs at least one tier {below_percent, credit_percent}");
+    } else if (policy.type == CreditPolicyType::proportional && has_tiers) {
+      r.error("tiers", "tiers apply only to a tiered policy; this one is proportional");
+    }
+  }
+  // Two tiers with the same threshold would make the applicable tier ambiguous.
+  std::map<int64_t, std::size_t> seen;
+  for (std::size_t i = 0; i < policy.tiers.size(); ++i) {
+    auto [it, inserted] = seen.emplace(policy.tiers[i].below_thousandths, i);
+    if (!inserted) {
+      errors.push_back({path_key(path_index(r.path_of("tiers"), i), "below_percent"),
+                        "tiers[" + std::to_string(it->second) + "] already applies below " +
+                            percent_text(it->first) + " %"});
+    }
+  }
+  r.finish();
+  return policy;
+}
+
+Json to_json(const CreditTier& value) {
+  return {{"below_percent", thousandths_to_json(value.below_thousandths)},
+          {"credit_percent", thousandths_to_json(value.credit_thousandths)}};
+}
+
+Json to_json(const CreditPolicy& value) {
+  Json out = {{"type", to_string(value.type)},
+              {"cap_percent", thousandths_to_json(value.cap_thousandths)}};
+  if (!value.tiers.empty()) out["tiers"] = list_to_json(value.tiers);
+  return out;
+}
+
+// ---- services ----------------------------------------------------------------------------
+
+Service service_from_json(const Json& json, const std::string& path,
+                          std::vector<FieldError>& errors) {
+  Service service;
+  ObjectReader r(json, path, errors);
+  service.id = r.required_string("id");
+  service.name = r.required_string("name");
+  service.environment = r.required_enum("environment", kEnvironmentNames);
+  service.hours = r.required_string("hours");
+  service.target_thousandths = r.required_thousandths("target_percent");
+  service.timezone = r.optional_time_zone("timezone");
+  service.maintenance_budget_hours_per_fy =
+      r.optional_int("maintenance_budget_hours_per_fy", 0).value_or(40);
+  service.credit_policy = r.optional_object("credit_policy", credit_policy_from_json);
+  r.finish();
+  return service;
+}
+
+Json to_json(const Service& value) {
+  Json out = {{"id", value.id},
+              {"name", value.name},
+              {"environment", to_string(value.environment)},
+              {"hours", value.hours},
+              {"target_percent", thousandths_to_json(value.target_thousandths)},
+              {"maintenance_budget_hours_per_fy", value.maintenance_budget_hours_per_fy}};
+  if (value.timezone) out["timezone"] = *value.timezone;
+  if (value.credit_policy) out["credit_policy"] = to_json(*value.credit_policy);
+  return out;
+}
+
+// ---- customers ---------------------------------------------------------------------------
+
+Subscription subscription_from_json(const Json& json, const std::string& path,
+                                    std::vector<FieldError>& errors) {
+  Subscription subscription;
+  ObjectReader r(json, path, errors);
+  subscription.service = r.required_string("service");
+  subscription.monthly_charge_cents = r.required_int("monthly_charge_cents", 0);
+  const std::size_t before = errors.size();
+  subscription.start = r.optional_instant("start");
+  subscription.end = r.optional_instant("end");
+  check_end_after_start(r, subscription.start, subscription.end, before);
+  r.finish();
+  return subscription;
+}
+
+Json to_json(const Subscription& value) {
+  Json out = {{"service", value.service}, {"monthly_charge_cents", value.monthly_charge_cents}};
+  if (value.start) out["start"] = format_instant(*value.start);
+  if (value.end) out["end"] = format_instant(*value.end);
+  return out;
+}
+
+Contact contact_from_json(const Json& json, const std::string& path,
+                          std::vector<FieldError>& errors) {
+  Contact contact;
+  ObjectReader r(json, path, errors);
+  contact.role = r.required_enum("role", kContactRoleNames);
+  contact.name = r.required_string("name");
+  const std::size_t before = errors.size();
+  contact.email = r.required_string("email");
+  if (errors.size() == before && r.has("email") && !looks_like_email(contact.email)) {
+    r.error("email",
+            "expected an e-mail address (local@domain), found " + quote_text(contact.email));
+  }
+  r.finish();
+  return contact;
+}
+
+Json to_json(const Contact& value) {
+  return {{"role", to_string(value.role)}, {"name", value.name}, {"email", value.email}};
+}
+
+Customer customer_from_json(const Json& json, const std::string& path,
+                            std::vector<FieldError>& errors) {
+  Customer customer;
+  ObjectReader r(json, path, errors);
+  customer.id = r.required_string("id");
+  customer.name = r.required_string("name");
+  customer.billing_code = r.required_string("billing_code");
+  customer.subscriptions = r.optional_array("subscriptions", subscription_from_json);
+  customer.contacts = r.optional_array("contacts", contact_from_json);
+  r.finish();
+  return customer;
+}
+
+Json to_json(const Customer& value) {
+  return {{"id", value.id},
+          {"name", value.name},
+          {"billing_code", value.billing_code},
+          {"subscriptions", list_to_json(value.subscriptions)},
+          {"contacts", list_to_json(value.contacts)}};
+}
+
+// ---- maintenance and interruptions -------------------------------------------------------
+
+MaintenanceWindow maintenance_window_from_json(const Json& json, const std::string& path,
+                                               std::vector<FieldError>& errors) {
+  MaintenanceWindow window;
+  ObjectReader r(json, path, errors);
+  window.id = r.required_string("id");
+  window.service = r.required_string("service");
+  window.category = r.required_enum("category", kMaintenanceCategoryNames);
+  const std::size_t before = errors.size();
+  window.start = r.required_instant("start");
+  window.end = r.required_instant("end");
+  check_end_after_start(r, window.start, window.end, before);
+  window.announced_at = r.optional_instant("announced_at");
+  window.status =
+      r.optional_enum("status", kMaintenanceStatusNames).value_or(MaintenanceStatus::scheduled);
+  r.finish();
+  return window;
+}
+
+Json to_json(const MaintenanceWindow& value) {
+  Json out = {{"id", value.id},
+              {"service", value.service},
+              {"category", to_string(value.category)},
+              {"start", format_instant(value.start)},
+              {"end", format_instant(value.end)},
+              {"status", to_string(value.status)}};
+  if (value.announced_at) out["announced_at"] = format_instant(*value.announced_at);
+  return out;
+}
+
+Interruption interruption_from_json(const Json& json, const std::string& path,
+                                    std::vector<FieldError>& errors) {
+  Interruption interruption;
+  ObjectReader r(json, path, errors);
+  interruption.id = r.required_string("id");
+  interruption.service = r.required_string("service");
+  interruption.type = r.required_enum("type", kInterruptionTypeNames);
+  const std::size_t before = errors.size();
+  interruption.start = r.required_instant("start");
+  interruption.end = r.optional_instant("end");
+  check_end_after_start(r, interruption.start, interruption.end, before);
+  interruption.customers = r.optional_string_list("customers");
+  std::map<std::string, std::size_t> seen;
+  for (std::size_t i = 0; i < interruption.customers.size(); ++i) {
+    const auto& id = interruption.customers[i];
+    if (id.empty()) continue;
+    if (auto [it, inserted] = seen.emplace(id, i); !inserted) {
+      errors.push_back({path_index(r.path_of("customers"), i), "customer " + quote_text(id) +
+                                                                   " is already listed at index " +
+                                                                   std::to_string(it->second)});
+    }
+  }
+  r.finish();
+  return interruption;
+}
+
+Json to_json(const Interruption& value) {
+  Json out = {{"id", value.id},
+              {"service", value.service},
+              {"type", to_string(value.type)},
+              {"start", format_instant(value.start)}};
+  if (value.end) out["end"] = format_instant(*value.end);
+  if (!value.customers.empty()) out["customers"] = value.customers;
+  return out;
+}
+
+// ---- dataset -----------------------------------------------------------------------------
+
+Dataset dataset_from_json(const Json& json, const std::string& path,
+                          std::vector<FieldError>& errors) {
+  Dataset dataset;
+  ObjectReader r(json, path, errors);
+  dataset.timezone = r.required_time_zone("timezone");
+  dataset.fiscal_year_start_month =
+      static_cast<int>(r.optional_int("fiscal_year_start_month", 1, 12).value_or(9));
+  dataset.provider_calendar = r.optional_string("provider_calendar");
+  dataset.calendars = r.optional_array("calendars", calendar_from_json);
+  dataset.services = r.optional_array("services", service_from_json);
+  dataset.customers = r.optional_array("customers", customer_from_json);
+  dataset.credit_policy = r.optional_object("credit_policy", credit_policy_from_json);
+  dataset.maintenance = r.optional_array("maintenance", maintenance_window_from_json);
+  dataset.interruptions = r.optional_array("interruptions", interruption_from_json);
+  r.finish();
+  if (r.is_object()) check_references(dataset, path, errors);
+  return dataset;
+}
+
+void check_references(const Dataset& dataset, const std::string& path,
+                      std::vector<FieldError>& errors) {
+  const auto calendars =
+      index_ids(dataset.calendars, path_key(path, "calendars"), "calendar", errors);
+  const auto services = index_ids(dataset.services, path_key(path, "services"), "service", errors);
+  const auto customers =
+      index_ids(dataset.customers, path_key(path, "customers"), "customer", errors);
+  index_ids(dataset.maintenance, path_key(path, "maintenance"), "maintenance window", errors);
+  index_ids(dataset.interruptions, path_key(path, "interruptions"), "interruption", errors);
+
+  if (dataset.provider_calendar) {
+    check_known(calendars, *dataset.provider_calendar, path_key(path, "provider_calendar"),
+                "calendar", errors);
+  }
+  const std::string services_path = path_key(path, "services");
+  for (std::size_t i = 0; i < dataset.services.size(); ++i) {
+    const std::string& hours = dataset.services[i].hours;
+    if (hours.empty() || hours == kHours24x7 || calendars.contains(hours)) continue;
+    errors.push_back({path_key(path_index(services_path, i), "hours"),
+                      "unknown calendar " + quote_text(hours) + " (known: " +
+                          known_list(calendars) + "; or \"24x7\" for round-the-clock service)"});
+  }
+  const std::string customers_path = path_key(path, "customers");
+  for (std::size_t i = 0; i < dataset.customers.size(); ++i) {
+    const auto& subscriptions = dataset.customers[i].subscriptions;
+    const std::string subscriptions_path = path_key(path_index(customers_path, i), "subscriptions");
+    for (std::size_t j = 0; j < subscriptions.size(); ++j) {
+      check_known(services, subscriptions[j].service,
+                  path_key(path_index(subscriptions_path, j), "service"), "service", errors);
+    }
+  }
+  const std::string maintenance_path = path_key(path, "maintenance");
+  for (std::size_t i = 0; i < dataset.maintenance.size(); ++i) {
+    check_known(services, dataset.maintenance[i].service,
+                path_key(path_index(maintenance_path, i), "service"), "service", errors);
+  }
+  const std::string interruptions_path = path_key(path, "interruptions");
+  for (std::size_t i = 0; i < dataset.interruptions.size(); ++i) {
+    const Interruption& interruption = dataset.interruptions[i];
+    const std::string item_path = path_index(interruptions_path, i);
+    check_known(services, interruption.service, path_key(item_path, "service"), "service", errors);
+    const std::string customers_list_path = path_key(item_path, "customers");
+    for (std::size_t j = 0; j < interruption.customers.size(); ++j) {
+      check_known(customers, interruption.customers[j], path_index(customers_list_path, j),
+                  "customer", errors);
+    }
+  }
+}
+
+Json to_json(const Dataset& value) {
+  Json out = {{"timezone", value.timezone},
+              {"fiscal_year_start_month", value.fiscal_year_start_month},
+              {"calendars", list_to_json(value.calendars)},
+              {"services", list_to_json(value.services)},
+              {"customers", list_to_json(value.customers)},
+              {"maintenance", list_to_json(value.maintenance)},
+              {"interruptions", list_to_json(value.interruptions)}};
+  if (value.provider_calendar) out["provider_calendar"] = *value.provider_calendar;
+  if (value.credit_policy) out["credit_policy"] = to_json(*value.credit_policy);
+  return out;
+}
+
+// ---- throwing readers --------------------------------------------------------------------
+
+CalendarDef parse_calendar(const Json& json) {
+  return parse_root<CalendarDef>(json, calendar_from_json);
+}
+CreditPolicy parse_credit_policy(const Json& json) {
+  return parse_root<CreditPolicy>(json, credit_policy_from_json);
+}
+Service parse_service(const Json& json) { return parse_root<Service>(json, service_from_json); }
+Subscription parse_subscription(const Json& json) {
+  return parse_root<Subscription>(json, subscription_from_json);
+}
+Contact parse_contact(const Json& json) { return parse_root<Contact>(json, contact_from_json); }
+Customer parse_customer(const Json& json) { return parse_root<Customer>(json, customer_from_json); }
+MaintenanceWindow parse_maintenance_window(const Json& json) {
+  return parse_root<MaintenanceWindow>(json, maintenance_window_from_json);
+}
+Interruption parse_interruption(const Json& json) {
+  return parse_root<Interruption>(json, interruption_from_json);
+}
+Dataset parse_dataset(const Json& json) { return parse_root<Dataset>(json, dataset_from_json); }
+
+}  // namespace slmhub

@@ -1,0 +1,297 @@
+// The real server, started as a process: plugins (good and broken), auth, limits, errors,
+// the dataset import, and the OpenAPI document against the route table.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "server_process.hpp"
+#include "slmhub/json.hpp"
+
+namespace slmhub::test {
+namespace {
+
+std::string shared_dir() {
+  const char* env = std::getenv("SLMHUB_SHARED_DIR");
+  return env ? env : std::string(SLMHUB_SOURCE_DIR) + "/../shared";
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server = std::make_unique<ServerProcess>(dir.path());
+    server->start();
+    token = server->admin_token();
+    ASSERT_FALSE(token.empty());
+  }
+  // A token with the given roles, made with the CLI against the same store.
+  std::string make_token(const std::string& roles, const std::string& expires = {}) {
+    std::vector<std::string> args{"tokens", "create", "--name", "test", "--role", roles};
+    if (!expires.empty()) {
+      args.push_back("--expires");
+      args.push_back(expires);
+    }
+    auto r = run_slmhub(args, server->env());
+    EXPECT_EQ(r.status, 0) << r.err;
+    return r.out.substr(0, r.out.find('\n'));
+  }
+  TempDir dir;
+  std::unique_ptr<ServerProcess> server;
+  std::string token;
+};
+
+TEST_F(ServerTest, HealthAndReadiness) {
+  EXPECT_EQ(http(server->port(), "GET", "/healthz").status, 200);
+  auto ready = http(server->port(), "GET", "/readyz");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  auto metrics = http(server->port(), "GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("slmhub_http_requests_total{method=\"GET\",route=\"/readyz\""),
+            std::string::npos)
+      << metrics.body;
+}
+
+TEST_F(ServerTest, BrokenPluginsAreReportedAndTheRestServes) {
+  auto r = http(server->port(), "GET", "/api/v1/plugins", "", token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto plugins = Json::parse(r.body)["plugins"];
+  std::map<std::string, Json> by_file;
+  for (const auto& p : plugins) {
+    auto path = p["path"].get<std::string>();
+    by_file[path.substr(path.rfind('/') + 1)] = p;
+  }
+  ASSERT_TRUE(by_file.contains("hello.so")) << r.body;
+  EXPECT_EQ(by_file["hello.so"]["state"], "started");
+  EXPECT_EQ(by_file["hello.so"]["jobs"], Json::array({"hello.tick"}));
+  EXPECT_EQ(by_file["broken_api.so"]["state"], "failed");
+  EXPECT_EQ(by_file["broken_api.so"]["reason"],
+            "built for plugin API 999, this host speaks API 1: rebuild it against this SDK");
+  EXPECT_EQ(by_file["broken_factory.so"]["reason"],
+            "no factory: the library exports no slmhub_create_plugin");
+  EXPECT_EQ(by_file["broken_start.so"]["reason"],
+            "start() failed: cannot reach the billing system at billing.example.org");
+  EXPECT_EQ(by_file["broken_needs.so"]["reason"],
+            "needs the plugin 'does_not_exist', which is not loaded");
+  EXPECT_EQ(by_file["not_a_plugin.so"]["reason"],
+            "not a slmhub plugin: it exports no slmhub_plugin_api (use SLMHUB_PLUGIN)");
+  // Each failure is one log line naming the file.
+  auto log = server->log();
+  for (const auto& file : {"broken_api.so", "broken_factory.so", "broken_start.so",
+                           "broken_needs.so", "not_a_plugin.so"}) {
+    auto at = log.find(std::string(SLMHUB_TEST_PLUGIN_DIR) + "/" + file + ": ");
+    EXPECT_NE(at, std::string::npos) << file << " not in log:\n" << log;
+  }
+  // The good plugin serves; the route of the plugin whose start() threw does not exist.
+  auto hello = http(server->port(), "GET", "/api/v1/hello", "", token);
+  EXPECT_EQ(hello.status, 200);
+  EXPECT_EQ(Json::parse(hello.body)["greeting"], "hello");
+  EXPECT_EQ(http(server->port(), "GET", "/api/v1/half-started", "", token).status, 404);
+  // A plugin command runs from the CLI.
+  auto cmd = run_slmhub({"hello", "greet", "operators"}, server->env());
+  EXPECT_EQ(cmd.status, 0) << cmd.err;
+  EXPECT_EQ(cmd.out, "hello operators\n");
+}
+
+TEST_F(ServerTest, TokensAndRoles) {
+  const int port = server->port();
+  auto missing = http(port, "GET", "/api/v1/services");
+  EXPECT_EQ(missing.status, 401);
+  EXPECT_EQ(missing.headers["Content-Type"], "application/problem+json");
+  EXPECT_EQ(
+      http(port, "GET", "/api/v1/services", "", "slm_000000000000_notarealsecretatall").status,
+      401);
+  EXPECT_EQ(http(port, "GET", "/api/v1/services", "", token + "x").status, 401);
+  auto expired = make_token("viewer", "2020-01-01T00:00:00Z");
+  auto r = http(port, "GET", "/api/v1/services", "", expired);
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(Json::parse(r.body)["detail"], "the bearer token expired");
+  auto viewer = make_token("viewer");
+  EXPECT_EQ(http(port, "GET", "/api/v1/services", "", viewer).status, 200);
+  auto forbidden = http(port, "POST", "/api/v1/services", R"({"id":"x"})", viewer);
+  EXPECT_EQ(forbidden.status, 403);
+  EXPECT_EQ(Json::parse(forbidden.body)["detail"],
+            "this resource needs the role 'service_manager'");
+  // Revoked tokens stop working (the cache holds a token for at most 5 s).
+  auto list = Json::parse(http(port, "GET", "/api/v1/tokens", "", token).body)["tokens"];
+  EXPECT_GE(list.size(), 3u);
+  for (const auto& t : list) EXPECT_FALSE(t.contains("secret_hash"));
+}
+
+TEST_F(ServerTest, ErrorsNameTheJsonPath) {
+  const int port = server->port();
+  auto malformed = http(port, "POST", "/api/v1/services", R"({"id": "a",})", token);
+  EXPECT_EQ(malformed.status, 400);
+  auto body = Json::parse(malformed.body);
+  EXPECT_EQ(body["status"], 400);
+  ASSERT_EQ(body["errors"].size(), 1u) << malformed.body;
+  EXPECT_EQ(body["errors"][0]["path"], "$");
+  EXPECT_NE(body["errors"][0]["message"].get<std::string>().find("line 1"), std::string::npos)
+      << malformed.body;
+
+  auto invalid = http(port, "POST", "/api/v1/services",
+                      R"({"id":"pg-prod","name":"PostgreSQL","environment":"prod",)"
+                      R"("hours":"24x7","target_percent":99.75,"colour":"red"})",
+                      token);
+  EXPECT_EQ(invalid.status, 400);
+  std::set<std::string> paths;
+  const Json problem = Json::parse(invalid.body);
+  for (const auto& e : problem["errors"]) paths.insert(e["path"].get<std::string>());
+  EXPECT_EQ(paths, (std::set<std::string>{"$.environment", "$.colour"})) << invalid.body;
+
+  auto unknown_ref = http(port, "POST", "/api/v1/interruptions",
+                          R"({"id":"INC1","service":"nope","type":"outage",)"
+                          R"("start":"2026-11-03T14:00:00Z"})",
+                          token);
+  EXPECT_EQ(unknown_ref.status, 400);
+  EXPECT_EQ(Json::parse(unknown_ref.body)["errors"][0]["path"], "$.service");
+
+  auto no_offset = http(port, "POST", "/api/v1/interruptions",
+                        R"({"id":"INC1","service":"nope","type":"outage",)"
+                        R"("start":"2026-11-03T14:00:00"})",
+                        token);
+  EXPECT_EQ(no_offset.status, 400);
+  EXPECT_EQ(Json::parse(no_offset.body)["errors"][0]["path"], "$.start");
+}
+
+TEST(ServerLimits, OverLimitBodyIs413) {
+  TempDir dir;
+  ServerProcess server(dir.path(), {{"SLMHUB_HTTP_MAX_BODY_BYTES", "1000"}});
+  server.start();
+  std::string big = R"({"id":")" + std::string(2000, 'x') + R"("})";
+  auto r = http(server.port(), "POST", "/api/v1/services", big, server.admin_token());
+  EXPECT_EQ(r.status, 413);
+  EXPECT_NE(Json::parse(r.body)["detail"].get<std::string>().find("1000 bytes"), std::string::npos);
+  // Still serving afterwards.
+  EXPECT_EQ(http(server.port(), "GET", "/healthz").status, 200);
+}
+
+TEST_F(ServerTest, ImportIsIdempotentAndAllOrNothing) {
+  const std::string dataset = shared_dir() + "/vectors/example-2026-11.json";
+  auto first = run_slmhub({"import", dataset}, server->env());
+  ASSERT_EQ(first.status, 0) << first.err;
+  EXPECT_EQ(first.out, dataset + ": 13 created, 0 updated, 0 unchanged\n");
+  auto again = run_slmhub({"import", dataset}, server->env());
+  EXPECT_EQ(again.out, dataset + ": 0 created, 0 updated, 13 unchanged\n");
+
+  auto services = Json::parse(http(server->port(), "GET", "/api/v1/services", "", token).body);
+  ASSERT_EQ(services["services"].size(), 2u);
+  EXPECT_EQ(services["services"][0]["id"], "mysql-qa");
+  EXPECT_EQ(services["services"][1]["target_percent"], 99.75);
+  auto audit_before = http(server->port(), "GET", "/api/v1/audit?limit=10000", "", token).body;
+
+  // An invalid file: one line per error with the JSON path, exit 65, nothing written.
+  Json broken = Json::parse(read_file(dataset));
+  broken["customers"].push_back({{"id", "bursar"}, {"name", "Bursar"}, {"billing_code", "BUR-1"}});
+  broken["interruptions"][0]["service"] = "oracle-prd";
+  std::ofstream(dir.path() / "broken.json") << broken.dump();
+  auto bad = run_slmhub({"import", (dir.path() / "broken.json").string()}, server->env());
+  EXPECT_EQ(bad.status, 65);
+  EXPECT_NE(bad.err.find("$.interruptions[0].service: unknown service 'oracle-prd'"),
+            std::string::npos)
+      << bad.err;
+
+  // A failure half-way through the writes (a trigger in the store refuses the last
+  // interruption): the customers written before it are rolled back with it.
+  Json valid = Json::parse(read_file(dataset));
+  valid["customers"].push_back({{"id", "bursar"}, {"name", "Bursar"}, {"billing_code", "BUR-1"}});
+  valid["interruptions"].push_back({{"id", "INC9999"},
+                                    {"service", "oracle-prod"},
+                                    {"type", "outage"},
+                                    {"start", "2026-11-21T10:00:00Z"},
+                                    {"end", "2026-11-21T11:00:00Z"}});
+  std::ofstream(dir.path() / "valid.json") << valid.dump();
+  auto trigger = std::system(("sqlite3 " + (dir.path() / "slmhub.db").string() +
+                              " \"CREATE TRIGGER refuse BEFORE INSERT ON core_interruptions WHEN "
+                              "NEW.id = 'INC9999' BEGIN SELECT RAISE(ABORT, 'injected'); END;\"")
+                                 .c_str());
+  ASSERT_EQ(trigger, 0);
+  auto failed = run_slmhub({"import", (dir.path() / "valid.json").string()}, server->env());
+  EXPECT_NE(failed.status, 0);
+  EXPECT_NE(failed.err.find("injected"), std::string::npos) << failed.err;
+  EXPECT_EQ(http(server->port(), "GET", "/api/v1/customers/bursar", "", token).status, 404);
+  EXPECT_EQ(http(server->port(), "GET", "/api/v1/audit?limit=10000", "", token).body, audit_before);
+}
+
+TEST_F(ServerTest, CrudWritesAuditRowsAndTickets) {
+  const int port = server->port();
+  auto created = http(port, "POST", "/api/v1/services",
+                      R"({"id":"pg-prod","name":"PostgreSQL","environment":"production",)"
+                      R"("hours":"24x7","target_percent":99.5})",
+                      token);
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(http(port, "POST", "/api/v1/services",
+                 R"({"id":"pg-prod","name":"x","environment":"production","hours":"24x7",)"
+                 R"("target_percent":99.5})",
+                 token)
+                .status,
+            409);
+  auto put = http(port, "PUT", "/api/v1/services/pg-prod",
+                  R"({"name":"PostgreSQL 15","environment":"production","hours":"24x7",)"
+                  R"("target_percent":99.5})",
+                  token);
+  EXPECT_EQ(put.status, 200) << put.body;
+  auto audit = Json::parse(http(port, "GET", "/api/v1/audit?entity=service", "", token).body);
+  ASSERT_EQ(audit["audit"].size(), 2u);
+  EXPECT_EQ(audit["audit"][0]["action"], "update");
+  EXPECT_EQ(audit["audit"][0]["before"]["name"], "PostgreSQL");
+  EXPECT_EQ(audit["audit"][0]["after"]["name"], "PostgreSQL 15");
+
+  auto ticket = http(port, "POST", "/api/v1/tickets",
+                     R"({"subject":"Please add a schema","body":"For the library"})", token);
+  ASSERT_EQ(ticket.status, 201) << ticket.body;
+  EXPECT_EQ(Json::parse(ticket.body)["id"], "SLM0000001");
+  auto second = http(port, "POST", "/api/v1/tickets", R"({"subject":"Another"})", token);
+  EXPECT_EQ(Json::parse(second.body)["id"], "SLM0000002");
+  EXPECT_EQ(http(port, "DELETE", "/api/v1/services/pg-prod", "", token).status, 204);
+  EXPECT_EQ(http(port, "GET", "/api/v1/services/pg-prod", "", token).status, 404);
+}
+
+// docs/openapi.yaml describes every route the host and the shipped plugins serve, and
+// nothing else.
+TEST_F(ServerTest, OpenApiMatchesTheRouteTable) {
+  auto doc = http(server->port(), "GET", "/api/v1/openapi.yaml");
+  ASSERT_EQ(doc.status, 200);
+  std::set<std::string> documented;
+  std::istringstream lines(doc.body);
+  std::string line, path;
+  bool in_paths = false;
+  while (std::getline(lines, line)) {
+    if (line == "paths:") {
+      in_paths = true;
+      continue;
+    }
+    if (!in_paths) continue;
+    if (line.starts_with("  /") && line.back() == ':') {
+      path = line.substr(2, line.size() - 3);
+    } else if (line.size() > 5 && line.starts_with("    ") && line[4] != ' ' &&
+               line.back() == ':') {
+      auto method = line.substr(4, line.size() - 5);
+      if (method != "parameters") {
+        for (auto& c : method) c = static_cast<char>(std::toupper(c));
+        documented.insert(method + " " + path);
+      }
+    }
+  }
+  // Every route the server serves, except the test plugin's.
+  std::set<std::string> served;
+  auto routes = http(server->port(), "GET", "/api/v1/routes", "", token);
+  ASSERT_EQ(routes.status, 200) << routes.body;
+  const Json table = Json::parse(routes.body);
+  for (const auto& r : table["routes"]) {
+    if (r["owner"] != "hello")
+      served.insert(r["method"].get<std::string>() + " " + r["path"].get<std::string>());
+  }
+  EXPECT_EQ(documented, served);
+}
+
+}  // namespace
+}  // namespace slmhub::test

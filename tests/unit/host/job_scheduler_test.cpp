@@ -1,0 +1,391 @@
+// The job scheduler on SQLite and PostgreSQL, with time from a ManualClock: a new job does
+// not run for the past, slots missed while the server was down give one run, runs by hand
+// are recorded as such, and a second instance on the same database neither runs a slot
+// the first one ran nor a job whose lease another instance holds.
+#include "jobs/job_scheduler.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "manual_clock.hpp"
+#include "postgres_cluster.hpp"
+#include "storage/database.hpp"
+#include "test_logger.hpp"
+
+namespace slmhub::host {
+namespace {
+
+using namespace std::chrono_literals;
+using test::ManualClock;
+using test::TestLogger;
+
+// ---- one fresh database per test, on either engine --------------------------------------
+
+enum class Engine { sqlite, postgresql };
+
+std::string engine_name(const testing::TestParamInfo<Engine>& info) {
+  return info.param == Engine::sqlite ? "SQLite" : "PostgreSQL";
+}
+
+test::PostgresCluster& cluster() {
+  static test::PostgresCluster instance;  // one server per test binary, started on first use
+  return instance;
+}
+
+class StoreTest : public testing::TestWithParam<Engine> {
+ protected:
+  void SetUp() override {
+    static int databases = 0;
+    if (GetParam() == Engine::sqlite) {
+      char pattern[] = "/tmp/slmhub-jobs-XXXXXX";
+      ASSERT_NE(mkdtemp(pattern), nullptr);
+      dir_ = pattern;
+      url_ = "sqlite:" + dir_ + "/slmhub.db";
+    } else {
+      url_ = cluster().create_database("jobs_" + std::to_string(++databases));
+    }
+    db_ = Database::open(url_);
+  }
+  void TearDown() override {
+    db_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  std::string url_;
+  std::string dir_;
+  std::unique_ptr<Database> db_;
+  ManualClock clock_{"2026-11-02T09:00:00Z"};
+  TestLogger log_;
+};
+
+// ---- helpers --------------------------------------------------------------------------
+
+using JobSchedulerTest = StoreTest;
+
+// Records every context a job was run with.
+struct Calls {
+  std::mutex mutex;
+  std::vector<JobContext> contexts;
+
+  std::function<std::string(const JobContext&)> fn(std::string output = "done") {
+    return [this, output](const JobContext& context) {
+      std::lock_guard lock(mutex);
+      contexts.push_back(context);
+      return output;
+    };
+  }
+  std::size_t size() {
+    std::lock_guard lock(mutex);
+    return contexts.size();
+  }
+};
+
+JobSpec job(const std::string& name, const std::string& schedule,
+            std::function<std::string(const JobContext&)> run, const std::string& zone = "UTC") {
+  return JobSpec{name, schedule, zone, "test job " + name, std::move(run)};
+}
+
+Instant at(std::string_view text) { return parse_instant(text); }
+
+std::int64_t count_runs(Store& store, const std::string& name) {
+  return store.query("SELECT COUNT(*) FROM job_runs WHERE job = ?", {name}).at(0).integer(0);
+}
+
+// ---- tests ----------------------------------------------------------------------------
+
+TEST_P(JobSchedulerTest, RefusesBadJobsNamingThem) {
+  JobScheduler scheduler(*db_, clock_, log_, "a");
+  Calls calls;
+  scheduler.add(job("report.draft", "0 6 1 * *", calls.fn()));
+  auto refused = [&](JobSpec spec, const std::string& needle) {
+    try {
+      scheduler.add(std::move(spec));
+      ADD_FAILURE() << "accepted a job that should be refused (" << needle << ")";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  refused(job("report.draft", "0 7 1 * *", calls.fn()), "job \"report.draft\" is already");
+  refused(job("bad.cron", "61 * * * *", calls.fn()), "job \"bad.cron\"");
+  refused(job("bad.cron", "* * *", calls.fn()), "job \"bad.cron\"");
+  refused(job("bad.zone", "0 * * * *", calls.fn(), "Mars/Olympus_Mons"), "Mars/Olympus_Mons");
+  refused(job("", "0 * * * *", calls.fn()), "name");
+  refused(job("no.function", "0 * * * *", nullptr), "job \"no.function\" has no run function");
+  EXPECT_EQ(scheduler.list().size(), 1u);
+}
+
+TEST_P(JobSchedulerTest, ANewJobRunsFromItsFirstSlotOnNotForThePast) {
+  clock_.set("2026-11-02T10:30:00Z");
+  JobScheduler scheduler(*db_, clock_, log_, "a");
+  Calls calls;
+  scheduler.add(job("hourly", "0 * * * *", calls.fn("42 tickets checked")));
+
+  EXPECT_EQ(scheduler.tick(), 0);  // 10:00 was before the job existed
+  clock_.set("2026-11-02T10:59:59Z");
+  EXPECT_EQ(scheduler.tick(), 0);
+  clock_.set("2026-11-02T11:00:20Z");
+  EXPECT_EQ(scheduler.tick(), 1);
+  EXPECT_EQ(scheduler.tick(), 0);  // the slot is done
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls.contexts[0].scheduled_for, at("2026-11-02T11:00:00Z"));
+  EXPECT_EQ(calls.contexts[0].now, at("2026-11-02T11:00:20Z"));
+  EXPECT_FALSE(calls.contexts[0].by_hand);
+
+  const auto runs = scheduler.runs("hourly", 10);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].outcome, "ok");
+  EXPECT_EQ(runs[0].output, "42 tickets checked");
+  EXPECT_EQ(runs[0].scheduled_for, at("2026-11-02T11:00:00Z"));
+  EXPECT_EQ(runs[0].started_at, at("2026-11-02T11:00:20Z"));
+  EXPECT_EQ(runs[0].finished_at, at("2026-11-02T11:00:20Z"));
+  EXPECT_EQ(runs[0].instance, "a");
+  EXPECT_FALSE(runs[0].by_hand);
+}
+
+TEST_P(JobSchedulerTest, SlotsMissedWhileDownRunOnceAtTheNextTick) {
+  Calls quarter, monthly;
+  auto add_jobs = [&](JobScheduler& scheduler) {
+    scheduler.add(job("quarter", "*/15 * * * *", quarter.fn()));
+    // 06:00 on the 1st in Chicago; never run before the downtime.
+    scheduler.add(job("monthly", "0 6 1 * *", monthly.fn(), "America/Chicago"));
+  };
+  clock_.set("2026-10-20T09:00:00Z");
+  {
+    JobScheduler before(*db_, clock_, log_, "a");
+    add_jobs(before);
+    clock_.set("2026-10-20T09:15:00Z");
+    EXPECT_EQ(before.tick(), 1);
+  }
+  db_.reset();  // the server goes down ...
+
+  clock_.set("2026-12-03T11:40:00Z");  // ... and comes back weeks later
+  db_ = Database::open(url_);
+  JobScheduler after(*db_, clock_, log_, "a");
+  add_jobs(after);
+  EXPECT_EQ(after.tick(), 2);
+  EXPECT_EQ(after.tick(), 0);
+
+  ASSERT_EQ(quarter.size(), 2u);
+  EXPECT_EQ(quarter.contexts[1].scheduled_for, at("2026-12-03T11:30:00Z"));
+  EXPECT_EQ(quarter.contexts[1].now, at("2026-12-03T11:40:00Z"));
+  EXPECT_EQ(count_runs(*db_, "quarter"), 2);
+  ASSERT_EQ(monthly.size(), 1u);  // Nov 1 and Dec 1 were missed: one run, for Dec 1
+  EXPECT_EQ(monthly.contexts[0].scheduled_for, at("2026-12-01T12:00:00Z"));  // 06:00 CST
+  EXPECT_EQ(count_runs(*db_, "monthly"), 1);
+
+  clock_.set("2026-12-03T11:45:00Z");
+  EXPECT_EQ(after.tick(), 1);
+  EXPECT_EQ(quarter.contexts.back().scheduled_for, at("2026-12-03T11:45:00Z"));
+}
+
+TEST_P(JobSchedulerTest, RunNowIsRecordedAsByHand) {
+  JobScheduler scheduler(*db_, clock_, log_, "a");
+  Calls calls;
+  scheduler.add(job("hourly", "0 * * * *", calls.fn("reconciled 3 tickets")));
+  std::atomic<bool> fail{true};
+  scheduler.add(job("broken", "0 0 1 1 *", [&](const JobContext&) -> std::string {
+    if (fail) throw std::runtime_error("ServiceNow answered 503");
+    return "fine";
+  }));
+
+  clock_.set("2026-11-02T10:00:00Z");  // also the hourly slot
+  EXPECT_EQ(scheduler.run_now("hourly"), "reconciled 3 tickets");
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_TRUE(calls.contexts[0].by_hand);
+  EXPECT_EQ(calls.contexts[0].scheduled_for, at("2026-11-02T10:00:00Z"));
+  auto runs = scheduler.runs("hourly", 10);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_TRUE(runs[0].by_hand);
+  EXPECT_EQ(runs[0].outcome, "ok");
+  EXPECT_EQ(to_json(runs[0])["by_hand"], true);
+
+  // A run by hand does not use up the scheduled slot of the same second.
+  EXPECT_EQ(scheduler.tick(), 1);
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_FALSE(calls.contexts[1].by_hand);
+  EXPECT_EQ(scheduler.run_now("hourly"), "reconciled 3 tickets");  // twice in one second
+  EXPECT_EQ(count_runs(*db_, "hourly"), 3);
+
+  try {
+    scheduler.run_now("broken");
+    ADD_FAILURE() << "a failing job did not throw";
+  } catch (const JobFailed& e) {
+    EXPECT_STREQ(e.what(), "job \"broken\" failed: ServiceNow answered 503");
+  }
+  runs = scheduler.runs("broken", 10);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].outcome, "failed");
+  EXPECT_EQ(runs[0].output, "ServiceNow answered 503");
+  EXPECT_TRUE(runs[0].by_hand);
+
+  EXPECT_THROW(scheduler.run_now("no.such.job"), std::out_of_range);
+  EXPECT_THROW(scheduler.runs("no.such.job", 10), std::out_of_range);
+}
+
+TEST_P(JobSchedulerTest, AFailedRunIsRecordedAndNotRepeatedForItsSlot) {
+  JobScheduler scheduler(*db_, clock_, log_, "a");
+  int calls = 0;
+  scheduler.add(job("flaky", "0 * * * *", [&](const JobContext&) -> std::string {
+    ++calls;
+    throw std::runtime_error("mailbox locked");
+  }));
+  clock_.set("2026-11-02T10:00:00Z");
+  EXPECT_EQ(scheduler.tick(), 1);
+  EXPECT_EQ(scheduler.tick(), 0);
+  EXPECT_EQ(calls, 1);
+  const auto runs = scheduler.runs("flaky", 10);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].outcome, "failed");
+  EXPECT_EQ(runs[0].output, "mailbox locked");
+  EXPECT_TRUE(log_.contains("job \"flaky\" failed: mailbox locked", "error"));
+}
+
+// Two instances with their own connections and instance ids, both ticking each slot.
+TEST_P(JobSchedulerTest, ASecondInstanceDoesNotRunASlotTheFirstRan) {
+  auto other_db = Database::open(url_);
+  JobScheduler first(*db_, clock_, log_, "first");
+  JobScheduler second(*other_db, clock_, log_, "second");
+  Calls calls;
+  first.add(job("watch", "*/5 * * * *", calls.fn()));
+  second.add(job("watch", "*/5 * * * *", calls.fn()));
+
+  clock_.set("2026-11-02T09:05:00Z");
+  EXPECT_EQ(first.tick(), 1);
+  EXPECT_EQ(second.tick(), 0);
+  EXPECT_EQ(calls.size(), 1u);
+
+  // Now both at once, slot after slot.
+  for (int slot = 2; slot <= 9; ++slot) {
+    clock_.advance(5min);
+    std::atomic<bool> go{false};
+    std::atomic<int> started{0};
+    std::thread a([&] {
+      while (!go) std::this_thread::yield();
+      started += first.tick();
+    });
+    std::thread b([&] {
+      while (!go) std::this_thread::yield();
+      started += second.tick();
+    });
+    go = true;
+    a.join();
+    b.join();
+    EXPECT_EQ(started, 1) << "slot " << slot;
+  }
+  EXPECT_EQ(calls.size(), 9u);
+  EXPECT_EQ(count_runs(*db_, "watch"), 9);
+  for (std::size_t i = 1; i < calls.contexts.size(); ++i) {
+    EXPECT_EQ(calls.contexts[i].scheduled_for - calls.contexts[i - 1].scheduled_for, 5min);
+  }
+}
+
+// An instance that died while running a job: its lease blocks everyone until it expires;
+// then the next runner closes the dead run as failed and runs the latest slot.
+TEST_P(JobSchedulerTest, ALeaseHeldElsewhereBlocksTheJobUntilItExpires) {
+  JobScheduler scheduler(*db_, clock_, log_, "alive", JobSchedulerSettings{.lease_duration = 600s});
+  Calls calls;
+  scheduler.add(job("export", "0 * * * *", calls.fn()));
+  const std::int64_t nine = clock_.now().time_since_epoch().count();
+  db_->transact([&](Tx& tx) {
+    tx.exec("INSERT INTO job_leases (job, holder, expires_at) VALUES ('export', 'dead', ?)",
+            {nine + 7200});  // until 11:00
+    tx.exec(
+        "INSERT INTO job_runs (job, scheduled_for, started_at, outcome, by_hand, instance)"
+        " VALUES ('export', ?, ?, 'running', 0, 'dead')",
+        {nine - 3600, nine - 3600});
+  });
+
+  clock_.set("2026-11-02T09:20:00Z");
+  EXPECT_THROW(scheduler.run_now("export"), JobBusy);
+  clock_.set("2026-11-02T10:00:00Z");
+  EXPECT_EQ(scheduler.tick(), 0);
+  clock_.set("2026-11-02T10:59:59Z");
+  EXPECT_EQ(scheduler.tick(), 0);
+  EXPECT_EQ(calls.size(), 0u);
+
+  clock_.set("2026-11-02T11:00:00Z");
+  EXPECT_EQ(scheduler.tick(), 1);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls.contexts[0].scheduled_for, at("2026-11-02T11:00:00Z"));
+  const auto runs = scheduler.runs("export", 10);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].instance, "alive");
+  EXPECT_EQ(runs[0].outcome, "ok");
+  EXPECT_EQ(runs[1].instance, "dead");
+  EXPECT_EQ(runs[1].outcome, "failed");
+  EXPECT_EQ(runs[1].finished_at, at("2026-11-02T11:00:00Z"));
+  EXPECT_NE(runs[1].output.find("interrupted"), std::string::npos) << runs[1].output;
+
+  // The lease was given back: a run by hand goes ahead at once.
+  clock_.set("2026-11-02T11:10:00Z");
+  EXPECT_EQ(scheduler.run_now("export"), "done");
+}
+
+TEST_P(JobSchedulerTest, ListShowsNextAndLastRuns) {
+  clock_.set("2026-11-02T10:30:00Z");
+  JobScheduler scheduler(*db_, clock_, log_, "a");
+  Calls calls;
+  scheduler.add(job("b.hourly", "0 * * * *", calls.fn("ok then")));
+  scheduler.add(job("a.monthly", "0 6 1 * *", calls.fn(), "America/Chicago"));
+
+  auto jobs = scheduler.list();
+  ASSERT_EQ(jobs.size(), 2u);
+  EXPECT_EQ(jobs[0].name, "a.monthly");
+  EXPECT_EQ(jobs[0].schedule, "0 6 1 * *");
+  EXPECT_EQ(jobs[0].timezone, "America/Chicago");
+  EXPECT_EQ(jobs[0].description, "test job a.monthly");
+  EXPECT_EQ(jobs[0].next_run, at("2026-12-01T12:00:00Z"));
+  EXPECT_EQ(jobs[0].last_run, std::nullopt);
+  EXPECT_EQ(jobs[1].next_run, at("2026-11-02T11:00:00Z"));
+
+  clock_.set("2026-11-02T11:00:30Z");
+  EXPECT_EQ(scheduler.list()[1].next_run, at("2026-11-02T11:00:00Z"));  // due, not run yet
+  scheduler.tick();
+  jobs = scheduler.list();
+  EXPECT_EQ(jobs[1].next_run, at("2026-11-02T12:00:00Z"));
+  ASSERT_TRUE(jobs[1].last_run.has_value());
+  EXPECT_EQ(jobs[1].last_run->output, "ok then");
+  const Json json = to_json(jobs[1]);
+  EXPECT_EQ(json["next_run"], "2026-11-02T12:00:00Z");
+  EXPECT_EQ(json["last_run"]["outcome"], "ok");
+  EXPECT_EQ(json["last_run"]["scheduled_for"], "2026-11-02T11:00:00Z");
+  EXPECT_EQ(to_json(jobs[0])["last_run"], nullptr);
+}
+
+TEST_P(JobSchedulerTest, TheThreadRunsDueJobsAndStopsPromptly) {
+  JobScheduler scheduler(*db_, clock_, log_, "a", JobSchedulerSettings{.tick_interval = 5ms});
+  Calls calls;
+  scheduler.add(job("hourly", "0 * * * *", calls.fn()));
+  scheduler.start();
+  clock_.set("2026-11-02T10:00:00Z");
+  // Waits for the thread to notice, not for a deadline.
+  const auto give_up = std::chrono::steady_clock::now() + 20s;
+  while (calls.size() == 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(5ms);
+  }
+  scheduler.stop();
+  EXPECT_EQ(calls.size(), 1u);
+
+  JobScheduler idle(*db_, clock_, log_, "b", JobSchedulerSettings{.tick_interval = 1h});
+  idle.start();
+  std::this_thread::sleep_for(20ms);  // let the thread reach its wait
+  const auto before = std::chrono::steady_clock::now();
+  idle.stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - before, 2s);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, JobSchedulerTest,
+                         testing::Values(Engine::sqlite, Engine::postgresql), engine_name);
+
+}  // namespace
+}  // namespace slmhub::host

@@ -1,0 +1,363 @@
+// The outbox on SQLite and PostgreSQL: messages are sent once, retried with back-off
+// (driven by a ManualClock), turned into dead letters after max_attempts or at once on a
+// PermanentFailure, deduplicated by key, never sent twice by two dispatchers, and kept
+// pending while their channel has no sender.
+#include "events/outbox.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "manual_clock.hpp"
+#include "postgres_cluster.hpp"
+#include "storage/database.hpp"
+#include "test_logger.hpp"
+
+namespace slmhub::host {
+namespace {
+
+using namespace std::chrono_literals;
+using test::ManualClock;
+using test::TestLogger;
+
+// ---- one fresh database per test, on either engine --------------------------------------
+
+enum class Engine { sqlite, postgresql };
+
+std::string engine_name(const testing::TestParamInfo<Engine>& info) {
+  return info.param == Engine::sqlite ? "SQLite" : "PostgreSQL";
+}
+
+test::PostgresCluster& cluster() {
+  static test::PostgresCluster instance;  // one server per test binary, started on first use
+  return instance;
+}
+
+class StoreTest : public testing::TestWithParam<Engine> {
+ protected:
+  void SetUp() override {
+    static int databases = 0;
+    if (GetParam() == Engine::sqlite) {
+      char pattern[] = "/tmp/slmhub-outbox-XXXXXX";
+      ASSERT_NE(mkdtemp(pattern), nullptr);
+      dir_ = pattern;
+      url_ = "sqlite:" + dir_ + "/slmhub.db";
+    } else {
+      url_ = cluster().create_database("outbox_" + std::to_string(++databases));
+    }
+    db_ = Database::open(url_);
+  }
+  void TearDown() override {
+    db_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  std::string url_;
+  std::string dir_;
+  std::unique_ptr<Database> db_;
+  ManualClock clock_{"2026-11-02T09:00:00Z"};
+  TestLogger log_;
+};
+
+// ---- helpers --------------------------------------------------------------------------
+
+using OutboxTest = StoreTest;
+
+OutboxMessage mail(const std::string& to, const std::string& dedupe_key = {}) {
+  OutboxMessage m;
+  m.channel = "email";
+  m.destination = to;
+  m.subject = "Tech Alert: oracle-prod outage";
+  m.body = "Service is degraded.";
+  m.headers = Json{{"Reply-To", "noc@example.edu"}};
+  m.dedupe_key = dedupe_key;
+  return m;
+}
+
+void enqueue(Store& store, Outbox& outbox, const OutboxMessage& m) {
+  store.transact([&](Tx& tx) { outbox.enqueue(tx, m); });
+}
+
+// Records what a sender was given; fails while `failures` > 0 (counting down).
+struct RecordingSender {
+  std::mutex mutex;
+  std::vector<OutboxMessage> sent;
+  int calls = 0;
+  int failures = 0;
+  bool permanent = false;
+
+  std::function<void(const OutboxMessage&)> fn() {
+    return [this](const OutboxMessage& m) {
+      std::lock_guard lock(mutex);
+      ++calls;
+      if (failures > 0) {
+        --failures;
+        if (permanent) throw PermanentFailure("550 5.1.1 mailbox unknown");
+        throw std::runtime_error("421 try again later");
+      }
+      sent.push_back(m);
+    };
+  }
+};
+
+Json only(const std::vector<Json>& list) {
+  EXPECT_EQ(list.size(), 1u);
+  return list.empty() ? Json() : list[0];
+}
+
+// ---- tests ----------------------------------------------------------------------------
+
+TEST_P(OutboxTest, SendsAQueuedMessageOnce) {
+  OutboxService outbox(*db_, clock_, log_, "test");
+  RecordingSender sender;
+  outbox.register_sender("email", sender.fn());
+  enqueue(*db_, outbox, mail("dba@example.edu"));
+  EXPECT_THROW(db_->transact([&](Tx& tx) {
+    outbox.enqueue(tx, mail("rolled-back@example.edu"));
+    throw std::runtime_error("the change failed");
+  }),
+               std::runtime_error);
+
+  clock_.advance(5s);
+  EXPECT_EQ(outbox.dispatch_once(), 1);
+  EXPECT_EQ(outbox.dispatch_once(), 0);
+  ASSERT_EQ(sender.sent.size(), 1u);
+  const OutboxMessage& m = sender.sent[0];
+  EXPECT_GT(m.id, 0);
+  EXPECT_EQ(m.channel, "email");
+  EXPECT_EQ(m.destination, "dba@example.edu");
+  EXPECT_EQ(m.subject, "Tech Alert: oracle-prod outage");
+  EXPECT_EQ(m.body, "Service is degraded.");
+  EXPECT_EQ(m.headers, (Json{{"Reply-To", "noc@example.edu"}}));
+
+  const Json row = only(outbox.list("", 10));
+  EXPECT_EQ(row["state"], "sent");
+  EXPECT_EQ(row["attempts"], 0);
+  EXPECT_EQ(row["created_at"], "2026-11-02T09:00:00Z");
+  EXPECT_EQ(row["sent_at"], "2026-11-02T09:00:05Z");
+  EXPECT_EQ(row["dedupe_key"], nullptr);
+  EXPECT_EQ(row["sender"], true);
+}
+
+TEST_P(OutboxTest, RetriesWithBackoffThenKeepsADeadLetterThatCanBeRetried) {
+  OutboxService outbox(
+      *db_, clock_, log_, "test",
+      OutboxSettings{.max_attempts = 4, .initial_backoff = 10s, .max_backoff = 15s});
+  RecordingSender sender;
+  sender.failures = 4;
+  outbox.register_sender("email", sender.fn());
+  enqueue(*db_, outbox, mail("dba@example.edu"));
+
+  // Attempt 1 now, then after 10 s, 15 s (capped), 15 s; the fourth failure is the last.
+  EXPECT_EQ(outbox.dispatch_once(), 0);
+  Json row = only(outbox.list("pending", 10));
+  EXPECT_EQ(row["attempts"], 1);
+  EXPECT_EQ(row["last_error"], "421 try again later");
+  EXPECT_EQ(row["next_attempt_at"], "2026-11-02T09:00:10Z");
+  int calls = 1;
+  for (const auto wait : {10s, 15s, 15s}) {
+    clock_.advance(wait - 1s);
+    outbox.dispatch_once();
+    EXPECT_EQ(sender.calls, calls) << "sent before its back-off of " << wait.count() << " s";
+    clock_.advance(1s);
+    outbox.dispatch_once();
+    EXPECT_EQ(sender.calls, ++calls) << "not sent after its back-off of " << wait.count() << " s";
+  }
+  EXPECT_TRUE(outbox.list("pending", 10).empty());
+  row = only(outbox.list("dead", 10));
+  EXPECT_EQ(row["attempts"], 4);
+  EXPECT_EQ(row["last_error"], "421 try again later");
+  EXPECT_TRUE(log_.contains("dead letter after 4 attempt(s)", "error"));
+
+  clock_.advance(1h);  // a dead letter stays dead
+  EXPECT_EQ(outbox.dispatch_once(), 0);
+  EXPECT_EQ(sender.calls, 4);
+
+  const std::int64_t id = row["id"];
+  EXPECT_FALSE(outbox.retry(id + 1000));
+  EXPECT_TRUE(outbox.retry(id));
+  EXPECT_FALSE(outbox.retry(id));  // pending now, not dead
+  EXPECT_EQ(outbox.dispatch_once(), 1);
+  row = only(outbox.list("sent", 10));
+  EXPECT_EQ(row["attempts"], 0);
+  EXPECT_EQ(row["last_error"], nullptr);
+}
+
+TEST_P(OutboxTest, PermanentFailureIsADeadLetterAtOnce) {
+  OutboxService outbox(*db_, clock_, log_, "test");
+  RecordingSender sender;
+  sender.failures = 1;
+  sender.permanent = true;
+  outbox.register_sender("email", sender.fn());
+  enqueue(*db_, outbox, mail("nobody@example.edu"));
+
+  EXPECT_EQ(outbox.dispatch_once(), 0);
+  const Json row = only(outbox.list("dead", 10));
+  EXPECT_EQ(row["attempts"], 1);
+  EXPECT_EQ(row["last_error"], "550 5.1.1 mailbox unknown");
+  clock_.advance(24h);
+  outbox.dispatch_once();
+  EXPECT_EQ(sender.calls, 1);
+}
+
+TEST_P(OutboxTest, ASecondEnqueueWithTheSameKeyIsANoOp) {
+  OutboxService outbox(*db_, clock_, log_, "test");
+  enqueue(*db_, outbox, mail("a@example.edu", "alert-42/a@example.edu"));
+  enqueue(*db_, outbox, mail("a@example.edu", "alert-42/a@example.edu"));
+  db_->transact([&](Tx& tx) {
+    outbox.enqueue(tx, mail("b@example.edu", "alert-42/b@example.edu"));
+    outbox.enqueue(tx, mail("b@example.edu", "alert-42/b@example.edu"));
+  });
+  enqueue(*db_, outbox, mail("c@example.edu"));  // no key: never deduplicated
+  enqueue(*db_, outbox, mail("c@example.edu"));
+
+  const auto rows = outbox.list("pending", 100);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[3]["dedupe_key"], "alert-42/a@example.edu");  // newest first
+  EXPECT_EQ(rows[2]["dedupe_key"], "alert-42/b@example.edu");
+  EXPECT_EQ(rows[0]["dedupe_key"], nullptr);
+
+  RecordingSender sender;
+  outbox.register_sender("email", sender.fn());
+  EXPECT_EQ(outbox.dispatch_once(), 4);
+  enqueue(*db_, outbox, mail("a@example.edu", "alert-42/a@example.edu"));  // after sending too
+  EXPECT_EQ(outbox.dispatch_once(), 0);
+  EXPECT_EQ(sender.sent.size(), 4u);
+}
+
+TEST_P(OutboxTest, AMessageWithoutASenderStaysPendingAndVisible) {
+  OutboxService outbox(*db_, clock_, log_, "test");
+  RecordingSender mailer;
+  outbox.register_sender("email", mailer.fn());
+  OutboxMessage hook = mail("https://hooks.example.edu/alerts");
+  hook.channel = "webhook";
+  enqueue(*db_, outbox, hook);
+  enqueue(*db_, outbox, mail("dba@example.edu"));
+
+  EXPECT_EQ(outbox.dispatch_once(), 1);
+  clock_.advance(24h);
+  EXPECT_EQ(outbox.dispatch_once(), 0);
+  Json row = only(outbox.list("pending", 10));
+  EXPECT_EQ(row["channel"], "webhook");
+  EXPECT_EQ(row["sender"], false);
+  EXPECT_EQ(row["attempts"], 0);
+
+  RecordingSender webhooks;
+  outbox.register_sender("webhook", webhooks.fn());
+  EXPECT_THROW(outbox.register_sender("webhook", webhooks.fn()), std::invalid_argument);
+  EXPECT_EQ(outbox.dispatch_once(), 1);
+  ASSERT_EQ(webhooks.sent.size(), 1u);
+  EXPECT_EQ(webhooks.sent[0].destination, "https://hooks.example.edu/alerts");
+}
+
+// Two instances (own Database, own OutboxService) dispatching the same queue at once:
+// each message is sent exactly once.
+TEST_P(OutboxTest, TwoDispatchersNeverSendAMessageTwice) {
+  constexpr int kMessages = 30;
+  auto other_db = Database::open(url_);
+  OutboxService first(*db_, clock_, log_, "first");
+  OutboxService second(*other_db, clock_, log_, "second");
+  std::mutex mutex;
+  std::map<std::int64_t, int> sends;
+  auto count = [&](const OutboxMessage& m) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));  // a send takes a while
+    std::lock_guard lock(mutex);
+    ++sends[m.id];
+  };
+  first.register_sender("email", count);
+  second.register_sender("email", count);
+  for (int i = 0; i < kMessages; ++i) {
+    enqueue(*db_, first, mail("user" + std::to_string(i) + "@example.edu"));
+  }
+
+  std::atomic<int> sent{0};
+  std::atomic<bool> go{false};
+  auto drain = [&](OutboxService& outbox) {
+    while (!go) std::this_thread::yield();
+    // Until nothing is left to claim (the rest may be in the other dispatcher's hands).
+    while (!outbox.list("pending", 1).empty()) sent += outbox.dispatch_once();
+  };
+  std::thread a([&] { drain(first); });
+  std::thread b([&] { drain(second); });
+  go = true;
+  a.join();
+  b.join();
+
+  EXPECT_EQ(sent, kMessages);
+  EXPECT_EQ(first.list("sent", 100).size(), static_cast<std::size_t>(kMessages));
+  ASSERT_EQ(sends.size(), static_cast<std::size_t>(kMessages));
+  for (const auto& [id, times] : sends) EXPECT_EQ(times, 1) << "message " << id;
+}
+
+// A dispatcher that died after claiming a message: the claim expires and another
+// dispatcher sends it, counting the lost claim as an attempt.
+TEST_P(OutboxTest, AStaleClaimIsRetriedAfterTheClaimTimeout) {
+  OutboxService outbox(*db_, clock_, log_, "test", OutboxSettings{.claim_timeout = 300s});
+  RecordingSender sender;
+  outbox.register_sender("email", sender.fn());
+  enqueue(*db_, outbox, mail("dba@example.edu"));
+  db_->transact([&](Tx& tx) {
+    EXPECT_EQ(tx.exec("UPDATE outbox SET state = 'sending', claim = 'crashed#1', claimed_at = ?",
+                      {clock_.now().time_since_epoch().count()}),
+              1);
+  });
+
+  clock_.advance(299s);
+  EXPECT_EQ(outbox.dispatch_once(), 0);
+  EXPECT_EQ(only(outbox.list("sending", 10))["id"], only(outbox.list("", 10))["id"]);
+  clock_.advance(1s);
+  EXPECT_EQ(outbox.dispatch_once(), 1);
+  const Json row = only(outbox.list("sent", 10));
+  EXPECT_EQ(row["attempts"], 1);
+  ASSERT_EQ(sender.sent.size(), 1u);
+}
+
+TEST_P(OutboxTest, TheDispatcherThreadSendsAndStopsPromptly) {
+  OutboxService outbox(*db_, clock_, log_, "test", OutboxSettings{.poll_interval = 5ms});
+  RecordingSender sender;
+  outbox.register_sender("email", sender.fn());
+  outbox.start();
+  enqueue(*db_, outbox, mail("dba@example.edu"));
+  // Waits for the thread to pick the message up, not for a deadline.
+  const auto give_up = std::chrono::steady_clock::now() + 20s;
+  while (outbox.list("sent", 1).empty() && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(5ms);
+  }
+  const auto before = std::chrono::steady_clock::now();
+  outbox.stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - before, 2s);
+  EXPECT_EQ(sender.sent.size(), 1u);
+}
+
+TEST_P(OutboxTest, RefusesBadInput) {
+  OutboxService outbox(*db_, clock_, log_, "test");
+  OutboxMessage no_channel = mail("a@example.edu");
+  no_channel.channel.clear();
+  EXPECT_THROW(enqueue(*db_, outbox, no_channel), std::invalid_argument);
+  EXPECT_THROW(enqueue(*db_, outbox, mail("")), std::invalid_argument);
+  OutboxMessage bad_headers = mail("a@example.edu");
+  bad_headers.headers = Json::array();
+  EXPECT_THROW(enqueue(*db_, outbox, bad_headers), std::invalid_argument);
+  EXPECT_THROW(outbox.register_sender("", [](const OutboxMessage&) {}), std::invalid_argument);
+  EXPECT_THROW(outbox.register_sender("email", nullptr), std::invalid_argument);
+  EXPECT_THROW(outbox.list("done", 10), std::invalid_argument);
+  EXPECT_THROW(outbox.list("", 0), std::invalid_argument);
+  EXPECT_THROW(outbox.list("", 1001), std::invalid_argument);
+  EXPECT_TRUE(outbox.list("", 10).empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, OutboxTest, testing::Values(Engine::sqlite, Engine::postgresql),
+                         engine_name);
+
+}  // namespace
+}  // namespace slmhub::host

@@ -1,0 +1,614 @@
+// The store contract on both engines: every TEST_P runs once on a SQLite file and once on
+// a real PostgreSQL 15 cluster (one per test binary, a fresh database per test).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <climits>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "postgres_cluster.hpp"
+#include "slmhub/errors.hpp"
+#include "storage/database.hpp"
+
+namespace slmhub::host {
+namespace {
+
+namespace fs = std::filesystem;
+
+enum class Engine { sqlite, postgresql };
+
+// Started on first use, stopped at exit. A failure to start is kept, so every PostgreSQL
+// test fails with the reason instead of trying initdb again.
+struct SharedCluster {
+  std::unique_ptr<test::PostgresCluster> cluster;
+  std::string error;
+};
+
+SharedCluster& shared_cluster() {
+  static SharedCluster shared = [] {
+    SharedCluster s;
+    try {
+      s.cluster = std::make_unique<test::PostgresCluster>();
+    } catch (const std::exception& e) {
+      s.error = e.what();
+    }
+    return s;
+  }();
+  return shared;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "slmhub-store-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Asserts that `f` throws an exception of type E and returns its message.
+template <typename E = std::exception, typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no exception";
+  return {};
+}
+
+std::vector<Migration> notes_migrations() {
+  return {
+      {1, "create notes", "CREATE TABLE notes (id {{serial}}, body TEXT NOT NULL)"},
+      {2, "add author", "ALTER TABLE notes ADD COLUMN author TEXT"},
+  };
+}
+
+class StoreTest : public ::testing::TestWithParam<Engine> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Engine::sqlite) {
+      url_ = "sqlite:" + dir_.path() + "/store.db";
+    } else {
+      SharedCluster& shared = shared_cluster();
+      ASSERT_TRUE(shared.cluster) << shared.error;
+      url_ = shared.cluster->url();
+      // Emptying the schema is much cheaper than a database per test, whose files the
+      // server would have to fsync again at its shutdown checkpoint.
+      Database::open(url_)->transact([](Tx& tx) {
+        tx.exec("DROP SCHEMA public CASCADE");
+        tx.exec("CREATE SCHEMA public");
+      });
+    }
+    db_ = Database::open(url_);
+  }
+
+  std::int64_t count(const std::string& table) {
+    return db_->query("SELECT COUNT(*) FROM " + table)[0].integer(0);
+  }
+
+  void insert_note(const std::string& body) {
+    db_->transact([&](Tx& tx) { tx.exec("INSERT INTO notes (body) VALUES (?)", {body}); });
+  }
+
+  TempDir dir_;
+  std::string url_;
+  std::unique_ptr<Database> db_;
+};
+
+TEST_P(StoreTest, OpensTheRightDialect) {
+  EXPECT_EQ(db_->dialect(), GetParam() == Engine::sqlite ? Dialect::sqlite : Dialect::postgresql);
+}
+
+TEST_P(StoreTest, MigrationsApplyOnceInOrder) {
+  db_->migrate("demo", notes_migrations());
+  insert_note("kept");
+  // A second run must not re-run anything: CREATE TABLE and ADD COLUMN would fail.
+  db_->migrate("demo", notes_migrations());
+  EXPECT_EQ(count("notes"), 1);
+
+  auto more = notes_migrations();
+  more.push_back({3, "index authors", "CREATE INDEX notes_author ON notes (author)"});
+  db_->migrate("demo", more);
+  EXPECT_EQ(db_->applied_versions(), (std::vector<std::pair<std::string, int>>{{"demo", 3}}));
+  const auto rows = db_->query(
+      "SELECT version, description FROM schema_migrations WHERE owner = ? ORDER BY version",
+      {"demo"});
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].integer(0), 1);
+  EXPECT_EQ(rows[1].text(1), "add author");
+  EXPECT_EQ(rows[2].integer(0), 3);
+  EXPECT_EQ(count("notes"), 1);
+}
+
+TEST_P(StoreTest, OwnersHaveTheirOwnVersions) {
+  db_->migrate("notes", notes_migrations());
+  db_->migrate("alpha", {{1, "create kv", "CREATE TABLE kv (k TEXT PRIMARY KEY, v BIGINT)"}});
+  EXPECT_EQ(db_->applied_versions(),
+            (std::vector<std::pair<std::string, int>>{{"alpha", 1}, {"notes", 2}}));
+}
+
+TEST_P(StoreTest, MigrationGapIsRefusedBeforeAnythingRuns) {
+  const std::string gap = error_of<std::runtime_error>([&] {
+    db_->migrate("demo", {notes_migrations()[0], {3, "three", "CREATE TABLE three (x BIGINT)"}});
+  });
+  EXPECT_NE(gap.find("demo"), std::string::npos) << gap;
+  EXPECT_NE(gap.find("version 3"), std::string::npos) << gap;
+  EXPECT_EQ(count("schema_migrations"), 0);
+
+  const std::string late = error_of<std::runtime_error>([&] {
+    db_->migrate("demo", {{2, "two", "CREATE TABLE two (x BIGINT)"}});
+  });
+  EXPECT_NE(late.find("version 2"), std::string::npos) << late;
+  EXPECT_TRUE(db_->applied_versions().empty());
+}
+
+TEST_P(StoreTest, ChangedDescriptionIsRefused) {
+  db_->migrate("demo", {notes_migrations()[0]});
+  const std::string message = error_of<std::runtime_error>([&] {
+    db_->migrate("demo", {{1, "create the notes", notes_migrations()[0].sql}});
+  });
+  EXPECT_NE(message.find("demo version 1"), std::string::npos) << message;
+  EXPECT_NE(message.find("\"create notes\""), std::string::npos) << message;
+  EXPECT_NE(message.find("\"create the notes\""), std::string::npos) << message;
+}
+
+TEST_P(StoreTest, FailedMigrationLeavesNoTrace) {
+  db_->migrate("demo", {notes_migrations()[0]});
+  const std::string message = error_of<std::runtime_error>([&] {
+    db_->migrate("demo",
+                 {notes_migrations()[0],
+                  {2, "broken", "CREATE TABLE extra (x BIGINT); INSERT INTO nowhere VALUES (1)"}});
+  });
+  EXPECT_NE(message.find("demo version 2"), std::string::npos) << message;
+  EXPECT_NE(message.find("nowhere"), std::string::npos) << message;
+  EXPECT_EQ(db_->applied_versions(), (std::vector<std::pair<std::string, int>>{{"demo", 1}}));
+  EXPECT_THROW(db_->query("SELECT x FROM extra"), std::runtime_error);
+}
+
+TEST_P(StoreTest, UnknownPlaceholderInMigrationIsRefused) {
+  const std::string message = error_of<std::runtime_error>([&] {
+    db_->migrate("demo", {{1, "typo", "CREATE TABLE t (id {{serail}})"}});
+  });
+  EXPECT_NE(message.find("{{serail}}"), std::string::npos) << message;
+  EXPECT_NE(message.find("demo version 1"), std::string::npos) << message;
+}
+
+TEST_P(StoreTest, MigrationScriptSplitsOutsideQuotesAndComments) {
+  db_->migrate("demo", {{1, "seed",
+                         "CREATE TABLE notes (id {{serial}}, body TEXT NOT NULL);\n"
+                         "-- a comment; with a semicolon\n"
+                         "INSERT INTO notes (body) VALUES ('a;b');\n"
+                         "INSERT INTO notes (body) VALUES ('it''s; -- not a comment');\n"
+                         "/* block; comment */ ;\n"}});
+  const auto rows = db_->query("SELECT body FROM notes ORDER BY id");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].text(0), "a;b");
+  EXPECT_EQ(rows[1].text(0), "it's; -- not a comment");
+}
+
+TEST_P(StoreTest, SerialIdsStartAtOneAndIncrease) {
+  db_->migrate("demo", notes_migrations());
+  std::vector<std::int64_t> ids;
+  db_->transact([&](Tx& tx) {
+    for (const char* body : {"a", "b", "c"}) {
+      ids.push_back(
+          tx.query("INSERT INTO notes (body) VALUES (?) RETURNING id", {body})[0].integer(0));
+    }
+  });
+  EXPECT_EQ(ids, (std::vector<std::int64_t>{1, 2, 3}));
+}
+
+TEST_P(StoreTest, TextIntegerAndNullRoundTrip) {
+  db_->migrate("demo", {{1, "values", "CREATE TABLE vals (id {{serial}}, i BIGINT, t TEXT)"}});
+  const std::string utf8 = "Zürich — 東京 🚀 \"double\" 'single' \\backslash? $1 $$";
+  std::string big;
+  while (big.size() < (1u << 20)) big += "0123456789abcdef ÄÖÜ €\n";
+  db_->transact([&](Tx& tx) {
+    const std::string sql = "INSERT INTO vals (i, t) VALUES (?, ?)";
+    tx.exec(sql, {std::int64_t{INT64_MIN}, std::string()});
+    tx.exec(sql, {std::int64_t{INT64_MAX}, utf8});
+    tx.exec(sql, {std::monostate{}, std::monostate{}});
+    tx.exec(sql, {std::int64_t{-1}, big});
+  });
+  const auto rows = db_->query("SELECT i, t FROM vals ORDER BY id");
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0].values, (std::vector<Value>{std::int64_t{INT64_MIN}, std::string()}));
+  EXPECT_EQ(rows[1].values, (std::vector<Value>{std::int64_t{INT64_MAX}, utf8}));
+  EXPECT_TRUE(rows[2].is_null(0));
+  EXPECT_TRUE(rows[2].is_null(1));
+  EXPECT_EQ(rows[2].optional_integer(0), std::nullopt);
+  EXPECT_EQ(rows[2].optional_text(1), std::nullopt);
+  EXPECT_EQ(rows[3].integer(0), -1);
+  EXPECT_EQ(rows[3].text(1).size(), big.size());
+  EXPECT_TRUE(rows[3].text(1) == big);
+  // Parameters compare as well as they store.
+  EXPECT_EQ(db_->query("SELECT id FROM vals WHERE t = ?", {utf8})[0].integer(0), 2);
+}
+
+TEST_P(StoreTest, BlobRoundTripsEveryByte) {
+  db_->migrate("demo", {{1, "blobs", "CREATE TABLE files (id {{serial}}, content {{blob}})"}});
+  std::string bytes;
+  for (int b = 0; b < 256; ++b) bytes += static_cast<char>(b);
+  db_->transact([&](Tx& tx) { tx.exec("INSERT INTO files (content) VALUES (?)", {bytes}); });
+  const auto rows = db_->query("SELECT content FROM files");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].text(0), bytes);
+}
+
+TEST_P(StoreTest, AggregatesAndExpressionsAreIntegers) {
+  db_->migrate("demo", {{1, "values", "CREATE TABLE vals (i BIGINT, c INTEGER)"}});
+  db_->transact([&](Tx& tx) {
+    // 2^62 + 1 needs all 64 bits: a detour through double would round it.
+    tx.exec("INSERT INTO vals (i, c) VALUES (?, 2), (1, 4)", {std::int64_t{1} << 62});
+  });
+  const auto row =
+      db_->query("SELECT COUNT(*), SUM(i), MAX(i), MIN(c), SUM(c), AVG(c), 1 + 1 FROM vals")[0];
+  EXPECT_EQ(row.values, (std::vector<Value>{std::int64_t{2}, (std::int64_t{1} << 62) + 1,
+                                            std::int64_t{1} << 62, std::int64_t{2}, std::int64_t{6},
+                                            std::int64_t{3}, std::int64_t{2}}));
+  const auto empty = db_->query("SELECT COUNT(*), SUM(i) FROM vals WHERE i < 0")[0];
+  EXPECT_EQ(empty.values, (std::vector<Value>{std::int64_t{0}, std::monostate{}}));
+}
+
+TEST_P(StoreTest, TransactCommitsEverything) {
+  db_->migrate("demo", notes_migrations());
+  db_->transact([&](Tx& tx) {
+    EXPECT_EQ(tx.exec("INSERT INTO notes (body) VALUES (?)", {"one"}), 1);
+    EXPECT_EQ(tx.exec("INSERT INTO notes (body) VALUES (?), (?)", {"two", "three"}), 2);
+    EXPECT_EQ(tx.dialect(), db_->dialect());
+  });
+  EXPECT_EQ(count("notes"), 3);
+}
+
+TEST_P(StoreTest, ThrowingWorkRollsBackEverythingAndRethrows) {
+  db_->migrate("demo", notes_migrations());
+  insert_note("before");
+  const std::string message = error_of<std::runtime_error>([&] {
+    db_->transact([&](Tx& tx) {
+      tx.exec("INSERT INTO notes (body) VALUES (?)", {"lost"});
+      tx.exec("UPDATE notes SET author = ?", {"nobody"});
+      tx.exec("DELETE FROM notes WHERE body = ?", {"before"});
+      throw std::runtime_error("boom");
+    });
+  });
+  EXPECT_EQ(message, "boom");
+  const auto rows = db_->query("SELECT body, author FROM notes");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].text(0), "before");
+  EXPECT_TRUE(rows[0].is_null(1));
+
+  // The exception keeps its type, so a handler can still map it to a problem response.
+  EXPECT_THROW(db_->transact([&](Tx& tx) {
+    tx.exec("INSERT INTO notes (body) VALUES (?)", {"lost"});
+    throw ValidationError("$.body", "too short");
+  }),
+               ValidationError);
+  EXPECT_EQ(count("notes"), 1);
+  insert_note("after");  // the connection went back to the pool in a usable state
+  EXPECT_EQ(count("notes"), 2);
+}
+
+TEST_P(StoreTest, FailedStatementDoomsTheTransaction) {
+  db_->migrate("demo", notes_migrations());
+  std::string refused;
+  const std::string message = error_of<std::runtime_error>([&] {
+    db_->transact([&](Tx& tx) {
+      tx.exec("INSERT INTO notes (body) VALUES (?)", {"lost"});
+      try {
+        tx.exec("INSERT INTO nowhere (x) VALUES (1)");
+      } catch (const std::runtime_error&) {
+        // swallowed on purpose: PostgreSQL would refuse the rest, so SQLite must too
+      }
+      refused = error_of<std::runtime_error>(
+          [&] { tx.exec("INSERT INTO notes (body) VALUES (?)", {"also lost"}); });
+    });
+  });
+  EXPECT_NE(message.find("nowhere"), std::string::npos) << message;
+  EXPECT_NE(refused.find("earlier statement"), std::string::npos) << refused;
+  EXPECT_EQ(count("notes"), 0);
+}
+
+TEST_P(StoreTest, QuestionMarksInQuotesAndCommentsStay) {
+  db_->migrate("demo", {{1, "odd names", "CREATE TABLE odd (\"why?\" TEXT, n BIGINT)"}});
+  db_->transact([&](Tx& tx) {
+    tx.exec("INSERT INTO odd (\"why?\", n) -- really?\n VALUES ('what? who?', ?)",
+            {std::int64_t{7}});
+  });
+  const auto rows = db_->query(
+      "SELECT \"why?\", n FROM odd WHERE \"why?\" = 'what? who?' AND n = ?", {std::int64_t{7}});
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].text(0), "what? who?");
+  EXPECT_EQ(rows[0].integer(1), 7);
+}
+
+TEST_P(StoreTest, PlaceholderCountMustMatch) {
+  db_->migrate("demo", notes_migrations());
+  const std::string message = error_of<std::runtime_error>(
+      [&] { db_->query("SELECT body FROM notes WHERE id = ? AND body = ?", {std::int64_t{1}}); });
+  EXPECT_NE(message.find("2 placeholders but 1 parameters"), std::string::npos) << message;
+}
+
+TEST_P(StoreTest, ConcurrentTransactionsAllLand) {
+  db_->migrate(
+      "demo",
+      {{1, "log",
+        "CREATE TABLE log (id {{serial}}, worker BIGINT, seq BIGINT, UNIQUE (worker, seq))"}});
+  constexpr int kThreads = 8;
+  constexpr int kTransactions = 200;
+  std::vector<std::thread> threads;
+  threads.reserve(kThreads);
+  std::atomic<int> failures{0};
+  for (int w = 0; w < kThreads; ++w) {
+    threads.emplace_back([&, w] {
+      for (int s = 0; s < kTransactions; ++s) {
+        try {
+          db_->transact([&](Tx& tx) {
+            tx.exec("INSERT INTO log (worker, seq) VALUES (?, ?)",
+                    {std::int64_t{w}, std::int64_t{s}});
+          });
+        } catch (const std::exception& e) {
+          ++failures;
+          ADD_FAILURE() << e.what();
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(count("log"), kThreads * kTransactions);
+}
+
+TEST_P(StoreTest, ConcurrentReadModifyWriteLosesNothing) {
+  // Read, compute, write: safe only if transactions are serializable, which PostgreSQL
+  // achieves by failing one of two colliding transactions and transact retrying it.
+  db_->migrate("demo", {{1, "counter", "CREATE TABLE counter (id BIGINT PRIMARY KEY, n BIGINT)"}});
+  db_->transact([](Tx& tx) { tx.exec("INSERT INTO counter (id, n) VALUES (1, 0)"); });
+  constexpr int kThreads = 4;
+  constexpr int kTransactions = 50;
+  std::vector<std::thread> threads;
+  threads.reserve(kThreads);
+  for (int w = 0; w < kThreads; ++w) {
+    threads.emplace_back([&] {
+      for (int s = 0; s < kTransactions; ++s) {
+        try {
+          db_->transact([](Tx& tx) {
+            const auto n = tx.query("SELECT n FROM counter WHERE id = 1")[0].integer(0);
+            tx.exec("UPDATE counter SET n = ? WHERE id = 1", {n + 1});
+          });
+        } catch (const std::exception& e) {
+          ADD_FAILURE() << e.what();
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(db_->query("SELECT n FROM counter")[0].integer(0), kThreads * kTransactions);
+}
+
+TEST_P(StoreTest, ReturningGivesTheWrittenRow) {
+  db_->migrate("demo", notes_migrations());
+  db_->transact([&](Tx& tx) {
+    const auto rows =
+        tx.query("INSERT INTO notes (body, author) VALUES (?, ?) RETURNING id, body, author",
+                 {"hello", std::monostate{}});
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].values,
+              (std::vector<Value>{std::int64_t{1}, std::string("hello"), std::monostate{}}));
+    EXPECT_EQ(tx.exec("INSERT INTO notes (body) VALUES (?) RETURNING id", {"again"}), 1);
+    const auto updated = tx.query("UPDATE notes SET author = ? RETURNING id", {"ann"});
+    EXPECT_EQ(updated.size(), 2u);
+  });
+}
+
+TEST_P(StoreTest, OnConflictUpserts) {
+  db_->migrate("demo", {{1, "kv", "CREATE TABLE kv (k TEXT PRIMARY KEY, v BIGINT NOT NULL)"}});
+  const std::string upsert =
+      "INSERT INTO kv (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v";
+  db_->transact([&](Tx& tx) {
+    EXPECT_EQ(tx.exec(upsert, {"a", std::int64_t{1}}), 1);
+    EXPECT_EQ(tx.exec(upsert, {"a", std::int64_t{2}}), 1);
+    EXPECT_EQ(tx.exec("INSERT INTO kv (k, v) VALUES (?, ?) ON CONFLICT (k) DO NOTHING",
+                      {"a", std::int64_t{3}}),
+              0);
+  });
+  const auto rows = db_->query("SELECT k, v FROM kv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].values, (std::vector<Value>{std::string("a"), std::int64_t{2}}));
+}
+
+TEST_P(StoreTest, ExecCountsChangedRowsOnly) {
+  db_->migrate("demo", notes_migrations());
+  db_->transact([&](Tx& tx) {
+    tx.exec("INSERT INTO notes (body) VALUES ('a'), ('b'), ('c')");
+    EXPECT_EQ(tx.exec("UPDATE notes SET author = ?", {"x"}), 3);
+    EXPECT_EQ(tx.exec("DELETE FROM notes WHERE body = ?", {"none"}), 0);
+    EXPECT_EQ(tx.exec("SELECT * FROM notes"), 0);
+    EXPECT_EQ(tx.exec("CREATE TABLE other (x BIGINT)"), 0);
+  });
+}
+
+TEST_P(StoreTest, ErrorsNameTheSqlAndTheEngineReason) {
+  db_->migrate("demo", notes_migrations());
+  const std::string message =
+      error_of<std::runtime_error>([&] { db_->query("SELECT missing_column FROM notes"); });
+  EXPECT_NE(message.find("\"SELECT missing_column FROM notes\""), std::string::npos) << message;
+
+  std::string long_sql = "SELECT missing_column,\n  ";
+  while (long_sql.size() < 200) long_sql += "id, ";
+  long_sql += "last_marker FROM notes";
+  const std::string cut = error_of<std::runtime_error>([&] { db_->query(long_sql); });
+  std::string first80 = "SELECT missing_column, ";
+  while (first80.size() < 80) first80 += "id, ";
+  first80.resize(80);
+  EXPECT_NE(cut.find("\"" + first80 + "...\""), std::string::npos) << cut;
+  EXPECT_EQ(cut.find("last_marker FROM"), std::string::npos) << cut;
+
+  const std::string constraint = error_of<std::runtime_error>(
+      [&] { db_->transact([](Tx& tx) { tx.exec("INSERT INTO notes (body) VALUES (NULL)"); }); });
+  EXPECT_NE(constraint.find("INSERT INTO notes (body) VALUES (NULL)"), std::string::npos)
+      << constraint;
+  EXPECT_NE(constraint.find("body"), std::string::npos) << constraint;
+}
+
+TEST_P(StoreTest, NestedTransactIsALogicErrorAndQuerySeesOwnWrites) {
+  db_->migrate("demo", notes_migrations());
+  db_->transact([&](Tx& tx) {
+    tx.exec("INSERT INTO notes (body) VALUES ('outer')");
+    EXPECT_THROW(db_->transact([](Tx&) {}), std::logic_error);
+    EXPECT_EQ(db_->query("SELECT COUNT(*) FROM notes")[0].integer(0), 1);
+  });
+  EXPECT_EQ(count("notes"), 1);
+}
+
+TEST_P(StoreTest, ForeignKeysAreEnforced) {
+  db_->migrate("demo", {{1, "parent and child",
+                         "CREATE TABLE parent (id BIGINT PRIMARY KEY);"
+                         "CREATE TABLE child (id BIGINT PRIMARY KEY, parent_id BIGINT NOT NULL "
+                         "REFERENCES parent (id))"}});
+  EXPECT_THROW(
+      db_->transact([](Tx& tx) { tx.exec("INSERT INTO child (id, parent_id) VALUES (1, 42)"); }),
+      std::runtime_error);
+  EXPECT_EQ(count("child"), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, StoreTest, ::testing::Values(Engine::sqlite, Engine::postgresql),
+                         [](const ::testing::TestParamInfo<Engine>& info) {
+                           return info.param == Engine::sqlite ? "sqlite" : "postgresql";
+                         });
+
+// ---------------------------------------------------------------------------------------
+
+TEST(SqliteStore, IsDurableWalWithForeignKeys) {
+  TempDir dir;
+  const auto db = Database::open("sqlite:" + dir.path() + "/durable.db");
+  EXPECT_EQ(db->query("PRAGMA journal_mode")[0].text(0), "wal");
+  EXPECT_EQ(db->query("PRAGMA synchronous")[0].integer(0), 2);  // FULL
+  EXPECT_EQ(db->query("PRAGMA foreign_keys")[0].integer(0), 1);
+  EXPECT_EQ(db->query("PRAGMA busy_timeout")[0].integer(0), 5000);
+}
+
+TEST(SqliteStore, RelativePathAndMissingDirectoriesAreFine) {
+  TempDir dir;
+  const fs::path before = fs::current_path();
+  fs::current_path(dir.path());
+  try {
+    const auto db = Database::open("sqlite:var/data/slmhub.db");
+    EXPECT_TRUE(fs::exists(fs::path(dir.path()) / "var/data/slmhub.db"));
+  } catch (...) {
+    fs::current_path(before);
+    throw;
+  }
+  fs::current_path(before);
+}
+
+TEST(SqliteStore, DataSurvivesReopening) {
+  TempDir dir;
+  const std::string url = "sqlite:" + dir.path() + "/again.db";
+  {
+    const auto db = Database::open(url);
+    db->migrate("demo", notes_migrations());
+    db->transact([](Tx& tx) { tx.exec("INSERT INTO notes (body) VALUES ('kept')"); });
+  }
+  const auto db = Database::open(url);
+  db->migrate("demo", notes_migrations());
+  EXPECT_EQ(db->query("SELECT body FROM notes")[0].text(0), "kept");
+}
+
+TEST(DatabaseOpen, BadUrlsSayWhatIsAllowed) {
+  EXPECT_NE(error_of([] { Database::open("mysql://u@h/db"); }).find("sqlite:PATH"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { Database::open("sqlite::memory:"); }).find("sqlite::memory:"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { Database::open("postgresql:nonsense"); }).find("key=value"),
+            std::string::npos);
+}
+
+TEST(DatabaseOpen, ErrorsNameTheUrlWithThePasswordMasked) {
+  // Port 1 on loopback refuses at once.
+  const std::string message =
+      error_of([] { Database::open("postgresql://app:s3cret@127.0.0.1:1/slmhub"); });
+  EXPECT_NE(message.find("postgresql://app:***@127.0.0.1:1/slmhub"), std::string::npos) << message;
+  EXPECT_EQ(message.find("s3cret"), std::string::npos) << message;
+
+  const std::string keyvalue =
+      error_of([] { Database::open("postgresql:host=127.0.0.1 port=1 password='s3 cret'"); });
+  EXPECT_NE(keyvalue.find("password=***"), std::string::npos) << keyvalue;
+  EXPECT_EQ(keyvalue.find("s3"), std::string::npos) << keyvalue;
+
+  TempDir dir;
+  std::ofstream(dir.path() + "/file") << "not a directory";
+  const std::string url = "sqlite:" + dir.path() + "/file/sub/x.db";
+  const std::string sqlite = error_of([&] { Database::open(url); });
+  EXPECT_NE(sqlite.find(url), std::string::npos) << sqlite;
+}
+
+TEST(PostgresStore, AcceptsTheLibpqKeyValueForm) {
+  SharedCluster& shared = shared_cluster();
+  ASSERT_TRUE(shared.cluster) << shared.error;
+  const auto db =
+      Database::open("postgresql:host=127.0.0.1 port=" + std::to_string(shared.cluster->port()) +
+                     " user=postgres dbname=slmhub_test");
+  EXPECT_EQ(db->dialect(), Dialect::postgresql);
+  EXPECT_EQ(db->query("SELECT 40 + ?", {std::int64_t{2}})[0].integer(0), 42);
+}
+
+TEST(PostgresPlaceholders, OnlyBareQuestionMarksAreNumbered) {
+  int count = 0;
+  const std::string sql =
+      "SELECT ?, '?''?', \"?\", E'\\'?', $$?$$, $t$ ? $t$, x$y, -- ?\n"
+      " /* ? /* ? */ ? */ ?";
+  EXPECT_EQ(to_postgres_placeholders(sql, count),
+            "SELECT $1, '?''?', \"?\", E'\\'?', $$?$$, $t$ ? $t$, x$y, -- ?\n"
+            " /* ? /* ? */ ? */ $2");
+  EXPECT_EQ(count, 2);
+  // Without the E prefix a backslash is an ordinary character, so the string ends early.
+  EXPECT_EQ(to_postgres_placeholders("SELECT '\\', ?", count), "SELECT '\\', $1");
+  EXPECT_EQ(count, 1);
+}
+
+TEST(PostgresPlaceholders, ScriptsSplitAtBareSemicolons) {
+  EXPECT_EQ(split_statements("a; 'b;c'; $$d;e$$;; \n -- x;\n f"),
+            (std::vector<std::string>{"a", "'b;c'", "$$d;e$$", "-- x;\n f"}));
+  EXPECT_EQ(split_statements("CREATE FUNCTION f() RETURNS int AS $body$ BEGIN; RETURN 1; END "
+                             "$body$ LANGUAGE plpgsql;"),
+            (std::vector<std::string>{"CREATE FUNCTION f() RETURNS int AS $body$ BEGIN; RETURN "
+                                      "1; END $body$ LANGUAGE plpgsql"}));
+  EXPECT_TRUE(split_statements(" ;\n; ").empty());
+}
+
+TEST(RowAccess, WrongKindsAreClearErrors) {
+  const Row row{{std::int64_t{5}, std::string("five"), std::monostate{}}};
+  EXPECT_EQ(row.integer(0), 5);
+  EXPECT_EQ(row.text(1), "five");
+  EXPECT_EQ(row.optional_integer(0), 5);
+  EXPECT_EQ(row.optional_text(2), std::nullopt);
+  EXPECT_EQ(error_of<std::runtime_error>([&] { row.integer(1); }),
+            "row column 1 is text, expected an integer");
+  EXPECT_EQ(error_of<std::runtime_error>([&] { row.text(2); }),
+            "row column 2 is NULL, expected text");
+  EXPECT_EQ(error_of<std::runtime_error>([&] { row.optional_text(0); }),
+            "row column 0 is an integer, expected text");
+  EXPECT_THROW(row.is_null(3), std::out_of_range);
+}
+
+}  // namespace
+}  // namespace slmhub::host
