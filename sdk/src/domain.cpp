@@ -444,6 +444,7 @@ Interruption interruption_from_json(const Json& json, const std::string& path,
   interruption.end = r.optional_instant("end");
   check_end_after_start(r, interruption.start, interruption.end, before);
   interruption.customers = r.optional_string_list("customers");
+  interruption.description = r.optional_string("description", EmptyString::allow);
   std::map<std::string, std::size_t> seen;
   for (std::size_t i = 0; i < interruption.customers.size(); ++i) {
     const auto& id = interruption.customers[i];
@@ -465,6 +466,7 @@ Json to_json(const Interruption& value) {
               {"start", format_instant(value.start)}};
   if (value.end) out["end"] = format_instant(*value.end);
   if (!value.customers.empty()) out["customers"] = value.customers;
+  if (value.description) out["description"] = *value.description;
   return out;
 }
 

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
@@ -217,6 +218,24 @@ void PostgresCluster::stop() noexcept {
   std::ifstream pid_file(data_ + "/postmaster.pid");
   pid_t pid = 0;
   if (pid_file >> pid && pid > 0) ::kill(pid, SIGKILL);
+}
+
+PostgresCluster& shared_cluster() {
+  struct Shared {
+    std::unique_ptr<PostgresCluster> cluster;
+    std::string error;
+  };
+  static Shared shared = [] {
+    Shared s;
+    try {
+      s.cluster = std::make_unique<PostgresCluster>();
+    } catch (const std::exception& e) {
+      s.error = e.what();
+    }
+    return s;
+  }();
+  if (!shared.cluster) throw std::runtime_error(shared.error);
+  return *shared.cluster;
 }
 
 }  // namespace slmhub::test

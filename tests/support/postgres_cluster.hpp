@@ -45,4 +45,9 @@ class PostgresCluster {
   std::string url_;
 };
 
+// The cluster shared by every suite of a test binary: started on first use, stopped at exit.
+// A failure to start is remembered and rethrown to each caller, so every test that needs
+// PostgreSQL fails with the reason instead of running initdb again.
+PostgresCluster& shared_cluster();
+
 }  // namespace slmhub::test

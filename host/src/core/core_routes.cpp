@@ -115,7 +115,7 @@ void CoreStore::add_routes(Router& router) {
                   auto record = parse(*k, parse_body_object(req), "$");
                   auto actor = actor_of(req);
                   writer_.submit([&](Tx& tx) { write(tx, actor, *k, record, true); });
-                  auto r = Response::json(record.body, 201);
+                  auto r = Response::text(record.text, "application/json", 201);
                   r.headers.emplace_back("Location", "/api/v1/" + k->plural + "/" + record.id);
                   return r;
                 },
@@ -127,7 +127,7 @@ void CoreStore::add_routes(Router& router) {
                       parse(*k, with_path_id(parse_body_object(req), req.params.at("id")), "$");
                   auto actor = actor_of(req);
                   writer_.submit([&](Tx& tx) { write(tx, actor, *k, record, false); });
-                  return Response::json(record.body);
+                  return Response::text(record.text, "application/json");
                 },
                 "create or replace a " + kind.singular},
                "host");

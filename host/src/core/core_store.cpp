@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "events/event_bus.hpp"
 #include "slmhub/errors.hpp"
 
 namespace slmhub::host {
@@ -90,7 +91,7 @@ constexpr const char* kTicketColumns =
 
 }  // namespace
 
-CoreStore::CoreStore(Store& store, Events& events, const Clock& clock)
+CoreStore::CoreStore(Store& store, EventBus& events, const Clock& clock)
     : store_(store), events_(events), clock_(clock), writer_(store) {
   store_.migrate("core", core_migrations());
 }
@@ -157,6 +158,12 @@ EntityRecord CoreStore::parse(const EntityKind& kind, const Json& body, const st
   } else {
     throw std::logic_error("no codec for " + kind.plural);
   }
+  rec.text = rec.body.dump();
+  // Events name the entity rather than copy it: handlers read the current record through
+  // the Catalog, and a write stores its body twice (entity and audit), not three times.
+  Json reference = {{"kind", kind.singular}, {"id", rec.id}};
+  if (rec.service) reference["service"] = *rec.service;
+  rec.event_text = reference.dump();
   return rec;
 }
 
@@ -170,10 +177,11 @@ bool CoreStore::write(Tx& tx, const Actor& actor, const EntityKind& kind,
   if (!missing.empty()) throw ValidationError(missing);
   const std::string table = table_of(kind);
   auto existing = tx.query("SELECT body FROM " + table + " WHERE id = ?", {record.id});
-  Json before = existing.empty() ? Json() : Json::parse(existing[0].text(0));
   if (!existing.empty() && create_only)
     throw Conflict(kind.singular + " '" + record.id + "' already exists; PUT changes it");
-  if (!existing.empty() && before == record.body) return false;
+  // Canonical JSON text is deterministic (sorted keys), so equal text is an unchanged entity.
+  const std::string before = existing.empty() ? std::string() : existing[0].text(0);
+  if (!existing.empty() && before == record.text) return false;
   auto opt_text = [](const std::optional<std::string>& v) { return v ? Value{*v} : Value{}; };
   auto opt_int = [](const std::optional<std::int64_t>& v) { return v ? Value{*v} : Value{}; };
   tx.exec("INSERT INTO " + table +
@@ -182,18 +190,22 @@ bool CoreStore::write(Tx& tx, const Actor& actor, const EntityKind& kind,
               "excluded.start_at, end_at = excluded.end_at, body = excluded.body, updated_at = "
               "excluded.updated_at",
           {record.id, opt_text(record.service), opt_int(record.start_at), opt_int(record.end_at),
-           record.body.dump(), epoch(clock_.now())});
+           record.text, epoch(clock_.now())});
   write_audit(tx, actor, existing.empty() ? "create" : "update", kind.singular, record.id, before,
-              record.body);
+              record.text);
   std::string event = existing.empty() ? kind.created_event : kind.updated_event;
   // Events that other plugins wait for, beyond created/updated.
-  if (kind.plural == "interruptions" && record.body.contains("end") &&
-      (before.is_null() || !before.contains("end")))
-    events_.publish(tx, "interruption.resolved", record.id, record.body);
-  if (kind.plural == "maintenance" && record.body.value("status", "") == "cancelled" &&
-      before.value("status", "") != "cancelled")
-    event = "maintenance.cancelled";
-  events_.publish(tx, event, record.id, record.body);
+  if (!existing.empty()) {
+    Json old = Json::parse(before);
+    if (kind.plural == "interruptions" && record.body.contains("end") && !old.contains("end"))
+      events_.publish_serialized(tx, "interruption.resolved", record.id, record.event_text);
+    if (kind.plural == "maintenance" && record.body.value("status", "") == "cancelled" &&
+        old.value("status", "") != "cancelled")
+      event = "maintenance.cancelled";
+  } else if (kind.plural == "interruptions" && record.body.contains("end")) {
+    events_.publish_serialized(tx, "interruption.resolved", record.id, record.event_text);
+  }
+  events_.publish_serialized(tx, event, record.id, record.event_text);
   return true;
 }
 
@@ -228,9 +240,8 @@ void CoreStore::remove(Tx& tx, const Actor& actor, const EntityKind& kind, const
                    " '" + users[0].second + "'" +
                    (users.size() > 1 ? " and " + std::to_string(users.size() - 1) + " more" : ""));
   tx.exec("DELETE FROM " + table_of(kind) + " WHERE id = ?", {id});
-  Json before = Json::parse(existing[0].text(0));
-  write_audit(tx, actor, "delete", kind.singular, id, before, Json());
-  events_.publish(tx, kind.singular + ".deleted", id, before);
+  write_audit(tx, actor, "delete", kind.singular, id, existing[0].text(0), "");
+  events_.publish_serialized(tx, kind.singular + ".deleted", id, existing[0].text(0));
 }
 
 std::optional<Json> CoreStore::get(const EntityKind& kind, const std::string& id) const {
@@ -269,7 +280,7 @@ ImportResult CoreStore::import(const Actor& actor, const Json& json) {
           "SET value = excluded.value",
           {key, value.dump()});
       write_audit(tx, actor, old.empty() ? "create" : "update", "setting", key,
-                  old.empty() ? Json() : Json::parse(old[0].text(0)), value);
+                  old.empty() ? std::string() : old[0].text(0), value.dump());
     }
     for (const auto& kind : kinds()) {
       if (!canonical.contains(kind.plural)) continue;
@@ -292,14 +303,13 @@ ImportResult CoreStore::import(const Actor& actor, const Json& json) {
 }
 
 void CoreStore::write_audit(Tx& tx, const Actor& actor, const std::string& action,
-                            const std::string& entity, const std::string& id, const Json& before,
-                            const Json& after) {
+                            const std::string& entity, const std::string& id,
+                            const std::string& before, const std::string& after) {
   tx.exec(
       "INSERT INTO audit_log(at, actor, action, entity, entity_id, before, after) VALUES "
       "(?, ?, ?, ?, ?, ?, ?)",
-      {epoch(clock_.now()), actor.id, action, entity, id,
-       before.is_null() ? Value{} : Value{before.dump()},
-       after.is_null() ? Value{} : Value{after.dump()}});
+      {epoch(clock_.now()), actor.id, action, entity, id, before.empty() ? Value{} : Value{before},
+       after.empty() ? Value{} : Value{after}});
 }
 
 Json CoreStore::audit(const std::string& entity, std::int64_t limit) const {
@@ -386,7 +396,7 @@ Ticket CoreStore::create(Tx& tx, const Actor& actor, Ticket ticket) {
   ticket.messages.clear();
   for (auto& m : messages) ticket.messages.push_back(add_message(tx, actor, ticket.id, m));
   Json after = ticket_json(ticket);
-  write_audit(tx, actor, "create", "ticket", ticket.id, Json(), after);
+  write_audit(tx, actor, "create", "ticket", ticket.id, "", after.dump());
   events_.publish(tx, "ticket.created", ticket.id, after);
   return ticket;
 }
@@ -405,7 +415,7 @@ TicketMessage CoreStore::add_message(Tx& tx, const Actor& actor, const std::stri
   message.id = rows.at(0).integer(0);
   tx.exec("UPDATE tickets SET updated_at = ? WHERE id = ?", {epoch(clock_.now()), ticket_id});
   Json after = {{"ticket", ticket_id}, {"message", message.id}, {"direction", message.direction}};
-  write_audit(tx, actor, "create", "ticket_message", ticket_id, Json(), after);
+  write_audit(tx, actor, "create", "ticket_message", ticket_id, "", after.dump());
   events_.publish(tx, "ticket.message_added", ticket_id, after);
   return message;
 }
@@ -456,7 +466,7 @@ void CoreStore::update_ticket(Tx& tx, const Actor& actor, const Ticket& ticket) 
       {ticket.kind, ticket.subject, ticket.status, static_cast<std::int64_t>(ticket.priority),
        ticket.customer.empty() ? Value{} : Value{ticket.customer}, epoch(clock_.now()), ticket.id});
   Json after = ticket_json(ticket);
-  write_audit(tx, actor, "update", "ticket", ticket.id, before, after);
+  write_audit(tx, actor, "update", "ticket", ticket.id, before.dump(), after.dump());
   events_.publish(tx, "ticket.updated", ticket.id, after);
 }
 

@@ -18,6 +18,7 @@
 namespace slmhub::host {
 
 class Router;
+class EventBus;
 
 // One kind of core entity, described once; the CRUD routes, the import and the audit all
 // work from this table.
@@ -32,7 +33,9 @@ struct EntityKind {
 // A validated entity ready to store.
 struct EntityRecord {
   std::string id;
-  Json body;  // canonical JSON (the codec's to_json)
+  Json body;               // canonical JSON (the codec's to_json)
+  std::string text;        // body.dump(), made once on the request thread
+  std::string event_text;  // the events' payload: {"kind", "id", "service"?}
   std::optional<std::string> service;
   std::optional<std::int64_t> start_at;
   std::optional<std::int64_t> end_at;
@@ -48,7 +51,7 @@ struct ImportResult {
 
 class CoreStore : public Catalog, public Tickets {
  public:
-  CoreStore(Store& store, Events& events, const Clock& clock);
+  CoreStore(Store& store, EventBus& events, const Clock& clock);
 
   static const std::vector<EntityKind>& kinds();
   static const EntityKind& kind(const std::string& plural);
@@ -88,11 +91,12 @@ class CoreStore : public Catalog, public Tickets {
   void update_ticket(Tx& tx, const Actor& actor, const Ticket& ticket);
 
  private:
+  // `before` and `after` are serialized JSON; "" stores NULL.
   void write_audit(Tx& tx, const Actor& actor, const std::string& action, const std::string& entity,
-                   const std::string& id, const Json& before, const Json& after);
+                   const std::string& id, const std::string& before, const std::string& after);
 
   Store& store_;
-  Events& events_;
+  EventBus& events_;
   const Clock& clock_;
   GroupCommitter writer_;
 };

@@ -5,10 +5,14 @@
 // then commits and is never delivered. Publishers therefore take one transaction-scoped
 // advisory lock before inserting, so publishing transactions commit one after the other
 // and ids become visible in increasing order: an event that is not visible yet always has
-// a larger id than every visible one. The price is that transactions that
-// publish events are serialized from their first publish to their commit; readers are
-// not blocked. SQLite needs nothing: a writer holds the database's one write lock from
-// its first write to its commit, so ids are assigned and committed in order already.
+// a larger id than every visible one. The price is that transactions that publish events
+// are serialized from their first publish to their commit; readers are not blocked.
+// SQLite needs nothing: a writer holds the database's one write lock from its first write
+// to its commit, so ids are assigned and committed in order already.
+//
+// Several instances sharing PostgreSQL each run their own dispatcher: a subscriber may
+// then see an event twice (delivery is at least once anyway), and the cursor only ever
+// moves forward.
 #include "events/event_bus.hpp"
 
 #include <algorithm>
@@ -124,13 +128,18 @@ EventBus::~EventBus() { stop(); }
 
 void EventBus::publish(Tx& tx, const std::string& type, const std::string& subject,
                        const Json& payload) {
+  publish_serialized(tx, type, subject, payload.dump());
+}
+
+void EventBus::publish_serialized(Tx& tx, const std::string& type, const std::string& subject,
+                                  const std::string& payload_json) {
   if (type.empty() || type.find('*') != std::string::npos) {
     throw std::invalid_argument("event type \"" + type +
                                 "\" is not allowed: it must be non-empty and without '*'");
   }
   lock_events_for_publishing(tx);
   tx.exec("INSERT INTO events (type, subject, payload, at) VALUES (?, ?, ?, ?)",
-          {type, subject, payload.dump(), seconds_of(clock_.now())});
+          {type, subject, payload_json, seconds_of(clock_.now())});
 }
 
 void EventBus::subscribe(const std::string& subscriber, const std::vector<std::string>& types,
@@ -141,9 +150,10 @@ void EventBus::subscribe(const std::string& subscriber, const std::vector<std::s
   }
   for (const auto& pattern : types) {
     if (!valid_pattern(pattern)) {
-      throw std::invalid_argument("event subscriber \"" + subscriber + "\": type pattern \"" +
-                                  pattern +
-                                  "\" is malformed; allowed are \"a.b\", \"a.*\" and \"*\"");
+      std::string message = "event subscriber \"" + subscriber + "\": type pattern \"";
+      message += pattern;
+      message += "\" is malformed; allowed are \"a.b\", \"a.*\" and \"*\"";
+      throw std::invalid_argument(message);
     }
   }
   if (!handler) {

@@ -8,7 +8,6 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -57,6 +56,10 @@ class EventBus : public Events {
 
   void publish(Tx& tx, const std::string& type, const std::string& subject,
                const Json& payload) override;
+  // The same with the payload already serialized, so a hot write path can serialize on
+  // its request thread instead of inside the (single) writer's transaction.
+  void publish_serialized(Tx& tx, const std::string& type, const std::string& subject,
+                          const std::string& payload_json);
 
   // Before start() only. Throws std::invalid_argument for an empty or duplicate name, no
   // types, or a malformed pattern (allowed: "a.b", "a.*", "*" for every event), and

@@ -7,6 +7,7 @@
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/ServerSocket.h>
+#include <Poco/ThreadPool.h>
 #include <Poco/URI.h>
 
 #include <chrono>
@@ -239,8 +240,9 @@ int HttpServer::start(const std::string& host, int port) {
   params->setMaxKeepAliveRequests(10000);
   params->setServerName("slmhub");
   int bound = socket.address().port();
+  pool_ = std::make_unique<Poco::ThreadPool>(2, limits_.threads);
   server_ = std::make_unique<Poco::Net::HTTPServer>(
-      new RootFactory(router_, tokens_, metrics_, log_, limits_), socket, params);
+      new RootFactory(router_, tokens_, metrics_, log_, limits_), *pool_, socket, params);
   server_->start();
   return bound;
 }
@@ -249,6 +251,8 @@ void HttpServer::stop() {
   if (server_) {
     server_->stopAll(true);
     server_.reset();
+    pool_->joinAll();
+    pool_.reset();
   }
 }
 

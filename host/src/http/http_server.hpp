@@ -13,9 +13,12 @@
 #include "http/router.hpp"
 #include "slmhub/log.hpp"
 
-namespace Poco::Net {
+namespace Poco {
+class ThreadPool;
+namespace Net {
 class HTTPServer;
 }
+}  // namespace Poco
 
 namespace slmhub::host {
 
@@ -43,6 +46,7 @@ class HttpServer {
   Metrics& metrics_;
   Logger& log_;
   HttpLimits limits_;
+  std::unique_ptr<Poco::ThreadPool> pool_;  // outlives server_: its threads run the handlers
   std::unique_ptr<Poco::Net::HTTPServer> server_;
 };
 

@@ -17,11 +17,21 @@
 //
 // Nested `transact` on the same thread throws std::logic_error (pass the outer Tx& down
 // instead); `query` called on a thread inside `transact` runs in that transaction, so it
-// sees the transaction's own writes and cannot starve the pool.
+// sees the transaction's own writes and cannot starve the pool. A Tx is used only by the
+// thread running its work function and only until that function returns.
+//
+// Values: integer columns, COUNT/SUM/MAX, booleans (1/0) and whole NUMERIC or floating
+// results come back as int64 on both engines; text, and numbers with a fraction in the
+// engine's notation, as string; {{blob}} bytes as string; NULL as monostate.
+// Portability guards: SQLite refuses "double-quoted" string literals (an identifier in
+// PostgreSQL); `?` is always a placeholder, so PostgreSQL's jsonb `?` operator is not
+// available (use jsonb_exists()).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -47,9 +57,10 @@ class Database : public slmhub::Store {
   };
 
   // url: `sqlite:PATH` (PATH relative to the working directory or absolute; missing
-  // directories are created) or `postgresql://user[:password]@host[:port]/dbname[?k=v&...]`
-  // (also `postgres://`) or `postgresql:` followed by a libpq key=value string.
-  // Throws std::runtime_error naming the URL (password masked) and the reason.
+  // directories are created; `sqlite::memory:` and `sqlite://` are refused) or
+  // `postgresql://user[:password]@host[:port]/dbname[?k=v&...]` (also `postgres://`) or
+  // `postgresql:` followed by a libpq key=value string. Throws std::runtime_error naming the URL
+  // (password masked) and the reason.
   static std::unique_ptr<Database> open(const std::string& url);
   static std::unique_ptr<Database> open(const std::string& url, const Options& options);
 
@@ -62,6 +73,8 @@ class Database : public slmhub::Store {
   // Each missing migration runs in its own transaction together with its
   // schema_migrations row. In a migration, `{{serial}}` and `{{blob}}` expand per engine.
   void migrate(std::string_view owner, const std::vector<Migration>& migrations) override;
+  // When busy / serialization failures outlast Options::max_attempts, throws
+  // slmhub::Problem 503 (a std::runtime_error) so a request handler answers "try later".
   void transact(const std::function<void(Tx&)>& work) override;
   // Outside a transaction: one statement in autocommit, retried like a transaction.
   std::vector<Row> query(std::string_view sql, const Params& params = {}) override;

@@ -194,6 +194,8 @@ struct Interruption {
   // Customers impacted; empty means every subscriber of the service (and is then omitted
   // from the wire form, which says the same thing).
   std::vector<std::string> customers;
+  // What happened, in words (a ticket's short description); shown in reports and SIAs.
+  std::optional<std::string> description;
   bool operator==(const Interruption&) const = default;
 };
 

@@ -24,26 +24,6 @@ namespace fs = std::filesystem;
 
 enum class Engine { sqlite, postgresql };
 
-// Started on first use, stopped at exit. A failure to start is kept, so every PostgreSQL
-// test fails with the reason instead of trying initdb again.
-struct SharedCluster {
-  std::unique_ptr<test::PostgresCluster> cluster;
-  std::string error;
-};
-
-SharedCluster& shared_cluster() {
-  static SharedCluster shared = [] {
-    SharedCluster s;
-    try {
-      s.cluster = std::make_unique<test::PostgresCluster>();
-    } catch (const std::exception& e) {
-      s.error = e.what();
-    }
-    return s;
-  }();
-  return shared;
-}
-
 class TempDir {
  public:
   TempDir() {
@@ -88,11 +68,10 @@ class StoreTest : public ::testing::TestWithParam<Engine> {
     if (GetParam() == Engine::sqlite) {
       url_ = "sqlite:" + dir_.path() + "/store.db";
     } else {
-      SharedCluster& shared = shared_cluster();
-      ASSERT_TRUE(shared.cluster) << shared.error;
-      url_ = shared.cluster->url();
-      // Emptying the schema is much cheaper than a database per test, whose files the
-      // server would have to fsync again at its shutdown checkpoint.
+      // One database for this suite, emptied before each test: a database per test costs
+      // a createdb each and more work for the server's shutdown checkpoint.
+      static const std::string suite_url = test::shared_cluster().create_database("store_test");
+      url_ = suite_url;
       Database::open(url_)->transact([](Tx& tx) {
         tx.exec("DROP SCHEMA public CASCADE");
         tx.exec("CREATE SCHEMA public");
@@ -562,11 +541,9 @@ TEST(DatabaseOpen, ErrorsNameTheUrlWithThePasswordMasked) {
 }
 
 TEST(PostgresStore, AcceptsTheLibpqKeyValueForm) {
-  SharedCluster& shared = shared_cluster();
-  ASSERT_TRUE(shared.cluster) << shared.error;
-  const auto db =
-      Database::open("postgresql:host=127.0.0.1 port=" + std::to_string(shared.cluster->port()) +
-                     " user=postgres dbname=slmhub_test");
+  const auto db = Database::open(
+      "postgresql:host=127.0.0.1 port=" + std::to_string(test::shared_cluster().port()) +
+      " user=postgres dbname=slmhub_test");
   EXPECT_EQ(db->dialect(), Dialect::postgresql);
   EXPECT_EQ(db->query("SELECT 40 + ?", {std::int64_t{2}})[0].integer(0), 42);
 }

@@ -179,31 +179,36 @@ TEST(ExampleDataset, MaintenanceAndInterruptions) {
                                                          InterruptionType::outage,
                                                          at("2026-11-03T14:00:00Z"),
                                                          at("2026-11-03T14:50:00Z"),
-                                                         {"registrar"}},
+                                                         {"registrar"},
+                                                         std::nullopt},
                                                         {"INC0002",
                                                          "oracle-prod",
                                                          InterruptionType::outage,
                                                          at("2026-11-03T14:30:00Z"),
                                                          at("2026-11-03T15:10:00Z"),
-                                                         {}},
+                                                         {},
+                                                         std::nullopt},
                                                         {"INC0003",
                                                          "oracle-prod",
                                                          InterruptionType::outage,
                                                          at("2026-11-08T11:00:00Z"),
                                                          at("2026-11-08T13:00:00Z"),
-                                                         {}},
+                                                         {},
+                                                         std::nullopt},
                                                         {"INC0004",
                                                          "mysql-qa",
                                                          InterruptionType::outage,
                                                          at("2026-11-25T22:00:00Z"),
                                                          at("2026-11-30T15:00:00Z"),
-                                                         {"registrar"}},
+                                                         {"registrar"},
+                                                         std::nullopt},
                                                         {"INC0005",
                                                          "oracle-prod",
                                                          InterruptionType::degradation,
                                                          at("2026-11-20T14:00:00Z"),
                                                          at("2026-11-20T18:00:00Z"),
-                                                         {}}}));
+                                                         {},
+                                                         std::nullopt}}));
 }
 
 TEST(ExampleDataset, RoundTripsKeyForKeyModuloDefaults) {
@@ -611,6 +616,22 @@ TEST(DatasetValidation, FromTextThroughParseJson) {
   const std::string text = read_shared_file("vectors/example-2026-11.json");
   EXPECT_EQ(parse_dataset(parse_json(text)), parse_dataset(example_json()));
   EXPECT_THROW(parse_json(text.substr(0, text.size() / 2)), ValidationError);
+}
+
+TEST(Interruption, DescriptionIsOptionalAndRoundTrips) {
+  const Json json = {{"id", "INC0100"},
+                     {"service", "oracle-prod"},
+                     {"type", "outage"},
+                     {"start", "2026-11-03T14:00:00Z"},
+                     {"description", "Primary node stopped answering"}};
+  const Interruption parsed = parse_interruption(json);
+  EXPECT_EQ(parsed.description, "Primary node stopped answering");
+  EXPECT_EQ(to_json(parsed), json);
+  EXPECT_FALSE(parse_interruption(Json{{"id", "INC0101"},
+                                       {"service", "oracle-prod"},
+                                       {"type", "outage"},
+                                       {"start", "2026-11-03T14:00:00Z"}})
+                   .description);
 }
 
 }  // namespace
