@@ -13,6 +13,10 @@ DEPS := cmake ninja-build g++ ccache pkg-config clang-format clang-tidy \
 	libhowardhinnant-date-dev libgtest-dev libgmock-dev tzdata \
 	postgresql-15 sqlite3 curl wrk ca-certificates
 
+# ccache keyed on paths relative to the checkout, so a fresh clone reuses earlier builds.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps configure build run test test-unit bench format tidy clean
