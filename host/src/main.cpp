@@ -30,7 +30,7 @@ const char* kUsageText =
     "usage: slmhub COMMAND [OPTIONS]\n"
     "\n"
     "commands:\n"
-    "  serve [--config F]                 run the server in the foreground\n"
+    "  serve [--config F] [--daemon]      run the server (in the foreground unless --daemon)\n"
     "  import DATASET.json [--config F]   upsert a dataset into the store (all or nothing)\n"
     "  plugins list [--config F]          plugins with their state and registrations\n"
     "  jobs list [--config F]             scheduled jobs with their last and next runs\n"
@@ -57,6 +57,8 @@ Args parse_args(int argc, char** argv, std::vector<std::string>& rest) {
     const auto& arg = rest[i];
     if (arg == "--help" || arg == "-h") {
       a.help = true;
+    } else if (arg == "--daemon") {
+      a.flags[arg] = "1";
     } else if (arg == "--config" || arg == "--name" || arg == "--role" || arg == "--expires") {
       if (i + 1 >= rest.size()) throw std::invalid_argument(arg + " needs a value");
       a.flags[arg] = rest[++i];
@@ -168,7 +170,19 @@ int run(int argc, char** argv) {
   Settings settings = load_settings(args);
   Server server(std::move(settings), binary_dir(argv[0]));
 
-  if (cmd == "serve") return serve(server);
+  if (cmd == "serve") {
+    if (args.flags.contains("--daemon")) {
+      // Detach before any thread exists; systemd runs the foreground form instead.
+      pid_t child = fork();
+      if (child < 0) throw std::runtime_error("cannot fork to detach");
+      if (child > 0) {
+        std::cout << "slmhub serve detached as pid " << child << std::endl;
+        return kOk;
+      }
+      setsid();
+    }
+    return serve(server);
+  }
 
   server.open();
   if (cmd == "import") {
@@ -235,7 +249,7 @@ int run(int argc, char** argv) {
       std::optional<slmhub::Instant> expires;
       if (args.flags.contains("--expires"))
         expires = slmhub::parse_instant(args.flags["--expires"]);
-      auto created = tokens.create(args.flags["--name"], roles, expires);
+      auto created = tokens.create("cli", args.flags["--name"], roles, expires);
       std::cout << created.token << "\n";
       return kOk;
     }
@@ -248,7 +262,7 @@ int run(int argc, char** argv) {
       return kOk;
     }
     if (args.words[1] == "revoke" && args.words.size() == 3) {
-      if (!tokens.revoke(args.words[2])) {
+      if (!tokens.revoke("cli", args.words[2])) {
         std::cerr << "slmhub tokens revoke: no active token '" << args.words[2] << "'\n";
         return kDataErr;
       }

@@ -166,7 +166,7 @@ void Server::add_host_routes() {
            in.finish();
            if (!errors.empty()) throw ValidationError(errors);
            try {
-             auto created = tokens_->create(name, roles, expires);
+             auto created = tokens_->create("token:" + req.principal.id, name, roles, expires);
              return Response::json({{"id", created.info.id}, {"token", created.token}}, 201);
            } catch (const std::invalid_argument& e) {
              throw ValidationError("$.roles", e.what());
@@ -176,7 +176,7 @@ void Server::add_host_routes() {
         "host");
   r.add({"DELETE", "/api/v1/tokens/{id}", "admin",
          [this](const Request& req) {
-           if (!tokens_->revoke(req.params.at("id")))
+           if (!tokens_->revoke("token:" + req.principal.id, req.params.at("id")))
              throw NotFound("no active token '" + req.params.at("id") + "'");
            return Response::no_content();
          },

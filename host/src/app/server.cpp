@@ -265,7 +265,7 @@ void Server::open() {
 
 std::string Server::ensure_admin_token() {
   if (!tokens_->empty()) return {};
-  auto created = tokens_->create("admin (first start)", {"admin"}, std::nullopt);
+  auto created = tokens_->create("system", "admin (first start)", {"admin"}, std::nullopt);
   auto path = settings_.resolve_path(settings_.string("auth.admin_token_file"));
   if (!path.empty()) {
     std::filesystem::create_directories(std::filesystem::path(path).parent_path());
@@ -287,6 +287,30 @@ int Server::serve() {
   limits.threads = static_cast<int>(settings_.integer("http.threads"));
   limits.max_queued = static_cast<int>(settings_.integer("http.max_queued"));
   core_->start_writer(static_cast<int>(settings_.integer("db.group_commit_max")));
+  metrics_->gauge("slmhub_write_queue_depth", "writes waiting for the group committer",
+                  [this] { return static_cast<double>(core_->writer().queued()); });
+  metrics_->gauge("slmhub_event_backlog", "events not yet handled, summed over subscribers",
+                  [this] {
+                    double total = 0;
+                    for (const auto& s : events_->subscribers())
+                      total += static_cast<double>(s.backlog);
+                    return total;
+                  });
+  metrics_->gauge("slmhub_outbox_pending", "outgoing messages not yet delivered", [this] {
+    return static_cast<double>(
+        db_->query("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')")
+            .at(0)
+            .integer(0));
+  });
+  metrics_->gauge("slmhub_outbox_dead", "outgoing messages given up on (dead letters)", [this] {
+    return static_cast<double>(
+        db_->query("SELECT COUNT(*) FROM outbox WHERE state = 'dead'").at(0).integer(0));
+  });
+  metrics_->gauge(
+      "slmhub_job_runs_failed", "job runs that failed, since the store was created", [this] {
+        return static_cast<double>(
+            db_->query("SELECT COUNT(*) FROM job_runs WHERE outcome = 'failed'").at(0).integer(0));
+      });
   events_->start();
   outbox_->start();
   jobs_->start();

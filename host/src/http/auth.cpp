@@ -77,7 +77,23 @@ bool TokenStore::valid_role(const std::string& role) {
 
 TokenStore::TokenStore(Store& store, const Clock& clock) : store_(store), clock_(clock) {}
 
-NewToken TokenStore::create(const std::string& name, const std::vector<std::string>& roles,
+namespace {
+
+// Tokens are audited like every other change; the audit table belongs to the core schema,
+// which is migrated before any token can be made.
+void audit_token(Tx& tx, Instant at, const std::string& actor, const std::string& action,
+                 const std::string& id, const std::string& after) {
+  tx.exec(
+      "INSERT INTO audit_log(at, actor, action, entity, entity_id, before, after) VALUES "
+      "(?, ?, ?, 'token', ?, NULL, ?)",
+      {static_cast<std::int64_t>(at.time_since_epoch().count()), actor, action, id,
+       after.empty() ? Value{} : Value{after}});
+}
+
+}  // namespace
+
+NewToken TokenStore::create(const std::string& actor, const std::string& name,
+                            const std::vector<std::string>& roles,
                             std::optional<Instant> expires_at) {
   if (roles.empty()) throw std::invalid_argument("a token needs at least one role");
   for (const auto& r : roles) {
@@ -103,15 +119,18 @@ NewToken TokenStore::create(const std::string& name, const std::vector<std::stri
          static_cast<std::int64_t>(result.info.created_at.time_since_epoch().count()),
          expires_at ? Value{static_cast<std::int64_t>(expires_at->time_since_epoch().count())}
                     : Value{}});
+    audit_token(tx, result.info.created_at, actor, "create", result.info.id,
+                Json({{"name", name}, {"roles", roles}}).dump());
   });
   return result;
 }
 
-bool TokenStore::revoke(const std::string& id) {
+bool TokenStore::revoke(const std::string& actor, const std::string& id) {
   std::int64_t changed = 0;
   store_.transact([&](Tx& tx) {
     changed = tx.exec("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                       {static_cast<std::int64_t>(clock_.now().time_since_epoch().count()), id});
+    if (changed > 0) audit_token(tx, clock_.now(), actor, "revoke", id, "");
   });
   std::lock_guard lock(mutex_);
   cache_.erase(id);

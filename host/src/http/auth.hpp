@@ -37,9 +37,10 @@ class TokenStore {
   TokenStore(Store& store, const Clock& clock);
 
   // Throws std::invalid_argument for an unknown role.
-  NewToken create(const std::string& name, const std::vector<std::string>& roles,
-                  std::optional<Instant> expires_at);
-  bool revoke(const std::string& id);
+  // `actor` (a token id or "cli") is recorded in the audit log with the change.
+  NewToken create(const std::string& actor, const std::string& name,
+                  const std::vector<std::string>& roles, std::optional<Instant> expires_at);
+  bool revoke(const std::string& actor, const std::string& id);
   std::vector<TokenInfo> list() const;
   bool empty() const;
   // Checks an Authorization header value.
