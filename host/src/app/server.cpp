@@ -289,6 +289,13 @@ int Server::serve() {
   core_->start_writer(static_cast<int>(settings_.integer("db.group_commit_max")));
   metrics_->gauge("slmhub_write_queue_depth", "writes waiting for the group committer",
                   [this] { return static_cast<double>(core_->writer().queued()); });
+  metrics_->gauge("slmhub_write_batches_total", "group commits since start",
+                  [this] { return static_cast<double>(core_->writer().stats().batches); });
+  metrics_->gauge("slmhub_write_batched_writes_total", "writes committed by the group committer",
+                  [this] { return static_cast<double>(core_->writer().stats().writes); });
+  metrics_->gauge("slmhub_write_commit_seconds_total", "time spent in group commits", [this] {
+    return static_cast<double>(core_->writer().stats().commit_micros) / 1e6;
+  });
   metrics_->gauge("slmhub_event_backlog", "events not yet handled, summed over subscribers",
                   [this] {
                     double total = 0;

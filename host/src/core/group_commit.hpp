@@ -1,11 +1,13 @@
 // Group commit: request threads hand their writes to one writer thread, which runs every
-// write queued so far in one transaction, each inside its own savepoint, and commits once.
+// write queued so far in one transaction and commits once.
 // With synchronous=FULL every commit costs an fsync; sharing it among all waiting writers
 // keeps full durability (the caller's 2xx comes after the commit) at a fraction of the cost.
-// A write that throws is rolled back to its savepoint alone and its caller gets the error.
+// When a write throws, the batch is rolled back and each write retried in a transaction of
+// its own, so only the failing write's caller gets an error.
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <exception>
 #include <functional>
@@ -25,15 +27,23 @@ class GroupCommitter {
   void start(int max_batch);
   void stop();
   // Runs `work` in a committed transaction and returns after the commit; rethrows what
-  // `work` threw. Without a running writer (CLI commands) it runs in its own transaction.
+  // `work` threw. `work` may run more than once (a batch that failed is retried write by
+  // write), so it must have no effects outside the transaction but the caller's own
+  // variables. Without a running writer (CLI commands) it runs in its own transaction.
   void submit(std::function<void(Tx&)> work);
   std::size_t queued() const;
+  // Totals since start, for /metrics: commits, writes committed, time spent committing.
+  struct Stats {
+    std::int64_t batches = 0;
+    std::int64_t writes = 0;
+    std::int64_t commit_micros = 0;
+  };
+  Stats stats() const;
 
  private:
   struct Item {
     std::function<void(Tx&)> work;
     std::promise<void> done;
-    std::exception_ptr error;
   };
   void run();
 
@@ -44,6 +54,7 @@ class GroupCommitter {
   std::thread thread_;
   bool running_ = false;
   int max_batch_ = 512;
+  Stats stats_;
 };
 
 }  // namespace slmhub::host
