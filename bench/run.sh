@@ -8,6 +8,7 @@ build=${1:-build}
 runs=${2:-5}
 seconds=${3:-10}
 conns=${4:-64}
+threads=64  # the server default (http.threads); the anchor gets the same
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 pids=()
@@ -26,12 +27,13 @@ wait_port() {  # file -> port once "listening on" appears
   return 1
 }
 
-"$build/bench/bench_bare_poco" 16 >"$work/bare.out" 2>"$work/bare.err" &
+"$build/bench/bench_bare_poco" "$threads" >"$work/bare.out" 2>"$work/bare.err" &
 pids+=($!)
 bare_port=$(wait_port "$work/bare.out")
 
 export SLMHUB_DB_URL="sqlite:$work/slmhub.db" SLMHUB_HTTP_PORT=0 SLMHUB_LOG_LEVEL=warning \
-  SLMHUB_AUTH_ADMIN_TOKEN_FILE="$work/admin.token" SLMHUB_PLUGINS_DIR="$work/no-plugins"
+  SLMHUB_AUTH_ADMIN_TOKEN_FILE="$work/admin.token" SLMHUB_PLUGINS_DIR="$work/no-plugins" \
+  SLMHUB_HTTP_THREADS="$threads"
 "$build/host/slmhub" serve >"$work/slmhub.out" 2>"$work/slmhub.err" &
 pids+=($!)
 slm_port=$(wait_port "$work/slmhub.out")

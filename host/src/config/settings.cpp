@@ -41,7 +41,9 @@ const std::vector<ConfigKey>& Settings::host_schema() {
   static const std::vector<ConfigKey> kSchema{
       {"http.host", T::string, "127.0.0.1", "address the HTTP server binds"},
       {"http.port", T::integer, "8080", "TCP port; 0 picks a free one (printed at start)"},
-      {"http.threads", T::integer, "16", "request worker threads"},
+      {"http.threads", T::integer, "64",
+       "request threads; Poco serves a keep-alive connection on one thread, so this bounds "
+       "concurrent connections"},
       {"http.max_queued", T::integer, "256", "accepted connections waiting for a worker"},
       {"http.max_body_bytes", T::integer, "1048576", "largest request body (413 above)"},
       {"http.max_header_count", T::integer, "64", "most request header fields (431 above)"},

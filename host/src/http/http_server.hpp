@@ -28,7 +28,7 @@ struct HttpLimits {
   std::int64_t max_header_bytes = 16 << 10;
   int max_json_depth = 64;
   int request_timeout_ms = 30000;
-  int threads = 16;
+  int threads = 64;
   int max_queued = 256;
 };
 
