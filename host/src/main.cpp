@@ -140,8 +140,9 @@ int run(int argc, char** argv) {
   }
   static const std::map<std::string, std::string> kHelp{
       {"serve",
-       "slmhub serve [--config F]\n  Runs the server until SIGINT or SIGTERM. Prints the URL, and "
-       "on the first\n  start an admin token (also written to auth.admin_token_file).\n"},
+       "slmhub serve [--config F] [--daemon]\n  Runs the server until SIGINT or SIGTERM "
+       "(--daemon detaches it first).\n  Prints the URL, and on the first start an admin token "
+       "(also written to\n  auth.admin_token_file).\n"},
       {"import",
        "slmhub import DATASET.json [--config F]\n  Validates the dataset (DESIGN.md §5.3) and "
        "upserts it in one transaction:\n  all or nothing; importing the same file twice changes "

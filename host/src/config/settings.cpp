@@ -135,6 +135,7 @@ std::vector<std::string> Settings::file_keys(const std::string& prefix) const {
 std::vector<std::string> Settings::validate_host_keys() const {
   std::vector<std::string> problems;
   auto where = [&](const std::string& key) {
+    if (std::getenv(env_name(key).c_str())) return "environment " + env_name(key);
     auto it = lines_.find(key);
     return it == lines_.end() ? source_ : source_ + ":" + std::to_string(it->second);
   };

@@ -1,0 +1,89 @@
+// The command line as an operator uses it: help for every command, sysexits codes, and the
+// operations commands against a store shared with the server.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "server_process.hpp"
+#include "slmhub/json.hpp"
+
+namespace slmhub::test {
+namespace {
+
+std::map<std::string, std::string> env_for(const TempDir& dir) {
+  return {{"SLMHUB_DB_URL", "sqlite:" + (dir.path() / "cli.db").string()},
+          {"SLMHUB_PLUGINS_DIR", SLMHUB_TEST_PLUGIN_DIR},
+          {"SLMHUB_LOG_LEVEL", "error"}};
+}
+
+TEST(Cli, EveryCommandHasHelp) {
+  TempDir dir;
+  for (const auto& cmd : {"serve", "import", "plugins", "jobs", "migrate", "tokens"}) {
+    auto r = run_slmhub({cmd, "--help"}, env_for(dir));
+    EXPECT_EQ(r.status, 0) << cmd;
+    EXPECT_TRUE(r.out.starts_with(std::string("slmhub ") + cmd)) << r.out;
+  }
+  auto plugin = run_slmhub({"hello", "greet", "--help"}, env_for(dir));
+  EXPECT_EQ(plugin.status, 0) << plugin.err;
+  EXPECT_EQ(plugin.out, "slmhub hello greet [NAME]\n  prints a greeting\n");
+  auto top = run_slmhub({"--help"}, env_for(dir));
+  EXPECT_EQ(top.status, 0);
+  EXPECT_NE(top.out.find("usage: slmhub COMMAND"), std::string::npos);
+}
+
+TEST(Cli, ExitStatusesFollowSysexits) {
+  TempDir dir;
+  EXPECT_EQ(run_slmhub({}, env_for(dir)).status, 64);
+  auto unknown = run_slmhub({"frobnicate"}, env_for(dir));
+  EXPECT_EQ(unknown.status, 64);
+  EXPECT_NE(unknown.err.find("unknown command 'frobnicate'"), std::string::npos);
+  auto missing = run_slmhub({"import", (dir.path() / "nope.json").string()}, env_for(dir));
+  EXPECT_EQ(missing.status, 66);
+  // The last line is the error (the broken test plugins are reported above it).
+  EXPECT_TRUE(missing.err.ends_with("\nslmhub: " + (dir.path() / "nope.json").string() +
+                                    ": cannot read the file\n"))
+      << missing.err;
+  std::ofstream(dir.path() / "bad.json") << R"({"timezone": "Mars/Olympus", "services": 3})";
+  auto bad = run_slmhub({"import", (dir.path() / "bad.json").string()}, env_for(dir));
+  EXPECT_EQ(bad.status, 65);
+  EXPECT_NE(bad.err.find("$.timezone"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("$.services"), std::string::npos) << bad.err;
+  auto env = env_for(dir);
+  env["SLMHUB_HTTP_PORT"] = "eighty";
+  auto config = run_slmhub({"migrate"}, env);
+  EXPECT_EQ(config.status, 78);
+  EXPECT_NE(config.err.find("http.port: 'eighty' is not an integer"), std::string::npos)
+      << config.err;
+}
+
+TEST(Cli, MigrateJobsAndTokens) {
+  TempDir dir;
+  auto migrate = run_slmhub({"migrate"}, env_for(dir));
+  ASSERT_EQ(migrate.status, 0) << migrate.err;
+  EXPECT_NE(migrate.out.find("core 1\n"), std::string::npos) << migrate.out;
+  EXPECT_NE(migrate.out.find("host 1\n"), std::string::npos) << migrate.out;
+
+  auto jobs = run_slmhub({"jobs", "list"}, env_for(dir));
+  ASSERT_EQ(jobs.status, 0) << jobs.err;
+  EXPECT_EQ(Json::parse(jobs.out.substr(0, jobs.out.find('\n')))["name"], "hello.tick");
+  auto run = run_slmhub({"jobs", "run", "hello.tick"}, env_for(dir));
+  EXPECT_EQ(run.status, 0) << run.err;
+  EXPECT_TRUE(run.out.starts_with("tick for ")) << run.out;
+  EXPECT_EQ(run_slmhub({"jobs", "run", "nope"}, env_for(dir)).status, 64);
+
+  auto bad_role = run_slmhub({"tokens", "create", "--name", "x", "--role", "root"}, env_for(dir));
+  EXPECT_EQ(bad_role.status, 64);
+  EXPECT_NE(bad_role.err.find("unknown role 'root'"), std::string::npos) << bad_role.err;
+  auto token =
+      run_slmhub({"tokens", "create", "--name", "ops", "--role", "operator,viewer"}, env_for(dir));
+  ASSERT_EQ(token.status, 0) << token.err;
+  EXPECT_TRUE(token.out.starts_with("slm_"));
+  auto list = run_slmhub({"tokens", "list"}, env_for(dir));
+  EXPECT_NE(list.out.find("\tops\toperator,viewer\n"), std::string::npos) << list.out;
+  auto id = token.out.substr(4, 12);
+  EXPECT_EQ(run_slmhub({"tokens", "revoke", id}, env_for(dir)).status, 0);
+  EXPECT_EQ(run_slmhub({"tokens", "revoke", id}, env_for(dir)).status, 65);
+}
+
+}  // namespace
+}  // namespace slmhub::test
