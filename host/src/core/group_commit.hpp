@@ -11,7 +11,6 @@
 #include <deque>
 #include <exception>
 #include <functional>
-#include <future>
 #include <mutex>
 #include <thread>
 
@@ -43,13 +42,15 @@ class GroupCommitter {
  private:
   struct Item {
     std::function<void(Tx&)> work;
-    std::promise<void> done;
+    bool done = false;
+    std::exception_ptr error;
   };
   void run();
 
   Store& store_;
   mutable std::mutex mutex_;
-  std::condition_variable wake_;
+  std::condition_variable wake_;      // the writer: work is queued
+  std::condition_variable finished_;  // the callers: a batch is committed (one notify per batch)
   std::deque<Item*> queue_;
   std::thread thread_;
   bool running_ = false;
