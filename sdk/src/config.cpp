@@ -34,14 +34,17 @@ bool Config::boolean(const std::string& key, bool fallback) const {
 }
 
 std::vector<std::string> Config::list(const std::string& key) const {
-  std::vector<std::string> items;
   auto v = get(key);
-  if (!v) return items;
+  return v ? split_config_list(*v) : std::vector<std::string>{};
+}
+
+std::vector<std::string> split_config_list(const std::string& text) {
+  std::vector<std::string> items;
   std::size_t start = 0;
-  while (start <= v->size()) {
-    auto comma = v->find(',', start);
-    if (comma == std::string::npos) comma = v->size();
-    auto item = v->substr(start, comma - start);
+  while (start <= text.size()) {
+    auto comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    auto item = text.substr(start, comma - start);
     auto first = item.find_first_not_of(" \t");
     auto last = item.find_last_not_of(" \t");
     if (first != std::string::npos) items.push_back(item.substr(first, last - first + 1));

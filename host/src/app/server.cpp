@@ -21,6 +21,16 @@ namespace slmhub::host {
 
 extern const char* const kOpenApiYaml;  // generated from docs/openapi.yaml at build time
 
+namespace {
+
+std::string join(const std::vector<std::string>& items, const std::string& separator) {
+  std::string text;
+  for (const auto& item : items) text += (text.empty() ? "" : separator) + item;
+  return text;
+}
+
+}  // namespace
+
 void CommandRegistry::add(CommandSpec spec, const std::string& owner) {
   if (spec.name.empty() || !spec.run)
     throw std::invalid_argument("a command needs a name and a run function");
@@ -166,17 +176,14 @@ Server::~Server() { shutdown(); }
 
 Logger& Server::log(const std::string& source) {
   std::lock_guard lock(log_mutex_);
-  loggers_.push_back(std::make_unique<StderrLogger>(source, log_level_, log_mutex_));
-  return *loggers_.back();
+  auto& logger = loggers_[source];
+  if (!logger) logger = std::make_unique<StderrLogger>(source, log_level_, log_mutex_);
+  return *logger;
 }
 
 void Server::open() {
-  auto problems = settings_.validate_host_keys();
-  if (!problems.empty()) {
-    std::string text;
-    for (const auto& p : problems) text += (text.empty() ? "" : "; ") + p;
-    throw std::runtime_error(text);
-  }
+  if (auto problems = settings_.validate_host_keys(); !problems.empty())
+    throw std::runtime_error(join(problems, "; "));
   Logger& log = this->log("host");
   std::string url = settings_.string("db.url");
   if (url.starts_with("sqlite:") && !url.starts_with("sqlite:/"))
@@ -218,21 +225,7 @@ void Server::open() {
             ? (std::filesystem::path(binary_dir_) / ".." / "plugins").lexically_normal().string()
             : settings_.resolve_path(dir);
   plugins_ = std::make_unique<PluginManager>();
-  auto enabled = [&] {
-    std::vector<std::string> out;
-    auto text = settings_.string("plugins.enabled");
-    std::size_t start = 0;
-    while (start < text.size()) {
-      auto comma = text.find(',', start);
-      if (comma == std::string::npos) comma = text.size();
-      auto item = text.substr(start, comma - start);
-      item.erase(0, item.find_first_not_of(" \t"));
-      item.erase(item.find_last_not_of(" \t") + 1);
-      if (!item.empty()) out.push_back(item);
-      start = comma + 1;
-    }
-    return out;
-  }();
+  auto enabled = split_config_list(settings_.string("plugins.enabled"));
   if (std::filesystem::is_directory(dir)) {
     plugins_->load_dir(dir, enabled);
   } else if (!enabled.empty()) {
@@ -244,12 +237,8 @@ void Server::open() {
   plugins_->start_all(
       [&](Plugin& plugin, const PluginInfo& info) -> Host& {
         hosts_.push_back(std::make_unique<PluginHost>(*this, info.name, plugin.config_schema()));
-        auto config_problems = hosts_.back()->plugin_config().validate();
-        if (!config_problems.empty()) {
-          std::string text;
-          for (const auto& p : config_problems) text += (text.empty() ? "" : "; ") + p;
-          throw std::runtime_error("configuration: " + text);
-        }
+        if (auto problems = hosts_.back()->plugin_config().validate(); !problems.empty())
+          throw std::runtime_error("configuration: " + join(problems, "; "));
         return *hosts_.back();
       },
       [&](const std::string&) { hosts_.pop_back(); });

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -65,7 +66,7 @@ class Server {
   std::string binary_dir_;
   std::mutex log_mutex_;
   LogLevel log_level_ = LogLevel::information;
-  std::vector<std::unique_ptr<StderrLogger>> loggers_;
+  std::map<std::string, std::unique_ptr<StderrLogger>> loggers_;  // by source
   SystemClock clock_;
   // Declared in construction order; destroyed in reverse. PluginManager comes first so it
   // is destroyed last: everything below may hold callbacks into plugin libraries.

@@ -48,34 +48,6 @@ void read_ticket_fields(ObjectReader& in, Ticket& t, bool creating) {
   if (auto p = in.optional_int("priority", 1, 5)) t.priority = static_cast<int>(*p);
 }
 
-Json ticket_to_json(const Ticket& t, bool with_messages) {
-  Json j = {{"id", t.id},
-            {"queue", t.queue},
-            {"kind", t.kind},
-            {"subject", t.subject},
-            {"status", t.status},
-            {"priority", t.priority},
-            {"created_at", format_instant(t.created_at)},
-            {"updated_at", format_instant(t.updated_at)}};
-  if (!t.customer.empty()) j["customer"] = t.customer;
-  if (!t.requester.empty()) j["requester"] = t.requester;
-  if (!t.external_ref.empty()) j["external_ref"] = t.external_ref;
-  if (with_messages) {
-    Json messages = Json::array();
-    for (const auto& m : t.messages) {
-      Json mj = {{"id", m.id},
-                 {"direction", m.direction},
-                 {"author", m.author},
-                 {"body", m.body},
-                 {"at", format_instant(m.at)}};
-      if (!m.message_id.empty()) mj["message_id"] = m.message_id;
-      messages.push_back(std::move(mj));
-    }
-    j["messages"] = std::move(messages);
-  }
-  return j;
-}
-
 // A customer principal sees only its own tickets; staff see all.
 void check_ticket_access(const Request& req, const Ticket& t) {
   auto own = req.principal.customer();

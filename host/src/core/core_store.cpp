@@ -54,21 +54,6 @@ T read_one(const Json& body, const std::string& path, Read read) {
   return value;
 }
 
-Json ticket_json(const Ticket& t) {
-  Json j = {{"id", t.id},
-            {"queue", t.queue},
-            {"kind", t.kind},
-            {"subject", t.subject},
-            {"status", t.status},
-            {"priority", t.priority},
-            {"created_at", format_instant(t.created_at)},
-            {"updated_at", format_instant(t.updated_at)}};
-  if (!t.customer.empty()) j["customer"] = t.customer;
-  if (!t.requester.empty()) j["requester"] = t.requester;
-  if (!t.external_ref.empty()) j["external_ref"] = t.external_ref;
-  return j;
-}
-
 Ticket ticket_from_row(const Row& r) {
   Ticket t;
   t.id = r.text(0);
@@ -90,6 +75,34 @@ constexpr const char* kTicketColumns =
     "created_at, updated_at";
 
 }  // namespace
+
+Json ticket_to_json(const Ticket& t, bool with_messages) {
+  Json j = {{"id", t.id},
+            {"queue", t.queue},
+            {"kind", t.kind},
+            {"subject", t.subject},
+            {"status", t.status},
+            {"priority", t.priority},
+            {"created_at", format_instant(t.created_at)},
+            {"updated_at", format_instant(t.updated_at)}};
+  if (!t.customer.empty()) j["customer"] = t.customer;
+  if (!t.requester.empty()) j["requester"] = t.requester;
+  if (!t.external_ref.empty()) j["external_ref"] = t.external_ref;
+  if (with_messages) {
+    Json messages = Json::array();
+    for (const auto& m : t.messages) {
+      Json mj = {{"id", m.id},
+                 {"direction", m.direction},
+                 {"author", m.author},
+                 {"body", m.body},
+                 {"at", format_instant(m.at)}};
+      if (!m.message_id.empty()) mj["message_id"] = m.message_id;
+      messages.push_back(std::move(mj));
+    }
+    j["messages"] = std::move(messages);
+  }
+  return j;
+}
 
 CoreStore::CoreStore(Store& store, EventBus& events, const Clock& clock)
     : store_(store), events_(events), clock_(clock), writer_(store) {
@@ -215,10 +228,10 @@ void CoreStore::remove(Tx& tx, const Actor& actor, const EntityKind& kind, const
   // Refuse to orphan: a service with interruptions or subscriptions, a calendar in use.
   std::vector<std::pair<std::string, std::string>> users;
   if (kind.plural == "services") {
-    for (const auto& t : {"core_interruptions", "core_maintenance"}) {
+    for (const std::string kind_name : {"interruptions", "maintenance"}) {
       for (const auto& r :
-           tx.query(std::string("SELECT id FROM ") + t + " WHERE service = ?", {id}))
-        users.emplace_back(t + 5, r.text(0));
+           tx.query("SELECT id FROM core_" + kind_name + " WHERE service = ?", {id}))
+        users.emplace_back(kind_name, r.text(0));
     }
     for (const auto& r : tx.query("SELECT id, body FROM core_customers")) {
       for (const auto& s : Json::parse(r.text(1)).value("subscriptions", Json::array()))
@@ -395,7 +408,7 @@ Ticket CoreStore::create(Tx& tx, const Actor& actor, Ticket ticket) {
   auto messages = std::move(ticket.messages);
   ticket.messages.clear();
   for (auto& m : messages) ticket.messages.push_back(add_message(tx, actor, ticket.id, m));
-  Json after = ticket_json(ticket);
+  Json after = ticket_to_json(ticket, false);
   write_audit(tx, actor, "create", "ticket", ticket.id, "", after.dump());
   events_.publish(tx, "ticket.created", ticket.id, after);
   return ticket;
@@ -459,13 +472,13 @@ void CoreStore::update_ticket(Tx& tx, const Actor& actor, const Ticket& ticket) 
   auto rows =
       tx.query("SELECT " + std::string(kTicketColumns) + " FROM tickets WHERE id = ?", {ticket.id});
   if (rows.empty()) throw NotFound("no ticket '" + ticket.id + "'");
-  Json before = ticket_json(ticket_from_row(rows[0]));
+  Json before = ticket_to_json(ticket_from_row(rows[0]), false);
   tx.exec(
       "UPDATE tickets SET kind = ?, subject = ?, status = ?, priority = ?, customer = ?, "
       "updated_at = ? WHERE id = ?",
       {ticket.kind, ticket.subject, ticket.status, static_cast<std::int64_t>(ticket.priority),
        ticket.customer.empty() ? Value{} : Value{ticket.customer}, epoch(clock_.now()), ticket.id});
-  Json after = ticket_json(ticket);
+  Json after = ticket_to_json(ticket, false);
   write_audit(tx, actor, "update", "ticket", ticket.id, before.dump(), after.dump());
   events_.publish(tx, "ticket.updated", ticket.id, after);
 }

@@ -43,6 +43,9 @@ struct EntityRecord {
   std::vector<std::tuple<std::string, std::string, std::string>> refs;
 };
 
+// A ticket as the API shows it; messages only when asked for.
+Json ticket_to_json(const Ticket& ticket, bool with_messages);
+
 struct ImportResult {
   int created = 0;
   int updated = 0;

@@ -33,6 +33,9 @@ class Config {
   std::vector<std::string> list(const std::string& key) const;  // comma-separated
 };
 
+// Splits a comma-separated list value, trimming blanks and dropping empty items.
+std::vector<std::string> split_config_list(const std::string& text);
+
 // Parses the text forms the config file accepts; std::invalid_argument says why not.
 std::int64_t parse_config_integer(const std::string& key, const std::string& text);
 bool parse_config_boolean(const std::string& key, const std::string& text);

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "manual_clock.hpp"
-#include "postgres_cluster.hpp"
 #include "storage/database.hpp"
+#include "store_fixture.hpp"
 #include "test_logger.hpp"
 
 namespace slmhub::host {
@@ -29,44 +29,9 @@ using namespace std::chrono_literals;
 using test::ManualClock;
 using test::TestLogger;
 
-// ---- one fresh database per test, on either engine --------------------------------------
-
-enum class Engine { sqlite, postgresql };
-
-std::string engine_name(const testing::TestParamInfo<Engine>& info) {
-  return info.param == Engine::sqlite ? "SQLite" : "PostgreSQL";
-}
-
-test::PostgresCluster& cluster() {
-  static test::PostgresCluster instance;  // one server per test binary, started on first use
-  return instance;
-}
-
-class StoreTest : public testing::TestWithParam<Engine> {
- protected:
-  void SetUp() override {
-    static int databases = 0;
-    if (GetParam() == Engine::sqlite) {
-      char pattern[] = "/tmp/slmhub-jobs-XXXXXX";
-      ASSERT_NE(mkdtemp(pattern), nullptr);
-      dir_ = pattern;
-      url_ = "sqlite:" + dir_ + "/slmhub.db";
-    } else {
-      url_ = cluster().create_database("jobs_" + std::to_string(++databases));
-    }
-    db_ = Database::open(url_);
-  }
-  void TearDown() override {
-    db_.reset();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-  }
-
-  std::string url_;
-  std::string dir_;
-  std::unique_ptr<Database> db_;
-  ManualClock clock_{"2026-11-02T09:00:00Z"};
-  TestLogger log_;
-};
+using test::Engine;
+using test::engine_name;
+using test::StoreTest;
 
 // ---- helpers --------------------------------------------------------------------------
 
@@ -384,8 +349,7 @@ TEST_P(JobSchedulerTest, TheThreadRunsDueJobsAndStopsPromptly) {
   EXPECT_LT(std::chrono::steady_clock::now() - before, 2s);
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, JobSchedulerTest,
-                         testing::Values(Engine::sqlite, Engine::postgresql), engine_name);
+INSTANTIATE_TEST_SUITE_P(Engines, JobSchedulerTest, test::kBothEngines, engine_name);
 
 }  // namespace
 }  // namespace slmhub::host

@@ -1,0 +1,355 @@
+// The availability engine against DOMAIN.md §3-4: the shared worked example reproduced
+// exactly, and one focused case per rule (overlaps, month boundaries, as_of, DST, maintenance
+// budget and lead times, credit policies, rounding).
+#include "engine.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "report_json.hpp"
+#include "slmhub/domain.hpp"
+#include "slmhub/json.hpp"
+
+namespace slmhub::availability {
+namespace {
+
+using date::year;
+
+std::string read_shared(const std::string& relative) {
+  const char* dir = std::getenv("SLMHUB_SHARED_DIR");
+  if (!dir || !*dir) {
+    ADD_FAILURE() << "SLMHUB_SHARED_DIR is not set";
+    return {};
+  }
+  std::ifstream in(std::string(dir) + "/" + relative, std::ios::binary);
+  if (!in) {
+    ADD_FAILURE() << "cannot read " << dir << "/" << relative;
+    return {};
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+Instant at(const char* text) { return parse_instant(text); }
+
+// A one-service dataset in America/Chicago with two subscribers; each test adds what it needs.
+Dataset base(const char* hours = "24x7", Environment env = Environment::production) {
+  Dataset d;
+  d.timezone = "America/Chicago";
+  CalendarDef cal;
+  cal.id = "business";
+  cal.timezone = "America/Chicago";
+  for (int wd = 1; wd <= 5; ++wd) cal.hours[static_cast<std::size_t>(wd)] = DayHours{480, 1020};
+  cal.holidays = {year{2026} / 11 / 26, year{2026} / 11 / 27};
+  d.calendars.push_back(cal);
+  d.provider_calendar = "business";
+  Service s;
+  s.id = "svc";
+  s.name = "Service";
+  s.environment = env;
+  s.hours = hours;
+  s.target_thousandths = 99000;  // 1 % allowed
+  d.services.push_back(s);
+  d.customers.push_back(
+      {"alpha", "Alpha", "A-1", {{"svc", 100000, std::nullopt, std::nullopt}}, {}});
+  d.customers.push_back({"beta", "Beta", "B-1", {{"svc", 50000, std::nullopt, std::nullopt}}, {}});
+  return d;
+}
+
+void outage(Dataset& d, const char* id, const char* start, std::optional<const char*> end,
+            std::vector<std::string> customers = {},
+            InterruptionType type = InterruptionType::outage) {
+  Interruption i;
+  i.id = id;
+  i.service = "svc";
+  i.type = type;
+  i.start = at(start);
+  if (end) i.end = at(*end);
+  i.customers = std::move(customers);
+  d.interruptions.push_back(i);
+}
+
+void window(Dataset& d, const char* id, MaintenanceCategory cat, const char* start, const char* end,
+            std::optional<const char*> announced) {
+  MaintenanceWindow w;
+  w.id = id;
+  w.service = "svc";
+  w.category = cat;
+  w.start = at(start);
+  w.end = at(end);
+  if (announced) w.announced_at = at(*announced);
+  d.maintenance.push_back(w);
+}
+
+constexpr auto kNov = year{2026} / date::November;
+constexpr int64_t kNovChicago = 2595600;  // 30 days + 1 hour (DST ends 1 Nov 2026)
+
+TEST(AvailabilityVector, Example202611ReproducedExactly) {
+  const std::string input = read_shared("vectors/example-2026-11.json");
+  const std::string expected = read_shared("vectors/example-2026-11.expected.json");
+  ASSERT_FALSE(input.empty());
+  ASSERT_FALSE(expected.empty());
+  const Dataset dataset = parse_dataset(parse_json(input));
+  const Json got = report_to_json(compute(dataset, parse_month("2026-11"), std::nullopt));
+  EXPECT_EQ(got, parse_json(expected)) << got.dump(2);
+}
+
+TEST(AvailabilityEngine, DstMonthLength) {
+  const auto r = compute(base(), kNov, std::nullopt);
+  ASSERT_EQ(r.services.size(), 1u);
+  EXPECT_EQ(r.services[0].scheduled_seconds, kNovChicago);
+  EXPECT_EQ(r.services[0].downtime_seconds, 0);
+  EXPECT_EQ(r.services[0].availability_ten_thousandths, 1000000);
+  EXPECT_TRUE(r.services[0].met);
+  EXPECT_TRUE(r.credits.empty());
+  EXPECT_EQ(report_to_json(r)["services"][0]["availability_percent"], Json(100));
+}
+
+TEST(AvailabilityEngine, OverlappingInterruptionsCountOnce) {
+  Dataset d = base();
+  outage(d, "INC2", "2026-11-03T14:30:00Z", "2026-11-03T15:30:00Z");
+  outage(d, "INC1", "2026-11-03T14:00:00Z", "2026-11-03T15:00:00Z");
+  const auto& f = compute(d, kNov, std::nullopt).services[0];
+  EXPECT_EQ(f.downtime_seconds, 5400);
+  EXPECT_EQ(f.interruptions, (std::vector<std::string>{"INC1", "INC2"}));
+  EXPECT_EQ(f.customers_impacted, (std::vector<std::string>{"alpha", "beta"}));
+}
+
+TEST(AvailabilityEngine, InterruptionCrossingMonthBoundaryCountsItsOwnPart) {
+  Dataset d = base();
+  // Local 2026-11-30 23:00 CST to 2026-12-01 01:00 CST.
+  outage(d, "INC1", "2026-12-01T05:00:00Z", "2026-12-01T07:00:00Z");
+  EXPECT_EQ(compute(d, kNov, std::nullopt).services[0].downtime_seconds, 3600);
+  EXPECT_EQ(compute(d, year{2026} / date::December, std::nullopt).services[0].downtime_seconds,
+            3600);
+}
+
+TEST(AvailabilityEngine, AsOfCutsPeriodAndOpenInterruption) {
+  Dataset d = base();
+  outage(d, "INC1", "2026-11-10T12:00:00Z", std::nullopt);
+  const auto r = compute(d, kNov, at("2026-11-10T14:00:00Z"));
+  const auto& f = r.services[0];
+  EXPECT_EQ(f.downtime_seconds, 7200);
+  // 2026-11-01T05:00Z to 2026-11-10T14:00Z.
+  EXPECT_EQ(f.scheduled_seconds, 9 * 86400 + 9 * 3600);
+  // Without as_of an open interruption runs to the month's end.
+  const auto full = compute(d, kNov, std::nullopt).services[0];
+  EXPECT_EQ(full.downtime_seconds,
+            (at("2026-12-01T06:00:00Z") - at("2026-11-10T12:00:00Z")).count());
+}
+
+TEST(AvailabilityEngine, DegradationDoesNotCount) {
+  Dataset d = base();
+  outage(d, "INC1", "2026-11-03T14:00:00Z", "2026-11-03T18:00:00Z", {},
+         InterruptionType::degradation);
+  const auto& f = compute(d, kNov, std::nullopt).services[0];
+  EXPECT_EQ(f.downtime_seconds, 0);
+  EXPECT_TRUE(f.interruptions.empty());
+  EXPECT_TRUE(f.customers_impacted.empty());
+}
+
+TEST(AvailabilityEngine, EmergencyMaintenanceIsDowntime) {
+  Dataset d = base();
+  window(d, "CHG1", MaintenanceCategory::emergency, "2026-11-05T10:00:00Z", "2026-11-05T11:00:00Z",
+         "2026-09-01T00:00:00Z");
+  const auto& f = compute(d, kNov, std::nullopt).services[0];
+  EXPECT_EQ(f.downtime_seconds, 3600);
+  EXPECT_EQ(f.excluded_maintenance_seconds, 0);
+  EXPECT_EQ(f.maintenance_downtime, (std::vector<std::string>{"CHG1"}));
+  EXPECT_EQ(f.customers_impacted, (std::vector<std::string>{"alpha", "beta"}));
+}
+
+TEST(AvailabilityEngine, LateAnnouncementIsDowntimeProduction) {
+  Dataset d = base();
+  // 14 × 24 h less one second before the start: too late.
+  window(d, "CHG1", MaintenanceCategory::planned_outage, "2026-11-15T08:00:00Z",
+         "2026-11-15T10:00:00Z", "2026-11-01T08:00:01Z");
+  // Exactly 14 × 24 h: pre-approved.
+  window(d, "CHG2", MaintenanceCategory::planned_outage, "2026-11-16T08:00:00Z",
+         "2026-11-16T09:00:00Z", "2026-11-02T08:00:00Z");
+  // Skipped and non-disruptive windows have no effect.
+  window(d, "CHG3", MaintenanceCategory::emergency, "2026-11-17T08:00:00Z", "2026-11-17T09:00:00Z",
+         std::nullopt);
+  d.maintenance.back().status = MaintenanceStatus::skipped;
+  window(d, "CHG4", MaintenanceCategory::planned_non_disruptive, "2026-11-18T08:00:00Z",
+         "2026-11-18T09:00:00Z", std::nullopt);
+  const auto& f = compute(d, kNov, std::nullopt).services[0];
+  EXPECT_EQ(f.downtime_seconds, 7200);
+  EXPECT_EQ(f.excluded_maintenance_seconds, 3600);
+  EXPECT_EQ(f.scheduled_seconds, kNovChicago - 3600);
+  EXPECT_EQ(f.maintenance_downtime, (std::vector<std::string>{"CHG1"}));
+}
+
+TEST(AvailabilityEngine, LeadTimeInBusinessDaysOutsideProduction) {
+  Dataset d = base("business", Environment::qa);
+  // Announced Friday 2026-11-13; + 5 business days = Friday 2026-11-20.
+  window(d, "CHG1", MaintenanceCategory::planned_outage, "2026-11-19T15:00:00Z",
+         "2026-11-19T16:00:00Z", "2026-11-13T15:00:00Z");
+  window(d, "CHG2", MaintenanceCategory::planned_outage, "2026-11-20T15:00:00Z",
+         "2026-11-20T16:00:00Z", "2026-11-13T15:00:00Z");
+  const auto& f = compute(d, kNov, std::nullopt).services[0];
+  EXPECT_EQ(f.maintenance_downtime, (std::vector<std::string>{"CHG1"}));
+  EXPECT_EQ(f.downtime_seconds, 3600);
+  EXPECT_EQ(f.excluded_maintenance_seconds, 3600);
+  // 19 business days × 9 h, less the excluded hour.
+  EXPECT_EQ(f.scheduled_seconds, 19 * 9 * 3600 - 3600);
+}
+
+TEST(AvailabilityEngine, BudgetExhaustedAcrossWindowsOfOneFiscalYear) {
+  Dataset d = base();
+  d.services[0].maintenance_budget_hours_per_fy = 3;
+  // October (same FY 2027, Sep-Aug) uses 2 h of the 3 h budget.
+  window(d, "CHG1", MaintenanceCategory::planned_outage, "2026-10-04T08:00:00Z",
+         "2026-10-04T10:00:00Z", "2026-09-01T00:00:00Z");
+  // November: 2 h window, only 1 h left: second hour is downtime.
+  window(d, "CHG2", MaintenanceCategory::planned_outage, "2026-11-08T08:00:00Z",
+         "2026-11-08T10:00:00Z", "2026-10-01T00:00:00Z");
+  const auto& f = compute(d, kNov, std::nullopt).services[0];
+  EXPECT_EQ(f.excluded_maintenance_seconds, 3600);
+  EXPECT_EQ(f.downtime_seconds, 3600);
+  EXPECT_EQ(f.maintenance_downtime, (std::vector<std::string>{"CHG2"}));
+  // A window in the previous fiscal year (FY 2026) does not use FY 2027's budget.
+  Dataset e = base();
+  e.services[0].maintenance_budget_hours_per_fy = 3;
+  window(e, "CHG0", MaintenanceCategory::planned_outage, "2026-08-04T08:00:00Z",
+         "2026-08-04T11:00:00Z", "2026-07-01T00:00:00Z");
+  window(e, "CHG2", MaintenanceCategory::planned_outage, "2026-11-08T08:00:00Z",
+         "2026-11-08T10:00:00Z", "2026-10-01T00:00:00Z");
+  EXPECT_EQ(compute(e, kNov, std::nullopt).services[0].excluded_maintenance_seconds, 7200);
+}
+
+TEST(AvailabilityEngine, TwoWindowsInMonthShareBudgetChronologically) {
+  Dataset d = base();
+  d.services[0].maintenance_budget_hours_per_fy = 3;
+  // Listed out of order: CHG-B starts first and takes 2 h; CHG-A gets 1 h of its 2 h.
+  window(d, "CHG-A", MaintenanceCategory::planned_outage, "2026-11-20T08:00:00Z",
+         "2026-11-20T10:00:00Z", "2026-10-01T00:00:00Z");
+  window(d, "CHG-B", MaintenanceCategory::planned_outage, "2026-11-10T08:00:00Z",
+         "2026-11-10T10:00:00Z", "2026-10-01T00:00:00Z");
+  const auto& f = compute(d, kNov, std::nullopt).services[0];
+  EXPECT_EQ(f.excluded_maintenance_seconds, 3 * 3600);
+  EXPECT_EQ(f.downtime_seconds, 3600);
+  EXPECT_EQ(f.maintenance_downtime, (std::vector<std::string>{"CHG-A"}));
+}
+
+TEST(AvailabilityEngine, ExcludedTimeWinsOverInterruption) {
+  Dataset d = base();
+  window(d, "CHG1", MaintenanceCategory::planned_outage, "2026-11-08T08:00:00Z",
+         "2026-11-08T12:00:00Z", "2026-10-01T00:00:00Z");
+  outage(d, "INC1", "2026-11-08T09:00:00Z", "2026-11-08T10:00:00Z");
+  const auto& f = compute(d, kNov, std::nullopt).services[0];
+  EXPECT_EQ(f.downtime_seconds, 0);
+  EXPECT_TRUE(f.interruptions.empty());
+}
+
+// Target 99 % of 2,595,600 s allows 25,956 s.
+TEST(AvailabilityCredits, ProportionalAndNoSubscriptionNoCredit) {
+  Dataset d = base();
+  d.customers.push_back({"gamma", "Gamma", "G-1", {}, {}});
+  d.customers[1].subscriptions[0].end = at("2026-10-01T00:00:00Z");  // beta left in October
+  outage(d, "INC1", "2026-11-03T00:00:00Z", "2026-11-03T10:00:00Z",
+         {"alpha", "beta", "gamma"});  // 36,000 s
+  const auto r = compute(d, kNov, std::nullopt);
+  EXPECT_EQ(r.services[0].allowed_downtime_seconds, 25956);
+  EXPECT_EQ(r.services[0].customers_impacted, (std::vector<std::string>{"alpha", "beta", "gamma"}));
+  ASSERT_EQ(r.credits.size(), 1u);
+  EXPECT_EQ(r.credits[0].customer, "alpha");
+  EXPECT_EQ(r.credits[0].excess_downtime_seconds, 36000 - 25956);
+  // 100,000 × 10,044 / 2,595,600 = 386.96 → 387.
+  EXPECT_EQ(r.credits[0].credit_cents, 387);
+}
+
+TEST(AvailabilityCredits, CustomerDowntimeOnlyFromItsInterruptions) {
+  Dataset d = base();
+  outage(d, "INC1", "2026-11-03T00:00:00Z", "2026-11-03T10:00:00Z", {"alpha"});
+  outage(d, "INC2", "2026-11-04T00:00:00Z", "2026-11-04T01:00:00Z");
+  const auto r = compute(d, kNov, std::nullopt);
+  ASSERT_EQ(r.credits.size(), 1u);  // beta: 3,600 s, within the allowance
+  EXPECT_EQ(r.credits[0].customer, "alpha");
+  EXPECT_EQ(r.credits[0].downtime_seconds, 39600);
+  EXPECT_EQ(r.credits[0].interruptions, (std::vector<std::string>{"INC1", "INC2"}));
+}
+
+TEST(AvailabilityCredits, TieredPicksLowestApplicableTierAndZeroCentRow) {
+  Dataset d = base();
+  d.services[0].target_thousandths = 99900;  // allowed 2,595 s
+  CreditPolicy p;
+  p.type = CreditPolicyType::tiered;
+  p.tiers = {{99000, 10000}, {99500, 5000}, {95000, 25000}};
+  d.services[0].credit_policy = p;
+  // alpha: 36,000 s down → 98.61 %: below 99 and 99.5 → lowest is 99 → 10 %.
+  outage(d, "INC1", "2026-11-03T00:00:00Z", "2026-11-03T10:00:00Z", {"alpha"});
+  // beta: 3,600 s → 99.86 %: above every tier → 0 cents, row still listed.
+  outage(d, "INC2", "2026-11-04T00:00:00Z", "2026-11-04T01:00:00Z", {"beta"});
+  const auto r = compute(d, kNov, std::nullopt);
+  ASSERT_EQ(r.credits.size(), 2u);
+  EXPECT_EQ(r.credits[0].customer, "alpha");
+  EXPECT_EQ(r.credits[0].credit_cents, 10000);
+  EXPECT_EQ(r.credits[1].customer, "beta");
+  EXPECT_EQ(r.credits[1].excess_downtime_seconds, 3600 - 2595);
+  EXPECT_EQ(r.credits[1].credit_cents, 0);
+}
+
+TEST(AvailabilityCredits, TierBoundaryIsStrictlyBelow) {
+  Dataset d = base();
+  d.services[0].target_thousandths = 99900;
+  CreditPolicy p;
+  p.type = CreditPolicyType::tiered;
+  p.tiers = {{99000, 10000}};
+  d.services[0].credit_policy = p;
+  // Exactly 1 % of 2,595,600 s down: availability is exactly 99 %, not below it.
+  outage(d, "INC1", "2026-11-03T00:00:00Z", "2026-11-03T07:12:36Z", {"alpha"});
+  auto r = compute(d, kNov, std::nullopt);
+  ASSERT_EQ(r.credits.size(), 1u);
+  EXPECT_EQ(r.credits[0].downtime_seconds, 25956);
+  EXPECT_EQ(r.credits[0].credit_cents, 0);
+  // One second more and it is below.
+  d.interruptions[0].end = at("2026-11-03T07:12:37Z");
+  r = compute(d, kNov, std::nullopt);
+  EXPECT_EQ(r.credits[0].credit_cents, 10000);
+}
+
+TEST(AvailabilityCredits, CapLimitsCredit) {
+  Dataset d = base();
+  CreditPolicy p;
+  p.cap_thousandths = 10000;  // 10 %
+  d.credit_policy = p;
+  // 10 days down: proportional would be far above 10 %.
+  outage(d, "INC1", "2026-11-03T00:00:00Z", "2026-11-13T00:00:00Z", {"alpha"});
+  const auto r = compute(d, kNov, std::nullopt);
+  ASSERT_EQ(r.credits.size(), 1u);
+  EXPECT_EQ(r.credits[0].credit_cents, 10000);
+}
+
+TEST(AvailabilityCredits, HalfUpRoundingAtExactlyHalf) {
+  EXPECT_EQ(round_half_up(5, 2), 3);
+  EXPECT_EQ(round_half_up(7, 2), 4);
+  EXPECT_EQ(round_half_up(149, 100), 1);
+  EXPECT_EQ(round_half_up(0, 7), 0);
+  // Through the engine: charge 1 cent, excess = scheduled / 2 gives exactly 0.5 → 1.
+  Dataset d = base();
+  d.services[0].target_thousandths = 100000;  // nothing allowed
+  d.customers[0].subscriptions[0].monthly_charge_cents = 1;
+  outage(d, "INC1", "2026-11-01T05:00:00Z", "2026-11-16T05:30:00Z", {"alpha"});  // 1,297,800 s
+  const auto r = compute(d, kNov, std::nullopt);
+  ASSERT_EQ(r.credits.size(), 1u);
+  EXPECT_EQ(r.credits[0].excess_downtime_seconds * 2, kNovChicago);
+  EXPECT_EQ(r.credits[0].credit_cents, 1);
+  EXPECT_EQ(report_to_json(r)["services"][0]["availability_percent"], Json(50));
+}
+
+TEST(AvailabilityReportJson, AvailabilityPercentDigits) {
+  EXPECT_EQ(ten_thousandths_to_json(994189).dump(), "99.4189");
+  EXPECT_EQ(ten_thousandths_to_json(988304).dump(), "98.8304");
+  EXPECT_EQ(ten_thousandths_to_json(995000).dump(), "99.5");
+  EXPECT_EQ(ten_thousandths_to_json(1000000).dump(), "100");
+  EXPECT_EQ(ten_thousandths_to_json(5).dump(), "0.0005");
+}
+
+}  // namespace
+}  // namespace slmhub::availability
