@@ -114,7 +114,7 @@ TEST(AvailabilityEngine, OverlappingInterruptionsCountOnce) {
   Dataset d = base();
   outage(d, "INC2", "2026-11-03T14:30:00Z", "2026-11-03T15:30:00Z");
   outage(d, "INC1", "2026-11-03T14:00:00Z", "2026-11-03T15:00:00Z");
-  const auto& f = compute(d, kNov, std::nullopt).services[0];
+  const auto f = compute(d, kNov, std::nullopt).services[0];
   EXPECT_EQ(f.downtime_seconds, 5400);
   EXPECT_EQ(f.interruptions, (std::vector<std::string>{"INC1", "INC2"}));
   EXPECT_EQ(f.customers_impacted, (std::vector<std::string>{"alpha", "beta"}));
@@ -147,7 +147,7 @@ TEST(AvailabilityEngine, DegradationDoesNotCount) {
   Dataset d = base();
   outage(d, "INC1", "2026-11-03T14:00:00Z", "2026-11-03T18:00:00Z", {},
          InterruptionType::degradation);
-  const auto& f = compute(d, kNov, std::nullopt).services[0];
+  const auto f = compute(d, kNov, std::nullopt).services[0];
   EXPECT_EQ(f.downtime_seconds, 0);
   EXPECT_TRUE(f.interruptions.empty());
   EXPECT_TRUE(f.customers_impacted.empty());
@@ -157,7 +157,7 @@ TEST(AvailabilityEngine, EmergencyMaintenanceIsDowntime) {
   Dataset d = base();
   window(d, "CHG1", MaintenanceCategory::emergency, "2026-11-05T10:00:00Z", "2026-11-05T11:00:00Z",
          "2026-09-01T00:00:00Z");
-  const auto& f = compute(d, kNov, std::nullopt).services[0];
+  const auto f = compute(d, kNov, std::nullopt).services[0];
   EXPECT_EQ(f.downtime_seconds, 3600);
   EXPECT_EQ(f.excluded_maintenance_seconds, 0);
   EXPECT_EQ(f.maintenance_downtime, (std::vector<std::string>{"CHG1"}));
@@ -178,7 +178,7 @@ TEST(AvailabilityEngine, LateAnnouncementIsDowntimeProduction) {
   d.maintenance.back().status = MaintenanceStatus::skipped;
   window(d, "CHG4", MaintenanceCategory::planned_non_disruptive, "2026-11-18T08:00:00Z",
          "2026-11-18T09:00:00Z", std::nullopt);
-  const auto& f = compute(d, kNov, std::nullopt).services[0];
+  const auto f = compute(d, kNov, std::nullopt).services[0];
   EXPECT_EQ(f.downtime_seconds, 7200);
   EXPECT_EQ(f.excluded_maintenance_seconds, 3600);
   EXPECT_EQ(f.scheduled_seconds, kNovChicago - 3600);
@@ -192,7 +192,7 @@ TEST(AvailabilityEngine, LeadTimeInBusinessDaysOutsideProduction) {
          "2026-11-19T16:00:00Z", "2026-11-13T15:00:00Z");
   window(d, "CHG2", MaintenanceCategory::planned_outage, "2026-11-20T15:00:00Z",
          "2026-11-20T16:00:00Z", "2026-11-13T15:00:00Z");
-  const auto& f = compute(d, kNov, std::nullopt).services[0];
+  const auto f = compute(d, kNov, std::nullopt).services[0];
   EXPECT_EQ(f.maintenance_downtime, (std::vector<std::string>{"CHG1"}));
   EXPECT_EQ(f.downtime_seconds, 3600);
   EXPECT_EQ(f.excluded_maintenance_seconds, 3600);
@@ -209,7 +209,7 @@ TEST(AvailabilityEngine, BudgetExhaustedAcrossWindowsOfOneFiscalYear) {
   // November: 2 h window, only 1 h left: second hour is downtime.
   window(d, "CHG2", MaintenanceCategory::planned_outage, "2026-11-08T08:00:00Z",
          "2026-11-08T10:00:00Z", "2026-10-01T00:00:00Z");
-  const auto& f = compute(d, kNov, std::nullopt).services[0];
+  const auto f = compute(d, kNov, std::nullopt).services[0];
   EXPECT_EQ(f.excluded_maintenance_seconds, 3600);
   EXPECT_EQ(f.downtime_seconds, 3600);
   EXPECT_EQ(f.maintenance_downtime, (std::vector<std::string>{"CHG2"}));
@@ -231,7 +231,7 @@ TEST(AvailabilityEngine, TwoWindowsInMonthShareBudgetChronologically) {
          "2026-11-20T10:00:00Z", "2026-10-01T00:00:00Z");
   window(d, "CHG-B", MaintenanceCategory::planned_outage, "2026-11-10T08:00:00Z",
          "2026-11-10T10:00:00Z", "2026-10-01T00:00:00Z");
-  const auto& f = compute(d, kNov, std::nullopt).services[0];
+  const auto f = compute(d, kNov, std::nullopt).services[0];
   EXPECT_EQ(f.excluded_maintenance_seconds, 3 * 3600);
   EXPECT_EQ(f.downtime_seconds, 3600);
   EXPECT_EQ(f.maintenance_downtime, (std::vector<std::string>{"CHG-A"}));
@@ -242,7 +242,7 @@ TEST(AvailabilityEngine, ExcludedTimeWinsOverInterruption) {
   window(d, "CHG1", MaintenanceCategory::planned_outage, "2026-11-08T08:00:00Z",
          "2026-11-08T12:00:00Z", "2026-10-01T00:00:00Z");
   outage(d, "INC1", "2026-11-08T09:00:00Z", "2026-11-08T10:00:00Z");
-  const auto& f = compute(d, kNov, std::nullopt).services[0];
+  const auto f = compute(d, kNov, std::nullopt).services[0];
   EXPECT_EQ(f.downtime_seconds, 0);
   EXPECT_TRUE(f.interruptions.empty());
 }

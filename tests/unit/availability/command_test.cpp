@@ -1,0 +1,164 @@
+// `slmhub report availability` run in-process: the report on stdout and in --out, and the
+// sysexits statuses and one-line `FILE: $.path: message` errors of DESIGN.md §5.1.
+#include "command.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "slmhub/json.hpp"
+
+namespace slmhub::availability {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string shared_file(const std::string& relative) {
+  const char* dir = std::getenv("SLMHUB_SHARED_DIR");
+  if (!dir || !*dir) {
+    ADD_FAILURE() << "SLMHUB_SHARED_DIR is not set";
+    return {};
+  }
+  return std::string(dir) + "/" + relative;
+}
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A fresh folder per test, removed afterwards.
+class ReportCommand : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("slmhub-avail-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  int run(std::vector<std::string> args) {
+    out_.str("");
+    err_.str("");
+    return run_report_command(args, out_, err_);
+  }
+  std::vector<std::string> err_lines() const {
+    std::vector<std::string> lines;
+    std::istringstream in(err_.str());
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+  }
+
+  fs::path dir_;
+  std::ostringstream out_;
+  std::ostringstream err_;
+};
+
+TEST_F(ReportCommand, VectorToStdout) {
+  const std::string input = shared_file("vectors/example-2026-11.json");
+  ASSERT_EQ(run({"--input", input, "--month", "2026-11"}), 0) << err_.str();
+  EXPECT_EQ(err_.str(), "");
+  EXPECT_EQ(parse_json(out_.str()),
+            parse_json(slurp(shared_file("vectors/example-2026-11.expected.json"))));
+}
+
+TEST_F(ReportCommand, VectorToOutFileWithEqualsForm) {
+  const fs::path out = dir_ / "report.json";
+  const std::string input = shared_file("vectors/example-2026-11.json");
+  ASSERT_EQ(run({"--input=" + input, "--month=2026-11", "--format", "json", "--out", out.string()}),
+            0)
+      << err_.str();
+  EXPECT_EQ(out_.str(), "");
+  EXPECT_EQ(parse_json(slurp(out)),
+            parse_json(slurp(shared_file("vectors/example-2026-11.expected.json"))));
+  // Only the report is left behind: no temp file.
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator{}), 1);
+}
+
+TEST_F(ReportCommand, AsOfIsAccepted) {
+  const std::string input = shared_file("vectors/example-2026-11.json");
+  ASSERT_EQ(run({"--input", input, "--month", "2026-11", "--as-of", "2026-11-03T14:40:00Z"}), 0)
+      << err_.str();
+  const Json report = parse_json(out_.str());
+  // oracle-prod: 2026-11-01T05:00Z to 14:40Z on the 3rd; INC0001/2 down 14:00-14:40.
+  EXPECT_EQ(report["services"][1]["scheduled_seconds"], 2 * 86400 + 9 * 3600 + 40 * 60);
+  EXPECT_EQ(report["services"][1]["downtime_seconds"], 2400);
+}
+
+TEST_F(ReportCommand, BadUsageIs64) {
+  const std::string input = shared_file("vectors/example-2026-11.json");
+  EXPECT_EQ(run({}), 64);
+  EXPECT_EQ(run({"--input", input}), 64);
+  EXPECT_EQ(run({"--month", "2026-11"}), 64);
+  EXPECT_EQ(run({"--input", input, "--month", "2026-13"}), 64);
+  EXPECT_EQ(run({"--input", input, "--month", "2026-11", "--as-of", "2026-11-03T14:40:00"}), 64);
+  EXPECT_EQ(run({"--input", input, "--month", "2026-11", "--bogus", "x"}), 64);
+  EXPECT_EQ(run({"--input", input, "--month", "2026-11", "extra"}), 64);
+  EXPECT_EQ(run({"--input", input, "--month"}), 64);
+  EXPECT_EQ(run({"--input", input, "--input", input, "--month", "2026-11"}), 64);
+  EXPECT_EQ(run({"--input", input, "--month", "2026-11", "--format", "xml"}), 64);
+  EXPECT_EQ(run({"--input", input, "--month", "2026-11", "--format", "csv"}), 64);
+  EXPECT_NE(err_.str().find("not supported yet"), std::string::npos) << err_.str();
+  EXPECT_EQ(out_.str(), "");
+}
+
+TEST_F(ReportCommand, MissingInputIs66) {
+  const std::string input = (dir_ / "nope.json").string();
+  EXPECT_EQ(run({"--input", input, "--month", "2026-11"}), 66);
+  ASSERT_EQ(err_lines().size(), 1u);
+  EXPECT_TRUE(err_lines()[0].starts_with(input + ": ")) << err_.str();
+  EXPECT_EQ(run({"--input", dir_.string(), "--month", "2026-11"}), 66);
+}
+
+TEST_F(ReportCommand, BadDatasetIs65WithOneLinePerError) {
+  std::string text = slurp(shared_file("vectors/example-2026-11.json"));
+  // Two problems: an unknown key and a wrong type.
+  text.replace(text.find("\"environment\": \"production\""),
+               std::string("\"environment\": \"production\"").size(),
+               "\"environment\": \"production\", \"colour\": \"red\"");
+  text.replace(text.find("\"monthly_charge_cents\": 150000"),
+               std::string("\"monthly_charge_cents\": 150000").size(),
+               "\"monthly_charge_cents\": \"lots\"");
+  const fs::path input = dir_ / "bad.json";
+  std::ofstream(input) << text;
+  const fs::path out = dir_ / "report.json";
+  EXPECT_EQ(run({"--input", input.string(), "--month", "2026-11", "--out", out.string()}), 65);
+  const auto lines = err_lines();
+  ASSERT_EQ(lines.size(), 2u) << err_.str();
+  EXPECT_TRUE(lines[0].starts_with(input.string() + ": $.services[0].colour: ")) << lines[0];
+  EXPECT_TRUE(lines[1].starts_with(input.string() +
+                                   ": $.customers[0].subscriptions[0].monthly_charge_cents: "))
+      << lines[1];
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_EQ(out_.str(), "");
+}
+
+TEST_F(ReportCommand, MalformedJsonIs65) {
+  const fs::path input = dir_ / "broken.json";
+  std::ofstream(input) << "{\"timezone\": ";
+  EXPECT_EQ(run({"--input", input.string(), "--month", "2026-11"}), 65);
+  const auto lines = err_lines();
+  ASSERT_EQ(lines.size(), 1u) << err_.str();
+  EXPECT_TRUE(lines[0].starts_with(input.string() + ": $: ")) << lines[0];
+}
+
+TEST_F(ReportCommand, OutputThatCannotBeCreatedIs73) {
+  const std::string input = shared_file("vectors/example-2026-11.json");
+  const fs::path out = dir_ / "no-such-dir" / "report.json";
+  EXPECT_EQ(run({"--input", input, "--month", "2026-11", "--out", out.string()}), 73);
+  ASSERT_EQ(err_lines().size(), 1u);
+  EXPECT_TRUE(err_lines()[0].starts_with(out.string() + ": ")) << err_.str();
+}
+
+}  // namespace
+}  // namespace slmhub::availability
