@@ -221,6 +221,20 @@ TEST_F(ServerTest, ImportIsIdempotentAndAllOrNothing) {
   EXPECT_EQ(http(server->port(), "GET", "/api/v1/audit?limit=10000", "", token).body, audit_before);
 }
 
+// The availability plugin serves the report from the store: the shared vector, imported,
+// gives exactly the expected report.
+TEST_F(ServerTest, ServedAvailabilityReportMatchesTheVector) {
+  const std::string dataset = shared_dir() + "/vectors/example-2026-11.json";
+  ASSERT_EQ(run_slmhub({"import", dataset}, server->env()).status, 0);
+  auto r = http(server->port(), "GET", "/api/v1/reports/availability?month=2026-11", "", token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Json::parse(r.body),
+            Json::parse(read_file(shared_dir() + "/vectors/example-2026-11.expected.json")));
+  auto bad = http(server->port(), "GET", "/api/v1/reports/availability?month=11-2026", "", token);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(Json::parse(bad.body)["errors"][0]["path"], "month");
+}
+
 TEST_F(ServerTest, CrudWritesAuditRowsAndTickets) {
   const int port = server->port();
   auto created = http(port, "POST", "/api/v1/services",

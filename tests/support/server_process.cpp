@@ -107,7 +107,8 @@ ServerProcess::ServerProcess(const std::filesystem::path& dir,
     : dir_(dir) {
   env_ = {{"SLMHUB_DB_URL", "sqlite:" + (dir / "slmhub.db").string()},
           {"SLMHUB_HTTP_PORT", "0"},
-          {"SLMHUB_PLUGINS_DIR", SLMHUB_TEST_PLUGIN_DIR},
+          // The shipped plugins and the deliberately broken test plugins.
+          {"SLMHUB_PLUGINS_DIR", std::string(SLMHUB_PLUGIN_DIR) + "," + SLMHUB_TEST_PLUGIN_DIR},
           {"SLMHUB_AUTH_ADMIN_TOKEN_FILE", (dir / "admin.token").string()},
           {"SLMHUB_LOG_LEVEL", "information"}};
   for (auto& [k, v] : env) env_[k] = v;

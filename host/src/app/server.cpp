@@ -220,20 +220,16 @@ void Server::open() {
   add_host_routes();
   core_->add_routes(*router_);
 
-  std::string dir = settings_.string("plugins.dir");
-  dir = dir.empty()
-            ? (std::filesystem::path(binary_dir_) / ".." / "plugins").lexically_normal().string()
-            : settings_.resolve_path(dir);
+  std::vector<std::string> dirs;
+  for (const auto& dir : split_config_list(settings_.string("plugins.dir")))
+    dirs.push_back(settings_.resolve_path(dir));
+  if (dirs.empty())
+    dirs.push_back((std::filesystem::path(binary_dir_) / ".." / "plugins").lexically_normal());
   plugins_ = std::make_unique<PluginManager>();
   auto enabled = split_config_list(settings_.string("plugins.enabled"));
-  if (std::filesystem::is_directory(dir)) {
-    plugins_->load_dir(dir, enabled);
-  } else if (!enabled.empty()) {
-    throw std::runtime_error("plugins.dir " + dir + " does not exist, and plugins.enabled names " +
-                             std::to_string(enabled.size()) + " plugin(s)");
-  } else {
-    log.warning("plugins.dir " + dir + " does not exist: running without plugins");
-  }
+  plugins_->load_dirs(dirs, enabled);
+  if (plugins_->records().empty())
+    log.warning("no plugin libraries in " + join(dirs, ", ") + ": running without plugins");
   plugins_->start_all(
       [&](Plugin& plugin, const PluginInfo& info) -> Host& {
         hosts_.push_back(std::make_unique<PluginHost>(*this, info.name, plugin.config_schema()));

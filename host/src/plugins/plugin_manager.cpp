@@ -43,14 +43,21 @@ std::string one_line(std::string text) {
 
 }  // namespace
 
-void PluginManager::load_dir(const std::string& dir, const std::vector<std::string>& enabled) {
+void PluginManager::load_dirs(const std::vector<std::string>& dirs,
+                              const std::vector<std::string>& enabled) {
   std::vector<std::filesystem::path> files;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".so") files.push_back(entry.path());
+  for (const auto& dir : dirs) {
+    if (!std::filesystem::is_directory(dir)) continue;
+    std::vector<std::filesystem::path> here;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      if (entry.is_regular_file() && entry.path().extension() == ".so")
+        here.push_back(entry.path());
+    }
+    if (ec) throw std::runtime_error("plugins.dir " + dir + ": " + ec.message());
+    std::sort(here.begin(), here.end());
+    files.insert(files.end(), here.begin(), here.end());
   }
-  if (ec) throw std::runtime_error("plugins.dir " + dir + ": " + ec.message());
-  std::sort(files.begin(), files.end());
 
   for (const auto& file : files) {
     auto loaded = std::make_unique<Loaded>();
@@ -114,7 +121,10 @@ void PluginManager::load_dir(const std::string& dir, const std::vector<std::stri
       for (const auto& p : plugins_) {
         if (p->record.name == name) detail = ": " + p->record.reason;
       }
-      throw std::runtime_error("enabled plugin '" + name + "' is not available in " + dir + detail);
+      std::string where;
+      for (const auto& dir : dirs) where += (where.empty() ? "" : ", ") + dir;
+      throw std::runtime_error("enabled plugin '" + name + "' is not available in " + where +
+                               detail);
     }
   }
 }

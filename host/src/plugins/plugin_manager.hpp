@@ -41,9 +41,10 @@ class PluginManager {
   PluginManager& operator=(const PluginManager&) = delete;
   ~PluginManager();
 
-  // Loads every *.so in `dir` (all of them when `enabled` is empty, else only those whose
-  // plugin name is listed). Throws std::runtime_error when an enabled plugin is missing.
-  void load_dir(const std::string& dir, const std::vector<std::string>& enabled);
+  // Loads every *.so in `dirs`, in order (all of them when `enabled` is empty, else only
+  // those whose plugin name is listed). A directory that does not exist is skipped. Throws
+  // std::runtime_error when an enabled plugin is missing.
+  void load_dirs(const std::vector<std::string>& dirs, const std::vector<std::string>& enabled);
   // Starts loaded plugins in dependency order.
   void start_all(const HostFactory& make_host, const Forget& forget);
   // Stops started plugins in reverse start order; then destroys the plugin objects.
