@@ -162,8 +162,10 @@ AuthResult TokenStore::authenticate(const std::string& authorization, Principal&
   if (authorization.empty()) return AuthResult::missing;
   constexpr std::string_view kBearer = "Bearer ";
   if (authorization.size() <= kBearer.size() ||
-      !std::equal(kBearer.begin(), kBearer.end(), authorization.begin(),
-                  [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
+      !std::equal(kBearer.begin(), kBearer.end(), authorization.begin(), [](char a, char b) {
+        return std::tolower(static_cast<unsigned char>(a)) ==
+               std::tolower(static_cast<unsigned char>(b));
+      }))
     return AuthResult::invalid;
   std::string token = authorization.substr(kBearer.size());
   if (!token.starts_with("slm_") || token.size() < 4 + 12 + 1 + 20 || token[16] != '_')

@@ -80,7 +80,7 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
       header_bytes += static_cast<std::int64_t>(name.size() + value.size() + 4);
     }
     if (header_count > limits_.max_header_count || header_bytes > limits_.max_header_bytes) {
-      drain_refused(in);
+      close_after_answer(in);
       return problem(431, "Request Header Fields Too Large",
                      "at most " + std::to_string(limits_.max_header_count) + " header fields and " +
                          std::to_string(limits_.max_header_bytes) + " bytes of headers",
@@ -112,7 +112,7 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
 
     auto match = router_.match(request.method, request.path);
     if (!match.entry) {
-      drain_refused(in);
+      close_after_answer(in);
       if (!match.allowed.empty()) {
         std::string allow;
         for (const auto& m : match.allowed) allow += (allow.empty() ? "" : ", ") + m;
@@ -132,7 +132,7 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
     if (!entry.route.role.empty()) {
       auto result = tokens_.authenticate(request.header("authorization"), request.principal);
       if (result != AuthResult::ok) {
-        drain_refused(in);
+        close_after_answer(in);
         static const char* kWhy[] = {"", "this resource needs 'Authorization: Bearer <token>'",
                                      "the bearer token is not valid", "the bearer token expired"};
         auto r = problem(401, "Unauthorized", kWhy[static_cast<int>(result)], in.getURI());
@@ -144,7 +144,7 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
       bool allowed = entry.route.role == "customer" ? !request.principal.roles.empty()
                                                     : request.principal.has_role(entry.route.role);
       if (!allowed) {
-        drain_refused(in);
+        close_after_answer(in);
         return problem(403, "Forbidden", "this resource needs the role '" + entry.route.role + "'",
                        in.getURI());
       }
@@ -155,7 +155,7 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
     // Body: refuse early on a declared length over the limit, and stop reading a chunked
     // body as soon as it passes the limit, so a 1 GB upload costs no memory.
     if (in.hasContentLength() && in.getContentLength64() > limits_.max_body_bytes) {
-      drain_refused(in);
+      close_after_answer(in);
       return too_large(in);
     }
     auto& stream = in.stream();
@@ -165,7 +165,7 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
       stream.read(buffer, sizeof buffer);
       body.append(buffer, static_cast<std::size_t>(stream.gcount()));
       if (static_cast<std::int64_t>(body.size()) > limits_.max_body_bytes) {
-        drain_refused(in);
+        close_after_answer(in);
         return too_large(in);
       }
     }
@@ -182,7 +182,7 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
 
   // A refused request's body is not read: the connection is closed after the answer so the
   // unread bytes are never parsed as the next request.
-  void drain_refused(HTTPServerRequest& in) {
+  void close_after_answer(HTTPServerRequest& in) {
     close_ = in.hasContentLength() || in.getChunkedTransferEncoding();
   }
 
