@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "engine.hpp"
+#include "report_csv.hpp"
 #include "report_json.hpp"
 #include "slmhub/domain.hpp"
 #include "slmhub/json.hpp"
@@ -113,10 +114,9 @@ int run_report_command(const std::vector<std::string>& args, std::ostream& out, 
     }
   }
   const std::string format = flags.contains("--format") ? flags["--format"] : "json";
-  if (format == "csv" || format == "html") {
-    return usage(err, "--format " + format + " is not supported yet (json only)");
-  }
-  if (format != "json") return usage(err, "--format must be json, found '" + format + "'");
+  if (format == "html") return usage(err, "--format html is not supported yet (json or csv)");
+  if (format != "json" && format != "csv")
+    return usage(err, "--format must be json or csv, found '" + format + "'");
 
   const std::string& input = flags["--input"];
   std::error_code ec;
@@ -135,7 +135,8 @@ int run_report_command(const std::vector<std::string>& args, std::ostream& out, 
   std::string report;
   try {
     const Dataset dataset = parse_dataset(parse_json(text.str()));
-    report = report_to_json(compute(dataset, month, as_of)).dump(2) + "\n";
+    const AvailabilityReport computed = compute(dataset, month, as_of);
+    report = format == "csv" ? report_to_csv(computed) : report_to_json(computed).dump(2) + "\n";
   } catch (const Problem& e) {
     if (e.errors().empty()) {
       err << input << ": " << e.what() << "\n";

@@ -107,9 +107,29 @@ TEST_F(ReportCommand, BadUsageIs64) {
   EXPECT_EQ(run({"--input", input, "--month"}), 64);
   EXPECT_EQ(run({"--input", input, "--input", input, "--month", "2026-11"}), 64);
   EXPECT_EQ(run({"--input", input, "--month", "2026-11", "--format", "xml"}), 64);
-  EXPECT_EQ(run({"--input", input, "--month", "2026-11", "--format", "csv"}), 64);
+  EXPECT_EQ(run({"--input", input, "--month", "2026-11", "--format", "html"}), 64);
   EXPECT_NE(err_.str().find("not supported yet"), std::string::npos) << err_.str();
   EXPECT_EQ(out_.str(), "");
+}
+
+// The vector as CSV: a header, one row per service, one per credit, figures exact.
+TEST_F(ReportCommand, VectorAsCsv) {
+  const std::string input = shared_file("vectors/example-2026-11.json");
+  ASSERT_EQ(run({"--input", input, "--month", "2026-11", "--format", "csv"}), 0) << err_.str();
+  EXPECT_EQ(out_.str(),
+            "month,record,service,customer,target_percent,scheduled_seconds,"
+            "excluded_maintenance_seconds,downtime_seconds,allowed_downtime_seconds,"
+            "excess_downtime_seconds,availability_percent,met,monthly_charge_cents,credit_cents,"
+            "interruptions,maintenance_downtime,customers_impacted\r\n"
+            "2026-11,service,mysql-qa,,99.57,615600,0,7200,2647,4553,98.8304,false,,,INC0004,,"
+            "registrar\r\n"
+            "2026-11,service,oracle-prod,,99.75,2581200,14400,15000,6453,8547,99.4189,false,,,"
+            "INC0001 INC0002 INC0003,CHG0002,library registrar\r\n"
+            "2026-11,credit,mysql-qa,registrar,,,,7200,,4553,,,40000,296,INC0004,,\r\n"
+            "2026-11,credit,oracle-prod,library,,,,13200,,6747,,,90000,235,INC0002 INC0003,CHG0002,"
+            "\r\n"
+            "2026-11,credit,oracle-prod,registrar,,,,15000,,8547,,,150000,497,"
+            "INC0001 INC0002 INC0003,CHG0002,\r\n");
 }
 
 TEST_F(ReportCommand, MissingInputIs66) {
