@@ -3,6 +3,7 @@
 // adds a case; no pair found is a failure, not a pass.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -23,17 +24,15 @@ std::string slurp(const std::filesystem::path& path) {
   return text.str();
 }
 
-std::vector<std::filesystem::path> vector_dirs() {
+std::array<std::string, 2> vector_dirs() {
   const char* shared = std::getenv("SLMHUB_SHARED_DIR");
-  std::vector<std::filesystem::path> dirs;
-  dirs.emplace_back(std::string(shared ? shared : SLMHUB_SOURCE_DIR "/../shared") + "/vectors");
-  dirs.emplace_back(SLMHUB_SOURCE_DIR "/tests/vectors");
-  return dirs;
+  return {std::string(shared ? shared : SLMHUB_SOURCE_DIR "/../shared") + "/vectors",
+          std::string(SLMHUB_SOURCE_DIR "/tests/vectors")};
 }
 
 TEST(Vectors, EveryPairReproducesExactly) {
   int pairs = 0;
-  for (const auto& dir : vector_dirs()) {
+  for (const std::filesystem::path dir : vector_dirs()) {
     if (!std::filesystem::is_directory(dir)) continue;
     for (const auto& entry : std::filesystem::directory_iterator(dir)) {
       const std::string name = entry.path().filename().string();
