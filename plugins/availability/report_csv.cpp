@@ -30,19 +30,6 @@ void row(std::ostringstream& out, const std::vector<std::string>& fields) {
 
 }  // namespace
 
-std::string decimal_text(int64_t value, int digits) {
-  int64_t scale = 1;
-  for (int i = 0; i < digits; ++i) scale *= 10;
-  const bool negative = value < 0;
-  const uint64_t magnitude =
-      negative ? 0 - static_cast<uint64_t>(value) : static_cast<uint64_t>(value);
-  std::string text = (negative ? "-" : "") + std::to_string(magnitude / scale);
-  std::string fraction = std::to_string(magnitude % scale);
-  fraction.insert(0, static_cast<std::size_t>(digits) - fraction.size(), '0');
-  while (!fraction.empty() && fraction.back() == '0') fraction.pop_back();
-  return fraction.empty() ? text : text + "." + fraction;
-}
-
 std::string report_to_csv(const AvailabilityReport& report) {
   std::ostringstream out;
   const std::string month = std::to_string(static_cast<int>(report.month.year())) + "-" +

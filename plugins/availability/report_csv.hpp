@@ -6,12 +6,10 @@
 #include <string>
 
 #include "engine.hpp"
+#include "slmhub/json.hpp"
 
 namespace slmhub::availability {
 
 std::string report_to_csv(const AvailabilityReport& report);
-
-// 994189 with 4 digits → "99.4189"; 99750 with 3 → "99.75"; trailing zeros dropped.
-std::string decimal_text(int64_t value, int digits);
 
 }  // namespace slmhub::availability

@@ -2,27 +2,11 @@
 // design fixes names and meanings, not key order.
 #include "report_json.hpp"
 
-#include <charconv>
 #include <string>
 
 namespace slmhub::availability {
 
-Json ten_thousandths_to_json(int64_t value) {
-  if (value % 10000 == 0) return Json(value / 10000);
-  const bool negative = value < 0;
-  const uint64_t magnitude =
-      negative ? 0 - static_cast<uint64_t>(value) : static_cast<uint64_t>(value);
-  std::string fraction = std::to_string(magnitude % 10000);
-  fraction.insert(0, 4 - fraction.size(), '0');
-  while (fraction.back() == '0') fraction.pop_back();
-  const std::string text =
-      (negative ? "-" : "") + std::to_string(magnitude / 10000) + "." + fraction;
-  // from_chars picks the double nearest the decimal text; nlohmann prints it back as that
-  // same shortest text.
-  double number = 0;
-  std::from_chars(text.data(), text.data() + text.size(), number);
-  return Json(number);
-}
+Json ten_thousandths_to_json(int64_t value) { return decimal_to_json(value, 4); }
 
 namespace {
 

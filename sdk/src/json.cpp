@@ -447,22 +447,30 @@ int64_t parse_thousandths(const Json& number, const std::string& path,
   return thousandths;
 }
 
-Json thousandths_to_json(int64_t thousandths) {
-  if (thousandths % 1000 == 0) return Json(thousandths / 1000);
-  // Build the exact decimal text and let from_chars pick the nearest double; nlohmann prints
-  // that double back as the same shortest text (99.75, not 99.7500000001).
-  const bool negative = thousandths < 0;
+std::string decimal_text(int64_t value, int digits) {
+  int64_t scale = 1;
+  for (int i = 0; i < digits; ++i) scale *= 10;
+  const bool negative = value < 0;
   const uint64_t magnitude =
-      negative ? 0 - static_cast<uint64_t>(thousandths) : static_cast<uint64_t>(thousandths);
-  std::string fraction = std::to_string(magnitude % 1000);
-  fraction.insert(0, 3 - fraction.size(), '0');
-  while (fraction.back() == '0') fraction.pop_back();
-  const std::string text =
-      (negative ? "-" : "") + std::to_string(magnitude / 1000) + "." + fraction;
-  double value = 0;
-  std::from_chars(text.data(), text.data() + text.size(), value);
-  return Json(value);
+      negative ? 0 - static_cast<uint64_t>(value) : static_cast<uint64_t>(value);
+  const std::string whole = (negative ? "-" : "") + std::to_string(magnitude / scale);
+  std::string fraction = std::to_string(magnitude % scale);
+  fraction.insert(0, static_cast<std::size_t>(digits) - fraction.size(), '0');
+  while (!fraction.empty() && fraction.back() == '0') fraction.pop_back();
+  return fraction.empty() ? whole : whole + "." + fraction;
 }
+
+Json decimal_to_json(int64_t value, int digits) {
+  const std::string text = decimal_text(value, digits);
+  if (text.find('.') == std::string::npos) return Json(std::stoll(text));
+  // from_chars picks the double nearest the exact decimal text; nlohmann prints that double
+  // back as the same shortest text (99.75, not 99.7500000001).
+  double number = 0;
+  std::from_chars(text.data(), text.data() + text.size(), number);
+  return Json(number);
+}
+
+Json thousandths_to_json(int64_t thousandths) { return decimal_to_json(thousandths, 3); }
 
 namespace json_detail {
 std::string unknown_name_message(std::string_view found,

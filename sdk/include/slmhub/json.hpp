@@ -85,6 +85,12 @@ int64_t parse_thousandths(const Json& number, const std::string& path,
 // 99750 → the JSON number 99.75; 100000 → 100 (shortest form, integer when whole).
 Json thousandths_to_json(int64_t thousandths);
 
+// An integer in units of 10^-digits as exact decimal text (994189, 4 → "99.4189"; trailing
+// zeros dropped) and as the JSON number with that shortest text; display only, the value
+// itself never goes through floating point arithmetic.
+std::string decimal_text(int64_t value, int digits);
+Json decimal_to_json(int64_t value, int digits);
+
 // An array whose elements are read by `read(element, element_path, errors)`; the result has
 // one entry per element (so indexes in the result match indexes in the input).
 template <typename Read>
