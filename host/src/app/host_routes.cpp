@@ -17,6 +17,17 @@ namespace slmhub::host {
 
 extern const char* const kOpenApiYaml;
 
+namespace {
+
+Json route_json(const RouteEntry& e) {
+  return {{"method", e.route.method},
+          {"path", e.route.pattern},
+          {"role", e.route.role},
+          {"summary", e.route.summary}};
+}
+
+}  // namespace
+
 void Server::add_host_routes() {
   Router& r = *router_;
   r.add({"GET", "/healthz", "",
@@ -53,60 +64,43 @@ void Server::add_host_routes() {
          [](const Request&) { return Response::text(kOpenApiYaml, "application/yaml"); },
          "this API's OpenAPI description"},
         "host");
-  r.add(
-      {"GET", "/api/v1/plugins", "viewer",
-       [this](const Request&) {
-         std::map<std::string, Json> routes_by_owner;
-         for (const auto& e : router_->routes()) {
-           auto& list = routes_by_owner[e.owner];
-           if (list.is_null()) list = Json::array();
-           list.push_back({{"method", e.route.method},
-                           {"path", e.route.pattern},
-                           {"role", e.route.role},
-                           {"summary", e.route.summary}});
-         }
-         std::map<std::string, Json> jobs_by_owner;
-         for (const auto& j : jobs_->list()) {
-           auto owner = j.name.substr(0, j.name.find('.'));
-           auto& list = jobs_by_owner[owner];
-           if (list.is_null()) list = Json::array();
-           list.push_back(j.name);
-         }
-         std::map<std::string, Json> commands_by_owner;
-         for (const auto& [c, owner] : commands_->all()) {
-           auto& list = commands_by_owner[owner];
-           if (list.is_null()) list = Json::array();
-           list.push_back(c.name);
-         }
-         Json out = Json::array();
-         for (const auto& rec : plugins_->records()) {
-           Json p = {
-               {"name", rec.name},
-               {"version", rec.version},
-               {"state", to_string(rec.state)},
-               {"path", rec.path},
-               {"needs", rec.needs},
-               {"routes",
-                routes_by_owner.contains(rec.name) ? routes_by_owner[rec.name] : Json::array()},
-               {"jobs", jobs_by_owner.contains(rec.name) ? jobs_by_owner[rec.name] : Json::array()},
-               {"commands", commands_by_owner.contains(rec.name) ? commands_by_owner[rec.name]
-                                                                 : Json::array()}};
-           if (!rec.reason.empty()) p["reason"] = rec.reason;
-           out.push_back(std::move(p));
-         }
-         return Response::json({{"plugins", out}});
-       },
-       "loaded plugins with their state and what they registered"},
-      "host");
+  r.add({"GET", "/api/v1/plugins", "viewer",
+         [this](const Request&) {
+           // What each owner registered; nlohmann turns a null into an array on push_back.
+           std::map<std::string, Json> routes, jobs, commands;
+           for (const auto& e : router_->routes()) routes[e.owner].push_back(route_json(e));
+           for (const auto& j : jobs_->list())
+             jobs[j.name.substr(0, j.name.find('.'))].push_back(j.name);
+           for (const auto& [c, owner] : commands_->all()) commands[owner].push_back(c.name);
+           auto of = [](const std::map<std::string, Json>& by_owner, const std::string& name) {
+             auto it = by_owner.find(name);
+             return it == by_owner.end() ? Json::array() : it->second;
+           };
+           Json out = Json::array();
+           for (const auto& rec : plugins_->records()) {
+             Json p = {{"name", rec.name},
+                       {"version", rec.version},
+                       {"state", to_string(rec.state)},
+                       {"path", rec.path},
+                       {"needs", rec.needs},
+                       {"routes", of(routes, rec.name)},
+                       {"jobs", of(jobs, rec.name)},
+                       {"commands", of(commands, rec.name)}};
+             if (!rec.reason.empty()) p["reason"] = rec.reason;
+             out.push_back(std::move(p));
+           }
+           return Response::json({{"plugins", out}});
+         },
+         "loaded plugins with their state and what they registered"},
+        "host");
   r.add({"GET", "/api/v1/routes", "viewer",
          [this](const Request&) {
            Json out = Json::array();
-           for (const auto& e : router_->routes())
-             out.push_back({{"method", e.route.method},
-                            {"path", e.route.pattern},
-                            {"role", e.route.role},
-                            {"owner", e.owner},
-                            {"summary", e.route.summary}});
+           for (const auto& e : router_->routes()) {
+             Json route = route_json(e);
+             route["owner"] = e.owner;
+             out.push_back(std::move(route));
+           }
            return Response::json({{"routes", out}});
          },
          "the route table: every route with its owner and required role"},
