@@ -15,6 +15,7 @@
 #include "http/auth.hpp"
 #include "jobs/job_scheduler.hpp"
 #include "plugins/plugin_manager.hpp"
+#include "slmhub/commands.hpp"
 #include "slmhub/errors.hpp"
 #include "storage/database.hpp"
 
@@ -23,8 +24,7 @@ namespace {
 using slmhub::host::Server;
 using slmhub::host::Settings;
 
-constexpr int kOk = 0, kUsage = 64, kDataErr = 65, kNoInput = 66, kSoftware = 70, kTempFail = 75,
-              kConfig = 78;
+using namespace slmhub::exit_code;
 
 const char* kUsageText =
     "usage: slmhub COMMAND [OPTIONS]\n"
@@ -307,5 +307,4 @@ int main(int argc, char** argv) {
     std::cerr << "slmhub: " << e.what() << "\n";
     return kConfig;
   }
-  (void)kSoftware;
 }

@@ -20,17 +20,14 @@
 #include "engine.hpp"
 #include "report_csv.hpp"
 #include "report_json.hpp"
+#include "slmhub/commands.hpp"
 #include "slmhub/domain.hpp"
 #include "slmhub/json.hpp"
 
 namespace slmhub::availability {
 namespace {
 
-constexpr int kOk = 0;
-constexpr int kUsage = 64;
-constexpr int kDataErr = 65;
-constexpr int kNoInput = 66;
-constexpr int kCantCreate = 73;
+using namespace exit_code;
 
 constexpr const char* kPrefix = "slmhub report availability: ";
 

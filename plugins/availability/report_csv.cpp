@@ -32,9 +32,7 @@ void row(std::ostringstream& out, const std::vector<std::string>& fields) {
 
 std::string report_to_csv(const AvailabilityReport& report) {
   std::ostringstream out;
-  const std::string month = std::to_string(static_cast<int>(report.month.year())) + "-" +
-                            (static_cast<unsigned>(report.month.month()) < 10 ? "0" : "") +
-                            std::to_string(static_cast<unsigned>(report.month.month()));
+  const std::string month = format_month(report.month);
   row(out, {"month", "record", "service", "customer", "target_percent", "scheduled_seconds",
             "excluded_maintenance_seconds", "downtime_seconds", "allowed_downtime_seconds",
             "excess_downtime_seconds", "availability_percent", "met", "monthly_charge_cents",

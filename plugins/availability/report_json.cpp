@@ -8,16 +8,6 @@ namespace slmhub::availability {
 
 Json ten_thousandths_to_json(int64_t value) { return decimal_to_json(value, 4); }
 
-namespace {
-
-Json string_list(const std::vector<std::string>& items) {
-  Json out = Json::array();
-  for (const auto& s : items) out.push_back(s);
-  return out;
-}
-
-}  // namespace
-
 Json report_to_json(const AvailabilityReport& report) {
   Json services = Json::array();
   for (const auto& f : report.services) {
@@ -31,9 +21,9 @@ Json report_to_json(const AvailabilityReport& report) {
     s["excess_downtime_seconds"] = f.excess_downtime_seconds;
     s["availability_percent"] = ten_thousandths_to_json(f.availability_ten_thousandths);
     s["met"] = f.met;
-    s["interruptions"] = string_list(f.interruptions);
-    s["maintenance_downtime"] = string_list(f.maintenance_downtime);
-    s["customers_impacted"] = string_list(f.customers_impacted);
+    s["interruptions"] = f.interruptions;
+    s["maintenance_downtime"] = f.maintenance_downtime;
+    s["customers_impacted"] = f.customers_impacted;
     services.push_back(std::move(s));
   }
   Json credits = Json::array();
@@ -45,8 +35,8 @@ Json report_to_json(const AvailabilityReport& report) {
     r["excess_downtime_seconds"] = c.excess_downtime_seconds;
     r["monthly_charge_cents"] = c.monthly_charge_cents;
     r["credit_cents"] = c.credit_cents;
-    r["interruptions"] = string_list(c.interruptions);
-    r["maintenance_downtime"] = string_list(c.maintenance_downtime);
+    r["interruptions"] = c.interruptions;
+    r["maintenance_downtime"] = c.maintenance_downtime;
     credits.push_back(std::move(r));
   }
   Json out = Json::object();

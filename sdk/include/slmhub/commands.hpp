@@ -10,6 +10,17 @@
 
 namespace slmhub {
 
+// Exit statuses of `sysexits.h`, shared by the host's commands and the plugins' (DESIGN.md §5.1).
+namespace exit_code {
+inline constexpr int kOk = 0;
+inline constexpr int kUsage = 64;
+inline constexpr int kDataErr = 65;
+inline constexpr int kNoInput = 66;
+inline constexpr int kCantCreate = 73;
+inline constexpr int kTempFail = 75;
+inline constexpr int kConfig = 78;
+}  // namespace exit_code
+
 struct CommandSpec {
   std::string name;   // words after `slmhub`, e.g. "report availability"
   std::string usage;  // "--input DATASET.json --month YYYY-MM [--format json|csv|html]"
