@@ -19,6 +19,7 @@
 
 #include "engine.hpp"
 #include "report_csv.hpp"
+#include "report_html.hpp"
 #include "report_json.hpp"
 #include "slmhub/commands.hpp"
 #include "slmhub/domain.hpp"
@@ -111,9 +112,8 @@ int run_report_command(const std::vector<std::string>& args, std::ostream& out, 
     }
   }
   const std::string format = flags.contains("--format") ? flags["--format"] : "json";
-  if (format == "html") return usage(err, "--format html is not supported yet (json or csv)");
-  if (format != "json" && format != "csv")
-    return usage(err, "--format must be json or csv, found '" + format + "'");
+  if (format != "json" && format != "csv" && format != "html")
+    return usage(err, "--format must be json, csv or html, found '" + format + "'");
 
   const std::string& input = flags["--input"];
   std::error_code ec;
@@ -133,7 +133,15 @@ int run_report_command(const std::vector<std::string>& args, std::ostream& out, 
   try {
     const Dataset dataset = parse_dataset(parse_json(text.str()));
     const AvailabilityReport computed = compute(dataset, month, as_of);
-    report = format == "csv" ? report_to_csv(computed) : report_to_json(computed).dump(2) + "\n";
+    if (format == "csv") {
+      report = report_to_csv(computed);
+    } else if (format == "html") {
+      // Offline there is no workflow behind the figures: the page says so ("computed").
+      report = render_report_html(report_to_json(computed, dataset, true, as_of),
+                                  PageMeta{.state = "computed"});
+    } else {
+      report = report_to_json(computed).dump(2) + "\n";
+    }
   } catch (const Problem& e) {
     if (e.errors().empty()) {
       err << input << ": " << e.what() << "\n";

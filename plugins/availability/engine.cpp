@@ -7,7 +7,9 @@
 #include <chrono>
 #include <map>
 #include <set>
+#include <string_view>
 #include <tuple>
+#include <unordered_map>
 
 namespace slmhub::availability {
 
@@ -47,17 +49,6 @@ class ServiceHours {
   std::optional<BusinessCalendar> calendar_;
 };
 
-// Business days for lead times come from the provider calendar; without one, Monday to
-// Friday with no holidays in the dataset's zone (DOMAIN.md §2).
-BusinessCalendar provider_calendar(const Dataset& dataset) {
-  if (dataset.provider_calendar) {
-    if (const CalendarDef* def = find_calendar(dataset, *dataset.provider_calendar)) {
-      return def->to_calendar();
-    }
-  }
-  return BusinessCalendar::weekdays(find_zone(dataset.timezone));
-}
-
 bool pre_approved(const MaintenanceWindow& w, Environment env, const BusinessCalendar& provider) {
   if (!w.announced_at) return false;
   if (env == Environment::production) {
@@ -68,30 +59,27 @@ bool pre_approved(const MaintenanceWindow& w, Environment env, const BusinessCal
   return starts >= provider.add_business_days(announced, 5);
 }
 
-// Excluded maintenance and maintenance downtime of one service, before cutting to a period.
+// One maintenance window's effect on its service, before cutting to a period.
+struct WindowEffect {
+  const MaintenanceWindow* window;
+  int fiscal_year;
+  IntervalSet excluded;  // the budgeted part of a pre-approved planned outage
+  IntervalSet downtime;  // the rest, in service hours, minus every window's exclusion
+};
+
+// Excluded maintenance and maintenance downtime of one service for all time.
 struct Maintenance {
   IntervalSet excluded;
-  std::vector<std::pair<std::string, IntervalSet>> downtime;  // per window id
+  std::vector<WindowEffect> windows;  // chronological (ties by id)
 };
 
 // Takes pre-approved planned outages in chronological order (ties by id), each consuming the
 // budget of the fiscal year it starts in. Windows before the month are walked too: they used
 // budget the month's windows can no longer use.
 Maintenance classify_maintenance(const Dataset& dataset, const Service& service,
-                                 const ServiceHours& hours, const date::time_zone* zone) {
-  const BusinessCalendar provider = provider_calendar(dataset);
-  std::vector<const MaintenanceWindow*> windows;
-  for (const auto& w : dataset.maintenance) {
-    if (w.service != service.id) continue;
-    if (w.status == MaintenanceStatus::skipped || w.status == MaintenanceStatus::cancelled) {
-      continue;
-    }
-    if (w.category == MaintenanceCategory::planned_non_disruptive ||
-        w.category == MaintenanceCategory::expedited_non_disruptive) {
-      continue;
-    }
-    windows.push_back(&w);
-  }
+                                 std::vector<const MaintenanceWindow*> windows,
+                                 const ServiceHours& hours, const date::time_zone* zone,
+                                 const BusinessCalendar& provider) {
   std::sort(windows.begin(), windows.end(), [](const auto* a, const auto* b) {
     return std::tie(a->start, a->id) < std::tie(b->start, b->id);
   });
@@ -99,26 +87,23 @@ Maintenance classify_maintenance(const Dataset& dataset, const Service& service,
   const int64_t budget = service.maintenance_budget_hours_per_fy * 3600;
   std::map<int, int64_t> used;  // by fiscal year
   Maintenance out;
-  std::vector<std::pair<std::string, IntervalSet>> down_candidates;
   for (const auto* w : windows) {
+    const int fy = fiscal_year_of(w->start, zone, dataset.fiscal_year_start_month).year;
     const IntervalSet in_hours = hours.within({w->start, w->end});
     if (w->category == MaintenanceCategory::planned_outage &&
         pre_approved(*w, service.environment, provider)) {
-      const int fy = fiscal_year_of(w->start, zone, dataset.fiscal_year_start_month).year;
       const IntervalSet fresh = in_hours.subtract(out.excluded);
-      const IntervalSet take = fresh.earliest(budget - used[fy]);
+      IntervalSet take = fresh.earliest(budget - used[fy]);
       used[fy] += take.measure();
       out.excluded = out.excluded.unite(take);
-      down_candidates.emplace_back(w->id, fresh.subtract(take));
+      IntervalSet rest = fresh.subtract(take);
+      out.windows.push_back({w, fy, std::move(take), std::move(rest)});
     } else {
-      down_candidates.emplace_back(w->id, in_hours);
+      out.windows.push_back({w, fy, {}, in_hours});
     }
   }
   // Later windows can exclude seconds an earlier one marked as downtime; X always wins.
-  for (auto& [id, set] : down_candidates) {
-    IntervalSet rest = set.subtract(out.excluded);
-    if (!rest.empty()) out.downtime.emplace_back(id, std::move(rest));
-  }
+  for (auto& effect : out.windows) effect.downtime = effect.downtime.subtract(out.excluded);
   return out;
 }
 
@@ -129,14 +114,19 @@ bool active_during(const Subscription& s, Interval period) {
   return true;
 }
 
+// One customer's subscriptions to one service.
+struct Subscriber {
+  const Customer* customer;
+  std::vector<const Subscription*> subscriptions;
+};
+
 // The subscription whose charge is credited: with several active in the period, the one that
 // started last (the charge in force at the period's end).
-const Subscription* active_subscription(const Customer& c, const std::string& service,
-                                        Interval period) {
+const Subscription* active_subscription(const Subscriber& s, Interval period) {
   const Subscription* best = nullptr;
-  for (const auto& s : c.subscriptions) {
-    if (s.service != service || !active_during(s, period)) continue;
-    if (!best || s.start.value_or(Instant{}) >= best->start.value_or(Instant{})) best = &s;
+  for (const Subscription* sub : s.subscriptions) {
+    if (!active_during(*sub, period)) continue;
+    if (!best || sub->start.value_or(Instant{}) >= best->start.value_or(Instant{})) best = sub;
   }
   return best;
 }
@@ -178,45 +168,182 @@ int64_t credit_cents(const CreditPolicy& policy, int64_t charge, int64_t excess,
 
 std::vector<std::string> sorted(std::set<std::string> s) { return {s.begin(), s.end()}; }
 
-void compute_service(const Dataset& dataset, const Service& service, date::year_month month,
+Interval clip(Interval span, Interval period) {
+  return {std::clamp(span.start, period.start, period.end),
+          std::clamp(span.end, period.start, period.end)};
+}
+
+// Everything about one service that does not depend on the month.
+struct ServiceIndex {
+  const Service* service;
+  const date::time_zone* zone;
+  ServiceHours hours;
+  CreditPolicy policy;
+  Maintenance maintenance;
+  std::vector<const Interruption*> outages;  // type outage only
+  std::vector<Subscriber> subscribers;       // by customer id
+};
+
+}  // namespace
+
+BusinessCalendar provider_calendar(const Dataset& dataset) {
+  if (dataset.provider_calendar) {
+    if (const CalendarDef* def = find_calendar(dataset, *dataset.provider_calendar)) {
+      return def->to_calendar();
+    }
+  }
+  return BusinessCalendar::weekdays(find_zone(dataset.timezone));
+}
+
+const char* to_string(TimelineEntry::Kind kind) {
+  switch (kind) {
+    case TimelineEntry::Kind::interruption:
+      return "interruption";
+    case TimelineEntry::Kind::maintenance_downtime:
+      return "maintenance_downtime";
+    case TimelineEntry::Kind::excluded_maintenance:
+      return "excluded_maintenance";
+  }
+  return "interruption";
+}
+
+struct Engine::Index {
+  const Dataset* dataset;
+  std::vector<ServiceIndex> services;  // sorted by service id
+};
+
+Engine::Engine(const Dataset& dataset) : index_(std::make_unique<Index>()) {
+  index_->dataset = &dataset;
+  std::vector<const Service*> services;
+  for (const auto& s : dataset.services) services.push_back(&s);
+  std::sort(services.begin(), services.end(),
+            [](const Service* a, const Service* b) { return a->id < b->id; });
+  std::unordered_map<std::string_view, std::size_t> slot;
+  slot.reserve(services.size());
+  for (std::size_t i = 0; i < services.size(); ++i) slot.emplace(services[i]->id, i);
+
+  std::vector<std::vector<const MaintenanceWindow*>> windows(services.size());
+  for (const auto& w : dataset.maintenance) {
+    if (w.status == MaintenanceStatus::skipped || w.status == MaintenanceStatus::cancelled) {
+      continue;
+    }
+    if (w.category == MaintenanceCategory::planned_non_disruptive ||
+        w.category == MaintenanceCategory::expedited_non_disruptive) {
+      continue;
+    }
+    if (auto it = slot.find(w.service); it != slot.end()) windows[it->second].push_back(&w);
+  }
+
+  const BusinessCalendar provider = provider_calendar(dataset);
+  index_->services.reserve(services.size());
+  for (std::size_t i = 0; i < services.size(); ++i) {
+    const Service& service = *services[i];
+    const date::time_zone* zone = find_zone(service.timezone.value_or(dataset.timezone));
+    ServiceHours hours(dataset, service);
+    Maintenance maintenance =
+        classify_maintenance(dataset, service, std::move(windows[i]), hours, zone, provider);
+    index_->services.push_back(
+        {&service,
+         zone,
+         std::move(hours),
+         service.credit_policy.value_or(dataset.credit_policy.value_or(CreditPolicy{})),
+         std::move(maintenance),
+         {},
+         {}});
+  }
+  for (const auto& i : dataset.interruptions) {
+    if (i.type != InterruptionType::outage) continue;
+    if (auto it = slot.find(i.service); it != slot.end()) {
+      index_->services[it->second].outages.push_back(&i);
+    }
+  }
+  std::vector<const Customer*> customers;
+  for (const auto& c : dataset.customers) customers.push_back(&c);
+  std::sort(customers.begin(), customers.end(),
+            [](const Customer* a, const Customer* b) { return a->id < b->id; });
+  for (const Customer* c : customers) {
+    for (const auto& sub : c->subscriptions) {
+      auto it = slot.find(sub.service);
+      if (it == slot.end()) continue;
+      auto& subscribers = index_->services[it->second].subscribers;
+      if (subscribers.empty() || subscribers.back().customer != c) subscribers.push_back({c, {}});
+      subscribers.back().subscriptions.push_back(&sub);
+    }
+  }
+}
+
+Engine::~Engine() = default;
+
+namespace {
+
+void compute_service(const Dataset& dataset, const ServiceIndex& s, date::year_month month,
                      std::optional<Instant> as_of, AvailabilityReport& report) {
-  const date::time_zone* zone = find_zone(service.timezone.value_or(dataset.timezone));
-  Interval period = month_bounds(month, zone);
+  Interval period = month_bounds(month, s.zone);
   if (as_of) period.end = std::clamp(*as_of, period.start, period.end);
 
-  const ServiceHours hours(dataset, service);
-  const IntervalSet h = hours.within(period);
-  const Maintenance maintenance = classify_maintenance(dataset, service, hours, zone);
-  const IntervalSet x = maintenance.excluded.intersect(h);
+  const IntervalSet h = s.hours.within(period);
+  const IntervalSet x = s.maintenance.excluded.intersect(h);
 
   ServiceFigures f;
-  f.service = service.id;
-  f.target_thousandths = service.target_thousandths;
+  f.service = s.service->id;
+  f.target_thousandths = s.service->target_thousandths;
+  f.period = period;
+  f.maintenance_budget_seconds = s.service->maintenance_budget_hours_per_fy * 3600;
 
+  std::vector<const Subscriber*> subscribers;
+  std::vector<std::string> subscriber_ids;
+  for (const auto& sub : s.subscribers) {
+    if (active_subscription(sub, period)) {
+      subscribers.push_back(&sub);
+      subscriber_ids.push_back(sub.customer->id);
+    }
+  }
+
+  const int fiscal_year =
+      fiscal_year_of(period.start, s.zone, dataset.fiscal_year_start_month).year;
   IntervalSet maint_down;
-  for (const auto& [id, set] : maintenance.downtime) {
-    const IntervalSet part = set.intersect(h).subtract(x);
+  for (const auto& effect : s.maintenance.windows) {
+    const MaintenanceWindow& w = *effect.window;
+    if (effect.fiscal_year == fiscal_year && w.start < period.end) {
+      f.maintenance_budget_used_seconds += effect.excluded.measure();
+    }
+    const Interval span = clip({w.start, w.end}, period);
+    if (const int64_t excluded = effect.excluded.intersect(h).measure(); excluded > 0) {
+      f.timeline.push_back(
+          {w.id, TimelineEntry::Kind::excluded_maintenance, span, excluded, subscriber_ids});
+    }
+    const IntervalSet part = effect.downtime.intersect(h).subtract(x);
     if (part.empty()) continue;
     maint_down = maint_down.unite(part);
-    f.maintenance_downtime.push_back(id);
+    f.maintenance_downtime.push_back(w.id);
+    f.timeline.push_back(
+        {w.id, TimelineEntry::Kind::maintenance_downtime, span, part.measure(), subscriber_ids});
   }
   std::sort(f.maintenance_downtime.begin(), f.maintenance_downtime.end());
 
   std::vector<Contribution> contributions;
   IntervalSet down = maint_down;
-  for (const auto& i : dataset.interruptions) {
-    if (i.service != service.id || i.type != InterruptionType::outage) continue;
-    const Instant end = i.end ? *i.end : (as_of ? *as_of : period.end);
-    IntervalSet part = IntervalSet{Interval{i.start, end}}.intersect(h).subtract(x);
+  for (const Interruption* i : s.outages) {
+    const Instant end = i->end ? *i->end : (as_of ? *as_of : period.end);
+    if (i->start >= period.end || end <= period.start) continue;
+    IntervalSet part = IntervalSet{Interval{i->start, end}}.intersect(h).subtract(x);
     if (part.empty()) continue;
     down = down.unite(part);
-    contributions.push_back({&i, std::move(part)});
+    std::vector<std::string> customers = i->customers.empty() ? subscriber_ids : i->customers;
+    std::sort(customers.begin(), customers.end());
+    f.timeline.push_back({i->id, TimelineEntry::Kind::interruption, clip({i->start, end}, period),
+                          part.measure(), std::move(customers)});
+    contributions.push_back({i, std::move(part)});
   }
+  std::sort(f.timeline.begin(), f.timeline.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.span.start, a.id, a.kind) < std::tie(b.span.start, b.id, b.kind);
+  });
 
   f.excluded_maintenance_seconds = x.measure();
   f.scheduled_seconds = h.measure() - f.excluded_maintenance_seconds;
   f.downtime_seconds = down.measure();
-  f.allowed_downtime_seconds = f.scheduled_seconds * (100000 - service.target_thousandths) / 100000;
+  f.allowed_downtime_seconds =
+      f.scheduled_seconds * (100000 - s.service->target_thousandths) / 100000;
   f.excess_downtime_seconds = std::max<int64_t>(0, f.downtime_seconds - f.allowed_downtime_seconds);
   f.met = f.downtime_seconds <= f.allowed_downtime_seconds;
   if (f.scheduled_seconds > 0) {
@@ -225,31 +352,25 @@ void compute_service(const Dataset& dataset, const Service& service, date::year_
                       f.scheduled_seconds);
   }
 
-  std::set<std::string> subscribers;
-  for (const auto& c : dataset.customers) {
-    if (active_subscription(c, service.id, period)) subscribers.insert(c.id);
-  }
   std::set<std::string> impacted;
   std::set<std::string> ids;
   for (const auto& c : contributions) {
     ids.insert(c.interruption->id);
     if (c.interruption->customers.empty()) {
-      impacted.insert(subscribers.begin(), subscribers.end());
+      impacted.insert(subscriber_ids.begin(), subscriber_ids.end());
     } else {
       impacted.insert(c.interruption->customers.begin(), c.interruption->customers.end());
     }
   }
-  if (!maint_down.empty()) impacted.insert(subscribers.begin(), subscribers.end());
+  if (!maint_down.empty()) impacted.insert(subscriber_ids.begin(), subscriber_ids.end());
   f.interruptions = sorted(std::move(ids));
   f.customers_impacted = sorted(impacted);
 
-  const CreditPolicy policy =
-      service.credit_policy.value_or(dataset.credit_policy.value_or(CreditPolicy{}));
-  std::vector<CreditRow> rows;
-  for (const auto& c : dataset.customers) {
+  // Subscribers are in customer order, so the rows come out sorted by customer.
+  for (const Subscriber* subscriber : subscribers) {
+    const Customer& c = *subscriber->customer;
     if (!impacted.contains(c.id)) continue;
-    const Subscription* sub = active_subscription(c, service.id, period);
-    if (!sub) continue;
+    const Subscription* sub = active_subscription(*subscriber, period);
     IntervalSet dc = maint_down;
     std::set<std::string> own;
     for (const auto& k : contributions) {
@@ -263,32 +384,32 @@ void compute_service(const Dataset& dataset, const Service& service, date::year_
     row.excess_downtime_seconds = row.downtime_seconds - f.allowed_downtime_seconds;
     if (row.excess_downtime_seconds <= 0) continue;
     row.customer = c.id;
-    row.service = service.id;
+    row.service = s.service->id;
     row.monthly_charge_cents = sub->monthly_charge_cents;
-    row.credit_cents = credit_cents(policy, sub->monthly_charge_cents, row.excess_downtime_seconds,
-                                    row.downtime_seconds, f.scheduled_seconds);
+    row.credit_cents =
+        credit_cents(s.policy, sub->monthly_charge_cents, row.excess_downtime_seconds,
+                     row.downtime_seconds, f.scheduled_seconds);
     row.interruptions = sorted(std::move(own));
     row.maintenance_downtime = f.maintenance_downtime;
-    rows.push_back(std::move(row));
+    report.credits.push_back(std::move(row));
   }
-  std::sort(rows.begin(), rows.end(),
-            [](const CreditRow& a, const CreditRow& b) { return a.customer < b.customer; });
   report.services.push_back(std::move(f));
-  for (auto& r : rows) report.credits.push_back(std::move(r));
 }
 
 }  // namespace
 
-AvailabilityReport compute(const Dataset& dataset, date::year_month month,
-                           std::optional<Instant> as_of) {
-  std::vector<const Service*> services;
-  for (const auto& s : dataset.services) services.push_back(&s);
-  std::sort(services.begin(), services.end(),
-            [](const Service* a, const Service* b) { return a->id < b->id; });
+AvailabilityReport Engine::report(date::year_month month, std::optional<Instant> as_of) const {
   AvailabilityReport report;
   report.month = month;
-  for (const Service* s : services) compute_service(dataset, *s, month, as_of, report);
+  for (const auto& s : index_->services) {
+    compute_service(*index_->dataset, s, month, as_of, report);
+  }
   return report;
+}
+
+AvailabilityReport compute(const Dataset& dataset, date::year_month month,
+                           std::optional<Instant> as_of) {
+  return Engine(dataset).report(month, as_of);
 }
 
 }  // namespace slmhub::availability

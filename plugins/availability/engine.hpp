@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +13,19 @@
 #include "slmhub/time.hpp"
 
 namespace slmhub::availability {
+
+// One entry of a service's month, for the publishable page: what counted and for whom.
+struct TimelineEntry {
+  enum class Kind { interruption, maintenance_downtime, excluded_maintenance };
+  std::string id;
+  Kind kind = Kind::interruption;
+  Interval span;                       // as recorded, clipped to the period
+  int64_t seconds = 0;                 // what counted (downtime or excluded) in service hours
+  std::vector<std::string> customers;  // impacted: those named, else every subscriber; sorted
+  bool operator==(const TimelineEntry&) const = default;
+};
+
+const char* to_string(TimelineEntry::Kind kind);
 
 // One service in one month (DESIGN.md §5.4 `services[]`).
 struct ServiceFigures {
@@ -29,6 +43,13 @@ struct ServiceFigures {
   std::vector<std::string> interruptions;         // contributed downtime; sorted
   std::vector<std::string> maintenance_downtime;  // windows that count as downtime; sorted
   std::vector<std::string> customers_impacted;    // sorted
+  // Beyond §5.4, for the page and the frozen revisions: the period measured, the fiscal-year
+  // maintenance budget and its use up to the period's end, and the month's timeline (sorted
+  // by start, then id).
+  Interval period;
+  int64_t maintenance_budget_seconds = 0;
+  int64_t maintenance_budget_used_seconds = 0;
+  std::vector<TimelineEntry> timeline;
   bool operator==(const ServiceFigures&) const = default;
 };
 
@@ -52,12 +73,35 @@ struct AvailabilityReport {
   bool operator==(const AvailabilityReport&) const = default;
 };
 
+// The engine over one dataset: indexes interruptions, maintenance and subscriptions by service
+// once, and classifies each service's maintenance (which does not depend on the month) once,
+// so reports for many months cost one pass over each month's own records. Holds pointers
+// into `dataset`, which must outlive it.
+class Engine {
+ public:
+  // Throws ValidationError when a service names a calendar that does not exist.
+  explicit Engine(const Dataset& dataset);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  AvailabilityReport report(date::year_month month, std::optional<Instant> as_of) const;
+
+ private:
+  struct Index;
+  std::unique_ptr<Index> index_;
+};
+
 // The report for every service of `dataset` in `month`. With `as_of`, the period ends there
 // and open interruptions end there; without it, open interruptions run to the month's end.
 // Expects a dataset that passed check_references; throws ValidationError when a service names
 // a calendar that does not exist.
 AvailabilityReport compute(const Dataset& dataset, date::year_month month,
                            std::optional<Instant> as_of);
+
+// The calendar that rules business-day deadlines and lead times: the dataset's
+// provider_calendar, else Monday to Friday without holidays in the dataset's zone (DOMAIN.md §2).
+BusinessCalendar provider_calendar(const Dataset& dataset);
 
 // The half-up rounding of num/den for num >= 0, den > 0, in 128-bit integers so that
 // charge × seconds products never overflow. Exposed for tests.

@@ -1,34 +1,197 @@
-// The availability plugin module: registers `slmhub report availability` and the served
-// report. All logic is in slmhub_availability_core; this file only wires it into the host.
-#include "slmhub/plugin.hpp"
+// The availability plugin module: registers `slmhub report availability`, the served report,
+// the report workflow (revisions, review, approval, publication), the publishable page and
+// the monthly jobs. All logic is in slmhub_availability_core; this file only wires it into the
+// host.
+#include <memory>
+
 #include "command.hpp"
 #include "engine.hpp"
+#include "report_html.hpp"
 #include "report_json.hpp"
 #include "slmhub/errors.hpp"
+#include "slmhub/plugin.hpp"
+#include "workflow.hpp"
 
 namespace {
+
+using slmhub::Json;
+using slmhub::Request;
+using slmhub::Response;
+using namespace slmhub::availability;
+
+slmhub::Actor actor_of(const Request& req) { return {"token:" + req.principal.id}; }
+
+date::year_month month_param(const Request& req) {
+  try {
+    return slmhub::parse_month(req.params.at("month"));
+  } catch (const std::exception& e) {
+    throw slmhub::ValidationError("month", e.what());
+  }
+}
+
+std::int64_t revision_param(const Request& req) {
+  const std::string& text = req.params.at("revision");
+  try {
+    std::size_t used = 0;
+    const long long n = std::stoll(text, &used);
+    if (used == text.size() && n > 0) return n;
+  } catch (const std::exception&) {
+  }
+  throw slmhub::ValidationError("revision", "'" + text + "' is not a revision number (1, 2, ...)");
+}
+
+PageMeta page_meta(const Revision& r) {
+  PageMeta meta;
+  meta.state = r.state;
+  meta.revision = static_cast<int>(r.number);
+  meta.due_date = r.due_date;
+  meta.analysis_deadline = r.analysis_deadline;
+  if (r.steps.contains("published")) {
+    meta.published_at = r.steps["published"]["at"].get<std::string>();
+  }
+  return meta;
+}
+
+Response page(const Revision& r) {
+  return Response::text(render_report_html(r.document, page_meta(r)), "text/html; charset=utf-8");
+}
 
 class Availability : public slmhub::Plugin {
  public:
   slmhub::PluginInfo info() const override {
-    return {"availability", "0.1.0", slmhub::kPluginApi, {}};
+    return {"availability", "0.2.0", slmhub::kPluginApi, {}};
   }
+  std::vector<slmhub::ConfigKey> config_schema() const override {
+    return {
+        {"draft_schedule", slmhub::ConfigType::string, "0 6 1 * *",
+         "cron schedule of the job that drafts last month's report"},
+        {"watch_schedule", slmhub::ConfigType::string, "0 7 * * *",
+         "cron schedule of the job that warns before report and analysis deadlines"},
+        {"timezone", slmhub::ConfigType::string, "UTC",
+         "IANA zone both schedules are read in (normally the provider's)"},
+        {"warn_business_days", slmhub::ConfigType::integer, "3",
+         "warn this many business days before a deadline"},
+    };
+  }
+
   void start(slmhub::Host& host) override {
     host.commands().add(
-        {slmhub::availability::kReportCommandName, slmhub::availability::kReportCommandUsage,
-         slmhub::availability::kReportCommandHelp, &slmhub::availability::run_report_command});
-    slmhub::Catalog& catalog = host.catalog();
-    host.http().add({"GET", "/api/v1/reports/availability", "viewer",
-                     [&catalog](const slmhub::Request& req) { return served_report(catalog, req); },
-                     "the month's availability report from the store (DESIGN.md §5.4)"});
+        {kReportCommandName, kReportCommandUsage, kReportCommandHelp, &run_report_command});
+    host.store().migrate("availability", ReportBook::migrations());
+    book_ = std::make_unique<ReportBook>(host.store(), host.catalog(), host.events(), host.clock(),
+                                         host.log());
+    register_routes(host);
+    register_jobs(host);
   }
   void stop() override {}
 
  private:
+  void register_routes(slmhub::Host& host) {
+    auto& http = host.http();
+    slmhub::Catalog& catalog = host.catalog();
+    ReportBook& book = *book_;
+    http.add({"GET", "/api/v1/reports/availability", "viewer",
+              [&catalog](const Request& req) { return live_report(catalog, req); },
+              "the month's availability report computed from the store now (DESIGN.md §5.4)"});
+    http.add({"GET", "/api/v1/reports/availability/{month}", "viewer",
+              [&book](const Request& req) {
+                const auto month = month_param(req);
+                Json revisions = Json::array();
+                for (const auto& r : book.revisions(month)) {
+                  revisions.push_back(revision_summary_json(r));
+                }
+                const auto published = book.published(month);
+                return Response::json({{"month", slmhub::format_month(month)},
+                                       {"published", published ? Json(published->number) : Json()},
+                                       {"revisions", std::move(revisions)}});
+              },
+              "the month's report revisions and their states"});
+    http.add({"POST", "/api/v1/reports/availability/{month}/revisions", "service_manager",
+              [&book](const Request& req) {
+                auto drafted = book.draft(actor_of(req), month_param(req));
+                return Response::json(revision_json(drafted.revision), drafted.created ? 201 : 200);
+              },
+              "computes the month from the store: a new draft revision, or the latest when the "
+              "figures are unchanged"});
+    http.add(
+        {"GET", "/api/v1/reports/availability/{month}/revisions/{revision}", "viewer",
+         [&book](const Request& req) { return Response::json(revision_json(find(book, req))); },
+         "one revision with its frozen report and its changes against the previous one"});
+    http.add({"GET", "/api/v1/reports/availability/{month}/revisions/{revision}/page", "viewer",
+              [&book](const Request& req) { return page(find(book, req)); },
+              "one revision as the publishable HTML page (for review before publication)"});
+    struct StepRoute {
+      const char* path;
+      const char* role;
+      Step step;
+      const char* summary;
+    };
+    for (const StepRoute& s :
+         {StepRoute{"review", "service_manager", Step::review, "draft → reviewed (service owners)"},
+          StepRoute{"approve", "approver", Step::approve, "reviewed → approved (deputy directors)"},
+          StepRoute{"publish", "service_manager", Step::publish,
+                    "approved → published: frozen, with report.published and credit.computed"}}) {
+      const Step step = s.step;
+      http.add({"POST",
+                std::string("/api/v1/reports/availability/{month}/revisions/{revision}/") + s.path,
+                s.role,
+                [&book, step](const Request& req) {
+                  return Response::json(revision_json(
+                      book.advance(actor_of(req), month_param(req), revision_param(req), step)));
+                },
+                s.summary});
+    }
+    http.add({"GET", "/reports/availability/{month}", "",
+              [&book](const Request& req) {
+                const auto month = month_param(req);
+                auto published = book.published(month);
+                if (!published) {
+                  throw slmhub::NotFound("the availability report for " +
+                                         slmhub::format_month(month) + " is not published");
+                }
+                return page(*published);
+              },
+              "the published Service Availability Report as a page (public)"});
+  }
+
+  void register_jobs(slmhub::Host& host) {
+    const auto& config = host.config();
+    const std::string zone = config.string("timezone");
+    ReportBook& book = *book_;
+    host.scheduler().add({"availability.monthly-draft", config.string("draft_schedule"), zone,
+                          "drafts the report of the month that just closed",
+                          [&book, zone](const slmhub::JobContext& ctx) {
+                            const auto today =
+                                slmhub::local_date(ctx.scheduled_for, slmhub::find_zone(zone));
+                            const date::year_month month =
+                                today.year() / today.month() - date::months{1};
+                            auto drafted = book.draft({"system:availability"}, month);
+                            return slmhub::format_month(month) + " revision " +
+                                   std::to_string(drafted.revision.number) +
+                                   (drafted.created ? " drafted" : " unchanged");
+                          }});
+    const int warn_days = static_cast<int>(config.integer("warn_business_days"));
+    host.scheduler().add({"availability.deadline-watch", config.string("watch_schedule"), zone,
+                          "warns before report and analysis deadlines, escalates after them",
+                          [&book, warn_days](const slmhub::JobContext&) {
+                            return book.watch_deadlines(warn_days);
+                          }});
+  }
+
+  static Revision find(const ReportBook& book, const Request& req) {
+    const auto month = month_param(req);
+    const auto number = revision_param(req);
+    auto r = book.revision(month, number);
+    if (!r) {
+      throw slmhub::NotFound("availability report " + slmhub::format_month(month) +
+                             " has no revision " + std::to_string(number));
+    }
+    return std::move(*r);
+  }
+
   // GET /api/v1/reports/availability?month=YYYY-MM[&as_of=ISO]: the same JSON as the
   // offline command, computed from what the store holds now.
-  static slmhub::Response served_report(const slmhub::Catalog& catalog,
-                                        const slmhub::Request& req) {
+  static Response live_report(const slmhub::Catalog& catalog, const Request& req) {
     std::vector<slmhub::FieldError> errors;
     date::year_month month{};
     std::optional<slmhub::Instant> as_of;
@@ -45,9 +208,10 @@ class Availability : public slmhub::Plugin {
       }
     }
     if (!errors.empty()) throw slmhub::ValidationError(errors);
-    auto report = slmhub::availability::compute(catalog.snapshot(), month, as_of);
-    return slmhub::Response::json(slmhub::availability::report_to_json(report));
+    return Response::json(report_to_json(compute(catalog.snapshot(), month, as_of)));
   }
+
+  std::unique_ptr<ReportBook> book_;
 };
 
 std::unique_ptr<slmhub::Plugin> create() { return std::make_unique<Availability>(); }

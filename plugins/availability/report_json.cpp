@@ -3,6 +3,8 @@
 #include "report_json.hpp"
 
 #include <string>
+#include <string_view>
+#include <unordered_map>
 
 namespace slmhub::availability {
 
@@ -43,6 +45,57 @@ Json report_to_json(const AvailabilityReport& report) {
   out["month"] = format_month(report.month);
   out["services"] = std::move(services);
   out["credits"] = std::move(credits);
+  return out;
+}
+
+namespace {
+
+Json period_json(const Interval& period) {
+  return {{"start", format_instant(period.start)}, {"end", format_instant(period.end)}};
+}
+
+}  // namespace
+
+Json report_to_json(const AvailabilityReport& report, const Dataset& dataset, bool details,
+                    std::optional<Instant> as_of) {
+  Json out = report_to_json(report);
+  if (!details) return out;
+  std::unordered_map<std::string_view, const Service*> services;
+  for (const auto& s : dataset.services) services.emplace(s.id, &s);
+  std::unordered_map<std::string_view, const Customer*> customers;
+  for (const auto& c : dataset.customers) customers.emplace(c.id, &c);
+
+  for (std::size_t i = 0; i < report.services.size(); ++i) {
+    const ServiceFigures& f = report.services[i];
+    Json& s = out["services"][i];
+    if (auto it = services.find(f.service); it != services.end()) {
+      const Service& service = *it->second;
+      s["name"] = service.name;
+      s["environment"] = to_string(service.environment);
+      s["timezone"] = service.timezone.value_or(dataset.timezone);
+    }
+    s["period"] = period_json(f.period);
+    s["maintenance_budget_seconds"] = f.maintenance_budget_seconds;
+    s["maintenance_budget_used_seconds"] = f.maintenance_budget_used_seconds;
+    Json timeline = Json::array();
+    for (const auto& e : f.timeline) {
+      timeline.push_back({{"id", e.id},
+                          {"kind", to_string(e.kind)},
+                          {"start", format_instant(e.span.start)},
+                          {"end", format_instant(e.span.end)},
+                          {"seconds", e.seconds},
+                          {"customers", e.customers}});
+    }
+    s["timeline"] = std::move(timeline);
+  }
+  for (std::size_t i = 0; i < report.credits.size(); ++i) {
+    Json& r = out["credits"][i];
+    if (auto it = customers.find(report.credits[i].customer); it != customers.end()) {
+      r["customer_name"] = it->second->name;
+      r["billing_code"] = it->second->billing_code;
+    }
+  }
+  if (as_of) out["as_of"] = format_instant(*as_of);
   return out;
 }
 

@@ -8,22 +8,11 @@
 
 #include "server_process.hpp"
 #include "slmhub/json.hpp"
+#include "slmhub/plugin.hpp"
+#include "test_files.hpp"
 
 namespace slmhub::test {
 namespace {
-
-std::string shared_dir() {
-  const char* env = std::getenv("SLMHUB_SHARED_DIR");
-  return env ? env : std::string(SLMHUB_SOURCE_DIR) + "/../shared";
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 class ServerTest : public ::testing::Test {
  protected:
@@ -73,8 +62,9 @@ TEST_F(ServerTest, BrokenPluginsAreReportedAndTheRestServes) {
   EXPECT_EQ(by_file["hello.so"]["state"], "started");
   EXPECT_EQ(by_file["hello.so"]["jobs"], Json::array({"hello.tick"}));
   EXPECT_EQ(by_file["broken_api.so"]["state"], "failed");
-  EXPECT_EQ(by_file["broken_api.so"]["reason"],
-            "built for plugin API 999, this host speaks API 1: rebuild it against this SDK");
+  EXPECT_EQ(by_file["broken_api.so"]["reason"], "built for plugin API 999, this host speaks API " +
+                                                    std::to_string(slmhub::kPluginApi) +
+                                                    ": rebuild it against this SDK");
   EXPECT_EQ(by_file["broken_factory.so"]["reason"],
             "no factory: the library exports no slmhub_create_plugin");
   EXPECT_EQ(by_file["broken_start.so"]["reason"],
@@ -175,7 +165,7 @@ TEST(ServerLimits, OverLimitBodyIs413) {
 }
 
 TEST_F(ServerTest, ImportIsIdempotentAndAllOrNothing) {
-  const std::string dataset = shared_dir() + "/vectors/example-2026-11.json";
+  const std::string dataset = (shared_dir() / "vectors/example-2026-11.json").string();
   auto first = run_slmhub({"import", dataset}, server->env());
   ASSERT_EQ(first.status, 0) << first.err;
   EXPECT_EQ(first.out, dataset + ": 13 created, 0 updated, 0 unchanged\n");
@@ -189,7 +179,7 @@ TEST_F(ServerTest, ImportIsIdempotentAndAllOrNothing) {
   auto audit_before = http(server->port(), "GET", "/api/v1/audit?limit=10000", "", token).body;
 
   // An invalid file: one line per error with the JSON path, exit 65, nothing written.
-  Json broken = Json::parse(read_file(dataset));
+  Json broken = Json::parse(read_text(dataset));
   broken["customers"].push_back({{"id", "bursar"}, {"name", "Bursar"}, {"billing_code", "BUR-1"}});
   broken["interruptions"][0]["service"] = "oracle-prd";
   std::ofstream(dir.path() / "broken.json") << broken.dump();
@@ -201,7 +191,7 @@ TEST_F(ServerTest, ImportIsIdempotentAndAllOrNothing) {
 
   // A failure half-way through the writes (a trigger in the store refuses the last
   // interruption): the customers written before it are rolled back with it.
-  Json valid = Json::parse(read_file(dataset));
+  Json valid = Json::parse(read_text(dataset));
   valid["customers"].push_back({{"id", "bursar"}, {"name", "Bursar"}, {"billing_code", "BUR-1"}});
   valid["interruptions"].push_back({{"id", "INC9999"},
                                     {"service", "oracle-prod"},
@@ -224,12 +214,13 @@ TEST_F(ServerTest, ImportIsIdempotentAndAllOrNothing) {
 // The availability plugin serves the report from the store: the shared vector, imported,
 // gives exactly the expected report.
 TEST_F(ServerTest, ServedAvailabilityReportMatchesTheVector) {
-  const std::string dataset = shared_dir() + "/vectors/example-2026-11.json";
+  const std::string dataset = (shared_dir() / "vectors/example-2026-11.json").string();
   ASSERT_EQ(run_slmhub({"import", dataset}, server->env()).status, 0);
   auto r = http(server->port(), "GET", "/api/v1/reports/availability?month=2026-11", "", token);
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(Json::parse(r.body),
-            Json::parse(read_file(shared_dir() + "/vectors/example-2026-11.expected.json")));
+  EXPECT_EQ(
+      Json::parse(r.body),
+      Json::parse(read_text((shared_dir() / "vectors/example-2026-11.expected.json").string())));
   auto bad = http(server->port(), "GET", "/api/v1/reports/availability?month=11-2026", "", token);
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(Json::parse(bad.body)["errors"][0]["path"], "month");

@@ -315,6 +315,13 @@ ImportResult CoreStore::import(const Actor& actor, const Json& json) {
   return result;
 }
 
+void CoreStore::audit(Tx& tx, const Actor& actor, const std::string& action,
+                      const std::string& entity, const std::string& id, const Json& before,
+                      const Json& after) {
+  write_audit(tx, actor, action, entity, id, before.is_null() ? std::string() : before.dump(),
+              after.is_null() ? std::string() : after.dump());
+}
+
 void CoreStore::write_audit(Tx& tx, const Actor& actor, const std::string& action,
                             const std::string& entity, const std::string& id,
                             const std::string& before, const std::string& after) {

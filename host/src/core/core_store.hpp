@@ -83,6 +83,8 @@ class CoreStore : public Catalog, public Tickets {
   std::optional<Service> service(const std::string& id) const override;
   std::optional<Customer> customer(const std::string& id) const override;
   void record_interruption(Tx& tx, const Actor& actor, const Interruption& item) override;
+  void audit(Tx& tx, const Actor& actor, const std::string& action, const std::string& entity,
+             const std::string& id, const Json& before, const Json& after) override;
   void record_maintenance(Tx& tx, const Actor& actor, const MaintenanceWindow& item) override;
 
   // Tickets

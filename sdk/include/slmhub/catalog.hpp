@@ -29,6 +29,11 @@ class Catalog {
   // (`interruption.recorded` / `maintenance.scheduled` ...).
   virtual void record_interruption(Tx& tx, const Actor& actor, const Interruption& item) = 0;
   virtual void record_maintenance(Tx& tx, const Actor& actor, const MaintenanceWindow& item) = 0;
+  // One row of the audit log for a plugin's own state change (a report approved, a credit
+  // request denied), in the caller's transaction. `before` / `after` may be null.
+  virtual void audit(Tx& tx, const Actor& actor, const std::string& action,
+                     const std::string& entity, const std::string& id, const Json& before,
+                     const Json& after) = 0;
 };
 
 struct TicketMessage {

@@ -20,7 +20,7 @@
 namespace slmhub {
 
 // Bumped whenever a type or virtual function in the SDK changes incompatibly.
-inline constexpr int kPluginApi = 1;
+inline constexpr int kPluginApi = 2;
 
 struct PluginInfo {
   std::string name;     // unique; the config subtree is plugins.<name>

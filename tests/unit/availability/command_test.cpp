@@ -13,27 +13,12 @@
 #include <vector>
 
 #include "slmhub/json.hpp"
+#include "test_files.hpp"
 
 namespace slmhub::availability {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string shared_file(const std::string& relative) {
-  const char* dir = std::getenv("SLMHUB_SHARED_DIR");
-  if (!dir || !*dir) {
-    ADD_FAILURE() << "SLMHUB_SHARED_DIR is not set";
-    return {};
-  }
-  return std::string(dir) + "/" + relative;
-}
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // A fresh folder per test, removed afterwards.
 class ReportCommand : public ::testing::Test {
@@ -65,28 +50,30 @@ class ReportCommand : public ::testing::Test {
 };
 
 TEST_F(ReportCommand, VectorToStdout) {
-  const std::string input = shared_file("vectors/example-2026-11.json");
+  const std::string input = (test::shared_dir() / "vectors/example-2026-11.json").string();
   ASSERT_EQ(run({"--input", input, "--month", "2026-11"}), 0) << err_.str();
   EXPECT_EQ(err_.str(), "");
   EXPECT_EQ(parse_json(out_.str()),
-            parse_json(slurp(shared_file("vectors/example-2026-11.expected.json"))));
+            parse_json(test::read_text(
+                (test::shared_dir() / "vectors/example-2026-11.expected.json").string())));
 }
 
 TEST_F(ReportCommand, VectorToOutFileWithEqualsForm) {
   const fs::path out = dir_ / "report.json";
-  const std::string input = shared_file("vectors/example-2026-11.json");
+  const std::string input = (test::shared_dir() / "vectors/example-2026-11.json").string();
   ASSERT_EQ(run({"--input=" + input, "--month=2026-11", "--format", "json", "--out", out.string()}),
             0)
       << err_.str();
   EXPECT_EQ(out_.str(), "");
-  EXPECT_EQ(parse_json(slurp(out)),
-            parse_json(slurp(shared_file("vectors/example-2026-11.expected.json"))));
+  EXPECT_EQ(parse_json(test::read_text(out)),
+            parse_json(test::read_text(
+                (test::shared_dir() / "vectors/example-2026-11.expected.json").string())));
   // Only the report is left behind: no temp file.
   EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator{}), 1);
 }
 
 TEST_F(ReportCommand, AsOfIsAccepted) {
-  const std::string input = shared_file("vectors/example-2026-11.json");
+  const std::string input = (test::shared_dir() / "vectors/example-2026-11.json").string();
   ASSERT_EQ(run({"--input", input, "--month", "2026-11", "--as-of", "2026-11-03T14:40:00Z"}), 0)
       << err_.str();
   const Json report = parse_json(out_.str());
@@ -96,7 +83,7 @@ TEST_F(ReportCommand, AsOfIsAccepted) {
 }
 
 TEST_F(ReportCommand, BadUsageIs64) {
-  const std::string input = shared_file("vectors/example-2026-11.json");
+  const std::string input = (test::shared_dir() / "vectors/example-2026-11.json").string();
   EXPECT_EQ(run({}), 64);
   EXPECT_EQ(run({"--input", input}), 64);
   EXPECT_EQ(run({"--month", "2026-11"}), 64);
@@ -107,14 +94,30 @@ TEST_F(ReportCommand, BadUsageIs64) {
   EXPECT_EQ(run({"--input", input, "--month"}), 64);
   EXPECT_EQ(run({"--input", input, "--input", input, "--month", "2026-11"}), 64);
   EXPECT_EQ(run({"--input", input, "--month", "2026-11", "--format", "xml"}), 64);
-  EXPECT_EQ(run({"--input", input, "--month", "2026-11", "--format", "html"}), 64);
-  EXPECT_NE(err_.str().find("not supported yet"), std::string::npos) << err_.str();
+  EXPECT_NE(err_.str().find("--format must be json, csv or html, found 'xml'"), std::string::npos)
+      << err_.str();
   EXPECT_EQ(out_.str(), "");
+}
+
+// The vector as the report page (its content is report_html_test's and the Chromium test's
+// business): one whole HTML document, marked as computed offline, one section per service.
+TEST_F(ReportCommand, VectorAsHtml) {
+  const fs::path out = dir_ / "report.html";
+  const std::string input = (test::shared_dir() / "vectors/example-2026-11.json").string();
+  ASSERT_EQ(
+      run({"--input", input, "--month", "2026-11", "--format", "html", "--out", out.string()}), 0)
+      << err_.str();
+  const std::string html = test::read_text(out);
+  EXPECT_TRUE(html.starts_with("<!DOCTYPE html>\n")) << html.substr(0, 100);
+  EXPECT_TRUE(html.ends_with("</html>\n"));
+  EXPECT_NE(html.find("<dd data-field=\"state\">computed</dd>"), std::string::npos);
+  EXPECT_NE(html.find("data-service=\"oracle-prod\""), std::string::npos);
+  EXPECT_NE(html.find("data-service=\"mysql-qa\""), std::string::npos);
 }
 
 // The vector as CSV: a header, one row per service, one per credit, figures exact.
 TEST_F(ReportCommand, VectorAsCsv) {
-  const std::string input = shared_file("vectors/example-2026-11.json");
+  const std::string input = (test::shared_dir() / "vectors/example-2026-11.json").string();
   ASSERT_EQ(run({"--input", input, "--month", "2026-11", "--format", "csv"}), 0) << err_.str();
   EXPECT_EQ(out_.str(),
             "month,record,service,customer,target_percent,scheduled_seconds,"
@@ -141,7 +144,8 @@ TEST_F(ReportCommand, MissingInputIs66) {
 }
 
 TEST_F(ReportCommand, BadDatasetIs65WithOneLinePerError) {
-  std::string text = slurp(shared_file("vectors/example-2026-11.json"));
+  std::string text =
+      test::read_text((test::shared_dir() / "vectors/example-2026-11.json").string());
   // Two problems: an unknown key and a wrong type.
   text.replace(text.find("\"environment\": \"production\""),
                std::string("\"environment\": \"production\"").size(),
@@ -173,7 +177,7 @@ TEST_F(ReportCommand, MalformedJsonIs65) {
 }
 
 TEST_F(ReportCommand, OutputThatCannotBeCreatedIs73) {
-  const std::string input = shared_file("vectors/example-2026-11.json");
+  const std::string input = (test::shared_dir() / "vectors/example-2026-11.json").string();
   const fs::path out = dir_ / "no-such-dir" / "report.json";
   EXPECT_EQ(run({"--input", input, "--month", "2026-11", "--out", out.string()}), 73);
   ASSERT_EQ(err_lines().size(), 1u);

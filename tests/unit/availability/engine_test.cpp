@@ -13,27 +13,12 @@
 #include "report_json.hpp"
 #include "slmhub/domain.hpp"
 #include "slmhub/json.hpp"
+#include "test_files.hpp"
 
 namespace slmhub::availability {
 namespace {
 
 using date::year;
-
-std::string read_shared(const std::string& relative) {
-  const char* dir = std::getenv("SLMHUB_SHARED_DIR");
-  if (!dir || !*dir) {
-    ADD_FAILURE() << "SLMHUB_SHARED_DIR is not set";
-    return {};
-  }
-  std::ifstream in(std::string(dir) + "/" + relative, std::ios::binary);
-  if (!in) {
-    ADD_FAILURE() << "cannot read " << dir << "/" << relative;
-    return {};
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 Instant at(const char* text) { return parse_instant(text); }
 
@@ -90,8 +75,8 @@ constexpr auto kNov = year{2026} / date::November;
 constexpr int64_t kNovChicago = 2595600;  // 30 days + 1 hour (DST ends 1 Nov 2026)
 
 TEST(AvailabilityVector, Example202611ReproducedExactly) {
-  const std::string input = read_shared("vectors/example-2026-11.json");
-  const std::string expected = read_shared("vectors/example-2026-11.expected.json");
+  const std::string input = test::read_shared("vectors/example-2026-11.json");
+  const std::string expected = test::read_shared("vectors/example-2026-11.expected.json");
   ASSERT_FALSE(input.empty());
   ASSERT_FALSE(expected.empty());
   const Dataset dataset = parse_dataset(parse_json(input));

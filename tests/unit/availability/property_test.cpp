@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "engine.hpp"
+#include "report_json.hpp"
 #include "slmhub/domain.hpp"
 #include "slmhub/json.hpp"
 #include "slmhub/time.hpp"
@@ -571,7 +572,8 @@ TEST(Property, EngineMatchesMinuteByMinuteReference) {
       missed += !f.met;
     }
     for (const auto& r : expected.credits) with_credit += r.credit_cents > 0;
-    if (actual != expected) {
+    // The §5.4 figures; the page's details (timeline, budget use) are not in the reference.
+    if (report_to_json(actual) != report_to_json(expected)) {
       ++failures;
       ADD_FAILURE() << "seed " << seed << " month " << format_month(c.month) << " as_of "
                     << (c.as_of ? format_instant(*c.as_of) : "none") << "\nexpected:\n"

@@ -13,20 +13,13 @@
 #include "report_json.hpp"
 #include "slmhub/domain.hpp"
 #include "slmhub/json.hpp"
+#include "test_files.hpp"
 
 namespace slmhub::availability {
 namespace {
 
-std::string slurp(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 std::array<std::string, 2> vector_dirs() {
-  const char* shared = std::getenv("SLMHUB_SHARED_DIR");
-  return {std::string(shared ? shared : SLMHUB_SOURCE_DIR "/../shared") + "/vectors",
+  return {(test::shared_dir() / "vectors").string(),
           std::string(SLMHUB_SOURCE_DIR "/tests/vectors")};
 }
 
@@ -40,8 +33,8 @@ TEST(Vectors, EveryPairReproducesExactly) {
       const auto input = dir / (name.substr(0, name.size() - 14) + ".json");
       SCOPED_TRACE(input.string());
       ASSERT_TRUE(std::filesystem::exists(input)) << "no dataset for " << entry.path();
-      const Json expected = parse_json(slurp(entry.path()));
-      const Dataset dataset = parse_dataset(parse_json(slurp(input)));
+      const Json expected = parse_json(test::read_text(entry.path()));
+      const Dataset dataset = parse_dataset(parse_json(test::read_text(input)));
       std::optional<Instant> as_of;
       if (expected.contains("as_of")) as_of = parse_instant(expected["as_of"].get<std::string>());
       const auto report =

@@ -1,6 +1,7 @@
 // The dataset codecs: the example dataset read field by field, the round trip, and every
 // validation rule of DESIGN.md §5.3 with the exact JSON path it reports.
 #include "slmhub/domain.hpp"
+#include "test_files.hpp"
 
 #include <gtest/gtest.h>
 
@@ -15,34 +16,7 @@ namespace {
 
 using date::year;
 
-// The shared design folder: $SLMHUB_SHARED_DIR, else ../shared beside the repository root.
-// Tests that need a file from it fail (never skip) when it is missing.
-std::string shared_dir() {
-  if (const char* env = std::getenv("SLMHUB_SHARED_DIR"); env && *env) return env;
-  // __FILE__ is tests/unit/sdk/domain_test.cpp, absolute or relative to the repository root.
-  std::string root = __FILE__;
-  const std::string suffix = "tests/unit/sdk/domain_test.cpp";
-  if (root.size() >= suffix.size() && root.ends_with(suffix)) {
-    root.resize(root.size() - suffix.size());
-  } else {
-    root.clear();
-  }
-  return root + "../shared";
-}
-
-std::string read_shared_file(const std::string& relative) {
-  const std::string path = shared_dir() + "/" + relative;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    ADD_FAILURE() << "cannot open " << path << " (set SLMHUB_SHARED_DIR to the shared folder)";
-    return {};
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-Json example_json() { return parse_json(read_shared_file("vectors/example-2026-11.json")); }
+Json example_json() { return parse_json(test::read_shared("vectors/example-2026-11.json")); }
 
 Instant at(const char* text) { return parse_instant(text); }
 
@@ -613,7 +587,7 @@ TEST(DatasetValidation, AllErrorsAreReportedTogetherInOrder) {
 }
 
 TEST(DatasetValidation, FromTextThroughParseJson) {
-  const std::string text = read_shared_file("vectors/example-2026-11.json");
+  const std::string text = test::read_shared("vectors/example-2026-11.json");
   EXPECT_EQ(parse_dataset(parse_json(text)), parse_dataset(example_json()));
   EXPECT_THROW(parse_json(text.substr(0, text.size() / 2)), ValidationError);
 }

@@ -1,0 +1,78 @@
+#include "report_diff.hpp"
+
+#include <map>
+#include <string>
+
+namespace slmhub::availability {
+namespace {
+
+// The §5.4 fields of each kind of row; detail fields (timelines, names) are presentation and
+// would only repeat what the figures already say.
+constexpr const char* kServiceFields[] = {"target_percent",
+                                          "scheduled_seconds",
+                                          "excluded_maintenance_seconds",
+                                          "downtime_seconds",
+                                          "allowed_downtime_seconds",
+                                          "excess_downtime_seconds",
+                                          "availability_percent",
+                                          "met",
+                                          "interruptions",
+                                          "maintenance_downtime",
+                                          "customers_impacted"};
+constexpr const char* kCreditFields[] = {"downtime_seconds",     "excess_downtime_seconds",
+                                         "monthly_charge_cents", "credit_cents",
+                                         "interruptions",        "maintenance_downtime"};
+
+template <typename Key>
+std::map<std::string, const Json*> by_key(const Json& document, const char* list, Key key) {
+  std::map<std::string, const Json*> out;
+  if (!document.contains(list)) return out;
+  for (const auto& row : document.at(list)) out.emplace(key(row), &row);
+  return out;
+}
+
+template <std::size_t N, typename Key>
+void compare(const Json& before, const Json& after, const char* list,
+             const char* const (&fields)[N], Key key, Json& changes) {
+  const auto old_rows = by_key(before, list, key);
+  const auto new_rows = by_key(after, list, key);
+  auto add = [&](const std::string& path, const Json& was, const Json& is) {
+    changes.push_back({{"path", path}, {"before", was}, {"after", is}});
+  };
+  for (const auto& [id, row] : old_rows) {
+    const std::string at = std::string(list) + "[" + id + "]";
+    auto it = new_rows.find(id);
+    if (it == new_rows.end()) {
+      add(at, *row, nullptr);
+      continue;
+    }
+    for (const char* field : fields) {
+      const Json was = row->value(field, Json());
+      const Json is = it->second->value(field, Json());
+      if (was != is) add(at + "." + field, was, is);
+    }
+  }
+  for (const auto& [id, row] : new_rows) {
+    if (!old_rows.contains(id)) add(std::string(list) + "[" + id + "]", nullptr, *row);
+  }
+}
+
+std::string text(const Json& row, const char* key) {
+  auto it = row.find(key);
+  return it != row.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+}  // namespace
+
+Json report_changes(const Json& before, const Json& after) {
+  Json changes = Json::array();
+  compare(
+      before, after, "services", kServiceFields,
+      [](const Json& row) { return text(row, "service"); }, changes);
+  compare(
+      before, after, "credits", kCreditFields,
+      [](const Json& row) { return text(row, "service") + "/" + text(row, "customer"); }, changes);
+  return changes;
+}
+
+}  // namespace slmhub::availability

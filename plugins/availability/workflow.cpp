@@ -1,0 +1,324 @@
+#include "workflow.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include "engine.hpp"
+#include "report_diff.hpp"
+#include "report_json.hpp"
+#include "slmhub/errors.hpp"
+
+namespace slmhub::availability {
+namespace {
+
+constexpr int kReportDueBusinessDays = 15;  // DOMAIN.md §5, after the month closes
+constexpr int kAnalysisDays = 30;           // calendar days after the month's last day
+
+const char* const kColumns =
+    "month, revision, state, as_of, computed_at, due_date, analysis_deadline, changes, steps";
+
+std::int64_t epoch(Instant t) { return t.time_since_epoch().count(); }
+Instant from_epoch(std::int64_t s) { return Instant{std::chrono::seconds{s}}; }
+
+Revision read_revision(const Row& r) {
+  Revision out;
+  out.month = r.text(0);
+  out.number = r.integer(1);
+  out.state = r.text(2);
+  if (auto t = r.optional_integer(3)) out.as_of = from_epoch(*t);
+  out.computed_at = from_epoch(r.integer(4));
+  out.due_date = r.text(5);
+  out.analysis_deadline = r.text(6);
+  out.changes = Json::parse(r.text(7));
+  out.steps = Json::parse(r.text(8));
+  return out;
+}
+
+// A step's name (for the audit log), the state it starts from and the state it reaches.
+struct StepRule {
+  const char* name;
+  const char* from;
+  const char* to;
+};
+
+StepRule describe(Step step) {
+  switch (step) {
+    case Step::review:
+      return {"review", "draft", "reviewed"};
+    case Step::approve:
+      return {"approve", "reviewed", "approved"};
+    case Step::publish:
+      return {"publish", "approved", "published"};
+  }
+  return {"review", "draft", "reviewed"};
+}
+
+date::year_month_day last_day(date::year_month month) {
+  return date::year_month_day{month / date::last};
+}
+
+// The month's deadlines in the provider's calendar (DOMAIN.md §2, §5).
+std::pair<date::year_month_day, date::year_month_day> deadlines(const BusinessCalendar& provider,
+                                                                date::year_month month) {
+  const auto closes = last_day(month);
+  return {provider.add_business_days(closes, kReportDueBusinessDays),
+          date::year_month_day{date::sys_days{closes} + date::days{kAnalysisDays}}};
+}
+
+}  // namespace
+
+Json revision_summary_json(const Revision& r) {
+  Json out = {{"month", r.month},
+              {"revision", r.number},
+              {"state", r.state},
+              {"latest", r.latest},
+              {"computed_at", format_instant(r.computed_at)},
+              {"due_date", r.due_date},
+              {"analysis_deadline", r.analysis_deadline},
+              {"steps", r.steps},
+              {"changes", r.changes}};
+  out["as_of"] = r.as_of ? Json(format_instant(*r.as_of)) : Json();
+  return out;
+}
+
+Json revision_json(const Revision& r) {
+  Json out = revision_summary_json(r);
+  out["report"] = r.document;
+  return out;
+}
+
+ReportBook::ReportBook(Store& store, Catalog& catalog, Events& events, const Clock& clock,
+                       Logger& log)
+    : store_(store), catalog_(catalog), events_(events), clock_(clock), log_(log) {}
+
+std::vector<Migration> ReportBook::migrations() {
+  return {
+      {1, "availability report revisions and deadline notices",
+       "CREATE TABLE availability_reports(month TEXT NOT NULL, revision BIGINT NOT NULL, "
+       "state TEXT NOT NULL, as_of BIGINT, computed_at BIGINT NOT NULL, due_date TEXT NOT NULL, "
+       "analysis_deadline TEXT NOT NULL, document TEXT NOT NULL, changes TEXT NOT NULL, "
+       "steps TEXT NOT NULL, PRIMARY KEY(month, revision));"
+       "CREATE TABLE availability_deadline_notices(month TEXT NOT NULL, kind TEXT NOT NULL, "
+       "at BIGINT NOT NULL, PRIMARY KEY(month, kind))"},
+  };
+}
+
+std::optional<Revision> ReportBook::latest(Tx& tx, date::year_month month) const {
+  auto rows = tx.query(std::string("SELECT ") + kColumns +
+                           ", document FROM availability_reports WHERE month = ? "
+                           "ORDER BY revision DESC LIMIT 1",
+                       {format_month(month)});
+  if (rows.empty()) return std::nullopt;
+  Revision r = read_revision(rows.front());
+  r.document = Json::parse(rows.front().text(9));
+  r.latest = true;
+  return r;
+}
+
+ReportBook::Drafted ReportBook::draft(const Actor& actor, date::year_month month) {
+  const Instant now = clock_.now();
+  const Dataset dataset = catalog_.snapshot();
+  const BusinessCalendar provider = provider_calendar(dataset);
+  const Interval bounds = month_bounds(month, provider.zone());
+  if (now < bounds.start) {
+    throw ValidationError("month", format_month(month) + " has not begun (it starts " +
+                                       format_instant(bounds.start) + ")");
+  }
+  // A month still under way is measured up to now, and says so.
+  std::optional<Instant> as_of;
+  if (now < bounds.end) as_of = now;
+  const AvailabilityReport report = compute(dataset, month, as_of);
+  const Json document = report_to_json(report, dataset, true, as_of);
+  const auto [due, analysis] = deadlines(provider, month);
+
+  Drafted out{{}, false};
+  store_.transact([&](Tx& tx) {
+    const auto previous = latest(tx, month);
+    Json changes = Json::array();
+    if (previous) {
+      changes = report_changes(previous->document, document);
+      if (changes.empty() && previous->as_of == as_of) {
+        out = {*previous, false};
+        return;
+      }
+    }
+    Revision r;
+    r.month = format_month(month);
+    r.number = previous ? previous->number + 1 : 1;
+    r.state = "draft";
+    r.latest = true;
+    r.as_of = as_of;
+    r.computed_at = now;
+    r.due_date = format_date(due);
+    r.analysis_deadline = format_date(analysis);
+    r.document = document;
+    r.changes = std::move(changes);
+    r.steps = {{"drafted", {{"by", actor.id}, {"at", format_instant(now)}}}};
+    tx.exec(
+        "INSERT INTO availability_reports(month, revision, state, as_of, computed_at, due_date, "
+        "analysis_deadline, document, changes, steps) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        {r.month, r.number, r.state, as_of ? Value{epoch(*as_of)} : Value{}, epoch(now), r.due_date,
+         r.analysis_deadline, document.dump(), r.changes.dump(), r.steps.dump()});
+    catalog_.audit(
+        tx, actor, "draft", "availability_report", r.month + "/" + std::to_string(r.number),
+        previous ? Json{{"revision", previous->number}, {"state", previous->state}} : Json(),
+        {{"revision", r.number}, {"state", r.state}, {"changes", r.changes.size()}});
+    out = {std::move(r), true};
+  });
+  if (out.created) {
+    log_.info("availability report " + out.revision.month + " revision " +
+              std::to_string(out.revision.number) + " drafted by " + actor.id + " (" +
+              std::to_string(out.revision.changes.size()) + " changes)");
+  }
+  return out;
+}
+
+Revision ReportBook::advance(const Actor& actor, date::year_month month, std::int64_t number,
+                             Step step) {
+  const StepRule s = describe(step);
+  const Instant now = clock_.now();
+  Revision out;
+  store_.transact([&](Tx& tx) {
+    auto current = latest(tx, month);
+    const std::string name = format_month(month) + " revision " + std::to_string(number);
+    if (!current || number < 1 || number > current->number) {
+      throw NotFound("availability report " + name + " does not exist");
+    }
+    if (number != current->number) {
+      throw Conflict("availability report " + name + " is superseded by revision " +
+                     std::to_string(current->number) + "; only the latest revision moves on");
+    }
+    if (current->state != s.from) {
+      throw Conflict("cannot " + std::string(s.name) + " availability report " + name + ": it is " +
+                     current->state + ", and only a " + s.from + " report can be " + s.to);
+    }
+    Revision r = std::move(*current);
+    r.state = s.to;
+    r.steps[s.to] = {{"by", actor.id}, {"at", format_instant(now)}};
+    tx.exec(
+        "UPDATE availability_reports SET state = ?, steps = ? WHERE month = ? AND revision = ? "
+        "AND state = ?",
+        {r.state, r.steps.dump(), r.month, r.number, std::string(s.from)});
+    catalog_.audit(tx, actor, s.name, "availability_report",
+                   r.month + "/" + std::to_string(r.number), {{"state", s.from}},
+                   {{"state", s.to}});
+    if (step == Step::publish) {
+      const Json& doc = r.document;
+      Json missed = Json::array();
+      for (const auto& svc : doc.at("services")) {
+        if (!svc.at("met").get<bool>()) missed.push_back(svc.at("service"));
+      }
+      std::int64_t total = 0;
+      for (const auto& c : doc.at("credits")) total += c.at("credit_cents").get<std::int64_t>();
+      events_.publish(tx, "report.published", r.month,
+                      {{"month", r.month},
+                       {"revision", r.number},
+                       {"published_at", format_instant(now)},
+                       {"services", doc.at("services").size()},
+                       {"missed", missed},
+                       {"credits", doc.at("credits").size()},
+                       {"credit_cents_total", total}});
+      for (const auto& c : doc.at("credits")) {
+        Json payload = {{"month", r.month}, {"revision", r.number}};
+        for (const char* key : {"customer", "service", "billing_code", "credit_cents",
+                                "downtime_seconds", "excess_downtime_seconds",
+                                "monthly_charge_cents", "interruptions", "maintenance_downtime"}) {
+          payload[key] = c.value(key, Json());
+        }
+        events_.publish(tx, "credit.computed",
+                        r.month + "/" + c.at("service").get<std::string>() + "/" +
+                            c.at("customer").get<std::string>(),
+                        payload);
+      }
+    }
+    out = std::move(r);
+  });
+  log_.info("availability report " + out.month + " revision " + std::to_string(out.number) + " " +
+            out.state + " by " + actor.id);
+  return out;
+}
+
+std::vector<Revision> ReportBook::revisions(date::year_month month) const {
+  auto rows = store_.query(std::string("SELECT ") + kColumns +
+                               " FROM availability_reports WHERE month = ? ORDER BY revision",
+                           {format_month(month)});
+  std::vector<Revision> out;
+  for (const auto& row : rows) out.push_back(read_revision(row));
+  if (!out.empty()) out.back().latest = true;
+  return out;
+}
+
+std::optional<Revision> ReportBook::revision(date::year_month month, std::int64_t number) const {
+  auto rows = store_.query(std::string("SELECT ") + kColumns +
+                               ", document, (SELECT MAX(revision) FROM availability_reports m "
+                               "WHERE m.month = r.month) FROM availability_reports r "
+                               "WHERE month = ? AND revision = ?",
+                           {format_month(month), number});
+  if (rows.empty()) return std::nullopt;
+  Revision r = read_revision(rows.front());
+  r.document = Json::parse(rows.front().text(9));
+  r.latest = rows.front().integer(10) == r.number;
+  return r;
+}
+
+std::optional<Revision> ReportBook::published(date::year_month month) const {
+  auto rows = store_.query(
+      "SELECT MAX(revision) FROM availability_reports WHERE month = ? AND state = 'published'",
+      {format_month(month)});
+  if (rows.empty() || rows.front().is_null(0)) return std::nullopt;
+  return revision(month, rows.front().integer(0));
+}
+
+std::string ReportBook::watch_deadlines(int warn_days) {
+  const Dataset dataset = catalog_.snapshot();
+  const BusinessCalendar provider = provider_calendar(dataset);
+  const auto today = local_date(clock_.now(), provider.zone());
+  const auto horizon = provider.add_business_days(today, warn_days);
+  int notices = 0;
+  for (const auto& row : store_.query("SELECT DISTINCT month FROM availability_reports")) {
+    const date::year_month month = parse_month(row.text(0));
+    const auto revs = revisions(month);
+    const bool published = std::any_of(revs.begin(), revs.end(),
+                                       [](const Revision& r) { return r.state == "published"; });
+    const bool analysed =
+        std::any_of(revs.begin(), revs.end(), [](const Revision& r) { return r.state != "draft"; });
+    const auto [due, analysis] = deadlines(provider, month);
+    struct Check {
+      bool done;
+      date::year_month_day deadline;
+      const char* what;
+    };
+    for (const Check& c :
+         {Check{published, due, "report"}, Check{analysed, analysis, "analysis"}}) {
+      if (c.done || horizon < c.deadline) continue;
+      const bool overdue = today > c.deadline;
+      const std::string kind = std::string(c.what) + (overdue ? "_overdue" : "_due");
+      bool noticed = false;
+      store_.transact([&](Tx& tx) {
+        noticed = false;
+        if (tx.exec("INSERT INTO availability_deadline_notices(month, kind, at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (month, kind) DO NOTHING",
+                    {format_month(month), kind, epoch(clock_.now())}) == 0) {
+          return;
+        }
+        events_.publish(tx, overdue ? "deadline.overdue" : "deadline.due",
+                        format_month(month) + "/" + c.what,
+                        {{"kind", std::string("availability_") + c.what},
+                         {"month", format_month(month)},
+                         {"deadline", format_date(c.deadline)},
+                         {"state", revs.back().state}});
+        noticed = true;
+      });
+      if (!noticed) continue;
+      ++notices;
+      const std::string line = std::string("availability ") + c.what + " for " +
+                               format_month(month) + (overdue ? " is overdue" : " is due") +
+                               " (deadline " + format_date(c.deadline) + ", latest revision " +
+                               revs.back().state + ")";
+      overdue ? log_.error(line) : log_.warning(line);
+    }
+  }
+  return std::to_string(notices) + " deadline notices";
+}
+
+}  // namespace slmhub::availability

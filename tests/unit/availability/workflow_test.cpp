@@ -1,0 +1,245 @@
+// The report workflow on SQLite and PostgreSQL, over the host's real core store and event
+// bus: revisions, the steps and their order, freezing on publication, the difference a
+// recomputation shows, the events billing and workflows consume, the audit trail and the
+// deadline watch (DOMAIN.md §5). Figures come from the shared vector, never typed in here.
+#include "workflow.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "core/core_store.hpp"
+#include "events/event_bus.hpp"
+#include "slmhub/errors.hpp"
+#include "store_fixture.hpp"
+#include "test_files.hpp"
+
+namespace slmhub::availability {
+namespace {
+
+using test::StoreTest;
+
+// The §5.4 part of a stored (detailed) document.
+Json figures(const Json& document) {
+  Json out = document;
+  for (auto& s : out["services"]) {
+    for (const char* key : {"name", "environment", "timezone", "period", "timeline",
+                            "maintenance_budget_seconds", "maintenance_budget_used_seconds"}) {
+      s.erase(key);
+    }
+  }
+  for (auto& c : out["credits"]) {
+    c.erase("customer_name");
+    c.erase("billing_code");
+  }
+  out.erase("as_of");
+  return out;
+}
+
+struct Seen {
+  std::mutex mutex;
+  std::vector<Event> events;
+  std::vector<Event> of(const std::string& type) {
+    std::lock_guard lock(mutex);
+    std::vector<Event> out;
+    for (const auto& e : events) {
+      if (e.type == type) out.push_back(e);
+    }
+    return out;
+  }
+};
+
+class ReportWorkflowTest : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    clock_.set("2026-12-03T15:00:00Z");  // November has closed everywhere
+    bus_ = std::make_unique<host::EventBus>(*db_, clock_, log_);
+    core_ = std::make_unique<host::CoreStore>(*db_, *bus_, clock_);
+    core_->import(Actor{"test"}, Json::parse(test::read_shared("vectors/example-2026-11.json")));
+    book_ = std::make_unique<ReportBook>(*db_, *core_, *bus_, clock_, log_);
+    db_->migrate("availability", ReportBook::migrations());
+    bus_->subscribe("test", {"report.*", "credit.*", "deadline.*"}, [this](const Event& e) {
+      std::lock_guard lock(seen_.mutex);
+      seen_.events.push_back(e);
+    });
+  }
+  void TearDown() override {
+    book_.reset();
+    core_.reset();
+    bus_.reset();
+    StoreTest::TearDown();
+  }
+
+  Revision publish_first() {
+    const Actor sm{"token:sm"};
+    auto drafted = book_->draft(sm, kMonth);
+    book_->advance(sm, kMonth, drafted.revision.number, Step::review);
+    book_->advance(Actor{"token:deputy"}, kMonth, drafted.revision.number, Step::approve);
+    return book_->advance(sm, kMonth, drafted.revision.number, Step::publish);
+  }
+
+  static constexpr date::year_month kMonth = date::year{2026} / date::November;
+  std::unique_ptr<host::EventBus> bus_;
+  std::unique_ptr<host::CoreStore> core_;
+  std::unique_ptr<ReportBook> book_;
+  Seen seen_;
+};
+
+TEST_P(ReportWorkflowTest, ADraftCarriesTheMonthsFiguresAndItsDeadlines) {
+  const auto drafted = book_->draft(Actor{"token:sm"}, kMonth);
+  ASSERT_TRUE(drafted.created);
+  const Revision& r = drafted.revision;
+  EXPECT_EQ(r.number, 1);
+  EXPECT_EQ(r.state, "draft");
+  EXPECT_FALSE(r.as_of.has_value());
+  EXPECT_EQ(figures(r.document),
+            Json::parse(test::read_shared("vectors/example-2026-11.expected.json")));
+  // Provider calendar "business": 15 business days after Monday 30 November, no holidays
+  // in between, is Monday 21 December; 30 calendar days after it is 30 December.
+  EXPECT_EQ(r.due_date, "2026-12-21");
+  EXPECT_EQ(r.analysis_deadline, "2026-12-30");
+  EXPECT_EQ(r.changes, Json::array());
+
+  // Nothing changed: the same revision comes back, no second draft.
+  const auto again = book_->draft(Actor{"system:availability"}, kMonth);
+  EXPECT_FALSE(again.created);
+  EXPECT_EQ(again.revision.number, 1);
+  EXPECT_EQ(book_->revisions(kMonth).size(), 1u);
+}
+
+TEST_P(ReportWorkflowTest, StepsGoInOrderEachFromItsOwnState) {
+  const Actor sm{"token:sm"};
+  const auto r = book_->draft(sm, kMonth).revision;
+  EXPECT_THROW(book_->advance(sm, kMonth, r.number, Step::approve), Conflict);
+  EXPECT_THROW(book_->advance(sm, kMonth, r.number, Step::publish), Conflict);
+  EXPECT_THROW(book_->advance(sm, kMonth, 7, Step::review), NotFound);
+  EXPECT_EQ(book_->advance(sm, kMonth, r.number, Step::review).state, "reviewed");
+  EXPECT_THROW(book_->advance(sm, kMonth, r.number, Step::review), Conflict);
+  EXPECT_EQ(book_->advance(sm, kMonth, r.number, Step::approve).state, "approved");
+  const Revision published = book_->advance(sm, kMonth, r.number, Step::publish);
+  EXPECT_EQ(published.state, "published");
+  EXPECT_TRUE(published.steps.contains("reviewed"));
+  EXPECT_EQ(published.steps["published"]["at"], "2026-12-03T15:00:00Z");
+  EXPECT_THROW(book_->advance(sm, kMonth, r.number, Step::publish), Conflict);
+  try {
+    book_->advance(sm, kMonth, r.number, Step::approve);
+    FAIL() << "approving a published report must be refused";
+  } catch (const Conflict& e) {
+    EXPECT_NE(std::string(e.detail()).find("it is published"), std::string::npos) << e.detail();
+  }
+}
+
+TEST_P(ReportWorkflowTest, APublishedReportIsFrozenAndARecomputationShowsTheDifference) {
+  const Revision first = publish_first();
+  const Json expected = Json::parse(test::read_shared("vectors/example-2026-11.expected.json"));
+  const auto& oracle = expected["services"][1];  // sorted: mysql-qa, oracle-prod
+  ASSERT_EQ(oracle["service"], "oracle-prod");
+  const auto downtime_before = oracle["downtime_seconds"].get<std::int64_t>();
+
+  // A late interruption: one more hour of oracle-prod down on 10 November.
+  db_->transact([&](Tx& tx) {
+    Interruption late;
+    late.id = "INC0099";
+    late.service = "oracle-prod";
+    late.start = parse_instant("2026-11-10T03:00:00Z");
+    late.end = parse_instant("2026-11-10T04:00:00Z");
+    core_->record_interruption(tx, Actor{"test"}, late);
+  });
+
+  ASSERT_TRUE(book_->published(kMonth).has_value());
+  EXPECT_EQ(book_->published(kMonth)->document, first.document);
+  EXPECT_EQ(book_->revision(kMonth, 1)->document, first.document);
+
+  const auto second = book_->draft(Actor{"token:sm"}, kMonth);
+  ASSERT_TRUE(second.created);
+  EXPECT_EQ(second.revision.number, 2);
+  EXPECT_EQ(second.revision.state, "draft");
+  Json change;
+  for (const auto& c : second.revision.changes) {
+    if (c["path"] == "services[oracle-prod].downtime_seconds") change = c;
+  }
+  ASSERT_FALSE(change.is_null()) << second.revision.changes.dump(2);
+  EXPECT_EQ(change["before"], downtime_before);
+  EXPECT_EQ(change["after"], downtime_before + 3600);
+  // Still the first revision is the published one, and the first can no longer move.
+  EXPECT_EQ(book_->published(kMonth)->number, 1);
+  EXPECT_FALSE(book_->revision(kMonth, 1)->latest);
+  EXPECT_TRUE(book_->revision(kMonth, 2)->latest);
+}
+
+TEST_P(ReportWorkflowTest, PublicationAnnouncesTheReportAndEveryCredit) {
+  publish_first();
+  EXPECT_GT(bus_->dispatch_once(), 0);
+  const Json expected = Json::parse(test::read_shared("vectors/example-2026-11.expected.json"));
+  const auto published = seen_.of("report.published");
+  ASSERT_EQ(published.size(), 1u);
+  EXPECT_EQ(published[0].payload["month"], "2026-11");
+  EXPECT_EQ(published[0].payload["revision"], 1);
+  EXPECT_EQ(published[0].payload["credits"], expected["credits"].size());
+
+  const auto credits = seen_.of("credit.computed");
+  ASSERT_EQ(credits.size(), expected["credits"].size());
+  for (std::size_t i = 0; i < credits.size(); ++i) {
+    const Json& want = expected["credits"][i];
+    const Json& got = credits[i].payload;
+    EXPECT_EQ(credits[i].subject, "2026-11/" + want["service"].get<std::string>() + "/" +
+                                      want["customer"].get<std::string>());
+    for (const char* key :
+         {"customer", "service", "credit_cents", "downtime_seconds", "excess_downtime_seconds",
+          "monthly_charge_cents", "interruptions", "maintenance_downtime"}) {
+      EXPECT_EQ(got[key], want[key]) << key;
+    }
+    EXPECT_TRUE(got["billing_code"].is_string());
+  }
+}
+
+TEST_P(ReportWorkflowTest, EveryStepIsInTheAuditLogWithItsActor) {
+  publish_first();
+  const Json audit = core_->audit("availability_report", 10);
+  std::vector<std::string> trail;
+  for (auto it = audit.rbegin(); it != audit.rend(); ++it) {
+    trail.push_back((*it)["action"].get<std::string>() + " by " +
+                    (*it)["actor"].get<std::string>() + " -> " +
+                    (*it)["after"]["state"].get<std::string>());
+  }
+  EXPECT_EQ(trail, (std::vector<std::string>{
+                       "draft by token:sm -> draft", "review by token:sm -> reviewed",
+                       "approve by token:deputy -> approved", "publish by token:sm -> published"}));
+}
+
+TEST_P(ReportWorkflowTest, DeadlinesWarnOnceBeforeAndEscalateOnceAfter) {
+  book_->draft(Actor{"token:sm"}, kMonth);
+  clock_.set("2026-12-10T15:00:00Z");  // due 21 December: more than 3 business days away
+  EXPECT_EQ(book_->watch_deadlines(3), "0 deadline notices");
+  clock_.set("2026-12-16T15:00:00Z");  // 3 business days before the due date
+  EXPECT_EQ(book_->watch_deadlines(3), "1 deadline notices");
+  EXPECT_EQ(book_->watch_deadlines(3), "0 deadline notices");
+  clock_.set("2026-12-22T15:00:00Z");  // the due date has passed, the analysis is not near
+  EXPECT_EQ(book_->watch_deadlines(3), "1 deadline notices");
+  bus_->dispatch_once();
+  const auto due = seen_.of("deadline.due");
+  const auto overdue = seen_.of("deadline.overdue");
+  ASSERT_EQ(due.size(), 1u);
+  ASSERT_EQ(overdue.size(), 1u);
+  EXPECT_EQ(due[0].payload["kind"], "availability_report");
+  EXPECT_EQ(due[0].payload["deadline"], "2026-12-21");
+  EXPECT_EQ(overdue[0].payload["state"], "draft");
+}
+
+TEST_P(ReportWorkflowTest, AMonthUnderWayIsMeasuredToNowAndAFutureMonthIsRefused) {
+  clock_.set("2026-11-20T12:00:00Z");
+  const auto drafted = book_->draft(Actor{"token:sm"}, kMonth);
+  ASSERT_TRUE(drafted.revision.as_of.has_value());
+  EXPECT_EQ(format_instant(*drafted.revision.as_of), "2026-11-20T12:00:00Z");
+  EXPECT_EQ(drafted.revision.document["as_of"], "2026-11-20T12:00:00Z");
+  EXPECT_THROW(book_->draft(Actor{"token:sm"}, date::year{2026} / date::December), ValidationError);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, ReportWorkflowTest, test::kBothEngines, test::engine_name);
+
+}  // namespace
+}  // namespace slmhub::availability
