@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -126,6 +127,29 @@ int print_problem(const std::string& input, const slmhub::Problem& p) {
   return p.status() >= 500 ? kTempFail : kDataErr;
 }
 
+// Runs the plugin command `args` names, if `commands` has it; nothing when it does not.
+std::optional<int> run_plugin_command(const slmhub::host::CommandRegistry& commands,
+                                      const Args& args, const std::vector<std::string>& raw) {
+  std::size_t used = 0;
+  const auto* spec = commands.find(args.words, used);
+  if (!spec) return std::nullopt;
+  std::vector<std::string> rest;
+  // Hand the plugin everything after its command words, flags included.
+  std::size_t skipped = 0;
+  for (const auto& r : raw) {
+    if (skipped < used && r == args.words[skipped]) {
+      ++skipped;
+      continue;
+    }
+    rest.push_back(r);
+  }
+  if (args.help) {
+    std::cout << "slmhub " << spec->name << " " << spec->usage << "\n  " << spec->help << "\n";
+    return kOk;
+  }
+  return spec->run(rest, std::cout, std::cerr);
+}
+
 int run(int argc, char** argv) {
   std::vector<std::string> raw;
   Args args = parse_args(argc, argv, raw);
@@ -170,6 +194,11 @@ int run(int argc, char** argv) {
 
   Settings settings = load_settings(args);
   Server server(std::move(settings), binary_dir(argv[0]));
+  // kHelp names every built-in command. Any other may be a plugin's offline command, which
+  // runs without the store: an offline tool must not create or migrate a database.
+  if (!kHelp.contains(cmd)) {
+    if (auto status = run_plugin_command(server.offline_commands(), args, raw)) return *status;
+  }
 
   if (cmd == "serve") {
     if (args.flags.contains("--daemon")) {
@@ -270,24 +299,7 @@ int run(int argc, char** argv) {
       return kOk;
     }
   }
-  std::size_t used = 0;
-  if (auto* spec = server.commands().find(args.words, used)) {
-    std::vector<std::string> rest;
-    // Hand the plugin everything after its command words, flags included.
-    std::size_t skipped = 0;
-    for (const auto& r : raw) {
-      if (skipped < used && r == args.words[skipped]) {
-        ++skipped;
-        continue;
-      }
-      rest.push_back(r);
-    }
-    if (args.help) {
-      std::cout << "slmhub " << spec->name << " " << spec->usage << "\n  " << spec->help << "\n";
-      return kOk;
-    }
-    return spec->run(rest, std::cout, std::cerr);
-  }
+  if (auto status = run_plugin_command(server.commands(), args, raw)) return *status;
   std::cerr << "slmhub: unknown command '" << cmd << "'\n" << kUsageText;
   return kUsage;
 }

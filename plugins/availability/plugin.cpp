@@ -74,9 +74,13 @@ class Availability : public slmhub::Plugin {
     };
   }
 
-  void start(slmhub::Host& host) override {
-    host.commands().add(
+  // The offline report reads a dataset file, never the store.
+  void register_offline_commands(slmhub::Commands& commands) override {
+    commands.add(
         {kReportCommandName, kReportCommandUsage, kReportCommandHelp, &run_report_command});
+  }
+
+  void start(slmhub::Host& host) override {
     host.store().migrate("availability", ReportBook::migrations());
     book_ = std::make_unique<ReportBook>(host.store(), host.catalog(), host.events(), host.clock(),
                                          host.log());

@@ -6,6 +6,7 @@
 
 #include "server_process.hpp"
 #include "slmhub/json.hpp"
+#include "test_files.hpp"
 
 namespace slmhub::test {
 namespace {
@@ -83,6 +84,29 @@ TEST(Cli, MigrateJobsAndTokens) {
   auto id = token.out.substr(4, 12);
   EXPECT_EQ(run_slmhub({"tokens", "revoke", id}, env_for(dir)).status, 0);
   EXPECT_EQ(run_slmhub({"tokens", "revoke", id}, env_for(dir)).status, 65);
+}
+
+// An offline command needs no store: run where a relative SQLite store would be created, or
+// against a PostgreSQL server that is not there, it prints the report and leaves nothing behind.
+TEST(Cli, OfflineReportTouchesNoDatabase) {
+  const auto input = shared_dir() / "vectors/example-2026-11.json";
+  const auto expected = Json::parse(read_shared("vectors/example-2026-11.expected.json"));
+  for (const std::string url : {"sqlite:var/slmhub.db", "postgresql://127.0.0.1:1/none"}) {
+    TempDir work;
+    const std::map<std::string, std::string> env{
+        {"SLMHUB_DB_URL", url},
+        {"SLMHUB_PLUGINS_DIR", std::string(SLMHUB_PLUGIN_DIR) + "," + SLMHUB_TEST_PLUGIN_DIR},
+        {"SLMHUB_LOG_LEVEL", "error"}};
+    auto r = run_slmhub({"report", "availability", "--input", input.string(), "--month", "2026-11"},
+                        env, work.path());
+    ASSERT_EQ(r.status, 0) << url << ": " << r.err;
+    EXPECT_EQ(r.err, "") << url;
+    EXPECT_EQ(Json::parse(r.out), expected) << url;
+    auto help = run_slmhub({"report", "availability", "--help"}, env, work.path());
+    EXPECT_EQ(help.status, 0) << url << ": " << help.err;
+    EXPECT_TRUE(help.out.starts_with("slmhub report availability --input")) << help.out;
+    EXPECT_TRUE(std::filesystem::is_empty(work.path())) << url;
+  }
 }
 
 }  // namespace

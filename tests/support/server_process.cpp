@@ -56,7 +56,8 @@ TempDir::~TempDir() {
 namespace {
 
 pid_t spawn(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-            const std::string& out_file, const std::string& err_file) {
+            const std::string& out_file, const std::string& err_file,
+            const std::filesystem::path& working_dir = {}) {
   pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
@@ -67,6 +68,7 @@ pid_t spawn(const std::vector<std::string>& args, const std::map<std::string, st
     dup2(out, 1);
     dup2(err, 2);
     for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+    if (!working_dir.empty() && chdir(working_dir.c_str()) != 0) _exit(126);
     std::vector<char*> argv;
     std::string binary = SLMHUB_BINARY;
     argv.push_back(binary.data());
@@ -89,10 +91,11 @@ std::string slurp(const std::string& path) {
 }  // namespace
 
 CommandResult run_slmhub(const std::vector<std::string>& args,
-                         const std::map<std::string, std::string>& env) {
+                         const std::map<std::string, std::string>& env,
+                         const std::filesystem::path& working_dir) {
   TempDir dir;
   auto out = (dir.path() / "out").string(), err = (dir.path() / "err").string();
-  pid_t pid = spawn(args, env, out, err);
+  pid_t pid = spawn(args, env, out, err, working_dir);
   int status = 0;
   waitpid(pid, &status, 0);
   CommandResult r;

@@ -23,14 +23,16 @@ HttpResult http(int port, const std::string& method, const std::string& path,
                 const std::string& body = {}, const std::string& token = {},
                 const std::map<std::string, std::string>& headers = {});
 
-// Runs `slmhub` with arguments and environment; returns exit status, stdout, stderr.
+// Runs `slmhub` with arguments and environment, in `working_dir` when given (else in the
+// test's own); returns exit status, stdout, stderr.
 struct CommandResult {
   int status = -1;
   std::string out;
   std::string err;
 };
 CommandResult run_slmhub(const std::vector<std::string>& args,
-                         const std::map<std::string, std::string>& env);
+                         const std::map<std::string, std::string>& env,
+                         const std::filesystem::path& working_dir = {});
 
 class TempDir {
  public:

@@ -181,9 +181,41 @@ Logger& Server::log(const std::string& source) {
   return *logger;
 }
 
-void Server::open() {
+void Server::validate_settings() const {
   if (auto problems = settings_.validate_host_keys(); !problems.empty())
     throw std::runtime_error(join(problems, "; "));
+}
+
+void Server::load_plugins() {
+  if (plugins_) return;
+  std::vector<std::string> dirs;
+  for (const auto& dir : split_config_list(settings_.string("plugins.dir")))
+    dirs.push_back(settings_.resolve_path(dir));
+  if (dirs.empty())
+    dirs.push_back((std::filesystem::path(binary_dir_) / ".." / "plugins").lexically_normal());
+  plugins_ = std::make_unique<PluginManager>();
+  auto enabled = split_config_list(settings_.string("plugins.enabled"));
+  plugins_->load_dirs(dirs, enabled);
+  if (plugins_->records().empty())
+    log("host").warning("no plugin libraries in " + join(dirs, ", ") + ": running without plugins");
+}
+
+CommandRegistry& Server::offline_commands() {
+  validate_settings();
+  load_plugins();
+  commands_ = std::make_unique<CommandRegistry>();
+  plugins_->register_offline_commands(
+      [this](std::vector<CommandSpec> commands, const std::string& name) {
+        // All or none: a plugin with a clashing command leaves no command behind.
+        CommandRegistry added = *commands_;
+        for (auto& c : commands) added.add(std::move(c), name);
+        *commands_ = std::move(added);
+      });
+  return *commands_;
+}
+
+void Server::open() {
+  validate_settings();
   Logger& log = this->log("host");
   std::string url = settings_.string("db.url");
   if (url.starts_with("sqlite:") && !url.starts_with("sqlite:/"))
@@ -220,16 +252,7 @@ void Server::open() {
   add_host_routes();
   core_->add_routes(*router_);
 
-  std::vector<std::string> dirs;
-  for (const auto& dir : split_config_list(settings_.string("plugins.dir")))
-    dirs.push_back(settings_.resolve_path(dir));
-  if (dirs.empty())
-    dirs.push_back((std::filesystem::path(binary_dir_) / ".." / "plugins").lexically_normal());
-  plugins_ = std::make_unique<PluginManager>();
-  auto enabled = split_config_list(settings_.string("plugins.enabled"));
-  plugins_->load_dirs(dirs, enabled);
-  if (plugins_->records().empty())
-    log.warning("no plugin libraries in " + join(dirs, ", ") + ": running without plugins");
+  load_plugins();
   plugins_->start_all(
       [&](Plugin& plugin, const PluginInfo& info) -> Host& {
         hosts_.push_back(std::make_unique<PluginHost>(*this, info.name, plugin.config_schema()));

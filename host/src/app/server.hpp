@@ -40,6 +40,11 @@ class Server {
   // Opens the store, applies migrations, loads and starts plugins, builds the route table.
   // Throws std::runtime_error with a one-line reason when the server cannot run.
   void open();
+  // Loads the plugin libraries and returns the commands they register offline
+  // (Plugin::register_offline_commands), without opening the store or starting a plugin: an
+  // offline tool such as `slmhub report availability` must not touch a database. open()
+  // afterwards starts the plugins loaded here and replaces the registry with its own.
+  CommandRegistry& offline_commands();
   // Starts HTTP and the background workers; returns the bound port.
   int serve();
   void shutdown();
@@ -60,6 +65,8 @@ class Server {
 
  private:
   class PluginHost;
+  void validate_settings() const;
+  void load_plugins();  // once per Server
   void add_host_routes();
 
   Settings settings_;

@@ -41,6 +41,13 @@ std::string one_line(std::string text) {
   return text;
 }
 
+// Holds one plugin's offline commands until register_offline_commands() has returned, so a
+// plugin that throws half-way registers none.
+struct CommandBuffer : Commands {
+  void add(CommandSpec command) override { commands.push_back(std::move(command)); }
+  std::vector<CommandSpec> commands;
+};
+
 }  // namespace
 
 void PluginManager::load_dirs(const std::vector<std::string>& dirs,
@@ -129,6 +136,20 @@ void PluginManager::load_dirs(const std::vector<std::string>& dirs,
   }
 }
 
+void PluginManager::register_offline_commands(const AddCommands& add) {
+  for (auto& p : plugins_) {
+    if (p->record.state != PluginState::loaded) continue;
+    try {
+      CommandBuffer buffer;
+      p->plugin->register_offline_commands(buffer);
+      add(std::move(buffer.commands), p->record.name);
+    } catch (const std::exception& e) {
+      p->record.state = PluginState::failed;
+      p->record.reason = "register_offline_commands() failed: " + one_line(e.what());
+    }
+  }
+}
+
 void PluginManager::start_all(const HostFactory& make_host, const Forget& forget) {
   std::map<std::string, Loaded*> by_name;
   for (auto& p : plugins_) {
@@ -158,6 +179,7 @@ void PluginManager::start_all(const HostFactory& make_host, const Forget& forget
     if (p->record.state == PluginState::loaded) {
       try {
         Host& host = make_host(*p->plugin, p->plugin->info());
+        p->plugin->register_offline_commands(host.commands());
         p->plugin->start(host);
         p->record.state = PluginState::started;
         start_order_.push_back(p);

@@ -3,9 +3,10 @@
 // Each library in plugins.dir is opened with Boost.DLL; `slmhub_plugin_api` is read and
 // compared with kPluginApi before anything in the library runs; then the factory is called.
 // A library that cannot be loaded, speaks another API, has no factory, throws from start()
-// or needs a plugin that is not running is reported with its path and a one-line reason,
-// and the rest keep running. Libraries stay loaded until the manager is destroyed, which
-// happens after everything that holds callbacks into them (STYLE.md shutdown order).
+// or register_offline_commands(), or needs a plugin that is not running is reported with
+// its path and a one-line reason, and the rest keep running. Libraries stay loaded until
+// the manager is destroyed, which happens after everything that holds callbacks into them
+// (STYLE.md shutdown order).
 #pragma once
 
 #include <functional>
@@ -35,6 +36,9 @@ class PluginManager {
   // registered when its start() fails.
   using HostFactory = std::function<Host&(Plugin& plugin, const PluginInfo& info)>;
   using Forget = std::function<void(const std::string& name)>;
+  // Takes every command one plugin registered offline, under the plugin's name.
+  using AddCommands =
+      std::function<void(std::vector<CommandSpec> commands, const std::string& name)>;
 
   PluginManager();
   PluginManager(const PluginManager&) = delete;
@@ -45,7 +49,12 @@ class PluginManager {
   // those whose plugin name is listed). A directory that does not exist is skipped. Throws
   // std::runtime_error when an enabled plugin is missing.
   void load_dirs(const std::vector<std::string>& dirs, const std::vector<std::string>& enabled);
-  // Starts loaded plugins in dependency order.
+  // Hands each loaded plugin's offline commands (Plugin::register_offline_commands) to `add`,
+  // starting nothing. A plugin that throws, or whose commands `add` refuses, is marked failed
+  // like one whose start() throws, so it is not started afterwards either.
+  void register_offline_commands(const AddCommands& add);
+  // Starts loaded plugins in dependency order; each one's offline commands are registered
+  // through its Host just before its start().
   void start_all(const HostFactory& make_host, const Forget& forget);
   // Stops started plugins in reverse start order; then destroys the plugin objects.
   void stop_all();

@@ -53,8 +53,15 @@ class Plugin {
   // Keys, types and defaults of plugins.<name>.*; the host refuses to start a plugin whose
   // configuration does not fit.
   virtual std::vector<ConfigKey> config_schema() const { return {}; }
-  // Registers routes, jobs, commands and subscriptions. Throwing marks the plugin failed
-  // and the host keeps serving with the others.
+  // Registers commands that need nothing of a running server (no store, no events), such as
+  // offline report tools. When the command line names no built-in command the host calls it
+  // without start(), so such a tool never opens a database; a server also calls it just
+  // before start(), so the commands are listed with the plugin's other registrations. It may
+  // therefore run more than once and must do nothing but register. Commands that need the
+  // store register through Host::commands() in start(). Throwing marks the plugin failed.
+  virtual void register_offline_commands(Commands& /*commands*/) {}
+  // Registers routes, jobs, commands that need the server, and subscriptions. Throwing marks
+  // the plugin failed and the host keeps serving with the others.
   virtual void start(Host& host) = 0;
   // Drains work; no calls into the host afterwards.
   virtual void stop() = 0;
