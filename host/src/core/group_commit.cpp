@@ -5,14 +5,13 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <vector>
 
 namespace slmhub::host {
 
 void GroupCommitter::start(int max_batch) {
   std::lock_guard lock(mutex_);
   if (running_) return;
-  max_batch_ = max_batch > 0 ? max_batch : 1;
+  max_batch_ = max_batch > 0 ? static_cast<std::size_t>(max_batch) : 1;
   running_ = true;
   thread_ = std::thread([this] { run(); });
   // Named so `top -H` and profilers show the writer apart from the request threads.
@@ -36,20 +35,26 @@ GroupCommitter::Stats GroupCommitter::stats() const {
 
 std::size_t GroupCommitter::queued() const {
   std::lock_guard lock(mutex_);
-  return queue_.size();
+  std::size_t n = 0;
+  for (const auto& group : groups_) n += group->items.size();
+  return n;
 }
 
 void GroupCommitter::submit(std::function<void(Tx&)> work) {
-  Item item{std::move(work), false, nullptr};
+  Item item{std::move(work), nullptr};
   std::unique_lock lock(mutex_);
   if (!running_) {
     lock.unlock();
     store_.transact(item.work);
     return;
   }
-  queue_.push_back(&item);
+  if (groups_.empty() || groups_.back()->items.size() >= max_batch_) {
+    groups_.push_back(std::make_shared<Group>());
+  }
+  const std::shared_ptr<Group> group = groups_.back();
+  group->items.push_back(&item);
   wake_.notify_one();
-  finished_.wait(lock, [&] { return item.done; });
+  group->committed_cv.wait(lock, [&] { return group->committed; });
   if (item.error) std::rethrow_exception(item.error);
 }
 
@@ -58,53 +63,49 @@ void GroupCommitter::run() {
   // core behind the request threads feeding it. Raising its priority needs CAP_SYS_NICE;
   // without it the writer simply runs at the normal priority.
   setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), -10);
-  std::vector<Item*> batch;
   for (;;) {
+    std::shared_ptr<Group> group;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return !queue_.empty() || !running_; });
+      wake_.wait(lock, [&] { return !groups_.empty() || !running_; });
       // Drain what is queued even when stopping: those callers are waiting for an answer.
-      if (queue_.empty() && !running_) return;
-      while (!queue_.empty() && static_cast<int>(batch.size()) < max_batch_) {
-        batch.push_back(queue_.front());
-        queue_.pop_front();
-      }
+      if (groups_.empty()) return;
+      group = std::move(groups_.front());
+      groups_.pop_front();
     }
-    auto started = std::chrono::steady_clock::now();
-    // Fast path: the whole batch in one transaction. Writes rarely fail (a conflict, a bad
-    // reference), and a failed statement dooms the transaction on both engines anyway, so
-    // when anything in the batch throws, the batch is rolled back and each write is then
-    // run in a transaction of its own: a failing write fails alone, the others commit.
-    bool committed = false;
-    try {
-      store_.transact([&](Tx& tx) {
-        for (Item* item : batch) item->work(tx);
-      });
-      committed = true;
-    } catch (...) {
-    }
-    if (!committed) {
-      for (Item* item : batch) {
-        try {
-          store_.transact(item->work);
-        } catch (...) {
-          item->error = std::current_exception();
-        }
-      }
-    }
+    const auto started = std::chrono::steady_clock::now();
+    commit(*group);
     {
-      // One wake-up call for the whole batch: per-caller wake-ups cost the single writer
-      // a syscall each, which was a large share of its time.
       std::lock_guard lock(mutex_);
-      for (Item* item : batch) item->done = true;
+      group->committed = true;
       ++stats_.batches;
-      stats_.writes += static_cast<std::int64_t>(batch.size());
+      stats_.writes += static_cast<std::int64_t>(group->items.size());
       stats_.commit_micros += std::chrono::duration_cast<std::chrono::microseconds>(
                                   std::chrono::steady_clock::now() - started)
                                   .count();
     }
-    finished_.notify_all();
-    batch.clear();
+    group->committed_cv.notify_all();
+  }
+}
+
+void GroupCommitter::commit(Group& group) {
+  // Fast path: the whole group in one transaction. Writes rarely fail (a conflict, a bad
+  // reference), and a failed statement dooms the transaction on both engines anyway, so
+  // when anything in the group throws, it is rolled back and each write is then run in a
+  // transaction of its own: a failing write fails alone, the others commit.
+  try {
+    store_.transact([&](Tx& tx) {
+      for (Item* item : group.items) item->work(tx);
+    });
+    return;
+  } catch (...) {
+  }
+  for (Item* item : group.items) {
+    try {
+      store_.transact(item->work);
+    } catch (...) {
+      item->error = std::current_exception();
+    }
   }
 }
 
