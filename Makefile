@@ -19,7 +19,7 @@ export CCACHE_NOHASHDIR := 1
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps configure build run test test-unit bench format tidy clean
+.PHONY: all deps configure build run test test-unit bench bench-availability format tidy clean
 all: build
 
 # Idempotent: installs only what dpkg does not already have.
@@ -46,6 +46,12 @@ test: build
 
 bench: build
 	bench/run.sh $(BUILD_DIR)
+
+# The availability scale benchmark (engine vs bare sweep vs PostgreSQL 15, bench/RESULTS.md);
+# builds only its own targets. A few minutes and ~2 GiB of temp files.
+bench-availability: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target bench_availability_generate bench_availability bench_sweep
+	bench/availability/run.sh $(BUILD_DIR)
 
 format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

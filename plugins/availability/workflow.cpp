@@ -292,7 +292,7 @@ std::string ReportBook::watch_deadlines(int warn_days) {
          {Check{published, due, "report"}, Check{analysed, analysis, "analysis"}}) {
       if (c.done || horizon < c.deadline) continue;
       const bool overdue = today > c.deadline;
-      const std::string kind = std::string(c.what) + (overdue ? "_overdue" : "_due");
+      const std::string kind = std::string(c.what) + (overdue ? "_missed" : "_due");
       bool noticed = false;
       store_.transact([&](Tx& tx) {
         noticed = false;
@@ -301,7 +301,7 @@ std::string ReportBook::watch_deadlines(int warn_days) {
                     {format_month(month), kind, epoch(clock_.now())}) == 0) {
           return;
         }
-        events_.publish(tx, overdue ? "deadline.overdue" : "deadline.due",
+        events_.publish(tx, overdue ? "deadline.missed" : "deadline.due",
                         format_month(month) + "/" + c.what,
                         {{"kind", std::string("availability_") + c.what},
                          {"month", format_month(month)},
@@ -312,7 +312,7 @@ std::string ReportBook::watch_deadlines(int warn_days) {
       if (!noticed) continue;
       ++notices;
       const std::string line = std::string("availability ") + c.what + " for " +
-                               format_month(month) + (overdue ? " is overdue" : " is due") +
+                               format_month(month) + (overdue ? " missed its deadline" : " is due soon") +
                                " (deadline " + format_date(c.deadline) + ", latest revision " +
                                revs.back().state + ")";
       overdue ? log_.error(line) : log_.warning(line);

@@ -67,7 +67,7 @@ class ReportBook {
 
   // The deadline watch: for every month with a revision that is not yet published, warns
   // (event `deadline.due`, once per deadline) within `warn_days` business days before the
-  // report due date or the analysis deadline, and escalates (`deadline.overdue`, once) after
+  // report due date or the analysis deadline, and escalates (`deadline.missed`, once) after
   // it. Returns a one-line summary.
   std::string watch_deadlines(int warn_days);
 

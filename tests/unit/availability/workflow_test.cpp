@@ -222,7 +222,7 @@ TEST_P(ReportWorkflowTest, DeadlinesWarnOnceBeforeAndEscalateOnceAfter) {
   EXPECT_EQ(book_->watch_deadlines(3), "1 deadline notices");
   bus_->dispatch_once();
   const auto due = seen_.of("deadline.due");
-  const auto overdue = seen_.of("deadline.overdue");
+  const auto overdue = seen_.of("deadline.missed");
   ASSERT_EQ(due.size(), 1u);
   ASSERT_EQ(overdue.size(), 1u);
   EXPECT_EQ(due[0].payload["kind"], "availability_report");
