@@ -65,6 +65,7 @@ struct WindowEffect {
   int fiscal_year;
   IntervalSet excluded;  // the budgeted part of a pre-approved planned outage
   IntervalSet downtime;  // the rest, in service hours, minus every window's exclusion
+  int64_t excluded_seconds = 0;
 };
 
 // Excluded maintenance and maintenance downtime of one service for all time.
@@ -103,7 +104,10 @@ Maintenance classify_maintenance(const Dataset& dataset, const Service& service,
     }
   }
   // Later windows can exclude seconds an earlier one marked as downtime; X always wins.
-  for (auto& effect : out.windows) effect.downtime = effect.downtime.subtract(out.excluded);
+  for (auto& effect : out.windows) {
+    effect.downtime = effect.downtime.subtract(out.excluded);
+    effect.excluded_seconds = effect.excluded.measure();
+  }
   return out;
 }
 
@@ -131,9 +135,13 @@ const Subscription* active_subscription(const Subscriber& s, Interval period) {
   return best;
 }
 
+// An interruption's part of the month that counts (∩ H − X, non-empty), as the range
+// [first, last) of a flat list of disjoint intervals shared by the service's interruptions,
+// so a month with thousands of interruptions does not allocate a set for each.
 struct Contribution {
   const Interruption* interruption;
-  IntervalSet seconds;  // ∩ H − X, non-empty
+  std::size_t first;
+  std::size_t last;
 };
 
 int64_t credit_cents(const CreditPolicy& policy, int64_t charge, int64_t excess,
@@ -165,8 +173,6 @@ int64_t credit_cents(const CreditPolicy& policy, int64_t charge, int64_t excess,
   }
   return round_half_up(num, den);
 }
-
-std::vector<std::string> sorted(std::set<std::string> s) { return {s.begin(), s.end()}; }
 
 Interval clip(Interval span, Interval period) {
   return {std::clamp(span.start, period.start, period.end),
@@ -276,10 +282,47 @@ Engine::~Engine() = default;
 
 namespace {
 
-void compute_service(const Dataset& dataset, const ServiceIndex& s, date::year_month month,
-                     std::optional<Instant> as_of, AvailabilityReport& report) {
-  Interval period = month_bounds(month, s.zone);
+// The seconds of `span` that count: ∩ H − X, appended to `out` as disjoint intervals. The
+// common case (H one interval, as for 24x7, and no exclusion overlapping) is a clip.
+void counted_part(Interval span, const IntervalSet& h, const IntervalSet& x,
+                  std::vector<Interval>& out) {
+  const auto& hours = h.intervals();
+  const bool x_clear =
+      std::none_of(x.intervals().begin(), x.intervals().end(),
+                   [&](const Interval& e) { return e.start < span.end && span.start < e.end; });
+  if (hours.size() == 1 && x_clear) {
+    const Interval part{std::max(span.start, hours[0].start), std::min(span.end, hours[0].end)};
+    if (!part.empty()) out.push_back(part);
+    return;
+  }
+  const IntervalSet part = IntervalSet{span}.intersect(h).subtract(x);
+  out.insert(out.end(), part.intervals().begin(), part.intervals().end());
+}
+
+// Sorted, duplicate-free copies of the strings pointed to.
+std::vector<std::string> sorted_unique(std::vector<const std::string*> items) {
+  std::sort(items.begin(), items.end(), [](const auto* a, const auto* b) { return *a < *b; });
+  items.erase(std::unique(items.begin(), items.end(),
+                          [](const auto* a, const auto* b) { return *a == *b; }),
+              items.end());
+  std::vector<std::string> out;
+  out.reserve(items.size());
+  for (const auto* item : items) out.push_back(*item);
+  return out;
+}
+
+// The month's bounds and fiscal year per zone, computed once per report: services share
+// a handful of zones, and a zone lookup costs more than a service's whole computation.
+struct MonthInZone {
+  Interval period;
+  int fiscal_year;
+};
+
+void compute_service(const ServiceIndex& s, const MonthInZone& m, std::optional<Instant> as_of,
+                     Detail detail, AvailabilityReport& report) {
+  Interval period = m.period;
   if (as_of) period.end = std::clamp(*as_of, period.start, period.end);
+  const bool full = detail == Detail::full;
 
   const IntervalSet h = s.hours.within(period);
   const IntervalSet x = s.maintenance.excluded.intersect(h);
@@ -299,45 +342,68 @@ void compute_service(const Dataset& dataset, const ServiceIndex& s, date::year_m
     }
   }
 
-  const int fiscal_year =
-      fiscal_year_of(period.start, s.zone, dataset.fiscal_year_start_month).year;
-  IntervalSet maint_down;
+  std::vector<Interval> maint_down;
   for (const auto& effect : s.maintenance.windows) {
     const MaintenanceWindow& w = *effect.window;
-    if (effect.fiscal_year == fiscal_year && w.start < period.end) {
-      f.maintenance_budget_used_seconds += effect.excluded.measure();
+    if (effect.fiscal_year == m.fiscal_year && w.start < period.end) {
+      f.maintenance_budget_used_seconds += effect.excluded_seconds;
     }
+    if (w.end <= period.start || w.start >= period.end) continue;
     const Interval span = clip({w.start, w.end}, period);
-    if (const int64_t excluded = effect.excluded.intersect(h).measure(); excluded > 0) {
-      f.timeline.push_back(
-          {w.id, TimelineEntry::Kind::excluded_maintenance, span, excluded, subscriber_ids});
+    if (full) {
+      if (const int64_t excluded = effect.excluded.intersect(h).measure(); excluded > 0) {
+        f.timeline.push_back(
+            {w.id, TimelineEntry::Kind::excluded_maintenance, span, excluded, subscriber_ids});
+      }
     }
+    if (effect.downtime.empty()) continue;
     const IntervalSet part = effect.downtime.intersect(h).subtract(x);
     if (part.empty()) continue;
-    maint_down = maint_down.unite(part);
+    maint_down.insert(maint_down.end(), part.intervals().begin(), part.intervals().end());
     f.maintenance_downtime.push_back(w.id);
-    f.timeline.push_back(
-        {w.id, TimelineEntry::Kind::maintenance_downtime, span, part.measure(), subscriber_ids});
+    if (full) {
+      f.timeline.push_back(
+          {w.id, TimelineEntry::Kind::maintenance_downtime, span, part.measure(), subscriber_ids});
+    }
   }
   std::sort(f.maintenance_downtime.begin(), f.maintenance_downtime.end());
 
   std::vector<Contribution> contributions;
-  IntervalSet down = maint_down;
+  std::vector<Interval> pieces;
+  bool all_subscribers = !maint_down.empty();
+  std::vector<const std::string*> named;
+  std::vector<const std::string*> ids;
   for (const Interruption* i : s.outages) {
     const Instant end = i->end ? *i->end : (as_of ? *as_of : period.end);
     if (i->start >= period.end || end <= period.start) continue;
-    IntervalSet part = IntervalSet{Interval{i->start, end}}.intersect(h).subtract(x);
-    if (part.empty()) continue;
-    down = down.unite(part);
-    std::vector<std::string> customers = i->customers.empty() ? subscriber_ids : i->customers;
-    std::sort(customers.begin(), customers.end());
-    f.timeline.push_back({i->id, TimelineEntry::Kind::interruption, clip({i->start, end}, period),
-                          part.measure(), std::move(customers)});
-    contributions.push_back({i, std::move(part)});
+    const std::size_t first = pieces.size();
+    counted_part({i->start, end}, h, x, pieces);
+    if (pieces.size() == first) continue;
+    contributions.push_back({i, first, pieces.size()});
+    ids.push_back(&i->id);
+    if (i->customers.empty()) {
+      all_subscribers = true;
+    } else {
+      for (const auto& c : i->customers) named.push_back(&c);
+    }
+    if (full) {
+      int64_t seconds = 0;
+      for (std::size_t k = first; k < pieces.size(); ++k) seconds += pieces[k].seconds();
+      std::vector<std::string> customers = i->customers.empty() ? subscriber_ids : i->customers;
+      std::sort(customers.begin(), customers.end());
+      f.timeline.push_back({i->id, TimelineEntry::Kind::interruption, clip({i->start, end}, period),
+                            seconds, std::move(customers)});
+    }
   }
-  std::sort(f.timeline.begin(), f.timeline.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.span.start, a.id, a.kind) < std::tie(b.span.start, b.id, b.kind);
-  });
+  if (full) {
+    std::sort(f.timeline.begin(), f.timeline.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.span.start, a.id, a.kind) < std::tie(b.span.start, b.id, b.kind);
+    });
+  }
+
+  std::vector<Interval> all = maint_down;
+  all.insert(all.end(), pieces.begin(), pieces.end());
+  const IntervalSet down(std::move(all));
 
   f.excluded_maintenance_seconds = x.measure();
   f.scheduled_seconds = h.measure() - f.excluded_maintenance_seconds;
@@ -352,57 +418,65 @@ void compute_service(const Dataset& dataset, const ServiceIndex& s, date::year_m
                       f.scheduled_seconds);
   }
 
-  std::set<std::string> impacted;
-  std::set<std::string> ids;
-  for (const auto& c : contributions) {
-    ids.insert(c.interruption->id);
-    if (c.interruption->customers.empty()) {
-      impacted.insert(subscriber_ids.begin(), subscriber_ids.end());
-    } else {
-      impacted.insert(c.interruption->customers.begin(), c.interruption->customers.end());
-    }
+  if (all_subscribers) {
+    for (const auto& id : subscriber_ids) named.push_back(&id);
   }
-  if (!maint_down.empty()) impacted.insert(subscriber_ids.begin(), subscriber_ids.end());
-  f.interruptions = sorted(std::move(ids));
-  f.customers_impacted = sorted(impacted);
+  f.interruptions = sorted_unique(std::move(ids));
+  f.customers_impacted = sorted_unique(std::move(named));
 
-  // Subscribers are in customer order, so the rows come out sorted by customer.
-  for (const Subscriber* subscriber : subscribers) {
-    const Customer& c = *subscriber->customer;
-    if (!impacted.contains(c.id)) continue;
-    const Subscription* sub = active_subscription(*subscriber, period);
-    IntervalSet dc = maint_down;
-    std::set<std::string> own;
-    for (const auto& k : contributions) {
-      const auto& named = k.interruption->customers;
-      if (!named.empty() && std::find(named.begin(), named.end(), c.id) == named.end()) continue;
-      dc = dc.unite(k.seconds);
-      own.insert(k.interruption->id);
+  // A customer's downtime is part of the service's, so a service that met its SLA owes no
+  // credit to anyone; only missed services need the per-customer sets.
+  if (!f.met) {
+    // Subscribers are in customer order, so the rows come out sorted by customer.
+    for (const Subscriber* subscriber : subscribers) {
+      const Customer& c = *subscriber->customer;
+      if (!std::binary_search(f.customers_impacted.begin(), f.customers_impacted.end(), c.id)) {
+        continue;
+      }
+      std::vector<Interval> own_pieces = maint_down;
+      std::vector<const std::string*> own;
+      for (const auto& k : contributions) {
+        const auto& names = k.interruption->customers;
+        if (!names.empty() && std::find(names.begin(), names.end(), c.id) == names.end()) continue;
+        own_pieces.insert(own_pieces.end(), pieces.begin() + static_cast<std::ptrdiff_t>(k.first),
+                          pieces.begin() + static_cast<std::ptrdiff_t>(k.last));
+        own.push_back(&k.interruption->id);
+      }
+      CreditRow row;
+      row.downtime_seconds = IntervalSet(std::move(own_pieces)).measure();
+      row.excess_downtime_seconds = row.downtime_seconds - f.allowed_downtime_seconds;
+      if (row.excess_downtime_seconds <= 0) continue;
+      const Subscription* sub = active_subscription(*subscriber, period);
+      row.customer = c.id;
+      row.service = s.service->id;
+      row.monthly_charge_cents = sub->monthly_charge_cents;
+      row.credit_cents =
+          credit_cents(s.policy, sub->monthly_charge_cents, row.excess_downtime_seconds,
+                       row.downtime_seconds, f.scheduled_seconds);
+      row.interruptions = sorted_unique(std::move(own));
+      row.maintenance_downtime = f.maintenance_downtime;
+      report.credits.push_back(std::move(row));
     }
-    CreditRow row;
-    row.downtime_seconds = dc.measure();
-    row.excess_downtime_seconds = row.downtime_seconds - f.allowed_downtime_seconds;
-    if (row.excess_downtime_seconds <= 0) continue;
-    row.customer = c.id;
-    row.service = s.service->id;
-    row.monthly_charge_cents = sub->monthly_charge_cents;
-    row.credit_cents =
-        credit_cents(s.policy, sub->monthly_charge_cents, row.excess_downtime_seconds,
-                     row.downtime_seconds, f.scheduled_seconds);
-    row.interruptions = sorted(std::move(own));
-    row.maintenance_downtime = f.maintenance_downtime;
-    report.credits.push_back(std::move(row));
   }
   report.services.push_back(std::move(f));
 }
 
 }  // namespace
 
-AvailabilityReport Engine::report(date::year_month month, std::optional<Instant> as_of) const {
+AvailabilityReport Engine::report(date::year_month month, std::optional<Instant> as_of,
+                                  Detail detail) const {
   AvailabilityReport report;
   report.month = month;
+  std::unordered_map<const date::time_zone*, MonthInZone> zones;
   for (const auto& s : index_->services) {
-    compute_service(*index_->dataset, s, month, as_of, report);
+    auto it = zones.find(s.zone);
+    if (it == zones.end()) {
+      const Interval period = month_bounds(month, s.zone);
+      const int fy =
+          fiscal_year_of(period.start, s.zone, index_->dataset->fiscal_year_start_month).year;
+      it = zones.emplace(s.zone, MonthInZone{period, fy}).first;
+    }
+    compute_service(s, it->second, as_of, detail, report);
   }
   return report;
 }

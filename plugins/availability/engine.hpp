@@ -73,6 +73,8 @@ struct AvailabilityReport {
   bool operator==(const AvailabilityReport&) const = default;
 };
 
+enum class Detail { figures, full };
+
 // The engine over one dataset: indexes interruptions, maintenance and subscriptions by service
 // once, and classifies each service's maintenance (which does not depend on the month) once,
 // so reports for many months cost one pass over each month's own records. Holds pointers
@@ -85,7 +87,9 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  AvailabilityReport report(date::year_month month, std::optional<Instant> as_of) const;
+  // `figures`: only what DESIGN.md §5.4 reports; `full` adds each service's timeline.
+  AvailabilityReport report(date::year_month month, std::optional<Instant> as_of,
+                            Detail detail = Detail::full) const;
 
  private:
   struct Index;
