@@ -249,6 +249,10 @@ TEST_F(ServerTest, CrudWritesAuditRowsAndTickets) {
   EXPECT_EQ(audit["audit"][0]["action"], "update");
   EXPECT_EQ(audit["audit"][0]["before"]["name"], "PostgreSQL");
   EXPECT_EQ(audit["audit"][0]["after"]["name"], "PostgreSQL 15");
+  // The create row shows the body as created, not as it is now.
+  EXPECT_EQ(audit["audit"][1]["action"], "create");
+  EXPECT_TRUE(audit["audit"][1]["before"].is_null());
+  EXPECT_EQ(audit["audit"][1]["after"]["name"], "PostgreSQL");
 
   auto ticket = http(port, "POST", "/api/v1/tickets",
                      R"({"subject":"Please add a schema","body":"For the library"})", token);
@@ -258,6 +262,17 @@ TEST_F(ServerTest, CrudWritesAuditRowsAndTickets) {
   EXPECT_EQ(Json::parse(second.body)["id"], "SLM0000002");
   EXPECT_EQ(http(port, "DELETE", "/api/v1/services/pg-prod", "", token).status, 204);
   EXPECT_EQ(http(port, "GET", "/api/v1/services/pg-prod", "", token).status, 404);
+  // After the delete, every row still shows what the entity was after it.
+  audit = Json::parse(http(port, "GET", "/api/v1/audit?entity=service", "", token).body);
+  ASSERT_EQ(audit["audit"].size(), 3u);
+  EXPECT_EQ(audit["audit"][0]["action"], "delete");
+  EXPECT_EQ(audit["audit"][0]["before"]["name"], "PostgreSQL 15");
+  EXPECT_TRUE(audit["audit"][0]["after"].is_null());
+  EXPECT_EQ(audit["audit"][1]["after"]["name"], "PostgreSQL 15");
+  EXPECT_EQ(audit["audit"][2]["after"]["name"], "PostgreSQL");
+  // A page of one row still finds its after (in the entity's table, then in newer rows).
+  audit = Json::parse(http(port, "GET", "/api/v1/audit?entity=service&limit=1", "", token).body);
+  EXPECT_TRUE(audit["audit"][0]["after"].is_null());
 }
 
 // docs/openapi.yaml describes every route the host and the shipped plugins serve, and

@@ -1,5 +1,7 @@
 #include "core/core_store.hpp"
 
+#include <map>
+#include <optional>
 #include <stdexcept>
 
 #include "events/event_bus.hpp"
@@ -42,6 +44,11 @@ const std::vector<Migration>& core_migrations() {
        "CREATE TABLE audit_log(id {{serial}}, at BIGINT NOT NULL, actor TEXT NOT NULL, "
        "action TEXT NOT NULL, entity TEXT NOT NULL, entity_id TEXT NOT NULL, before TEXT, "
        "after TEXT)"},
+      // A core entity's new body is in its own table already; storing it again as the audit
+      // row's `after` doubled the bytes of every write. Such rows now leave `after` out and
+      // say where it is: the `before` of the entity's next audit row, or its current body.
+      {2, "audit rows of core entity writes keep each body once",
+       "ALTER TABLE audit_log ADD COLUMN after_is_next BIGINT NOT NULL DEFAULT 0"},
   };
   return kMigrations;
 }
@@ -205,7 +212,7 @@ bool CoreStore::write(Tx& tx, const Actor& actor, const EntityKind& kind,
           {record.id, opt_text(record.service), opt_int(record.start_at), opt_int(record.end_at),
            record.text, epoch(clock_.now())});
   write_audit(tx, actor, existing.empty() ? "create" : "update", kind.singular, record.id, before,
-              record.text);
+              "", true);
   std::string event = existing.empty() ? kind.created_event : kind.updated_event;
   // Events that other plugins wait for, beyond created/updated.
   if (!existing.empty()) {
@@ -324,33 +331,73 @@ void CoreStore::audit(Tx& tx, const Actor& actor, const std::string& action,
 
 void CoreStore::write_audit(Tx& tx, const Actor& actor, const std::string& action,
                             const std::string& entity, const std::string& id,
-                            const std::string& before, const std::string& after) {
+                            const std::string& before, const std::string& after,
+                            bool after_is_next) {
   tx.exec(
-      "INSERT INTO audit_log(at, actor, action, entity, entity_id, before, after) VALUES "
-      "(?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO audit_log(at, actor, action, entity, entity_id, before, after, after_is_next) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
       {epoch(clock_.now()), actor.id, action, entity, id, before.empty() ? Value{} : Value{before},
-       after.empty() ? Value{} : Value{after}});
+       after.empty() ? Value{} : Value{after}, std::int64_t{after_is_next ? 1 : 0}});
 }
 
 Json CoreStore::audit(const std::string& entity, std::int64_t limit) const {
-  auto rows = entity.empty() ? store_.query(
-                                   "SELECT id, at, actor, action, entity, entity_id, before, after "
-                                   "FROM audit_log ORDER BY id DESC LIMIT ?",
-                                   {limit})
-                             : store_.query(
-                                   "SELECT id, at, actor, action, entity, entity_id, before, after "
-                                   "FROM audit_log WHERE entity = ? ORDER BY id DESC LIMIT ?",
-                                   {entity, limit});
+  const std::string columns =
+      "SELECT id, at, actor, action, entity, entity_id, before, after, after_is_next FROM "
+      "audit_log ";
+  auto rows = entity.empty() ? store_.query(columns + "ORDER BY id DESC LIMIT ?", {limit})
+                             : store_.query(columns + "WHERE entity = ? ORDER BY id DESC LIMIT ?",
+                                            {entity, limit});
+  // An `after_is_next` row's after is the `before` of the entity's next row. Those rows are
+  // all newer than the oldest row shown, and an export shows the newest rows, so the scan
+  // reads little more than the page itself.
+  std::vector<Row> later;
+  if (!rows.empty()) {
+    const std::int64_t oldest = rows.back().integer(0);
+    later = entity.empty() ? store_.query(
+                                 "SELECT id, entity, entity_id, before FROM audit_log WHERE id > ? "
+                                 "ORDER BY id DESC",
+                                 {oldest})
+                           : store_.query(
+                                 "SELECT id, entity, entity_id, before FROM audit_log WHERE id > ? "
+                                 "AND entity = ? ORDER BY id DESC",
+                                 {oldest, entity});
+  }
+  // Walking newest to oldest, `next_before[entity/id]` is the before of the nearest newer row.
+  std::map<std::pair<std::string, std::string>, std::optional<std::string>> next_before;
+  std::size_t scan = 0;
   Json out = Json::array();
   for (const auto& r : rows) {
-    Json j = {{"id", r.integer(0)},  {"at", format_instant(from_epoch(r.integer(1)))},
-              {"actor", r.text(2)},  {"action", r.text(3)},
-              {"entity", r.text(4)}, {"entity_id", r.text(5)}};
+    const std::int64_t id = r.integer(0);
+    while (scan < later.size() && later[scan].integer(0) > id) {
+      const Row& l = later[scan++];
+      next_before[{l.text(1), l.text(2)}] = l.optional_text(3);
+    }
+    Json j = {{"id", id},
+              {"at", format_instant(from_epoch(r.integer(1)))},
+              {"actor", r.text(2)},
+              {"action", r.text(3)},
+              {"entity", r.text(4)},
+              {"entity_id", r.text(5)}};
     j["before"] = r.is_null(6) ? Json() : Json::parse(r.text(6));
-    j["after"] = r.is_null(7) ? Json() : Json::parse(r.text(7));
+    if (r.integer(8) == 0) {
+      j["after"] = r.is_null(7) ? Json() : Json::parse(r.text(7));
+    } else if (auto it = next_before.find({r.text(4), r.text(5)}); it != next_before.end()) {
+      j["after"] = it->second ? Json::parse(*it->second) : Json();
+    } else {
+      j["after"] = current_body(r.text(4), r.text(5));
+    }
     out.push_back(std::move(j));
   }
   return out;
+}
+
+Json CoreStore::current_body(const std::string& singular, const std::string& id) const {
+  for (const auto& kind : kinds()) {
+    if (kind.singular != singular) continue;
+    auto body = get(kind, id);
+    return body ? *body : Json();
+  }
+  return Json();
 }
 
 Dataset CoreStore::snapshot() const {

@@ -97,8 +97,12 @@ class CoreStore : public Catalog, public Tickets {
 
  private:
   // `before` and `after` are serialized JSON; "" stores NULL.
+  // `after_is_next`: `after` is not stored because it is the entity's body in its own table
+  // (see migration 2); audit() puts it back.
   void write_audit(Tx& tx, const Actor& actor, const std::string& action, const std::string& entity,
-                   const std::string& id, const std::string& before, const std::string& after);
+                   const std::string& id, const std::string& before, const std::string& after,
+                   bool after_is_next = false);
+  Json current_body(const std::string& singular, const std::string& id) const;
 
   Store& store_;
   EventBus& events_;
