@@ -10,7 +10,7 @@ SLMHUB := $(BUILD_DIR)/host/slmhub
 # Debian packages the build, the tests and the benchmarks need.
 DEPS := cmake ninja-build g++ ccache pkg-config clang-format clang-tidy \
 	libpoco-dev libboost-dev libboost-filesystem-dev libssl-dev nlohmann-json3-dev \
-	libhowardhinnant-date-dev libgtest-dev libgmock-dev tzdata \
+	libhowardhinnant-date-dev libsimdjson-dev libgtest-dev libgmock-dev tzdata \
 	postgresql-15 sqlite3 curl wrk ca-certificates chromium
 
 # ccache keyed on paths relative to the checkout, so a fresh clone reuses earlier builds.

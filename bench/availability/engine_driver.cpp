@@ -1,14 +1,13 @@
 // bench_availability DATASET_JSON [--first-month YYYY-MM] [--months N] [--one-month YYYY-MM]
 //     [--repeat N] [--totals FILE] [--detail FILE] [--load-only]
 //
-// The engine side of the availability scale benchmark. Load (read the file, parse_json,
-// dataset_from_json) is timed apart from computation, single-threaded, each repeated and the
-// median kept: availability::compute for one month; an availability::Engine (its indexing
-// counted) and its report for each of the N months; and N calls of compute() (which index the
-// dataset each time; checked equal to the Engine's reports, the comparison not subtracted).
-// Prints key=value lines (times in seconds, peak RSS in KiB, credits and their total in
-// cents); --totals and --detail write the per-month and per-service-month downtime seconds
-// that run.sh compares with the bare sweep and PostgreSQL.
+// The engine side of the availability scale benchmark. Load (read_dataset_file: the file
+// mapped, decoded and checked as parse_json + parse_dataset would) is timed apart from computation,
+// single-threaded, each repeated and the median kept: an availability::Engine (its indexing
+// counted) and its §5.4 report (figures and credits, no page timeline) for one month, and for
+// each of the N months. Prints key=value lines (times in seconds, peak RSS in KiB, credits
+// and their total in cents); --totals and --detail write the per-month and per-service-month
+// downtime seconds that run.sh compares with the bare sweep and PostgreSQL.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -22,7 +21,6 @@
 #include "common.hpp"
 #include "engine.hpp"
 #include "slmhub/domain.hpp"
-#include "slmhub/json.hpp"
 
 namespace {
 
@@ -68,68 +66,37 @@ CreditSum add_up(const std::vector<av::AvailabilityReport>& reports) {
 int run(const Options& o) {
   // ---- load ----
   const auto load_start = Clock::now();
-  double read_seconds = 0;
-  double parse_seconds = 0;
-  slmhub::Dataset dataset;
-  {
-    std::string text = read_file(o.dataset);
-    read_seconds = seconds_since(load_start);
-    const slmhub::Json json = slmhub::parse_json(text);
-    parse_seconds = seconds_since(load_start) - read_seconds;
-    std::string().swap(text);
-    std::vector<slmhub::FieldError> errors;
-    dataset = slmhub::dataset_from_json(json, "$", errors);
-    slmhub::throw_if_errors(std::move(errors));
-  }  // the JSON tree is freed here, inside the load time
+  const slmhub::Dataset dataset = slmhub::read_dataset_file(o.dataset);
   const double load_seconds = seconds_since(load_start);
   const long rss_after_load = peak_rss_kib();
   if (o.load_only) {
-    std::printf(
-        "load_seconds=%.3f (read %.3f, parse_json %.3f, dataset_from_json and freeing the tree "
-        "%.3f)\n",
-        load_seconds, read_seconds, parse_seconds, load_seconds - read_seconds - parse_seconds);
+    std::printf("load_seconds=%.3f (read_dataset_file)\n", load_seconds);
     std::printf("peak_rss_kib=%ld\n", rss_after_load);
     return 0;
   }
 
-  // ---- one month ----
-  std::vector<double> one_times;
-  av::AvailabilityReport one_report;
-  for (int r = 0; r < o.repeat; ++r) {
-    const auto start = Clock::now();
-    one_report = av::compute(dataset, to_year_month(o.one_month), std::nullopt);
-    one_times.push_back(seconds_since(start));
-  }
-
-  // ---- every month: one Engine (its index counted), then one report per month ----
-  std::vector<double> all_times;
-  std::vector<double> index_times;
-  std::vector<av::AvailabilityReport> reports;
-  for (int r = 0; r < o.repeat; ++r) {
-    reports.clear();
-    const auto start = Clock::now();
-    const av::Engine engine(dataset);
-    index_times.push_back(seconds_since(start));
-    Month m = o.first_month;
-    for (int k = 0; k < o.months; ++k, m = m.next()) {
-      reports.push_back(engine.report(to_year_month(m), std::nullopt));
+  // ---- one month, then every month: an Engine (its index counted) and the §5.4 reports ----
+  auto run_months = [&](Month first, int count, std::vector<double>& times,
+                        std::vector<double>& index_times) {
+    std::vector<av::AvailabilityReport> out;
+    for (int r = 0; r < o.repeat; ++r) {
+      out.clear();
+      const auto start = Clock::now();
+      const av::Engine engine(dataset);
+      index_times.push_back(seconds_since(start));
+      Month m = first;
+      for (int k = 0; k < count; ++k, m = m.next()) {
+        out.push_back(engine.report(to_year_month(m), std::nullopt, av::Detail::figures));
+      }
+      times.push_back(seconds_since(start));
     }
-    all_times.push_back(seconds_since(start));
-  }
-  // ---- every month through compute(), which indexes the dataset on each call ----
-  std::vector<double> compute_times;
-  std::vector<av::AvailabilityReport> computed;
-  for (int r = 0; r < o.repeat; ++r) {
-    computed.clear();
-    const auto start = Clock::now();
-    Month m = o.first_month;
-    for (int k = 0; k < o.months; ++k, m = m.next()) {
-      computed.push_back(av::compute(dataset, to_year_month(m), std::nullopt));
-    }
-    compute_times.push_back(seconds_since(start));
-  }
-  if (computed != reports) throw std::logic_error("compute() and Engine::report() differ");
-  computed.clear();
+    return out;
+  };
+  std::vector<double> one_times, one_index_times, all_times, index_times;
+  const av::AvailabilityReport one_report =
+      run_months(o.one_month, 1, one_times, one_index_times).front();
+  const std::vector<av::AvailabilityReport> reports =
+      run_months(o.first_month, o.months, all_times, index_times);
   const long peak_rss = peak_rss_kib();
 
   // ---- figures for comparison (not timed) ----
@@ -164,19 +131,14 @@ int run(const Options& o) {
   std::printf("services=%zu customers=%zu interruptions=%zu maintenance=%zu\n",
               dataset.services.size(), dataset.customers.size(), dataset.interruptions.size(),
               dataset.maintenance.size());
-  std::printf(
-      "load_seconds=%.3f (read %.3f, parse_json %.3f, dataset_from_json and freeing the tree "
-      "%.3f)\n",
-      load_seconds, read_seconds, parse_seconds, load_seconds - read_seconds - parse_seconds);
+  std::printf("load_seconds=%.3f (read_dataset_file)\n", load_seconds);
   std::printf("rss_after_load_kib=%ld\n", rss_after_load);
   std::printf("one_month=%s one_month_seconds=%.4f one_month_downtime_seconds=%lld\n",
               o.one_month.label().c_str(), median(one_times), static_cast<long long>(one_downtime));
   std::printf("one_month_credits=%lld one_month_credit_cents=%lld\n",
               static_cast<long long>(one_sum.rows), static_cast<long long>(one_sum.cents));
-  std::printf(
-      "months=%d all_months_seconds=%.4f engine_index_seconds=%.4f "
-      "all_months_compute_seconds=%.4f\n",
-      o.months, median(all_times), median(index_times), median(compute_times));
+  std::printf("months=%d all_months_seconds=%.4f engine_index_seconds=%.4f\n", o.months,
+              median(all_times), median(index_times));
   std::printf("all_months_credits=%lld all_months_credit_cents=%lld service_months_missed=%lld\n",
               static_cast<long long>(all_sum.rows), static_cast<long long>(all_sum.cents),
               static_cast<long long>(all_sum.services_missed));

@@ -10,12 +10,11 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <ostream>
 #include <set>
-#include <sstream>
+#include <system_error>
 
 #include "engine.hpp"
 #include "report_csv.hpp"
@@ -121,17 +120,9 @@ int run_report_command(const std::vector<std::string>& args, std::ostream& out, 
     err << input << ": cannot read: " << (ec ? ec.message() : "no such file") << "\n";
     return kNoInput;
   }
-  std::ifstream file(input, std::ios::binary);
-  std::ostringstream text;
-  text << file.rdbuf();
-  if (!file) {
-    err << input << ": cannot read: " << std::strerror(errno) << "\n";
-    return kNoInput;
-  }
-
   std::string report;
   try {
-    const Dataset dataset = parse_dataset(parse_json(text.str()));
+    const Dataset dataset = read_dataset_file(input);
     const AvailabilityReport computed = compute(dataset, month, as_of);
     if (format == "csv") {
       report = report_to_csv(computed);
@@ -151,6 +142,9 @@ int run_report_command(const std::vector<std::string>& args, std::ostream& out, 
   } catch (const TimeError& e) {
     err << input << ": " << e.what() << "\n";
     return kDataErr;
+  } catch (const std::system_error& e) {
+    err << input << ": cannot read: " << e.code().message() << "\n";
+    return kNoInput;
   }
 
   if (auto it = flags.find("--out"); it != flags.end()) {

@@ -186,8 +186,18 @@ struct ServiceIndex {
   ServiceHours hours;
   CreditPolicy policy;
   Maintenance maintenance;
-  std::vector<const Interruption*> outages;  // type outage only
-  std::vector<Subscriber> subscribers;       // by customer id
+  // Outages (type outage only) with their ends at hand, closed ones sorted by start, so a
+  // month is a binary search and a contiguous walk rather than a pointer chase through
+  // every outage of the year.
+  struct OutageRef {
+    Instant start;
+    Instant end;  // open outages: resolved per report
+    const Interruption* interruption;
+  };
+  std::vector<OutageRef> closed;
+  std::vector<OutageRef> open;
+  std::chrono::seconds longest{0};      // of the closed ones
+  std::vector<Subscriber> subscribers;  // by customer id
 };
 
 }  // namespace
@@ -255,13 +265,25 @@ Engine::Engine(const Dataset& dataset) : index_(std::make_unique<Index>()) {
          service.credit_policy.value_or(dataset.credit_policy.value_or(CreditPolicy{})),
          std::move(maintenance),
          {},
+         {},
+         {},
          {}});
   }
   for (const auto& i : dataset.interruptions) {
     if (i.type != InterruptionType::outage) continue;
     if (auto it = slot.find(i.service); it != slot.end()) {
-      index_->services[it->second].outages.push_back(&i);
+      auto& service = index_->services[it->second];
+      if (i.end) {
+        service.closed.push_back({i.start, *i.end, &i});
+        service.longest = std::max(service.longest, *i.end - i.start);
+      } else {
+        service.open.push_back({i.start, i.start, &i});
+      }
     }
+  }
+  for (auto& service : index_->services) {
+    std::sort(service.closed.begin(), service.closed.end(),
+              [](const auto& a, const auto& b) { return a.start < b.start; });
   }
   std::vector<const Customer*> customers;
   for (const auto& c : dataset.customers) customers.push_back(&c);
@@ -299,16 +321,21 @@ void counted_part(Interval span, const IntervalSet& h, const IntervalSet& x,
   out.insert(out.end(), part.intervals().begin(), part.intervals().end());
 }
 
+// Copies of the strings pointed to.
+std::vector<std::string> strings(const std::vector<const std::string*>& items) {
+  std::vector<std::string> out;
+  out.reserve(items.size());
+  for (const auto* item : items) out.push_back(*item);
+  return out;
+}
+
 // Sorted, duplicate-free copies of the strings pointed to.
 std::vector<std::string> sorted_unique(std::vector<const std::string*> items) {
   std::sort(items.begin(), items.end(), [](const auto* a, const auto* b) { return *a < *b; });
   items.erase(std::unique(items.begin(), items.end(),
                           [](const auto* a, const auto* b) { return *a == *b; }),
               items.end());
-  std::vector<std::string> out;
-  out.reserve(items.size());
-  for (const auto* item : items) out.push_back(*item);
-  return out;
+  return strings(items);
 }
 
 // The month's bounds and fiscal year per zone, computed once per report: services share
@@ -334,11 +361,11 @@ void compute_service(const ServiceIndex& s, const MonthInZone& m, std::optional<
   f.maintenance_budget_seconds = s.service->maintenance_budget_hours_per_fy * 3600;
 
   std::vector<const Subscriber*> subscribers;
-  std::vector<std::string> subscriber_ids;
+  std::vector<const std::string*> subscriber_ids;
   for (const auto& sub : s.subscribers) {
     if (active_subscription(sub, period)) {
       subscribers.push_back(&sub);
-      subscriber_ids.push_back(sub.customer->id);
+      subscriber_ids.push_back(&sub.customer->id);
     }
   }
 
@@ -352,8 +379,8 @@ void compute_service(const ServiceIndex& s, const MonthInZone& m, std::optional<
     const Interval span = clip({w.start, w.end}, period);
     if (full) {
       if (const int64_t excluded = effect.excluded.intersect(h).measure(); excluded > 0) {
-        f.timeline.push_back(
-            {w.id, TimelineEntry::Kind::excluded_maintenance, span, excluded, subscriber_ids});
+        f.timeline.push_back({w.id, TimelineEntry::Kind::excluded_maintenance, span, excluded,
+                              strings(subscriber_ids)});
       }
     }
     if (effect.downtime.empty()) continue;
@@ -362,8 +389,8 @@ void compute_service(const ServiceIndex& s, const MonthInZone& m, std::optional<
     maint_down.insert(maint_down.end(), part.intervals().begin(), part.intervals().end());
     f.maintenance_downtime.push_back(w.id);
     if (full) {
-      f.timeline.push_back(
-          {w.id, TimelineEntry::Kind::maintenance_downtime, span, part.measure(), subscriber_ids});
+      f.timeline.push_back({w.id, TimelineEntry::Kind::maintenance_downtime, span, part.measure(),
+                            strings(subscriber_ids)});
     }
   }
   std::sort(f.maintenance_downtime.begin(), f.maintenance_downtime.end());
@@ -373,12 +400,13 @@ void compute_service(const ServiceIndex& s, const MonthInZone& m, std::optional<
   bool all_subscribers = !maint_down.empty();
   std::vector<const std::string*> named;
   std::vector<const std::string*> ids;
-  for (const Interruption* i : s.outages) {
-    const Instant end = i->end ? *i->end : (as_of ? *as_of : period.end);
-    if (i->start >= period.end || end <= period.start) continue;
+  auto month_outage = [&](const ServiceIndex::OutageRef& o) {
+    const Interruption* i = o.interruption;
+    const Instant end = i->end ? o.end : (as_of ? *as_of : period.end);
+    if (i->start >= period.end || end <= period.start) return;
     const std::size_t first = pieces.size();
     counted_part({i->start, end}, h, x, pieces);
-    if (pieces.size() == first) continue;
+    if (pieces.size() == first) return;
     contributions.push_back({i, first, pieces.size()});
     ids.push_back(&i->id);
     if (i->customers.empty()) {
@@ -389,12 +417,21 @@ void compute_service(const ServiceIndex& s, const MonthInZone& m, std::optional<
     if (full) {
       int64_t seconds = 0;
       for (std::size_t k = first; k < pieces.size(); ++k) seconds += pieces[k].seconds();
-      std::vector<std::string> customers = i->customers.empty() ? subscriber_ids : i->customers;
+      std::vector<std::string> customers =
+          i->customers.empty() ? strings(subscriber_ids) : i->customers;
       std::sort(customers.begin(), customers.end());
       f.timeline.push_back({i->id, TimelineEntry::Kind::interruption, clip({i->start, end}, period),
                             seconds, std::move(customers)});
     }
+  };
+  // Closed outages that can reach into the period start at most `longest` before it.
+  auto it =
+      std::lower_bound(s.closed.begin(), s.closed.end(), period.start - s.longest,
+                       [](const ServiceIndex::OutageRef& o, Instant t) { return o.start < t; });
+  for (; it != s.closed.end() && it->start < period.end; ++it) {
+    if (it->end > period.start) month_outage(*it);
   }
+  for (const auto& o : s.open) month_outage(o);
   if (full) {
     std::sort(f.timeline.begin(), f.timeline.end(), [](const auto& a, const auto& b) {
       return std::tie(a.span.start, a.id, a.kind) < std::tie(b.span.start, b.id, b.kind);
@@ -419,7 +456,7 @@ void compute_service(const ServiceIndex& s, const MonthInZone& m, std::optional<
   }
 
   if (all_subscribers) {
-    for (const auto& id : subscriber_ids) named.push_back(&id);
+    named.insert(named.end(), subscriber_ids.begin(), subscriber_ids.end());
   }
   f.interruptions = sorted_unique(std::move(ids));
   f.customers_impacted = sorted_unique(std::move(named));

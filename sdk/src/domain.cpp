@@ -1,8 +1,12 @@
 #include "slmhub/domain.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <utility>
+
+#include "domain_rules.hpp"
 
 namespace slmhub {
 namespace {
@@ -80,61 +84,95 @@ std::optional<DayHours> read_day_hours(const Json& json, const std::string& path
   return DayHours{minutes[0], minutes[1]};
 }
 
-// An end that is present must come after the start: an empty or reversed period is a typo,
-// never a zero-length event.
-void check_end_after_start(ObjectReader& reader, std::optional<Instant> start,
-                           std::optional<Instant> end, std::size_t errors_before) {
-  // Only compare values that were read cleanly.
-  if (reader.errors().size() != errors_before || !start || !end) return;
-  if (*end <= *start) {
-    reader.error("end",
-                 "end " + format_instant(*end) + " must be after start " + format_instant(*start));
-  }
+// The period rule, for values that were read cleanly (a neutral value is never compared).
+void check_period(ObjectReader& reader, std::optional<Instant> start, std::optional<Instant> end,
+                  std::size_t errors_before) {
+  if (reader.errors().size() != errors_before) return;
+  detail::check_end_after_start(start, end, reader.path_of("end"), reader.errors());
 }
 
-// "a, b, c" from sorted ids, shortened for a very long list.
-std::string known_list(const std::map<std::string, std::string>& ids) {
-  constexpr std::size_t kMaxShown = 20;
-  if (ids.empty()) return "none";
-  std::string text;
-  std::size_t shown = 0;
-  for (const auto& [id, path] : ids) {
-    if (shown == kMaxShown) {
-      text += ", and " + std::to_string(ids.size() - kMaxShown) + " more";
-      break;
-    }
-    if (!text.empty()) text += ", ";
-    text += id;
-    ++shown;
-  }
-  return text;
-}
-
-// Maps each id to the path of its first occurrence and reports the later ones.
+// The ids of one kind of entity, indexed to find repeats and unknown references. A dataset
+// holds up to millions of interruptions, so this is a flat open-addressing table (8 bytes a
+// slot: a position and its id's hash, so a probe rarely reads an entity) rather than a tree
+// of id strings; ids are sorted only to list them in a message.
 template <typename T>
-std::map<std::string, std::string> index_ids(const std::vector<T>& items, const std::string& path,
-                                             std::string_view kind,
-                                             std::vector<FieldError>& errors) {
-  std::map<std::string, std::string> ids;
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    const std::string& id = items[i].id;
-    if (id.empty()) continue;  // already reported as missing or empty
-    const std::string item_path = path_index(path, i);
-    auto [it, inserted] = ids.emplace(id, item_path);
-    if (!inserted) {
-      errors.push_back({path_key(item_path, "id"), "duplicate " + std::string(kind) + " id " +
-                                                       quote_text(id) + " (first at " + it->second +
-                                                       ")"});
+class IdIndex {
+ public:
+  // Reports every id after the first occurrence of it, at `path`[i].id.
+  IdIndex(const std::vector<T>& items, const std::string& path, std::string_view kind,
+          std::vector<FieldError>& errors)
+      : items_(items) {
+    std::size_t capacity = 16;
+    while (capacity < 2 * items.size()) capacity *= 2;
+    slots_.assign(capacity, Slot{});
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const std::string& id = items[i].id;
+      if (id.empty()) continue;  // already reported as missing or empty
+      const std::size_t hash = std::hash<std::string_view>{}(id);
+      Slot& slot = find_slot(id, hash);
+      if (slot.position == kEmpty) {
+        slot = {static_cast<uint32_t>(i), static_cast<uint32_t>(hash)};
+        continue;
+      }
+      errors.push_back({path_key(path_index(path, i), "id"),
+                        "duplicate " + std::string(kind) + " id " + quote_text(id) + " (first at " +
+                            path_index(path, slot.position) + ")"});
     }
   }
-  return ids;
-}
 
-void check_known(const std::map<std::string, std::string>& ids, const std::string& value,
-                 const std::string& path, std::string_view kind, std::vector<FieldError>& errors) {
+  bool contains(std::string_view id) {
+    return find_slot(id, std::hash<std::string_view>{}(id)).position != kEmpty;
+  }
+
+  // "a, b, c" from the sorted ids, shortened for a very long list.
+  std::string known_list() const {
+    constexpr std::size_t kMaxShown = 20;
+    std::vector<std::string_view> ids;
+    for (const Slot& slot : slots_) {
+      if (slot.position != kEmpty) ids.push_back(items_[slot.position].id);
+    }
+    if (ids.empty()) return "none";
+    std::sort(ids.begin(), ids.end());
+    std::string text;
+    for (std::size_t shown = 0; shown < ids.size(); ++shown) {
+      if (shown == kMaxShown) {
+        text += ", and " + std::to_string(ids.size() - kMaxShown) + " more";
+        break;
+      }
+      if (!text.empty()) text += ", ";
+      text += ids[shown];
+    }
+    return text;
+  }
+
+ private:
+  static constexpr uint32_t kEmpty = UINT32_MAX;
+  struct Slot {
+    uint32_t position = kEmpty;
+    uint32_t hash = 0;  // low bits of the id's hash
+  };
+
+  // The slot holding `id`, or the empty slot where it belongs (linear probing; the table is
+  // at most half full).
+  Slot& find_slot(std::string_view id, std::size_t hash) {
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t at = hash & mask;; at = (at + 1) & mask) {
+      Slot& slot = slots_[at];
+      if (slot.position == kEmpty) return slot;
+      if (slot.hash == static_cast<uint32_t>(hash) && items_[slot.position].id == id) return slot;
+    }
+  }
+
+  const std::vector<T>& items_;
+  std::vector<Slot> slots_;
+};
+
+template <typename T>
+void check_known(IdIndex<T>& ids, const std::string& value, const std::string& path,
+                 std::string_view kind, std::vector<FieldError>& errors) {
   if (value.empty() || ids.contains(value)) return;
   errors.push_back({path, "unknown " + std::string(kind) + " " + quote_text(value) +
-                              " (known: " + known_list(ids) + ")"});
+                              " (known: " + ids.known_list() + ")"});
 }
 
 bool looks_like_email(std::string_view text) {
@@ -161,6 +199,43 @@ Json list_to_json(const std::vector<T>& items) {
 }
 
 }  // namespace
+
+// ---- rules shared with the fast decoder --------------------------------------------------
+
+namespace detail {
+
+void check_end_after_start(std::optional<Instant> start, std::optional<Instant> end,
+                           const std::string& end_path, std::vector<FieldError>& errors) {
+  if (start && end && *end <= *start) {
+    errors.push_back({end_path, "end " + format_instant(*end) + " must be after start " +
+                                    format_instant(*start)});
+  }
+}
+
+void check_email(const std::string& email, const std::string& path,
+                 std::vector<FieldError>& errors) {
+  if (!looks_like_email(email)) {
+    errors.push_back(
+        {path, "expected an e-mail address (local@domain), found " + quote_text(email)});
+  }
+}
+
+void check_distinct_customers(const std::vector<std::string>& customers, const std::string& path,
+                              std::vector<FieldError>& errors) {
+  if (customers.size() < 2) return;  // most interruptions: no map for a list without repeats
+  std::map<std::string_view, std::size_t> seen;
+  for (std::size_t i = 0; i < customers.size(); ++i) {
+    const auto& id = customers[i];
+    if (id.empty()) continue;
+    if (auto [it, inserted] = seen.emplace(id, i); !inserted) {
+      errors.push_back({path_index(path, i), "customer " + quote_text(id) +
+                                                 " is already listed at index " +
+                                                 std::to_string(it->second)});
+    }
+  }
+}
+
+}  // namespace detail
 
 // ---- enums -------------------------------------------------------------------------------
 
@@ -348,7 +423,7 @@ Subscription subscription_from_json(const Json& json, const std::string& path,
   const std::size_t before = errors.size();
   subscription.start = r.optional_instant("start");
   subscription.end = r.optional_instant("end");
-  check_end_after_start(r, subscription.start, subscription.end, before);
+  check_period(r, subscription.start, subscription.end, before);
   r.finish();
   return subscription;
 }
@@ -368,9 +443,8 @@ Contact contact_from_json(const Json& json, const std::string& path,
   contact.name = r.required_string("name");
   const std::size_t before = errors.size();
   contact.email = r.required_string("email");
-  if (errors.size() == before && r.has("email") && !looks_like_email(contact.email)) {
-    r.error("email",
-            "expected an e-mail address (local@domain), found " + quote_text(contact.email));
+  if (errors.size() == before && r.has("email")) {
+    detail::check_email(contact.email, r.path_of("email"), errors);
   }
   r.finish();
   return contact;
@@ -413,7 +487,7 @@ MaintenanceWindow maintenance_window_from_json(const Json& json, const std::stri
   const std::size_t before = errors.size();
   window.start = r.required_instant("start");
   window.end = r.required_instant("end");
-  check_end_after_start(r, window.start, window.end, before);
+  check_period(r, window.start, window.end, before);
   window.announced_at = r.optional_instant("announced_at");
   window.status =
       r.optional_enum("status", kMaintenanceStatusNames).value_or(MaintenanceStatus::scheduled);
@@ -442,19 +516,10 @@ Interruption interruption_from_json(const Json& json, const std::string& path,
   const std::size_t before = errors.size();
   interruption.start = r.required_instant("start");
   interruption.end = r.optional_instant("end");
-  check_end_after_start(r, interruption.start, interruption.end, before);
+  check_period(r, interruption.start, interruption.end, before);
   interruption.customers = r.optional_string_list("customers");
   interruption.description = r.optional_string("description", EmptyString::allow);
-  std::map<std::string, std::size_t> seen;
-  for (std::size_t i = 0; i < interruption.customers.size(); ++i) {
-    const auto& id = interruption.customers[i];
-    if (id.empty()) continue;
-    if (auto [it, inserted] = seen.emplace(id, i); !inserted) {
-      errors.push_back({path_index(r.path_of("customers"), i), "customer " + quote_text(id) +
-                                                                   " is already listed at index " +
-                                                                   std::to_string(it->second)});
-    }
-  }
+  detail::check_distinct_customers(interruption.customers, r.path_of("customers"), errors);
   r.finish();
   return interruption;
 }
@@ -493,13 +558,11 @@ Dataset dataset_from_json(const Json& json, const std::string& path,
 
 void check_references(const Dataset& dataset, const std::string& path,
                       std::vector<FieldError>& errors) {
-  const auto calendars =
-      index_ids(dataset.calendars, path_key(path, "calendars"), "calendar", errors);
-  const auto services = index_ids(dataset.services, path_key(path, "services"), "service", errors);
-  const auto customers =
-      index_ids(dataset.customers, path_key(path, "customers"), "customer", errors);
-  index_ids(dataset.maintenance, path_key(path, "maintenance"), "maintenance window", errors);
-  index_ids(dataset.interruptions, path_key(path, "interruptions"), "interruption", errors);
+  IdIndex calendars(dataset.calendars, path_key(path, "calendars"), "calendar", errors);
+  IdIndex services(dataset.services, path_key(path, "services"), "service", errors);
+  IdIndex customers(dataset.customers, path_key(path, "customers"), "customer", errors);
+  IdIndex(dataset.maintenance, path_key(path, "maintenance"), "maintenance window", errors);
+  IdIndex(dataset.interruptions, path_key(path, "interruptions"), "interruption", errors);
 
   if (dataset.provider_calendar) {
     check_known(calendars, *dataset.provider_calendar, path_key(path, "provider_calendar"),
@@ -511,7 +574,7 @@ void check_references(const Dataset& dataset, const std::string& path,
     if (hours.empty() || hours == kHours24x7 || calendars.contains(hours)) continue;
     errors.push_back({path_key(path_index(services_path, i), "hours"),
                       "unknown calendar " + quote_text(hours) + " (known: " +
-                          known_list(calendars) + "; or \"24x7\" for round-the-clock service)"});
+                          calendars.known_list() + "; or \"24x7\" for round-the-clock service)"});
   }
   const std::string customers_path = path_key(path, "customers");
   for (std::size_t i = 0; i < dataset.customers.size(); ++i) {

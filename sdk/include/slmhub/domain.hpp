@@ -255,6 +255,18 @@ MaintenanceWindow parse_maintenance_window(const Json& json);
 Interruption parse_interruption(const Json& json);
 Dataset parse_dataset(const Json& json);
 
+// ---- reading a dataset from its text -----------------------------------------------------
+
+// parse_dataset(parse_json(json_text, max_depth)), the same Dataset and the same
+// ValidationError, in a fraction of the time and memory for a large dataset: a simdjson
+// decoder reads the text straight into the Dataset, checking every rule the strict readers
+// check, and hands any text it is not sure of to the strict path, which names the problems.
+// Copies the text once (the decoder reads a few bytes past its end).
+Dataset read_dataset(std::string_view json_text, int max_depth = 64);
+// The same for the file at `path`, mapped rather than copied. Throws std::system_error when
+// the file cannot be opened or mapped.
+Dataset read_dataset_file(const std::string& path, int max_depth = 64);
+
 // ---- writers -----------------------------------------------------------------------------
 
 Json to_json(const CalendarDef& value);

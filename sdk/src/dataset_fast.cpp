@@ -1,0 +1,580 @@
+// read_dataset: the simdjson on-demand decoder (dataset_fast.hpp) with the strict path behind
+// it. The decoder reads each value where it stands in the text and builds the Dataset as it
+// goes; it only has to be right when it says yes, so anything unusual (an escape in a key,
+// a lone surrogate, a repeated key, any rule broken) is a "doubt" that hands the text to
+// parse_json + parse_dataset, the one place error messages come from. The rules themselves
+// are shared: value rules through the strict value readers (read_int, parse_thousandths,
+// parse_instant, find_zone, the enum tables), entity rules through domain_rules.hpp, the
+// cross-entity rules through check_references, and the rare nested objects (calendars,
+// credit policies) through their strict readers on their own text.
+#include "dataset_fast.hpp"
+
+#include <fcntl.h>
+#include <simdjson.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdint>
+#include <initializer_list>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+#include "domain_rules.hpp"
+
+namespace slmhub {
+namespace detail {
+namespace {
+
+namespace od = simdjson::ondemand;
+static_assert(kFastPadding == simdjson::SIMDJSON_PADDING);
+
+// Containers the decoder reads itself nest at most this deep (dataset, its lists, an entity,
+// a customer's lists, a subscription); the strict parser must allow that many.
+constexpr int kNativeDepth = 5;
+
+// The decoder only asks whether a rule holds; the strict path says where it does not.
+const std::string kNoPath;
+
+// Thrown on any doubt, caught by try_fast_dataset.
+struct Doubt {};
+
+[[noreturn]] void doubt() { throw Doubt{}; }
+
+template <typename T>
+T ok(simdjson::simdjson_result<T>&& result) {
+  T value;
+  if (std::move(result).get(value)) doubt();
+  return value;
+}
+
+bool only_whitespace(std::string_view text) {
+  for (char c : text) {
+    if (c != ' ' && c != '\t' && c != '\n' && c != '\r') return false;
+  }
+  return true;
+}
+
+// The text of a string value. Without escapes (ids, instants: nearly every string) it is a
+// view of the input; with escapes simdjson unescapes it, and the result must be valid UTF-8,
+// since nlohmann refuses a lone surrogate where simdjson may encode it.
+std::string_view string_of(od::value& value) {
+  const std::string_view token = value.raw_json_token();
+  if (token.empty() || token[0] != '"') doubt();
+  bool escaped = false;
+  for (std::size_t i = 1; i < token.size(); ++i) {
+    const auto c = static_cast<unsigned char>(token[i]);
+    if (c < 0x20) doubt();  // a control character must be escaped
+    if (c == '\\') {
+      escaped = true;
+      ++i;
+    } else if (c == '"') {
+      if (!only_whitespace(token.substr(i + 1))) doubt();
+      if (!escaped) return token.substr(1, i - 1);
+      const std::string_view text = ok(value.get_string());
+      if (!simdjson::validate_utf8(text.data(), text.size())) doubt();
+      return text;
+    }
+  }
+  doubt();
+}
+
+// A string the strict readers refuse when empty (EmptyString::refuse).
+std::string text_of(od::value& value) {
+  const std::string_view text = string_of(value);
+  if (text.empty()) doubt();
+  return std::string(text);
+}
+
+Instant instant_of(od::value& value) {
+  try {
+    return parse_instant(string_of(value));
+  } catch (const TimeError&) {
+    doubt();
+  }
+}
+
+std::string time_zone_of(od::value& value) {
+  std::string name = text_of(value);
+  try {
+    find_zone(name);
+  } catch (const TimeError&) {
+    doubt();
+  }
+  return name;
+}
+
+template <typename E, std::size_t N>
+E enum_of(od::value& value, const std::array<EnumName<E>, N>& names) {
+  const auto found = enum_from_name(names, string_of(value));
+  if (!found) doubt();
+  return *found;
+}
+
+// Integers go through read_int and percentages through parse_thousandths, as nlohmann would
+// have typed them (simdjson and nlohmann both round a decimal to the nearest double), so the
+// range and decimal rules are the strict path's own.
+int64_t int_of(od::value& value, int64_t min, int64_t max) {
+  std::vector<FieldError> errors;
+  const int64_t number = read_int(Json(ok(value.get_int64())), kNoPath, errors, min, max);
+  if (!errors.empty()) doubt();
+  return number;
+}
+
+int64_t thousandths_of(od::value& value) {
+  od::number number = ok(value.get_number());
+  Json json;
+  switch (number.get_number_type()) {
+    case od::number_type::signed_integer:
+      json = number.get_int64();
+      break;
+    case od::number_type::unsigned_integer:
+      json = number.get_uint64();
+      break;
+    case od::number_type::floating_point_number:
+      json = number.get_double();
+      break;
+  }
+  std::vector<FieldError> errors;
+  const int64_t thousandths = parse_thousandths(json, kNoPath, errors);
+  if (!errors.empty()) doubt();
+  return thousandths;
+}
+
+bool is_null(od::value& value) {
+  const std::string_view token = value.raw_json_token();
+  if (token.empty() || token[0] != 'n') return false;
+  if (!token.starts_with("null") || !only_whitespace(token.substr(4))) doubt();
+  return true;
+}
+
+// The key as written; a key with an escape is left to the strict path.
+std::string_view key_of(od::field& field) {
+  const char* start = field.key().raw();
+  const char* end = start;
+  for (; *end != '"'; ++end) {
+    if (*end == '\\') doubt();
+  }
+  return {start, static_cast<std::size_t>(end - start)};
+}
+
+// Calls on(i, value) for each field of `object` whose key is names[i] and whose value is not
+// null, and returns the bit set of those i. A null value is an absent key, as in
+// ObjectReader, but counts for repeats, which parse_json refuses; so does an unknown key.
+template <std::size_t N, typename On>
+uint32_t for_each_field(od::object object, const std::array<std::string_view, N>& names, On&& on) {
+  static_assert(N <= 32);
+  uint32_t seen = 0;
+  uint32_t present = 0;
+  for (auto result : object) {
+    od::field field = ok(std::move(result));
+    const std::string_view key = key_of(field);
+    std::size_t i = 0;
+    while (i < N && names[i] != key) ++i;
+    if (i == N || (seen & (1u << i)) != 0) doubt();
+    seen |= 1u << i;
+    od::value& value = field.value();
+    if (is_null(value)) continue;
+    present |= 1u << i;
+    on(i, value);
+  }
+  return present;
+}
+
+void require(uint32_t present, std::initializer_list<int> keys) {
+  for (int key : keys) {
+    if ((present & (1u << key)) == 0) doubt();
+  }
+}
+
+// Asks for transparent huge pages under a large vector before it is filled. Filling a
+// million entities is mostly first-touch page faults, and the kernel's default
+// (transparent_hugepage=madvise) gives huge pages only where asked: 512 times fewer faults.
+template <typename T>
+void advise_huge_pages(const std::vector<T>& items) {
+  constexpr std::uintptr_t kHugePage = 2 << 20;
+  const auto begin = reinterpret_cast<std::uintptr_t>(items.data());
+  const std::uintptr_t end = begin + items.capacity() * sizeof(T);
+  const std::uintptr_t aligned = (begin + kHugePage - 1) & ~(kHugePage - 1);
+  if (aligned + kHugePage > end) return;  // no whole huge page inside
+  ::madvise(reinterpret_cast<void*>(aligned), end - aligned, MADV_HUGEPAGE);  // advice only
+}
+
+// One entry per element, the vector sized once (a million interruptions must not be copied
+// while the vector grows).
+template <typename Read>
+auto array_of(od::value& value, Read&& read) {
+  od::array array = ok(value.get_array());
+  std::vector<decltype(read(value))> out;
+  out.reserve(ok(array.count_elements()));
+  advise_huge_pages(out);
+  for (auto element : array) {
+    od::value item = ok(std::move(element));
+    out.push_back(read(item));
+  }
+  return out;
+}
+
+class Decoder {
+ public:
+  explicit Decoder(int max_depth) : max_depth_(max_depth) {}
+
+  Dataset dataset(od::object root) {
+    enum Key {
+      kTimezone,
+      kFiscalYear,
+      kProviderCalendar,
+      kCalendars,
+      kServices,
+      kCustomers,
+      kCreditPolicy,
+      kMaintenance,
+      kInterruptions
+    };
+    static constexpr std::array<std::string_view, 9> kKeys{
+        "timezone",  "fiscal_year_start_month", "provider_calendar", "calendars",    "services",
+        "customers", "credit_policy",           "maintenance",       "interruptions"};
+    Dataset out;
+    const uint32_t present = for_each_field(root, kKeys, [&](std::size_t key, od::value& v) {
+      switch (key) {
+        case kTimezone:
+          out.timezone = time_zone_of(v);
+          break;
+        case kFiscalYear:
+          out.fiscal_year_start_month = static_cast<int>(int_of(v, 1, 12));
+          break;
+        case kProviderCalendar:
+          out.provider_calendar = text_of(v);
+          break;
+        case kCalendars:
+          out.calendars =
+              array_of(v, [&](od::value& c) { return strict_object(c, 2, calendar_from_json); });
+          break;
+        case kServices:
+          out.services = array_of(v, [&](od::value& s) { return service(s); });
+          break;
+        case kCustomers:
+          out.customers = array_of(v, [&](od::value& c) { return customer(c); });
+          break;
+        case kCreditPolicy:
+          out.credit_policy = strict_object(v, 1, credit_policy_from_json);
+          break;
+        case kMaintenance:
+          out.maintenance = array_of(v, [&](od::value& m) { return maintenance_window(m); });
+          break;
+        case kInterruptions:
+          out.interruptions = array_of(v, [&](od::value& i) { return interruption(i); });
+          break;
+      }
+    });
+    require(present, {kTimezone});
+    return out;
+  }
+
+ private:
+  // Throws Doubt if a shared rule reported anything.
+  void rules_hold() {
+    if (!errors_.empty()) doubt();
+  }
+
+  // A calendar or credit policy (a few per dataset, with rules of their own) read by its
+  // strict reader from its own text. `depth` counts the containers around it, so the depth
+  // limit is the one parse_json would apply to the whole text.
+  template <typename Read>
+  auto strict_object(od::value& value, int depth, Read&& read)
+      -> std::invoke_result_t<Read&, const Json&, const std::string&, std::vector<FieldError>&> {
+    const std::string_view text = ok(ok(value.get_object()).raw_json());
+    try {
+      auto result = read(parse_json(text, max_depth_ - depth), kNoPath, errors_);
+      rules_hold();
+      return result;
+    } catch (const ValidationError&) {
+      doubt();
+    }
+  }
+
+  Service service(od::value& value) {
+    enum Key { kId, kName, kEnvironment, kHours, kTarget, kTimezone, kBudget, kCreditPolicy };
+    static constexpr std::array<std::string_view, 8> kKeys{"id",
+                                                           "name",
+                                                           "environment",
+                                                           "hours",
+                                                           "target_percent",
+                                                           "timezone",
+                                                           "maintenance_budget_hours_per_fy",
+                                                           "credit_policy"};
+    Service out;
+    const uint32_t present =
+        for_each_field(ok(value.get_object()), kKeys, [&](std::size_t key, od::value& v) {
+          switch (key) {
+            case kId:
+              out.id = text_of(v);
+              break;
+            case kName:
+              out.name = text_of(v);
+              break;
+            case kEnvironment:
+              out.environment = enum_of(v, kEnvironmentNames);
+              break;
+            case kHours:
+              out.hours = text_of(v);
+              break;
+            case kTarget:
+              out.target_thousandths = thousandths_of(v);
+              break;
+            case kTimezone:
+              out.timezone = time_zone_of(v);
+              break;
+            case kBudget:
+              out.maintenance_budget_hours_per_fy =
+                  int_of(v, 0, std::numeric_limits<int64_t>::max());
+              break;
+            case kCreditPolicy:
+              out.credit_policy = strict_object(v, 3, credit_policy_from_json);
+              break;
+          }
+        });
+    require(present, {kId, kName, kEnvironment, kHours, kTarget});
+    return out;
+  }
+
+  Subscription subscription(od::value& value) {
+    enum Key { kService, kCharge, kStart, kEnd };
+    static constexpr std::array<std::string_view, 4> kKeys{"service", "monthly_charge_cents",
+                                                           "start", "end"};
+    Subscription out;
+    const uint32_t present =
+        for_each_field(ok(value.get_object()), kKeys, [&](std::size_t key, od::value& v) {
+          switch (key) {
+            case kService:
+              out.service = text_of(v);
+              break;
+            case kCharge:
+              out.monthly_charge_cents = int_of(v, 0, std::numeric_limits<int64_t>::max());
+              break;
+            case kStart:
+              out.start = instant_of(v);
+              break;
+            case kEnd:
+              out.end = instant_of(v);
+              break;
+          }
+        });
+    require(present, {kService, kCharge});
+    check_end_after_start(out.start, out.end, kNoPath, errors_);
+    rules_hold();
+    return out;
+  }
+
+  Contact contact(od::value& value) {
+    enum Key { kRole, kName, kEmail };
+    static constexpr std::array<std::string_view, 3> kKeys{"role", "name", "email"};
+    Contact out;
+    const uint32_t present =
+        for_each_field(ok(value.get_object()), kKeys, [&](std::size_t key, od::value& v) {
+          switch (key) {
+            case kRole:
+              out.role = enum_of(v, kContactRoleNames);
+              break;
+            case kName:
+              out.name = text_of(v);
+              break;
+            case kEmail:
+              out.email = text_of(v);
+              break;
+          }
+        });
+    require(present, {kRole, kName, kEmail});
+    check_email(out.email, kNoPath, errors_);
+    rules_hold();
+    return out;
+  }
+
+  Customer customer(od::value& value) {
+    enum Key { kId, kName, kBillingCode, kSubscriptions, kContacts };
+    static constexpr std::array<std::string_view, 5> kKeys{"id", "name", "billing_code",
+                                                           "subscriptions", "contacts"};
+    Customer out;
+    const uint32_t present =
+        for_each_field(ok(value.get_object()), kKeys, [&](std::size_t key, od::value& v) {
+          switch (key) {
+            case kId:
+              out.id = text_of(v);
+              break;
+            case kName:
+              out.name = text_of(v);
+              break;
+            case kBillingCode:
+              out.billing_code = text_of(v);
+              break;
+            case kSubscriptions:
+              out.subscriptions = array_of(v, [&](od::value& s) { return subscription(s); });
+              break;
+            case kContacts:
+              out.contacts = array_of(v, [&](od::value& c) { return contact(c); });
+              break;
+          }
+        });
+    require(present, {kId, kName, kBillingCode});
+    return out;
+  }
+
+  // A maintenance window or an interruption. Their first five keys are the same (id, service,
+  // its kind: category or type, start, end); `own` reads the two after them.
+  template <typename Event, typename E, std::size_t N, typename Own>
+  Event event(od::value& value, const std::array<std::string_view, 7>& keys, E Event::*kind,
+              const std::array<EnumName<E>, N>& kinds, std::initializer_list<int> required,
+              Own&& own) {
+    Event out;
+    const uint32_t present =
+        for_each_field(ok(value.get_object()), keys, [&](std::size_t key, od::value& v) {
+          switch (key) {
+            case 0:
+              out.id = text_of(v);
+              break;
+            case 1:
+              out.service = text_of(v);
+              break;
+            case 2:
+              out.*kind = enum_of(v, kinds);
+              break;
+            case 3:
+              out.start = instant_of(v);
+              break;
+            case 4:
+              out.end = instant_of(v);
+              break;
+            default:
+              own(key, v, out);
+          }
+        });
+    require(present, required);
+    check_end_after_start(out.start, out.end, kNoPath, errors_);
+    rules_hold();
+    return out;
+  }
+
+  MaintenanceWindow maintenance_window(od::value& value) {
+    static constexpr std::array<std::string_view, 7> kKeys{
+        "id", "service", "category", "start", "end", "announced_at", "status"};
+    return event(value, kKeys, &MaintenanceWindow::category, kMaintenanceCategoryNames,
+                 {0, 1, 2, 3, 4}, [](std::size_t key, od::value& v, MaintenanceWindow& out) {
+                   if (key == 5) {
+                     out.announced_at = instant_of(v);
+                   } else {
+                     out.status = enum_of(v, kMaintenanceStatusNames);
+                   }
+                 });
+  }
+
+  Interruption interruption(od::value& value) {
+    static constexpr std::array<std::string_view, 7> kKeys{
+        "id", "service", "type", "start", "end", "customers", "description"};
+    Interruption out = event(value, kKeys, &Interruption::type, kInterruptionTypeNames,
+                             {0, 1, 2, 3}, [](std::size_t key, od::value& v, Interruption& read) {
+                               if (key == 5) {
+                                 read.customers = array_of(v, text_of);
+                               } else {
+                                 read.description = std::string(string_of(v));
+                               }
+                             });
+    check_distinct_customers(out.customers, kNoPath, errors_);
+    rules_hold();
+    return out;
+  }
+
+  int max_depth_;
+  std::vector<FieldError> errors_;
+};
+
+// A file mapped read-only with at least kFastPadding readable bytes after its end: the page
+// cache is read in place, so a 200 MB dataset is neither copied nor counted twice.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail(path);
+    struct stat info {};
+    if (::fstat(fd, &info) != 0) {
+      const int error = errno;
+      ::close(fd);
+      fail(path, error);
+    }
+    size_ = static_cast<std::size_t>(info.st_size);
+    // Reserve the file's pages plus the padding as zero pages, then map the file over the
+    // front: the tail of its last page and the pages after it read as zeros.
+    const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    length_ = (size_ + kFastPadding + page - 1) / page * page;
+    void* reserved = ::mmap(nullptr, length_, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (reserved == MAP_FAILED) {
+      const int error = errno;
+      ::close(fd);
+      fail(path, error);
+    }
+    data_ = static_cast<const char*>(reserved);
+    if (size_ > 0 && ::mmap(reserved, size_, PROT_READ, MAP_PRIVATE | MAP_FIXED | MAP_POPULATE, fd,
+                            0) == MAP_FAILED) {
+      const int error = errno;
+      ::close(fd);
+      ::munmap(reserved, length_);
+      fail(path, error);
+    }
+    ::close(fd);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile() { ::munmap(const_cast<char*>(data_), length_); }
+
+  std::string_view text() const { return {data_, size_}; }
+
+ private:
+  [[noreturn]] static void fail(const std::string& path, int error = errno) {
+    throw std::system_error(error, std::generic_category(), path);
+  }
+
+  const char* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t length_ = 0;
+};
+
+}  // namespace
+
+std::optional<Dataset> try_fast_dataset(std::string_view text, int max_depth) {
+  if (max_depth < kNativeDepth) return std::nullopt;
+  Dataset dataset;
+  try {
+    // The parser's index of the text (4 bytes per token) is freed before the references
+    // are checked, to keep the peak memory down.
+    od::parser parser;
+    od::document document =
+        ok(parser.iterate(text.data(), text.size(), text.size() + kFastPadding));
+    dataset = Decoder(max_depth).dataset(ok(document.get_object()));
+    // Anything after the dataset's closing brace is malformed JSON.
+    if (!document.current_location().error()) return std::nullopt;
+  } catch (const Doubt&) {
+    return std::nullopt;
+  }
+  std::vector<FieldError> errors;
+  check_references(dataset, kNoPath, errors);
+  if (!errors.empty()) return std::nullopt;
+  return dataset;
+}
+
+}  // namespace detail
+
+Dataset read_dataset(std::string_view json_text, int max_depth) {
+  const simdjson::padded_string padded(json_text);
+  if (auto dataset = detail::try_fast_dataset(padded, max_depth)) return std::move(*dataset);
+  return parse_dataset(parse_json(json_text, max_depth));
+}
+
+Dataset read_dataset_file(const std::string& path, int max_depth) {
+  const detail::MappedFile file(path);
+  if (auto dataset = detail::try_fast_dataset(file.text(), max_depth)) return std::move(*dataset);
+  return parse_dataset(parse_json(file.text(), max_depth));
+}
+
+}  // namespace slmhub

@@ -1,0 +1,25 @@
+// The fast half of read_dataset (domain.hpp): a simdjson on-demand decoder from JSON text
+// straight into a Dataset, with no JSON tree in between. It enforces every rule the strict
+// readers enforce, but only to say yes or no: on any doubt it gives up, and read_dataset then
+// runs the strict path, which names each problem. Exposed here for the tests, which check
+// that it never accepts what the strict path rejects.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string_view>
+
+#include "slmhub/domain.hpp"
+
+namespace slmhub::detail {
+
+// Bytes the decoder may read past the end of the text (simdjson's SIMDJSON_PADDING); they
+// must be readable, their content does not matter.
+inline constexpr std::size_t kFastPadding = 64;
+
+// The Dataset parse_dataset(parse_json(text, max_depth)) would return, or nullopt when the
+// decoder is not sure that call would succeed (malformed or invalid text, a construct it
+// leaves to the strict path). `text` must be followed by kFastPadding readable bytes.
+std::optional<Dataset> try_fast_dataset(std::string_view text, int max_depth);
+
+}  // namespace slmhub::detail

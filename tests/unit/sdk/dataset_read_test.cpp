@@ -1,0 +1,271 @@
+// read_dataset and its fast decoder against the strict path (parse_json + parse_dataset), the
+// reference: on every vector and on hundreds of single mutations of the example dataset, the
+// decoder either gives up or returns exactly the strict path's Dataset, and read_dataset
+// returns the same Dataset or throws the same errors.
+#include "dataset_fast.hpp"
+#include "slmhub/domain.hpp"
+#include "test_files.hpp"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace slmhub {
+namespace {
+
+// The strict path's verdict: its Dataset, or the errors it throws.
+struct Verdict {
+  std::optional<Dataset> dataset;
+  std::vector<FieldError> errors;
+};
+
+template <typename Read>
+Verdict verdict_of(Read&& read) {
+  try {
+    return {read(), {}};
+  } catch (const ValidationError& e) {
+    return {std::nullopt, e.errors()};
+  }
+}
+
+std::string describe(const std::vector<FieldError>& errors) {
+  std::string text;
+  for (const auto& e : errors) text += e.path + ": " + e.message + "\n";
+  return text;
+}
+
+// The decoder's own verdict, on a copy of `text` with the padding it may read.
+std::optional<Dataset> fast(const std::string& text) {
+  std::string padded = text;
+  padded.append(detail::kFastPadding, ' ');
+  return detail::try_fast_dataset(std::string_view(padded.data(), text.size()), 64);
+}
+
+// Checks `text` and returns whether the fast decoder accepted it.
+bool check_agreement(const std::string& text, const std::string& what) {
+  SCOPED_TRACE(what + ": " + text.substr(0, 200));
+  const Verdict strict = verdict_of([&] { return parse_dataset(parse_json(text)); });
+  const std::optional<Dataset> decoded = fast(text);
+  if (decoded) {
+    EXPECT_TRUE(strict.dataset) << "the fast decoder accepted what the strict path rejects:\n"
+                                << describe(strict.errors);
+    if (strict.dataset) {
+      EXPECT_TRUE(*decoded == *strict.dataset) << "different Datasets";
+    }
+  }
+  const Verdict read = verdict_of([&] { return read_dataset(text); });
+  EXPECT_EQ(read.dataset.has_value(), strict.dataset.has_value());
+  if (read.dataset && strict.dataset) {
+    EXPECT_TRUE(*read.dataset == *strict.dataset);
+  }
+  EXPECT_EQ(describe(read.errors), describe(strict.errors));
+  return decoded.has_value();
+}
+
+std::vector<std::filesystem::path> dataset_vectors() {
+  std::vector<std::filesystem::path> files;
+  for (const auto& dir : {test::shared_dir() / "vectors",
+                          std::filesystem::path(SLMHUB_SOURCE_DIR) / "tests" / "vectors"}) {
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      const std::string name = entry.path().filename().string();
+      if (name.ends_with(".json") && !name.ends_with(".expected.json")) {
+        files.push_back(entry.path());
+      }
+    }
+  }
+  return files;
+}
+
+TEST(ReadDataset, EveryVectorDecodesFastToTheStrictDataset) {
+  const auto files = dataset_vectors();
+  ASSERT_GE(files.size(), 4u);
+  for (const auto& file : files) {
+    const std::string text = test::read_text(file);
+    EXPECT_TRUE(check_agreement(text, file.string())) << "fast path gave up on " << file;
+    EXPECT_TRUE(read_dataset_file(file.string()) == parse_dataset(parse_json(text))) << file;
+  }
+}
+
+// The example with every optional part present, so mutations reach each of them.
+Json full_example() {
+  Json j = parse_json(test::read_shared("vectors/example-2026-11.json"));
+  j["customers"][0]["contacts"] = {
+      {{"role", "billing"}, {"name", "Billing desk"}, {"email", "billing@example.org"}}};
+  j["customers"][0]["subscriptions"][0]["end"] = "2027-01-01T00:00:00Z";
+  j["interruptions"][0]["description"] = "Listener down";
+  j["services"][0]["timezone"] = "UTC";
+  j["services"][1]["credit_policy"] = {
+      {"type", "tiered"}, {"tiers", {{{"below_percent", 99}, {"credit_percent", 10}}}}};
+  j["maintenance"][0]["status"] = "complete";
+  return j;
+}
+
+// Calls visit(pointer) for every value in `json`.
+void walk(const Json& json, const Json::json_pointer& at,
+          const std::function<void(const Json::json_pointer&)>& visit) {
+  visit(at);
+  if (json.is_object()) {
+    for (const auto& [key, value] : json.items()) walk(value, at / key, visit);
+  } else if (json.is_array()) {
+    for (std::size_t i = 0; i < json.size(); ++i) walk(json[i], at / i, visit);
+  }
+}
+
+TEST(ReadDataset, SingleMutationsOfTheExample) {
+  const Json base = full_example();
+  ASSERT_TRUE(check_agreement(base.dump(), "the full example"));
+
+  std::vector<std::pair<std::string, std::string>> cases;  // what, text
+  auto mutate = [&](const std::string& what, const std::function<void(Json&)>& change) {
+    Json j = base;
+    change(j);
+    cases.emplace_back(what, j.dump());
+  };
+  Json deep = Json::array();
+  for (int i = 0; i < 80; ++i) deep = Json::array({deep});
+  const std::vector<Json> replacements = {
+      Json(1),       Json(-1),       Json(1.5),  Json(40.0),
+      Json("x"),     Json(""),       Json(true), Json(nullptr),
+      Json::array(), Json::object(), deep,       Json(1e300),
+      Json(100.001), Json(99.7501),  Json(101),  Json(18446744073709551615ull)};
+  walk(base, Json::json_pointer(), [&](const Json::json_pointer& at) {
+    const Json& value = base[at];
+    const std::string where = at.to_string();
+    if (value.is_object()) {
+      mutate(where + " + unknown key", [&](Json& j) { j[at]["zz"] = 1; });
+      for (const auto& [key, unused] : value.items()) {
+        mutate(where + " - " + key, [&, key = key](Json& j) { j[at].erase(key); });
+      }
+      if (value.contains("start") && value.contains("end")) {
+        mutate(where + " start/end swapped",
+               [&](Json& j) { std::swap(j[at]["start"], j[at]["end"]); });
+        mutate(where + " empty period", [&](Json& j) { j[at]["end"] = j[at]["start"]; });
+      }
+    } else if (value.is_array()) {
+      if (!value.empty()) {
+        mutate(where + " first repeated", [&](Json& j) { j[at].push_back(j[at][0]); });
+      }
+      mutate(where + " emptied", [&](Json& j) { j[at] = Json::array(); });
+    }
+    if (at.empty()) return;
+    for (const auto& replacement : replacements) {
+      mutate(where + " = " + replacement.dump().substr(0, 20),
+             [&](Json& j) { j[at] = replacement; });
+    }
+    if (value.is_string()) {
+      const auto text = value.get<std::string>();
+      mutate(where + " dangling", [&](Json& j) { j[at] = text + "-nope"; });
+      if (text.ends_with("Z")) {
+        mutate(where + " without offset",
+               [&](Json& j) { j[at] = text.substr(0, text.size() - 1); });
+        mutate(where + " +02:00",
+               [&](Json& j) { j[at] = text.substr(0, text.size() - 1) + "+02:00"; });
+        mutate(where + " .000Z",
+               [&](Json& j) { j[at] = text.substr(0, text.size() - 1) + ".000Z"; });
+        mutate(where + " .5Z", [&](Json& j) { j[at] = text.substr(0, text.size() - 1) + ".5Z"; });
+      }
+    }
+  });
+
+  int accepted = 0;
+  for (const auto& [what, text] : cases) accepted += check_agreement(text, what) ? 1 : 0;
+  // Not vacuous: many mutations stay valid (an optional key dropped, an instant with an
+  // offset, a list emptied) and the decoder accepts them itself.
+  EXPECT_GT(cases.size(), 1000u);
+  EXPECT_GT(accepted, 50);
+}
+
+// Textual forms a JSON tree cannot hold: numbers as written, escapes, repeated keys, syntax.
+TEST(ReadDataset, TextualVariants) {
+  const std::string base = full_example().dump();
+  auto replaced = [&](const std::string& from, const std::string& to) {
+    const auto at = base.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    std::string text = base;
+    return text.replace(at, from.size(), to);
+  };
+  // Numbers and strings written differently but meaning the same: the decoder reads them.
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"\"target_percent\":99.75", "\"target_percent\":99.750"},
+           {"\"target_percent\":99.75", "\"target_percent\":9.975e1"},
+           {"\"target_percent\":99.75", "\"target_percent\":1e2"},
+           {"\"target_percent\":99.75", "\"target_percent\":100.0"},
+           {"\"target_percent\":99.75", "\"target_percent\":-0"},
+           {"\"target_percent\":99.75", "\"target_percent\":-0.0"},
+           {"\"target_percent\":99.75", "\"target_percent\":0.000001e6"},
+           {"\"target_percent\":99.75", " \"target_percent\" :\n\t99.75 "},
+           {"\"monthly_charge_cents\":150000", "\"monthly_charge_cents\":-0"},
+           {"\"name\":\"Billing desk\"", "\"name\":\"Caf\\u00e9 \\ud83d\\ude00 \\\" \\\\ \\/\""},
+           {"\"name\":\"Billing desk\"", "\"name\":\"Café 😀\""},
+           {"\"description\":\"Listener down\"", "\"description\":\"\""},
+           {"\"description\":\"Listener down\"", "\"description\":null"}}) {
+    EXPECT_TRUE(check_agreement(replaced(from, to), to)) << "fast path gave up on " << to;
+  }
+  // Meaning the same but left to the strict path (an escape in a key), or invalid.
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"\"target_percent\":99.75", "\"target_\\u0070ercent\":99.75"},
+           {"\"target_percent\":99.75", "\"target_percent\":99.7500001"},
+           {"\"target_percent\":99.75", "\"target_percent\":1e400"},
+           {"\"target_percent\":99.75", "\"target_percent\":99.75,\"target_percent\":99.75"},
+           {"\"target_percent\":99.75", "\"target_percent\":99.75,\"name\":null"},
+           {"\"target_percent\":99.75", "\"target_percent\":099.75"},
+           {"\"target_percent\":99.75", "\"target_percent\":99.75,"},
+           {"\"target_percent\":99.75", "\"target_percent\" 99.75"},
+           {"\"target_percent\":99.75", "\"target_percent\":NaN"},
+           {"\"monthly_charge_cents\":150000", "\"monthly_charge_cents\":1e5"},
+           {"\"monthly_charge_cents\":150000", "\"monthly_charge_cents\":150000x"},
+           {"\"monthly_charge_cents\":150000", "\"monthly_charge_cents\":9223372036854775808"},
+           {"\"name\":\"Billing desk\"", "\"name\":\"\\ud83d\""},
+           {"\"name\":\"Billing desk\"", "\"name\":\"\\ude00\""},
+           {"\"name\":\"Billing desk\"", "\"name\":\"\\x41\""},
+           {"\"name\":\"Billing desk\"", "\"name\":\"tab\there\""},
+           {"\"name\":\"Billing desk\"", "\"name\":\"\xff\""},
+           {"\"name\":\"Billing desk\"", "\"name\":\"a\" \"b\""},
+           {"\"description\":\"Listener down\"", "\"description\":nul"},
+           {"\"description\":\"Listener down\"", "\"description\":nullx"},
+           {"\"description\":\"Listener down\"", "\"description\":true"},
+           {"\"customers\":[\"registrar\"]", "\"customers\":[\"registrar\",]"},
+           {"\"customers\":[\"registrar\"]", "\"customers\":[\"registrar\" \"library\"]"},
+           {"\"customers\":[\"registrar\"]", "\"customers\":[\"registrar\",\"registrar\"]"},
+           {"\"customers\":[\"registrar\"]", "\"customers\":[\"registrar\"}"}}) {
+    check_agreement(replaced(from, to), to);
+  }
+  for (const std::string& text :
+       {base + " x", base + "}", base + ",", "[" + base + "]", base.substr(0, base.size() - 1),
+        std::string(), std::string("null"), std::string(200, '['), "\xef\xbb\xbf" + base}) {
+    EXPECT_FALSE(check_agreement(text, "document " + text.substr(0, 20)));
+  }
+  EXPECT_TRUE(check_agreement(" \n" + base + "\n\t ", "whitespace around"));
+}
+
+TEST(ReadDataset, DepthLimitIsTheStrictPaths) {
+  const std::string text = full_example().dump();
+  for (int depth : {1, 3, 4, 5, 6}) {
+    const Verdict strict = verdict_of([&] { return parse_dataset(parse_json(text, depth)); });
+    const Verdict read = verdict_of([&] { return read_dataset(text, depth); });
+    EXPECT_EQ(describe(read.errors), describe(strict.errors)) << depth;
+    EXPECT_EQ(read.dataset.has_value(), strict.dataset.has_value()) << depth;
+  }
+}
+
+TEST(ReadDataset, FileErrorsAndEmptyFile) {
+  EXPECT_THROW(read_dataset_file("/nonexistent/dataset.json"), std::system_error);
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("slmhub-empty-" + std::to_string(::getpid()) + ".json");
+  std::ofstream(path).close();
+  const Verdict strict = verdict_of([&] { return parse_dataset(parse_json("")); });
+  const Verdict read = verdict_of([&] { return read_dataset_file(path.string()); });
+  std::filesystem::remove(path);
+  EXPECT_FALSE(read.dataset);
+  EXPECT_EQ(describe(read.errors), describe(strict.errors));
+}
+
+}  // namespace
+}  // namespace slmhub
