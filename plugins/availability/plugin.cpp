@@ -65,12 +65,8 @@ class Availability : public slmhub::Plugin {
     return {
         {"draft_schedule", slmhub::ConfigType::string, "0 6 1 * *",
          "cron schedule of the job that drafts last month's report"},
-        {"watch_schedule", slmhub::ConfigType::string, "0 7 * * *",
-         "cron schedule of the job that warns before report and analysis deadlines"},
         {"timezone", slmhub::ConfigType::string, "UTC",
-         "IANA zone both schedules are read in (normally the provider's)"},
-        {"warn_business_days", slmhub::ConfigType::integer, "3",
-         "warn this many business days before a deadline"},
+         "IANA zone the schedule is read in (normally the provider's)"},
     };
   }
 
@@ -82,8 +78,8 @@ class Availability : public slmhub::Plugin {
 
   void start(slmhub::Host& host) override {
     host.store().migrate("availability", ReportBook::migrations());
-    book_ = std::make_unique<ReportBook>(host.store(), host.catalog(), host.events(), host.clock(),
-                                         host.log());
+    book_ = std::make_unique<ReportBook>(host.store(), host.catalog(), host.events(),
+                                         host.deadlines(), host.clock(), host.log());
     register_routes(host);
     register_jobs(host);
   }
@@ -173,12 +169,6 @@ class Availability : public slmhub::Plugin {
                             return slmhub::format_month(month) + " revision " +
                                    std::to_string(drafted.revision.number) +
                                    (drafted.created ? " drafted" : " unchanged");
-                          }});
-    const int warn_days = static_cast<int>(config.integer("warn_business_days"));
-    host.scheduler().add({"availability.deadline-watch", config.string("watch_schedule"), zone,
-                          "warns before report and analysis deadlines, escalates after them",
-                          [&book, warn_days](const slmhub::JobContext&) {
-                            return book.watch_deadlines(warn_days);
                           }});
   }
 

@@ -53,6 +53,11 @@ StepRule describe(Step step) {
   return {"review", "draft", "reviewed"};
 }
 
+std::string report_deadline_id(const std::string& month) { return "availability.report/" + month; }
+std::string analysis_deadline_id(const std::string& month) {
+  return "availability.analysis/" + month;
+}
+
 date::year_month_day last_day(date::year_month month) {
   return date::year_month_day{month / date::last};
 }
@@ -87,9 +92,14 @@ Json revision_json(const Revision& r) {
   return out;
 }
 
-ReportBook::ReportBook(Store& store, Catalog& catalog, Events& events, const Clock& clock,
-                       Logger& log)
-    : store_(store), catalog_(catalog), events_(events), clock_(clock), log_(log) {}
+ReportBook::ReportBook(Store& store, Catalog& catalog, Events& events, Deadlines& deadlines,
+                       const Clock& clock, Logger& log)
+    : store_(store),
+      catalog_(catalog),
+      events_(events),
+      deadlines_(deadlines),
+      clock_(clock),
+      log_(log) {}
 
 std::vector<Migration> ReportBook::migrations() {
   return {
@@ -100,6 +110,8 @@ std::vector<Migration> ReportBook::migrations() {
        "steps TEXT NOT NULL, PRIMARY KEY(month, revision));"
        "CREATE TABLE availability_deadline_notices(month TEXT NOT NULL, kind TEXT NOT NULL, "
        "at BIGINT NOT NULL, PRIMARY KEY(month, kind))"},
+      {2, "deadlines moved to the host's deadline service",
+       "DROP TABLE availability_deadline_notices"},
   };
 }
 
@@ -163,6 +175,14 @@ ReportBook::Drafted ReportBook::draft(const Actor& actor, date::year_month month
         tx, actor, "draft", "availability_report", r.month + "/" + std::to_string(r.number),
         previous ? Json{{"revision", previous->number}, {"state", previous->state}} : Json(),
         {{"revision", r.number}, {"state", r.state}, {"changes", r.changes.size()}});
+    const std::string m = format_month(month);
+    deadlines_.set(tx, actor,
+                   {analysis_deadline_id(m), "availability_analysis", m, "service_manager",
+                    "review the month's availability analysis (met / not met per service)",
+                    provider.end_of_day(analysis)});
+    deadlines_.set(tx, actor,
+                   {report_deadline_id(m), "availability_report", m, "service_manager",
+                    "publish the month's Service Availability Report", provider.end_of_day(due)});
     out = {std::move(r), true};
   });
   if (out.created) {
@@ -202,7 +222,10 @@ Revision ReportBook::advance(const Actor& actor, date::year_month month, std::in
     catalog_.audit(tx, actor, s.name, "availability_report",
                    r.month + "/" + std::to_string(r.number), {{"state", s.from}},
                    {{"state", s.to}});
+    // A review is the analysis; a publication also settles it if nobody recorded one.
+    deadlines_.complete(tx, actor, analysis_deadline_id(r.month));
     if (step == Step::publish) {
+      deadlines_.complete(tx, actor, report_deadline_id(r.month));
       const Json& doc = r.document;
       Json missed = Json::array();
       for (const auto& svc : doc.at("services")) {
@@ -267,58 +290,6 @@ std::optional<Revision> ReportBook::published(date::year_month month) const {
       {format_month(month)});
   if (rows.empty() || rows.front().is_null(0)) return std::nullopt;
   return revision(month, rows.front().integer(0));
-}
-
-std::string ReportBook::watch_deadlines(int warn_days) {
-  const Dataset dataset = catalog_.snapshot();
-  const BusinessCalendar provider = provider_calendar(dataset);
-  const auto today = local_date(clock_.now(), provider.zone());
-  const auto horizon = provider.add_business_days(today, warn_days);
-  int notices = 0;
-  for (const auto& row : store_.query("SELECT DISTINCT month FROM availability_reports")) {
-    const date::year_month month = parse_month(row.text(0));
-    const auto revs = revisions(month);
-    const bool published = std::any_of(revs.begin(), revs.end(),
-                                       [](const Revision& r) { return r.state == "published"; });
-    const bool analysed =
-        std::any_of(revs.begin(), revs.end(), [](const Revision& r) { return r.state != "draft"; });
-    const auto [due, analysis] = deadlines(provider, month);
-    struct Check {
-      bool done;
-      date::year_month_day deadline;
-      const char* what;
-    };
-    for (const Check& c :
-         {Check{published, due, "report"}, Check{analysed, analysis, "analysis"}}) {
-      if (c.done || horizon < c.deadline) continue;
-      const bool overdue = today > c.deadline;
-      const std::string kind = std::string(c.what) + (overdue ? "_missed" : "_due");
-      bool noticed = false;
-      store_.transact([&](Tx& tx) {
-        noticed = false;
-        if (tx.exec("INSERT INTO availability_deadline_notices(month, kind, at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (month, kind) DO NOTHING",
-                    {format_month(month), kind, epoch(clock_.now())}) == 0) {
-          return;
-        }
-        events_.publish(tx, overdue ? "deadline.missed" : "deadline.due",
-                        format_month(month) + "/" + c.what,
-                        {{"kind", std::string("availability_") + c.what},
-                         {"month", format_month(month)},
-                         {"deadline", format_date(c.deadline)},
-                         {"state", revs.back().state}});
-        noticed = true;
-      });
-      if (!noticed) continue;
-      ++notices;
-      const std::string line = std::string("availability ") + c.what + " for " +
-                               format_month(month) + (overdue ? " missed its deadline" : " is due soon") +
-                               " (deadline " + format_date(c.deadline) + ", latest revision " +
-                               revs.back().state + ")";
-      overdue ? log_.error(line) : log_.warning(line);
-    }
-  }
-  return std::to_string(notices) + " deadline notices";
 }
 
 }  // namespace slmhub::availability

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "slmhub/catalog.hpp"
+#include "slmhub/deadlines.hpp"
 #include "slmhub/events.hpp"
 #include "slmhub/json.hpp"
 #include "slmhub/log.hpp"
@@ -42,13 +43,16 @@ enum class Step { review, approve, publish };
 
 class ReportBook {
  public:
-  ReportBook(Store& store, Catalog& catalog, Events& events, const Clock& clock, Logger& log);
+  ReportBook(Store& store, Catalog& catalog, Events& events, Deadlines& deadlines,
+             const Clock& clock, Logger& log);
 
   static std::vector<Migration> migrations();
 
   // Computes `month` from the store now. Returns the new draft revision (created = true), or
   // the latest revision when its figures are the same (created = false), so a repeated run
-  // of the monthly job adds nothing. A month that has not begun is a ValidationError.
+  // of the monthly job adds nothing. A month that has not begun is a ValidationError. The
+  // month's report and analysis deadlines go to the host's deadline service, which warns
+  // and escalates.
   struct Drafted {
     Revision revision;
     bool created;
@@ -56,20 +60,14 @@ class ReportBook {
   Drafted draft(const Actor& actor, date::year_month month);
 
   // Moves the latest revision one step; Conflict when it is not in the step's starting state
-  // or `number` is not the latest; NotFound when there is no such revision. Publishing
-  // writes `report.published` and one `credit.computed` per credit row in the same
-  // transaction.
+  // or `number` is not the latest; NotFound when there is no such revision. A review meets
+  // the month's analysis deadline, a publication its report deadline. Publishing writes
+  // `report.published` and one `credit.computed` per credit row in the same transaction.
   Revision advance(const Actor& actor, date::year_month month, std::int64_t number, Step step);
 
   std::vector<Revision> revisions(date::year_month month) const;  // oldest first, no documents
   std::optional<Revision> revision(date::year_month month, std::int64_t number) const;
   std::optional<Revision> published(date::year_month month) const;  // the latest published
-
-  // The deadline watch: for every month with a revision that is not yet published, warns
-  // (event `deadline.due`, once per deadline) within `warn_days` business days before the
-  // report due date or the analysis deadline, and escalates (`deadline.missed`, once) after
-  // it. Returns a one-line summary.
-  std::string watch_deadlines(int warn_days);
 
  private:
   std::optional<Revision> latest(Tx& tx, date::year_month month) const;
@@ -77,6 +75,7 @@ class ReportBook {
   Store& store_;
   Catalog& catalog_;
   Events& events_;
+  Deadlines& deadlines_;
   const Clock& clock_;
   Logger& log_;
 };

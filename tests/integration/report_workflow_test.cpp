@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 
@@ -91,6 +92,14 @@ TEST_F(ReportWorkflow, EachStepByItsRoleThenThePublishedPageShowsTheFrozenFigure
   auto published = post("/revisions/1/publish", manager_);
   ASSERT_EQ(published.status, 200) << published.body;
   EXPECT_EQ(Json::parse(published.body)["state"], "published");
+
+  // Its deadlines were registered by the draft and met by the review and the publication.
+  const Json deadlines = Json::parse(get("/api/v1/deadlines", viewer_).body)["deadlines"];
+  std::map<std::string, std::string> states;
+  for (const auto& d : deadlines) states[d["id"]] = d["state"];
+  EXPECT_EQ(states["availability.report/2026-10"], "done");
+  EXPECT_EQ(states["availability.analysis/2026-10"], "done");
+  EXPECT_EQ(get("/api/v1/deadlines?state=late", viewer_).status, 400);
 
   // The month's summary, the audit trail and the job that would have drafted it.
   const Json month = Json::parse(get(kBase, viewer_).body);

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "app/server.hpp"
+#include "deadlines/deadline_store.hpp"
 #include "events/event_bus.hpp"
 #include "events/outbox.hpp"
 #include "http/auth.hpp"
@@ -112,6 +113,17 @@ void Server::add_host_routes() {
            return Response::json({{"jobs", out}});
          },
          "scheduled jobs with their last and next runs"},
+        "host");
+  r.add({"GET", "/api/v1/deadlines", "viewer",
+         [this](const Request& req) {
+           const std::string state = req.query_param("state");
+           if (!state.empty() && state != "open" && state != "missed" && state != "done")
+             throw ValidationError("state", "'" + state + "' is not open, missed or done");
+           Json out = Json::array();
+           for (const auto& d : deadlines_->list(state)) out.push_back(to_json(d));
+           return Response::json({{"deadlines", out}});
+         },
+         "every dated obligation, soonest first (?state=open|missed|done)"},
         "host");
   r.add({"POST", "/api/v1/jobs/{name}/run", "operator",
          [this](const Request& req) {

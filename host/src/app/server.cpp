@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "core/core_store.hpp"
+#include "deadlines/deadline_store.hpp"
 #include "events/event_bus.hpp"
 #include "events/outbox.hpp"
 #include "http/auth.hpp"
@@ -90,6 +91,7 @@ class Server::PluginHost : public Host {
   Events& events() override { return events_; }
   Outbox& outbox() override { return outbox_; }
   Scheduler& scheduler() override { return scheduler_; }
+  Deadlines& deadlines() override { return *server_.deadlines_; }
   HttpRoutes& http() override { return http_; }
   Commands& commands() override { return commands_; }
   const Secrets& secrets() const override { return secrets_; }
@@ -249,6 +251,16 @@ void Server::open() {
   job_settings.lease_duration = std::chrono::seconds(settings_.integer("jobs.lease_seconds"));
   jobs_ = std::make_unique<JobScheduler>(*db_, clock_, this->log("jobs"), instance, job_settings);
   core_ = std::make_unique<CoreStore>(*db_, *events_, clock_);
+  DeadlineSettings deadline_settings;
+  deadline_settings.warn_business_days =
+      static_cast<int>(settings_.integer("deadlines.warn_business_days"));
+  deadline_settings.notify_outside_business_hours =
+      settings_.boolean("deadlines.notify_outside_business_hours");
+  deadlines_ = std::make_unique<DeadlineStore>(*db_, *core_, *events_, clock_,
+                                               this->log("deadlines"), deadline_settings);
+  jobs_->add({"deadlines.watch", settings_.string("deadlines.watch_schedule"), "UTC",
+              "warns owners ahead of every deadline and escalates missed ones",
+              [this](const JobContext&) { return deadlines_->watch(); }});
   add_host_routes();
   core_->add_routes(*router_);
 

@@ -28,6 +28,7 @@ class EventBus;
 class OutboxService;
 class JobScheduler;
 class CoreStore;
+class DeadlineStore;
 class CommandRegistry;
 
 class Server {
@@ -87,6 +88,7 @@ class Server {
   std::unique_ptr<OutboxService> outbox_;
   std::unique_ptr<JobScheduler> jobs_;
   std::unique_ptr<CoreStore> core_;
+  std::unique_ptr<DeadlineStore> deadlines_;
   std::vector<std::unique_ptr<PluginHost>> hosts_;
   std::unique_ptr<HttpServer> http_;
   std::atomic<bool> ready_{false};

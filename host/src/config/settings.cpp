@@ -64,6 +64,12 @@ const std::vector<ConfigKey>& Settings::host_schema() {
       {"outbox.max_attempts", T::integer, "10", "attempts before a message is a dead letter"},
       {"jobs.tick_ms", T::integer, "1000", "how often the scheduler checks for due jobs"},
       {"jobs.lease_seconds", T::integer, "300", "how long a job lease lasts without renewal"},
+      {"deadlines.watch_schedule", T::string, "*/15 * * * *",
+       "cron schedule (UTC) of the deadline watch"},
+      {"deadlines.warn_business_days", T::integer, "3",
+       "warn a deadline's owner this many business days ahead"},
+      {"deadlines.notify_outside_business_hours", T::boolean, "false",
+       "send deadline warnings and escalations outside the provider's business hours too"},
       {"instance.id", T::string, "", "name of this instance in leases (default: host:pid)"},
   };
   return kSchema;

@@ -425,6 +425,20 @@ std::optional<Customer> CoreStore::customer(const std::string& id) const {
   return parse_customer(*body);
 }
 
+BusinessCalendar CoreStore::provider_calendar() const {
+  std::string zone = "UTC";
+  std::optional<std::string> calendar;
+  for (const auto& r : store_.query(
+           "SELECT key, value FROM core_settings WHERE key IN ('timezone', 'provider_calendar')")) {
+    (r.text(0) == "timezone" ? zone : calendar.emplace()) =
+        Json::parse(r.text(1)).get<std::string>();
+  }
+  if (calendar) {
+    if (auto body = get(kind("calendars"), *calendar)) return parse_calendar(*body).to_calendar();
+  }
+  return BusinessCalendar::weekdays(find_zone(zone));
+}
+
 void CoreStore::record_interruption(Tx& tx, const Actor& actor, const Interruption& item) {
   const auto& k = kind("interruptions");
   write(tx, actor, k, parse(k, to_json(item), "$"), false);

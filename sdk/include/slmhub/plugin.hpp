@@ -11,6 +11,7 @@
 #include "slmhub/catalog.hpp"
 #include "slmhub/commands.hpp"
 #include "slmhub/config.hpp"
+#include "slmhub/deadlines.hpp"
 #include "slmhub/events.hpp"
 #include "slmhub/http.hpp"
 #include "slmhub/log.hpp"
@@ -41,6 +42,7 @@ class Host {
   virtual Events& events() = 0;
   virtual Outbox& outbox() = 0;
   virtual Scheduler& scheduler() = 0;
+  virtual Deadlines& deadlines() = 0;
   virtual HttpRoutes& http() = 0;
   virtual Commands& commands() = 0;
   virtual const Secrets& secrets() const = 0;

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/core_store.hpp"
+#include "deadlines/deadline_store.hpp"
 #include "events/event_bus.hpp"
 #include "slmhub/errors.hpp"
 #include "store_fixture.hpp"
@@ -60,7 +61,9 @@ class ReportWorkflowTest : public StoreTest {
     bus_ = std::make_unique<host::EventBus>(*db_, clock_, log_);
     core_ = std::make_unique<host::CoreStore>(*db_, *bus_, clock_);
     core_->import(Actor{"test"}, Json::parse(test::read_shared("vectors/example-2026-11.json")));
-    book_ = std::make_unique<ReportBook>(*db_, *core_, *bus_, clock_, log_);
+    deadlines_ = std::make_unique<host::DeadlineStore>(*db_, *core_, *bus_, clock_, log_,
+                                                       host::DeadlineSettings{});
+    book_ = std::make_unique<ReportBook>(*db_, *core_, *bus_, *deadlines_, clock_, log_);
     db_->migrate("availability", ReportBook::migrations());
     bus_->subscribe("test", {"report.*", "credit.*", "deadline.*"}, [this](const Event& e) {
       std::lock_guard lock(seen_.mutex);
@@ -69,6 +72,7 @@ class ReportWorkflowTest : public StoreTest {
   }
   void TearDown() override {
     book_.reset();
+    deadlines_.reset();
     core_.reset();
     bus_.reset();
     StoreTest::TearDown();
@@ -85,6 +89,7 @@ class ReportWorkflowTest : public StoreTest {
   static constexpr date::year_month kMonth = date::year{2026} / date::November;
   std::unique_ptr<host::EventBus> bus_;
   std::unique_ptr<host::CoreStore> core_;
+  std::unique_ptr<host::DeadlineStore> deadlines_;
   std::unique_ptr<ReportBook> book_;
   Seen seen_;
 };
@@ -211,23 +216,54 @@ TEST_P(ReportWorkflowTest, EveryStepIsInTheAuditLogWithItsActor) {
                        "approve by token:deputy -> approved", "publish by token:sm -> published"}));
 }
 
-TEST_P(ReportWorkflowTest, DeadlinesWarnOnceBeforeAndEscalateOnceAfter) {
+// The month's deadlines go to the host's deadline service, in the provider calendar
+// ("business": Chicago, 08:00-17:00 on weekdays, 24 and 25 December closed).
+TEST_P(ReportWorkflowTest, DeadlinesWarnOnceBeforeAndEscalateOnceAfterInBusinessHours) {
   book_->draft(Actor{"token:sm"}, kMonth);
-  clock_.set("2026-12-10T15:00:00Z");  // due 21 December: more than 3 business days away
-  EXPECT_EQ(book_->watch_deadlines(3), "0 deadline notices");
-  clock_.set("2026-12-16T15:00:00Z");  // 3 business days before the due date
-  EXPECT_EQ(book_->watch_deadlines(3), "1 deadline notices");
-  EXPECT_EQ(book_->watch_deadlines(3), "0 deadline notices");
-  clock_.set("2026-12-22T15:00:00Z");  // the due date has passed, the analysis is not near
-  EXPECT_EQ(book_->watch_deadlines(3), "1 deadline notices");
+  const auto report = deadlines_->find("availability.report/2026-11");
+  ASSERT_TRUE(report.has_value());
+  EXPECT_EQ(format_instant(report->due), "2026-12-22T06:00:00Z");  // end of 21 Dec, Chicago
+  EXPECT_EQ(report->owner_role, "service_manager");
+  EXPECT_EQ(format_instant(deadlines_->find("availability.analysis/2026-11")->due),
+            "2026-12-31T06:00:00Z");
+
+  clock_.set("2026-12-10T15:00:00Z");  // due in more than 3 business days
+  EXPECT_EQ(deadlines_->watch(), "0 warned, 0 missed");
+  clock_.set("2026-12-16T03:00:00Z");  // 21:00 in Chicago: owners are not told at night
+  EXPECT_EQ(deadlines_->watch(), "outside business hours: nothing sent");
+  clock_.set("2026-12-16T15:00:00Z");  // 16, 17, 18, 21 December: three business days ahead
+  EXPECT_EQ(deadlines_->watch(), "1 warned, 0 missed");
+  EXPECT_EQ(deadlines_->watch(), "0 warned, 0 missed");
+  // 22 December: the report is late; the analysis (30 December) is four business days
+  // away across the two holidays, so not warned yet.
+  clock_.set("2026-12-22T15:00:00Z");
+  EXPECT_EQ(deadlines_->watch(), "0 warned, 1 missed");
+  clock_.set("2026-12-23T15:00:00Z");  // 23, 28, 29, 30: the analysis is three days away
+  EXPECT_EQ(deadlines_->watch(), "1 warned, 0 missed");
+
   bus_->dispatch_once();
   const auto due = seen_.of("deadline.due");
-  const auto overdue = seen_.of("deadline.missed");
-  ASSERT_EQ(due.size(), 1u);
-  ASSERT_EQ(overdue.size(), 1u);
+  const auto missed = seen_.of("deadline.missed");
+  ASSERT_EQ(due.size(), 2u);
+  ASSERT_EQ(missed.size(), 1u);
+  EXPECT_EQ(due[0].subject, "availability.report/2026-11");
   EXPECT_EQ(due[0].payload["kind"], "availability_report");
-  EXPECT_EQ(due[0].payload["deadline"], "2026-12-21");
-  EXPECT_EQ(overdue[0].payload["state"], "draft");
+  EXPECT_EQ(due[1].subject, "availability.analysis/2026-11");
+  EXPECT_EQ(missed[0].payload["due"], "2026-12-22T06:00:00Z");
+  EXPECT_EQ(deadlines_->list("missed").size(), 1u);
+}
+
+TEST_P(ReportWorkflowTest, ReviewAndPublicationMeetTheMonthsDeadlines) {
+  const Actor sm{"token:sm"};
+  const auto r = book_->draft(sm, kMonth).revision;
+  book_->advance(sm, kMonth, r.number, Step::review);
+  EXPECT_EQ(deadlines_->find("availability.analysis/2026-11")->state, "done");
+  EXPECT_EQ(deadlines_->find("availability.report/2026-11")->state, "open");
+  book_->advance(Actor{"token:deputy"}, kMonth, r.number, Step::approve);
+  book_->advance(sm, kMonth, r.number, Step::publish);
+  EXPECT_EQ(deadlines_->find("availability.report/2026-11")->state, "done");
+  clock_.set("2026-12-28T15:00:00Z");  // after the due date: nothing to escalate
+  EXPECT_EQ(deadlines_->watch(), "0 warned, 0 missed");
 }
 
 TEST_P(ReportWorkflowTest, AMonthUnderWayIsMeasuredToNowAndAFutureMonthIsRefused) {

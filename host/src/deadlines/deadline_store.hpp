@@ -1,0 +1,49 @@
+// The host's deadline service (SDK Deadlines): every dated obligation a plugin registers,
+// one watch that warns the owner role ahead of each (`deadline.due`, once) and escalates
+// each missed one (`deadline.missed`, once), in the provider's business days and, unless
+// configured otherwise, only during its business hours, and the list behind
+// GET /api/v1/deadlines.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "slmhub/catalog.hpp"
+#include "slmhub/deadlines.hpp"
+#include "slmhub/events.hpp"
+#include "slmhub/log.hpp"
+#include "storage/database.hpp"
+
+namespace slmhub::host {
+
+struct DeadlineSettings {
+  int warn_business_days = 3;                  // deadlines.warn_business_days
+  bool notify_outside_business_hours = false;  // deadlines.notify_outside_business_hours
+};
+
+class DeadlineStore : public Deadlines {
+ public:
+  DeadlineStore(Database& db, Catalog& catalog, Events& events, const Clock& clock, Logger& log,
+                DeadlineSettings settings);
+
+  void set(Tx& tx, const Actor& actor, const Deadline& deadline) override;
+  void complete(Tx& tx, const Actor& actor, const std::string& id) override;
+  std::optional<Deadline> find(const std::string& id) const override;
+
+  // `state`: "" for all, else open, missed or done; sorted by due instant, then id.
+  std::vector<Deadline> list(const std::string& state) const;
+  // One pass of the watch; returns a one-line summary for the job's record.
+  std::string watch();
+
+ private:
+  Database& db_;
+  Catalog& catalog_;
+  Events& events_;
+  const Clock& clock_;
+  Logger& log_;
+  DeadlineSettings settings_;
+};
+
+Json to_json(const Deadline& deadline);
+
+}  // namespace slmhub::host
