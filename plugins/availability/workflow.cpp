@@ -17,9 +17,6 @@ constexpr int kAnalysisDays = 30;           // calendar days after the month's l
 const char* const kColumns =
     "month, revision, state, as_of, computed_at, due_date, analysis_deadline, changes, steps";
 
-std::int64_t epoch(Instant t) { return t.time_since_epoch().count(); }
-Instant from_epoch(std::int64_t s) { return Instant{std::chrono::seconds{s}}; }
-
 Revision read_revision(const Row& r) {
   Revision out;
   out.month = r.text(0);
@@ -169,8 +166,8 @@ ReportBook::Drafted ReportBook::draft(const Actor& actor, date::year_month month
     tx.exec(
         "INSERT INTO availability_reports(month, revision, state, as_of, computed_at, due_date, "
         "analysis_deadline, document, changes, steps) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        {r.month, r.number, r.state, as_of ? Value{epoch(*as_of)} : Value{}, epoch(now), r.due_date,
-         r.analysis_deadline, document.dump(), r.changes.dump(), r.steps.dump()});
+        {r.month, r.number, r.state, as_of ? Value{to_epoch(*as_of)} : Value{}, to_epoch(now),
+         r.due_date, r.analysis_deadline, document.dump(), r.changes.dump(), r.steps.dump()});
     catalog_.audit(
         tx, actor, "draft", "availability_report", r.month + "/" + std::to_string(r.number),
         previous ? Json{{"revision", previous->number}, {"state", previous->state}} : Json(),

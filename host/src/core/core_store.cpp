@@ -10,9 +10,6 @@
 namespace slmhub::host {
 namespace {
 
-std::int64_t epoch(Instant t) { return t.time_since_epoch().count(); }
-Instant from_epoch(std::int64_t s) { return Instant(std::chrono::seconds(s)); }
-
 std::string table_of(const EntityKind& kind) { return "core_" + kind.plural; }
 
 const std::vector<Migration>& core_migrations() {
@@ -162,16 +159,16 @@ EntityRecord CoreStore::parse(const EntityKind& kind, const Json& body, const st
     rec.id = v.id;
     rec.body = to_json(v);
     rec.service = v.service;
-    rec.start_at = epoch(v.start);
-    rec.end_at = epoch(v.end);
+    rec.start_at = to_epoch(v.start);
+    rec.end_at = to_epoch(v.end);
     ref("services", v.service, path + ".service");
   } else if (kind.plural == "interruptions") {
     auto v = read_one<Interruption>(body, path, interruption_from_json);
     rec.id = v.id;
     rec.body = to_json(v);
     rec.service = v.service;
-    rec.start_at = epoch(v.start);
-    if (v.end) rec.end_at = epoch(*v.end);
+    rec.start_at = to_epoch(v.start);
+    if (v.end) rec.end_at = to_epoch(*v.end);
     ref("services", v.service, path + ".service");
     for (std::size_t i = 0; i < v.customers.size(); ++i)
       ref("customers", v.customers[i], path + ".customers[" + std::to_string(i) + "]");
@@ -210,7 +207,7 @@ bool CoreStore::write(Tx& tx, const Actor& actor, const EntityKind& kind,
               "excluded.start_at, end_at = excluded.end_at, body = excluded.body, updated_at = "
               "excluded.updated_at",
           {record.id, opt_text(record.service), opt_int(record.start_at), opt_int(record.end_at),
-           record.text, epoch(clock_.now())});
+           record.text, to_epoch(clock_.now())});
   write_audit(tx, actor, existing.empty() ? "create" : "update", kind.singular, record.id, before,
               "", true);
   std::string event = existing.empty() ? kind.created_event : kind.updated_event;
@@ -336,8 +333,9 @@ void CoreStore::write_audit(Tx& tx, const Actor& actor, const std::string& actio
   tx.exec(
       "INSERT INTO audit_log(at, actor, action, entity, entity_id, before, after, after_is_next) "
       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-      {epoch(clock_.now()), actor.id, action, entity, id, before.empty() ? Value{} : Value{before},
-       after.empty() ? Value{} : Value{after}, std::int64_t{after_is_next ? 1 : 0}});
+      {to_epoch(clock_.now()), actor.id, action, entity, id,
+       before.empty() ? Value{} : Value{before}, after.empty() ? Value{} : Value{after},
+       std::int64_t{after_is_next ? 1 : 0}});
 }
 
 Json CoreStore::audit(const std::string& entity, std::int64_t limit) const {
@@ -472,7 +470,7 @@ Ticket CoreStore::create(Tx& tx, const Actor& actor, Ticket ticket) {
            ticket.customer.empty() ? Value{} : Value{ticket.customer},
            ticket.requester.empty() ? Value{} : Value{ticket.requester},
            ticket.external_ref.empty() ? Value{} : Value{ticket.external_ref},
-           epoch(ticket.created_at), epoch(ticket.updated_at)});
+           to_epoch(ticket.created_at), to_epoch(ticket.updated_at)});
   auto messages = std::move(ticket.messages);
   ticket.messages.clear();
   for (auto& m : messages) ticket.messages.push_back(add_message(tx, actor, ticket.id, m));
@@ -492,9 +490,9 @@ TicketMessage CoreStore::add_message(Tx& tx, const Actor& actor, const std::stri
       "INSERT INTO ticket_messages(ticket, direction, author, body, message_id, at) VALUES "
       "(?, ?, ?, ?, ?, ?) RETURNING id",
       {ticket_id, message.direction, message.author, message.body,
-       message.message_id.empty() ? Value{} : Value{message.message_id}, epoch(message.at)});
+       message.message_id.empty() ? Value{} : Value{message.message_id}, to_epoch(message.at)});
   message.id = rows.at(0).integer(0);
-  tx.exec("UPDATE tickets SET updated_at = ? WHERE id = ?", {epoch(clock_.now()), ticket_id});
+  tx.exec("UPDATE tickets SET updated_at = ? WHERE id = ?", {to_epoch(clock_.now()), ticket_id});
   Json after = {{"ticket", ticket_id}, {"message", message.id}, {"direction", message.direction}};
   write_audit(tx, actor, "create", "ticket_message", ticket_id, "", after.dump());
   events_.publish(tx, "ticket.message_added", ticket_id, after);
@@ -545,7 +543,8 @@ void CoreStore::update_ticket(Tx& tx, const Actor& actor, const Ticket& ticket) 
       "UPDATE tickets SET kind = ?, subject = ?, status = ?, priority = ?, customer = ?, "
       "updated_at = ? WHERE id = ?",
       {ticket.kind, ticket.subject, ticket.status, static_cast<std::int64_t>(ticket.priority),
-       ticket.customer.empty() ? Value{} : Value{ticket.customer}, epoch(clock_.now()), ticket.id});
+       ticket.customer.empty() ? Value{} : Value{ticket.customer}, to_epoch(clock_.now()),
+       ticket.id});
   Json after = ticket_to_json(ticket, false);
   write_audit(tx, actor, "update", "ticket", ticket.id, before.dump(), after.dump());
   events_.publish(tx, "ticket.updated", ticket.id, after);

@@ -8,9 +8,6 @@ namespace {
 const char* const kColumns =
     "id, kind, subject, owner_role, description, due, state, warned_at, missed_at, done_at";
 
-std::int64_t epoch(Instant t) { return t.time_since_epoch().count(); }
-Instant from_epoch(std::int64_t s) { return Instant{std::chrono::seconds{s}}; }
-
 Deadline read(const Row& r) {
   Deadline d;
   d.id = r.text(0);
@@ -78,7 +75,7 @@ void DeadlineStore::set(Tx& tx, const Actor& actor, const Deadline& deadline) {
               "kind = excluded.kind, subject = excluded.subject, owner_role = "
               "excluded.owner_role, description = excluded.description, due = excluded.due, "
               "state = excluded.state, warned_at = NULL, missed_at = NULL, done_at = NULL",
-          {d.id, d.kind, d.subject, d.owner_role, d.description, epoch(d.due), d.state});
+          {d.id, d.kind, d.subject, d.owner_role, d.description, to_epoch(d.due), d.state});
   catalog_.audit(tx, actor, existing ? "move" : "create", "deadline", d.id,
                  existing ? state_json(*existing) : Json(), state_json(d));
 }
@@ -87,7 +84,7 @@ void DeadlineStore::complete(Tx& tx, const Actor& actor, const std::string& id) 
   auto existing = find_in(tx, id);
   if (!existing || existing->state == "done") return;
   const Instant now = clock_.now();
-  tx.exec("UPDATE deadlines SET state = 'done', done_at = ? WHERE id = ?", {epoch(now), id});
+  tx.exec("UPDATE deadlines SET state = 'done', done_at = ? WHERE id = ?", {to_epoch(now), id});
   Deadline after = *existing;
   after.state = "done";
   catalog_.audit(tx, actor, "complete", "deadline", id, state_json(*existing), state_json(after));
@@ -135,7 +132,7 @@ std::string DeadlineStore::watch() {
                                     "id = ? AND state = 'open'"
                                   : "UPDATE deadlines SET warned_at = ? WHERE id = ? AND state = "
                                     "'open' AND warned_at IS NULL",
-                        {epoch(now), d.id}) > 0;
+                        {to_epoch(now), d.id}) > 0;
       if (!changed) return;
       Json payload = to_json(d);
       payload.erase("warned_at");

@@ -89,9 +89,6 @@ std::string sql_condition(const std::vector<std::string>& patterns, Params& para
   return "(" + sql + ")";
 }
 
-std::int64_t seconds_of(Instant t) { return t.time_since_epoch().count(); }
-Instant instant_of(std::int64_t seconds) { return Instant{std::chrono::seconds{seconds}}; }
-
 std::string describe(const std::exception_ptr& error) {
   try {
     std::rethrow_exception(error);
@@ -139,7 +136,7 @@ void EventBus::publish_serialized(Tx& tx, const std::string& type, const std::st
   }
   lock_events_for_publishing(tx);
   tx.exec("INSERT INTO events (type, subject, payload, at) VALUES (?, ?, ?, ?)",
-          {type, subject, payload_json, seconds_of(clock_.now())});
+          {type, subject, payload_json, to_epoch(clock_.now())});
 }
 
 void EventBus::subscribe(const std::string& subscriber, const std::vector<std::string>& types,
@@ -239,7 +236,7 @@ int EventBus::dispatch_once() {
 int EventBus::dispatch_subscriber(const Subscription& subscription, Instant now) {
   const std::optional<Cursor> cursor = read_cursor(subscription.name);
   if (!cursor) return 0;  // removed from the store behind our back; nothing sensible to do
-  if (cursor->next_attempt_at > seconds_of(now)) return 0;
+  if (cursor->next_attempt_at > to_epoch(now)) return 0;
 
   // Every event is read and the type is tested here rather than in SQL, so the cursor also
   // moves past events the subscriber does not want: otherwise a subscriber to a rare type
@@ -264,7 +261,7 @@ int EventBus::dispatch_subscriber(const Subscription& subscription, Instant now)
       event.type = row.text(1);
       event.subject = row.text(2);
       event.payload = Json::parse(row.text(3));
-      event.at = instant_of(row.integer(4));
+      event.at = from_epoch(row.integer(4));
       subscription.handler(event);
     } catch (...) {
       error = std::current_exception();
@@ -312,7 +309,7 @@ void EventBus::record_failure(const std::string& subscriber, std::int64_t attemp
     tx.exec(
         "UPDATE event_cursors SET attempts = ?, next_attempt_at = ?, last_error = ?"
         " WHERE subscriber = ?",
-        {attempts, seconds_of(retry_at), error, subscriber});
+        {attempts, to_epoch(retry_at), error, subscriber});
   });
   log_.warning("event bus: subscriber \"" + subscriber + "\" failed (attempt " +
                std::to_string(attempts) + "), retrying at " + format_instant(retry_at) + ": " +
@@ -357,7 +354,7 @@ std::vector<SubscriberStatus> EventBus::subscribers() {
     if (auto cursor = read_cursor(name)) {
       status.last_id = cursor->last_id;
       status.attempts = cursor->attempts;
-      if (cursor->next_attempt_at > 0) status.next_attempt_at = instant_of(cursor->next_attempt_at);
+      if (cursor->next_attempt_at > 0) status.next_attempt_at = from_epoch(cursor->next_attempt_at);
       status.last_error = cursor->last_error;
     }
     status.types = std::move(types);

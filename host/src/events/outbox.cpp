@@ -35,12 +35,9 @@ const std::vector<Migration>& migrations() {
 
 constexpr const char* kStates[] = {"pending", "sending", "sent", "dead"};
 
-std::int64_t seconds_of(Instant t) { return t.time_since_epoch().count(); }
-Instant instant_of(std::int64_t seconds) { return Instant{std::chrono::seconds{seconds}}; }
-
 Json optional_instant_json(const Row& row, std::size_t i) {
   const auto value = row.optional_integer(i);
-  return value ? Json(format_instant(instant_of(*value))) : Json(nullptr);
+  return value ? Json(format_instant(from_epoch(*value))) : Json(nullptr);
 }
 
 }  // namespace
@@ -75,7 +72,7 @@ void OutboxService::enqueue(Tx& tx, const OutboxMessage& message) {
     throw std::invalid_argument("outbox message for channel \"" + message.channel +
                                 "\": headers must be a JSON object");
   }
-  const std::int64_t now = seconds_of(clock_.now());
+  const std::int64_t now = to_epoch(clock_.now());
   const Value dedupe_key =
       message.dedupe_key.empty() ? Value{} : Value{message.dedupe_key};  // NULLs never conflict
   tx.exec(
@@ -135,7 +132,7 @@ void OutboxService::run() {
 int OutboxService::dispatch_once() {
   std::lock_guard dispatching(dispatch_mutex_);
   const Instant now = clock_.now();
-  const std::int64_t expired_before = seconds_of(now - settings_.claim_timeout);
+  const std::int64_t expired_before = to_epoch(now - settings_.claim_timeout);
   store_.transact([&](Tx& tx) {
     const std::string error =
         "the claim expired before the send was recorded (the dispatcher stopped or was too slow)";
@@ -148,7 +145,7 @@ int OutboxService::dispatch_once() {
         "UPDATE outbox SET state = 'pending', attempts = attempts + 1, last_error = ?,"
         " next_attempt_at = ?, claim = NULL, claimed_at = NULL"
         " WHERE state = 'sending' AND claimed_at <= ?",
-        {error, seconds_of(now), expired_before});
+        {error, to_epoch(now), expired_before});
   });
 
   int sent = 0;
@@ -176,7 +173,7 @@ int OutboxService::dispatch_once() {
 }
 
 std::vector<std::int64_t> OutboxService::due_ids(Instant now) {
-  Params params = {seconds_of(now)};
+  Params params = {to_epoch(now)};
   std::string channels;
   {
     std::lock_guard lock(mutex_);
@@ -209,7 +206,7 @@ std::optional<OutboxService::Claimed> OutboxService::claim(std::int64_t id, Inst
     const std::int64_t changed = tx.exec(
         "UPDATE outbox SET state = 'sending', claim = ?, claimed_at = ?"
         " WHERE id = ? AND state = 'pending' AND next_attempt_at <= ?",
-        {token, seconds_of(now), id, seconds_of(now)});
+        {token, to_epoch(now), id, to_epoch(now)});
     if (changed != 1) return;
     const auto rows = tx.query(
         "SELECT channel, destination, subject, body, headers, dedupe_key, attempts"
@@ -237,7 +234,7 @@ void OutboxService::record_sent(const Claimed& claimed) {
     changed = tx.exec(
         "UPDATE outbox SET state = 'sent', sent_at = ?, last_error = NULL, claim = NULL,"
         " claimed_at = NULL WHERE id = ? AND state = 'sending' AND claim = ?",
-        {seconds_of(clock_.now()), claimed.message.id, claimed.token});
+        {to_epoch(clock_.now()), claimed.message.id, claimed.token});
   });
   if (changed != 1) {
     log_.warning("outbox: message " + std::to_string(claimed.message.id) +
@@ -256,7 +253,7 @@ void OutboxService::record_failure(const Claimed& claimed, const std::string& er
     changed = tx.exec(
         "UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?,"
         " claim = NULL, claimed_at = NULL WHERE id = ? AND state = 'sending' AND claim = ?",
-        {std::string(dead ? "dead" : "pending"), attempts, seconds_of(dead ? now : retry_at), error,
+        {std::string(dead ? "dead" : "pending"), attempts, to_epoch(dead ? now : retry_at), error,
          claimed.message.id, claimed.token});
   });
   const std::string what = "outbox: message " + std::to_string(claimed.message.id) + " to " +
@@ -314,9 +311,9 @@ std::vector<Json> OutboxService::list(const std::string& state, int limit) {
         {"dedupe_key", row.is_null(6) ? Json(nullptr) : Json(row.text(6))},
         {"state", row.text(7)},
         {"attempts", row.integer(8)},
-        {"next_attempt_at", format_instant(instant_of(row.integer(9)))},
+        {"next_attempt_at", format_instant(from_epoch(row.integer(9)))},
         {"last_error", row.is_null(10) ? Json(nullptr) : Json(row.text(10))},
-        {"created_at", format_instant(instant_of(row.integer(11)))},
+        {"created_at", format_instant(from_epoch(row.integer(11)))},
         {"sent_at", optional_instant_json(row, 12)},
         {"sender", senders_.count(row.text(1)) != 0},
     };
@@ -332,7 +329,7 @@ bool OutboxService::retry(std::int64_t id) {
     changed = tx.exec(
         "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?"
         " WHERE id = ? AND state = 'dead'",
-        {seconds_of(clock_.now()), id});
+        {to_epoch(clock_.now()), id});
   });
   if (changed == 1) log_.info("outbox: dead letter " + std::to_string(id) + " queued again");
   return changed == 1;

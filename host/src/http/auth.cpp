@@ -86,8 +86,7 @@ void audit_token(Tx& tx, Instant at, const std::string& actor, const std::string
   tx.exec(
       "INSERT INTO audit_log(at, actor, action, entity, entity_id, before, after) VALUES "
       "(?, ?, ?, 'token', ?, NULL, ?)",
-      {static_cast<std::int64_t>(at.time_since_epoch().count()), actor, action, id,
-       after.empty() ? Value{} : Value{after}});
+      {to_epoch(at), actor, action, id, after.empty() ? Value{} : Value{after}});
 }
 
 }  // namespace
@@ -116,9 +115,7 @@ NewToken TokenStore::create(const std::string& actor, const std::string& name,
         "INSERT INTO api_tokens(id, name, secret_hash, roles, created_at, expires_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         {result.info.id, name, sha256_hex(secret), join_roles(roles),
-         static_cast<std::int64_t>(result.info.created_at.time_since_epoch().count()),
-         expires_at ? Value{static_cast<std::int64_t>(expires_at->time_since_epoch().count())}
-                    : Value{}});
+         to_epoch(result.info.created_at), expires_at ? Value{to_epoch(*expires_at)} : Value{}});
     audit_token(tx, result.info.created_at, actor, "create", result.info.id,
                 Json({{"name", name}, {"roles", roles}}).dump());
   });
@@ -129,7 +126,7 @@ bool TokenStore::revoke(const std::string& actor, const std::string& id) {
   std::int64_t changed = 0;
   store_.transact([&](Tx& tx) {
     changed = tx.exec("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                      {static_cast<std::int64_t>(clock_.now().time_since_epoch().count()), id});
+                      {to_epoch(clock_.now()), id});
     if (changed > 0) audit_token(tx, clock_.now(), actor, "revoke", id, "");
   });
   std::lock_guard lock(mutex_);
@@ -146,9 +143,9 @@ std::vector<TokenInfo> TokenStore::list() const {
     t.id = row.text(0);
     t.name = row.text(1);
     t.roles = split_roles(row.text(2));
-    t.created_at = Instant(std::chrono::seconds(row.integer(3)));
-    if (auto e = row.optional_integer(4)) t.expires_at = Instant(std::chrono::seconds(*e));
-    if (auto r = row.optional_integer(5)) t.revoked_at = Instant(std::chrono::seconds(*r));
+    t.created_at = from_epoch(row.integer(3));
+    if (auto e = row.optional_integer(4)) t.expires_at = from_epoch(*e);
+    if (auto r = row.optional_integer(5)) t.revoked_at = from_epoch(*r);
     tokens.push_back(std::move(t));
   }
   return tokens;
@@ -190,7 +187,7 @@ AuthResult TokenStore::authenticate(const std::string& authorization, Principal&
     c.principal.id = id;
     c.principal.name = rows[0].text(0);
     for (auto& r : split_roles(rows[0].text(2))) c.principal.roles.insert(r);
-    if (auto e = rows[0].optional_integer(3)) c.expires_at = Instant(std::chrono::seconds(*e));
+    if (auto e = rows[0].optional_integer(3)) c.expires_at = from_epoch(*e);
     c.loaded = now_steady;
     std::lock_guard lock(mutex_);
     cache_[id] = c;

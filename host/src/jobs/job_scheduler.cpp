@@ -34,9 +34,6 @@ const std::vector<Migration>& migrations() {
   return list;
 }
 
-std::int64_t seconds_of(Instant t) { return t.time_since_epoch().count(); }
-Instant instant_of(std::int64_t seconds) { return Instant{std::chrono::seconds{seconds}}; }
-
 constexpr const char* kRunColumns =
     "id, job, scheduled_for, started_at, finished_at, outcome, output, by_hand, instance";
 
@@ -44,9 +41,9 @@ JobRun run_from_row(const Row& row) {
   JobRun run;
   run.id = row.integer(0);
   run.job = row.text(1);
-  run.scheduled_for = instant_of(row.integer(2));
-  run.started_at = instant_of(row.integer(3));
-  if (auto finished = row.optional_integer(4)) run.finished_at = instant_of(*finished);
+  run.scheduled_for = from_epoch(row.integer(2));
+  run.started_at = from_epoch(row.integer(3));
+  if (auto finished = row.optional_integer(4)) run.finished_at = from_epoch(*finished);
   run.outcome = row.text(5);
   run.output = row.text(6);
   run.by_hand = row.integer(7) != 0;
@@ -125,7 +122,7 @@ void JobScheduler::add(JobSpec spec) {
     tx.exec(
         "INSERT INTO job_registrations (job, registered_at) VALUES (?, ?)"
         " ON CONFLICT (job) DO NOTHING",
-        {spec.name, seconds_of(clock_.now())});
+        {spec.name, to_epoch(clock_.now())});
     registered_at =
         tx.query("SELECT registered_at FROM job_registrations WHERE job = ?", {spec.name})
             .at(0)
@@ -134,7 +131,7 @@ void JobScheduler::add(JobSpec spec) {
 
   std::lock_guard lock(mutex_);
   const std::string name = spec.name;
-  if (!jobs_.emplace(name, Job{std::move(spec), *cron, zone, instant_of(registered_at)}).second) {
+  if (!jobs_.emplace(name, Job{std::move(spec), *cron, zone, from_epoch(registered_at)}).second) {
     throw std::invalid_argument(what + " is already registered");
   }
 }
@@ -166,7 +163,7 @@ std::optional<Instant> JobScheduler::due_slot(const Job& job, Instant now) {
   const auto rows = store_.query(
       "SELECT MAX(scheduled_for) FROM job_runs WHERE job = ? AND by_hand = 0", {job.spec.name});
   const std::optional<std::int64_t> last = rows.at(0).optional_integer(0);
-  return latest_slot(job, last ? instant_of(*last) : job.registered_at, now);
+  return latest_slot(job, last ? from_epoch(*last) : job.registered_at, now);
 }
 
 std::optional<Instant> JobScheduler::latest_slot(const Job& job, Instant after, Instant now) const {
@@ -218,20 +215,19 @@ JobScheduler::Outcome JobScheduler::run(Job& job, Instant scheduled_for, Instant
         " ON CONFLICT (job) DO UPDATE SET holder = excluded.holder,"
         " expires_at = excluded.expires_at"
         " WHERE job_leases.expires_at <= ? OR job_leases.holder = ?",
-        {name, instance_, seconds_of(now + settings_.lease_duration), seconds_of(now), instance_});
+        {name, instance_, to_epoch(now + settings_.lease_duration), to_epoch(now), instance_});
     if (leased != 1) return;
     tx.exec(
         "UPDATE job_runs SET outcome = 'failed', finished_at = ?,"
         " output = 'interrupted: the instance running it stopped before it finished'"
         " WHERE job = ? AND outcome = 'running'",
-        {seconds_of(now), name});
+        {to_epoch(now), name});
     const auto inserted = tx.query(
         std::string("INSERT INTO job_runs (job, scheduled_for, started_at, outcome, by_hand,"
                     " instance) VALUES (?, ?, ?, 'running', ?, ?)") +
             (by_hand ? "" : " ON CONFLICT (job, scheduled_for) WHERE by_hand = 0 DO NOTHING") +
             " RETURNING id",
-        {name, seconds_of(scheduled_for), seconds_of(now), std::int64_t{by_hand ? 1 : 0},
-         instance_});
+        {name, to_epoch(scheduled_for), to_epoch(now), std::int64_t{by_hand ? 1 : 0}, instance_});
     if (inserted.empty()) {
       // Another instance ran this slot already; give the lease back.
       tx.exec("DELETE FROM job_leases WHERE job = ? AND holder = ?", {name, instance_});
@@ -258,7 +254,7 @@ JobScheduler::Outcome JobScheduler::run(Job& job, Instant scheduled_for, Instant
   store_.transact([&](Tx& tx) {
     tx.exec(
         "UPDATE job_runs SET finished_at = ?, outcome = ?, output = ? WHERE id = ?",
-        {seconds_of(finished), std::string(outcome.ok ? "ok" : "failed"), outcome.output, run_id});
+        {to_epoch(finished), std::string(outcome.ok ? "ok" : "failed"), outcome.output, run_id});
     tx.exec("DELETE FROM job_leases WHERE job = ? AND holder = ?", {name, instance_});
   });
   if (outcome.ok) {

@@ -25,6 +25,10 @@ namespace slmhub {
 // refused rather than silently truncated.
 using Instant = std::chrono::sys_seconds;
 
+// Instants as the store keeps them: integer seconds since the Unix epoch.
+inline std::int64_t to_epoch(Instant t) { return t.time_since_epoch().count(); }
+inline Instant from_epoch(std::int64_t seconds) { return Instant{std::chrono::seconds{seconds}}; }
+
 // Bad time text or a bad time argument; the message quotes the input and says what is allowed.
 struct TimeError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
