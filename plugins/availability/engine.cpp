@@ -111,26 +111,36 @@ Maintenance classify_maintenance(const Dataset& dataset, const Service& service,
   return out;
 }
 
-bool active_during(const Subscription& s, Interval period) {
-  if (period.empty()) return false;
-  if (s.start && *s.start >= period.end) return false;
-  if (s.end && *s.end <= period.start) return false;
-  return true;
-}
-
-// One customer's subscriptions to one service.
-struct Subscriber {
-  const Customer* customer;
-  std::vector<const Subscription*> subscriptions;
+// A subscription's term as the engine needs it, kept contiguously per service: checking every
+// subscriber of every service in every month was a pointer chase into the customers.
+struct Term {
+  Instant start;      // Instant::min() when open-ended
+  Instant end;        // Instant::max() when open-ended
+  Instant start_key;  // the start, absent counting as the epoch: orders "started last"
+  int64_t monthly_charge_cents;
 };
 
-// The subscription whose charge is credited: with several active in the period, the one that
+Term term_of(const Subscription& s) {
+  return {s.start.value_or(Instant::min()), s.end.value_or(Instant::max()),
+          s.start.value_or(Instant{}), s.monthly_charge_cents};
+}
+
+// One customer's subscriptions to one service: terms [first, last) of the service's list.
+struct Subscriber {
+  const Customer* customer;
+  std::size_t first;
+  std::size_t last;
+};
+
+// The term whose charge is credited: with several active in the period, the one that
 // started last (the charge in force at the period's end).
-const Subscription* active_subscription(const Subscriber& s, Interval period) {
-  const Subscription* best = nullptr;
-  for (const Subscription* sub : s.subscriptions) {
-    if (!active_during(*sub, period)) continue;
-    if (!best || sub->start.value_or(Instant{}) >= best->start.value_or(Instant{})) best = sub;
+const Term* active_term(const std::vector<Term>& terms, const Subscriber& s, Interval period) {
+  if (period.empty()) return nullptr;
+  const Term* best = nullptr;
+  for (std::size_t k = s.first; k < s.last; ++k) {
+    const Term& t = terms[k];
+    if (t.start >= period.end || t.end <= period.start) continue;
+    if (!best || t.start_key >= best->start_key) best = &t;
   }
   return best;
 }
@@ -198,6 +208,7 @@ struct ServiceIndex {
   std::vector<OutageRef> open;
   std::chrono::seconds longest{0};      // of the closed ones
   std::vector<Subscriber> subscribers;  // by customer id
+  std::vector<Term> terms;
 };
 
 }  // namespace
@@ -267,12 +278,26 @@ Engine::Engine(const Dataset& dataset) : index_(std::make_unique<Index>()) {
          {},
          {},
          {},
+         {},
          {}});
   }
-  for (const auto& i : dataset.interruptions) {
+  // Two passes, so each service's list is allocated once at its final size.
+  constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+  std::vector<std::size_t> owner(dataset.interruptions.size(), kNone);
+  std::vector<std::size_t> count(services.size(), 0);
+  for (std::size_t n = 0; n < dataset.interruptions.size(); ++n) {
+    const Interruption& i = dataset.interruptions[n];
     if (i.type != InterruptionType::outage) continue;
     if (auto it = slot.find(i.service); it != slot.end()) {
-      auto& service = index_->services[it->second];
+      owner[n] = it->second;
+      ++count[it->second];
+    }
+  }
+  for (std::size_t k = 0; k < services.size(); ++k) index_->services[k].closed.reserve(count[k]);
+  for (std::size_t n = 0; n < dataset.interruptions.size(); ++n) {
+    const Interruption& i = dataset.interruptions[n];
+    if (owner[n] != kNone) {
+      auto& service = index_->services[owner[n]];
       if (i.end) {
         service.closed.push_back({i.start, *i.end, &i});
         service.longest = std::max(service.longest, *i.end - i.start);
@@ -293,9 +318,12 @@ Engine::Engine(const Dataset& dataset) : index_(std::make_unique<Index>()) {
     for (const auto& sub : c->subscriptions) {
       auto it = slot.find(sub.service);
       if (it == slot.end()) continue;
-      auto& subscribers = index_->services[it->second].subscribers;
-      if (subscribers.empty() || subscribers.back().customer != c) subscribers.push_back({c, {}});
-      subscribers.back().subscriptions.push_back(&sub);
+      auto& service = index_->services[it->second];
+      if (service.subscribers.empty() || service.subscribers.back().customer != c) {
+        service.subscribers.push_back({c, service.terms.size(), service.terms.size()});
+      }
+      service.terms.push_back(term_of(sub));
+      service.subscribers.back().last = service.terms.size();
     }
   }
 }
@@ -363,7 +391,7 @@ void compute_service(const ServiceIndex& s, const MonthInZone& m, std::optional<
   std::vector<const Subscriber*> subscribers;
   std::vector<const std::string*> subscriber_ids;
   for (const auto& sub : s.subscribers) {
-    if (active_subscription(sub, period)) {
+    if (active_term(s.terms, sub, period)) {
       subscribers.push_back(&sub);
       subscriber_ids.push_back(&sub.customer->id);
     }
@@ -483,7 +511,7 @@ void compute_service(const ServiceIndex& s, const MonthInZone& m, std::optional<
       row.downtime_seconds = IntervalSet(std::move(own_pieces)).measure();
       row.excess_downtime_seconds = row.downtime_seconds - f.allowed_downtime_seconds;
       if (row.excess_downtime_seconds <= 0) continue;
-      const Subscription* sub = active_subscription(*subscriber, period);
+      const Term* sub = active_term(s.terms, *subscriber, period);
       row.customer = c.id;
       row.service = s.service->id;
       row.monthly_charge_cents = sub->monthly_charge_cents;
