@@ -35,17 +35,11 @@ class ReportWorkflow : public ChromiumTest {
     admin_ = server_->admin_token();
     const auto imported = run_slmhub({"import", dataset_.string()}, server_->env());
     ASSERT_EQ(imported.status, 0) << imported.err;
-    viewer_ = token("viewer");
-    manager_ = token("service_manager");
-    approver_ = token("approver");
+    viewer_ = server_->token("viewer");
+    manager_ = server_->token("service_manager");
+    approver_ = server_->token("approver");
   }
 
-  std::string token(const std::string& role) {
-    auto r = http(server_->port(), "POST", "/api/v1/tokens",
-                  Json{{"name", role}, {"roles", {role}}}.dump(), admin_);
-    EXPECT_EQ(r.status, 201) << r.body;
-    return Json::parse(r.body)["token"];
-  }
   HttpResult post(const std::string& path, const std::string& who) {
     return http(server_->port(), "POST", kBase + path, "", who);
   }

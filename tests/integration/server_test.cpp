@@ -176,7 +176,19 @@ TEST_F(ServerTest, ImportIsIdempotentAndAllOrNothing) {
   ASSERT_EQ(services["services"].size(), 2u);
   EXPECT_EQ(services["services"][0]["id"], "mysql-qa");
   EXPECT_EQ(services["services"][1]["target_percent"], 99.75);
-  auto audit_before = http(server->port(), "GET", "/api/v1/audit?limit=10000", "", token).body;
+  // The rows the imports wrote. Plugins react to the first import's events on their own
+  // time (the workflows plugin drafts SIAs as `system:workflows`), so their rows may land
+  // at any point of this test and are left out.
+  auto import_audit = [&] {
+    Json rows = Json::array();
+    const Json audit =
+        Json::parse(http(server->port(), "GET", "/api/v1/audit?limit=10000", "", token).body);
+    for (const auto& row : audit["audit"]) {
+      if (!row["actor"].get<std::string>().starts_with("system:")) rows.push_back(row);
+    }
+    return rows;
+  };
+  const Json audit_before = import_audit();
 
   // An invalid file: one line per error with the JSON path, exit 65, nothing written.
   Json broken = Json::parse(read_text(dataset));
@@ -208,7 +220,7 @@ TEST_F(ServerTest, ImportIsIdempotentAndAllOrNothing) {
   EXPECT_NE(failed.status, 0);
   EXPECT_NE(failed.err.find("injected"), std::string::npos) << failed.err;
   EXPECT_EQ(http(server->port(), "GET", "/api/v1/customers/bursar", "", token).status, 404);
-  EXPECT_EQ(http(server->port(), "GET", "/api/v1/audit?limit=10000", "", token).body, audit_before);
+  EXPECT_EQ(import_audit(), audit_before);
 }
 
 // The availability plugin serves the report from the store: the shared vector, imported,

@@ -16,6 +16,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "slmhub/json.hpp"
+
 namespace slmhub::test {
 
 HttpResult http(int port, const std::string& method, const std::string& path,
@@ -162,6 +164,13 @@ void ServerProcess::stop() {
   ::kill(pid_, SIGTERM);
   waitpid(pid_, nullptr, 0);
   pid_ = -1;
+}
+
+std::string ServerProcess::token(const std::string& role) const {
+  const auto r =
+      http(port_, "POST", "/api/v1/tokens", Json{{"name", role}, {"roles", {role}}}.dump(), token_);
+  if (r.status != 201) throw std::runtime_error("cannot create a " + role + " token: " + r.body);
+  return Json::parse(r.body)["token"];
 }
 
 std::string ServerProcess::log() const { return slurp((dir_ / "server.err").string()); }

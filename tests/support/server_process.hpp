@@ -56,6 +56,8 @@ class ServerProcess {
   void stop();       // SIGTERM, then reap; returns when the process is gone
   int port() const { return port_; }
   const std::string& admin_token() const { return token_; }
+  // A new token with the one `role`, made with the admin token; throws if refused.
+  std::string token(const std::string& role) const;
   std::string log() const;  // what the server wrote to stderr
   const std::map<std::string, std::string>& env() const { return env_; }
 

@@ -423,6 +423,12 @@ std::optional<Customer> CoreStore::customer(const std::string& id) const {
   return parse_customer(*body);
 }
 
+std::optional<Interruption> CoreStore::interruption(const std::string& id) const {
+  auto body = get(kind("interruptions"), id);
+  if (!body) return std::nullopt;
+  return parse_interruption(*body);
+}
+
 BusinessCalendar CoreStore::provider_calendar() const {
   std::string zone = "UTC";
   std::optional<std::string> calendar;

@@ -82,6 +82,7 @@ class CoreStore : public Catalog, public Tickets {
   Dataset snapshot() const override;
   std::optional<Service> service(const std::string& id) const override;
   std::optional<Customer> customer(const std::string& id) const override;
+  std::optional<Interruption> interruption(const std::string& id) const override;
   BusinessCalendar provider_calendar() const override;
   void record_interruption(Tx& tx, const Actor& actor, const Interruption& item) override;
   void audit(Tx& tx, const Actor& actor, const std::string& action, const std::string& entity,

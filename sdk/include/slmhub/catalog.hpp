@@ -25,6 +25,9 @@ class Catalog {
   virtual Dataset snapshot() const = 0;
   virtual std::optional<Service> service(const std::string& id) const = 0;
   virtual std::optional<Customer> customer(const std::string& id) const = 0;
+  // One interruption by its incident number, without reading the whole store (event
+  // handlers are told an id and read the current record).
+  virtual std::optional<Interruption> interruption(const std::string& id) const = 0;
   // The calendar that rules business-day deadlines (DOMAIN.md §2), without reading the
   // whole store: the dataset's provider_calendar, else Monday to Friday in its zone.
   virtual BusinessCalendar provider_calendar() const = 0;

@@ -1,0 +1,479 @@
+#include "sia.hpp"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+#include "slmhub/errors.hpp"
+
+namespace slmhub::workflows {
+namespace {
+
+constexpr int kDueBusinessDays = 15;  // DOMAIN.md §6, after the interruption ends
+const Actor kSystem{"system:workflows"};
+constexpr std::array<const char*, 5> kLetters{"a", "b", "c", "d", "e"};
+
+const char* const kColumns =
+    "id, service, state, due_date, due_at, facts, sections, steps, created_at, updated_at";
+
+Sia read_sia(const Row& r) {
+  Sia out;
+  out.id = r.text(0);
+  out.service = r.text(1);
+  out.state = r.text(2);
+  out.due_date = r.text(3);
+  out.due = from_epoch(r.integer(4));
+  out.facts = Json::parse(r.text(5));
+  out.sections = Json::parse(r.text(6));
+  out.steps = Json::parse(r.text(7));
+  out.created_at = from_epoch(r.integer(8));
+  out.updated_at = from_epoch(r.integer(9));
+  return out;
+}
+
+Sia require_sia(Tx& tx, const std::string& id) {
+  auto rows = tx.query(std::string("SELECT ") + kColumns + " FROM sias WHERE id = ?", {id});
+  if (rows.empty()) throw NotFound("no SIA for interruption '" + id + "'");
+  return read_sia(rows.front());
+}
+
+std::string deadline_id(const std::string& id) { return "sia/" + id; }
+
+// ---- sections ------------------------------------------------------------------------------
+// Each reader copies what it read into `out` in normalized form; absent keys stay absent so
+// that approval can name them.
+
+void put_string(ObjectReader& r, Json& out, const char* key) {
+  if (auto v = r.optional_string(key)) out[key] = *v;
+}
+void put_bool(ObjectReader& r, Json& out, const char* key) {
+  if (auto v = r.optional_bool(key)) out[key] = *v;
+}
+// Lists are read whether or not they are present, so that a null value counts as read.
+void put_list(ObjectReader& r, Json& out, const char* key) {
+  const bool present = r.has(key);
+  auto items = r.optional_string_list(key);
+  if (present) out[key] = std::move(items);
+}
+template <typename Read>
+void put_array(ObjectReader& r, Json& out, const char* key, Read&& read) {
+  const bool present = r.has(key);
+  auto items = r.optional_array(key, read);
+  if (present) out[key] = std::move(items);
+}
+
+enum class Source { internal, external, process, procedure, physical };
+constexpr std::array<EnumName<Source>, 5> kSourceNames{{
+    {"internal", Source::internal},
+    {"external", Source::external},
+    {"process", Source::process},
+    {"procedure", Source::procedure},
+    {"physical", Source::physical},
+}};
+
+Json read_summary(ObjectReader& r) {
+  Json out = Json::object();
+  put_string(r, out, "description");
+  for (const char* key : {"impacted_services", "impacted_customers", "impacted_systems"}) {
+    put_list(r, out, key);
+  }
+  return out;
+}
+
+Json read_cause(ObjectReader& r) {
+  Json out = Json::object();
+  if (auto source = r.optional_enum("source", kSourceNames)) {
+    out["source"] = enum_to_name(kSourceNames, *source);
+  }
+  put_string(r, out, "actions_that_caused");
+  put_string(r, out, "actions_that_added_impact");
+  put_bool(r, out, "process_not_followed");
+  put_bool(r, out, "process_missing");
+  return out;
+}
+
+// The text fields of one resolution group; "when" is an instant.
+constexpr std::array<const char*, 6> kGroupTexts{"group", "who", "what", "where", "why", "how"};
+
+Json read_group(const Json& value, const std::string& path, std::vector<FieldError>& errors) {
+  ObjectReader r(value, path, errors);
+  Json out = Json::object();
+  for (const char* key : kGroupTexts) put_string(r, out, key);
+  if (auto when = r.optional_instant("when")) out["when"] = format_instant(*when);
+  r.finish();
+  return out;
+}
+
+Json read_resolution(ObjectReader& r) {
+  Json out = Json::object();
+  put_array(r, out, "groups", read_group);
+  put_bool(r, out, "applies_elsewhere");
+  put_string(r, out, "notes");
+  return out;
+}
+
+Json read_action(const Json& value, const std::string& path, std::vector<FieldError>& errors) {
+  ObjectReader r(value, path, errors);
+  Json out = Json::object();
+  put_string(r, out, "action");
+  put_string(r, out, "owner");
+  if (auto due = r.optional_date("due")) out["due"] = format_date(*due);
+  out["done"] = r.optional_bool("done").value_or(false);
+  r.finish();
+  return out;
+}
+
+Json read_corrective_actions(ObjectReader& r) {
+  Json out = Json::object();
+  put_array(r, out, "corrective_actions", read_action);
+  return out;
+}
+
+// The restoration notice as sent to customers. The SDK has no SHA-256 and plugins link
+// nothing else, so the notice is kept as its text rather than as a hashed attachment.
+Json read_restoration(ObjectReader& r) {
+  Json out = Json::object();
+  put_string(r, out, "notice");
+  if (auto at = r.optional_instant("sent_at")) out["sent_at"] = format_instant(*at);
+  return out;
+}
+
+// The fields approval asks for in each section (a list must not be empty), and for a
+// section holding a list of items, the fields each item needs.
+struct Required {
+  const char* letter;
+  std::vector<const char*> fields;
+  const char* items = nullptr;
+  std::vector<const char*> item_fields = {};
+};
+const std::vector<Required>& required_fields() {
+  static const std::vector<Required> kRequired{
+      {"a", {"description", "impacted_services", "impacted_customers", "impacted_systems"}},
+      {"b",
+       {"source", "actions_that_caused", "actions_that_added_impact", "process_not_followed",
+        "process_missing"}},
+      {"c",
+       {"groups", "applies_elsewhere"},
+       "groups",
+       {"group", "who", "what", "when", "where", "why", "how"}},
+      {"d", {"corrective_actions"}, "corrective_actions", {"action", "owner", "due"}},
+      {"e", {"notice"}},
+  };
+  return kRequired;
+}
+
+// ---- the published e-mail ------------------------------------------------------------------
+
+std::string text_of(const Json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_boolean()) return value.get<bool>() ? "yes" : "no";
+  if (value.is_array()) {
+    std::string out;
+    for (const auto& item : value) {
+      if (item.is_string()) out += (out.empty() ? "" : ", ") + item.get<std::string>();
+    }
+    return out;
+  }
+  return value.dump();
+}
+
+std::string mail_body(const Sia& sia) {
+  static const std::array<const char*, 5> kTitles{"A. Summary", "B. Cause", "C. Resolution",
+                                                  "D. Corrective actions",
+                                                  "E. Service restoration notice"};
+  std::string out = "Service Interruption Analysis " + sia.id + " (" + sia.service + ")\n";
+  out += "Interruption: " + sia.facts.value("start", "") + " to " + sia.facts.value("end", "") +
+         ", " + std::to_string(sia.facts.value("duration_seconds", std::int64_t{0})) + " seconds\n";
+  for (std::size_t i = 0; i < kLetters.size(); ++i) {
+    out += "\n" + std::string(kTitles[i]) + "\n";
+    const Json& section = sia.sections.at(kLetters[i]);
+    for (const auto& [key, value] : section.items()) {
+      if (!value.is_array() || value.empty() || !value.front().is_object()) {
+        out += "  " + key + ": " + text_of(value) + "\n";
+        continue;
+      }
+      for (const auto& item : value) {
+        out += "  -";
+        for (const auto& [k, v] : item.items()) out += " " + k + ": " + text_of(v) + ";";
+        out += "\n";
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---- sections (public) ---------------------------------------------------------------------
+
+Json parse_section(const std::string& letter, const Json& body) {
+  using Reader = Json (*)(ObjectReader&);
+  static const std::array<std::pair<const char*, Reader>, 5> kReaders{{
+      {"a", read_summary},
+      {"b", read_cause},
+      {"c", read_resolution},
+      {"d", read_corrective_actions},
+      {"e", read_restoration},
+  }};
+  for (const auto& [name, read] : kReaders) {
+    if (letter != name) continue;
+    std::vector<FieldError> errors;
+    ObjectReader r(body, "$", errors);
+    Json out = read(r);
+    r.finish();
+    throw_if_errors(std::move(errors));
+    return out;
+  }
+  throw NotFound("an SIA has sections a, b, c, d and e, not '" + letter + "'");
+}
+
+std::vector<FieldError> missing_fields(const Json& sections) {
+  std::vector<FieldError> out;
+  auto missing = [&out](std::string path) {
+    out.push_back({std::move(path), "required before approval"});
+  };
+  for (const auto& rule : required_fields()) {
+    const Json& section = sections.at(rule.letter);
+    for (const char* field : rule.fields) {
+      const auto it = section.find(field);
+      if (it == section.end() || (it->is_array() && it->empty())) {
+        missing(std::string(rule.letter) + "." + field);
+      }
+    }
+    if (!rule.items || !section.contains(rule.items)) continue;
+    const std::string path = std::string(rule.letter) + "." + rule.items;
+    const Json& items = section.at(rule.items);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      for (const char* field : rule.item_fields) {
+        if (!items[i].contains(field)) missing(path_key(path_index(path, i), field));
+      }
+    }
+  }
+  return out;
+}
+
+Json sia_json(const Sia& sia) {
+  Json missing = Json::array();
+  for (const auto& m : missing_fields(sia.sections)) missing.push_back(m.path);
+  return {{"id", sia.id},
+          {"interruption", sia.id},
+          {"service", sia.service},
+          {"state", sia.state},
+          {"due_date", sia.due_date},
+          {"due", format_instant(sia.due)},
+          {"facts", sia.facts},
+          {"sections", sia.sections},
+          {"missing", std::move(missing)},
+          {"steps", sia.steps},
+          {"created_at", format_instant(sia.created_at)},
+          {"updated_at", format_instant(sia.updated_at)}};
+}
+
+// ---- the book --------------------------------------------------------------------------------
+
+SiaBook::SiaBook(Store& store, Catalog& catalog, Events& events, Outbox& outbox,
+                 Deadlines& deadlines, const Clock& clock, Logger& log,
+                 std::vector<std::string> distribution)
+    : store_(store),
+      catalog_(catalog),
+      events_(events),
+      outbox_(outbox),
+      deadlines_(deadlines),
+      clock_(clock),
+      log_(log),
+      distribution_(std::move(distribution)) {}
+
+std::vector<Migration> SiaBook::migrations() {
+  return {
+      {1, "service interruption analyses",
+       "CREATE TABLE sias(id TEXT PRIMARY KEY, service TEXT NOT NULL, state TEXT NOT NULL, "
+       "due_date TEXT NOT NULL, due_at BIGINT NOT NULL, facts TEXT NOT NULL, "
+       "sections TEXT NOT NULL, steps TEXT NOT NULL, created_at BIGINT NOT NULL, "
+       "updated_at BIGINT NOT NULL);"
+       "CREATE INDEX sias_state ON sias(state, service)"},
+  };
+}
+
+void SiaBook::subscribe() {
+  events_.subscribe("workflows.sia", {"interruption.resolved"},
+                    [this](const Event& e) { draft_for(e.subject); });
+}
+
+bool SiaBook::draft_for(const std::string& interruption_id) {
+  const auto interruption = catalog_.interruption(interruption_id);
+  // Gone, reopened since the event, or a degradation (not downtime, DOMAIN.md §1): no SIA.
+  if (!interruption || !interruption->end || interruption->type != InterruptionType::outage) {
+    return false;
+  }
+  if (!store_.query("SELECT 1 FROM sias WHERE id = ?", {interruption_id}).empty()) return false;
+  const Interruption& inc = *interruption;
+  std::vector<std::string> customers = inc.customers;
+  if (customers.empty()) {
+    // "Every subscriber of the service" needs every customer; the catalog has no query by
+    // subscription, so this reads the whole store once per drafted SIA (rare: one per outage).
+    for (const auto& c : catalog_.snapshot().customers) {
+      const bool subscribed =
+          std::any_of(c.subscriptions.begin(), c.subscriptions.end(), [&](const Subscription& s) {
+            return s.service == inc.service && (!s.start || *s.start < *inc.end) &&
+                   (!s.end || inc.start < *s.end);
+          });
+      if (subscribed) customers.push_back(c.id);
+    }
+  }
+  std::sort(customers.begin(), customers.end());
+
+  const BusinessCalendar provider = catalog_.provider_calendar();
+  const auto due_day =
+      provider.add_business_days(local_date(*inc.end, provider.zone()), kDueBusinessDays);
+  const Instant due = provider.end_of_day(due_day);
+  const Instant now = clock_.now();
+
+  Json summary = {{"impacted_services", Json::array({inc.service})},
+                  {"impacted_customers", customers}};
+  if (inc.description) summary["description"] = *inc.description;
+  Json sections = Json::object();
+  for (const char* letter : kLetters) sections[letter] = Json::object();
+  sections["a"] = std::move(summary);
+  const Json facts = {{"interruption", inc.id},
+                      {"service", inc.service},
+                      {"type", enum_to_name(kInterruptionTypeNames, inc.type)},
+                      {"start", format_instant(inc.start)},
+                      {"end", format_instant(*inc.end)},
+                      {"duration_seconds", (*inc.end - inc.start).count()}};
+  const Json steps = {{"drafted", {{"by", kSystem.id}, {"at", format_instant(now)}}}};
+
+  bool created = false;
+  store_.transact([&](Tx& tx) {
+    // Two deliveries racing (or two instances) both get here: only one row is inserted, and
+    // only its inserter audits and registers the deadline.
+    created = tx.exec("INSERT INTO sias(" + std::string(kColumns) +
+                          ") VALUES (?, ?, 'draft', ?, ?, ?, ?, ?, ?, ?) "
+                          "ON CONFLICT(id) DO NOTHING",
+                      {inc.id, inc.service, format_date(due_day), to_epoch(due), facts.dump(),
+                       sections.dump(), steps.dump(), to_epoch(now), to_epoch(now)}) == 1;
+    if (!created) return;
+    catalog_.audit(tx, kSystem, "draft", "sia", inc.id, Json(),
+                   {{"state", "draft"}, {"due_date", format_date(due_day)}});
+    deadlines_.set(
+        tx, kSystem,
+        {deadline_id(inc.id), "sia", inc.id, "service_manager",
+         "publish the Service Interruption Analysis of " + inc.id + " (" + inc.service + ")", due});
+  });
+  if (created) {
+    log_.info("SIA " + inc.id + " drafted for " + inc.service + ", due " + format_date(due_day));
+  }
+  return created;
+}
+
+std::vector<Sia> SiaBook::list(const std::string& state, const std::string& service) const {
+  std::string sql = std::string("SELECT ") + kColumns + " FROM sias WHERE 1 = 1";
+  Params params;
+  if (!state.empty()) {
+    sql += " AND state = ?";
+    params.emplace_back(state);
+  }
+  if (!service.empty()) {
+    sql += " AND service = ?";
+    params.emplace_back(service);
+  }
+  std::vector<Sia> out;
+  for (const auto& row : store_.query(sql + " ORDER BY due_at, id", params)) {
+    out.push_back(read_sia(row));
+  }
+  return out;
+}
+
+std::optional<Sia> SiaBook::find(const std::string& id) const {
+  auto rows = store_.query(std::string("SELECT ") + kColumns + " FROM sias WHERE id = ?", {id});
+  if (rows.empty()) return std::nullopt;
+  return read_sia(rows.front());
+}
+
+Sia SiaBook::write_section(const Actor& actor, const std::string& id, const std::string& letter,
+                           const Json& body) {
+  const Json section = parse_section(letter, body);
+  const Instant now = clock_.now();
+  Sia out;
+  store_.transact([&](Tx& tx) {
+    Sia sia = require_sia(tx, id);
+    if (sia.state != "draft") {
+      throw Conflict("cannot change section " + letter + " of SIA " + id + ": it is " + sia.state +
+                     ", and only a draft can be edited");
+    }
+    const Json before = sia.sections[letter];
+    sia.sections[letter] = section;
+    sia.updated_at = now;
+    tx.exec("UPDATE sias SET sections = ?, updated_at = ? WHERE id = ?",
+            {sia.sections.dump(), to_epoch(now), id});
+    catalog_.audit(tx, actor, "write_section", "sia", id, {{letter, before}}, {{letter, section}});
+    out = std::move(sia);
+  });
+  return out;
+}
+
+Sia SiaBook::advance(const Actor& actor, const std::string& id, const Move& move, const Json& extra,
+                     const std::function<void(Tx&, const Sia&)>& effects) {
+  const Instant now = clock_.now();
+  Sia out;
+  store_.transact([&](Tx& tx) {
+    Sia sia = require_sia(tx, id);
+    if (sia.state != move.from) {
+      throw Conflict("cannot " + std::string(move.action) + " SIA " + id + ": it is " + sia.state +
+                     ", and only a " + move.from + " SIA can be " + move.to);
+    }
+    Json step = {{"by", actor.id}, {"at", format_instant(now)}};
+    step.update(extra);
+    sia.state = move.to;
+    sia.steps[move.step_key] = step;
+    sia.updated_at = now;
+    effects(tx, sia);
+    tx.exec("UPDATE sias SET state = ?, steps = ?, updated_at = ? WHERE id = ? AND state = ?",
+            {sia.state, sia.steps.dump(), to_epoch(now), id, std::string(move.from)});
+    Json after = {{"state", move.to}};
+    after.update(extra);
+    catalog_.audit(tx, actor, move.action, "sia", id, {{"state", move.from}}, after);
+    out = std::move(sia);
+  });
+  log_.info("SIA " + id + " " + out.state + " by " + actor.id);
+  return out;
+}
+
+Sia SiaBook::submit(const Actor& actor, const std::string& id) {
+  return advance(actor, id, {"submit", "draft", "submitted", "submitted"}, Json::object(),
+                 [](Tx&, const Sia&) {});
+}
+
+Sia SiaBook::approve(const Actor& actor, const std::string& id) {
+  return advance(actor, id, {"approve", "submitted", "approved", "approved"}, Json::object(),
+                 [](Tx&, const Sia& sia) {
+                   auto missing = missing_fields(sia.sections);
+                   if (missing.empty()) return;
+                   const std::string detail =
+                       "SIA " + sia.id + " cannot be approved: " + std::to_string(missing.size()) +
+                       " required fields are missing";
+                   throw Problem(422, "Unprocessable Content", detail, std::move(missing));
+                 });
+}
+
+Sia SiaBook::return_to_draft(const Actor& actor, const std::string& id, const std::string& reason) {
+  return advance(actor, id, {"return", "submitted", "draft", "returned"}, {{"reason", reason}},
+                 [](Tx&, const Sia&) {});
+}
+
+Sia SiaBook::publish(const Actor& actor, const std::string& id) {
+  return advance(
+      actor, id, {"publish", "approved", "published", "published"}, Json::object(),
+      [&](Tx& tx, const Sia& sia) {
+        deadlines_.complete(tx, actor, deadline_id(id));
+        events_.publish(tx, "sia.published", id, sia_json(sia));
+        const std::string body = mail_body(sia);
+        for (const auto& address : distribution_) {
+          outbox_.enqueue(
+              tx, {0, "email", address,
+                   "Service Interruption Analysis " + id + " (" + sia.service + ") published", body,
+                   Json::object(), "sia.published/" + id + "/" + address});
+        }
+      });
+}
+
+}  // namespace slmhub::workflows

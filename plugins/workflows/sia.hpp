@@ -1,0 +1,104 @@
+// Service Interruption Analyses (DOMAIN.md §6): one per interruption that took an SLA service
+// down, drafted automatically when the interruption ends, with sections A-E as structured
+// JSON, and moved draft → submitted → approved (deputy director) → published, each step
+// audited. The SIA is due 15 business days after the interruption ends (provider calendar);
+// the due date lives in the host's deadline service, which warns and escalates.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "slmhub/catalog.hpp"
+#include "slmhub/deadlines.hpp"
+#include "slmhub/events.hpp"
+#include "slmhub/json.hpp"
+#include "slmhub/log.hpp"
+#include "slmhub/store.hpp"
+#include "slmhub/time.hpp"
+
+namespace slmhub::workflows {
+
+struct Sia {
+  std::string id;  // the interruption's incident number: one SIA per interruption
+  std::string service;
+  std::string state;     // draft, submitted, approved, published
+  std::string due_date;  // YYYY-MM-DD in the provider calendar
+  Instant due{};         // the end of that local day
+  // What the store knew when the SIA was drafted (section A's dates, times and duration);
+  // not editable.
+  Json facts;
+  Json sections;  // {"a": {...}, ..., "e": {...}}, each as last written
+  Json steps;     // {"drafted": {"by", "at"}, "submitted": ..., "returned": {.., "reason"}}
+  Instant created_at{};
+  Instant updated_at{};
+};
+
+// The SIA as the HTTP API and the `sia.published` event show it, with `missing`: what must
+// still be written before it can be approved.
+Json sia_json(const Sia& sia);
+
+// Reads one section's body strictly (unknown keys and wrong types are errors naming the
+// JSON path under `$`). Every field may be left out while the SIA is a draft; approval
+// asks for them (missing_fields). Returns the section normalized (instants as `…Z`).
+// Throws ValidationError; NotFound for a letter other than a-e.
+Json parse_section(const std::string& letter, const Json& body);
+
+// What approval still needs, one entry per field, in section order: path "b.source",
+// "d.corrective_actions[0].owner", ...
+std::vector<FieldError> missing_fields(const Json& sections);
+
+class SiaBook {
+ public:
+  // `distribution`: the addresses a published SIA is e-mailed to (may be empty).
+  SiaBook(Store& store, Catalog& catalog, Events& events, Outbox& outbox, Deadlines& deadlines,
+          const Clock& clock, Logger& log, std::vector<std::string> distribution);
+
+  static std::vector<Migration> migrations();
+
+  // Subscribes the durable cursor "workflows.sia" to `interruption.resolved`, which drafts.
+  void subscribe();
+
+  // Drafts the SIA of interruption `id` if it has ended, is an outage and has none yet
+  // (delivery is at least once, so a second call adds nothing). Returns whether one was
+  // created.
+  bool draft_for(const std::string& interruption_id);
+
+  std::vector<Sia> list(const std::string& state, const std::string& service) const;
+  std::optional<Sia> find(const std::string& id) const;
+
+  // Replaces one section (letter a-e) of a draft.
+  Sia write_section(const Actor& actor, const std::string& id, const std::string& letter,
+                    const Json& body);
+  Sia submit(const Actor& actor, const std::string& id);
+  // A Problem (422) listing every missing field when the SIA is incomplete; nothing changes.
+  Sia approve(const Actor& actor, const std::string& id);
+  Sia return_to_draft(const Actor& actor, const std::string& id, const std::string& reason);
+  // Writes `sia.published`, one e-mail per distribution address, and meets the deadline.
+  Sia publish(const Actor& actor, const std::string& id);
+
+ private:
+  struct Move {
+    const char* action;    // for the audit log: "submit", "approve", ...
+    const char* from;      // the state it starts from
+    const char* to;        // the state it reaches
+    const char* step_key;  // where `steps` records it
+  };
+  // Moves `id` in one transaction; `effects(tx, sia)` runs with the moved SIA before the
+  // commit and may throw to refuse the move.
+  Sia advance(const Actor& actor, const std::string& id, const Move& move, const Json& extra,
+              const std::function<void(Tx&, const Sia&)>& effects);
+
+  Store& store_;
+  Catalog& catalog_;
+  Events& events_;
+  Outbox& outbox_;
+  Deadlines& deadlines_;
+  const Clock& clock_;
+  Logger& log_;
+  std::vector<std::string> distribution_;
+};
+
+}  // namespace slmhub::workflows
