@@ -40,7 +40,7 @@ std::int64_t revision_param(const Request& req) {
   throw slmhub::ValidationError("revision", "'" + text + "' is not a revision number (1, 2, ...)");
 }
 
-PageMeta page_meta(const Revision& r) {
+PageMeta page_meta(const ReportBook& book, const Revision& r) {
   PageMeta meta;
   meta.state = r.state;
   meta.revision = static_cast<int>(r.number);
@@ -49,11 +49,19 @@ PageMeta page_meta(const Revision& r) {
   if (r.steps.contains("published")) {
     meta.published_at = r.steps["published"]["at"].get<std::string>();
   }
+  // Analyses are published after the report as often as before it: the page lists those
+  // published so far, while the figures stay those of the revision.
+  for (auto& [service, sias] : book.related_sias(r.document)) {
+    for (auto& [sia, interruption] : sias) {
+      meta.sias[service].push_back({sia, interruption, "published"});
+    }
+  }
   return meta;
 }
 
-Response page(const Revision& r) {
-  return Response::text(render_report_html(r.document, page_meta(r)), "text/html; charset=utf-8");
+Response page(const ReportBook& book, const Revision& r) {
+  return Response::text(render_report_html(r.document, page_meta(book, r)),
+                        "text/html; charset=utf-8");
 }
 
 class Availability : public slmhub::Plugin {
@@ -82,6 +90,9 @@ class Availability : public slmhub::Plugin {
                                          host.deadlines(), host.clock(), host.log());
     register_routes(host);
     register_jobs(host);
+    ReportBook& book = *book_;
+    host.events().subscribe("availability.sias", {"sia.published"},
+                            [&book](const slmhub::Event& e) { book.record_sia(e.payload); });
   }
   void stop() override {}
 
@@ -118,7 +129,7 @@ class Availability : public slmhub::Plugin {
          [&book](const Request& req) { return Response::json(revision_json(find(book, req))); },
          "one revision with its frozen report and its changes against the previous one"});
     http.add({"GET", "/api/v1/reports/availability/{month}/revisions/{revision}/page", "viewer",
-              [&book](const Request& req) { return page(find(book, req)); },
+              [&book](const Request& req) { return page(book, find(book, req)); },
               "one revision as the publishable HTML page (for review before publication)"});
     struct StepRoute {
       const char* path;
@@ -149,7 +160,7 @@ class Availability : public slmhub::Plugin {
                   throw slmhub::NotFound("the availability report for " +
                                          slmhub::format_month(month) + " is not published");
                 }
-                return page(*published);
+                return page(book, *published);
               },
               "the published Service Availability Report as a page (public)"});
   }

@@ -109,6 +109,9 @@ std::vector<Migration> ReportBook::migrations() {
        "at BIGINT NOT NULL, PRIMARY KEY(month, kind))"},
       {2, "deadlines moved to the host's deadline service",
        "DROP TABLE availability_deadline_notices"},
+      {3, "published SIAs, for the report page",
+       "CREATE TABLE availability_sias(interruption TEXT PRIMARY KEY, sia TEXT NOT NULL, "
+       "service TEXT NOT NULL, state TEXT NOT NULL)"},
   };
 }
 
@@ -255,6 +258,33 @@ Revision ReportBook::advance(const Actor& actor, date::year_month month, std::in
   });
   log_.info("availability report " + out.month + " revision " + std::to_string(out.number) + " " +
             out.state + " by " + actor.id);
+  return out;
+}
+
+void ReportBook::record_sia(const Json& sia) {
+  const auto text = [&](const char* key) { return sia.at(key).get<std::string>(); };
+  store_.transact([&](Tx& tx) {
+    tx.exec(
+        "INSERT INTO availability_sias(interruption, sia, service, state) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(interruption) DO UPDATE SET sia = excluded.sia, service = excluded.service, "
+        "state = excluded.state",
+        {text("interruption"), text("id"), text("service"), text("state")});
+  });
+}
+
+std::map<std::string, std::vector<std::pair<std::string, std::string>>> ReportBook::related_sias(
+    const Json& document) const {
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> out;
+  for (const auto& service : document.at("services")) {
+    const std::string id = service.at("service").get<std::string>();
+    const Json& listed = service.at("interruptions");
+    for (const auto& row : store_.query(
+             "SELECT interruption, sia FROM availability_sias WHERE service = ? ORDER BY sia",
+             {id})) {
+      if (std::find(listed.begin(), listed.end(), Json(row.text(0))) == listed.end()) continue;
+      out[id].emplace_back(row.text(1), row.text(0));
+    }
+  }
   return out;
 }
 

@@ -7,8 +7,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "slmhub/catalog.hpp"
@@ -64,6 +66,13 @@ class ReportBook {
   // the month's analysis deadline, a publication its report deadline. Publishing writes
   // `report.published` and one `credit.computed` per credit row in the same transaction.
   Revision advance(const Actor& actor, date::year_month month, std::int64_t number, Step step);
+
+  // A published SIA (the `sia.published` event of the workflows plugin), remembered so the
+  // report's page can list the analyses related to each service's interruptions.
+  void record_sia(const Json& sia);
+  // service id → the published SIAs of the interruptions `document` lists for it.
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> related_sias(
+      const Json& document) const;
 
   std::vector<Revision> revisions(date::year_month month) const;  // oldest first, no documents
   std::optional<Revision> revision(date::year_month month, std::int64_t number) const;

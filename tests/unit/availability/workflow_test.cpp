@@ -275,6 +275,30 @@ TEST_P(ReportWorkflowTest, AMonthUnderWayIsMeasuredToNowAndAFutureMonthIsRefused
   EXPECT_THROW(book_->draft(Actor{"token:sm"}, date::year{2026} / date::December), ValidationError);
 }
 
+// Published SIAs (the workflows plugin's `sia.published`) show on the page of the month whose
+// interruptions they analyse, per service; others do not.
+TEST_P(ReportWorkflowTest, ThePageListsThePublishedAnalysesOfTheMonthsInterruptions) {
+  const auto r = book_->draft(Actor{"token:sm"}, kMonth).revision;
+  EXPECT_TRUE(book_->related_sias(r.document).empty());
+  book_->record_sia({{"id", "INC0002"},
+                     {"interruption", "INC0002"},
+                     {"service", "oracle-prod"},
+                     {"state", "published"}});
+  book_->record_sia({{"id", "INC0099"},  // not an interruption of this month
+                     {"interruption", "INC0099"},
+                     {"service", "oracle-prod"},
+                     {"state", "published"}});
+  book_->record_sia({{"id", "INC0002"},  // delivered again: still one
+                     {"interruption", "INC0002"},
+                     {"service", "oracle-prod"},
+                     {"state", "published"}});
+  const auto related = book_->related_sias(r.document);
+  ASSERT_EQ(related.size(), 1u);
+  ASSERT_TRUE(related.contains("oracle-prod"));
+  EXPECT_EQ(related.at("oracle-prod"),
+            (std::vector<std::pair<std::string, std::string>>{{"INC0002", "INC0002"}}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, ReportWorkflowTest, test::kBothEngines, test::engine_name);
 
 }  // namespace
