@@ -169,8 +169,10 @@ class Server::PluginHost : public Host {
   std::vector<std::pair<std::string, std::function<void(const OutboxMessage&)>>> senders_;
 };
 
-Server::Server(Settings settings, std::string binary_dir)
-    : settings_(std::move(settings)), binary_dir_(std::move(binary_dir)) {
+Server::Server(Settings settings, std::string binary_dir, const Clock* clock)
+    : settings_(std::move(settings)),
+      binary_dir_(std::move(binary_dir)),
+      clock_(clock ? *clock : system_clock_) {
   log_level_ = parse_log_level(settings_.string("log.level"));
 }
 

@@ -33,7 +33,9 @@ class CommandRegistry;
 
 class Server {
  public:
-  Server(Settings settings, std::string binary_dir);
+  // `clock` is every "now" of the host and its plugins (deadlines, jobs, audit, tokens);
+  // null means the system clock. Tests pass a manual one to walk through days and months.
+  Server(Settings settings, std::string binary_dir, const Clock* clock = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -75,7 +77,8 @@ class Server {
   std::mutex log_mutex_;
   LogLevel log_level_ = LogLevel::information;
   std::map<std::string, std::unique_ptr<StderrLogger>> loggers_;  // by source
-  SystemClock clock_;
+  SystemClock system_clock_;
+  const Clock& clock_;
   // Declared in construction order; destroyed in reverse. PluginManager comes first so it
   // is destroyed last: everything below may hold callbacks into plugin libraries.
   std::unique_ptr<PluginManager> plugins_;
