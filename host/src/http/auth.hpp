@@ -61,7 +61,6 @@ class TokenStore {
   std::unordered_map<std::string, Cached> cache_;
 };
 
-std::string sha256_hex(const std::string& data);
 std::string random_token(std::size_t bytes);  // base64url, no padding
 
 }  // namespace slmhub::host

@@ -1,0 +1,54 @@
+// SHA-256 and base64 against their published test vectors (FIPS 180-2 examples, RFC 4648 §10).
+#include "slmhub/digest.hpp"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace slmhub {
+namespace {
+
+TEST(Digest, Sha256MatchesTheStandardExamples) {
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+TEST(Digest, Base64RoundTripsTheRfcVectors) {
+  const std::vector<std::pair<std::string, std::string>> vectors = {{"", ""},
+                                                                    {"f", "Zg=="},
+                                                                    {"fo", "Zm8="},
+                                                                    {"foo", "Zm9v"},
+                                                                    {"foob", "Zm9vYg=="},
+                                                                    {"fooba", "Zm9vYmE="},
+                                                                    {"foobar", "Zm9vYmFy"}};
+  for (const auto& [plain, encoded] : vectors) {
+    EXPECT_EQ(base64_encode(plain), encoded) << plain;
+    EXPECT_EQ(base64_decode(encoded), plain) << encoded;
+  }
+  const std::string bytes("\x00\xff\x10\x80", 4);
+  EXPECT_EQ(base64_decode(base64_encode(bytes)), bytes);
+  EXPECT_EQ(base64_decode("Zm9v\r\nYmFy"), "foobar");  // MIME line breaks are skipped
+}
+
+TEST(Digest, Base64RefusesWhatIsNotBase64) {
+  auto message = [](const std::string& text) {
+    try {
+      base64_decode(text);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(message("Zm9v!"), "not base64 at offset 4");
+  EXPECT_EQ(message("Zm=v"), "not base64 at offset 3");  // data after padding
+  EXPECT_EQ(message("Zm9"), "base64 of the wrong length (3 symbols, not a multiple of 4)");
+  EXPECT_NE(message("Z==="), "accepted");
+}
+
+}  // namespace
+}  // namespace slmhub
