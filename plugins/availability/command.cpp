@@ -128,7 +128,7 @@ int run_report_command(const std::vector<std::string>& args, std::ostream& out, 
       report = report_to_csv(computed);
     } else if (format == "html") {
       // Offline there is no workflow behind the figures: the page says so ("computed").
-      report = render_report_html(report_to_json(computed, dataset, true, as_of),
+      report = render_report_html(detailed_report_json(computed, dataset, as_of),
                                   PageMeta{.state = "computed"});
     } else {
       report = report_to_json(computed).dump(2) + "\n";

@@ -56,10 +56,9 @@ Json period_json(const Interval& period) {
 
 }  // namespace
 
-Json report_to_json(const AvailabilityReport& report, const Dataset& dataset, bool details,
-                    std::optional<Instant> as_of) {
+Json detailed_report_json(const AvailabilityReport& report, const Dataset& dataset,
+                          std::optional<Instant> as_of) {
   Json out = report_to_json(report);
-  if (!details) return out;
   std::unordered_map<std::string_view, const Service*> services;
   for (const auto& s : dataset.services) services.emplace(s.id, &s);
   std::unordered_map<std::string_view, const Customer*> customers;

@@ -13,12 +13,11 @@ namespace slmhub::availability {
 
 Json report_to_json(const AvailabilityReport& report);
 
-// With `details`, the §5.4 document plus what the publishable page and a frozen revision need
-// and the dataset may later lose: per service its name, environment, zone, period, maintenance
-// budget and use, and timeline; per credit the customer's name and billing code; `as_of` when
-// given. Without, exactly report_to_json(report).
-Json report_to_json(const AvailabilityReport& report, const Dataset& dataset, bool details,
-                    std::optional<Instant> as_of = std::nullopt);
+// The §5.4 document plus what the publishable page and a frozen revision need and the
+// dataset may later lose: per service its name, environment, zone, period, maintenance budget
+// and use, and timeline; per credit the customer's name and billing code; `as_of` when given.
+Json detailed_report_json(const AvailabilityReport& report, const Dataset& dataset,
+                          std::optional<Instant> as_of);
 
 // 994189 ten-thousandths → the JSON number 99.4189; whole values (100) as integers. Display
 // only: the digits are built in integers and parsed once, so no arithmetic is done in binary

@@ -140,7 +140,7 @@ ReportBook::Drafted ReportBook::draft(const Actor& actor, date::year_month month
   std::optional<Instant> as_of;
   if (now < bounds.end) as_of = now;
   const AvailabilityReport report = compute(dataset, month, as_of);
-  const Json document = report_to_json(report, dataset, true, as_of);
+  const Json document = detailed_report_json(report, dataset, as_of);
   const auto [due, analysis] = deadlines(provider, month);
 
   Drafted out{{}, false};

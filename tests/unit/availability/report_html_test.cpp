@@ -12,7 +12,7 @@
 namespace slmhub::availability {
 namespace {
 
-// A detailed report by hand, in the shape report_to_json(…, details = true) produces: the
+// A detailed report by hand, in the shape detailed_report_json produces: the
 // vector's oracle-prod (missed) and a met service.
 Json detailed_report() {
   return Json::parse(R"json({
