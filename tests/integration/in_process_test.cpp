@@ -4,12 +4,16 @@
 // started, so nothing happens behind the test's back.
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "app/server.hpp"
 #include "core/core_store.hpp"
 #include "jobs/job_scheduler.hpp"
 #include "manual_clock.hpp"
 #include "server_process.hpp"
 #include "slmhub/json.hpp"
+#include "storage/database.hpp"
 #include "test_files.hpp"
 
 namespace slmhub::test {
@@ -37,6 +41,55 @@ TEST(InProcessHost, AManualClockDrivesTheJobsOfTheHostAndItsPlugins) {
   EXPECT_EQ(server.jobs().run_now("deadlines.watch"), "1 warned, 0 missed");
   clock.set("2026-12-22T15:00:00Z");
   EXPECT_EQ(server.jobs().run_now("deadlines.watch"), "0 warned, 1 missed");
+}
+
+// The host's settings reach the deadline watch: the owner role's addresses are warned, the
+// escalation list joins them when the deadline is missed, each message once, in the outbox.
+TEST(InProcessHost, DeadlineNoticesGoToTheConfiguredAddressesThroughTheOutbox) {
+  TempDir dir;
+  host::Settings settings;
+  settings.set("db.url", "sqlite:" + (dir.path() / "slmhub.db").string());
+  settings.set("plugins.dir", SLMHUB_PLUGIN_DIR);
+  settings.set("auth.admin_token_file", (dir.path() / "admin.token").string());
+  settings.set("log.level", "error");
+  settings.set("deadlines.notify.service_manager", "sm@example.org, deputy@example.org");
+  settings.set("deadlines.notify.approver", "approver@example.org");
+  settings.set("deadlines.escalate", "director@example.org, sm@example.org");
+  ManualClock clock("2026-12-01T12:00:00Z");
+  host::Server server(std::move(settings), SLMHUB_PLUGIN_DIR "/../host", &clock);
+  server.open();
+  server.core().import(Actor{"test"}, parse_json(read_shared("vectors/example-2026-11.json")));
+  EXPECT_EQ(server.jobs().run_now("availability.monthly-draft"), "2026-11 revision 1 drafted");
+
+  const auto outbox = [&] {
+    std::vector<std::string> out;
+    for (const auto& r : server.database().query(
+             "SELECT channel, destination, subject, dedupe_key FROM outbox ORDER BY id"))
+      out.push_back(r.text(0) + " " + r.text(1) + " | " + r.text(2) + " | " + r.text(3));
+    return out;
+  };
+  // The report (service_manager) is due on 21 December, the end of that day in Chicago being
+  // 2026-12-22T06:00:00Z (1797919200).
+  clock.set("2026-12-16T15:00:00Z");
+  EXPECT_EQ(server.jobs().run_now("deadlines.watch"), "1 warned, 0 missed");
+  EXPECT_EQ(server.jobs().run_now("deadlines.watch"), "0 warned, 0 missed");
+  const std::string report = "publish the month's Service Availability Report";
+  const std::string key = "/availability.report/2026-11/1797919200/";
+  std::vector<std::string> expected{"email deputy@example.org | Due 2026-12-21: " + report +
+                                        " | deadline.due" + key + "deputy@example.org",
+                                    "email sm@example.org | Due 2026-12-21: " + report +
+                                        " | deadline.due" + key + "sm@example.org"};
+  EXPECT_EQ(outbox(), expected);
+  // Tuesday 22 December, 01:00 in Chicago: missed, but before hours.
+  clock.set("2026-12-22T07:00:00Z");
+  EXPECT_EQ(server.jobs().run_now("deadlines.watch"), "outside business hours: nothing sent");
+  EXPECT_EQ(outbox(), expected);
+  clock.set("2026-12-22T15:00:00Z");
+  EXPECT_EQ(server.jobs().run_now("deadlines.watch"), "0 warned, 1 missed");
+  for (const char* address : {"deputy@example.org", "director@example.org", "sm@example.org"})
+    expected.push_back(std::string("email ") + address + " | Missed 2026-12-21: " + report +
+                       " | deadline.missed" + key + address);
+  EXPECT_EQ(outbox(), expected);
 }
 
 }  // namespace

@@ -258,7 +258,14 @@ void Server::open() {
       static_cast<int>(settings_.integer("deadlines.warn_business_days"));
   deadline_settings.notify_outside_business_hours =
       settings_.boolean("deadlines.notify_outside_business_hours");
-  deadlines_ = std::make_unique<DeadlineStore>(*db_, *core_, *events_, clock_,
+  const std::string notify_prefix = "deadlines.notify.";
+  for (const auto& key : Settings::host_schema()) {
+    if (key.key.starts_with(notify_prefix))
+      deadline_settings.notify[key.key.substr(notify_prefix.size())] =
+          split_config_list(settings_.string(key.key));
+  }
+  deadline_settings.escalate = split_config_list(settings_.string("deadlines.escalate"));
+  deadlines_ = std::make_unique<DeadlineStore>(*db_, *core_, *events_, *outbox_, clock_,
                                                this->log("deadlines"), deadline_settings);
   jobs_->add({"deadlines.watch", settings_.string("deadlines.watch_schedule"), "UTC",
               "warns owners ahead of every deadline and escalates missed ones",

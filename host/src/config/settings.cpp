@@ -34,6 +34,11 @@ std::string check_type(const ConfigKey& k, const std::string& name, const std::s
   return {};
 }
 
+// Host keys whose items are e-mail addresses.
+bool holds_addresses(const std::string& key) {
+  return key.starts_with("deadlines.notify.") || key == "deadlines.escalate";
+}
+
 }  // namespace
 
 const std::vector<ConfigKey>& Settings::host_schema() {
@@ -70,6 +75,19 @@ const std::vector<ConfigKey>& Settings::host_schema() {
        "warn a deadline's owner this many business days ahead"},
       {"deadlines.notify_outside_business_hours", T::boolean, "false",
        "send deadline warnings and escalations outside the provider's business hours too"},
+      {"deadlines.notify.service_manager", T::list, "",
+       "e-mail addresses told about the deadlines service_manager owns (empty: events and log "
+       "only)"},
+      {"deadlines.notify.approver", T::list, "",
+       "e-mail addresses told about the deadlines approver owns"},
+      {"deadlines.notify.billing", T::list, "",
+       "e-mail addresses told about the deadlines billing owns"},
+      {"deadlines.notify.operator", T::list, "",
+       "e-mail addresses told about the deadlines operator owns"},
+      {"deadlines.notify.admin", T::list, "",
+       "e-mail addresses told about the deadlines admin owns"},
+      {"deadlines.escalate", T::list, "",
+       "e-mail addresses told about every missed deadline, whoever owns it"},
       {"instance.id", T::string, "", "name of this instance in leases (default: host:pid)"},
   };
   return kSchema;
@@ -160,9 +178,23 @@ std::vector<std::string> Settings::validate_host_keys() const {
     if (auto v = get(k.key)) {
       auto problem = check_type(k, k.key, *v);
       if (!problem.empty()) problems.push_back(where(k.key) + ": " + problem);
+      if (!holds_addresses(k.key)) continue;
+      for (const auto& item : split_config_list(*v)) {
+        if (!plausible_email(item))
+          problems.push_back(where(k.key) + ": '" + k.key +
+                             "' expects e-mail addresses (local@domain), found '" + item + "'");
+      }
     }
   }
   return problems;
+}
+
+bool plausible_email(std::string_view text) {
+  const auto at = text.find('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 == text.size()) return false;
+  if (text.find('@', at + 1) != std::string_view::npos) return false;
+  return std::none_of(text.begin(), text.end(),
+                      [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == 0x7f; });
 }
 
 std::string Settings::resolve_path(const std::string& path) const {

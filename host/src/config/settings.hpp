@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "slmhub/config.hpp"
@@ -45,6 +46,10 @@ class Settings {
   std::string source_ = "(defaults)";
   std::string base_dir_ = ".";
 };
+
+// local@domain, no blanks or control characters, one '@': what the host accepts as an e-mail
+// address in its configuration and in the deadlines' recipients.
+bool plausible_email(std::string_view text);
 
 // A plugin's view: its subtree, defaults from its schema, environment overrides.
 class PluginConfig : public Config {

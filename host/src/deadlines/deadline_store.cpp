@@ -1,12 +1,69 @@
 #include "deadlines/deadline_store.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <stdexcept>
+
+#include "config/settings.hpp"
 
 namespace slmhub::host {
 namespace {
 
 const char* const kColumns =
-    "id, kind, subject, owner_role, description, due, state, warned_at, missed_at, done_at";
+    "id, kind, subject, owner_role, description, due, state, warned_at, missed_at, done_at, "
+    "notify";
+
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> list = {
+      {1, "dated obligations and their warnings",
+       "CREATE TABLE deadlines(id TEXT PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT "
+       "NULL, owner_role TEXT NOT NULL, description TEXT NOT NULL, due BIGINT NOT NULL, "
+       "state TEXT NOT NULL, warned_at BIGINT, missed_at BIGINT, done_at BIGINT);"
+       "CREATE INDEX deadlines_state ON deadlines(state, due)"},
+      {2, "addresses a deadline's owner wants told (JSON list)",
+       "ALTER TABLE deadlines ADD COLUMN notify TEXT NOT NULL DEFAULT '[]'"},
+  };
+  return list;
+}
+
+std::vector<std::string> sorted_unique(std::vector<std::string> items) {
+  std::sort(items.begin(), items.end());
+  items.erase(std::unique(items.begin(), items.end()), items.end());
+  return items;
+}
+
+void check_addresses(const std::vector<std::string>& addresses, const std::string& where) {
+  for (const auto& a : addresses) {
+    if (!plausible_email(a))
+      throw std::invalid_argument(where + ": expected an e-mail address (local@domain), found '" +
+                                  a + "'");
+  }
+}
+
+std::string notify_text(const std::vector<std::string>& notify) { return Json(notify).dump(); }
+
+// The e-mail one recipient gets: `day` is the deadline's local date in the provider's `zone`.
+// The key holds the due instant, so a moved deadline is told again and a second pass is not.
+OutboxMessage notice(const Deadline& d, bool missed, const std::string& day,
+                     const std::string& zone, const std::string& address) {
+  const char* event = missed ? "deadline.missed" : "deadline.due";
+  OutboxMessage m;
+  m.channel = "email";
+  m.destination = address;
+  m.subject = (missed ? "Missed " : "Due ") + day + ": " + d.description;
+  m.body = std::string(missed ? "A deadline has passed without being met."
+                              : "A deadline is near and still open.") +
+           "\n\nWhat:     " + d.description + "\nKind:     " + d.kind + "\nSubject:  " + d.subject +
+           "\nOwner:    " + d.owner_role + "\nDue:      " + day + ", end of the day in " + zone +
+           " (" + format_instant(d.due) + ")" + "\nDeadline: " + d.id + "\n\n" +
+           (missed ? "This escalation is sent once. GET /api/v1/deadlines?state=missed lists every "
+                     "missed deadline.\n"
+                   : "This warning is sent once; moving the deadline warns afresh and completing "
+                     "it ends the notices.\n");
+  m.dedupe_key =
+      std::string(event) + "/" + d.id + "/" + std::to_string(to_epoch(d.due)) + "/" + address;
+  return m;
+}
 
 Deadline read(const Row& r) {
   Deadline d;
@@ -20,6 +77,7 @@ Deadline read(const Row& r) {
   if (auto t = r.optional_integer(7)) d.warned_at = from_epoch(*t);
   if (auto t = r.optional_integer(8)) d.missed_at = from_epoch(*t);
   if (auto t = r.optional_integer(9)) d.done_at = from_epoch(*t);
+  d.notify = Json::parse(r.text(10)).get<std::vector<std::string>>();
   return d;
 }
 
@@ -40,6 +98,7 @@ Json to_json(const Deadline& d) {
               {"owner_role", d.owner_role},
               {"description", d.description},
               {"due", format_instant(d.due)},
+              {"notify", d.notify},
               {"state", d.state}};
   auto instant = [](const std::optional<Instant>& t) {
     return t ? Json(format_instant(*t)) : Json();
@@ -50,34 +109,72 @@ Json to_json(const Deadline& d) {
   return out;
 }
 
+DeadlineStore::DeadlineStore(Database& db, Catalog& catalog, Events& events, Outbox& outbox,
+                             const Clock& clock, Logger& log, DeadlineSettings settings)
+    : DeadlineStore(db, catalog, events, &outbox, clock, log, std::move(settings)) {}
+
 DeadlineStore::DeadlineStore(Database& db, Catalog& catalog, Events& events, const Clock& clock,
                              Logger& log, DeadlineSettings settings)
-    : db_(db), catalog_(catalog), events_(events), clock_(clock), log_(log), settings_(settings) {
-  db_.migrate("host.deadlines",
-              {{1, "dated obligations and their warnings",
-                "CREATE TABLE deadlines(id TEXT PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT "
-                "NULL, owner_role TEXT NOT NULL, description TEXT NOT NULL, due BIGINT NOT NULL, "
-                "state TEXT NOT NULL, warned_at BIGINT, missed_at BIGINT, done_at BIGINT);"
-                "CREATE INDEX deadlines_state ON deadlines(state, due)"}});
+    : DeadlineStore(db, catalog, events, nullptr, clock, log, std::move(settings)) {}
+
+DeadlineStore::DeadlineStore(Database& db, Catalog& catalog, Events& events, Outbox* outbox,
+                             const Clock& clock, Logger& log, DeadlineSettings settings)
+    : db_(db),
+      catalog_(catalog),
+      events_(events),
+      outbox_(outbox),
+      clock_(clock),
+      log_(log),
+      settings_(std::move(settings)) {
+  for (auto& [role, addresses] : settings_.notify) {
+    check_addresses(addresses, "deadlines.notify." + role);
+    addresses = sorted_unique(std::move(addresses));
+  }
+  check_addresses(settings_.escalate, "deadlines.escalate");
+  settings_.escalate = sorted_unique(std::move(settings_.escalate));
+  db_.migrate("host.deadlines", migrations());
 }
 
 void DeadlineStore::set(Tx& tx, const Actor& actor, const Deadline& deadline) {
+  check_addresses(deadline.notify, "deadline " + deadline.id + " notify");
+  const auto notify = sorted_unique(deadline.notify);
   const auto existing = find_in(tx, deadline.id);
-  if (existing && (existing->state == "done" || existing->due == deadline.due)) return;
+  if (existing && existing->state == "done") return;
+  if (existing && existing->due == deadline.due) {
+    // Same promise, other recipients: a warning already given stands.
+    if (existing->notify == notify) return;
+    tx.exec("UPDATE deadlines SET notify = ? WHERE id = ?", {notify_text(notify), deadline.id});
+    catalog_.audit(tx, actor, "notify", "deadline", deadline.id, {{"notify", existing->notify}},
+                   {{"notify", notify}});
+    return;
+  }
   Deadline d = deadline;
+  d.notify = notify;
   d.state = "open";
   d.warned_at.reset();
   d.missed_at.reset();
   d.done_at.reset();
   // A moved deadline is a new promise: it warns and escalates afresh.
   tx.exec(std::string("INSERT INTO deadlines(") + kColumns +
-              ") VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL) ON CONFLICT(id) DO UPDATE SET "
+              ") VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?) ON CONFLICT(id) DO UPDATE SET "
               "kind = excluded.kind, subject = excluded.subject, owner_role = "
               "excluded.owner_role, description = excluded.description, due = excluded.due, "
-              "state = excluded.state, warned_at = NULL, missed_at = NULL, done_at = NULL",
-          {d.id, d.kind, d.subject, d.owner_role, d.description, to_epoch(d.due), d.state});
+              "state = excluded.state, warned_at = NULL, missed_at = NULL, done_at = NULL, "
+              "notify = excluded.notify",
+          {d.id, d.kind, d.subject, d.owner_role, d.description, to_epoch(d.due), d.state,
+           notify_text(d.notify)});
   catalog_.audit(tx, actor, existing ? "move" : "create", "deadline", d.id,
                  existing ? state_json(*existing) : Json(), state_json(d));
+}
+
+std::vector<std::string> DeadlineStore::recipients(const Deadline& deadline,
+                                                   const std::string& event) const {
+  std::vector<std::string> out = deadline.notify;
+  if (auto it = settings_.notify.find(deadline.owner_role); it != settings_.notify.end())
+    out.insert(out.end(), it->second.begin(), it->second.end());
+  if (event == "deadline.missed")
+    out.insert(out.end(), settings_.escalate.begin(), settings_.escalate.end());
+  return sorted_unique(std::move(out));
 }
 
 void DeadlineStore::complete(Tx& tx, const Actor& actor, const std::string& id) {
@@ -120,30 +217,49 @@ std::string DeadlineStore::watch() {
       provider.add_business_days(local_date(now, provider.zone()), settings_.warn_business_days);
   int warned = 0;
   int missed = 0;
-  for (const Deadline& d : list("open")) {
-    const bool is_missed = now >= d.due;
+  for (const Deadline& listed : list("open")) {
+    const bool is_missed = now >= listed.due;
     // The deadline's own local day: `due` is the end of it.
-    const auto day = local_date(d.due - std::chrono::seconds(1), provider.zone());
-    if (!is_missed && (d.warned_at || day > horizon)) continue;
-    const char* event = is_missed ? "deadline.missed" : "deadline.due";
+    const auto day = local_date(listed.due - std::chrono::seconds(1), provider.zone());
+    if (!is_missed && (listed.warned_at || day > horizon)) continue;
+    const std::string event = is_missed ? "deadline.missed" : "deadline.due";
     bool changed = false;
+    Deadline d;
+    std::vector<std::string> told;
     db_.transact([&](Tx& tx) {
+      told.clear();
+      changed = false;
+      // As of this transaction: its recipients may have changed since the list was read, and
+      // a deadline moved or completed meanwhile waits for the next pass.
+      const auto current = find_in(tx, listed.id);
+      if (!current || current->due != listed.due) return;
+      d = *current;
       changed = tx.exec(is_missed ? "UPDATE deadlines SET state = 'missed', missed_at = ? WHERE "
-                                    "id = ? AND state = 'open'"
-                                  : "UPDATE deadlines SET warned_at = ? WHERE id = ? AND state = "
-                                    "'open' AND warned_at IS NULL",
-                        {to_epoch(now), d.id}) > 0;
+                                    "id = ? AND due = ? AND state = 'open'"
+                                  : "UPDATE deadlines SET warned_at = ? WHERE id = ? AND due = ? "
+                                    "AND state = 'open' AND warned_at IS NULL",
+                        {to_epoch(now), d.id, to_epoch(d.due)}) > 0;
       if (!changed) return;
       Json payload = to_json(d);
       payload.erase("warned_at");
       payload.erase("missed_at");
       payload.erase("done_at");
       events_.publish(tx, event, d.id, payload);
+      if (!outbox_) return;
+      for (const auto& address : recipients(d, event)) {
+        outbox_->enqueue(tx,
+                         notice(d, is_missed, format_date(day), provider.zone()->name(), address));
+        told.push_back(address);
+      }
     });
     if (!changed) continue;
-    const std::string line =
-        d.kind + " " + d.subject + (is_missed ? " missed its deadline " : " is due ") +
-        format_instant(d.due) + " (" + d.owner_role + ": " + d.description + ")";
+    std::string line = d.kind + " " + d.subject +
+                       (is_missed ? " missed its deadline " : " is due ") + format_instant(d.due) +
+                       " (" + d.owner_role + ": " + d.description + ")";
+    if (!told.empty()) {
+      line += "; notice to";
+      for (const auto& address : told) line += " " + address;
+    }
     if (is_missed) {
       ++missed;
       log_.error(line);

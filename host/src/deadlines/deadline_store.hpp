@@ -2,9 +2,11 @@
 // one watch that warns the owner role ahead of each (`deadline.due`, once) and escalates
 // each missed one (`deadline.missed`, once), in the provider's business days and, unless
 // configured otherwise, only during its business hours, and the list behind
-// GET /api/v1/deadlines.
+// GET /api/v1/deadlines. The event and an e-mail notice per recipient (through the outbox)
+// are written in the same transaction as the deadline's new state.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,10 +21,19 @@ namespace slmhub::host {
 struct DeadlineSettings {
   int warn_business_days = 3;                  // deadlines.warn_business_days
   bool notify_outside_business_hours = false;  // deadlines.notify_outside_business_hours
+  // Owner role -> addresses told about the deadlines that role owns (deadlines.notify.<role>).
+  std::map<std::string, std::vector<std::string>> notify{};
+  // Addresses told about every missed deadline, whoever owns it (deadlines.escalate).
+  std::vector<std::string> escalate{};
 };
 
 class DeadlineStore : public Deadlines {
  public:
+  // Notices go to `outbox` (channel "email"). Throws std::invalid_argument for an address
+  // in `settings` that is not one.
+  DeadlineStore(Database& db, Catalog& catalog, Events& events, Outbox& outbox, const Clock& clock,
+                Logger& log, DeadlineSettings settings);
+  // Without an outbox the watch writes events and logs only (tests of other components).
   DeadlineStore(Database& db, Catalog& catalog, Events& events, const Clock& clock, Logger& log,
                 DeadlineSettings settings);
 
@@ -35,10 +46,19 @@ class DeadlineStore : public Deadlines {
   // One pass of the watch; returns a one-line summary for the job's record.
   std::string watch();
 
+  // Who is told about `deadline` for `event` ("deadline.due" or "deadline.missed"): the
+  // owner role's addresses, the deadline's own and, for a missed one, deadlines.escalate;
+  // sorted, without repeats.
+  std::vector<std::string> recipients(const Deadline& deadline, const std::string& event) const;
+
  private:
+  DeadlineStore(Database& db, Catalog& catalog, Events& events, Outbox* outbox, const Clock& clock,
+                Logger& log, DeadlineSettings settings);
+
   Database& db_;
   Catalog& catalog_;
   Events& events_;
+  Outbox* outbox_;  // null: no notices
   const Clock& clock_;
   Logger& log_;
   DeadlineSettings settings_;

@@ -19,7 +19,10 @@ struct Deadline {
   std::string subject;     // what it is about: "2026-11", "INC0001"
   std::string owner_role;  // who must act: "service_manager", "approver", ...
   std::string description;
-  Instant due{};               // the end of the deadline's local day
+  Instant due{};  // the end of the deadline's local day
+  // Addresses told besides the owner role's (deadlines.notify.<role>), e.g. the contacts of
+  // a customer that owns the obligation. Stored sorted, without repeats.
+  std::vector<std::string> notify{};
   std::string state = "open";  // open, done, missed
   std::optional<Instant> warned_at{};
   std::optional<Instant> missed_at{};
@@ -30,7 +33,9 @@ class Deadlines {
  public:
   virtual ~Deadlines() = default;
   // Creates the deadline, or moves an open one to a new due instant (a moved deadline may
-  // warn again). A deadline already done stays done.
+  // warn again). A deadline already done stays done. A change of `notify` alone updates the
+  // recipients and keeps the warning already given. Throws std::invalid_argument for a
+  // `notify` entry that is not an e-mail address.
   virtual void set(Tx& tx, const Actor& actor, const Deadline& deadline) = 0;
   // The obligation is met: no warning or escalation afterwards. Absent or done: nothing.
   virtual void complete(Tx& tx, const Actor& actor, const std::string& id) = 0;
