@@ -227,11 +227,38 @@ Revision ReportBook::advance(const Actor& actor, date::year_month month, std::in
     if (step == Step::publish) {
       deadlines_.complete(tx, actor, report_deadline_id(r.month));
       const Json& doc = r.document;
+      // Each credit row as consumers see it (the credit form's data per customer).
+      const auto credit_json = [&](const Json& c) {
+        Json out = Json::object();
+        for (const char* key : {"customer", "customer_name", "service", "billing_code",
+                                "credit_cents", "downtime_seconds", "excess_downtime_seconds",
+                                "monthly_charge_cents", "interruptions", "maintenance_downtime"}) {
+          if (c.contains(key)) out[key] = c.at(key);
+        }
+        return out;
+      };
+      // The missed services with their credits, whole, so that one event is enough to open
+      // the month's credit work orders (the workflows plugin) without reading this plugin's
+      // tables or waiting for the credit.computed events that follow.
       Json missed = Json::array();
-      for (const auto& svc : doc.at("services")) {
-        if (!svc.at("met").get<bool>()) missed.push_back(svc.at("service"));
-      }
+      Json missed_services = Json::array();
       std::int64_t total = 0;
+      for (const auto& svc : doc.at("services")) {
+        if (svc.at("met").get<bool>()) continue;
+        const Json& id = svc.at("service");
+        missed.push_back(id);
+        Json entry = Json::object();
+        for (const char* key : {"service", "name", "target_percent", "downtime_seconds",
+                                "allowed_downtime_seconds", "excess_downtime_seconds",
+                                "interruptions", "maintenance_downtime", "customers_impacted"}) {
+          if (svc.contains(key)) entry[key] = svc.at(key);
+        }
+        entry["credits"] = Json::array();
+        for (const auto& c : doc.at("credits")) {
+          if (c.at("service") == id) entry["credits"].push_back(credit_json(c));
+        }
+        missed_services.push_back(std::move(entry));
+      }
       for (const auto& c : doc.at("credits")) total += c.at("credit_cents").get<std::int64_t>();
       events_.publish(tx, "report.published", r.month,
                       {{"month", r.month},
@@ -239,15 +266,13 @@ Revision ReportBook::advance(const Actor& actor, date::year_month month, std::in
                        {"published_at", format_instant(now)},
                        {"services", doc.at("services").size()},
                        {"missed", missed},
+                       {"missed_services", std::move(missed_services)},
                        {"credits", doc.at("credits").size()},
                        {"credit_cents_total", total}});
       for (const auto& c : doc.at("credits")) {
-        Json payload = {{"month", r.month}, {"revision", r.number}};
-        for (const char* key : {"customer", "service", "billing_code", "credit_cents",
-                                "downtime_seconds", "excess_downtime_seconds",
-                                "monthly_charge_cents", "interruptions", "maintenance_downtime"}) {
-          payload[key] = c.value(key, Json());
-        }
+        Json payload = credit_json(c);
+        payload["month"] = r.month;
+        payload["revision"] = r.number;
         events_.publish(tx, "credit.computed",
                         r.month + "/" + c.at("service").get<std::string>() + "/" +
                             c.at("customer").get<std::string>(),
