@@ -306,7 +306,7 @@ std::string Server::ensure_admin_token() {
   return created.token;
 }
 
-int Server::serve() {
+int Server::serve(bool background) {
   HttpLimits limits;
   limits.max_body_bytes = settings_.integer("http.max_body_bytes");
   limits.max_header_count = static_cast<int>(settings_.integer("http.max_header_count"));
@@ -347,9 +347,11 @@ int Server::serve() {
         return static_cast<double>(
             db_->query("SELECT COUNT(*) FROM job_runs WHERE outcome = 'failed'").at(0).integer(0));
       });
-  events_->start();
-  outbox_->start();
-  jobs_->start();
+  if (background) {
+    events_->start();
+    outbox_->start();
+    jobs_->start();
+  }
   http_ = std::make_unique<HttpServer>(*router_, *tokens_, *metrics_, log("http"), limits);
   int port =
       http_->start(settings_.string("http.host"), static_cast<int>(settings_.integer("http.port")));

@@ -48,8 +48,10 @@ class Server {
   // offline tool such as `slmhub report availability` must not touch a database. open()
   // afterwards starts the plugins loaded here and replaces the registry with its own.
   CommandRegistry& offline_commands();
-  // Starts HTTP and the background workers; returns the bound port.
-  int serve();
+  // Starts HTTP and, unless `background` is false, the background workers (event dispatch,
+  // outbox, jobs); returns the bound port. Tests on a manual clock serve without them and
+  // drive events() and jobs() by hand, so nothing happens behind their back.
+  int serve(bool background = true);
   void shutdown();
 
   Logger& log(const std::string& source);
@@ -59,6 +61,7 @@ class Server {
   PluginManager& plugins() { return *plugins_; }
   JobScheduler& jobs() { return *jobs_; }
   CoreStore& core() { return *core_; }
+  EventBus& events() { return *events_; }
   CommandRegistry& commands() { return *commands_; }
   Router& router() { return *router_; }
   bool ready() const { return ready_; }
