@@ -1,9 +1,13 @@
 // The workflows plugin module: Service Interruption Analyses drafted from ended interruptions,
-// their sections and their steps over HTTP. All logic is in slmhub_workflows_core; this file
-// only wires it into the host.
+// the SLA credit work orders opened from published reports, credit requests and disputes,
+// over HTTP. All logic is in slmhub_workflows_core; this file only wires it into the host.
 #include <array>
 #include <memory>
 
+#include "claims.hpp"
+#include "credits.hpp"
+#include "documents.hpp"
+#include "obligations.hpp"
 #include "sia.hpp"
 #include "slmhub/errors.hpp"
 #include "slmhub/plugin.hpp"
@@ -13,6 +17,11 @@ namespace {
 using slmhub::Json;
 using slmhub::Request;
 using slmhub::Response;
+using slmhub::workflows::Attachments;
+using slmhub::workflows::ClaimBook;
+using slmhub::workflows::CreditBook;
+using slmhub::workflows::Filer;
+using slmhub::workflows::ObligationBook;
 using slmhub::workflows::Sia;
 using slmhub::workflows::SiaBook;
 
@@ -32,7 +41,7 @@ std::string state_param(const Request& req) {
       "state", "'" + state + "' is not an SIA state (draft, submitted, approved, published)");
 }
 
-// The body of POST .../return: {"reason": "..."}.
+// The body of POST .../return, .../deny, .../escalate: {"reason": "..."}.
 std::string reason_of(const Request& req) {
   std::vector<slmhub::FieldError> errors;
   const Json body = req.json();
@@ -43,6 +52,61 @@ std::string reason_of(const Request& req) {
   return reason;
 }
 
+slmhub::Problem forbidden(std::string detail) {
+  return slmhub::Problem(403, "Forbidden", std::move(detail));
+}
+
+// Whose records a caller may read on a "customer" route: staff with `viewer` read every
+// customer's (""), a customer token only its own; any other token nothing.
+std::string scope_of(const Request& req) {
+  if (req.principal.has_role("viewer")) return {};
+  std::string own = req.principal.customer();
+  if (own.empty()) throw forbidden("this resource needs the role 'viewer' or a customer token");
+  return own;
+}
+
+// Who files a request or a dispute: a customer token for its own customer, or staff with
+// `service_manager` on a customer's behalf.
+Filer filer_of(const Request& req) {
+  const std::string own = req.principal.customer();
+  if (!own.empty() && !req.principal.has_role("service_manager")) {
+    return {actor_of(req), own, false};
+  }
+  if (!req.principal.has_role("service_manager")) {
+    throw forbidden(
+        "filing needs a customer token, or the role 'service_manager' to file on a "
+        "customer's behalf");
+  }
+  return {actor_of(req), {}, true};
+}
+
+// A record of another customer is "not found" for a customer token: it does not learn that it
+// exists.
+template <typename T>
+const T& visible(const std::optional<T>& item, const std::string& scope, const std::string& what,
+                 const std::string& id) {
+  if (!item || (!scope.empty() && item->customer != scope)) {
+    throw slmhub::NotFound("no " + what + " '" + id + "'");
+  }
+  return *item;
+}
+
+// GET .../documents/{n}: the bytes of one attachment, as they were received or sent.
+Response attachment_response(const Attachments& attachments, const std::string& owner,
+                             const std::string& number) {
+  std::int64_t n = 0;
+  for (char ch : number) {
+    if (ch < '0' || ch > '9' || n > 1'000'000'000) throw slmhub::NotFound("no document " + number);
+    n = n * 10 + (ch - '0');
+  }
+  auto found = attachments.read(owner, n);
+  if (!found) throw slmhub::NotFound("no document " + number + " on " + owner);
+  Response r = Response::text(std::move(found->second), found->first.content_type);
+  r.headers.emplace_back("Content-Disposition",
+                         "attachment; filename=\"" + found->first.name + "\"");
+  return r;
+}
+
 class Workflows : public slmhub::Plugin {
  public:
   slmhub::PluginInfo info() const override {
@@ -51,16 +115,41 @@ class Workflows : public slmhub::Plugin {
   std::vector<slmhub::ConfigKey> config_schema() const override {
     return {{"sia.distribution", slmhub::ConfigType::list, "",
              "comma-separated e-mail addresses a published SIA is sent to (director, deputies, "
-             "monitoring team); none when empty"}};
+             "monitoring team); none when empty"},
+            {"obligations_schedule", slmhub::ConfigType::string, "0 7 * * *",
+             "cron schedule (UTC) of the job that opens the recurring obligations new customers "
+             "and new credential holders imply, and withdraws those nobody holds any more"}};
   }
 
   void start(slmhub::Host& host) override {
     host.store().migrate("workflows", SiaBook::migrations());
+    host.store().migrate("workflows.attachments", Attachments::migrations());
+    host.store().migrate("workflows.credits", CreditBook::migrations());
+    host.store().migrate("workflows.claims", ClaimBook::migrations());
+    clock_ = &host.clock();
+    attachments_ = std::make_unique<Attachments>(host.store());
     sias_ = std::make_unique<SiaBook>(host.store(), host.catalog(), host.events(), host.outbox(),
-                                      host.deadlines(), host.clock(), host.log(),
+                                      host.deadlines(), *attachments_, host.clock(), host.log(),
                                       host.config().list("sia.distribution"));
+    credits_ = std::make_unique<CreditBook>(host.store(), host.catalog(), host.events(),
+                                            host.deadlines(), host.clock(), host.log());
+    claims_ = std::make_unique<ClaimBook>(host.store(), host.catalog(), host.events(),
+                                          host.outbox(), host.deadlines(), *credits_, *attachments_,
+                                          host.clock(), host.log());
+    host.store().migrate("workflows.obligations", ObligationBook::migrations());
+    obligations_ = std::make_unique<ObligationBook>(host.store(), host.catalog(), host.deadlines(),
+                                                    host.clock(), host.log());
     sias_->subscribe();
+    credits_->subscribe();
+    host.scheduler().add({"workflows.obligations", host.config().string("obligations_schedule"),
+                          "UTC",
+                          "opens the recurring obligations (SLA reviews, contact validations, "
+                          "use-policy acknowledgements) every customer's record implies",
+                          [this](const slmhub::JobContext&) { return obligations_->sync(); }});
     register_routes(host.http());
+    register_credit_routes(host.http());
+    register_claim_routes(host.http());
+    register_obligation_routes(host.http());
   }
   void stop() override {}
 
@@ -85,6 +174,12 @@ class Workflows : public slmhub::Plugin {
                 return Response::json(slmhub::workflows::sia_json(*sia));
               },
               "one SIA with its sections and what approval still needs"});
+    http.add({"GET", "/api/v1/sias/{id}/attachments/{n}", "viewer",
+              [this](const Request& req) {
+                return attachment_response(*attachments_, "sia/" + id_param(req),
+                                           req.params.at("n"));
+              },
+              "the restoration notice attached to section E, as sent"});
     http.add({"PUT", "/api/v1/sias/{id}/sections/{section}", "service_manager",
               [&book](const Request& req) {
                 return sia_response(book.write_section(actor_of(req), id_param(req),
@@ -114,11 +209,218 @@ class Workflows : public slmhub::Plugin {
               "approved → published: sia.published and the e-mail to the distribution list"});
   }
 
+  void register_credit_routes(slmhub::HttpRoutes& http) {
+    using slmhub::workflows::credit_json;
+    using slmhub::workflows::work_order_json;
+    CreditBook& book = *credits_;
+    http.add({"GET", "/api/v1/credit-work-orders", "viewer",
+              [&book](const Request& req) {
+                Json items = Json::array();
+                for (const auto& w :
+                     book.work_orders(req.query_param("state"), req.query_param("month"))) {
+                  items.push_back(work_order_json(w));
+                }
+                return Response::json({{"work_orders", std::move(items)}});
+              },
+              "SLA Credit work orders, soonest due first (?state=open|approved|withdrawn, "
+              "?month=)"});
+    http.add({"GET", "/api/v1/credit-work-orders/{id}", "viewer",
+              [&book](const Request& req) {
+                auto w = book.work_order(id_param(req));
+                if (!w) throw slmhub::NotFound("no credit work order '" + id_param(req) + "'");
+                return Response::json(work_order_json(*w));
+              },
+              "one SLA Credit work order with its credit form"});
+    http.add({"POST", "/api/v1/credit-work-orders/{id}/approve", "approver",
+              [&book](const Request& req) {
+                return Response::json(
+                    work_order_json(book.approve_work_order(actor_of(req), id_param(req))));
+              },
+              "open → approved: each customer's credit approved (credit.approved)"});
+    http.add({"GET", "/api/v1/credits", "customer",
+              [&book](const Request& req) {
+                Json items = Json::array();
+                for (const auto& c : book.credits(scope_of(req), req.query_param("state"))) {
+                  items.push_back(credit_json(c));
+                }
+                return Response::json({{"credits", std::move(items)}});
+              },
+              "SLA credits (a customer token sees its own; ?state=pending|approved|withdrawn)"});
+    http.add({"GET", "/api/v1/credits/{id}", "customer",
+              [&book](const Request& req) {
+                return Response::json(credit_json(
+                    visible(book.credit(id_param(req)), scope_of(req), "credit", id_param(req))));
+              },
+              "one SLA credit with its adjustments"});
+    http.add({"POST", "/api/v1/credits/{id}/approve", "approver",
+              [&book](const Request& req) {
+                return Response::json(
+                    credit_json(book.approve_credit(actor_of(req), id_param(req))));
+              },
+              "pending → approved for the credit of an accepted request (credit.approved)"});
+  }
+
+  void register_claim_routes(slmhub::HttpRoutes& http) {
+    using slmhub::workflows::dispute_json;
+    using slmhub::workflows::request_json;
+    ClaimBook& book = *claims_;
+    http.add({"POST", "/api/v1/credit-requests", "customer",
+              [&book](const Request& req) {
+                return Response::json(request_json(book.file_request(filer_of(req), req.json())),
+                                      201);
+              },
+              "file a single-customer credit request (60-day window); slmhub adds its evidence"});
+    http.add({"GET", "/api/v1/credit-requests", "customer",
+              [&book](const Request& req) {
+                Json items = Json::array();
+                for (const auto& q : book.requests(scope_of(req), req.query_param("state"))) {
+                  items.push_back(request_json(q));
+                }
+                return Response::json({{"credit_requests", std::move(items)}});
+              },
+              "credit requests (a customer token sees its own; ?state=received|accepted|denied)"});
+    http.add({"GET", "/api/v1/credit-requests/{id}", "customer",
+              [&book](const Request& req) {
+                return Response::json(request_json(visible(
+                    book.request(id_param(req)), scope_of(req), "credit request", id_param(req))));
+              },
+              "one credit request with the claim and slmhub's measurement side by side"});
+    http.add({"GET", "/api/v1/credit-requests/{id}/documents/{n}", "customer",
+              [&book](const Request& req) {
+                visible(book.request(id_param(req)), scope_of(req), "credit request",
+                        id_param(req));
+                return attachment_response(book.attachments(), "credit-request/" + id_param(req),
+                                           req.params.at("n"));
+              },
+              "one supporting document of a credit request, as received"});
+    http.add({"POST", "/api/v1/credit-requests/{id}/accept", "service_manager",
+              [&book](const Request& req) {
+                std::vector<slmhub::FieldError> errors;
+                const Json body = req.body.empty() ? Json::object() : req.json();
+                slmhub::ObjectReader r(body, "$", errors);
+                const auto cents = r.optional_int("credit_cents", 0);
+                const std::string notes = r.optional_string("notes").value_or("");
+                r.finish();
+                slmhub::throw_if_errors(std::move(errors));
+                return Response::json(
+                    request_json(book.accept(actor_of(req), id_param(req), cents, notes)));
+              },
+              "received → accepted: a pending credit (default amount: the measured credit)"});
+    http.add({"POST", "/api/v1/credit-requests/{id}/deny", "service_manager",
+              [&book](const Request& req) {
+                return Response::json(
+                    request_json(book.deny(actor_of(req), id_param(req), reason_of(req))));
+              },
+              "received → denied, with a reason e-mailed to the customer"});
+    http.add({"POST", "/api/v1/disputes", "customer",
+              [&book](const Request& req) {
+                return Response::json(dispute_json(book.file_dispute(filer_of(req), req.json())),
+                                      201);
+              },
+              "dispute an issued credit within 30 days of its receipt (level 1)"});
+    http.add({"GET", "/api/v1/disputes", "customer",
+              [&book](const Request& req) {
+                Json items = Json::array();
+                for (const auto& d : book.disputes(scope_of(req), req.query_param("state"))) {
+                  items.push_back(dispute_json(d));
+                }
+                return Response::json({{"disputes", std::move(items)}});
+              },
+              "disputes (a customer token sees its own; ?state=open|closed)"});
+    http.add({"GET", "/api/v1/disputes/{id}", "customer",
+              [&book](const Request& req) {
+                return Response::json(dispute_json(
+                    visible(book.dispute(id_param(req)), scope_of(req), "dispute", id_param(req))));
+              },
+              "one dispute with its escalations, resolution and documents"});
+    http.add({"GET", "/api/v1/disputes/{id}/documents/{n}", "customer",
+              [&book](const Request& req) {
+                visible(book.dispute(id_param(req)), scope_of(req), "dispute", id_param(req));
+                return attachment_response(book.attachments(), "dispute/" + id_param(req),
+                                           req.params.at("n"));
+              },
+              "one document of a dispute: supporting information or the outcome e-mail"});
+    http.add({"POST", "/api/v1/disputes/{id}/escalate", "service_manager",
+              [&book](const Request& req) {
+                return Response::json(
+                    dispute_json(book.escalate(actor_of(req), id_param(req), reason_of(req))));
+              },
+              "level 1 → 2 → 3, with a reason"});
+    http.add({"POST", "/api/v1/disputes/{id}/resolve", "service_manager",
+              [&book](const Request& req) {
+                std::vector<slmhub::FieldError> errors;
+                const Json body = req.json();
+                slmhub::ObjectReader r(body, "$", errors);
+                const std::int64_t cents = r.required_int("credit_cents", 0);
+                const std::string outcome = r.required_string("outcome");
+                r.finish();
+                slmhub::throw_if_errors(std::move(errors));
+                return Response::json(
+                    dispute_json(book.resolve(actor_of(req), req.principal.has_role("approver"),
+                                              id_param(req), cents, outcome)));
+              },
+              "close with the credit's amount (credit.adjusted when it changes) and the outcome "
+              "e-mail; level 3 also needs the role approver"});
+  }
+
+  void register_obligation_routes(slmhub::HttpRoutes& http) {
+    using slmhub::workflows::obligation_json;
+    ObligationBook& book = *obligations_;
+    const slmhub::Clock* clock = clock_;
+    http.add({"GET", "/api/v1/obligations", "customer",
+              [&book, clock](const Request& req) {
+                Json items = Json::array();
+                for (const auto& o :
+                     book.list(scope_of(req), req.query_param("kind"), req.query_param("state"))) {
+                  items.push_back(obligation_json(o, clock->now()));
+                }
+                return Response::json({{"obligations", std::move(items)}});
+              },
+              "recurring obligations, soonest due first (a customer token sees its own; "
+              "?kind=sla_review|contact_validation|use_policy, ?state=open|done|withdrawn)"});
+    http.add({"GET", "/api/v1/obligations/flagged", "viewer",
+              [&book](const Request&) {
+                return Response::json({{"customers", book.flagged()}});
+              },
+              "customers whose contact validation is overdue (the SLA allows suspension)"});
+    http.add({"POST", "/api/v1/obligations/{id}/complete", "customer",
+              [&book, clock](const Request& req) {
+                const std::string scope = req.principal.has_role("service_manager")
+                                              ? std::string()
+                                              : req.principal.customer();
+                if (!req.principal.has_role("service_manager") && scope.empty()) {
+                  throw forbidden(
+                      "completing an obligation needs the customer's token or the "
+                      "role 'service_manager'");
+                }
+                const auto found = book.find(id_param(req));
+                const auto& o = visible(found, scope, "obligation", id_param(req));
+                // The SLA review is the provider's to record; the other two are the customer's.
+                if (o.kind == "sla_review" && !req.principal.has_role("service_manager")) {
+                  throw forbidden("the annual SLA review is recorded by a service manager");
+                }
+                std::vector<slmhub::FieldError> errors;
+                const Json body = req.body.empty() ? Json::object() : req.json();
+                slmhub::ObjectReader r(body, "$", errors);
+                const std::string note = r.optional_string("note").value_or("");
+                r.finish();
+                slmhub::throw_if_errors(std::move(errors));
+                return Response::json(obligation_json(
+                    book.complete(actor_of(req), id_param(req), note), clock->now()));
+              },
+              "record who completed an obligation; the next cycle opens"});
+  }
+
   static Response sia_response(const Sia& sia) {
     return Response::json(slmhub::workflows::sia_json(sia));
   }
 
+  std::unique_ptr<Attachments> attachments_;
   std::unique_ptr<SiaBook> sias_;
+  std::unique_ptr<CreditBook> credits_;
+  std::unique_ptr<ClaimBook> claims_;
+  std::unique_ptr<ObligationBook> obligations_;
+  const slmhub::Clock* clock_ = nullptr;
 };
 
 std::unique_ptr<slmhub::Plugin> create() { return std::make_unique<Workflows>(); }

@@ -4,6 +4,7 @@
 #include <array>
 #include <utility>
 
+#include "common.hpp"
 #include "slmhub/errors.hpp"
 
 namespace slmhub::workflows {
@@ -129,8 +130,8 @@ Json read_corrective_actions(ObjectReader& r) {
   return out;
 }
 
-// The restoration notice as sent to customers. The SDK has no SHA-256 and plugins link
-// nothing else, so the notice is kept as its text rather than as a hashed attachment.
+// The restoration notice as sent to customers: its text, and the message itself as an
+// attachment, which SiaBook::write_section reads and stores before this reader runs.
 Json read_restoration(ObjectReader& r) {
   Json out = Json::object();
   put_string(r, out, "notice");
@@ -166,6 +167,11 @@ const std::vector<Required>& required_fields() {
 
 std::string text_of(const Json& value) {
   if (value.is_string()) return value.get<std::string>();
+  if (value.is_object() && value.contains("sha256")) {  // an attachment
+    return value.value("name", "") + " (" + value.value("content_type", "") + ", " +
+           std::to_string(value.value("size", std::int64_t{0})) + " bytes, SHA-256 " +
+           value.value("sha256", "") + ")";
+  }
   if (value.is_boolean()) return value.get<bool>() ? "yes" : "no";
   if (value.is_array()) {
     std::string out;
@@ -272,13 +278,14 @@ Json sia_json(const Sia& sia) {
 // ---- the book --------------------------------------------------------------------------------
 
 SiaBook::SiaBook(Store& store, Catalog& catalog, Events& events, Outbox& outbox,
-                 Deadlines& deadlines, const Clock& clock, Logger& log,
+                 Deadlines& deadlines, Attachments& attachments, const Clock& clock, Logger& log,
                  std::vector<std::string> distribution)
     : store_(store),
       catalog_(catalog),
       events_(events),
       outbox_(outbox),
       deadlines_(deadlines),
+      attachments_(attachments),
       clock_(clock),
       log_(log),
       distribution_(std::move(distribution)) {}
@@ -366,16 +373,9 @@ bool SiaBook::draft_for(const std::string& interruption_id) {
 }
 
 std::vector<Sia> SiaBook::list(const std::string& state, const std::string& service) const {
-  std::string sql = std::string("SELECT ") + kColumns + " FROM sias WHERE 1 = 1";
   Params params;
-  if (!state.empty()) {
-    sql += " AND state = ?";
-    params.emplace_back(state);
-  }
-  if (!service.empty()) {
-    sql += " AND service = ?";
-    params.emplace_back(service);
-  }
+  const std::string sql = std::string("SELECT ") + kColumns + " FROM sias WHERE 1 = 1" +
+                          where_equal({{"state", state}, {"service", service}}, params);
   std::vector<Sia> out;
   for (const auto& row : store_.query(sql + " ORDER BY due_at, id", params)) {
     out.push_back(read_sia(row));
@@ -391,7 +391,24 @@ std::optional<Sia> SiaBook::find(const std::string& id) const {
 
 Sia SiaBook::write_section(const Actor& actor, const std::string& id, const std::string& letter,
                            const Json& body) {
-  const Json section = parse_section(letter, body);
+  // Section E's attachment is read here (its bytes go to the attachment store, not into the
+  // section); its errors are reported with the section's, in one 400.
+  std::optional<Upload> upload;
+  Json fields = body;
+  std::vector<FieldError> upload_errors;
+  if (letter == "e" && body.is_object() && body.contains("attachment")) {
+    upload = read_upload(body.at("attachment"), "$.attachment", upload_errors);
+    fields.erase("attachment");
+  }
+  Json section;
+  try {
+    section = parse_section(letter, fields);
+  } catch (const ValidationError& e) {
+    std::vector<FieldError> all = e.errors();
+    all.insert(all.end(), upload_errors.begin(), upload_errors.end());
+    throw ValidationError(std::move(all));
+  }
+  throw_if_errors(std::move(upload_errors));
   const Instant now = clock_.now();
   Sia out;
   store_.transact([&](Tx& tx) {
@@ -401,6 +418,8 @@ Sia SiaBook::write_section(const Actor& actor, const std::string& id, const std:
                      ", and only a draft can be edited");
     }
     const Json before = sia.sections[letter];
+    if (upload)
+      section["attachment"] = attachment_json(attachments_.add(tx, "sia/" + id, *upload, now));
     sia.sections[letter] = section;
     sia.updated_at = now;
     tx.exec("UPDATE sias SET sections = ?, updated_at = ? WHERE id = ?",

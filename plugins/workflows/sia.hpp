@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "documents.hpp"
 #include "slmhub/catalog.hpp"
 #include "slmhub/deadlines.hpp"
 #include "slmhub/events.hpp"
@@ -54,7 +55,8 @@ class SiaBook {
  public:
   // `distribution`: the addresses a published SIA is e-mailed to (may be empty).
   SiaBook(Store& store, Catalog& catalog, Events& events, Outbox& outbox, Deadlines& deadlines,
-          const Clock& clock, Logger& log, std::vector<std::string> distribution);
+          Attachments& attachments, const Clock& clock, Logger& log,
+          std::vector<std::string> distribution);
 
   static std::vector<Migration> migrations();
 
@@ -69,7 +71,9 @@ class SiaBook {
   std::vector<Sia> list(const std::string& state, const std::string& service) const;
   std::optional<Sia> find(const std::string& id) const;
 
-  // Replaces one section (letter a-e) of a draft.
+  // Replaces one section (letter a-e) of a draft. Section E may carry the restoration notice
+  // as sent, `attachment` {name, content_type, content_base64}: it is stored whole (owner
+  // "sia/<id>") and the section keeps its id, name, type, size and SHA-256.
   Sia write_section(const Actor& actor, const std::string& id, const std::string& letter,
                     const Json& body);
   Sia submit(const Actor& actor, const std::string& id);
@@ -96,6 +100,7 @@ class SiaBook {
   Events& events_;
   Outbox& outbox_;
   Deadlines& deadlines_;
+  Attachments& attachments_;
   const Clock& clock_;
   Logger& log_;
   std::vector<std::string> distribution_;

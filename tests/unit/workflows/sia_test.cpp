@@ -12,6 +12,7 @@
 #include "deadlines/deadline_store.hpp"
 #include "events/event_bus.hpp"
 #include "events/outbox.hpp"
+#include "slmhub/digest.hpp"
 #include "slmhub/errors.hpp"
 #include "store_fixture.hpp"
 #include "test_files.hpp"
@@ -67,8 +68,11 @@ class SiaTest : public StoreTest {
     deadlines_ = std::make_unique<host::DeadlineStore>(*db_, *core_, *bus_, clock_, log_,
                                                        host::DeadlineSettings{});
     db_->migrate("workflows", SiaBook::migrations());
-    sias_ = std::make_unique<SiaBook>(*db_, *core_, *bus_, *outbox_, *deadlines_, clock_, log_,
-                                      std::vector<std::string>{"monitoring@example.org"});
+    db_->migrate("workflows.attachments", Attachments::migrations());
+    attachments_ = std::make_unique<Attachments>(*db_);
+    sias_ =
+        std::make_unique<SiaBook>(*db_, *core_, *bus_, *outbox_, *deadlines_, *attachments_, clock_,
+                                  log_, std::vector<std::string>{"monitoring@example.org"});
     sias_->subscribe();
     bus_->subscribe("test", {"sia.*"}, [this](const Event& e) {
       std::lock_guard lock(mutex_);
@@ -77,6 +81,7 @@ class SiaTest : public StoreTest {
   }
   void TearDown() override {
     sias_.reset();
+    attachments_.reset();
     deadlines_.reset();
     outbox_.reset();
     core_.reset();
@@ -122,6 +127,7 @@ class SiaTest : public StoreTest {
   std::unique_ptr<host::CoreStore> core_;
   std::unique_ptr<host::OutboxService> outbox_;
   std::unique_ptr<host::DeadlineStore> deadlines_;
+  std::unique_ptr<Attachments> attachments_;
   std::unique_ptr<SiaBook> sias_;
   std::mutex mutex_;
   std::vector<Event> published_;
@@ -267,6 +273,38 @@ TEST_P(SiaTest, StepsGoFromTheirOwnStateAndAReturnedSiaCanBeEditedAgain) {
   EXPECT_EQ(sias_->list("draft", "oracle-prod").size(), 1u);
   EXPECT_TRUE(sias_->list("submitted", "").empty());
   EXPECT_TRUE(sias_->list("", "mysql-qa").empty());
+}
+
+TEST_P(SiaTest, TheRestorationNoticeAsSentIsAttachedWithItsFingerprint) {
+  record("INC0100");
+  const std::string message =
+      "From: alerts@example.org\r\nSubject: oracle-prod restored\r\n\r\nRestored 21:00.\r\n";
+  const Sia sia = sias_->write_section(kManager, "INC0100", "e",
+                                       {{"notice", "Restored 21:00."},
+                                        {"attachment",
+                                         {{"name", "restored.eml"},
+                                          {"content_type", "message/rfc822"},
+                                          {"content_base64", base64_encode(message)}}}});
+  const Json& attached = sia.sections["e"]["attachment"];
+  EXPECT_EQ(attached["name"], "restored.eml");
+  EXPECT_EQ(attached["content_type"], "message/rfc822");
+  EXPECT_EQ(attached["size"], message.size());
+  EXPECT_EQ(attached["sha256"], sha256_hex(message));
+  const auto stored = attachments_->read("sia/INC0100", attached["id"].get<std::int64_t>());
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->second, message);
+  // Content that is not base64 is refused with its path, beside the section's own errors.
+  try {
+    sias_->write_section(
+        kManager, "INC0100", "e",
+        {{"notice", ""}, {"attachment", {{"name", "x.eml"}, {"content_base64", "@@@"}}}});
+    FAIL() << "refused";
+  } catch (const ValidationError& e) {
+    ASSERT_EQ(e.errors().size(), 2u);
+    EXPECT_EQ(e.errors()[0].path, "$.notice");
+    EXPECT_EQ(e.errors()[1].path, "$.attachment.content_base64");
+  }
+  EXPECT_EQ(attachments_->list("sia/INC0100").size(), 1u);
 }
 
 TEST_P(SiaTest, SectionsAreReadStrictlyWithTheJsonPath) {
