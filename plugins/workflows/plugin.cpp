@@ -180,6 +180,17 @@ class Workflows : public slmhub::Plugin {
                                            req.params.at("n"));
               },
               "the restoration notice attached to section E, as sent"});
+    http.add({"POST", "/api/v1/sias/{id}/actions/{n}/done", "service_manager",
+              [&book](const Request& req) {
+                const std::string& n = req.params.at("n");
+                if (n.empty() || n.size() > 6 ||
+                    n.find_first_not_of("0123456789") != std::string::npos) {
+                  throw slmhub::NotFound("no corrective action '" + n + "'");
+                }
+                return sia_response(book.complete_action(actor_of(req), id_param(req),
+                                                         static_cast<std::size_t>(std::stoul(n))));
+              },
+              "records a corrective action of a published SIA as carried out"});
     http.add({"PUT", "/api/v1/sias/{id}/sections/{section}", "service_manager",
               [&book](const Request& req) {
                 return sia_response(book.write_section(actor_of(req), id_param(req),

@@ -39,6 +39,9 @@ Sia require_sia(Tx& tx, const std::string& id) {
 }
 
 std::string deadline_id(const std::string& id) { return "sia/" + id; }
+std::string action_deadline_id(const std::string& id, std::size_t n) {
+  return "sia/" + id + "/action/" + std::to_string(n);
+}
 
 // ---- sections ------------------------------------------------------------------------------
 // Each reader copies what it read into `out` in normalized form; absent keys stay absent so
@@ -484,6 +487,24 @@ Sia SiaBook::publish(const Actor& actor, const std::string& id) {
       actor, id, {"publish", "approved", "published", "published"}, Json::object(),
       [&](Tx& tx, const Sia& sia) {
         deadlines_.complete(tx, actor, deadline_id(id));
+        const BusinessCalendar provider = catalog_.provider_calendar();
+        const Json& actions = sia.sections.at("d").at("corrective_actions");
+        for (std::size_t n = 0; n < actions.size(); ++n) {
+          const Json& a = actions[n];
+          if (a.value("done", false)) continue;
+          const std::string owner = a.at("owner").get<std::string>();
+          std::vector<std::string> notify;
+          // An owner may be a name or a team; only an address can be e-mailed.
+          if (owner.find('@') != std::string::npos && owner.find(' ') == std::string::npos) {
+            notify.push_back(owner);
+          }
+          deadlines_.set(
+              tx, actor,
+              {action_deadline_id(id, n), "corrective_action", id, "service_manager",
+               "corrective action of " + id + " (" + owner +
+                   "): " + a.at("action").get<std::string>(),
+               provider.end_of_day(parse_date(a.at("due").get<std::string>())), std::move(notify)});
+        }
         events_.publish(tx, "sia.published", id, sia_json(sia));
         const std::string body = mail_body(sia);
         for (const auto& address : distribution_) {
@@ -493,6 +514,41 @@ Sia SiaBook::publish(const Actor& actor, const std::string& id) {
                    Json::object(), "sia.published/" + id + "/" + address});
         }
       });
+}
+
+Sia SiaBook::complete_action(const Actor& actor, const std::string& id, std::size_t n) {
+  const Instant now = clock_.now();
+  Sia out;
+  store_.transact([&](Tx& tx) {
+    Sia sia = require_sia(tx, id);
+    if (sia.state != "published") {
+      throw Conflict("SIA " + id + " is " + sia.state +
+                     ": corrective actions are recorded as done once it is published (until "
+                     "then, section D is edited)");
+    }
+    Json& actions = sia.sections["d"]["corrective_actions"];
+    if (n >= actions.size()) {
+      throw NotFound("SIA " + id + " has " + std::to_string(actions.size()) +
+                     " corrective actions; there is no action " + std::to_string(n));
+    }
+    Json& action = actions[n];
+    if (action.value("done", false)) {
+      throw Conflict("corrective action " + std::to_string(n) + " of SIA " + id +
+                     " is done already");
+    }
+    action["done"] = true;
+    action["done_at"] = format_instant(now);
+    action["done_by"] = actor.id;
+    sia.updated_at = now;
+    tx.exec("UPDATE sias SET sections = ?, updated_at = ? WHERE id = ?",
+            {sia.sections.dump(), to_epoch(now), id});
+    deadlines_.complete(tx, actor, action_deadline_id(id, n));
+    catalog_.audit(tx, actor, "complete_action", "sia", id, {{"action", n}, {"done", false}},
+                   {{"action", n}, {"done", true}});
+    out = std::move(sia);
+  });
+  log_.info("SIA " + id + " corrective action " + std::to_string(n) + " done by " + actor.id);
+  return out;
 }
 
 }  // namespace slmhub::workflows

@@ -81,7 +81,14 @@ class SiaBook {
   Sia approve(const Actor& actor, const std::string& id);
   Sia return_to_draft(const Actor& actor, const std::string& id, const std::string& reason);
   // Writes `sia.published`, one e-mail per distribution address, and meets the deadline.
+  // Publication also makes each open corrective action of section D a deadline
+  // (`sia/<id>/action/<n>`, owner service_manager, the action's owner told when it is an
+  // address), due at the end of its due day in the provider calendar.
   Sia publish(const Actor& actor, const std::string& id);
+  // Records that corrective action `n` (from 0) of a published SIA was carried out: the
+  // action gets done/done_at/done_by and its deadline is met. Conflict before publication
+  // (a draft is edited instead) or when it is done already; NotFound for no such action.
+  Sia complete_action(const Actor& actor, const std::string& id, std::size_t n);
 
  private:
   struct Move {

@@ -253,6 +253,35 @@ TEST_P(SiaTest, TheFullPathToPublicationIsAuditedAnnouncedMailedAndMeetsTheDeadl
   EXPECT_THROW(sias_->publish(kManager, "INC0100"), Conflict);
 }
 
+// The corrective action of kComplete is owned by dba-lead@example.org and due 15 January
+// 2027: publication makes it a deadline at the end of that day in Chicago (CST).
+TEST_P(SiaTest, PublishedCorrectiveActionsAreDeadlinesUntilCarriedOut) {
+  record("INC0100");
+  write_all("INC0100");
+  sias_->submit(kManager, "INC0100");
+  EXPECT_THROW(sias_->complete_action(kManager, "INC0100", 0), Conflict);
+  sias_->approve(kDeputy, "INC0100");
+  sias_->publish(kManager, "INC0100");
+  auto deadline = deadlines_->find("sia/INC0100/action/0");
+  ASSERT_TRUE(deadline.has_value());
+  EXPECT_EQ(deadline->kind, "corrective_action");
+  EXPECT_EQ(deadline->owner_role, "service_manager");
+  EXPECT_EQ(deadline->notify, std::vector<std::string>{"dba-lead@example.org"});
+  EXPECT_EQ(format_instant(deadline->due), "2027-01-16T06:00:00Z");
+  EXPECT_EQ(deadline->state, "open");
+
+  clock_.set("2027-01-10T16:00:00Z");
+  const Sia done = sias_->complete_action(kManager, "INC0100", 0);
+  const Json& action = done.sections["d"]["corrective_actions"][0];
+  EXPECT_EQ(action["done"], true);
+  EXPECT_EQ(action["done_at"], "2027-01-10T16:00:00Z");
+  EXPECT_EQ(action["done_by"], "token:sm");
+  EXPECT_EQ(deadlines_->find("sia/INC0100/action/0")->state, "done");
+  EXPECT_THROW(sias_->complete_action(kManager, "INC0100", 0), Conflict);
+  EXPECT_THROW(sias_->complete_action(kManager, "INC0100", 1), NotFound);
+  EXPECT_EQ(trail("INC0100").back(), "complete_action by token:sm");
+}
+
 TEST_P(SiaTest, StepsGoFromTheirOwnStateAndAReturnedSiaCanBeEditedAgain) {
   record("INC0100");
   EXPECT_THROW(sias_->approve(kDeputy, "INC0100"), Conflict);
