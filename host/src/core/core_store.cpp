@@ -486,6 +486,21 @@ Ticket CoreStore::create(Tx& tx, const Actor& actor, Ticket ticket) {
   return ticket;
 }
 
+void CoreStore::define_queue(Tx& tx, const std::string& name, const std::string& prefix) {
+  auto rows = tx.query("SELECT prefix, next_number FROM ticket_queues WHERE name = ?", {name});
+  if (rows.empty()) {
+    tx.exec("INSERT INTO ticket_queues(name, prefix, next_number) VALUES (?, ?, 1)",
+            {name, prefix});
+    return;
+  }
+  if (rows[0].text(0) == prefix) return;
+  if (rows[0].integer(1) > 1) {
+    throw Conflict("queue '" + name + "' already numbers its tickets " + rows[0].text(0) +
+                   "…; it cannot become " + prefix + "…");
+  }
+  tx.exec("UPDATE ticket_queues SET prefix = ? WHERE name = ?", {prefix, name});
+}
+
 TicketMessage CoreStore::add_message(Tx& tx, const Actor& actor, const std::string& ticket_id,
                                      TicketMessage message) {
   if (tx.query("SELECT 1 FROM tickets WHERE id = ?", {ticket_id}).empty())

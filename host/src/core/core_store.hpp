@@ -94,6 +94,7 @@ class CoreStore : public Catalog, public Tickets {
   TicketMessage add_message(Tx& tx, const Actor& actor, const std::string& ticket_id,
                             TicketMessage message) override;
   std::optional<Ticket> find(const std::string& id) const override;
+  void define_queue(Tx& tx, const std::string& name, const std::string& prefix) override;
   std::vector<Ticket> list_tickets(const std::string& customer, std::int64_t limit) const;
   void update_ticket(Tx& tx, const Actor& actor, const Ticket& ticket);
 

@@ -74,6 +74,11 @@ class Tickets {
   virtual TicketMessage add_message(Tx& tx, const Actor& actor, const std::string& ticket_id,
                                     TicketMessage message) = 0;
   virtual std::optional<Ticket> find(const std::string& id) const = 0;
+  // Declares a queue and the prefix of its case numbers ("db-requests" → "DBR0000042"). A
+  // queue first used without a declaration gets "SLM". The prefix of a queue that already
+  // has tickets does not change (its case numbers are in people's mailboxes): a different
+  // prefix is a Conflict naming both.
+  virtual void define_queue(Tx& tx, const std::string& name, const std::string& prefix) = 0;
 };
 
 }  // namespace slmhub

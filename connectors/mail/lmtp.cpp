@@ -1,0 +1,335 @@
+#include "lmtp.hpp"
+
+#include <Poco/Net/NetException.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/StreamSocket.h>
+#include <Poco/Net/TCPServer.h>
+#include <Poco/Net/TCPServerConnection.h>
+#include <Poco/Net/TCPServerConnectionFactory.h>
+#include <Poco/Net/TCPServerParams.h>
+#include <Poco/Thread.h>
+#include <Poco/Timespan.h>
+
+#include <algorithm>
+#include <cctype>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+
+namespace slmhub::mail {
+namespace {
+
+std::string upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return s;
+}
+
+// The path inside "FROM:<a@b> SIZE=10" / "TO:<a@b>": "" for <>; nullopt when malformed.
+std::optional<std::string> path_argument(const std::string& rest, const char* keyword) {
+  const std::string head = keyword;
+  if (upper(rest.substr(0, head.size())) != head) return std::nullopt;
+  std::string tail = rest.substr(head.size());
+  tail.erase(0, tail.find_first_not_of(' '));
+  if (tail.empty() || tail.front() != '<') return std::nullopt;
+  const auto close = tail.find('>');
+  if (close == std::string::npos) return std::nullopt;
+  return tail.substr(1, close - 1);
+}
+
+// The sessions open now, so that stop() can end their reads instead of waiting for idle
+// clients to time out.
+struct Sessions {
+  std::mutex mutex;
+  std::set<Poco::Net::StreamSocket*> sockets;
+  bool stopping = false;
+};
+
+std::string reply_line(const LmtpReply& r) {
+  return std::to_string(r.code) + " " + r.enhanced + " " + r.text + "\r\n";
+}
+
+// One LMTP session. Reads lines with a buffer of its own so that pipelined commands
+// (RFC 2920, which LMTP clients use) are served in order.
+class Session : public Poco::Net::TCPServerConnection {
+ public:
+  Session(const Poco::Net::StreamSocket& socket, const LmtpSettings& settings,
+          const LmtpHandlers& handlers, Logger& log, Sessions& sessions)
+      : TCPServerConnection(socket),
+        settings_(settings),
+        handlers_(handlers),
+        log_(log),
+        sessions_(sessions) {}
+
+  void run() override {
+    auto& sock = socket();
+    {
+      std::lock_guard lock(sessions_.mutex);
+      if (sessions_.stopping) return;
+      sessions_.sockets.insert(&sock);
+    }
+    struct Leave {
+      Sessions& s;
+      Poco::Net::StreamSocket* sock;
+      ~Leave() {
+        std::lock_guard lock(s.mutex);
+        s.sockets.erase(sock);
+      }
+    } leave{sessions_, &sock};
+    sock.setReceiveTimeout(Poco::Timespan(0, settings_.idle_timeout_ms * 1000));
+    sock.setSendTimeout(Poco::Timespan(0, settings_.idle_timeout_ms * 1000));
+    try {
+      send("220 " + settings_.hostname + " LMTP slmhub ready\r\n");
+      serve();
+    } catch (const Poco::TimeoutException&) {
+      send_quietly("421 4.4.2 " + settings_.hostname + " idle too long, closing\r\n");
+    } catch (const Poco::Exception& e) {
+      log_.warning(std::string("LMTP session ended: ") + e.displayText());
+    } catch (const std::exception& e) {
+      log_.warning(std::string("LMTP session ended: ") + e.what());
+    }
+  }
+
+ private:
+  void serve() {
+    std::string line;
+    while (read_line(line)) {
+      const auto space = line.find(' ');
+      const std::string verb = upper(line.substr(0, space));
+      const std::string rest = space == std::string::npos ? "" : line.substr(space + 1);
+      if (verb == "LHLO") {
+        reset();
+        greeted_ = true;
+        send("250-" + settings_.hostname + "\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n" +
+             "250-8BITMIME\r\n250 SIZE " + std::to_string(settings_.max_message_bytes) + "\r\n");
+      } else if (verb == "HELO" || verb == "EHLO") {
+        send("500 5.5.1 this is an LMTP server: say LHLO (RFC 2033)\r\n");
+      } else if (verb == "MAIL") {
+        mail_from(rest);
+      } else if (verb == "RCPT") {
+        rcpt_to(rest);
+      } else if (verb == "DATA") {
+        data();
+      } else if (verb == "RSET") {
+        reset();
+        send("250 2.0.0 OK\r\n");
+      } else if (verb == "NOOP") {
+        send("250 2.0.0 OK\r\n");
+      } else if (verb == "VRFY") {
+        send("252 2.5.0 cannot verify, but will accept and attempt delivery\r\n");
+      } else if (verb == "QUIT") {
+        send("221 2.0.0 " + settings_.hostname + " closing\r\n");
+        return;
+      } else {
+        send("500 5.5.2 command not recognized\r\n");
+      }
+    }
+  }
+
+  void mail_from(const std::string& rest) {
+    if (!greeted_) return send("503 5.5.1 LHLO first\r\n");
+    if (envelope_) return send("503 5.5.1 MAIL already given\r\n");
+    auto path = path_argument(rest, "FROM:");
+    if (!path) return send("501 5.5.4 syntax: MAIL FROM:<address>\r\n");
+    // A declared SIZE over the limit is refused before any data is sent.
+    const auto size_at = upper(rest).find("SIZE=");
+    if (size_at != std::string::npos) {
+      const std::string digits = rest.substr(size_at + 5, rest.find(' ', size_at) - size_at - 5);
+      if (!digits.empty() && digits.size() < 19 &&
+          std::all_of(digits.begin(), digits.end(),
+                      [](unsigned char c) { return std::isdigit(c); }) &&
+          std::stoull(digits) > settings_.max_message_bytes) {
+        return send("552 5.3.4 message larger than " + std::to_string(settings_.max_message_bytes) +
+                    " bytes\r\n");
+      }
+    }
+    envelope_ = Envelope{*path, {}};
+    send("250 2.1.0 OK\r\n");
+  }
+
+  void rcpt_to(const std::string& rest) {
+    if (!envelope_) return send("503 5.5.1 MAIL first\r\n");
+    auto path = path_argument(rest, "TO:");
+    if (!path || path->empty()) return send("501 5.5.4 syntax: RCPT TO:<address>\r\n");
+    if (handlers_.check_recipient) {
+      std::optional<LmtpReply> refused;
+      try {
+        refused = handlers_.check_recipient(*path);
+      } catch (const std::exception& e) {
+        refused = LmtpReply{451, "4.3.0", std::string("temporary failure: ") + e.what()};
+      }
+      if (refused) return send(reply_line(*refused));
+    }
+    envelope_->recipients.push_back(*path);
+    send("250 2.1.5 OK\r\n");
+  }
+
+  void data() {
+    if (!envelope_ || envelope_->recipients.empty()) {
+      return send("503 5.5.1 no valid recipients\r\n");
+    }
+    send("354 2.0.0 end data with <CR><LF>.<CR><LF>\r\n");
+    std::string message;
+    bool too_large = false;
+    std::string line;
+    for (;;) {
+      if (!read_line(line)) return;  // the client went away: nothing was acknowledged
+      if (line == ".") break;
+      if (!line.empty() && line.front() == '.') line.erase(0, 1);  // dot-unstuffing
+      if (message.size() + line.size() + 2 > settings_.max_message_bytes) too_large = true;
+      if (!too_large) {
+        message += line;
+        message += "\r\n";
+      }
+    }
+    std::vector<LmtpReply> replies;
+    if (too_large) {
+      replies.assign(
+          envelope_->recipients.size(),
+          {552, "5.3.4",
+           "message larger than " + std::to_string(settings_.max_message_bytes) + " bytes"});
+    } else {
+      try {
+        replies = handlers_.deliver(*envelope_, std::move(message));
+      } catch (const std::exception& e) {
+        log_.error(std::string("LMTP delivery failed, the MTA will retry: ") + e.what());
+        replies.clear();
+      }
+      if (replies.size() != envelope_->recipients.size()) {
+        replies.assign(envelope_->recipients.size(),
+                       {451, "4.3.0", "temporary failure, try again later"});
+      }
+    }
+    std::string out;
+    for (const auto& r : replies) out += reply_line(r);
+    reset();
+    send(out);
+  }
+
+  void reset() { envelope_.reset(); }
+
+  // One line without its CRLF (a bare LF is accepted too). False at end of stream. A line
+  // longer than the buffer limit is cut, not stored whole: memory stays bounded.
+  bool read_line(std::string& line) {
+    line.clear();
+    for (;;) {
+      const auto lf = buffer_.find('\n', scanned_);
+      if (lf != std::string::npos) {
+        std::size_t end = lf;
+        if (end > 0 && buffer_[end - 1] == '\r') --end;
+        line.assign(buffer_, 0, std::min<std::size_t>(end, kMaxLine));
+        buffer_.erase(0, lf + 1);
+        scanned_ = 0;
+        return true;
+      }
+      scanned_ = buffer_.size();
+      if (buffer_.size() > kMaxLine) {  // keep the start, drop the middle of a huge line
+        buffer_.resize(kMaxLine);
+        scanned_ = kMaxLine;
+      }
+      char chunk[65536];
+      const int n = socket().receiveBytes(chunk, sizeof chunk);
+      if (n <= 0) return false;
+      buffer_.append(chunk, static_cast<std::size_t>(n));
+    }
+  }
+
+  void send(const std::string& text) {
+    std::size_t sent = 0;
+    while (sent < text.size()) {
+      const int n = socket().sendBytes(text.data() + sent, static_cast<int>(text.size() - sent));
+      if (n <= 0) throw std::runtime_error("LMTP client closed the connection");
+      sent += static_cast<std::size_t>(n);
+    }
+  }
+  void send_quietly(const std::string& text) {
+    try {
+      send(text);
+    } catch (...) {  // closing anyway
+    }
+  }
+
+  static constexpr std::size_t kMaxLine = 1 << 20;  // RFC 5321 allows 1000; be lenient
+  const LmtpSettings& settings_;
+  const LmtpHandlers& handlers_;
+  Logger& log_;
+  Sessions& sessions_;
+  std::string buffer_;
+  std::size_t scanned_ = 0;
+  bool greeted_ = false;
+  std::optional<Envelope> envelope_;
+};
+
+class Factory : public Poco::Net::TCPServerConnectionFactory {
+ public:
+  Factory(const LmtpSettings& settings, const LmtpHandlers& handlers, Logger& log,
+          Sessions& sessions)
+      : settings_(settings), handlers_(handlers), log_(log), sessions_(sessions) {}
+  Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override {
+    return new Session(socket, settings_, handlers_, log_, sessions_);
+  }
+
+ private:
+  const LmtpSettings& settings_;
+  const LmtpHandlers& handlers_;
+  Logger& log_;
+  Sessions& sessions_;
+};
+
+}  // namespace
+
+struct LmtpServer::Impl {
+  LmtpSettings settings;
+  LmtpHandlers handlers;
+  Logger& log;
+  Sessions sessions;
+  std::unique_ptr<Poco::Net::TCPServer> server;
+};
+
+LmtpServer::LmtpServer(LmtpSettings settings, LmtpHandlers handlers, Logger& log)
+    : impl_(new Impl{std::move(settings), std::move(handlers), log, {}, nullptr}) {}
+
+LmtpServer::~LmtpServer() { stop(); }
+
+int LmtpServer::start() {
+  Poco::Net::ServerSocket socket;
+  try {
+    socket.bind(Poco::Net::SocketAddress(impl_->settings.host,
+                                         static_cast<Poco::UInt16>(impl_->settings.port)),
+                true);
+    socket.listen(64);
+  } catch (const Poco::Exception& e) {
+    throw std::runtime_error("cannot listen for LMTP on " + impl_->settings.host + ":" +
+                             std::to_string(impl_->settings.port) + ": " + e.displayText());
+  }
+  auto* params = new Poco::Net::TCPServerParams;
+  params->setMaxThreads(impl_->settings.max_connections);
+  params->setMaxQueued(impl_->settings.max_connections * 4);
+  impl_->server = std::make_unique<Poco::Net::TCPServer>(
+      new Factory(impl_->settings, impl_->handlers, impl_->log, impl_->sessions), socket, params);
+  impl_->server->start();
+  return impl_->server->socket().address().port();
+}
+
+void LmtpServer::stop() {
+  if (!impl_ || !impl_->server) return;
+  impl_->server->stop();
+  // TCPServer::stop() does not wait for the sessions. End their reads (a delivery in
+  // progress still finishes and answers), then wait, so no handler runs after stop().
+  {
+    std::lock_guard lock(impl_->sessions.mutex);
+    impl_->sessions.stopping = true;
+    for (auto* sock : impl_->sessions.sockets) {
+      try {
+        sock->shutdownReceive();
+      } catch (const Poco::Exception&) {  // already closed by the client
+      }
+    }
+  }
+  while (impl_->server->currentConnections() > 0) {
+    Poco::Thread::sleep(10);
+  }
+  impl_->server.reset();
+}
+
+}  // namespace slmhub::mail
