@@ -1,0 +1,79 @@
+// Sending mail over SMTP (RFC 5321) for the outbox: one connection per message, STARTTLS or
+// implicit TLS with the server's certificate and name always verified, AUTH only inside TLS,
+// and the server's verdict sorted into "retrying cannot help" (PermanentFailure) and "try
+// again later" (std::runtime_error), which is the distinction the outbox acts on.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "slmhub/events.hpp"
+#include "slmhub/log.hpp"
+
+namespace slmhub::mail {
+
+struct SmtpSettings {
+  std::string host = "127.0.0.1";
+  int port = 25;
+  // starttls: the server must offer STARTTLS, or nothing is sent (no silent downgrade).
+  // implicit: TLS from the first byte ("submissions", port 465).
+  enum class Tls { none, starttls, implicit } tls = Tls::starttls;
+  // AUTH PLAIN (or LOGIN when the server offers only that); refused without TLS.
+  std::string username, password;
+  // A CA certificate file trusted besides the system's. There is no way to turn verification
+  // off: a server that cannot be verified is not sent to.
+  std::string ca_file;
+  std::string helo = "localhost";  // the name given in EHLO
+  int timeout_ms = 30000;          // for the connection and each read or write
+};
+
+struct TlsContext;
+
+class SmtpClient {
+ public:
+  // Throws std::invalid_argument for settings that could never work or would be unsafe: a port
+  // outside 1-65535, a timeout <= 0, a HELO name with spaces or line breaks, credentials with
+  // Tls::none, or a CA file that cannot be read.
+  explicit SmtpClient(SmtpSettings settings);
+
+  // Sends one message: envelope from `envelope_from` ("" is the null reverse-path of a
+  // bounce), one RCPT per entry of `envelope_to`, then `message_bytes` as DATA. Line breaks
+  // are sent as CRLF whatever they were (a bare CR or LF is how an end of data is smuggled)
+  // and lines starting with '.' are dot-stuffed.
+  //
+  // All or nothing: the message is sent only when every recipient is accepted.
+  // Throws PermanentFailure when the server answers 5xx to MAIL, RCPT or DATA (or the message
+  // exceeds the size the server announced): the address or message is refused and retrying
+  // cannot help. Throws std::runtime_error, quoting the server's reply, on 4xx replies,
+  // refused or lost connections, timeouts, TLS and certificate failures, a server without
+  // STARTTLS when it is required, and failed authentication: the outbox retries those.
+  // Throws std::invalid_argument for addresses that are not plain addr-specs.
+  void send(const std::vector<std::string>& envelope_to, const std::string& envelope_from,
+            const std::string& message_bytes) const;
+
+  const SmtpSettings& settings() const { return settings_; }
+
+ private:
+  SmtpSettings settings_;
+  std::shared_ptr<const TlsContext> tls_;  // null with Tls::none
+};
+
+// The outbox sender for channel "email". An OutboxMessage becomes one mail to its destination
+// (one address) with its subject and body, from `from` / `from_name`, dated by `clock`. Its
+// headers object maps header names to string values; "From" ("Name <address>" or an address)
+// replaces the sender, "Message-ID", "In-Reply-To" and "References" (ids with or without <>)
+// fill those fields, every other entry becomes an extra header. Without a Message-ID the
+// message gets one derived from the outbox id and content, so a retry of a message the server
+// did keep carries the same Message-ID and the copies are recognisably one message.
+//
+// A message that can never be sent (a bad address, a header with a line break, a non-string
+// header value) is a PermanentFailure; SmtpClient::send decides the rest. The settings are
+// checked here, so a bad configuration fails at start-up rather than at the first mail.
+// `clock` must outlive the returned function.
+std::function<void(const OutboxMessage&)> make_email_sender(SmtpSettings settings, std::string from,
+                                                            std::string from_name,
+                                                            const Clock& clock);
+
+}  // namespace slmhub::mail
