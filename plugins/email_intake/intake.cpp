@@ -1,0 +1,471 @@
+#include "intake.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <random>
+#include <regex>
+#include <stdexcept>
+
+#include "address.hpp"
+#include "slmhub/digest.hpp"
+#include "slmhub/errors.hpp"
+
+namespace slmhub::email {
+namespace {
+
+const Actor kSystem{"system:email_intake"};
+constexpr std::chrono::seconds kCustomersTtl{60};
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+bool contains_word(const std::string& haystack, const std::string& word) {
+  return lower(haystack).find(lower(word)) != std::string::npos;
+}
+
+// The key that makes a delivery apply once: the Message-ID, else the content's hash.
+std::string message_key(const mail::ParsedMail& mail, const std::string& raw) {
+  return mail.message_id.empty() ? "sha256:" + sha256_hex(raw) : "id:" + mail.message_id;
+}
+
+std::string render(std::string text, const std::vector<std::pair<std::string, std::string>>& vars) {
+  for (const auto& [name, value] : vars) {
+    const std::string tag = "{{" + name + "}}";
+    for (auto at = text.find(tag); at != std::string::npos;
+         at = text.find(tag, at + value.size())) {
+      text.replace(at, tag.size(), value);
+    }
+  }
+  return text;
+}
+
+// A Message-ID of ours: unique, and under the queue's domain so replies come back to it.
+std::string new_message_id(const std::string& ticket, const Queue& queue) {
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  char suffix[17];
+  std::snprintf(suffix, sizeof suffix, "%016llx", static_cast<unsigned long long>(random()));
+  return ticket + "." + suffix + "@" + std::string(mail::address_domain(queue.address));
+}
+
+std::string strip_reply_prefixes(std::string subject) {
+  static const std::regex kPrefix(R"(^\s*((re|fw|fwd|aw|sv|wg)\s*:\s*)+)", std::regex::icase);
+  return std::regex_replace(subject, kPrefix, "");
+}
+
+// Urgency from the sender's own marking (Importance, X-Priority, Priority), 2 when unmarked.
+int urgency_of(const mail::ParsedMail& mail) {
+  const std::string importance = lower(mail.header("importance"));
+  const std::string priority = lower(mail.header("priority"));
+  const std::string x_priority = mail.header("x-priority");
+  if (importance == "high" || priority == "urgent" || x_priority.starts_with("1") ||
+      x_priority.starts_with("2")) {
+    return 1;
+  }
+  if (importance == "low" || priority == "non-urgent" || x_priority.starts_with("4") ||
+      x_priority.starts_with("5")) {
+    return 3;
+  }
+  return 2;
+}
+
+}  // namespace
+
+Queue parse_queue(const std::string& item) {
+  const auto first = item.find(':');
+  const auto second = first == std::string::npos ? first : item.find(':', first + 1);
+  if (second == std::string::npos) {
+    throw std::invalid_argument("queue '" + item + "' is not name:PREFIX:address");
+  }
+  Queue q{item.substr(0, first), item.substr(first + 1, second - first - 1), ""};
+  const auto address = mail::normalize_address(item.substr(second + 1));
+  static const std::regex kPrefix("[A-Z]{2,10}");
+  if (q.name.empty() || !std::regex_match(q.prefix, kPrefix) || !address) {
+    throw std::invalid_argument("queue '" + item +
+                                "' is not name:PREFIX:address (PREFIX: 2-10 capital letters)");
+  }
+  q.address = *address;
+  return q;
+}
+
+int priority_of(int impact, int urgency) {
+  // (1,1)=1; (1,2),(2,1)=2; (1,3),(2,2),(3,1)=3; (2,3),(3,2)=4; (3,3)=5.
+  return std::clamp(impact, 1, 3) + std::clamp(urgency, 1, 3) - 1;
+}
+
+std::string autoreply_refusal(const mail::ParsedMail& mail, const std::string& envelope_from,
+                              const Queue& queue) {
+  const std::string auto_submitted = lower(mail.header("auto-submitted"));
+  if (!auto_submitted.empty() && auto_submitted != "no") {
+    return "Auto-Submitted: " + auto_submitted + " (RFC 3834)";
+  }
+  const std::string precedence = lower(mail.header("precedence"));
+  if (precedence == "bulk" || precedence == "junk" || precedence == "list") {
+    return "Precedence: " + precedence;
+  }
+  for (const auto& [name, value] : mail.headers) {
+    if (name == "x-loop" && contains_word(value, queue.address))
+      return "X-Loop names " + queue.address;
+  }
+  if (!mail.header("x-auto-response-suppress").empty()) {
+    return "X-Auto-Response-Suppress: " + mail.header("x-auto-response-suppress");
+  }
+  if (!mail.header("list-id").empty()) return "mailing-list mail (List-Id)";
+  if (mail.return_path && mail.return_path->empty()) return "empty Return-Path (a bounce)";
+  if (envelope_from == kNullSender) return "empty envelope sender (a bounce)";
+  if (mail.is_report) return "a delivery or read report (multipart/report)";
+  const std::string from = lower(mail.from_address);
+  if (from.starts_with("mailer-daemon@") || from.starts_with("postmaster@")) {
+    return "from " + mail.from_address;
+  }
+  if (mail.from_address.empty()) return "no sender address";
+  if (lower(mail.from_address) == lower(queue.address)) return "from the queue's own address";
+  return {};
+}
+
+MailIntake::MailIntake(Store& store, Catalog& catalog, Tickets& tickets, Outbox& outbox,
+                       const Clock& clock, Logger& log, IntakeSettings settings)
+    : store_(store),
+      catalog_(catalog),
+      tickets_(tickets),
+      outbox_(outbox),
+      clock_(clock),
+      log_(log),
+      settings_(std::move(settings)) {}
+
+std::vector<Migration> MailIntake::migrations() {
+  return {{1, "mail intake: applied messages, threads, attachments, auto-reply counts, quarantine",
+           "CREATE TABLE mail_messages(key TEXT PRIMARY KEY, queue TEXT NOT NULL, "
+           "outcome TEXT NOT NULL, ticket TEXT, sender TEXT NOT NULL, subject TEXT NOT NULL, "
+           "html TEXT NOT NULL, size BIGINT NOT NULL, sha256 TEXT NOT NULL, "
+           "defects TEXT NOT NULL, received_at BIGINT NOT NULL);"
+           "CREATE TABLE mail_threads(message_id TEXT PRIMARY KEY, ticket TEXT NOT NULL);"
+           "CREATE TABLE mail_attachments(id {{serial}}, ticket TEXT NOT NULL, "
+           "message_key TEXT NOT NULL, name TEXT NOT NULL, content_type TEXT NOT NULL, "
+           "content_id TEXT NOT NULL, is_inline BIGINT NOT NULL, size BIGINT NOT NULL, "
+           "sha256 TEXT NOT NULL, content TEXT NOT NULL);"
+           "CREATE INDEX mail_attachments_ticket ON mail_attachments(ticket);"
+           "CREATE TABLE mail_autoreplies(sender TEXT NOT NULL, day TEXT NOT NULL, "
+           "count BIGINT NOT NULL, PRIMARY KEY(sender, day));"
+           "CREATE TABLE mail_quarantine(id {{serial}}, queue TEXT NOT NULL, "
+           "envelope_from TEXT NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL, "
+           "size BIGINT NOT NULL, sha256 TEXT NOT NULL, raw TEXT NOT NULL, "
+           "received_at BIGINT NOT NULL, replayed_at BIGINT, result TEXT);"
+           "CREATE INDEX mail_quarantine_state ON mail_quarantine(state, id)"}};
+}
+
+void MailIntake::declare_queues() {
+  store_.transact([&](Tx& tx) {
+    for (const auto& q : settings_.queues) tickets_.define_queue(tx, q.name, q.prefix);
+  });
+}
+
+const Queue* MailIntake::queue_named(const std::string& name) const {
+  for (const auto& q : settings_.queues) {
+    if (q.name == name) return &q;
+  }
+  return nullptr;
+}
+
+const Queue* MailIntake::queue_for_address(const std::string& address) const {
+  const auto normalized = mail::normalize_address(address);
+  if (!normalized) return nullptr;
+  for (const auto& q : settings_.queues) {
+    if (q.address == *normalized) return &q;
+  }
+  return nullptr;
+}
+
+std::string MailIntake::customer_of(const std::string& address) {
+  std::lock_guard lock(customers_mutex_);
+  const Instant now = clock_.now();
+  if (!customers_read_at_ || now - *customers_read_at_ >= kCustomersTtl) {
+    by_address_.clear();
+    by_domain_.clear();
+    std::unordered_map<std::string, int> domain_owners;
+    for (const auto& c : catalog_.snapshot().customers) {
+      for (const auto& contact : c.contacts) {
+        const auto a = mail::normalize_address(contact.email);
+        if (!a) continue;
+        by_address_[*a] = c.id;
+        const std::string domain(mail::address_domain(*a));
+        if (by_domain_.emplace(domain, c.id).second) {
+          domain_owners[domain] = 1;
+        } else if (by_domain_[domain] != c.id) {
+          domain_owners[domain] = 2;  // shared by two customers: says nothing
+        }
+      }
+    }
+    for (const auto& [domain, owners] : domain_owners) {
+      if (owners > 1) by_domain_.erase(domain);
+    }
+    customers_read_at_ = now;
+  }
+  if (auto it = by_address_.find(address); it != by_address_.end()) return it->second;
+  if (auto it = by_domain_.find(std::string(mail::address_domain(address)));
+      it != by_domain_.end()) {
+    return it->second;
+  }
+  return {};
+}
+
+IntakeResult MailIntake::receive(const Queue& queue, const std::string& envelope_from,
+                                 const std::string& raw) {
+  try {
+    return apply(queue, envelope_from, raw, false);
+  } catch (const std::exception& e) {
+    log_.error("mail for " + queue.name + " from " + envelope_from +
+               " could not be processed and is quarantined: " + e.what());
+    return quarantine_message(queue, envelope_from, raw, "quarantined", e.what());
+  }
+}
+
+IntakeResult MailIntake::quarantine_message(const Queue& queue, const std::string& envelope_from,
+                                            const std::string& raw, const std::string& state,
+                                            const std::string& reason) {
+  IntakeResult out{state, "", reason, false};
+  store_.transact([&](Tx& tx) {
+    auto rows = tx.query(
+        "INSERT INTO mail_quarantine(queue, envelope_from, state, reason, size, sha256, raw, "
+        "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        {queue.name, envelope_from, state, reason, static_cast<std::int64_t>(raw.size()),
+         sha256_hex(raw), base64_encode(raw), to_epoch(clock_.now())});
+    out.detail = "quarantine #" + std::to_string(rows.at(0).integer(0)) + ": " + reason;
+  });
+  return out;
+}
+
+IntakeResult MailIntake::apply(const Queue& queue, const std::string& envelope_from,
+                               const std::string& raw, bool accept_unknown_sender) {
+  const mail::ParsedMail mail = mail::parse_mail(raw);
+  const std::string key = message_key(mail, raw);
+  const std::string sender = mail.from_address.empty()
+                                 ? mail::normalize_address(envelope_from).value_or("")
+                                 : mail.from_address;
+  const std::string refusal = autoreply_refusal(mail, envelope_from, queue);
+  const bool bounce = mail.is_report || (mail.return_path && mail.return_path->empty()) ||
+                      envelope_from == kNullSender || lower(sender).starts_with("mailer-daemon@");
+  const Instant now = clock_.now();
+  const std::string day = format_date(local_date(now, catalog_.provider_calendar().zone()));
+  const std::string customer = bounce ? std::string() : customer_of(sender);
+
+  IntakeResult out;
+  store_.transact([&](Tx& tx) {
+    out = {};
+    // Delivered before (a retry, a second poller): the first delivery's effect stands.
+    auto seen = tx.query("SELECT outcome, ticket FROM mail_messages WHERE key = ?", {key});
+    if (!seen.empty()) {
+      out = {"duplicate", seen[0].optional_text(1).value_or(""),
+             "already applied as " + seen[0].text(0), false};
+      return;
+    }
+
+    // Which ticket it answers: our Message-IDs first, then the case number in the subject.
+    std::string ticket;
+    std::vector<std::string> ids = mail.in_reply_to;
+    ids.insert(ids.end(), mail.references.rbegin(), mail.references.rend());
+    for (const auto& id : ids) {
+      auto rows = tx.query("SELECT ticket FROM mail_threads WHERE message_id = ?", {id});
+      if (!rows.empty()) {
+        ticket = rows[0].text(0);
+        break;
+      }
+    }
+    if (ticket.empty()) {
+      static const std::regex kTag(R"(\[([A-Z]{2,10}[0-9]{7})\])");
+      std::smatch m;
+      if (std::regex_search(mail.subject, m, kTag) && tickets_.find(m[1].str())) ticket = m[1];
+    }
+
+    std::optional<Ticket> existing;
+    if (!ticket.empty()) existing = tickets_.find(ticket);
+    if (existing && !bounce && !accept_unknown_sender) {
+      bool known = lower(existing->requester) == lower(sender);
+      if (!known && !existing->customer.empty()) {
+        if (auto c = catalog_.customer(existing->customer)) {
+          for (const auto& contact : c->contacts) {
+            known = known || mail::normalize_address(contact.email) == lower(sender);
+          }
+        }
+      }
+      if (!known) {
+        if (settings_.unknown_sender == "hold") {
+          out = {"held", ticket,
+                 sender + " is neither the requester of " + ticket +
+                     " nor a contact of its customer: held for review",
+                 false};
+          return;
+        }
+        existing.reset();  // a new ticket of its own
+        ticket.clear();
+      }
+    }
+
+    if (bounce && !existing) {
+      out = {"held", "", "a bounce or report that answers no known ticket", false};
+      return;
+    }
+
+    std::string body = mail.text;
+    if (existing) {
+      tickets_.add_message(
+          tx, kSystem, existing->id,
+          {0, "in", bounce ? "bounce:" + sender : sender, body, mail.message_id, now});
+      out = {bounce ? "bounce" : "reply", existing->id, "", false};
+    } else {
+      Ticket t;
+      t.queue = queue.name;
+      t.subject = mail.subject.empty() ? "(no subject)" : mail.subject;
+      const bool incident =
+          std::any_of(settings_.incident_keywords.begin(), settings_.incident_keywords.end(),
+                      [&](const std::string& k) { return contains_word(mail.subject, k); });
+      t.kind = incident ? "incident" : "service_request";
+      // Impact: an incident is taken as medium impact, a request as low, until a person
+      // rates it; urgency is the sender's own marking.
+      t.priority = priority_of(incident ? 2 : 3, urgency_of(mail));
+      t.customer = customer;
+      t.requester = sender;
+      t.messages.push_back({0, "in", sender, body, mail.message_id, now});
+      const Ticket created = tickets_.create(tx, kSystem, t);
+      out = {"ticket", created.id, "", false};
+    }
+    const std::string& case_number = out.ticket;
+    if (!mail.message_id.empty()) {
+      tx.exec("INSERT INTO mail_threads(message_id, ticket) VALUES (?, ?) ON CONFLICT DO NOTHING",
+              {mail.message_id, case_number});
+    }
+    for (const auto& a : mail.attachments) {
+      tx.exec(
+          "INSERT INTO mail_attachments(ticket, message_key, name, content_type, content_id, "
+          "is_inline, size, sha256, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+          {case_number, key, a.filename, a.content_type, a.content_id,
+           std::int64_t{a.is_inline ? 1 : 0}, static_cast<std::int64_t>(a.data.size()), a.sha256,
+           base64_encode(a.data)});
+    }
+    Json defects = mail.defects;
+    tx.exec(
+        "INSERT INTO mail_messages(key, queue, outcome, ticket, sender, subject, html, size, "
+        "sha256, defects, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        {key, queue.name, out.outcome, case_number, sender, mail.subject, mail.html,
+         static_cast<std::int64_t>(raw.size()), sha256_hex(raw), defects.dump(), to_epoch(now)});
+
+    // The automatic reply, for a new ticket only, never to automated mail, and at most so
+    // many per sender and day (a loop with a system we did not recognise ends there).
+    if (out.outcome != "ticket") return;
+    if (!refusal.empty()) {
+      out.detail = "no auto-reply: " + refusal;
+      return;
+    }
+    const std::string to = mail.reply_to.empty() ? sender : mail.reply_to;
+    tx.exec(
+        "INSERT INTO mail_autoreplies(sender, day, count) VALUES (?, ?, 1) "
+        "ON CONFLICT(sender, day) DO UPDATE SET count = mail_autoreplies.count + 1",
+        {to, day});
+    const auto count =
+        tx.query("SELECT count FROM mail_autoreplies WHERE sender = ? AND day = ?", {to, day})
+            .at(0)
+            .integer(0);
+    if (count > settings_.autoreplies_per_sender_per_day) {
+      out.detail = "no auto-reply: " + to + " got " +
+                   std::to_string(settings_.autoreplies_per_sender_per_day) + " today already";
+      return;
+    }
+    const std::string reply_id = new_message_id(case_number, queue);
+    tx.exec("INSERT INTO mail_threads(message_id, ticket) VALUES (?, ?)", {reply_id, case_number});
+    Json headers = {{"From", queue.address},
+                    {"Message-ID", "<" + reply_id + ">"},
+                    {"Auto-Submitted", "auto-replied"},
+                    {"X-Loop", queue.address}};
+    if (!mail.message_id.empty()) {
+      headers["In-Reply-To"] = "<" + mail.message_id + ">";
+      headers["References"] = "<" + mail.message_id + ">";
+    }
+    const std::string subject = strip_reply_prefixes(mail.subject);
+    outbox_.enqueue(tx, {0, "email", to, "[" + case_number + "] " + subject,
+                         render(settings_.autoreply_template, {{"case", case_number},
+                                                               {"subject", subject},
+                                                               {"queue", queue.name},
+                                                               {"address", queue.address}}),
+                         headers, "autoreply/" + key});
+    out.auto_replied = true;
+  });
+  if (out.outcome == "held") {
+    return quarantine_message(queue, envelope_from, raw, "held", out.detail);
+  }
+  if (out.outcome != "duplicate") {
+    log_.info("mail from " + sender + " to " + queue.name + ": " + out.outcome +
+              (out.ticket.empty() ? "" : " " + out.ticket) +
+              (out.detail.empty() ? "" : " (" + out.detail + ")"));
+  }
+  return out;
+}
+
+Json MailIntake::quarantine(const std::string& state) const {
+  Params params;
+  std::string sql =
+      "SELECT id, queue, envelope_from, state, reason, size, sha256, received_at, replayed_at, "
+      "result FROM mail_quarantine";
+  if (!state.empty()) {
+    sql += " WHERE state = ?";
+    params.emplace_back(state);
+  }
+  Json out = Json::array();
+  for (const auto& r : store_.query(sql + " ORDER BY id DESC", params)) {
+    out.push_back({{"id", r.integer(0)},
+                   {"queue", r.text(1)},
+                   {"envelope_from", r.text(2)},
+                   {"state", r.text(3)},
+                   {"reason", r.text(4)},
+                   {"size", r.integer(5)},
+                   {"sha256", r.text(6)},
+                   {"received_at", format_instant(from_epoch(r.integer(7)))},
+                   {"replayed_at", r.optional_integer(8)
+                                       ? Json(format_instant(from_epoch(*r.optional_integer(8))))
+                                       : Json()},
+                   {"result", r.optional_text(9) ? Json::parse(*r.optional_text(9)) : Json()}});
+  }
+  return out;
+}
+
+IntakeResult MailIntake::replay(const Actor& actor, std::int64_t id) {
+  auto rows = store_.query(
+      "SELECT queue, envelope_from, state, raw FROM mail_quarantine WHERE id = ?", {id});
+  if (rows.empty()) throw NotFound("no quarantined message #" + std::to_string(id));
+  const std::string state = rows[0].text(2);
+  if (state == "replayed") {
+    throw Conflict("quarantined message #" + std::to_string(id) + " was replayed already");
+  }
+  const Queue* queue = queue_named(rows[0].text(0));
+  if (!queue) {
+    throw Conflict("queue '" + rows[0].text(0) + "' of message #" + std::to_string(id) +
+                   " is not configured any more");
+  }
+  const std::string raw = base64_decode(rows[0].text(3));
+  // A held message is replayed because a person accepted its sender; a quarantined one
+  // because the cause was fixed: if it fails again, it stays where it is.
+  IntakeResult result;
+  try {
+    result = apply(*queue, rows[0].text(1), raw, state == "held");
+  } catch (const std::exception& e) {
+    throw Conflict("replaying message #" + std::to_string(id) + " failed again: " + e.what());
+  }
+  if (result.outcome == "held") {
+    throw Conflict("message #" + std::to_string(id) + " is still held: " + result.detail);
+  }
+  const Json result_json = {{"outcome", result.outcome},
+                            {"ticket", result.ticket},
+                            {"detail", result.detail},
+                            {"by", actor.id}};
+  store_.transact([&](Tx& tx) {
+    tx.exec(
+        "UPDATE mail_quarantine SET state = 'replayed', replayed_at = ?, result = ? WHERE id = ?",
+        {to_epoch(clock_.now()), result_json.dump(), id});
+    catalog_.audit(tx, actor, "replay", "mail_quarantine", std::to_string(id), {{"state", state}},
+                   {{"state", "replayed"}, {"outcome", result.outcome}, {"ticket", result.ticket}});
+  });
+  return result;
+}
+
+}  // namespace slmhub::email

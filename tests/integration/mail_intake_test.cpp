@@ -1,0 +1,145 @@
+// Mail into tickets through the real server (issue [email] acceptance): swaks delivers over
+// LMTP, a pipe feeds `slmhub mailgate`, and the auto-replies leave through the outbox to a
+// real SMTP server (aiosmtpd) over verified STARTTLS, carrying the case number. Everything
+// on 127.0.0.1.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <regex>
+
+#include "server_process.hpp"
+#include "slmhub/json.hpp"
+#include "smtp_recorder.hpp"
+
+namespace slmhub::test {
+namespace {
+
+int free_port() {
+  // Bind port 0, read it, close: the LMTP listener then binds it (a tiny race, on loopback).
+  FILE* p = popen(
+      "python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); "
+      "print(s.getsockname()[1])'",
+      "r");
+  int port = 0;
+  if (std::fscanf(p, "%d", &port) != 1) port = 0;
+  pclose(p);
+  return port;
+}
+
+std::pair<int, std::string> run(const std::string& command) {
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  const int status = pclose(p);
+  return {WEXITSTATUS(status), out};
+}
+
+class MailIntake : public testing::Test {
+ protected:
+  void SetUp() override {
+    SmtpRecorderOptions options;
+    options.tls = SmtpRecorderOptions::Tls::starttls;
+    smtp_ = std::make_unique<SmtpRecorder>(options);
+    lmtp_port_ = free_port();
+    server_ = std::make_unique<ServerProcess>(
+        dir_.path(),
+        std::map<std::string, std::string>{
+            {"SLMHUB_PLUGINS_EMAIL_INTAKE_QUEUES", "db-requests:DBR:db-requests@example.org"},
+            {"SLMHUB_PLUGINS_EMAIL_INTAKE_LMTP_LISTEN", "127.0.0.1:" + std::to_string(lmtp_port_)},
+            {"SLMHUB_PLUGINS_EMAIL_INTAKE_SMTP_HOST", "127.0.0.1"},
+            {"SLMHUB_PLUGINS_EMAIL_INTAKE_SMTP_PORT", std::to_string(smtp_->port())},
+            {"SLMHUB_PLUGINS_EMAIL_INTAKE_SMTP_TLS", "starttls"},
+            {"SLMHUB_PLUGINS_EMAIL_INTAKE_SMTP_CA_FILE", smtp_->ca_file()}});
+    server_->start();
+  }
+
+  Json ticket(const std::string& id) {
+    const auto r =
+        http(server_->port(), "GET", "/api/v1/tickets/" + id, "", server_->admin_token());
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.status == 200 ? Json::parse(r.body) : Json();
+  }
+
+  TempDir dir_;
+  std::unique_ptr<SmtpRecorder> smtp_;
+  int lmtp_port_ = 0;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(MailIntake, SwaksOverLmtpMakesATicketAndTheAutoReplyLeavesOverSmtp) {
+  const auto [status, transcript] =
+      run("swaks --protocol LMTP --server 127.0.0.1 --port " + std::to_string(lmtp_port_) +
+          " --from requester@library.example.org --to db-requests@example.org"
+          " --header 'Subject: Please grant SELECT on reports'"
+          " --header 'Message-Id: <lmtp-1@library.example.org>' --body 'Thanks.'");
+  ASSERT_EQ(status, 0) << transcript << server_->log();
+  EXPECT_NE(transcript.find("250 2.0.0 ticket DBR0000001"), std::string::npos) << transcript;
+  const Json t = ticket("DBR0000001");
+  EXPECT_EQ(t["subject"], "Please grant SELECT on reports");
+  EXPECT_EQ(t["requester"], "requester@library.example.org");
+
+  const auto mails = smtp_->wait_for(1, std::chrono::seconds(30));
+  ASSERT_EQ(mails.size(), 1u) << smtp_->log() << server_->log();
+  EXPECT_TRUE(mails[0].tls);
+  EXPECT_EQ(mails[0].rcpt_to, std::vector<std::string>{"requester@library.example.org"});
+  EXPECT_NE(mails[0].data.find("Subject: [DBR0000001] Please grant SELECT on reports"),
+            std::string::npos)
+      << mails[0].data;
+  EXPECT_NE(mails[0].data.find("In-Reply-To: <lmtp-1@library.example.org>"), std::string::npos);
+  EXPECT_NE(mails[0].data.find("Auto-Submitted: auto-replied"), std::string::npos);
+
+  // The same message again (an MTA retry after a lost 250): the same answer, nothing new.
+  const auto again =
+      run("swaks --protocol LMTP --server 127.0.0.1 --port " + std::to_string(lmtp_port_) +
+          " --from requester@library.example.org --to db-requests@example.org"
+          " --header 'Subject: Please grant SELECT on reports'"
+          " --header 'Message-Id: <lmtp-1@library.example.org>' --body 'Thanks.'");
+  EXPECT_EQ(again.first, 0);
+  EXPECT_NE(again.second.find("250 2.0.0 duplicate DBR0000001"), std::string::npos) << again.second;
+  EXPECT_EQ(
+      http(server_->port(), "GET", "/api/v1/tickets/DBR0000002", "", server_->admin_token()).status,
+      404);
+}
+
+TEST_F(MailIntake, MailgateFromAPipeDeliversAndTellsTheMtaWhatToDo) {
+  const std::string token = server_->token("operator");
+  std::ofstream(dir_.path() / "token") << token << "\n";
+  std::ofstream(dir_.path() / "mail.eml")
+      << "From: Registrar DBA <dba@registrar.example.org>\r\nTo: db-requests@example.org\r\n"
+         "Subject: Database is down\r\nMessage-ID: <pipe-1@registrar.example.org>\r\n\r\n"
+         "Nothing answers since 09:00.\r\n";
+  const std::string gate = std::string(SLMHUB_BINARY) +
+                           " mailgate --url http://127.0.0.1:" + std::to_string(server_->port()) +
+                           " --token-file " + (dir_.path() / "token").string();
+  auto [status, out] = run(gate + " --queue db-requests < " + (dir_.path() / "mail.eml").string());
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("HTTP 201"), std::string::npos) << out;
+  const Json t = ticket("DBR0000001");
+  EXPECT_EQ(t["kind"], "incident");
+  EXPECT_EQ(t["requester"], "dba@registrar.example.org");
+  const auto mails = smtp_->wait_for(1, std::chrono::seconds(30));
+  ASSERT_EQ(mails.size(), 1u) << smtp_->log();
+  EXPECT_NE(mails[0].data.find("Subject: [DBR0000001] Database is down"), std::string::npos);
+
+  // A queue that does not exist: the MTA must bounce it, not retry forever (65).
+  std::tie(status, out) = run(gate + " --queue nowhere < " + (dir_.path() / "mail.eml").string());
+  EXPECT_EQ(status, 65) << out;
+  // A token that is not valid: 77.
+  std::ofstream(dir_.path() / "bad-token") << "not-a-token\n";
+  std::tie(status, out) = run(std::string(SLMHUB_BINARY) + " mailgate --url http://127.0.0.1:" +
+                              std::to_string(server_->port()) + " --token-file " +
+                              (dir_.path() / "bad-token").string() + " --queue db-requests < " +
+                              (dir_.path() / "mail.eml").string());
+  EXPECT_EQ(status, 77) << out;
+  // The server is gone: try later (75), the MTA keeps the message.
+  server_->stop();
+  std::tie(status, out) =
+      run(gate + " --queue db-requests < " + (dir_.path() / "mail.eml").string());
+  EXPECT_EQ(status, 75) << out;
+}
+
+}  // namespace
+}  // namespace slmhub::test

@@ -1,0 +1,303 @@
+// Mail intake on SQLite and PostgreSQL over the host's real core store (tickets, customers)
+// and outbox: a message becomes a ticket with a case number and one auto-reply; a second
+// delivery has no effect; replies thread by our Message-IDs and by the case number; automated
+// mail gets no auto-reply; bounces land on their ticket; what cannot be processed is kept and
+// replays (issue [email] items 3-7).
+#include "intake.hpp"
+
+#include <gtest/gtest.h>
+
+#include "core/core_store.hpp"
+#include "events/event_bus.hpp"
+#include "events/outbox.hpp"
+#include "slmhub/errors.hpp"
+#include "store_fixture.hpp"
+#include "test_files.hpp"
+
+namespace slmhub::email {
+namespace {
+
+using test::StoreTest;
+
+const Queue kQueue{"db-requests", "DBR", "db-requests@example.org"};
+
+// A small RFC 5322 message; `extra` headers go first.
+std::string message(const std::string& from, const std::string& subject, const std::string& id,
+                    const std::string& extra = "", const std::string& body = "Hello.\r\n") {
+  return extra + "From: " + from + "\r\nTo: db-requests@example.org\r\nSubject: " + subject +
+         "\r\n" + (id.empty() ? "" : "Message-ID: <" + id + ">\r\n") +
+         "Date: Tue, 01 Dec 2026 15:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+         "Content-Type: text/plain; charset=utf-8\r\n\r\n" +
+         body;
+}
+
+class IntakeTest : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    clock_.set("2026-12-01T15:00:00Z");
+    bus_ = std::make_unique<host::EventBus>(*db_, clock_, log_);
+    core_ = std::make_unique<host::CoreStore>(*db_, *bus_, clock_);
+    Json dataset = Json::parse(test::read_shared("vectors/example-2026-11.json"));
+    dataset["customers"][1]["contacts"] = Json::array({{{"role", "technical_primary"},
+                                                        {"name", "Library DBA"},
+                                                        {"email", "dba@library.example.org"}}});
+    core_->import(Actor{"test"}, dataset);
+    outbox_ = std::make_unique<host::OutboxService>(*db_, clock_, log_, "test");
+    db_->migrate("email_intake", MailIntake::migrations());
+    make_intake(IntakeSettings{});
+  }
+  void TearDown() override {
+    intake_.reset();
+    outbox_.reset();
+    core_.reset();
+    bus_.reset();
+    StoreTest::TearDown();
+  }
+
+  void make_intake(IntakeSettings settings) {
+    settings.queues = {kQueue};
+    intake_ = std::make_unique<MailIntake>(*db_, *core_, *core_, *outbox_, clock_, log_, settings);
+    intake_->declare_queues();
+  }
+
+  IntakeResult receive(const std::string& raw, const std::string& envelope_from = "x@example.org") {
+    return intake_->receive(kQueue, envelope_from, raw);
+  }
+
+  Json replies() { return outbox_->list("", 100); }
+  std::int64_t tickets() { return db_->query("SELECT COUNT(*) FROM tickets").at(0).integer(0); }
+
+  std::unique_ptr<host::EventBus> bus_;
+  std::unique_ptr<host::CoreStore> core_;
+  std::unique_ptr<host::OutboxService> outbox_;
+  std::unique_ptr<MailIntake> intake_;
+};
+
+TEST_P(IntakeTest, ANewMessageIsATicketWithACaseNumberAndOneAutoReply) {
+  const auto r = receive(message("Library DBA <dba@library.example.org>",
+                                 "Please add a read-only account", "m1@library.example.org"));
+  EXPECT_EQ(r.outcome, "ticket");
+  EXPECT_EQ(r.ticket, "DBR0000001");
+  EXPECT_TRUE(r.auto_replied);
+  const auto t = core_->find("DBR0000001");
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->queue, "db-requests");
+  EXPECT_EQ(t->kind, "service_request");
+  EXPECT_EQ(t->priority, 4);  // low impact (3) × unmarked urgency (2)
+  EXPECT_EQ(t->customer, "library");
+  EXPECT_EQ(t->requester, "dba@library.example.org");
+  ASSERT_EQ(t->messages.size(), 1u);
+  EXPECT_EQ(t->messages[0].message_id, "m1@library.example.org");
+  EXPECT_EQ(t->messages[0].body, "Hello.\n");  // the text as read, with plain line breaks
+
+  const Json out = replies();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["channel"], "email");
+  EXPECT_EQ(out[0]["destination"], "dba@library.example.org");
+  EXPECT_EQ(out[0]["subject"], "[DBR0000001] Please add a read-only account");
+  EXPECT_NE(out[0]["body"].get<std::string>().find("case DBR0000001"), std::string::npos);
+  EXPECT_EQ(out[0]["headers"]["In-Reply-To"], "<m1@library.example.org>");
+  EXPECT_EQ(out[0]["headers"]["Auto-Submitted"], "auto-replied");
+  EXPECT_EQ(out[0]["headers"]["From"], "db-requests@example.org");
+
+  // An outage report from an unknown domain: an incident, marked urgent by its sender.
+  const auto incident = receive(message("someone@elsewhere.example.net", "Database is down",
+                                        "m2@elsewhere.example.net", "Importance: high\r\n"));
+  const auto t2 = core_->find(incident.ticket);
+  EXPECT_EQ(incident.ticket, "DBR0000002");
+  EXPECT_EQ(t2->kind, "incident");
+  EXPECT_EQ(t2->priority, 2);  // medium impact (2) × high urgency (1)
+  EXPECT_EQ(t2->customer, "");
+}
+
+TEST_P(IntakeTest, TheSameMessageDeliveredTwiceHasOneEffect) {
+  const std::string raw = message("dba@library.example.org", "Quota", "dup@library.example.org");
+  EXPECT_EQ(receive(raw).outcome, "ticket");
+  const auto again = receive(raw);
+  EXPECT_EQ(again.outcome, "duplicate");
+  EXPECT_EQ(again.ticket, "DBR0000001");
+  // No Message-ID: the content's hash decides.
+  const std::string bare = message("dba@library.example.org", "No id", "");
+  EXPECT_EQ(receive(bare).outcome, "ticket");
+  EXPECT_EQ(receive(bare).outcome, "duplicate");
+  EXPECT_EQ(tickets(), 2);
+  EXPECT_EQ(replies().size(), 2u);
+}
+
+TEST_P(IntakeTest, RepliesThreadByOurMessageIdThenByTheCaseNumber) {
+  receive(message("dba@library.example.org", "Restore a table", "a1@library.example.org"));
+  const std::string our_id = replies()[0]["headers"]["Message-ID"].get<std::string>();
+  const std::string bare_id = our_id.substr(1, our_id.size() - 2);
+  EXPECT_TRUE(bare_id.starts_with("DBR0000001.")) << bare_id;
+  EXPECT_TRUE(bare_id.ends_with("@example.org")) << bare_id;
+
+  // The subject lost its tag, but In-Reply-To names our auto-reply.
+  auto r = receive(message("dba@library.example.org", "Re: Restore a table",
+                           "a2@library.example.org", "In-Reply-To: <" + bare_id + ">\r\n"));
+  EXPECT_EQ(r.outcome, "reply");
+  EXPECT_EQ(r.ticket, "DBR0000001");
+  EXPECT_FALSE(r.auto_replied);  // no auto-reply to a reply
+  // No references at all, only the case number in the subject.
+  r = receive(message("dba@library.example.org", "RE: [DBR0000001] one more thing",
+                      "a3@library.example.org"));
+  EXPECT_EQ(r.outcome, "reply");
+  EXPECT_EQ(core_->find("DBR0000001")->messages.size(), 3u);
+  EXPECT_EQ(tickets(), 1);
+  EXPECT_EQ(replies().size(), 1u);
+}
+
+TEST_P(IntakeTest, AStrangerAnsweringATicketStartsItsOwnOrIsHeld) {
+  receive(message("dba@library.example.org", "Restore a table", "s1@library.example.org"));
+  auto r = receive(message("someone@elsewhere.example.net", "Re: [DBR0000001] me too",
+                           "s2@elsewhere.example.net"));
+  EXPECT_EQ(r.outcome, "ticket");
+  EXPECT_EQ(r.ticket, "DBR0000002");
+
+  IntakeSettings hold;
+  hold.unknown_sender = "hold";
+  make_intake(hold);
+  r = receive(message("someone@elsewhere.example.net", "Re: [DBR0000001] me too, again",
+                      "s3@elsewhere.example.net"));
+  EXPECT_EQ(r.outcome, "held");
+  EXPECT_EQ(core_->find("DBR0000001")->messages.size(), 1u);
+  const Json held = intake_->quarantine("held");
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_NE(held[0]["reason"].get<std::string>().find("neither the requester"), std::string::npos);
+  // A person accepts the sender: the reply joins the ticket.
+  r = intake_->replay(Actor{"token:op"}, held[0]["id"].get<std::int64_t>());
+  EXPECT_EQ(r.outcome, "reply");
+  EXPECT_EQ(r.ticket, "DBR0000001");
+  EXPECT_EQ(core_->find("DBR0000001")->messages.size(), 2u);
+  EXPECT_THROW(intake_->replay(Actor{"token:op"}, held[0]["id"].get<std::int64_t>()), Conflict);
+}
+
+TEST_P(IntakeTest, AutomatedMailGetsATicketButNoAutoReply) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"Auto-Submitted: auto-replied\r\n", "Auto-Submitted: auto-replied (RFC 3834)"},
+      {"Auto-Submitted: auto-generated\r\n", "Auto-Submitted: auto-generated (RFC 3834)"},
+      {"Precedence: bulk\r\n", "Precedence: bulk"},
+      {"Precedence: junk\r\n", "Precedence: junk"},
+      {"Precedence: list\r\n", "Precedence: list"},
+      {"X-Loop: db-requests@example.org\r\n", "X-Loop names db-requests@example.org"},
+      {"X-Auto-Response-Suppress: All\r\n", "X-Auto-Response-Suppress: All"},
+      {"List-Id: <dba.lists.example.org>\r\n", "mailing-list mail (List-Id)"},
+  };
+  int n = 0;
+  for (const auto& [header, why] : cases) {
+    const std::string number = std::to_string(n++);
+    const auto r = receive(message("robot@elsewhere.example.net", "Report " + number,
+                                   "auto" + number + "@elsewhere.example.net", header));
+    EXPECT_EQ(r.outcome, "ticket") << header;
+    EXPECT_FALSE(r.auto_replied) << header;
+    EXPECT_EQ(r.detail, "no auto-reply: " + why);
+  }
+  // Auto-Submitted: no is a person.
+  EXPECT_TRUE(receive(message("person@elsewhere.example.net", "Hi", "p@elsewhere.example.net",
+                              "Auto-Submitted: no\r\n"))
+                  .auto_replied);
+  EXPECT_EQ(replies().size(), 1u);
+}
+
+TEST_P(IntakeTest, ABounceIsRecordedOnItsTicketNotAsANewOne) {
+  receive(message("dba@library.example.org", "Restore a table", "b1@library.example.org"));
+  const std::string our_id = replies()[0]["headers"]["Message-ID"].get<std::string>();
+  const std::string dsn =
+      "From: MAILER-DAEMON@mx.example.org\r\nTo: db-requests@example.org\r\n"
+      "Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn1@mx.example.org>\r\n"
+      "References: " +
+      our_id +
+      "\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n"
+      "--b\r\nContent-Type: text/plain\r\n\r\nmailbox full\r\n"
+      "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; "
+      "mx.example.org\r\n\r\n"
+      "Final-Recipient: rfc822; dba@library.example.org\r\nAction: failed\r\nStatus: 5.2.2\r\n"
+      "--b--\r\n";
+  const auto r = receive(dsn, kNullSender);
+  EXPECT_EQ(r.outcome, "bounce");
+  EXPECT_EQ(r.ticket, "DBR0000001");
+  EXPECT_EQ(tickets(), 1);
+  const auto t = core_->find("DBR0000001");
+  EXPECT_EQ(t->messages.back().author, "bounce:mailer-daemon@mx.example.org");
+  EXPECT_EQ(replies().size(), 1u);
+  // A bounce that answers nothing we know is held, not made into a ticket.
+  std::string stray = dsn;
+  stray.replace(stray.find("References: "), 12 + our_id.size(), "References: <nothing@x>");
+  stray.replace(stray.find("dsn1@"), 5, "dsn2@");
+  EXPECT_EQ(receive(stray, kNullSender).outcome, "held");
+  EXPECT_EQ(tickets(), 1);
+}
+
+TEST_P(IntakeTest, AutoRepliesToOneSenderStopAtTheDailyCap) {
+  for (int i = 0; i < 7; ++i) {
+    receive(message("chatty@elsewhere.example.net", "Question " + std::to_string(i),
+                    "c" + std::to_string(i) + "@elsewhere.example.net"));
+  }
+  EXPECT_EQ(tickets(), 7);
+  EXPECT_EQ(replies().size(), 5u);
+  clock_.set("2026-12-02T15:00:00Z");  // a new day
+  EXPECT_TRUE(
+      receive(message("chatty@elsewhere.example.net", "Next day", "c9@elsewhere.example.net"))
+          .auto_replied);
+}
+
+TEST_P(IntakeTest, WhatCannotBeProcessedIsKeptWholeAndReplaysAfterTheFix) {
+  // Break the store under the intake: the attachment table is gone.
+  db_->transact([](Tx& tx) { tx.exec("ALTER TABLE mail_attachments RENAME TO broken"); });
+  const std::string raw =
+      "From: dba@library.example.org\r\nTo: db-requests@example.org\r\nSubject: With a file\r\n"
+      "Message-ID: <q1@library.example.org>\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\n"
+      "See attached.\r\n--x\r\nContent-Type: text/csv\r\nContent-Disposition: attachment; "
+      "filename=\"grants.csv\"\r\n\r\nuser,role\r\n--x--\r\n";
+  const auto r = receive(raw);
+  EXPECT_EQ(r.outcome, "quarantined");
+  EXPECT_EQ(tickets(), 0);
+  EXPECT_TRUE(replies().empty());
+  const Json q = intake_->quarantine("quarantined");
+  ASSERT_EQ(q.size(), 1u);
+  EXPECT_EQ(q[0]["size"], raw.size());
+  EXPECT_EQ(q[0]["queue"], "db-requests");
+  EXPECT_THROW(intake_->replay(Actor{"token:op"}, q[0]["id"].get<std::int64_t>()), Conflict);
+
+  db_->transact([](Tx& tx) { tx.exec("ALTER TABLE broken RENAME TO mail_attachments"); });
+  const auto replayed = intake_->replay(Actor{"token:op"}, q[0]["id"].get<std::int64_t>());
+  EXPECT_EQ(replayed.outcome, "ticket");
+  EXPECT_EQ(replayed.ticket, "DBR0000001");
+  EXPECT_TRUE(replayed.auto_replied);
+  const auto files = db_->query(
+      "SELECT name, content_type, size FROM mail_attachments WHERE ticket = 'DBR0000001'");
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].text(0), "grants.csv");
+  EXPECT_EQ(files[0].text(1), "text/csv");
+  EXPECT_EQ(files[0].integer(2), 9);  // "user,role": the CRLF before a boundary is the boundary's
+  EXPECT_EQ(intake_->quarantine("replayed").size(), 1u);
+}
+
+TEST(Priority, TheMatrixOfTheSla) {
+  EXPECT_EQ(priority_of(1, 1), 1);
+  EXPECT_EQ(priority_of(1, 2), 2);
+  EXPECT_EQ(priority_of(2, 1), 2);
+  EXPECT_EQ(priority_of(1, 3), 3);
+  EXPECT_EQ(priority_of(2, 2), 3);
+  EXPECT_EQ(priority_of(3, 1), 3);
+  EXPECT_EQ(priority_of(2, 3), 4);
+  EXPECT_EQ(priority_of(3, 2), 4);
+  EXPECT_EQ(priority_of(3, 3), 5);
+}
+
+TEST(Queues, ConfiguredAsNamePrefixAddress) {
+  const Queue q = parse_queue("db-requests:DBR:DB-Requests@Example.org");
+  EXPECT_EQ(q.name, "db-requests");
+  EXPECT_EQ(q.prefix, "DBR");
+  EXPECT_EQ(q.address, "db-requests@example.org");
+  EXPECT_THROW(parse_queue("db-requests:dbr:db-requests@example.org"), std::invalid_argument);
+  EXPECT_THROW(parse_queue("db-requests:DBR"), std::invalid_argument);
+  EXPECT_THROW(parse_queue("db-requests:DBR:nobody"), std::invalid_argument);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, IntakeTest, test::kBothEngines, test::engine_name);
+
+}  // namespace
+}  // namespace slmhub::email
