@@ -434,6 +434,27 @@ Instant BusinessCalendar::business_days_after(Instant from, int n) const {
   return end_of_day(add_business_days(local_date(from, zone_), n));
 }
 
+Instant BusinessCalendar::add_business_time(Instant from, std::chrono::seconds amount) const {
+  if (amount.count() < 0) {
+    throw TimeError("add_business_time: " + std::to_string(amount.count()) +
+                    " seconds; allowed 0 or more");
+  }
+  std::int64_t left = amount.count();
+  if (left == 0) return from;
+  // A week at a time: every calendar with any open hour has some in a week, unless
+  // holidays close it; a year without one is a calendar that never opens.
+  constexpr auto kStep = std::chrono::hours(24 * 7);
+  for (Instant start = from; start < from + std::chrono::hours(24 * 366); start += kStep) {
+    const IntervalSet hours = business_hours({start, start + kStep});
+    for (const Interval& open : hours.intervals()) {
+      if (left <= open.seconds()) return open.start + std::chrono::seconds(left);
+      left -= open.seconds();
+    }
+  }
+  throw TimeError("add_business_time: calendar '" + id_ + "' has no open hour within a year of " +
+                  format_instant(from));
+}
+
 Instant calendar_days_after(Instant from, int n, const date::time_zone* zone) {
   require_zone(zone, "calendar_days_after");
   const date::local_days day{local_date(from, zone)};

@@ -64,7 +64,7 @@ TEST(Cli, MigrateJobsAndTokens) {
   TempDir dir;
   auto migrate = run_slmhub({"migrate"}, env_for(dir));
   ASSERT_EQ(migrate.status, 0) << migrate.err;
-  EXPECT_NE(migrate.out.find("core 2\n"), std::string::npos) << migrate.out;
+  EXPECT_NE(migrate.out.find("core 3\n"), std::string::npos) << migrate.out;
   EXPECT_NE(migrate.out.find("host 1\n"), std::string::npos) << migrate.out;
 
   auto jobs = run_slmhub({"jobs", "list"}, env_for(dir));
@@ -74,6 +74,7 @@ TEST(Cli, MigrateJobsAndTokens) {
   for (std::string line; std::getline(lines, line);) names.insert(Json::parse(line)["name"]);
   EXPECT_TRUE(names.contains("hello.tick")) << jobs.out;
   EXPECT_TRUE(names.contains("deadlines.watch")) << jobs.out;
+  EXPECT_TRUE(names.contains("tickets.response-watch")) << jobs.out;
   auto run = run_slmhub({"jobs", "run", "hello.tick"}, env_for(dir));
   EXPECT_EQ(run.status, 0) << run.err;
   EXPECT_TRUE(run.out.starts_with("tick for ")) << run.out;

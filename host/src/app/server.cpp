@@ -270,6 +270,14 @@ void Server::open() {
   jobs_->add({"deadlines.watch", settings_.string("deadlines.watch_schedule"), "UTC",
               "warns owners ahead of every deadline and escalates missed ones",
               [this](const JobContext&) { return deadlines_->watch(); }});
+  core_->set_response_targets(
+      {std::chrono::minutes(settings_.integer("tickets.first_response_minutes.incident")),
+       std::chrono::minutes(settings_.integer("tickets.first_response_minutes.service_request"))});
+  jobs_->add({"tickets.response-watch", settings_.string("tickets.response_watch_schedule"), "UTC",
+              "escalates tickets past their first-response target", [this](const JobContext&) {
+                return core_->watch_responses(
+                    *outbox_, split_config_list(settings_.string("tickets.escalate")));
+              }});
   add_host_routes();
   core_->add_routes(*router_);
 

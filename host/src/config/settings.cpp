@@ -36,7 +36,8 @@ std::string check_type(const ConfigKey& k, const std::string& name, const std::s
 
 // Host keys whose items are e-mail addresses.
 bool holds_addresses(const std::string& key) {
-  return key.starts_with("deadlines.notify.") || key == "deadlines.escalate";
+  return key.starts_with("deadlines.notify.") || key == "deadlines.escalate" ||
+         key == "tickets.escalate";
 }
 
 }  // namespace
@@ -88,6 +89,16 @@ const std::vector<ConfigKey>& Settings::host_schema() {
        "e-mail addresses told about the deadlines admin owns"},
       {"deadlines.escalate", T::list, "",
        "e-mail addresses told about every missed deadline, whoever owns it"},
+      {"tickets.first_response_minutes.incident", T::integer, "30",
+       "first-response target of an incident, in business minutes of the provider calendar"},
+      {"tickets.first_response_minutes.service_request", T::integer, "540",
+       "first-response target of a service request, in business minutes (540: one business "
+       "day of 08:00-17:00)"},
+      {"tickets.response_watch_schedule", T::string, "*/5 * * * *",
+       "cron (UTC) of the job that escalates tickets past their first-response target"},
+      {"tickets.escalate", T::list, "",
+       "e-mail addresses told when a ticket misses its first-response target (the secondary "
+       "technical contact, the account manager)"},
       {"instance.id", T::string, "", "name of this instance in leases (default: host:pid)"},
   };
   return kSchema;

@@ -154,7 +154,17 @@ void CoreStore::add_routes(Router& router) {
 
   router.add({"GET", "/api/v1/tickets", "customer",
               [this](const Request& req) {
-                auto own = req.principal.has_role("viewer") ? "" : req.principal.customer();
+                const std::string own =
+                    req.principal.has_role("viewer") ? "" : req.principal.customer();
+                // Neither staff nor a customer: nothing to see (not everything).
+                if (own.empty() && !req.principal.has_role("viewer")) {
+                  throw Problem(403, "Forbidden",
+                                "this resource needs the role 'viewer' or a customer token");
+                }
+                const std::string breached = req.query_param("breached");
+                if (!breached.empty() && breached != "true" && breached != "false") {
+                  throw ValidationError("breached", "'" + breached + "' is not true or false");
+                }
                 std::int64_t limit = 100;
                 if (auto l = req.query_param("limit"); !l.empty()) {
                   try {
@@ -164,11 +174,13 @@ void CoreStore::add_routes(Router& router) {
                   }
                 }
                 Json items = Json::array();
-                for (const auto& t : list_tickets(own, limit))
-                  items.push_back(ticket_to_json(t, false));
+                const Instant now = clock_.now();
+                for (const auto& t : list_tickets(own, limit, breached == "true"))
+                  items.push_back(ticket_to_json(t, false, now));
                 return Response::json({{"tickets", items}});
               },
-              "tickets, newest first (a customer token sees its own)"},
+              "tickets, newest first (a customer token sees its own; ?breached=true: first "
+              "response late or overdue)"},
              "host");
   router.add({"POST", "/api/v1/tickets", "customer",
               [this](const Request& req) {
@@ -211,7 +223,7 @@ void CoreStore::add_routes(Router& router) {
                 auto t = find(req.params.at("id"));
                 if (!t) throw NotFound("no ticket '" + req.params.at("id") + "'");
                 check_ticket_access(req, *t);
-                return Response::json(ticket_to_json(*t, true));
+                return Response::json(ticket_to_json(*t, true, clock_.now()));
               },
               "a ticket with its messages"},
              "host");

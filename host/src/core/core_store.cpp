@@ -46,6 +46,11 @@ const std::vector<Migration>& core_migrations() {
       // say where it is: the `before` of the entity's next audit row, or its current body.
       {2, "audit rows of core entity writes keep each body once",
        "ALTER TABLE audit_log ADD COLUMN after_is_next BIGINT NOT NULL DEFAULT 0"},
+      {3, "first-response targets of tickets",
+       "ALTER TABLE tickets ADD COLUMN response_due BIGINT;"
+       "ALTER TABLE tickets ADD COLUMN responded_at BIGINT;"
+       "ALTER TABLE tickets ADD COLUMN response_escalated_at BIGINT;"
+       "CREATE INDEX tickets_response ON tickets(responded_at, response_due)"},
   };
   return kMigrations;
 }
@@ -71,16 +76,20 @@ Ticket ticket_from_row(const Row& r) {
   t.external_ref = r.optional_text(8).value_or("");
   t.created_at = from_epoch(r.integer(9));
   t.updated_at = from_epoch(r.integer(10));
+  if (auto v = r.optional_integer(11)) t.first_response_due = from_epoch(*v);
+  if (auto v = r.optional_integer(12)) t.first_responded_at = from_epoch(*v);
   return t;
 }
 
 constexpr const char* kTicketColumns =
     "id, queue, kind, subject, status, priority, customer, requester, external_ref, "
-    "created_at, updated_at";
+    "created_at, updated_at, response_due, responded_at";
+
+Value optional_epoch(const std::optional<Instant>& t) { return t ? Value{to_epoch(*t)} : Value{}; }
 
 }  // namespace
 
-Json ticket_to_json(const Ticket& t, bool with_messages) {
+Json ticket_to_json(const Ticket& t, bool with_messages, std::optional<Instant> now) {
   Json j = {{"id", t.id},
             {"queue", t.queue},
             {"kind", t.kind},
@@ -92,6 +101,15 @@ Json ticket_to_json(const Ticket& t, bool with_messages) {
   if (!t.customer.empty()) j["customer"] = t.customer;
   if (!t.requester.empty()) j["requester"] = t.requester;
   if (!t.external_ref.empty()) j["external_ref"] = t.external_ref;
+  j["first_response_due"] =
+      t.first_response_due ? Json(format_instant(*t.first_response_due)) : Json();
+  j["first_responded_at"] =
+      t.first_responded_at ? Json(format_instant(*t.first_responded_at)) : Json();
+  if (now && t.first_response_due) {
+    j["first_response_breached"] = t.first_responded_at
+                                       ? *t.first_responded_at > *t.first_response_due
+                                       : *now > *t.first_response_due;
+  }
   if (with_messages) {
     Json messages = Json::array();
     for (const auto& m : t.messages) {
@@ -469,14 +487,23 @@ Ticket CoreStore::create(Tx& tx, const Actor& actor, Ticket ticket) {
   if (number.size() < 7) number.insert(0, 7 - number.size(), '0');
   ticket.id = seq[0].text(0) + number;
   ticket.created_at = ticket.updated_at = clock_.now();
+  const auto target = ticket.kind == "incident"          ? targets_.incident
+                      : ticket.kind == "service_request" ? targets_.service_request
+                                                         : std::chrono::seconds{0};
+  ticket.first_response_due.reset();
+  ticket.first_responded_at.reset();
+  if (target.count() > 0) {
+    ticket.first_response_due = provider_calendar().add_business_time(ticket.created_at, target);
+  }
   tx.exec("INSERT INTO tickets(" + std::string(kTicketColumns) +
-              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
           {ticket.id, ticket.queue, ticket.kind, ticket.subject, ticket.status,
            static_cast<std::int64_t>(ticket.priority),
            ticket.customer.empty() ? Value{} : Value{ticket.customer},
            ticket.requester.empty() ? Value{} : Value{ticket.requester},
            ticket.external_ref.empty() ? Value{} : Value{ticket.external_ref},
-           to_epoch(ticket.created_at), to_epoch(ticket.updated_at)});
+           to_epoch(ticket.created_at), to_epoch(ticket.updated_at),
+           optional_epoch(ticket.first_response_due)});
   auto messages = std::move(ticket.messages);
   ticket.messages.clear();
   for (auto& m : messages) ticket.messages.push_back(add_message(tx, actor, ticket.id, m));
@@ -514,6 +541,12 @@ TicketMessage CoreStore::add_message(Tx& tx, const Actor& actor, const std::stri
        message.message_id.empty() ? Value{} : Value{message.message_id}, to_epoch(message.at)});
   message.id = rows.at(0).integer(0);
   tx.exec("UPDATE tickets SET updated_at = ? WHERE id = ?", {to_epoch(clock_.now()), ticket_id});
+  // The first answer by a person meets the first-response target (an automatic reply is
+  // written by the system and does not).
+  if (message.direction == "out" && !actor.id.starts_with("system:")) {
+    tx.exec("UPDATE tickets SET responded_at = ? WHERE id = ? AND responded_at IS NULL",
+            {to_epoch(message.at), ticket_id});
+  }
   Json after = {{"ticket", ticket_id}, {"message", message.id}, {"direction", message.direction}};
   write_audit(tx, actor, "create", "ticket_message", ticket_id, "", after.dump());
   events_.publish(tx, "ticket.message_added", ticket_id, after);
@@ -541,18 +574,63 @@ std::optional<Ticket> CoreStore::find(const std::string& id) const {
   return t;
 }
 
-std::vector<Ticket> CoreStore::list_tickets(const std::string& customer, std::int64_t limit) const {
-  auto rows = customer.empty()
-                  ? store_.query("SELECT " + std::string(kTicketColumns) +
-                                     " FROM tickets ORDER BY created_at DESC, id DESC LIMIT ?",
-                                 {limit})
-                  : store_.query("SELECT " + std::string(kTicketColumns) +
-                                     " FROM tickets WHERE customer = ? ORDER BY created_at DESC, "
-                                     "id DESC LIMIT ?",
-                                 {customer, limit});
+std::vector<Ticket> CoreStore::list_tickets(const std::string& customer, std::int64_t limit,
+                                            bool breached) const {
+  std::string sql = "SELECT " + std::string(kTicketColumns) + " FROM tickets WHERE 1 = 1";
+  Params params;
+  if (!customer.empty()) {
+    sql += " AND customer = ?";
+    params.emplace_back(customer);
+  }
+  if (breached) {
+    sql +=
+        " AND response_due IS NOT NULL AND ((responded_at IS NULL AND response_due < ?) OR "
+        "responded_at > response_due)";
+    params.emplace_back(to_epoch(clock_.now()));
+  }
+  params.emplace_back(limit);
   std::vector<Ticket> out;
-  for (const auto& r : rows) out.push_back(ticket_from_row(r));
+  for (const auto& r : store_.query(sql + " ORDER BY created_at DESC, id DESC LIMIT ?", params)) {
+    out.push_back(ticket_from_row(r));
+  }
   return out;
+}
+
+std::string CoreStore::watch_responses(Outbox& outbox, const std::vector<std::string>& escalate) {
+  const Instant now = clock_.now();
+  const auto due = store_.query("SELECT " + std::string(kTicketColumns) +
+                                    " FROM tickets WHERE responded_at IS NULL AND response_due "
+                                    "<= ? AND response_escalated_at IS NULL ORDER BY response_due",
+                                {to_epoch(now)});
+  int escalated = 0;
+  for (const auto& row : due) {
+    const Ticket t = ticket_from_row(row);
+    bool changed = false;
+    store_.transact([&](Tx& tx) {
+      changed = tx.exec(
+                    "UPDATE tickets SET response_escalated_at = ? WHERE id = ? AND "
+                    "responded_at IS NULL AND response_escalated_at IS NULL",
+                    {to_epoch(now), t.id}) > 0;
+      if (!changed) return;
+      const Json payload = ticket_to_json(t, false, now);
+      events_.publish(tx, "ticket.response_missed", t.id, payload);
+      const std::string subject = "First response missed: " + t.id + " (" + t.kind + ", due " +
+                                  format_instant(*t.first_response_due) + ")";
+      const std::string body =
+          "Ticket " + t.id + " in queue " + t.queue + " has no answer yet.\n" +
+          "Subject: " + t.subject + "\nKind: " + t.kind +
+          "\nPriority: " + std::to_string(t.priority) +
+          "\nCustomer: " + (t.customer.empty() ? "(unknown)" : t.customer) +
+          "\nRequester: " + t.requester + "\nReceived: " + format_instant(t.created_at) +
+          "\nFirst response due: " + format_instant(*t.first_response_due) + "\n";
+      for (const auto& address : escalate) {
+        outbox.enqueue(tx, {0, "email", address, subject, body, Json::object(),
+                            "ticket.response_missed/" + t.id + "/" + address});
+      }
+    });
+    if (changed) ++escalated;
+  }
+  return std::to_string(escalated) + " escalated";
 }
 
 void CoreStore::update_ticket(Tx& tx, const Actor& actor, const Ticket& ticket) {

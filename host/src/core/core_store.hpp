@@ -5,6 +5,7 @@
 // same transaction, and goes through the group committer.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -44,7 +45,9 @@ struct EntityRecord {
 };
 
 // A ticket as the API shows it; messages only when asked for.
-Json ticket_to_json(const Ticket& ticket, bool with_messages);
+// With `now`, also `first_response_breached`: answered late, or not answered and overdue.
+Json ticket_to_json(const Ticket& ticket, bool with_messages,
+                    std::optional<Instant> now = std::nullopt);
 
 struct ImportResult {
   int created = 0;
@@ -52,9 +55,17 @@ struct ImportResult {
   int unchanged = 0;
 };
 
+// First-response targets by ticket kind, in business time (DOMAIN.md §7); a kind without one
+// has no target.
+struct ResponseTargets {
+  std::chrono::seconds incident{30 * 60};
+  std::chrono::seconds service_request{9 * 3600};  // one business day of 08:00-17:00
+};
+
 class CoreStore : public Catalog, public Tickets {
  public:
   CoreStore(Store& store, EventBus& events, const Clock& clock);
+  void set_response_targets(ResponseTargets targets) { targets_ = targets; }
 
   static const std::vector<EntityKind>& kinds();
   static const EntityKind& kind(const std::string& plural);
@@ -95,7 +106,13 @@ class CoreStore : public Catalog, public Tickets {
                             TicketMessage message) override;
   std::optional<Ticket> find(const std::string& id) const override;
   void define_queue(Tx& tx, const std::string& name, const std::string& prefix) override;
-  std::vector<Ticket> list_tickets(const std::string& customer, std::int64_t limit) const;
+  // `breached`: only tickets whose first response came late or is overdue now.
+  std::vector<Ticket> list_tickets(const std::string& customer, std::int64_t limit,
+                                   bool breached = false) const;
+  // One pass of the first-response watch: each ticket whose target passed without a
+  // response is escalated once (`ticket.response_missed`, an e-mail per `escalate` address
+  // through `outbox`). Returns a one-line summary.
+  std::string watch_responses(Outbox& outbox, const std::vector<std::string>& escalate);
   void update_ticket(Tx& tx, const Actor& actor, const Ticket& ticket);
 
  private:
@@ -108,6 +125,7 @@ class CoreStore : public Catalog, public Tickets {
   Json current_body(const std::string& singular, const std::string& id) const;
 
   Store& store_;
+  ResponseTargets targets_;
   EventBus& events_;
   const Clock& clock_;
   GroupCommitter writer_;

@@ -63,6 +63,10 @@ struct Ticket {
   std::string external_ref;    // e.g. a ServiceNow sys_id
   Instant created_at{};
   Instant updated_at{};
+  // The first-response target (DOMAIN.md §7, business time of the provider calendar) and
+  // when a person first answered (an outgoing message not written by the system).
+  std::optional<Instant> first_response_due{};
+  std::optional<Instant> first_responded_at{};
   std::vector<TicketMessage> messages;
 };
 

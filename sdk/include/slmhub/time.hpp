@@ -156,6 +156,12 @@ class BusinessCalendar {
   // add_business_days(local date of `from`, n).
   Instant business_days_after(Instant from, int n) const;
 
+  // The instant at which `amount` of business time has passed since `from` (a response
+  // target "30 minutes in business time"): time outside the open hours does not count, so a
+  // target running at closing time continues at the next opening. Zero returns `from`.
+  // Throws TimeError for a negative amount or a calendar with no open hour in a year.
+  Instant add_business_time(Instant from, std::chrono::seconds amount) const;
+
  private:
   std::string id_;
   const date::time_zone* zone_;

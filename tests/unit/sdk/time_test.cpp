@@ -554,6 +554,35 @@ TEST(BusinessCalendar, EndOfDayAndDeadlines) {
             "2026-11-26T06:00:00Z");
 }
 
+// Business time in the Thanksgiving calendar (Chicago, weekdays 08:00-17:00, 26 and 27
+// November 2026 closed): response targets stop at closing time and resume at opening.
+TEST(BusinessCalendar, AddBusinessTimeCountsOnlyOpenHours) {
+  const BusinessCalendar cal = thanksgiving_calendar();
+  using std::chrono::minutes;
+  // Tuesday 10:00 CST + 30 minutes.
+  EXPECT_EQ(format_instant(cal.add_business_time(at("2026-11-24T16:00:00Z"), minutes(30))),
+            "2026-11-24T16:30:00Z");
+  // A business day (9 hours) from Tuesday 14:00: Wednesday 14:00.
+  EXPECT_EQ(format_instant(cal.add_business_time(at("2026-11-24T20:00:00Z"), minutes(540))),
+            "2026-11-25T20:00:00Z");
+  // Wednesday 16:50 + 30 minutes: 10 minutes that day, the rest after the holidays and the
+  // weekend, Monday 30 November 08:20.
+  EXPECT_EQ(format_instant(cal.add_business_time(at("2026-11-25T22:50:00Z"), minutes(30))),
+            "2026-11-30T14:20:00Z");
+  // Exactly to closing time stays that day; from a Saturday, the clock starts on Monday.
+  EXPECT_EQ(format_instant(cal.add_business_time(at("2026-11-25T22:30:00Z"), minutes(30))),
+            "2026-11-25T23:00:00Z");
+  EXPECT_EQ(format_instant(cal.add_business_time(at("2026-11-28T18:00:00Z"), minutes(540))),
+            "2026-11-30T23:00:00Z");
+  // Across the spring DST change (8 March 2026): Friday 16:00 CST + 9 hours is Monday 16:00
+  // CDT, one hour earlier in UTC.
+  EXPECT_EQ(format_instant(cal.add_business_time(at("2026-03-06T22:00:00Z"), minutes(540))),
+            "2026-03-09T21:00:00Z");
+  EXPECT_EQ(cal.add_business_time(at("2026-11-28T18:00:00Z"), minutes(0)),
+            at("2026-11-28T18:00:00Z"));
+  EXPECT_THROW(cal.add_business_time(at("2026-11-28T18:00:00Z"), minutes(-1)), TimeError);
+}
+
 TEST(CalendarDaysAfter, EndOfTheLocalDayNDaysLater) {
   EXPECT_EQ(format_instant(calendar_days_after(at("2026-11-25T22:00:00Z"), 30, chicago())),
             "2026-12-26T06:00:00Z");

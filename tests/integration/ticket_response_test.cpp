@@ -1,0 +1,102 @@
+// First-response targets (DOMAIN.md §7) through the real HTTP API of an in-process host on a
+// manual clock: targets in business time of the provider calendar (the shared vector's:
+// Chicago, weekdays 08:00-17:00, Thanksgiving closed), a person's answer meets them, the
+// watch escalates a missed one once by e-mail, and ?breached=true lists what came late.
+#include <gtest/gtest.h>
+
+#include "app/server.hpp"
+#include "core/core_store.hpp"
+#include "http/auth.hpp"
+#include "jobs/job_scheduler.hpp"
+#include "manual_clock.hpp"
+#include "server_process.hpp"
+#include "slmhub/json.hpp"
+#include "storage/database.hpp"
+#include "test_files.hpp"
+
+namespace slmhub::test {
+namespace {
+
+class TicketResponse : public testing::Test {
+ protected:
+  void SetUp() override {
+    host::Settings settings;
+    settings.set("db.url", "sqlite:" + (dir_.path() / "slmhub.db").string());
+    settings.set("plugins.dir", SLMHUB_PLUGIN_DIR);
+    settings.set("plugins.enabled", "availability");
+    settings.set("auth.admin_token_file", (dir_.path() / "admin.token").string());
+    settings.set("http.port", "0");
+    settings.set("log.level", "warning");
+    settings.set("tickets.escalate", "account-manager@example.org");
+    server_ =
+        std::make_unique<host::Server>(std::move(settings), SLMHUB_PLUGIN_DIR "/../host", &clock_);
+    server_->open();
+    server_->core().import(Actor{"test"}, parse_json(read_shared("vectors/example-2026-11.json")));
+    port_ = server_->serve(/*background=*/false);
+    operator_ = server_->tokens().create("test", "dba", {"viewer", "operator"}, std::nullopt).token;
+  }
+  void TearDown() override { server_->shutdown(); }
+
+  Json call(const std::string& method, const std::string& path, const Json& body = nullptr) {
+    const auto r = http(port_, method, path, body.is_null() ? "" : body.dump(), operator_,
+                        {{"Content-Type", "application/json"}});
+    EXPECT_LT(r.status, 300) << method << " " << path << ": " << r.body;
+    return Json::parse(r.body);
+  }
+  std::vector<std::string> breached() {
+    std::vector<std::string> out;
+    const Json list = call("GET", "/api/v1/tickets?breached=true");
+    for (const auto& t : list["tickets"]) out.push_back(t["id"]);
+    return out;
+  }
+
+  TempDir dir_;
+  ManualClock clock_{"2026-11-25T22:50:00Z"};  // Wednesday 16:50 in Chicago
+  std::unique_ptr<host::Server> server_;
+  int port_ = 0;
+  std::string operator_;
+};
+
+TEST_F(TicketResponse, TargetsRunInBusinessTimeAndAMissedOneEscalatesOnce) {
+  // Ten minutes before closing on the day before Thanksgiving: the incident's 30 minutes
+  // continue on Monday 30 November at 08:00 (20 left: 08:20 CST); the request's business day
+  // (540 minutes) has 530 left on Monday (16:50 CST).
+  const Json incident =
+      call("POST", "/api/v1/tickets", {{"subject", "database down"}, {"kind", "incident"}});
+  const Json request =
+      call("POST", "/api/v1/tickets", {{"subject", "new account"}, {"kind", "service_request"}});
+  EXPECT_EQ(incident["first_response_due"], "2026-11-30T14:20:00Z");
+  EXPECT_EQ(request["first_response_due"], "2026-11-30T22:50:00Z");
+  const std::string inc = incident["id"], req = request["id"];
+
+  clock_.set("2026-11-30T14:19:00Z");
+  EXPECT_EQ(server_->jobs().run_now("tickets.response-watch"), "0 escalated");
+  EXPECT_TRUE(breached().empty());
+  clock_.set("2026-11-30T14:25:00Z");
+  EXPECT_EQ(server_->jobs().run_now("tickets.response-watch"), "1 escalated");
+  EXPECT_EQ(server_->jobs().run_now("tickets.response-watch"), "0 escalated");
+  EXPECT_EQ(breached(), std::vector<std::string>{inc});
+  const auto mails = server_->database().query(
+      "SELECT destination, subject FROM outbox WHERE channel = 'email' ORDER BY id");
+  ASSERT_EQ(mails.size(), 1u);
+  EXPECT_EQ(mails[0].text(0), "account-manager@example.org");
+  EXPECT_EQ(mails[0].text(1),
+            "First response missed: " + inc + " (incident, due 2026-11-30T14:20:00Z)");
+
+  // A person answers the request in time and the incident late.
+  clock_.set("2026-11-30T15:00:00Z");
+  call("POST", "/api/v1/tickets/" + req + "/messages",
+       {{"body", "Account created."}, {"direction", "out"}});
+  call("POST", "/api/v1/tickets/" + inc + "/messages",
+       {{"body", "Restarted the listener."}, {"direction", "out"}});
+  const Json answered = call("GET", "/api/v1/tickets/" + req);
+  EXPECT_EQ(answered["first_responded_at"], "2026-11-30T15:00:00Z");
+  EXPECT_EQ(answered["first_response_breached"], false);
+  EXPECT_EQ(call("GET", "/api/v1/tickets/" + inc)["first_response_breached"], true);
+  clock_.set("2026-12-01T15:00:00Z");
+  EXPECT_EQ(breached(), std::vector<std::string>{inc});  // late stays late
+  EXPECT_EQ(server_->jobs().run_now("tickets.response-watch"), "0 escalated");
+}
+
+}  // namespace
+}  // namespace slmhub::test
