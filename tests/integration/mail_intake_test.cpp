@@ -4,10 +4,17 @@
 // on 127.0.0.1.
 #include <gtest/gtest.h>
 
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocket.h>
+
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 #include <regex>
+#include <set>
+#include <thread>
 
 #include "server_process.hpp"
 #include "slmhub/json.hpp"
@@ -139,6 +146,115 @@ TEST_F(MailIntake, MailgateFromAPipeDeliversAndTellsTheMtaWhatToDo) {
   std::tie(status, out) =
       run(gate + " --queue db-requests < " + (dir_.path() / "mail.eml").string());
   EXPECT_EQ(status, 75) << out;
+}
+
+// An MTA's side of LMTP, enough for a stream of single-recipient deliveries: true when the
+// message was acknowledged with 250 after DATA.
+class LmtpClient {
+ public:
+  explicit LmtpClient(int port)
+      : socket_(Poco::Net::SocketAddress("127.0.0.1", static_cast<Poco::UInt16>(port))) {
+    socket_.setReceiveTimeout(Poco::Timespan(30, 0));
+    expect('2');  // greeting
+    send("LHLO mta.example.org\r\n");
+    while (line().rfind("250 ", 0) != 0) {
+    }
+  }
+  bool deliver(const std::string& message) {
+    send("MAIL FROM:<sender@library.example.org>\r\nRCPT TO:<db-requests@example.org>\r\nDATA\r\n");
+    expect('2');
+    expect('2');
+    expect('3');
+    send(message + ".\r\n");
+    return line().rfind("250 ", 0) == 0;
+  }
+
+ private:
+  void send(const std::string& text) {
+    socket_.sendBytes(text.data(), static_cast<int>(text.size()));
+  }
+  std::string line() {
+    for (;;) {
+      if (auto lf = buffer_.find("\r\n"); lf != std::string::npos) {
+        std::string out = buffer_.substr(0, lf);
+        buffer_.erase(0, lf + 2);
+        return out;
+      }
+      char chunk[4096];
+      const int n = socket_.receiveBytes(chunk, sizeof chunk);
+      if (n <= 0) throw std::runtime_error("connection closed");
+      buffer_.append(chunk, static_cast<std::size_t>(n));
+    }
+  }
+  void expect(char digit) {
+    const std::string l = line();
+    if (l.empty() || l[0] != digit) throw std::runtime_error("unexpected reply: " + l);
+  }
+  Poco::Net::StreamSocket socket_;
+  std::string buffer_;
+};
+
+std::string numbered_message(int n) {
+  return "From: sender@library.example.org\r\nTo: db-requests@example.org\r\nSubject: request " +
+         std::to_string(n) + "\r\nMessage-ID: <stream-" + std::to_string(n) +
+         "@library.example.org>\r\n\r\nPlease.\r\n";
+}
+
+// kill -9 in the middle of a stream over LMTP: every message that got its 250 is a ticket
+// after the restart, and the MTA's retries of everything (acknowledged or not) make no
+// second ticket.
+TEST_F(MailIntake, KillNineDuringAnLmtpStreamLosesNothingAcknowledgedAndDuplicatesNothing) {
+  std::mutex mutex;
+  std::set<int> acknowledged;
+  std::atomic<int> next{0};
+  std::vector<std::thread> mtas;
+  for (int c = 0; c < 4; ++c) {
+    mtas.emplace_back([&] {
+      try {
+        LmtpClient client(lmtp_port_);
+        for (int n = next++; n < 900; n = next++) {
+          if (client.deliver(numbered_message(n))) {
+            std::lock_guard lock(mutex);
+            acknowledged.insert(n);
+          }
+        }
+      } catch (const std::exception&) {  // the server is gone
+      }
+    });
+  }
+  for (int i = 0; i < 1000; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::lock_guard lock(mutex);
+    if (acknowledged.size() >= 100) break;
+  }
+  const std::string token = server_->admin_token();
+  server_->kill_hard();
+  for (auto& t : mtas) t.join();
+  const int sent = next.load();
+  ASSERT_GE(acknowledged.size(), 20u);
+
+  ServerProcess again(dir_.path(), server_->env());
+  again.start();
+  auto subjects = [&] {
+    const auto r = http(again.port(), "GET", "/api/v1/tickets?limit=1000", "", token);
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::multiset<std::string> out;
+    const Json listed = Json::parse(r.body);
+    for (const auto& t : listed["tickets"]) out.insert(t["subject"].get<std::string>());
+    return out;
+  };
+  const auto after_restart = subjects();
+  for (int n : acknowledged) {
+    EXPECT_EQ(after_restart.count("request " + std::to_string(n)), 1u) << "message " << n;
+  }
+  // The MTA retries every message it sent (it cannot know which 250s were lost).
+  LmtpClient retry(lmtp_port_);
+  for (int n = 0; n < sent && n < 900; ++n) EXPECT_TRUE(retry.deliver(numbered_message(n))) << n;
+  const auto final_subjects = subjects();
+  EXPECT_EQ(final_subjects.size(), static_cast<std::size_t>(std::min(sent, 900)));
+  for (int n = 0; n < std::min(sent, 900); ++n) {
+    EXPECT_EQ(final_subjects.count("request " + std::to_string(n)), 1u) << "message " << n;
+  }
 }
 
 }  // namespace
