@@ -116,6 +116,9 @@ class Workflows : public slmhub::Plugin {
     return {{"sia.distribution", slmhub::ConfigType::list, "",
              "comma-separated e-mail addresses a published SIA is sent to (director, deputies, "
              "monitoring team); none when empty"},
+            {"sia.account_team", slmhub::ConfigType::string, "",
+             "address a published SIA is sent from to the impacted customers' outage and "
+             "primary technical contacts; empty: the account team forwards it by hand"},
             {"obligations_schedule", slmhub::ConfigType::string, "0 7 * * *",
              "cron schedule (UTC) of the job that opens the recurring obligations new customers "
              "and new credential holders imply, and withdraws those nobody holds any more"}};
@@ -130,7 +133,8 @@ class Workflows : public slmhub::Plugin {
     attachments_ = std::make_unique<Attachments>(host.store());
     sias_ = std::make_unique<SiaBook>(host.store(), host.catalog(), host.events(), host.outbox(),
                                       host.deadlines(), *attachments_, host.clock(), host.log(),
-                                      host.config().list("sia.distribution"));
+                                      host.config().list("sia.distribution"),
+                                      host.config().string("sia.account_team"));
     credits_ = std::make_unique<CreditBook>(host.store(), host.catalog(), host.events(),
                                             host.deadlines(), host.clock(), host.log());
     claims_ = std::make_unique<ClaimBook>(host.store(), host.catalog(), host.events(),

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <set>
 #include <utility>
 
 #include "common.hpp"
@@ -282,7 +283,7 @@ Json sia_json(const Sia& sia) {
 
 SiaBook::SiaBook(Store& store, Catalog& catalog, Events& events, Outbox& outbox,
                  Deadlines& deadlines, Attachments& attachments, const Clock& clock, Logger& log,
-                 std::vector<std::string> distribution)
+                 std::vector<std::string> distribution, std::string account_team)
     : store_(store),
       catalog_(catalog),
       events_(events),
@@ -291,7 +292,8 @@ SiaBook::SiaBook(Store& store, Catalog& catalog, Events& events, Outbox& outbox,
       attachments_(attachments),
       clock_(clock),
       log_(log),
-      distribution_(std::move(distribution)) {}
+      distribution_(std::move(distribution)),
+      account_team_(std::move(account_team)) {}
 
 std::vector<Migration> SiaBook::migrations() {
   return {
@@ -507,11 +509,33 @@ Sia SiaBook::publish(const Actor& actor, const std::string& id) {
         }
         events_.publish(tx, "sia.published", id, sia_json(sia));
         const std::string body = mail_body(sia);
+        const std::string subject =
+            "Service Interruption Analysis " + id + " (" + sia.service + ") published";
         for (const auto& address : distribution_) {
-          outbox_.enqueue(
-              tx, {0, "email", address,
-                   "Service Interruption Analysis " + id + " (" + sia.service + ") published", body,
-                   Json::object(), "sia.published/" + id + "/" + address});
+          outbox_.enqueue(tx, {0, "email", address, subject, body, Json::object(),
+                               "sia.published/" + id + "/" + address});
+        }
+        if (account_team_.empty()) return;
+        // The impacted customers' outage and primary technical contacts, from the account team.
+        std::set<std::string> contacts;
+        for (const auto& c : sia.sections.at("a").value("impacted_customers", Json::array())) {
+          const auto customer = catalog_.customer(c.get<std::string>());
+          if (!customer) continue;
+          for (const auto& contact : customer->contacts) {
+            if (contact.role == ContactRole::outage ||
+                contact.role == ContactRole::technical_primary) {
+              contacts.insert(contact.email);
+            }
+          }
+        }
+        for (const auto& address : contacts) {
+          outbox_.enqueue(tx, {0,
+                               "email",
+                               address,
+                               subject,
+                               body,
+                               {{"From", account_team_}},
+                               "sia.customers/" + id + "/" + address});
         }
       });
 }

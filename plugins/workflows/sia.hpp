@@ -54,9 +54,12 @@ std::vector<FieldError> missing_fields(const Json& sections);
 class SiaBook {
  public:
   // `distribution`: the addresses a published SIA is e-mailed to (may be empty).
+  // `account_team`: when set, a published SIA also goes to the outage and primary technical
+  // contacts of each impacted customer, from that address; when empty the account team
+  // forwards it by hand.
   SiaBook(Store& store, Catalog& catalog, Events& events, Outbox& outbox, Deadlines& deadlines,
           Attachments& attachments, const Clock& clock, Logger& log,
-          std::vector<std::string> distribution);
+          std::vector<std::string> distribution, std::string account_team = {});
 
   static std::vector<Migration> migrations();
 
@@ -111,6 +114,7 @@ class SiaBook {
   const Clock& clock_;
   Logger& log_;
   std::vector<std::string> distribution_;
+  std::string account_team_;
 };
 
 }  // namespace slmhub::workflows

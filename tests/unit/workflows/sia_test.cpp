@@ -70,9 +70,11 @@ class SiaTest : public StoreTest {
     db_->migrate("workflows", SiaBook::migrations());
     db_->migrate("workflows.attachments", Attachments::migrations());
     attachments_ = std::make_unique<Attachments>(*db_);
-    sias_ =
-        std::make_unique<SiaBook>(*db_, *core_, *bus_, *outbox_, *deadlines_, *attachments_, clock_,
-                                  log_, std::vector<std::string>{"monitoring@example.org"});
+    sias_ = std::make_unique<SiaBook>(
+        *db_, *core_, *bus_, *outbox_, *deadlines_, *attachments_, clock_, log_,
+        std::vector<std::string>{"monitoring@example.org"},
+        // The vector's customers have no contacts; the account-team test gives them some.
+        "account-team@example.org");
     sias_->subscribe();
     bus_->subscribe("test", {"sia.*"}, [this](const Event& e) {
       std::lock_guard lock(mutex_);
@@ -280,6 +282,32 @@ TEST_P(SiaTest, PublishedCorrectiveActionsAreDeadlinesUntilCarriedOut) {
   EXPECT_THROW(sias_->complete_action(kManager, "INC0100", 0), Conflict);
   EXPECT_THROW(sias_->complete_action(kManager, "INC0100", 1), NotFound);
   EXPECT_EQ(trail("INC0100").back(), "complete_action by token:sm");
+}
+
+// With an account team configured, the impacted customers' outage and primary technical
+// contacts get the published SIA from it (their billing contacts do not).
+TEST_P(SiaTest, TheAccountTeamSendsThePublishedSiaToImpactedCustomers) {
+  Json dataset = Json::parse(test::read_shared("vectors/example-2026-11.json"));
+  for (auto& c : dataset["customers"]) {
+    const std::string id = c["id"];
+    c["contacts"] = Json::array(
+        {{{"role", "outage"}, {"name", "Operations"}, {"email", "ops@" + id + ".example.org"}},
+         {{"role", "billing"}, {"name", "Billing"}, {"email", "billing@" + id + ".example.org"}}});
+  }
+  core_->import(Actor{"test"}, dataset);
+  record("INC0100");
+  write_all("INC0100");  // section A names library and registrar
+  sias_->submit(kManager, "INC0100");
+  sias_->approve(kDeputy, "INC0100");
+  sias_->publish(kManager, "INC0100");
+  std::vector<std::string> to;
+  for (const auto& m : outbox_->list("", 10)) {
+    if (m["destination"] == "monitoring@example.org") continue;  // the distribution list
+    to.push_back(m["destination"]);
+    EXPECT_EQ(m["headers"]["From"], "account-team@example.org");
+  }
+  std::sort(to.begin(), to.end());
+  EXPECT_EQ(to, (std::vector<std::string>{"ops@library.example.org", "ops@registrar.example.org"}));
 }
 
 TEST_P(SiaTest, StepsGoFromTheirOwnStateAndAReturnedSiaCanBeEditedAgain) {
