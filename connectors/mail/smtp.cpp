@@ -2,17 +2,13 @@
 
 #include <Poco/Exception.h>
 #include <Poco/Net/Context.h>
-#include <Poco/Net/IPAddress.h>
 #include <Poco/Net/SecureStreamSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <stdexcept>
 #include <string_view>
@@ -20,6 +16,7 @@
 #include "compose.hpp"
 #include "slmhub/digest.hpp"
 #include "slmhub/json.hpp"
+#include "tls.hpp"
 
 namespace slmhub::mail {
 
@@ -48,43 +45,8 @@ bool has_space_or_control(std::string_view text) {
 }
 
 std::shared_ptr<const TlsContext> make_tls_context(const SmtpSettings& settings) {
-  if (!settings.ca_file.empty() && !std::ifstream(settings.ca_file)) {
-    throw std::invalid_argument("SMTP settings: the CA file " + quote_text(settings.ca_file) +
-                                " cannot be read");
-  }
-  Poco::Net::Context::Params params;
-  params.caLocation = settings.ca_file;
-  params.loadDefaultCAs = true;
-  params.verificationMode = Poco::Net::Context::VERIFY_RELAXED;
-  params.cipherList = "HIGH:!aNULL:!MD5:!RC4:!3DES";
   auto tls = std::make_shared<TlsContext>();
-  try {
-    tls->context = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, params);
-  } catch (const Poco::Exception& e) {
-    throw std::invalid_argument("SMTP settings: cannot set up TLS with the CA file " +
-                                quote_text(settings.ca_file) + ": " + e.displayText());
-  }
-  tls->context->requireMinimumProtocol(Poco::Net::Context::PROTO_TLSV1_2);
-  SSL_CTX* ssl = tls->context->sslContext();
-  // Poco's verify callback hands a failed chain to SSLManager's certificate handler, whose
-  // default (ConsoleCertificateHandler) asks on stdin whether to accept it: a server without a
-  // terminal would wait or guess. Without a callback OpenSSL's verdict is final.
-  SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
-  // The name is checked by OpenSSL during the handshake (RFC 6125 rules, IP addresses against
-  // iPAddress entries). Poco's own check after the handshake is off: it skips loopback
-  // addresses unless in strict mode and does not read iPAddress entries at all.
-  tls->context->enableExtendedCertificateVerification(false);
-  X509_VERIFY_PARAM* verify = SSL_CTX_get0_param(ssl);
-  Poco::Net::IPAddress ip;
-  const bool name_set =
-      Poco::Net::IPAddress::tryParse(settings.host, ip)
-          ? X509_VERIFY_PARAM_set1_ip_asc(verify, settings.host.c_str()) == 1
-          : (X509_VERIFY_PARAM_set_hostflags(verify, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS),
-             X509_VERIFY_PARAM_set1_host(verify, settings.host.c_str(), settings.host.size()) == 1);
-  if (!name_set) {
-    throw std::invalid_argument("SMTP settings: cannot check certificates against the host " +
-                                quote_text(settings.host));
-  }
+  tls->context = make_verified_client_context(settings.host, settings.ca_file, "SMTP settings");
   return tls;
 }
 
