@@ -7,6 +7,7 @@
 #include "intake.hpp"
 #include "lmtp.hpp"
 #include "mailgate.hpp"
+#include "polling.hpp"
 #include "slmhub/errors.hpp"
 #include "slmhub/plugin.hpp"
 #include "smtp.hpp"
@@ -56,6 +57,16 @@ class EmailIntake : public slmhub::Plugin {
         {"smtp.from", T::string, "",
          "sender of notices that name no From (default: the first queue's address)"},
         {"smtp.from_name", T::string, "slmhub", "display name of that sender"},
+        {"poll.mailboxes", T::list, "",
+         "POP3/IMAP mailboxes polled into queues, comma-separated URLs: "
+         "imaps://USER@HOST/INBOX?queue=NAME&secret=SECRET[&mode=flag|delete|move&move_to=F] "
+         "or pop3s://USER@HOST?queue=NAME&secret=SECRET; the password is secret SECRET"},
+        {"poll.schedule", T::string, "* * * * *", "when the mailboxes are polled (cron, UTC)"},
+        {"poll.ca_file", T::string, "", "extra CA certificate file to verify the mail servers"},
+        {"poll.max_message_bytes", T::integer, "52428800",
+         "larger polled messages stay on the server (and are reported)"},
+        {"poll.max_messages", T::integer, "500", "most messages one poll takes from a mailbox"},
+        {"poll.timeout_ms", T::integer, "30000", "connect and response timeout of a poll"},
     };
   }
 
@@ -91,6 +102,7 @@ class EmailIntake : public slmhub::Plugin {
     register_sender(host);
     register_routes(host.http());
     start_lmtp(host);
+    start_polling(host);
   }
 
   void stop() override {
@@ -184,6 +196,44 @@ class EmailIntake : public slmhub::Plugin {
     host.log().info("LMTP listening on " + s.host + ":" + std::to_string(port));
   }
 
+  // One job per mailbox; the commit is the intake's receive, which returns a result once the
+  // message is committed (quarantine included) or throws when even that fails.
+  void start_polling(slmhub::Host& host) {
+    const slmhub::Config& config = host.config();
+    slmhub::email::MailboxSettings defaults;
+    defaults.ca_file = config.string("poll.ca_file");
+    defaults.max_message_bytes =
+        static_cast<std::size_t>(config.integer("poll.max_message_bytes", 50 << 20));
+    defaults.max_messages_per_poll =
+        static_cast<std::size_t>(config.integer("poll.max_messages", 500));
+    defaults.timeout_ms = static_cast<int>(config.integer("poll.timeout_ms", 30000));
+    const auto secret = [&host](const std::string& name) { return host.secrets().get(name); };
+    const auto mailboxes = config.list("poll.mailboxes");
+    for (std::size_t i = 0; i < mailboxes.size(); ++i) {
+      auto settings = slmhub::email::parse_mailbox(mailboxes[i], secret, defaults);
+      const slmhub::email::Queue* queue = intake_->queue_named(settings.queue);
+      if (queue == nullptr) {
+        throw std::invalid_argument(
+            "plugins.email_intake.poll.mailboxes: " + slmhub::email::describe(settings) +
+            " names queue '" + settings.queue + "', which is not in queues");
+      }
+      auto poller = std::make_shared<slmhub::email::MailboxPoller>(std::move(settings), host.log());
+      MailIntake& intake = *intake_;
+      host.scheduler().add({"email_intake.poll-" + std::to_string(i + 1),
+                            config.string("poll.schedule", "* * * * *"), "UTC",
+                            "fetches new mail from " + slmhub::email::describe(poller->settings()) +
+                                " into queue " + queue->name,
+                            [poller, queue, &intake](const slmhub::JobContext&) {
+                              return poller->poll([queue, &intake](const std::string& raw) {
+                                intake.receive(*queue, "",
+                                               raw);  // "" : no envelope sender when polled
+                                return true;
+                              });
+                            }});
+      pollers_.push_back(std::move(poller));
+    }
+  }
+
   void register_routes(slmhub::HttpRoutes& http) {
     MailIntake& intake = *intake_;
     http.add({"POST", "/api/v1/mail/inbound", "operator",
@@ -232,6 +282,7 @@ class EmailIntake : public slmhub::Plugin {
 
   std::unique_ptr<MailIntake> intake_;
   std::unique_ptr<slmhub::mail::LmtpServer> lmtp_;
+  std::vector<std::shared_ptr<slmhub::email::MailboxPoller>> pollers_;
 };
 
 std::unique_ptr<slmhub::Plugin> create() { return std::make_unique<EmailIntake>(); }

@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "dovecot.hpp"
 #include "server_process.hpp"
 #include "slmhub/json.hpp"
 #include "smtp_recorder.hpp"
@@ -255,6 +256,37 @@ TEST_F(MailIntake, KillNineDuringAnLmtpStreamLosesNothingAcknowledgedAndDuplicat
   for (int n = 0; n < std::min(sent, 900); ++n) {
     EXPECT_EQ(final_subjects.count("request " + std::to_string(n)), 1u) << "message " << n;
   }
+}
+
+// Polling through the real server: a mailbox on a real Dovecot (pop3s, verified against its
+// CA) is fetched by the scheduled job into the queue; a committed message is deleted from
+// the server, and a second run finds nothing.
+TEST(MailPolling, TheJobFetchesAPop3MailboxIntoTicketsAndDeletesOnlyWhatItCommitted) {
+  Dovecot dovecot;
+  dovecot.deliver(
+      "Return-Path: <dba@library.example.org>\r\nFrom: dba@library.example.org\r\n"
+      "To: db-requests@example.org\r\nSubject: Polled request\r\n"
+      "Message-ID: <poll-1@library.example.org>\r\n\r\nFrom the mailbox.\r\n");
+  TempDir dir;
+  ServerProcess server(
+      dir.path(),
+      {{"SLMHUB_PLUGINS_EMAIL_INTAKE_QUEUES", "db-requests:DBR:db-requests@example.org"},
+       {"SLMHUB_PLUGINS_EMAIL_INTAKE_POLL_MAILBOXES",
+        "pop3s://" + dovecot.username() + "@127.0.0.1:" + std::to_string(dovecot.pop3s_port()) +
+            "?queue=db-requests&secret=db_mailbox"},
+       {"SLMHUB_PLUGINS_EMAIL_INTAKE_POLL_CA_FILE", dovecot.ca_file()},
+       {"SLMHUB_SECRET_DB_MAILBOX", dovecot.password()}});
+  server.start();
+  const std::string op = server.token("operator");
+  auto run = http(server.port(), "POST", "/api/v1/jobs/email_intake.poll-1/run", "", op);
+  ASSERT_EQ(run.status, 200) << run.body << server.log();
+  EXPECT_EQ(Json::parse(run.body)["output"], "1 fetched, 1 committed, 0 failed, 0 too large");
+  EXPECT_EQ(dovecot.count(), 0u);
+  const auto t = http(server.port(), "GET", "/api/v1/tickets/DBR0000001", "", server.admin_token());
+  ASSERT_EQ(t.status, 200) << t.body;
+  EXPECT_EQ(Json::parse(t.body)["subject"], "Polled request");
+  run = http(server.port(), "POST", "/api/v1/jobs/email_intake.poll-1/run", "", op);
+  EXPECT_EQ(Json::parse(run.body)["output"], "0 fetched, 0 committed, 0 failed, 0 too large");
 }
 
 }  // namespace
