@@ -216,12 +216,16 @@ class Session : public Poco::Net::TCPServerConnection {
       const auto lf = buffer_.find('\n', scanned_);
       if (lf != std::string::npos) {
         std::size_t end = lf;
-        if (end > 0 && buffer_[end - 1] == '\r') --end;
-        line.assign(buffer_, 0, std::min<std::size_t>(end, kMaxLine));
-        buffer_.erase(0, lf + 1);
-        scanned_ = 0;
+        if (end > start_ && buffer_[end - 1] == '\r') --end;
+        line.assign(buffer_, start_, std::min<std::size_t>(end - start_, kMaxLine));
+        // Lines are taken by moving the start, not by erasing: erasing each line from the
+        // front copied the rest of a large message once per line.
+        start_ = scanned_ = lf + 1;
         return true;
       }
+      // Only now drop what was consumed, once per read from the socket.
+      buffer_.erase(0, start_);
+      start_ = 0;
       scanned_ = buffer_.size();
       if (buffer_.size() > kMaxLine) {  // keep the start, drop the middle of a huge line
         buffer_.resize(kMaxLine);
@@ -255,7 +259,8 @@ class Session : public Poco::Net::TCPServerConnection {
   Logger& log_;
   Sessions& sessions_;
   std::string buffer_;
-  std::size_t scanned_ = 0;
+  std::size_t start_ = 0;    // where the next line begins in buffer_
+  std::size_t scanned_ = 0;  // buffer_ has no '\n' in [start_, scanned_)
   bool greeted_ = false;
   std::optional<Envelope> envelope_;
 };
