@@ -142,6 +142,11 @@ TEST_F(MailIntake, MailgateFromAPipeDeliversAndTellsTheMtaWhatToDo) {
                               (dir_.path() / "bad-token").string() + " --queue db-requests < " +
                               (dir_.path() / "mail.eml").string());
   EXPECT_EQ(status, 77) << out;
+  // Not http://: a usage error (64) before anything is sent.
+  std::tie(status, out) = run(std::string(SLMHUB_BINARY) +
+                              " mailgate --url https://127.0.0.1:1 --queue db-requests < " +
+                              (dir_.path() / "mail.eml").string());
+  EXPECT_EQ(status, 64) << out;
   // The server is gone: try later (75), the MTA keeps the message.
   server_->stop();
   std::tie(status, out) =
