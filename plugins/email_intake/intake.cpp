@@ -211,10 +211,21 @@ std::string MailIntake::customer_of(const std::string& address) {
   return {};
 }
 
+const date::time_zone* MailIntake::provider_zone() {
+  std::lock_guard lock(customers_mutex_);
+  const Instant now = clock_.now();
+  if (!provider_zone_ || !zone_read_at_ || now - *zone_read_at_ >= kCustomersTtl) {
+    provider_zone_ = catalog_.provider_calendar().zone();
+    zone_read_at_ = now;
+  }
+  return provider_zone_;
+}
+
 IntakeResult MailIntake::receive(const Queue& queue, const std::string& envelope_from,
                                  const std::string& raw) {
   try {
-    return apply(queue, envelope_from, raw, false);
+    const Prepared p = prepare(queue, envelope_from, raw, false);
+    return finish(p, commit(p));
   } catch (const std::exception& e) {
     log_.error("mail for " + queue.name + " from " + envelope_from +
                " could not be processed and is quarantined: " + e.what());
@@ -237,169 +248,238 @@ IntakeResult MailIntake::quarantine_message(const Queue& queue, const std::strin
   return out;
 }
 
-IntakeResult MailIntake::apply(const Queue& queue, const std::string& envelope_from,
-                               const std::string& raw, bool accept_unknown_sender) {
-  const mail::ParsedMail mail = mail::parse_mail(raw);
-  const std::string key = message_key(mail, raw);
-  const std::string sender = mail.from_address.empty()
-                                 ? mail::normalize_address(envelope_from).value_or("")
-                                 : mail.from_address;
-  const std::string refusal = autoreply_refusal(mail, envelope_from, queue);
-  const bool bounce = mail.is_report || (mail.return_path && mail.return_path->empty()) ||
-                      envelope_from == kNullSender || lower(sender).starts_with("mailer-daemon@");
-  const Instant now = clock_.now();
-  const std::string day = format_date(local_date(now, catalog_.provider_calendar().zone()));
-  const std::string customer = bounce ? std::string() : customer_of(sender);
+MailIntake::Prepared MailIntake::prepare(const Queue& queue, const std::string& envelope_from,
+                                         const std::string& raw, bool accept_unknown_sender) {
+  Prepared p{&queue, envelope_from,         &raw,        mail::parse_mail(raw), {}, {}, {}, {}, {},
+             false,  accept_unknown_sender, clock_.now()};
+  p.key = message_key(p.mail, raw);
+  p.sender = p.mail.from_address.empty() ? mail::normalize_address(envelope_from).value_or("")
+                                         : p.mail.from_address;
+  p.refusal = autoreply_refusal(p.mail, envelope_from, queue);
+  p.bounce = p.mail.is_report || (p.mail.return_path && p.mail.return_path->empty()) ||
+             envelope_from == kNullSender || lower(p.sender).starts_with("mailer-daemon@");
+  p.day = format_date(local_date(p.now, provider_zone()));
+  p.customer = p.bounce ? std::string() : customer_of(p.sender);
+  return p;
+}
 
+IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
+  const Queue& queue = *p.queue;
+  const mail::ParsedMail& mail = p.mail;
+  const std::string& raw = *p.raw;
+  const std::string& key = p.key;
+  const std::string& sender = p.sender;
+  const std::string& refusal = p.refusal;
+  const bool bounce = p.bounce;
+  const bool accept_unknown_sender = p.accept_unknown_sender;
+  const Instant now = p.now;
+  const std::string& day = p.day;
+  const std::string& customer = p.customer;
   IntakeResult out;
-  store_.transact([&](Tx& tx) {
-    out = {};
-    // Delivered before (a retry, a second poller): the first delivery's effect stands.
-    auto seen = tx.query("SELECT outcome, ticket FROM mail_messages WHERE key = ?", {key});
-    if (!seen.empty()) {
-      out = {"duplicate", seen[0].optional_text(1).value_or(""),
-             "already applied as " + seen[0].text(0), false};
-      return;
-    }
+  // Delivered before (a retry, a second poller): the first delivery's effect stands.
+  auto seen = tx.query("SELECT outcome, ticket FROM mail_messages WHERE key = ?", {key});
+  if (!seen.empty()) {
+    out = {"duplicate", seen[0].optional_text(1).value_or(""),
+           "already applied as " + seen[0].text(0), false};
+    return out;
+  }
 
-    // Which ticket it answers: our Message-IDs first, then the case number in the subject.
-    std::string ticket;
-    std::vector<std::string> ids = mail.in_reply_to;
-    ids.insert(ids.end(), mail.references.rbegin(), mail.references.rend());
-    for (const auto& id : ids) {
-      auto rows = tx.query("SELECT ticket FROM mail_threads WHERE message_id = ?", {id});
-      if (!rows.empty()) {
-        ticket = rows[0].text(0);
-        break;
-      }
+  // Which ticket it answers: our Message-IDs first, then the case number in the subject.
+  std::string ticket;
+  std::vector<std::string> ids = mail.in_reply_to;
+  ids.insert(ids.end(), mail.references.rbegin(), mail.references.rend());
+  for (const auto& id : ids) {
+    auto rows = tx.query("SELECT ticket FROM mail_threads WHERE message_id = ?", {id});
+    if (!rows.empty()) {
+      ticket = rows[0].text(0);
+      break;
     }
-    if (ticket.empty()) {
-      static const std::regex kTag(R"(\[([A-Z]{2,10}[0-9]{7})\])");
-      std::smatch m;
-      if (std::regex_search(mail.subject, m, kTag) && tickets_.find(m[1].str())) ticket = m[1];
-    }
+  }
+  if (ticket.empty()) {
+    static const std::regex kTag(R"(\[([A-Z]{2,10}[0-9]{7})\])");
+    std::smatch m;
+    if (std::regex_search(mail.subject, m, kTag) && tickets_.find(m[1].str())) ticket = m[1];
+  }
 
-    std::optional<Ticket> existing;
-    if (!ticket.empty()) existing = tickets_.find(ticket);
-    if (existing && !bounce && !accept_unknown_sender) {
-      bool known = lower(existing->requester) == lower(sender);
-      if (!known && !existing->customer.empty()) {
-        if (auto c = catalog_.customer(existing->customer)) {
-          for (const auto& contact : c->contacts) {
-            known = known || mail::normalize_address(contact.email) == lower(sender);
-          }
+  std::optional<Ticket> existing;
+  if (!ticket.empty()) existing = tickets_.find(ticket);
+  if (existing && !bounce && !accept_unknown_sender) {
+    bool known = lower(existing->requester) == lower(sender);
+    if (!known && !existing->customer.empty()) {
+      if (auto c = catalog_.customer(existing->customer)) {
+        for (const auto& contact : c->contacts) {
+          known = known || mail::normalize_address(contact.email) == lower(sender);
         }
       }
-      if (!known) {
-        if (settings_.unknown_sender == "hold") {
-          out = {"held", ticket,
-                 sender + " is neither the requester of " + ticket +
-                     " nor a contact of its customer: held for review",
-                 false};
-          return;
-        }
-        existing.reset();  // a new ticket of its own
-        ticket.clear();
+    }
+    if (!known) {
+      if (settings_.unknown_sender == "hold") {
+        out = {"held", ticket,
+               sender + " is neither the requester of " + ticket +
+                   " nor a contact of its customer: held for review",
+               false};
+        return out;
       }
+      existing.reset();  // a new ticket of its own
+      ticket.clear();
     }
+  }
 
-    if (bounce && !existing) {
-      out = {"held", "", "a bounce or report that answers no known ticket", false};
-      return;
-    }
+  if (bounce && !existing) {
+    out = {"held", "", "a bounce or report that answers no known ticket", false};
+    return out;
+  }
 
-    std::string body = mail.text;
-    if (existing) {
-      tickets_.add_message(
-          tx, kSystem, existing->id,
-          {0, "in", bounce ? "bounce:" + sender : sender, body, mail.message_id, now});
-      out = {bounce ? "bounce" : "reply", existing->id, "", false};
-    } else {
-      Ticket t;
-      t.queue = queue.name;
-      t.subject = mail.subject.empty() ? "(no subject)" : mail.subject;
-      const bool incident =
-          std::any_of(settings_.incident_keywords.begin(), settings_.incident_keywords.end(),
-                      [&](const std::string& k) { return contains_word(mail.subject, k); });
-      t.kind = incident ? "incident" : "service_request";
-      // Impact: an incident is taken as medium impact, a request as low, until a person
-      // rates it; urgency is the sender's own marking.
-      t.priority = priority_of(incident ? 2 : 3, urgency_of(mail));
-      t.customer = customer;
-      t.requester = sender;
-      t.messages.push_back({0, "in", sender, body, mail.message_id, now});
-      const Ticket created = tickets_.create(tx, kSystem, t);
-      out = {"ticket", created.id, "", false};
-    }
-    const std::string& case_number = out.ticket;
-    if (!mail.message_id.empty()) {
-      tx.exec("INSERT INTO mail_threads(message_id, ticket) VALUES (?, ?) ON CONFLICT DO NOTHING",
-              {mail.message_id, case_number});
-    }
-    for (const auto& a : mail.attachments) {
-      tx.exec(
-          "INSERT INTO mail_attachments(ticket, message_key, name, content_type, content_id, "
-          "is_inline, size, sha256, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-          {case_number, key, a.filename, a.content_type, a.content_id,
-           std::int64_t{a.is_inline ? 1 : 0}, static_cast<std::int64_t>(a.data.size()), a.sha256,
-           base64_encode(a.data)});
-    }
-    Json defects = mail.defects;
+  std::string body = mail.text;
+  if (existing) {
+    tickets_.add_message(
+        tx, kSystem, existing->id,
+        {0, "in", bounce ? "bounce:" + sender : sender, body, mail.message_id, now});
+    out = {bounce ? "bounce" : "reply", existing->id, "", false};
+  } else {
+    Ticket t;
+    t.queue = queue.name;
+    t.subject = mail.subject.empty() ? "(no subject)" : mail.subject;
+    const bool incident =
+        std::any_of(settings_.incident_keywords.begin(), settings_.incident_keywords.end(),
+                    [&](const std::string& k) { return contains_word(mail.subject, k); });
+    t.kind = incident ? "incident" : "service_request";
+    // Impact: an incident is taken as medium impact, a request as low, until a person
+    // rates it; urgency is the sender's own marking.
+    t.priority = priority_of(incident ? 2 : 3, urgency_of(mail));
+    t.customer = customer;
+    t.requester = sender;
+    t.messages.push_back({0, "in", sender, body, mail.message_id, now});
+    const Ticket created = tickets_.create(tx, kSystem, t);
+    out = {"ticket", created.id, "", false};
+  }
+  const std::string& case_number = out.ticket;
+  if (!mail.message_id.empty()) {
+    tx.exec("INSERT INTO mail_threads(message_id, ticket) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            {mail.message_id, case_number});
+  }
+  for (const auto& a : mail.attachments) {
     tx.exec(
-        "INSERT INTO mail_messages(key, queue, outcome, ticket, sender, subject, html, size, "
-        "sha256, defects, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        {key, queue.name, out.outcome, case_number, sender, mail.subject, mail.html,
-         static_cast<std::int64_t>(raw.size()), sha256_hex(raw), defects.dump(), to_epoch(now)});
+        "INSERT INTO mail_attachments(ticket, message_key, name, content_type, content_id, "
+        "is_inline, size, sha256, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        {case_number, key, a.filename, a.content_type, a.content_id,
+         std::int64_t{a.is_inline ? 1 : 0}, static_cast<std::int64_t>(a.data.size()), a.sha256,
+         base64_encode(a.data)});
+  }
+  Json defects = mail.defects;
+  tx.exec(
+      "INSERT INTO mail_messages(key, queue, outcome, ticket, sender, subject, html, size, "
+      "sha256, defects, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      {key, queue.name, out.outcome, case_number, sender, mail.subject, mail.html,
+       static_cast<std::int64_t>(raw.size()), sha256_hex(raw), defects.dump(), to_epoch(now)});
 
-    // The automatic reply, for a new ticket only, never to automated mail, and at most so
-    // many per sender and day (a loop with a system we did not recognise ends there).
-    if (out.outcome != "ticket") return;
-    if (!refusal.empty()) {
-      out.detail = "no auto-reply: " + refusal;
-      return;
-    }
-    const std::string to = mail.reply_to.empty() ? sender : mail.reply_to;
-    tx.exec(
-        "INSERT INTO mail_autoreplies(sender, day, count) VALUES (?, ?, 1) "
-        "ON CONFLICT(sender, day) DO UPDATE SET count = mail_autoreplies.count + 1",
-        {to, day});
-    const auto count =
-        tx.query("SELECT count FROM mail_autoreplies WHERE sender = ? AND day = ?", {to, day})
-            .at(0)
-            .integer(0);
-    if (count > settings_.autoreplies_per_sender_per_day) {
-      out.detail = "no auto-reply: " + to + " got " +
-                   std::to_string(settings_.autoreplies_per_sender_per_day) + " today already";
-      return;
-    }
-    const std::string reply_id = new_message_id(case_number, queue);
-    tx.exec("INSERT INTO mail_threads(message_id, ticket) VALUES (?, ?)", {reply_id, case_number});
-    Json headers = {{"From", queue.address},
-                    {"Message-ID", "<" + reply_id + ">"},
-                    {"Auto-Submitted", "auto-replied"},
-                    {"X-Loop", queue.address}};
-    if (!mail.message_id.empty()) {
-      headers["In-Reply-To"] = "<" + mail.message_id + ">";
-      headers["References"] = "<" + mail.message_id + ">";
-    }
-    const std::string subject = strip_reply_prefixes(mail.subject);
-    outbox_.enqueue(tx, {0, "email", to, "[" + case_number + "] " + subject,
-                         render(settings_.autoreply_template, {{"case", case_number},
-                                                               {"subject", subject},
-                                                               {"queue", queue.name},
-                                                               {"address", queue.address}}),
-                         headers, "autoreply/" + key});
-    out.auto_replied = true;
-  });
+  // The automatic reply, for a new ticket only, never to automated mail, and at most so
+  // many per sender and day (a loop with a system we did not recognise ends there).
+  if (out.outcome != "ticket") return out;
+  if (!refusal.empty()) {
+    out.detail = "no auto-reply: " + refusal;
+    return out;
+  }
+  const std::string to = mail.reply_to.empty() ? sender : mail.reply_to;
+  tx.exec(
+      "INSERT INTO mail_autoreplies(sender, day, count) VALUES (?, ?, 1) "
+      "ON CONFLICT(sender, day) DO UPDATE SET count = mail_autoreplies.count + 1",
+      {to, day});
+  const auto count =
+      tx.query("SELECT count FROM mail_autoreplies WHERE sender = ? AND day = ?", {to, day})
+          .at(0)
+          .integer(0);
+  if (count > settings_.autoreplies_per_sender_per_day) {
+    out.detail = "no auto-reply: " + to + " got " +
+                 std::to_string(settings_.autoreplies_per_sender_per_day) + " today already";
+    return out;
+  }
+  const std::string reply_id = new_message_id(case_number, queue);
+  tx.exec("INSERT INTO mail_threads(message_id, ticket) VALUES (?, ?)", {reply_id, case_number});
+  Json headers = {{"From", queue.address},
+                  {"Message-ID", "<" + reply_id + ">"},
+                  {"Auto-Submitted", "auto-replied"},
+                  {"X-Loop", queue.address}};
+  if (!mail.message_id.empty()) {
+    headers["In-Reply-To"] = "<" + mail.message_id + ">";
+    headers["References"] = "<" + mail.message_id + ">";
+  }
+  const std::string subject = strip_reply_prefixes(mail.subject);
+  outbox_.enqueue(tx, {0, "email", to, "[" + case_number + "] " + subject,
+                       render(settings_.autoreply_template, {{"case", case_number},
+                                                             {"subject", subject},
+                                                             {"queue", queue.name},
+                                                             {"address", queue.address}}),
+                       headers, "autoreply/" + key});
+  out.auto_replied = true;
+  return out;
+}
+
+IntakeResult MailIntake::finish(const Prepared& p, IntakeResult out) {
   if (out.outcome == "held") {
-    return quarantine_message(queue, envelope_from, raw, "held", out.detail);
+    return quarantine_message(*p.queue, p.envelope_from, *p.raw, "held", out.detail);
   }
   if (out.outcome != "duplicate") {
-    log_.info("mail from " + sender + " to " + queue.name + ": " + out.outcome +
+    log_.info("mail from " + p.sender + " to " + p.queue->name + ": " + out.outcome +
               (out.ticket.empty() ? "" : " " + out.ticket) +
               (out.detail.empty() ? "" : " (" + out.detail + ")"));
   }
   return out;
+}
+
+IntakeResult MailIntake::apply(const Queue& queue, const std::string& envelope_from,
+                               const std::string& raw, bool accept_unknown_sender) {
+  const Prepared p = prepare(queue, envelope_from, raw, accept_unknown_sender);
+  IntakeResult out;
+  store_.transact([&](Tx& tx) { out = apply_in(tx, p); });
+  return finish(p, out);
+}
+
+IntakeResult MailIntake::commit(const Prepared& p) {
+  Job job{&p, {}, nullptr, false};
+  std::unique_lock lock(batch_mutex_);
+  pending_.push_back(&job);
+  while (!job.done) {
+    if (leading_) {
+      batch_cv_.wait(lock);
+      continue;
+    }
+    // Lead: commit everything queued so far, this message included, in one transaction.
+    leading_ = true;
+    std::vector<Job*> batch;
+    const std::size_t n = std::min<std::size_t>(pending_.size(), kMaxBatch);
+    batch.assign(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+    lock.unlock();
+    run_batch(batch);
+    lock.lock();
+    for (Job* j : batch) j->done = true;
+    leading_ = false;
+    batch_cv_.notify_all();
+  }
+  if (job.error) std::rethrow_exception(job.error);
+  return job.result;
+}
+
+void MailIntake::run_batch(const std::vector<Job*>& batch) {
+  if (batch.size() > 1) {
+    try {
+      store_.transact([&](Tx& tx) {
+        for (Job* j : batch) j->result = apply_in(tx, *j->p);
+      });
+      return;
+    } catch (const std::exception&) {
+      // One message broke the shared transaction (and rolled it back): apply each on its
+      // own, so only that one fails.
+    }
+  }
+  for (Job* j : batch) {
+    try {
+      store_.transact([&](Tx& tx) { j->result = apply_in(tx, *j->p); });
+    } catch (const std::exception&) {
+      j->error = std::current_exception();
+    }
+  }
 }
 
 Json MailIntake::quarantine(const std::string& state) const {

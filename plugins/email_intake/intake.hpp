@@ -5,7 +5,9 @@
 // exactly once however often it is delivered, and what the MTA was told "250" is committed.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -95,8 +97,44 @@ class MailIntake {
   IntakeResult replay(const Actor& actor, std::int64_t id);
 
  private:
+  // What is known of a message before the transaction (parsing is done outside it, in the
+  // delivering session's thread).
+  struct Prepared {
+    const Queue* queue;
+    std::string envelope_from;
+    const std::string* raw;
+    mail::ParsedMail mail;
+    std::string key;  // Message-ID or content hash: what makes it apply once
+    std::string sender;
+    std::string refusal;  // why no auto-reply, or ""
+    std::string day;      // for the per-sender auto-reply count
+    std::string customer;
+    bool bounce = false;
+    bool accept_unknown_sender = false;
+    Instant now{};
+  };
+  // One message waiting for the group commit.
+  struct Job {
+    const Prepared* p;
+    IntakeResult result;
+    std::exception_ptr error;
+    bool done = false;
+  };
+  static constexpr std::size_t kMaxBatch = 64;
+
+  Prepared prepare(const Queue& queue, const std::string& envelope_from, const std::string& raw,
+                   bool accept_unknown_sender);
+  IntakeResult apply_in(Tx& tx, const Prepared& p);
+  // Held messages go to the quarantine; everything else is logged.
+  IntakeResult finish(const Prepared& p, IntakeResult out);
   IntakeResult apply(const Queue& queue, const std::string& envelope_from, const std::string& raw,
                      bool accept_unknown_sender);
+  // Group commit: messages delivered at the same time by several sessions are applied in one
+  // transaction (one fsync); the first waiting caller commits for all, and a message that
+  // fails is retried on its own so it cannot take the others down with it.
+  IntakeResult commit(const Prepared& p);
+  void run_batch(const std::vector<Job*>& batch);
+  const date::time_zone* provider_zone();
   IntakeResult quarantine_message(const Queue& queue, const std::string& envelope_from,
                                   const std::string& raw, const std::string& state,
                                   const std::string& reason);
@@ -116,6 +154,14 @@ class MailIntake {
   std::unordered_map<std::string, std::string> by_address_;
   std::unordered_map<std::string, std::string> by_domain_;
   std::optional<Instant> customers_read_at_;
+  // The provider calendar's zone (the auto-reply cap's day), read at most once a minute.
+  const date::time_zone* provider_zone_ = nullptr;
+  std::optional<Instant> zone_read_at_;
+
+  std::mutex batch_mutex_;
+  std::condition_variable batch_cv_;
+  std::vector<Job*> pending_;
+  bool leading_ = false;
 };
 
 }  // namespace slmhub::email

@@ -7,6 +7,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <mutex>
+#include <thread>
+
 #include "core/core_store.hpp"
 #include "events/event_bus.hpp"
 #include "events/outbox.hpp"
@@ -273,6 +277,35 @@ TEST_P(IntakeTest, WhatCannotBeProcessedIsKeptWholeAndReplaysAfterTheFix) {
   EXPECT_EQ(files[0].text(1), "text/csv");
   EXPECT_EQ(files[0].integer(2), 9);  // "user,role": the CRLF before a boundary is the boundary's
   EXPECT_EQ(intake_->quarantine("replayed").size(), 1u);
+}
+
+// Eight sessions delivering at once share transactions (group commit); the same message
+// delivered by several of them at the same moment is still one ticket.
+TEST_P(IntakeTest, ConcurrentDeliveriesCommitTogetherAndStillApplyOnce) {
+  std::vector<std::thread> sessions;
+  std::mutex mutex;
+  std::map<std::string, int> outcomes;
+  for (int s = 0; s < 8; ++s) {
+    sessions.emplace_back([&, s] {
+      for (int i = 0; i < 25; ++i) {
+        // Each message number is delivered by two sessions (s and s ^ 1).
+        const int n = (s / 2) * 25 + i;
+        const auto r = receive(message("user" + std::to_string(n) + "@elsewhere.example.net",
+                                       "Request " + std::to_string(n),
+                                       "c" + std::to_string(n) + "@elsewhere.example.net"));
+        std::lock_guard lock(mutex);
+        ++outcomes[r.outcome];
+      }
+    });
+  }
+  for (auto& t : sessions) t.join();
+  EXPECT_EQ(outcomes["ticket"], 100);
+  EXPECT_EQ(outcomes["duplicate"], 100);
+  EXPECT_EQ(tickets(), 100);
+  EXPECT_EQ(replies().size(), 100u);
+  // Case numbers stay gapless under concurrency.
+  EXPECT_TRUE(core_->find("DBR0000100").has_value());
+  EXPECT_FALSE(core_->find("DBR0000101").has_value());
 }
 
 TEST(Priority, TheMatrixOfTheSla) {
