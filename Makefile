@@ -23,13 +23,18 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: all deps configure build run test test-unit bench bench-availability bench-mail format tidy clean
 all: build
 
-# Idempotent: installs only what dpkg does not already have.
+# Idempotent: installs only what dpkg does not already have. Dovecot is only for the tests,
+# which run their own on 127.0.0.1: the system service the package starts (listening on
+# every interface) is stopped and disabled when this target installed it.
 deps:
 	@missing="$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:" $$missing; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing && \
+	  if echo "$$missing" | grep -q dovecot && [ -d /run/systemd/system ]; then \
+	    $(SUDO) systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1 || true; \
+	  fi; \
 	else echo "all build dependencies are installed"; fi
 
 configure: deps
