@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <chrono>
 #include <fstream>
+#include <set>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -217,10 +218,15 @@ Dovecot::Dovecot(const DovecotOptions& options) : options_(options) {
     static std::atomic<int> instances{0};
     const std::string instance = std::to_string(::getpid()) + "-" + std::to_string(++instances);
     for (int attempt = 1;; ++attempt) {
-      pop3s_port_ = free_port();
-      pop3_port_ = free_port();
-      imaps_port_ = free_port();
-      imap_port_ = free_port();
+      // Four different ports: the kernel may hand the same free port out twice in a row
+      // (each is closed before the next is asked for), and Dovecot refuses a duplicate.
+      std::set<int> ports;
+      while (ports.size() < 4) ports.insert(free_port());
+      auto port = ports.begin();
+      pop3s_port_ = *port++;
+      pop3_port_ = *port++;
+      imaps_port_ = *port++;
+      imap_port_ = *port;
       std::string config = templ;
       for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
                {"@DIR@", dir_.string()},
