@@ -468,7 +468,7 @@ void MailIntake::run_batch(const std::vector<Job*>& batch) {
         for (Job* j : batch) j->result = apply_in(tx, *j->p);
       });
       return;
-    } catch (const std::exception&) {
+    } catch (...) {
       // One message broke the shared transaction (and rolled it back): apply each on its
       // own, so only that one fails.
     }
@@ -476,7 +476,7 @@ void MailIntake::run_batch(const std::vector<Job*>& batch) {
   for (Job* j : batch) {
     try {
       store_.transact([&](Tx& tx) { j->result = apply_in(tx, *j->p); });
-    } catch (const std::exception&) {
+    } catch (...) {
       j->error = std::current_exception();
     }
   }
