@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "slmhub/json.hpp"
+#include "text.hpp"
 
 namespace slmhub::mail {
 namespace {
@@ -25,37 +26,8 @@ namespace {
 constexpr std::size_t kMaxCommandResponse = std::size_t{32} << 20;
 // Server lines kept per transfer for error messages, and their length there.
 constexpr std::size_t kKeptLines = 20;
-constexpr std::size_t kMaxQuoted = 512;
 // UIDs per STORE/MOVE/EXPUNGE command, so command lines stay short for any server.
 constexpr std::size_t kUidsPerCommand = 200;
-
-std::string endpoint(const ImapSettings& settings) {
-  return settings.host + ":" + std::to_string(settings.port);
-}
-
-bool has_space_or_control(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u <= 0x20 || u == 0x7F;
-  });
-}
-
-std::string printable(std::string_view text) {
-  std::string out;
-  for (const char c : text.substr(0, kMaxQuoted)) {
-    const auto u = static_cast<unsigned char>(c);
-    out += u >= 0x20 && u < 0x7F ? c : '?';
-  }
-  if (text.size() > kMaxQuoted) out += "...";
-  return out;
-}
-
-std::string upper(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return out;
-}
 
 // RFC 3986 percent-encoding of everything but unreserved characters, for the folder in a URL.
 std::string url_encode(std::string_view text) {
@@ -244,7 +216,7 @@ void check_imap_folder(const std::string& folder, const std::string& what) {
 class ImapSession::Connection {
  public:
   Connection(const ImapSettings& settings, std::string folder)
-      : where_("IMAP server " + endpoint(settings)),
+      : where_("IMAP server " + endpoint(settings.host, settings.port)),
         ca_file_(settings.ca_file),
         folder_(std::move(folder)) {
     const bool ipv6 = settings.host.find(':') != std::string::npos;
@@ -504,15 +476,10 @@ ImapClient::ImapClient(ImapSettings settings) : settings_(std::move(settings)) {
   const auto invalid = [](const std::string& what) {
     throw std::invalid_argument("IMAP settings: " + what);
   };
-  if (settings_.host.empty() || has_space_or_control(settings_.host) ||
-      settings_.host.find_first_of("/@?#[]") != std::string::npos) {
+  check_server_settings("IMAP settings", settings_.host, settings_.port, settings_.timeout_ms);
+  // The host goes into a URL for libcurl: characters with a meaning there are refused too.
+  if (settings_.host.find_first_of("/@?#[]") != std::string::npos) {
     invalid("host " + quote_text(settings_.host) + " is not a host name or address");
-  }
-  if (settings_.port < 1 || settings_.port > 65535) {
-    invalid("port " + std::to_string(settings_.port) + " is outside 1-65535");
-  }
-  if (settings_.timeout_ms <= 0) {
-    invalid("timeout_ms " + std::to_string(settings_.timeout_ms) + " must be positive");
   }
   if (settings_.username.empty() || has_space_or_control(settings_.username)) {
     invalid("username " + quote_text(settings_.username) +

@@ -16,14 +16,10 @@
 #include <set>
 #include <stdexcept>
 
+#include "text.hpp"
+
 namespace slmhub::mail {
 namespace {
-
-std::string upper(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return s;
-}
 
 // The path inside "FROM:<a@b> SIZE=10" / "TO:<a@b>": "" for <>; nullopt when malformed.
 std::optional<std::string> path_argument(const std::string& rest, const char* keyword) {

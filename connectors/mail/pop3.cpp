@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "slmhub/json.hpp"
+#include "text.hpp"
 #include "tls.hpp"
 
 namespace slmhub::mail {
@@ -27,43 +28,13 @@ namespace {
 // A status or listing line longer than this is not a POP3 server talking (RFC 2449 §4 allows
 // 512 octets for a response line); stop reading rather than buffer whatever comes.
 constexpr std::size_t kMaxLine = 4096;
-constexpr std::size_t kMaxQuoted = 512;
 // Listings keep at most this many messages; the rest are read and dropped, and come up again
 // once the first ones are gone. It bounds what a huge maildrop costs one poll.
 constexpr std::size_t kMaxListed = 100000;
 constexpr std::size_t kReadChunk = std::size_t{64} * 1024;
 
-std::string endpoint(const Pop3Settings& settings) {
-  return settings.host + ":" + std::to_string(settings.port);
-}
-
-bool has_space_or_control(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u <= 0x20 || u == 0x7F;
-  });
-}
-
 bool has_line_break(std::string_view text) {
   return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
-}
-
-// A server's reply for error messages: printable characters only, cut when long.
-std::string printable(std::string_view text) {
-  std::string out;
-  for (const char c : text.substr(0, kMaxQuoted)) {
-    const auto u = static_cast<unsigned char>(c);
-    out += u >= 0x20 && u < 0x7F ? c : '?';
-  }
-  if (text.size() > kMaxQuoted) out += "...";
-  return out;
-}
-
-std::string upper(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return out;
 }
 
 // "12 rest" → 12 and "rest"; false when the line does not start with a positive number.
@@ -90,7 +61,7 @@ class Pop3Session::Connection {
  public:
   Connection(const Pop3Settings& settings, Poco::Net::Context::Ptr context)
       : host_(settings.host),
-        where_("POP3 server " + endpoint(settings)),
+        where_("POP3 server " + endpoint(settings.host, settings.port)),
         context_(std::move(context)) {
     const Poco::Timespan timeout(static_cast<Poco::Timespan::TimeDiff>(settings.timeout_ms) * 1000);
     socket_.connect(
@@ -280,15 +251,7 @@ Pop3Client::Pop3Client(Pop3Settings settings) : settings_(std::move(settings)) {
   const auto invalid = [](const std::string& what) {
     throw std::invalid_argument("POP3 settings: " + what);
   };
-  if (settings_.host.empty() || has_space_or_control(settings_.host)) {
-    invalid("host " + quote_text(settings_.host) + " is not a host name or address");
-  }
-  if (settings_.port < 1 || settings_.port > 65535) {
-    invalid("port " + std::to_string(settings_.port) + " is outside 1-65535");
-  }
-  if (settings_.timeout_ms <= 0) {
-    invalid("timeout_ms " + std::to_string(settings_.timeout_ms) + " must be positive");
-  }
+  check_server_settings("POP3 settings", settings_.host, settings_.port, settings_.timeout_ms);
   if (settings_.username.empty() || has_space_or_control(settings_.username)) {
     invalid("username " + quote_text(settings_.username) +
             " must be set, without spaces or control characters");
@@ -303,7 +266,7 @@ Pop3Client::Pop3Client(Pop3Settings settings) : settings_(std::move(settings)) {
 Pop3Client::~Pop3Client() = default;
 
 std::unique_ptr<Pop3Session> Pop3Client::open() const {
-  const std::string where = "POP3 server " + endpoint(settings_);
+  const std::string where = "POP3 server " + endpoint(settings_.host, settings_.port);
   return guarded(where, [&] {
     auto connection = std::make_unique<Pop3Session::Connection>(settings_, tls_->context);
     const Pop3Reply greeting = connection->read_status();

@@ -16,6 +16,7 @@
 #include "compose.hpp"
 #include "slmhub/digest.hpp"
 #include "slmhub/json.hpp"
+#include "text.hpp"
 #include "tls.hpp"
 
 namespace slmhub::mail {
@@ -32,17 +33,6 @@ constexpr std::size_t kMaxReplyLine = 4096;
 constexpr int kMaxReplyLines = 100;
 constexpr std::size_t kMaxReplyQuoted = 512;
 constexpr std::size_t kDataChunk = std::size_t{64} * 1024;
-
-std::string endpoint(const SmtpSettings& settings) {
-  return settings.host + ":" + std::to_string(settings.port);
-}
-
-bool has_space_or_control(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u <= 0x20 || u == 0x7F;
-  });
-}
 
 std::shared_ptr<const TlsContext> make_tls_context(const SmtpSettings& settings) {
   auto tls = std::make_shared<TlsContext>();
@@ -76,7 +66,7 @@ struct Reply {
 class Connection {
  public:
   Connection(const SmtpSettings& settings, const TlsContext* tls)
-      : settings_(settings), where_("SMTP server " + endpoint(settings)) {
+      : settings_(settings), where_("SMTP server " + endpoint(settings.host, settings.port)) {
     const Poco::Timespan timeout(static_cast<Poco::Timespan::TimeDiff>(settings.timeout_ms) * 1000);
     socket_.connect(
         Poco::Net::SocketAddress(settings.host, static_cast<Poco::UInt16>(settings.port)), timeout);
@@ -180,10 +170,8 @@ std::map<std::string, std::string> extensions(const Reply& ehlo) {
   for (std::size_t i = 1; i < ehlo.lines.size(); ++i) {
     const std::string& line = ehlo.lines[i];
     const auto space = line.find(' ');
-    std::string keyword = line.substr(0, space);
-    std::transform(keyword.begin(), keyword.end(), keyword.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-    out[keyword] = space == std::string::npos ? std::string() : line.substr(space + 1);
+    out[upper(line.substr(0, space))] =
+        space == std::string::npos ? std::string() : line.substr(space + 1);
   }
   return out;
 }
@@ -193,10 +181,7 @@ bool has_word(std::string_view words, std::string_view word) {
   while (start < words.size()) {
     auto end = words.find(' ', start);
     if (end == std::string_view::npos) end = words.size();
-    std::string token(words.substr(start, end - start));
-    std::transform(token.begin(), token.end(), token.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-    if (token == word) return true;
+    if (upper(words.substr(start, end - start)) == word) return true;
     start = end + 1;
   }
   return false;
@@ -480,15 +465,7 @@ SmtpClient::SmtpClient(SmtpSettings settings) : settings_(std::move(settings)) {
   const auto invalid = [](const std::string& what) {
     throw std::invalid_argument("SMTP settings: " + what);
   };
-  if (settings_.host.empty() || has_space_or_control(settings_.host)) {
-    invalid("host " + quote_text(settings_.host) + " is not a host name or address");
-  }
-  if (settings_.port < 1 || settings_.port > 65535) {
-    invalid("port " + std::to_string(settings_.port) + " is outside 1-65535");
-  }
-  if (settings_.timeout_ms <= 0) {
-    invalid("timeout_ms " + std::to_string(settings_.timeout_ms) + " must be positive");
-  }
+  check_server_settings("SMTP settings", settings_.host, settings_.port, settings_.timeout_ms);
   if (settings_.helo.empty() || has_space_or_control(settings_.helo)) {
     invalid("helo " + quote_text(settings_.helo) + " must be one word (a host name)");
   }
@@ -519,7 +496,8 @@ void SmtpClient::send(const std::vector<std::string>& envelope_to, const std::st
     transaction.run(envelope_to, envelope_from, message_bytes);
   } catch (const Poco::Exception& e) {
     // Connection refused, timeouts, TLS handshake and certificate failures.
-    throw std::runtime_error("SMTP server " + endpoint(settings_) + ": " + e.displayText());
+    throw std::runtime_error("SMTP server " + endpoint(settings_.host, settings_.port) + ": " +
+                             e.displayText());
   }
 }
 

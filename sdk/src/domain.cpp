@@ -175,14 +175,6 @@ void check_known(IdIndex<T>& ids, const std::string& value, const std::string& p
                               " (known: " + ids.known_list() + ")"});
 }
 
-bool looks_like_email(std::string_view text) {
-  const auto at = text.find('@');
-  if (at == std::string_view::npos || at == 0 || at + 1 == text.size()) return false;
-  if (text.find('@', at + 1) != std::string_view::npos) return false;
-  return std::none_of(text.begin(), text.end(),
-                      [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == 0x7f; });
-}
-
 template <typename T, typename Read>
 T parse_root(const Json& json, Read read) {
   std::vector<FieldError> errors;
@@ -199,6 +191,14 @@ Json list_to_json(const std::vector<T>& items) {
 }
 
 }  // namespace
+
+bool looks_like_email(std::string_view text) {
+  const auto at = text.find('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 == text.size()) return false;
+  if (text.find('@', at + 1) != std::string_view::npos) return false;
+  return std::none_of(text.begin(), text.end(),
+                      [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == 0x7f; });
+}
 
 // ---- rules shared with the fast decoder --------------------------------------------------
 

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "slmhub/domain.hpp"
+
 namespace slmhub::host {
 namespace {
 
@@ -191,21 +193,13 @@ std::vector<std::string> Settings::validate_host_keys() const {
       if (!problem.empty()) problems.push_back(where(k.key) + ": " + problem);
       if (!holds_addresses(k.key)) continue;
       for (const auto& item : split_config_list(*v)) {
-        if (!plausible_email(item))
+        if (!looks_like_email(item))
           problems.push_back(where(k.key) + ": '" + k.key +
                              "' expects e-mail addresses (local@domain), found '" + item + "'");
       }
     }
   }
   return problems;
-}
-
-bool plausible_email(std::string_view text) {
-  const auto at = text.find('@');
-  if (at == std::string_view::npos || at == 0 || at + 1 == text.size()) return false;
-  if (text.find('@', at + 1) != std::string_view::npos) return false;
-  return std::none_of(text.begin(), text.end(),
-                      [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == 0x7f; });
 }
 
 std::string Settings::resolve_path(const std::string& path) const {

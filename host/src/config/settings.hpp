@@ -47,10 +47,6 @@ class Settings {
   std::string base_dir_ = ".";
 };
 
-// local@domain, no blanks or control characters, one '@': what the host accepts as an e-mail
-// address in its configuration and in the deadlines' recipients.
-bool plausible_email(std::string_view text);
-
 // A plugin's view: its subtree, defaults from its schema, environment overrides.
 class PluginConfig : public Config {
  public:

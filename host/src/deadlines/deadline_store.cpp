@@ -34,7 +34,7 @@ std::vector<std::string> sorted_unique(std::vector<std::string> items) {
 
 void check_addresses(const std::vector<std::string>& addresses, const std::string& where) {
   for (const auto& a : addresses) {
-    if (!plausible_email(a))
+    if (!looks_like_email(a))
       throw std::invalid_argument(where + ": expected an e-mail address (local@domain), found '" +
                                   a + "'");
   }

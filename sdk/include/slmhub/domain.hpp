@@ -158,6 +158,10 @@ struct Subscription {
   bool operator==(const Subscription&) const = default;
 };
 
+// local@domain: one '@' with text on both sides, no blanks or control characters. What a
+// contact's e-mail and every configured recipient must look like.
+bool looks_like_email(std::string_view text);
+
 struct Contact {
   ContactRole role = ContactRole::technical_primary;
   std::string name;

@@ -1,7 +1,9 @@
 // The store contract on both engines: every TEST_P runs once on a SQLite file and once on
 // a real PostgreSQL 15 cluster (one per test binary, a fresh database per test).
 #include <gtest/gtest.h>
+
 #include <unistd.h>
+#include "error_of.hpp"
 
 #include <atomic>
 #include <climits>
@@ -43,17 +45,7 @@ class TempDir {
   std::string path_;
 };
 
-// Asserts that `f` throws an exception of type E and returns its message.
-template <typename E = std::exception, typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no exception";
-  return {};
-}
+using test::error_of;
 
 std::vector<Migration> notes_migrations() {
   return {

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "dovecot.hpp"
+#include "error_of.hpp"
 #include "server_process.hpp"
 #include "smtp_recorder.hpp"
 
@@ -49,15 +50,6 @@ std::string message(int n) {
          "* 1 FETCH (FLAGS (\\Seen))\r\n"
          "last line of " +
          std::to_string(n) + "\r\n";
-}
-
-std::string failure_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
 }
 
 TEST(ImapClient, ListsUnseenAndFetchesWithoutChangingFlags) {
@@ -158,7 +150,7 @@ TEST(ImapClient, MoveModeMovesTheMessageToTheFolder) {
   session->move({listed[0].uid}, "Processed");
 
   // A folder that does not exist: the server's refusal is quoted, nothing moves.
-  const std::string error = failure_of([&] { session->move({listed[1].uid}, "Nowhere"); });
+  const std::string error = test::error_of([&] { session->move({listed[1].uid}, "Nowhere"); });
   EXPECT_NE(error.find("UID MOVE to 'Nowhere' failed"), std::string::npos) << error;
   EXPECT_NE(error.find("NO [TRYCREATE]"), std::string::npos) << error;
   session.reset();
@@ -242,7 +234,7 @@ TEST(ImapClient, UntrustedCertificateIsRefusedBeforeLogin) {
       ImapSettings settings = settings_for(server, tls);
       settings.ca_file = ca_file;
       const ImapClient client(settings);
-      const std::string error = failure_of([&] { client.open("INBOX"); });
+      const std::string error = test::error_of([&] { client.open("INBOX"); });
       EXPECT_NE(error.find("IMAP server 127.0.0.1:" + std::to_string(settings.port)),
                 std::string::npos)
           << error;
@@ -259,7 +251,7 @@ TEST(ImapClient, CertificateForAnotherNameIsRefused) {
   options.certificate_name = "mail.example.org";
   Dovecot server(options);
   const ImapClient client(settings_for(server, ImapSettings::Tls::implicit));
-  const std::string error = failure_of([&] { client.open("INBOX"); });
+  const std::string error = test::error_of([&] { client.open("INBOX"); });
   EXPECT_NE(
       error.find("no alternative certificate subject name matches target host name '127.0.0.1'"),
       std::string::npos)
@@ -272,7 +264,7 @@ TEST(ImapClient, WrongPasswordIsRefused) {
   ImapSettings settings = settings_for(server, ImapSettings::Tls::implicit);
   settings.password = "not-the-password";
   const ImapClient client(settings);
-  const std::string error = failure_of([&] { client.open("INBOX"); });
+  const std::string error = test::error_of([&] { client.open("INBOX"); });
   EXPECT_NE(error.find("IMAP server 127.0.0.1:" + std::to_string(settings.port)), std::string::npos)
       << error;
   EXPECT_NE(error.find("[AUTHENTICATIONFAILED]"), std::string::npos) << error;
@@ -282,7 +274,7 @@ TEST(ImapClient, WrongPasswordIsRefused) {
 TEST(ImapClient, MissingFolderIsRefusedWithTheServersReply) {
   Dovecot server;
   const ImapClient client(settings_for(server, ImapSettings::Tls::implicit));
-  const std::string error = failure_of([&] { client.open("Archive"); });
+  const std::string error = test::error_of([&] { client.open("Archive"); });
   EXPECT_NE(error.find("SELECT 'Archive' failed"), std::string::npos) << error;
   EXPECT_NE(error.find("NO Mailbox doesn't exist: Archive"), std::string::npos) << error;
 }

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "dovecot.hpp"
+#include "error_of.hpp"
 #include "server_process.hpp"
 #include "smtp_recorder.hpp"
 
@@ -48,15 +49,6 @@ std::string message(int n) {
          "..two dots\r\n"
          "last line of " +
          std::to_string(n) + "\r\n";
-}
-
-std::string failure_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
 }
 
 TEST(Pop3Client, ListsRetrievesAndDeletesOverPop3s) {
@@ -137,7 +129,7 @@ TEST(Pop3Client, UntrustedCertificateIsRefusedAndNothingIsDeleted) {
       Pop3Settings settings = settings_for(server, tls);
       settings.ca_file = ca_file;
       const Pop3Client client(settings);
-      const std::string error = failure_of([&] { client.open()->list(); });
+      const std::string error = test::error_of([&] { client.open()->list(); });
       EXPECT_NE(error.find("POP3 server 127.0.0.1:" + std::to_string(settings.port)),
                 std::string::npos)
           << error;
@@ -156,7 +148,7 @@ TEST(Pop3Client, CertificateForAnotherNameIsRefused) {
   server.deliver(message(1));
   // Trusted issuer, wrong name: the certificate is for mail.example.org, not 127.0.0.1.
   const Pop3Client client(settings_for(server, Pop3Settings::Tls::implicit));
-  const std::string error = failure_of([&] { client.open(); });
+  const std::string error = test::error_of([&] { client.open(); });
   EXPECT_NE(error.find("certificate verify failed"), std::string::npos) << error;
   EXPECT_EQ(server.count(), 1u);
 }
@@ -166,7 +158,7 @@ TEST(Pop3Client, WrongPasswordIsRefusedWithTheServersReply) {
   Pop3Settings settings = settings_for(server, Pop3Settings::Tls::implicit);
   settings.password = "not-the-password";
   const Pop3Client client(settings);
-  const std::string error = failure_of([&] { client.open(); });
+  const std::string error = test::error_of([&] { client.open(); });
   EXPECT_NE(error.find("refused the credentials of user 'intake': -ERR"), std::string::npos)
       << error;
   EXPECT_EQ(error.find("not-the-password"), std::string::npos) << error;

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "error_of.hpp"
+
 #include <bitset>
 #include <random>
 
@@ -29,16 +31,7 @@ const date::time_zone* chicago() { return find_zone("America/Chicago"); }
 const date::time_zone* berlin() { return find_zone("Europe/Berlin"); }
 const date::time_zone* utc() { return find_zone("UTC"); }
 
-template <class Error, class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an exception";
-  return "";
-}
+using test::error_of;
 
 // Mon-Fri 08:00-17:00 with the two Thanksgiving holidays of 2026.
 BusinessCalendar thanksgiving_calendar() {
