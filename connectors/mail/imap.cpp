@@ -16,6 +16,7 @@
 #include <string_view>
 #include <utility>
 
+#include "slmhub/digest.hpp"
 #include "slmhub/json.hpp"
 #include "text.hpp"
 
@@ -28,23 +29,6 @@ constexpr std::size_t kMaxCommandResponse = std::size_t{32} << 20;
 constexpr std::size_t kKeptLines = 20;
 // UIDs per STORE/MOVE/EXPUNGE command, so command lines stay short for any server.
 constexpr std::size_t kUidsPerCommand = 200;
-
-// RFC 3986 percent-encoding of everything but unreserved characters, for the folder in a URL.
-std::string url_encode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[u >> 4];
-      out += kHex[u & 0xF];
-    }
-  }
-  return out;
-}
 
 // An IMAP quoted string (RFC 3501 §4.3); check_imap_folder has refused what it cannot hold.
 std::string imap_string(std::string_view text) {
@@ -223,7 +207,7 @@ class ImapSession::Connection {
     base_url_ = std::string(settings.tls == ImapSettings::Tls::implicit ? "imaps" : "imap") +
                 "://" + (ipv6 ? "[" + settings.host + "]" : settings.host) + ":" +
                 std::to_string(settings.port) + "/";
-    folder_url_ = base_url_ + url_encode(folder_);
+    folder_url_ = base_url_ + percent_encode(folder_);
     curl_ = curl_easy_init();
     if (curl_ == nullptr) throw std::runtime_error(where_ + ": libcurl could not start a session");
     const long timeout_s = std::max(1L, static_cast<long>((settings.timeout_ms + 999) / 1000));

@@ -1,5 +1,7 @@
 #include "chromium.hpp"
 
+#include "process.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -68,14 +70,6 @@ std::vector<std::string> environment_with_home(const fs::path& home) {
   }
   env.push_back("HOME=" + home.string());
   return env;
-}
-
-std::vector<char*> pointers(std::vector<std::string>& strings) {
-  std::vector<char*> out;
-  out.reserve(strings.size() + 1);
-  for (auto& s : strings) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
 }
 
 std::string tail(const std::string& text, std::size_t bytes) {

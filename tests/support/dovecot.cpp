@@ -1,5 +1,7 @@
 #include "dovecot.hpp"
 
+#include "process.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -31,17 +33,6 @@ namespace fs = std::filesystem;
 constexpr int kStartAttempts = 5;
 
 std::string errno_text(int code) { return std::generic_category().message(code); }
-
-std::string tail(const fs::path& path) {
-  std::string text;
-  try {
-    text = read_text(path);
-  } catch (const std::exception&) {
-    return {};
-  }
-  constexpr std::size_t kShown = 3000;
-  return text.size() > kShown ? "..." + text.substr(text.size() - kShown) : text;
-}
 
 // A port nobody listens on right now; Dovecot may still lose a race for it, which the caller
 // handles by starting again on other ports.
@@ -162,15 +153,6 @@ pid_t spawn(const std::string& binary, const fs::path& config, const fs::path& o
     ::_exit(127);
   }
   return pid;
-}
-
-// Waits for the process; its exit status, or 128 + the signal that ended it.
-int wait_exit(pid_t pid) {
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return -1;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 // The maildir flags of a file name "base:2,FLAGS" when it is message `name`.

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "smtp_recorder.hpp"  // Certificate
+#include "certificate.hpp"
 
 namespace slmhub::test {
 

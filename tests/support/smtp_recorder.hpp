@@ -5,14 +5,17 @@
 // python3-aiosmtpd or openssl is missing.
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "certificate.hpp"
+
 namespace slmhub::test {
+
+class ScriptServer;
 
 struct SmtpRecorderOptions {
   enum class Tls { none, starttls, implicit } tls = Tls::none;
@@ -36,14 +39,6 @@ struct RecordedMail {
   std::string auth_user;  // "" when the client did not authenticate
 };
 
-// A self-signed certificate and its key, made with `openssl req -x509`.
-struct Certificate {
-  std::filesystem::path certificate;
-  std::filesystem::path key;
-};
-// Writes `name`.crt.pem and `name`.key.pem into `dir` for `name` (see certificate_name).
-Certificate make_self_signed_certificate(const std::filesystem::path& dir, const std::string& name);
-
 class SmtpRecorder {
  public:
   // Starts the server and waits until it listens; throws std::runtime_error with the server's
@@ -53,7 +48,7 @@ class SmtpRecorder {
   SmtpRecorder(const SmtpRecorder&) = delete;
   SmtpRecorder& operator=(const SmtpRecorder&) = delete;
 
-  int port() const { return port_; }
+  int port() const;
   // The server's certificate, to be trusted as the CA; "" without TLS.
   std::string ca_file() const { return certificate_.certificate.string(); }
 
@@ -66,14 +61,10 @@ class SmtpRecorder {
   std::string log() const;
 
  private:
-  void stop() noexcept;
-
   std::filesystem::path dir_;
   std::filesystem::path messages_;
   Certificate certificate_;
-  pid_t pid_ = -1;
-  int stdin_ = -1;  // the write end of the server's stdin: closing it stops the server
-  int port_ = 0;
+  std::unique_ptr<ScriptServer> server_;
 };
 
 }  // namespace slmhub::test

@@ -80,14 +80,15 @@ class Server::PluginHost : public Host {
         scheduler_(*this),
         commands_(*this),
         events_(*this),
-        outbox_(*this) {}
+        outbox_(*this),
+        store_(server) {}
 
   const Config& config() const override { return config_; }
   Logger& log() override { return log_; }
   const Clock& clock() const override { return server_.clock_; }
   Catalog& catalog() override { return *server_.core_; }
   Tickets& tickets() override { return *server_.core_; }
-  Store& store() override { return *server_.db_; }
+  Store& store() override { return store_; }
   Events& events() override { return events_; }
   Outbox& outbox() override { return outbox_; }
   Scheduler& scheduler() override { return scheduler_; }
@@ -107,6 +108,22 @@ class Server::PluginHost : public Host {
   }
 
  private:
+  // The database, with grouped transactions going through the core's group committer.
+  struct GroupedStore : Store {
+    explicit GroupedStore(Server& s) : s(s) {}
+    void migrate(std::string_view owner, const std::vector<Migration>& migrations) override {
+      s.db_->migrate(owner, migrations);
+    }
+    void transact(const std::function<void(Tx&)>& work) override { s.db_->transact(work); }
+    void transact_grouped(const std::function<void(Tx&)>& work) override {
+      s.core_->writer().submit(work);
+    }
+    std::vector<Row> query(std::string_view sql, const Params& params) override {
+      return s.db_->query(sql, params);
+    }
+    Dialect dialect() const override { return s.db_->dialect(); }
+    Server& s;
+  };
   struct Routes : HttpRoutes {
     explicit Routes(PluginHost& h) : h(h) {}
     void add(Route route) override { h.routes_.push_back(std::move(route)); }
@@ -161,6 +178,7 @@ class Server::PluginHost : public Host {
   Cmds commands_;
   Evts events_;
   Out outbox_;
+  GroupedStore store_;
   std::vector<Route> routes_;
   std::vector<JobSpec> jobs_;
   std::vector<CommandSpec> cmds_;

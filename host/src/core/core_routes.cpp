@@ -240,7 +240,7 @@ void CoreStore::add_routes(Router& router) {
                   read_ticket_fields(in, *t, false);
                   in.finish();
                   throw_if_errors(errors);
-                  update_ticket(tx, actor, *t);
+                  update(tx, actor, *t);
                   updated = *t;
                 });
                 return Response::json(ticket_to_json(updated, false));

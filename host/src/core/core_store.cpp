@@ -51,6 +51,8 @@ const std::vector<Migration>& core_migrations() {
        "ALTER TABLE tickets ADD COLUMN responded_at BIGINT;"
        "ALTER TABLE tickets ADD COLUMN response_escalated_at BIGINT;"
        "CREATE INDEX tickets_response ON tickets(responded_at, response_due)"},
+      {4, "tickets found by their reference in another system",
+       "CREATE INDEX tickets_external_ref ON tickets(external_ref)"},
   };
   return kMigrations;
 }
@@ -574,6 +576,14 @@ std::optional<Ticket> CoreStore::find(const std::string& id) const {
   return t;
 }
 
+std::optional<Ticket> CoreStore::find_by_external_ref(const std::string& ref) const {
+  if (ref.empty()) return std::nullopt;
+  auto rows = store_.query(
+      "SELECT id FROM tickets WHERE external_ref = ? ORDER BY created_at LIMIT 1", {ref});
+  if (rows.empty()) return std::nullopt;
+  return find(rows[0].text(0));
+}
+
 std::vector<Ticket> CoreStore::list_tickets(const std::string& customer, std::int64_t limit,
                                             bool breached) const {
   std::string sql = "SELECT " + std::string(kTicketColumns) + " FROM tickets WHERE 1 = 1";
@@ -633,16 +643,17 @@ std::string CoreStore::watch_responses(Outbox& outbox, const std::vector<std::st
   return std::to_string(escalated) + " escalated";
 }
 
-void CoreStore::update_ticket(Tx& tx, const Actor& actor, const Ticket& ticket) {
+void CoreStore::update(Tx& tx, const Actor& actor, const Ticket& ticket) {
   auto rows =
       tx.query("SELECT " + std::string(kTicketColumns) + " FROM tickets WHERE id = ?", {ticket.id});
   if (rows.empty()) throw NotFound("no ticket '" + ticket.id + "'");
   Json before = ticket_to_json(ticket_from_row(rows[0]), false);
   tx.exec(
       "UPDATE tickets SET kind = ?, subject = ?, status = ?, priority = ?, customer = ?, "
-      "updated_at = ? WHERE id = ?",
+      "external_ref = ?, updated_at = ? WHERE id = ?",
       {ticket.kind, ticket.subject, ticket.status, static_cast<std::int64_t>(ticket.priority),
-       ticket.customer.empty() ? Value{} : Value{ticket.customer}, to_epoch(clock_.now()),
+       ticket.customer.empty() ? Value{} : Value{ticket.customer},
+       ticket.external_ref.empty() ? Value{} : Value{ticket.external_ref}, to_epoch(clock_.now()),
        ticket.id});
   Json after = ticket_to_json(ticket, false);
   write_audit(tx, actor, "update", "ticket", ticket.id, before.dump(), after.dump());

@@ -105,6 +105,8 @@ class CoreStore : public Catalog, public Tickets {
   TicketMessage add_message(Tx& tx, const Actor& actor, const std::string& ticket_id,
                             TicketMessage message) override;
   std::optional<Ticket> find(const std::string& id) const override;
+  std::optional<Ticket> find_by_external_ref(const std::string& ref) const override;
+  void update(Tx& tx, const Actor& actor, const Ticket& ticket) override;
   void define_queue(Tx& tx, const std::string& name, const std::string& prefix) override;
   // `breached`: only tickets whose first response came late or is overdue now.
   std::vector<Ticket> list_tickets(const std::string& customer, std::int64_t limit,
@@ -113,7 +115,6 @@ class CoreStore : public Catalog, public Tickets {
   // response is escalated once (`ticket.response_missed`, an e-mail per `escalate` address
   // through `outbox`). Returns a one-line summary.
   std::string watch_responses(Outbox& outbox, const std::vector<std::string>& escalate);
-  void update_ticket(Tx& tx, const Actor& actor, const Ticket& ticket);
 
  private:
   // `before` and `after` are serialized JSON; "" stores NULL.

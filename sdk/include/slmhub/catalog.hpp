@@ -78,6 +78,13 @@ class Tickets {
   virtual TicketMessage add_message(Tx& tx, const Actor& actor, const std::string& ticket_id,
                                     TicketMessage message) = 0;
   virtual std::optional<Ticket> find(const std::string& id) const = 0;
+  // The ticket whose external_ref (e.g. the ServiceNow INC number) is `ref`, the oldest when
+  // several are; nullopt for "" or none.
+  virtual std::optional<Ticket> find_by_external_ref(const std::string& ref) const = 0;
+  // Writes `ticket`'s kind, subject, status, priority, customer and external_ref (its
+  // messages are not touched: add_message adds them); audits and writes `ticket.updated`.
+  // NotFound when there is no such ticket.
+  virtual void update(Tx& tx, const Actor& actor, const Ticket& ticket) = 0;
   // Declares a queue and the prefix of its case numbers ("db-requests" → "DBR0000042"). A
   // queue first used without a declaration gets "SLM". The prefix of a queue that already
   // has tickets does not change (its case numbers are in people's mailboxes): a different

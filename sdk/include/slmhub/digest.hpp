@@ -17,5 +17,8 @@ std::string base64_encode(std::string_view data);
 // std::invalid_argument naming the offset of the first character that is not base64 or the
 // wrong length.
 std::string base64_decode(std::string_view text);
+// RFC 3986 percent-encoding of everything but the unreserved characters (A-Z a-z 0-9 - . _ ~),
+// for a value inside a URL's path segment or query, or a form field.
+std::string percent_encode(std::string_view text);
 
 }  // namespace slmhub

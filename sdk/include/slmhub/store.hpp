@@ -58,6 +58,13 @@ class Store {
   // (and rethrows). Retries the whole function on a serialization failure or a busy
   // database, so `work` must not have effects outside the transaction.
   virtual void transact(const std::function<void(Tx&)>& work) = 0;
+  // As transact(), for short writes that many callers make at the same moment (webhooks,
+  // deliveries): `work` may share one transaction and one commit (one fsync) with other
+  // callers' writes, and returns once that commit is done (group commit). When one write of a
+  // group throws, the group is rolled back and each write runs again alone, so only its own
+  // caller sees the error, and `work` may run more than once: it must have no effects outside
+  // the transaction but its caller's own variables. Outside a running server it is transact().
+  virtual void transact_grouped(const std::function<void(Tx&)>& work) { transact(work); }
   virtual std::vector<Row> query(std::string_view sql, const Params& params = {}) = 0;
   virtual Dialect dialect() const = 0;
 };

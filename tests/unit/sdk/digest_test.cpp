@@ -50,5 +50,12 @@ TEST(Digest, Base64RefusesWhatIsNotBase64) {
   EXPECT_NE(message("Z==="), "accepted");
 }
 
+TEST(PercentEncode, KeepsOnlyUnreservedCharacters) {
+  EXPECT_EQ(percent_encode("a-b_c.d~e f/é"), "a-b_c.d~e%20f%2F%C3%A9");
+  EXPECT_EQ(percent_encode("correlation_id=SLM0000001^ORDERBYsys_id"),
+            "correlation_id%3DSLM0000001%5EORDERBYsys_id");
+  EXPECT_EQ(percent_encode(""), "");
+}
+
 }  // namespace
 }  // namespace slmhub
