@@ -300,10 +300,24 @@ IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
     std::smatch m;
     if (std::regex_search(mail.subject, m, kTag) && tickets_.find(m[1].str())) ticket = m[1];
   }
+  // A ServiceNow notification about an incident synced with one of our tickets ([servicenow]
+  // puts the INC number in external_ref) belongs to that ticket: a new ticket would answer
+  // it, and the two helpdesks would write to each other about their own case numbers.
+  bool correlated = false;
+  if (ticket.empty()) {
+    static const std::regex kIncident(R"(\b(INC[0-9]{7})\b)");
+    std::smatch m;
+    if (std::regex_search(mail.subject, m, kIncident)) {
+      if (auto t = tickets_.find_by_external_ref(m[1].str())) {
+        ticket = t->id;
+        correlated = true;
+      }
+    }
+  }
 
   std::optional<Ticket> existing;
   if (!ticket.empty()) existing = tickets_.find(ticket);
-  if (existing && !bounce && !accept_unknown_sender) {
+  if (existing && !bounce && !accept_unknown_sender && !correlated) {
     bool known = lower(existing->requester) == lower(sender);
     if (!known && !existing->customer.empty()) {
       if (auto c = catalog_.customer(existing->customer)) {

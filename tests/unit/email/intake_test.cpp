@@ -151,6 +151,32 @@ TEST_P(IntakeTest, RepliesThreadByOurMessageIdThenByTheCaseNumber) {
   EXPECT_EQ(replies().size(), 1u);
 }
 
+TEST_P(IntakeTest, AServiceNowNotificationJoinsTheTicketSyncedWithItsIncident) {
+  receive(message("dba@library.example.org", "Restore a table", "n1@library.example.org"));
+  // The ServiceNow sync linked the ticket to its incident.
+  auto t = core_->find("DBR0000001");
+  t->external_ref = "INC0010042";
+  db_->transact([&](Tx& tx) { core_->update(tx, Actor{"system:servicenow"}, *t); });
+  const std::string notice =
+      message("ServiceNow <instance@service-now.example.org>",
+              "Incident INC0010042 has been updated", "sn-1@service-now.example.org",
+              "Auto-Submitted: auto-generated\r\n", "State: In Progress\r\n");
+  auto r = receive(notice);
+  EXPECT_EQ(r.outcome, "reply");
+  EXPECT_EQ(r.ticket, "DBR0000001");
+  EXPECT_FALSE(r.auto_replied);
+  EXPECT_EQ(core_->find("DBR0000001")->messages.size(), 2u);
+  EXPECT_EQ(tickets(), 1);
+  // An incident number that no ticket is synced with is an ordinary new message.
+  r = receive(message("ServiceNow <instance@service-now.example.org>",
+                      "Incident INC0099999 has been updated", "sn-2@service-now.example.org",
+                      "Auto-Submitted: auto-generated\r\n"));
+  EXPECT_EQ(r.outcome, "ticket");
+  EXPECT_EQ(r.ticket, "DBR0000002");
+  EXPECT_FALSE(r.auto_replied);  // automated mail gets no auto-reply
+  EXPECT_EQ(replies().size(), 1u);
+}
+
 TEST_P(IntakeTest, AStrangerAnsweringATicketStartsItsOwnOrIsHeld) {
   receive(message("dba@library.example.org", "Restore a table", "s1@library.example.org"));
   auto r = receive(message("someone@elsewhere.example.net", "Re: [DBR0000001] me too",
