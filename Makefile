@@ -20,7 +20,7 @@ export CCACHE_NOHASHDIR := 1
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps configure build run test test-unit bench bench-availability bench-mail format tidy clean
+.PHONY: all deps configure build run test test-unit bench bench-availability bench-mail bench-servicenow format tidy clean
 all: build
 
 # Idempotent: installs only what dpkg does not already have. Dovecot is only for the tests,
@@ -65,6 +65,12 @@ bench-availability: configure
 bench-mail: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target slmhub email_intake bench_mail_parse bench_mail_lmtp
 	bench/mail/run.sh $(BUILD_DIR)
+
+# The ServiceNow benchmark (webhook ingest beside the bare Poco handler, a 100,000-record sweep
+# against the simulator with 20 ms latency; bench/RESULTS.md); builds only its own targets.
+bench-servicenow: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target slmhub servicenow bench_bare_poco
+	bench/servicenow/run.sh $(BUILD_DIR)
 
 format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -1,0 +1,780 @@
+#include "sync.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+#include "slmhub/digest.hpp"
+#include "slmhub/errors.hpp"
+
+namespace slmhub::servicenow {
+
+struct Sync::Link {
+  std::string local_id;
+  std::string number;
+  std::int64_t mod_count = -1;
+  Json synced;  // {"theirs": {field: raw}, "ours": {field: value}}
+};
+
+namespace {
+
+constexpr std::size_t kErrorsKept = 20;
+
+std::int64_t integer_or(const std::string& text, std::int64_t fallback) {
+  std::int64_t value = 0;
+  const auto* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  return ec == std::errc() && ptr == end && !text.empty() ? value : fallback;
+}
+
+std::string field(const Record& r, const std::string& name) {
+  auto it = r.find(name);
+  return it == r.end() ? std::string() : it->second;
+}
+
+// ServiceNow incident state → ticket status, and back (SERVICENOW.md, Tables).
+std::string status_of_state(const std::string& state) {
+  switch (integer_or(state, 1)) {
+    case 2:
+      return "open";
+    case 3:
+      return "pending";
+    case 6:
+      return "resolved";
+    case 7:
+    case 8:
+      return "closed";
+    default:
+      return "new";
+  }
+}
+std::string state_of_status(const std::string& status) {
+  if (status == "open") return "2";
+  if (status == "pending") return "3";
+  if (status == "resolved") return "6";
+  if (status == "closed") return "7";
+  return "1";
+}
+
+// Our priority 1-5 as ServiceNow impact and urgency, the pair the matrix of DOMAIN.md §7 maps
+// back to the same priority (ServiceNow computes priority itself).
+std::pair<std::string, std::string> impact_urgency_of(int priority) {
+  switch (priority) {
+    case 1:
+      return {"1", "1"};
+    case 2:
+      return {"1", "2"};
+    case 3:
+      return {"2", "2"};
+    case 4:
+      return {"2", "3"};
+    default:
+      return {"3", "3"};
+  }
+}
+int priority_of(const Record& r) {
+  return static_cast<int>(std::clamp<std::int64_t>(integer_or(field(r, "priority"), 3), 1, 5));
+}
+
+// The field groups of a ticket that are synced, as our values and as ServiceNow's.
+Json ours_of(const Ticket& t) {
+  return {{"status", t.status}, {"priority", t.priority}, {"subject", t.subject}};
+}
+Json theirs_of(const Record& r) {
+  return {{"state", field(r, "state")},
+          {"priority", field(r, "priority")},
+          {"short_description", field(r, "short_description")},
+          {"correlation_id", field(r, "correlation_id")}};
+}
+
+std::optional<Instant> glide_instant(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  return from_epoch(parse_glide_datetime(text));
+}
+
+}  // namespace
+
+const char* applied_name(Applied a) {
+  switch (a) {
+    case Applied::created:
+      return "created";
+    case Applied::updated:
+      return "updated";
+    case Applied::unchanged:
+      return "unchanged";
+    case Applied::stale:
+      return "stale";
+    case Applied::echo:
+      return "echo";
+    case Applied::unmapped:
+      return "unmapped";
+  }
+  return "?";
+}
+
+Sync::Sync(Host& host, SyncSettings settings, std::shared_ptr<Client> client)
+    : host_(host), settings_(std::move(settings)), client_(std::move(client)) {}
+
+void Sync::migrate() {
+  host_.store().migrate(
+      "servicenow",
+      {{1, "ServiceNow inbox, links, echo marks, journal, cursors, sweeps and conflicts",
+        "CREATE TABLE servicenow_inbox(id {{serial}}, tbl TEXT NOT NULL, sys_id TEXT NOT NULL, "
+        "version TEXT NOT NULL, updated_by TEXT, updated_on TEXT, received_at BIGINT NOT NULL, "
+        "body TEXT NOT NULL, state TEXT NOT NULL, detail TEXT, processed_at BIGINT, "
+        "UNIQUE(tbl, sys_id, version));"
+        "CREATE INDEX servicenow_inbox_state ON servicenow_inbox(state, received_at);"
+        "CREATE TABLE servicenow_links(tbl TEXT NOT NULL, sys_id TEXT NOT NULL, number TEXT, "
+        "local_id TEXT NOT NULL, mod_count BIGINT NOT NULL, updated_on TEXT NOT NULL, "
+        "synced TEXT NOT NULL, PRIMARY KEY(tbl, sys_id));"
+        "CREATE INDEX servicenow_links_local ON servicenow_links(tbl, local_id);"
+        "CREATE TABLE servicenow_writes(tbl TEXT NOT NULL, sys_id TEXT NOT NULL, "
+        "mod_count BIGINT NOT NULL, at BIGINT NOT NULL, PRIMARY KEY(tbl, sys_id, mod_count));"
+        "CREATE TABLE servicenow_journal(sys_id TEXT PRIMARY KEY, ticket TEXT NOT NULL, "
+        "message BIGINT);"
+        "CREATE TABLE servicenow_sent(message BIGINT PRIMARY KEY, ticket TEXT NOT NULL, "
+        "at BIGINT NOT NULL);"
+        "CREATE TABLE servicenow_cursors(tbl TEXT PRIMARY KEY, updated_on TEXT NOT NULL, "
+        "sys_id TEXT NOT NULL);"
+        "CREATE TABLE servicenow_sweeps(id {{serial}}, started_at BIGINT NOT NULL, "
+        "finished_at BIGINT, seen BIGINT NOT NULL, repaired BIGINT NOT NULL, error TEXT);"
+        "CREATE TABLE servicenow_conflicts(id {{serial}}, tbl TEXT NOT NULL, sys_id TEXT NOT "
+        "NULL, local_id TEXT NOT NULL, field TEXT NOT NULL, ours TEXT, theirs TEXT, "
+        "winner TEXT NOT NULL, at BIGINT NOT NULL)"}});
+}
+
+std::string Sync::receive(const InboundChange& change, const std::string& raw_body) {
+  // The version that deduplicates: sys_mod_count, or the body's hash when the rule sends none.
+  const std::string version =
+      change.mod_count >= 0 ? std::to_string(change.mod_count) : "sha256:" + sha256_hex(raw_body);
+  std::string outcome;
+  // Webhooks come in bursts: they share commits (the 2xx still follows their own commit).
+  host_.store().transact_grouped([&](Tx& tx) {
+    if (change.mod_count >= 0 && !settings_.integration_user.empty() &&
+        change.updated_by == settings_.integration_user &&
+        !tx.query("SELECT 1 FROM servicenow_writes WHERE tbl = ? AND sys_id = ? AND mod_count = ?",
+                  {change.table, change.sys_id, change.mod_count})
+             .empty()) {
+      outcome = "echo";
+      return;
+    }
+    auto rows = tx.query(
+        "INSERT INTO servicenow_inbox(tbl, sys_id, version, updated_by, updated_on, received_at, "
+        "body, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT(tbl, sys_id, version) "
+        "DO NOTHING RETURNING id",
+        {change.table, change.sys_id, version, change.updated_by, change.updated_on,
+         to_epoch(host_.clock().now()), raw_body});
+    if (rows.empty()) {
+      outcome = "duplicate";
+      return;
+    }
+    host_.events().publish(
+        tx, "servicenow.received", change.table + "/" + change.sys_id,
+        {{"inbox", rows[0].integer(0)}, {"table", change.table}, {"sys_id", change.sys_id}});
+    outcome = "accepted";
+  });
+  return outcome;
+}
+
+void Sync::process_inbox(std::int64_t inbox_id) {
+  auto rows = host_.store().query("SELECT tbl, sys_id, state FROM servicenow_inbox WHERE id = ?",
+                                  {inbox_id});
+  if (rows.empty() || rows[0].text(2) != "pending") return;
+  const std::string table = rows[0].text(0), sys_id = rows[0].text(1);
+  std::string state, detail;
+  if (!client_) return;  // stays pending until an instance is configured
+  // A failure to reach the instance throws: the event comes again after a back-off.
+  auto record = client_->get(table, sys_id);
+  if (!record) {
+    state = "gone";
+    detail = "not readable in ServiceNow (deleted, or hidden from the integration user)";
+  } else {
+    try {
+      const Applied a = apply(table, *record);
+      state = a == Applied::unmapped ? "unmapped" : "applied";
+      detail = applied_name(a);
+      // A comment or work note changes the incident: its journal entries come with it.
+      if (table == "incident" && a != Applied::stale && a != Applied::echo) {
+        apply_journal_of(field(*record, "sys_id"));
+      }
+    } catch (const Problem& e) {  // the record breaks a rule of ours: keep it and say why
+      state = "failed";
+      detail = e.what();
+      note_error(table + "/" + sys_id + ": " + detail);
+    }
+  }
+  host_.store().transact([&](Tx& tx) {
+    tx.exec("UPDATE servicenow_inbox SET state = ?, detail = ?, processed_at = ? WHERE id = ?",
+            {state, detail, to_epoch(host_.clock().now()), inbox_id});
+  });
+}
+
+void Sync::apply_journal_of(const std::string& incident_sys_id) {
+  // A sys_id goes into the query only when it cannot change it.
+  if (incident_sys_id.empty() ||
+      !std::all_of(incident_sys_id.begin(), incident_sys_id.end(),
+                   [](unsigned char c) { return std::isalnum(c) != 0; })) {
+    return;
+  }
+  client_->list("sys_journal_field",
+                "element_id=" + incident_sys_id + "^name=incident^ORDERBYsys_created_on", {},
+                [&](std::vector<Record>&& page) {
+                  for (const auto& entry : page) apply("sys_journal_field", entry);
+                });
+}
+
+std::optional<Sync::Link> Sync::link_by_sys_id(Tx& tx, const std::string& table,
+                                               const std::string& sys_id) {
+  auto rows = tx.query(
+      "SELECT local_id, number, mod_count, synced FROM servicenow_links WHERE tbl = ? AND "
+      "sys_id = ?",
+      {table, sys_id});
+  if (rows.empty()) return std::nullopt;
+  return Link{rows[0].text(0), rows[0].optional_text(1).value_or(""), rows[0].integer(2),
+              Json::parse(rows[0].text(3))};
+}
+
+Applied Sync::apply(const std::string& table, const Record& r) {
+  Applied result = Applied::unchanged;
+  host_.store().transact([&](Tx& tx) { result = apply(tx, table, r); });
+  return result;
+}
+
+Applied Sync::apply(Tx& tx, const std::string& table, const Record& r) {
+  const std::string sys_id = field(r, "sys_id");
+  if (sys_id.empty()) throw ValidationError("sys_id", "the " + table + " record has no sys_id");
+  if (table == "sys_journal_field") return apply_journal(tx, r);
+  const std::int64_t mod = integer_or(field(r, "sys_mod_count"), 0);
+  auto link = link_by_sys_id(tx, table, sys_id);
+  if (link && mod <= link->mod_count) return Applied::stale;
+  if (field(r, "sys_updated_by") == settings_.integration_user &&
+      !tx.query("SELECT 1 FROM servicenow_writes WHERE tbl = ? AND sys_id = ? AND mod_count = ?",
+                {table, sys_id, mod})
+           .empty()) {
+    return Applied::echo;
+  }
+  if (table == "incident") return apply_incident(tx, r, link);
+  if (table == "cmdb_ci_outage") return apply_outage(tx, r);
+  if (table == "change_request") return apply_change(tx, r);
+  throw ValidationError("table", "'" + table + "' is not synced");
+}
+
+void Sync::save_link(Tx& tx, const std::string& table, const Record& r, const std::string& local_id,
+                     const Json& synced) {
+  tx.exec(
+      "INSERT INTO servicenow_links(tbl, sys_id, number, local_id, mod_count, updated_on, synced) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(tbl, sys_id) DO UPDATE SET number = "
+      "excluded.number, local_id = excluded.local_id, mod_count = excluded.mod_count, "
+      "updated_on = excluded.updated_on, synced = excluded.synced",
+      {table, field(r, "sys_id"), field(r, "number"), local_id,
+       integer_or(field(r, "sys_mod_count"), 0), field(r, "sys_updated_on"), synced.dump()});
+}
+
+void Sync::record_write(Tx& tx, const std::string& table, const Record& r) {
+  tx.exec(
+      "INSERT INTO servicenow_writes(tbl, sys_id, mod_count, at) VALUES (?, ?, ?, ?) "
+      "ON CONFLICT(tbl, sys_id, mod_count) DO NOTHING",
+      {table, field(r, "sys_id"), integer_or(field(r, "sys_mod_count"), 0),
+       to_epoch(host_.clock().now())});
+}
+
+Applied Sync::apply_incident(Tx& tx, const Record& r, const std::optional<Link>& link) {
+  const Json theirs = theirs_of(r);
+  if (!link) {
+    // Ours already (created here, its create answer lost) or new from ServiceNow.
+    std::optional<Ticket> ticket;
+    if (const auto correlation = field(r, "correlation_id"); !correlation.empty()) {
+      ticket = host_.tickets().find(correlation);
+    }
+    Applied result = Applied::updated;
+    if (!ticket) {
+      Ticket t;
+      t.queue = settings_.incident_queue;
+      t.kind = "incident";
+      t.subject = field(r, "short_description");
+      if (t.subject.empty()) t.subject = field(r, "number");
+      t.status = status_of_state(field(r, "state"));
+      t.priority = priority_of(r);
+      t.requester = "servicenow";
+      t.external_ref = field(r, "number");
+      if (const auto d = field(r, "description"); !d.empty()) {
+        t.messages.push_back({0, "in", "servicenow:" + field(r, "sys_created_by"), d, "", {}});
+      }
+      ticket = host_.tickets().create(tx, actor_, t);
+      result = Applied::created;
+    } else if (ticket->external_ref != field(r, "number")) {
+      ticket->external_ref = field(r, "number");
+      host_.tickets().update(tx, actor_, *ticket);
+    }
+    save_link(tx, "incident", r, ticket->id, {{"theirs", theirs}, {"ours", ours_of(*ticket)}});
+    return result;
+  }
+  auto ticket = host_.tickets().find(link->local_id);
+  Json synced = link->synced;
+  if (!ticket) {  // deleted here: keep following the record, change nothing
+    save_link(tx, "incident", r, link->local_id, synced);
+    return Applied::unchanged;
+  }
+  struct Group {
+    const char* theirs;
+    const char* ours;
+    Json mapped;  // their value in our terms
+  };
+  const std::vector<Group> groups = {
+      {"state", "status", status_of_state(field(r, "state"))},
+      {"priority", "priority", priority_of(r)},
+      {"short_description", "subject", field(r, "short_description")},
+  };
+  const Instant their_time =
+      glide_instant(field(r, "sys_updated_on")).value_or(host_.clock().now());
+  bool changed = false, ours_won = false;
+  Json& synced_theirs = synced["theirs"];
+  Json& synced_ours = synced["ours"];
+  const Json our_now = ours_of(*ticket);
+  for (const auto& g : groups) {
+    if (synced_theirs.value(g.theirs, Json()) == theirs[g.theirs]) continue;  // not changed there
+    const bool ours_changed = synced_ours.value(g.ours, Json()) != our_now[g.ours];
+    if (ours_changed && our_now[g.ours] != g.mapped) {
+      // Both sides changed the field since the last sync: the later writer wins.
+      const bool theirs_win = their_time >= ticket->updated_at;
+      tx.exec(
+          "INSERT INTO servicenow_conflicts(tbl, sys_id, local_id, field, ours, theirs, winner, "
+          "at) VALUES ('incident', ?, ?, ?, ?, ?, ?, ?)",
+          {field(r, "sys_id"), ticket->id, std::string(g.ours), our_now[g.ours].dump(),
+           g.mapped.dump(), std::string(theirs_win ? "servicenow" : "slmhub"),
+           to_epoch(host_.clock().now())});
+      if (!theirs_win) {
+        synced_theirs[g.theirs] = theirs[g.theirs];
+        ours_won = true;
+        continue;
+      }
+    }
+    if (std::string(g.ours) == "status") ticket->status = g.mapped.get<std::string>();
+    if (std::string(g.ours) == "priority") ticket->priority = g.mapped.get<int>();
+    if (std::string(g.ours) == "subject") ticket->subject = g.mapped.get<std::string>();
+    synced_theirs[g.theirs] = theirs[g.theirs];
+    synced_ours[g.ours] = g.mapped;
+    changed = true;
+  }
+  synced_theirs["correlation_id"] = theirs["correlation_id"];
+  if (ticket->external_ref != field(r, "number")) {
+    ticket->external_ref = field(r, "number");
+    changed = true;
+  }
+  if (changed) host_.tickets().update(tx, actor_, *ticket);
+  save_link(tx, "incident", r, ticket->id, synced);
+  if (ours_won && !changed) {
+    // Nothing changed here, so no ticket event will push our winning values: ask for it.
+    host_.outbox().enqueue(
+        tx, {0, "servicenow", "incident", ticket->id, Json{{"ticket", ticket->id}}.dump(),
+             Json::object(), "conflict/" + ticket->id + "/" + field(r, "sys_mod_count")});
+  }
+  return changed ? Applied::updated : Applied::unchanged;
+}
+
+Applied Sync::apply_journal(Tx& tx, const Record& r) {
+  // Journal entries never change: each becomes one ticket message, once. Our own comments come
+  // back this way too and are skipped.
+  if (field(r, "name") != "incident" ||
+      (field(r, "element") != "comments" && field(r, "element") != "work_notes")) {
+    return Applied::unmapped;
+  }
+  const std::string sys_id = field(r, "sys_id");
+  if (!tx.query("SELECT 1 FROM servicenow_journal WHERE sys_id = ?", {sys_id}).empty()) {
+    return Applied::stale;
+  }
+  auto link = link_by_sys_id(tx, "incident", field(r, "element_id"));
+  if (!link) return Applied::unmapped;  // its incident is not synced (yet): the sweep retries
+  if (field(r, "sys_created_by") == settings_.integration_user) {
+    tx.exec("INSERT INTO servicenow_journal(sys_id, ticket, message) VALUES (?, ?, NULL)",
+            {sys_id, link->local_id});
+    return Applied::echo;
+  }
+  std::optional<std::int64_t> message;
+  if (host_.tickets().find(link->local_id)) {
+    TicketMessage m;
+    m.direction = "in";
+    m.author = "servicenow:" + field(r, "sys_created_by");
+    m.body = (field(r, "element") == "work_notes" ? "Work note: " : "") + field(r, "value");
+    if (auto at = glide_instant(field(r, "sys_created_on"))) m.at = *at;
+    message = host_.tickets().add_message(tx, actor_, link->local_id, m).id;
+  }
+  tx.exec("INSERT INTO servicenow_journal(sys_id, ticket, message) VALUES (?, ?, ?)",
+          {sys_id, link->local_id, message ? Value{*message} : Value{}});
+  return Applied::created;
+}
+
+std::optional<std::string> Sync::service_of(const Record& r) const {
+  for (const char* name : {"cmdb_ci", "business_service"}) {
+    if (auto it = settings_.ci_services.find(field(r, name)); it != settings_.ci_services.end()) {
+      return it->second;
+    }
+  }
+  return std::nullopt;
+}
+
+Applied Sync::apply_outage(Tx& tx, const Record& r) {
+  const std::string type = field(r, "type");
+  if (type != "outage" && type != "degradation") return Applied::unmapped;  // planned: a change
+  auto service = service_of(r);
+  if (!service) {
+    note_error("cmdb_ci_outage " + field(r, "sys_id") + ": CI '" + field(r, "cmdb_ci") +
+               "' has no service (plugins.servicenow.ci_services)");
+    return Applied::unmapped;
+  }
+  auto link = link_by_sys_id(tx, "cmdb_ci_outage", field(r, "sys_id"));
+  std::string id;
+  if (link) {
+    id = link->local_id;
+  } else {
+    // The incident's number when we know the incident, else one made from the outage's id.
+    if (auto task = link_by_sys_id(tx, "incident", field(r, "task_number"));
+        task && !task->number.empty()) {
+      id = task->number;
+    } else {
+      id = "SNO" + field(r, "sys_id").substr(0, 12);
+    }
+    auto taken = tx.query(
+        "SELECT sys_id FROM servicenow_links WHERE tbl = 'cmdb_ci_outage' AND "
+        "local_id = ?",
+        {id});
+    if (!taken.empty()) id += "-" + field(r, "sys_id").substr(0, 6);
+  }
+  Interruption item;
+  item.id = id;
+  item.service = *service;
+  item.type = type == "outage" ? InterruptionType::outage : InterruptionType::degradation;
+  auto begin = glide_instant(field(r, "begin"));
+  if (!begin)
+    throw ValidationError("begin", "cmdb_ci_outage " + field(r, "sys_id") + " has no begin");
+  item.start = *begin;
+  item.end = glide_instant(field(r, "end"));
+  if (const auto d = field(r, "short_description"); !d.empty()) item.description = d;
+  host_.catalog().record_interruption(tx, actor_, item);
+  save_link(tx, "cmdb_ci_outage", r, id, Json::object());
+  return link ? Applied::updated : Applied::created;
+}
+
+Applied Sync::apply_change(Tx& tx, const Record& r) {
+  auto service = service_of(r);
+  auto start = glide_instant(field(r, "start_date"));
+  auto end = glide_instant(field(r, "end_date"));
+  if (!service || !start || !end) {
+    if (!service) {
+      note_error("change_request " + field(r, "number") + ": CI '" + field(r, "cmdb_ci") +
+                 "' has no service (plugins.servicenow.ci_services)");
+    }
+    return Applied::unmapped;  // not planned yet, or not one of our services
+  }
+  auto link = link_by_sys_id(tx, "change_request", field(r, "sys_id"));
+  MaintenanceWindow item;
+  item.id =
+      field(r, "number").empty() ? "SNC" + field(r, "sys_id").substr(0, 12) : field(r, "number");
+  item.service = *service;
+  item.start = *start;
+  item.end = *end;
+  item.announced_at = glide_instant(field(r, "sys_created_on"));
+  // Category from the type and the notice given (DOMAIN.md §8): emergency changes are
+  // emergencies; under 5 business days of notice is expedited; otherwise a high or medium
+  // impact change is a planned outage, a low impact one non-disruptive.
+  if (field(r, "type") == "emergency") {
+    item.category = MaintenanceCategory::emergency;
+  } else if (item.announced_at &&
+             item.start <
+                 host_.catalog().provider_calendar().business_days_after(*item.announced_at, 4)) {
+    item.category = MaintenanceCategory::expedited_non_disruptive;
+  } else {
+    const auto impact = integer_or(field(r, "impact"), 3);
+    item.category = impact <= 2 ? MaintenanceCategory::planned_outage
+                                : MaintenanceCategory::planned_non_disruptive;
+  }
+  const auto state = integer_or(field(r, "state"), -5);
+  item.status = state == 4   ? MaintenanceStatus::cancelled
+                : state == 3 ? MaintenanceStatus::complete
+                             : MaintenanceStatus::scheduled;
+  host_.catalog().record_maintenance(tx, actor_, item);
+  save_link(tx, "change_request", r, item.id, Json::object());
+  return link ? Applied::updated : Applied::created;
+}
+
+void Sync::on_ticket_event(const Event& event) {
+  const Json& p = event.payload;
+  std::string key = event.type + "/" + std::to_string(event.id);
+  Json body = {{"ticket", event.subject}};
+  if (event.type == "ticket.message_added") body["message"] = p.value("message", std::int64_t{0});
+  host_.store().transact([&](Tx& tx) {
+    host_.outbox().enqueue(
+        tx, {0, "servicenow", "incident", event.subject, body.dump(), Json::object(), key});
+  });
+}
+
+void Sync::send(const OutboxMessage& message) {
+  if (!client_) throw std::runtime_error("no ServiceNow instance is configured");
+  const Json body = Json::parse(message.body);
+  const std::string id = body.at("ticket").get<std::string>();
+  auto ticket = host_.tickets().find(id);
+  if (!ticket) return;
+  if (!settings_.outbound_kinds.contains(ticket->kind)) return;
+
+  std::optional<Link> link;
+  std::string sys_id;
+  host_.store().transact([&](Tx& tx) {
+    auto rows = tx.query(
+        "SELECT sys_id FROM servicenow_links WHERE tbl = 'incident' AND "
+        "local_id = ?",
+        {id});
+    if (rows.empty()) return;
+    sys_id = rows[0].text(0);
+    link = link_by_sys_id(tx, "incident", sys_id);
+  });
+
+  const auto [impact, urgency] = impact_urgency_of(ticket->priority);
+  if (!link) {
+    Record fields = {{"short_description", ticket->subject},
+                     {"state", state_of_status(ticket->status)},
+                     {"impact", impact},
+                     {"urgency", urgency},
+                     {"correlation_id", ticket->id},
+                     {"correlation_display", "slmhub"}};
+    if (!ticket->messages.empty()) fields["description"] = ticket->messages.front().body;
+    if (ticket->status == "resolved" || ticket->status == "closed") {
+      fields["close_code"] = settings_.close_code;
+      fields["close_notes"] = "Resolved in slmhub as " + ticket->id;
+    }
+    const Record created = client_->create_unique("incident", fields, "correlation_id");
+    host_.store().transact([&](Tx& tx) {
+      record_write(tx, "incident", created);
+      if (link_by_sys_id(tx, "incident", field(created, "sys_id"))) return;
+      save_link(tx, "incident", created, ticket->id,
+                {{"theirs", theirs_of(created)}, {"ours", ours_of(*ticket)}});
+      auto current = host_.tickets().find(ticket->id);
+      if (current && current->external_ref != field(created, "number")) {
+        current->external_ref = field(created, "number");
+        host_.tickets().update(tx, actor_, *current);
+      }
+      // The first message went as the description.
+      if (!ticket->messages.empty()) {
+        tx.exec(
+            "INSERT INTO servicenow_sent(message, ticket, at) VALUES (?, ?, ?) ON "
+            "CONFLICT(message) DO NOTHING",
+            {ticket->messages.front().id, ticket->id, to_epoch(host_.clock().now())});
+      }
+    });
+    sys_id = field(created, "sys_id");
+    host_.store().transact([&](Tx& tx) { link = link_by_sys_id(tx, "incident", sys_id); });
+  }
+
+  // What changed here since the last sync goes out as one PATCH.
+  Record patch;
+  const Json our_now = ours_of(*ticket);
+  const Json& synced_ours = link->synced["ours"];
+  if (synced_ours.value("status", Json()) != our_now["status"]) {
+    patch["state"] = state_of_status(ticket->status);
+    if (ticket->status == "pending") patch["hold_reason"] = "1";
+    if (ticket->status == "resolved" || ticket->status == "closed") {
+      patch["close_code"] = settings_.close_code;
+      patch["close_notes"] = "Resolved in slmhub as " + ticket->id;
+    }
+  }
+  if (synced_ours.value("priority", Json()) != our_now["priority"]) {
+    patch["impact"] = impact;
+    patch["urgency"] = urgency;
+  }
+  if (synced_ours.value("subject", Json()) != our_now["subject"]) {
+    patch["short_description"] = ticket->subject;
+  }
+  if (link->synced["theirs"].value("correlation_id", "") != ticket->id) {
+    patch["correlation_id"] = ticket->id;
+    patch["correlation_display"] = "slmhub";
+  }
+  // Messages written here (not those that came from ServiceNow) go out as comments, once.
+  std::vector<std::int64_t> sent;
+  std::string comments;
+  for (const auto& m : ticket->messages) {
+    if (m.author.starts_with("servicenow:")) continue;
+    if (!host_.store().query("SELECT 1 FROM servicenow_sent WHERE message = ?", {m.id}).empty()) {
+      continue;
+    }
+    comments += (comments.empty() ? "" : "\n\n") + m.author + ":\n" + m.body;
+    sent.push_back(m.id);
+  }
+  if (!comments.empty()) patch["comments"] = comments;
+  if (patch.empty()) return;
+
+  const Record updated = client_->update("incident", sys_id, patch);
+  host_.store().transact([&](Tx& tx) {
+    record_write(tx, "incident", updated);
+    auto current = link_by_sys_id(tx, "incident", sys_id);
+    Json synced = current ? current->synced : link->synced;
+    synced["ours"] = our_now;
+    synced["theirs"] = theirs_of(updated);
+    save_link(tx, "incident", updated, ticket->id, synced);
+    for (auto m : sent) {
+      tx.exec(
+          "INSERT INTO servicenow_sent(message, ticket, at) VALUES (?, ?, ?) ON "
+          "CONFLICT(message) DO NOTHING",
+          {m, ticket->id, to_epoch(host_.clock().now())});
+    }
+  });
+}
+
+std::string Sync::sweep() {
+  if (!client_) return "no ServiceNow instance configured";
+  const Instant started = host_.clock().now();
+  std::int64_t seen = 0, repaired = 0;
+  std::string error;
+  for (const auto& table : settings_.sweep_tables) {
+    Cursor cursor;
+    for (const auto& r : host_.store().query(
+             "SELECT updated_on, sys_id FROM servicenow_cursors WHERE tbl = ?", {table})) {
+      cursor = {r.text(0), r.text(1)};
+    }
+    if (cursor.updated_on.empty() && !settings_.sweep_since.empty()) {
+      cursor.updated_on = settings_.sweep_since;
+    }
+    const std::string extra = table == "sys_journal_field" ? "name=incident" : "";
+    try {
+      // Journal entries never change: they are swept by creation.
+      const std::string order = table == "sys_journal_field" ? "sys_created_on" : "sys_updated_on";
+      client_->sweep(
+          table, cursor, extra, {},
+          [&](std::vector<Record>&& page, const Cursor& after) {
+            seen += static_cast<std::int64_t>(page.size());
+            repaired += apply_page(table, page, after);
+            return true;
+          },
+          order);
+    } catch (const std::exception& e) {
+      error = table + ": " + e.what();
+      note_error("sweep " + error);
+      break;
+    }
+  }
+  const Instant finished = host_.clock().now();
+  host_.store().transact([&](Tx& tx) {
+    tx.exec(
+        "INSERT INTO servicenow_sweeps(started_at, finished_at, seen, repaired, error) VALUES "
+        "(?, ?, ?, ?, ?)",
+        {to_epoch(started), to_epoch(finished), seen, repaired,
+         error.empty() ? Value{} : Value{error}});
+  });
+  const std::string outcome =
+      std::to_string(seen) + " records read, " + std::to_string(repaired) + " repaired";
+  if (repaired > 0) host_.log().info("servicenow sweep: " + outcome + " (missed by webhooks)");
+  if (!error.empty()) throw std::runtime_error(outcome + "; stopped: " + error);
+  return outcome;
+}
+
+std::int64_t Sync::apply_page(const std::string& table, const std::vector<Record>& page,
+                              const Cursor& after) {
+  // The cursor moves in the transaction that applies the page, so a sweep that stops (an
+  // error, a restart) resumes where it stood and never skips a record.
+  const auto move_cursor = [&](Tx& tx) {
+    tx.exec(
+        "INSERT INTO servicenow_cursors(tbl, updated_on, sys_id) VALUES (?, ?, ?) ON "
+        "CONFLICT(tbl) DO UPDATE SET updated_on = excluded.updated_on, sys_id = excluded.sys_id",
+        {table, after.updated_on, after.sys_id});
+  };
+  const auto counts = [](Applied a) { return a == Applied::created || a == Applied::updated; };
+  std::int64_t repaired = 0;
+  try {
+    // One transaction (one commit) per page: a page is applied in a fraction of the time the
+    // instance takes to serve the next one.
+    host_.store().transact([&](Tx& tx) {
+      repaired = 0;
+      for (const auto& r : page) repaired += counts(apply(tx, table, r)) ? 1 : 0;
+      move_cursor(tx);
+    });
+    return repaired;
+  } catch (const Problem&) {
+    // A record breaks one of our rules: apply the page record by record so only it is left
+    // out (and reported).
+  }
+  repaired = 0;
+  for (const auto& r : page) {
+    try {
+      repaired += counts(apply(table, r)) ? 1 : 0;
+    } catch (const Problem& e) {
+      note_error(table + "/" + field(r, "sys_id") + ": " + e.what());
+    }
+  }
+  host_.store().transact(move_cursor);
+  return repaired;
+}
+
+void Sync::note_error(const std::string& what) {
+  host_.log().warning("servicenow: " + what);
+  std::lock_guard lock(mutex_);
+  errors_.push_back({{"at", format_instant(host_.clock().now())}, {"error", what}});
+  if (errors_.size() > kErrorsKept) errors_.erase(errors_.begin());
+}
+
+Json Sync::status() const {
+  auto& store = host_.store();
+  const Instant now = host_.clock().now();
+  Json inbox = Json::object();
+  for (const auto& r : store.query(
+           "SELECT state, COUNT(*), MIN(received_at) FROM servicenow_inbox GROUP BY state")) {
+    inbox[r.text(0)] = r.integer(1);
+    if (r.text(0) == "pending") {
+      inbox["oldest_pending_seconds"] = to_epoch(now) - r.integer(2);
+    }
+  }
+  Json sweep = Json();
+  for (const auto& r : store.query(
+           "SELECT started_at, finished_at, seen, repaired, error FROM servicenow_sweeps ORDER BY "
+           "id DESC LIMIT 1")) {
+    sweep = {
+        {"started_at", format_instant(from_epoch(r.integer(0)))},
+        {"finished_at", r.is_null(1) ? Json() : Json(format_instant(from_epoch(r.integer(1))))},
+        {"records", r.integer(2)},
+        {"repaired", r.integer(3)},
+        {"error", r.is_null(4) ? Json() : Json(r.text(4))}};
+  }
+  Json cursors = Json::object();
+  for (const auto& r : store.query("SELECT tbl, updated_on, sys_id FROM servicenow_cursors")) {
+    cursors[r.text(0)] = {{"updated_on", r.text(1)}, {"sys_id", r.text(2)}};
+  }
+  // Lag: how long the oldest committed webhook has waited to be applied.
+  const Json lag = inbox.value("oldest_pending_seconds", std::int64_t{0});
+  const auto conflicts = store.query("SELECT COUNT(*) FROM servicenow_conflicts").at(0).integer(0);
+  Json client = Json();
+  if (client_) {
+    const auto s = client_->stats();
+    client = {{"requests", s.requests},
+              {"retries", s.retries},
+              {"throttled", s.throttled},
+              {"token_refreshes", s.token_refreshes},
+              {"last_error", s.last_error}};
+  }
+  std::lock_guard lock(mutex_);
+  return {{"configured", client_ != nullptr},
+          {"inbox", inbox},
+          {"last_sweep", sweep},
+          {"cursors", cursors},
+          {"lag_seconds", lag},
+          {"conflicts", conflicts},
+          {"errors", errors_},
+          {"client", client}};
+}
+
+Json Sync::conflicts(std::int64_t limit) const {
+  Json out = Json::array();
+  for (const auto& r :
+       host_.store().query("SELECT id, tbl, sys_id, local_id, field, ours, theirs, winner, at FROM "
+                           "servicenow_conflicts ORDER BY id DESC LIMIT ?",
+                           {limit})) {
+    out.push_back({{"id", r.integer(0)},
+                   {"table", r.text(1)},
+                   {"sys_id", r.text(2)},
+                   {"ticket", r.text(3)},
+                   {"field", r.text(4)},
+                   {"ours", Json::parse(r.optional_text(5).value_or("null"))},
+                   {"theirs", Json::parse(r.optional_text(6).value_or("null"))},
+                   {"winner", r.text(7)},
+                   {"at", format_instant(from_epoch(r.integer(8)))}});
+  }
+  return out;
+}
+
+}  // namespace slmhub::servicenow

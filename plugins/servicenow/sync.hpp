@@ -1,0 +1,104 @@
+// Keeping slmhub and a ServiceNow instance in step (docs/servicenow.md has the rules).
+//
+// In:  a webhook is checked, committed to the inbox (unique on table, sys_id, sys_mod_count)
+//      with a `servicenow.received` event in the same transaction, and only then answered;
+//      the event's handler re-reads the authoritative record from the Table API and applies
+//      it. The reconciliation sweep reads every table by keyset and applies what is newer.
+//      Applying is one function whatever the source: older or equal sys_mod_counts change
+//      nothing, our own writes (our user, a sys_mod_count we wrote) are echoes.
+// Out: ticket events put one message per change in the outbox (channel "servicenow"); its
+//      sender reads the ticket as it is then and creates the incident (at most once, by
+//      correlation_id) or patches what changed since the last sync, and records the
+//      sys_mod_count it produced so the webhook that write fires is dropped.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "client.hpp"
+#include "slmhub/plugin.hpp"
+#include "webhook.hpp"
+
+namespace slmhub::servicenow {
+
+struct SyncSettings {
+  std::string integration_user;               // the user our writes appear as (sys_updated_by)
+  std::string incident_queue = "servicenow";  // where incidents raised in ServiceNow go
+  std::string incident_prefix = "SNI";
+  std::set<std::string> outbound_kinds = {"incident", "service_request"};
+  std::string close_code = "Solved (Permanently)";  // set when a ticket resolves there
+  std::map<std::string, std::string> ci_services;   // cmdb_ci / business_service sys_id → service
+  std::vector<std::string> sweep_tables = {"incident", "sys_journal_field", "cmdb_ci_outage",
+                                           "change_request"};
+  std::string sweep_since;  // "yyyy-MM-dd HH:mm:ss": where a first sweep starts ("" = all)
+};
+
+// What applying one record did.
+enum class Applied { created, updated, unchanged, stale, echo, unmapped };
+const char* applied_name(Applied a);
+
+class Sync {
+ public:
+  // `client` may be null: nothing goes out and nothing is re-read (webhooks are still
+  // committed and wait in the inbox).
+  Sync(Host& host, SyncSettings settings, std::shared_ptr<Client> client);
+
+  // Store migrations; call once in start().
+  void migrate();
+
+  // Commits a checked webhook; returns "accepted", "duplicate" or "echo".
+  std::string receive(const InboundChange& change, const std::string& raw_body);
+
+  // The `servicenow.received` handler: re-read and apply the inbox row `inbox_id`.
+  void process_inbox(std::int64_t inbox_id);
+
+  // Applies one record read from the API (webhook re-read or sweep), in its own transaction
+  // or in the caller's.
+  Applied apply(const std::string& table, const Record& record);
+  Applied apply(Tx& tx, const std::string& table, const Record& record);
+
+  // Ticket events → outbox messages (the `servicenow.outbound` subscriber).
+  void on_ticket_event(const Event& event);
+  // The outbox sender of channel "servicenow".
+  void send(const OutboxMessage& message);
+
+  // One sweep over every table; returns the job's one-line outcome.
+  std::string sweep();
+
+  Json status() const;
+  Json conflicts(std::int64_t limit) const;
+
+ private:
+  struct Link;
+  std::optional<Link> link_by_sys_id(Tx& tx, const std::string& table, const std::string& sys_id);
+  Applied apply_incident(Tx& tx, const Record& r, const std::optional<Link>& link);
+  Applied apply_journal(Tx& tx, const Record& r);
+  // Reads the journal entries of one incident and applies them.
+  void apply_journal_of(const std::string& incident_sys_id);
+  Applied apply_outage(Tx& tx, const Record& r);
+  Applied apply_change(Tx& tx, const Record& r);
+  void save_link(Tx& tx, const std::string& table, const Record& r, const std::string& local_id,
+                 const Json& synced);
+  void record_write(Tx& tx, const std::string& table, const Record& r);
+  std::optional<std::string> service_of(const Record& r) const;
+  // Applies one page of a sweep and moves the table's cursor past it; returns how many
+  // records it created or changed here.
+  std::int64_t apply_page(const std::string& table, const std::vector<Record>& page,
+                          const Cursor& after);
+  void note_error(const std::string& what);
+
+  Host& host_;
+  SyncSettings settings_;
+  std::shared_ptr<Client> client_;
+  Actor actor_{"system:servicenow"};
+  mutable std::mutex mutex_;  // guards the fields below
+  std::vector<Json> errors_;  // the last few, newest last
+  Json last_sweep_ = Json::object();
+};
+
+}  // namespace slmhub::servicenow

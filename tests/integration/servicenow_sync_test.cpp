@@ -1,0 +1,580 @@
+// ServiceNow sync through the real server against the simulator (issue [servicenow]
+// acceptance): the round trip without echo, duplicated and reordered webhooks, the sweep
+// after webhooks were off, a 429 storm, expiring OAuth tokens, a create whose answer was
+// lost, bad webhooks, and kill -9 during a webhook burst. Everything on 127.0.0.1.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "server_process.hpp"
+#include "servicenow_sim.hpp"
+#include "signature.hpp"
+#include "slmhub/digest.hpp"
+#include "slmhub/json.hpp"
+
+namespace slmhub::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* kSecret = "webhook-secret-for-tests";
+
+// Polls `done` until it holds or `timeout` passes; returns its last answer.
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = 20s) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (done()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return done();
+}
+
+class ServiceNowSync : public testing::Test {
+ protected:
+  void SetUp() override { sim_ = std::make_unique<ServiceNowSim>(sim_options()); }
+
+  virtual ServiceNowSimOptions sim_options() { return {}; }
+
+  std::map<std::string, std::string> server_env(std::map<std::string, std::string> extra = {}) {
+    std::map<std::string, std::string> env = {
+        {"SLMHUB_PLUGINS_SERVICENOW_INSTANCE_URL", sim_->base_url()},
+        {"SLMHUB_PLUGINS_SERVICENOW_INSTANCE_USERNAME", "slmhub"},
+        {"SLMHUB_SECRET_SERVICENOW_PASSWORD", "slmhub"},
+        {"SLMHUB_SECRET_SERVICENOW_WEBHOOK_SECRET", kSecret},
+        {"SLMHUB_PLUGINS_SERVICENOW_WEBHOOK_TIMESTAMP_HEADER", "X-SN-Timestamp"},
+        // Quick retries, so a test waits for the behaviour, not for back-off.
+        {"SLMHUB_EVENTS_POLL_MS", "50"},
+        {"SLMHUB_EVENTS_RETRY_MAX_MS", "2000"},
+    };
+    for (auto& [k, v] : extra) env[k] = v;
+    return env;
+  }
+
+  void start_server(std::map<std::string, std::string> extra = {}) {
+    server_ = std::make_unique<ServerProcess>(dir_.path(), server_env(std::move(extra)));
+    server_->start();
+  }
+
+  // The simulator's business rule posts incident changes to the server, signed.
+  void hook(Json extra = Json::object()) {
+    Json config = {{"url", "http://127.0.0.1:" + std::to_string(server_->port()) +
+                               "/api/v1/webhooks/servicenow"},
+                   {"tables", {"incident"}},
+                   {"auth",
+                    {{"kind", "hmac"},
+                     {"secret", kSecret},
+                     {"header", "X-SN-Signature"},
+                     {"timestamp_header", "X-SN-Timestamp"}}}};
+    config.update(extra);
+    sim_->control("POST", "/sim/webhook", config);
+  }
+
+  Json records(const std::string& table, const std::string& query = {}) {
+    return sim_->control(
+        "GET", "/sim/records/" + table + (query.empty() ? "" : "?query=" + percent_encode(query)),
+        Json())["result"];
+  }
+
+  Json api(const std::string& method, const std::string& path, const Json& body = Json()) {
+    const auto r = http(server_->port(), method, path, body.is_null() ? "" : body.dump(),
+                        server_->admin_token());
+    EXPECT_LT(r.status, 300) << method << " " << path << ": " << r.body;
+    return r.body.empty() ? Json() : Json::parse(r.body);
+  }
+
+  Json ticket(const std::string& id) { return api("GET", "/api/v1/tickets/" + id); }
+  Json status() { return api("GET", "/api/v1/servicenow/status"); }
+
+  // A webhook as a business rule would post it, signed with `secret` at `stamp`.
+  HttpResult post_webhook(const std::string& body, const std::string& secret = kSecret,
+                          std::int64_t stamp = -1) {
+    if (stamp < 0)
+      stamp = std::chrono::duration_cast<std::chrono::seconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+    const std::string ts = std::to_string(stamp);
+    return http(server_->port(), "POST", "/api/v1/webhooks/servicenow", body, "",
+                {{"Content-Type", "application/json"},
+                 {"X-SN-Timestamp", ts},
+                 {"X-SN-Signature", servicenow::hmac_sha256_base64(secret, ts + "." + body)}});
+  }
+
+  // A signed webhook of `size` bytes, sent by curl: a server refusing it early closes the
+  // connection while the body is still being sent, which curl (like any real sender) reads as
+  // the answer it is.
+  HttpResult post_large_webhook(std::size_t size) {
+    const std::string body = R"({"table":"incident","pad":")" + std::string(size - 30, 'x') + "\"}";
+    const auto path = dir_.path() / "large.json";
+    { std::ofstream(path, std::ios::binary) << body; }
+    const std::string ts = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count());
+    const std::string command =
+        "curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -H "
+        "'X-SN-Timestamp: " +
+        ts + "' -H 'X-SN-Signature: " + servicenow::hmac_sha256_base64(kSecret, ts + "." + body) +
+        "' --data-binary @" + path.string() +
+        " http://127.0.0.1:" + std::to_string(server_->port()) + "/api/v1/webhooks/servicenow";
+    FILE* p = popen(command.c_str(), "r");
+    HttpResult result;
+    char buf[16] = {};
+    if (std::fgets(buf, sizeof buf, p) != nullptr) result.status = std::atoi(buf);
+    pclose(p);
+    result.body = "detail: (curl)";
+    return result;
+  }
+
+  // The requests slmhub made to the instance with `method` on incidents since `since`.
+  int writes_since(std::int64_t since, const std::string& method) {
+    int n = 0;
+    const Json log = sim_->control("GET", "/sim/requests?since=" + std::to_string(since), Json());
+    for (const auto& r : log["requests"]) {
+      if (r.value("method", "") == method &&
+          r.value("path", "").find("/table/incident") != std::string::npos &&
+          r.value("user", "") == "slmhub")
+        ++n;
+    }
+    return n;
+  }
+  std::int64_t last_request() {
+    return sim_->control("GET", "/sim/requests?since=1000000000", Json())["last"]
+        .get<std::int64_t>();
+  }
+
+  TempDir dir_;
+  std::unique_ptr<ServiceNowSim> sim_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(ServiceNowSync, RoundTripWithoutEcho) {
+  start_server();
+  hook();
+  const Json created = api("POST", "/api/v1/tickets",
+                           {{"subject", "Payroll database refuses connections"},
+                            {"kind", "incident"},
+                            {"priority", 2},
+                            {"body", "Since 09:10 every login fails."}});
+  const std::string id = created["id"];
+
+  // Out: one incident, correlated with our case number, its number back on the ticket.
+  Json incident;
+  ASSERT_TRUE(eventually([&] {
+    auto found = records("incident", "correlation_id=" + id);
+    if (found.size() != 1) return false;
+    incident = found[0];
+    return true;
+  })) << server_->log();
+  EXPECT_EQ(incident["short_description"], "Payroll database refuses connections");
+  EXPECT_EQ(incident["description"], "Since 09:10 every login fails.");
+  EXPECT_EQ(incident["impact"], "1");
+  EXPECT_EQ(incident["urgency"], "2");
+  EXPECT_EQ(incident["priority"], "2");
+  EXPECT_EQ(incident["sys_created_by"], "slmhub");
+  const std::string sys_id = incident["sys_id"], number = incident["number"];
+  ASSERT_TRUE(eventually([&] { return ticket(id).value("external_ref", "") == number; }));
+
+  // The webhook our own create fired is recognised as an echo.
+  ASSERT_TRUE(eventually([&] {
+    const Json d = sim_->control("GET", "/sim/webhook/deliveries", Json());
+    return d["count"].get<int>() >= 1;
+  }));
+  const Json first = sim_->control("GET", "/sim/webhook/deliveries", Json())["deliveries"][0];
+  EXPECT_EQ(first["status"], 200) << first.dump();
+  EXPECT_NE(first["response"].get<std::string>().find("\"echo\""), std::string::npos)
+      << first.dump();
+
+  // In: a person changes the state and comments there; the ticket follows.
+  const auto before = last_request();
+  sim_->control("PATCH", "/sim/records/incident/" + sys_id,
+                {{"state", "2"}, {"comments", "Looking into it."}, {"_user", "jdoe"}});
+  ASSERT_TRUE(eventually([&] { return ticket(id)["status"] == "open"; })) << server_->log();
+  ASSERT_TRUE(eventually([&] {
+    const Json t = ticket(id);
+    for (const auto& m : t["messages"]) {
+      if (m["body"] == "Looking into it." && m["author"] == "servicenow:jdoe") return true;
+    }
+    return false;
+  })) << ticket(id).dump();
+
+  // A change here goes out as one PATCH; nothing was written back for the change that came in.
+  api("PATCH", "/api/v1/tickets/" + id, {{"priority", 1}});
+  ASSERT_TRUE(
+      eventually([&] { return records("incident", "sys_id=" + sys_id)[0]["priority"] == "1"; }));
+  EXPECT_EQ(writes_since(before, "PATCH"), 1);
+  EXPECT_EQ(writes_since(before, "POST"), 0);
+  EXPECT_EQ(records("incident").size(), 1u);
+  EXPECT_EQ(ticket(id)["status"], "open");
+}
+
+TEST_F(ServiceNowSync, DuplicatedAndReorderedWebhooksGiveOneCorrectFinalState) {
+  start_server();
+  hook({{"duplicates", 2}, {"reorder", 4}, {"flush_ms", 100}});
+  const Json inc = sim_->control("POST", "/sim/records/incident",
+                                 {{"short_description", "Nightly backup failed"},
+                                  {"urgency", "2"},
+                                  {"_user", "jdoe"}})["result"];
+  const std::string sys_id = inc["sys_id"];
+  for (const char* state : {"2", "3", "2"}) {
+    sim_->control("PATCH", "/sim/records/incident/" + sys_id,
+                  {{"state", state}, {"_user", "jdoe"}});
+  }
+  sim_->control("PATCH", "/sim/records/incident/" + sys_id,
+                {{"state", "6"},
+                 {"close_code", "Solved (Permanently)"},
+                 {"close_notes", "Restarted."},
+                 {"_user", "jdoe"}});
+  sim_->control("POST", "/sim/webhook/flush", Json::object());
+
+  std::string id;
+  ASSERT_TRUE(eventually([&] {
+    const Json listed = api("GET", "/api/v1/tickets");
+    for (const auto& t : listed["tickets"]) {
+      if (t.value("external_ref", std::string()) == inc["number"].get<std::string>()) id = t["id"];
+    }
+    return !id.empty() && ticket(id)["status"] == "resolved";
+  })) << api("GET", "/api/v1/tickets").dump()
+      << server_->log();
+  EXPECT_TRUE(id.starts_with("SNI")) << id;
+  EXPECT_EQ(ticket(id)["subject"], "Nightly backup failed");
+  EXPECT_EQ(ticket(id)["priority"], 4);  // impact 3 (default) x urgency 2
+  int servicenow_tickets = 0, duplicates = 0;
+  const Json listed = api("GET", "/api/v1/tickets");
+  for (const auto& t : listed["tickets"]) {
+    if (t["queue"] == "servicenow") ++servicenow_tickets;
+  }
+  EXPECT_EQ(servicenow_tickets, 1);
+  const Json d = sim_->control("GET", "/sim/webhook/deliveries?wait_count=7", Json());
+  for (const auto& x : d["deliveries"]) {
+    EXPECT_LT(x["status"].get<int>(), 300) << x.dump();
+    if (x["response"].get<std::string>().find("\"duplicate\"") != std::string::npos) ++duplicates;
+  }
+  EXPECT_GE(duplicates, 1) << d.dump();
+}
+
+TEST_F(ServiceNowSync, TheSweepCatchesUpWhatWebhooksMissed) {
+  start_server();  // no hook: the business rule is off
+  std::vector<std::string> ids;
+  for (int i = 1; i <= 3; ++i) {
+    ids.push_back(sim_->control("POST", "/sim/records/incident",
+                                {{"short_description", "Missed " + std::to_string(i)},
+                                 {"_user", "jdoe"}})["result"]["sys_id"]);
+  }
+  sim_->control("PATCH", "/sim/records/incident/" + ids[1],
+                {{"state", "2"}, {"work_notes", "Disk replaced."}, {"_user", "jdoe"}});
+  EXPECT_EQ(api("GET", "/api/v1/tickets")["tickets"].size(), 0u);
+
+  const Json run = api("POST", "/api/v1/jobs/servicenow.sweep/run");
+  // Three incidents and the work note on one of them.
+  EXPECT_EQ(run["output"], "4 records read, 4 repaired") << run.dump();
+  const Json tickets = api("GET", "/api/v1/tickets")["tickets"];
+  ASSERT_EQ(tickets.size(), 3u) << tickets.dump();
+  bool noted = false;
+  for (const auto& t : tickets) {
+    const Json full = ticket(t["id"]);
+    if (full["subject"] == "Missed 2") {
+      EXPECT_EQ(full["status"], "open");
+      for (const auto& m : full["messages"]) noted |= m["body"] == "Work note: Disk replaced.";
+    }
+  }
+  EXPECT_TRUE(noted);
+  const Json s = status();
+  EXPECT_EQ(s["last_sweep"]["repaired"], 4) << s.dump();
+  EXPECT_TRUE(s["last_sweep"]["error"].is_null()) << s.dump();
+
+  // A second sweep finds nothing new; the first one's cursor is kept.
+  const Json again = api("POST", "/api/v1/jobs/servicenow.sweep/run");
+  EXPECT_NE(again.dump().find("0 repaired"), std::string::npos) << again.dump();
+  EXPECT_EQ(api("GET", "/api/v1/tickets")["tickets"].size(), 3u);
+}
+
+TEST_F(ServiceNowSync, BothSidesChangingAFieldMakeAConflictTheLaterWriterWins) {
+  start_server();
+  hook();
+  const std::string id =
+      api("POST", "/api/v1/tickets", {{"subject", "Slow reports"}, {"kind", "incident"}})["id"];
+  ASSERT_TRUE(eventually([&] { return !ticket(id).value("external_ref", "").empty(); }))
+      << server_->log();
+  const std::string sys_id = records("incident", "correlation_id=" + id)[0]["sys_id"];
+  // Our next write is refused (a business rule aborts it), so our change waits in the outbox
+  // while a person changes the same field there.
+  const auto before = last_request();
+  sim_->control("POST", "/sim/faults",
+                {{"kind", "status"},
+                 {"status", 403},
+                 {"count", -1},
+                 {"method", "PATCH"},
+                 {"path", "/api/now/table/incident"}});
+  api("PATCH", "/api/v1/tickets/" + id, {{"subject", "Slow reports since Monday"}});
+  ASSERT_TRUE(eventually([&] { return writes_since(before, "PATCH") >= 1; }));
+  std::this_thread::sleep_for(1100ms);  // their change is a later second than ours
+  sim_->control("PATCH", "/sim/records/incident/" + sys_id,
+                {{"short_description", "Reports time out"}, {"_user", "jdoe"}});
+  ASSERT_TRUE(eventually([&] { return ticket(id)["subject"] == "Reports time out"; }))
+      << server_->log();
+  sim_->control("DELETE", "/sim/faults");
+  const Json conflicts = api("GET", "/api/v1/servicenow/conflicts")["conflicts"];
+  ASSERT_EQ(conflicts.size(), 1u) << conflicts.dump() << status().dump();
+  EXPECT_EQ(conflicts[0]["ticket"], id);
+  EXPECT_EQ(conflicts[0]["field"], "subject");
+  EXPECT_EQ(conflicts[0]["ours"], "Slow reports since Monday");
+  EXPECT_EQ(conflicts[0]["theirs"], "Reports time out");
+  EXPECT_EQ(conflicts[0]["winner"], "servicenow");
+  EXPECT_EQ(status()["conflicts"], 1);
+  EXPECT_EQ(records("incident", "sys_id=" + sys_id)[0]["short_description"], "Reports time out");
+}
+
+TEST_F(ServiceNowSync, OutagesAndChangesBecomeInterruptionsAndMaintenance) {
+  start_server(
+      {{"SLMHUB_PLUGINS_SERVICENOW_CI_SERVICES", "ci00000000000000000000000000001=payroll-db"}});
+  api("POST", "/api/v1/import",
+      {{"timezone", "UTC"},
+       {"services",
+        {{{"id", "payroll-db"},
+          {"name", "Payroll database"},
+          {"environment", "production"},
+          {"hours", "24x7"},
+          {"target_percent", 99.75}}}}});
+  hook({{"tables", {"incident", "cmdb_ci_outage", "change_request"}}});
+  const Json outage = sim_->control("POST", "/sim/records/cmdb_ci_outage",
+                                    {{"cmdb_ci", "ci00000000000000000000000000001"},
+                                     {"type", "outage"},
+                                     {"begin", "2026-11-02 14:00:00"},
+                                     {"end", "2026-11-02 14:45:00"},
+                                     {"short_description", "Storage controller failed"},
+                                     {"_user", "jdoe"}})["result"];
+  const std::string interruption = "SNO" + outage["sys_id"].get<std::string>().substr(0, 12);
+  ASSERT_TRUE(eventually([&] {
+    return http(server_->port(), "GET", "/api/v1/interruptions/" + interruption, "",
+                server_->admin_token())
+               .status == 200;
+  })) << status().dump()
+      << server_->log();
+  const Json i = api("GET", "/api/v1/interruptions/" + interruption);
+  EXPECT_EQ(i["service"], "payroll-db");
+  EXPECT_EQ(i["type"], "outage");
+  EXPECT_EQ(i["start"], "2026-11-02T14:00:00Z");
+  EXPECT_EQ(i["end"], "2026-11-02T14:45:00Z");
+  EXPECT_EQ(i["description"], "Storage controller failed");
+
+  // An outage of a CI that is not ours is left alone and reported.
+  sim_->control("POST", "/sim/records/cmdb_ci_outage",
+                {{"cmdb_ci", "ci99999999999999999999999999999"},
+                 {"type", "outage"},
+                 {"begin", "2026-11-03 10:00:00"},
+                 {"_user", "jdoe"}});
+  ASSERT_TRUE(eventually([&] { return status()["inbox"].value("unmapped", 0) == 1; }))
+      << status().dump();
+
+  // A normal, high-impact change announced well ahead: a planned outage.
+  sim_->control("POST", "/sim/clock", {{"now", "2026-11-02 09:00:00"}});
+  const Json change = sim_->control("POST", "/sim/records/change_request",
+                                    {{"cmdb_ci", "ci00000000000000000000000000001"},
+                                     {"type", "normal"},
+                                     {"impact", "2"},
+                                     {"state", "-2"},
+                                     {"start_date", "2026-11-21 02:00:00"},
+                                     {"end_date", "2026-11-21 04:00:00"},
+                                     {"_user", "jdoe"}})["result"];
+  // An emergency change the same day.
+  const Json emergency = sim_->control("POST", "/sim/records/change_request",
+                                       {{"cmdb_ci", "ci00000000000000000000000000001"},
+                                        {"type", "emergency"},
+                                        {"start_date", "2026-11-02 12:00:00"},
+                                        {"end_date", "2026-11-02 12:30:00"},
+                                        {"_user", "jdoe"}})["result"];
+  sim_->control("POST", "/sim/clock", Json::object());
+  const std::string chg = change["number"], emg = emergency["number"];
+  ASSERT_TRUE(eventually([&] {
+    return http(server_->port(), "GET", "/api/v1/maintenance/" + emg, "", server_->admin_token())
+               .status == 200;
+  })) << status().dump();
+  const Json m = api("GET", "/api/v1/maintenance/" + chg);
+  EXPECT_EQ(m["service"], "payroll-db");
+  EXPECT_EQ(m["category"], "planned_outage");
+  EXPECT_EQ(m["start"], "2026-11-21T02:00:00Z");
+  EXPECT_EQ(m["end"], "2026-11-21T04:00:00Z");
+  EXPECT_EQ(m["announced_at"], "2026-11-02T09:00:00Z");
+  EXPECT_EQ(m["status"], "scheduled");
+  EXPECT_EQ(api("GET", "/api/v1/maintenance/" + emg)["category"], "emergency");
+
+  // Cancelled there: cancelled here.
+  sim_->control("PATCH", "/sim/records/change_request/" + change["sys_id"].get<std::string>(),
+                {{"state", "4"}, {"_user", "jdoe"}});
+  ASSERT_TRUE(eventually(
+      [&] { return api("GET", "/api/v1/maintenance/" + chg)["status"] == "cancelled"; }));
+}
+
+TEST_F(ServiceNowSync, A429StormIsRiddenOutWithinTheBudget) {
+  start_server({{"SLMHUB_PLUGINS_SERVICENOW_INSTANCE_REQUESTS_PER_SECOND", "10"}});
+  sim_->control("POST", "/sim/rate_limit", {{"limit", 6}, {"window_seconds", 2}});
+  std::vector<std::string> ids;
+  for (int i = 0; i < 8; ++i) {
+    ids.push_back(api("POST", "/api/v1/tickets",
+                      {{"subject", "Storm " + std::to_string(i)}, {"kind", "incident"}})["id"]);
+  }
+  ASSERT_TRUE(eventually(
+      [&] {
+        for (const auto& id : ids) {
+          if (records("incident", "correlation_id=" + id).size() != 1) return false;
+        }
+        return true;
+      },
+      90s))
+      << server_->log();
+  EXPECT_EQ(records("incident").size(), ids.size());
+  const Json s = status();
+  EXPECT_GT(s["client"]["throttled"].get<int>(), 0) << s.dump();
+}
+
+class ServiceNowOAuth : public ServiceNowSync {
+  ServiceNowSimOptions sim_options() override {
+    ServiceNowSimOptions o;
+    o.oauth_clients = {{"slmhub-client", "client-secret"}};
+    o.token_ttl_seconds = 3600;
+    return o;
+  }
+};
+
+TEST_F(ServiceNowOAuth, ExpiredTokensAreRefreshed) {
+  start_server({{"SLMHUB_PLUGINS_SERVICENOW_INSTANCE_AUTH", "oauth"},
+                {"SLMHUB_PLUGINS_SERVICENOW_INSTANCE_CLIENT_ID", "slmhub-client"},
+                {"SLMHUB_SECRET_SERVICENOW_CLIENT_SECRET", "client-secret"}});
+  const std::string id =
+      api("POST", "/api/v1/tickets", {{"subject", "Token one"}, {"kind", "incident"}})["id"];
+  ASSERT_TRUE(eventually([&] { return records("incident", "correlation_id=" + id).size() == 1; }))
+      << server_->log();
+  sim_->control("POST", "/sim/tokens/expire", Json::object());
+  api("PATCH", "/api/v1/tickets/" + id, {{"status", "open"}});
+  ASSERT_TRUE(eventually([&] {
+    return records("incident", "correlation_id=" + id)[0]["state"] == "2";
+  })) << server_->log();
+  EXPECT_GE(status()["client"]["token_refreshes"].get<int>(), 1);
+}
+
+TEST_F(ServiceNowSync, ACreateRetriedAfterADroppedConnectionLeavesOneIncident) {
+  start_server();
+  sim_->control("POST", "/sim/faults",
+                {{"kind", "drop"},
+                 {"after_commit", true},
+                 {"count", 1},
+                 {"method", "POST"},
+                 {"path", "/api/now/table/incident"}});
+  const std::string id =
+      api("POST", "/api/v1/tickets", {{"subject", "Dropped answer"}, {"kind", "incident"}})["id"];
+  ASSERT_TRUE(eventually([&] { return !ticket(id).value("external_ref", "").empty(); }))
+      << server_->log();
+  EXPECT_EQ(records("incident", "correlation_id=" + id).size(), 1u);
+  EXPECT_EQ(records("incident").size(), 1u);
+  EXPECT_EQ(sim_->control("GET", "/sim/faults", Json())["faults"].size(), 0u);  // it did fire
+}
+
+TEST_F(ServiceNowSync, BadWebhooksGetTheRight4xxAndChangeNothing) {
+  start_server();
+  const std::string good = R"({"table":"incident","sys_id":"0123456789abcdef0123456789abcdef",)"
+                           R"("sys_mod_count":"0","sys_updated_by":"jdoe"})";
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  struct Case {
+    const char* what;
+    HttpResult result;
+    int status;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"wrong signature", post_webhook(good, "not-the-secret"), 401});
+  cases.push_back({"stale timestamp", post_webhook(good, kSecret, now - 3600), 401});
+  cases.push_back({"no signature",
+                   http(server_->port(), "POST", "/api/v1/webhooks/servicenow", good, "", {}),
+                   401});
+  cases.push_back({"malformed JSON", post_webhook(R"({"table":"incident",)"), 400});
+  cases.push_back({"not an object", post_webhook(R"(["incident"])"), 400});
+  cases.push_back(
+      {"unknown table",
+       post_webhook(R"({"table":"sys_user","sys_id":"0123456789abcdef0123456789abcdef"})"), 422});
+  cases.push_back(
+      {"missing sys_id", post_webhook(R"({"table":"incident","sys_mod_count":"1"})"), 422});
+  cases.push_back({"10 MB body", post_large_webhook(10 << 20), 413});
+  for (const auto& c : cases) {
+    EXPECT_EQ(c.result.status, c.status) << c.what << ": " << c.result.body;
+    if (c.result.status >= 400) {
+      EXPECT_NE(c.result.body.find("detail"), std::string::npos) << c.what << ": " << c.result.body;
+    }
+  }
+  const Json s = status();
+  EXPECT_EQ(s["inbox"], Json::object()) << s.dump();
+  EXPECT_EQ(api("GET", "/api/v1/tickets")["tickets"].size(), 0u);
+
+  // The same body, signed right, is accepted (the cases above failed for their own reason).
+  EXPECT_EQ(post_webhook(good).status, 202);
+}
+
+TEST_F(ServiceNowSync, KillDuringAWebhookBurstLosesNothingAcknowledged) {
+  start_server();
+  constexpr int kIncidents = 60;
+  std::vector<Json> incidents;
+  for (int i = 0; i < kIncidents; ++i) {
+    incidents.push_back(sim_->control(
+        "POST", "/sim/records/incident",
+        {{"short_description", "Burst " + std::to_string(i)}, {"_user", "jdoe"}})["result"]);
+  }
+  std::mutex mutex;
+  std::set<std::string> acknowledged;
+  std::atomic<int> next{0};
+  std::vector<std::thread> senders;
+  for (int t = 0; t < 4; ++t) {
+    senders.emplace_back([&] {
+      for (int i = next++; i < kIncidents; i = next++) {
+        const Json& inc = incidents[i];
+        const Json body = {{"table", "incident"},
+                           {"sys_id", inc["sys_id"]},
+                           {"sys_mod_count", inc["sys_mod_count"]},
+                           {"sys_updated_by", "jdoe"},
+                           {"number", inc["number"]}};
+        try {
+          if (post_webhook(body.dump()).status == 202) {
+            std::lock_guard lock(mutex);
+            acknowledged.insert(inc["number"].get<std::string>());
+          }
+        } catch (const std::exception&) {  // the server died under us: not acknowledged
+        }
+      }
+    });
+  }
+  while (true) {
+    std::this_thread::sleep_for(5ms);
+    std::lock_guard lock(mutex);
+    if (acknowledged.size() >= 15) break;
+  }
+  const std::string token = server_->admin_token();
+  server_->kill_hard();
+  for (auto& t : senders) t.join();
+  ASSERT_GE(acknowledged.size(), 15u);
+
+  ServerProcess again(dir_.path(), server_->env());
+  again.start();
+  std::multiset<std::string> refs;
+  ASSERT_TRUE(eventually(
+      [&] {
+        const auto r = http(again.port(), "GET", "/api/v1/tickets?limit=1000", "", token);
+        refs.clear();
+        const Json listed = Json::parse(r.body);
+        for (const auto& t : listed["tickets"]) refs.insert(t.value("external_ref", ""));
+        for (const auto& n : acknowledged) {
+          if (!refs.contains(n)) return false;
+        }
+        return true;
+      },
+      60s))
+      << http(again.port(), "GET", "/api/v1/servicenow/status", "", token).body << again.log();
+  for (const auto& n : refs) EXPECT_EQ(refs.count(n), 1u) << n << " twice";
+}
+
+}  // namespace
+}  // namespace slmhub::test
