@@ -7,7 +7,8 @@
 #  2. Sweep: 100,000 incidents in the simulator with 20 ms added to every answer, read and
 #     applied by the servicenow.sweep job (budget 20 requests/s, pages of 1,000): wall time,
 #     slmhub's CPU time, and the time the budget alone needs. First the sweep that creates
-#     100,000 tickets, then a reconciliation sweep after 1,000 more incidents appeared.
+#     100,000 tickets, then a reconciliation sweep after 1,000 more incidents appeared, then
+#     a full re-read of all of them (nothing changed).
 # Prints Markdown tables for bench/RESULTS.md.
 #   bench/servicenow/run.sh BUILD_DIR [RUNS] [SECONDS] [CONNECTIONS]
 set -euo pipefail
@@ -127,7 +128,7 @@ sweep() { # label -> table row
   local t0 c0 t1 c1 out
   t0=$(date +%s%N)
   c0=$(cpu_ticks "$slm_pid")
-  out=$(curl -sf -m 3600 -X POST -H "Authorization: Bearer $token" \
+  out=$(curl -sf -m 3600 -X POST -d "" -H "Authorization: Bearer $token" \
     "http://127.0.0.1:$sweep_port/api/v1/jobs/servicenow.sweep/run")
   t1=$(date +%s%N)
   c1=$(cpu_ticks "$slm_pid")
@@ -144,3 +145,6 @@ echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 sweep "first sweep: 100,000 incidents become tickets"
 control POST bulk/incident '{"count": 1000, "per_step": 3, "_user": "jdoe", "fields": {"short_description": "Missed by webhooks {i}"}}' >/dev/null
 sweep "reconciliation: 1,000 new since the last sweep"
+# From the beginning again (the cursor forgotten): every record is there already, unchanged.
+sqlite3 "$work/sweep.db" "DELETE FROM servicenow_cursors"
+sweep "full re-read: 101,000 unchanged"

@@ -79,6 +79,9 @@ class ServiceNowPlugin : public slmhub::Plugin {
         {"incident.prefix", T::string, "SNI", "case-number prefix of that queue"},
         {"incident.close_code", T::string, "Solved (Permanently)",
          "close_code set when a ticket is resolved here (the lists differ by release)"},
+        {"incident.outage_field", T::string, "",
+         "incident field (e.g. u_outage) that marks an incident as an outage: once resolved it "
+         "counts as an interruption of its CI's service from opened_at to resolved_at"},
         {"outbound.enabled", T::boolean, "true",
          "create and update incidents for tickets created or changed here"},
         {"outbound.kinds", T::list, "incident,service_request", "ticket kinds that go out"},
@@ -100,6 +103,7 @@ class ServiceNowPlugin : public slmhub::Plugin {
     sync.incident_queue = config.string("incident.queue", "servicenow");
     sync.incident_prefix = config.string("incident.prefix", "SNI");
     sync.close_code = config.string("incident.close_code", "Solved (Permanently)");
+    sync.outage_field = config.string("incident.outage_field");
     const auto kinds = config.list("outbound.kinds");
     sync.outbound_kinds = {kinds.begin(), kinds.end()};
     for (const auto& item : config.list("ci_services")) {

@@ -279,6 +279,37 @@ void Sync::record_write(Tx& tx, const std::string& table, const Record& r) {
 }
 
 Applied Sync::apply_incident(Tx& tx, const Record& r, const std::optional<Link>& link) {
+  const Applied result = apply_ticket(tx, r, link);
+  record_incident_outage(tx, r);
+  return result;
+}
+
+void Sync::record_incident_outage(Tx& tx, const Record& r) {
+  if (settings_.outage_field.empty()) return;
+  const std::string flag = field(r, settings_.outage_field);
+  if (flag != "true" && flag != "1") return;
+  const auto state = integer_or(field(r, "state"), 1);
+  if (state != 6 && state != 7) return;  // counted once it is resolved
+  auto service = service_of(r);
+  if (!service) {
+    note_error("incident " + field(r, "number") + " is flagged as an outage but its CI '" +
+               field(r, "cmdb_ci") + "' has no service (plugins.servicenow.ci_services)");
+    return;
+  }
+  auto start = glide_instant(field(r, "opened_at"));
+  if (!start) return;
+  Interruption item;
+  item.id = field(r, "number");
+  item.service = *service;
+  item.type = InterruptionType::outage;
+  item.start = *start;
+  item.end = glide_instant(field(r, "resolved_at"));
+  if (!item.end) item.end = glide_instant(field(r, "closed_at"));
+  if (const auto d = field(r, "short_description"); !d.empty()) item.description = d;
+  host_.catalog().record_interruption(tx, actor_, item);
+}
+
+Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& link) {
   const Json theirs = theirs_of(r);
   if (!link) {
     // Ours already (created here, its create answer lost) or new from ServiceNow.

@@ -32,7 +32,9 @@ struct SyncSettings {
   std::string incident_prefix = "SNI";
   std::set<std::string> outbound_kinds = {"incident", "service_request"};
   std::string close_code = "Solved (Permanently)";  // set when a ticket resolves there
-  std::map<std::string, std::string> ci_services;   // cmdb_ci / business_service sys_id → service
+  // The incident field ("true"/"1") that marks an incident as an outage ("" = none).
+  std::string outage_field;
+  std::map<std::string, std::string> ci_services;  // cmdb_ci / business_service sys_id → service
   std::vector<std::string> sweep_tables = {"incident", "sys_journal_field", "cmdb_ci_outage",
                                            "change_request"};
   std::string sweep_since;  // "yyyy-MM-dd HH:mm:ss": where a first sweep starts ("" = all)
@@ -77,6 +79,11 @@ class Sync {
   struct Link;
   std::optional<Link> link_by_sys_id(Tx& tx, const std::string& table, const std::string& sys_id);
   Applied apply_incident(Tx& tx, const Record& r, const std::optional<Link>& link);
+  // incident ↔ ticket.
+  Applied apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& link);
+  // A resolved incident flagged as an outage (settings_.outage_field) is an interruption of
+  // its CI's service from opened_at to resolved_at.
+  void record_incident_outage(Tx& tx, const Record& r);
   Applied apply_journal(Tx& tx, const Record& r);
   // Reads the journal entries of one incident and applies them.
   void apply_journal_of(const std::string& incident_sys_id);

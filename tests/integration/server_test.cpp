@@ -2,6 +2,9 @@
 // the dataset import, and the OpenAPI document against the route table.
 #include <gtest/gtest.h>
 
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocket.h>
+
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -47,6 +50,27 @@ TEST_F(ServerTest, HealthAndReadiness) {
   EXPECT_NE(metrics.body.find("slmhub_http_requests_total{method=\"GET\",route=\"/readyz\""),
             std::string::npos)
       << metrics.body;
+}
+
+// A POST with neither Content-Length nor chunked encoding has no body (RFC 9112 §6.3): it is
+// answered at once, not after the server gave up waiting for a body the client never sends.
+TEST_F(ServerTest, APostWithoutALengthHasNoBody) {
+  Poco::Net::StreamSocket socket(Poco::Net::SocketAddress("127.0.0.1", server->port()));
+  // Far below the server's read time-out (http.request_timeout_ms, 30 s): waiting for a body fails.
+  socket.setReceiveTimeout(Poco::Timespan(10, 0));
+  const std::string request =
+      "POST /api/v1/jobs/no-such-job/run HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "Authorization: Bearer " +
+      token + "\r\n\r\n";
+  socket.sendBytes(request.data(), static_cast<int>(request.size()));
+  char buffer[512] = {};
+  int n = 0;
+  try {
+    n = socket.receiveBytes(buffer, sizeof buffer - 1);
+  } catch (const Poco::TimeoutException&) {
+    FAIL() << "no answer: the server waited for a body";
+  }
+  EXPECT_TRUE(std::string(buffer, n).starts_with("HTTP/1.1 404")) << std::string(buffer, n);
 }
 
 TEST_F(ServerTest, BrokenPluginsAreReportedAndTheRestServes) {

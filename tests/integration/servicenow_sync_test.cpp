@@ -332,7 +332,8 @@ TEST_F(ServiceNowSync, BothSidesChangingAFieldMakeAConflictTheLaterWriterWins) {
 
 TEST_F(ServiceNowSync, OutagesAndChangesBecomeInterruptionsAndMaintenance) {
   start_server(
-      {{"SLMHUB_PLUGINS_SERVICENOW_CI_SERVICES", "ci00000000000000000000000000001=payroll-db"}});
+      {{"SLMHUB_PLUGINS_SERVICENOW_CI_SERVICES", "ci00000000000000000000000000001=payroll-db"},
+       {"SLMHUB_PLUGINS_SERVICENOW_INCIDENT_OUTAGE_FIELD", "u_outage"}});
   api("POST", "/api/v1/import",
       {{"timezone", "UTC"},
        {"services",
@@ -362,6 +363,27 @@ TEST_F(ServiceNowSync, OutagesAndChangesBecomeInterruptionsAndMaintenance) {
   EXPECT_EQ(i["start"], "2026-11-02T14:00:00Z");
   EXPECT_EQ(i["end"], "2026-11-02T14:45:00Z");
   EXPECT_EQ(i["description"], "Storage controller failed");
+
+  // An incident flagged as an outage counts once it is resolved, from opened_at to resolved_at.
+  sim_->control("POST", "/sim/clock", {{"now", "2026-11-04 08:00:00"}});
+  const Json flagged = sim_->control("POST", "/sim/records/incident",
+                                     {{"short_description", "Payroll database down"},
+                                      {"cmdb_ci", "ci00000000000000000000000000001"},
+                                      {"u_outage", "true"},
+                                      {"_user", "jdoe"}})["result"];
+  const std::string inc = flagged["number"];
+  sim_->control("POST", "/sim/clock", {{"now", "2026-11-04 08:40:00"}});
+  sim_->control("PATCH", "/sim/records/incident/" + flagged["sys_id"].get<std::string>(),
+                {{"state", "6"}, {"close_code", "Solved (Permanently)"}, {"_user", "jdoe"}});
+  sim_->control("POST", "/sim/clock", Json::object());
+  ASSERT_TRUE(eventually([&] {
+    return http(server_->port(), "GET", "/api/v1/interruptions/" + inc, "", server_->admin_token())
+               .status == 200;
+  })) << status().dump();
+  const Json flagged_interruption = api("GET", "/api/v1/interruptions/" + inc);
+  EXPECT_EQ(flagged_interruption["service"], "payroll-db");
+  EXPECT_EQ(flagged_interruption["start"], "2026-11-04T08:00:00Z");
+  EXPECT_EQ(flagged_interruption["end"], "2026-11-04T08:40:00Z");
 
   // An outage of a CI that is not ours is left alone and reported.
   sim_->control("POST", "/sim/records/cmdb_ci_outage",

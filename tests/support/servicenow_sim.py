@@ -159,7 +159,7 @@ TABLES = {spec.name: spec for spec in [
          "urgency", "priority", "severity", "category", "subcategory", "contact_type",
          "assignment_group", "assigned_to", "cmdb_ci", "business_service", "correlation_id",
          "correlation_display", "close_code", "close_notes", "work_notes", "comments",
-         "active", "reassignment_count", "reopen_count", "sys_class_name"],
+         "active", "reassignment_count", "reopen_count", "sys_class_name", "u_outage"],
         refs={"caller_id": "sys_user", "opened_by": "sys_user",
               "assignment_group": "sys_user_group", "assigned_to": "sys_user",
               "cmdb_ci": "cmdb_ci", "business_service": "cmdb_ci_service"},
@@ -172,7 +172,7 @@ TABLES = {spec.name: spec for spec in [
         defaults={"state": "1", "incident_state": "1", "impact": "3", "urgency": "3",
                   "priority": "5", "severity": "3", "active": "true",
                   "reassignment_count": "0", "reopen_count": "0",
-                  "sys_class_name": "incident"},
+                  "sys_class_name": "incident", "u_outage": "false"},
         number="INC", display="number"),
     TableSpec(
         "cmdb_ci_outage",

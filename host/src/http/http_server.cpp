@@ -161,7 +161,10 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
     auto& stream = in.stream();
     std::string body;
     char buffer[16384];
-    while (stream) {
+    // Without Content-Length or chunked encoding a request has no body (RFC 9112 §6.3): reading
+    // one would wait for the client to close (`curl -X POST` without data waited 30 s).
+    const bool has_body = in.hasContentLength() || in.getChunkedTransferEncoding();
+    while (has_body && stream) {
       stream.read(buffer, sizeof buffer);
       body.append(buffer, static_cast<std::size_t>(stream.gcount()));
       if (static_cast<std::int64_t>(body.size()) > limits_.max_body_bytes) {
