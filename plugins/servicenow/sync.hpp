@@ -98,14 +98,15 @@ class Sync {
   std::int64_t apply_page(const std::string& table, const std::vector<Record>& page,
                           const Cursor& after);
   void note_error(const std::string& what);
+  // The fields applying a record of `table` reads (sysparm_fields).
+  std::vector<std::string> fields_of(const std::string& table) const;
 
   Host& host_;
   SyncSettings settings_;
   std::shared_ptr<Client> client_;
   Actor actor_{"system:servicenow"};
-  mutable std::mutex mutex_;  // guards the fields below
+  mutable std::mutex mutex_;  // guards errors_
   std::vector<Json> errors_;  // the last few, newest last
-  Json last_sweep_ = Json::object();
 };
 
 }  // namespace slmhub::servicenow
