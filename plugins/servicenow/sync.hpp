@@ -97,6 +97,10 @@ class Sync {
   // records it created or changed here.
   std::int64_t apply_page(const std::string& table, const std::vector<Record>& page,
                           const Cursor& after);
+  // sys_id → the sys_mod_count applied (0 for journal entries), for the records of `page`
+  // that were applied before.
+  std::map<std::string, std::int64_t> applied_versions(Tx& tx, const std::string& table,
+                                                       const std::vector<Record>& page);
   void note_error(const std::string& what);
   // The fields applying a record of `table` reads (sysparm_fields).
   std::vector<std::string> fields_of(const std::string& table) const;
