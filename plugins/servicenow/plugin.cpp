@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <memory>
+#include <set>
 
 #include "client.hpp"
 #include "slmhub/errors.hpp"
@@ -28,6 +29,52 @@ std::string lower(std::string s) {
 
 [[noreturn]] void bad_setting(const std::string& key, const std::string& why) {
   throw std::invalid_argument("plugins.servicenow." + key + ": " + why);
+}
+
+const std::set<std::string> kStatuses = {"new", "open", "pending", "resolved", "closed"};
+
+bool is_state_code(const std::string& s) {
+  const auto digits = s.starts_with('-') ? s.substr(1) : s;
+  return !digits.empty() && digits.size() < 4 &&
+         std::all_of(digits.begin(), digits.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+// incident.states_in (CODE=status items) and incident.states_out (status=CODE items).
+void read_state_mappings(const slmhub::Config& config, sn::SyncSettings& sync) {
+  const auto pairs = [&](const std::string& key) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& item : config.list(key)) {
+      const auto eq = item.find('=');
+      if (eq == std::string::npos) bad_setting(key, "'" + item + "' is not a LEFT=RIGHT item");
+      out.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+    }
+    return out;
+  };
+  sync.status_of_state.clear();
+  for (const auto& [code, status] : pairs("incident.states_in")) {
+    if (!is_state_code(code))
+      bad_setting("incident.states_in", "'" + code + "' is not a state code");
+    if (!kStatuses.contains(status)) {
+      bad_setting("incident.states_in",
+                  "'" + status + "' is not a ticket status (new, open, pending, resolved, closed)");
+    }
+    sync.status_of_state[code] = status;
+  }
+  sync.state_of_status.clear();
+  for (const auto& [status, code] : pairs("incident.states_out")) {
+    if (!kStatuses.contains(status)) {
+      bad_setting("incident.states_out",
+                  "'" + status + "' is not a ticket status (new, open, pending, resolved, closed)");
+    }
+    if (!is_state_code(code))
+      bad_setting("incident.states_out", "'" + code + "' is not a state code");
+    sync.state_of_status[status] = code;
+  }
+  for (const auto& status : kStatuses) {
+    if (!sync.state_of_status.contains(status)) {
+      bad_setting("incident.states_out", "status '" + status + "' has no state code");
+    }
+  }
 }
 
 class ServiceNowPlugin : public slmhub::Plugin {
@@ -79,6 +126,11 @@ class ServiceNowPlugin : public slmhub::Plugin {
         {"incident.prefix", T::string, "SNI", "case-number prefix of that queue"},
         {"incident.close_code", T::string, "Solved (Permanently)",
          "close_code set when a ticket is resolved here (the lists differ by release)"},
+        {"incident.states_in", T::list, "1=new,2=open,3=pending,6=resolved,7=closed,8=closed",
+         "incident state code to ticket status (new, open, pending, resolved, closed); a code "
+         "not listed is open"},
+        {"incident.states_out", T::list, "new=1,open=2,pending=3,resolved=6,closed=7",
+         "ticket status to the incident state code written; every status needs one"},
         {"incident.outage_field", T::string, "",
          "incident field (e.g. u_outage) that marks an incident as an outage: once resolved it "
          "counts as an interruption of its CI's service from opened_at to resolved_at"},
@@ -104,6 +156,7 @@ class ServiceNowPlugin : public slmhub::Plugin {
     sync.incident_prefix = config.string("incident.prefix", "SNI");
     sync.close_code = config.string("incident.close_code", "Solved (Permanently)");
     sync.outage_field = config.string("incident.outage_field");
+    read_state_mappings(config, sync);
     const auto kinds = config.list("outbound.kinds");
     sync.outbound_kinds = {kinds.begin(), kinds.end()};
     for (const auto& item : config.list("ci_services")) {

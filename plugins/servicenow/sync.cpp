@@ -32,30 +32,6 @@ std::string field(const Record& r, const std::string& name) {
   return it == r.end() ? std::string() : it->second;
 }
 
-// ServiceNow incident state → ticket status, and back (SERVICENOW.md, Tables).
-std::string status_of_state(const std::string& state) {
-  switch (integer_or(state, 1)) {
-    case 2:
-      return "open";
-    case 3:
-      return "pending";
-    case 6:
-      return "resolved";
-    case 7:
-    case 8:
-      return "closed";
-    default:
-      return "new";
-  }
-}
-std::string state_of_status(const std::string& status) {
-  if (status == "open") return "2";
-  if (status == "pending") return "3";
-  if (status == "resolved") return "6";
-  if (status == "closed") return "7";
-  return "1";
-}
-
 // Our priority 1-5 as ServiceNow impact and urgency, the pair the matrix of DOMAIN.md §7 maps
 // back to the same priority (ServiceNow computes priority itself).
 std::pair<std::string, std::string> impact_urgency_of(int priority) {
@@ -93,6 +69,17 @@ std::optional<Instant> glide_instant(const std::string& text) {
 }
 
 }  // namespace
+
+std::string Sync::status_of_state(const std::string& state) const {
+  // A state the instance added and the mapping does not name is work in progress.
+  auto it = settings_.status_of_state.find(state);
+  return it == settings_.status_of_state.end() ? "open" : it->second;
+}
+
+std::string Sync::state_of_status(const std::string& status) const {
+  auto it = settings_.state_of_status.find(status);
+  return it == settings_.state_of_status.end() ? "2" : it->second;
+}
 
 const char* applied_name(Applied a) {
   switch (a) {

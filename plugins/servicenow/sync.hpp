@@ -34,6 +34,13 @@ struct SyncSettings {
   std::string close_code = "Solved (Permanently)";  // set when a ticket resolves there
   // The incident field ("true"/"1") that marks an incident as an outage ("" = none).
   std::string outage_field;
+  // Incident state code → ticket status, and ticket status → the state code written
+  // (SERVICENOW.md, Tables). Instances with states of their own override both.
+  std::map<std::string, std::string> status_of_state = {{"1", "new"},     {"2", "open"},
+                                                        {"3", "pending"}, {"6", "resolved"},
+                                                        {"7", "closed"},  {"8", "closed"}};
+  std::map<std::string, std::string> state_of_status = {
+      {"new", "1"}, {"open", "2"}, {"pending", "3"}, {"resolved", "6"}, {"closed", "7"}};
   std::map<std::string, std::string> ci_services;  // cmdb_ci / business_service sys_id → service
   std::vector<std::string> sweep_tables = {"incident", "sys_journal_field", "cmdb_ci_outage",
                                            "change_request"};
@@ -102,6 +109,9 @@ class Sync {
   std::map<std::string, std::int64_t> applied_versions(Tx& tx, const std::string& table,
                                                        const std::vector<Record>& page);
   void note_error(const std::string& what);
+  // The ticket status of an incident state and back, by settings_' mappings.
+  std::string status_of_state(const std::string& state) const;
+  std::string state_of_status(const std::string& status) const;
   // The fields applying a record of `table` reads (sysparm_fields).
   std::vector<std::string> fields_of(const std::string& table) const;
 

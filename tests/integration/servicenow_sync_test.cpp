@@ -49,6 +49,9 @@ class ServiceNowSync : public testing::Test {
         {"SLMHUB_SECRET_SERVICENOW_PASSWORD", "slmhub"},
         {"SLMHUB_SECRET_SERVICENOW_WEBHOOK_SECRET", kSecret},
         {"SLMHUB_PLUGINS_SERVICENOW_WEBHOOK_TIMESTAMP_HEADER", "X-SN-Timestamp"},
+        // Sweeps only when a test asks: a scheduled one at the same moment would make the
+        // test's run a 409 (running already).
+        {"SLMHUB_PLUGINS_SERVICENOW_SWEEP_SCHEDULE", "0 0 1 1 *"},
         // Quick retries, so a test waits for the behaviour, not for back-off.
         {"SLMHUB_EVENTS_POLL_MS", "50"},
         {"SLMHUB_EVENTS_RETRY_MAX_MS", "2000"},
@@ -431,6 +434,54 @@ TEST_F(ServiceNowSync, OutagesAndChangesBecomeInterruptionsAndMaintenance) {
                 {{"state", "4"}, {"_user", "jdoe"}});
   ASSERT_TRUE(eventually(
       [&] { return api("GET", "/api/v1/maintenance/" + chg)["status"] == "cancelled"; }));
+}
+
+TEST_F(ServiceNowSync, AnInstanceWithStatesOfItsOwnMapsThemByConfiguration) {
+  start_server({{"SLMHUB_PLUGINS_SERVICENOW_INCIDENT_STATES_IN",
+                 "1=new,2=open,3=pending,4=pending,6=resolved,7=closed,8=closed"},
+                {"SLMHUB_PLUGINS_SERVICENOW_INCIDENT_STATES_OUT",
+                 "new=1,open=2,pending=4,resolved=6,closed=7"}});
+  hook();
+  const Json inc = sim_->control(
+      "POST", "/sim/records/incident",
+      {{"short_description", "Awaiting the vendor"}, {"state", "4"}, {"_user", "jdoe"}})["result"];
+  std::string id;
+  ASSERT_TRUE(eventually([&] {
+    const Json listed = api("GET", "/api/v1/tickets");
+    for (const auto& t : listed["tickets"]) id = t["id"];
+    return !id.empty();
+  })) << server_->log();
+  EXPECT_EQ(ticket(id)["status"], "pending");
+  // Going out, pending is this instance's state 4.
+  api("PATCH", "/api/v1/tickets/" + id, {{"status", "open"}});
+  ASSERT_TRUE(eventually([&] {
+    return records("incident", "sys_id=" + inc["sys_id"].get<std::string>())[0]["state"] == "2";
+  }));
+  api("PATCH", "/api/v1/tickets/" + id, {{"status", "pending"}});
+  ASSERT_TRUE(eventually([&] {
+    return records("incident", "sys_id=" + inc["sys_id"].get<std::string>())[0]["state"] == "4";
+  }));
+}
+
+TEST_F(ServiceNowSync, AStateMappingThatLeavesAStatusOutIsRefusedAtStart) {
+  start_server(
+      {{"SLMHUB_PLUGINS_SERVICENOW_INCIDENT_STATES_OUT", "new=1,open=2,pending=3,resolved=6"}});
+  const Json plugins = api("GET", "/api/v1/plugins")["plugins"];
+  bool reported = false;
+  for (const auto& p : plugins) {
+    if (p["name"] != "servicenow") continue;
+    EXPECT_EQ(p["state"], "failed");
+    EXPECT_NE(
+        p.value("reason", "")
+            .find("plugins.servicenow.incident.states_out: status 'closed' has no state code"),
+        std::string::npos)
+        << p.dump();
+    reported = true;
+  }
+  EXPECT_TRUE(reported) << plugins.dump();
+  EXPECT_EQ(
+      http(server_->port(), "GET", "/api/v1/servicenow/status", "", server_->admin_token()).status,
+      404);
 }
 
 TEST_F(ServiceNowSync, A429StormIsRiddenOutWithinTheBudget) {

@@ -132,9 +132,14 @@ void Server::add_host_routes() {
              return Response::json({{"job", req.params.at("name")}, {"output", outcome}});
            } catch (const std::out_of_range&) {
              throw NotFound("no job named '" + req.params.at("name") + "'");
+           } catch (const JobBusy& e) {
+             throw Conflict(e.what());  // try again when the running one is done
+           } catch (const JobFailed& e) {
+             // The run is recorded as failed; the caller sees why, not only "see the log".
+             throw Problem(500, "Job Failed", e.what());
            }
          },
-         "run a job now"},
+         "run a job now (409 while it is running, 500 with the job's error when it fails)"},
         "host");
   r.add({"GET", "/api/v1/outbox", "operator",
          [this](const Request& req) {
