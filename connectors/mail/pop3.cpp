@@ -207,19 +207,11 @@ class Pop3Session::Connection {
 
   std::string read_line() {
     for (;;) {
-      const auto end = buffer_.find('\n', begin_);
-      if (end != std::string::npos) {
-        std::string line = buffer_.substr(begin_, end - begin_);
-        begin_ = end + 1;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        return line;
+      if (auto line = take_line(buffer_, begin_, kMaxLine,
+                                where_ + " sent a line longer than " + std::to_string(kMaxLine) +
+                                    " bytes where a reply was expected")) {
+        return *line;
       }
-      if (buffer_.size() - begin_ > kMaxLine) {
-        throw std::runtime_error(where_ + " sent a line longer than " + std::to_string(kMaxLine) +
-                                 " bytes where a reply was expected");
-      }
-      buffer_.erase(0, begin_);
-      begin_ = 0;
       fill();
     }
   }

@@ -136,19 +136,11 @@ class Connection {
 
   std::string read_line() {
     for (;;) {
-      const auto end = buffer_.find('\n', begin_);
-      if (end != std::string::npos) {
-        std::string line = buffer_.substr(begin_, end - begin_);
-        begin_ = end + 1;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        return line;
+      if (auto line = take_line(buffer_, begin_, kMaxReplyLine,
+                                where_ + " sent a reply line longer than " +
+                                    std::to_string(kMaxReplyLine) + " bytes")) {
+        return *line;
       }
-      if (buffer_.size() - begin_ > kMaxReplyLine) {
-        throw std::runtime_error(where_ + " sent a reply line longer than " +
-                                 std::to_string(kMaxReplyLine) + " bytes");
-      }
-      buffer_.erase(0, begin_);
-      begin_ = 0;
       char chunk[1024];
       const int received = socket_.receiveBytes(chunk, sizeof chunk);
       if (received <= 0) throw std::runtime_error(where_ + " closed the connection");

@@ -25,6 +25,21 @@ std::string printable(std::string_view text, std::size_t max) {
   return out;
 }
 
+std::optional<std::string> take_line(std::string& buffer, std::size_t& begin, std::size_t max_line,
+                                     const std::string& too_long) {
+  const auto end = buffer.find('\n', begin);
+  if (end != std::string::npos) {
+    std::string line = buffer.substr(begin, end - begin);
+    begin = end + 1;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
+  }
+  if (buffer.size() - begin > max_line) throw std::runtime_error(too_long);
+  buffer.erase(0, begin);
+  begin = 0;
+  return std::nullopt;
+}
+
 std::string upper(std::string_view text) {
   std::string out(text);
   std::transform(out.begin(), out.end(), out.begin(),

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,13 @@ bool has_space_or_control(std::string_view text);
 std::string printable(std::string_view text, std::size_t max = 512);
 
 std::string upper(std::string_view text);
+
+// Takes the next complete line of a protocol's reply buffer, `buffer` read from `begin` on:
+// the line without its LF or CRLF, `begin` moved past it. Without a complete line it drops the
+// consumed prefix (so `buffer` can be appended to) and returns nullopt; with more than
+// `max_line` bytes waiting and still no line break it throws std::runtime_error(`too_long`).
+std::optional<std::string> take_line(std::string& buffer, std::size_t& begin, std::size_t max_line,
+                                     const std::string& too_long);
 
 // "host:port", how errors name a server.
 std::string endpoint(const std::string& host, int port);

@@ -295,19 +295,12 @@ class ServiceNowPlugin : public slmhub::Plugin {
     http.add({"GET", "/api/v1/servicenow/status", "viewer",
               [this](const Request&) { return Response::json(sync_->status()); },
               "the ServiceNow sync: inbox, lag, last sweep, cursors, conflicts, errors"});
-    http.add({"GET", "/api/v1/servicenow/conflicts", "viewer",
-              [this](const Request& req) {
-                std::int64_t limit = 100;
-                if (auto l = req.query_param("limit"); !l.empty()) {
-                  try {
-                    limit = std::clamp<std::int64_t>(std::stoll(l), 1, 1000);
-                  } catch (const std::exception&) {
-                    throw slmhub::ValidationError("limit", "'" + l + "' is not a number");
-                  }
-                }
-                return Response::json({{"conflicts", sync_->conflicts(limit)}});
-              },
-              "fields both sides changed since the last sync, and which side won"});
+    http.add(
+        {"GET", "/api/v1/servicenow/conflicts", "viewer",
+         [this](const Request& req) {
+           return Response::json({{"conflicts", sync_->conflicts(req.query_limit(100, 1000))}});
+         },
+         "fields both sides changed since the last sync, and which side won"});
   }
 
   sn::WebhookSettings webhook_;

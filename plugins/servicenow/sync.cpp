@@ -663,6 +663,15 @@ void Sync::send(const OutboxMessage& message) {
 std::string Sync::sweep() {
   if (!client_) return "no ServiceNow instance configured";
   const Instant started = host_.clock().now();
+  // Webhooks committed while no instance was configured wait as `pending`; their events
+  // were consumed then. Anything pending for a minute is re-read here (the event handler
+  // takes the fresh ones; applying twice changes nothing).
+  for (const auto& row : host_.store().query(
+           "SELECT id FROM servicenow_inbox WHERE state = 'pending' AND received_at < ? ORDER BY "
+           "id LIMIT 10000",
+           {to_epoch(started) - 60})) {
+    process_inbox(row.integer(0));
+  }
   std::int64_t seen = 0, repaired = 0;
   std::string error;
   for (const auto& table : settings_.sweep_tables) {

@@ -1,5 +1,10 @@
 #include "slmhub/http.hpp"
 
+#include <algorithm>
+#include <stdexcept>
+
+#include "slmhub/errors.hpp"
+
 namespace slmhub {
 
 bool Principal::has_role(const std::string& role) const {
@@ -16,6 +21,17 @@ std::string Principal::customer() const {
 std::string Request::query_param(const std::string& name, const std::string& fallback) const {
   auto it = query.find(name);
   return it == query.end() ? fallback : it->second;
+}
+
+std::int64_t Request::query_limit(std::int64_t fallback, std::int64_t max) const {
+  const std::string text = query_param("limit");
+  if (text.empty()) return fallback;
+  try {
+    return std::clamp<std::int64_t>(std::stoll(text), 1, max);
+  } catch (const std::exception&) {
+    throw ValidationError("limit",
+                          "'" + text + "' is not a number from 1 to " + std::to_string(max));
+  }
 }
 
 std::string Request::header(const std::string& name) const {

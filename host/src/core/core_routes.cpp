@@ -165,14 +165,7 @@ void CoreStore::add_routes(Router& router) {
                 if (!breached.empty() && breached != "true" && breached != "false") {
                   throw ValidationError("breached", "'" + breached + "' is not true or false");
                 }
-                std::int64_t limit = 100;
-                if (auto l = req.query_param("limit"); !l.empty()) {
-                  try {
-                    limit = std::clamp<std::int64_t>(std::stoll(l), 1, 1000);
-                  } catch (const std::exception&) {
-                    throw ValidationError("limit", "'" + l + "' is not a number from 1 to 1000");
-                  }
-                }
+                const std::int64_t limit = req.query_limit(100, 1000);
                 Json items = Json::array();
                 const Instant now = clock_.now();
                 for (const auto& t : list_tickets(own, limit, breached == "true"))
@@ -282,15 +275,8 @@ void CoreStore::add_routes(Router& router) {
              "host");
   router.add({"GET", "/api/v1/audit", "admin",
               [this](const Request& req) {
-                std::int64_t limit = 100;
-                if (auto l = req.query_param("limit"); !l.empty()) {
-                  try {
-                    limit = std::clamp<std::int64_t>(std::stoll(l), 1, 10000);
-                  } catch (const std::exception&) {
-                    throw ValidationError("limit", "'" + l + "' is not a number");
-                  }
-                }
-                return Response::json({{"audit", audit(req.query_param("entity"), limit)}});
+                return Response::json(
+                    {{"audit", audit(req.query_param("entity"), req.query_limit(100, 10000))}});
               },
               "the audit log, newest first (?entity=, ?limit=)"},
              "host");

@@ -3,6 +3,7 @@
 // enforced in one place (the route table) and every route appears in /api/v1/plugins.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <set>
@@ -35,6 +36,9 @@ struct Request {
   int max_json_depth = 64;
 
   std::string query_param(const std::string& name, const std::string& fallback = {}) const;
+  // ?limit= of a list route: `fallback` when absent, else clamped to 1..`max`;
+  // ValidationError (400) naming it when it is not a number.
+  std::int64_t query_limit(std::int64_t fallback, std::int64_t max) const;
   std::string header(const std::string& name) const;  // lower-case name; "" if absent
   // The body as JSON; ValidationError (400) naming the JSON path when it is malformed.
   Json json() const;
