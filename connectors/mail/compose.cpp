@@ -365,6 +365,32 @@ std::string new_message_id(std::string_view from) {
   return id + "@" + std::string(from.substr(at + 1));
 }
 
+namespace {
+
+// Content-Type, Content-Transfer-Encoding, a blank line and `text`: 7bit when it is ASCII with
+// short enough lines, quoted-printable otherwise.
+void append_text_part(std::string& out, const std::string& text, const std::string& type) {
+  const auto lines = body_lines(text);
+  const bool seven_bit =
+      std::none_of(text.begin(), text.end(),
+                   [](char c) { return c == '\0' || static_cast<unsigned char>(c) >= 0x80; }) &&
+      std::all_of(lines.begin(), lines.end(),
+                  [](std::string_view line) { return line.size() <= kMaxLine; });
+  write_field(out, "Content-Type", {type, "charset=UTF-8"});
+  write_field(out, "Content-Transfer-Encoding", {seven_bit ? "7bit" : "quoted-printable"});
+  out += "\r\n";
+  for (const auto line : lines) {
+    if (seven_bit) {
+      out += line;
+      out += "\r\n";
+    } else {
+      append_quoted_printable(out, line);
+    }
+  }
+}
+
+}  // namespace
+
 std::string compose(const OutgoingMail& mail) {
   if (!is_plain_address(mail.from)) {
     refuse("From address " + quote_text(mail.from) + " is not a plain addr-spec (local@domain)");
@@ -406,24 +432,24 @@ std::string compose(const OutgoingMail& mail) {
   }
   for (const auto& [name, value] : mail.headers) write_field(out, name, text_tokens(value, name));
 
-  const auto lines = body_lines(mail.body);
-  const bool seven_bit =
-      std::none_of(mail.body.begin(), mail.body.end(),
-                   [](char c) { return c == '\0' || static_cast<unsigned char>(c) >= 0x80; }) &&
-      std::all_of(lines.begin(), lines.end(),
-                  [](std::string_view line) { return line.size() <= kMaxLine; });
   write_field(out, "MIME-Version", {"1.0"});
-  write_field(out, "Content-Type", {"text/plain;", "charset=UTF-8"});
-  write_field(out, "Content-Transfer-Encoding", {seven_bit ? "7bit" : "quoted-printable"});
-  out += "\r\n";
-  for (const auto line : lines) {
-    if (seven_bit) {
-      out += line;
-      out += "\r\n";
-    } else {
-      append_quoted_printable(out, line);
-    }
+  if (mail.html_body.empty()) {
+    append_text_part(out, mail.body, "text/plain;");
+    return out;
   }
+  require_utf8(mail.html_body, "the HTML body");
+  // "=_" never occurs in quoted-printable text (a literal '=' is "=3D"), and a 7bit part
+  // would have to contain the hash of itself: the boundary cannot collide with a part.
+  const std::string boundary =
+      "=_slmhub_" + sha256_hex(mail.body + '\0' + mail.html_body).substr(0, 32);
+  write_field(out, "Content-Type", {"multipart/alternative;", "boundary=\"" + boundary + "\""});
+  // The line break before a delimiter belongs to the delimiter (RFC 2046 §5.1.1): each part
+  // is followed by one more, so its own last line break survives.
+  out += "\r\n--" + boundary + "\r\n";
+  append_text_part(out, mail.body, "text/plain;");
+  out += "\r\n--" + boundary + "\r\n";
+  append_text_part(out, mail.html_body, "text/html;");
+  out += "\r\n--" + boundary + "--\r\n";
   return out;
 }
 

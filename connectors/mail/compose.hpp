@@ -18,7 +18,10 @@ struct OutgoingMail {
   std::vector<std::string> to;  // addr-specs
   std::string subject;          // UTF-8
   std::string body;             // UTF-8 plain text; LF, CRLF or CR line breaks
-  std::string message_id;       // without <>; generated when empty (random@<from domain>)
+  // UTF-8 HTML: when set, the message is multipart/alternative with `body` as the text/plain
+  // part first and this as the text/html part (readers show the last part they can render).
+  std::string html_body;
+  std::string message_id;  // without <>; generated when empty (random@<from domain>)
   std::vector<std::string> in_reply_to, references;  // ids without <>
   // Extra headers written after the standard ones, e.g. {"Auto-Submitted", "auto-replied"}.
   // Values are unstructured text: non-ASCII is written as encoded words.
@@ -28,10 +31,10 @@ struct OutgoingMail {
 
 // The message as bytes with CRLF line endings: Date, From, To, Subject, Message-ID,
 // In-Reply-To, References, the extra headers, MIME-Version, Content-Type (text/plain;
-// charset=UTF-8) and Content-Transfer-Encoding. Header lines are folded at 78 characters
-// where the text allows it; non-ASCII subjects, display names and extra header values become
-// RFC 2047 encoded words (UTF-8, Q or B, whichever is shorter). The body is 7bit when it is
-// ASCII with lines of at most 998 characters, quoted-printable otherwise.
+// charset=UTF-8, or multipart/alternative with an html_body) and Content-Transfer-Encoding. Header
+// lines are folded at 78 characters where the text allows it; non-ASCII subjects, display names and
+// extra header values become RFC 2047 encoded words (UTF-8, Q or B, whichever is shorter). The body
+// is 7bit when it is ASCII with lines of at most 998 characters, quoted-printable otherwise.
 //
 // Throws std::invalid_argument naming the field when an address is not a plain addr-spec
 // (see is_plain_address), a header value or name holds CR, LF or NUL (header injection), a

@@ -517,4 +517,39 @@ std::function<void(const OutboxMessage&)> make_email_sender(SmtpSettings setting
   };
 }
 
+std::vector<ConfigKey> smtp_config_keys(const std::string& host_help,
+                                        const std::string& password_secret) {
+  using T = ConfigType;
+  return {{"smtp.host", T::string, "", host_help},
+          {"smtp.port", T::integer, "25", "SMTP port"},
+          {"smtp.tls", T::string, "starttls", "none, starttls or implicit"},
+          {"smtp.username", T::string, "",
+           "SMTP AUTH user (the password is secret " + password_secret + ")"},
+          {"smtp.ca_file", T::string, "", "extra CA certificate file to verify the SMTP server"},
+          {"smtp.from", T::string, "", "the sender address"},
+          {"smtp.from_name", T::string, "slmhub", "display name of that sender"}};
+}
+
+SmtpSettings smtp_settings_from_config(const Config& config, const std::string& plugin,
+                                       std::string password) {
+  SmtpSettings smtp;
+  smtp.host = config.string("smtp.host");
+  smtp.port = static_cast<int>(config.integer("smtp.port", 25));
+  const std::string tls = config.string("smtp.tls", "starttls");
+  if (tls == "none") {
+    smtp.tls = SmtpSettings::Tls::none;
+  } else if (tls == "starttls") {
+    smtp.tls = SmtpSettings::Tls::starttls;
+  } else if (tls == "implicit") {
+    smtp.tls = SmtpSettings::Tls::implicit;
+  } else {
+    throw std::invalid_argument("plugins." + plugin +
+                                ".smtp.tls must be none, starttls or implicit, not '" + tls + "'");
+  }
+  smtp.username = config.string("smtp.username");
+  smtp.password = std::move(password);
+  smtp.ca_file = config.string("smtp.ca_file");
+  return smtp;
+}
+
 }  // namespace slmhub::mail

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "slmhub/config.hpp"
 #include "slmhub/events.hpp"
 #include "slmhub/log.hpp"
 
@@ -75,5 +76,13 @@ class SmtpClient {
 std::function<void(const OutboxMessage&)> make_email_sender(SmtpSettings settings, std::string from,
                                                             std::string from_name,
                                                             const Clock& clock);
+
+// The smtp.* keys of every plugin that sends mail (host, port, tls, username, ca_file, from,
+// from_name), with the same meaning everywhere; `host_help` says what an empty host means.
+std::vector<ConfigKey> smtp_config_keys(const std::string& host_help,
+                                        const std::string& password_secret);
+// Those keys read back; std::invalid_argument naming plugins.<plugin>.smtp.tls for a bad value.
+SmtpSettings smtp_settings_from_config(const Config& config, const std::string& plugin,
+                                       std::string password);
 
 }  // namespace slmhub::mail

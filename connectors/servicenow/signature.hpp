@@ -7,12 +7,13 @@
 #include <string>
 #include <string_view>
 
+#include "slmhub/digest.hpp"
+
 namespace slmhub::servicenow {
 
 // base64(HMAC-SHA256(key, message)), standard alphabet with padding.
 std::string hmac_sha256_base64(std::string_view key, std::string_view message);
 
-// True when `a` and `b` are equal; the time taken depends on their lengths only.
-bool constant_time_equal(std::string_view a, std::string_view b);
+using slmhub::constant_time_equal;
 
 }  // namespace slmhub::servicenow

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "slmhub/digest.hpp"
 #include "slmhub/time.hpp"
 
 namespace slmhub::availability {
@@ -511,33 +512,6 @@ std::string header(const Json& report, const PageMeta& meta) {
 }
 
 }  // namespace
-
-std::string escape_html(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::string format_cents(int64_t cents) {
   // Unsigned magnitude, so that the most negative int64 has one too.

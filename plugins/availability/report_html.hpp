@@ -43,9 +43,6 @@ struct PageMeta {
 // decimal) when the document does not have that shape.
 std::string render_report_html(const Json& detailed_report, const PageMeta& meta);
 
-// Text made safe for HTML element content and quoted attribute values: & < > " ' escaped.
-std::string escape_html(std::string_view text);
-
 // Integer cents as a decimal amount with thousands separators: 123456789 → "1,234,567.89",
 // -100 → "-1.00". Never through floating point.
 std::string format_cents(int64_t cents);

@@ -35,7 +35,7 @@ class EmailIntake : public slmhub::Plugin {
 
   std::vector<slmhub::ConfigKey> config_schema() const override {
     using T = slmhub::ConfigType;
-    return {
+    std::vector<slmhub::ConfigKey> keys{
         {"queues", T::list, "",
          "ticket queues fed by mail, comma-separated name:PREFIX:address items "
          "(db-requests:DBR:db-requests@example.org)"},
@@ -47,16 +47,6 @@ class EmailIntake : public slmhub::Plugin {
          "host:port of the LMTP listener an MTA delivers to (127.0.0.1:2424); empty: none"},
         {"lmtp.max_message_bytes", T::integer, "52428800", "largest message taken over LMTP"},
         {"lmtp.max_connections", T::integer, "16", "concurrent LMTP sessions"},
-        {"smtp.host", T::string, "",
-         "SMTP server that sends the outbox's e-mail (auto-replies and every notice); empty: "
-         "e-mail waits in the outbox"},
-        {"smtp.port", T::integer, "25", "SMTP port"},
-        {"smtp.tls", T::string, "starttls", "none, starttls or implicit"},
-        {"smtp.username", T::string, "", "SMTP AUTH user (the password is secret smtp_password)"},
-        {"smtp.ca_file", T::string, "", "extra CA certificate file to verify the SMTP server"},
-        {"smtp.from", T::string, "",
-         "sender of notices that name no From (default: the first queue's address)"},
-        {"smtp.from_name", T::string, "slmhub", "display name of that sender"},
         {"poll.mailboxes", T::list, "",
          "POP3/IMAP mailboxes polled into queues, comma-separated URLs: "
          "imaps://USER@HOST/INBOX?queue=NAME&secret=SECRET[&mode=flag|delete|move&move_to=F] "
@@ -68,6 +58,15 @@ class EmailIntake : public slmhub::Plugin {
         {"poll.max_messages", T::integer, "500", "most messages one poll takes from a mailbox"},
         {"poll.timeout_ms", T::integer, "30000", "connect and response timeout of a poll"},
     };
+    for (auto& key : slmhub::mail::smtp_config_keys(
+             "SMTP server that sends the outbox's e-mail (auto-replies and every notice); "
+             "empty: e-mail waits in the outbox",
+             "smtp_password")) {
+      if (key.key == "smtp.from")
+        key.help = "sender of notices that name no From (default: the first queue's address)";
+      keys.push_back(std::move(key));
+    }
+    return keys;
   }
 
   void register_offline_commands(slmhub::Commands& commands) override {
@@ -118,25 +117,8 @@ class EmailIntake : public slmhub::Plugin {
       host.log().warning("smtp.host is not set: e-mail stays in the outbox until it is");
       return;
     }
-    slmhub::mail::SmtpSettings smtp;
-    smtp.host = smtp_host;
-    smtp.port = static_cast<int>(config.integer("smtp.port", 25));
-    const std::string tls = config.string("smtp.tls", "starttls");
-    if (tls == "none") {
-      smtp.tls = slmhub::mail::SmtpSettings::Tls::none;
-    } else if (tls == "starttls") {
-      smtp.tls = slmhub::mail::SmtpSettings::Tls::starttls;
-    } else if (tls == "implicit") {
-      smtp.tls = slmhub::mail::SmtpSettings::Tls::implicit;
-    } else {
-      throw std::invalid_argument(
-          "plugins.email_intake.smtp.tls must be none, starttls or "
-          "implicit, not '" +
-          tls + "'");
-    }
-    smtp.username = config.string("smtp.username");
-    smtp.password = host.secrets().get("smtp_password").value_or("");
-    smtp.ca_file = config.string("smtp.ca_file");
+    const auto smtp = slmhub::mail::smtp_settings_from_config(
+        config, "email_intake", host.secrets().get("smtp_password").value_or(""));
     std::string from = config.string("smtp.from");
     if (from.empty() && !intake_->queues().empty()) from = intake_->queues().front().address;
     if (from.empty()) {

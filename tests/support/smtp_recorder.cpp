@@ -53,6 +53,7 @@ SmtpRecorder::SmtpRecorder(const SmtpRecorderOptions& options) {
           {"--tls", options.tls == SmtpRecorderOptions::Tls::starttls ? "starttls" : "implicit",
            "--cert", certificate_.certificate.string(), "--key", certificate_.key.string()});
     }
+    if (options.port != 0) argv.insert(argv.end(), {"--port", std::to_string(options.port)});
     for (const auto& address : options.refuse) argv.insert(argv.end(), {"--refuse", address});
     for (const auto& address : options.tempfail) argv.insert(argv.end(), {"--tempfail", address});
     if (!options.username.empty()) {

@@ -26,6 +26,8 @@ struct SmtpRecorderOptions {
   std::vector<std::string> tempfail;  // recipients answered 451 (try again later)
   // When set, AUTH PLAIN and LOGIN are offered (over TLS only) and accept this pair.
   std::string username, password;
+  // 0: a free port the kernel picks; else this one (a server brought back after an outage).
+  int port = 0;
 };
 
 // One message as the server received it.

@@ -81,12 +81,13 @@ class Server::PluginHost : public Host {
         commands_(*this),
         events_(*this),
         outbox_(*this),
-        store_(server) {}
+        store_(server),
+        catalog_(*this) {}
 
   const Config& config() const override { return config_; }
   Logger& log() override { return log_; }
   const Clock& clock() const override { return server_.clock_; }
-  Catalog& catalog() override { return *server_.core_; }
+  Catalog& catalog() override { return catalog_; }
   Tickets& tickets() override { return *server_.core_; }
   Store& store() override { return store_; }
   Events& events() override { return events_; }
@@ -104,6 +105,7 @@ class Server::PluginHost : public Host {
     for (auto& c : cmds_) server_.commands_->add(std::move(c), name_);
     for (auto& [n, t, h] : subs_) server_.events_->subscribe(n, t, std::move(h));
     for (auto& [c, s] : senders_) server_.outbox_->register_sender(c, std::move(s));
+    if (policy_) server_.core_->set_maintenance_policy(std::move(policy_));
     routes_.clear();
   }
 
@@ -123,6 +125,41 @@ class Server::PluginHost : public Host {
     }
     Dialect dialect() const override { return s.db_->dialect(); }
     Server& s;
+  };
+  // The core catalog, with the maintenance policy held back like the other registrations.
+  struct HeldCatalog : Catalog {
+    explicit HeldCatalog(PluginHost& h) : h(h) {}
+    Catalog& core() { return *h.server_.core_; }
+    const Catalog& core() const { return *h.server_.core_; }
+    Dataset snapshot() const override { return core().snapshot(); }
+    std::optional<Service> service(const std::string& id) const override {
+      return core().service(id);
+    }
+    std::optional<Customer> customer(const std::string& id) const override {
+      return core().customer(id);
+    }
+    std::optional<Interruption> interruption(const std::string& id) const override {
+      return core().interruption(id);
+    }
+    std::optional<MaintenanceWindow> maintenance(const std::string& id) const override {
+      return core().maintenance(id);
+    }
+    BusinessCalendar provider_calendar() const override { return core().provider_calendar(); }
+    void record_interruption(Tx& tx, const Actor& actor, const Interruption& item) override {
+      core().record_interruption(tx, actor, item);
+    }
+    void record_maintenance(Tx& tx, const Actor& actor, const MaintenanceWindow& item) override {
+      core().record_maintenance(tx, actor, item);
+    }
+    void set_maintenance_policy(MaintenancePolicy policy) override {
+      if (h.policy_) throw std::logic_error("a maintenance policy is already set");
+      h.policy_ = std::move(policy);
+    }
+    void audit(Tx& tx, const Actor& actor, const std::string& action, const std::string& entity,
+               const std::string& id, const Json& before, const Json& after) override {
+      core().audit(tx, actor, action, entity, id, before, after);
+    }
+    PluginHost& h;
   };
   struct Routes : HttpRoutes {
     explicit Routes(PluginHost& h) : h(h) {}
@@ -179,6 +216,8 @@ class Server::PluginHost : public Host {
   Evts events_;
   Out outbox_;
   GroupedStore store_;
+  HeldCatalog catalog_;
+  MaintenancePolicy policy_;
   std::vector<Route> routes_;
   std::vector<JobSpec> jobs_;
   std::vector<CommandSpec> cmds_;
@@ -264,6 +303,10 @@ void Server::open() {
   events_ = std::make_unique<EventBus>(*db_, clock_, this->log("events"), event_settings);
   OutboxSettings outbox_settings;
   outbox_settings.max_attempts = static_cast<int>(settings_.integer("outbox.max_attempts"));
+  outbox_settings.initial_backoff =
+      std::chrono::seconds(settings_.integer("outbox.initial_backoff_seconds"));
+  outbox_settings.max_backoff =
+      std::chrono::seconds(settings_.integer("outbox.max_backoff_seconds"));
   outbox_ =
       std::make_unique<OutboxService>(*db_, clock_, this->log("outbox"), instance, outbox_settings);
   JobSchedulerSettings job_settings;
@@ -394,6 +437,7 @@ void Server::shutdown() {
   if (outbox_) outbox_->stop();
   if (events_) events_->stop();
   if (core_) core_->stop_writer();
+  if (core_) core_->clear_maintenance_policy();  // it calls into a plugin about to stop
   if (plugins_) plugins_->stop_all();
   serving_ = false;
 }

@@ -57,6 +57,14 @@ void check_ticket_access(const Request& req, const Ticket& t) {
 
 }  // namespace
 
+// What a write stored: the record itself, except for maintenance, which the maintenance
+// policy may have re-classified on the way in.
+std::string CoreStore::stored_text(const EntityKind& kind, const EntityRecord& record) const {
+  if (kind.plural != "maintenance") return record.text;
+  auto stored = get(kind, record.id);
+  return stored ? stored->dump() : record.text;
+}
+
 void CoreStore::add_routes(Router& router) {
   for (const auto& kind : kinds()) {
     const EntityKind* k = &kind;
@@ -87,7 +95,7 @@ void CoreStore::add_routes(Router& router) {
                   auto record = parse(*k, parse_body_object(req), "$");
                   auto actor = actor_of(req);
                   writer_.submit([&](Tx& tx) { write(tx, actor, *k, record, true); });
-                  auto r = Response::text(record.text, "application/json", 201);
+                  auto r = Response::text(stored_text(*k, record), "application/json", 201);
                   r.headers.emplace_back("Location", "/api/v1/" + k->plural + "/" + record.id);
                   return r;
                 },
@@ -99,7 +107,7 @@ void CoreStore::add_routes(Router& router) {
                       parse(*k, with_path_id(parse_body_object(req), req.params.at("id")), "$");
                   auto actor = actor_of(req);
                   writer_.submit([&](Tx& tx) { write(tx, actor, *k, record, false); });
-                  return Response::text(record.text, "application/json");
+                  return Response::text(stored_text(*k, record), "application/json");
                 },
                 "create or replace a " + kind.singular},
                "host");

@@ -196,6 +196,7 @@ EntityRecord CoreStore::parse(const EntityKind& kind, const Json& body, const st
     throw std::logic_error("no codec for " + kind.plural);
   }
   rec.text = rec.body.dump();
+  rec.path = path;
   // Events name the entity rather than copy it: handlers read the current record through
   // the Catalog, and a write stores its body twice (entity and audit), not three times.
   Json reference = {{"kind", kind.singular}, {"id", rec.id}};
@@ -204,20 +205,61 @@ EntityRecord CoreStore::parse(const EntityKind& kind, const Json& body, const st
   return rec;
 }
 
-bool CoreStore::write(Tx& tx, const Actor& actor, const EntityKind& kind,
-                      const EntityRecord& record, bool create_only) {
+void CoreStore::set_maintenance_policy(MaintenancePolicy policy) {
+  std::lock_guard lock(policy_mutex_);
+  if (maintenance_policy_) throw std::logic_error("a maintenance policy is already set");
+  maintenance_policy_ = std::make_shared<const MaintenancePolicy>(std::move(policy));
+}
+
+void CoreStore::clear_maintenance_policy() {
+  std::lock_guard lock(policy_mutex_);
+  maintenance_policy_.reset();
+}
+
+EntityRecord CoreStore::apply_maintenance_policy(Tx& tx, const EntityRecord& record,
+                                                 const std::string& before) {
+  std::shared_ptr<const MaintenancePolicy> policy;
+  {
+    std::lock_guard lock(policy_mutex_);
+    policy = maintenance_policy_;
+  }
+  if (!policy) return record;
+  MaintenanceWindow window = parse_maintenance_window(record.body);
+  std::optional<MaintenanceWindow> old;
+  if (!before.empty()) old = parse_maintenance_window(Json::parse(before));
+  try {
+    (*policy)(tx, maintenance_context(tx, window), window, old ? &*old : nullptr);
+  } catch (const ValidationError& e) {
+    // The policy names places inside the window; the caller knows where the window was.
+    std::vector<FieldError> errors;
+    for (const auto& f : e.errors()) {
+      std::string path = f.path;
+      if (path.starts_with("$")) path = record.path + path.substr(1);
+      errors.push_back({path, f.message});
+    }
+    throw ValidationError(errors);
+  }
+  return parse(kind("maintenance"), to_json(window), record.path);
+}
+
+bool CoreStore::write(Tx& tx, const Actor& actor, const EntityKind& kind, const EntityRecord& input,
+                      bool create_only) {
   std::vector<FieldError> missing;
-  for (const auto& [k, id, path] : record.refs) {
+  for (const auto& [k, id, path] : input.refs) {
     if (tx.query("SELECT 1 FROM core_" + k + " WHERE id = ?", {id}).empty())
       missing.push_back({path, "unknown " + CoreStore::kind(k).singular + " '" + id + "'"});
   }
   if (!missing.empty()) throw ValidationError(missing);
   const std::string table = table_of(kind);
-  auto existing = tx.query("SELECT body FROM " + table + " WHERE id = ?", {record.id});
+  auto existing = tx.query("SELECT body FROM " + table + " WHERE id = ?", {input.id});
   if (!existing.empty() && create_only)
-    throw Conflict(kind.singular + " '" + record.id + "' already exists; PUT changes it");
+    throw Conflict(kind.singular + " '" + input.id + "' already exists; PUT changes it");
   // Canonical JSON text is deterministic (sorted keys), so equal text is an unchanged entity.
   const std::string before = existing.empty() ? std::string() : existing[0].text(0);
+  // Maintenance passes the policy (Tech Alerts' notice rules), which may re-classify it.
+  std::optional<EntityRecord> adjusted;
+  if (kind.plural == "maintenance") adjusted = apply_maintenance_policy(tx, input, before);
+  const EntityRecord& record = adjusted ? *adjusted : input;
   if (!existing.empty() && before == record.text) return false;
   auto opt_text = [](const std::optional<std::string>& v) { return v ? Value{*v} : Value{}; };
   auto opt_int = [](const std::optional<std::int64_t>& v) { return v ? Value{*v} : Value{}; };
@@ -449,18 +491,80 @@ std::optional<Interruption> CoreStore::interruption(const std::string& id) const
   return parse_interruption(*body);
 }
 
-BusinessCalendar CoreStore::provider_calendar() const {
+std::optional<MaintenanceWindow> CoreStore::maintenance(const std::string& id) const {
+  auto body = get(kind("maintenance"), id);
+  if (!body) return std::nullopt;
+  return parse_maintenance_window(*body);
+}
+
+namespace {
+
+using Query = std::function<std::vector<Row>(std::string_view, const Params&)>;
+
+std::optional<Json> body_of(const Query& query, const std::string& table, const std::string& id) {
+  auto rows = query("SELECT body FROM " + table + " WHERE id = ?", {id});
+  if (rows.empty()) return std::nullopt;
+  return Json::parse(rows[0].text(0));
+}
+
+struct DatasetSettings {
   std::string zone = "UTC";
   std::optional<std::string> calendar;
-  for (const auto& r : store_.query(
-           "SELECT key, value FROM core_settings WHERE key IN ('timezone', 'provider_calendar')")) {
-    (r.text(0) == "timezone" ? zone : calendar.emplace()) =
-        Json::parse(r.text(1)).get<std::string>();
+  int fiscal_year_start_month = 9;
+};
+
+DatasetSettings dataset_settings(const Query& query) {
+  DatasetSettings out;
+  for (const auto& r : query("SELECT key, value FROM core_settings WHERE key IN ('timezone', "
+                             "'provider_calendar', 'fiscal_year_start_month')",
+                             {})) {
+    const Json value = Json::parse(r.text(1));
+    if (r.text(0) == "timezone") out.zone = value.get<std::string>();
+    if (r.text(0) == "provider_calendar") out.calendar = value.get<std::string>();
+    if (r.text(0) == "fiscal_year_start_month") out.fiscal_year_start_month = value.get<int>();
   }
-  if (calendar) {
-    if (auto body = get(kind("calendars"), *calendar)) return parse_calendar(*body).to_calendar();
+  return out;
+}
+
+BusinessCalendar provider_calendar_of(const Query& query, const DatasetSettings& settings) {
+  if (settings.calendar) {
+    if (auto body = body_of(query, "core_calendars", *settings.calendar))
+      return parse_calendar(*body).to_calendar();
   }
-  return BusinessCalendar::weekdays(find_zone(zone));
+  return BusinessCalendar::weekdays(find_zone(settings.zone));
+}
+
+}  // namespace
+
+BusinessCalendar CoreStore::provider_calendar() const {
+  const Query query = [this](std::string_view sql, const Params& p) {
+    return store_.query(sql, p);
+  };
+  return provider_calendar_of(query, dataset_settings(query));
+}
+
+MaintenanceContext CoreStore::maintenance_context(Tx& tx, const MaintenanceWindow& window) const {
+  const Query query = [&tx](std::string_view sql, const Params& p) { return tx.query(sql, p); };
+  const DatasetSettings settings = dataset_settings(query);
+  auto service = body_of(query, "core_services", window.service);
+  if (!service) throw std::logic_error("maintenance for unknown service " + window.service);
+  MaintenanceContext c{parse_service(*service),
+                       nullptr,
+                       std::nullopt,
+                       provider_calendar_of(query, settings),
+                       settings.fiscal_year_start_month,
+                       {},
+                       clock_.now()};
+  c.zone = find_zone(c.service.timezone.value_or(settings.zone));
+  if (c.service.hours != kHours24x7) {
+    if (auto cal = body_of(query, "core_calendars", c.service.hours))
+      c.service_hours = parse_calendar(*cal).to_calendar();
+  }
+  for (const auto& r :
+       tx.query("SELECT body FROM core_maintenance WHERE service = ? AND id <> ? ORDER BY id",
+                {window.service, window.id}))
+    c.other_windows.push_back(parse_maintenance_window(Json::parse(r.text(0))));
+  return c;
 }
 
 void CoreStore::record_interruption(Tx& tx, const Actor& actor, const Interruption& item) {

@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,6 +44,7 @@ struct EntityRecord {
   std::optional<std::int64_t> end_at;
   // References to check against the store: (kind plural, id, JSON path).
   std::vector<std::tuple<std::string, std::string, std::string>> refs;
+  std::string path;  // where it was in the input ("$", "$.maintenance[3]"), for errors
 };
 
 // A ticket as the API shows it; messages only when asked for.
@@ -88,17 +91,22 @@ class CoreStore : public Catalog, public Tickets {
 
   Json audit(const std::string& entity, std::int64_t limit) const;
   void add_routes(Router& router);
+  std::string stored_text(const EntityKind& kind, const EntityRecord& record) const;
 
   // Catalog
   Dataset snapshot() const override;
   std::optional<Service> service(const std::string& id) const override;
   std::optional<Customer> customer(const std::string& id) const override;
   std::optional<Interruption> interruption(const std::string& id) const override;
+  std::optional<MaintenanceWindow> maintenance(const std::string& id) const override;
   BusinessCalendar provider_calendar() const override;
   void record_interruption(Tx& tx, const Actor& actor, const Interruption& item) override;
   void audit(Tx& tx, const Actor& actor, const std::string& action, const std::string& entity,
              const std::string& id, const Json& before, const Json& after) override;
   void record_maintenance(Tx& tx, const Actor& actor, const MaintenanceWindow& item) override;
+  void set_maintenance_policy(MaintenancePolicy policy) override;
+  // Drops the policy (before the plugin that set it stops).
+  void clear_maintenance_policy();
 
   // Tickets
   Ticket create(Tx& tx, const Actor& actor, Ticket ticket) override;
@@ -120,6 +128,10 @@ class CoreStore : public Catalog, public Tickets {
   // `before` and `after` are serialized JSON; "" stores NULL.
   // `after_is_next`: `after` is not stored because it is the entity's body in its own table
   // (see migration 2); audit() puts it back.
+  // The window after the maintenance policy, re-encoded when the policy changed it.
+  MaintenanceContext maintenance_context(Tx& tx, const MaintenanceWindow& window) const;
+  EntityRecord apply_maintenance_policy(Tx& tx, const EntityRecord& record,
+                                        const std::string& before);
   void write_audit(Tx& tx, const Actor& actor, const std::string& action, const std::string& entity,
                    const std::string& id, const std::string& before, const std::string& after,
                    bool after_is_next = false);
@@ -130,6 +142,9 @@ class CoreStore : public Catalog, public Tickets {
   EventBus& events_;
   const Clock& clock_;
   GroupCommitter writer_;
+  // Set once at start-up while other plugins' threads may already write: read under the lock.
+  mutable std::mutex policy_mutex_;
+  std::shared_ptr<const MaintenancePolicy> maintenance_policy_;
 };
 
 }  // namespace slmhub::host

@@ -4,6 +4,7 @@
 // events they cause commit together.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +19,29 @@ struct Actor {
   std::string id;
 };
 
+// What the core knows about a maintenance window's service when it is written, read in the
+// writing transaction (an import may create the service, its calendar and the window together).
+struct MaintenanceContext {
+  Service service;
+  const date::time_zone* zone = nullptr;  // the service's zone (or the dataset's)
+  // The service's business-hours calendar; nullopt for a 24x7 service.
+  std::optional<BusinessCalendar> service_hours;
+  BusinessCalendar provider_calendar;  // DOMAIN.md §2: rules every lead time
+  int fiscal_year_start_month = 9;
+  std::vector<MaintenanceWindow> other_windows;  // the service's other stored windows
+  Instant now{};
+};
+
+// Checks, and may adjust, a maintenance window inside the transaction that stores it, whatever
+// the way in (API, dataset import, a connector's record_maintenance): `window` is what will
+// be stored (the policy may change it, e.g. its category or announced_at), `before` the
+// stored version or null for a new window. Throwing ValidationError refuses the write; its
+// paths are relative to the window ("$.category") and the host prefixes them with the
+// window's place in the input. `tx` is for the policy's own rows.
+using MaintenancePolicy =
+    std::function<void(Tx& tx, const MaintenanceContext& context, MaintenanceWindow& window,
+                       const MaintenanceWindow* before)>;
+
 class Catalog {
  public:
   virtual ~Catalog() = default;
@@ -28,6 +52,8 @@ class Catalog {
   // One interruption by its incident number, without reading the whole store (event
   // handlers are told an id and read the current record).
   virtual std::optional<Interruption> interruption(const std::string& id) const = 0;
+  // One maintenance window by its change number.
+  virtual std::optional<MaintenanceWindow> maintenance(const std::string& id) const = 0;
   // The calendar that rules business-day deadlines (DOMAIN.md §2), without reading the
   // whole store: the dataset's provider_calendar, else Monday to Friday in its zone.
   virtual BusinessCalendar provider_calendar() const = 0;
@@ -35,6 +61,9 @@ class Catalog {
   // (`interruption.recorded` / `maintenance.scheduled` ...).
   virtual void record_interruption(Tx& tx, const Actor& actor, const Interruption& item) = 0;
   virtual void record_maintenance(Tx& tx, const Actor& actor, const MaintenanceWindow& item) = 0;
+  // The one policy every maintenance write goes through (the Tech Alerts notice rules).
+  // Registered in start() like a route; a second policy is refused (std::logic_error).
+  virtual void set_maintenance_policy(MaintenancePolicy policy) = 0;
   // One row of the audit log for a plugin's own state change (a report approved, a credit
   // request denied), in the caller's transaction. `before` / `after` may be null.
   virtual void audit(Tx& tx, const Actor& actor, const std::string& action,

@@ -2,6 +2,7 @@
 // placement, integer chart geometry, and a page that references nothing outside itself.
 // (tests/integration/page_test.cpp renders the vector's page in Chromium.)
 #include "report_html.hpp"
+#include "slmhub/digest.hpp"
 
 #include <gtest/gtest.h>
 

@@ -338,5 +338,26 @@ TEST(Compose, PlainAddresses) {
   EXPECT_FALSE(is_plain_address(std::string(250, 'a') + "@example.org"));
 }
 
+TEST(Compose, HtmlBodyMakesMultipartAlternativeThatParsesBack) {
+  OutgoingMail mail = ascii_mail();
+  mail.body = "Planned outage of Oracle: Sun 02:00–05:00.\n";
+  mail.html_body = "<p>Planned outage of <b>Oracle</b>: Sun 02:00–05:00.</p>\n";
+  const std::string bytes = compose(mail);
+  EXPECT_NE(bytes.find("Content-Type: multipart/alternative;"), std::string::npos) << bytes;
+  // The plain part comes first: readers show the last part they can render.
+  EXPECT_LT(bytes.find("text/plain"), bytes.find("text/html")) << bytes;
+  const ParsedMail parsed = parse_mail(bytes);
+  EXPECT_EQ(parsed.text, mail.body);
+  EXPECT_EQ(parsed.html, mail.html_body);
+  EXPECT_TRUE(parsed.attachments.empty());
+  EXPECT_TRUE(parsed.defects.empty());
+}
+
+TEST(Compose, HtmlBodyMustBeUtf8) {
+  OutgoingMail mail = ascii_mail();
+  mail.html_body = "<p>\xff</p>";
+  EXPECT_THROW(compose(mail), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace slmhub::mail

@@ -57,5 +57,15 @@ TEST(PercentEncode, KeepsOnlyUnreservedCharacters) {
   EXPECT_EQ(percent_encode(""), "");
 }
 
+TEST(Digest, HmacSha256MatchesRfc4231) {
+  // RFC 4231 test case 2.
+  EXPECT_EQ(hex_encode(hmac_sha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(hex_encode(std::string("\x00\xff", 2)), "00ff");
+  EXPECT_TRUE(constant_time_equal("abc", "abc"));
+  EXPECT_FALSE(constant_time_equal("abc", "abd"));
+  EXPECT_FALSE(constant_time_equal("abc", "ab"));
+}
+
 }  // namespace
 }  // namespace slmhub
