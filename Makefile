@@ -20,7 +20,7 @@ export CCACHE_NOHASHDIR := 1
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps configure build run test test-unit bench bench-availability bench-mail bench-servicenow format tidy clean
+.PHONY: all deps configure build run test test-unit bench bench-availability bench-mail bench-servicenow bench-alerts format tidy clean
 all: build
 
 # Idempotent: installs only what dpkg does not already have. Dovecot is only for the tests,
@@ -71,6 +71,12 @@ bench-mail: configure
 bench-servicenow: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target slmhub servicenow bench_bare_poco
 	bench/servicenow/run.sh $(BUILD_DIR)
+
+# The Tech Alerts benchmark (one alert to 10,000 recipients rendered and queued, then delivered
+# to a local SMTP server beside smtplib's rate; bench/RESULTS.md); builds only its own targets.
+bench-alerts: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target slmhub tech_alerts
+	bench/alerts/run.sh $(BUILD_DIR)
 
 format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

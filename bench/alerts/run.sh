@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# make bench-alerts: the [alerts] benchmark in one run on 127.0.0.1.
+#  1. Render and queue (three times, median): an outage alert to 10,000 recipients (5,000 subscribed customers ×
+#     2 contacts) — audience resolved, 10,000 × 3 templates rendered, 10,000 deliveries and
+#     outbox messages committed — timed as the POST /api/v1/alerts request. Target < 1 s.
+#  2. Delivery: until all 10,000 are accepted by a local SMTP server (aiosmtpd, the tests'
+#     recorder), beside the anchor: Python's smtplib sending 10,000 messages of the same size
+#     to the same server, one connection per message, as the outbox does.
+# Prints Markdown tables for bench/RESULTS.md.
+#   bench/alerts/run.sh BUILD_DIR [RECIPIENTS] [RUNS]
+set -euo pipefail
+build=$(cd "${1:-build}" && pwd)
+recipients=${2:-10000}
+runs=${3:-3}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+python=${SLMHUB_PYTHON:-/usr/bin/python3}
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_line() { # file pattern -> waits until the file has a line matching pattern
+  for _ in $(seq 1 1200); do
+    if grep -q "$2" "$1" 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "no '$2' in $1: $(tail -n 20 "$1" 2>/dev/null)" >&2
+  return 1
+}
+now_ms() { date +%s%3N; }
+
+# The SMTP server: the tests' recorder, without TLS, writing what it receives to $work/smtp.
+# It runs until its stdin closes: a FIFO this shell holds open until it exits.
+mkdir -p "$work/smtp"
+mkfifo "$work/smtp.in"
+exec 3<>"$work/smtp.in"
+"$python" "$root/tests/support/smtp_recorder.py" --dir "$work/smtp" <"$work/smtp.in" \
+  >"$work/smtp.out" 2>"$work/smtp.err" &
+pids+=($!)
+wait_line "$work/smtp.out" "^ready"
+smtp_port=$(awk '/^ready/ {print $2}' "$work/smtp.out")
+
+customers=$((recipients / 2))
+"$python" - "$customers" >"$work/dataset.json" <<'PY'
+import json, sys
+n = int(sys.argv[1])
+customers = [{
+    "id": f"c{i:05d}", "name": f"Customer {i}", "billing_code": f"B{i:05d}",
+    "subscriptions": [{"service": "oracle-prod", "monthly_charge_cents": 100000}],
+    "contacts": [
+        {"role": "technical_primary", "name": f"Tech {i}", "email": f"tech{i}@c{i}.example.org"},
+        {"role": "outage", "name": f"Outage {i}", "email": f"outage{i}@c{i}.example.org"},
+        {"role": "billing", "name": f"Billing {i}", "email": f"billing{i}@c{i}.example.org"}]}
+    for i in range(n)]
+print(json.dumps({
+    "timezone": "America/Chicago",
+    "services": [{"id": "oracle-prod", "name": "Oracle Database (Production)",
+                  "environment": "production", "hours": "24x7", "target_percent": 99.75}],
+    "customers": customers}))
+PY
+
+mkdir -p "$work/plugins"
+ln -s "$build/plugins/tech_alerts.so" "$work/plugins/tech_alerts.so"
+env SLMHUB_DB_URL="sqlite:$work/alerts.db" SLMHUB_HTTP_PORT=0 SLMHUB_LOG_LEVEL=info \
+  SLMHUB_HTTP_MAX_BODY_BYTES=100000000 \
+  SLMHUB_AUTH_ADMIN_TOKEN_FILE="$work/admin.token" SLMHUB_PLUGINS_DIR="$work/plugins" \
+  SLMHUB_PLUGINS_TECH_ALERTS_SMTP_HOST=127.0.0.1 SLMHUB_PLUGINS_TECH_ALERTS_SMTP_PORT="$smtp_port" \
+  SLMHUB_PLUGINS_TECH_ALERTS_SMTP_TLS=none SLMHUB_PLUGINS_TECH_ALERTS_SMTP_FROM=alerts@example.org \
+  SLMHUB_PLUGINS_TECH_ALERTS_NOTICES_SCHEDULE="0 0 1 1 *" \
+  "$build/host/slmhub" serve >"$work/slmhub.out" 2>"$work/slmhub.err" &
+pids+=($!)
+wait_line "$work/slmhub.out" "listening on"
+port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$work/slmhub.out" | head -n1)
+token=$(cat "$work/admin.token")
+api() { curl -sS --fail-with-body -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "$@"; }
+api -X POST --data-binary @"$work/dataset.json" "http://127.0.0.1:$port/api/v1/import" >/dev/null
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# Three alerts, each delivered in full before the next, so queueing never competes with sending.
+: >"$work/render.txt"
+: >"$work/deliver.txt"
+for r in $(seq 1 "$runs"); do
+  body="{\"kind\":\"outage\",\"title\":\"Oracle production is down ($r)\",\"summary\":\"The listener stopped at 10:02; the DBAs are on it.\",\"services\":[\"oracle-prod\"]}"
+  t0=$(now_ms)
+  api -X POST -d "$body" "http://127.0.0.1:$port/api/v1/alerts" >"$work/alert.json"
+  t1=$(now_ms)
+  id=$(sed -n 's/.*"id":"\(TA-[0-9]*\)".*/\1/p' "$work/alert.json")
+  queued=$(sqlite3 "$work/alerts.db" "SELECT COUNT(*) FROM tech_alerts_deliveries WHERE alert_id = '$id'")
+  echo "$((t1 - t0))" >>"$work/render.txt"
+  for _ in $(seq 1 6000); do
+    sent=$(sqlite3 "$work/alerts.db" "SELECT COUNT(*) FROM tech_alerts_deliveries WHERE alert_id = '$id' AND state = 'sent'")
+    [ "$sent" -ge "$queued" ] && break
+    sleep 0.1
+  done
+  echo "$(($(now_ms) - t0))" >>"$work/deliver.txt"
+done
+grep "rendered and queued" "$work/slmhub.err" | sed 's/^/  server log: /' >&2 || true
+render_ms=$(median <"$work/render.txt")
+deliver_ms=$(median <"$work/deliver.txt")
+size=$(sqlite3 "$work/alerts.db" "SELECT AVG(LENGTH(body)) FROM outbox WHERE channel = 'tech_alerts.email'" | cut -d. -f1)
+
+# The anchor: smtplib, one connection per message, the same number and size of messages.
+: >"$work/anchor.txt"
+for r in $(seq 1 "$runs"); do
+  "$python" - "$smtp_port" "$queued" "$size" >>"$work/anchor.txt" <<'PY'
+import smtplib, sys, time
+port, n, size = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+body = "x" * 70 + "\r\n"
+text = body * max(1, size // len(body))
+t = time.monotonic()
+for i in range(n):
+    msg = (f"From: alerts@example.org\r\nTo: r{i}@example.org\r\nSubject: anchor {i}\r\n"
+           f"Message-ID: <anchor.{i}@example.org>\r\n\r\n{text}")
+    with smtplib.SMTP("127.0.0.1", port) as s:
+        s.sendmail("alerts@example.org", [f"r{i}@example.org"], msg)
+print(int((time.monotonic() - t) * 1000))
+PY
+done
+anchor_ms=$(median <"$work/anchor.txt")
+rate() { awk -v n="$1" -v ms="$2" 'BEGIN {printf "%.0f", n * 1000 / ms}'; }
+
+echo "| date | machine | what | figure | |"
+echo "| --- | --- | --- | --- | --- |"
+echo "| $(date -u +%F) | $(nproc) cores, SQLite | POST /api/v1/alerts: $queued recipients resolved, rendered (subject, text, HTML) and queued | $render_ms ms (median of $runs; $(paste -sd/ "$work/render.txt")) | target < 1,000 ms |"
+echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | smtplib, one connection per message, $queued messages of ~$size bytes | $(rate "$queued" "$anchor_ms") msg/s | anchor |"
+echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | slmhub outbox → SMTP, all $queued delivered (from the POST) | $(rate "$queued" "$deliver_ms") msg/s | $(awk -v a="$anchor_ms" -v b="$deliver_ms" 'BEGIN {printf "%.0f", 100 * a / b}') % of the anchor's rate |"

@@ -1,0 +1,734 @@
+#include "alerts.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+
+#include "rules.hpp"
+#include "slmhub/digest.hpp"
+#include "slmhub/errors.hpp"
+
+namespace slmhub::alerts {
+
+const std::vector<std::string>& alert_kinds() {
+  static const std::vector<std::string> kKinds{
+      "sla_announcement", "planned_outage", "planned_maintenance", "expedited_maintenance",
+      "emergency",        "outage",         "restoration"};
+  return kKinds;
+}
+
+std::string kind_label(const std::string& kind) {
+  static const std::map<std::string, std::string> kLabels{
+      {"sla_announcement", "SLA announcement"},
+      {"planned_outage", "Planned outage"},
+      {"planned_maintenance", "Planned maintenance"},
+      {"expedited_maintenance", "Expedited maintenance"},
+      {"emergency", "Emergency maintenance"},
+      {"outage", "Outage"},
+      {"restoration", "Service restored"}};
+  auto it = kLabels.find(kind);
+  return it == kLabels.end() ? kind : it->second;
+}
+
+namespace {
+
+// The mailing list each kind goes to (DOMAIN.md §8).
+std::string list_of(const std::string& kind) {
+  if (kind == "planned_outage") return "planned_outages";
+  if (kind == "planned_maintenance" || kind == "expedited_maintenance")
+    return "planned_maintenance";
+  if (kind == "sla_announcement") return "announcements";
+  return "problems";
+}
+
+}  // namespace
+
+std::string alert_kind_of(MaintenanceCategory c) {
+  switch (c) {
+    case MaintenanceCategory::planned_outage:
+      return "planned_outage";
+    case MaintenanceCategory::planned_non_disruptive:
+      return "planned_maintenance";
+    case MaintenanceCategory::expedited_non_disruptive:
+      return "expedited_maintenance";
+    case MaintenanceCategory::emergency:
+      return "emergency";
+  }
+  return "planned_maintenance";
+}
+
+std::string normalized_address(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+namespace {
+
+std::string opt_text(const Row& r, std::size_t i) { return r.optional_text(i).value_or(""); }
+
+Value opt_instant(const std::optional<Instant>& t) { return t ? Value{to_epoch(*t)} : Value{}; }
+
+}  // namespace
+
+TechAlerts::TechAlerts(Host& host, Settings settings, std::shared_ptr<const Templates> templates)
+    : host_(host), settings_(std::move(settings)), templates_(std::move(templates)) {}
+
+std::vector<Migration> TechAlerts::migrations() {
+  return {{1, "alerts, deliveries, attempts, window state, notices, flags, opt-outs",
+           "CREATE TABLE tech_alerts_alerts (id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, "
+           "kind TEXT NOT NULL, title TEXT NOT NULL, summary TEXT NOT NULL, services TEXT NOT "
+           "NULL, maintenance TEXT, interruption TEXT, refers_to TEXT, is_update INTEGER NOT "
+           "NULL, is_cancellation INTEGER NOT NULL, sequence INTEGER NOT NULL, start_at INTEGER, "
+           "end_at INTEGER, origin TEXT NOT NULL, created_by TEXT NOT NULL, created_at INTEGER "
+           "NOT NULL, sent_at INTEGER);"
+           "CREATE INDEX tech_alerts_alerts_maintenance ON tech_alerts_alerts(maintenance);"
+           "CREATE INDEX tech_alerts_alerts_interruption ON tech_alerts_alerts(interruption);"
+           "CREATE TABLE tech_alerts_deliveries (id TEXT PRIMARY KEY, alert_id TEXT NOT NULL, "
+           "channel TEXT NOT NULL, destination TEXT NOT NULL, reason TEXT NOT NULL, state TEXT "
+           "NOT NULL, attempts INTEGER NOT NULL, resends INTEGER NOT NULL, last_error TEXT, "
+           "updated_at INTEGER NOT NULL);"
+           "CREATE INDEX tech_alerts_deliveries_alert ON tech_alerts_deliveries(alert_id);"
+           "CREATE TABLE tech_alerts_attempts (delivery_id TEXT NOT NULL, at INTEGER NOT NULL, "
+           "outcome TEXT NOT NULL, detail TEXT NOT NULL);"
+           "CREATE INDEX tech_alerts_attempts_delivery ON tech_alerts_attempts(delivery_id);"
+           "CREATE TABLE tech_alerts_windows (id TEXT PRIMARY KEY, service TEXT NOT NULL, "
+           "category TEXT NOT NULL, status TEXT NOT NULL, start_at INTEGER NOT NULL, end_at "
+           "INTEGER NOT NULL, sequence INTEGER NOT NULL, last_alert TEXT, updated_at INTEGER NOT "
+           "NULL);"
+           "CREATE TABLE tech_alerts_notices (window_id TEXT NOT NULL, notice TEXT NOT NULL, "
+           "sequence INTEGER NOT NULL, alert_id TEXT NOT NULL, PRIMARY KEY (window_id, notice, "
+           "sequence));"
+           "CREATE TABLE tech_alerts_flags (window_id TEXT NOT NULL, rule TEXT NOT NULL, "
+           "declared TEXT NOT NULL, applied TEXT NOT NULL, message TEXT NOT NULL, at INTEGER NOT "
+           "NULL, PRIMARY KEY (window_id, rule));"
+           "CREATE TABLE tech_alerts_optouts (address TEXT PRIMARY KEY, at INTEGER NOT NULL);"
+           "CREATE TABLE tech_alerts_keys (name TEXT PRIMARY KEY, value TEXT NOT NULL)"}};
+}
+
+// ---- maintenance rules --------------------------------------------------------------------
+
+void TechAlerts::check_maintenance(Tx& tx, const MaintenanceContext& c, MaintenanceWindow& w,
+                                   const MaintenanceWindow* before) {
+  // A resubmission without announced_at keeps the announcement already on record.
+  if (before && !w.announced_at && before->announced_at) w.announced_at = before->announced_at;
+  // Windows in the past are history being recorded, not scheduling: no rule applies.
+  if (w.status != MaintenanceStatus::scheduled || w.start <= c.now) return;
+  const bool moved = !before || before->start != w.start || before->end != w.end ||
+                     before->category != w.category || before->service != w.service ||
+                     before->status != w.status;
+  if (!moved) return;
+  // Tech Alerts announces a new window the moment it is stored.
+  if (!w.announced_at) w.announced_at = c.now;
+  const Verdict verdict =
+      check_window(w, c.service.environment, *w.announced_at, c.provider_calendar,
+                   c.service_hours ? &*c.service_hours : nullptr);
+  if (!verdict.breaches.empty() && settings_.violations == Settings::Violations::refuse) {
+    std::vector<FieldError> errors;
+    for (const auto& b : verdict.breaches) errors.push_back({b.field, b.rule + ": " + b.message});
+    throw ValidationError(errors);
+  }
+  const std::string declared{to_string(w.category)};
+  w.category = verdict.implied;
+  const std::string applied{to_string(w.category)};
+  tx.exec("DELETE FROM tech_alerts_flags WHERE window_id = ?", {w.id});
+  auto flag = [&](const std::string& rule, const std::string& message) {
+    tx.exec(
+        "INSERT INTO tech_alerts_flags(window_id, rule, declared, applied, message, at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        {w.id, rule, declared, applied, message, to_epoch(c.now)});
+  };
+  for (const auto& b : verdict.breaches) {
+    flag(b.rule, b.message + (declared != applied ? "; re-classified as " + applied : ""));
+  }
+  if (w.category == MaintenanceCategory::planned_outage) {
+    auto windows = c.other_windows;
+    windows.push_back(w);
+    const auto use = budget_use(c.service, c.zone, c.fiscal_year_start_month,
+                                c.service_hours ? &*c.service_hours : nullptr, windows, w.start);
+    if (use.over()) {
+      flag("budget.maintenance", "planned outages of " + c.service.id + " in fiscal year " +
+                                     std::to_string(use.fiscal_year) + " come to " +
+                                     describe_duration(use.used_seconds) + ", over its budget of " +
+                                     describe_duration(use.budget_seconds) +
+                                     ": the part beyond it counts as downtime");
+    }
+  }
+  if (!verdict.breaches.empty()) {
+    host_.log().warning("maintenance " + w.id + " flagged: " + verdict.breaches.front().message +
+                        (declared != applied ? " (re-classified as " + applied + ")" : ""));
+  }
+}
+
+// ---- alerts -------------------------------------------------------------------------------
+
+std::string TechAlerts::service_name(const std::string& id) const {
+  auto s = host_.catalog().service(id);
+  return s && !s->name.empty() ? s->name : id;
+}
+
+const date::time_zone* TechAlerts::zone() const {
+  if (!settings_.zone.empty()) return find_zone(settings_.zone);
+  return host_.catalog().provider_calendar().zone();
+}
+
+std::string TechAlerts::local_text(Instant t) const {
+  return date::format("%a %d %b %Y %H:%M %Z", date::make_zoned(zone(), t));
+}
+
+std::string TechAlerts::window_text(Instant start, Instant end) const {
+  const auto* z = zone();
+  const auto s = date::make_zoned(z, start);
+  const auto e = date::make_zoned(z, end);
+  if (local_date(start, z) == local_date(end, z)) {
+    return date::format("%a %d %b %Y %H:%M", s) + "–" + date::format("%H:%M %Z", e);
+  }
+  return local_text(start) + " – " + local_text(end);
+}
+
+std::string TechAlerts::unsubscribe_token(const std::string& address) const {
+  return hex_encode(hmac_sha256(settings_.unsubscribe_key, normalized_address(address)))
+      .substr(0, 32);
+}
+
+std::string TechAlerts::unsubscribe_url(const std::string& address) const {
+  return settings_.public_url + "/alerts/unsubscribe?address=" + percent_encode(address) +
+         "&token=" + unsubscribe_token(address);
+}
+
+Json TechAlerts::sample_context() { return alerts::sample_context(); }
+
+Json TechAlerts::context(const Alert& a, const std::string& address) const {
+  Json services = Json::array();
+  for (const auto& id : a.services) {
+    auto s = host_.catalog().service(id);
+    services.push_back({{"id", id},
+                        {"name", s ? s->name : id},
+                        {"environment", s ? std::string(to_string(s->environment)) : ""}});
+  }
+  Json alert = {{"id", a.id},
+                {"kind", a.kind},
+                {"kind_label", kind_label(a.kind)},
+                {"title", a.title},
+                {"summary", a.summary},
+                {"is_update", a.is_update},
+                {"is_cancellation", a.is_cancellation},
+                {"sequence", a.sequence},
+                {"refers_to", a.refers_to},
+                {"start", a.start ? format_instant(*a.start) : ""},
+                {"end", a.end ? format_instant(*a.end) : ""},
+                {"start_local", a.start ? local_text(*a.start) : ""},
+                {"end_local", a.end ? local_text(*a.end) : ""},
+                {"window", a.start && a.end ? window_text(*a.start, *a.end) : ""},
+                {"maintenance", a.maintenance},
+                {"interruption", a.interruption},
+                {"sent_at", format_instant(a.sent_at.value_or(a.created_at))}};
+  return {{"alert", alert},
+          {"services", services},
+          {"provider",
+           {{"name", settings_.provider_name},
+            {"status_url", settings_.public_url + "/status"},
+            {"calendar_url", settings_.public_url + "/maintenance.ics"}}},
+          {"recipient", {{"address", address}, {"unsubscribe_url", unsubscribe_url(address)}}}};
+}
+
+void TechAlerts::address_to(Json& context, const std::string& address) const {
+  context["recipient"] = {{"address", address}, {"unsubscribe_url", unsubscribe_url(address)}};
+}
+
+std::vector<TechAlerts::Recipient> TechAlerts::audience(const Alert& a) const {
+  std::vector<Recipient> out;
+  std::set<std::string> seen;
+  std::set<std::string> opted_out;
+  for (const auto& r : host_.store().query("SELECT address FROM tech_alerts_optouts"))
+    opted_out.insert(r.text(0));
+  auto add = [&](const std::string& address, const std::string& reason) {
+    const std::string key = normalized_address(address);
+    if (opted_out.count(key) || !seen.insert(key).second) return;
+    out.push_back({address, reason});
+  };
+  const std::string list = list_of(a.kind);
+  if (auto it = settings_.lists.find(list); it != settings_.lists.end()) {
+    for (const auto& address : it->second) add(address, "list " + list);
+  }
+  const auto& roles =
+      a.kind == "sla_announcement" ? settings_.announcement_roles : settings_.notice_roles;
+  const std::set<std::string> services(a.services.begin(), a.services.end());
+  // Subscribed when the alert's window starts (or now): a subscription that ended before
+  // the maintenance is not told about it.
+  const Instant when = a.start.value_or(host_.clock().now());
+  const Dataset data = host_.catalog().snapshot();
+  for (const auto& customer : data.customers) {
+    const bool subscribed = std::any_of(
+        customer.subscriptions.begin(), customer.subscriptions.end(), [&](const Subscription& s) {
+          return services.count(s.service) && (!s.start || *s.start <= when) &&
+                 (!s.end || *s.end > when);
+        });
+    if (!subscribed) continue;
+    for (const auto role : roles) {
+      for (const auto& contact : customer.contacts) {
+        if (contact.role == role)
+          add(contact.email, "customer " + customer.id + " " + std::string(to_string(role)));
+      }
+    }
+  }
+  return out;
+}
+
+std::string TechAlerts::webhook_body(const Alert& a, const std::string& delivery) const {
+  const std::string text = templates_->render(a.kind, "webhook", "text", context(a, ""));
+  if (settings_.webhook_format == "slack") return Json{{"text", text}}.dump();
+  if (settings_.webhook_format == "teams") {
+    return Json{{"@type", "MessageCard"},
+                {"@context", "https://schema.org/extensions"},
+                {"summary", a.title},
+                {"title", kind_label(a.kind) + ": " + a.title},
+                {"text", text}}
+        .dump();
+  }
+  return Json{{"delivery", delivery}, {"alert", alert_json(a, false)}, {"text", text}}.dump();
+}
+
+TechAlerts::Alert TechAlerts::store_alert(Tx& tx, Alert a, bool draft) {
+  auto seq = tx.query("SELECT COALESCE(MAX(seq), 0) + 1 FROM tech_alerts_alerts");
+  const std::int64_t n = seq.at(0).integer(0);
+  std::string digits = std::to_string(n);
+  if (digits.size() < 6) digits.insert(0, 6 - digits.size(), '0');
+  a.id = "TA-" + digits;
+  a.created_at = host_.clock().now();
+  Json services = a.services;
+  tx.exec(
+      "INSERT INTO tech_alerts_alerts(id, seq, kind, title, summary, services, maintenance, "
+      "interruption, refers_to, is_update, is_cancellation, sequence, start_at, end_at, origin, "
+      "created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      {a.id, n, a.kind, a.title, a.summary, services.dump(), a.maintenance, a.interruption,
+       a.refers_to, std::int64_t{a.is_update}, std::int64_t{a.is_cancellation}, a.sequence,
+       opt_instant(a.start), opt_instant(a.end), a.origin, a.created_by, to_epoch(a.created_at)});
+  host_.events().publish(tx, "alert.created", a.id, {{"kind", a.kind}, {"draft", draft}});
+  if (!draft) send(tx, a);
+  return a;
+}
+
+void TechAlerts::send(Tx& tx, Alert& a) {
+  a.sent_at = host_.clock().now();
+  const std::int64_t at = to_epoch(*a.sent_at);
+  tx.exec("UPDATE tech_alerts_alerts SET sent_at = ? WHERE id = ?", {at, a.id});
+  auto add_delivery = [&](const std::string& id, const std::string& channel,
+                          const std::string& destination, const std::string& reason) {
+    tx.exec(
+        "INSERT INTO tech_alerts_deliveries(id, alert_id, channel, destination, reason, state, "
+        "attempts, resends, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', 0, 0, ?)",
+        {id, a.id, channel, destination, reason, at});
+  };
+  std::size_t n = 0;
+  const auto began = std::chrono::steady_clock::now();
+  if (settings_.email) {
+    Json ctx = context(a, "");  // what all recipients share, read once
+    const auto recipients = audience(a);
+    const auto resolved = std::chrono::steady_clock::now();
+    for (const auto& r : recipients) {
+      const std::string delivery = a.id + "-e" + std::to_string(++n);
+      address_to(ctx, r.address);
+      const OutboxMessage m = email_message(a, ctx, delivery, "tech_alerts:" + delivery);
+      add_delivery(delivery, "email", r.address, r.reason);
+      host_.outbox().enqueue(tx, m);
+    }
+    const auto ms = [](auto d) {
+      return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+    };
+    host_.log().info("alert " + a.id + ": " + std::to_string(recipients.size()) +
+                     " e-mail recipient(s) resolved in " + ms(resolved - began) +
+                     " ms, rendered and queued in " +
+                     ms(std::chrono::steady_clock::now() - resolved) + " ms");
+  }
+  n = 0;
+  for (const auto& url : settings_.webhook_urls) {
+    const std::string delivery = a.id + "-w" + std::to_string(++n);
+    const OutboxMessage m = webhook_message(a, url, delivery, "tech_alerts:" + delivery);
+    add_delivery(delivery, "webhook", url, "webhook");
+    host_.outbox().enqueue(tx, m);
+  }
+  host_.events().publish(tx, "alert.sent", a.id, {{"kind", a.kind}});
+}
+
+std::string pack_email_body(const std::string& text, const std::string& html) {
+  return std::to_string(text.size()) + "\n" + text + html;
+}
+
+std::pair<std::string, std::string> unpack_email_body(const std::string& body) {
+  const auto newline = body.find('\n');
+  std::size_t length = 0;
+  const char* end = body.data() + (newline == std::string::npos ? 0 : newline);
+  const auto [ptr, ec] = std::from_chars(body.data(), end, length);
+  if (newline == std::string::npos || ec != std::errc() || ptr != end ||
+      length > body.size() - newline - 1)
+    throw std::invalid_argument("not an alert e-mail body (length line missing or wrong)");
+  return {body.substr(newline + 1, length), body.substr(newline + 1 + length)};
+}
+
+OutboxMessage TechAlerts::email_message(const Alert& a, const Json& ctx,
+                                        const std::string& delivery,
+                                        const std::string& dedupe_key) const {
+  OutboxMessage m;
+  m.channel = kEmailChannel;
+  m.destination = ctx["recipient"]["address"].get<std::string>();
+  m.subject = templates_->render(a.kind, "email", "subject", ctx);
+  m.body = pack_email_body(templates_->render(a.kind, "email", "text", ctx),
+                           templates_->render(a.kind, "email", "html", ctx));
+  const std::string url = ctx["recipient"]["unsubscribe_url"].get<std::string>();
+  m.headers = {{"List-Unsubscribe", "<" + url + ">"},
+               {"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"},
+               {"Auto-Submitted", "auto-generated"},
+               {"X-Slmhub-Alert", a.id},
+               {"X-Slmhub-Delivery", delivery}};
+  m.dedupe_key = dedupe_key;
+  return m;
+}
+
+OutboxMessage TechAlerts::webhook_message(const Alert& a, const std::string& url,
+                                          const std::string& delivery,
+                                          const std::string& dedupe_key) const {
+  OutboxMessage m;
+  m.channel = kWebhookChannel;
+  m.destination = url;
+  m.subject = a.title;
+  m.body = webhook_body(a, delivery);
+  m.headers = {{"X-Slmhub-Delivery", delivery}};
+  m.dedupe_key = dedupe_key;
+  return m;
+}
+
+void TechAlerts::record_attempt(const std::string& delivery, bool delivered, bool permanent,
+                                const std::string& detail) {
+  const std::int64_t at = to_epoch(host_.clock().now());
+  const std::string state = delivered ? "sent" : permanent ? "failed" : "retrying";
+  host_.store().transact_grouped([&](Tx& tx) {
+    tx.exec(
+        "UPDATE tech_alerts_deliveries SET state = ?, attempts = attempts + 1, last_error = ?, "
+        "updated_at = ? WHERE id = ?",
+        {state, delivered ? Value{} : Value{detail}, at, delivery});
+    tx.exec(
+        "INSERT INTO tech_alerts_attempts(delivery_id, at, outcome, detail) VALUES (?, ?, ?, ?)",
+        {delivery, at,
+         delivered   ? "delivered"
+         : permanent ? "refused"
+                     : "failed",
+         detail});
+  });
+}
+
+std::optional<TechAlerts::Alert> TechAlerts::find_alert(const std::string& id) const {
+  auto rows = host_.store().query(
+      "SELECT id, kind, title, summary, services, maintenance, interruption, refers_to, "
+      "is_update, is_cancellation, sequence, start_at, end_at, origin, created_by, created_at, "
+      "sent_at FROM tech_alerts_alerts WHERE id = ?",
+      {id});
+  if (rows.empty()) return std::nullopt;
+  const Row& r = rows[0];
+  Alert a;
+  a.id = r.text(0);
+  a.kind = r.text(1);
+  a.title = r.text(2);
+  a.summary = r.text(3);
+  a.services = Json::parse(r.text(4)).get<std::vector<std::string>>();
+  a.maintenance = opt_text(r, 5);
+  a.interruption = opt_text(r, 6);
+  a.refers_to = opt_text(r, 7);
+  a.is_update = r.integer(8) != 0;
+  a.is_cancellation = r.integer(9) != 0;
+  a.sequence = r.integer(10);
+  if (auto s = r.optional_integer(11)) a.start = from_epoch(*s);
+  if (auto e = r.optional_integer(12)) a.end = from_epoch(*e);
+  a.origin = r.text(13);
+  a.created_by = r.text(14);
+  a.created_at = from_epoch(r.integer(15));
+  if (auto s = r.optional_integer(16)) a.sent_at = from_epoch(*s);
+  return a;
+}
+
+Json TechAlerts::alert_json(const Alert& a, bool with_deliveries) const {
+  Json j = {{"id", a.id},
+            {"kind", a.kind},
+            {"title", a.title},
+            {"summary", a.summary},
+            {"services", a.services},
+            {"is_update", a.is_update},
+            {"is_cancellation", a.is_cancellation},
+            {"sequence", a.sequence},
+            {"origin", a.origin},
+            {"created_by", a.created_by},
+            {"created_at", format_instant(a.created_at)},
+            {"state", a.sent_at ? "sent" : "draft"}};
+  if (!a.maintenance.empty()) j["maintenance"] = a.maintenance;
+  if (!a.interruption.empty()) j["interruption"] = a.interruption;
+  if (!a.refers_to.empty()) j["refers_to"] = a.refers_to;
+  if (a.start) j["start"] = format_instant(*a.start);
+  if (a.end) j["end"] = format_instant(*a.end);
+  if (a.sent_at) j["sent_at"] = format_instant(*a.sent_at);
+  if (with_deliveries) {
+    Json counts = Json::object();
+    for (const auto& r : host_.store().query(
+             "SELECT channel, state, COUNT(*) FROM tech_alerts_deliveries WHERE alert_id = ? "
+             "GROUP BY channel, state ORDER BY channel, state",
+             {a.id}))
+      counts[r.text(0)][r.text(1)] = r.integer(2);
+    j["deliveries"] = counts;
+  }
+  return j;
+}
+
+Json TechAlerts::deliveries_json(const std::string& alert_id) const {
+  Json out = Json::array();
+  std::map<std::string, Json> attempts;
+  for (const auto& r : host_.store().query(
+           "SELECT t.delivery_id, t.at, t.outcome, t.detail FROM tech_alerts_attempts t JOIN "
+           "tech_alerts_deliveries d ON d.id = t.delivery_id WHERE d.alert_id = ? ORDER BY "
+           "t.at, t.outcome",
+           {alert_id})) {
+    attempts[r.text(0)].push_back({{"at", format_instant(from_epoch(r.integer(1)))},
+                                   {"outcome", r.text(2)},
+                                   {"detail", r.text(3)}});
+  }
+  for (const auto& r : host_.store().query(
+           "SELECT id, channel, destination, reason, state, attempts, resends, last_error, "
+           "updated_at FROM tech_alerts_deliveries WHERE alert_id = ? ORDER BY channel, id",
+           {alert_id})) {
+    Json d = {{"id", r.text(0)},
+              {"channel", r.text(1)},
+              {"destination", r.text(2)},
+              {"reason", r.text(3)},
+              {"state", r.text(4)},
+              {"attempts", r.integer(5)},
+              {"resends", r.integer(6)},
+              {"updated_at", format_instant(from_epoch(r.integer(8)))},
+              {"log", attempts.count(r.text(0)) ? attempts[r.text(0)] : Json::array()}};
+    if (auto e = r.optional_text(7)) d["last_error"] = *e;
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+// ---- events -------------------------------------------------------------------------------
+
+void TechAlerts::on_event(const Event& e) {
+  if (e.type.starts_with("maintenance.")) {
+    on_maintenance(e.subject);
+  } else if (e.type == "interruption.recorded" || e.type == "interruption.updated") {
+    on_interruption(e.subject, false);
+  } else if (e.type == "interruption.resolved") {
+    on_interruption(e.subject, true);
+  } else if (e.type == "report.published") {
+    on_report(e.subject);
+  }
+}
+
+void TechAlerts::on_maintenance(const std::string& id) {
+  const auto window = host_.catalog().maintenance(id);
+  const Instant now = host_.clock().now();
+  host_.store().transact([&](Tx& tx) {
+    auto rows = tx.query(
+        "SELECT category, status, start_at, end_at, sequence, last_alert, service FROM "
+        "tech_alerts_windows WHERE id = ?",
+        {id});
+    const bool known = !rows.empty();
+    const bool gone = !window || window->status == MaintenanceStatus::cancelled ||
+                      window->status == MaintenanceStatus::skipped;
+    Alert a;
+    a.maintenance = id;
+    a.created_by = actor_.id;
+    if (gone) {
+      // Only what was announced is cancelled; a deleted window counts as cancelled.
+      if (!known || rows[0].text(1) == "cancelled") return;
+      a.kind = alert_kind_of(
+          parse_maintenance_category(rows[0].text(0)).value_or(MaintenanceCategory::emergency));
+      a.services = {rows[0].text(6)};
+      a.start = from_epoch(rows[0].integer(2));
+      a.end = from_epoch(rows[0].integer(3));
+      a.sequence = rows[0].integer(4) + 1;
+      a.refers_to = opt_text(rows[0], 5);
+      a.is_cancellation = true;
+      a.origin = "maintenance.cancelled";
+      a.title = id + " on " + service_name(a.services.front());
+      a.summary = "The maintenance " + id + " planned for " + window_text(*a.start, *a.end) +
+                  " is cancelled.";
+      a = store_alert(tx, a, false);
+      tx.exec(
+          "UPDATE tech_alerts_windows SET status = 'cancelled', sequence = ?, last_alert = ?, "
+          "updated_at = ? WHERE id = ?",
+          {a.sequence, a.id, to_epoch(now), id});
+      return;
+    }
+    const std::string category{to_string(window->category)};
+    const std::string status{to_string(window->status)};
+    if (known) {
+      const bool changed =
+          rows[0].text(0) != category || rows[0].integer(2) != to_epoch(window->start) ||
+          rows[0].integer(3) != to_epoch(window->end) || rows[0].text(6) != window->service;
+      if (!changed || window->end <= now) {
+        tx.exec("UPDATE tech_alerts_windows SET status = ?, updated_at = ? WHERE id = ?",
+                {status, to_epoch(now), id});
+        return;
+      }
+      a.is_update = true;
+      a.sequence = rows[0].integer(4) + 1;
+      a.refers_to = opt_text(rows[0], 5);
+      a.origin = "maintenance.changed";
+    } else {
+      a.origin = "maintenance.scheduled";
+    }
+    const bool history = window->end <= now;
+    if (!history) {
+      a.kind = alert_kind_of(window->category);
+      a.services = {window->service};
+      a.start = window->start;
+      a.end = window->end;
+      a.title = id + " on " + service_name(window->service);
+      a.summary = kind_label(a.kind) + " of " + window->service + ", " +
+                  window_text(window->start, window->end) + ".";
+      a = store_alert(tx, a, false);
+    }
+    tx.exec(
+        "INSERT INTO tech_alerts_windows(id, service, category, status, start_at, end_at, "
+        "sequence, last_alert, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO "
+        "UPDATE SET service = excluded.service, category = excluded.category, status = "
+        "excluded.status, start_at = excluded.start_at, end_at = excluded.end_at, sequence = "
+        "excluded.sequence, last_alert = excluded.last_alert, updated_at = excluded.updated_at",
+        {id, window->service, category, status, to_epoch(window->start), to_epoch(window->end),
+         a.sequence, history ? Value{} : Value{a.id}, to_epoch(now)});
+  });
+}
+
+void TechAlerts::on_interruption(const std::string& id, bool resolved) {
+  const auto item = host_.catalog().interruption(id);
+  if (!item || item->type != InterruptionType::outage) return;
+  const Instant now = host_.clock().now();
+  // An import of last year's incidents is not news: only what is open, or ended within a
+  // day, is announced.
+  if (item->end && *item->end < now - std::chrono::hours(24)) return;
+  host_.store().transact([&](Tx& tx) {
+    auto sent = tx.query(
+        "SELECT id, kind FROM tech_alerts_alerts WHERE interruption = ? AND kind IN ('outage', "
+        "'restoration') ORDER BY seq",
+        {id});
+    std::string outage_alert;
+    for (const auto& r : sent) {
+      if (r.text(1) == "restoration") return;  // told already
+      outage_alert = r.text(0);
+    }
+    Alert a;
+    a.interruption = id;
+    a.services = {item->service};
+    a.start = item->start;
+    a.created_by = actor_.id;
+    const std::string what = item->description.value_or(item->service + " is unavailable");
+    if (!item->end) {
+      if (!outage_alert.empty() || resolved) return;
+      a.kind = "outage";
+      a.origin = "interruption.recorded";
+      a.title = id + " on " + service_name(item->service);
+      a.summary = what + ". Since " + local_text(item->start) + ".";
+    } else {
+      a.kind = "restoration";
+      a.end = item->end;
+      a.refers_to = outage_alert;
+      a.origin = "interruption.resolved";
+      a.title = id + " on " + service_name(item->service);
+      a.summary = what + ". Service was restored at " + local_text(*item->end) +
+                  " after an interruption from " + local_text(item->start) + ".";
+    }
+    store_alert(tx, a, false);
+  });
+}
+
+void TechAlerts::on_report(const std::string& month) {
+  host_.store().transact([&](Tx& tx) {
+    if (!tx.query("SELECT 1 FROM tech_alerts_alerts WHERE kind = 'sla_announcement' AND origin = "
+                  "? ",
+                  {"report.published " + month})
+             .empty())
+      return;
+    Alert a;
+    a.kind = "sla_announcement";
+    a.origin = "report.published " + month;
+    a.created_by = actor_.id;
+    for (const auto& s : host_.catalog().snapshot().services) a.services.push_back(s.id);
+    a.title = "Service Availability Report for " + month + " published";
+    a.summary = "The Service Availability Report for " + month +
+                " is published: " + settings_.public_url + "/api/v1/reports/availability/" + month +
+                ".";
+    store_alert(tx, a, false);
+  });
+}
+
+std::string TechAlerts::run_notices(Instant now) {
+  int sent = 0;
+  auto windows = host_.store().query(
+      "SELECT id, service, category, start_at, end_at, sequence, last_alert FROM "
+      "tech_alerts_windows WHERE status = 'scheduled' AND last_alert IS NOT NULL AND end_at > ?",
+      {to_epoch(now) - 7 * 86400});
+  for (const auto& w : windows) {
+    const std::string id = w.text(0);
+    const Instant start = from_epoch(w.integer(3));
+    const Instant end = from_epoch(w.integer(4));
+    const std::int64_t sequence = w.integer(5);
+    // The notice due now, the latest one only: after a long stop nobody wants a reminder for
+    // a window that is already over.
+    std::string notice;
+    std::string title;
+    if (now >= end) {
+      notice = "end";
+      title = "Complete: ";
+    } else if (now >= start) {
+      notice = "start";
+      title = "Started: ";
+    } else {
+      for (auto r : settings_.reminder_seconds) {
+        if (now >= start - std::chrono::seconds(r)) {
+          notice = "reminder " + std::to_string(r);
+          title = "Reminder: ";
+          break;
+        }
+      }
+    }
+    if (notice.empty()) continue;
+    bool told = false;
+    host_.store().transact([&](Tx& tx) {
+      told = false;
+      if (!tx.query("SELECT 1 FROM tech_alerts_notices WHERE window_id = ? AND notice = ? AND "
+                    "sequence = ?",
+                    {id, notice, sequence})
+               .empty())
+        return;
+      Alert a;
+      a.kind = alert_kind_of(
+          parse_maintenance_category(w.text(2)).value_or(MaintenanceCategory::emergency));
+      a.maintenance = id;
+      a.services = {w.text(1)};
+      a.start = start;
+      a.end = end;
+      a.sequence = sequence;
+      a.refers_to = opt_text(w, 6);
+      a.origin = "notice " + notice;
+      a.created_by = actor_.id;
+      a.title = title + id + " on " + service_name(w.text(1));
+      a.summary = notice == "end" ? "The maintenance " + id + " is complete."
+                  : notice == "start"
+                      ? "The maintenance " + id + " has started; it is planned to end at " +
+                            local_text(end) + "."
+                      : "Reminder: " + kind_label(a.kind) + " of " + w.text(1) + ", " +
+                            window_text(start, end) + ".";
+      a = store_alert(tx, a, false);
+      tx.exec(
+          "INSERT INTO tech_alerts_notices(window_id, notice, sequence, alert_id) VALUES (?, ?, "
+          "?, ?)",
+          {id, notice, sequence, a.id});
+      if (notice == "end")
+        tx.exec("UPDATE tech_alerts_windows SET status = 'complete' WHERE id = ?", {id});
+      told = true;
+    });
+    if (told) ++sent;
+  }
+  return std::to_string(sent) + " notice(s) sent";
+}
+
+}  // namespace slmhub::alerts
