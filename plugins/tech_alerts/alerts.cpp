@@ -232,10 +232,6 @@ Json TechAlerts::context(const Alert& a, const std::string& address) const {
           {"recipient", {{"address", address}, {"unsubscribe_url", unsubscribe_url(address)}}}};
 }
 
-void TechAlerts::address_to(Json& context, const std::string& address) const {
-  context["recipient"] = {{"address", address}, {"unsubscribe_url", unsubscribe_url(address)}};
-}
-
 std::vector<TechAlerts::Recipient> TechAlerts::audience(const Alert& a) const {
   std::vector<Recipient> out;
   std::set<std::string> seen;
@@ -323,13 +319,13 @@ void TechAlerts::send(Tx& tx, Alert& a) {
   std::size_t n = 0;
   const auto began = std::chrono::steady_clock::now();
   if (settings_.email) {
-    Json ctx = context(a, "");  // what all recipients share, read once
     const auto recipients = audience(a);
     const auto resolved = std::chrono::steady_clock::now();
+    const RenderedEmail rendered = render_email(a, context(a, ""));
     for (const auto& r : recipients) {
       const std::string delivery = a.id + "-e" + std::to_string(++n);
-      address_to(ctx, r.address);
-      const OutboxMessage m = email_message(a, ctx, delivery, "tech_alerts:" + delivery);
+      const OutboxMessage m =
+          email_message(a, rendered, r.address, delivery, "tech_alerts:" + delivery);
       add_delivery(delivery, "email", r.address, r.reason);
       host_.outbox().enqueue(tx, m);
     }
@@ -366,16 +362,49 @@ std::pair<std::string, std::string> unpack_email_body(const std::string& body) {
   return {body.substr(newline + 1, length), body.substr(newline + 1 + length)};
 }
 
-OutboxMessage TechAlerts::email_message(const Alert& a, const Json& ctx,
-                                        const std::string& delivery,
+namespace {
+
+// Stand-ins for the recipient's values while an alert's e-mail is rendered once for all of
+// its recipients: control characters that no template, value or escaping produces.
+constexpr std::string_view kAddressMark =
+    "\x02"
+    "address"
+    "\x03";
+constexpr std::string_view kUrlMark =
+    "\x02"
+    "unsubscribe"
+    "\x03";
+
+void replace_all(std::string& text, std::string_view mark, const std::string& value) {
+  for (auto at = text.find(mark); at != std::string::npos; at = text.find(mark, at + value.size()))
+    text.replace(at, mark.size(), value);
+}
+
+}  // namespace
+
+TechAlerts::RenderedEmail TechAlerts::render_email(const Alert& a, Json ctx) const {
+  ctx["recipient"] = {{"address", kAddressMark}, {"unsubscribe_url", kUrlMark}};
+  return {templates_->render(a.kind, "email", "subject", ctx),
+          templates_->render(a.kind, "email", "text", ctx),
+          templates_->render(a.kind, "email", "html", ctx)};
+}
+
+OutboxMessage TechAlerts::email_message(const Alert& a, const RenderedEmail& rendered,
+                                        const std::string& address, const std::string& delivery,
                                         const std::string& dedupe_key) const {
+  const std::string url = unsubscribe_url(address);
+  RenderedEmail e = rendered;
+  for (std::string* part : {&e.subject, &e.text}) {
+    replace_all(*part, kAddressMark, address);
+    replace_all(*part, kUrlMark, url);
+  }
+  replace_all(e.html, kAddressMark, escape_html(address));
+  replace_all(e.html, kUrlMark, escape_html(url));
   OutboxMessage m;
   m.channel = kEmailChannel;
-  m.destination = ctx["recipient"]["address"].get<std::string>();
-  m.subject = templates_->render(a.kind, "email", "subject", ctx);
-  m.body = pack_email_body(templates_->render(a.kind, "email", "text", ctx),
-                           templates_->render(a.kind, "email", "html", ctx));
-  const std::string url = ctx["recipient"]["unsubscribe_url"].get<std::string>();
+  m.destination = address;
+  m.subject = std::move(e.subject);
+  m.body = pack_email_body(e.text, e.html);
   m.headers = {{"List-Unsubscribe", "<" + url + ">"},
                {"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"},
                {"Auto-Submitted", "auto-generated"},
@@ -561,9 +590,11 @@ void TechAlerts::on_maintenance(const std::string& id) {
     const std::string category{to_string(window->category)};
     const std::string status{to_string(window->status)};
     if (known) {
-      const bool changed =
-          rows[0].text(0) != category || rows[0].integer(2) != to_epoch(window->start) ||
-          rows[0].integer(3) != to_epoch(window->end) || rows[0].text(6) != window->service;
+      // A window scheduled again after its cancellation is announced again.
+      const bool changed = rows[0].text(1) == "cancelled" || rows[0].text(0) != category ||
+                           rows[0].integer(2) != to_epoch(window->start) ||
+                           rows[0].integer(3) != to_epoch(window->end) ||
+                           rows[0].text(6) != window->service;
       if (!changed || window->end <= now) {
         tx.exec("UPDATE tech_alerts_windows SET status = ?, updated_at = ? WHERE id = ?",
                 {status, to_epoch(now), id});

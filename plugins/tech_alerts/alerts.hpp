@@ -120,13 +120,19 @@ class TechAlerts {
   std::vector<Recipient> audience(const Alert& alert) const;
   std::vector<std::string> webhook_targets() const { return settings_.webhook_urls; }
   Json context(const Alert& alert, const std::string& address) const;
-  // Sets the recipient part of a context made by context().
-  void address_to(Json& context, const std::string& address) const;
   std::string unsubscribe_url(const std::string& address) const;
   std::string unsubscribe_token(const std::string& address) const;
   std::string webhook_body(const Alert& alert, const std::string& delivery) const;
-  // One recipient's outbox message, rendered from `context` (recipient set).
-  OutboxMessage email_message(const Alert& alert, const Json& context, const std::string& delivery,
+  // An alert's e-mail rendered once for all its recipients, with stand-ins where the
+  // recipient's address and unsubscribe link go (`context` from context()).
+  struct RenderedEmail {
+    std::string subject, text, html;
+  };
+  RenderedEmail render_email(const Alert& alert, Json context) const;
+  // One recipient's outbox message: `rendered` with that recipient's values put in (escaped
+  // in the HTML part).
+  OutboxMessage email_message(const Alert& alert, const RenderedEmail& rendered,
+                              const std::string& address, const std::string& delivery,
                               const std::string& dedupe_key) const;
   OutboxMessage webhook_message(const Alert& alert, const std::string& url,
                                 const std::string& delivery, const std::string& dedupe_key) const;

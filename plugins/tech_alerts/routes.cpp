@@ -242,10 +242,9 @@ void TechAlerts::add_routes(HttpRoutes& routes) {
            const std::string destination = rows[0].text(1);
            const std::int64_t resends = rows[0].integer(2) + 1;
            const std::string key = "tech_alerts:" + delivery + ":resend " + std::to_string(resends);
-           Json ctx = context(*a, "");
-           address_to(ctx, destination);
            const OutboxMessage m = channel == "email"
-                                       ? email_message(*a, ctx, delivery, key)
+                                       ? email_message(*a, render_email(*a, context(*a, "")),
+                                                       destination, delivery, key)
                                        : webhook_message(*a, destination, delivery, key);
            tx.exec(
                "UPDATE tech_alerts_deliveries SET state = 'queued', resends = ?, updated_at = ? "

@@ -218,6 +218,15 @@ TEST_F(TechAlerts, ScheduledMovedAndCancelledOutageReachesEachRecipientOnceEachT
               std::string::npos);
     EXPECT_NE(m.data.find("multipart/alternative"), std::string::npos);
     EXPECT_NE(m.data.find("CHG0000001"), std::string::npos);
+    // Each mail is the recipient's own: its address and its unsubscribe link in both parts.
+    const auto parsed = mail::parse_mail(m.data);
+    const std::string link = header(m.data, "List-Unsubscribe");
+    const std::string url = link.substr(1, link.size() - 2);
+    EXPECT_NE(parsed.text.find("Sent to " + m.rcpt_to.at(0)), std::string::npos) << parsed.text;
+    EXPECT_NE(parsed.text.find(url), std::string::npos) << parsed.text;
+    std::string escaped = url;
+    escaped.replace(escaped.find('&'), 1, "&amp;");
+    EXPECT_NE(parsed.html.find(escaped), std::string::npos) << parsed.html;
   }
 
   // Moved by an hour: one update to each.
