@@ -207,19 +207,28 @@ void write_data(Connection& connection, std::string_view message) {
   connection.write(chunk);
 }
 
-// One mail transaction from greeting to QUIT.
-class Transaction {
+}  // namespace
+
+// Thrown by SmtpSession::deliver on a kept-open session that turned out closed (the server hung
+// up while it was idle) before anything of the message was sent: the message is sent again
+// on a new connection, which cannot make a duplicate.
+struct StaleSession : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// One SMTP connection from greeting to QUIT, carrying one mail transaction after another.
+class SmtpSession {
  public:
-  Transaction(const SmtpSettings& settings, const TlsContext* tls)
+  SmtpSession(const SmtpSettings& settings, const TlsContext* tls)
       : settings_(settings), tls_(tls), connection_(settings, tls) {}
 
-  void run(const std::vector<std::string>& to, const std::string& from,
-           const std::string& message) {
+  // Greeting, EHLO, STARTTLS when required, AUTH when configured.
+  void open() {
     const Reply greeting = connection_.read_reply();
     if (greeting.code != 220) fail(greeting, "greeted with");
-    auto ext = hello();
+    ext_ = hello();
     if (settings_.tls == SmtpSettings::Tls::starttls) {
-      if (ext.count("STARTTLS") == 0) {
+      if (ext_.count("STARTTLS") == 0) {
         quit();
         throw std::runtime_error(connection_.where() +
                                  " does not offer STARTTLS, which the settings require; "
@@ -228,10 +237,17 @@ class Transaction {
       const Reply started = connection_.command("STARTTLS");
       if (started.code != 220) fail(started, "refused STARTTLS:");
       connection_.start_tls(*tls_);
-      ext = hello();  // RFC 3207 §4.2: what the server offered in clear no longer counts
+      ext_ = hello();  // RFC 3207 §4.2: what the server offered in clear no longer counts
     }
-    if (!settings_.username.empty()) authenticate(ext);
+    if (!settings_.username.empty()) authenticate(ext_);
+  }
 
+  // One mail transaction. Any failure ends the session (QUIT sent): only a session whose
+  // last message went through is used again. `reused`: the session carried a message before,
+  // so a connection found closed before MAIL is answered is StaleSession.
+  void deliver(const std::vector<std::string>& to, const std::string& from,
+               const std::string& message, bool reused) {
+    const auto& ext = ext_;
     std::string mail = "MAIL FROM:<" + from + ">";
     if (const auto size = ext.find("SIZE"); size != ext.end()) {
       const auto limit = std::strtoull(size->second.c_str(), nullptr, 10);
@@ -247,7 +263,15 @@ class Transaction {
       return static_cast<unsigned char>(c) >= 0x80;
     });
     if (eight_bit && ext.count("8BITMIME") != 0) mail += " BODY=8BITMIME";
-    const Reply mail_reply = connection_.command(mail);
+    Reply mail_reply;
+    try {
+      mail_reply = connection_.command(mail);
+    } catch (const std::exception& e) {
+      if (reused) throw StaleSession(e.what());
+      throw;
+    }
+    // 421: the server is closing this (idle) connection.
+    if (reused && mail_reply.code == 421) throw StaleSession(mail_reply.quoted());
     if (mail_reply.kind() != 2) refuse(mail_reply, "refused MAIL FROM:<" + from + ">:");
 
     std::string refused;
@@ -270,8 +294,17 @@ class Transaction {
     write_data(connection_, message);
     const Reply accepted = connection_.read_reply();
     if (accepted.kind() != 2) refuse(accepted, "refused the message:");
-    quit();
   }
+
+  // A polite end; the message's fate is already decided, so a failure here changes nothing.
+  void quit() noexcept {
+    try {
+      connection_.command("QUIT");
+    } catch (...) {  // NOLINT(bugprone-empty-catch): see above
+    }
+  }
+
+  std::chrono::steady_clock::time_point idle_since{};
 
  private:
   std::map<std::string, std::string> hello() {
@@ -333,18 +366,13 @@ class Transaction {
     throw std::runtime_error(text);
   }
 
-  // A polite end; the message's fate is already decided, so a failure here changes nothing.
-  void quit() noexcept {
-    try {
-      connection_.command("QUIT");
-    } catch (...) {  // NOLINT(bugprone-empty-catch): see above
-    }
-  }
-
   const SmtpSettings& settings_;
   const TlsContext* tls_;
   Connection connection_;
+  std::map<std::string, std::string> ext_;
 };
+
+namespace {
 
 // "<a@example.org> <b@example.org>" or bare ids separated by spaces → ids without <>.
 std::vector<std::string> parse_ids(std::string_view value) {
@@ -484,13 +512,55 @@ void SmtpClient::send(const std::vector<std::string>& envelope_to, const std::st
                                 " is not a plain addr-spec (local@domain) or empty");
   }
   try {
-    Transaction transaction(settings_, tls_.get());
-    transaction.run(envelope_to, envelope_from, message_bytes);
+    if (auto session = take_idle()) {
+      try {
+        session->deliver(envelope_to, envelope_from, message_bytes, true);
+        keep_idle(std::move(session));
+        return;
+      } catch (const StaleSession&) {
+        // Closed while idle, before anything of this message was sent: a new connection.
+      }
+    }
+    auto session = std::make_unique<SmtpSession>(settings_, tls_.get());
+    session->open();
+    session->deliver(envelope_to, envelope_from, message_bytes, false);
+    keep_idle(std::move(session));
   } catch (const Poco::Exception& e) {
     // Connection refused, timeouts, TLS handshake and certificate failures.
     throw std::runtime_error("SMTP server " + endpoint(settings_.host, settings_.port) + ": " +
                              e.displayText());
   }
+}
+
+// An idle connection is closed without QUIT: the server may have closed it already, and a
+// goodbye is not worth a write to a dead TLS socket. Servers treat a dropped idle connection
+// as the end of the session.
+SmtpClient::~SmtpClient() = default;
+
+std::unique_ptr<SmtpSession> SmtpClient::take_idle() const {
+  std::unique_ptr<SmtpSession> session;
+  {
+    std::lock_guard lock(idle_mutex_);
+    session = std::move(idle_);
+  }
+  if (!session) return nullptr;
+  const auto idle = std::chrono::steady_clock::now() - session->idle_since;
+  if (idle > std::chrono::milliseconds(settings_.keep_alive_ms)) return nullptr;  // closed
+  return session;
+}
+
+void SmtpClient::keep_idle(std::unique_ptr<SmtpSession> session) const {
+  if (settings_.keep_alive_ms <= 0) {
+    session->quit();
+    return;
+  }
+  session->idle_since = std::chrono::steady_clock::now();
+  std::unique_ptr<SmtpSession> replaced;
+  {
+    std::lock_guard lock(idle_mutex_);
+    replaced = std::exchange(idle_, std::move(session));
+  }
+  // `replaced`, another thread's idle session, is closed as it goes: one kept is enough.
 }
 
 std::function<void(const OutboxMessage&)> make_email_sender(SmtpSettings settings, std::string from,

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -28,9 +29,15 @@ struct SmtpSettings {
   std::string ca_file;
   std::string helo = "localhost";  // the name given in EHLO
   int timeout_ms = 30000;          // for the connection and each read or write
+  // How long a connection stays open after a message for the next one (RSET-free: the next
+  // transaction starts with MAIL); 0 closes it after every message. Short, because a server
+  // may close an idle connection at any time; one closed before the next MAIL is answered is
+  // replaced by a new one without sending anything twice.
+  int keep_alive_ms = 2000;
 };
 
 struct TlsContext;
+class SmtpSession;
 
 class SmtpClient {
  public:
@@ -38,6 +45,9 @@ class SmtpClient {
   // outside 1-65535, a timeout <= 0, a HELO name with spaces or line breaks, credentials with
   // Tls::none, or a CA file that cannot be read.
   explicit SmtpClient(SmtpSettings settings);
+  ~SmtpClient();
+  SmtpClient(const SmtpClient&) = delete;
+  SmtpClient& operator=(const SmtpClient&) = delete;
 
   // Sends one message: envelope from `envelope_from` ("" is the null reverse-path of a
   // bounce), one RCPT per entry of `envelope_to`, then `message_bytes` as DATA. Line breaks
@@ -57,8 +67,14 @@ class SmtpClient {
   const SmtpSettings& settings() const { return settings_; }
 
  private:
+  std::unique_ptr<SmtpSession> take_idle() const;
+  void keep_idle(std::unique_ptr<SmtpSession> session) const;
+
   SmtpSettings settings_;
   std::shared_ptr<const TlsContext> tls_;  // null with Tls::none
+  // The connection kept open after the last message (keep_alive_ms), at most one.
+  mutable std::mutex idle_mutex_;
+  mutable std::unique_ptr<SmtpSession> idle_;
 };
 
 // The outbox sender for channel "email". An OutboxMessage becomes one mail to its destination

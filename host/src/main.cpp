@@ -307,6 +307,10 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer that hangs up while we write (a mail or webhook client, an SMTP server closing a
+  // kept connection, a TLS socket OpenSSL writes with plain write()) is an error on that
+  // connection, never a reason for the process to die.
+  std::signal(SIGPIPE, SIG_IGN);
   try {
     return run(argc, argv);
   } catch (const std::invalid_argument& e) {

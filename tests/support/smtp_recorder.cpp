@@ -93,6 +93,7 @@ std::vector<RecordedMail> SmtpRecorder::messages() const {
     mail.helo = string_or_empty(envelope, "helo");
     mail.tls = envelope.value("tls", false);
     mail.auth_user = string_or_empty(envelope, "auth_user");
+    mail.peer_port = envelope.value("peer_port", 0);
     mail.data = read_text(fs::path(record).replace_extension(".eml"));
     out.push_back(std::move(mail));
   }

@@ -39,6 +39,7 @@ struct RecordedMail {
   std::string helo;       // the name the client gave in EHLO/HELO
   bool tls = false;       // received over TLS (STARTTLS or implicit)
   std::string auth_user;  // "" when the client did not authenticate
+  int peer_port = 0;      // the client's port: the same for messages of one connection
 };
 
 class SmtpRecorder {

@@ -63,6 +63,8 @@ class Recorder:
             "tls": server.transport.get_extra_info("ssl_object") is not None,
             "auth_user": auth.login.decode("utf-8", "replace")
             if isinstance(auth, LoginPassword) else None,
+            # The client's port: messages with the same one came over one connection.
+            "peer_port": session.peer[1] if session.peer else 0,
         }
         with open(stem + ".json.tmp", "w", encoding="utf-8") as out:
             json.dump(record, out)

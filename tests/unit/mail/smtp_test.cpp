@@ -95,6 +95,57 @@ int closed_port() {
   return ntohs(address.sin_port);
 }
 
+TEST(SmtpClient, KeepsTheConnectionForTheNextMessageAndReplacesOneTheServerClosed) {
+  auto server = std::make_unique<SmtpRecorder>(with_tls(SmtpRecorderOptions::Tls::starttls));
+  SmtpSettings settings = settings_for(*server, SmtpSettings::Tls::starttls);
+  const int port = server->port();
+  const SmtpClient client(settings);
+  for (int i = 0; i < 3; ++i)
+    client.send({"ann@example.org"}, "db-requests@example.org", dotted_message());
+  auto received = server->messages();
+  ASSERT_EQ(received.size(), 3u) << server->log();
+  // One connection, one STARTTLS, three transactions.
+  EXPECT_NE(received[0].peer_port, 0);
+  EXPECT_EQ(received[1].peer_port, received[0].peer_port);
+  EXPECT_EQ(received[2].peer_port, received[0].peer_port);
+
+  // The server goes away and comes back (on the same port, with a new certificate: plain
+  // this time). The kept connection is dead; the next message takes a new one, sent once.
+  server.reset();
+  SmtpRecorderOptions again;
+  again.port = port;
+  server = std::make_unique<SmtpRecorder>(again);
+  settings.tls = SmtpSettings::Tls::none;
+  settings.ca_file.clear();
+  const SmtpClient plain(settings);
+  plain.send({"bob@example.org"}, "db-requests@example.org", dotted_message());
+  plain.send({"bob@example.org"}, "db-requests@example.org", dotted_message());
+  // And the first client, whose kept connection the old server closed.
+  EXPECT_THROW(client.send({"carl@example.org"}, "db-requests@example.org", dotted_message()),
+               std::runtime_error);  // the new server offers no STARTTLS: refused, not resent
+  received = server->messages();
+  ASSERT_EQ(received.size(), 2u) << server->log();
+  EXPECT_EQ(received[0].rcpt_to, std::vector<std::string>{"bob@example.org"});
+  EXPECT_EQ(received[1].peer_port, received[0].peer_port);
+}
+
+TEST(SmtpClient, StaleKeptConnectionIsReplacedWithoutLosingTheMessage) {
+  auto server = std::make_unique<SmtpRecorder>();
+  const int port = server->port();
+  SmtpSettings settings = settings_for(*server, SmtpSettings::Tls::none);
+  settings.keep_alive_ms = 60000;  // still kept when the server is back
+  const SmtpClient client(settings);
+  client.send({"ann@example.org"}, "db-requests@example.org", dotted_message());
+  server.reset();  // closes the kept connection from the server's side
+  SmtpRecorderOptions again;
+  again.port = port;
+  server = std::make_unique<SmtpRecorder>(again);
+  client.send({"bob@example.org"}, "db-requests@example.org", dotted_message());
+  const auto received = server->messages();
+  ASSERT_EQ(received.size(), 1u) << server->log();
+  EXPECT_EQ(received[0].rcpt_to, std::vector<std::string>{"bob@example.org"});
+}
+
 TEST(SmtpClient, DeliversTheExactBytesWithDotsStuffed) {
   SmtpRecorder server;
   const SmtpClient client(settings_for(server, SmtpSettings::Tls::none));
