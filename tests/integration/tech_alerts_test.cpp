@@ -407,6 +407,23 @@ sys.stdin.read()
               std::string::npos);
   }
   EXPECT_EQ(n, 3);
+
+  // Sent again by hand: one more request with the same delivery id, counted as a resend.
+  const auto resend = call("POST", "/api/v1/alerts/TA-000001/deliveries/TA-000001-w1/resend");
+  ASSERT_EQ(resend.status, 202) << resend.body;
+  Json again;
+  for (int i = 0; i < 100; ++i) {
+    again = Json::parse(call("GET", "/api/v1/alerts/TA-000001/deliveries").body)["deliveries"];
+    if (again[0]["state"] == "sent" && again[0]["attempts"] == 4) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(again[0]["resends"], 1) << again.dump();
+  EXPECT_EQ(again[0]["attempts"], 4) << again.dump();
+  EXPECT_EQ(call("POST", "/api/v1/alerts/TA-000001/deliveries/nope/resend").status, 404);
+  std::ifstream after(record);
+  n = 0;
+  while (std::getline(after, line)) ++n;
+  EXPECT_EQ(n, 4);
 }
 
 TEST_F(TechAlerts, RemindersStartNoticesAndUnsubscribe) {
@@ -551,6 +568,29 @@ TEST_F(TechAlertsPages, StatusPagePreviewAndCalendarRenderForRealClients) {
   const std::string iso = start_text.substr(0, start_text.size() - 1) + "+00:00";
   EXPECT_NE(out.find("CHG0000009@127.0.0.1 0 CONFIRMED " + iso), std::string::npos) << out;
   EXPECT_NE(out.find("CHG0000010@127.0.0.1 1 CANCELLED " + iso), std::string::npos) << out;
+
+  // The feed is well-formed Atom with the alerts, newest first; status.json says the same
+  // as the page.
+  const auto feed = http(port, "GET", "/alerts.atom");
+  ASSERT_EQ(feed.status, 200);
+  const std::string feed_file = (dir_.path() / "alerts.atom").string();
+  std::ofstream(feed_file) << feed.body;
+  p = popen(
+      ("/usr/bin/python3 -c 'import sys, xml.etree.ElementTree as E\n"
+       "ns = {\"a\": \"http://www.w3.org/2005/Atom\"}\n"
+       "root = E.parse(sys.argv[1]).getroot()\n"
+       "print(\" \".join(e.find(\"a:title\", ns).text for e in root.findall(\"a:entry\", ns)))' " +
+       feed_file + " 2>&1")
+          .c_str(),
+      "r");
+  out.clear();
+  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  pclose(p);
+  EXPECT_NE(out.find("INC0000001 on Oracle <Production>"), std::string::npos) << out;
+  EXPECT_LT(out.find("INC0000001"), out.find("CHG0000009")) << out;
+  const Json status = Json::parse(http(port, "GET", "/status.json").body);
+  EXPECT_EQ(status["overall"], "outage") << status.dump();
+  EXPECT_EQ(status["open_interruptions"].size(), 1u);
 }
 
 TEST(TechAlertsTemplates, BrokenTemplateStopsThePluginAtLoadNamingFileAndLine) {
