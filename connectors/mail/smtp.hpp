@@ -29,10 +29,11 @@ struct SmtpSettings {
   std::string ca_file;
   std::string helo = "localhost";  // the name given in EHLO
   int timeout_ms = 30000;          // for the connection and each read or write
-  // How long a connection stays open after a message for the next one (RSET-free: the next
-  // transaction starts with MAIL); 0 closes it after every message. Short, because a server
-  // may close an idle connection at any time; one closed before the next MAIL is answered is
-  // replaced by a new one without sending anything twice.
+  // A connection is reused for the next message (its transaction starts with MAIL) when that
+  // comes within this many milliseconds; an older one is closed then, without QUIT. 0 closes
+  // it after every message. Short, because a server may close an idle connection at any time;
+  // one found closed before the next MAIL is answered is replaced by a new one, so nothing is
+  // sent twice.
   int keep_alive_ms = 2000;
 };
 

@@ -76,33 +76,33 @@ TechAlerts::TechAlerts(Host& host, Settings settings, std::shared_ptr<const Temp
 
 std::vector<Migration> TechAlerts::migrations() {
   return {{1, "alerts, deliveries, attempts, window state, notices, flags, opt-outs",
-           "CREATE TABLE tech_alerts_alerts (id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, "
+           "CREATE TABLE tech_alerts_alerts (id TEXT PRIMARY KEY, seq BIGINT NOT NULL UNIQUE, "
            "kind TEXT NOT NULL, title TEXT NOT NULL, summary TEXT NOT NULL, services TEXT NOT "
            "NULL, maintenance TEXT, interruption TEXT, refers_to TEXT, is_update INTEGER NOT "
-           "NULL, is_cancellation INTEGER NOT NULL, sequence INTEGER NOT NULL, start_at INTEGER, "
-           "end_at INTEGER, origin TEXT NOT NULL, created_by TEXT NOT NULL, created_at INTEGER "
-           "NOT NULL, sent_at INTEGER);"
+           "NULL, is_cancellation INTEGER NOT NULL, sequence BIGINT NOT NULL, start_at BIGINT, "
+           "end_at BIGINT, origin TEXT NOT NULL, created_by TEXT NOT NULL, created_at BIGINT "
+           "NOT NULL, sent_at BIGINT);"
            "CREATE INDEX tech_alerts_alerts_maintenance ON tech_alerts_alerts(maintenance);"
            "CREATE INDEX tech_alerts_alerts_interruption ON tech_alerts_alerts(interruption);"
            "CREATE TABLE tech_alerts_deliveries (id TEXT PRIMARY KEY, alert_id TEXT NOT NULL, "
            "channel TEXT NOT NULL, destination TEXT NOT NULL, reason TEXT NOT NULL, state TEXT "
-           "NOT NULL, attempts INTEGER NOT NULL, resends INTEGER NOT NULL, last_error TEXT, "
-           "updated_at INTEGER NOT NULL);"
+           "NOT NULL, attempts BIGINT NOT NULL, resends BIGINT NOT NULL, last_error TEXT, "
+           "updated_at BIGINT NOT NULL);"
            "CREATE INDEX tech_alerts_deliveries_alert ON tech_alerts_deliveries(alert_id);"
-           "CREATE TABLE tech_alerts_attempts (delivery_id TEXT NOT NULL, at INTEGER NOT NULL, "
+           "CREATE TABLE tech_alerts_attempts (delivery_id TEXT NOT NULL, at BIGINT NOT NULL, "
            "outcome TEXT NOT NULL, detail TEXT NOT NULL);"
            "CREATE INDEX tech_alerts_attempts_delivery ON tech_alerts_attempts(delivery_id);"
            "CREATE TABLE tech_alerts_windows (id TEXT PRIMARY KEY, service TEXT NOT NULL, "
-           "category TEXT NOT NULL, status TEXT NOT NULL, start_at INTEGER NOT NULL, end_at "
-           "INTEGER NOT NULL, sequence INTEGER NOT NULL, last_alert TEXT, updated_at INTEGER NOT "
+           "category TEXT NOT NULL, status TEXT NOT NULL, start_at BIGINT NOT NULL, end_at "
+           "BIGINT NOT NULL, sequence BIGINT NOT NULL, last_alert TEXT, updated_at BIGINT NOT "
            "NULL);"
            "CREATE TABLE tech_alerts_notices (window_id TEXT NOT NULL, notice TEXT NOT NULL, "
-           "sequence INTEGER NOT NULL, alert_id TEXT NOT NULL, PRIMARY KEY (window_id, notice, "
+           "sequence BIGINT NOT NULL, alert_id TEXT NOT NULL, PRIMARY KEY (window_id, notice, "
            "sequence));"
            "CREATE TABLE tech_alerts_flags (window_id TEXT NOT NULL, rule TEXT NOT NULL, "
-           "declared TEXT NOT NULL, applied TEXT NOT NULL, message TEXT NOT NULL, at INTEGER NOT "
+           "declared TEXT NOT NULL, applied TEXT NOT NULL, message TEXT NOT NULL, at BIGINT NOT "
            "NULL, PRIMARY KEY (window_id, rule));"
-           "CREATE TABLE tech_alerts_optouts (address TEXT PRIMARY KEY, at INTEGER NOT NULL);"
+           "CREATE TABLE tech_alerts_optouts (address TEXT PRIMARY KEY, at BIGINT NOT NULL);"
            "CREATE TABLE tech_alerts_keys (name TEXT PRIMARY KEY, value TEXT NOT NULL)"}};
 }
 
@@ -110,16 +110,42 @@ std::vector<Migration> TechAlerts::migrations() {
 
 void TechAlerts::check_maintenance(Tx& tx, const MaintenanceContext& c, MaintenanceWindow& w,
                                    const MaintenanceWindow* before) {
-  // A resubmission without announced_at keeps the announcement already on record.
-  if (before && !w.announced_at && before->announced_at) w.announced_at = before->announced_at;
-  // Windows in the past are history being recorded, not scheduling: no rule applies.
-  if (w.status != MaintenanceStatus::scheduled || w.start <= c.now) return;
+  // What the caller declared for the stored window: its category, or the one the policy
+  // re-classified (the flags keep both). A writer that sends its own category again (the
+  // ServiceNow sync does on every update) must not undo the re-classification.
+  std::optional<MaintenanceCategory> declared_before;
+  if (before) {
+    declared_before = before->category;
+    const auto rows = tx.query(
+        "SELECT declared, applied FROM tech_alerts_flags WHERE window_id = ? AND declared <> "
+        "applied",
+        {w.id});
+    if (!rows.empty() && rows[0].text(1) == to_string(before->category))
+      declared_before = parse_maintenance_category(rows[0].text(0));
+  }
+  const bool same_declaration = before && declared_before == w.category;
+  const bool scheduling = w.status == MaintenanceStatus::scheduled && w.start > c.now;
+  const bool revived = before && before->status != MaintenanceStatus::scheduled &&
+                       w.status == MaintenanceStatus::scheduled;
+  // Customers learn of an earlier start, a later end, another service or a revived window
+  // only now; a window that shrank keeps the notice it had.
+  const bool news = !before || w.start < before->start || w.end > before->end ||
+                    w.service != before->service || revived;
+  if (!w.announced_at) {
+    if (before && !(news && scheduling)) {
+      w.announced_at = before->announced_at;
+    } else if (scheduling) {
+      w.announced_at = c.now;  // Tech Alerts announces it the moment it is stored
+    }
+  }
   const bool moved = !before || before->start != w.start || before->end != w.end ||
-                     before->category != w.category || before->service != w.service ||
+                     !same_declaration || before->service != w.service ||
                      before->status != w.status;
-  if (!moved) return;
-  // Tech Alerts announces a new window the moment it is stored.
-  if (!w.announced_at) w.announced_at = c.now;
+  // Windows in the past are history being recorded, not scheduling: no rule applies.
+  if (!scheduling || !moved) {
+    if (same_declaration) w.category = before->category;
+    return;
+  }
   const Verdict verdict =
       check_window(w, c.service.environment, *w.announced_at, c.provider_calendar,
                    c.service_hours ? &*c.service_hours : nullptr);
@@ -238,14 +264,16 @@ std::vector<TechAlerts::Recipient> TechAlerts::audience(const Alert& a) const {
   std::set<std::string> opted_out;
   for (const auto& r : host_.store().query("SELECT address FROM tech_alerts_optouts"))
     opted_out.insert(r.text(0));
-  auto add = [&](const std::string& address, const std::string& reason) {
+  // Opting out is a person's choice about their own address; a configured list is the
+  // provider's, and is only taken off in the configuration.
+  auto add = [&](const std::string& address, const std::string& reason, bool list) {
     const std::string key = normalized_address(address);
-    if (opted_out.count(key) || !seen.insert(key).second) return;
-    out.push_back({address, reason});
+    if ((!list && opted_out.count(key)) || !seen.insert(key).second) return;
+    out.push_back({address, reason, list});
   };
   const std::string list = list_of(a.kind);
   if (auto it = settings_.lists.find(list); it != settings_.lists.end()) {
-    for (const auto& address : it->second) add(address, "list " + list);
+    for (const auto& address : it->second) add(address, "list " + list, true);
   }
   const auto& roles =
       a.kind == "sla_announcement" ? settings_.announcement_roles : settings_.notice_roles;
@@ -264,7 +292,7 @@ std::vector<TechAlerts::Recipient> TechAlerts::audience(const Alert& a) const {
     for (const auto role : roles) {
       for (const auto& contact : customer.contacts) {
         if (contact.role == role)
-          add(contact.email, "customer " + customer.id + " " + std::string(to_string(role)));
+          add(contact.email, "customer " + customer.id + " " + std::string(to_string(role)), false);
       }
     }
   }
@@ -273,7 +301,23 @@ std::vector<TechAlerts::Recipient> TechAlerts::audience(const Alert& a) const {
 
 std::string TechAlerts::webhook_body(const Alert& a, const std::string& delivery) const {
   const std::string text = templates_->render(a.kind, "webhook", "text", context(a, ""));
-  if (settings_.webhook_format == "slack") return Json{{"text", text}}.dump();
+  if (settings_.webhook_format == "slack") {
+    // Slack reads <...> as links and mentions (<!channel>): text from an incident must stay
+    // text (its message formatting escapes exactly &, < and >).
+    std::string escaped;
+    for (const char c : text) {
+      if (c == '&') {
+        escaped += "&amp;";
+      } else if (c == '<') {
+        escaped += "&lt;";
+      } else if (c == '>') {
+        escaped += "&gt;";
+      } else {
+        escaped += c;
+      }
+    }
+    return Json{{"text", escaped}}.dump();
+  }
   if (settings_.webhook_format == "teams") {
     return Json{{"@type", "MessageCard"},
                 {"@context", "https://schema.org/extensions"},
@@ -321,11 +365,13 @@ void TechAlerts::send(Tx& tx, Alert& a) {
   if (settings_.email) {
     const auto recipients = audience(a);
     const auto resolved = std::chrono::steady_clock::now();
-    const RenderedEmail rendered = render_email(a, context(a, ""));
+    const Json shared = context(a, "");
+    const RenderedEmail for_people = render_email(a, shared, true);
+    const RenderedEmail for_lists = render_email(a, shared, false);
     for (const auto& r : recipients) {
       const std::string delivery = a.id + "-e" + std::to_string(++n);
-      const OutboxMessage m =
-          email_message(a, rendered, r.address, delivery, "tech_alerts:" + delivery);
+      const OutboxMessage m = email_message(a, r.list ? for_lists : for_people, r.address, !r.list,
+                                            delivery, "tech_alerts:" + delivery);
       add_delivery(delivery, "email", r.address, r.reason);
       host_.outbox().enqueue(tx, m);
     }
@@ -382,17 +428,20 @@ void replace_all(std::string& text, std::string_view mark, const std::string& va
 
 }  // namespace
 
-TechAlerts::RenderedEmail TechAlerts::render_email(const Alert& a, Json ctx) const {
-  ctx["recipient"] = {{"address", kAddressMark}, {"unsubscribe_url", kUrlMark}};
+TechAlerts::RenderedEmail TechAlerts::render_email(const Alert& a, Json ctx,
+                                                   bool unsubscribe) const {
+  ctx["recipient"] = {{"address", kAddressMark},
+                      {"unsubscribe_url", unsubscribe ? kUrlMark : std::string_view()}};
   return {templates_->render(a.kind, "email", "subject", ctx),
           templates_->render(a.kind, "email", "text", ctx),
           templates_->render(a.kind, "email", "html", ctx)};
 }
 
 OutboxMessage TechAlerts::email_message(const Alert& a, const RenderedEmail& rendered,
-                                        const std::string& address, const std::string& delivery,
+                                        const std::string& address, bool unsubscribe,
+                                        const std::string& delivery,
                                         const std::string& dedupe_key) const {
-  const std::string url = unsubscribe_url(address);
+  const std::string url = unsubscribe ? unsubscribe_url(address) : std::string();
   RenderedEmail e = rendered;
   for (std::string* part : {&e.subject, &e.text}) {
     replace_all(*part, kAddressMark, address);
@@ -405,11 +454,13 @@ OutboxMessage TechAlerts::email_message(const Alert& a, const RenderedEmail& ren
   m.destination = address;
   m.subject = std::move(e.subject);
   m.body = pack_email_body(e.text, e.html);
-  m.headers = {{"List-Unsubscribe", "<" + url + ">"},
-               {"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"},
-               {"Auto-Submitted", "auto-generated"},
+  m.headers = {{"Auto-Submitted", "auto-generated"},
                {"X-Slmhub-Alert", a.id},
                {"X-Slmhub-Delivery", delivery}};
+  if (unsubscribe) {
+    m.headers["List-Unsubscribe"] = "<" + url + ">";
+    m.headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click";
+  }
   m.dedupe_key = dedupe_key;
   return m;
 }
@@ -431,19 +482,25 @@ void TechAlerts::record_attempt(const std::string& delivery, bool delivered, boo
                                 const std::string& detail) {
   const std::int64_t at = to_epoch(host_.clock().now());
   const std::string state = delivered ? "sent" : permanent ? "failed" : "retrying";
-  host_.store().transact_grouped([&](Tx& tx) {
-    tx.exec(
-        "UPDATE tech_alerts_deliveries SET state = ?, attempts = attempts + 1, last_error = ?, "
-        "updated_at = ? WHERE id = ?",
-        {state, delivered ? Value{} : Value{detail}, at, delivery});
-    tx.exec(
-        "INSERT INTO tech_alerts_attempts(delivery_id, at, outcome, detail) VALUES (?, ?, ?, ?)",
-        {delivery, at,
-         delivered   ? "delivered"
-         : permanent ? "refused"
-                     : "failed",
-         detail});
-  });
+  // The log must never change the outcome: a message the server accepted and whose attempt
+  // cannot be written would otherwise count as failed and be sent again.
+  try {
+    host_.store().transact_grouped([&](Tx& tx) {
+      tx.exec(
+          "UPDATE tech_alerts_deliveries SET state = ?, attempts = attempts + 1, last_error = ?, "
+          "updated_at = ? WHERE id = ?",
+          {state, delivered ? Value{} : Value{detail}, at, delivery});
+      tx.exec(
+          "INSERT INTO tech_alerts_attempts(delivery_id, at, outcome, detail) VALUES (?, ?, ?, ?)",
+          {delivery, at,
+           delivered   ? "delivered"
+           : permanent ? "refused"
+                       : "failed",
+           detail});
+    });
+  } catch (const std::exception& e) {
+    host_.log().error("delivery " + delivery + " (" + state + ") could not be logged: " + e.what());
+  }
 }
 
 std::optional<TechAlerts::Alert> TechAlerts::find_alert(const std::string& id) const {
@@ -633,9 +690,6 @@ void TechAlerts::on_interruption(const std::string& id, bool resolved) {
   const auto item = host_.catalog().interruption(id);
   if (!item || item->type != InterruptionType::outage) return;
   const Instant now = host_.clock().now();
-  // An import of last year's incidents is not news: only what is open, or ended within a
-  // day, is announced.
-  if (item->end && *item->end < now - std::chrono::hours(24)) return;
   host_.store().transact([&](Tx& tx) {
     auto sent = tx.query(
         "SELECT id, kind FROM tech_alerts_alerts WHERE interruption = ? AND kind IN ('outage', "
@@ -646,6 +700,10 @@ void TechAlerts::on_interruption(const std::string& id, bool resolved) {
       if (r.text(1) == "restoration") return;  // told already
       outage_alert = r.text(0);
     }
+    // An import of last year's incidents is not news: an outage nobody was told about is
+    // announced only while open or within a day of its end. One that was announced always
+    // gets its restoration, however late it is recorded.
+    if (outage_alert.empty() && item->end && *item->end < now - std::chrono::hours(24)) return;
     Alert a;
     a.interruption = id;
     a.services = {item->service};
@@ -682,11 +740,11 @@ void TechAlerts::on_report(const std::string& month) {
     a.kind = "sla_announcement";
     a.origin = "report.published " + month;
     a.created_by = actor_.id;
-    for (const auto& s : host_.catalog().snapshot().services) a.services.push_back(s.id);
+    const Dataset data = host_.catalog().snapshot();
+    for (const auto& s : data.services) a.services.push_back(s.id);
     a.title = "Service Availability Report for " + month + " published";
     a.summary = "The Service Availability Report for " + month +
-                " is published: " + settings_.public_url + "/api/v1/reports/availability/" + month +
-                ".";
+                " is published: " + settings_.public_url + "/reports/availability/" + month + ".";
     store_alert(tx, a, false);
   });
 }
@@ -694,8 +752,9 @@ void TechAlerts::on_report(const std::string& month) {
 std::string TechAlerts::run_notices(Instant now) {
   int sent = 0;
   auto windows = host_.store().query(
-      "SELECT id, service, category, start_at, end_at, sequence, last_alert FROM "
-      "tech_alerts_windows WHERE status = 'scheduled' AND last_alert IS NOT NULL AND end_at > ?",
+      "SELECT w.id, w.service, w.category, w.start_at, w.end_at, w.sequence, w.last_alert, "
+      "a.created_at FROM tech_alerts_windows w JOIN tech_alerts_alerts a ON a.id = w.last_alert "
+      "WHERE w.status = 'scheduled' AND w.end_at > ?",
       {to_epoch(now) - 7 * 86400});
   for (const auto& w : windows) {
     const std::string id = w.text(0);
@@ -706,22 +765,28 @@ std::string TechAlerts::run_notices(Instant now) {
     // a window that is already over.
     std::string notice;
     std::string title;
+    Instant due{};
     if (now >= end) {
       notice = "end";
       title = "Complete: ";
+      due = end;
     } else if (now >= start) {
       notice = "start";
       title = "Started: ";
+      due = start;
     } else {
       for (auto r : settings_.reminder_seconds) {
         if (now >= start - std::chrono::seconds(r)) {
           notice = "reminder " + std::to_string(r);
           title = "Reminder: ";
+          due = start - std::chrono::seconds(r);
           break;
         }
       }
     }
-    if (notice.empty()) continue;
+    // A notice that fell due before the window was (last) announced would repeat what
+    // people were just told: "starts in 23 hours" a minute after "starts tomorrow at 2".
+    if (notice.empty() || due <= from_epoch(w.integer(7))) continue;
     bool told = false;
     host_.store().transact([&](Tx& tx) {
       told = false;

@@ -110,6 +110,7 @@ class TechAlerts {
   struct Recipient {
     std::string address;
     std::string reason;  // "list planned_outages", "customer acme technical_primary"
+    bool list = false;   // a configured list: no unsubscribe link, opt-outs do not apply
   };
 
   Json create_from_request(const Request& req);
@@ -128,12 +129,13 @@ class TechAlerts {
   struct RenderedEmail {
     std::string subject, text, html;
   };
-  RenderedEmail render_email(const Alert& alert, Json context) const;
+  // `unsubscribe`: for a person (with an unsubscribe link), not a configured list.
+  RenderedEmail render_email(const Alert& alert, Json context, bool unsubscribe) const;
   // One recipient's outbox message: `rendered` with that recipient's values put in (escaped
-  // in the HTML part).
+  // in the HTML part); List-Unsubscribe headers when `unsubscribe`.
   OutboxMessage email_message(const Alert& alert, const RenderedEmail& rendered,
-                              const std::string& address, const std::string& delivery,
-                              const std::string& dedupe_key) const;
+                              const std::string& address, bool unsubscribe,
+                              const std::string& delivery, const std::string& dedupe_key) const;
   OutboxMessage webhook_message(const Alert& alert, const std::string& url,
                                 const std::string& delivery, const std::string& dedupe_key) const;
 

@@ -143,7 +143,8 @@ std::vector<CalendarEvent> TechAlerts::calendar_events(Instant now) const {
   domain = domain.substr(0, domain.find_first_of(":/"));
   std::vector<CalendarEvent> out;
   const Instant since = now - std::chrono::hours(24 * 365);
-  for (const auto& w : host_.catalog().snapshot().maintenance) {
+  const Dataset data = host_.catalog().snapshot();
+  for (const auto& w : data.maintenance) {
     if (w.end < since) continue;
     CalendarEvent e;
     e.uid = w.id + "@" + domain;
@@ -234,18 +235,19 @@ void TechAlerts::add_routes(HttpRoutes& routes) {
          if (!a) throw NotFound("no alert '" + id + "'");
          host_.store().transact([&](Tx& tx) {
            auto rows = tx.query(
-               "SELECT channel, destination, resends FROM tech_alerts_deliveries WHERE id = ? "
-               "AND alert_id = ?",
+               "SELECT channel, destination, resends, reason FROM tech_alerts_deliveries WHERE "
+               "id = ? AND alert_id = ?",
                {delivery, id});
            if (rows.empty()) throw NotFound("alert " + id + " has no delivery '" + delivery + "'");
            const std::string channel = rows[0].text(0);
            const std::string destination = rows[0].text(1);
            const std::int64_t resends = rows[0].integer(2) + 1;
            const std::string key = "tech_alerts:" + delivery + ":resend " + std::to_string(resends);
-           const OutboxMessage m = channel == "email"
-                                       ? email_message(*a, render_email(*a, context(*a, "")),
-                                                       destination, delivery, key)
-                                       : webhook_message(*a, destination, delivery, key);
+           const bool person = !rows[0].text(3).starts_with("list ");
+           const OutboxMessage m =
+               channel == "email" ? email_message(*a, render_email(*a, context(*a, ""), person),
+                                                  destination, person, delivery, key)
+                                  : webhook_message(*a, destination, delivery, key);
            tx.exec(
                "UPDATE tech_alerts_deliveries SET state = 'queued', resends = ?, updated_at = ? "
                "WHERE id = ?",
@@ -272,7 +274,13 @@ void TechAlerts::add_routes(HttpRoutes& routes) {
          const std::string address = req.query_param("recipient", "recipient@example.org");
          if (channel == "webhook" && part == "body")
            return Response::text(webhook_body(*a, a->id + "-preview"), "application/json");
-         const std::string out = templates_->render(a->kind, channel, part, context(*a, address));
+         // The preview shows where the link goes, not a working one: a viewer must not be
+         // able to unsubscribe whoever they name in ?recipient=.
+         Json ctx = context(*a, address);
+         ctx["recipient"]["unsubscribe_url"] =
+             settings_.public_url + "/alerts/unsubscribe?address=" + percent_encode(address) +
+             "&token=(preview)";
+         const std::string out = templates_->render(a->kind, channel, part, ctx);
          return Response::text(
              out, part == "html" ? "text/html; charset=utf-8" : "text/plain; charset=utf-8");
        },
@@ -303,9 +311,14 @@ void TechAlerts::add_routes(HttpRoutes& routes) {
               [this](const Request& req) {
                 const Dataset data = host_.catalog().snapshot();
                 const std::string only = req.query_param("service");
-                const Instant at = req.query_param("at").empty()
-                                       ? host_.clock().now()
-                                       : parse_instant(req.query_param("at"));
+                Instant at = host_.clock().now();
+                if (const std::string text = req.query_param("at"); !text.empty()) {
+                  try {
+                    at = parse_instant(text);
+                  } catch (const TimeError& e) {
+                    throw ValidationError("at", e.what());
+                  }
+                }
                 Json items = Json::array();
                 for (const auto& s : data.services) {
                   if (!only.empty() && s.id != only) continue;

@@ -44,10 +44,15 @@ Verdict check_window(const MaintenanceWindow& window, Environment environment, I
   if (window.category == MaintenanceCategory::planned_outage) {
     if (environment == Environment::production) {
       if (notice < kProductionOutageNotice) {
-        v.implied = MaintenanceCategory::emergency;
-        v.breaches.push_back({"notice.planned_outage", "$.category",
-                              "a production planned outage needs 14 days' notice; it was " + given +
-                                  " (" + describe_duration(notice) + ")"});
+        // Under 5 business days is what an emergency is; between that and 14 days no category
+        // fits: it stays a planned outage announced too late (downtime, DOMAIN.md §3).
+        const bool short_notice = !has_business_day_notice(announced, window.start, provider);
+        if (short_notice) v.implied = MaintenanceCategory::emergency;
+        v.breaches.push_back(
+            {"notice.planned_outage", "$.category",
+             "a production planned outage needs 14 days' notice; it was " + given + " (" +
+                 describe_duration(notice) + ")" +
+                 (short_notice ? "" : ": not pre-approved, it counts as downtime")});
       }
     } else if (!has_business_day_notice(announced, window.start, provider)) {
       v.implied = MaintenanceCategory::emergency;

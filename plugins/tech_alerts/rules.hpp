@@ -29,9 +29,11 @@ struct Verdict {
 // Checks `window` as announced at `announced`:
 // - notice: a planned outage needs 14 × 24 h in production and 5 business days of the
 //   provider calendar elsewhere (the start date on or after the announcement date + 5
-//   business days); a planned non-disruptive change needs 5 business days everywhere. Too
-//   short a notice implies the short-notice category of the same kind: emergency for a
-//   disruptive window, expedited_non_disruptive for a non-disruptive one.
+//   business days); a planned non-disruptive change needs 5 business days everywhere. Less
+//   than 5 business days implies the short-notice category of the same kind: emergency for a
+//   disruptive window, expedited_non_disruptive for a non-disruptive one. A production
+//   planned outage with 5 business days but under 14 days fits no category: it is flagged
+//   and stays a planned outage (not pre-approved, so downtime).
 // - hours: production maintenance must not touch the provider's business hours; QA and
 //   development maintenance must lie inside business hours (the service's calendar, or the
 //   provider's for a 24x7 service). No category fixes the hours, so these are flagged only.

@@ -576,7 +576,9 @@ Maintenance calendar: {{provider.calendar_url}}
 
 --
 Sent to {{recipient.address}} by {{provider.name}} at {{alert.sent_at}}.
+{{#recipient.unsubscribe_url}}
 Unsubscribe: {{recipient.unsubscribe_url}}
+{{/recipient.unsubscribe_url}}
 )";
 
   templates["default.email.html"] = R"(<!DOCTYPE html>
@@ -631,7 +633,7 @@ Unsubscribe: {{recipient.unsubscribe_url}}
 </td></tr>
 <tr><td style="padding:12px 20px;white-space:pre-line;">{{alert.summary}}</td></tr>
 <tr><td style="padding:0 20px 16px;"><a href="{{provider.status_url}}" style="color:#1d4ed8;">Current status</a> &middot; <a href="{{provider.calendar_url}}" style="color:#1d4ed8;">Maintenance calendar</a></td></tr>
-<tr><td style="padding:12px 20px;border-top:1px solid #e5e7eb;font-size:12px;color:#6b7280;">Sent to {{recipient.address}} by {{provider.name}} at {{alert.sent_at}}. <a href="{{recipient.unsubscribe_url}}" style="color:#6b7280;">Unsubscribe</a></td></tr>
+<tr><td style="padding:12px 20px;border-top:1px solid #e5e7eb;font-size:12px;color:#6b7280;">Sent to {{recipient.address}} by {{provider.name}} at {{alert.sent_at}}.{{#recipient.unsubscribe_url}} <a href="{{recipient.unsubscribe_url}}" style="color:#6b7280;">Unsubscribe</a>{{/recipient.unsubscribe_url}}</td></tr>
 </table>
 </td></tr>
 </table>

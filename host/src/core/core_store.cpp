@@ -206,23 +206,20 @@ EntityRecord CoreStore::parse(const EntityKind& kind, const Json& body, const st
 }
 
 void CoreStore::set_maintenance_policy(MaintenancePolicy policy) {
-  std::lock_guard lock(policy_mutex_);
+  std::unique_lock lock(policy_mutex_);
   if (maintenance_policy_) throw std::logic_error("a maintenance policy is already set");
   maintenance_policy_ = std::make_shared<const MaintenancePolicy>(std::move(policy));
 }
 
 void CoreStore::clear_maintenance_policy() {
-  std::lock_guard lock(policy_mutex_);
+  std::unique_lock lock(policy_mutex_);
   maintenance_policy_.reset();
 }
 
 EntityRecord CoreStore::apply_maintenance_policy(Tx& tx, const EntityRecord& record,
                                                  const std::string& before) {
-  std::shared_ptr<const MaintenancePolicy> policy;
-  {
-    std::lock_guard lock(policy_mutex_);
-    policy = maintenance_policy_;
-  }
+  std::shared_lock lock(policy_mutex_);
+  const std::shared_ptr<const MaintenancePolicy> policy = maintenance_policy_;
   if (!policy) return record;
   MaintenanceWindow window = parse_maintenance_window(record.body);
   std::optional<MaintenanceWindow> old;

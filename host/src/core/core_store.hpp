@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -142,8 +143,9 @@ class CoreStore : public Catalog, public Tickets {
   EventBus& events_;
   const Clock& clock_;
   GroupCommitter writer_;
-  // Set once at start-up while other plugins' threads may already write: read under the lock.
-  mutable std::mutex policy_mutex_;
+  // Set once at start-up while other plugins' threads may already write; held shared for
+  // each call, so clearing it (before its plugin stops) waits for the calls under way.
+  mutable std::shared_mutex policy_mutex_;
   std::shared_ptr<const MaintenancePolicy> maintenance_policy_;
 };
 

@@ -40,12 +40,19 @@ TEST(Rules, ProductionPlannedOutageNeedsFourteenFullDays) {
       check_window(w, Environment::production, parse_instant("2026-11-29T08:00:00Z"), cal, nullptr);
   EXPECT_EQ(exact.implied, MaintenanceCategory::planned_outage);
   EXPECT_TRUE(exact.breaches.empty());
+  // One second short: flagged, but with 5 business days it stays a planned outage (one
+  // announced too late, which the availability engine counts as downtime).
   const auto late =
       check_window(w, Environment::production, parse_instant("2026-11-29T08:00:01Z"), cal, nullptr);
-  EXPECT_EQ(late.implied, MaintenanceCategory::emergency);
+  EXPECT_EQ(late.implied, MaintenanceCategory::planned_outage);
   EXPECT_EQ(rules(late), std::vector<std::string>{"notice.planned_outage"});
   EXPECT_NE(late.breaches[0].message.find("13 days 23 hours"), std::string::npos)
       << late.breaches[0].message;
+  // Under 5 business days (announced Tuesday 8 December for Sunday 13): an emergency.
+  const auto urgent =
+      check_window(w, Environment::production, parse_instant("2026-12-08T15:00:00Z"), cal, nullptr);
+  EXPECT_EQ(urgent.implied, MaintenanceCategory::emergency);
+  EXPECT_EQ(rules(urgent), std::vector<std::string>{"notice.planned_outage"});
 }
 
 TEST(Rules, QaPlannedOutageNeedsFiveBusinessDaysOfTheProviderCalendar) {
