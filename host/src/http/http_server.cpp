@@ -56,6 +56,7 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
                          "the server failed to answer; the error is in its log", in.getURI());
     }
     send(out, response);
+    if (close_) drain_unread(in);
     auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
                       std::chrono::steady_clock::now() - started)
                       .count();
@@ -187,6 +188,28 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
   // unread bytes are never parsed as the next request.
   void close_after_answer(HTTPServerRequest& in) {
     close_ = in.hasContentLength() || in.getChunkedTransferEncoding();
+  }
+
+  // After refusing a request whose body was not read, reads (and drops) what the client is
+  // still sending, for a bounded time and amount, before the connection closes: closing a
+  // socket with unread data makes the kernel reset the connection, and a reset destroys the
+  // refusal in the client's receive buffer before it reads it (curl then reports only the
+  // "100 Continue" Poco sent first). Beyond the bounds the reset is accepted.
+  static void drain_unread(HTTPServerRequest& in) {
+    constexpr std::int64_t kMaxBytes = 16 << 20;
+    constexpr auto kMaxTime = std::chrono::seconds(2);
+    const auto until = std::chrono::steady_clock::now() + kMaxTime;
+    try {
+      auto& stream = in.stream();
+      char buffer[16384];
+      std::int64_t read = 0;
+      while (stream && read < kMaxBytes && std::chrono::steady_clock::now() < until) {
+        stream.read(buffer, sizeof buffer);
+        read += stream.gcount();
+        if (stream.gcount() == 0) break;
+      }
+    } catch (...) {  // NOLINT(bugprone-empty-catch): the answer is sent; this is courtesy
+    }
   }
 
   void send(HTTPServerResponse& out, const Response& r) {
