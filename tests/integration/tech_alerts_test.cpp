@@ -16,6 +16,7 @@
 
 #include "chromium.hpp"
 #include "mime.hpp"
+#include "postgres_cluster.hpp"
 #include "process.hpp"
 #include "server_process.hpp"
 #include "slmhub/digest.hpp"
@@ -273,6 +274,39 @@ TEST_F(TechAlerts, ScheduledMovedAndCancelledOutageReachesEachRecipientOnceEachT
       EXPECT_EQ(d["attempts"], 1) << d.dump();
     }
   }
+}
+
+// The same on PostgreSQL: the plugin's tables, its booleans and epochs read back, and the
+// policy inside the core's transaction.
+TEST_F(TechAlerts, OnPostgreSqlAnOutageIsAnnouncedMovedAndCancelledOnce) {
+  SmtpRecorder smtp;
+  auto env = alert_env(smtp.port(), "", false);
+  env["SLMHUB_DB_URL"] = shared_cluster().create_database("tech_alerts_outage");
+  start(env);
+  const Instant start_at = local_at(15, 1, true);
+  Json w = window("CHG0000031", "oracle-prod", "planned_outage", start_at, start_at + 3h);
+  ASSERT_EQ(call("POST", "/api/v1/maintenance", w.dump()).status, 201);
+  ASSERT_EQ(smtp.wait_for(5, 30s).size(), 5u) << server_->log();
+  w["end"] = format_instant(start_at + 4h);
+  ASSERT_EQ(call("PUT", "/api/v1/maintenance/CHG0000031", w.dump()).status, 200);
+  // Told before the next change (a handler reads the window as it is when it runs).
+  ASSERT_EQ(smtp.wait_for(10, 30s).size(), 10u) << server_->log();
+  w["status"] = "cancelled";
+  ASSERT_EQ(call("PUT", "/api/v1/maintenance/CHG0000031", w.dump()).status, 200);
+  auto mails = smtp.wait_for(15, 30s);
+  std::this_thread::sleep_for(1s);
+  mails = smtp.messages();
+  ASSERT_EQ(mails.size(), 15u) << server_->log();
+  EXPECT_EQ(recipients(mails, "Update:"), kOracleAudience);
+  EXPECT_EQ(recipients(mails, "Cancelled:"), kOracleAudience);
+  const Json alerts = Json::parse(call("GET", "/api/v1/alerts").body)["alerts"];
+  ASSERT_EQ(alerts.size(), 3u);
+  EXPECT_EQ(alerts[0]["is_cancellation"], true);
+  EXPECT_EQ(alerts[0]["sequence"], 2);
+  for (const auto& d : deliveries(alerts[0]["id"].get<std::string>()))
+    EXPECT_EQ(d["state"], "sent") << d.dump();
+  const auto ics = http(server_->port(), "GET", "/maintenance.ics");
+  EXPECT_NE(ics.body.find("SEQUENCE:2"), std::string::npos) << ics.body;
 }
 
 TEST_F(TechAlerts, ShortNoticeQaWindowIsReclassifiedAndFlaggedOrRefused) {
