@@ -222,8 +222,6 @@ std::string TechAlerts::unsubscribe_url(const std::string& address) const {
          "&token=" + unsubscribe_token(address);
 }
 
-Json TechAlerts::sample_context() { return alerts::sample_context(); }
-
 Json TechAlerts::context(const Alert& a, const std::string& address) const {
   Json services = Json::array();
   for (const auto& id : a.services) {

@@ -43,7 +43,6 @@ struct Settings {
   bool email = true;  // an SMTP sender is configured
   std::vector<std::string> webhook_urls;
   std::string webhook_format = "json";  // json, slack or teams
-  std::string webhook_secret;           // HMAC key; "" sends unsigned
   std::int64_t upcoming_days = 60;      // status page: maintenance shown ahead
   std::int64_t recent_days = 7;         // status page: restorations shown back
   std::string unsubscribe_key;          // HMAC key of unsubscribe links
@@ -89,8 +88,6 @@ class TechAlerts {
   TechAlerts(Host& host, Settings settings, std::shared_ptr<const Templates> templates);
 
   static std::vector<Migration> migrations();
-  // The sample context every template is checked against (templates.cpp's shape).
-  static Json sample_context();
 
   // Catalog::set_maintenance_policy: the notice and hours rules, the budget warning.
   void check_maintenance(Tx& tx, const MaintenanceContext& context, MaintenanceWindow& window,
@@ -119,7 +116,6 @@ class TechAlerts {
   Alert store_alert(Tx& tx, Alert alert, bool draft);
   void send(Tx& tx, Alert& alert);
   std::vector<Recipient> audience(const Alert& alert) const;
-  std::vector<std::string> webhook_targets() const { return settings_.webhook_urls; }
   Json context(const Alert& alert, const std::string& address) const;
   std::string unsubscribe_url(const std::string& address) const;
   std::string unsubscribe_token(const std::string& address) const;

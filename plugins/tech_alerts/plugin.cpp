@@ -149,8 +149,10 @@ class TechAlertsPlugin : public slmhub::Plugin {
           "plugins.tech_alerts.webhook.format must be json, slack or "
           "teams, not '" +
           s.webhook_format + "'");
-    s.webhook_secret = host.secrets().get("tech_alerts_webhook_secret").value_or("");
-    if (!s.webhook_urls.empty() && s.webhook_secret.empty())
+    slmhub::alerts::WebhookSettings hook{
+        host.secrets().get("tech_alerts_webhook_secret").value_or(""),
+        config.string("webhook.ca_file"), config.integer("webhook.timeout_ms")};
+    if (!s.webhook_urls.empty() && hook.secret.empty())
       host.log().warning(
           "webhooks are sent unsigned: secret tech_alerts_webhook_secret is not set");
     s.unsubscribe_key = unsubscribe_key(host);
@@ -159,14 +161,12 @@ class TechAlertsPlugin : public slmhub::Plugin {
 
     auto templates = std::make_shared<const slmhub::alerts::Templates>(
         slmhub::alerts::builtin_templates(), config.string("templates_dir"),
-        slmhub::alerts::alert_kinds(), TechAlerts::sample_context());
+        slmhub::alerts::alert_kinds(), slmhub::alerts::sample_context());
+    const bool email = s.email;
     alerts_ = std::make_unique<TechAlerts>(host, std::move(s), templates);
     TechAlerts& alerts = *alerts_;
 
-    if (!config.string("smtp.host").empty()) register_email(host, alerts);
-    slmhub::alerts::WebhookSettings hook{
-        host.secrets().get("tech_alerts_webhook_secret").value_or(""),
-        config.string("webhook.ca_file"), config.integer("webhook.timeout_ms")};
+    if (email) register_email(host, alerts);
     const slmhub::Clock& clock = host.clock();
     host.outbox().register_sender(
         slmhub::alerts::kWebhookChannel, [&alerts, hook, &clock](const slmhub::OutboxMessage& m) {
