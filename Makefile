@@ -12,7 +12,8 @@ DEPS := cmake ninja-build g++ ccache pkg-config clang-format clang-tidy \
 	libpoco-dev libboost-dev libboost-filesystem-dev libssl-dev nlohmann-json3-dev \
 	libhowardhinnant-date-dev libsimdjson-dev libgtest-dev libgmock-dev tzdata \
 	postgresql-15 sqlite3 curl wrk ca-certificates chromium \
-	libgmime-3.0-dev swaks python3-aiosmtpd dovecot-pop3d dovecot-imapd libcurl4-openssl-dev
+	libgmime-3.0-dev swaks python3-aiosmtpd dovecot-pop3d dovecot-imapd libcurl4-openssl-dev \
+	libkainjow-mustache-dev python3 python3-icalendar libxml2-utils
 
 # ccache keyed on paths relative to the checkout, so a fresh clone reuses earlier builds.
 export CCACHE_BASEDIR := $(CURDIR)
