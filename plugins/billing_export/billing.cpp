@@ -1,0 +1,1214 @@
+#include "billing.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "atomic_dir.hpp"
+#include "codec.hpp"
+#include "csv.hpp"
+#include "slmhub/digest.hpp"
+#include "slmhub/errors.hpp"
+#include "ubl.hpp"
+
+namespace slmhub::billing {
+
+struct Billing::Context {
+  Dataset data;
+  const date::time_zone* zone = nullptr;
+  std::map<std::string, std::string> service_names;
+  std::map<std::string, const Customer*> customers;
+  std::vector<RateCard> cards;
+  Date today;
+};
+
+namespace {
+
+using date::days;
+using date::months;
+
+std::string fiscal_label(int year) { return "FY" + std::to_string(year); }
+
+std::string numbered(const std::string& prefix, std::int64_t n) {
+  std::string digits = std::to_string(n);
+  if (digits.size() < 6) digits.insert(0, 6 - digits.size(), '0');
+  return prefix + "-" + digits;
+}
+
+// The next number of a gapless sequence, in the caller's transaction: a rollback gives it back.
+std::int64_t next_in_sequence(Tx& tx, const std::string& name) {
+  auto rows = tx.query(
+      "INSERT INTO billing_sequences(name, last) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET "
+      "last = billing_sequences.last + 1 RETURNING last",
+      {name});
+  return rows.at(0).integer(0);
+}
+
+Date last_day_of(date::year_month m) {
+  return date::year_month_day_last(m.year(), date::month_day_last(m.month()));
+}
+
+std::string billing_email(const Customer& c) {
+  for (const auto& contact : c.contacts) {
+    if (contact.role == ContactRole::billing) return contact.email;
+  }
+  return "";
+}
+
+std::vector<std::string> billing_emails(const Customer& c) {
+  std::set<std::string> seen;
+  std::vector<std::string> out;
+  for (const auto& contact : c.contacts) {
+    if (contact.role == ContactRole::billing && seen.insert(contact.email).second)
+      out.push_back(contact.email);
+  }
+  return out;
+}
+
+Json party_json(const files::Party& p) {
+  return {{"id", p.id}, {"name", p.name}, {"email", p.email}};
+}
+
+files::Party party_of(const Json& j) {
+  return {j.at("id").get<std::string>(), j.at("name").get<std::string>(),
+          j.value("email", std::string())};
+}
+
+std::string text_or_empty(const Json& j, const char* key) {
+  const auto it = j.find(key);
+  return it == j.end() || it->is_null() ? std::string() : it->get<std::string>();
+}
+
+const char* const kTimeColumns =
+    "id, customer, day, minutes, description, ticket, kind, invoice, included_minutes";
+TimeEntry read_time_entry(const Row& r) {
+  TimeEntry e;
+  e.id = r.text(0);
+  e.customer = r.text(1);
+  e.date = parse_date(r.text(2));
+  e.minutes = r.integer(3);
+  e.description = r.text(4);
+  e.ticket = r.text(5);
+  e.kind = parse_work_kind(r.text(6)).value_or(WorkKind::included_support);
+  return e;
+}
+
+const char* const kOncallColumns =
+    "id, customer, first_day, last_day, requested_on, reason, state, invoice";
+OncallRequest read_oncall(const Row& r) {
+  OncallRequest o;
+  o.id = r.text(0);
+  o.customer = r.text(1);
+  o.first_day = parse_date(r.text(2));
+  o.last_day = parse_date(r.text(3));
+  o.requested_on = parse_date(r.text(4));
+  o.reason = r.text(5);
+  o.state = r.text(6);
+  return o;
+}
+
+const char* const kCreditColumns =
+    "id, kind, credit, customer, service, report_month, incidents, dispute, amount_cents, at, "
+    "month, invoice";
+CreditItem read_credit(const Row& r) {
+  CreditItem c;
+  c.id = r.text(0);
+  c.kind = r.text(1);
+  c.credit = r.text(2);
+  c.customer = r.text(3);
+  c.service = r.text(4);
+  c.report_month = r.text(5);
+  c.incidents = Json::parse(r.text(6)).get<std::vector<std::string>>();
+  c.dispute = r.text(7);
+  c.amount_cents = r.integer(8);
+  c.at = from_epoch(r.integer(9));
+  return c;
+}
+
+std::string money(std::int64_t cents) { return files::format_money(cents); }
+
+// The estimate as an e-mail to the customer's billing contacts.
+std::string estimate_text(const Json& e, const std::string& customer_name, std::int64_t revision) {
+  std::string out = (revision > 1 ? "Revised cost estimate" : "Cost estimate") +
+                    std::string(" for fiscal year ") +
+                    std::to_string(e.at("fiscal_year").get<int>()) + " (" +
+                    e.at("period").at("start").get<std::string>() + " to " +
+                    e.at("period").at("end").get<std::string>() + ")\n";
+  out += "Customer: " + customer_name + " (" + e.at("billing_code").get<std::string>() + ")\n\n";
+  out += "Subscriptions\n";
+  for (const auto& s : e.at("subscriptions")) {
+    out += "  " + s.at("name").get<std::string>() + ": " +
+           std::to_string(s.at("months").get<int>()) + " months at " +
+           money(s.at("monthly_charge_cents")) + " = " + money(s.at("amount_cents")) + "\n";
+  }
+  const Json& t = e.at("time");
+  out += "\nTime and materials, from the work of " + t.at("window").at("start").get<std::string>() +
+         " to " + t.at("window").at("end").get<std::string>() + ": " +
+         std::to_string(t.at("rounded_minutes").get<std::int64_t>()) + " minutes, " +
+         std::to_string(t.at("included_minutes").get<std::int64_t>()) + " included, " +
+         std::to_string(t.at("billed_minutes").get<std::int64_t>()) + " billed at " +
+         money(t.at("hourly_rate_cents")) + " per hour = " + money(t.at("amount_cents")) + "\n";
+  const Json& o = e.at("oncall");
+  out += "On-call: " + std::to_string(o.at("weeks").get<std::int64_t>()) + " weeks at " +
+         money(o.at("week_cents")) + " = " + money(o.at("amount_cents")) + "\n\n";
+  out += "Estimated total: " + money(e.at("total_cents")) + "\n";
+  out += "The same at the current year's prices: " + money(e.at("current_year_cents")) + "\n";
+  const std::int64_t change = e.at("change_cents");
+  out += "Change: " + std::string(change > 0 ? "+" : "") + money(change);
+  if (!e.at("change_basis_points").is_null()) {
+    const std::int64_t bp = e.at("change_basis_points");
+    out += " (" + std::string(bp > 0 ? "+" : "") + files::format_quantity(bp * 10) + " %)";
+  }
+  if (e.at("significant").get<bool>()) out += ", a significant change";
+  out += "\n";
+  return out;
+}
+
+std::vector<std::string> read_formats(const std::vector<std::string>& formats) {
+  std::vector<std::string> out;
+  for (const auto& f : formats) {
+    if (f != "csv" && f != "ubl")
+      throw ValidationError("$.formats", "unknown format '" + f + "': csv or ubl");
+    if (std::find(out.begin(), out.end(), f) == out.end()) out.push_back(f);
+  }
+  if (out.empty()) throw ValidationError("$.formats", "name at least one format: csv, ubl");
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+Billing::Billing(Store& store, Catalog& catalog, Events& events, Outbox& outbox, const Clock& clock,
+                 Logger& log, Settings settings)
+    : store_(store),
+      catalog_(catalog),
+      events_(events),
+      outbox_(outbox),
+      clock_(clock),
+      log_(log),
+      settings_(std::move(settings)) {}
+
+std::vector<Migration> Billing::migrations() {
+  return {{1, "rate cards, time entries, on-call, credits, invoices, sequences, exports, estimates",
+           "CREATE TABLE billing_rate_cards (id TEXT PRIMARY KEY, valid_from TEXT NOT NULL "
+           "UNIQUE, body TEXT NOT NULL, updated_at BIGINT NOT NULL);"
+           "CREATE TABLE billing_time_entries (id TEXT PRIMARY KEY, customer TEXT NOT NULL, day "
+           "TEXT NOT NULL, minutes BIGINT NOT NULL, description TEXT NOT NULL, ticket TEXT NOT "
+           "NULL, kind TEXT NOT NULL, invoice TEXT, included_minutes BIGINT, fiscal_year BIGINT, "
+           "created_at BIGINT NOT NULL, created_by TEXT NOT NULL);"
+           "CREATE INDEX billing_time_entries_open ON billing_time_entries(invoice, day);"
+           "CREATE TABLE billing_oncall (id TEXT PRIMARY KEY, customer TEXT NOT NULL, first_day "
+           "TEXT NOT NULL, last_day TEXT NOT NULL, requested_on TEXT NOT NULL, reason TEXT NOT "
+           "NULL, state TEXT NOT NULL, invoice TEXT, created_at BIGINT NOT NULL, created_by TEXT "
+           "NOT NULL);"
+           "CREATE TABLE billing_credits (id TEXT PRIMARY KEY, kind TEXT NOT NULL, credit TEXT "
+           "NOT NULL, customer TEXT NOT NULL, service TEXT NOT NULL, report_month TEXT NOT NULL, "
+           "incidents TEXT NOT NULL, dispute TEXT NOT NULL, amount_cents BIGINT NOT NULL, at "
+           "BIGINT NOT NULL, month TEXT NOT NULL, invoice TEXT);"
+           "CREATE TABLE billing_documents (id TEXT PRIMARY KEY, kind TEXT NOT NULL, month TEXT "
+           "NOT NULL, customer TEXT NOT NULL, state TEXT NOT NULL, number TEXT UNIQUE, "
+           "fiscal_year BIGINT NOT NULL, total_cents BIGINT NOT NULL, carry_out_cents BIGINT NOT "
+           "NULL, refers_to TEXT, body TEXT NOT NULL, updated_at BIGINT NOT NULL);"
+           "CREATE INDEX billing_documents_month ON billing_documents(month, state);"
+           "CREATE INDEX billing_documents_customer ON billing_documents(customer, month);"
+           "CREATE TABLE billing_months (month TEXT PRIMARY KEY, finalised_at BIGINT NOT NULL, "
+           "finalised_by TEXT NOT NULL, invoices BIGINT NOT NULL, total_cents BIGINT NOT NULL);"
+           "CREATE TABLE billing_sequences (name TEXT PRIMARY KEY, last BIGINT NOT NULL);"
+           "CREATE TABLE billing_exports (id {{serial}}, month TEXT NOT NULL, formats TEXT NOT "
+           "NULL, directory TEXT NOT NULL, files TEXT NOT NULL, manifest_sha256 TEXT NOT NULL, "
+           "documents BIGINT NOT NULL, total_cents BIGINT NOT NULL, written BIGINT NOT NULL, "
+           "started_at BIGINT NOT NULL, finished_at BIGINT NOT NULL, actor TEXT NOT NULL);"
+           "CREATE TABLE billing_estimates (customer TEXT NOT NULL, fiscal_year BIGINT NOT NULL, "
+           "revision BIGINT NOT NULL, body TEXT NOT NULL, recipients TEXT NOT NULL, issued_at "
+           "BIGINT NOT NULL, PRIMARY KEY (customer, fiscal_year, revision))"}};
+}
+
+Billing::Context Billing::context() const {
+  Context ctx;
+  ctx.data = catalog_.snapshot();
+  ctx.zone = catalog_.provider_calendar().zone();
+  for (const auto& s : ctx.data.services) ctx.service_names[s.id] = s.name;
+  for (const auto& c : ctx.data.customers) ctx.customers[c.id] = &c;
+  ctx.cards = rate_cards();
+  ctx.today = local_date(clock_.now(), ctx.zone);
+  return ctx;
+}
+
+date::year_month Billing::previous_month(Instant now) const {
+  const Date today = local_date(now, catalog_.provider_calendar().zone());
+  return today.year() / today.month() - months(1);
+}
+
+// ---- credits from the workflows ----
+
+void Billing::subscribe() {
+  events_.subscribe(
+      "billing_export.credits", {"credit.approved", "credit.adjusted"}, [this](const Event& e) {
+        const Json& p = e.payload;
+        const bool approved = e.type == "credit.approved";
+        const std::string credit = p.at("credit").get<std::string>();
+        const Instant at =
+            parse_instant(p.at(approved ? "approved_at" : "adjusted_at").get<std::string>());
+        const Date day = local_date(at, catalog_.provider_calendar().zone());
+        const std::string month = format_month(day.year() / day.month());
+        store_.transact([&](Tx& tx) {
+          if (!approved &&
+              tx.query("SELECT 1 FROM billing_credits WHERE id = ?", {credit}).empty()) {
+            // Adjusted before billing heard of its approval: the approval that
+            // follows carries the new amount.
+            return;
+          }
+          const std::string id = approved ? credit : credit + "#" + std::to_string(e.id);
+          tx.exec(
+              std::string("INSERT INTO billing_credits(") + kCreditColumns +
+                  ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) "
+                  "ON CONFLICT(id) DO NOTHING",
+              {id, approved ? "credit" : "adjustment", credit, p.at("customer").get<std::string>(),
+               p.at("service").get<std::string>(), p.at("month").get<std::string>(),
+               p.value("incidents", Json::array()).dump(), p.value("dispute", std::string()),
+               p.at(approved ? "amount_cents" : "delta_cents").get<std::int64_t>(), to_epoch(at),
+               month});
+        });
+      });
+}
+
+Json Billing::credits_json(const std::string& customer) const {
+  Params params;
+  std::string sql = std::string("SELECT ") + kCreditColumns + " FROM billing_credits";
+  if (!customer.empty()) {
+    sql += " WHERE customer = ?";
+    params.push_back(customer);
+  }
+  Json out = Json::array();
+  for (const auto& r : store_.query(sql + " ORDER BY at, id", params)) {
+    const CreditItem c = read_credit(r);
+    out.push_back({{"id", c.id},
+                   {"kind", c.kind},
+                   {"credit", c.credit},
+                   {"customer", c.customer},
+                   {"service", c.service},
+                   {"report_month", c.report_month},
+                   {"incidents", c.incidents},
+                   {"dispute", c.dispute},
+                   {"amount_cents", c.amount_cents},
+                   {"at", format_instant(c.at)},
+                   {"billing_month", r.text(10)},
+                   {"invoice", r.is_null(11) ? Json() : Json(r.text(11))}});
+  }
+  return out;
+}
+
+// ---- inputs ----
+
+std::vector<RateCard> Billing::rate_cards() const {
+  std::vector<RateCard> out;
+  for (const auto& r : store_.query("SELECT body FROM billing_rate_cards ORDER BY valid_from")) {
+    std::vector<FieldError> errors;
+    out.push_back(rate_card_from_json(Json::parse(r.text(0)), "$", errors));
+  }
+  return out;
+}
+
+Json Billing::rate_cards_json() const {
+  Json out = Json::array();
+  for (const auto& card : rate_cards()) out.push_back(to_json(card));
+  return out;
+}
+
+Json Billing::put_rate_card(const Actor& actor, const Json& body, const std::string& id_from_path) {
+  std::vector<FieldError> errors;
+  RateCard card = rate_card_from_json(body, "$", errors);
+  if (!id_from_path.empty() && card.id != id_from_path && errors.empty())
+    errors.push_back({"$.id", "is '" + card.id + "' but the path names '" + id_from_path + "'"});
+  throw_if_errors(std::move(errors));
+  store_.transact([&](Tx& tx) {
+    auto clash = tx.query("SELECT id FROM billing_rate_cards WHERE valid_from = ? AND id <> ?",
+                          {format_date(card.valid_from), card.id});
+    if (!clash.empty()) {
+      throw ValidationError(
+          "$.valid_from",
+          "rate card '" + clash[0].text(0) + "' already starts on " + format_date(card.valid_from));
+    }
+    auto before = tx.query("SELECT body FROM billing_rate_cards WHERE id = ?", {card.id});
+    tx.exec(
+        "INSERT INTO billing_rate_cards(id, valid_from, body, updated_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(id) DO UPDATE SET valid_from = excluded.valid_from, body = excluded.body, "
+        "updated_at = excluded.updated_at",
+        {card.id, format_date(card.valid_from), to_json(card).dump(), to_epoch(clock_.now())});
+    catalog_.audit(tx, actor, before.empty() ? "create" : "update", "rate_card", card.id,
+                   before.empty() ? Json() : Json::parse(before[0].text(0)), to_json(card));
+  });
+  // A rate change re-issues the estimates it changes (the SLA's mid-year rate review).
+  try {
+    const std::string outcome = run_estimates(clock_.now());
+    log_.info("rate card " + card.id + " saved; estimates: " + outcome);
+  } catch (const std::exception& e) {
+    log_.warning("rate card " + card.id + " saved, but the estimates were not re-checked: " +
+                 e.what() + " (the daily job tries again)");
+  }
+  return to_json(card);
+}
+
+Json Billing::add_time_entry(const Actor& actor, const Json& body) {
+  std::vector<FieldError> errors;
+  TimeEntry e = time_entry_from_json(body, "$", errors);
+  throw_if_errors(std::move(errors));
+  const Context ctx = context();
+  if (!ctx.customers.count(e.customer))
+    errors.push_back({"$.customer", "no customer '" + e.customer + "'"});
+  if (e.date > ctx.today)
+    errors.push_back({"$.date", "is in the future (today is " + format_date(ctx.today) + ")"});
+  if (!rate_card_on(ctx.cards, e.date))
+    errors.push_back({"$.date", "no rate card is in force on " + format_date(e.date)});
+  throw_if_errors(std::move(errors));
+  store_.transact([&](Tx& tx) {
+    if (e.id.empty()) e.id = numbered("TE", next_in_sequence(tx, "TE"));
+    const std::int64_t n = tx.exec(
+        "INSERT INTO billing_time_entries(id, customer, day, minutes, description, ticket, kind, "
+        "created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+        {e.id, e.customer, format_date(e.date), e.minutes, e.description, e.ticket,
+         to_string(e.kind), to_epoch(clock_.now()), actor.id});
+    if (n == 0) throw Conflict("time entry '" + e.id + "' already exists");
+    catalog_.audit(tx, actor, "create", "time_entry", e.id, Json(), to_json(e));
+  });
+  return to_json(e);
+}
+
+void Billing::delete_time_entry(const Actor& actor, const std::string& id) {
+  store_.transact([&](Tx& tx) {
+    auto rows = tx.query(
+        std::string("SELECT ") + kTimeColumns + " FROM billing_time_entries WHERE id = ?", {id});
+    if (rows.empty()) throw NotFound("no time entry '" + id + "'");
+    if (!rows[0].is_null(7))
+      throw Conflict("time entry '" + id + "' is billed on " + rows[0].text(7) +
+                     ": correct it with a credit note");
+    tx.exec("DELETE FROM billing_time_entries WHERE id = ?", {id});
+    catalog_.audit(tx, actor, "delete", "time_entry", id, to_json(read_time_entry(rows[0])),
+                   Json());
+  });
+}
+
+Json Billing::time_entries_json(const std::string& customer, const std::string& month) const {
+  std::string sql =
+      std::string("SELECT ") + kTimeColumns + " FROM billing_time_entries WHERE 1 = 1";
+  Params params;
+  if (!customer.empty()) {
+    sql += " AND customer = ?";
+    params.push_back(customer);
+  }
+  if (!month.empty()) {
+    const auto m = parse_month(month);
+    sql += " AND day >= ? AND day <= ?";
+    params.push_back(format_date(m / 1));
+    params.push_back(format_date(last_day_of(m)));
+  }
+  Json out = Json::array();
+  for (const auto& r : store_.query(sql + " ORDER BY day, id", params)) {
+    Json j = to_json(read_time_entry(r));
+    j["invoice"] = r.is_null(7) ? Json() : Json(r.text(7));
+    j["included_minutes"] = r.is_null(8) ? Json() : Json(r.integer(8));
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+Json Billing::add_oncall_request(const Actor& actor, const Json& body) {
+  std::vector<FieldError> errors;
+  const bool dated = body.is_object() && body.contains("requested_on");
+  OncallRequest o = oncall_request_from_json(body, "$", errors);
+  throw_if_errors(std::move(errors));
+  const Context ctx = context();
+  if (!dated) o.requested_on = ctx.today;
+  if (!ctx.customers.count(o.customer))
+    errors.push_back({"$.customer", "no customer '" + o.customer + "'"});
+  if (o.requested_on > ctx.today)
+    errors.push_back(
+        {"$.requested_on", "is in the future (today is " + format_date(ctx.today) + ")"});
+  if (auto broken = oncall_rule_broken(o)) errors.push_back({"$.first_day", *broken});
+  if (!rate_card_on(ctx.cards, o.first_day))
+    errors.push_back({"$.first_day", "no rate card is in force on " + format_date(o.first_day)});
+  throw_if_errors(std::move(errors));
+  store_.transact([&](Tx& tx) {
+    if (o.id.empty()) o.id = numbered("OC", next_in_sequence(tx, "OC"));
+    const std::int64_t n = tx.exec(
+        "INSERT INTO billing_oncall(id, customer, first_day, last_day, requested_on, reason, "
+        "state, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, 'scheduled', ?, ?) "
+        "ON CONFLICT(id) DO NOTHING",
+        {o.id, o.customer, format_date(o.first_day), format_date(o.last_day),
+         format_date(o.requested_on), o.reason, to_epoch(clock_.now()), actor.id});
+    if (n == 0) throw Conflict("on-call request '" + o.id + "' already exists");
+    catalog_.audit(tx, actor, "create", "oncall_request", o.id, Json(), to_json(o));
+  });
+  return to_json(o);
+}
+
+Json Billing::cancel_oncall_request(const Actor& actor, const std::string& id) {
+  OncallRequest o;
+  const Date today = context().today;
+  store_.transact([&](Tx& tx) {
+    auto rows = tx.query(
+        std::string("SELECT ") + kOncallColumns + " FROM billing_oncall WHERE id = ?", {id});
+    if (rows.empty()) throw NotFound("no on-call request '" + id + "'");
+    o = read_oncall(rows[0]);
+    if (o.state == "cancelled") return;
+    if (!rows[0].is_null(7))
+      throw Conflict("on-call request '" + id + "' is billed on " + rows[0].text(7));
+    if (o.first_day <= today)
+      throw Conflict("on-call request '" + id + "' started on " + format_date(o.first_day) +
+                     ": a started on-call period is billed");
+    tx.exec("UPDATE billing_oncall SET state = 'cancelled' WHERE id = ?", {id});
+    catalog_.audit(tx, actor, "cancel", "oncall_request", id, {{"state", o.state}},
+                   {{"state", "cancelled"}});
+    o.state = "cancelled";
+  });
+  return to_json(o);
+}
+
+Json Billing::oncall_requests_json(const std::string& customer) const {
+  std::string sql = std::string("SELECT ") + kOncallColumns + " FROM billing_oncall";
+  Params params;
+  if (!customer.empty()) {
+    sql += " WHERE customer = ?";
+    params.push_back(customer);
+  }
+  Json out = Json::array();
+  for (const auto& r : store_.query(sql + " ORDER BY first_day, id", params)) {
+    Json j = to_json(read_oncall(r));
+    j["invoice"] = r.is_null(7) ? Json() : Json(r.text(7));
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+Json Billing::import(const Actor& actor, const Json& body) {
+  std::vector<FieldError> errors;
+  ObjectReader r(body, "$", errors);
+  auto cards = r.optional_array("rate_cards", rate_card_from_json);
+  auto entries = r.optional_array("time_entries", time_entry_from_json);
+  auto requests = r.optional_array("oncall_requests", oncall_request_from_json);
+  r.finish();
+  throw_if_errors(std::move(errors));
+
+  // Checked against the cards being imported as well as the stored ones.
+  const Context ctx = context();
+  std::vector<RateCard> all = ctx.cards;
+  for (const auto& c : cards) {
+    std::erase_if(all, [&](const RateCard& x) { return x.id == c.id; });
+    all.push_back(c);
+  }
+  std::sort(all.begin(), all.end(),
+            [](const RateCard& a, const RateCard& b) { return a.valid_from < b.valid_from; });
+  std::set<std::string> ids;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const std::string at = "$.time_entries[" + std::to_string(i) + "]";
+    const TimeEntry& e = entries[i];
+    if (e.id.empty())
+      errors.push_back({at + ".id", "is required in an import (it makes a re-import harmless)"});
+    else if (!ids.insert("TE:" + e.id).second)
+      errors.push_back({at + ".id", "'" + e.id + "' appears twice"});
+    if (!ctx.customers.count(e.customer))
+      errors.push_back({at + ".customer", "no customer '" + e.customer + "'"});
+    if (!rate_card_on(all, e.date))
+      errors.push_back({at + ".date", "no rate card is in force on " + format_date(e.date)});
+  }
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const std::string at = "$.oncall_requests[" + std::to_string(i) + "]";
+    OncallRequest& o = requests[i];
+    if (o.id.empty())
+      errors.push_back({at + ".id", "is required in an import (it makes a re-import harmless)"});
+    else if (!ids.insert("OC:" + o.id).second)
+      errors.push_back({at + ".id", "'" + o.id + "' appears twice"});
+    if (!body.at("oncall_requests")[i].contains("requested_on"))
+      errors.push_back({at + ".requested_on", "is required in an import"});
+    if (!ctx.customers.count(o.customer))
+      errors.push_back({at + ".customer", "no customer '" + o.customer + "'"});
+    if (auto broken = oncall_rule_broken(o)) errors.push_back({at + ".first_day", *broken});
+    if (!rate_card_on(all, o.first_day))
+      errors.push_back(
+          {at + ".first_day", "no rate card is in force on " + format_date(o.first_day)});
+  }
+  throw_if_errors(std::move(errors));
+
+  std::int64_t added_entries = 0, added_requests = 0;
+  store_.transact([&](Tx& tx) {
+    const std::int64_t now = to_epoch(clock_.now());
+    for (const auto& c : cards) {
+      tx.exec(
+          "INSERT INTO billing_rate_cards(id, valid_from, body, updated_at) VALUES (?, ?, ?, ?) "
+          "ON CONFLICT(id) DO UPDATE SET valid_from = excluded.valid_from, body = "
+          "excluded.body, updated_at = excluded.updated_at",
+          {c.id, format_date(c.valid_from), to_json(c).dump(), now});
+    }
+    for (const auto& e : entries) {
+      added_entries += tx.exec(
+          "INSERT INTO billing_time_entries(id, customer, day, minutes, description, ticket, "
+          "kind, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+          "ON CONFLICT(id) DO NOTHING",
+          {e.id, e.customer, format_date(e.date), e.minutes, e.description, e.ticket,
+           to_string(e.kind), now, actor.id});
+    }
+    for (const auto& o : requests) {
+      added_requests += tx.exec(
+          "INSERT INTO billing_oncall(id, customer, first_day, last_day, requested_on, reason, "
+          "state, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, 'scheduled', ?, ?) "
+          "ON CONFLICT(id) DO NOTHING",
+          {o.id, o.customer, format_date(o.first_day), format_date(o.last_day),
+           format_date(o.requested_on), o.reason, now, actor.id});
+    }
+    catalog_.audit(tx, actor, "import", "billing", "import", Json(),
+                   {{"rate_cards", cards.size()},
+                    {"time_entries", added_entries},
+                    {"oncall_requests", added_requests}});
+  });
+  return {
+      {"rate_cards", cards.size()},
+      {"time_entries", {{"added", added_entries}, {"unchanged", entries.size() - added_entries}}},
+      {"oncall_requests",
+       {{"added", added_requests}, {"unchanged", requests.size() - added_requests}}}};
+}
+
+// ---- the invoice run ----
+
+RunResult Billing::run(const Actor& actor, date::year_month month, bool finalise) {
+  std::lock_guard lock(run_mutex_);
+  const std::string m = format_month(month);
+  RunResult result;
+  result.month = m;
+  if (auto done =
+          store_.query("SELECT invoices, total_cents FROM billing_months WHERE month = ?", {m});
+      !done.empty()) {
+    // Final: nothing is computed again, so a second export finds the same invoices.
+    result.finalised = true;
+    result.invoices = done[0].integer(0);
+    result.total_cents = done[0].integer(1);
+    return result;
+  }
+  if (auto later =
+          store_.query("SELECT month FROM billing_months WHERE month > ? ORDER BY month", {m});
+      !later.empty()) {
+    throw Conflict("the invoices of " + later[0].text(0) + " are final, so " + m +
+                   " cannot be invoiced any more: what it would bill goes on the next open month");
+  }
+
+  const Context ctx = context();
+  const std::string last = format_date(last_day_of(month));
+  std::map<std::string, InvoiceInput> inputs;
+  auto input_of = [&](const std::string& customer) -> InvoiceInput* {
+    const auto c = ctx.customers.find(customer);
+    if (c == ctx.customers.end()) return nullptr;
+    auto [it, fresh] = inputs.try_emplace(customer);
+    if (fresh) {
+      InvoiceInput& in = it->second;
+      in.customer = *c->second;
+      in.month = month;
+      in.zone = ctx.zone;
+      in.fiscal_year_start_month = ctx.data.fiscal_year_start_month;
+      in.rate_cards = &ctx.cards;
+      in.included_minutes_per_year = settings_.included_minutes_per_year;
+    }
+    return &it->second;
+  };
+  for (const auto& c : ctx.data.customers) input_of(c.id);
+  std::set<std::string> orphans;
+  for (const auto& r : store_.query(std::string("SELECT ") + kTimeColumns +
+                                        " FROM billing_time_entries WHERE invoice IS NULL AND "
+                                        "day <= ?",
+                                    {last})) {
+    if (auto* in = input_of(r.text(1)))
+      in->time_entries.push_back(read_time_entry(r));
+    else
+      orphans.insert(r.text(1));
+  }
+  for (const auto& r : store_.query(
+           "SELECT customer, fiscal_year, SUM(included_minutes) FROM billing_time_entries WHERE "
+           "invoice IS NOT NULL GROUP BY customer, fiscal_year")) {
+    if (auto* in = input_of(r.text(0)))
+      in->included_used[static_cast<int>(r.integer(1))] = r.integer(2);
+  }
+  for (const auto& r : store_.query(std::string("SELECT ") + kOncallColumns +
+                                        " FROM billing_oncall WHERE invoice IS NULL AND state = "
+                                        "'scheduled' AND first_day <= ?",
+                                    {last})) {
+    if (auto* in = input_of(r.text(1)))
+      in->oncall.push_back(read_oncall(r));
+    else
+      orphans.insert(r.text(1));
+  }
+  for (const auto& r :
+       store_.query(std::string("SELECT ") + kCreditColumns +
+                        " FROM billing_credits WHERE invoice IS NULL AND month <= ?",
+                    {m})) {
+    if (auto* in = input_of(r.text(3)))
+      in->credits.push_back(read_credit(r));
+    else
+      orphans.insert(r.text(3));
+  }
+  for (const auto& r :
+       store_.query("SELECT customer, number, carry_out_cents FROM billing_documents WHERE kind = "
+                    "'invoice' AND state = 'final' AND month < ? ORDER BY month",
+                    {m})) {
+    if (auto* in = input_of(r.text(0))) {
+      in->carry_in_cents = r.integer(2);
+      in->carry_in_from = r.text(1);
+    }
+  }
+  for (const auto& o : orphans)
+    log_.warning("billing items of customer '" + o + "' wait: no such customer in the catalog");
+
+  const Date first = month / 1;
+  const int fy = fiscal_year_of(first, ctx.data.fiscal_year_start_month);
+  const Instant now = clock_.now();
+  std::vector<std::pair<Invoice, const Customer*>> invoices;
+  for (auto& [id, in] : inputs) {
+    in.service_names = ctx.service_names;
+    Invoice inv = compute_invoice(in);
+    if (!inv.lines.empty()) invoices.emplace_back(std::move(inv), ctx.customers.at(id));
+  }
+
+  store_.transact([&](Tx& tx) {
+    result = RunResult{m, finalise, 0, 0, {}};
+    if (finalise) {
+      tx.exec(
+          "INSERT INTO billing_months(month, finalised_at, finalised_by, invoices, total_cents) "
+          "VALUES (?, ?, ?, 0, 0)",
+          {m, to_epoch(now), actor.id});
+      // Drafts of earlier months can never be finalised now: their items go on this month.
+      tx.exec(
+          "DELETE FROM billing_documents WHERE kind = 'invoice' AND state = 'draft' AND month <= ?",
+          {m});
+    } else {
+      tx.exec(
+          "DELETE FROM billing_documents WHERE kind = 'invoice' AND state = 'draft' AND month = ?",
+          {m});
+    }
+    for (const auto& [inv, customer] : invoices) {
+      Json lines = Json::array();
+      for (std::size_t i = 0; i < inv.lines.size(); ++i)
+        lines.push_back(to_json(inv.lines[i], static_cast<int>(i + 1)));
+      const std::string id = m + ":" + customer->id;
+      Json doc = {{"id", id},
+                  {"kind", "invoice"},
+                  {"state", finalise ? "final" : "draft"},
+                  {"month", m},
+                  {"fiscal_year", fy},
+                  {"currency", settings_.currency},
+                  {"supplier", party_json(settings_.supplier)},
+                  {"customer",
+                   {{"id", customer->billing_code.empty() ? customer->id : customer->billing_code},
+                    {"customer", customer->id},
+                    {"name", customer->name},
+                    {"email", billing_email(*customer)}}},
+                  {"period", {{"start", format_date(first)}, {"end", last}}},
+                  {"lines", lines},
+                  {"charges_cents", inv.charges_cents},
+                  {"credits_cents", inv.credits_cents},
+                  {"carry_out_cents", inv.carry_out_cents},
+                  {"total_cents", inv.total_cents},
+                  {"final_invoice", inv.final_invoice},
+                  {"computed_at", format_instant(now)}};
+      doc["number"] = Json();
+      doc["issue_date"] = Json();
+      doc["due_date"] = Json();
+      if (finalise) {
+        const std::string number =
+            numbered("INV-" + fiscal_label(fy), next_in_sequence(tx, "INV-" + fiscal_label(fy)));
+        const Date issued = ctx.today;
+        const int due_days =
+            inv.final_invoice ? settings_.final_invoice_days : settings_.payment_terms_days;
+        doc["number"] = number;
+        doc["issue_date"] = format_date(issued);
+        doc["due_date"] = format_date(date::sys_days(issued) + days(due_days));
+        doc["finalised_at"] = format_instant(now);
+        doc["finalised_by"] = actor.id;
+        for (const auto& line : inv.lines) {
+          const Json& s = line.sources;
+          if (s.contains("time_entry")) {
+            const Json& t = s.at("time_entry");
+            tx.exec(
+                "UPDATE billing_time_entries SET invoice = ?, included_minutes = ?, fiscal_year = "
+                "? WHERE id = ? AND invoice IS NULL",
+                {number, t.at("included_minutes").get<std::int64_t>(),
+                 t.at("fiscal_year").get<std::int64_t>(), t.at("id").get<std::string>()});
+          } else if (s.contains("oncall_request")) {
+            tx.exec("UPDATE billing_oncall SET invoice = ? WHERE id = ? AND invoice IS NULL",
+                    {number, s.at("oncall_request").at("id").get<std::string>()});
+          } else if (s.contains("credit")) {
+            tx.exec("UPDATE billing_credits SET invoice = ? WHERE id = ? AND invoice IS NULL",
+                    {number, s.at("credit").at("id").get<std::string>()});
+          }
+        }
+        result.numbers.push_back(number);
+      }
+      tx.exec(
+          "INSERT INTO billing_documents(id, kind, month, customer, state, number, fiscal_year, "
+          "total_cents, carry_out_cents, body, updated_at) VALUES (?, 'invoice', ?, ?, ?, ?, ?, "
+          "?, ?, ?, ?)",
+          {id, m, customer->id, finalise ? "final" : "draft",
+           finalise ? Value(doc["number"].get<std::string>()) : Value(), fy, inv.total_cents,
+           inv.carry_out_cents, doc.dump(), to_epoch(now)});
+      ++result.invoices;
+      result.total_cents += inv.total_cents;
+    }
+    if (finalise) {
+      tx.exec("UPDATE billing_months SET invoices = ?, total_cents = ? WHERE month = ?",
+              {result.invoices, result.total_cents, m});
+      catalog_.audit(tx, Actor{actor.id}, "finalise", "invoices", m, Json(),
+                     {{"invoices", result.invoices},
+                      {"total_cents", result.total_cents},
+                      {"first", result.numbers.empty() ? Json() : Json(result.numbers.front())},
+                      {"last", result.numbers.empty() ? Json() : Json(result.numbers.back())}});
+      events_.publish(tx, "invoices.finalised", m,
+                      {{"month", m},
+                       {"invoices", result.invoices},
+                       {"total_cents", result.total_cents},
+                       {"numbers", result.numbers}});
+    }
+  });
+  log_.info(std::string(finalise ? "finalised " : "drafted ") + std::to_string(result.invoices) +
+            " invoices for " + m + ", total " + money(result.total_cents));
+  return result;
+}
+
+Json Billing::invoices_json(const std::string& month, const std::string& customer,
+                            const std::string& state) const {
+  std::string sql =
+      "SELECT id, kind, month, customer, state, number, total_cents FROM billing_documents WHERE "
+      "1 = 1";
+  Params params;
+  for (const auto& [column, value] :
+       {std::pair{"month", month}, std::pair{"customer", customer}, std::pair{"state", state}}) {
+    if (value.empty()) continue;
+    sql += std::string(" AND ") + column + " = ?";
+    params.push_back(value);
+  }
+  Json out = Json::array();
+  for (const auto& r : store_.query(sql + " ORDER BY month, kind DESC, customer, id", params)) {
+    out.push_back({{"id", r.text(0)},
+                   {"kind", r.text(1)},
+                   {"month", r.text(2)},
+                   {"customer", r.text(3)},
+                   {"state", r.text(4)},
+                   {"number", r.is_null(5) ? Json() : Json(r.text(5))},
+                   {"total_cents", r.integer(6)}});
+  }
+  return out;
+}
+
+Json Billing::invoice_json(const std::string& key) const {
+  auto rows =
+      store_.query("SELECT body FROM billing_documents WHERE number = ? OR id = ?", {key, key});
+  if (rows.empty()) throw NotFound("no invoice or credit note '" + key + "'");
+  Json doc = Json::parse(rows[0].text(0));
+  if (doc.at("kind") == "invoice" && !doc.at("number").is_null()) {
+    Json notes = Json::array();
+    for (const auto& r : store_.query("SELECT number, total_cents FROM billing_documents WHERE "
+                                      "refers_to = ? ORDER BY number",
+                                      {doc.at("number").get<std::string>()})) {
+      notes.push_back({{"number", r.text(0)}, {"total_cents", r.integer(1)}});
+    }
+    doc["credit_notes"] = notes;
+  }
+  return doc;
+}
+
+Json Billing::add_credit_note(const Actor& actor, const std::string& invoice_number,
+                              const Json& body) {
+  struct NoteLine {
+    std::string description;
+    std::int64_t amount_cents = 0;
+  };
+  std::vector<FieldError> errors;
+  ObjectReader r(body, "$", errors);
+  const std::string reason = r.required_string("reason");
+  auto lines = r.required_array(
+      "lines", [](const Json& v, const std::string& path, std::vector<FieldError>& errs) {
+        ObjectReader lr(v, path, errs);
+        NoteLine l;
+        if (!lr.is_object()) return l;
+        l.description = lr.required_string("description");
+        l.amount_cents = lr.required_int("amount_cents", 1);
+        lr.finish();
+        return l;
+      });
+  r.finish();
+  if (errors.empty() && lines.empty()) errors.push_back({"$.lines", "name at least one line"});
+  throw_if_errors(std::move(errors));
+
+  Json doc;
+  const Context ctx = context();
+  const Instant now = clock_.now();
+  store_.transact([&](Tx& tx) {
+    auto rows = tx.query(
+        "SELECT body, total_cents FROM billing_documents WHERE number = ? AND kind = 'invoice'",
+        {invoice_number});
+    if (rows.empty()) throw NotFound("no finalised invoice '" + invoice_number + "'");
+    const Json invoice = Json::parse(rows[0].text(0));
+    std::int64_t credited = 0;
+    for (const auto& n : tx.query("SELECT total_cents FROM billing_documents WHERE refers_to = ?",
+                                  {invoice_number}))
+      credited += n.integer(0);
+    std::int64_t total = 0;
+    Json out_lines = Json::array();
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      total += lines[i].amount_cents;
+      out_lines.push_back({{"id", std::to_string(i + 1)},
+                           {"kind", "correction"},
+                           {"description", lines[i].description},
+                           {"quantity", "1"},
+                           {"quantity_milli", 1000},
+                           {"unit_code", "C62"},
+                           {"unit_price_cents", lines[i].amount_cents},
+                           {"amount_cents", lines[i].amount_cents},
+                           {"reference", invoice_number},
+                           {"period_start", Json()},
+                           {"period_end", Json()},
+                           {"sources", {{"invoice", invoice_number}, {"reason", reason}}}});
+    }
+    const std::int64_t left = invoice.at("total_cents").get<std::int64_t>() - credited;
+    if (total > left) {
+      throw ValidationError("$.lines", "credit notes may return at most what " + invoice_number +
+                                           " still charges: " + money(left) + ", not " +
+                                           money(total));
+    }
+    const int fy = fiscal_year_of(ctx.today, ctx.data.fiscal_year_start_month);
+    const std::string number =
+        numbered("CN-" + fiscal_label(fy), next_in_sequence(tx, "CN-" + fiscal_label(fy)));
+    const std::string month = format_month(ctx.today.year() / ctx.today.month());
+    doc = {{"id", number},
+           {"kind", "credit_note"},
+           {"state", "final"},
+           {"number", number},
+           {"month", month},
+           {"fiscal_year", fy},
+           {"currency", invoice.at("currency")},
+           {"supplier", invoice.at("supplier")},
+           {"customer", invoice.at("customer")},
+           {"billing_reference", invoice_number},
+           {"note", reason},
+           {"period", invoice.at("period")},
+           {"issue_date", format_date(ctx.today)},
+           {"due_date", Json()},
+           {"lines", out_lines},
+           {"total_cents", total},
+           {"finalised_at", format_instant(now)},
+           {"finalised_by", actor.id}};
+    tx.exec(
+        "INSERT INTO billing_documents(id, kind, month, customer, state, number, fiscal_year, "
+        "total_cents, carry_out_cents, refers_to, body, updated_at) VALUES (?, 'credit_note', ?, "
+        "?, 'final', ?, ?, ?, 0, ?, ?, ?)",
+        {number, month, invoice.at("customer").at("customer").get<std::string>(), number, fy, total,
+         invoice_number, doc.dump(), to_epoch(now)});
+    catalog_.audit(tx, actor, "create", "credit_note", number, Json(),
+                   {{"invoice", invoice_number}, {"total_cents", total}, {"reason", reason}});
+  });
+  return doc;
+}
+
+// ---- export ----
+
+files::Document to_document(const Json& stored) {
+  files::Document d;
+  d.kind = stored.at("kind") == "credit_note" ? files::DocumentKind::credit_note
+                                              : files::DocumentKind::invoice;
+  d.number = text_or_empty(stored, "number");
+  d.issue_date = text_or_empty(stored, "issue_date");
+  d.due_date = text_or_empty(stored, "due_date");
+  d.period_start = stored.at("period").at("start").get<std::string>();
+  d.period_end = stored.at("period").at("end").get<std::string>();
+  d.currency = stored.at("currency").get<std::string>();
+  d.note = text_or_empty(stored, "note");
+  d.billing_reference = text_or_empty(stored, "billing_reference");
+  d.supplier = party_of(stored.at("supplier"));
+  d.customer = party_of(stored.at("customer"));
+  for (const auto& l : stored.at("lines")) {
+    files::DocumentLine line;
+    line.id = l.at("id").get<std::string>();
+    line.kind = l.at("kind").get<std::string>();
+    line.description = l.at("description").get<std::string>();
+    line.quantity_milli = l.at("quantity_milli").get<std::int64_t>();
+    line.unit_code = l.at("unit_code").get<std::string>();
+    line.unit_price_cents = l.at("unit_price_cents").get<std::int64_t>();
+    line.amount_cents = l.at("amount_cents").get<std::int64_t>();
+    line.period_start = text_or_empty(l, "period_start");
+    line.period_end = text_or_empty(l, "period_end");
+    line.reference = l.at("reference").get<std::string>();
+    d.lines.push_back(std::move(line));
+  }
+  d.total_cents = stored.at("total_cents").get<std::int64_t>();
+  return d;
+}
+
+std::vector<files::Document> Billing::documents_of(const std::string& month) const {
+  std::vector<std::pair<std::string, files::Document>> keyed;
+  for (const auto& r : store_.query(
+           "SELECT kind, number, body FROM billing_documents WHERE month = ? AND state = 'final'",
+           {month})) {
+    keyed.emplace_back((r.text(0) == "invoice" ? "0" : "1") + r.text(1),
+                       to_document(Json::parse(r.text(2))));
+  }
+  std::sort(keyed.begin(), keyed.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<files::Document> out;
+  out.reserve(keyed.size());
+  for (auto& [key, doc] : keyed) out.push_back(std::move(doc));
+  return out;
+}
+
+ExportResult Billing::export_month(const Actor& actor, date::year_month month,
+                                   const std::vector<std::string>& requested,
+                                   const std::filesystem::path& out) {
+  const std::vector<std::string> formats = read_formats(requested);
+  const Instant started = clock_.now();
+  run(actor, month, true);
+  std::lock_guard lock(run_mutex_);
+  const std::string m = format_month(month);
+  const auto documents = documents_of(m);
+
+  std::vector<files::FileEntry> entries;
+  std::int64_t invoices = 0, notes = 0, lines = 0, invoiced = 0, credited = 0, charges = 0,
+               returned = 0, carried = 0;
+  for (const auto& d : documents) {
+    lines += static_cast<std::int64_t>(d.lines.size());
+    if (d.kind == files::DocumentKind::invoice) {
+      ++invoices;
+      invoiced += d.total_cents;
+      for (const auto& l : d.lines) {
+        if (l.kind == "carry_forward")
+          carried += l.amount_cents;
+        else if (l.amount_cents > 0)
+          charges += l.amount_cents;
+        else
+          returned -= l.amount_cents;
+      }
+    } else {
+      ++notes;
+      credited += d.total_cents;
+    }
+  }
+  const bool csv = std::find(formats.begin(), formats.end(), "csv") != formats.end();
+  const bool ubl = std::find(formats.begin(), formats.end(), "ubl") != formats.end();
+  if (csv) entries.push_back({"invoices-" + m + ".csv", files::invoices_csv(documents)});
+  if (ubl) {
+    for (const auto& d : documents) entries.push_back({d.number + ".xml", files::ubl_xml(d)});
+  }
+  Json listed = Json::array();
+  for (const auto& f : entries) {
+    listed.push_back(
+        {{"name", f.name}, {"bytes", f.content.size()}, {"sha256", sha256_hex(f.content)}});
+  }
+  const Json manifest = {{"month", m},
+                         {"formats", formats},
+                         {"documents", {{"invoices", invoices}, {"credit_notes", notes}}},
+                         {"lines", lines},
+                         {"totals",
+                          {{"invoiced_cents", invoiced},
+                           {"credit_notes_cents", credited},
+                           {"charges_cents", charges},
+                           {"credits_cents", returned},
+                           {"carried_forward_cents", carried}}},
+                         {"files", listed}};
+  const std::string manifest_text = manifest.dump(2) + "\n";
+  entries.push_back({"manifest.json", manifest_text});
+
+  ExportResult result;
+  result.directory = out / ("invoices-" + m);
+  result.written = files::publish_directory(result.directory, entries);
+  const Instant finished = clock_.now();
+  Json record = {{"month", m},
+                 {"formats", formats},
+                 {"directory", result.directory.string()},
+                 {"files", listed},
+                 {"manifest_sha256", sha256_hex(manifest_text)},
+                 {"documents", invoices + notes},
+                 {"total_cents", invoiced},
+                 {"written", result.written},
+                 {"started_at", format_instant(started)},
+                 {"finished_at", format_instant(finished)},
+                 {"by", actor.id}};
+  store_.transact([&](Tx& tx) {
+    auto rows = tx.query(
+        "INSERT INTO billing_exports(month, formats, directory, files, manifest_sha256, "
+        "documents, total_cents, written, started_at, finished_at, actor) VALUES (?, ?, ?, ?, ?, "
+        "?, ?, ?, ?, ?, ?) RETURNING id",
+        {m, Json(formats).dump(), result.directory.string(), listed.dump(),
+         record["manifest_sha256"].get<std::string>(), invoices + notes, invoiced,
+         result.written ? 1 : 0, to_epoch(started), to_epoch(finished), actor.id});
+    record["id"] = rows.at(0).integer(0);
+    catalog_.audit(tx, actor, "export", "invoices", m, Json(),
+                   {{"directory", result.directory.string()},
+                    {"documents", invoices + notes},
+                    {"written", result.written}});
+  });
+  log_.info("exported " + std::to_string(invoices + notes) + " documents of " + m + " to " +
+            result.directory.string() + (result.written ? "" : " (unchanged)"));
+  result.record = std::move(record);
+  return result;
+}
+
+namespace {
+Json export_row_json(const Row& r) {
+  return {{"id", r.integer(0)},
+          {"month", r.text(1)},
+          {"formats", Json::parse(r.text(2))},
+          {"directory", r.text(3)},
+          {"files", Json::parse(r.text(4))},
+          {"manifest_sha256", r.text(5)},
+          {"documents", r.integer(6)},
+          {"total_cents", r.integer(7)},
+          {"written", r.integer(8) != 0},
+          {"started_at", format_instant(from_epoch(r.integer(9)))},
+          {"finished_at", format_instant(from_epoch(r.integer(10)))},
+          {"by", r.text(11)}};
+}
+const char* const kExportColumns =
+    "id, month, formats, directory, files, manifest_sha256, documents, total_cents, written, "
+    "started_at, finished_at, actor";
+}  // namespace
+
+Json Billing::exports_json() const {
+  Json out = Json::array();
+  for (const auto& r :
+       store_.query(std::string("SELECT ") + kExportColumns + " FROM billing_exports ORDER BY id"))
+    out.push_back(export_row_json(r));
+  return out;
+}
+
+Json Billing::export_json(std::int64_t id) const {
+  auto rows = store_.query(
+      std::string("SELECT ") + kExportColumns + " FROM billing_exports WHERE id = ?", {id});
+  if (rows.empty()) throw NotFound("no export " + std::to_string(id));
+  return export_row_json(rows[0]);
+}
+
+// ---- annual estimates ----
+
+std::string Billing::run_estimates(Instant now) {
+  const Context ctx = context();
+  const int start_month = ctx.data.fiscal_year_start_month;
+  const Date today = local_date(now, ctx.zone);
+  const int current = fiscal_year_of(today, start_month);
+  const Date next_start = fiscal_year_start(current + 1, start_month);
+  const date::year_month due_month =
+      next_start.year() / next_start.month() - months(settings_.estimate_months_before);
+  const bool due = today >= Date(due_month / 1);
+  int issued = 0, revised = 0;
+  store_.transact([&](Tx& tx) {
+    issue_estimates(tx, ctx, current, now, false, issued, revised);
+    issue_estimates(tx, ctx, current + 1, now, due, issued, revised);
+  });
+  return "issued " + std::to_string(issued) + " estimates for " + fiscal_label(current + 1) +
+         (due ? "" : " (not due yet)") + ", revised " + std::to_string(revised);
+}
+
+void Billing::issue_estimates(Tx& tx, const Context& ctx, int fiscal_year, Instant now,
+                              bool first_issue, int& issued, int& revised) {
+  // The latest revision of each customer's estimate for the year.
+  std::map<std::string, std::pair<std::int64_t, Json>> latest;
+  for (const auto& r : tx.query(
+           "SELECT customer, revision, body FROM billing_estimates WHERE fiscal_year = ? ORDER "
+           "BY customer, revision",
+           {fiscal_year}))
+    latest[r.text(0)] = {r.integer(1), Json::parse(r.text(2))};
+  if (latest.empty() && !first_issue) return;
+
+  std::map<std::string, std::vector<TimeEntry>> entries;
+  std::map<std::string, std::vector<OncallRequest>> oncall;
+  for (const auto& r :
+       tx.query(std::string("SELECT ") + kTimeColumns + " FROM billing_time_entries"))
+    entries[r.text(1)].push_back(read_time_entry(r));
+  for (const auto& r : tx.query(std::string("SELECT ") + kOncallColumns + " FROM billing_oncall"))
+    oncall[r.text(1)].push_back(read_oncall(r));
+
+  for (const auto& c : ctx.data.customers) {
+    const auto previous = latest.find(c.id);
+    if (previous == latest.end() && !first_issue) continue;
+    EstimateInput in;
+    in.customer = c;
+    in.service_names = ctx.service_names;
+    in.fiscal_year = fiscal_year;
+    in.fiscal_year_start_month = ctx.data.fiscal_year_start_month;
+    in.zone = ctx.zone;
+    in.rate_cards = &ctx.cards;
+    // A revision keeps the basis of the first issue (the same twelve months), so only a
+    // change of prices or of the facts behind them revises it.
+    in.made_on = previous == latest.end()
+                     ? local_date(now, ctx.zone)
+                     : parse_date(previous->second.second.at("made_on").get<std::string>());
+    in.time_entries = entries[c.id];
+    in.oncall = oncall[c.id];
+    in.included_minutes_per_year = settings_.included_minutes_per_year;
+    in.significant_basis_points = settings_.significant_basis_points;
+    Json estimate;
+    try {
+      estimate = compute_estimate(in);
+    } catch (const PricingError& e) {
+      log_.warning("no estimate for customer '" + c.id + "' for " + fiscal_label(fiscal_year) +
+                   ": " + e.what());
+      continue;
+    }
+    if (previous != latest.end()) {
+      Json before = previous->second.second;
+      before.erase("revision");
+      before.erase("issued_at");
+      if (before == estimate) continue;
+    }
+    const std::int64_t revision = previous == latest.end() ? 1 : previous->second.first + 1;
+    estimate["revision"] = revision;
+    estimate["issued_at"] = format_instant(now);
+    const auto recipients = billing_emails(c);
+    if (recipients.empty()) {
+      log_.warning("customer '" + c.id + "' has no billing contact: its " +
+                   fiscal_label(fiscal_year) + " estimate is recorded but not sent");
+    }
+    tx.exec(
+        "INSERT INTO billing_estimates(customer, fiscal_year, revision, body, recipients, "
+        "issued_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        {c.id, fiscal_year, revision, estimate.dump(), Json(recipients).dump(), to_epoch(now)});
+    const std::string subject =
+        std::string(revision > 1 ? "Revised cost estimate" : "Cost estimate") + " " +
+        fiscal_label(fiscal_year) + ": " + c.name;
+    const std::string text = estimate_text(estimate, c.name, revision);
+    for (const auto& to : recipients) {
+      OutboxMessage message;
+      message.channel = kEmailChannel;
+      message.destination = to;
+      message.subject = subject;
+      message.body = text;
+      message.dedupe_key = "billing-estimate:" + c.id + ":" + std::to_string(fiscal_year) + ":" +
+                           std::to_string(revision) + ":" + to;
+      outbox_.enqueue(tx, message);
+    }
+    (revision == 1 ? issued : revised) += 1;
+  }
+}
+
+Json Billing::estimates_json(const std::string& fiscal_year, const std::string& customer) const {
+  std::string sql =
+      "SELECT customer, fiscal_year, revision, body, recipients, issued_at FROM "
+      "billing_estimates WHERE 1 = 1";
+  Params params;
+  if (!fiscal_year.empty()) {
+    std::int64_t fy = 0;
+    try {
+      fy = std::stoll(fiscal_year);
+    } catch (const std::exception&) {
+      throw ValidationError("?fiscal_year",
+                            "must be a year such as 2027, not '" + fiscal_year + "'");
+    }
+    sql += " AND fiscal_year = ?";
+    params.push_back(fy);
+  }
+  if (!customer.empty()) {
+    sql += " AND customer = ?";
+    params.push_back(customer);
+  }
+  Json out = Json::array();
+  for (const auto& r : store_.query(sql + " ORDER BY fiscal_year, customer, revision", params)) {
+    Json e = Json::parse(r.text(3));
+    e["recipients"] = Json::parse(r.text(4));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace slmhub::billing
