@@ -127,6 +127,16 @@ CreditItem read_credit(const Row& r) {
 
 std::string money(std::int64_t cents) { return files::format_money(cents); }
 
+// Well-formed input that breaks a rule (an unknown customer, on-call asked too late, a date no
+// rate card covers): 422 with the field errors, as the workflows answer.
+void throw_if_rules_broken(std::vector<FieldError> errors, const std::string& what) {
+  if (errors.empty()) return;
+  std::string detail = what + ": ";
+  for (std::size_t i = 0; i < errors.size(); ++i)
+    detail += (i ? "; " : "") + errors[i].path + ": " + errors[i].message;
+  throw Problem(422, "Unprocessable Content", detail, std::move(errors));
+}
+
 // The estimate as an e-mail to the customer's billing contacts.
 std::string estimate_text(const Json& e, const std::string& customer_name, std::int64_t revision) {
   std::string out = (revision > 1 ? "Revised cost estimate" : "Cost estimate") +
@@ -360,7 +370,7 @@ Json Billing::add_time_entry(const Actor& actor, const Json& body) {
     errors.push_back({"$.date", "is in the future (today is " + format_date(ctx.today) + ")"});
   if (!rate_card_on(ctx.cards, e.date))
     errors.push_back({"$.date", "no rate card is in force on " + format_date(e.date)});
-  throw_if_errors(std::move(errors));
+  throw_if_rules_broken(std::move(errors), "the time entry cannot be recorded");
   store_.transact([&](Tx& tx) {
     if (e.id.empty()) e.id = numbered("TE", next_in_sequence(tx, "TE"));
     const std::int64_t n = tx.exec(
@@ -427,7 +437,7 @@ Json Billing::add_oncall_request(const Actor& actor, const Json& body) {
   if (auto broken = oncall_rule_broken(o)) errors.push_back({"$.first_day", *broken});
   if (!rate_card_on(ctx.cards, o.first_day))
     errors.push_back({"$.first_day", "no rate card is in force on " + format_date(o.first_day)});
-  throw_if_errors(std::move(errors));
+  throw_if_rules_broken(std::move(errors), "the on-call request is refused");
   store_.transact([&](Tx& tx) {
     if (o.id.empty()) o.id = numbered("OC", next_in_sequence(tx, "OC"));
     const std::int64_t n = tx.exec(
@@ -498,6 +508,14 @@ Json Billing::import(const Actor& actor, const Json& body) {
   }
   std::sort(all.begin(), all.end(),
             [](const RateCard& a, const RateCard& b) { return a.valid_from < b.valid_from; });
+  for (std::size_t i = 0; i < cards.size(); ++i) {
+    for (const auto& other : all) {
+      if (other.id != cards[i].id && other.valid_from == cards[i].valid_from)
+        errors.push_back({"$.rate_cards[" + std::to_string(i) + "].valid_from",
+                          "rate card '" + other.id + "' also starts on " +
+                              format_date(other.valid_from)});
+    }
+  }
   std::set<std::string> ids;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const std::string at = "$.time_entries[" + std::to_string(i) + "]";
@@ -527,7 +545,7 @@ Json Billing::import(const Actor& actor, const Json& body) {
       errors.push_back(
           {at + ".first_day", "no rate card is in force on " + format_date(o.first_day)});
   }
-  throw_if_errors(std::move(errors));
+  throw_if_rules_broken(std::move(errors), "nothing was imported");
 
   std::int64_t added_entries = 0, added_requests = 0;
   store_.transact([&](Tx& tx) {
@@ -1147,10 +1165,14 @@ void Billing::issue_estimates(Tx& tx, const Context& ctx, int fiscal_year, Insta
       continue;
     }
     if (previous != latest.end()) {
+      // Revised when a figure changes, not when a new card repeats the same prices.
       Json before = previous->second.second;
-      before.erase("revision");
-      before.erase("issued_at");
-      if (before == estimate) continue;
+      Json now_figures = estimate;
+      for (const char* key : {"revision", "issued_at", "rate_card"}) {
+        before.erase(key);
+        now_figures.erase(key);
+      }
+      if (before == now_figures) continue;
     }
     const std::int64_t revision = previous == latest.end() ? 1 : previous->second.first + 1;
     estimate["revision"] = revision;

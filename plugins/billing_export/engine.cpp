@@ -348,7 +348,8 @@ Json compute_estimate(const EstimateInput& in) {
   for (const auto& s : in.customer.subscriptions) {
     const std::int64_t n = active_months(s, first, last, in.zone);
     const std::int64_t now_n = active_months(s, current_first, current_first + months(11), in.zone);
-    current_total += now_n * price(current, s);
+    // The current year at what the customer pays now; the coming one at its list price.
+    current_total += now_n * s.monthly_charge_cents;
     if (n == 0) continue;
     const std::int64_t monthly = price(coming, s);
     subscriptions.push_back({{"service", s.service},

@@ -163,9 +163,11 @@ std::int64_t active_months(const Subscription& s, Month first, Month last,
                            const date::time_zone* zone);
 
 // A customer's cost estimate for a fiscal year (DOMAIN.md §9, the SLA's "estimated costs for the
-// upcoming year"): its subscriptions at that year's prices, and the time and on-call of the
-// twelve months before `made_on`'s month at that year's rates; compared with the same volumes
-// at the prices in force on `made_on` ("the current year").
+// upcoming year"): its subscriptions at that year's list prices (the rate card in force when
+// the year starts; its own charge for an offering the card does not list), and the time and
+// on-call of the twelve months before `made_on`'s month at that year's rates; compared with
+// the current year: the subscriptions' months of the current fiscal year at the charges the
+// customer pays now, and the same time and on-call at the rates in force on `made_on`.
 struct EstimateInput {
   Customer customer;
   std::map<std::string, std::string> service_names;

@@ -1,0 +1,505 @@
+// Billing end to end over the real HTTP API of an in-process host on a manual clock: the
+// shared November vector's customers, a rate card, time entries and on-call requests, the SLA
+// credits the workflows approve and a dispute adjusts, December's invoices with hand-checked
+// figures, the export to accounting (every UBL file validated by xmllint against the official
+// schema, the CSV read back by Python's csv module), a second export that writes nothing, a
+// credit note, January's carry-forward, gapless numbers, and the annual estimate reaching each
+// billing contact once, re-issued when the rates change.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "app/server.hpp"
+#include "core/core_store.hpp"
+#include "events/event_bus.hpp"
+#include "http/auth.hpp"
+#include "jobs/job_scheduler.hpp"
+#include "manual_clock.hpp"
+#include "server_process.hpp"
+#include "slmhub/digest.hpp"
+#include "slmhub/json.hpp"
+#include "storage/database.hpp"
+#include "test_files.hpp"
+
+namespace slmhub::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Runs a shell command; its exit status and everything it printed.
+std::pair<int, std::string> shell(const std::string& command) {
+  std::string out;
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  if (!p) return {-1, "popen failed"};
+  char buf[4096];
+  while (std::size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string shared_dir() {
+  const char* env = std::getenv("SLMHUB_SHARED_DIR");
+  return env ? env : SLMHUB_SOURCE_DIR "/../shared";
+}
+
+class Billing : public testing::Test {
+ protected:
+  void SetUp() override {
+    host::Settings settings;
+    settings.set("db.url", "sqlite:" + (dir_.path() / "slmhub.db").string());
+    settings.set("plugins.dir", SLMHUB_PLUGIN_DIR);
+    settings.set("auth.admin_token_file", (dir_.path() / "admin.token").string());
+    settings.set("http.port", "0");
+    settings.set("log.level", "warning");
+    settings.set("plugins.billing_export.export.dir", (dir_.path() / "exports").string());
+    settings.set("plugins.billing_export.supplier.id", "DBTEAM");
+    settings.set("plugins.billing_export.supplier.name", "Database Team");
+    server_ =
+        std::make_unique<host::Server>(std::move(settings), SLMHUB_PLUGIN_DIR "/../host", &clock_);
+    server_->open();
+    port_ = server_->serve(/*background=*/false);
+    billing_ = token({"viewer", "billing"});
+    operator_ = token({"viewer", "operator"});
+    manager_ = token({"viewer", "service_manager"});
+    approver_ = token({"viewer", "service_manager", "approver"});
+    registrar_ = token({"customer:registrar"});
+    library_ = token({"customer:library"});
+  }
+  void TearDown() override { server_->shutdown(); }
+
+  std::string token(const std::vector<std::string>& roles) {
+    return server_->tokens().create("test", roles.back(), roles, std::nullopt).token;
+  }
+
+  // The November vector, each customer with a billing contact, and the archives, which
+  // subscribe from 15 January 2027: in the middle of fiscal year 2027.
+  void import_customers() {
+    Json dataset = parse_json(read_shared("vectors/example-2026-11.json"));
+    dataset["customers"].push_back({{"id", "archives"},
+                                    {"name", "University Archives"},
+                                    {"billing_code", "ARC-300"},
+                                    {"subscriptions",
+                                     {{{"service", "mysql-qa"},
+                                       {"monthly_charge_cents", 40000},
+                                       {"start", "2027-01-15T06:00:00Z"}}}}});
+    for (auto& c : dataset["customers"]) {
+      const std::string id = c["id"];
+      c["contacts"] = Json::array({{{"role", "billing"},
+                                    {"name", "Billing office"},
+                                    {"email", "billing@" + id + ".example.org"}}});
+    }
+    server_->core().import(Actor{"test"}, dataset);
+  }
+
+  HttpResult call(const std::string& method, const std::string& path, const std::string& who,
+                  const Json& body = nullptr) {
+    return http(port_, method, path, body.is_null() ? "" : body.dump(), who,
+                body.is_null()
+                    ? std::map<std::string, std::string>{}
+                    : std::map<std::string, std::string>{{"Content-Type", "application/json"}});
+  }
+  Json ok(const std::string& method, const std::string& path, const std::string& who,
+          const Json& body = nullptr) {
+    const auto r = call(method, path, who, body);
+    EXPECT_TRUE(r.status == 200 || r.status == 201) << method << " " << path << ": " << r.body;
+    return r.body.empty() ? Json() : Json::parse(r.body);
+  }
+  void dispatch() {
+    while (server_->events().dispatch_once() > 0) {
+    }
+  }
+
+  // The vector's report for November published on 8 December and the oracle-prod work order
+  // approved on the 9th: credits of 4.97 (registrar) and 2.35 (library).
+  void approve_november_credits() {
+    clock_.set("2026-12-02T16:00:00Z");
+    EXPECT_EQ(server_->jobs().run_now("availability.monthly-draft"), "2026-11 revision 1 drafted");
+    clock_.set("2026-12-08T16:00:00Z");
+    const std::string report = "/api/v1/reports/availability/2026-11/revisions/1";
+    ok("POST", report + "/review", manager_);
+    ok("POST", report + "/approve", approver_);
+    ok("POST", report + "/publish", manager_);
+    dispatch();
+    clock_.set("2026-12-09T16:00:00Z");
+    ok("POST", "/api/v1/credit-work-orders/WO:2026-11:oracle-prod/approve", approver_);
+    dispatch();
+  }
+
+  std::vector<std::string> outbox_to(const std::string& subject_prefix) {
+    std::vector<std::string> out;
+    for (const auto& row :
+         server_->database().query("SELECT destination, subject FROM outbox ORDER BY id")) {
+      if (row.text(1).starts_with(subject_prefix)) out.push_back(row.text(0));
+    }
+    return out;
+  }
+
+  std::int64_t count(const std::string& table) {
+    return server_->database().query("SELECT COUNT(*) FROM " + table).at(0).integer(0);
+  }
+
+  TempDir dir_;
+  ManualClock clock_{"2026-12-01T18:00:00Z"};
+  std::unique_ptr<host::Server> server_;
+  int port_ = 0;
+  std::string billing_, operator_, manager_, approver_, registrar_, library_;
+};
+
+const Json kRateCard = {{"id", "RC-FY2027"},
+                        {"valid_from", "2026-09-01"},
+                        {"hourly_rate_cents", 9500},
+                        {"oncall_week_cents", 22400},
+                        {"offerings", {{"oracle-prod", 150000}, {"mysql-qa", 40000}}}};
+
+std::map<std::string, Json> lines_by_kind(const Json& invoice, const std::string& kind) {
+  std::map<std::string, Json> out;
+  for (const auto& l : invoice["lines"]) {
+    if (l["kind"] == kind) out[l["id"]] = l;
+  }
+  return out;
+}
+
+std::vector<std::int64_t> amounts_of(const Json& invoice, const std::string& kind) {
+  std::vector<std::int64_t> out;
+  for (const auto& l : invoice["lines"]) {
+    if (l["kind"] == kind) out.push_back(l["amount_cents"]);
+  }
+  return out;
+}
+
+TEST_F(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
+  import_customers();
+  dispatch();
+  EXPECT_EQ(ok("POST", "/api/v1/rate-cards", billing_, kRateCard)["hourly_rate_cents"], 9500);
+
+  // Bad input names what and where, and changes nothing.
+  const auto typo = call("POST", "/api/v1/billing/import", billing_,
+                         {{"time_entries",
+                           {{{"id", "h1"},
+                             {"customer", "registrar"},
+                             {"date", "2026-10-01"},
+                             {"minuts", 60},
+                             {"description", "x"}}}}});
+  EXPECT_EQ(typo.status, 400);
+  EXPECT_NE(typo.body.find("$.time_entries[0].minuts"), std::string::npos) << typo.body;
+  const auto stranger = call("POST", "/api/v1/time-entries", operator_,
+                             {{"customer", "nobody"},
+                              {"date", "2026-11-30"},
+                              {"minutes", 30},
+                              {"description", "x"}});
+  EXPECT_EQ(stranger.status, 422);
+  EXPECT_NE(stranger.body.find("no customer 'nobody'"), std::string::npos) << stranger.body;
+  EXPECT_EQ(count("billing_time_entries"), 0);
+
+  // 19 of the registrar's 20 included hours were used in October; a re-import changes nothing.
+  Json history = Json::array();
+  for (int day = 1; day <= 19; ++day) {
+    char date[11];
+    std::snprintf(date, sizeof date, "2026-10-%02d", day);
+    history.push_back({{"id", "hist-" + std::to_string(day)},
+                       {"customer", "registrar"},
+                       {"date", date},
+                       {"minutes", 60},
+                       {"description", "schema review"},
+                       {"kind", "included_support"}});
+  }
+  EXPECT_EQ(ok("POST", "/api/v1/billing/import", billing_,
+               {{"time_entries", history}})["time_entries"]["added"],
+            19);
+  EXPECT_EQ(ok("POST", "/api/v1/billing/import", billing_,
+               {{"time_entries", history}})["time_entries"]["unchanged"],
+            19);
+
+  // On-call: 10 days asked 27 days ahead is accepted (two started weeks); 16 days, or 20 days
+  // ahead, is refused with the rule.
+  const Json oncall = ok("POST", "/api/v1/oncall-requests", operator_,
+                         {{"customer", "registrar"},
+                          {"first_day", "2026-12-28"},
+                          {"last_day", "2027-01-06"},
+                          {"reason", "spring registration"}});
+  EXPECT_EQ(oncall["weeks"], 2);
+  EXPECT_EQ(oncall["requested_on"], "2026-12-01");
+  const auto sixteen = call("POST", "/api/v1/oncall-requests", operator_,
+                            {{"customer", "registrar"},
+                             {"first_day", "2027-01-04"},
+                             {"last_day", "2027-01-19"}});
+  EXPECT_EQ(sixteen.status, 422);
+  EXPECT_NE(sixteen.body.find("on-call periods are at most 14 days; 2027-01-04 to 2027-01-19 is "
+                              "16 days"),
+            std::string::npos)
+      << sixteen.body;
+  const auto hurried = call("POST", "/api/v1/oncall-requests", operator_,
+                            {{"customer", "registrar"},
+                             {"first_day", "2026-12-21"},
+                             {"last_day", "2026-12-22"}});
+  EXPECT_EQ(hurried.status, 422);
+  EXPECT_NE(hurried.body.find("at least 21 days ahead"), std::string::npos) << hurried.body;
+  EXPECT_EQ(ok("GET", "/api/v1/oncall-requests", billing_).size(), 1u);
+
+  // November is finalised on 1 December: gapless numbers in customer order.
+  const Json november = ok("POST", "/api/v1/invoices/run", billing_,
+                           {{"month", "2026-11"}, {"finalise", true}});
+  EXPECT_EQ(november["numbers_assigned"],
+            Json::array({"INV-FY2027-000001", "INV-FY2027-000002"}));
+  const Json nov_registrar = ok("GET", "/api/v1/invoices/INV-FY2027-000002", billing_);
+  EXPECT_EQ(nov_registrar["customer"]["customer"], "registrar");
+  EXPECT_EQ(nov_registrar["total_cents"], 190000);  // 1,500.00 + 400.00; 19 hours included
+  EXPECT_EQ(lines_by_kind(nov_registrar, "time").size(), 19u);
+  EXPECT_EQ(nov_registrar["issue_date"], "2026-12-01");
+  EXPECT_EQ(nov_registrar["due_date"], "2026-12-31");
+
+  // The workflows approve the November credits; the library's dispute raises its credit to
+  // 1,000.00, more than a month of its subscription.
+  approve_november_credits();
+  clock_.set("2026-12-10T16:00:00Z");
+  const Json dispute = ok("POST", "/api/v1/disputes", library_,
+                          {{"credit", "WO:2026-11:oracle-prod:library"},
+                           {"basis", "the catalogue was down all week"},
+                           {"supporting_information", "outage log"}});
+  const std::string dispute_path = "/api/v1/disputes/" + dispute["id"].get<std::string>();
+  ok("POST", dispute_path + "/resolve", manager_,
+     {{"credit_cents", 100000}, {"outcome", "The whole week is credited."}});
+  dispatch();
+  const Json credits = ok("GET", "/api/v1/billing/credits", billing_);
+  ASSERT_EQ(credits.size(), 3u) << credits.dump();
+  EXPECT_EQ(credits[2]["kind"], "adjustment");
+  EXPECT_EQ(credits[2]["amount_cents"], 99765);
+  EXPECT_EQ(credits[2]["billing_month"], "2026-12");
+
+  // December's work: entries of 1, 14, 15, 16 and 61 minutes cross the 20 included hours.
+  clock_.set("2026-12-16T18:00:00Z");
+  const std::vector<std::pair<const char*, int>> work = {
+      {"2026-12-01", 1}, {"2026-12-02", 14}, {"2026-12-03", 15}, {"2026-12-14", 16},
+      {"2026-12-15", 61}};
+  for (const auto& [date, minutes] : work) {
+    ok("POST", "/api/v1/time-entries", operator_,
+       {{"customer", "registrar"},
+        {"date", date},
+        {"minutes", minutes},
+        {"description", "tuning"},
+        {"ticket", "DB0000042"}});
+  }
+  const auto future = call("POST", "/api/v1/time-entries", operator_,
+                           {{"customer", "registrar"},
+                            {"date", "2026-12-17"},
+                            {"minutes", 30},
+                            {"description", "not yet done"}});
+  EXPECT_EQ(future.status, 422);
+  EXPECT_NE(future.body.find("is in the future"), std::string::npos) << future.body;
+
+  // 4 January: December's drafts, checked by hand.
+  clock_.set("2027-01-04T18:00:00Z");
+  const Json drafted = ok("POST", "/api/v1/invoices/run", billing_, {{"month", "2026-12"}});
+  EXPECT_EQ(drafted["invoices"], 2);
+  EXPECT_EQ(drafted["numbers_assigned"], Json::array());
+  const Json registrar_draft = ok("GET", "/api/v1/invoices/2026-12:registrar", billing_);
+  EXPECT_EQ(registrar_draft["state"], "draft");
+  EXPECT_TRUE(registrar_draft["number"].is_null());
+  EXPECT_EQ(amounts_of(registrar_draft, "subscription"), (std::vector<std::int64_t>{40000, 150000}));
+  // 15, 15, 15 included; 30 = 15 included + 15 billed (23.75); 75 billed (118.75).
+  EXPECT_EQ(amounts_of(registrar_draft, "time"), (std::vector<std::int64_t>{0, 0, 0, 2375, 11875}));
+  std::vector<std::int64_t> included, billed;
+  for (const auto& l : registrar_draft["lines"]) {
+    if (l["kind"] != "time") continue;
+    included.push_back(l["sources"]["time_entry"]["included_minutes"]);
+    billed.push_back(l["sources"]["time_entry"]["billed_minutes"]);
+  }
+  EXPECT_EQ(included, (std::vector<std::int64_t>{15, 15, 15, 15, 0}));
+  EXPECT_EQ(billed, (std::vector<std::int64_t>{0, 0, 0, 15, 75}));
+  EXPECT_EQ(amounts_of(registrar_draft, "oncall"), std::vector<std::int64_t>{44800});
+  EXPECT_EQ(amounts_of(registrar_draft, "credit"), std::vector<std::int64_t>{-497});
+  // 1,900.00 + 142.50 + 448.00 - 4.97
+  EXPECT_EQ(registrar_draft["total_cents"], 248553);
+  const Json library_draft = ok("GET", "/api/v1/invoices/2026-12:library", billing_);
+  EXPECT_EQ(amounts_of(library_draft, "credit"), std::vector<std::int64_t>{-235});
+  EXPECT_EQ(amounts_of(library_draft, "adjustment"), std::vector<std::int64_t>{-99765});
+  EXPECT_EQ(amounts_of(library_draft, "carry_forward"), std::vector<std::int64_t>{10000});
+  EXPECT_EQ(library_draft["total_cents"], 0);
+
+  // The export finalises December and writes the files for accounting.
+  const Json exported = ok("POST", "/api/v1/exports", billing_, {{"month", "2026-12"}});
+  EXPECT_EQ(exported["documents"], 2);
+  EXPECT_EQ(exported["written"], true);
+  const fs::path out = dir_.path() / "exports" / "invoices-2026-12";
+  EXPECT_EQ(exported["directory"], out.string());
+  std::set<std::string> names;
+  for (const auto& f : fs::directory_iterator(out)) names.insert(f.path().filename().string());
+  EXPECT_EQ(names, (std::set<std::string>{"INV-FY2027-000003.xml", "INV-FY2027-000004.xml",
+                                          "invoices-2026-12.csv", "manifest.json"}));
+  const Json manifest = Json::parse(slurp(out / "manifest.json"));
+  for (const auto& f : manifest["files"])
+    EXPECT_EQ(sha256_hex(slurp(out / f["name"].get<std::string>())), f["sha256"]) << f["name"];
+  EXPECT_EQ(manifest["totals"]["invoiced_cents"], 248553);
+  EXPECT_EQ(manifest["totals"]["carried_forward_cents"], 10000);
+
+  // Every UBL file validates against the official schema, and its lines sum to its total.
+  const std::string xsd = shared_dir() + "/ubl-2.1/maindoc/UBL-Invoice-2.1.xsd";
+  for (const char* number : {"INV-FY2027-000003", "INV-FY2027-000004"}) {
+    const std::string file = (out / (std::string(number) + ".xml")).string();
+    const auto [status, output] = shell("xmllint --noout --schema '" + xsd + "' '" + file + "'");
+    EXPECT_EQ(status, 0) << output;
+    const auto lines = shell("xmllint --xpath 'sum(//*[local-name()=\"InvoiceLine\"]/"
+                             "*[local-name()=\"LineExtensionAmount\"])' '" + file + "'");
+    const auto payable = shell("xmllint --xpath 'string(//*[local-name()=\"PayableAmount\"])' '" +
+                               file + "'");
+    EXPECT_EQ(std::stod(lines.second), std::stod(payable.second)) << number;
+  }
+  EXPECT_NE(slurp(out / "INV-FY2027-000004.xml").find("<cbc:PayableAmount currencyID=\"USD\">2485.53"),
+            std::string::npos);
+
+  // Python's csv module reads the CSV back to the same totals, per document.
+  const auto csv = shell(
+      "/usr/bin/python3 -c 'import csv,sys,decimal\n"
+      "t={}\n"
+      "for r in csv.DictReader(open(sys.argv[1], newline=\"\")):\n"
+      "  t.setdefault(r[\"document_number\"], [decimal.Decimal(0), r[\"document_total\"]])\n"
+      "  t[r[\"document_number\"]][0] += decimal.Decimal(r[\"amount\"])\n"
+      "for k in sorted(t): print(k, t[k][0], t[k][1])' '" +
+      (out / "invoices-2026-12.csv").string() + "'");
+  EXPECT_EQ(csv.first, 0) << csv.second;
+  EXPECT_EQ(csv.second, "INV-FY2027-000003 0.00 0.00\nINV-FY2027-000004 2485.53 2485.53\n");
+
+  // Export twice: the same bytes, no new numbers, and the run recorded with who and when.
+  const auto before = slurp(out / "INV-FY2027-000004.xml");
+  const Json again = ok("POST", "/api/v1/exports", billing_, {{"month", "2026-12"}});
+  EXPECT_EQ(again["written"], false);
+  EXPECT_EQ(again["manifest_sha256"], exported["manifest_sha256"]);
+  EXPECT_EQ(slurp(out / "INV-FY2027-000004.xml"), before);
+  EXPECT_EQ(ok("GET", "/api/v1/invoices?month=2026-12", billing_).size(), 2u);
+  const Json runs = ok("GET", "/api/v1/exports", billing_);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[1]["started_at"], "2027-01-04T18:00:00Z");
+  EXPECT_TRUE(runs[1]["by"].get<std::string>().starts_with("token:"));
+
+  // Each line explains itself down to its sources.
+  const Json final_registrar = ok("GET", "/api/v1/invoices/INV-FY2027-000004", billing_);
+  EXPECT_EQ(final_registrar["state"], "final");
+  std::set<std::string> source_kinds;
+  for (const auto& l : final_registrar["lines"]) {
+    for (const auto& [k, v] : l["sources"].items()) source_kinds.insert(k);
+    if (l["kind"] == "credit") {
+      EXPECT_EQ(l["sources"]["credit"]["incidents"],
+                Json::array({"INC0001", "INC0002", "INC0003"}));
+      EXPECT_EQ(l["sources"]["credit"]["report_month"], "2026-11");
+    }
+  }
+  EXPECT_EQ(source_kinds,
+            (std::set<std::string>{"subscription", "time_entry", "oncall_request", "credit"}));
+  const Json entries = ok("GET", "/api/v1/time-entries?customer=registrar&month=2026-12", billing_);
+  for (const auto& e : entries) EXPECT_EQ(e["invoice"], "INV-FY2027-000004");
+  EXPECT_EQ(call("DELETE", "/api/v1/time-entries/" + entries[0]["id"].get<std::string>(), billing_)
+                .status,
+            409);
+
+  // A final invoice is corrected by a credit note, never changed.
+  const auto too_much = call("POST", "/api/v1/invoices/INV-FY2027-000004/credit-notes", billing_,
+                             {{"reason", "x"},
+                              {"lines", {{{"description", "all of it"}, {"amount_cents", 248554}}}}});
+  EXPECT_EQ(too_much.status, 400);
+  const Json note = ok("POST", "/api/v1/invoices/INV-FY2027-000004/credit-notes", billing_,
+                       {{"reason", "the 61-minute entry was 46 minutes"},
+                        {"lines", {{{"description", "tuning 2026-12-15: 15 minutes"},
+                                    {"amount_cents", 2375}}}}});
+  EXPECT_EQ(note["number"], "CN-FY2027-000001");
+  EXPECT_EQ(note["billing_reference"], "INV-FY2027-000004");
+  EXPECT_EQ(ok("GET", "/api/v1/invoices/INV-FY2027-000004", billing_)["credit_notes"][0]["number"],
+            "CN-FY2027-000001");
+
+  // January: the carried credit comes in, the archives are billed from their first month,
+  // and numbering goes on without a gap. December cannot be reopened.
+  clock_.set("2027-02-02T18:00:00Z");
+  const Json january = ok("POST", "/api/v1/exports", billing_, {{"month", "2027-01"}});
+  EXPECT_EQ(january["documents"], 4);  // three invoices and January's credit note
+  const Json jan_library = ok("GET", "/api/v1/invoices/2027-01:library", billing_);
+  EXPECT_EQ(jan_library["number"], "INV-FY2027-000006");
+  EXPECT_EQ(amounts_of(jan_library, "carry_in"), std::vector<std::int64_t>{-10000});
+  EXPECT_EQ(jan_library["total_cents"], 80000);
+  EXPECT_EQ(ok("GET", "/api/v1/invoices/2027-01:archives", billing_)["total_cents"], 40000);
+  EXPECT_EQ(ok("GET", "/api/v1/invoices/2027-01:registrar", billing_)["number"],
+            "INV-FY2027-000007");
+  const fs::path jan_out = dir_.path() / "exports" / "invoices-2027-01";
+  const auto note_check =
+      shell("xmllint --noout --schema '" + shared_dir() +
+            "/ubl-2.1/maindoc/UBL-CreditNote-2.1.xsd' '" + (jan_out / "CN-FY2027-000001.xml").string() +
+            "'");
+  EXPECT_EQ(note_check.first, 0) << note_check.second;
+  const auto reopen = call("POST", "/api/v1/invoices/run", billing_, {{"month", "2026-10"}});
+  EXPECT_EQ(reopen.status, 409);
+  EXPECT_NE(reopen.body.find("2026-11 are final"), std::string::npos) << reopen.body;
+  EXPECT_EQ(call("GET", "/api/v1/invoices", registrar_).status, 403);
+}
+
+TEST_F(Billing, TheAnnualEstimateReachesEachBillingContactOnceAndARateChangeReissuesIt) {
+  import_customers();
+  ok("POST", "/api/v1/rate-cards", billing_, kRateCard);
+  ok("POST", "/api/v1/billing/import", billing_,
+     {{"time_entries",
+       {{{"id", "w1"},
+         {"customer", "registrar"},
+         {"date", "2026-11-03"},
+         {"minutes", 750},
+         {"description", "upgrade"}},
+        {{"id", "w2"},
+         {"customer", "registrar"},
+         {"date", "2026-11-04"},
+         {"minutes", 750},
+         {"description", "upgrade"}}}}});
+  // The job runs every morning at 07:00 in Chicago; fiscal year 2028 starts on 1 September
+  // 2027, so its estimates are due on 1 June.
+  clock_.set("2027-05-31T12:00:00Z");
+  server_->jobs().tick();
+  EXPECT_EQ(ok("GET", "/api/v1/estimates", billing_).size(), 0u);
+  clock_.set("2027-06-01T12:00:00Z");
+  server_->jobs().tick();
+  server_->jobs().tick();
+  const Json issued = ok("GET", "/api/v1/estimates?fiscal_year=2028", billing_);
+  ASSERT_EQ(issued.size(), 3u) << issued.dump();
+  std::map<std::string, Json> by_customer;
+  for (const auto& e : issued) by_customer[e["customer"]] = e;
+  const Json& registrar = by_customer["registrar"];
+  EXPECT_EQ(registrar["revision"], 1);
+  EXPECT_EQ(registrar["made_on"], "2027-06-01");
+  // 12 × (1,500.00 + 400.00) + 1,500 min less the 1,200 included at 95.00 (475.00).
+  EXPECT_EQ(registrar["total_cents"], 2280000 + 47500);
+  EXPECT_EQ(registrar["significant"], false);
+  EXPECT_EQ(by_customer["archives"]["subscriptions"][0]["months"], 12);
+  EXPECT_EQ(outbox_to("Cost estimate FY2028"),
+            (std::vector<std::string>{"billing@archives.example.org", "billing@library.example.org",
+                                      "billing@registrar.example.org"}));
+
+  // The FY2028 rates arrive in July: 20 % more for Oracle. Every estimate it changes is
+  // re-issued at once, and only those.
+  clock_.set("2027-07-15T15:00:00Z");
+  Json fy2028 = kRateCard;
+  fy2028["id"] = "RC-FY2028";
+  fy2028["valid_from"] = "2027-09-01";
+  fy2028["offerings"]["oracle-prod"] = 180000;
+  ok("POST", "/api/v1/rate-cards", billing_, fy2028);
+  server_->jobs().tick();
+  EXPECT_EQ(outbox_to("Revised cost estimate FY2028"),
+            (std::vector<std::string>{"billing@library.example.org",
+                                      "billing@registrar.example.org"}));
+  const Json revised = ok("GET", "/api/v1/estimates?fiscal_year=2028&customer=registrar", billing_);
+  ASSERT_EQ(revised.size(), 2u);
+  EXPECT_EQ(revised[1]["revision"], 2);
+  EXPECT_EQ(revised[1]["made_on"], "2027-06-01");
+  EXPECT_EQ(revised[1]["total_cents"], 12 * (180000 + 40000) + 47500);
+  EXPECT_EQ(revised[1]["change_cents"], 360000);
+  EXPECT_EQ(revised[1]["change_basis_points"], 1546);  // 3,600.00 on 23,275.00: significant
+  EXPECT_EQ(revised[1]["significant"], true);
+}
+
+}  // namespace
+}  // namespace slmhub::test
