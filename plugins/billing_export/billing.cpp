@@ -511,9 +511,9 @@ Json Billing::import(const Actor& actor, const Json& body) {
   for (std::size_t i = 0; i < cards.size(); ++i) {
     for (const auto& other : all) {
       if (other.id != cards[i].id && other.valid_from == cards[i].valid_from)
-        errors.push_back({"$.rate_cards[" + std::to_string(i) + "].valid_from",
-                          "rate card '" + other.id + "' also starts on " +
-                              format_date(other.valid_from)});
+        errors.push_back(
+            {"$.rate_cards[" + std::to_string(i) + "].valid_from",
+             "rate card '" + other.id + "' also starts on " + format_date(other.valid_from)});
     }
   }
   std::set<std::string> ids;

@@ -7,12 +7,15 @@
 // billing contact once, re-issued when the rates change.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "app/server.hpp"
 #include "core/core_store.hpp"
@@ -20,6 +23,7 @@
 #include "http/auth.hpp"
 #include "jobs/job_scheduler.hpp"
 #include "manual_clock.hpp"
+#include "process.hpp"
 #include "server_process.hpp"
 #include "slmhub/digest.hpp"
 #include "slmhub/json.hpp"
@@ -194,11 +198,9 @@ TEST_F(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
                              {"description", "x"}}}}});
   EXPECT_EQ(typo.status, 400);
   EXPECT_NE(typo.body.find("$.time_entries[0].minuts"), std::string::npos) << typo.body;
-  const auto stranger = call("POST", "/api/v1/time-entries", operator_,
-                             {{"customer", "nobody"},
-                              {"date", "2026-11-30"},
-                              {"minutes", 30},
-                              {"description", "x"}});
+  const auto stranger =
+      call("POST", "/api/v1/time-entries", operator_,
+           {{"customer", "nobody"}, {"date", "2026-11-30"}, {"minutes", 30}, {"description", "x"}});
   EXPECT_EQ(stranger.status, 422);
   EXPECT_NE(stranger.body.find("no customer 'nobody'"), std::string::npos) << stranger.body;
   EXPECT_EQ(count("billing_time_entries"), 0);
@@ -231,28 +233,25 @@ TEST_F(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
                           {"reason", "spring registration"}});
   EXPECT_EQ(oncall["weeks"], 2);
   EXPECT_EQ(oncall["requested_on"], "2026-12-01");
-  const auto sixteen = call("POST", "/api/v1/oncall-requests", operator_,
-                            {{"customer", "registrar"},
-                             {"first_day", "2027-01-04"},
-                             {"last_day", "2027-01-19"}});
+  const auto sixteen =
+      call("POST", "/api/v1/oncall-requests", operator_,
+           {{"customer", "registrar"}, {"first_day", "2027-01-04"}, {"last_day", "2027-01-19"}});
   EXPECT_EQ(sixteen.status, 422);
   EXPECT_NE(sixteen.body.find("on-call periods are at most 14 days; 2027-01-04 to 2027-01-19 is "
                               "16 days"),
             std::string::npos)
       << sixteen.body;
-  const auto hurried = call("POST", "/api/v1/oncall-requests", operator_,
-                            {{"customer", "registrar"},
-                             {"first_day", "2026-12-21"},
-                             {"last_day", "2026-12-22"}});
+  const auto hurried =
+      call("POST", "/api/v1/oncall-requests", operator_,
+           {{"customer", "registrar"}, {"first_day", "2026-12-21"}, {"last_day", "2026-12-22"}});
   EXPECT_EQ(hurried.status, 422);
   EXPECT_NE(hurried.body.find("at least 21 days ahead"), std::string::npos) << hurried.body;
   EXPECT_EQ(ok("GET", "/api/v1/oncall-requests", billing_).size(), 1u);
 
   // November is finalised on 1 December: gapless numbers in customer order.
-  const Json november = ok("POST", "/api/v1/invoices/run", billing_,
-                           {{"month", "2026-11"}, {"finalise", true}});
-  EXPECT_EQ(november["numbers_assigned"],
-            Json::array({"INV-FY2027-000001", "INV-FY2027-000002"}));
+  const Json november =
+      ok("POST", "/api/v1/invoices/run", billing_, {{"month", "2026-11"}, {"finalise", true}});
+  EXPECT_EQ(november["numbers_assigned"], Json::array({"INV-FY2027-000001", "INV-FY2027-000002"}));
   const Json nov_registrar = ok("GET", "/api/v1/invoices/INV-FY2027-000002", billing_);
   EXPECT_EQ(nov_registrar["customer"]["customer"], "registrar");
   EXPECT_EQ(nov_registrar["total_cents"], 190000);  // 1,500.00 + 400.00; 19 hours included
@@ -280,9 +279,11 @@ TEST_F(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
 
   // December's work: entries of 1, 14, 15, 16 and 61 minutes cross the 20 included hours.
   clock_.set("2026-12-16T18:00:00Z");
-  const std::vector<std::pair<const char*, int>> work = {
-      {"2026-12-01", 1}, {"2026-12-02", 14}, {"2026-12-03", 15}, {"2026-12-14", 16},
-      {"2026-12-15", 61}};
+  const std::vector<std::pair<const char*, int>> work = {{"2026-12-01", 1},
+                                                         {"2026-12-02", 14},
+                                                         {"2026-12-03", 15},
+                                                         {"2026-12-14", 16},
+                                                         {"2026-12-15", 61}};
   for (const auto& [date, minutes] : work) {
     ok("POST", "/api/v1/time-entries", operator_,
        {{"customer", "registrar"},
@@ -307,7 +308,8 @@ TEST_F(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
   const Json registrar_draft = ok("GET", "/api/v1/invoices/2026-12:registrar", billing_);
   EXPECT_EQ(registrar_draft["state"], "draft");
   EXPECT_TRUE(registrar_draft["number"].is_null());
-  EXPECT_EQ(amounts_of(registrar_draft, "subscription"), (std::vector<std::int64_t>{40000, 150000}));
+  EXPECT_EQ(amounts_of(registrar_draft, "subscription"),
+            (std::vector<std::int64_t>{40000, 150000}));
   // 15, 15, 15 included; 30 = 15 included + 15 billed (23.75); 75 billed (118.75).
   EXPECT_EQ(amounts_of(registrar_draft, "time"), (std::vector<std::int64_t>{0, 0, 0, 2375, 11875}));
   std::vector<std::int64_t> included, billed;
@@ -350,14 +352,17 @@ TEST_F(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
     const std::string file = (out / (std::string(number) + ".xml")).string();
     const auto [status, output] = shell("xmllint --noout --schema '" + xsd + "' '" + file + "'");
     EXPECT_EQ(status, 0) << output;
-    const auto lines = shell("xmllint --xpath 'sum(//*[local-name()=\"InvoiceLine\"]/"
-                             "*[local-name()=\"LineExtensionAmount\"])' '" + file + "'");
-    const auto payable = shell("xmllint --xpath 'string(//*[local-name()=\"PayableAmount\"])' '" +
-                               file + "'");
+    const auto lines = shell(
+        "xmllint --xpath 'sum(//*[local-name()=\"InvoiceLine\"]/"
+        "*[local-name()=\"LineExtensionAmount\"])' '" +
+        file + "'");
+    const auto payable =
+        shell("xmllint --xpath 'string(//*[local-name()=\"PayableAmount\"])' '" + file + "'");
     EXPECT_EQ(std::stod(lines.second), std::stod(payable.second)) << number;
   }
-  EXPECT_NE(slurp(out / "INV-FY2027-000004.xml").find("<cbc:PayableAmount currencyID=\"USD\">2485.53"),
-            std::string::npos);
+  EXPECT_NE(
+      slurp(out / "INV-FY2027-000004.xml").find("<cbc:PayableAmount currencyID=\"USD\">2485.53"),
+      std::string::npos);
 
   // Python's csv module reads the CSV back to the same totals, per document.
   const auto csv = shell(
@@ -404,14 +409,14 @@ TEST_F(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
             409);
 
   // A final invoice is corrected by a credit note, never changed.
-  const auto too_much = call("POST", "/api/v1/invoices/INV-FY2027-000004/credit-notes", billing_,
-                             {{"reason", "x"},
-                              {"lines", {{{"description", "all of it"}, {"amount_cents", 248554}}}}});
+  const auto too_much = call(
+      "POST", "/api/v1/invoices/INV-FY2027-000004/credit-notes", billing_,
+      {{"reason", "x"}, {"lines", {{{"description", "all of it"}, {"amount_cents", 248554}}}}});
   EXPECT_EQ(too_much.status, 400);
-  const Json note = ok("POST", "/api/v1/invoices/INV-FY2027-000004/credit-notes", billing_,
-                       {{"reason", "the 61-minute entry was 46 minutes"},
-                        {"lines", {{{"description", "tuning 2026-12-15: 15 minutes"},
-                                    {"amount_cents", 2375}}}}});
+  const Json note =
+      ok("POST", "/api/v1/invoices/INV-FY2027-000004/credit-notes", billing_,
+         {{"reason", "the 61-minute entry was 46 minutes"},
+          {"lines", {{{"description", "tuning 2026-12-15: 15 minutes"}, {"amount_cents", 2375}}}}});
   EXPECT_EQ(note["number"], "CN-FY2027-000001");
   EXPECT_EQ(note["billing_reference"], "INV-FY2027-000004");
   EXPECT_EQ(ok("GET", "/api/v1/invoices/INV-FY2027-000004", billing_)["credit_notes"][0]["number"],
@@ -430,10 +435,9 @@ TEST_F(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
   EXPECT_EQ(ok("GET", "/api/v1/invoices/2027-01:registrar", billing_)["number"],
             "INV-FY2027-000007");
   const fs::path jan_out = dir_.path() / "exports" / "invoices-2027-01";
-  const auto note_check =
-      shell("xmllint --noout --schema '" + shared_dir() +
-            "/ubl-2.1/maindoc/UBL-CreditNote-2.1.xsd' '" + (jan_out / "CN-FY2027-000001.xml").string() +
-            "'");
+  const auto note_check = shell("xmllint --noout --schema '" + shared_dir() +
+                                "/ubl-2.1/maindoc/UBL-CreditNote-2.1.xsd' '" +
+                                (jan_out / "CN-FY2027-000001.xml").string() + "'");
   EXPECT_EQ(note_check.first, 0) << note_check.second;
   const auto reopen = call("POST", "/api/v1/invoices/run", billing_, {{"month", "2026-10"}});
   EXPECT_EQ(reopen.status, 409);
@@ -488,9 +492,9 @@ TEST_F(Billing, TheAnnualEstimateReachesEachBillingContactOnceAndARateChangeReis
   fy2028["offerings"]["oracle-prod"] = 180000;
   ok("POST", "/api/v1/rate-cards", billing_, fy2028);
   server_->jobs().tick();
-  EXPECT_EQ(outbox_to("Revised cost estimate FY2028"),
-            (std::vector<std::string>{"billing@library.example.org",
-                                      "billing@registrar.example.org"}));
+  EXPECT_EQ(
+      outbox_to("Revised cost estimate FY2028"),
+      (std::vector<std::string>{"billing@library.example.org", "billing@registrar.example.org"}));
   const Json revised = ok("GET", "/api/v1/estimates?fiscal_year=2028&customer=registrar", billing_);
   ASSERT_EQ(revised.size(), 2u);
   EXPECT_EQ(revised[1]["revision"], 2);
@@ -499,6 +503,135 @@ TEST_F(Billing, TheAnnualEstimateReachesEachBillingContactOnceAndARateChangeReis
   EXPECT_EQ(revised[1]["change_cents"], 360000);
   EXPECT_EQ(revised[1]["change_basis_points"], 1546);  // 3,600.00 on 23,275.00: significant
   EXPECT_EQ(revised[1]["significant"], true);
+}
+
+}  // namespace
+}  // namespace slmhub::test
+
+namespace slmhub::test {
+namespace {
+
+// Every file the manifest lists is there with its SHA-256, and nothing else: the complete set.
+::testing::AssertionResult complete_set(const fs::path& dir, std::int64_t invoices) {
+  const Json manifest = Json::parse(slurp(dir / "manifest.json"));
+  if (manifest["documents"]["invoices"] != invoices)
+    return ::testing::AssertionFailure() << "manifest counts " << manifest["documents"].dump();
+  std::set<std::string> listed{"manifest.json"};
+  for (const auto& f : manifest["files"]) {
+    const std::string name = f["name"];
+    listed.insert(name);
+    if (sha256_hex(slurp(dir / name)) != f["sha256"])
+      return ::testing::AssertionFailure() << name << " differs from the manifest";
+  }
+  std::set<std::string> present;
+  for (const auto& f : fs::directory_iterator(dir)) present.insert(f.path().filename().string());
+  if (present != listed)
+    return ::testing::AssertionFailure()
+           << present.size() << " files present, " << listed.size() << " listed";
+  return ::testing::AssertionSuccess();
+}
+
+// `slmhub export invoices` killed with SIGKILL at points through its run: each time the month's
+// directory is absent or complete, never partial; the next run completes it with the numbers
+// the first finalisation assigned, gapless; a further run writes nothing.
+TEST(BillingExportCrash, KillNineLeavesNoFilesOrAllOfThemAndTheNextRunCompletes) {
+  TempDir dir;
+  ServerProcess server(dir.path());
+  server.start();
+  constexpr int kCustomers = 1500;
+  Json dataset = {{"timezone", "America/Chicago"},
+                  {"fiscal_year_start_month", 9},
+                  {"services",
+                   {{{"id", "oracle-prod"},
+                     {"name", "Oracle"},
+                     {"environment", "production"},
+                     {"hours", "24x7"},
+                     {"target_percent", 99.75}}}},
+                  {"customers", Json::array()}};
+  Json entries = Json::array();
+  for (int i = 0; i < kCustomers; ++i) {
+    char id[16];
+    std::snprintf(id, sizeof id, "c%05d", i);
+    dataset["customers"].push_back({{"id", id},
+                                    {"name", std::string("Customer ") + id},
+                                    {"billing_code", std::string("BC-") + id},
+                                    {"subscriptions",
+                                     {{{"service", "oracle-prod"},
+                                       {"monthly_charge_cents", 100000 + i},
+                                       {"start", "2026-09-01T05:00:00Z"}}}},
+                                    {"contacts",
+                                     {{{"role", "billing"},
+                                       {"name", "Billing"},
+                                       {"email", std::string(id) + "@example.org"}}}}});
+    for (int k = 0; k < 3; ++k) {
+      entries.push_back({{"id", std::string(id) + "-" + std::to_string(k)},
+                         {"customer", id},
+                         {"date", "2026-10-0" + std::to_string(k + 1)},
+                         {"minutes", 20 + k},
+                         {"description", "support"},
+                         {"kind", "billable"}});
+    }
+  }
+  ASSERT_EQ(
+      http(server.port(), "POST", "/api/v1/import", dataset.dump(), server.admin_token()).status,
+      200);
+  const auto imported = http(server.port(), "POST", "/api/v1/billing/import",
+                             Json({{"rate_cards", {kRateCard}}, {"time_entries", entries}}).dump(),
+                             server.admin_token());
+  ASSERT_EQ(imported.status, 200) << imported.body;
+  server.stop();
+
+  const fs::path out = dir.path() / "accounting";
+  const fs::path month_dir = out / "invoices-2026-10";
+  std::vector<std::string> argv = {"env"};
+  for (const auto& [k, v] : server.env()) argv.push_back(k + "=" + v);
+  argv.insert(argv.end(),
+              {SLMHUB_BINARY, "export", "invoices", "--month", "2026-10", "--out", out.string()});
+  int absent = 0, complete = 0;
+  for (int delay_ms : {30, 120, 250, 400, 600, 900, 1300}) {
+    const pid_t pid = spawn(argv, -1, dir.path() / "export.out", dir.path() / "export.err");
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    ::kill(pid, SIGKILL);
+    wait_exit(pid);
+    if (!fs::exists(month_dir)) {
+      ++absent;
+      continue;
+    }
+    EXPECT_TRUE(complete_set(month_dir, kCustomers)) << "after " << delay_ms << " ms";
+    ++complete;
+  }
+  EXPECT_GT(absent, 0) << "no kill landed before the files appeared";
+
+  const auto done =
+      run_slmhub({"export", "invoices", "--month", "2026-10", "--out", out.string()}, server.env());
+  EXPECT_EQ(done.status, 0) << done.err;
+  EXPECT_TRUE(complete_set(month_dir, kCustomers));
+  std::set<std::string> left;
+  for (const auto& f : fs::directory_iterator(out)) left.insert(f.path().filename().string());
+  EXPECT_EQ(left, std::set<std::string>{"invoices-2026-10"});  // no partial directory behind
+
+  const std::string db = (dir.path() / "slmhub.db").string();
+  const auto numbers = shell("sqlite3 '" + db +
+                             "' \"SELECT COUNT(*), COUNT(DISTINCT number), MIN(number), "
+                             "MAX(number) FROM billing_documents WHERE state = 'final'\"");
+  EXPECT_EQ(numbers.second, "1500|1500|INV-FY2027-000001|INV-FY2027-001500\n");
+  EXPECT_EQ(shell("sqlite3 '" + db + "' 'PRAGMA integrity_check'").second, "ok\n");
+
+  const std::string csv_before = slurp(month_dir / "invoices-2026-10.csv");
+  const auto again =
+      run_slmhub({"export", "invoices", "--month", "2026-10", "--out", out.string()}, server.env());
+  EXPECT_EQ(again.status, 0) << again.err;
+  EXPECT_TRUE(again.out.starts_with("unchanged: ")) << again.out;
+  EXPECT_EQ(slurp(month_dir / "invoices-2026-10.csv"), csv_before);
+
+  const auto bad =
+      run_slmhub({"export", "invoices", "--month", "2026-13", "--out", out.string()}, server.env());
+  EXPECT_EQ(bad.status, 64);
+  EXPECT_NE(bad.err.find("--month"), std::string::npos) << bad.err;
+  const auto blocked = run_slmhub(
+      {"export", "invoices", "--month", "2026-10", "--out", (month_dir / "manifest.json").string()},
+      server.env());
+  EXPECT_EQ(blocked.status, 73) << blocked.err;
 }
 
 }  // namespace
