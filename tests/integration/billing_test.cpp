@@ -23,6 +23,7 @@
 #include "http/auth.hpp"
 #include "jobs/job_scheduler.hpp"
 #include "manual_clock.hpp"
+#include "postgres_cluster.hpp"
 #include "process.hpp"
 #include "server_process.hpp"
 #include "slmhub/digest.hpp"
@@ -58,11 +59,16 @@ std::string shared_dir() {
   return env ? env : SLMHUB_SOURCE_DIR "/../shared";
 }
 
-class Billing : public testing::Test {
+// Each test runs on the embedded SQLite store and on a PostgreSQL 15 cluster.
+class Billing : public testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
+    static int databases = 0;
     host::Settings settings;
-    settings.set("db.url", "sqlite:" + (dir_.path() / "slmhub.db").string());
+    settings.set("db.url",
+                 GetParam() == "postgresql"
+                     ? shared_cluster().create_database("billing_" + std::to_string(++databases))
+                     : "sqlite:" + (dir_.path() / "slmhub.db").string());
     settings.set("plugins.dir", SLMHUB_PLUGIN_DIR);
     settings.set("auth.admin_token_file", (dir_.path() / "admin.token").string());
     settings.set("http.port", "0");
@@ -183,7 +189,7 @@ std::vector<std::int64_t> amounts_of(const Json& invoice, const std::string& kin
   return out;
 }
 
-TEST_F(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
+TEST_P(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
   import_customers();
   dispatch();
   EXPECT_EQ(ok("POST", "/api/v1/rate-cards", billing_, kRateCard)["hourly_rate_cents"], 9500);
@@ -445,7 +451,7 @@ TEST_F(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
   EXPECT_EQ(call("GET", "/api/v1/invoices", registrar_).status, 403);
 }
 
-TEST_F(Billing, TheAnnualEstimateReachesEachBillingContactOnceAndARateChangeReissuesIt) {
+TEST_P(Billing, TheAnnualEstimateReachesEachBillingContactOnceAndARateChangeReissuesIt) {
   import_customers();
   ok("POST", "/api/v1/rate-cards", billing_, kRateCard);
   ok("POST", "/api/v1/billing/import", billing_,
@@ -504,6 +510,9 @@ TEST_F(Billing, TheAnnualEstimateReachesEachBillingContactOnceAndARateChangeReis
   EXPECT_EQ(revised[1]["change_basis_points"], 1546);  // 3,600.00 on 23,275.00: significant
   EXPECT_EQ(revised[1]["significant"], true);
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, Billing, testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace slmhub::test
