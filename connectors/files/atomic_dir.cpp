@@ -18,8 +18,8 @@ namespace fs = std::filesystem;
 namespace {
 
 [[noreturn]] void fail(const std::string& what, const fs::path& path, int error) {
-  throw std::runtime_error("publish_directory: cannot " + what + " " + path.string() + ": " +
-                           std::system_category().message(error));
+  throw WriteError("publish_directory: cannot " + what + " " + path.string() + ": " +
+                   std::system_category().message(error));
 }
 
 int rename_exchange(const fs::path& from, const fs::path& to) {

@@ -4,10 +4,16 @@
 #pragma once
 
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace slmhub::files {
+
+// A file or directory could not be written (the message names the path and the reason).
+struct WriteError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 struct FileEntry {
   std::string name;  // a plain file name: no '/', not "", "." or ".."

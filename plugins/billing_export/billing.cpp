@@ -44,6 +44,14 @@ std::int64_t next_in_sequence(Tx& tx, const std::string& name) {
   return rows.at(0).integer(0);
 }
 
+// The next id of the sequence that no row has (an import may have brought its own "TE-…" ids).
+std::string free_id(Tx& tx, const std::string& prefix, const std::string& table) {
+  for (;;) {
+    std::string id = numbered(prefix, next_in_sequence(tx, prefix));
+    if (tx.query("SELECT 1 FROM " + table + " WHERE id = ?", {id}).empty()) return id;
+  }
+}
+
 Date last_day_of(date::year_month m) {
   return date::year_month_day_last(m.year(), date::month_day_last(m.month()));
 }
@@ -262,11 +270,14 @@ void Billing::subscribe() {
         const Date day = local_date(at, catalog_.provider_calendar().zone());
         const std::string month = format_month(day.year() / day.month());
         store_.transact([&](Tx& tx) {
-          if (!approved &&
-              tx.query("SELECT 1 FROM billing_credits WHERE id = ?", {credit}).empty()) {
-            // Adjusted before billing heard of its approval: the approval that
-            // follows carries the new amount.
-            return;
+          Json incidents = p.value("incidents", Json::array());
+          if (!approved) {
+            auto original =
+                tx.query("SELECT incidents FROM billing_credits WHERE id = ?", {credit});
+            // Adjusted before billing heard of its approval: the approval that follows carries
+            // the new amount.
+            if (original.empty()) return;
+            incidents = Json::parse(original[0].text(0));
           }
           const std::string id = approved ? credit : credit + "#" + std::to_string(e.id);
           tx.exec(
@@ -275,7 +286,7 @@ void Billing::subscribe() {
                   "ON CONFLICT(id) DO NOTHING",
               {id, approved ? "credit" : "adjustment", credit, p.at("customer").get<std::string>(),
                p.at("service").get<std::string>(), p.at("month").get<std::string>(),
-               p.value("incidents", Json::array()).dump(), p.value("dispute", std::string()),
+               incidents.dump(), p.value("dispute", std::string()),
                p.at(approved ? "amount_cents" : "delta_cents").get<std::int64_t>(), to_epoch(at),
                month});
         });
@@ -348,14 +359,7 @@ Json Billing::put_rate_card(const Actor& actor, const Json& body, const std::str
     catalog_.audit(tx, actor, before.empty() ? "create" : "update", "rate_card", card.id,
                    before.empty() ? Json() : Json::parse(before[0].text(0)), to_json(card));
   });
-  // A rate change re-issues the estimates it changes (the SLA's mid-year rate review).
-  try {
-    const std::string outcome = run_estimates(clock_.now());
-    log_.info("rate card " + card.id + " saved; estimates: " + outcome);
-  } catch (const std::exception& e) {
-    log_.warning("rate card " + card.id + " saved, but the estimates were not re-checked: " +
-                 e.what() + " (the daily job tries again)");
-  }
+  recheck_estimates("rate card " + card.id);
   return to_json(card);
 }
 
@@ -372,7 +376,7 @@ Json Billing::add_time_entry(const Actor& actor, const Json& body) {
     errors.push_back({"$.date", "no rate card is in force on " + format_date(e.date)});
   throw_if_rules_broken(std::move(errors), "the time entry cannot be recorded");
   store_.transact([&](Tx& tx) {
-    if (e.id.empty()) e.id = numbered("TE", next_in_sequence(tx, "TE"));
+    if (e.id.empty()) e.id = free_id(tx, "TE", "billing_time_entries");
     const std::int64_t n = tx.exec(
         "INSERT INTO billing_time_entries(id, customer, day, minutes, description, ticket, kind, "
         "created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
@@ -424,22 +428,22 @@ Json Billing::time_entries_json(const std::string& customer, const std::string& 
 
 Json Billing::add_oncall_request(const Actor& actor, const Json& body) {
   std::vector<FieldError> errors;
-  const bool dated = body.is_object() && body.contains("requested_on");
+  if (body.is_object() && body.contains("requested_on"))
+    errors.push_back({"$.requested_on",
+                      "is the day the request reaches the server; only an import of past "
+                      "requests may name it"});
   OncallRequest o = oncall_request_from_json(body, "$", errors);
   throw_if_errors(std::move(errors));
   const Context ctx = context();
-  if (!dated) o.requested_on = ctx.today;
+  o.requested_on = ctx.today;
   if (!ctx.customers.count(o.customer))
     errors.push_back({"$.customer", "no customer '" + o.customer + "'"});
-  if (o.requested_on > ctx.today)
-    errors.push_back(
-        {"$.requested_on", "is in the future (today is " + format_date(ctx.today) + ")"});
   if (auto broken = oncall_rule_broken(o)) errors.push_back({"$.first_day", *broken});
   if (!rate_card_on(ctx.cards, o.first_day))
     errors.push_back({"$.first_day", "no rate card is in force on " + format_date(o.first_day)});
   throw_if_rules_broken(std::move(errors), "the on-call request is refused");
   store_.transact([&](Tx& tx) {
-    if (o.id.empty()) o.id = numbered("OC", next_in_sequence(tx, "OC"));
+    if (o.id.empty()) o.id = free_id(tx, "OC", "billing_oncall");
     const std::int64_t n = tx.exec(
         "INSERT INTO billing_oncall(id, customer, first_day, last_day, requested_on, reason, "
         "state, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, 'scheduled', ?, ?) "
@@ -526,6 +530,9 @@ Json Billing::import(const Actor& actor, const Json& body) {
       errors.push_back({at + ".id", "'" + e.id + "' appears twice"});
     if (!ctx.customers.count(e.customer))
       errors.push_back({at + ".customer", "no customer '" + e.customer + "'"});
+    if (e.date > ctx.today)
+      errors.push_back(
+          {at + ".date", "is in the future (today is " + format_date(ctx.today) + ")"});
     if (!rate_card_on(all, e.date))
       errors.push_back({at + ".date", "no rate card is in force on " + format_date(e.date)});
   }
@@ -540,6 +547,9 @@ Json Billing::import(const Actor& actor, const Json& body) {
       errors.push_back({at + ".requested_on", "is required in an import"});
     if (!ctx.customers.count(o.customer))
       errors.push_back({at + ".customer", "no customer '" + o.customer + "'"});
+    if (o.requested_on > ctx.today)
+      errors.push_back(
+          {at + ".requested_on", "is in the future (today is " + format_date(ctx.today) + ")"});
     if (auto broken = oncall_rule_broken(o)) errors.push_back({at + ".first_day", *broken});
     if (!rate_card_on(all, o.first_day))
       errors.push_back(
@@ -578,6 +588,7 @@ Json Billing::import(const Actor& actor, const Json& body) {
                     {"time_entries", added_entries},
                     {"oncall_requests", added_requests}});
   });
+  if (!cards.empty()) recheck_estimates("imported rate cards");
   return {
       {"rate_cards", cards.size()},
       {"time_entries", {{"added", added_entries}, {"unchanged", entries.size() - added_entries}}},
@@ -610,6 +621,21 @@ RunResult Billing::run(const Actor& actor, date::year_month month, bool finalise
 
   const Context ctx = context();
   const std::string last = format_date(last_day_of(month));
+  if (finalise) {
+    // A month is final once it is over, and months are final in order: a month left out
+    // would never bill its subscriptions.
+    if (ctx.today <= last_day_of(month))
+      throw Conflict(m + " is not over yet (today is " + format_date(ctx.today) +
+                     "): it can be drafted, and finalised from " +
+                     format_date(date::sys_days(last_day_of(month)) + days(1)));
+    if (auto latest = store_.query("SELECT MAX(month) FROM billing_months");
+        !latest.empty() && !latest[0].is_null(0)) {
+      const std::string expected = format_month(parse_month(latest[0].text(0)) + months(1));
+      if (expected != m)
+        throw Conflict("finalise " + expected + " first: months are invoiced in order, and " +
+                       latest[0].text(0) + " is the last final one");
+    }
+  }
   std::map<std::string, InvoiceInput> inputs;
   auto input_of = [&](const std::string& customer) -> InvoiceInput* {
     const auto c = ctx.customers.find(customer);
@@ -679,8 +705,18 @@ RunResult Billing::run(const Actor& actor, date::year_month month, bool finalise
   std::vector<std::pair<Invoice, const Customer*>> invoices;
   for (auto& [id, in] : inputs) {
     in.service_names = ctx.service_names;
-    Invoice inv = compute_invoice(in);
-    if (!inv.lines.empty()) invoices.emplace_back(std::move(inv), ctx.customers.at(id));
+    Invoice inv;
+    try {
+      inv = compute_invoice(in);
+    } catch (const PricingError& e) {
+      throw Problem(422, "Unprocessable Content",
+                    "customer '" + id + "' cannot be invoiced for " + m + ": " + e.what());
+    }
+    // Only a credit waiting for charges: no invoice (and no number) until there are some.
+    const bool only_carry = std::all_of(inv.lines.begin(), inv.lines.end(), [](const Line& l) {
+      return l.kind == "carry_in" || l.kind == "carry_forward";
+    });
+    if (!only_carry) invoices.emplace_back(std::move(inv), ctx.customers.at(id));
   }
 
   store_.transact([&](Tx& tx) {
@@ -690,7 +726,8 @@ RunResult Billing::run(const Actor& actor, date::year_month month, bool finalise
           "INSERT INTO billing_months(month, finalised_at, finalised_by, invoices, total_cents) "
           "VALUES (?, ?, ?, 0, 0)",
           {m, to_epoch(now), actor.id});
-      // Drafts of earlier months can never be finalised now: their items go on this month.
+      // Drafts of months before billing began can never be finalised now: what they would
+      // bill goes on this month.
       tx.exec(
           "DELETE FROM billing_documents WHERE kind = 'invoice' AND state = 'draft' AND month <= ?",
           {m});
@@ -1099,6 +1136,16 @@ Json Billing::export_json(std::int64_t id) const {
 }
 
 // ---- annual estimates ----
+
+// A rate change re-issues the estimates it changes (the SLA's mid-year rate review).
+void Billing::recheck_estimates(const std::string& cause) {
+  try {
+    log_.info(cause + " saved; estimates: " + run_estimates(clock_.now()));
+  } catch (const std::exception& e) {
+    log_.warning(cause + " saved, but the estimates were not re-checked: " + e.what() +
+                 " (the daily job tries again)");
+  }
+}
 
 std::string Billing::run_estimates(Instant now) {
   const Context ctx = context();

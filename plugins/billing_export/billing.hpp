@@ -36,6 +36,7 @@ struct Settings {
   std::int64_t included_minutes_per_year = kIncludedMinutesPerYear;
   std::int64_t significant_basis_points = 1000;
   int estimate_months_before = 3;  // "no later than 3 months prior to the next fiscal year"
+  std::vector<std::string> export_formats{"csv", "ubl"};  // of POST /api/v1/exports and the job
 };
 
 struct RunResult {
@@ -80,8 +81,8 @@ class Billing {
 
   // Computes the month's invoices (drafts, replaced by each run) or finalises them: gapless
   // numbers per fiscal year in customer order, sources marked as billed. A month already
-  // finalised is not computed again. Conflict when an earlier month has drafts or a later
-  // month is final.
+  // finalised is not computed again. Conflict when a later month is final, or, to finalise,
+  // when the month is not over or the month before it (once billing has begun) is not final.
   RunResult run(const Actor& actor, date::year_month month, bool finalise);
   Json invoices_json(const std::string& month, const std::string& customer,
                      const std::string& state) const;
@@ -112,6 +113,7 @@ class Billing {
   struct Context;
   Context context() const;
   std::vector<files::Document> documents_of(const std::string& month) const;
+  void recheck_estimates(const std::string& cause);
   void issue_estimates(Tx& tx, const Context& ctx, int fiscal_year, Instant now, bool first_issue,
                        int& issued, int& revised);
 

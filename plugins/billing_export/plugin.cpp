@@ -5,6 +5,7 @@
 #include <memory>
 #include <ostream>
 
+#include "atomic_dir.hpp"
 #include "billing.hpp"
 #include "slmhub/errors.hpp"
 #include "slmhub/plugin.hpp"
@@ -64,20 +65,20 @@ int export_command(Billing& billing, const std::vector<std::string>& args, std::
         << r.at("documents").get<std::int64_t>() << " documents, " << r.at("files").size() + 1
         << " files)\n";
     return exit_code::kOk;
-  } catch (const slmhub::Problem& e) {
-    err << "slmhub export invoices: " << e.detail();
-    for (const auto& f : e.errors()) err << " " << f.path << ": " << f.message;
-    err << "\n";
-    return e.status() == 409 ? exit_code::kDataErr : exit_code::kUsage;
-  } catch (const slmhub::billing::PricingError& e) {
-    err << "slmhub export invoices: " << e.what() << "\n";
-    return exit_code::kDataErr;
-  } catch (const std::filesystem::filesystem_error& e) {
-    err << "slmhub export invoices: cannot write " << flags["--out"] << ": " << e.what() << "\n";
-    return exit_code::kCantCreate;
-  } catch (const std::runtime_error& e) {
+  } catch (const slmhub::ValidationError& e) {  // a bad --format
+    return usage(e.detail());
+  } catch (const slmhub::Problem& e) {  // the month cannot be finalised, an entry has no price
+    err << "slmhub export invoices: " << e.detail() << "\n";
+    return e.status() >= 500 ? exit_code::kTempFail : exit_code::kDataErr;
+  } catch (const slmhub::files::WriteError& e) {
     err << "slmhub export invoices: " << e.what() << "\n";
     return exit_code::kCantCreate;
+  } catch (const std::logic_error& e) {  // a document the writers refuse: a bug, not the input
+    err << "slmhub export invoices: internal error: " << e.what() << "\n";
+    return 70;                         // EX_SOFTWARE
+  } catch (const std::exception& e) {  // the store (busy, unreachable): the next run completes it
+    err << "slmhub export invoices: " << e.what() << "\n";
+    return exit_code::kTempFail;
   }
 }
 
@@ -106,7 +107,8 @@ class BillingExport : public slmhub::Plugin {
         {"export.schedule", T::string, "0 6 5 * *",
          "when the previous month is finalised and exported (cron, provider zone); empty: never"},
         {"estimates.schedule", T::string, "0 7 * * *",
-         "when due estimates are issued and changed ones re-issued (cron, provider zone)"},
+         "when due estimates are issued and changed ones re-issued (cron, provider zone); "
+         "empty: never"},
         {"estimates.months_before", T::integer, "3",
          "estimates are issued this many months before the fiscal year starts"},
         {"estimates.significant_percent", T::integer, "10",
@@ -141,7 +143,14 @@ class BillingExport : public slmhub::Plugin {
     s.export_dir = config.string("export.dir");
     s.estimate_months_before = static_cast<int>(positive(config, "estimates.months_before"));
     s.significant_basis_points = positive(config, "estimates.significant_percent") * 100;
-    const auto formats = config.list("export.formats");
+    s.export_formats = config.list("export.formats");
+    for (const auto& f : s.export_formats) {
+      if (f != "csv" && f != "ubl")
+        throw std::invalid_argument("plugins.billing_export.export.formats: '" + f +
+                                    "' is not a format (csv, ubl)");
+    }
+    if (s.export_formats.empty())
+      throw std::invalid_argument("plugins.billing_export.export.formats names no format");
 
     billing_ = std::make_unique<Billing>(host.store(), host.catalog(), host.events(), host.outbox(),
                                          host.clock(), host.log(), s);
@@ -152,21 +161,25 @@ class BillingExport : public slmhub::Plugin {
 
     const std::string zone = host.catalog().provider_calendar().zone()->name();
     if (const std::string schedule = config.string("export.schedule"); !schedule.empty()) {
-      host.scheduler().add(
-          {"billing_export.monthly", schedule, zone,
-           "finalise and export the previous month's invoices",
-           [&billing, formats](const slmhub::JobContext& job) {
-             const auto month = billing.previous_month(job.scheduled_for);
-             const auto r =
-                 billing.export_month({"system"}, month, formats, billing.settings().export_dir);
-             return "exported " + std::to_string(r.record.at("documents").get<std::int64_t>()) +
-                    " documents of " + slmhub::format_month(month) + " to " + r.directory.string();
-           }});
+      host.scheduler().add({"billing_export.monthly", schedule, zone,
+                            "finalise and export the previous month's invoices",
+                            [&billing](const slmhub::JobContext& job) {
+                              const auto month = billing.previous_month(job.scheduled_for);
+                              const auto r = billing.export_month({"system"}, month,
+                                                                  billing.settings().export_formats,
+                                                                  billing.settings().export_dir);
+                              return "exported " +
+                                     std::to_string(r.record.at("documents").get<std::int64_t>()) +
+                                     " documents of " + slmhub::format_month(month) + " to " +
+                                     r.directory.string();
+                            }});
     }
-    host.scheduler().add(
-        {"billing_export.estimates", config.string("estimates.schedule"), zone,
-         "annual cost estimates: issue when due, re-issue when rates change",
-         [&billing](const slmhub::JobContext& job) { return billing.run_estimates(job.now); }});
+    if (const std::string schedule = config.string("estimates.schedule"); !schedule.empty()) {
+      host.scheduler().add(
+          {"billing_export.estimates", schedule, zone,
+           "annual cost estimates: issue when due, re-issue when rates change",
+           [&billing](const slmhub::JobContext& job) { return billing.run_estimates(job.now); }});
+    }
     host.commands().add(
         {"export invoices", kUsage,
          "finalises the month's invoices if needed and writes DIR/invoices-YYYY-MM/ "

@@ -129,7 +129,7 @@ void Billing::add_routes(HttpRoutes& http) {
             [this](const Request& req) {
               const Json body = req.json();
               const auto month = month_param(body, "$.month");
-              std::vector<std::string> formats{"csv", "ubl"};
+              std::vector<std::string> formats = settings_.export_formats;
               if (body.contains("formats")) {
                 if (!body.at("formats").is_array())
                   throw ValidationError("$.formats", "must be a list such as [\"csv\", \"ubl\"]");

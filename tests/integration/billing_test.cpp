@@ -254,7 +254,21 @@ TEST_P(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
   EXPECT_NE(hurried.body.find("at least 21 days ahead"), std::string::npos) << hurried.body;
   EXPECT_EQ(ok("GET", "/api/v1/oncall-requests", billing_).size(), 1u);
 
-  // November is finalised on 1 December: gapless numbers in customer order.
+  // The day an on-call request arrives is the server's to record.
+  EXPECT_EQ(call("POST", "/api/v1/oncall-requests", operator_,
+                 {{"customer", "registrar"},
+                  {"first_day", "2027-02-01"},
+                  {"last_day", "2027-02-02"},
+                  {"requested_on", "2026-11-01"}})
+                .status,
+            400);
+
+  // November is finalised on 1 December: gapless numbers in customer order. December is not
+  // over yet.
+  const auto early =
+      call("POST", "/api/v1/invoices/run", billing_, {{"month", "2026-12"}, {"finalise", true}});
+  EXPECT_EQ(early.status, 409);
+  EXPECT_NE(early.body.find("2026-12 is not over yet"), std::string::npos) << early.body;
   const Json november =
       ok("POST", "/api/v1/invoices/run", billing_, {{"month", "2026-11"}, {"finalise", true}});
   EXPECT_EQ(november["numbers_assigned"], Json::array({"INV-FY2027-000001", "INV-FY2027-000002"}));
@@ -449,6 +463,12 @@ TEST_P(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
   EXPECT_EQ(reopen.status, 409);
   EXPECT_NE(reopen.body.find("2026-11 are final"), std::string::npos) << reopen.body;
   EXPECT_EQ(call("GET", "/api/v1/invoices", registrar_).status, 403);
+
+  // Months are final in order: March cannot go before February.
+  clock_.set("2027-04-02T18:00:00Z");
+  const auto skipped = call("POST", "/api/v1/exports", billing_, {{"month", "2027-03"}});
+  EXPECT_EQ(skipped.status, 409);
+  EXPECT_NE(skipped.body.find("finalise 2027-02 first"), std::string::npos) << skipped.body;
 }
 
 TEST_P(Billing, TheAnnualEstimateReachesEachBillingContactOnceAndARateChangeReissuesIt) {
