@@ -67,7 +67,7 @@ void append_csv_row(std::string& out, const std::vector<std::string>& fields) {
   out += "\r\n";
 }
 
-std::string invoices_csv(const std::vector<Document>& documents) {
+std::string invoices_csv_header() {
   std::string out;
   append_csv_row(out, {"document_type", "document_number",   "issue_date",      "due_date",
                        "period_start",  "period_end",        "currency",        "customer_id",
@@ -75,32 +75,39 @@ std::string invoices_csv(const std::vector<Document>& documents) {
                        "description",   "quantity",          "unit_code",       "unit_price",
                        "amount",        "line_period_start", "line_period_end", "reference",
                        "document_total"});
-  for (const Document& doc : documents) {
-    const std::string total = format_money(doc.total_cents);
-    for (const DocumentLine& line : doc.lines) {
-      append_csv_row(out, {kind_name(doc.kind),
-                           doc.number,
-                           doc.issue_date,
-                           doc.due_date,
-                           doc.period_start,
-                           doc.period_end,
-                           doc.currency,
-                           doc.customer.id,
-                           doc.customer.name,
-                           doc.billing_reference,
-                           line.id,
-                           line.kind,
-                           line.description,
-                           format_quantity(line.quantity_milli),
-                           line.unit_code,
-                           format_money(line.unit_price_cents),
-                           format_money(line.amount_cents),
-                           line.period_start,
-                           line.period_end,
-                           line.reference,
-                           total});
-    }
+  return out;
+}
+
+void append_invoice_csv_rows(std::string& out, const Document& doc) {
+  const std::string total = format_money(doc.total_cents);
+  for (const DocumentLine& line : doc.lines) {
+    append_csv_row(out, {kind_name(doc.kind),
+                         doc.number,
+                         doc.issue_date,
+                         doc.due_date,
+                         doc.period_start,
+                         doc.period_end,
+                         doc.currency,
+                         doc.customer.id,
+                         doc.customer.name,
+                         doc.billing_reference,
+                         line.id,
+                         line.kind,
+                         line.description,
+                         format_quantity(line.quantity_milli),
+                         line.unit_code,
+                         format_money(line.unit_price_cents),
+                         format_money(line.amount_cents),
+                         line.period_start,
+                         line.period_end,
+                         line.reference,
+                         total});
   }
+}
+
+std::string invoices_csv(const std::vector<Document>& documents) {
+  std::string out = invoices_csv_header();
+  for (const Document& doc : documents) append_invoice_csv_rows(out, doc);
   return out;
 }
 

@@ -50,5 +50,9 @@ void append_csv_row(std::string& out, const std::vector<std::string>& fields);
 //
 // A document without lines has no row.
 std::string invoices_csv(const std::vector<Document>& documents);
+// The same file in pieces, for a writer that gets the documents one at a time:
+// invoices_csv(docs) == invoices_csv_header() + append_invoice_csv_rows(...) for each.
+std::string invoices_csv_header();
+void append_invoice_csv_rows(std::string& out, const Document& doc);
 
 }  // namespace slmhub::files

@@ -39,6 +39,15 @@ struct Settings {
   std::vector<std::string> export_formats{"csv", "ubl"};  // of POST /api/v1/exports and the job
 };
 
+// Receives the documents a finalising run stores, in number order, while it runs; restart()
+// when the transaction runs again (after a serialization failure) and what came before is void.
+class DocumentSink {
+ public:
+  virtual ~DocumentSink() = default;
+  virtual void restart() = 0;
+  virtual void add(files::Document document) = 0;
+};
+
 struct RunResult {
   std::string month;
   bool finalised = false;
@@ -112,7 +121,11 @@ class Billing {
  private:
   struct Context;
   Context context() const;
-  std::vector<files::Document> documents_of(const std::string& month) const;
+  // run() with run_mutex_ held; when it finalises, `sink` (if any) gets each document stored.
+  RunResult run_locked(const Actor& actor, date::year_month month, bool finalise,
+                       DocumentSink* sink);
+  // The month's final documents: invoices by number, then credit notes by number.
+  std::vector<files::Document> documents_of(const std::string& month, bool credit_notes_only) const;
   void recheck_estimates(const std::string& cause);
   void issue_estimates(Tx& tx, const Context& ctx, int fiscal_year, Instant now, bool first_issue,
                        int& issued, int& revised);

@@ -31,6 +31,11 @@ std::string service_label(const std::map<std::string, std::string>& names,
   return it == names.end() || it->second.empty() ? service : it->second;
 }
 
+std::string service_label(const std::map<std::string, std::string>* names,
+                          const std::string& service) {
+  return names ? service_label(*names, service) : service;
+}
+
 // Active at some moment of [from, to): a missing start or end is open.
 bool overlaps(const Subscription& s, const Interval& period) {
   return (!s.start || *s.start < period.end) && (!s.end || *s.end > period.start);

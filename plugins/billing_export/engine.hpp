@@ -111,7 +111,7 @@ struct Line {
 
 struct InvoiceInput {
   Customer customer;
-  std::map<std::string, std::string> service_names;  // id → name, for the line text
+  const std::map<std::string, std::string>* service_names = nullptr;  // id → name, line text
   Month month{};
   const date::time_zone* zone = nullptr;  // the provider's
   int fiscal_year_start_month = 9;

@@ -175,3 +175,34 @@ TEST(PublishDirectory, AParentWithoutWritePermissionFailsNamingThePath) {
 
 }  // namespace
 }  // namespace slmhub::files
+
+namespace slmhub::files {
+namespace {
+
+// The streaming form: files staged one at a time show nowhere until commit(); a stage given
+// up (an export whose transaction failed) leaves the previous set as it was and nothing aside.
+TEST(StagedDirectory, NothingShowsUntilCommitAndAnAbandonedStageLeavesNothing) {
+  test::ScratchDir dir;
+  const fs::path target = dir.path() / "out" / "invoices-2026-12";
+  ASSERT_TRUE(publish_directory(target, three_files()));
+  {
+    StagedDirectory staged(target);
+    staged.add({"INV-2.xml", "<Invoice/>\n"});
+    EXPECT_EQ(names_in(target), (std::set<std::string>{"invoices.csv", "INV-1.xml", "CN-1.xml"}));
+    EXPECT_EQ(names_in(dir.path() / "out").size(), 2u);  // the target and the stage beside it
+  }
+  EXPECT_EQ(names_in(dir.path() / "out"), std::set<std::string>{"invoices-2026-12"});
+  EXPECT_EQ(names_in(target), (std::set<std::string>{"invoices.csv", "INV-1.xml", "CN-1.xml"}));
+
+  StagedDirectory staged(target);
+  staged.add({"INV-9.xml", "<Invoice/>\n"});
+  staged.clear();  // a transaction that runs again starts over
+  staged.add({"INV-2.xml", "<Invoice>2</Invoice>\n"});
+  EXPECT_THROW(staged.add({"INV-2.xml", "again"}), std::invalid_argument);
+  staged.commit();
+  EXPECT_EQ(names_in(target), std::set<std::string>{"INV-2.xml"});
+  EXPECT_EQ(names_in(dir.path() / "out"), std::set<std::string>{"invoices-2026-12"});
+}
+
+}  // namespace
+}  // namespace slmhub::files
