@@ -36,13 +36,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // Runs a shell command; its exit status and everything it printed.
 std::pair<int, std::string> shell(const std::string& command) {
   std::string out;
@@ -52,11 +45,6 @@ std::pair<int, std::string> shell(const std::string& command) {
   while (std::size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
   const int status = pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-std::string shared_dir() {
-  const char* env = std::getenv("SLMHUB_SHARED_DIR");
-  return env ? env : SLMHUB_SOURCE_DIR "/../shared";
 }
 
 // Each test runs on the embedded SQLite store and on a PostgreSQL 15 cluster.
@@ -360,14 +348,14 @@ TEST_P(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
   for (const auto& f : fs::directory_iterator(out)) names.insert(f.path().filename().string());
   EXPECT_EQ(names, (std::set<std::string>{"INV-FY2027-000003.xml", "INV-FY2027-000004.xml",
                                           "invoices-2026-12.csv", "manifest.json"}));
-  const Json manifest = Json::parse(slurp(out / "manifest.json"));
+  const Json manifest = Json::parse(read_text(out / "manifest.json"));
   for (const auto& f : manifest["files"])
-    EXPECT_EQ(sha256_hex(slurp(out / f["name"].get<std::string>())), f["sha256"]) << f["name"];
+    EXPECT_EQ(sha256_hex(read_text(out / f["name"].get<std::string>())), f["sha256"]) << f["name"];
   EXPECT_EQ(manifest["totals"]["invoiced_cents"], 248553);
   EXPECT_EQ(manifest["totals"]["carried_forward_cents"], 10000);
 
   // Every UBL file validates against the official schema, and its lines sum to its total.
-  const std::string xsd = shared_dir() + "/ubl-2.1/maindoc/UBL-Invoice-2.1.xsd";
+  const std::string xsd = (shared_dir() / "ubl-2.1/maindoc/UBL-Invoice-2.1.xsd").string();
   for (const char* number : {"INV-FY2027-000003", "INV-FY2027-000004"}) {
     const std::string file = (out / (std::string(number) + ".xml")).string();
     const auto [status, output] = shell("xmllint --noout --schema '" + xsd + "' '" + file + "'");
@@ -380,9 +368,9 @@ TEST_P(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
         shell("xmllint --xpath 'string(//*[local-name()=\"PayableAmount\"])' '" + file + "'");
     EXPECT_EQ(std::stod(lines.second), std::stod(payable.second)) << number;
   }
-  EXPECT_NE(
-      slurp(out / "INV-FY2027-000004.xml").find("<cbc:PayableAmount currencyID=\"USD\">2485.53"),
-      std::string::npos);
+  EXPECT_NE(read_text(out / "INV-FY2027-000004.xml")
+                .find("<cbc:PayableAmount currencyID=\"USD\">2485.53"),
+            std::string::npos);
 
   // Python's csv module reads the CSV back to the same totals, per document.
   const auto csv = shell(
@@ -397,11 +385,11 @@ TEST_P(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
   EXPECT_EQ(csv.second, "INV-FY2027-000003 0.00 0.00\nINV-FY2027-000004 2485.53 2485.53\n");
 
   // Export twice: the same bytes, no new numbers, and the run recorded with who and when.
-  const auto before = slurp(out / "INV-FY2027-000004.xml");
+  const auto before = read_text(out / "INV-FY2027-000004.xml");
   const Json again = ok("POST", "/api/v1/exports", billing_, {{"month", "2026-12"}});
   EXPECT_EQ(again["written"], false);
   EXPECT_EQ(again["manifest_sha256"], exported["manifest_sha256"]);
-  EXPECT_EQ(slurp(out / "INV-FY2027-000004.xml"), before);
+  EXPECT_EQ(read_text(out / "INV-FY2027-000004.xml"), before);
   EXPECT_EQ(ok("GET", "/api/v1/invoices?month=2026-12", billing_).size(), 2u);
   const Json runs = ok("GET", "/api/v1/exports", billing_);
   ASSERT_EQ(runs.size(), 2u);
@@ -455,7 +443,7 @@ TEST_P(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
   EXPECT_EQ(ok("GET", "/api/v1/invoices/2027-01:registrar", billing_)["number"],
             "INV-FY2027-000007");
   const fs::path jan_out = dir_.path() / "exports" / "invoices-2027-01";
-  const auto note_check = shell("xmllint --noout --schema '" + shared_dir() +
+  const auto note_check = shell("xmllint --noout --schema '" + shared_dir().string() +
                                 "/ubl-2.1/maindoc/UBL-CreditNote-2.1.xsd' '" +
                                 (jan_out / "CN-FY2027-000001.xml").string() + "'");
   EXPECT_EQ(note_check.first, 0) << note_check.second;
@@ -542,14 +530,14 @@ namespace {
 
 // Every file the manifest lists is there with its SHA-256, and nothing else: the complete set.
 ::testing::AssertionResult complete_set(const fs::path& dir, std::int64_t invoices) {
-  const Json manifest = Json::parse(slurp(dir / "manifest.json"));
+  const Json manifest = Json::parse(read_text(dir / "manifest.json"));
   if (manifest["documents"]["invoices"] != invoices)
     return ::testing::AssertionFailure() << "manifest counts " << manifest["documents"].dump();
   std::set<std::string> listed{"manifest.json"};
   for (const auto& f : manifest["files"]) {
     const std::string name = f["name"];
     listed.insert(name);
-    if (sha256_hex(slurp(dir / name)) != f["sha256"])
+    if (sha256_hex(read_text(dir / name)) != f["sha256"])
       return ::testing::AssertionFailure() << name << " differs from the manifest";
   }
   std::set<std::string> present;
@@ -646,12 +634,12 @@ TEST(BillingExportCrash, KillNineLeavesNoFilesOrAllOfThemAndTheNextRunCompletes)
   EXPECT_EQ(numbers.second, "1500|1500|INV-FY2027-000001|INV-FY2027-001500\n");
   EXPECT_EQ(shell("sqlite3 '" + db + "' 'PRAGMA integrity_check'").second, "ok\n");
 
-  const std::string csv_before = slurp(month_dir / "invoices-2026-10.csv");
+  const std::string csv_before = read_text(month_dir / "invoices-2026-10.csv");
   const auto again =
       run_slmhub({"export", "invoices", "--month", "2026-10", "--out", out.string()}, server.env());
   EXPECT_EQ(again.status, 0) << again.err;
   EXPECT_TRUE(again.out.starts_with("unchanged: ")) << again.out;
-  EXPECT_EQ(slurp(month_dir / "invoices-2026-10.csv"), csv_before);
+  EXPECT_EQ(read_text(month_dir / "invoices-2026-10.csv"), csv_before);
 
   const auto bad =
       run_slmhub({"export", "invoices", "--month", "2026-13", "--out", out.string()}, server.env());
