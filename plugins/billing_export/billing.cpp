@@ -65,7 +65,12 @@ class RowBatch {
     if (rows_ == 0) return;
     std::string sql = head_;
     for (std::size_t i = 0; i < rows_; ++i) sql += (i ? ", " : "") + row_;
-    tx_.exec(sql + tail_, params_);
+    // Every row names a row that the transaction has just read as unbilled (or is new): a
+    // different count is a bug, and billing on would bill something twice or not at all.
+    if (const std::int64_t n = tx_.exec(sql + tail_, params_);
+        n != static_cast<std::int64_t>(rows_))
+      throw std::logic_error("billing: " + std::to_string(n) + " rows changed of " +
+                             std::to_string(rows_) + " by " + head_.substr(0, head_.find('(')));
     params_.clear();
     rows_ = 0;
   }
@@ -314,7 +319,12 @@ void Billing::subscribe() {
                 tx.query("SELECT incidents FROM billing_credits WHERE id = ?", {credit});
             // Adjusted before billing heard of its approval: the approval that follows carries
             // the new amount.
-            if (original.empty()) return;
+            if (original.empty()) {
+              log_.warning("credit.adjusted for credit '" + credit +
+                           "' ignored: billing has no approval of it (the approval, when it "
+                           "comes, carries the adjusted amount)");
+              return;
+            }
             incidents = Json::parse(original[0].text(0));
           }
           const std::string id = approved ? credit : credit + "#" + std::to_string(e.id);
@@ -413,8 +423,9 @@ Json Billing::add_time_entry(const Actor& actor, const Json& body) {
   if (!rate_card_on(ctx.cards, e.date))
     errors.push_back({"$.date", "no rate card is in force on " + format_date(e.date)});
   throw_if_rules_broken(std::move(errors), "the time entry cannot be recorded");
-  store_.transact([&](Tx& tx) {
-    if (e.id.empty()) e.id = free_id(tx, "TE", "billing_time_entries");
+  const std::string given_id = e.id;
+  store_.transact([&](Tx& tx) {  // may run again: the generated id is drawn again too
+    e.id = given_id.empty() ? free_id(tx, "TE", "billing_time_entries") : given_id;
     const std::int64_t n = tx.exec(
         "INSERT INTO billing_time_entries(id, customer, day, minutes, description, ticket, kind, "
         "created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
@@ -480,8 +491,9 @@ Json Billing::add_oncall_request(const Actor& actor, const Json& body) {
   if (!rate_card_on(ctx.cards, o.first_day))
     errors.push_back({"$.first_day", "no rate card is in force on " + format_date(o.first_day)});
   throw_if_rules_broken(std::move(errors), "the on-call request is refused");
-  store_.transact([&](Tx& tx) {
-    if (o.id.empty()) o.id = free_id(tx, "OC", "billing_oncall");
+  const std::string given_id = o.id;
+  store_.transact([&](Tx& tx) {  // may run again: the generated id is drawn again too
+    o.id = given_id.empty() ? free_id(tx, "OC", "billing_oncall") : given_id;
     const std::int64_t n = tx.exec(
         "INSERT INTO billing_oncall(id, customer, first_day, last_day, requested_on, reason, "
         "state, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, 'scheduled', ?, ?) "
@@ -559,6 +571,11 @@ Json Billing::import(const Actor& actor, const Json& body) {
     }
   }
   std::set<std::string> ids;
+  for (std::size_t i = 0; i < cards.size(); ++i) {
+    if (!ids.insert("RC:" + cards[i].id).second)
+      errors.push_back(
+          {"$.rate_cards[" + std::to_string(i) + "].id", "'" + cards[i].id + "' appears twice"});
+  }
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const std::string at = "$.time_entries[" + std::to_string(i) + "]";
     const TimeEntry& e = entries[i];
@@ -597,12 +614,14 @@ Json Billing::import(const Actor& actor, const Json& body) {
 
   std::int64_t added_entries = 0, added_requests = 0;
   store_.transact([&](Tx& tx) {
+    added_entries = added_requests = 0;  // counted again when the transaction runs again
     const std::int64_t now = to_epoch(clock_.now());
+    // Replaced as a set: two cards may swap their start dates in one import, which row by row
+    // would clash on the unique start date half-way.
+    for (const auto& c : cards) tx.exec("DELETE FROM billing_rate_cards WHERE id = ?", {c.id});
     for (const auto& c : cards) {
       tx.exec(
-          "INSERT INTO billing_rate_cards(id, valid_from, body, updated_at) VALUES (?, ?, ?, ?) "
-          "ON CONFLICT(id) DO UPDATE SET valid_from = excluded.valid_from, body = "
-          "excluded.body, updated_at = excluded.updated_at",
+          "INSERT INTO billing_rate_cards(id, valid_from, body, updated_at) VALUES (?, ?, ?, ?)",
           {c.id, format_date(c.valid_from), to_json(c).dump(), now});
     }
     for (const auto& e : entries) {
@@ -765,115 +784,116 @@ RunResult Billing::run_locked(const Actor& actor, date::year_month month, bool f
   const auto started = std::chrono::steady_clock::now();
   const std::string m = format_month(month);
   RunResult result;
-  result.month = m;
-  if (auto done =
-          store_.query("SELECT invoices, total_cents FROM billing_months WHERE month = ?", {m});
-      !done.empty()) {
-    // Final: nothing is computed again, so a second export finds the same invoices.
-    result.finalised = true;
-    result.invoices = done[0].integer(0);
-    result.total_cents = done[0].integer(1);
-    return result;
-  }
-  if (auto later =
-          store_.query("SELECT month FROM billing_months WHERE month > ? ORDER BY month", {m});
-      !later.empty()) {
-    throw Conflict("the invoices of " + later[0].text(0) + " are final, so " + m +
-                   " cannot be invoiced any more: what it would bill goes on the next open month");
-  }
-
-  const Context ctx = context();
-  const std::string last = format_date(last_day_of(month));
-  if (finalise) {
-    // A month is final once it is over, and months are final in order: a month left out
-    // would never bill its subscriptions.
-    if (ctx.today <= last_day_of(month))
-      throw Conflict(m + " is not over yet (today is " + format_date(ctx.today) +
-                     "): it can be drafted, and finalised from " +
-                     format_date(date::sys_days(last_day_of(month)) + days(1)));
-    if (auto latest = store_.query("SELECT MAX(month) FROM billing_months");
-        !latest.empty() && !latest[0].is_null(0)) {
-      const std::string expected = format_month(parse_month(latest[0].text(0)) + months(1));
-      if (expected != m)
-        throw Conflict("finalise " + expected + " first: months are invoiced in order, and " +
-                       latest[0].text(0) + " is the last final one");
-    }
-  }
-  std::map<std::string, InvoiceInput> inputs;
-  auto input_of = [&](const std::string& customer) -> InvoiceInput* {
-    const auto c = ctx.customers.find(customer);
-    if (c == ctx.customers.end()) return nullptr;
-    auto [it, fresh] = inputs.try_emplace(customer);
-    if (fresh) {
-      InvoiceInput& in = it->second;
-      in.customer = *c->second;
-      in.month = month;
-      in.zone = ctx.zone;
-      in.fiscal_year_start_month = ctx.data.fiscal_year_start_month;
-      in.rate_cards = &ctx.cards;
-      in.service_names = &ctx.service_names;
-      in.included_minutes_per_year = settings_.included_minutes_per_year;
-    }
-    return &it->second;
-  };
-  for (const auto& c : ctx.data.customers) input_of(c.id);
-  std::set<std::string> orphans;
-  for (const auto& r : store_.query(std::string("SELECT ") + kTimeColumns +
-                                        " FROM billing_time_entries WHERE invoice IS NULL AND "
-                                        "day <= ?",
-                                    {last})) {
-    if (auto* in = input_of(r.text(1)))
-      in->time_entries.push_back(read_time_entry(r));
-    else
-      orphans.insert(r.text(1));
-  }
-  for (const auto& r : store_.query(
-           "SELECT customer, fiscal_year, SUM(included_minutes) FROM billing_time_entries WHERE "
-           "invoice IS NOT NULL GROUP BY customer, fiscal_year")) {
-    if (auto* in = input_of(r.text(0)))
-      in->included_used[static_cast<int>(r.integer(1))] = r.integer(2);
-  }
-  for (const auto& r : store_.query(std::string("SELECT ") + kOncallColumns +
-                                        " FROM billing_oncall WHERE invoice IS NULL AND state = "
-                                        "'scheduled' AND first_day <= ?",
-                                    {last})) {
-    if (auto* in = input_of(r.text(1)))
-      in->oncall.push_back(read_oncall(r));
-    else
-      orphans.insert(r.text(1));
-  }
-  for (const auto& r :
-       store_.query(std::string("SELECT ") + kCreditColumns +
-                        " FROM billing_credits WHERE invoice IS NULL AND month <= ?",
-                    {m})) {
-    if (auto* in = input_of(r.text(3)))
-      in->credits.push_back(read_credit(r));
-    else
-      orphans.insert(r.text(3));
-  }
-  for (const auto& r :
-       store_.query("SELECT customer, number, carry_out_cents FROM billing_documents WHERE kind = "
-                    "'invoice' AND state = 'final' AND month < ? ORDER BY month",
-                    {m})) {
-    if (auto* in = input_of(r.text(0))) {
-      in->carry_in_cents = r.integer(2);
-      in->carry_in_from = r.text(1);
-    }
-  }
-  for (const auto& o : orphans)
-    log_.warning("billing items of customer '" + o + "' wait: no such customer in the catalog");
-
-  const Date first = month / 1;
-  const int fy = fiscal_year_of(first, ctx.data.fiscal_year_start_month);
-  const Instant now = clock_.now();
-  const std::string sequence = "INV-" + fiscal_label(fy);
-
   // One invoice at a time, computed, numbered, written and dropped: a month of ten thousand
   // accounts never holds ten thousand documents in memory. Computing inside the transaction
-  // also bills exactly the items it marks; on SQLite the write lock is taken at the first write.
+  // bills exactly the items it marks: everything is read, checked and written in one
+  // transaction (BEGIN IMMEDIATE on SQLite, SERIALIZABLE on PostgreSQL), so an entry deleted
+  // meanwhile is not billed and two processes finalising months never bill an item twice.
   store_.transact([&](Tx& tx) {
-    result = RunResult{m, finalise, 0, 0, {}};
+    result = RunResult{m, finalise, false, 0, 0, {}};
     if (sink) sink->restart();
+    if (auto done =
+            tx.query("SELECT invoices, total_cents FROM billing_months WHERE month = ?", {m});
+        !done.empty()) {
+      // Final: nothing is computed again, so a second export finds the same invoices.
+      result.finalised = result.final_before = true;
+      result.invoices = done[0].integer(0);
+      result.total_cents = done[0].integer(1);
+      return;
+    }
+    if (auto later =
+            tx.query("SELECT month FROM billing_months WHERE month > ? ORDER BY month", {m});
+        !later.empty()) {
+      throw Conflict(
+          "the invoices of " + later[0].text(0) + " are final, so " + m +
+          " cannot be invoiced any more: what it would bill goes on the next open month");
+    }
+
+    const Context ctx = context();
+    const std::string last = format_date(last_day_of(month));
+    if (finalise) {
+      // A month is final once it is over, and months are final in order: a month left out
+      // would never bill its subscriptions.
+      if (ctx.today <= last_day_of(month))
+        throw Conflict(m + " is not over yet (today is " + format_date(ctx.today) +
+                       "): it can be drafted, and finalised from " +
+                       format_date(date::sys_days(last_day_of(month)) + days(1)));
+      if (auto latest = tx.query("SELECT MAX(month) FROM billing_months");
+          !latest.empty() && !latest[0].is_null(0)) {
+        const std::string expected = format_month(parse_month(latest[0].text(0)) + months(1));
+        if (expected != m)
+          throw Conflict("finalise " + expected + " first: months are invoiced in order, and " +
+                         latest[0].text(0) + " is the last final one");
+      }
+    }
+    std::map<std::string, InvoiceInput> inputs;
+    auto input_of = [&](const std::string& customer) -> InvoiceInput* {
+      const auto c = ctx.customers.find(customer);
+      if (c == ctx.customers.end()) return nullptr;
+      auto [it, fresh] = inputs.try_emplace(customer);
+      if (fresh) {
+        InvoiceInput& in = it->second;
+        in.customer = *c->second;
+        in.month = month;
+        in.zone = ctx.zone;
+        in.fiscal_year_start_month = ctx.data.fiscal_year_start_month;
+        in.rate_cards = &ctx.cards;
+        in.service_names = &ctx.service_names;
+        in.included_minutes_per_year = settings_.included_minutes_per_year;
+      }
+      return &it->second;
+    };
+    for (const auto& c : ctx.data.customers) input_of(c.id);
+    std::set<std::string> orphans;
+    for (const auto& r : tx.query(std::string("SELECT ") + kTimeColumns +
+                                      " FROM billing_time_entries WHERE invoice IS NULL AND "
+                                      "day <= ?",
+                                  {last})) {
+      if (auto* in = input_of(r.text(1)))
+        in->time_entries.push_back(read_time_entry(r));
+      else
+        orphans.insert(r.text(1));
+    }
+    for (const auto& r : tx.query(
+             "SELECT customer, fiscal_year, SUM(included_minutes) FROM billing_time_entries WHERE "
+             "invoice IS NOT NULL GROUP BY customer, fiscal_year")) {
+      if (auto* in = input_of(r.text(0)))
+        in->included_used[static_cast<int>(r.integer(1))] = r.integer(2);
+    }
+    for (const auto& r : tx.query(std::string("SELECT ") + kOncallColumns +
+                                      " FROM billing_oncall WHERE invoice IS NULL AND state = "
+                                      "'scheduled' AND first_day <= ?",
+                                  {last})) {
+      if (auto* in = input_of(r.text(1)))
+        in->oncall.push_back(read_oncall(r));
+      else
+        orphans.insert(r.text(1));
+    }
+    for (const auto& r : tx.query(std::string("SELECT ") + kCreditColumns +
+                                      " FROM billing_credits WHERE invoice IS NULL AND month <= ?",
+                                  {m})) {
+      if (auto* in = input_of(r.text(3)))
+        in->credits.push_back(read_credit(r));
+      else
+        orphans.insert(r.text(3));
+    }
+    for (const auto& r :
+         tx.query("SELECT customer, number, carry_out_cents FROM billing_documents WHERE kind = "
+                  "'invoice' AND state = 'final' AND month < ? ORDER BY month",
+                  {m})) {
+      if (auto* in = input_of(r.text(0))) {
+        in->carry_in_cents = r.integer(2);
+        in->carry_in_from = r.text(1);
+      }
+    }
+    for (const auto& o : orphans)
+      log_.warning("billing items of customer '" + o + "' wait: no such customer in the catalog");
+
+    const Date first = month / 1;
+    const int fy = fiscal_year_of(first, ctx.data.fiscal_year_start_month);
+    const Instant now = clock_.now();
+    const std::string sequence = "INV-" + fiscal_label(fy);
+
     if (finalise) {
       tx.exec(
           "INSERT INTO billing_months(month, finalised_at, finalised_by, invoices, total_cents) "
@@ -1062,7 +1082,7 @@ Json Billing::add_credit_note(const Actor& actor, const std::string& invoice_num
         NoteLine l;
         if (!lr.is_object()) return l;
         l.description = lr.required_string("description");
-        l.amount_cents = lr.required_int("amount_cents", 1);
+        l.amount_cents = lr.required_int("amount_cents", 1, kMaxAmountCents);
         lr.finish();
         return l;
       });
@@ -1295,7 +1315,14 @@ class StreamingExport : public DocumentSink {
  public:
   StreamingExport(ExportBuilder& builder, files::StagedDirectory& staged)
       : builder_(builder), staged_(staged), worker_([this] { work(); }) {}
-  ~StreamingExport() override { close(); }
+  // Without finish(): the run failed, and what is still queued is not worth rendering.
+  ~StreamingExport() override {
+    {
+      std::lock_guard lock(mutex_);
+      queue_.clear();
+    }
+    close();
+  }
 
   void restart() override { push(std::nullopt); }
   void add(files::Document doc) override { push(std::move(doc)); }
@@ -1335,9 +1362,10 @@ class StreamingExport : public DocumentSink {
         item = std::move(queue_.front());
         queue_.pop_front();
       }
-      if (failed_) continue;  // drain: the export fails once the run is over
+      if (item && failed_) continue;  // drain: the export fails once the run is over
       try {
         if (!item) {  // the transaction runs again: what it sent so far is void
+          failed_ = nullptr;
           builder_.reset();
           staged_.clear();
         } else if (auto file = builder_.add(*item)) {
@@ -1372,21 +1400,27 @@ ExportResult Billing::export_month(const Actor& actor, date::year_month month,
   ExportResult result;
   result.directory = out / ("invoices-" + m);
   ExportBuilder builder(m, formats);
-  const bool final_already =
-      !store_.query("SELECT 1 FROM billing_months WHERE month = ?", {m}).empty();
-  if (!final_already) {
-    // Finalised now: the files are written while the invoices are computed and stored.
+  // One way through: try to finalise the month, writing the files while the invoices are
+  // computed and stored. When it is final already (before this call, or by another process a
+  // moment ago), the run changes nothing and the files come from the stored documents.
+  bool finalised_here = false;
+  {
     files::StagedDirectory staged(result.directory);
     {
       StreamingExport stream(builder, staged);
-      run_locked(actor, month, true, &stream);
-      for (auto& note : documents_of(m, true)) stream.add(std::move(note));
+      finalised_here = !run_locked(actor, month, true, &stream).final_before;
+      if (finalised_here)
+        for (auto& note : documents_of(m, true)) stream.add(std::move(note));
       stream.finish();
     }
-    for (const auto& file : builder.closing_files()) staged.add(file);
-    staged.commit();
-    result.written = true;
-  } else {
+    if (finalised_here) {
+      for (const auto& file : builder.closing_files()) staged.add(file);
+      staged.commit();
+      result.written = true;
+    }
+  }  // an unused stage is dropped here, with its lock
+  if (!finalised_here) {
+    builder.reset();
     // Final before: every file from the stored documents (the UBL files on both cores), and
     // nothing written when the directory already holds the same bytes.
     const auto documents = documents_of(m, false);
@@ -1454,6 +1488,32 @@ ExportResult Billing::export_month(const Actor& actor, date::year_month month,
   return result;
 }
 
+std::string Billing::export_due(Instant now) {
+  std::vector<date::year_month> months;
+  for (const auto& r : store_.query("SELECT month FROM billing_months WHERE month NOT IN "
+                                    "(SELECT month FROM billing_exports) ORDER BY month"))
+    months.push_back(parse_month(r.text(0)));
+  const date::year_month previous = previous_month(now);
+  if (std::find(months.begin(), months.end(), previous) == months.end()) months.push_back(previous);
+  std::string outcome, failures;
+  for (const auto& month : months) {
+    const std::string m = format_month(month);
+    try {
+      const ExportResult r =
+          export_month({"system"}, month, settings_.export_formats, settings_.export_dir);
+      outcome += (outcome.empty() ? "exported " : "; ") + m + " (" +
+                 std::to_string(r.record.at("documents").get<std::int64_t>()) + " documents" +
+                 (month == previous ? "" : ", not exported before") + ")";
+    } catch (const std::exception& e) {
+      log_.error("the export of " + m + " failed: " + e.what());
+      failures += (failures.empty() ? "" : "; ") + m + ": " + e.what();
+    }
+  }
+  if (!failures.empty())
+    throw std::runtime_error(failures + (outcome.empty() ? "" : " (" + outcome + ")"));
+  return outcome + " to " + settings_.export_dir.string();
+}
+
 namespace {
 Json export_row_json(const Row& r) {
   return {{"id", r.integer(0)},
@@ -1512,6 +1572,7 @@ std::string Billing::run_estimates(Instant now) {
   const bool due = today >= Date(due_month / 1);
   int issued = 0, revised = 0;
   store_.transact([&](Tx& tx) {
+    issued = revised = 0;  // counted again when the transaction runs again
     issue_estimates(tx, ctx, current, now, false, issued, revised);
     issue_estimates(tx, ctx, current + 1, now, due, issued, revised);
   });

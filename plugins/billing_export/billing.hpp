@@ -51,6 +51,7 @@ class DocumentSink {
 struct RunResult {
   std::string month;
   bool finalised = false;
+  bool final_before = false;  // final before this run, which computed and changed nothing
   std::int64_t invoices = 0;
   std::int64_t total_cents = 0;
   std::vector<std::string> numbers;  // assigned by this run
@@ -105,6 +106,11 @@ class Billing {
   ExportResult export_month(const Actor& actor, date::year_month month,
                             const std::vector<std::string>& formats,
                             const std::filesystem::path& out);
+  // The monthly job: finalises and exports the month before `now` into settings().export_dir,
+  // and exports every other final month that no export has recorded (the process stopped
+  // between the commit and the files, the disk was full, or it was finalised through the API).
+  // Returns a one-line outcome; throws once every month was tried if one of them failed.
+  std::string export_due(Instant now);
   Json exports_json() const;
   Json export_json(std::int64_t id) const;
 

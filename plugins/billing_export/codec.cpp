@@ -11,16 +11,19 @@ RateCard rate_card_from_json(const Json& value, const std::string& path,
   if (!r.is_object()) return card;
   card.id = r.required_string("id");
   card.valid_from = r.required_date("valid_from");
-  card.hourly_rate_cents = r.required_int("hourly_rate_cents", 0);
-  card.oncall_week_cents = r.optional_int("oncall_week_cents", 0).value_or(kOncallWeekCents);
+  card.hourly_rate_cents = r.required_int("hourly_rate_cents", 0, kMaxAmountCents);
+  card.oncall_week_cents =
+      r.optional_int("oncall_week_cents", 0, kMaxAmountCents).value_or(kOncallWeekCents);
   if (const Json* offerings = r.take("offerings")) {
     const std::string at = r.path_of("offerings");
     if (!offerings->is_object()) {
       errors.push_back({at, "must be an object of service id → monthly charge in cents"});
     } else {
       for (const auto& [service, cents] : offerings->items()) {
-        if (!cents.is_number_integer() || cents.get<std::int64_t>() < 0) {
-          errors.push_back({path_key(at, service), "must be a whole number of cents, 0 or more"});
+        if (!cents.is_number_integer() || cents.get<std::int64_t>() < 0 ||
+            cents.get<std::int64_t>() > kMaxAmountCents) {
+          errors.push_back({path_key(at, service), "must be a whole number of cents from 0 to " +
+                                                       std::to_string(kMaxAmountCents)});
         } else {
           card.offerings[service] = cents.get<std::int64_t>();
         }

@@ -105,7 +105,8 @@ class BillingExport : public slmhub::Plugin {
          "where POST /api/v1/exports and the monthly job write invoices-YYYY-MM/"},
         {"export.formats", T::list, "csv,ubl", "formats of the monthly export"},
         {"export.schedule", T::string, "0 6 5 * *",
-         "when the previous month is finalised and exported (cron, provider zone); empty: never"},
+         "when the previous month is finalised and exported, with any final month not exported yet "
+         "(cron, provider zone); empty: never"},
         {"estimates.schedule", T::string, "0 7 * * *",
          "when due estimates are issued and changed ones re-issued (cron, provider zone); "
          "empty: never"},
@@ -162,16 +163,10 @@ class BillingExport : public slmhub::Plugin {
     const std::string zone = host.catalog().provider_calendar().zone()->name();
     if (const std::string schedule = config.string("export.schedule"); !schedule.empty()) {
       host.scheduler().add({"billing_export.monthly", schedule, zone,
-                            "finalise and export the previous month's invoices",
+                            "finalise and export the previous month's invoices, and any final "
+                            "month not exported yet",
                             [&billing](const slmhub::JobContext& job) {
-                              const auto month = billing.previous_month(job.scheduled_for);
-                              const auto r = billing.export_month({"system"}, month,
-                                                                  billing.settings().export_formats,
-                                                                  billing.settings().export_dir);
-                              return "exported " +
-                                     std::to_string(r.record.at("documents").get<std::int64_t>()) +
-                                     " documents of " + slmhub::format_month(month) + " to " +
-                                     r.directory.string();
+                              return billing.export_due(job.scheduled_for);
                             }});
     }
     if (const std::string schedule = config.string("estimates.schedule"); !schedule.empty()) {

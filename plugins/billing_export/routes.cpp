@@ -9,14 +9,18 @@ namespace {
 
 Actor actor_of(const Request& req) { return Actor{"token:" + req.principal.id}; }
 
-date::year_month month_param(const Json& body, const char* path) {
-  if (!body.is_object() || !body.contains("month") || !body.at("month").is_string())
-    throw ValidationError(path, "required: a month such as \"2026-11\"");
-  try {
-    return parse_month(body.at("month").get<std::string>());
-  } catch (const std::exception& e) {
-    throw ValidationError(path, e.what());
+// The body's "month" (such as "2026-11"); a neutral value when it is missing or malformed
+// (reported in `r`'s errors).
+date::year_month read_month(ObjectReader& r) {
+  const std::string text = r.required_string("month");
+  if (!text.empty()) {
+    try {
+      return parse_month(text);
+    } catch (const std::exception& e) {
+      r.error("month", e.what());
+    }
   }
+  return {};
 }
 
 std::string month_filter(const Request& req) {
@@ -103,8 +107,12 @@ void Billing::add_routes(HttpRoutes& http) {
   http.add({"POST", "/api/v1/invoices/run", "billing",
             [this](const Request& req) {
               const Json body = req.json();
-              const auto month = month_param(body, "$.month");
-              const bool finalise = body.is_object() && body.value("finalise", false);
+              std::vector<FieldError> errors;
+              ObjectReader r(body, "$", errors);
+              const auto month = read_month(r);
+              const bool finalise = r.optional_bool("finalise").value_or(false);
+              r.finish();
+              throw_if_errors(std::move(errors));
               return Response::json(run_json(run(actor_of(req), month, finalise)));
             },
             "compute a month's draft invoices, or finalise them ({month, finalise})"});
@@ -128,21 +136,13 @@ void Billing::add_routes(HttpRoutes& http) {
   http.add({"POST", "/api/v1/exports", "billing",
             [this](const Request& req) {
               const Json body = req.json();
-              const auto month = month_param(body, "$.month");
+              std::vector<FieldError> errors;
+              ObjectReader r(body, "$", errors);
+              const auto month = read_month(r);
               std::vector<std::string> formats = settings_.export_formats;
-              if (body.contains("formats")) {
-                if (!body.at("formats").is_array())
-                  throw ValidationError("$.formats", "must be a list such as [\"csv\", \"ubl\"]");
-                formats.clear();
-                for (const auto& f : body.at("formats")) {
-                  if (!f.is_string()) throw ValidationError("$.formats", "must be a list of names");
-                  formats.push_back(f.get<std::string>());
-                }
-              }
-              for (const auto& [key, value] : body.items()) {
-                if (key != "month" && key != "formats")
-                  throw ValidationError("$." + key, "unknown key (month, formats)");
-              }
+              if (r.has("formats")) formats = r.optional_string_list("formats");
+              r.finish();
+              throw_if_errors(std::move(errors));
               return Response::json(
                   export_month(actor_of(req), month, formats, settings_.export_dir).record, 201);
             },

@@ -177,6 +177,26 @@ std::vector<std::int64_t> amounts_of(const Json& invoice, const std::string& kin
   return out;
 }
 
+// Every file the manifest lists is there with its SHA-256, and nothing else: the complete set.
+::testing::AssertionResult complete_set(const fs::path& dir, std::int64_t invoices) {
+  const Json manifest = Json::parse(read_text(dir / "manifest.json"));
+  if (manifest["documents"]["invoices"] != invoices)
+    return ::testing::AssertionFailure() << "manifest counts " << manifest["documents"].dump();
+  std::set<std::string> listed{"manifest.json"};
+  for (const auto& f : manifest["files"]) {
+    const std::string name = f["name"];
+    listed.insert(name);
+    if (sha256_hex(read_text(dir / name)) != f["sha256"])
+      return ::testing::AssertionFailure() << name << " differs from the manifest";
+  }
+  std::set<std::string> present;
+  for (const auto& f : fs::directory_iterator(dir)) present.insert(f.path().filename().string());
+  if (present != listed)
+    return ::testing::AssertionFailure()
+           << present.size() << " files present, " << listed.size() << " listed";
+  return ::testing::AssertionSuccess();
+}
+
 TEST_P(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
   import_customers();
   dispatch();
@@ -519,6 +539,98 @@ TEST_P(Billing, TheAnnualEstimateReachesEachBillingContactOnceAndARateChangeReis
   EXPECT_EQ(revised[1]["significant"], true);
 }
 
+TEST_P(Billing, RequestsOutOfRangeOrOfTheWrongTypeNameTheFieldAndChangeNothing) {
+  import_customers();
+  const auto finalise =
+      call("POST", "/api/v1/invoices/run", billing_, {{"month", "2026-11"}, {"finalise", "yes"}});
+  EXPECT_EQ(finalise.status, 400);
+  EXPECT_NE(finalise.body.find("$.finalise"), std::string::npos) << finalise.body;
+  const auto unknown =
+      call("POST", "/api/v1/exports", billing_, {{"month", "2026-11"}, {"format", {"csv"}}});
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_NE(unknown.body.find("$.format"), std::string::npos) << unknown.body;
+  EXPECT_EQ(count("billing_months"), 0);
+  EXPECT_EQ(count("billing_documents"), 0);
+
+  // Prices past 100 million would let a month's sums overflow.
+  Json dear = kRateCard;
+  dear["hourly_rate_cents"] = 10'000'000'001;
+  const auto rate = call("POST", "/api/v1/rate-cards", billing_, dear);
+  EXPECT_EQ(rate.status, 400);
+  EXPECT_NE(rate.body.find("$.hourly_rate_cents"), std::string::npos) << rate.body;
+  dear = kRateCard;
+  dear["offerings"]["oracle-prod"] = 9'000'000'000'000'000'000LL;
+  const auto offering = call("POST", "/api/v1/rate-cards", billing_, dear);
+  EXPECT_EQ(offering.status, 400);
+  EXPECT_NE(offering.body.find(R"($.offerings[\"oracle-prod\"])"), std::string::npos)
+      << offering.body;
+  EXPECT_EQ(count("billing_rate_cards"), 0);
+
+  ok("POST", "/api/v1/rate-cards", billing_, kRateCard);
+  ok("POST", "/api/v1/invoices/run", billing_, {{"month", "2026-11"}, {"finalise", true}});
+  const auto note = call(
+      "POST", "/api/v1/invoices/INV-FY2027-000001/credit-notes", billing_,
+      {{"reason", "typo"}, {"lines", {{{"description", "x"}, {"amount_cents", 10'000'000'001}}}}});
+  EXPECT_EQ(note.status, 400);
+  EXPECT_NE(note.body.find("$.lines[0].amount_cents"), std::string::npos) << note.body;
+}
+
+TEST_P(Billing, AnImportMaySwapTwoRateCardsStartDatesButNotNameACardTwice) {
+  Json early = kRateCard, late = kRateCard;
+  late["id"] = "RC-SPRING";
+  late["valid_from"] = "2027-03-01";
+  late["hourly_rate_cents"] = 9900;
+  ok("POST", "/api/v1/rate-cards", billing_, early);
+  ok("POST", "/api/v1/rate-cards", billing_, late);
+  std::swap(early["valid_from"], late["valid_from"]);
+  ok("POST", "/api/v1/billing/import", billing_, {{"rate_cards", {early, late}}});
+  const Json cards = ok("GET", "/api/v1/rate-cards", billing_);
+  ASSERT_EQ(cards.size(), 2u) << cards.dump();
+  EXPECT_EQ(cards[0]["id"], "RC-SPRING");
+  EXPECT_EQ(cards[0]["valid_from"], "2026-09-01");
+  EXPECT_EQ(cards[1]["id"], "RC-FY2027");
+  EXPECT_EQ(cards[1]["valid_from"], "2027-03-01");
+
+  Json again = late;
+  again["hourly_rate_cents"] = 1;
+  const auto twice =
+      call("POST", "/api/v1/billing/import", billing_, {{"rate_cards", {late, again}}});
+  EXPECT_EQ(twice.status, 422);
+  EXPECT_NE(twice.body.find("$.rate_cards[1].id"), std::string::npos) << twice.body;
+  EXPECT_EQ(ok("GET", "/api/v1/rate-cards", billing_), cards);
+}
+
+// A month finalised through the API (or whose files a crash or a full disk kept from being
+// written) has no export yet: the monthly job writes it, beside the month it finalises.
+TEST_P(Billing, TheMonthlyJobExportsEveryFinalMonthThatHasNoExportYet) {
+  import_customers();
+  ok("POST", "/api/v1/rate-cards", billing_, kRateCard);
+  const Json run =
+      ok("POST", "/api/v1/invoices/run", billing_, {{"month", "2026-11"}, {"finalise", true}});
+  const std::int64_t november = run["invoices"];
+  ASSERT_GT(november, 0);
+  EXPECT_EQ(ok("GET", "/api/v1/exports", billing_).size(), 0u);
+
+  clock_.set("2027-01-05T18:00:00Z");
+  const fs::path out = dir_.path() / "exports";
+  const std::string outcome = server_->jobs().run_now("billing_export.monthly");
+  const std::int64_t december = ok("GET", "/api/v1/invoices?month=2026-12", billing_).size();
+  EXPECT_EQ(outcome, "exported 2026-11 (" + std::to_string(november) +
+                         " documents, not exported before); 2026-12 (" + std::to_string(december) +
+                         " documents) to " + out.string());
+  EXPECT_TRUE(complete_set(out / "invoices-2026-11", november));
+  EXPECT_TRUE(complete_set(out / "invoices-2026-12", december));
+  EXPECT_TRUE(fs::exists(out / "invoices-2026-11" / "INV-FY2027-000001.xml"));
+
+  // Once exported, a month is left alone; the previous month is exported again unchanged.
+  EXPECT_EQ(server_->jobs().run_now("billing_export.monthly"),
+            "exported 2026-12 (" + std::to_string(december) + " documents) to " + out.string());
+  const Json exports = ok("GET", "/api/v1/exports", billing_);
+  ASSERT_EQ(exports.size(), 3u);
+  EXPECT_EQ(exports[2]["month"], "2026-12");
+  EXPECT_EQ(exports[2]["written"], false);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, Billing, testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });
 
@@ -527,26 +639,6 @@ INSTANTIATE_TEST_SUITE_P(Stores, Billing, testing::Values("sqlite", "postgresql"
 
 namespace slmhub::test {
 namespace {
-
-// Every file the manifest lists is there with its SHA-256, and nothing else: the complete set.
-::testing::AssertionResult complete_set(const fs::path& dir, std::int64_t invoices) {
-  const Json manifest = Json::parse(read_text(dir / "manifest.json"));
-  if (manifest["documents"]["invoices"] != invoices)
-    return ::testing::AssertionFailure() << "manifest counts " << manifest["documents"].dump();
-  std::set<std::string> listed{"manifest.json"};
-  for (const auto& f : manifest["files"]) {
-    const std::string name = f["name"];
-    listed.insert(name);
-    if (sha256_hex(read_text(dir / name)) != f["sha256"])
-      return ::testing::AssertionFailure() << name << " differs from the manifest";
-  }
-  std::set<std::string> present;
-  for (const auto& f : fs::directory_iterator(dir)) present.insert(f.path().filename().string());
-  if (present != listed)
-    return ::testing::AssertionFailure()
-           << present.size() << " files present, " << listed.size() << " listed";
-  return ::testing::AssertionSuccess();
-}
 
 // `slmhub export invoices` killed with SIGKILL at points through its run: each time the month's
 // directory is absent or complete, never partial; the next run completes it with the numbers
