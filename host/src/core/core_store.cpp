@@ -53,6 +53,8 @@ const std::vector<Migration>& core_migrations() {
        "CREATE INDEX tickets_response ON tickets(responded_at, response_due)"},
       {4, "tickets found by their reference in another system",
        "CREATE INDEX tickets_external_ref ON tickets(external_ref)"},
+      {5, "the audit log is append-only: the store refuses to change or delete its rows",
+       "{{append_only:audit_log}}"},
   };
   return kMigrations;
 }

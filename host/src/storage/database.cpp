@@ -896,13 +896,40 @@ std::string expand_migration(std::string_view owner, const Migration& migration,
   replace_all("{{serial}}", dialect == Dialect::sqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT"
                                                        : "BIGSERIAL PRIMARY KEY");
   replace_all("{{blob}}", dialect == Dialect::sqlite ? "BLOB" : "BYTEA");
+  // {{append_only:TABLE}}: triggers that refuse every UPDATE and DELETE of TABLE's rows (and a
+  // TRUNCATE on PostgreSQL), whoever runs them: what is written there stays as written.
+  constexpr std::string_view kAppendOnly = "{{append_only:";
+  for (auto at = sql.find(kAppendOnly); at != std::string::npos; at = sql.find(kAppendOnly)) {
+    const auto close = sql.find("}}", at);
+    const std::string table = sql.substr(at + kAppendOnly.size(), close - at - kAppendOnly.size());
+    if (close == std::string::npos || table.empty() ||
+        table.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") != std::string::npos) {
+      throw std::runtime_error("migration " + std::string(owner) + " version " +
+                               std::to_string(migration.version) +
+                               ": {{append_only:TABLE}} needs a table name");
+    }
+    const std::string refusal = "RAISE(ABORT, '" + table + " is append-only')";
+    const std::string triggers =
+        dialect == Dialect::sqlite
+            ? "CREATE TRIGGER " + table + "_no_update BEFORE UPDATE ON " + table +
+                  " BEGIN SELECT " + refusal + "; END;\nCREATE TRIGGER " + table +
+                  "_no_delete BEFORE DELETE ON " + table + " BEGIN SELECT " + refusal + "; END"
+            : "CREATE OR REPLACE FUNCTION slmhub_append_only() RETURNS trigger LANGUAGE plpgsql "
+              "AS 'BEGIN RAISE EXCEPTION ''% is append-only'', TG_TABLE_NAME; END';\n"
+              "CREATE TRIGGER " +
+                  table + "_append_only BEFORE UPDATE OR DELETE ON " + table +
+                  " FOR EACH ROW EXECUTE FUNCTION slmhub_append_only();\nCREATE TRIGGER " + table +
+                  "_no_truncate BEFORE TRUNCATE ON " + table +
+                  " FOR EACH STATEMENT EXECUTE FUNCTION slmhub_append_only()";
+    sql.replace(at, close + 2 - at, triggers);
+  }
   if (const auto at = sql.find("{{"); at != std::string::npos) {
     const auto close = sql.find("}}", at);
     const auto name = sql.substr(at, close == std::string::npos ? 12 : close + 2 - at);
     if (name.find_first_not_of("{}abcdefghijklmnopqrstuvwxyz_") == std::string::npos) {
       throw std::runtime_error("migration " + std::string(owner) + " version " +
                                std::to_string(migration.version) + ": unknown placeholder " + name +
-                               " (allowed: {{serial}}, {{blob}})");
+                               " (allowed: {{serial}}, {{blob}}, {{append_only:TABLE}})");
     }
   }
   return sql;

@@ -163,6 +163,29 @@ TEST_P(StoreTest, UnknownPlaceholderInMigrationIsRefused) {
   EXPECT_NE(message.find("demo version 1"), std::string::npos) << message;
 }
 
+// {{append_only:TABLE}}: rows can be added and read, never changed or removed, by anyone who
+// reaches the store (the audit log is such a table).
+TEST_P(StoreTest, AnAppendOnlyTableRefusesUpdatesAndDeletes) {
+  db_->migrate("demo", {{1, "log", "CREATE TABLE log (id {{serial}}, what TEXT NOT NULL)"},
+                        {2, "log is append-only", "{{append_only:log}}"}});
+  db_->transact([](Tx& tx) { tx.exec("INSERT INTO log(what) VALUES ('created')"); });
+  for (const std::string sql :
+       {"UPDATE log SET what = 'forged'", "DELETE FROM log", "DELETE FROM log WHERE id = 1"}) {
+    try {
+      db_->transact([&](Tx& tx) { tx.exec(sql); });
+      ADD_FAILURE() << sql << " was allowed";
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find("log is append-only"), std::string::npos) << e.what();
+    }
+  }
+  if (GetParam() == Engine::postgresql) {
+    EXPECT_THROW(db_->transact([](Tx& tx) { tx.exec("TRUNCATE log"); }), std::exception);
+  }
+  const auto rows = db_->query("SELECT id, what FROM log");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].text(1), "created");
+}
+
 TEST_P(StoreTest, MigrationScriptSplitsOutsideQuotesAndComments) {
   db_->migrate("demo", {{1, "seed",
                          "CREATE TABLE notes (id {{serial}}, body TEXT NOT NULL);\n"
