@@ -97,13 +97,15 @@ int serve(Server& server) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   server.open();
   std::string token = server.ensure_admin_token();
   int port = server.serve();
   auto host = server.settings().string("http.host");
   auto url = server.settings().string("http.public_url");
-  if (url.empty()) url = "http://" + host + ":" + std::to_string(port);
+  if (url.empty())
+    url = (server.https() ? "https://" : "http://") + host + ":" + std::to_string(port);
   std::cout << "slmhub listening on " << url << std::endl;
   if (!token.empty()) {
     std::cout << "admin token (shown once; also in "
@@ -111,7 +113,21 @@ int serve(Server& server) {
               << "): " << token << std::endl;
   }
   int sig = 0;
-  sigwait(&signals, &sig);
+  // SIGHUP: the TLS certificate and key are read again (a renewed certificate without a
+  // restart); nothing else is reloaded.
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    auto& log = server.log("host");
+    if (!server.https()) {
+      log.info("SIGHUP: nothing to reload (HTTPS is not configured)");
+      continue;
+    }
+    try {
+      log.info("SIGHUP: now serving " + server.reload_tls());
+    } catch (const std::exception& e) {
+      log.error("SIGHUP: the TLS certificate was not reloaded, the old one stays: " +
+                std::string(e.what()));
+    }
+  }
   server.log("host").info(std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
   server.shutdown();
   return kOk;

@@ -252,7 +252,7 @@ class Workflows : public slmhub::Plugin {
                     work_order_json(book.approve_work_order(actor_of(req), id_param(req))));
               },
               "open → approved: each customer's credit approved (credit.approved)"});
-    http.add({"GET", "/api/v1/credits", "customer",
+    http.add({"GET", "/api/v1/credits", "customer|viewer",
               [&book](const Request& req) {
                 Json items = Json::array();
                 for (const auto& c : book.credits(scope_of(req), req.query_param("state"))) {
@@ -261,7 +261,7 @@ class Workflows : public slmhub::Plugin {
                 return Response::json({{"credits", std::move(items)}});
               },
               "SLA credits (a customer token sees its own; ?state=pending|approved|withdrawn)"});
-    http.add({"GET", "/api/v1/credits/{id}", "customer",
+    http.add({"GET", "/api/v1/credits/{id}", "customer|viewer",
               [&book](const Request& req) {
                 return Response::json(credit_json(
                     visible(book.credit(id_param(req)), scope_of(req), "credit", id_param(req))));
@@ -279,13 +279,13 @@ class Workflows : public slmhub::Plugin {
     using slmhub::workflows::dispute_json;
     using slmhub::workflows::request_json;
     ClaimBook& book = *claims_;
-    http.add({"POST", "/api/v1/credit-requests", "customer",
+    http.add({"POST", "/api/v1/credit-requests", "customer|service_manager",
               [&book](const Request& req) {
                 return Response::json(request_json(book.file_request(filer_of(req), req.json())),
                                       201);
               },
               "file a single-customer credit request (60-day window); slmhub adds its evidence"});
-    http.add({"GET", "/api/v1/credit-requests", "customer",
+    http.add({"GET", "/api/v1/credit-requests", "customer|viewer",
               [&book](const Request& req) {
                 Json items = Json::array();
                 for (const auto& q : book.requests(scope_of(req), req.query_param("state"))) {
@@ -294,13 +294,13 @@ class Workflows : public slmhub::Plugin {
                 return Response::json({{"credit_requests", std::move(items)}});
               },
               "credit requests (a customer token sees its own; ?state=received|accepted|denied)"});
-    http.add({"GET", "/api/v1/credit-requests/{id}", "customer",
+    http.add({"GET", "/api/v1/credit-requests/{id}", "customer|viewer",
               [&book](const Request& req) {
                 return Response::json(request_json(visible(
                     book.request(id_param(req)), scope_of(req), "credit request", id_param(req))));
               },
               "one credit request with the claim and slmhub's measurement side by side"});
-    http.add({"GET", "/api/v1/credit-requests/{id}/documents/{n}", "customer",
+    http.add({"GET", "/api/v1/credit-requests/{id}/documents/{n}", "customer|viewer",
               [&book](const Request& req) {
                 visible(book.request(id_param(req)), scope_of(req), "credit request",
                         id_param(req));
@@ -327,13 +327,13 @@ class Workflows : public slmhub::Plugin {
                     request_json(book.deny(actor_of(req), id_param(req), reason_of(req))));
               },
               "received → denied, with a reason e-mailed to the customer"});
-    http.add({"POST", "/api/v1/disputes", "customer",
+    http.add({"POST", "/api/v1/disputes", "customer|service_manager",
               [&book](const Request& req) {
                 return Response::json(dispute_json(book.file_dispute(filer_of(req), req.json())),
                                       201);
               },
               "dispute an issued credit within 30 days of its receipt (level 1)"});
-    http.add({"GET", "/api/v1/disputes", "customer",
+    http.add({"GET", "/api/v1/disputes", "customer|viewer",
               [&book](const Request& req) {
                 Json items = Json::array();
                 for (const auto& d : book.disputes(scope_of(req), req.query_param("state"))) {
@@ -342,13 +342,13 @@ class Workflows : public slmhub::Plugin {
                 return Response::json({{"disputes", std::move(items)}});
               },
               "disputes (a customer token sees its own; ?state=open|closed)"});
-    http.add({"GET", "/api/v1/disputes/{id}", "customer",
+    http.add({"GET", "/api/v1/disputes/{id}", "customer|viewer",
               [&book](const Request& req) {
                 return Response::json(dispute_json(
                     visible(book.dispute(id_param(req)), scope_of(req), "dispute", id_param(req))));
               },
               "one dispute with its escalations, resolution and documents"});
-    http.add({"GET", "/api/v1/disputes/{id}/documents/{n}", "customer",
+    http.add({"GET", "/api/v1/disputes/{id}/documents/{n}", "customer|viewer",
               [&book](const Request& req) {
                 visible(book.dispute(id_param(req)), scope_of(req), "dispute", id_param(req));
                 return attachment_response(book.attachments(), "dispute/" + id_param(req),
@@ -382,7 +382,7 @@ class Workflows : public slmhub::Plugin {
     using slmhub::workflows::obligation_json;
     ObligationBook& book = *obligations_;
     const slmhub::Clock* clock = clock_;
-    http.add({"GET", "/api/v1/obligations", "customer",
+    http.add({"GET", "/api/v1/obligations", "customer|viewer",
               [&book, clock](const Request& req) {
                 Json items = Json::array();
                 for (const auto& o :
@@ -398,7 +398,7 @@ class Workflows : public slmhub::Plugin {
                 return Response::json({{"customers", book.flagged()}});
               },
               "customers whose contact validation is overdue (the SLA allows suspension)"});
-    http.add({"POST", "/api/v1/obligations/{id}/complete", "customer",
+    http.add({"POST", "/api/v1/obligations/{id}/complete", "customer|service_manager",
               [&book, clock](const Request& req) {
                 const std::string scope = req.principal.has_role("service_manager")
                                               ? std::string()

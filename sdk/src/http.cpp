@@ -11,6 +11,13 @@ bool Principal::has_role(const std::string& role) const {
   return roles.contains(role) || roles.contains("admin");
 }
 
+bool Principal::admitted_by(const std::string& route_role) const {
+  constexpr std::string_view kCustomerOr = "customer|";
+  if (route_role.starts_with(kCustomerOr))
+    return !customer().empty() || has_role(route_role.substr(kCustomerOr.size()));
+  return has_role(route_role);
+}
+
 std::string Principal::customer() const {
   for (const auto& r : roles) {
     if (r.starts_with("customer:")) return r.substr(9);

@@ -36,17 +36,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Runs a shell command; its exit status and everything it printed.
-std::pair<int, std::string> shell(const std::string& command) {
-  std::string out;
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
-  if (!p) return {-1, "popen failed"};
-  char buf[4096];
-  while (std::size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
 // Each test runs on the embedded SQLite store and on a PostgreSQL 15 cluster.
 class Billing : public testing::TestWithParam<std::string> {
  protected:
@@ -378,14 +367,15 @@ TEST_P(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
   const std::string xsd = (shared_dir() / "ubl-2.1/maindoc/UBL-Invoice-2.1.xsd").string();
   for (const char* number : {"INV-FY2027-000003", "INV-FY2027-000004"}) {
     const std::string file = (out / (std::string(number) + ".xml")).string();
-    const auto [status, output] = shell("xmllint --noout --schema '" + xsd + "' '" + file + "'");
+    const auto [status, output] =
+        run_shell("xmllint --noout --schema '" + xsd + "' '" + file + "'");
     EXPECT_EQ(status, 0) << output;
-    const auto lines = shell(
+    const auto lines = run_shell(
         "xmllint --xpath 'sum(//*[local-name()=\"InvoiceLine\"]/"
         "*[local-name()=\"LineExtensionAmount\"])' '" +
         file + "'");
     const auto payable =
-        shell("xmllint --xpath 'string(//*[local-name()=\"PayableAmount\"])' '" + file + "'");
+        run_shell("xmllint --xpath 'string(//*[local-name()=\"PayableAmount\"])' '" + file + "'");
     EXPECT_EQ(std::stod(lines.second), std::stod(payable.second)) << number;
   }
   EXPECT_NE(read_text(out / "INV-FY2027-000004.xml")
@@ -393,7 +383,7 @@ TEST_P(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
             std::string::npos);
 
   // Python's csv module reads the CSV back to the same totals, per document.
-  const auto csv = shell(
+  const auto csv = run_shell(
       "/usr/bin/python3 -c 'import csv,sys,decimal\n"
       "t={}\n"
       "for r in csv.DictReader(open(sys.argv[1], newline=\"\")):\n"
@@ -463,9 +453,9 @@ TEST_P(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
   EXPECT_EQ(ok("GET", "/api/v1/invoices/2027-01:registrar", billing_)["number"],
             "INV-FY2027-000007");
   const fs::path jan_out = dir_.path() / "exports" / "invoices-2027-01";
-  const auto note_check = shell("xmllint --noout --schema '" + shared_dir().string() +
-                                "/ubl-2.1/maindoc/UBL-CreditNote-2.1.xsd' '" +
-                                (jan_out / "CN-FY2027-000001.xml").string() + "'");
+  const auto note_check = run_shell("xmllint --noout --schema '" + shared_dir().string() +
+                                    "/ubl-2.1/maindoc/UBL-CreditNote-2.1.xsd' '" +
+                                    (jan_out / "CN-FY2027-000001.xml").string() + "'");
   EXPECT_EQ(note_check.first, 0) << note_check.second;
   const auto reopen = call("POST", "/api/v1/invoices/run", billing_, {{"month", "2026-10"}});
   EXPECT_EQ(reopen.status, 409);
@@ -720,11 +710,11 @@ TEST(BillingExportCrash, KillNineLeavesNoFilesOrAllOfThemAndTheNextRunCompletes)
   EXPECT_EQ(left, std::set<std::string>{"invoices-2026-10"});  // no partial directory behind
 
   const std::string db = (dir.path() / "slmhub.db").string();
-  const auto numbers = shell("sqlite3 '" + db +
-                             "' \"SELECT COUNT(*), COUNT(DISTINCT number), MIN(number), "
-                             "MAX(number) FROM billing_documents WHERE state = 'final'\"");
+  const auto numbers = run_shell("sqlite3 '" + db +
+                                 "' \"SELECT COUNT(*), COUNT(DISTINCT number), MIN(number), "
+                                 "MAX(number) FROM billing_documents WHERE state = 'final'\"");
   EXPECT_EQ(numbers.second, "1500|1500|INV-FY2027-000001|INV-FY2027-001500\n");
-  EXPECT_EQ(shell("sqlite3 '" + db + "' 'PRAGMA integrity_check'").second, "ok\n");
+  EXPECT_EQ(run_shell("sqlite3 '" + db + "' 'PRAGMA integrity_check'").second, "ok\n");
 
   const std::string csv_before = read_text(month_dir / "invoices-2026-10.csv");
   const auto again =

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "dovecot.hpp"
+#include "process.hpp"
 #include "server_process.hpp"
 #include "slmhub/json.hpp"
 #include "smtp_recorder.hpp"
@@ -34,15 +35,6 @@ int free_port() {
   if (std::fscanf(p, "%d", &port) != 1) port = 0;
   pclose(p);
   return port;
-}
-
-std::pair<int, std::string> run(const std::string& command) {
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int status = pclose(p);
-  return {WEXITSTATUS(status), out};
 }
 
 class MailIntake : public testing::Test {
@@ -79,10 +71,10 @@ class MailIntake : public testing::Test {
 
 TEST_F(MailIntake, SwaksOverLmtpMakesATicketAndTheAutoReplyLeavesOverSmtp) {
   const auto [status, transcript] =
-      run("swaks --protocol LMTP --server 127.0.0.1 --port " + std::to_string(lmtp_port_) +
-          " --from requester@library.example.org --to db-requests@example.org"
-          " --header 'Subject: Please grant SELECT on reports'"
-          " --header 'Message-Id: <lmtp-1@library.example.org>' --body 'Thanks.'");
+      run_shell("swaks --protocol LMTP --server 127.0.0.1 --port " + std::to_string(lmtp_port_) +
+                " --from requester@library.example.org --to db-requests@example.org"
+                " --header 'Subject: Please grant SELECT on reports'"
+                " --header 'Message-Id: <lmtp-1@library.example.org>' --body 'Thanks.'");
   ASSERT_EQ(status, 0) << transcript << server_->log();
   EXPECT_NE(transcript.find("250 2.0.0 ticket DBR0000001"), std::string::npos) << transcript;
   const Json t = ticket("DBR0000001");
@@ -101,10 +93,10 @@ TEST_F(MailIntake, SwaksOverLmtpMakesATicketAndTheAutoReplyLeavesOverSmtp) {
 
   // The same message again (an MTA retry after a lost 250): the same answer, nothing new.
   const auto again =
-      run("swaks --protocol LMTP --server 127.0.0.1 --port " + std::to_string(lmtp_port_) +
-          " --from requester@library.example.org --to db-requests@example.org"
-          " --header 'Subject: Please grant SELECT on reports'"
-          " --header 'Message-Id: <lmtp-1@library.example.org>' --body 'Thanks.'");
+      run_shell("swaks --protocol LMTP --server 127.0.0.1 --port " + std::to_string(lmtp_port_) +
+                " --from requester@library.example.org --to db-requests@example.org"
+                " --header 'Subject: Please grant SELECT on reports'"
+                " --header 'Message-Id: <lmtp-1@library.example.org>' --body 'Thanks.'");
   EXPECT_EQ(again.first, 0);
   EXPECT_NE(again.second.find("250 2.0.0 duplicate DBR0000001"), std::string::npos) << again.second;
   EXPECT_EQ(
@@ -122,7 +114,8 @@ TEST_F(MailIntake, MailgateFromAPipeDeliversAndTellsTheMtaWhatToDo) {
   const std::string gate = std::string(SLMHUB_BINARY) +
                            " mailgate --url http://127.0.0.1:" + std::to_string(server_->port()) +
                            " --token-file " + (dir_.path() / "token").string();
-  auto [status, out] = run(gate + " --queue db-requests < " + (dir_.path() / "mail.eml").string());
+  auto [status, out] =
+      run_shell(gate + " --queue db-requests < " + (dir_.path() / "mail.eml").string());
   EXPECT_EQ(status, 0) << out;
   EXPECT_NE(out.find("HTTP 201"), std::string::npos) << out;
   const Json t = ticket("DBR0000001");
@@ -133,24 +126,26 @@ TEST_F(MailIntake, MailgateFromAPipeDeliversAndTellsTheMtaWhatToDo) {
   EXPECT_NE(mails[0].data.find("Subject: [DBR0000001] Database is down"), std::string::npos);
 
   // A queue that does not exist: the MTA must bounce it, not retry forever (65).
-  std::tie(status, out) = run(gate + " --queue nowhere < " + (dir_.path() / "mail.eml").string());
+  std::tie(status, out) =
+      run_shell(gate + " --queue nowhere < " + (dir_.path() / "mail.eml").string());
   EXPECT_EQ(status, 65) << out;
   // A token that is not valid: 77.
   std::ofstream(dir_.path() / "bad-token") << "not-a-token\n";
-  std::tie(status, out) = run(std::string(SLMHUB_BINARY) + " mailgate --url http://127.0.0.1:" +
-                              std::to_string(server_->port()) + " --token-file " +
-                              (dir_.path() / "bad-token").string() + " --queue db-requests < " +
-                              (dir_.path() / "mail.eml").string());
+  std::tie(status, out) =
+      run_shell(std::string(SLMHUB_BINARY) +
+                " mailgate --url http://127.0.0.1:" + std::to_string(server_->port()) +
+                " --token-file " + (dir_.path() / "bad-token").string() +
+                " --queue db-requests < " + (dir_.path() / "mail.eml").string());
   EXPECT_EQ(status, 77) << out;
   // Not http://: a usage error (64) before anything is sent.
-  std::tie(status, out) = run(std::string(SLMHUB_BINARY) +
-                              " mailgate --url https://127.0.0.1:1 --queue db-requests < " +
-                              (dir_.path() / "mail.eml").string());
+  std::tie(status, out) = run_shell(std::string(SLMHUB_BINARY) +
+                                    " mailgate --url https://127.0.0.1:1 --queue db-requests < " +
+                                    (dir_.path() / "mail.eml").string());
   EXPECT_EQ(status, 64) << out;
   // The server is gone: try later (75), the MTA keeps the message.
   server_->stop();
   std::tie(status, out) =
-      run(gate + " --queue db-requests < " + (dir_.path() / "mail.eml").string());
+      run_shell(gate + " --queue db-requests < " + (dir_.path() / "mail.eml").string());
   EXPECT_EQ(status, 75) << out;
 }
 

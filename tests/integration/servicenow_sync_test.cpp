@@ -189,9 +189,18 @@ TEST_F(ServiceNowSync, RoundTripWithoutEcho) {
     return d["count"].get<int>() >= 1;
   }));
   const Json first = sim_->control("GET", "/sim/webhook/deliveries", Json())["deliveries"][0];
-  EXPECT_EQ(first["status"], 200) << first.dump();
-  EXPECT_NE(first["response"].get<std::string>().find("\"echo\""), std::string::npos)
-      << first.dump();
+  if (first["status"] == 202) {
+    // The webhook overtook the create's own response (a busy machine): it was queued, and
+    // reading the record back finds nothing new in it.
+    ASSERT_TRUE(eventually([&] {
+      const Json inbox = status()["inbox"];
+      return !inbox.contains("pending") && inbox.value("applied", 0) == 1;
+    })) << status().dump();
+  } else {
+    EXPECT_EQ(first["status"], 200) << first.dump();
+    EXPECT_NE(first["response"].get<std::string>().find("\"echo\""), std::string::npos)
+        << first.dump();
+  }
 
   // In: a person changes the state and comments there; the ticket follows.
   const auto before = last_request();

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace slmhub::test {
@@ -29,6 +30,10 @@ pid_t spawn(std::vector<std::string> argv, int stdin_fd, const std::filesystem::
 
 // argv/envp arrays for exec and posix_spawn: pointers into `strings`, null-terminated.
 std::vector<char*> pointers(std::vector<std::string>& strings);
+
+// Runs `command` with /bin/sh: its exit status (-1 when killed by a signal) and everything it
+// printed, stdout and stderr together.
+std::pair<int, std::string> run_shell(const std::string& command);
 
 // Waits for `pid` to end: its exit status, 128 + the signal that killed it, or -1.
 int wait_exit(pid_t pid);

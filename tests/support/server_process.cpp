@@ -119,6 +119,10 @@ ServerProcess::ServerProcess(const std::filesystem::path& dir,
   for (auto& [k, v] : env) env_[k] = v;
 }
 
+void ServerProcess::signal(int sig) const {
+  if (pid_ > 0) ::kill(pid_, sig);
+}
+
 ServerProcess::~ServerProcess() {
   if (pid_ > 0) kill_hard();
 }
@@ -132,7 +136,7 @@ void ServerProcess::start() {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
     std::string text = slurp(out);
-    auto at = text.find("listening on http://");
+    auto at = text.find("listening on http");  // http:// or https://
     if (at != std::string::npos && text.find('\n', at) != std::string::npos) {
       auto colon = text.find(':', text.find("127.0.0.1", at));
       port_ = std::stoi(text.substr(colon + 1));

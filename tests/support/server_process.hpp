@@ -55,6 +55,8 @@ class ServerProcess {
   void kill_hard();  // SIGKILL, then reap
   void stop();       // SIGTERM, then reap; returns when the process is gone
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  void signal(int sig) const;  // kill(2) the running server with `sig`
   const std::string& admin_token() const { return token_; }
   // A new token with the one `role`, made with the admin token; throws if refused.
   std::string token(const std::string& role) const;

@@ -384,7 +384,18 @@ int Server::serve(bool background) {
   limits.request_timeout_ms = static_cast<int>(settings_.integer("http.request_timeout_ms"));
   limits.threads = static_cast<int>(settings_.integer("http.threads"));
   limits.max_queued = static_cast<int>(settings_.integer("http.max_queued"));
+  limits.auth_failure_limit = static_cast<int>(settings_.integer("auth.max_failures"));
+  limits.auth_failure_window_seconds =
+      static_cast<int>(settings_.integer("auth.failure_window_seconds"));
+  if (const auto cert = settings_.string("http.tls.cert_file"); !cert.empty())
+    limits.tls_cert_file = settings_.resolve_path(cert);
+  if (const auto key = settings_.string("http.tls.key_file"); !key.empty())
+    limits.tls_key_file = settings_.resolve_path(key);
   core_->start_writer(static_cast<int>(settings_.integer("db.group_commit_max")));
+  metrics_->gauge("slmhub_http_slow_clients_cut_total",
+                  "connections closed because a request did not arrive within "
+                  "http.request_timeout_ms",
+                  [this] { return http_ ? static_cast<double>(http_->slow_clients_cut()) : 0.0; });
   metrics_->gauge("slmhub_write_queue_depth", "writes waiting for the group committer",
                   [this] { return static_cast<double>(core_->writer().queued()); });
   metrics_->gauge("slmhub_write_batches_total", "group commits since start",
@@ -416,17 +427,25 @@ int Server::serve(bool background) {
         return static_cast<double>(
             db_->query("SELECT COUNT(*) FROM job_runs WHERE outcome = 'failed'").at(0).integer(0));
       });
+  // First, so that a certificate that cannot be used stops the start before anything runs.
+  http_ = std::make_unique<HttpServer>(*router_, *tokens_, *metrics_, log("http"), limits);
+  int port =
+      http_->start(settings_.string("http.host"), static_cast<int>(settings_.integer("http.port")));
   if (background) {
     events_->start();
     outbox_->start();
     jobs_->start();
   }
-  http_ = std::make_unique<HttpServer>(*router_, *tokens_, *metrics_, log("http"), limits);
-  int port =
-      http_->start(settings_.string("http.host"), static_cast<int>(settings_.integer("http.port")));
   serving_ = true;
   ready_ = true;
   return port;
+}
+
+bool Server::https() const { return http_ && http_->tls(); }
+
+std::string Server::reload_tls() {
+  if (!http_) throw std::runtime_error("the server is not serving");
+  return http_->reload_tls();
 }
 
 void Server::shutdown() {

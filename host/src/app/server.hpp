@@ -53,6 +53,10 @@ class Server {
   // drive events() and jobs() by hand, so nothing happens behind their back.
   int serve(bool background = true);
   void shutdown();
+  // Whether the API is served over TLS; reload_tls() reads its certificate and key again
+  // (SIGHUP) and returns what is served now, or throws and keeps the pair it had.
+  bool https() const;
+  std::string reload_tls();
 
   Logger& log(const std::string& source);
   const Settings& settings() const { return settings_; }

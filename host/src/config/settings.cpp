@@ -57,7 +57,16 @@ const std::vector<ConfigKey>& Settings::host_schema() {
       {"http.max_header_count", T::integer, "64", "most request header fields (431 above)"},
       {"http.max_header_bytes", T::integer, "16384", "largest total header size (431 above)"},
       {"http.max_json_depth", T::integer, "64", "deepest JSON nesting in a request body"},
-      {"http.request_timeout_ms", T::integer, "30000", "socket read/write timeout"},
+      {"http.request_timeout_ms", T::integer, "30000",
+       "time a client has to send a whole request (and the TLS handshake), from connecting or "
+       "from the previous answer; also each socket read and write"},
+      {"http.tls.cert_file", T::string, "",
+       "PEM certificate (then its chain) for HTTPS; empty: plain HTTP. Read again on SIGHUP"},
+      {"http.tls.key_file", T::string, "", "PEM private key of http.tls.cert_file (unencrypted)"},
+      {"auth.max_failures", T::integer, "10",
+       "invalid tokens a client address may present per auth.failure_window_seconds before it "
+       "gets 429; 0: no limit"},
+      {"auth.failure_window_seconds", T::integer, "60", "see auth.max_failures"},
       {"http.public_url", T::string, "", "URL printed at start and used in links"},
       {"db.url", T::string, "sqlite:var/slmhub.db", "sqlite:PATH or postgresql://..."},
       {"db.group_commit_max", T::integer, "512", "most writes committed in one transaction"},

@@ -160,7 +160,7 @@ void CoreStore::add_routes(Router& router) {
                "host");
   }
 
-  router.add({"GET", "/api/v1/tickets", "customer",
+  router.add({"GET", "/api/v1/tickets", "customer|viewer",
               [this](const Request& req) {
                 const std::string own =
                     req.principal.has_role("viewer") ? "" : req.principal.customer();
@@ -183,7 +183,7 @@ void CoreStore::add_routes(Router& router) {
               "tickets, newest first (a customer token sees its own; ?breached=true: first "
               "response late or overdue)"},
              "host");
-  router.add({"POST", "/api/v1/tickets", "customer",
+  router.add({"POST", "/api/v1/tickets", "customer|operator",
               [this](const Request& req) {
                 Json body = parse_body_object(req);
                 std::vector<FieldError> errors;
@@ -219,7 +219,7 @@ void CoreStore::add_routes(Router& router) {
               },
               "open a ticket; it gets a case number"},
              "host");
-  router.add({"GET", "/api/v1/tickets/{id}", "customer",
+  router.add({"GET", "/api/v1/tickets/{id}", "customer|viewer",
               [this](const Request& req) {
                 auto t = find(req.params.at("id"));
                 if (!t) throw NotFound("no ticket '" + req.params.at("id") + "'");
@@ -248,7 +248,7 @@ void CoreStore::add_routes(Router& router) {
               },
               "change a ticket's subject, kind, status or priority"},
              "host");
-  router.add({"POST", "/api/v1/tickets/{id}/messages", "customer",
+  router.add({"POST", "/api/v1/tickets/{id}/messages", "customer|operator",
               [this](const Request& req) {
                 auto t = find(req.params.at("id"));
                 if (!t) throw NotFound("no ticket '" + req.params.at("id") + "'");

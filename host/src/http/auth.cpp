@@ -187,4 +187,45 @@ AuthResult TokenStore::authenticate(const std::string& authorization, Principal&
   return AuthResult::ok;
 }
 
+FailedAuthLimiter::FailedAuthLimiter(int limit, Clock::duration window, std::size_t max_clients)
+    : limit_(limit), window_(window), max_clients_(max_clients) {}
+
+FailedAuthLimiter::Clock::duration FailedAuthLimiter::blocked_for(const std::string& client) {
+  if (limit_ <= 0) return Clock::duration::zero();
+  std::lock_guard lock(mutex_);
+  const auto it = failures_.find(client);
+  if (it == failures_.end()) return Clock::duration::zero();
+  auto& times = it->second;
+  const auto now = Clock::now();
+  std::erase_if(times, [&](Clock::time_point t) { return t + window_ <= now; });
+  if (times.empty()) {
+    failures_.erase(it);
+    return Clock::duration::zero();
+  }
+  if (static_cast<int>(times.size()) < limit_) return Clock::duration::zero();
+  return times.front() + window_ - now;
+}
+
+void FailedAuthLimiter::failed(const std::string& client) {
+  if (limit_ <= 0) return;
+  std::lock_guard lock(mutex_);
+  const auto now = Clock::now();
+  if (failures_.size() >= max_clients_ && !failures_.count(client)) {
+    // Forget every address whose failures have all left the window, or else the one that
+    // failed longest ago.
+    std::erase_if(failures_,
+                  [&](const auto& entry) { return entry.second.back() + window_ <= now; });
+    if (failures_.size() >= max_clients_) {
+      auto oldest = failures_.begin();
+      for (auto it = failures_.begin(); it != failures_.end(); ++it)
+        if (it->second.back() < oldest->second.back()) oldest = it;
+      failures_.erase(oldest);
+    }
+  }
+  auto& times = failures_[client];
+  times.push_back(now);
+  // Only the last `limit_` failures matter to the decision.
+  if (static_cast<int>(times.size()) > limit_) times.erase(times.begin());
+}
+
 }  // namespace slmhub::host

@@ -63,4 +63,26 @@ class TokenStore {
 
 std::string random_token(std::size_t bytes);  // base64url, no padding
 
+// Failed authentication per client address: after `limit` invalid or expired tokens within
+// `window`, the address gets 429 (with Retry-After) on every route that needs a token until
+// its oldest failure leaves the window, so a token cannot be guessed at speed. A missing
+// token is not a failure (a browser asks without one first). At most `max_clients` addresses
+// are remembered; past that the quietest are forgotten, so the table cannot grow without end.
+class FailedAuthLimiter {
+ public:
+  using Clock = std::chrono::steady_clock;
+  FailedAuthLimiter(int limit, Clock::duration window, std::size_t max_clients = 10000);
+  // Zero when `client` may try; otherwise how long it must wait.
+  Clock::duration blocked_for(const std::string& client);
+  void failed(const std::string& client);
+  bool enabled() const { return limit_ > 0; }
+
+ private:
+  const int limit_;
+  const Clock::duration window_;
+  const std::size_t max_clients_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::vector<Clock::time_point>> failures_;
+};
+
 }  // namespace slmhub::host

@@ -2,16 +2,20 @@
 
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerConnection.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/SecureServerSocket.h>
 #include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/TCPServer.h>
+#include <Poco/Net/TCPServerConnectionFactory.h>
 #include <Poco/ThreadPool.h>
 #include <Poco/URI.h>
 
 #include <chrono>
 
+#include "http/tls_server.hpp"
 #include "slmhub/errors.hpp"
 
 namespace slmhub::host {
@@ -38,9 +42,14 @@ using Poco::Net::HTTPServerResponse;
 
 class RootHandler : public Poco::Net::HTTPRequestHandler {
  public:
-  RootHandler(Router& router, TokenStore& tokens, Metrics& metrics, Logger& log,
-              const HttpLimits& limits)
-      : router_(router), tokens_(tokens), metrics_(metrics), log_(log), limits_(limits) {}
+  RootHandler(Router& router, TokenStore& tokens, FailedAuthLimiter& failures, Metrics& metrics,
+              Logger& log, const HttpLimits& limits)
+      : router_(router),
+        tokens_(tokens),
+        failures_(failures),
+        metrics_(metrics),
+        log_(log),
+        limits_(limits) {}
 
   void handleRequest(HTTPServerRequest& in, HTTPServerResponse& out) override {
     auto started = std::chrono::steady_clock::now();
@@ -56,6 +65,7 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
                          "the server failed to answer; the error is in its log", in.getURI());
     }
     send(out, response);
+    ConnectionGuard::answer_sent();
     if (close_) drain_unread(in);
     auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
                       std::chrono::steady_clock::now() - started)
@@ -131,8 +141,25 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
     request.params = std::move(match.params);
 
     if (!entry.route.role.empty()) {
+      const std::string client = in.clientAddress().host().toString();
+      if (const auto wait = failures_.blocked_for(client); wait.count() > 0) {
+        close_after_answer(in);
+        const auto seconds = std::chrono::ceil<std::chrono::seconds>(wait).count();
+        auto r = problem(429, "Too Many Requests",
+                         "too many invalid tokens from " + client + "; try again in " +
+                             std::to_string(seconds) + " s",
+                         in.getURI());
+        r.headers.emplace_back("Retry-After", std::to_string(seconds));
+        return r;
+      }
       auto result = tokens_.authenticate(request.header("authorization"), request.principal);
       if (result != AuthResult::ok) {
+        if (result != AuthResult::missing) {
+          failures_.failed(client);
+          log_.warning("refused an " +
+                       std::string(result == AuthResult::expired ? "expired" : "invalid") +
+                       " token from " + client + " (" + request.method + " " + request.path + ")");
+        }
         close_after_answer(in);
         static const char* kWhy[] = {"", "this resource needs 'Authorization: Bearer <token>'",
                                      "the bearer token is not valid", "the bearer token expired"};
@@ -140,14 +167,16 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
         r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"slmhub\"");
         return r;
       }
-      // "customer" routes are open to staff and to customer tokens, which the handler
-      // then limits to their own records.
-      bool allowed = entry.route.role == "customer" ? !request.principal.roles.empty()
-                                                    : request.principal.has_role(entry.route.role);
-      if (!allowed) {
+      if (!request.principal.admitted_by(entry.route.role)) {
         close_after_answer(in);
-        return problem(403, "Forbidden", "this resource needs the role '" + entry.route.role + "'",
-                       in.getURI());
+        const std::string& role = entry.route.role;
+        const auto bar = role.find('|');
+        return problem(
+            403, "Forbidden",
+            bar == std::string::npos
+                ? "this resource needs the role '" + role + "'"
+                : "this resource needs the role '" + role.substr(bar + 1) + "' or a customer token",
+            in.getURI());
       }
     } else {
       request.principal.id = "anonymous";
@@ -165,15 +194,38 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
     // Without Content-Length or chunked encoding a request has no body (RFC 9112 §6.3): reading
     // one would wait for the client to close (`curl -X POST` without data waited 30 s).
     const bool has_body = in.hasContentLength() || in.getChunkedTransferEncoding();
-    while (has_body && stream) {
-      stream.read(buffer, sizeof buffer);
-      body.append(buffer, static_cast<std::size_t>(stream.gcount()));
-      if (static_cast<std::int64_t>(body.size()) > limits_.max_body_bytes) {
-        close_after_answer(in);
-        return too_large(in);
+    try {
+      while (has_body && stream) {
+        stream.read(buffer, sizeof buffer);
+        body.append(buffer, static_cast<std::size_t>(stream.gcount()));
+        if (static_cast<std::int64_t>(body.size()) > limits_.max_body_bytes) {
+          close_after_answer(in);
+          return too_large(in);
+        }
       }
+    } catch (const Poco::Exception& e) {
+      close_ = true;
+      if (!ConnectionGuard::cut())
+        return problem(400, "Bad Request", "the request body cannot be read: " + e.displayText(),
+                       in.getURI());
+    }
+    if (ConnectionGuard::cut()) {
+      close_ = true;
+      return problem(408, "Request Timeout",
+                     "the request did not arrive whole within " +
+                         std::to_string(limits_.request_timeout_ms) +
+                         " ms (http.request_timeout_ms)",
+                     in.getURI());
+    }
+    if (in.hasContentLength() && static_cast<std::int64_t>(body.size()) < in.getContentLength64()) {
+      close_ = true;
+      return problem(400, "Bad Request",
+                     "the request body ended after " + std::to_string(body.size()) + " of " +
+                         std::to_string(in.getContentLength64()) + " bytes (Content-Length)",
+                     in.getURI());
     }
     request.body = std::move(body);
+    ConnectionGuard::handler_started();
     return entry.route.handler(request);
   }
 
@@ -224,6 +276,7 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
 
   Router& router_;
   TokenStore& tokens_;
+  FailedAuthLimiter& failures_;
   Metrics& metrics_;
   Logger& log_;
   const HttpLimits& limits_;
@@ -232,53 +285,121 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
 
 class RootFactory : public Poco::Net::HTTPRequestHandlerFactory {
  public:
-  RootFactory(Router& router, TokenStore& tokens, Metrics& metrics, Logger& log,
-              const HttpLimits& limits)
-      : router_(router), tokens_(tokens), metrics_(metrics), log_(log), limits_(limits) {}
+  RootFactory(Router& router, TokenStore& tokens, FailedAuthLimiter& failures, Metrics& metrics,
+              Logger& log, const HttpLimits& limits)
+      : router_(router),
+        tokens_(tokens),
+        failures_(failures),
+        metrics_(metrics),
+        log_(log),
+        limits_(limits) {}
   Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override {
-    return new RootHandler(router_, tokens_, metrics_, log_, limits_);
+    return new RootHandler(router_, tokens_, failures_, metrics_, log_, limits_);
   }
 
  private:
   Router& router_;
   TokenStore& tokens_;
+  FailedAuthLimiter& failures_;
   Metrics& metrics_;
   Logger& log_;
   const HttpLimits& limits_;
+};
+
+// Poco's HTTP connection (keep-alive, parsing, 100-continue, chunked bodies), served under a
+// deadline: the TLS handshake and each request must arrive within http.request_timeout_ms.
+class GuardedConnection : public Poco::Net::TCPServerConnection {
+ public:
+  GuardedConnection(const Poco::Net::StreamSocket& socket, ConnectionGuard& guard,
+                    Poco::Net::HTTPServerParams::Ptr params,
+                    Poco::Net::HTTPRequestHandlerFactory::Ptr factory)
+      : TCPServerConnection(socket), guard_(guard), params_(params), factory_(factory) {}
+
+  void run() override {
+    ConnectionGuard::Watch watch(guard_, socket().impl()->sockfd());
+    Poco::Net::HTTPServerConnection http(socket(), params_, factory_);
+    http.run();
+  }
+
+ private:
+  ConnectionGuard& guard_;
+  Poco::Net::HTTPServerParams::Ptr params_;
+  Poco::Net::HTTPRequestHandlerFactory::Ptr factory_;
+};
+
+class GuardedConnectionFactory : public Poco::Net::TCPServerConnectionFactory {
+ public:
+  GuardedConnectionFactory(ConnectionGuard& guard, Poco::Net::HTTPServerParams::Ptr params,
+                           Poco::Net::HTTPRequestHandlerFactory::Ptr factory)
+      : guard_(guard), params_(params), factory_(factory) {}
+  Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override {
+    return new GuardedConnection(socket, guard_, params_, factory_);
+  }
+
+ private:
+  ConnectionGuard& guard_;
+  Poco::Net::HTTPServerParams::Ptr params_;
+  Poco::Net::HTTPRequestHandlerFactory::Ptr factory_;
 };
 
 }  // namespace
 
 HttpServer::HttpServer(Router& router, TokenStore& tokens, Metrics& metrics, Logger& log,
                        HttpLimits limits)
-    : router_(router), tokens_(tokens), metrics_(metrics), log_(log), limits_(limits) {}
+    : router_(router),
+      tokens_(tokens),
+      metrics_(metrics),
+      log_(log),
+      limits_(std::move(limits)),
+      failures_(limits_.auth_failure_limit,
+                std::chrono::seconds(limits_.auth_failure_window_seconds)) {}
 
 HttpServer::~HttpServer() { stop(); }
 
 int HttpServer::start(const std::string& host, int port) {
-  Poco::Net::ServerSocket socket(Poco::Net::SocketAddress(host, static_cast<Poco::UInt16>(port)),
-                                 256);
-  auto* params = new Poco::Net::HTTPServerParams;
+  const Poco::Net::SocketAddress address(host, static_cast<Poco::UInt16>(port));
+  if (limits_.tls_cert_file.empty() != limits_.tls_key_file.empty())
+    throw std::runtime_error(
+        "http.tls.cert_file and http.tls.key_file go together: set both for HTTPS, or neither");
+  std::unique_ptr<Poco::Net::ServerSocket> socket;
+  if (!limits_.tls_cert_file.empty()) {
+    tls_ = std::make_unique<TlsServer>(limits_.tls_cert_file, limits_.tls_key_file);
+    socket = std::make_unique<Poco::Net::SecureServerSocket>(address, 256, tls_->context());
+  } else {
+    socket = std::make_unique<Poco::Net::ServerSocket>(address, 256);
+  }
+  Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
   params->setMaxThreads(limits_.threads);
   params->setMaxQueued(limits_.max_queued);
   params->setTimeout(Poco::Timespan(static_cast<long>(limits_.request_timeout_ms) * 1000));
   params->setKeepAlive(true);
   params->setMaxKeepAliveRequests(10000);
   params->setServerName("slmhub");
-  int bound = socket.address().port();
+  const int bound = socket->address().port();
+  guard_ = std::make_unique<ConnectionGuard>(std::chrono::milliseconds(limits_.request_timeout_ms));
   pool_ = std::make_unique<Poco::ThreadPool>(2, limits_.threads);
-  server_ = std::make_unique<Poco::Net::HTTPServer>(
-      new RootFactory(router_, tokens_, metrics_, log_, limits_), *pool_, socket, params);
+  Poco::Net::HTTPRequestHandlerFactory::Ptr handlers =
+      new RootFactory(router_, tokens_, failures_, metrics_, log_, limits_);
+  server_ = std::make_unique<Poco::Net::TCPServer>(
+      new GuardedConnectionFactory(*guard_, params, handlers), *pool_, *socket, params);
   server_->start();
+  if (tls_) log_.info("HTTPS with " + tls_->describe());
   return bound;
+}
+
+std::string HttpServer::reload_tls() {
+  if (!tls_) throw std::runtime_error("HTTPS is not configured (http.tls.cert_file)");
+  return tls_->reload();
 }
 
 void HttpServer::stop() {
   if (server_) {
-    server_->stopAll(true);
+    server_->stop();  // no new connections
+    guard_->drain();  // idle keep-alive connections close now, the others after their answer
     server_.reset();
     pool_->joinAll();
     pool_.reset();
+    guard_.reset();
   }
 }
 

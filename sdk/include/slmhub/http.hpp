@@ -21,6 +21,9 @@ struct Principal {
   std::string name;
   std::set<std::string> roles;
   bool has_role(const std::string& role) const;
+  // Whether a route's role admits this principal: "R" needs the role R; "customer|R" takes a
+  // customer token (which the handler limits to its own records) or the role R.
+  bool admitted_by(const std::string& route_role) const;
   // For a `customer:<id>` principal, the customer id; empty otherwise.
   std::string customer() const;
 };
@@ -60,7 +63,9 @@ using Handler = std::function<Response(const Request&)>;
 struct Route {
   std::string method;   // GET, POST, PUT, PATCH, DELETE
   std::string pattern;  // "/api/v1/services/{id}": literal segments and {name} segments
-  std::string role;     // role required; "" = no authentication (health, webhooks with own auth)
+  // Role required (Principal::admitted_by): "viewer", "customer|viewer", ...; "" = no
+  // authentication (health, webhooks with their own).
+  std::string role;
   Handler handler;
   std::string summary;  // one line, for /api/v1/plugins and the OpenAPI check
 };

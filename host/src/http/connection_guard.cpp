@@ -1,0 +1,88 @@
+#include "http/connection_guard.hpp"
+
+#include <sys/socket.h>
+
+namespace slmhub::host {
+
+namespace {
+// The watch of the connection this thread serves, if any.
+thread_local ConnectionGuard::Watch* current = nullptr;
+constexpr auto kNone = ConnectionGuard::Clock::time_point::max();
+// How often deadlines are looked at: a slow client is cut at most this late.
+constexpr auto kTick = std::chrono::milliseconds(200);
+}  // namespace
+
+ConnectionGuard::ConnectionGuard(Clock::duration allowance)
+    : allowance_(allowance), watcher_([this] { watch_loop(); }) {}
+
+ConnectionGuard::~ConnectionGuard() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  watcher_.join();
+}
+
+ConnectionGuard::Watch::Watch(ConnectionGuard& guard, int fd)
+    : guard_(guard), fd_(fd), deadline_(Clock::now() + guard.allowance_) {
+  std::lock_guard lock(guard_.mutex_);
+  guard_.watches_.insert(this);
+  current = this;
+}
+
+ConnectionGuard::Watch::~Watch() {
+  std::lock_guard lock(guard_.mutex_);
+  guard_.watches_.erase(this);
+  current = nullptr;
+}
+
+void ConnectionGuard::rearm(Watch& watch, Clock::time_point deadline) {
+  std::lock_guard lock(mutex_);
+  watch.deadline_ = draining_ && deadline != kNone ? Clock::time_point::min() : deadline;
+  if (draining_) wake_.notify_all();
+}
+
+void ConnectionGuard::drain() {
+  std::lock_guard lock(mutex_);
+  draining_ = true;
+  for (Watch* w : watches_) {
+    if (w->deadline_ != kNone) w->deadline_ = Clock::time_point::min();
+  }
+  wake_.notify_all();
+}
+
+void ConnectionGuard::handler_started() {
+  if (current) current->guard_.rearm(*current, kNone);
+}
+
+void ConnectionGuard::answer_sent() {
+  if (current) current->guard_.rearm(*current, Clock::now() + current->guard_.allowance_);
+}
+
+bool ConnectionGuard::cut() {
+  if (!current) return false;
+  std::lock_guard lock(current->guard_.mutex_);
+  return current->cut_;
+}
+
+void ConnectionGuard::watch_loop() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    wake_.wait_for(lock, kTick);
+    const auto now = Clock::now();
+    for (Watch* w : watches_) {
+      if (w->deadline_ > now) continue;
+      // shutdown(2), not close: the descriptor stays the connection's until its thread is
+      // done with it, and the blocked read (TLS or not) returns at once.
+      ::shutdown(w->fd_, SHUT_RDWR);
+      w->deadline_ = kNone;
+      if (!draining_) {
+        w->cut_ = true;
+        ++cuts_;
+      }
+    }
+  }
+}
+
+}  // namespace slmhub::host
