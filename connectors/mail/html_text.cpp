@@ -289,6 +289,17 @@ struct Tag {
   std::string href, alt, start;  // the attributes this rendering uses, references decoded
 };
 
+// An href as a browser reads it (WHATWG URL): tabs and line breaks removed, leading and trailing
+// blanks trimmed, so a link target written out stays one word on one line.
+std::string url_of(std::string value) {
+  std::erase_if(value, [](char c) { return c == '\t' || c == '\n' || c == '\r'; });
+  std::size_t begin = 0;
+  std::size_t end = value.size();
+  while (begin < end && is_html_space(value[begin])) ++begin;
+  while (end > begin && is_html_space(value[end - 1])) --end;
+  return value.substr(begin, end - begin);
+}
+
 // Parses the tag starting at s[0] == '<' (the caller checked that a name or '/' + name follows).
 // Returns the characters consumed.
 std::size_t parse_tag(std::string_view s, Tag& tag) {
@@ -330,7 +341,7 @@ std::size_t parse_tag(std::string_view s, Tag& tag) {
       }
     }
     if (attr == "href") {
-      tag.href = decode_references(value);
+      tag.href = url_of(decode_references(value));
     } else if (attr == "alt") {
       tag.alt = std::string(value);  // decoded where it is written out
     } else if (attr == "start") {

@@ -73,7 +73,7 @@ void authenticate_webhook(const WebhookSettings& s, const Request& request, Inst
         const auto seconds = parse_integer(stamp);
         if (!seconds) {
           unauthorized("the timestamp header '" + s.timestamp_header +
-                       "' must be epoch seconds, got '" + stamp.substr(0, 40) + "'");
+                       "' must be epoch seconds, got " + quote_text(stamp));
         }
         const std::int64_t skew = to_epoch(now) - *seconds;
         if (skew > s.max_skew_seconds || -skew > s.max_skew_seconds) {
@@ -105,6 +105,10 @@ InboundChange parse_webhook(const WebhookSettings& s, const std::string& body) {
     throw Problem(
         400, "Bad Request",
         "ServiceNow webhook: the body is not JSON (at byte " + std::to_string(e.byte) + ")");
+  } catch (const Json::out_of_range&) {
+    // nlohmann reports a number beyond double's range (1e400) as out_of_range, not parse_error.
+    throw Problem(400, "Bad Request",
+                  "ServiceNow webhook: the body is not JSON (a number out of range)");
   }
   if (!json.is_object()) {
     throw Problem(400, "Bad Request",
@@ -120,8 +124,9 @@ InboundChange parse_webhook(const WebhookSettings& s, const std::string& body) {
   if (!s.tables.contains(change.table)) {
     std::string known;
     for (const auto& t : s.tables) known += (known.empty() ? "" : ", ") + t;
-    throw unprocessable("table '" + change.table.substr(0, 80) +
-                        "' is not synced (synced: " + known + ")");
+    // quote_text: a cut inside a UTF-8 sequence would make the problem+json answer fail.
+    throw unprocessable("table " + quote_text(change.table) + " is not synced (synced: " + known +
+                        ")");
   }
   change.sys_id = text_of(json, s.sys_id_field).value_or("");
   if (change.sys_id.empty())
@@ -130,8 +135,7 @@ InboundChange parse_webhook(const WebhookSettings& s, const std::string& body) {
   if (auto count = text_of(json, s.mod_count_field)) {
     auto value = parse_integer(*count);
     if (!value || *value < 0) {
-      throw unprocessable("$." + s.mod_count_field + " is '" + count->substr(0, 40) +
-                          "', not a count");
+      throw unprocessable("$." + s.mod_count_field + " is " + quote_text(*count) + ", not a count");
     }
     change.mod_count = *value;
   }

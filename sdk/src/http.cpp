@@ -36,8 +36,9 @@ std::int64_t Request::query_limit(std::int64_t fallback, std::int64_t max) const
   try {
     return std::clamp<std::int64_t>(std::stoll(text), 1, max);
   } catch (const std::exception&) {
+    // quote_text: the value is any bytes the client sent; the message must stay UTF-8.
     throw ValidationError("limit",
-                          "'" + text + "' is not a number from 1 to " + std::to_string(max));
+                          quote_text(text) + " is not a number from 1 to " + std::to_string(max));
   }
 }
 

@@ -32,7 +32,9 @@ std::string problem_json(int status, const std::string& title, const std::string
     for (const auto& e : errors) list.push_back({{"path", e.path}, {"message", e.message}});
     body["errors"] = std::move(list);
   }
-  return body.dump();
+  // Details quote what the client sent (a decoded path, a query value), which may be any
+  // bytes: invalid UTF-8 is written as U+FFFD rather than failing the answer.
+  return body.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 namespace {
