@@ -6,14 +6,21 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= 2
 CONFIG ?= config/slmhub.example.properties
 SLMHUB := $(BUILD_DIR)/host/slmhub
+# make fuzz (docs/fuzzing.md): a clang build of the libFuzzer targets in its own directory,
+# each target run FUZZ_SECONDS; built one job at a time (FUZZ_JOBS) beside other work.
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 1
+FUZZ_TARGETS ?= json dataset cron mime mime_header mail_address html_text sn_webhook sn_record \
+	sn_link http mustache
 
 # Debian packages the build, the tests and the benchmarks need.
 DEPS := cmake ninja-build g++ ccache pkg-config clang-format clang-tidy \
 	libpoco-dev libboost-dev libboost-filesystem-dev libssl-dev nlohmann-json3-dev \
 	libhowardhinnant-date-dev libsimdjson-dev libgtest-dev libgmock-dev tzdata \
-	postgresql-15 sqlite3 curl wrk ca-certificates chromium \
+	postgresql-15 sqlite3 curl wrk ca-certificates openssl chromium \
 	libgmime-3.0-dev swaks python3-aiosmtpd dovecot-pop3d dovecot-imapd libcurl4-openssl-dev \
-	libkainjow-mustache-dev python3 python3-icalendar libxml2-utils
+	libkainjow-mustache-dev python3 python3-icalendar libxml2-utils clang
 
 # ccache keyed on paths relative to the checkout, so a fresh clone reuses earlier builds.
 export CCACHE_BASEDIR := $(CURDIR)
@@ -21,7 +28,7 @@ export CCACHE_NOHASHDIR := 1
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps configure build run test test-unit bench bench-availability bench-mail bench-servicenow bench-alerts bench-billing format tidy clean
+.PHONY: all deps configure build run test test-asan test-tsan test-unit bench bench-availability bench-mail bench-servicenow bench-alerts bench-billing fuzz format tidy clean
 all: build
 
 # Idempotent: installs only what dpkg does not already have. Dovecot is only for the tests,
@@ -50,6 +57,26 @@ run: build
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+# The whole suite again under AddressSanitizer + UBSan, and under ThreadSanitizer, each in
+# its own build directory (docs/SECURITY.md). Any report fails the test that caused it: the
+# servers the tests start are sanitized builds too and exit non-zero on a report.
+ASAN_DIR ?= build-asan
+TSAN_DIR ?= build-tsan
+SANITIZER_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitizers/lsan.supp:print_suppressions=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	TSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitizers/tsan.supp:halt_on_error=1:second_deadlock_stack=1
+test-asan: deps
+	@[ -f $(ASAN_DIR)/build.ninja ] || cmake -S . -B $(ASAN_DIR) -G Ninja \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLMHUB_SANITIZE=address
+	cmake --build $(ASAN_DIR) -j $(JOBS)
+	cd $(ASAN_DIR) && $(SANITIZER_ENV) ctest --output-on-failure -j $(JOBS) --timeout 1800
+test-tsan: deps
+	@[ -f $(TSAN_DIR)/build.ninja ] || cmake -S . -B $(TSAN_DIR) -G Ninja \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLMHUB_SANITIZE=thread
+	cmake --build $(TSAN_DIR) -j $(JOBS)
+	cd $(TSAN_DIR) && $(SANITIZER_ENV) ctest --output-on-failure -j $(JOBS) --timeout 1800
 
 bench: build
 	bench/run.sh $(BUILD_DIR)
@@ -85,6 +112,15 @@ bench-alerts: configure
 bench-billing: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target slmhub billing_export
 	bench/billing/run.sh $(BUILD_DIR)
+
+# Every libFuzzer target for FUZZ_SECONDS; fails naming the input of any crash, sanitizer
+# report, broken check or timeout. New coverage goes to $(FUZZ_DIR)/fuzz/corpus, never to the
+# committed seeds in tests/fuzz/corpus.
+fuzz: deps
+	@[ -f $(FUZZ_DIR)/build.ninja ] || CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) -G Ninja \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLMHUB_FUZZ=ON -DSLMHUB_BUILD_TESTS=OFF
+	nice -n 10 cmake --build $(FUZZ_DIR) -j $(FUZZ_JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -19,6 +19,7 @@
 
 #include "app/server.hpp"
 #include "core/core_store.hpp"
+#include "crash.hpp"
 #include "events/event_bus.hpp"
 #include "http/auth.hpp"
 #include "jobs/job_scheduler.hpp"
@@ -630,9 +631,10 @@ INSTANTIATE_TEST_SUITE_P(Stores, Billing, testing::Values("sqlite", "postgresql"
 namespace slmhub::test {
 namespace {
 
-// `slmhub export invoices` killed with SIGKILL at points through its run: each time the month's
-// directory is absent or complete, never partial; the next run completes it with the numbers
-// the first finalisation assigned, gapless; a further run writes nothing.
+// `slmhub export invoices` killed with SIGKILL at a random moment of its run, round after round
+// from the same store: each time the month's directory is absent or complete, never partial,
+// and the store intact; the next run completes it with gapless numbers; a further run writes
+// nothing.
 TEST(BillingExportCrash, KillNineLeavesNoFilesOrAllOfThemAndTheNextRunCompletes) {
   TempDir dir;
   ServerProcess server(dir.path());
@@ -682,39 +684,54 @@ TEST(BillingExportCrash, KillNineLeavesNoFilesOrAllOfThemAndTheNextRunCompletes)
 
   const fs::path out = dir.path() / "accounting";
   const fs::path month_dir = out / "invoices-2026-10";
+  const fs::path db = dir.path() / "slmhub.db";
+  // Each round starts from the store as imported (the month not final), kills a first export
+  // at a random moment, then lets a second one complete.
+  const fs::path pristine = dir.path() / "pristine";
+  fs::create_directories(pristine);
+  for (const char* f : {"slmhub.db", "slmhub.db-wal", "slmhub.db-shm"}) {
+    if (fs::exists(dir.path() / f)) fs::copy_file(dir.path() / f, pristine / f);
+  }
   std::vector<std::string> argv = {"env"};
   for (const auto& [k, v] : server.env()) argv.push_back(k + "=" + v);
   argv.insert(argv.end(),
               {SLMHUB_BINARY, "export", "invoices", "--month", "2026-10", "--out", out.string()});
-  int absent = 0, complete = 0;
-  for (int delay_ms : {30, 120, 250, 400, 600, 900, 1300}) {
+  CrashSchedule schedule(std::chrono::milliseconds(30), std::chrono::milliseconds(1500));
+  SCOPED_TRACE(schedule.describe());
+  int absent = 0;
+  for (int round = 0; round < schedule.rounds(); ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    fs::remove_all(out);
+    for (const char* f : {"slmhub.db", "slmhub.db-wal", "slmhub.db-shm"}) {
+      fs::remove(dir.path() / f);
+      if (fs::exists(pristine / f)) fs::copy_file(pristine / f, dir.path() / f);
+    }
+    const auto delay = schedule.next();
     const pid_t pid = spawn(argv, -1, dir.path() / "export.out", dir.path() / "export.err");
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    std::this_thread::sleep_for(delay);
     ::kill(pid, SIGKILL);
     wait_exit(pid);
     if (!fs::exists(month_dir)) {
       ++absent;
-      continue;
+    } else {
+      EXPECT_TRUE(complete_set(month_dir, kCustomers)) << "killed after " << delay.count() << " ms";
     }
-    EXPECT_TRUE(complete_set(month_dir, kCustomers)) << "after " << delay_ms << " ms";
-    ++complete;
+    ASSERT_EQ(sqlite_integrity(db), "ok");
+
+    const auto done = run_slmhub(
+        {"export", "invoices", "--month", "2026-10", "--out", out.string()}, server.env());
+    EXPECT_EQ(done.status, 0) << done.err;
+    EXPECT_TRUE(complete_set(month_dir, kCustomers));
+    std::set<std::string> left;
+    for (const auto& f : fs::directory_iterator(out)) left.insert(f.path().filename().string());
+    EXPECT_EQ(left, std::set<std::string>{"invoices-2026-10"});  // no partial directory behind
+    const auto numbers = run_shell("sqlite3 '" + db.string() +
+                                   "' \"SELECT COUNT(*), COUNT(DISTINCT number), MIN(number), "
+                                   "MAX(number) FROM billing_documents WHERE state = 'final'\"");
+    EXPECT_EQ(numbers.second, "1500|1500|INV-FY2027-000001|INV-FY2027-001500\n");
+    ASSERT_EQ(sqlite_integrity(db), "ok");
   }
   EXPECT_GT(absent, 0) << "no kill landed before the files appeared";
-
-  const auto done =
-      run_slmhub({"export", "invoices", "--month", "2026-10", "--out", out.string()}, server.env());
-  EXPECT_EQ(done.status, 0) << done.err;
-  EXPECT_TRUE(complete_set(month_dir, kCustomers));
-  std::set<std::string> left;
-  for (const auto& f : fs::directory_iterator(out)) left.insert(f.path().filename().string());
-  EXPECT_EQ(left, std::set<std::string>{"invoices-2026-10"});  // no partial directory behind
-
-  const std::string db = (dir.path() / "slmhub.db").string();
-  const auto numbers = run_shell("sqlite3 '" + db +
-                                 "' \"SELECT COUNT(*), COUNT(DISTINCT number), MIN(number), "
-                                 "MAX(number) FROM billing_documents WHERE state = 'final'\"");
-  EXPECT_EQ(numbers.second, "1500|1500|INV-FY2027-000001|INV-FY2027-001500\n");
-  EXPECT_EQ(run_shell("sqlite3 '" + db + "' 'PRAGMA integrity_check'").second, "ok\n");
 
   const std::string csv_before = read_text(month_dir / "invoices-2026-10.csv");
   const auto again =

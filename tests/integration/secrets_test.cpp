@@ -8,6 +8,7 @@
 #include <chrono>
 #include <thread>
 
+#include "eventually.hpp"
 #include "process.hpp"
 #include "server_process.hpp"
 #include "servicenow_sim.hpp"
@@ -19,15 +20,6 @@ namespace slmhub::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-bool eventually(const std::function<bool()>& done, std::chrono::seconds timeout = 20s) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return done();
-}
 
 TEST(Secrets, NoConfiguredSecretAppearsInTheLogOrInAnAnswer) {
   // SLMHUB_SECRET_<NAME> → a value that occurs nowhere else.

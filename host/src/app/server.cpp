@@ -307,6 +307,8 @@ void Server::open() {
       std::chrono::seconds(settings_.integer("outbox.initial_backoff_seconds"));
   outbox_settings.max_backoff =
       std::chrono::seconds(settings_.integer("outbox.max_backoff_seconds"));
+  outbox_settings.claim_timeout =
+      std::chrono::seconds(settings_.integer("outbox.claim_timeout_seconds"));
   outbox_ =
       std::make_unique<OutboxService>(*db_, clock_, this->log("outbox"), instance, outbox_settings);
   JobSchedulerSettings job_settings;

@@ -82,6 +82,9 @@ const std::vector<ConfigKey>& Settings::host_schema() {
       {"outbox.initial_backoff_seconds", T::integer, "10",
        "wait before the first retry of a failed send; doubled each time"},
       {"outbox.max_backoff_seconds", T::integer, "3600", "longest wait between retries"},
+      {"outbox.claim_timeout_seconds", T::integer, "600",
+       "a message an instance claimed for sending and did not finish (it died) is sent again "
+       "after this; longer than the slowest send"},
       {"jobs.tick_ms", T::integer, "1000", "how often the scheduler checks for due jobs"},
       {"jobs.lease_seconds", T::integer, "300", "how long a job lease lasts without renewal"},
       {"deadlines.watch_schedule", T::string, "*/15 * * * *",
