@@ -7,6 +7,18 @@
 
 namespace slmhub {
 
+const std::vector<std::string>& staff_roles() {
+  static const std::vector<std::string> kRoles{"viewer",   "operator", "service_manager",
+                                               "approver", "billing",  "admin"};
+  return kRoles;
+}
+
+bool valid_route_role(const std::string& role) {
+  if (role.empty()) return true;
+  const std::string staff = role.starts_with("customer|") ? role.substr(9) : role;
+  return std::find(staff_roles().begin(), staff_roles().end(), staff) != staff_roles().end();
+}
+
 bool Principal::has_role(const std::string& role) const {
   return roles.contains(role) || roles.contains("admin");
 }

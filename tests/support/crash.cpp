@@ -1,5 +1,6 @@
 #include "crash.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "process.hpp"
@@ -14,7 +15,7 @@ std::uint64_t env_or(const char* name, std::uint64_t fallback) {
 }  // namespace
 
 CrashSchedule::CrashSchedule(std::chrono::milliseconds earliest, std::chrono::milliseconds latest)
-    : rounds_(static_cast<int>(env_or("SLMHUB_CRASH_ROUNDS", 20))),
+    : rounds_(std::max(1, static_cast<int>(env_or("SLMHUB_CRASH_ROUNDS", 20)))),
       seed_(env_or("SLMHUB_CRASH_SEED", std::random_device{}())),
       random_(seed_),
       moment_(earliest.count(), latest.count()) {}
@@ -29,7 +30,18 @@ std::string CrashSchedule::describe() const {
 }
 
 std::string sqlite_integrity(const std::filesystem::path& database) {
-  auto [status, out] = run_shell("sqlite3 '" + database.string() + "' 'PRAGMA integrity_check'");
+  // A copy is checked: opening the store itself as its last connection would recover and
+  // checkpoint its WAL, which is slmhub's to do when it restarts.
+  const std::filesystem::path copy = database.string() + ".check";
+  std::error_code ec;
+  for (const char* suffix : {"", "-wal"}) {
+    std::filesystem::remove(copy.string() + suffix, ec);
+    if (std::filesystem::exists(database.string() + suffix))
+      std::filesystem::copy_file(database.string() + suffix, copy.string() + suffix);
+  }
+  auto [status, out] = run_shell("sqlite3 '" + copy.string() + "' 'PRAGMA integrity_check'");
+  for (const char* suffix : {"", "-wal", "-shm"})
+    std::filesystem::remove(copy.string() + suffix, ec);
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
   return status == 0 ? out : "sqlite3 exited with " + std::to_string(status) + ": " + out;
 }

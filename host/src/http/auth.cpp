@@ -13,9 +13,6 @@ namespace {
 // A revoked token stops working within this long on every instance.
 constexpr auto kCacheTtl = std::chrono::seconds(5);
 
-const std::vector<std::string> kRoles{"viewer",   "operator", "service_manager",
-                                      "approver", "billing",  "admin"};
-
 std::string join_roles(const std::vector<std::string>& roles) {
   std::string text;
   for (const auto& r : roles) text += (text.empty() ? "" : ",") + r;
@@ -58,7 +55,8 @@ std::string random_token(std::size_t bytes) {
 
 bool TokenStore::valid_role(const std::string& role) {
   if (role.starts_with("customer:")) return role.size() > 9;
-  return std::find(kRoles.begin(), kRoles.end(), role) != kRoles.end();
+  const auto& roles = staff_roles();
+  return std::find(roles.begin(), roles.end(), role) != roles.end();
 }
 
 TokenStore::TokenStore(Store& store, const Clock& clock) : store_(store), clock_(clock) {}

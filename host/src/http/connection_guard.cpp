@@ -1,6 +1,8 @@
 #include "http/connection_guard.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 namespace slmhub::host {
 
@@ -24,17 +26,23 @@ ConnectionGuard::~ConnectionGuard() {
   watcher_.join();
 }
 
+// The watch keeps its own descriptor of the socket: Poco closes the connection's descriptor
+// before the watch ends, and the number may by then belong to another socket.
 ConnectionGuard::Watch::Watch(ConnectionGuard& guard, int fd)
-    : guard_(guard), fd_(fd), deadline_(Clock::now() + guard.allowance_) {
+    : guard_(guard), fd_(::fcntl(fd, F_DUPFD_CLOEXEC, 0)) {
   std::lock_guard lock(guard_.mutex_);
+  deadline_ = guard_.draining_ ? Clock::time_point::min() : Clock::now() + guard_.allowance_;
   guard_.watches_.insert(this);
   current = this;
 }
 
 ConnectionGuard::Watch::~Watch() {
-  std::lock_guard lock(guard_.mutex_);
-  guard_.watches_.erase(this);
-  current = nullptr;
+  {
+    std::lock_guard lock(guard_.mutex_);
+    guard_.watches_.erase(this);
+    current = nullptr;
+  }
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void ConnectionGuard::rearm(Watch& watch, Clock::time_point deadline) {
@@ -52,8 +60,12 @@ void ConnectionGuard::drain() {
   wake_.notify_all();
 }
 
-void ConnectionGuard::handler_started() {
-  if (current) current->guard_.rearm(*current, kNone);
+bool ConnectionGuard::handler_started() {
+  if (!current) return true;
+  std::lock_guard lock(current->guard_.mutex_);
+  if (current->cut_) return false;
+  current->deadline_ = kNone;
+  return true;
 }
 
 void ConnectionGuard::answer_sent() {
@@ -73,9 +85,9 @@ void ConnectionGuard::watch_loop() {
     const auto now = Clock::now();
     for (Watch* w : watches_) {
       if (w->deadline_ > now) continue;
-      // shutdown(2), not close: the descriptor stays the connection's until its thread is
-      // done with it, and the blocked read (TLS or not) returns at once.
-      ::shutdown(w->fd_, SHUT_RDWR);
+      // shutdown(2) of reading, not close: the blocked read (TLS or not) returns at once, and
+      // an answer (408) can still be written.
+      if (w->fd_ >= 0) ::shutdown(w->fd_, SHUT_RD);
       w->deadline_ = kNone;
       if (!draining_) {
         w->cut_ = true;

@@ -39,14 +39,15 @@ class ConnectionGuard {
    private:
     friend class ConnectionGuard;
     ConnectionGuard& guard_;
-    int fd_;
-    Clock::time_point deadline_;  // Clock::time_point::max(): none
+    int fd_;                        // a descriptor of its own (dup), closed when the watch ends
+    Clock::time_point deadline_{};  // Clock::time_point::max(): none
     bool cut_ = false;
   };
 
   // On the thread serving a connection (no-ops elsewhere, e.g. in unit tests of handlers):
-  // the request has arrived and its handler starts, so the deadline is lifted ...
-  static void handler_started();
+  // the request has arrived and its handler starts, so the deadline is lifted; false when the
+  // connection was cut first (the request must not be handled) ...
+  static bool handler_started();
   // ... and the answer is sent: the client has the allowance again for its next request.
   static void answer_sent();
   // True when the guard cut this thread's connection: what was read is incomplete.

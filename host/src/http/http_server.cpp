@@ -13,6 +13,7 @@
 #include <Poco/ThreadPool.h>
 #include <Poco/URI.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "http/tls_server.hpp"
@@ -160,7 +161,7 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
           failures_.failed(client);
           log_.warning("refused an " +
                        std::string(result == AuthResult::expired ? "expired" : "invalid") +
-                       " token from " + client + " (" + request.method + " " + request.path + ")");
+                       " token from " + client + " (" + request.method + " " + in.getURI() + ")");
         }
         close_after_answer(in);
         static const char* kWhy[] = {"", "this resource needs 'Authorization: Bearer <token>'",
@@ -211,7 +212,13 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
         return problem(400, "Bad Request", "the request body cannot be read: " + e.displayText(),
                        in.getURI());
     }
-    if (ConnectionGuard::cut()) {
+    // The stream buffer's exceptions end as badbit, not as an exception: a broken chunk.
+    if (stream.bad() && !ConnectionGuard::cut()) {
+      close_ = true;
+      return problem(400, "Bad Request", "the request body cannot be read (a broken chunk?)",
+                     in.getURI());
+    }
+    if (!ConnectionGuard::handler_started()) {  // cut: the request must not be handled
       close_ = true;
       return problem(408, "Request Timeout",
                      "the request did not arrive whole within " +
@@ -227,7 +234,6 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
                      in.getURI());
     }
     request.body = std::move(body);
-    ConnectionGuard::handler_started();
     return entry.route.handler(request);
   }
 
@@ -274,6 +280,9 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
     out.setContentLength64(static_cast<Poco::Int64>(r.body.size()));
     auto& stream = out.send();
     stream.write(r.body.data(), static_cast<std::streamsize>(r.body.size()));
+    // On the wire before the connection may be closed (a stopping server closes it as soon
+    // as the answer is sent): Poco would flush only when the response object goes.
+    stream.flush();
   }
 
   Router& router_;
@@ -319,6 +328,8 @@ class GuardedConnection : public Poco::Net::TCPServerConnection {
 
   void run() override {
     ConnectionGuard::Watch watch(guard_, socket().impl()->sockfd());
+    // A client that stops reading cannot hold the thread while an answer is written either.
+    socket().setSendTimeout(params_->getTimeout());
     Poco::Net::HTTPServerConnection http(socket(), params_, factory_);
     http.run();
   }
@@ -375,6 +386,10 @@ int HttpServer::start(const std::string& host, int port) {
   params->setMaxQueued(limits_.max_queued);
   params->setTimeout(Poco::Timespan(static_cast<long>(limits_.request_timeout_ms) * 1000));
   params->setKeepAlive(true);
+  // Idle keep-alive connections are Poco's to close, well before the request deadline would
+  // cut them (and count them as slow clients).
+  params->setKeepAliveTimeout(
+      Poco::Timespan(static_cast<long>(std::min(10000, limits_.request_timeout_ms / 2)) * 1000));
   params->setMaxKeepAliveRequests(10000);
   params->setServerName("slmhub");
   const int bound = socket->address().port();

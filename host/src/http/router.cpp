@@ -43,6 +43,11 @@ void Router::add(Route route, const std::string& owner) {
   if (!route.pattern.starts_with('/'))
     throw std::invalid_argument("route '" + route.pattern + "': a pattern starts with '/'");
   if (!route.handler) throw std::invalid_argument("route " + route.pattern + ": no handler");
+  // A misspelt role would make the route admin-only without a word.
+  if (!valid_route_role(route.role))
+    throw std::invalid_argument("route " + route.method + " " + route.pattern + " from " + owner +
+                                ": unknown role '" + route.role +
+                                "' (a staff role, customer|<staff role>, or \"\" for none)");
   auto segments = split_path(route.pattern);
   std::unique_lock lock(mutex_);
   if (closed_)

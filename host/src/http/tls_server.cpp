@@ -77,7 +77,14 @@ std::shared_ptr<const TlsServer::Pair> load(const std::string& cert_file,
     pair->chain = sk_X509_new_null();
     while (X509* next = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr))
       sk_X509_push(pair->chain, next);
-    ERR_clear_error();  // the end of the file reads as "no start line"
+    // The end of the file reads as "no start line"; anything else is a broken certificate,
+    // and serving a chain cut short would fail some clients.
+    const unsigned long end = ERR_peek_last_error();
+    if (end != 0 &&
+        !(ERR_GET_LIB(end) == ERR_LIB_PEM && ERR_GET_REASON(end) == PEM_R_NO_START_LINE))
+      throw std::runtime_error("http.tls.cert_file '" + cert_file +
+                               "': a certificate of the chain cannot be read" + openssl_error());
+    ERR_clear_error();
   }
   {
     auto bio = open_pem("http.tls.key_file", key_file);
@@ -103,9 +110,11 @@ TlsServer::TlsServer(std::string cert_file, std::string key_file)
   Poco::Net::Context::Params params;
   params.verificationMode = Poco::Net::Context::VERIFY_NONE;  // clients show no certificate
   params.loadDefaultCAs = false;
-  params.cipherList = "HIGH:!aNULL:!eNULL:!MD5:!RC4:!3DES:!CAMELLIA:!ARIA:!SHA1";
+  // TLS 1.2: forward-secret AEAD suites only (TLS 1.3 has nothing else).
+  params.cipherList = "ECDHE+AESGCM:ECDHE+CHACHA20";
   context_ = new Poco::Net::Context(Poco::Net::Context::TLS_SERVER_USE, params);
   context_->requireMinimumProtocol(Poco::Net::Context::PROTO_TLSV1_2);
+  context_->preferServerCiphers();
   SSL_CTX_set_cert_cb(
       context_->sslContext(),
       [](SSL* ssl, void* self) -> int {

@@ -911,9 +911,14 @@ std::string expand_migration(std::string_view owner, const Migration& migration,
     const std::string refusal = "RAISE(ABORT, '" + table + " is append-only')";
     const std::string triggers =
         dialect == Dialect::sqlite
+            // INSERT OR REPLACE deletes without the DELETE trigger: an insert onto a row
+            // that exists is refused too.
             ? "CREATE TRIGGER " + table + "_no_update BEFORE UPDATE ON " + table +
                   " BEGIN SELECT " + refusal + "; END;\nCREATE TRIGGER " + table +
-                  "_no_delete BEFORE DELETE ON " + table + " BEGIN SELECT " + refusal + "; END"
+                  "_no_delete BEFORE DELETE ON " + table + " BEGIN SELECT " + refusal +
+                  "; END;\nCREATE TRIGGER " + table + "_no_replace BEFORE INSERT ON " + table +
+                  " WHEN EXISTS (SELECT 1 FROM " + table +
+                  " WHERE rowid = NEW.rowid) BEGIN SELECT " + refusal + "; END"
             : "CREATE OR REPLACE FUNCTION slmhub_append_only() RETURNS trigger LANGUAGE plpgsql "
               "AS 'BEGIN RAISE EXCEPTION ''% is append-only'', TG_TABLE_NAME; END';\n"
               "CREATE TRIGGER " +

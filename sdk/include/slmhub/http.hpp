@@ -15,6 +15,11 @@
 
 namespace slmhub {
 
+// The staff roles a token may hold (DESIGN.md §5.2), besides `customer:<id>`.
+const std::vector<std::string>& staff_roles();
+// Whether `role` may be a route's role: "", a staff role, or "customer|<staff role>".
+bool valid_route_role(const std::string& role);
+
 // Who is calling. `roles` are the token's roles; `admin` implies every role.
 struct Principal {
   std::string id;  // token id, "system", or "anonymous"

@@ -169,8 +169,13 @@ TEST_P(StoreTest, AnAppendOnlyTableRefusesUpdatesAndDeletes) {
   db_->migrate("demo", {{1, "log", "CREATE TABLE log (id {{serial}}, what TEXT NOT NULL)"},
                         {2, "log is append-only", "{{append_only:log}}"}});
   db_->transact([](Tx& tx) { tx.exec("INSERT INTO log(what) VALUES ('created')"); });
-  for (const std::string sql :
-       {"UPDATE log SET what = 'forged'", "DELETE FROM log", "DELETE FROM log WHERE id = 1"}) {
+  std::vector<std::string> changes{"UPDATE log SET what = 'forged'", "DELETE FROM log",
+                                   "DELETE FROM log WHERE id = 1"};
+  changes.push_back(GetParam() == Engine::sqlite
+                        ? "INSERT OR REPLACE INTO log(id, what) VALUES (1, 'forged')"
+                        : "INSERT INTO log(id, what) VALUES (1, 'forged') ON CONFLICT (id) DO "
+                          "UPDATE SET what = excluded.what");
+  for (const auto& sql : changes) {
     try {
       db_->transact([&](Tx& tx) { tx.exec(sql); });
       ADD_FAILURE() << sql << " was allowed";
