@@ -1419,8 +1419,7 @@ ExportResult Billing::export_month(const Actor& actor, date::year_month month,
       result.written = true;
     }
   }  // an unused stage is dropped here, with its lock
-  if (!finalised_here) {
-    builder.reset();
+  if (!finalised_here) {  // the run's restart() left the builder empty
     // Final before: every file from the stored documents (the UBL files on both cores), and
     // nothing written when the directory already holds the same bytes.
     const auto documents = documents_of(m, false);

@@ -7,6 +7,11 @@
 
 namespace slmhub {
 
+namespace {
+// A route role "customer|R": a customer token, or the staff role R.
+constexpr std::string_view kCustomerOr = "customer|";
+}  // namespace
+
 const std::vector<std::string>& staff_roles() {
   static const std::vector<std::string> kRoles{"viewer",   "operator", "service_manager",
                                                "approver", "billing",  "admin"};
@@ -15,7 +20,7 @@ const std::vector<std::string>& staff_roles() {
 
 bool valid_route_role(const std::string& role) {
   if (role.empty()) return true;
-  const std::string staff = role.starts_with("customer|") ? role.substr(9) : role;
+  const std::string staff = role.starts_with(kCustomerOr) ? role.substr(kCustomerOr.size()) : role;
   return std::find(staff_roles().begin(), staff_roles().end(), staff) != staff_roles().end();
 }
 
@@ -24,7 +29,6 @@ bool Principal::has_role(const std::string& role) const {
 }
 
 bool Principal::admitted_by(const std::string& route_role) const {
-  constexpr std::string_view kCustomerOr = "customer|";
   if (route_role.starts_with(kCustomerOr))
     return !customer().empty() || has_role(route_role.substr(kCustomerOr.size()));
   return has_role(route_role);

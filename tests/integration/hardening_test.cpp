@@ -96,8 +96,6 @@ std::string file_fingerprint(const fs::path& certificate) {
 
 TEST(Https, ServesTls12OrLaterAndReadsARenewedCertificateOnSighup) {
   TempDir dir;
-  fs::create_directories(dir.path() / "first");
-  fs::create_directories(dir.path() / "second");
   const Certificate first = make_self_signed_certificate(dir.path() / "first", "127.0.0.1");
   const Certificate second = make_self_signed_certificate(dir.path() / "second", "127.0.0.1");
   const fs::path cert = dir.path() / "server.crt", key = dir.path() / "server.key";
@@ -149,8 +147,6 @@ TEST(Https, ServesTls12OrLaterAndReadsARenewedCertificateOnSighup) {
 
 TEST(Https, ACertificateThatCannotBeUsedStopsTheStartWithTheReason) {
   TempDir dir;
-  fs::create_directories(dir.path() / "one");
-  fs::create_directories(dir.path() / "other");
   const Certificate one = make_self_signed_certificate(dir.path() / "one", "127.0.0.1");
   const Certificate other = make_self_signed_certificate(dir.path() / "other", "127.0.0.1");
   ServerProcess server(dir.path(), {{"SLMHUB_HTTP_TLS_CERT_FILE", one.certificate.string()},

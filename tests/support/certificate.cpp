@@ -19,6 +19,7 @@ bool is_ip_address(const std::string& name) {
 
 Certificate make_self_signed_certificate(const std::filesystem::path& dir,
                                          const std::string& name) {
+  std::filesystem::create_directories(dir);
   Certificate made{dir / (name + ".crt.pem"), dir / (name + ".key.pem")};
   const std::string san = (is_ip_address(name) ? "IP:" : "DNS:") + name;
   const std::filesystem::path log = dir / (name + ".openssl.log");

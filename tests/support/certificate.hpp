@@ -14,7 +14,7 @@ struct Certificate {
   std::filesystem::path key;
 };
 
-// Writes `name`.crt.pem and `name`.key.pem into `dir`, issued for `name`: an IP address becomes
+// Writes `name`.crt.pem and `name`.key.pem into `dir` (made if missing), issued for `name`: an IP address becomes
 // an iPAddress subjectAltName, anything else a dNSName. Throws std::runtime_error with openssl's
 // output when it fails.
 Certificate make_self_signed_certificate(const std::filesystem::path& dir, const std::string& name);

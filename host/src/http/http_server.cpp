@@ -43,16 +43,25 @@ namespace {
 using Poco::Net::HTTPServerRequest;
 using Poco::Net::HTTPServerResponse;
 
+// What answering a request takes, owned by the HttpServer.
+struct Front {
+  Router& router;
+  TokenStore& tokens;
+  FailedAuthLimiter& failures;
+  Metrics& metrics;
+  Logger& log;
+  const HttpLimits& limits;
+};
+
 class RootHandler : public Poco::Net::HTTPRequestHandler {
  public:
-  RootHandler(Router& router, TokenStore& tokens, FailedAuthLimiter& failures, Metrics& metrics,
-              Logger& log, const HttpLimits& limits)
-      : router_(router),
-        tokens_(tokens),
-        failures_(failures),
-        metrics_(metrics),
-        log_(log),
-        limits_(limits) {}
+  explicit RootHandler(const Front& front)
+      : router_(front.router),
+        tokens_(front.tokens),
+        failures_(front.failures),
+        metrics_(front.metrics),
+        log_(front.log),
+        limits_(front.limits) {}
 
   void handleRequest(HTTPServerRequest& in, HTTPServerResponse& out) override {
     auto started = std::chrono::steady_clock::now();
@@ -197,22 +206,15 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
     // Without Content-Length or chunked encoding a request has no body (RFC 9112 §6.3): reading
     // one would wait for the client to close (`curl -X POST` without data waited 30 s).
     const bool has_body = in.hasContentLength() || in.getChunkedTransferEncoding();
-    try {
-      while (has_body && stream) {
-        stream.read(buffer, sizeof buffer);
-        body.append(buffer, static_cast<std::size_t>(stream.gcount()));
-        if (static_cast<std::int64_t>(body.size()) > limits_.max_body_bytes) {
-          close_after_answer(in);
-          return too_large(in);
-        }
+    while (has_body && stream) {
+      stream.read(buffer, sizeof buffer);
+      body.append(buffer, static_cast<std::size_t>(stream.gcount()));
+      if (static_cast<std::int64_t>(body.size()) > limits_.max_body_bytes) {
+        close_after_answer(in);
+        return too_large(in);
       }
-    } catch (const Poco::Exception& e) {
-      close_ = true;
-      if (!ConnectionGuard::cut())
-        return problem(400, "Bad Request", "the request body cannot be read: " + e.displayText(),
-                       in.getURI());
     }
-    // The stream buffer's exceptions end as badbit, not as an exception: a broken chunk.
+    // std::istream::read turns its buffer's exceptions into badbit: a broken chunk.
     if (stream.bad() && !ConnectionGuard::cut()) {
       close_ = true;
       return problem(400, "Bad Request", "the request body cannot be read (a broken chunk?)",
@@ -296,25 +298,13 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
 
 class RootFactory : public Poco::Net::HTTPRequestHandlerFactory {
  public:
-  RootFactory(Router& router, TokenStore& tokens, FailedAuthLimiter& failures, Metrics& metrics,
-              Logger& log, const HttpLimits& limits)
-      : router_(router),
-        tokens_(tokens),
-        failures_(failures),
-        metrics_(metrics),
-        log_(log),
-        limits_(limits) {}
+  explicit RootFactory(const Front& front) : front_(front) {}
   Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override {
-    return new RootHandler(router_, tokens_, failures_, metrics_, log_, limits_);
+    return new RootHandler(front_);
   }
 
  private:
-  Router& router_;
-  TokenStore& tokens_;
-  FailedAuthLimiter& failures_;
-  Metrics& metrics_;
-  Logger& log_;
-  const HttpLimits& limits_;
+  const Front front_;
 };
 
 // Poco's HTTP connection (keep-alive, parsing, 100-continue, chunked bodies), served under a
@@ -396,7 +386,7 @@ int HttpServer::start(const std::string& host, int port) {
   guard_ = std::make_unique<ConnectionGuard>(std::chrono::milliseconds(limits_.request_timeout_ms));
   pool_ = std::make_unique<Poco::ThreadPool>(2, limits_.threads);
   Poco::Net::HTTPRequestHandlerFactory::Ptr handlers =
-      new RootFactory(router_, tokens_, failures_, metrics_, log_, limits_);
+      new RootFactory(Front{router_, tokens_, failures_, metrics_, log_, limits_});
   server_ = std::make_unique<Poco::Net::TCPServer>(
       new GuardedConnectionFactory(*guard_, params, handlers), *pool_, *socket, params);
   server_->start();
