@@ -51,6 +51,8 @@ class RawClient {
     }
     return true;
   }
+  // Closes the sending side: the server reads end of file, and can still answer.
+  void finish_sending() { ::shutdown(fd_, SHUT_WR); }
   // What the server sent until it closed the connection, or nothing if it is still open
   // after `wait`.
   std::optional<std::string> until_closed(std::chrono::milliseconds wait) {
@@ -300,6 +302,40 @@ TEST(Limits, AGigabyteUploadIsRefusedEarlyWithBoundedMemory) {
   EXPECT_LT(peak, 200 * 1024) << "peak RSS " << peak << " KiB";
   EXPECT_EQ(http(server.port(), "GET", "/api/v1/services", "", server.admin_token()).body,
             R"({"services":[]})");
+}
+
+// A body cut short by the client closing the connection is refused, never handled as if it were
+// whole, even when what arrived is a valid request on its own.
+TEST(Limits, ABodyCutShortByTheClientClosingIsRefused) {
+  TempDir dir;
+  ServerProcess server(dir.path());
+  server.start();
+  const std::string whole = R"({"id":"web","name":"Web hosting","environment":"production",)"
+                            R"("hours":"24x7","target_percent":99.75})";
+  for (const bool chunked : {false, true}) {
+    RawClient client(server.port());
+    std::string request =
+        "POST /api/v1/services HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+        server.admin_token() + "\r\nContent-Type: application/json\r\n";
+    if (chunked) {
+      char size[32];
+      std::snprintf(size, sizeof size, "%zx\r\n", whole.size());
+      // One whole chunk, then no last chunk ("0"): the body may go on.
+      request += "Transfer-Encoding: chunked\r\n\r\n" + std::string(size) + whole + "\r\n";
+    } else {
+      request += "Content-Length: " + std::to_string(whole.size() + 10) + "\r\n\r\n" + whole;
+    }
+    ASSERT_TRUE(client.send(request));
+    client.finish_sending();
+    const auto answer = client.until_closed(10s);
+    ASSERT_TRUE(answer.has_value()) << (chunked ? "chunked" : "declared");
+    EXPECT_NE(answer->find(" 400 "), std::string::npos) << *answer;
+  }
+  EXPECT_EQ(http(server.port(), "GET", "/api/v1/services", "", server.admin_token()).body,
+            R"({"services":[]})");
+  // The same body, whole, is a service.
+  EXPECT_EQ(http(server.port(), "POST", "/api/v1/services", whole, server.admin_token()).status,
+            201);
 }
 
 // A client that keeps presenting invalid tokens is made to wait (429 with Retry-After), so a

@@ -589,6 +589,23 @@ TEST_F(ServiceNowSync, BadWebhooksGetTheRight4xxAndChangeNothing) {
   EXPECT_EQ(post_webhook(good).status, 202);
 }
 
+// Guessing the webhook's credentials is throttled like guessing a token: after the limit the
+// sender gets 429 with Retry-After whatever it signs with, and the public pages stay open.
+TEST_F(ServiceNowSync, WebhookCredentialGuessesAreThrottled) {
+  start_server({{"SLMHUB_AUTH_MAX_FAILURES", "3"}});
+  const std::string good = R"({"table":"incident","sys_id":"0123456789abcdef0123456789abcdef",)"
+                           R"("sys_mod_count":"0","sys_updated_by":"jdoe"})";
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(post_webhook(good, "guess-" + std::to_string(i)).status, 401);
+  const auto throttled = post_webhook(good, "guess-3");
+  EXPECT_EQ(throttled.status, 429) << throttled.body;
+  ASSERT_TRUE(throttled.headers.count("Retry-After")) << throttled.body;
+  EXPECT_EQ(post_webhook(good).status, 429);  // the right signature is not told apart
+  EXPECT_EQ(http(server_->port(), "GET", "/readyz").status, 200);
+  EXPECT_NE(server_->log().find("refused the credentials of 127.0.0.1 (POST "), std::string::npos)
+      << server_->log();
+}
+
 // Round after round, the server is killed with SIGKILL at a random moment of a burst of
 // webhooks: after each restart every webhook it acknowledged (202) has become its ticket, once;
 // the store stays intact.

@@ -1,6 +1,8 @@
 #include "http/auth.hpp"
 #include "slmhub/digest.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
@@ -188,13 +190,11 @@ AuthResult TokenStore::authenticate(const std::string& authorization, Principal&
 FailedAuthLimiter::FailedAuthLimiter(int limit, Clock::duration window, std::size_t max_clients)
     : limit_(limit), window_(window), max_clients_(max_clients) {}
 
-FailedAuthLimiter::Clock::duration FailedAuthLimiter::blocked_for(const std::string& client) {
-  if (limit_ <= 0) return Clock::duration::zero();
-  std::lock_guard lock(mutex_);
+FailedAuthLimiter::Clock::duration FailedAuthLimiter::wait_locked(const std::string& client,
+                                                                  Clock::time_point now) {
   const auto it = failures_.find(client);
   if (it == failures_.end()) return Clock::duration::zero();
   auto& times = it->second;
-  const auto now = Clock::now();
   std::erase_if(times, [&](Clock::time_point t) { return t + window_ <= now; });
   if (times.empty()) {
     failures_.erase(it);
@@ -204,12 +204,21 @@ FailedAuthLimiter::Clock::duration FailedAuthLimiter::blocked_for(const std::str
   return times.front() + window_ - now;
 }
 
-void FailedAuthLimiter::failed(const std::string& client) {
-  if (limit_ <= 0) return;
+FailedAuthLimiter::Clock::duration FailedAuthLimiter::blocked_for(const std::string& client) {
+  if (limit_ <= 0) return Clock::duration::zero();
+  std::lock_guard lock(mutex_);
+  return wait_locked(client, Clock::now());
+}
+
+FailedAuthLimiter::Clock::duration FailedAuthLimiter::settle(const std::string& client,
+                                                             bool failed) {
+  if (limit_ <= 0) return Clock::duration::zero();
   std::lock_guard lock(mutex_);
   const auto now = Clock::now();
+  if (const auto wait = wait_locked(client, now); wait.count() > 0) return wait;
+  if (!failed) return Clock::duration::zero();
   if (failures_.size() >= max_clients_ && !failures_.count(client)) {
-    // Forget every address whose failures have all left the window, or else the one that
+    // Forget every client whose failures have all left the window, or else the one that
     // failed longest ago.
     std::erase_if(failures_,
                   [&](const auto& entry) { return entry.second.back() + window_ <= now; });
@@ -220,10 +229,17 @@ void FailedAuthLimiter::failed(const std::string& client) {
       failures_.erase(oldest);
     }
   }
-  auto& times = failures_[client];
-  times.push_back(now);
-  // Only the last `limit_` failures matter to the decision.
-  if (static_cast<int>(times.size()) > limit_) times.erase(times.begin());
+  failures_[client].push_back(now);  // fewer than limit_ before it (wait_locked said so)
+  return Clock::duration::zero();
+}
+
+std::string FailedAuthLimiter::client_key(const std::string& address) {
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, address.c_str(), &v6) != 1 || IN6_IS_ADDR_V4MAPPED(&v6)) return address;
+  std::fill(v6.s6_addr + 8, v6.s6_addr + 16, 0);
+  char text[INET6_ADDRSTRLEN];
+  ::inet_ntop(AF_INET6, &v6, text, sizeof text);
+  return std::string(text) + "/64";
 }
 
 }  // namespace slmhub::host

@@ -63,18 +63,28 @@ class TokenStore {
 
 std::string random_token(std::size_t bytes);  // base64url, no padding
 
-// Failed authentication per client address: after `limit` invalid or expired tokens within
-// `window`, the address gets 429 (with Retry-After) on every route that needs a token until
-// its oldest failure leaves the window, so a token cannot be guessed at speed. A missing
-// token is not a failure (a browser asks without one first). At most `max_clients` addresses
-// are remembered; past that the quietest are forgotten, so the table cannot grow without end.
+// Failed authentication per client: after `limit` invalid or expired credentials within
+// `window`, the client gets 429 (with Retry-After) on every route that checks credentials
+// until its oldest failure leaves the window, so a token cannot be guessed at speed. A missing
+// token is not a failure (a browser asks without one first). Guesses sent in parallel gain
+// nothing: the verdict on a guess is given only under the limit, decided under one lock with
+// the failures before it, so at most `limit` guesses per window are ever answered. At most
+// `max_clients` clients are remembered; past that the quietest are forgotten, so the table
+// cannot grow without end.
 class FailedAuthLimiter {
  public:
   using Clock = std::chrono::steady_clock;
   FailedAuthLimiter(int limit, Clock::duration window, std::size_t max_clients = 10000);
-  // Zero when `client` may try; otherwise how long it must wait.
+  // Zero when `client` may try; otherwise how long it must wait. A cheap early refusal: the
+  // limit itself is kept by settle().
   Clock::duration blocked_for(const std::string& client);
-  void failed(const std::string& client);
+  // After checking a credential of `client`: zero when the verdict may be answered, and then a
+  // failure is recorded if `failed`; otherwise how long the client must wait, and it must get
+  // 429 whatever the verdict was (nothing is recorded).
+  Clock::duration settle(const std::string& client, bool failed);
+  // The key a client is counted under: its IPv4 address, or the /64 of an IPv6 address (one
+  // subscriber's network; one host can use any address in it).
+  static std::string client_key(const std::string& address);
   bool enabled() const { return limit_ > 0; }
 
  private:
@@ -82,6 +92,8 @@ class FailedAuthLimiter {
   const Clock::duration window_;
   const std::size_t max_clients_;
   std::mutex mutex_;
+  // The wait for a client's failures pruned to the window; the caller holds the lock.
+  Clock::duration wait_locked(const std::string& client, Clock::time_point now);
   std::unordered_map<std::string, std::vector<Clock::time_point>> failures_;
 };
 

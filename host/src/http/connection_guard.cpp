@@ -78,6 +78,12 @@ bool ConnectionGuard::cut() {
   return current->cut_;
 }
 
+bool ConnectionGuard::peer_closed() {
+  if (!current) return false;
+  char c;
+  return ::recv(current->fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 void ConnectionGuard::watch_loop() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {

@@ -52,6 +52,11 @@ class ConnectionGuard {
   static void answer_sent();
   // True when the guard cut this thread's connection: what was read is incomplete.
   static bool cut();
+  // True when the client has closed its side of this thread's connection and everything it
+  // sent has been read: a chunked body that ended there may have been cut short, since Poco
+  // 1.11 reads a chunked body that stops at end of file as complete. (Over TLS the client's
+  // close_notify is data to the socket, so this sees the close only once OpenSSL has read it.)
+  static bool peer_closed();
   // Stopping: every connection waiting for its client is closed now, and every other one as
   // soon as its answer is sent.
   void drain();

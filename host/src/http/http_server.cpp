@@ -76,6 +76,12 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
       response = problem(500, "Internal Server Error",
                          "the server failed to answer; the error is in its log", in.getURI());
     }
+    if (counts_401_ && response.status == 401) {
+      log_.warning("refused the credentials of " + client_ + " (" + in.getMethod() + " " +
+                   quote_text(in.getURI()) + ")");
+      if (const auto wait = failures_.settle(client_, true); wait.count() > 0)
+        response = too_many_failures(wait, in.getURI());
+    }
     send(out, response);
     ConnectionGuard::answer_sent();
     if (close_) drain_unread(in);
@@ -152,26 +158,29 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
     route_label = entry.route.pattern;
     request.params = std::move(match.params);
 
-    if (!entry.route.role.empty()) {
-      const std::string client = in.clientAddress().host().toString();
-      if (const auto wait = failures_.blocked_for(client); wait.count() > 0) {
+    // Routes that check credentials: those with a role (a token, checked here) and writes
+    // without one (webhooks check their own; their 401s are counted in handleRequest).
+    // Public reads (health, metrics, the status page) carry nothing to guess.
+    client_ = FailedAuthLimiter::client_key(in.clientAddress().host().toString());
+    counts_401_ = entry.route.role.empty() && request.method != "GET" && request.method != "HEAD";
+    if (!entry.route.role.empty() || counts_401_) {
+      if (const auto wait = failures_.blocked_for(client_); wait.count() > 0) {
         close_after_answer(in);
-        const auto seconds = std::chrono::ceil<std::chrono::seconds>(wait).count();
-        auto r = problem(429, "Too Many Requests",
-                         "too many invalid tokens from " + client + "; try again in " +
-                             std::to_string(seconds) + " s",
-                         in.getURI());
-        r.headers.emplace_back("Retry-After", std::to_string(seconds));
-        return r;
+        return too_many_failures(wait, in.getURI());
       }
+    }
+    if (!entry.route.role.empty()) {
       auto result = tokens_.authenticate(request.header("authorization"), request.principal);
+      const bool failed = result == AuthResult::invalid || result == AuthResult::expired;
+      if (const auto wait = failures_.settle(client_, failed); wait.count() > 0) {
+        close_after_answer(in);
+        return too_many_failures(wait, in.getURI());
+      }
       if (result != AuthResult::ok) {
-        if (result != AuthResult::missing) {
-          failures_.failed(client);
+        if (failed)
           log_.warning("refused an " +
                        std::string(result == AuthResult::expired ? "expired" : "invalid") +
-                       " token from " + client + " (" + request.method + " " + in.getURI() + ")");
-        }
+                       " token from " + client_ + " (" + request.method + " " + in.getURI() + ")");
         close_after_answer(in);
         static const char* kWhy[] = {"", "this resource needs 'Authorization: Bearer <token>'",
                                      "the bearer token is not valid", "the bearer token expired"};
@@ -228,6 +237,11 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
                          " ms (http.request_timeout_ms)",
                      in.getURI());
     }
+    if (in.getChunkedTransferEncoding() && ConnectionGuard::peer_closed()) {
+      close_ = true;
+      return problem(400, "Bad Request",
+                     "the connection closed before the chunked request body ended", in.getURI());
+    }
     if (in.hasContentLength() && static_cast<std::int64_t>(body.size()) < in.getContentLength64()) {
       close_ = true;
       return problem(400, "Bad Request",
@@ -237,6 +251,18 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
     }
     request.body = std::move(body);
     return entry.route.handler(request);
+  }
+
+  // The answer to a client with too many failed authentications: it must not tell whether
+  // the credential it sent was right.
+  Response too_many_failures(FailedAuthLimiter::Clock::duration wait, const std::string& uri) {
+    const auto seconds = std::chrono::ceil<std::chrono::seconds>(wait).count();
+    auto r = problem(429, "Too Many Requests",
+                     "too many failed authentications from " + client_ + "; try again in " +
+                         std::to_string(seconds) + " s",
+                     uri);
+    r.headers.emplace_back("Retry-After", std::to_string(seconds));
+    return r;
   }
 
   Response too_large(HTTPServerRequest& in) {
@@ -294,6 +320,8 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
   Logger& log_;
   const HttpLimits& limits_;
   bool close_ = false;
+  std::string client_;       // the failed-authentication key of the client
+  bool counts_401_ = false;  // the handler checks credentials: its 401 is a failure
 };
 
 class RootFactory : public Poco::Net::HTTPRequestHandlerFactory {
