@@ -212,8 +212,7 @@ TEST_P(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
   // 19 of the registrar's 20 included hours were used in October; a re-import changes nothing.
   Json history = Json::array();
   for (int day = 1; day <= 19; ++day) {
-    char date[11];
-    std::snprintf(date, sizeof date, "2026-10-%02d", day);
+    const std::string date = (day < 10 ? "2026-10-0" : "2026-10-") + std::to_string(day);
     history.push_back({{"id", "hist-" + std::to_string(day)},
                        {"customer", "registrar"},
                        {"date", date},

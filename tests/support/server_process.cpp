@@ -5,6 +5,7 @@
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/StreamCopier.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -123,9 +124,9 @@ void ServerProcess::signal(int sig) const {
   if (pid_ > 0) ::kill(pid_, sig);
 }
 
-ServerProcess::~ServerProcess() {
-  if (pid_ > 0) kill_hard();
-}
+// Stopped as an operator would stop it, so every test also runs the shutdown (and, in a
+// sanitizer build, the leak check at exit).
+ServerProcess::~ServerProcess() { stop(); }
 
 void ServerProcess::start() {
   auto out = (dir_ / "server.out").string();
@@ -161,13 +162,41 @@ void ServerProcess::kill_hard() {
   ::kill(pid_, SIGKILL);
   waitpid(pid_, nullptr, 0);
   pid_ = -1;
+  expect_no_sanitizer_report();
 }
 
 void ServerProcess::stop() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGTERM);
-  waitpid(pid_, nullptr, 0);
+  // systemd waits as long (TimeoutStopSec) before it kills.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (waitpid(pid_, nullptr, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > until) {
+      ADD_FAILURE() << "the server did not stop within 60 s of SIGTERM:\n" << log();
+      ::kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   pid_ = -1;
+  expect_no_sanitizer_report();
+}
+
+// In a sanitizer build (make test-asan, make test-tsan) the server reports what it finds on
+// stderr and the test that ran it fails with the report, whatever else it checked: a report
+// at exit (a leak) would otherwise go unseen, the test having passed already.
+void ServerProcess::expect_no_sanitizer_report() const {
+  const std::string text = log();
+  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                             "runtime error:", "WARNING: ThreadSanitizer"}) {
+    const auto at = text.find(marker);
+    if (at == std::string::npos) continue;
+    const auto from = text.rfind('\n', at);
+    ADD_FAILURE() << "the server's sanitizer reported:\n"
+                  << text.substr(from == std::string::npos ? 0 : from + 1, 8000);
+    return;
+  }
 }
 
 std::string ServerProcess::token(const std::string& role) const {

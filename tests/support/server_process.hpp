@@ -64,6 +64,7 @@ class ServerProcess {
   const std::map<std::string, std::string>& env() const { return env_; }
 
  private:
+  void expect_no_sanitizer_report() const;
   std::filesystem::path dir_;
   std::map<std::string, std::string> env_;
   pid_t pid_ = -1;
