@@ -1,11 +1,14 @@
 # Thin wrapper over CMake (DESIGN.md §1). The two commands of the quick start:
 #   make run   installs what is missing, builds, imports the demo data and serves
 #   make test  installs what is missing, builds and runs every test
+#   make package  builds the Debian package (docs/packaging.md)
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= 2
 CONFIG ?= config/slmhub.example.properties
 SLMHUB := $(BUILD_DIR)/host/slmhub
+# Extra cmake arguments for a new build directory, e.g. -DSLMHUB_BUILD_TESTS=OFF (the container).
+CMAKE_ARGS ?=
 # make fuzz (docs/fuzzing.md): a clang build of the libFuzzer targets in its own directory,
 # each target run FUZZ_SECONDS; built one job at a time (FUZZ_JOBS) beside other work.
 FUZZ_DIR ?= build-fuzz
@@ -20,7 +23,8 @@ DEPS := cmake ninja-build g++ ccache pkg-config clang-format clang-tidy \
 	libhowardhinnant-date-dev libsimdjson-dev libgtest-dev libgmock-dev tzdata \
 	postgresql-15 sqlite3 curl wrk ca-certificates openssl chromium \
 	libgmime-3.0-dev swaks python3-aiosmtpd dovecot-pop3d dovecot-imapd libcurl4-openssl-dev \
-	libkainjow-mustache-dev python3 python3-icalendar libxml2-utils clang
+	libkainjow-mustache-dev python3 python3-icalendar libxml2-utils clang \
+	dpkg-dev file lintian
 
 # ccache keyed on paths relative to the checkout, so a fresh clone reuses earlier builds.
 export CCACHE_BASEDIR := $(CURDIR)
@@ -30,7 +34,7 @@ export CCACHE_MAXSIZE ?= 20G
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps configure build run test test-asan test-tsan test-unit bench bench-availability bench-mail bench-servicenow bench-alerts bench-billing fuzz format tidy clean
+.PHONY: all deps configure build run test package test-asan test-tsan test-unit bench bench-availability bench-mail bench-servicenow bench-alerts bench-billing fuzz format tidy clean
 all: build
 
 # Idempotent: installs only what dpkg does not already have. Dovecot is only for the tests,
@@ -48,7 +52,8 @@ deps:
 	else echo "all build dependencies are installed"; fi
 
 configure: deps
-	@[ -f $(BUILD_DIR)/build.ninja ] || cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	@[ -f $(BUILD_DIR)/build.ninja ] || cmake -S . -B $(BUILD_DIR) -G Ninja \
+	  -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_ARGS)
 
 build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
@@ -59,6 +64,12 @@ run: build
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+# The .deb of this build, $(BUILD_DIR)/slmhub_<version>_<arch>.deb (docs/packaging.md): CPack,
+# with dpkg-shlibdeps for the library dependencies. As root, `make test` installs, checks and
+# purges it (ctest entry package_tests); tests/packaging/deb_test.sh does that to any .deb.
+package: build
+	@deb="$$(packaging/cpack-deb.sh $(BUILD_DIR))" && echo "package: $$deb"
 
 # The whole suite again under AddressSanitizer + UBSan, and under ThreadSanitizer, each in
 # its own build directory (docs/SECURITY.md). Any report fails the test that caused it: the
