@@ -72,8 +72,9 @@ package: build
 	@deb="$$(packaging/cpack-deb.sh $(BUILD_DIR))" && echo "package: $$deb"
 
 # The whole suite again under AddressSanitizer + UBSan, and under ThreadSanitizer, each in
-# its own build directory (docs/SECURITY.md). Any report fails the test that caused it: the
-# servers the tests start are sanitized builds too and exit non-zero on a report.
+# its own build directory (docs/SECURITY.md). Any report fails the test that caused it: a test
+# binary exits non-zero, and a report in the stderr of a server a test started (sanitized too)
+# fails that test when ServerProcess stops it.
 ASAN_DIR ?= build-asan
 TSAN_DIR ?= build-tsan
 SANITIZER_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0 \

@@ -1,6 +1,7 @@
 // Starts the real `slmhub` binary for integration tests: a temp directory with its own
 // SQLite store (or a PostgreSQL URL), HTTP on a free port of 127.0.0.1, the test plugins,
-// and an admin token; plus a small HTTP client. The process is killed when the object dies.
+// and an admin token; plus a small HTTP client. The process is stopped (SIGTERM) when the
+// object dies.
 #pragma once
 
 #include <sys/types.h>
