@@ -34,7 +34,7 @@ export CCACHE_MAXSIZE ?= 20G
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps configure build run test package test-asan test-tsan test-unit bench bench-availability bench-mail bench-servicenow bench-alerts bench-billing fuzz format tidy clean
+.PHONY: all deps configure build run test test-cluster package test-asan test-tsan test-unit bench bench-availability bench-mail bench-servicenow bench-cluster bench-alerts bench-billing fuzz format tidy clean
 all: build
 
 # Idempotent: installs only what dpkg does not already have. Dovecot is only for the tests,
@@ -64,6 +64,12 @@ run: build
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+# The failover test (three instances on one PostgreSQL, one killed, one paused; docs/
+# OPERATIONS.md) five times in a row; `make test` runs it once. About a minute and a half each.
+test-cluster: build
+	cd $(BUILD_DIR) && SLMHUB_SHARED_DIR=$(CURDIR)/../shared tests/integration_tests \
+	  --gtest_filter='Failover.*' --gtest_repeat=5 --gtest_break_on_failure
 
 # The .deb of this build, $(BUILD_DIR)/slmhub_<version>_<arch>.deb (docs/packaging.md): CPack,
 # with dpkg-shlibdeps for the library dependencies. As root, `make test` installs, checks and
@@ -112,6 +118,12 @@ bench-mail: configure
 
 # The ServiceNow benchmark (webhook ingest beside the bare Poco handler, a 100,000-record sweep
 # against the simulator with 20 ms latency; bench/RESULTS.md); builds only its own targets.
+# One vs three instances on one PostgreSQL: webhook ingest and event dispatch (docs/
+# OPERATIONS.md, bench/RESULTS.md [operations]). A few minutes.
+bench-cluster: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target slmhub servicenow
+	bench/cluster/run.sh $(BUILD_DIR)
+
 bench-servicenow: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target slmhub servicenow bench_bare_poco
 	bench/servicenow/run.sh $(BUILD_DIR)

@@ -19,6 +19,7 @@
 #include "slmhub/commands.hpp"
 #include "slmhub/errors.hpp"
 #include "storage/database.hpp"
+#include "storage/store_copy.hpp"
 
 namespace {
 
@@ -37,6 +38,7 @@ const char* kUsageText =
     "  jobs list [--config F]             scheduled jobs with their last and next runs\n"
     "  jobs run NAME [--config F]         run one job now\n"
     "  migrate [--config F]               apply pending schema migrations and list versions\n"
+    "  migrate --to URL [--config F]      copy the whole store into an empty PostgreSQL database\n"
     "  tokens create --name N --role R[,R...] [--expires ISO]   create an API token\n"
     "  tokens list | tokens revoke ID     manage API tokens\n"
     "  PLUGIN COMMAND ...                 commands that plugins add (see plugins list)\n"
@@ -60,7 +62,8 @@ Args parse_args(int argc, char** argv, std::vector<std::string>& rest) {
       a.help = true;
     } else if (arg == "--daemon") {
       a.flags[arg] = "1";
-    } else if (arg == "--config" || arg == "--name" || arg == "--role" || arg == "--expires") {
+    } else if (arg == "--config" || arg == "--name" || arg == "--role" || arg == "--expires" ||
+               arg == "--to") {
       if (i + 1 >= rest.size()) throw std::invalid_argument(arg + " needs a value");
       a.flags[arg] = rest[++i];
     } else if (arg.starts_with("--config=")) {
@@ -99,7 +102,7 @@ int serve(Server& server) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  server.open();
+  server.open(true);
   std::string token = server.ensure_admin_token();
   int port = server.serve();
   auto host = server.settings().string("http.host");
@@ -166,6 +169,32 @@ std::optional<int> run_plugin_command(const slmhub::host::CommandRegistry& comma
   return spec->run(rest, std::cout, std::cerr);
 }
 
+int migrate_to(Server& server, const std::string& url) {
+  try {
+    // A server writing to the store while it is copied would leave the copy behind.
+    server.lock_sqlite_store();
+    auto target = slmhub::host::Database::open(url);
+    std::cerr << "copying " << server.database().display_url() << " into " << target->display_url()
+              << std::endl;
+    const auto checks =
+        slmhub::host::copy_store(server.database(), *target,
+                                 [](const std::string& line) { std::cerr << line << std::endl; });
+    std::int64_t rows = 0;
+    std::cout << "table\trows\tsha256\n";
+    for (const auto& check : checks) {
+      std::cout << check.table << "\t" << check.target_rows << "\t" << check.target_sha256 << "\n";
+      rows += check.target_rows;
+    }
+    std::cout << checks.size() << " tables, " << rows
+              << " rows copied; every count and checksum matches the source\n";
+    return kOk;
+  } catch (const std::runtime_error& e) {
+    // Refused, unreachable, or a table that differs: nothing was committed.
+    std::cerr << "slmhub migrate --to: " << e.what() << "\n";
+    return 1;
+  }
+}
+
 int run(int argc, char** argv) {
   std::vector<std::string> raw;
   Args args = parse_args(argc, argv, raw);
@@ -195,7 +224,12 @@ int run(int argc, char** argv) {
        "one now in this process (recorded like a scheduled run).\n"},
       {"migrate",
        "slmhub migrate [--config F]\n  Applies pending migrations of the host and every plugin, "
-       "then prints the\n  schema version of each owner.\n"},
+       "then prints the\n  schema version of each owner.\n"
+       "slmhub migrate --to postgresql://USER@HOST/DB [--config F]\n  Moves the store to "
+       "another database: builds the same schema there, copies every\n  row of every table in "
+       "one transaction and commits only when each table's row\n  count and SHA-256 checksum "
+       "read back match; prints them per table. The\n  target must hold no data; the server must "
+       "be stopped. Exit 0 copied, 1 refused\n  or a table differs (nothing committed).\n"},
       {"tokens",
        "slmhub tokens create --name N --role R[,R...] [--expires ISO]\nslmhub tokens list\nslmhub "
        "tokens revoke ID\n  Roles: viewer, operator, service_manager, approver, billing, admin,\n  "
@@ -230,6 +264,11 @@ int run(int argc, char** argv) {
     return serve(server);
   }
 
+  if (cmd == "migrate" && args.words.size() != 1) {
+    std::cerr << "slmhub migrate: unexpected argument '" << args.words[1] << "'\n"
+              << kHelp.at("migrate");
+    return kUsage;
+  }
   server.open();
   if (cmd == "import") {
     if (args.words.size() != 2) {
@@ -254,6 +293,8 @@ int run(int argc, char** argv) {
       return print_problem(file, p);
     }
   }
+  if (cmd == "migrate" && args.flags.contains("--to"))
+    return migrate_to(server, args.flags["--to"]);
   if (cmd == "migrate") {
     for (const auto& [owner, version] : server.database().applied_versions())
       std::cout << owner << " " << version << "\n";

@@ -26,18 +26,6 @@
 namespace slmhub::test {
 namespace {
 
-int free_port() {
-  // Bind port 0, read it, close: the LMTP listener then binds it (a tiny race, on loopback).
-  FILE* p = popen(
-      "python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); "
-      "print(s.getsockname()[1])'",
-      "r");
-  int port = 0;
-  if (std::fscanf(p, "%d", &port) != 1) port = 0;
-  pclose(p);
-  return port;
-}
-
 class MailIntake : public testing::Test {
  protected:
   void SetUp() override {

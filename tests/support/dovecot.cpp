@@ -34,25 +34,6 @@ constexpr int kStartAttempts = 5;
 
 std::string errno_text(int code) { return std::generic_category().message(code); }
 
-// A port nobody listens on right now; Dovecot may still lose a race for it, which the caller
-// handles by starting again on other ports.
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("Dovecot: socket(): " + errno_text(errno));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    const std::string reason = errno_text(errno);
-    ::close(fd);
-    throw std::runtime_error("Dovecot: cannot find a free port: " + reason);
-  }
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
 bool accepts(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;

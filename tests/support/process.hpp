@@ -35,6 +35,11 @@ std::vector<char*> pointers(std::vector<std::string>& strings);
 // printed, stdout and stderr together.
 std::pair<int, std::string> run_shell(const std::string& command);
 
+// A TCP port of 127.0.0.1 that was free a moment ago, for a server that cannot bind port 0
+// and tell which one it got (the LMTP listener): bound, read and closed, so another process
+// may take it before the server does (a tiny race, on loopback). Throws when none is found.
+int free_port();
+
 // Waits for `pid` to end: its exit status, 128 + the signal that killed it, or -1.
 int wait_exit(pid_t pid);
 

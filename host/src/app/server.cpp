@@ -1,7 +1,11 @@
 #include "app/server.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -233,7 +237,10 @@ Server::Server(Settings settings, std::string binary_dir, const Clock* clock)
   log_level_ = parse_log_level(settings_.string("log.level"));
 }
 
-Server::~Server() { shutdown(); }
+Server::~Server() {
+  shutdown();
+  if (serve_lock_fd_ >= 0) close(serve_lock_fd_);
+}
 
 Logger& Server::log(const std::string& source) {
   std::lock_guard lock(log_mutex_);
@@ -275,13 +282,18 @@ CommandRegistry& Server::offline_commands() {
   return *commands_;
 }
 
-void Server::open() {
-  validate_settings();
-  Logger& log = this->log("host");
+std::string Server::store_url() const {
   std::string url = settings_.string("db.url");
   if (url.starts_with("sqlite:") && !url.starts_with("sqlite:/"))
     url = "sqlite:" + settings_.resolve_path(url.substr(7));
-  db_ = Database::open(url);
+  return url;
+}
+
+void Server::open(bool serving) {
+  validate_settings();
+  Logger& log = this->log("host");
+  if (serving) lock_sqlite_store();
+  db_ = Database::open(store_url());
   metrics_ = std::make_unique<Metrics>();
   router_ = std::make_unique<Router>();
   commands_ = std::make_unique<CommandRegistry>();
@@ -296,7 +308,14 @@ void Server::open() {
     gethostname(name, sizeof name - 1);
     instance = std::string(name) + ":" + std::to_string(getpid());
   }
+  if (!serving) instance += "/cli-" + std::to_string(getpid());
+  // Only one process serves an SQLite store (see lock_sqlite_store), so leases under
+  // another name are left over from a crash and need not be waited out.
+  const bool sole_instance = serving && db_->dialect() == Dialect::sqlite;
   EventBusSettings event_settings;
+  event_settings.instance = instance;
+  event_settings.lease = std::chrono::seconds(settings_.integer("events.lease_seconds"));
+  event_settings.sole_instance = sole_instance;
   event_settings.poll_interval = std::chrono::milliseconds(settings_.integer("events.poll_ms"));
   event_settings.max_backoff = std::chrono::duration_cast<std::chrono::seconds>(
       std::chrono::milliseconds(settings_.integer("events.retry_max_ms")));
@@ -314,6 +333,7 @@ void Server::open() {
   JobSchedulerSettings job_settings;
   job_settings.tick_interval = std::chrono::milliseconds(settings_.integer("jobs.tick_ms"));
   job_settings.lease_duration = std::chrono::seconds(settings_.integer("jobs.lease_seconds"));
+  job_settings.sole_instance = sole_instance;
   jobs_ = std::make_unique<JobScheduler>(*db_, clock_, this->log("jobs"), instance, job_settings);
   core_ = std::make_unique<CoreStore>(*db_, *events_, clock_);
   DeadlineSettings deadline_settings;
@@ -448,6 +468,32 @@ bool Server::https() const { return http_ && http_->tls(); }
 std::string Server::reload_tls() {
   if (!http_) throw std::runtime_error("the server is not serving");
   return http_->reload_tls();
+}
+
+void Server::lock_sqlite_store() {
+  const std::string url = store_url();
+  if (!url.starts_with("sqlite:") || serve_lock_fd_ >= 0) return;
+  const std::string database = url.substr(7);
+  // A lock file rather than the database itself: closing any descriptor of the database
+  // file would drop SQLite's own POSIX locks on it. Its directory may not exist yet.
+  std::filesystem::create_directories(std::filesystem::path(database).parent_path());
+  const std::string path = database + ".lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    close(fd);
+    throw std::runtime_error(
+        error == EWOULDBLOCK
+            ? "another slmhub process is serving the store sqlite:" + database + " (it holds " +
+                  path +
+                  "); an SQLite store serves one process; stop that one, or share a PostgreSQL "
+                  "database between instances"
+            : "cannot lock " + path + ": " + std::strerror(error));
+  }
+  serve_lock_fd_ = fd;
 }
 
 void Server::shutdown() {

@@ -42,7 +42,11 @@ class Server {
 
   // Opens the store, applies migrations, loads and starts plugins, builds the route table.
   // Throws std::runtime_error with a one-line reason when the server cannot run.
-  void open();
+  // `serving`: this process is `slmhub serve`. On SQLite it first takes the store's lock
+  // (lock_sqlite_store), so a second server refuses before it migrates anything. Any other
+  // command names itself "<instance.id>/cli-<pid>" in leases, so a `slmhub jobs run` on the
+  // server's machine never passes for the server holding a lease.
+  void open(bool serving = false);
   // Loads the plugin libraries and returns the commands they register offline
   // (Plugin::register_offline_commands), without opening the store or starting a plugin: an
   // offline tool such as `slmhub report availability` must not touch a database. open()
@@ -53,6 +57,10 @@ class Server {
   // drive events() and jobs() by hand, so nothing happens behind their back.
   int serve(bool background = true);
   void shutdown();
+  // On the embedded SQLite store (db.url), takes the lock that makes one process at a time
+  // serve it, or throws naming the lock file when another one holds it. Nothing on
+  // PostgreSQL, which instances share.
+  void lock_sqlite_store();
   // Whether the API is served over TLS; reload_tls() reads its certificate and key again
   // (SIGHUP) and returns what is served now, or throws and keeps the pair it had.
   bool https() const;
@@ -78,6 +86,7 @@ class Server {
   void validate_settings() const;
   void load_plugins();  // once per Server
   void add_host_routes();
+  std::string store_url() const;  // db.url with a relative SQLite path resolved
 
   Settings settings_;
   std::string binary_dir_;
@@ -101,6 +110,9 @@ class Server {
   std::unique_ptr<DeadlineStore> deadlines_;
   std::vector<std::unique_ptr<PluginHost>> hosts_;
   std::unique_ptr<HttpServer> http_;
+  // The embedded SQLite store serves one process: `serve` holds an exclusive lock on
+  // PATH.lock beside it (the descriptor, -1 when not held) for as long as it runs.
+  int serve_lock_fd_ = -1;
   std::atomic<bool> ready_{false};
   bool serving_ = false;
 };

@@ -78,6 +78,8 @@ const std::vector<ConfigKey>& Settings::host_schema() {
        "where the admin token generated on first start is written (mode 0600)"},
       {"events.poll_ms", T::integer, "200", "how often the event dispatcher looks for work"},
       {"events.retry_max_ms", T::integer, "300000", "longest back-off for a failing handler"},
+      {"events.lease_seconds", T::integer, "30",
+       "how long a subscriber stays with the instance delivering to it without renewal"},
       {"outbox.max_attempts", T::integer, "10", "attempts before a message is a dead letter"},
       {"outbox.initial_backoff_seconds", T::integer, "10",
        "wait before the first retry of a failed send; doubled each time"},
@@ -86,7 +88,8 @@ const std::vector<ConfigKey>& Settings::host_schema() {
        "a message an instance claimed for sending and did not finish (it died) is sent again "
        "after this; longer than the slowest send"},
       {"jobs.tick_ms", T::integer, "1000", "how often the scheduler checks for due jobs"},
-      {"jobs.lease_seconds", T::integer, "300", "how long a job lease lasts without renewal"},
+      {"jobs.lease_seconds", T::integer, "60",
+       "how long a job lease lasts without renewal (renewed every third of it while running)"},
       {"deadlines.watch_schedule", T::string, "*/15 * * * *",
        "cron schedule (UTC) of the deadline watch"},
       {"deadlines.warn_business_days", T::integer, "3",

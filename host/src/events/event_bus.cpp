@@ -10,9 +10,16 @@
 // SQLite needs nothing: a writer holds the database's one write lock from its first write
 // to its commit, so ids are assigned and committed in order already.
 //
-// Several instances sharing PostgreSQL each run their own dispatcher: a subscriber may
-// then see an event twice (delivery is at least once anyway), and the cursor only ever
-// moves forward.
+// Several instances sharing PostgreSQL each run their own dispatcher, and each
+// subscriber's cursor row carries a lease (holder, lease_until): an instance delivers to
+// a subscriber only while it holds the lease, renews it as it goes, and every cursor
+// update is conditional on still holding it. So one instance at a time delivers to a
+// subscriber, in id order. When the holder dies its subscribers wait until the lease
+// runs out and another instance takes them over from the cursor; the event the dead one
+// was handling is delivered again (at least once). A handler that outlives its lease
+// (a paused process) may run alongside the new holder's delivery of that same event;
+// its cursor update then fails and it stops delivering to that subscriber. Lease times
+// are the instances' clocks, so they must agree to well within the lease (NTP).
 #include "events/event_bus.hpp"
 
 #include <algorithm>
@@ -34,6 +41,9 @@ const std::vector<Migration>& migrations() {
        "CREATE TABLE event_cursors (subscriber TEXT PRIMARY KEY, last_id BIGINT NOT NULL,"
        " attempts BIGINT NOT NULL DEFAULT 0, next_attempt_at BIGINT NOT NULL DEFAULT 0,"
        " last_error TEXT)"},
+      {2, "a lease per subscriber, so instances sharing the store take turns",
+       "ALTER TABLE event_cursors ADD COLUMN holder TEXT;"
+       "ALTER TABLE event_cursors ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0"},
   };
   return list;
 }
@@ -105,7 +115,8 @@ Json to_json(const SubscriberStatus& status) {
   Json out = {{"name", status.name},       {"types", status.types},
               {"last_id", status.last_id}, {"attempts", status.attempts},
               {"backlog", status.backlog}, {"next_attempt_at", nullptr},
-              {"last_error", nullptr}};
+              {"last_error", nullptr},     {"holder", nullptr}};
+  if (!status.holder.empty()) out["holder"] = status.holder;
   if (status.next_attempt_at) out["next_attempt_at"] = format_instant(*status.next_attempt_at);
   if (!status.last_error.empty()) out["last_error"] = status.last_error;
   return out;
@@ -118,6 +129,10 @@ EventBus::EventBus(Store& store, const Clock& clock, Logger& log, EventBusSettin
         "event bus: initial_backoff must be positive and max_backoff at least initial_backoff");
   }
   if (settings_.batch_size <= 0) throw std::invalid_argument("event bus: batch_size must be > 0");
+  if (settings_.instance.empty() || settings_.lease.count() <= 0) {
+    throw std::invalid_argument(
+        "event bus: the instance must be named and the lease (events.lease_seconds) positive");
+  }
   store_.migrate("host.events", migrations());
 }
 
@@ -186,6 +201,7 @@ void EventBus::subscribe(const std::string& subscriber, const std::vector<std::s
 void EventBus::start() {
   std::lock_guard lock(mutex_);
   if (started_) return;
+  if (settings_.sole_instance) release_leases(true);
   started_ = true;
   stopping_ = false;
   thread_ = std::thread([this] { run(); });
@@ -198,6 +214,23 @@ void EventBus::stop() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (!held_leases_.exchange(false)) return;
+  try {
+    release_leases(false);
+  } catch (const std::exception& e) {
+    // Not fatal: the leases run out by themselves.
+    log_.warning(std::string("event bus: could not give up the subscriber leases: ") + e.what());
+  }
+}
+
+void EventBus::release_leases(bool everyone_elses) {
+  store_.transact([&](Tx& tx) {
+    tx.exec(everyone_elses ? "UPDATE event_cursors SET holder = NULL, lease_until = 0"
+                             " WHERE holder IS NOT NULL AND holder <> ?"
+                           : "UPDATE event_cursors SET holder = NULL, lease_until = 0"
+                             " WHERE holder = ?",
+            {settings_.instance});
+  });
 }
 
 void EventBus::run() {
@@ -237,6 +270,7 @@ int EventBus::dispatch_subscriber(const Subscription& subscription, Instant now)
   const std::optional<Cursor> cursor = read_cursor(subscription.name);
   if (!cursor) return 0;  // removed from the store behind our back; nothing sensible to do
   if (cursor->next_attempt_at > to_epoch(now)) return 0;
+  if (!hold_lease(subscription.name, *cursor, now)) return 0;
 
   // Every event is read and the type is tested here rather than in SQL, so the cursor also
   // moves past events the subscriber does not want: otherwise a subscriber to a rare type
@@ -267,12 +301,14 @@ int EventBus::dispatch_subscriber(const Subscription& subscription, Instant now)
       error = std::current_exception();
     }
     if (error) {
-      if (position > saved) advance_cursor(subscription.name, position, false);
+      if (position > saved && !advance_cursor(subscription.name, position, false)) {
+        return handled;
+      }
       record_failure(subscription.name, cursor->attempts + 1, now, describe(error));
       return handled;
     }
     position = id;
-    advance_cursor(subscription.name, position, true);
+    if (!advance_cursor(subscription.name, position, true)) return handled;
     saved = position;
     ++handled;
   }
@@ -280,26 +316,69 @@ int EventBus::dispatch_subscriber(const Subscription& subscription, Instant now)
   return handled;
 }
 
-std::optional<EventBus::Cursor> EventBus::read_cursor(const std::string& subscriber) {
-  const auto rows = store_.query(
-      "SELECT last_id, attempts, next_attempt_at, last_error FROM event_cursors"
-      " WHERE subscriber = ?",
-      {subscriber});
-  if (rows.empty()) return std::nullopt;
-  return Cursor{rows[0].integer(0), rows[0].integer(1), rows[0].integer(2),
-                rows[0].optional_text(3).value_or("")};
+bool EventBus::hold_lease(const std::string& subscriber, const Cursor& cursor, Instant now) {
+  const std::int64_t at = to_epoch(now);
+  // Renewing costs a write; a lease with more than half its time left needs none.
+  if (cursor.holder == settings_.instance &&
+      cursor.lease_until - at > settings_.lease.count() / 2) {
+    held_leases_ = true;
+    return true;
+  }
+  if (!cursor.holder.empty() && cursor.holder != settings_.instance && cursor.lease_until > at) {
+    return false;  // another instance delivers to it
+  }
+  std::int64_t taken = 0;
+  store_.transact([&](Tx& tx) {
+    taken = tx.exec(
+        "UPDATE event_cursors SET holder = ?, lease_until = ? WHERE subscriber = ?"
+        " AND (holder IS NULL OR holder = ? OR lease_until <= ?)",
+        {settings_.instance, at + settings_.lease.count(), subscriber, settings_.instance, at});
+  });
+  if (taken == 1) held_leases_ = true;
+  if (taken == 1 && !cursor.holder.empty() && cursor.holder != settings_.instance) {
+    log_.warning("event bus: took subscriber \"" + subscriber + "\" over from instance \"" +
+                 cursor.holder + "\", whose lease ran out; resuming after event " +
+                 std::to_string(cursor.last_id));
+  }
+  return taken == 1;
 }
 
-void EventBus::advance_cursor(const std::string& subscriber, std::int64_t last_id, bool delivered) {
-  // `last_id < ?` keeps the cursor from moving back if another instance got further.
-  // Skipping events the subscriber does not want leaves its failure count alone: the event
-  // that failed is still ahead of the cursor.
+std::optional<EventBus::Cursor> EventBus::read_cursor(const std::string& subscriber) {
+  const auto rows = store_.query(
+      "SELECT last_id, attempts, next_attempt_at, last_error, holder, lease_until"
+      " FROM event_cursors WHERE subscriber = ?",
+      {subscriber});
+  if (rows.empty()) return std::nullopt;
+  return Cursor{rows[0].integer(0),
+                rows[0].integer(1),
+                rows[0].integer(2),
+                rows[0].optional_text(3).value_or(""),
+                rows[0].optional_text(4).value_or(""),
+                rows[0].integer(5)};
+}
+
+bool EventBus::advance_cursor(const std::string& subscriber, std::int64_t last_id, bool delivered) {
+  // Only under our lease, which each step renews. `last_id < ?` keeps the cursor from
+  // moving back. Skipping events the subscriber does not want leaves its failure count
+  // alone: the event that failed is still ahead of the cursor.
+  std::int64_t changed = 0;
   store_.transact([&](Tx& tx) {
-    tx.exec(delivered ? "UPDATE event_cursors SET last_id = ?, attempts = 0, next_attempt_at = 0,"
-                        " last_error = NULL WHERE subscriber = ? AND last_id < ?"
-                      : "UPDATE event_cursors SET last_id = ? WHERE subscriber = ? AND last_id < ?",
-            {last_id, subscriber, last_id});
+    changed = tx.exec(
+        delivered ? "UPDATE event_cursors SET last_id = ?, attempts = 0, next_attempt_at = 0,"
+                    " last_error = NULL, lease_until = ? WHERE subscriber = ? AND holder = ?"
+                    " AND last_id < ?"
+                  : "UPDATE event_cursors SET last_id = ?, lease_until = ? WHERE subscriber = ?"
+                    " AND holder = ? AND last_id < ?",
+        {last_id, to_epoch(clock_.now()) + settings_.lease.count(), subscriber, settings_.instance,
+         last_id});
   });
+  if (changed == 0) {
+    log_.warning("event bus: instance \"" + settings_.instance + "\" lost subscriber \"" +
+                 subscriber + "\" to another instance while delivering event " +
+                 std::to_string(last_id) +
+                 " (its lease ran out); that instance delivers from here");
+  }
+  return changed == 1;
 }
 
 void EventBus::record_failure(const std::string& subscriber, std::int64_t attempts, Instant now,
@@ -308,8 +387,8 @@ void EventBus::record_failure(const std::string& subscriber, std::int64_t attemp
   store_.transact([&](Tx& tx) {
     tx.exec(
         "UPDATE event_cursors SET attempts = ?, next_attempt_at = ?, last_error = ?"
-        " WHERE subscriber = ?",
-        {attempts, to_epoch(retry_at), error, subscriber});
+        " WHERE subscriber = ? AND holder = ?",
+        {attempts, to_epoch(retry_at), error, subscriber, settings_.instance});
   });
   log_.warning("event bus: subscriber \"" + subscriber + "\" failed (attempt " +
                std::to_string(attempts) + "), retrying at " + format_instant(retry_at) + ": " +
@@ -356,6 +435,7 @@ std::vector<SubscriberStatus> EventBus::subscribers() {
       status.attempts = cursor->attempts;
       if (cursor->next_attempt_at > 0) status.next_attempt_at = from_epoch(cursor->next_attempt_at);
       status.last_error = cursor->last_error;
+      if (cursor->lease_until > to_epoch(clock_.now())) status.holder = cursor->holder;
     }
     status.types = std::move(types);
     status.backlog = backlog(name);

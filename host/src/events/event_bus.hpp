@@ -2,8 +2,12 @@
 // dispatcher delivers them to each subscriber in id order, at least once, keeping one
 // cursor per subscriber in the store. A failing handler holds only its own subscriber
 // back (with exponential back-off); the cursor and the failure count survive restarts.
+// Instances sharing one PostgreSQL database each run a dispatcher, and a lease on each
+// subscriber's cursor row lets one of them at a time deliver to it: events reach each
+// subscriber once and in order, and another instance takes over when the holder dies.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -30,6 +34,17 @@ struct EventBusSettings {
   std::chrono::milliseconds poll_interval{200};
   // Events read per subscriber per dispatch round.
   int batch_size = 100;
+  // This process's name in leases (instance.id). Instances sharing a database must have
+  // different names: a lease held under this name is this instance's own.
+  std::string instance = "local";
+  // How long a subscriber stays with the instance that delivers to it without a word
+  // from it (events.lease_seconds). The holder renews it while it works, so this is
+  // how long a dead instance's subscribers wait before another instance takes them over.
+  std::chrono::seconds lease{30};
+  // Set when no other process can use the store (the embedded SQLite store): leases left
+  // by an earlier life of this server under another name are released at start(), so a
+  // restart after a crash does not wait for them to expire.
+  bool sole_instance = false;
 };
 
 // What `GET /api/v1/events/subscribers` and the metrics show about one subscriber.
@@ -41,6 +56,7 @@ struct SubscriberStatus {
   std::optional<Instant> next_attempt_at;  // set while backing off
   std::string last_error;
   std::int64_t backlog = 0;  // matching events after last_id
+  std::string holder;        // the instance delivering to it (empty: none holds it)
 };
 
 Json to_json(const SubscriberStatus& status);
@@ -68,14 +84,16 @@ class EventBus : public Events {
   void subscribe(const std::string& subscriber, const std::vector<std::string>& types,
                  std::function<void(const Event&)> handler) override;
 
-  // Starts / stops the dispatcher thread. stop() waits for a handler that is running.
+  // Starts / stops the dispatcher thread. stop() waits for a handler that is running and
+  // gives up this instance's leases, so another instance takes its subscribers over at once.
   void start();
   void stop();
 
-  // One dispatch round over every subscriber that is not backing off: delivers its
-  // matching events after its cursor in id order until one fails or none are left (at
-  // most batch_size per subscriber). Returns the number of events handled successfully.
-  // Used by the dispatcher thread and by tests.
+  // One dispatch round over every subscriber that is not backing off and that this
+  // instance holds or can take (its lease is free, expired or ours): delivers its matching
+  // events after its cursor in id order until one fails or none are left (at most
+  // batch_size per subscriber). Returns the number of events handled successfully. Used
+  // by the dispatcher thread and by tests.
   int dispatch_once();
 
   // Matching events not handled yet by `subscriber` (0 for an unknown subscriber).
@@ -94,11 +112,16 @@ class EventBus : public Events {
     std::int64_t attempts = 0;
     std::int64_t next_attempt_at = 0;
     std::string last_error;
+    std::string holder;
+    std::int64_t lease_until = 0;
   };
 
   int dispatch_subscriber(const Subscription& subscription, Instant now);
   std::optional<Cursor> read_cursor(const std::string& subscriber);
-  void advance_cursor(const std::string& subscriber, std::int64_t last_id, bool delivered);
+  bool hold_lease(const std::string& subscriber, const Cursor& cursor, Instant now);
+  // False when another instance took the subscriber over: this round stops delivering to it.
+  bool advance_cursor(const std::string& subscriber, std::int64_t last_id, bool delivered);
+  void release_leases(bool everyone_elses);
   void record_failure(const std::string& subscriber, std::int64_t attempts, Instant now,
                       const std::string& error);
   std::chrono::seconds backoff_after(std::int64_t attempts) const;
@@ -116,7 +139,8 @@ class EventBus : public Events {
   std::condition_variable wake_;
   std::thread thread_;
 
-  std::mutex dispatch_mutex_;  // one dispatch round at a time in this process
+  std::mutex dispatch_mutex_;             // one dispatch round at a time in this process
+  std::atomic<bool> held_leases_{false};  // whether stop() has leases to give up
 };
 
 }  // namespace slmhub::host

@@ -2,10 +2,14 @@
 //
 // Who runs a slot is decided in one transaction: take the job's lease (insert it, or take
 // over one that expired), then insert the run row. The lease keeps two instances from
-// running the job at once; the unique index on (job, scheduled_for) over scheduled runs
-// keeps a slot from being run twice even when a lease expires under a slow run. Whoever
-// holds the lease may also close runs left "running" by an instance that died: while the
-// lease is held nobody else can be running the job.
+// running the job at once, and a thread renews it while the job runs; the unique index on
+// (job, scheduled_for) over scheduled runs keeps a slot from being run twice by live
+// instances. A run left "running" without a live lease belongs to an instance that died:
+// it does not count as the slot's run, and whoever takes the lease next records it as
+// "interrupted" (which frees the slot in the index) and runs the slot again. So a slot
+// is run to the end once; an instance paused for longer than the lease (SIGSTOP, a VM
+// freeze) can find on waking that its slot was run again meanwhile: its own outcome is
+// then not recorded, and jobs are written to be idempotent for that case.
 #include "jobs/job_scheduler.hpp"
 
 #include <algorithm>
@@ -30,6 +34,10 @@ const std::vector<Migration>& migrations() {
        // When a job was first added: without it, a job added before a downtime and never
        // run yet would lose the slot it missed.
        "CREATE TABLE job_registrations (job TEXT PRIMARY KEY, registered_at BIGINT NOT NULL)"},
+      {2, "an interrupted run frees its slot",
+       "DROP INDEX job_runs_slot;"
+       "CREATE UNIQUE INDEX job_runs_slot ON job_runs (job, scheduled_for)"
+       " WHERE by_hand = 0 AND outcome <> 'interrupted'"},
   };
   return list;
 }
@@ -89,7 +97,8 @@ JobScheduler::JobScheduler(Store& store, const Clock& clock, Logger& log, std::s
     : store_(store), clock_(clock), log_(log), instance_(std::move(instance)), settings_(settings) {
   if (instance_.empty()) throw std::invalid_argument("job scheduler: instance name is empty");
   if (settings_.tick_interval.count() <= 0 || settings_.lease_duration.count() <= 0) {
-    throw std::invalid_argument("job scheduler: tick_interval and lease_duration must be > 0");
+    throw std::invalid_argument(
+        "job scheduler: the tick (jobs.tick_ms) and the lease (jobs.lease_seconds) must be > 0");
   }
   store_.migrate("host.jobs", migrations());
 }
@@ -160,8 +169,12 @@ int JobScheduler::tick() {
 }
 
 std::optional<Instant> JobScheduler::due_slot(const Job& job, Instant now) {
+  // A run still "running" counts only while some instance holds the job's lease.
   const auto rows = store_.query(
-      "SELECT MAX(scheduled_for) FROM job_runs WHERE job = ? AND by_hand = 0", {job.spec.name});
+      "SELECT MAX(scheduled_for) FROM job_runs WHERE job = ? AND by_hand = 0"
+      " AND outcome <> 'interrupted' AND (outcome <> 'running' OR EXISTS (SELECT 1 FROM"
+      " job_leases WHERE job_leases.job = job_runs.job AND job_leases.expires_at > ?))",
+      {job.spec.name, to_epoch(now)});
   const std::optional<std::int64_t> last = rows.at(0).optional_integer(0);
   return latest_slot(job, last ? from_epoch(*last) : job.registered_at, now);
 }
@@ -208,8 +221,10 @@ JobScheduler::Outcome JobScheduler::run(Job& job, Instant scheduled_for, Instant
 
   Outcome outcome;
   std::int64_t run_id = 0;
+  std::vector<std::string> interrupted;  // what the takeover found, for the log
   store_.transact([&](Tx& tx) {
     outcome.started = Started::busy;  // transact may run this more than once
+    interrupted.clear();
     const std::int64_t leased = tx.exec(
         "INSERT INTO job_leases (job, holder, expires_at) VALUES (?, ?, ?)"
         " ON CONFLICT (job) DO UPDATE SET holder = excluded.holder,"
@@ -217,15 +232,26 @@ JobScheduler::Outcome JobScheduler::run(Job& job, Instant scheduled_for, Instant
         " WHERE job_leases.expires_at <= ? OR job_leases.holder = ?",
         {name, instance_, to_epoch(now + settings_.lease_duration), to_epoch(now), instance_});
     if (leased != 1) return;
+    // With the lease ours nobody else can be running the job: a "running" run was left by
+    // an instance that died (or, under our own name, by our previous life).
+    for (const auto& row : tx.query("SELECT id, instance, scheduled_for FROM job_runs"
+                                    " WHERE job = ? AND outcome = 'running'",
+                                    {name})) {
+      interrupted.push_back("run " + std::to_string(row.integer(0)) + " for " +
+                            format_instant(from_epoch(row.integer(2))) + " on instance \"" +
+                            row.text(1) + "\"");
+    }
     tx.exec(
-        "UPDATE job_runs SET outcome = 'failed', finished_at = ?,"
+        "UPDATE job_runs SET outcome = 'interrupted', finished_at = ?,"
         " output = 'interrupted: the instance running it stopped before it finished'"
         " WHERE job = ? AND outcome = 'running'",
         {to_epoch(now), name});
     const auto inserted = tx.query(
         std::string("INSERT INTO job_runs (job, scheduled_for, started_at, outcome, by_hand,"
                     " instance) VALUES (?, ?, ?, 'running', ?, ?)") +
-            (by_hand ? "" : " ON CONFLICT (job, scheduled_for) WHERE by_hand = 0 DO NOTHING") +
+            (by_hand ? ""
+                     : " ON CONFLICT (job, scheduled_for) WHERE by_hand = 0 AND"
+                       " outcome <> 'interrupted' DO NOTHING") +
             " RETURNING id",
         {name, to_epoch(scheduled_for), to_epoch(now), std::int64_t{by_hand ? 1 : 0}, instance_});
     if (inserted.empty()) {
@@ -237,32 +263,85 @@ JobScheduler::Outcome JobScheduler::run(Job& job, Instant scheduled_for, Instant
     run_id = inserted[0].integer(0);
     outcome.started = Started::ran;
   });
+  for (const auto& what : interrupted) {
+    log_.warning("job \"" + name + "\": " + what +
+                 " was interrupted (its instance stopped before it finished)");
+  }
   if (outcome.started != Started::ran) return outcome;
 
   log_.info("job \"" + name + "\" started for " + format_instant(scheduled_for) +
             (by_hand ? " (by hand)" : ""));
-  try {
-    outcome.output = job.spec.run(JobContext{scheduled_for, now, by_hand});
-    outcome.ok = true;
-  } catch (const std::exception& e) {
-    outcome.output = e.what();
-  } catch (...) {
-    outcome.output = "unknown exception";
+  {
+    std::mutex done_mutex;
+    std::condition_variable done_cv;
+    bool done = false;
+    std::thread renewer([&] { renew_lease_until(name, done_mutex, done_cv, done); });
+    try {
+      outcome.output = job.spec.run(JobContext{scheduled_for, now, by_hand});
+      outcome.ok = true;
+    } catch (const std::exception& e) {
+      outcome.output = e.what();
+    } catch (...) {
+      outcome.output = "unknown exception";
+    }
+    {
+      std::lock_guard lock(done_mutex);
+      done = true;
+    }
+    done_cv.notify_all();
+    renewer.join();
   }
   outcome.output = truncated(std::move(outcome.output), settings_.max_output_bytes);
   const Instant finished = clock_.now();
+  std::int64_t recorded = 0;
   store_.transact([&](Tx& tx) {
-    tx.exec(
-        "UPDATE job_runs SET finished_at = ?, outcome = ?, output = ? WHERE id = ?",
+    // Only while the run is still ours: another instance may have taken it over.
+    recorded = tx.exec(
+        "UPDATE job_runs SET finished_at = ?, outcome = ?, output = ?"
+        " WHERE id = ? AND outcome = 'running'",
         {to_epoch(finished), std::string(outcome.ok ? "ok" : "failed"), outcome.output, run_id});
     tx.exec("DELETE FROM job_leases WHERE job = ? AND holder = ?", {name, instance_});
   });
-  if (outcome.ok) {
+  if (recorded == 0) {
+    log_.error("job \"" + name + "\" finished after its lease ran out and another instance " +
+               "took its run " + std::to_string(run_id) +
+               " over; this outcome is not recorded: " + outcome.output);
+  } else if (outcome.ok) {
     log_.info("job \"" + name + "\" finished: " + outcome.output);
   } else {
     log_.error("job \"" + name + "\" failed: " + outcome.output);
   }
   return outcome;
+}
+
+void JobScheduler::renew_lease_until(const std::string& name, std::mutex& done_mutex,
+                                     std::condition_variable& done_cv, const bool& done) {
+  const auto every = std::max<std::chrono::milliseconds>(
+      std::chrono::milliseconds(1),
+      std::chrono::duration_cast<std::chrono::milliseconds>(settings_.lease_duration) / 3);
+  bool lost = false;
+  std::unique_lock lock(done_mutex);
+  while (!done_cv.wait_for(lock, every, [&] { return done; })) {
+    lock.unlock();
+    std::int64_t renewed = 0;
+    try {
+      store_.transact([&](Tx& tx) {
+        renewed = tx.exec("UPDATE job_leases SET expires_at = ? WHERE job = ? AND holder = ?",
+                          {to_epoch(clock_.now() + settings_.lease_duration), name, instance_});
+      });
+    } catch (const std::exception& e) {
+      log_.warning("job \"" + name + "\": could not renew its lease (" + e.what() +
+                   "); trying again");
+      renewed = 1;
+    }
+    if (renewed == 0 && !lost) {
+      lost = true;
+      log_.error("job \"" + name + "\" lost its lease while running (this instance was " +
+                 "paused or cut off from the store for longer than jobs.lease_seconds); " +
+                 "another instance may run its slot again");
+    }
+    lock.lock();
+  }
 }
 
 std::string JobScheduler::run_now(const std::string& name) {
@@ -325,6 +404,10 @@ std::vector<JobRun> JobScheduler::runs(const std::string& name, int limit) {
 void JobScheduler::start() {
   std::lock_guard lock(mutex_);
   if (thread_.joinable()) return;
+  if (settings_.sole_instance) {
+    store_.transact(
+        [&](Tx& tx) { tx.exec("DELETE FROM job_leases WHERE holder <> ?", {instance_}); });
+  }
   stopping_ = false;
   thread_ = std::thread([this] { loop(); });
 }

@@ -1,7 +1,8 @@
 // The job scheduler: runs the cron jobs plugins register, records every run in the store,
 // catches up once (not once per slot) on a run missed while the server was down, and uses
-// a lease row plus a unique (job, slot) row so that several instances sharing one
-// PostgreSQL database never run one job at the same time nor one slot twice.
+// a renewed lease row plus a unique (job, slot) row so that several instances sharing one
+// PostgreSQL database run each slot once, one instance at a time; a slot whose instance
+// died mid-run is run again by another (its run is recorded as "interrupted").
 #pragma once
 
 #include <chrono>
@@ -27,9 +28,13 @@ struct JobSchedulerSettings {
   // How often the scheduler thread looks for due jobs (jobs.tick_ms). Slots are whole
   // minutes, so anything up to a few seconds only delays a run by that much.
   std::chrono::milliseconds tick_interval{1000};
-  // How long a lease is good for. Another instance takes over a job whose lease expired,
-  // so this should exceed the longest run; a slot still never runs twice (unique row).
-  std::chrono::seconds lease_duration{3600};
+  // How long a lease is good for without renewal. The instance running a job renews its
+  // lease every third of this, so it bounds how long a job of a dead instance waits before
+  // another instance runs its slot again, not how long a job may run.
+  std::chrono::seconds lease_duration{60};
+  // Set when no other process can use the store (the embedded SQLite store): leases left
+  // by an earlier life of this server under another name are released at start().
+  bool sole_instance = false;
   // Longer outputs are cut to this many bytes before they are recorded.
   std::size_t max_output_bytes = 4000;
 };
@@ -41,7 +46,7 @@ struct JobRun {
   Instant scheduled_for;
   Instant started_at;
   std::optional<Instant> finished_at;
-  std::string outcome;  // "running", "ok", "failed"
+  std::string outcome;  // "running", "ok", "failed", "interrupted"
   std::string output;
   bool by_hand = false;
   std::string instance;
@@ -91,7 +96,8 @@ class JobScheduler : public Scheduler {
   void add(JobSpec job) override;
 
   // Runs every job that has a due slot: the latest cron instant <= now after the job's
-  // last scheduled run (or its registration). Several slots missed while the server was
+  // last scheduled run (or its registration); a run whose instance died (its lease ran out
+  // while it was running) does not count. Several slots missed while the server was
   // down give one run, for the latest of them. Jobs run one after the other on the calling
   // thread, outside any transaction. Returns the number of runs started.
   int tick();
@@ -130,6 +136,8 @@ class JobScheduler : public Scheduler {
   std::optional<Instant> due_slot(const Job& job, Instant now);
   std::optional<Instant> latest_slot(const Job& job, Instant after, Instant now) const;
   Outcome run(Job& job, Instant scheduled_for, Instant now, bool by_hand);
+  void renew_lease_until(const std::string& name, std::mutex& done_mutex,
+                         std::condition_variable& done_cv, const bool& done);
   std::optional<JobRun> last_run(const std::string& name);
   void loop();
 

@@ -1336,6 +1336,13 @@ void Database::migrate(std::string_view owner, const std::vector<Migration>& mig
   for (std::size_t i = 0; i < migrations.size(); ++i) {
     if (!done[i]) apply_migration(owner, migrations[i], expanded[i]);
   }
+  std::lock_guard lock(seen_mutex_);
+  seen_.emplace_back(who, migrations);
+}
+
+std::vector<std::pair<std::string, std::vector<Migration>>> Database::migrations_seen() const {
+  std::lock_guard lock(seen_mutex_);
+  return seen_;
 }
 
 void Database::apply_migration(std::string_view owner, const Migration& migration,

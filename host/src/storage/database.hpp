@@ -82,6 +82,9 @@ class Database : public slmhub::Store {
 
   // owner -> highest applied version, sorted by owner (for `slmhub migrate`).
   std::vector<std::pair<std::string, int>> applied_versions();
+  // Every migration list migrate() was given since open, in call order: what makes this
+  // store's schema, so `slmhub migrate --to` can build the same one elsewhere.
+  std::vector<std::pair<std::string, std::vector<Migration>>> migrations_seen() const;
 
   // The URL with any password replaced by ***, for logs and messages.
   const std::string& display_url() const { return display_url_; }
@@ -117,6 +120,8 @@ class Database : public slmhub::Store {
   // the file lock through the busy handler.
   std::mutex sqlite_writer_;
   std::atomic<std::uint64_t> retries_{0};
+  mutable std::mutex seen_mutex_;
+  std::vector<std::pair<std::string, std::vector<Migration>>> seen_;
 };
 
 // The SQL scanner behind the PostgreSQL dialect, exposed for tests. Both skip quoted

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "eventually.hpp"
 #include "manual_clock.hpp"
 #include "storage/database.hpp"
 #include "store_fixture.hpp"
@@ -297,6 +298,111 @@ TEST_P(EventBusTest, ConcurrentPublishersLoseNothing) {
   }
   EXPECT_EQ(distinct.size(), got.events.size());
   EXPECT_EQ(bus.backlog("all"), 0);
+}
+
+// ---- several instances on one store ----------------------------------------------------
+
+EventBusSettings instance(const std::string& name) {
+  return EventBusSettings{.instance = name, .lease = 30s};
+}
+
+TEST_P(EventBusTest, TwoInstancesDeliverEachEventOnceInOrder) {
+  EventBus a(*db_, clock_, log_, instance("a"));
+  EventBus b(*db_, clock_, log_, instance("b"));
+  Received got_a, got_b;
+  a.subscribe("mailer", {"ticket.*"}, [&](const Event& e) { got_a.add(e); });
+  b.subscribe("mailer", {"ticket.*"}, [&](const Event& e) { got_b.add(e); });
+  for (int i = 1; i <= 10; ++i) {
+    publish(*db_, a, "ticket.created", "T" + std::to_string(i));
+    const int by_b = b.dispatch_once();
+    const int by_a = a.dispatch_once();
+    EXPECT_EQ(by_b + by_a, 1) << "event " << i;
+  }
+  // b came first and holds the subscriber; a never delivered to it.
+  EXPECT_EQ(got_b.size(), 10u);
+  EXPECT_EQ(got_a.size(), 0u);
+  EXPECT_EQ(got_b.subjects().front(), "T1");
+  EXPECT_EQ(got_b.subjects().back(), "T10");
+  EXPECT_EQ(to_json(a.subscribers()[0])["holder"], "b");
+}
+
+TEST_P(EventBusTest, AnotherInstanceTakesOverWhenTheLeaseRunsOut) {
+  EventBus a(*db_, clock_, log_, instance("a"));
+  EventBus b(*db_, clock_, log_, instance("b"));
+  Received got_a, got_b;
+  a.subscribe("mailer", {"ticket.*"}, [&](const Event& e) { got_a.add(e); });
+  b.subscribe("mailer", {"ticket.*"}, [&](const Event& e) { got_b.add(e); });
+  publish(*db_, b, "ticket.created", "T1");
+  EXPECT_EQ(a.dispatch_once(), 1);
+  publish(*db_, b, "ticket.created", "T2");
+  publish(*db_, b, "ticket.created", "T3");
+  // From here a is as good as dead (killed: no stop(), its lease stays behind).
+
+  clock_.advance(29s);
+  EXPECT_EQ(b.dispatch_once(), 0);  // the lease is still a's
+  clock_.advance(1s);
+  EXPECT_EQ(b.dispatch_once(), 2);
+  EXPECT_EQ(got_b.subjects(), (std::vector<std::string>{"T2", "T3"}));
+  EXPECT_EQ(got_a.subjects(), (std::vector<std::string>{"T1"}));
+  EXPECT_TRUE(log_.contains("took subscriber \"mailer\" over from instance \"a\"", "warning"));
+}
+
+TEST_P(EventBusTest, AHandlerThatOutlivesItsLeaseStopsAndItsEventIsDeliveredAgain) {
+  EventBus a(*db_, clock_, log_, instance("a"));
+  EventBus b(*db_, clock_, log_, instance("b"));
+  Received got_a, got_b;
+  a.subscribe("mailer", {"ticket.*"}, [&](const Event& e) {
+    got_a.add(e);
+    if (e.subject == "T2") {
+      // a hangs (a pause, a slow mail server) past its lease; b takes over meanwhile.
+      clock_.advance(31s);
+      EXPECT_EQ(b.dispatch_once(), 2);
+    }
+  });
+  b.subscribe("mailer", {"ticket.*"}, [&](const Event& e) { got_b.add(e); });
+  for (const char* subject : {"T1", "T2", "T3"}) publish(*db_, a, "ticket.created", subject);
+
+  EXPECT_EQ(a.dispatch_once(), 1);  // T1; T2 was handled but its cursor update refused
+  EXPECT_EQ(got_a.subjects(), (std::vector<std::string>{"T1", "T2"}));
+  EXPECT_EQ(got_b.subjects(), (std::vector<std::string>{"T2", "T3"}));
+  EXPECT_TRUE(log_.contains("lost subscriber \"mailer\"", "warning"));
+  EXPECT_EQ(a.dispatch_once(), 0);  // b holds it now
+  EXPECT_EQ(b.backlog("mailer"), 0);
+}
+
+TEST_P(EventBusTest, AStoppedInstanceGivesItsSubscribersUpAtOnce) {
+  EventBus a(*db_, clock_, log_, instance("a"));
+  EventBus b(*db_, clock_, log_, instance("b"));
+  Received got_b;
+  a.subscribe("mailer", {"ticket.*"}, [](const Event&) {});
+  b.subscribe("mailer", {"ticket.*"}, [&](const Event& e) { got_b.add(e); });
+  publish(*db_, a, "ticket.created", "T1");
+  EXPECT_EQ(a.dispatch_once(), 1);
+  a.stop();
+  publish(*db_, a, "ticket.created", "T2");
+  EXPECT_EQ(b.dispatch_once(), 1);  // no wait for the lease to run out
+  EXPECT_EQ(got_b.subjects(), (std::vector<std::string>{"T2"}));
+}
+
+// The embedded store serves one process, so a restart under a new name (host:pid) need
+// not wait out the lease its previous life left behind.
+TEST_P(EventBusTest, ASoleInstanceReleasesLeasesLeftByItsPreviousLife) {
+  Received got;
+  EventBus crashed(*db_, clock_, log_, instance("host:100"));
+  crashed.subscribe("mailer", {"ticket.*"}, [](const Event&) {});
+  publish(*db_, crashed, "ticket.created", "T1");
+  EXPECT_EQ(crashed.dispatch_once(), 1);
+  // From here `crashed` is as good as dead (killed: no stop(), its lease stays behind).
+  EventBusSettings settings = instance("host:200");
+  settings.sole_instance = true;
+  settings.poll_interval = 1h;  // only the round start() runs at once
+  EventBus restarted(*db_, clock_, log_, settings);
+  restarted.subscribe("mailer", {"ticket.*"}, [&](const Event& e) { got.add(e); });
+  publish(*db_, restarted, "ticket.created", "T2");
+  restarted.start();
+  EXPECT_TRUE(test::eventually([&] { return got.size() == 1; }, 10s));
+  restarted.stop();
+  EXPECT_EQ(got.subjects(), (std::vector<std::string>{"T2"}));
 }
 
 TEST_P(EventBusTest, StopIsPromptWhileIdle) {

@@ -255,7 +255,7 @@ TEST_P(JobSchedulerTest, ASecondInstanceDoesNotRunASlotTheFirstRan) {
 }
 
 // An instance that died while running a job: its lease blocks everyone until it expires;
-// then the next runner closes the dead run as failed and runs the latest slot.
+// then the next runner records the dead run as interrupted and runs the latest slot.
 TEST_P(JobSchedulerTest, ALeaseHeldElsewhereBlocksTheJobUntilItExpires) {
   JobScheduler scheduler(*db_, clock_, log_, "alive", JobSchedulerSettings{.lease_duration = 600s});
   Calls calls;
@@ -287,13 +287,71 @@ TEST_P(JobSchedulerTest, ALeaseHeldElsewhereBlocksTheJobUntilItExpires) {
   EXPECT_EQ(runs[0].instance, "alive");
   EXPECT_EQ(runs[0].outcome, "ok");
   EXPECT_EQ(runs[1].instance, "dead");
-  EXPECT_EQ(runs[1].outcome, "failed");
+  EXPECT_EQ(runs[1].outcome, "interrupted");
   EXPECT_EQ(runs[1].finished_at, at("2026-11-02T11:00:00Z"));
   EXPECT_NE(runs[1].output.find("interrupted"), std::string::npos) << runs[1].output;
 
   // The lease was given back: a run by hand goes ahead at once.
   clock_.set("2026-11-02T11:10:00Z");
   EXPECT_EQ(scheduler.run_now("export"), "done");
+}
+
+// The slot a dead instance was running is not lost: once its lease is out, the slot is
+// due again and runs to the end here.
+TEST_P(JobSchedulerTest, TheSlotOfARunWhoseInstanceDiedRunsAgain) {
+  JobScheduler scheduler(*db_, clock_, log_, "alive", JobSchedulerSettings{.lease_duration = 60s});
+  Calls calls;
+  scheduler.add(job("export", "0 10 * * *", calls.fn()));
+  const std::int64_t ten = at("2026-11-02T10:00:00Z").time_since_epoch().count();
+  clock_.set("2026-11-02T10:00:30Z");
+  db_->transact([&](Tx& tx) {
+    tx.exec("INSERT INTO job_leases (job, holder, expires_at) VALUES ('export', 'dead', ?)",
+            {ten + 60});
+    tx.exec(
+        "INSERT INTO job_runs (job, scheduled_for, started_at, outcome, by_hand, instance)"
+        " VALUES ('export', ?, ?, 'running', 0, 'dead')",
+        {ten, ten});
+  });
+  EXPECT_EQ(scheduler.tick(), 0);  // the lease is live: the run is going on elsewhere
+  EXPECT_EQ(scheduler.list()[0].next_run, at("2026-11-03T10:00:00Z"));
+
+  clock_.set("2026-11-02T10:01:00Z");
+  EXPECT_EQ(scheduler.list()[0].next_run, at("2026-11-02T10:00:00Z"));  // due again
+  EXPECT_EQ(scheduler.tick(), 1);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls.contexts[0].scheduled_for, at("2026-11-02T10:00:00Z"));
+  const auto runs = scheduler.runs("export", 10);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].outcome, "ok");
+  EXPECT_EQ(runs[0].scheduled_for, at("2026-11-02T10:00:00Z"));
+  EXPECT_EQ(runs[1].outcome, "interrupted");
+  EXPECT_EQ(scheduler.tick(), 0);  // and only once
+  EXPECT_TRUE(log_.contains("was interrupted"));
+}
+
+// A run longer than the lease keeps it: the lease is renewed while the job runs, so
+// another instance does not take the job over.
+TEST_P(JobSchedulerTest, ARunningJobRenewsItsLease) {
+  JobScheduler first(*db_, clock_, log_, "first", JobSchedulerSettings{.lease_duration = 3s});
+  JobScheduler second(*db_, clock_, log_, "second", JobSchedulerSettings{.lease_duration = 3s});
+  bool busy_elsewhere = false;
+  auto slow = [&](const JobContext&) {
+    clock_.advance(10s);                  // well past the lease the run started with
+    std::this_thread::sleep_for(1500ms);  // the renewer runs every second
+    try {
+      second.run_now("slow");
+    } catch (const JobBusy&) {
+      busy_elsewhere = true;
+    }
+    return std::string("done");
+  };
+  first.add(job("slow", "0 0 1 1 *", slow));
+  second.add(job("slow", "0 0 1 1 *", [](const JobContext&) { return std::string("twice"); }));
+  EXPECT_EQ(first.run_now("slow"), "done");
+  EXPECT_TRUE(busy_elsewhere);
+  const auto runs = first.runs("slow", 10);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].instance, "first");
 }
 
 TEST_P(JobSchedulerTest, ListShowsNextAndLastRuns) {
