@@ -5,7 +5,7 @@
 #     SECONDS at CONNECTIONS connections in all, to the one instance, or split over the three
 #     (one wrk each, its own webhooks); committed webhooks per second (sum) and p99 (worst).
 #  2. Event dispatch: each committed webhook is a `servicenow.received` event for the
-#     subscriber `servicenow.apply` (no instance configured: the handler only reads the inbox
+#     subscriber `servicenow.servicenow.apply` (no instance configured: the handler only reads the inbox
 #     row). Events delivered per second while the backlog left by the ingest drains; one
 #     instance at a time holds a subscriber (its lease), so this is one dispatcher's rate
 #     whatever the number of instances.
@@ -84,7 +84,7 @@ run() { # instances -> table row
   t0=$(ms)
   rps=$(cat "$work"/wrk-"$n"-*.txt | awk '/^Requests\/sec:/ {s += $2} END {printf "%.0f", s}')
   p99=$(cat "$work"/wrk-"$n"-*.txt | awk '$1=="99%" {print $2}' | sort -h | tail -n1)
-  backlog_sql="SELECT (SELECT COALESCE(MAX(id), 0) FROM events) - last_id FROM event_cursors WHERE subscriber = 'servicenow.apply'"
+  backlog_sql="SELECT (SELECT COALESCE(MAX(id), 0) FROM events) - last_id FROM event_cursors WHERE subscriber = 'servicenow.servicenow.apply'"
   backlog0=$(psql_pg -c "$backlog_sql" "$db")
   backlog=$backlog0
   while [ "$backlog" -gt 0 ]; do

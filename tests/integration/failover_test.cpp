@@ -333,11 +333,15 @@ TEST_F(Failover, KillingOneInstanceAndPausingAnotherLosesAndRepeatsNothing) {
     EXPECT_EQ(ok.size(), slots) << job << ": runs for slots that are not minutes";
   }
 
-  // The survivors took the dead instance's subscribers over.
-  EXPECT_EQ(pg->query("SELECT COUNT(*) FROM event_cursors WHERE holder = ?", {victim_name})
-                .at(0)
-                .integer(0),
-            0);
+  // The survivors took the dead instance's subscribers over, and are through their backlogs.
+  const int survivor = (victim + 1) % kInstances;
+  const auto subscribers = Json::parse(
+      http(servers_[survivor]->port(), "GET", "/api/v1/events/subscribers", "", token_).body);
+  ASSERT_FALSE(subscribers["subscribers"].empty());
+  for (const auto& s : subscribers["subscribers"]) {
+    EXPECT_NE(s["holder"], victim_name) << s.dump();
+    EXPECT_EQ(s["backlog"], 0) << s.dump();
+  }
   const std::string survivors =
       servers_[(victim + 1) % kInstances]->log() + servers_[(victim + 2) % kInstances]->log();
   EXPECT_NE(survivors.find("over from instance \"" + victim_name + "\""), std::string::npos);

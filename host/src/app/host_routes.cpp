@@ -114,6 +114,14 @@ void Server::add_host_routes() {
          },
          "scheduled jobs with their last and next runs"},
         "host");
+  r.add({"GET", "/api/v1/events/subscribers", "viewer",
+         [this](const Request&) {
+           Json out = Json::array();
+           for (const auto& s : events_->subscribers()) out.push_back(to_json(s));
+           return Response::json({{"subscribers", out}});
+         },
+         "event subscribers: cursor, backlog, failures and the instance delivering to each"},
+        "host");
   r.add({"GET", "/api/v1/deadlines", "viewer",
          [this](const Request& req) {
            const std::string state = req.query_param("state");

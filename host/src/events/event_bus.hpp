@@ -47,7 +47,8 @@ struct EventBusSettings {
   bool sole_instance = false;
 };
 
-// What `GET /api/v1/events/subscribers` and the metrics show about one subscriber.
+// What `GET /api/v1/events/subscribers` shows about one subscriber (the backlog metric sums
+// the backlogs).
 struct SubscriberStatus {
   std::string name;
   std::vector<std::string> types;
