@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
@@ -76,7 +77,7 @@ class LmtpTest : public testing::Test {
   int port_ = 0;
   std::mutex mutex_;
   std::vector<Delivered> delivered_;
-  bool fail_ = false;
+  std::atomic<bool> fail_{false};  // set by the test while the server thread reads it
 };
 
 TEST_F(LmtpTest, SwaksDeliversAndEachRecipientGetsItsOwnAnswer) {
