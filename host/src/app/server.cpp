@@ -475,10 +475,12 @@ void Server::lock_sqlite_store() {
   if (!url.starts_with("sqlite:") || serve_lock_fd_ >= 0) return;
   const std::string database = url.substr(7);
   // A lock file rather than the database itself: closing any descriptor of the database
-  // file would drop SQLite's own POSIX locks on it. Its directory may not exist yet.
+  // file would drop SQLite's own POSIX locks on it. Its directory may not exist yet. Opened
+  // read-only (flock needs no more), so a lock file another user left (root running serve
+  // once by hand) does not keep the service's user out.
   std::filesystem::create_directories(std::filesystem::path(database).parent_path());
   const std::string path = database + ".lock";
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
     throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
   }
