@@ -116,14 +116,14 @@ bench-mail: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target slmhub email_intake bench_mail_parse bench_mail_lmtp
 	bench/mail/run.sh $(BUILD_DIR)
 
-# The ServiceNow benchmark (webhook ingest beside the bare Poco handler, a 100,000-record sweep
-# against the simulator with 20 ms latency; bench/RESULTS.md); builds only its own targets.
 # One vs three instances on one PostgreSQL: webhook ingest and event dispatch (docs/
 # OPERATIONS.md, bench/RESULTS.md [operations]). A few minutes.
 bench-cluster: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target slmhub servicenow
 	bench/cluster/run.sh $(BUILD_DIR)
 
+# The ServiceNow benchmark (webhook ingest beside the bare Poco handler, a 100,000-record sweep
+# against the simulator with 20 ms latency; bench/RESULTS.md); builds only its own targets.
 bench-servicenow: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target slmhub servicenow bench_bare_poco
 	bench/servicenow/run.sh $(BUILD_DIR)

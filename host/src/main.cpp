@@ -169,10 +169,22 @@ std::optional<int> run_plugin_command(const slmhub::host::CommandRegistry& comma
   return spec->run(rest, std::cout, std::cerr);
 }
 
+// Before the store is opened: opening migrates it, which a running server's store must not
+// undergo behind its back. Exit 1 when refused (the store is served, the target unreachable
+// or not empty) or when a table differs; nothing is committed then.
 int migrate_to(Server& server, const std::string& url) {
+  const auto refused = [](const std::exception& e) {
+    std::cerr << "slmhub migrate --to: " << e.what() << "\n";
+    return 1;
+  };
   try {
     // A server writing to the store while it is copied would leave the copy behind.
     server.lock_sqlite_store();
+  } catch (const std::runtime_error& e) {
+    return refused(e);
+  }
+  server.open();  // a configuration that cannot run fails as for any command
+  try {
     auto target = slmhub::host::Database::open(url);
     std::cerr << "copying " << server.database().display_url() << " into " << target->display_url()
               << std::endl;
@@ -189,9 +201,7 @@ int migrate_to(Server& server, const std::string& url) {
               << " rows copied; every count and checksum matches the source\n";
     return kOk;
   } catch (const std::runtime_error& e) {
-    // Refused, unreachable, or a table that differs: nothing was committed.
-    std::cerr << "slmhub migrate --to: " << e.what() << "\n";
-    return 1;
+    return refused(e);
   }
 }
 
@@ -269,6 +279,8 @@ int run(int argc, char** argv) {
               << kHelp.at("migrate");
     return kUsage;
   }
+  if (cmd == "migrate" && args.flags.contains("--to"))
+    return migrate_to(server, args.flags["--to"]);
   server.open();
   if (cmd == "import") {
     if (args.words.size() != 2) {
@@ -293,8 +305,6 @@ int run(int argc, char** argv) {
       return print_problem(file, p);
     }
   }
-  if (cmd == "migrate" && args.flags.contains("--to"))
-    return migrate_to(server, args.flags["--to"]);
   if (cmd == "migrate") {
     for (const auto& [owner, version] : server.database().applied_versions())
       std::cout << owner << " " << version << "\n";

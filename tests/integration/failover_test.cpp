@@ -36,7 +36,6 @@ namespace slmhub::test {
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
 
 constexpr const char* kSecret = "webhook-secret-for-failover";
 constexpr int kInstances = 3;

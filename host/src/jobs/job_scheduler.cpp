@@ -272,10 +272,8 @@ JobScheduler::Outcome JobScheduler::run(Job& job, Instant scheduled_for, Instant
   log_.info("job \"" + name + "\" started for " + format_instant(scheduled_for) +
             (by_hand ? " (by hand)" : ""));
   {
-    std::mutex done_mutex;
-    std::condition_variable done_cv;
-    bool done = false;
-    std::thread renewer([&] { renew_lease_until(name, done_mutex, done_cv, done); });
+    Finished finished;
+    std::thread renewer([&] { renew_lease_until(name, finished); });
     try {
       outcome.output = job.spec.run(JobContext{scheduled_for, now, by_hand});
       outcome.ok = true;
@@ -285,10 +283,10 @@ JobScheduler::Outcome JobScheduler::run(Job& job, Instant scheduled_for, Instant
       outcome.output = "unknown exception";
     }
     {
-      std::lock_guard lock(done_mutex);
-      done = true;
+      std::lock_guard lock(finished.mutex);
+      finished.done = true;
     }
-    done_cv.notify_all();
+    finished.changed.notify_all();
     renewer.join();
   }
   outcome.output = truncated(std::move(outcome.output), settings_.max_output_bytes);
@@ -314,31 +312,29 @@ JobScheduler::Outcome JobScheduler::run(Job& job, Instant scheduled_for, Instant
   return outcome;
 }
 
-void JobScheduler::renew_lease_until(const std::string& name, std::mutex& done_mutex,
-                                     std::condition_variable& done_cv, const bool& done) {
+void JobScheduler::renew_lease_until(const std::string& name, Finished& finished) {
   const auto every = std::max<std::chrono::milliseconds>(
       std::chrono::milliseconds(1),
       std::chrono::duration_cast<std::chrono::milliseconds>(settings_.lease_duration) / 3);
   bool lost = false;
-  std::unique_lock lock(done_mutex);
-  while (!done_cv.wait_for(lock, every, [&] { return done; })) {
+  std::unique_lock lock(finished.mutex);
+  while (!finished.changed.wait_for(lock, every, [&] { return finished.done; })) {
     lock.unlock();
-    std::int64_t renewed = 0;
     try {
+      std::int64_t renewed = 0;
       store_.transact([&](Tx& tx) {
         renewed = tx.exec("UPDATE job_leases SET expires_at = ? WHERE job = ? AND holder = ?",
                           {to_epoch(clock_.now() + settings_.lease_duration), name, instance_});
       });
+      if (renewed == 0 && !lost) {
+        lost = true;
+        log_.error("job \"" + name + "\" lost its lease while running (this instance was " +
+                   "paused or cut off from the store for longer than jobs.lease_seconds); " +
+                   "another instance may run its slot again");
+      }
     } catch (const std::exception& e) {
       log_.warning("job \"" + name + "\": could not renew its lease (" + e.what() +
                    "); trying again");
-      renewed = 1;
-    }
-    if (renewed == 0 && !lost) {
-      lost = true;
-      log_.error("job \"" + name + "\" lost its lease while running (this instance was " +
-                 "paused or cut off from the store for longer than jobs.lease_seconds); " +
-                 "another instance may run its slot again");
     }
     lock.lock();
   }

@@ -135,9 +135,15 @@ class JobScheduler : public Scheduler {
   Job* find(const std::string& name);
   std::optional<Instant> due_slot(const Job& job, Instant now);
   std::optional<Instant> latest_slot(const Job& job, Instant after, Instant now) const;
+  // Set by run() when the job returns, for the thread renewing its lease meanwhile.
+  struct Finished {
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool done = false;
+  };
+
   Outcome run(Job& job, Instant scheduled_for, Instant now, bool by_hand);
-  void renew_lease_until(const std::string& name, std::mutex& done_mutex,
-                         std::condition_variable& done_cv, const bool& done);
+  void renew_lease_until(const std::string& name, Finished& finished);
   std::optional<JobRun> last_run(const std::string& name);
   void loop();
 

@@ -30,8 +30,7 @@ std::string quoted(const std::string& identifier) {
   return out + "\"";
 }
 
-template <typename Source>
-std::vector<std::string> tables(Source& db) {
+std::vector<std::string> tables(Store& db) {
   const auto rows =
       db.dialect() == Dialect::sqlite
           ? db.query(
@@ -47,8 +46,7 @@ std::vector<std::string> tables(Source& db) {
   return out;
 }
 
-template <typename Source>
-std::vector<std::string> columns(Source& db, const std::string& table) {
+std::vector<std::string> columns(Store& db, const std::string& table) {
   const auto rows = db.dialect() == Dialect::sqlite
                         ? db.query("SELECT name FROM pragma_table_info(?) ORDER BY cid", {table})
                         : db.query(
@@ -68,7 +66,7 @@ std::string select_list(const std::vector<std::string>& names) {
 }
 
 // Calls `page` with successive pages of `table`'s rows (the listed columns), in physical
-// order, until there are none left.
+// order, until there are none left. `db` is a Store or, to read inside a transaction, a Tx.
 template <typename Source>
 void read_pages(Source& db, const std::string& table, const std::vector<std::string>& names,
                 const std::function<void(const std::vector<Row>&)>& page) {
@@ -107,12 +105,11 @@ std::string canonical(const Row& row) {
 }
 
 struct Digest {
-  std::int64_t rows = 0;
   std::vector<std::string> row_digests;
   void add(const std::vector<Row>& page) {
     for (const auto& row : page) row_digests.push_back(sha256_hex(canonical(row)));
-    rows += static_cast<std::int64_t>(page.size());
   }
+  std::int64_t rows() const { return static_cast<std::int64_t>(row_digests.size()); }
   std::string finish() {
     std::sort(row_digests.begin(), row_digests.end());
     std::string all;
@@ -217,11 +214,11 @@ std::vector<TableCheck> copy_store(Database& source, Database& target,
         insert_page(tx, table, cols, page);
         from.add(page);
       });
-      check.source_rows = from.rows;
+      check.source_rows = from.rows();
       check.source_sha256 = from.finish();
       Digest back;
       read_pages(tx, table, cols, [&](const std::vector<Row>& page) { back.add(page); });
-      check.target_rows = back.rows;
+      check.target_rows = back.rows();
       check.target_sha256 = back.finish();
       if (progress) {
         progress(table + ": " + std::to_string(check.target_rows) + " of " +

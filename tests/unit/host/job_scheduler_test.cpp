@@ -66,6 +66,19 @@ std::int64_t count_runs(Store& store, const std::string& name) {
   return store.query("SELECT COUNT(*) FROM job_runs WHERE job = ?", {name}).at(0).integer(0);
 }
 
+// What an instance "dead" leaves when it dies while running `job`'s slot `slot`: the run
+// still "running" and its lease, good until `lease_until`.
+void leave_dead_run(Store& store, const std::string& job, Instant slot, Instant lease_until) {
+  store.transact([&](Tx& tx) {
+    tx.exec("INSERT INTO job_leases (job, holder, expires_at) VALUES (?, 'dead', ?)",
+            {job, to_epoch(lease_until)});
+    tx.exec(
+        "INSERT INTO job_runs (job, scheduled_for, started_at, outcome, by_hand, instance)"
+        " VALUES (?, ?, ?, 'running', 0, 'dead')",
+        {job, to_epoch(slot), to_epoch(slot)});
+  });
+}
+
 // ---- tests ----------------------------------------------------------------------------
 
 TEST_P(JobSchedulerTest, RefusesBadJobsNamingThem) {
@@ -260,15 +273,8 @@ TEST_P(JobSchedulerTest, ALeaseHeldElsewhereBlocksTheJobUntilItExpires) {
   JobScheduler scheduler(*db_, clock_, log_, "alive", JobSchedulerSettings{.lease_duration = 600s});
   Calls calls;
   scheduler.add(job("export", "0 * * * *", calls.fn()));
-  const std::int64_t nine = clock_.now().time_since_epoch().count();
-  db_->transact([&](Tx& tx) {
-    tx.exec("INSERT INTO job_leases (job, holder, expires_at) VALUES ('export', 'dead', ?)",
-            {nine + 7200});  // until 11:00
-    tx.exec(
-        "INSERT INTO job_runs (job, scheduled_for, started_at, outcome, by_hand, instance)"
-        " VALUES ('export', ?, ?, 'running', 0, 'dead')",
-        {nine - 3600, nine - 3600});
-  });
+  const Instant nine = clock_.now();
+  leave_dead_run(*db_, "export", nine - 1h, nine + 2h);  // its lease until 11:00
 
   clock_.set("2026-11-02T09:20:00Z");
   EXPECT_THROW(scheduler.run_now("export"), JobBusy);
@@ -302,16 +308,9 @@ TEST_P(JobSchedulerTest, TheSlotOfARunWhoseInstanceDiedRunsAgain) {
   JobScheduler scheduler(*db_, clock_, log_, "alive", JobSchedulerSettings{.lease_duration = 60s});
   Calls calls;
   scheduler.add(job("export", "0 10 * * *", calls.fn()));
-  const std::int64_t ten = at("2026-11-02T10:00:00Z").time_since_epoch().count();
   clock_.set("2026-11-02T10:00:30Z");
-  db_->transact([&](Tx& tx) {
-    tx.exec("INSERT INTO job_leases (job, holder, expires_at) VALUES ('export', 'dead', ?)",
-            {ten + 60});
-    tx.exec(
-        "INSERT INTO job_runs (job, scheduled_for, started_at, outcome, by_hand, instance)"
-        " VALUES ('export', ?, ?, 'running', 0, 'dead')",
-        {ten, ten});
-  });
+  const Instant ten = at("2026-11-02T10:00:00Z");
+  leave_dead_run(*db_, "export", ten, ten + 60s);
   EXPECT_EQ(scheduler.tick(), 0);  // the lease is live: the run is going on elsewhere
   EXPECT_EQ(scheduler.list()[0].next_run, at("2026-11-03T10:00:00Z"));
 
