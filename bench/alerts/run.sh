@@ -4,8 +4,10 @@
 #     2 contacts) — audience resolved, 10,000 × 3 templates rendered, 10,000 deliveries and
 #     outbox messages committed — timed as the POST /api/v1/alerts request. Target < 1 s.
 #  2. Delivery: until all 10,000 are accepted by a local SMTP server (aiosmtpd, the tests'
-#     recorder), beside the anchors: Python's smtplib sending 10,000 messages of the same size
-#     to the same server, one connection per message and all on one connection.
+#     recorder), beside the anchors: Python's smtplib sending the very messages slmhub sent
+#     (the bytes the server recorded in the first run, same envelopes) to the same server, one
+#     connection per message, all on one connection, and on four connections at once (what the
+#     server accepts at most). Each run of slmhub is followed by one of each anchor.
 # Prints Markdown tables for bench/RESULTS.md.
 #   bench/alerts/run.sh BUILD_DIR [RECIPIENTS] [RUNS]
 set -euo pipefail
@@ -81,9 +83,53 @@ api() { curl -sS --fail-with-body -H "Authorization: Bearer $token" -H 'Content-
 api -X POST --data-binary @"$work/dataset.json" "http://127.0.0.1:$port/api/v1/import" >/dev/null
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# The anchors: smtplib replaying the first run's messages as the server recorded them (same
+# bytes, same envelopes; read before the clock starts) over `connections` connections at once,
+# or one connection per message with 0.
+anchor() { # connections -> ms
+  "$python" - "$smtp_port" "$work/smtp" "$queued" "$1" <<'PY'
+import json, multiprocessing, os, smtplib, sys, time
+port, directory, n, connections = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+messages = []
+for i in range(1, n + 1):
+    stem = os.path.join(directory, "%06d" % i)
+    with open(stem + ".json") as f:
+        envelope = json.load(f)
+    with open(stem + ".eml", "rb") as f:
+        messages.append((envelope["mail_from"], envelope["rcpt_tos"], f.read()))
+
+def send(part):
+    s = smtplib.SMTP("127.0.0.1", port)
+    for mail_from, rcpt_tos, data in part:
+        s.sendmail(mail_from, rcpt_tos, data)
+    s.quit()
+
+t = time.monotonic()
+if connections == 0:
+    for mail_from, rcpt_tos, data in messages:
+        with smtplib.SMTP("127.0.0.1", port) as one:
+            one.sendmail(mail_from, rcpt_tos, data)
+else:
+    workers = [multiprocessing.Process(target=send, args=(messages[k::connections],))
+               for k in range(connections)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+        if w.exitcode != 0:
+            sys.exit("an anchor sender failed")
+print(int((time.monotonic() - t) * 1000))
+PY
+}
+
 # Three alerts, each delivered in full before the next, so queueing never competes with sending.
 : >"$work/render.txt"
 : >"$work/deliver.txt"
+: >"$work/drain.txt"
+: >"$work/anchor0.txt"
+: >"$work/anchor1.txt"
+: >"$work/anchor4.txt"
 for r in $(seq 1 "$runs"); do
   body="{\"kind\":\"outage\",\"title\":\"Oracle production is down ($r)\",\"summary\":\"The listener stopped at 10:02; the DBAs are on it.\",\"services\":[\"oracle-prod\"]}"
   t0=$(now_ms)
@@ -97,49 +143,30 @@ for r in $(seq 1 "$runs"); do
     [ "$sent" -ge "$queued" ] && break
     sleep 0.1
   done
-  echo "$(($(now_ms) - t0))" >>"$work/deliver.txt"
+  t2=$(now_ms)
+  echo "$((t2 - t0))" >>"$work/deliver.txt"
+  echo "$((t2 - t1))" >>"$work/drain.txt"
+  anchor 0 >>"$work/anchor0.txt"
+  anchor 1 >>"$work/anchor1.txt"
+  anchor 4 >>"$work/anchor4.txt"
 done
 grep "rendered and queued" "$work/slmhub.err" | sed 's/^/  server log: /' >&2 || true
 render_ms=$(median <"$work/render.txt")
 deliver_ms=$(median <"$work/deliver.txt")
-size=$(sqlite3 "$work/alerts.db" "SELECT AVG(LENGTH(body)) FROM outbox WHERE channel = 'tech_alerts.email'" | cut -d. -f1)
-
-# The anchors: smtplib sending the same number and size of messages to the same server, one
-# connection per message, and all on one connection (what the server accepts at most).
-anchor() { # reuse(0|1) -> ms
-  "$python" - "$smtp_port" "$queued" "$size" "$1" <<'PY'
-import smtplib, sys, time
-port, n, size, reuse = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
-body = "x" * 70 + "\r\n"
-text = body * max(1, size // len(body))
-t = time.monotonic()
-s = smtplib.SMTP("127.0.0.1", port) if reuse else None
-for i in range(n):
-    msg = (f"From: alerts@example.org\r\nTo: r{i}@example.org\r\nSubject: anchor {i}\r\n"
-           f"Message-ID: <anchor.{i}@example.org>\r\n\r\n{text}")
-    if reuse:
-        s.sendmail("alerts@example.org", [f"r{i}@example.org"], msg)
-    else:
-        with smtplib.SMTP("127.0.0.1", port) as one:
-            one.sendmail("alerts@example.org", [f"r{i}@example.org"], msg)
-if s:
-    s.quit()
-print(int((time.monotonic() - t) * 1000))
-PY
-}
-: >"$work/anchor.txt"
-: >"$work/anchor1.txt"
-for r in $(seq 1 "$runs"); do
-  anchor 0 >>"$work/anchor.txt"
-  anchor 1 >>"$work/anchor1.txt"
-done
-anchor_ms=$(median <"$work/anchor.txt")
+drain_ms=$(median <"$work/drain.txt")
+size=$(($(seq -f "$work/smtp/%06g.eml" 1 "$queued" | xargs cat | wc -c) / queued))
+lines=$(wc -l <"$work/smtp/000001.eml")
+anchor0_ms=$(median <"$work/anchor0.txt")
 anchor1_ms=$(median <"$work/anchor1.txt")
+anchor4_ms=$(median <"$work/anchor4.txt")
 rate() { awk -v n="$1" -v ms="$2" 'BEGIN {printf "%.0f", n * 1000 / ms}'; }
 
 echo "| date | machine | what | figure | |"
 echo "| --- | --- | --- | --- | --- |"
 echo "| $(date -u +%F) | $(nproc) cores, SQLite | POST /api/v1/alerts: $queued recipients resolved, rendered (subject, text, HTML) and queued | $render_ms ms (median of $runs; $(paste -sd/ "$work/render.txt")) | target < 1,000 ms |"
-echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | smtplib, one connection per message, $queued messages of ~$size bytes | $(rate "$queued" "$anchor_ms") msg/s | anchor |"
-echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | smtplib, all $queued messages on one connection | $(rate "$queued" "$anchor1_ms") msg/s | anchor: what the server accepts |"
-echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | slmhub outbox → SMTP, all $queued delivered (from the POST) | $(rate "$queued" "$deliver_ms") msg/s | $(awk -v a="$anchor_ms" -v b="$deliver_ms" 'BEGIN {printf "%.0f", 100 * a / b}') % of one-per-connection, $(awk -v a="$anchor1_ms" -v b="$deliver_ms" 'BEGIN {printf "%.0f", 100 * a / b}') % of one-connection |"
+pct() { awk -v a="$1" -v b="${2:-$deliver_ms}" 'BEGIN {printf "%.0f", 100 * a / b}'; }
+echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | smtplib, the same $queued messages (~$size bytes, $lines lines) one connection per message | $(rate "$queued" "$anchor0_ms") msg/s | anchor |"
+echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | smtplib, the same messages on one connection | $(rate "$queued" "$anchor1_ms") msg/s | anchor |"
+echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | smtplib, the same messages on four connections at once | $(rate "$queued" "$anchor4_ms") msg/s | anchor: what the server accepts |"
+echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | slmhub outbox → SMTP, all $queued delivered (from the POST; outbox.concurrency ${SLMHUB_OUTBOX_CONCURRENCY:-4}) | $(rate "$queued" "$deliver_ms") msg/s | $(pct "$anchor0_ms") % of one per connection, $(pct "$anchor1_ms") % of one connection, $(pct "$anchor4_ms") % of four |"
+echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | the same, from the POST's answer (queued) to the last message accepted | $(rate "$queued" "$drain_ms") msg/s | $(pct "$anchor1_ms" "$drain_ms") % of one connection, $(pct "$anchor4_ms" "$drain_ms") % of four |"

@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdlib>
+#include <iterator>
 #include <map>
 #include <stdexcept>
 #include <string_view>
@@ -538,14 +540,21 @@ void SmtpClient::send(const std::vector<std::string>& envelope_to, const std::st
 SmtpClient::~SmtpClient() = default;
 
 std::unique_ptr<SmtpSession> SmtpClient::take_idle() const {
+  std::vector<std::unique_ptr<SmtpSession>> expired;  // closed outside the lock
   std::unique_ptr<SmtpSession> session;
   {
     std::lock_guard lock(idle_mutex_);
-    session = std::move(idle_);
+    const auto now = std::chrono::steady_clock::now();
+    const auto fresh = std::stable_partition(idle_.begin(), idle_.end(), [&](const auto& s) {
+      return now - s->idle_since <= std::chrono::milliseconds(settings_.keep_alive_ms);
+    });
+    std::move(fresh, idle_.end(), std::back_inserter(expired));
+    idle_.erase(fresh, idle_.end());
+    if (!idle_.empty()) {
+      session = std::move(idle_.back());  // the most recently used: the least likely closed
+      idle_.pop_back();
+    }
   }
-  if (!session) return nullptr;
-  const auto idle = std::chrono::steady_clock::now() - session->idle_since;
-  if (idle > std::chrono::milliseconds(settings_.keep_alive_ms)) return nullptr;  // closed
   return session;
 }
 
@@ -555,12 +564,15 @@ void SmtpClient::keep_idle(std::unique_ptr<SmtpSession> session) const {
     return;
   }
   session->idle_since = std::chrono::steady_clock::now();
-  std::unique_ptr<SmtpSession> replaced;
+  std::unique_ptr<SmtpSession> oldest;  // closed outside the lock when there are too many
   {
     std::lock_guard lock(idle_mutex_);
-    replaced = std::exchange(idle_, std::move(session));
+    if (idle_.size() >= kMaxIdle) {
+      oldest = std::move(idle_.front());
+      idle_.erase(idle_.begin());
+    }
+    idle_.push_back(std::move(session));
   }
-  // `replaced`, another thread's idle session, is closed as it goes: one kept is enough.
 }
 
 std::function<void(const OutboxMessage&)> make_email_sender(SmtpSettings settings, std::string from,

@@ -73,9 +73,11 @@ class SmtpClient {
 
   SmtpSettings settings_;
   std::shared_ptr<const TlsContext> tls_;  // null with Tls::none
-  // The connection kept open after the last message (keep_alive_ms), at most one.
+  // Connections kept open after their last message (keep_alive_ms), newest last: one for each
+  // thread that sends at once (the outbox's lanes), at most kMaxIdle.
+  static constexpr std::size_t kMaxIdle = 16;
   mutable std::mutex idle_mutex_;
-  mutable std::unique_ptr<SmtpSession> idle_;
+  mutable std::vector<std::unique_ptr<SmtpSession>> idle_;
 };
 
 // The outbox sender for channel "email". An OutboxMessage becomes one mail to its destination

@@ -476,29 +476,22 @@ OutboxMessage TechAlerts::webhook_message(const Alert& a, const std::string& url
   return m;
 }
 
-void TechAlerts::record_attempt(const std::string& delivery, bool delivered, bool permanent,
-                                const std::string& detail) {
+void TechAlerts::record_attempt(Tx& tx, const OutboxMessage& message, const SendOutcome& outcome,
+                                const std::string& accepted) {
+  const std::string delivery = message.headers.value("X-Slmhub-Delivery", "");
+  if (delivery.empty()) return;  // not one of ours
   const std::int64_t at = to_epoch(host_.clock().now());
-  const std::string state = delivered ? "sent" : permanent ? "failed" : "retrying";
-  // The log must never change the outcome: a message the server accepted and whose attempt
-  // cannot be written would otherwise count as failed and be sent again.
-  try {
-    host_.store().transact_grouped([&](Tx& tx) {
-      tx.exec(
-          "UPDATE tech_alerts_deliveries SET state = ?, attempts = attempts + 1, last_error = ?, "
-          "updated_at = ? WHERE id = ?",
-          {state, delivered ? Value{} : Value{detail}, at, delivery});
-      tx.exec(
-          "INSERT INTO tech_alerts_attempts(delivery_id, at, outcome, detail) VALUES (?, ?, ?, ?)",
+  const std::string state = outcome.delivered ? "sent" : outcome.dead ? "failed" : "retrying";
+  tx.exec(
+      "UPDATE tech_alerts_deliveries SET state = ?, attempts = attempts + 1, last_error = ?, "
+      "updated_at = ? WHERE id = ?",
+      {state, outcome.delivered ? Value{} : Value{outcome.error}, at, delivery});
+  tx.exec("INSERT INTO tech_alerts_attempts(delivery_id, at, outcome, detail) VALUES (?, ?, ?, ?)",
           {delivery, at,
-           delivered   ? "delivered"
-           : permanent ? "refused"
-                       : "failed",
-           detail});
-    });
-  } catch (const std::exception& e) {
-    host_.log().error("delivery " + delivery + " (" + state + ") could not be logged: " + e.what());
-  }
+           outcome.delivered   ? "delivered"
+           : outcome.permanent ? "refused"
+                               : "failed",
+           outcome.delivered ? accepted : outcome.error});
 }
 
 std::optional<TechAlerts::Alert> TechAlerts::find_alert(const std::string& id) const {

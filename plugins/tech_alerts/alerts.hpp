@@ -99,9 +99,11 @@ class TechAlerts {
 
   void add_routes(HttpRoutes& routes);
 
-  // Outbox senders' bookkeeping: one attempt of a delivery, its outcome and detail.
-  void record_attempt(const std::string& delivery, bool delivered, bool permanent,
-                      const std::string& detail);
+  // The outbox senders' delivery log, written in the outbox's transaction that records the
+  // attempt (SendRecorder): the delivery's state and one attempt row with the outcome and
+  // either the error or `accepted` (what the receiving server said).
+  void record_attempt(Tx& tx, const OutboxMessage& message, const SendOutcome& outcome,
+                      const std::string& accepted);
 
  private:
   struct Recipient {

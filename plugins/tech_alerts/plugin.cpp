@@ -169,21 +169,15 @@ class TechAlertsPlugin : public slmhub::Plugin {
     if (email) register_email(host, alerts);
     const slmhub::Clock& clock = host.clock();
     host.outbox().register_sender(
-        slmhub::alerts::kWebhookChannel, [&alerts, hook, &clock](const slmhub::OutboxMessage& m) {
-          const std::string delivery = m.headers.value("X-Slmhub-Delivery", "");
+        slmhub::alerts::kWebhookChannel,
+        [hook, &clock](const slmhub::OutboxMessage& m) {
           auto headers =
               slmhub::alerts::signature_headers(hook.secret, slmhub::to_epoch(clock.now()), m.body);
-          headers.emplace_back("X-Slmhub-Delivery", delivery);
-          try {
-            slmhub::alerts::post_webhook(hook, m.destination, headers, m.body);
-          } catch (const slmhub::PermanentFailure& e) {
-            alerts.record_attempt(delivery, false, true, e.what());
-            throw;
-          } catch (const std::exception& e) {
-            alerts.record_attempt(delivery, false, false, e.what());
-            throw;
-          }
-          alerts.record_attempt(delivery, true, false, "accepted");
+          headers.emplace_back("X-Slmhub-Delivery", m.headers.value("X-Slmhub-Delivery", ""));
+          slmhub::alerts::post_webhook(hook, m.destination, headers, m.body);
+        },
+        [&alerts](slmhub::Tx& tx, const slmhub::OutboxMessage& m, const slmhub::SendOutcome& o) {
+          alerts.record_attempt(tx, m, o, "accepted");
         });
 
     host.catalog().set_maintenance_policy(
@@ -220,8 +214,7 @@ class TechAlertsPlugin : public slmhub::Plugin {
     const slmhub::Clock& clock = host.clock();
     host.outbox().register_sender(
         slmhub::alerts::kEmailChannel,
-        [&alerts, client, from, from_name, &clock](const slmhub::OutboxMessage& m) {
-          const std::string delivery = m.headers.value("X-Slmhub-Delivery", "");
+        [client, from, from_name, &clock](const slmhub::OutboxMessage& m) {
           slmhub::mail::OutgoingMail mail;
           std::string bytes;
           try {
@@ -238,21 +231,14 @@ class TechAlertsPlugin : public slmhub::Plugin {
             mail.date = clock.now();
             bytes = slmhub::mail::compose(mail);
           } catch (const std::exception& e) {
-            const std::string why =
-                "alert e-mail to " + m.destination + " cannot be sent: " + e.what();
-            alerts.record_attempt(delivery, false, true, why);
-            throw slmhub::PermanentFailure(why);
+            throw slmhub::PermanentFailure("alert e-mail to " + m.destination +
+                                           " cannot be sent: " + e.what());
           }
-          try {
-            client->send(mail.to, from, bytes);
-          } catch (const slmhub::PermanentFailure& e) {
-            alerts.record_attempt(delivery, false, true, e.what());
-            throw;
-          } catch (const std::exception& e) {
-            alerts.record_attempt(delivery, false, false, e.what());
-            throw;
-          }
-          alerts.record_attempt(delivery, true, false, "accepted by " + client->settings().host);
+          client->send(mail.to, from, bytes);
+        },
+        [&alerts, accepted = "accepted by " + client->settings().host](
+            slmhub::Tx& tx, const slmhub::OutboxMessage& m, const slmhub::SendOutcome& o) {
+          alerts.record_attempt(tx, m, o, accepted);
         });
   }
 

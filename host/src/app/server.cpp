@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <tuple>
 
 #include "core/core_store.hpp"
 #include "deadlines/deadline_store.hpp"
@@ -108,7 +109,8 @@ class Server::PluginHost : public Host {
     for (auto& j : jobs_) server_.jobs_->add(std::move(j));
     for (auto& c : cmds_) server_.commands_->add(std::move(c), name_);
     for (auto& [n, t, h] : subs_) server_.events_->subscribe(n, t, std::move(h));
-    for (auto& [c, s] : senders_) server_.outbox_->register_sender(c, std::move(s));
+    for (auto& [c, s, r] : senders_)
+      server_.outbox_->register_sender(c, std::move(s), std::move(r));
     if (policy_) server_.core_->set_maintenance_policy(std::move(policy_));
     routes_.clear();
   }
@@ -202,9 +204,10 @@ class Server::PluginHost : public Host {
     void enqueue(Tx& tx, const OutboxMessage& message) override {
       h.server_.outbox_->enqueue(tx, message);
     }
-    void register_sender(const std::string& channel,
-                         std::function<void(const OutboxMessage&)> send) override {
-      h.senders_.emplace_back(channel, std::move(send));
+    using Outbox::register_sender;
+    void register_sender(const std::string& channel, std::function<void(const OutboxMessage&)> send,
+                         SendRecorder record) override {
+      h.senders_.emplace_back(channel, std::move(send), std::move(record));
     }
     PluginHost& h;
   };
@@ -227,7 +230,8 @@ class Server::PluginHost : public Host {
   std::vector<CommandSpec> cmds_;
   std::vector<std::tuple<std::string, std::vector<std::string>, std::function<void(const Event&)>>>
       subs_;
-  std::vector<std::pair<std::string, std::function<void(const OutboxMessage&)>>> senders_;
+  std::vector<std::tuple<std::string, std::function<void(const OutboxMessage&)>, SendRecorder>>
+      senders_;
 };
 
 Server::Server(Settings settings, std::string binary_dir, const Clock* clock)
@@ -322,6 +326,8 @@ void Server::open(bool serving) {
   events_ = std::make_unique<EventBus>(*db_, clock_, this->log("events"), event_settings);
   OutboxSettings outbox_settings;
   outbox_settings.max_attempts = static_cast<int>(settings_.integer("outbox.max_attempts"));
+  outbox_settings.concurrency = static_cast<int>(settings_.integer("outbox.concurrency"));
+  outbox_settings.sole_instance = sole_instance;
   outbox_settings.initial_backoff =
       std::chrono::seconds(settings_.integer("outbox.initial_backoff_seconds"));
   outbox_settings.max_backoff =

@@ -84,6 +84,9 @@ const std::vector<ConfigKey>& Settings::host_schema() {
       {"outbox.initial_backoff_seconds", T::integer, "10",
        "wait before the first retry of a failed send; doubled each time"},
       {"outbox.max_backoff_seconds", T::integer, "3600", "longest wait between retries"},
+      {"outbox.concurrency", T::integer, "4",
+       "messages sent at once, each on its own connection (1 to 64); messages to one "
+       "destination are sent in order"},
       {"outbox.claim_timeout_seconds", T::integer, "600",
        "a message an instance claimed for sending and did not finish (it died) is sent again "
        "after this; longer than the slowest send"},

@@ -1,24 +1,31 @@
 // The outbox (see outbox.hpp).
 //
 // A message moves pending → sending → sent, or back to pending with a later
-// next_attempt_at, or to dead. "sending" is a claim: the dispatcher that changes a row from
-// pending to sending (an UPDATE that must change exactly one row) is the only one that
-// sends it, so two dispatchers, in one process or on two instances sharing PostgreSQL, do
-// not both send it. The claim carries a token, and the outcome is only recorded under
-// that token: a dispatcher whose claim expired (it was too slow) does not overwrite the
-// record of the one that took over. A claim that expires counts as a failed attempt, so
-// a message that kills the process while being sent ends up dead instead of looping.
+// next_attempt_at, or to dead. "sending" is a claim: the dispatcher whose UPDATE changes a
+// row from pending to sending is the only one that sends it, so two dispatchers, in one
+// process or on two instances sharing PostgreSQL, do not both send it. A round claims up
+// to batch_size messages in one transaction, so that a message costs no synced commit of
+// its own (see record()). The claim carries the round's token, and an outcome is only
+// recorded under that token: a dispatcher whose claim expired (it was too slow) does not overwrite
+// the record of the one that took over. A claim that expires counts as a failed attempt, so a
+// message that kills the process while being sent ends up dead instead of looping.
 #include "events/outbox.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
-#include <optional>
+#include <limits>
 #include <random>
 #include <stdexcept>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
 #include <utility>
 
 namespace slmhub::host {
 namespace {
+
+using namespace std::chrono_literals;
 
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> list = {
@@ -42,7 +49,7 @@ Json optional_instant_json(const Row& row, std::size_t i) {
 
 }  // namespace
 
-OutboxService::OutboxService(Store& store, const Clock& clock, Logger& log, std::string instance,
+OutboxService::OutboxService(Database& store, const Clock& clock, Logger& log, std::string instance,
                              OutboxSettings settings)
     : store_(store), clock_(clock), log_(log), instance_(std::move(instance)), settings_(settings) {
   if (settings_.max_attempts < 1) throw std::invalid_argument("outbox: max_attempts must be >= 1");
@@ -54,6 +61,9 @@ OutboxService::OutboxService(Store& store, const Clock& clock, Logger& log, std:
     throw std::invalid_argument("outbox: claim_timeout must be positive");
   }
   if (settings_.batch_size <= 0) throw std::invalid_argument("outbox: batch_size must be > 0");
+  if (settings_.concurrency < 1 || settings_.concurrency > 64) {
+    throw std::invalid_argument("outbox: concurrency must be 1 to 64");
+  }
   // A process-unique start for claim tokens, so a restarted instance with the same name
   // never reuses a token of its previous life.
   claims_ = static_cast<std::int64_t>(std::random_device{}() & 0x7fffffff) << 24;
@@ -82,16 +92,22 @@ void OutboxService::enqueue(Tx& tx, const OutboxMessage& message) {
       {message.channel, message.destination, message.subject, message.body,
        message.headers.is_null() ? std::string("{}") : message.headers.dump(), dedupe_key, now,
        now});
+  {
+    std::lock_guard lock(mutex_);
+    hinted_ = true;
+  }
+  wake_.notify_all();
 }
 
 void OutboxService::register_sender(const std::string& channel,
-                                    std::function<void(const OutboxMessage&)> send) {
+                                    std::function<void(const OutboxMessage&)> send,
+                                    SendRecorder record) {
   if (channel.empty()) throw std::invalid_argument("outbox sender: channel is empty");
   if (!send) {
     throw std::invalid_argument("outbox sender for channel \"" + channel + "\" has no function");
   }
   std::lock_guard lock(mutex_);
-  if (!senders_.emplace(channel, std::move(send)).second) {
+  if (!senders_.emplace(channel, Sender{std::move(send), std::move(record)}).second) {
     throw std::invalid_argument("outbox channel \"" + channel + "\" already has a sender");
   }
 }
@@ -99,6 +115,11 @@ void OutboxService::register_sender(const std::string& channel,
 void OutboxService::start() {
   std::lock_guard lock(mutex_);
   if (thread_.joinable()) return;
+  if (settings_.sole_instance) {
+    const Instant now = clock_.now();
+    store_.transact(
+        [&](Tx& tx) { expire_claims(tx, now, std::numeric_limits<std::int64_t>::max()); });
+  }
   stopping_ = false;
   thread_ = std::thread([this] { run(); });
 }
@@ -112,161 +133,282 @@ void OutboxService::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool OutboxService::stopping() {
+  std::lock_guard lock(mutex_);
+  return stopping_;
+}
+
 void OutboxService::run() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     lock.unlock();
-    int sent = 0;
+    Round round;
     try {
-      sent = dispatch_once();
+      round = dispatch_round();
     } catch (const std::exception& e) {
       log_.error(std::string("outbox: dispatch failed: ") + e.what());
     }
     lock.lock();
-    if (sent < settings_.batch_size) {
-      wake_.wait_for(lock, settings_.poll_interval, [this] { return stopping_; });
+    // A full round leaves more to do at once. After an enqueue (hinted_), look again soon:
+    // the enqueuing transaction may not have committed when the round looked.
+    if (round.claimed < static_cast<std::size_t>(settings_.batch_size)) {
+      if (std::exchange(hinted_, false)) {
+        wake_.wait_for(lock, std::min<std::chrono::milliseconds>(settings_.poll_interval, 20ms),
+                       [this] { return stopping_; });
+      } else {
+        wake_.wait_for(lock, settings_.poll_interval, [this] { return stopping_ || hinted_; });
+      }
     }
   }
 }
 
-int OutboxService::dispatch_once() {
-  std::lock_guard dispatching(dispatch_mutex_);
-  const Instant now = clock_.now();
-  const std::int64_t expired_before = to_epoch(now - settings_.claim_timeout);
-  store_.transact([&](Tx& tx) {
-    const std::string error =
-        "the claim expired before the send was recorded (the dispatcher stopped or was too slow)";
-    tx.exec(
-        "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?,"
-        " claim = NULL, claimed_at = NULL"
-        " WHERE state = 'sending' AND claimed_at <= ? AND attempts + 1 >= ?",
-        {error, expired_before, static_cast<std::int64_t>(settings_.max_attempts)});
-    tx.exec(
-        "UPDATE outbox SET state = 'pending', attempts = attempts + 1, last_error = ?,"
-        " next_attempt_at = ?, claim = NULL, claimed_at = NULL"
-        " WHERE state = 'sending' AND claimed_at <= ?",
-        {error, to_epoch(now), expired_before});
-  });
+std::string OutboxService::next_token() {
+  std::lock_guard lock(mutex_);
+  return instance_ + "#" + std::to_string(++claims_);
+}
 
+int OutboxService::dispatch_once() { return dispatch_round().sent; }
+
+OutboxService::Round OutboxService::dispatch_round() {
+  std::lock_guard dispatching(dispatch_mutex_);
+  const std::string token = next_token();
+  const std::vector<Claimed> batch = claim_batch(token, clock_.now());
+  if (batch.empty()) return {};
+  {
+    std::lock_guard lock(mutex_);
+    renewed_ = std::chrono::steady_clock::now();
+  }
+
+  // The messages to each destination, in id order: one lane sends them one after another.
+  // Lanes take the next destination when they are free, so a slow server does not hold up
+  // the messages queued behind it in another lane.
+  std::vector<std::vector<const Claimed*>> groups;
+  {
+    std::unordered_map<std::string_view, std::size_t> group_of;
+    for (const Claimed& claimed : batch) {
+      const auto [at, added] = group_of.try_emplace(claimed.message.destination, groups.size());
+      if (added) groups.emplace_back();
+      groups[at->second].push_back(&claimed);
+    }
+  }
+  std::atomic<std::size_t> next{0};
+  std::atomic<int> sent{0};
+  std::atomic<bool> finished{true};
+  auto lane = [&] {
+    for (std::size_t i = next++; i < groups.size(); i = next++) {
+      const auto [delivered, all] = send_group(token, groups[i]);
+      sent += delivered;
+      if (!all) {
+        finished = false;
+        return;
+      }
+    }
+  };
+  {
+    std::vector<std::jthread> others;
+    const std::size_t lanes =
+        std::min<std::size_t>(static_cast<std::size_t>(settings_.concurrency), groups.size());
+    for (std::size_t i = 1; i < lanes; ++i) others.emplace_back(lane);
+    lane();
+  }
+  if (!finished) release(token);
+  return {batch.size(), sent};
+}
+
+std::pair<int, bool> OutboxService::send_group(const std::string& token,
+                                               const std::vector<const Claimed*>& group) {
   int sent = 0;
-  for (const std::int64_t id : due_ids(now)) {
-    std::optional<Claimed> claimed = claim(id, now);
-    if (!claimed) continue;  // another dispatcher got it first
+  for (const Claimed* claimed : group) {
+    if (stopping()) return {sent, false};
     std::function<void(const OutboxMessage&)> send;
     {
       std::lock_guard lock(mutex_);
-      send = senders_.at(claimed->message.channel);
+      send = senders_.at(claimed->message.channel).send;
     }
+    SendOutcome outcome;
     try {
       send(claimed->message);
-      record_sent(*claimed);
+      outcome.delivered = true;
       ++sent;
     } catch (const PermanentFailure& e) {
-      record_failure(*claimed, e.what(), true);
+      outcome.permanent = true;
+      outcome.error = e.what();
     } catch (const std::exception& e) {
-      record_failure(*claimed, e.what(), false);
+      outcome.error = e.what();
     } catch (...) {
-      record_failure(*claimed, "unknown exception", false);
+      outcome.error = "unknown exception";
+    }
+    outcome.dead = !outcome.delivered &&
+                   (outcome.permanent || claimed->attempts + 1 >= settings_.max_attempts);
+    try {
+      record(token, *claimed, outcome);
+    } catch (const std::exception& e) {
+      // The store is failing: this lane stops, and the rest is given back if it can be.
+      log_.error("outbox: the outcome of message " + std::to_string(claimed->message.id) +
+                 " could not be recorded (it may be sent again): " + e.what());
+      return {sent, false};
     }
   }
-  return sent;
+  return {sent, true};
 }
 
-std::vector<std::int64_t> OutboxService::due_ids(Instant now) {
-  Params params = {to_epoch(now)};
+void OutboxService::expire_claims(Tx& tx, Instant now, std::int64_t before) {
+  const std::string error =
+      "the claim expired before the send was recorded (the dispatcher stopped or was too slow)";
+  const std::int64_t dead = tx.exec(
+      "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?,"
+      " claim = NULL, claimed_at = NULL"
+      " WHERE state = 'sending' AND claimed_at <= ? AND attempts + 1 >= ?",
+      {error, before, static_cast<std::int64_t>(settings_.max_attempts)});
+  const std::int64_t pending = tx.exec(
+      "UPDATE outbox SET state = 'pending', attempts = attempts + 1, last_error = ?,"
+      " next_attempt_at = ?, claim = NULL, claimed_at = NULL"
+      " WHERE state = 'sending' AND claimed_at <= ?",
+      {error, to_epoch(now), before});
+  // Logged before the commit: a retried transaction may say it twice, never not at all.
+  if (dead + pending > 0) {
+    log_.warning("outbox: " + std::to_string(dead + pending) +
+                 " message(s) claimed by a dispatcher that stopped are " +
+                 (dead > 0 ? std::to_string(dead) + " dead (out of attempts) and " : "") +
+                 std::to_string(pending) + " pending again; those it was sending may arrive twice");
+  }
+}
+
+std::vector<OutboxService::Claimed> OutboxService::claim_batch(const std::string& token,
+                                                               Instant now) {
+  Params due = {to_epoch(now)};
   std::string channels;
   {
     std::lock_guard lock(mutex_);
-    for (const auto& [channel, send] : senders_) {
+    for (const auto& [channel, sender] : senders_) {
       channels += channels.empty() ? "?" : ", ?";
-      params.emplace_back(channel);
+      due.emplace_back(channel);
     }
   }
   if (channels.empty()) return {};
-  params.emplace_back(static_cast<std::int64_t>(settings_.batch_size));
-  std::vector<std::int64_t> ids;
-  for (const auto& row : store_.query("SELECT id FROM outbox WHERE state = 'pending'"
-                                      " AND next_attempt_at <= ? AND channel IN (" +
-                                          channels + ") ORDER BY id LIMIT ?",
-                                      params)) {
-    ids.push_back(row.integer(0));
-  }
-  return ids;
+  due.emplace_back(static_cast<std::int64_t>(settings_.batch_size));
+  Params claim = {token, to_epoch(now)};
+  claim.insert(claim.end(), due.begin(), due.end());
+
+  const std::int64_t expired_before = to_epoch(now - settings_.claim_timeout);
+  std::vector<Claimed> batch;
+  store_.transact([&](Tx& tx) {
+    batch.clear();  // transact may run this more than once
+    expire_claims(tx, now, expired_before);
+    // The state is tested again outside the subquery: on PostgreSQL a row another instance
+    // claimed meanwhile is re-read after its commit and left alone.
+    if (tx.exec("UPDATE outbox SET state = 'sending', claim = ?, claimed_at = ?"
+                " WHERE state = 'pending' AND id IN (SELECT id FROM outbox"
+                " WHERE state = 'pending' AND next_attempt_at <= ? AND channel IN (" +
+                    channels + ") ORDER BY id LIMIT ?)",
+                claim) == 0) {
+      return;
+    }
+    for (const auto& row :
+         tx.query("SELECT id, channel, destination, subject, body, headers, dedupe_key, attempts"
+                  " FROM outbox WHERE state = 'sending' AND claim = ? ORDER BY id",
+                  {token})) {
+      Claimed c;
+      c.message.id = row.integer(0);
+      c.message.channel = row.text(1);
+      c.message.destination = row.text(2);
+      c.message.subject = row.text(3);
+      c.message.body = row.text(4);
+      c.message.headers = Json::parse(row.text(5));
+      c.message.dedupe_key = row.optional_text(6).value_or("");
+      c.attempts = row.integer(7);
+      batch.push_back(std::move(c));
+    }
+  });
+  return batch;
 }
 
-std::optional<OutboxService::Claimed> OutboxService::claim(std::int64_t id, Instant now) {
-  std::string token;
+// The outcome is bookkeeping whose loss in a power failure can only send the message again
+// (with the same Message-ID), so it is committed without waiting for the disk: a message
+// then costs one fsync'd commit per round plus the send. A killed process loses none of
+// these commits, so a kill repeats at most the message being sent.
+void OutboxService::record(const std::string& token, const Claimed& claimed,
+                           const SendOutcome& outcome) {
+  const Instant now = clock_.now();
+  // A round of slow sends keeps its claim: renewed once a third of the timeout has passed.
+  bool renew = false;
   {
     std::lock_guard lock(mutex_);
-    token = instance_ + "#" + std::to_string(++claims_);
+    const auto steady = std::chrono::steady_clock::now();
+    if (steady - renewed_ >= settings_.claim_timeout / 3) {
+      renew = true;
+      renewed_ = steady;
+    }
   }
-  std::optional<Claimed> claimed;
-  store_.transact([&](Tx& tx) {
-    claimed.reset();  // transact may run this more than once
-    const std::int64_t changed = tx.exec(
-        "UPDATE outbox SET state = 'sending', claim = ?, claimed_at = ?"
-        " WHERE id = ? AND state = 'pending' AND next_attempt_at <= ?",
-        {token, to_epoch(now), id, to_epoch(now)});
-    if (changed != 1) return;
-    const auto rows = tx.query(
-        "SELECT channel, destination, subject, body, headers, dedupe_key, attempts"
-        " FROM outbox WHERE id = ?",
-        {id});
-    const Row& row = rows.at(0);
-    Claimed c;
-    c.token = token;
-    c.message.id = id;
-    c.message.channel = row.text(0);
-    c.message.destination = row.text(1);
-    c.message.subject = row.text(2);
-    c.message.body = row.text(3);
-    c.message.headers = Json::parse(row.text(4));
-    c.message.dedupe_key = row.optional_text(5).value_or("");
-    c.attempts = row.integer(6);
-    claimed = std::move(c);
-  });
-  return claimed;
-}
-
-void OutboxService::record_sent(const Claimed& claimed) {
-  std::int64_t changed = 0;
-  store_.transact([&](Tx& tx) {
-    changed = tx.exec(
-        "UPDATE outbox SET state = 'sent', sent_at = ?, last_error = NULL, claim = NULL,"
-        " claimed_at = NULL WHERE id = ? AND state = 'sending' AND claim = ?",
-        {to_epoch(clock_.now()), claimed.message.id, claimed.token});
-  });
-  if (changed != 1) {
-    log_.warning("outbox: message " + std::to_string(claimed.message.id) +
-                 " was sent after its claim expired; it may be sent twice");
-  }
-}
-
-void OutboxService::record_failure(const Claimed& claimed, const std::string& error,
-                                   bool permanent) {
   const std::int64_t attempts = claimed.attempts + 1;
-  const bool dead = permanent || attempts >= settings_.max_attempts;
-  const Instant now = clock_.now();
-  const Instant retry_at = now + backoff_after(attempts);
-  std::int64_t changed = 0;
-  store_.transact([&](Tx& tx) {
-    changed = tx.exec(
-        "UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?,"
-        " claim = NULL, claimed_at = NULL WHERE id = ? AND state = 'sending' AND claim = ?",
-        {std::string(dead ? "dead" : "pending"), attempts, to_epoch(dead ? now : retry_at), error,
-         claimed.message.id, claimed.token});
-  });
+  SendRecorder recorder;
+  {
+    std::lock_guard lock(mutex_);
+    recorder = senders_.at(claimed.message.channel).record;
+  }
+  bool recorded = false;
+  auto write = [&](bool with_recorder) {
+    store_.transact_unsynced([&](Tx& tx) {
+      std::int64_t changed = 0;
+      if (outcome.delivered) {
+        changed = tx.exec(
+            "UPDATE outbox SET state = 'sent', sent_at = ?, last_error = NULL, claim = NULL,"
+            " claimed_at = NULL WHERE id = ? AND state = 'sending' AND claim = ?",
+            {to_epoch(now), claimed.message.id, token});
+      } else {
+        changed = tx.exec(
+            "UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?,"
+            " claim = NULL, claimed_at = NULL WHERE id = ? AND state = 'sending' AND claim = ?",
+            {std::string(outcome.dead ? "dead" : "pending"), attempts,
+             to_epoch(outcome.dead ? now : now + backoff_after(attempts)), outcome.error,
+             claimed.message.id, token});
+      }
+      recorded = changed == 1;
+      if (recorded && with_recorder && recorder) recorder(tx, claimed.message, outcome);
+      if (renew) {
+        tx.exec("UPDATE outbox SET claimed_at = ? WHERE state = 'sending' AND claim = ?",
+                {to_epoch(now), token});
+      }
+    });
+  };
+  try {
+    write(true);
+  } catch (const std::exception& e) {
+    if (!recorder) throw;
+    // There are no savepoints to undo the channel's record alone: the outcome is written
+    // again without it, so a failing delivery log never changes what the outbox knows.
+    log_.error("outbox: channel " + claimed.message.channel + " could not record message " +
+               std::to_string(claimed.message.id) + " (recorded without it): " + e.what());
+    write(false);
+  }
+
   const std::string what = "outbox: message " + std::to_string(claimed.message.id) + " to " +
                            claimed.message.destination + " (" + claimed.message.channel + ")";
-  if (changed != 1) {
-    log_.warning(what + " failed after its claim expired: " + error);
-  } else if (dead) {
+  if (!recorded) {
+    log_.warning(what + (outcome.delivered
+                             ? " was sent after its claim expired; it may be sent twice"
+                             : " failed after its claim expired: " + outcome.error));
+  } else if (outcome.dead) {
     log_.error(what + " is a dead letter after " + std::to_string(attempts) + " attempt(s)" +
-               (permanent ? " (permanent failure)" : "") + ": " + error);
-  } else {
+               (outcome.permanent ? " (permanent failure)" : "") + ": " + outcome.error);
+  } else if (!outcome.delivered) {
     log_.warning(what + " failed (attempt " + std::to_string(attempts) + " of " +
                  std::to_string(settings_.max_attempts) + "), retrying at " +
-                 format_instant(retry_at) + ": " + error);
+                 format_instant(now + backoff_after(attempts)) + ": " + outcome.error);
+  }
+}
+
+void OutboxService::release(const std::string& token) {
+  std::int64_t released = 0;
+  store_.transact([&](Tx& tx) {
+    released = tx.exec(
+        "UPDATE outbox SET state = 'pending', claim = NULL, claimed_at = NULL"
+        " WHERE state = 'sending' AND claim = ?",
+        {token});
+  });
+  if (released > 0) {
+    log_.info("outbox: " + std::to_string(released) +
+              " claimed message(s) not sent before stopping are pending again");
   }
 }
 

@@ -19,6 +19,7 @@
 #include "slmhub/events.hpp"
 #include "slmhub/log.hpp"
 #include "slmhub/store.hpp"
+#include "storage/database.hpp"
 
 namespace slmhub::host {
 
@@ -31,14 +32,21 @@ struct OutboxSettings {
   // A message claimed for sending longer ago than this (its dispatcher died) is pending again.
   std::chrono::seconds claim_timeout{600};
   std::chrono::milliseconds poll_interval{1000};
-  int batch_size = 50;  // messages per dispatch round
+  int batch_size = 100;  // messages claimed together in one dispatch round
+  // Messages of a round sent at once, each lane on its own connection. Messages to one
+  // destination share a lane, so they arrive in the order they were queued.
+  int concurrency = 1;
+  // Set when no other process can use the store (the embedded SQLite store): claims left by
+  // an earlier life of this server are taken back at start() instead of after claim_timeout,
+  // counted as a failed attempt like an expired claim.
+  bool sole_instance = false;
 };
 
 class OutboxService : public Outbox {
  public:
   // Applies the "host.outbox" migrations. `instance` names this process in claims
   // (several instances can share one PostgreSQL database).
-  OutboxService(Store& store, const Clock& clock, Logger& log, std::string instance,
+  OutboxService(Database& store, const Clock& clock, Logger& log, std::string instance,
                 OutboxSettings settings = {});
   ~OutboxService() override;  // stops the dispatcher
 
@@ -49,15 +57,20 @@ class OutboxService : public Outbox {
   void enqueue(Tx& tx, const OutboxMessage& message) override;
   // Throws std::invalid_argument for an empty channel, a missing function or a channel
   // that already has a sender.
-  void register_sender(const std::string& channel,
-                       std::function<void(const OutboxMessage&)> send) override;
+  using Outbox::register_sender;
+  void register_sender(const std::string& channel, std::function<void(const OutboxMessage&)> send,
+                       SendRecorder record) override;
 
   void start();
-  void stop();  // waits for a send in progress
+  // Waits for a send in progress; the rest of its round is recorded and the messages not
+  // sent yet are given back (pending, no attempt counted) for the next start.
+  void stop();
 
-  // One round: returns claims older than claim_timeout to pending, then sends the due
-  // pending messages whose channel has a sender, oldest first (at most batch_size).
-  // Returns the number sent successfully. Used by the dispatcher thread and by tests.
+  // One round: in one transaction, returns claims older than claim_timeout to pending and
+  // claims the due pending messages whose channel has a sender, oldest first (at most
+  // batch_size); then sends them in `concurrency` lanes, each lane recording a message's
+  // outcome before its next send. Returns the number sent successfully. Used by the
+  // dispatcher thread and by tests.
   int dispatch_once();
 
   // Messages newest first, optionally only one state ("pending", "sending", "sent",
@@ -73,28 +86,49 @@ class OutboxService : public Outbox {
   bool retry(std::int64_t id);
 
  private:
+  struct Sender {
+    std::function<void(const OutboxMessage&)> send;
+    SendRecorder record;  // may be empty
+  };
   struct Claimed {
     OutboxMessage message;
-    std::string token;  // recorded outcomes must match it (see outbox.cpp)
     std::int64_t attempts = 0;
   };
 
-  std::vector<std::int64_t> due_ids(Instant now);
-  std::optional<Claimed> claim(std::int64_t id, Instant now);
-  void record_sent(const Claimed& claimed);
-  void record_failure(const Claimed& claimed, const std::string& error, bool permanent);
+  // The round's claim token: recorded outcomes must match it (see outbox.cpp).
+  std::string next_token();
+  std::vector<Claimed> claim_batch(const std::string& token, Instant now);
+  // Sends `lane` in order; returns how many were delivered and whether it sent them all.
+  struct Round {
+    std::size_t claimed = 0;
+    int sent = 0;
+  };
+  Round dispatch_round();
+  // Sends `group` (one destination's messages) in order; returns how many were delivered
+  // and whether it got through all of them (false: stopping, or the store failed).
+  std::pair<int, bool> send_group(const std::string& token,
+                                  const std::vector<const Claimed*>& group);
+  // Claims made before `before` go back to pending (or dead), counted as a failed attempt.
+  void expire_claims(Tx& tx, Instant now, std::int64_t before);
+  // Records one outcome; renews the round's claim once a third of claim_timeout has passed.
+  void record(const std::string& token, const Claimed& claimed, const SendOutcome& outcome);
+  // Gives the round's unsent messages back to pending (the server is stopping).
+  void release(const std::string& token);
   std::chrono::seconds backoff_after(std::int64_t attempts) const;
+  bool stopping();
   void run();
 
-  Store& store_;
+  Database& store_;
   const Clock& clock_;
   Logger& log_;
   const std::string instance_;
   const OutboxSettings settings_;
 
-  std::mutex mutex_;  // senders_, stopping_, claims_
-  std::map<std::string, std::function<void(const OutboxMessage&)>> senders_;
+  std::mutex mutex_;  // senders_, stopping_, hinted_, claims_, renewed_
+  std::map<std::string, Sender> senders_;
   bool stopping_ = false;
+  bool hinted_ = false;  // a message was enqueued since the dispatcher last looked
+  std::chrono::steady_clock::time_point renewed_{};  // the last renewal of a round's claim
   std::condition_variable wake_;
   std::thread thread_;
 

@@ -409,7 +409,8 @@ using StatementMap = std::unordered_map<std::string, V, StringHash, std::equal_t
 class Connection {
  public:
   virtual ~Connection() = default;
-  virtual void begin(bool serializable) = 0;
+  // `synced` false: commit without waiting for the disk (Database::transact_unsynced).
+  virtual void begin(bool serializable, bool synced) = 0;
   virtual void commit() = 0;
   virtual void rollback() noexcept = 0;
   // Runs one statement with `?` placeholders; fills `rows` when given; returns the number
@@ -450,12 +451,25 @@ class SqliteConnection final : public Connection {
   SqliteConnection(const SqliteConnection&) = delete;
   SqliteConnection& operator=(const SqliteConnection&) = delete;
 
-  void begin(bool /*serializable: SQLite always is*/) override {
-    run("BEGIN IMMEDIATE", {}, nullptr);
+  void begin(bool /*serializable: SQLite always is*/, bool synced) override {
+    // The setting is the connection's, so it goes back to FULL when the transaction ends:
+    // statements in autocommit and later transactions are synced.
+    if (!synced) run("PRAGMA synchronous=NORMAL", {}, nullptr);
+    unsynced_ = !synced;
+    try {
+      run("BEGIN IMMEDIATE", {}, nullptr);
+    } catch (...) {
+      resync();
+      throw;
+    }
   }
-  void commit() override { run("COMMIT", {}, nullptr); }
+  void commit() override {
+    run("COMMIT", {}, nullptr);
+    resync();
+  }
   void rollback() noexcept override {
     if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    resync();
   }
   bool broken() const override { return false; }
 
@@ -595,9 +609,15 @@ class SqliteConnection final : public Connection {
     }
   };
 
+  void resync() noexcept {
+    if (unsynced_) sqlite3_exec(db_, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
+    unsynced_ = false;
+  }
+
   Poco::Data::Session session_;
   sqlite3* db_;
   Statements cache_;
+  bool unsynced_ = false;  // in a transact_unsynced transaction
 };
 
 // Owns a PGresult.
@@ -625,9 +645,10 @@ class PostgresConnection final : public Connection {
     }
   }
 
-  void begin(bool serializable) override {
+  void begin(bool serializable, bool synced) override {
     if (reset_cache_) forget_statements();
     simple(serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN");
+    if (!synced) simple("SET LOCAL synchronous_commit TO OFF");
   }
 
   void commit() override {
@@ -1194,30 +1215,34 @@ std::unique_ptr<Database> Database::open(const std::string& url, const Options& 
 }
 
 void Database::transact(const std::function<void(Tx&)>& work) {
-  run_transaction([&work](Transaction& tx) { work(tx); }, true);
+  run_transaction([&work](Transaction& tx) { work(tx); }, {});
 }
 
-void Database::run_transaction(const std::function<void(Transaction&)>& body, bool serializable) {
+void Database::transact_unsynced(const std::function<void(Tx&)>& work) {
+  run_transaction([&work](Transaction& tx) { work(tx); }, {.synced = false});
+}
+
+void Database::run_transaction(const std::function<void(Transaction&)>& body, TxMode mode) {
   if (active_transaction(this) != nullptr) {
     throw std::logic_error("transact called inside another transact on the same thread (" +
                            display_url_ + "); pass the outer Tx& to the inner code instead");
   }
   for (int attempt = 1;; ++attempt) {
-    if (try_transaction(body, serializable, attempt) == Attempt::done) return;
+    if (try_transaction(body, mode, attempt) == Attempt::done) return;
     retries_.fetch_add(1, std::memory_order_relaxed);
     backoff(attempt);
   }
 }
 
 Database::Attempt Database::try_transaction(const std::function<void(Transaction&)>& body,
-                                            bool serializable, int attempt) {
+                                            TxMode mode, int attempt) {
   const bool last = attempt >= options_.max_attempts;
   std::unique_lock<std::mutex> writer;
   if (dialect_ == Dialect::sqlite) writer = std::unique_lock(sqlite_writer_);
   const Pool::Lease lease = pool_->acquire();
   Connection& connection = *lease;
   try {
-    connection.begin(serializable);
+    connection.begin(mode.serializable, mode.synced);
   } catch (const EngineError& e) {
     connection.rollback();
     // Nothing ran yet, so a lost connection is as safe to retry as a busy database.
@@ -1294,7 +1319,7 @@ void Database::ensure_migrations_table() {
         if (dialect_ == Dialect::postgresql) tx.exec(kMigrationLockSql, {});
         tx.script(kMigrationsTableSql);
       },
-      false);
+      {.serializable = false});
 }
 
 void Database::migrate(std::string_view owner, const std::vector<Migration>& migrations) {
@@ -1375,7 +1400,7 @@ void Database::apply_migration(std::string_view owner, const Migration& migratio
               {who, std::int64_t{migration.version}, migration.description,
                static_cast<std::int64_t>(now)});
         },
-        false);
+        {.serializable = false});
   } catch (const std::exception& e) {
     throw std::runtime_error(where + " (\"" + migration.description + "\") failed: " + e.what());
   }

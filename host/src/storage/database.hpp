@@ -76,6 +76,13 @@ class Database : public slmhub::Store {
   // When busy / serialization failures outlast Options::max_attempts, throws
   // slmhub::Problem 503 (a std::runtime_error) so a request handler answers "try later".
   void transact(const std::function<void(Tx&)>& work) override;
+  // As transact(), for bookkeeping whose loss could only repeat work that is safe to
+  // repeat (the outbox's "sent"): it commits without waiting for the disk. A process that
+  // dies loses nothing committed; a power failure may lose the last such commits, never
+  // one made before a transact() that committed after them. SQLite: synchronous=NORMAL for
+  // this transaction (the WAL is synced by the next full commit); PostgreSQL:
+  // synchronous_commit off for it.
+  void transact_unsynced(const std::function<void(Tx&)>& work);
   // Outside a transaction: one statement in autocommit, retried like a transaction.
   std::vector<Row> query(std::string_view sql, const Params& params = {}) override;
   Dialect dialect() const override { return dialect_; }
@@ -98,15 +105,18 @@ class Database : public slmhub::Store {
 
  private:
   enum class Attempt { done, retry };
+  struct TxMode {
+    // False only for migrations, which take an advisory lock first and must see what the
+    // lock holder committed (a SERIALIZABLE snapshot taken before the lock would not).
+    bool serializable = true;
+    bool synced = true;  // false: transact_unsynced
+  };
 
   Database(Dialect dialect, std::string display_url, Options options, std::unique_ptr<Pool> pool);
 
-  // Runs `body` in a transaction with bounded retries. `serializable` is false only for
-  // migrations, which take an advisory lock first and must see what the lock holder
-  // committed (a SERIALIZABLE snapshot taken before the lock would not).
-  void run_transaction(const std::function<void(Transaction&)>& body, bool serializable);
-  Attempt try_transaction(const std::function<void(Transaction&)>& body, bool serializable,
-                          int attempt);
+  // Runs `body` in a transaction with bounded retries.
+  void run_transaction(const std::function<void(Transaction&)>& body, TxMode mode);
+  Attempt try_transaction(const std::function<void(Transaction&)>& body, TxMode mode, int attempt);
   [[noreturn]] void give_up(const std::exception& last, int attempts) const;
   void backoff(int attempt);
   void ensure_migrations_table();

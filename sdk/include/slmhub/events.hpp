@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "slmhub/json.hpp"
@@ -53,14 +54,34 @@ class PermanentFailure : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// What one attempt to send a message came to.
+struct SendOutcome {
+  bool delivered = false;
+  bool permanent = false;  // the sender threw PermanentFailure
+  bool dead = false;       // not delivered and not retried: permanent, or out of attempts
+  std::string error;       // why it was not delivered; empty when delivered
+};
+
+// A channel's own record of an attempt (a delivery log), written in the transaction in
+// which the outbox records the outcome: the two cannot disagree, and a batch of sends
+// costs one commit instead of one per message. It must not throw for a message it does
+// not know; if it throws, the outcome is recorded without it and the error is logged.
+using SendRecorder = std::function<void(Tx&, const OutboxMessage&, const SendOutcome&)>;
+
 class Outbox {
  public:
   virtual ~Outbox() = default;
   virtual void enqueue(Tx& tx, const OutboxMessage& message) = 0;
   // `send` delivers one message or throws (std::exception: retried with back-off;
-  // PermanentFailure: dead letter).
+  // PermanentFailure: dead letter). The outbox claims due messages in batches and records
+  // their outcomes together, so `send` runs outside any transaction; `record`, if given,
+  // runs inside the one that records the outcome.
   virtual void register_sender(const std::string& channel,
-                               std::function<void(const OutboxMessage&)> send) = 0;
+                               std::function<void(const OutboxMessage&)> send,
+                               SendRecorder record) = 0;
+  void register_sender(const std::string& channel, std::function<void(const OutboxMessage&)> send) {
+    register_sender(channel, std::move(send), {});
+  }
 };
 
 }  // namespace slmhub

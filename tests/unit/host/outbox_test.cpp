@@ -304,6 +304,146 @@ TEST_P(OutboxTest, TheDispatcherThreadSendsAndStopsPromptly) {
   EXPECT_EQ(sender.sent.size(), 1u);
 }
 
+// A channel's own delivery log is written in the transaction that records the outcome: it
+// sees each attempt with what the outbox decided, and when it throws, the outcome is still
+// recorded (without it) and the error logged.
+TEST_P(OutboxTest, AChannelRecordsEachAttemptWithTheOutcome) {
+  db_->migrate("test.delivery_log",
+               {{1, "a channel's delivery log",
+                 "CREATE TABLE delivery_log (seq {{serial}}, message BIGINT, delivered INTEGER,"
+                 " permanent INTEGER, dead INTEGER, error TEXT)"}});
+  OutboxService outbox(*db_, clock_, log_, "test",
+                       OutboxSettings{.max_attempts = 2, .initial_backoff = 10s});
+  RecordingSender sender;
+  sender.failures = 2;
+  outbox.register_sender("email", sender.fn(),
+                         [](Tx& tx, const OutboxMessage& m, const SendOutcome& o) {
+                           if (m.destination == "broken-log@example.edu") {
+                             tx.exec("INSERT INTO no_such_table VALUES (1)");
+                           }
+                           tx.exec(
+                               "INSERT INTO delivery_log (message, delivered, permanent,"
+                               " dead, error) VALUES (?, ?, ?, ?, ?)",
+                               {m.id, std::int64_t{o.delivered}, std::int64_t{o.permanent},
+                                std::int64_t{o.dead}, o.error});
+                         });
+  enqueue(*db_, outbox, mail("dba@example.edu"));
+  EXPECT_EQ(outbox.dispatch_once(), 0);  // fails, retried
+  clock_.advance(10s);
+  EXPECT_EQ(outbox.dispatch_once(), 0);  // fails again: out of attempts
+  enqueue(*db_, outbox, mail("ops@example.edu"));
+  EXPECT_EQ(outbox.dispatch_once(), 1);
+  const auto log = db_->query(
+      "SELECT message, delivered, permanent, dead, error FROM delivery_log ORDER BY seq");
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_EQ(log[0].integer(1), 0);
+  EXPECT_EQ(log[0].integer(3), 0);
+  EXPECT_EQ(log[0].text(4), "421 try again later");
+  EXPECT_EQ(log[1].integer(3), 1);  // the second failure was the last attempt
+  EXPECT_EQ(log[1].integer(2), 0);
+  EXPECT_EQ(log[2].integer(1), 1);
+  EXPECT_EQ(log[2].text(4), "");
+  EXPECT_EQ(log[2].integer(0), only(outbox.list("sent", 10))["id"]);
+
+  enqueue(*db_, outbox, mail("broken-log@example.edu"));
+  EXPECT_EQ(outbox.dispatch_once(), 1);
+  EXPECT_EQ(outbox.list("sent", 10).size(), 2u);  // recorded, once
+  EXPECT_EQ(sender.sent.size(), 2u);
+  EXPECT_EQ(db_->query("SELECT COUNT(*) FROM delivery_log")[0].integer(0), 3);
+  EXPECT_TRUE(log_.contains("could not record message", "error"));
+}
+
+// Several lanes send at once; the messages to one destination still go one at a time, in the
+// order they were queued.
+TEST_P(OutboxTest, LanesSendAtOnceAndKeepEachDestinationInOrder) {
+  OutboxService outbox(*db_, clock_, log_, "test",
+                       OutboxSettings{.batch_size = 40, .concurrency = 4});
+  std::mutex mutex;
+  std::map<std::string, std::vector<std::string>> received;  // destination -> subjects
+  std::map<std::string, int> busy;                           // destination -> sends under way
+  int running = 0;
+  int most = 0;
+  bool overlapped = false;
+  outbox.register_sender("email", [&](const OutboxMessage& m) {
+    {
+      std::lock_guard lock(mutex);
+      most = std::max(most, ++running);
+      overlapped = overlapped || ++busy[m.destination] > 1;
+    }
+    std::this_thread::sleep_for(5ms);
+    std::lock_guard lock(mutex);
+    --running;
+    --busy[m.destination];
+    received[m.destination].push_back(m.subject);
+  });
+  db_->transact([&](Tx& tx) {
+    for (int i = 0; i < 40; ++i) {
+      OutboxMessage m = mail("user" + std::to_string(i % 5) + "@example.edu");
+      m.subject = std::to_string(i);
+      outbox.enqueue(tx, m);
+    }
+  });
+  EXPECT_EQ(outbox.dispatch_once(), 40);
+  EXPECT_GE(most, 2);
+  EXPECT_FALSE(overlapped) << "two messages to one destination were sent at once";
+  ASSERT_EQ(received.size(), 5u);
+  for (const auto& [destination, subjects] : received) {
+    ASSERT_EQ(subjects.size(), 8u) << destination;
+    for (std::size_t k = 1; k < subjects.size(); ++k) {
+      EXPECT_LT(std::stoi(subjects[k - 1]), std::stoi(subjects[k])) << destination;
+    }
+  }
+}
+
+// A server stopping in the middle of a round gives back what it claimed and did not send:
+// pending at once, no attempt counted.
+TEST_P(OutboxTest, StoppingGivesBackWhatWasNotSent) {
+  OutboxService outbox(*db_, clock_, log_, "test", OutboxSettings{.poll_interval = 5ms});
+  std::atomic<int> sends{0};
+  outbox.register_sender("email", [&](const OutboxMessage&) {
+    ++sends;
+    std::this_thread::sleep_for(20ms);
+  });
+  db_->transact([&](Tx& tx) {
+    for (int i = 0; i < 30; ++i) outbox.enqueue(tx, mail("u" + std::to_string(i) + "@example.edu"));
+  });
+  outbox.start();
+  while (sends < 2) std::this_thread::sleep_for(1ms);
+  outbox.stop();
+  const auto sent = outbox.list("sent", 100).size();
+  const auto pending = outbox.list("pending", 100);
+  EXPECT_EQ(sent, static_cast<std::size_t>(sends.load()));
+  EXPECT_EQ(sent + pending.size(), 30u);
+  EXPECT_GT(pending.size(), 0u);
+  EXPECT_TRUE(outbox.list("sending", 100).empty());
+  for (const auto& row : pending) EXPECT_EQ(row["attempts"], 0);
+  EXPECT_TRUE(log_.contains("not sent before stopping are pending again", "info"));
+}
+
+// On the embedded store no other process can be sending: a restart takes the claims of the
+// process that died back at once instead of waiting claim_timeout.
+TEST_P(OutboxTest, TheSoleInstanceTakesBackADeadProcessesClaimsAtStart) {
+  OutboxService outbox(
+      *db_, clock_, log_, "test",
+      OutboxSettings{.claim_timeout = 600s, .poll_interval = 5ms, .sole_instance = true});
+  RecordingSender sender;
+  outbox.register_sender("email", sender.fn());
+  enqueue(*db_, outbox, mail("dba@example.edu"));
+  db_->transact([&](Tx& tx) {
+    tx.exec("UPDATE outbox SET state = 'sending', claim = 'crashed#1', claimed_at = ?",
+            {clock_.now().time_since_epoch().count()});
+  });
+  outbox.start();
+  const auto give_up = std::chrono::steady_clock::now() + 20s;
+  while (outbox.list("sent", 1).empty() && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(5ms);
+  }
+  outbox.stop();
+  const Json row = only(outbox.list("sent", 10));
+  EXPECT_EQ(row["attempts"], 1);
+  EXPECT_TRUE(log_.contains("claimed by a dispatcher that stopped", "warning"));
+}
+
 TEST_P(OutboxTest, RefusesBadInput) {
   OutboxService outbox(*db_, clock_, log_, "test");
   OutboxMessage no_channel = mail("a@example.edu");

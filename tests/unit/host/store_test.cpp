@@ -489,6 +489,36 @@ TEST_P(StoreTest, ForeignKeysAreEnforced) {
   EXPECT_EQ(count("child"), 0);
 }
 
+// An unsynced transaction commits like any other (a process that dies keeps it); only the
+// wait for the disk is skipped, and only for that transaction.
+TEST_P(StoreTest, AnUnsyncedTransactionCommitsAndLeavesTheNextOneSynced) {
+  db_->migrate("demo", {{1, "notes", "CREATE TABLE notes (id BIGINT PRIMARY KEY)"}});
+  const auto setting = [&] {
+    return GetParam() == Engine::sqlite
+               ? std::to_string(db_->query("PRAGMA synchronous")[0].integer(0))
+               : db_->query("SHOW synchronous_commit")[0].text(0);
+  };
+  const std::string synced = setting();
+  std::string inside;
+  db_->transact_unsynced([&](Tx& tx) {
+    tx.exec("INSERT INTO notes (id) VALUES (1)");
+    inside = GetParam() == Engine::sqlite
+                 ? std::to_string(tx.query("PRAGMA synchronous")[0].integer(0))
+                 : tx.query("SHOW synchronous_commit")[0].text(0);
+  });
+  EXPECT_EQ(inside, GetParam() == Engine::sqlite ? "1" : "off");  // NORMAL / off
+  EXPECT_EQ(count("notes"), 1);
+  EXPECT_EQ(setting(), synced);
+  EXPECT_EQ(synced, GetParam() == Engine::sqlite ? "2" : "on");  // FULL / on
+  EXPECT_THROW(db_->transact_unsynced([](Tx& tx) {
+    tx.exec("INSERT INTO notes (id) VALUES (2)");
+    throw std::runtime_error("the work failed");
+  }),
+               std::runtime_error);
+  EXPECT_EQ(count("notes"), 1);
+  EXPECT_EQ(setting(), synced);
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, StoreTest, ::testing::Values(Engine::sqlite, Engine::postgresql),
                          [](const ::testing::TestParamInfo<Engine>& info) {
                            return info.param == Engine::sqlite ? "sqlite" : "postgresql";
