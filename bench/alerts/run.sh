@@ -43,8 +43,11 @@ mkfifo "$work/smtp.in"
 exec 3<>"$work/smtp.in"
 "$python" "$root/tests/support/smtp_recorder.py" --dir "$work/smtp" <"$work/smtp.in" \
   >"$work/smtp.out" 2>"$work/smtp.err" &
+smtp_pid=$!
 pids+=($!)
 wait_line "$work/smtp.out" "^ready"
+# The SMTP server's CPU time (user + system, in clock ticks) so far: what each sender costs it.
+smtp_ticks() { awk '{print $14 + $15}' "/proc/$smtp_pid/stat"; }
 smtp_port=$(awk '/^ready/ {print $2}' "$work/smtp.out")
 
 customers=$((recipients / 2))
@@ -132,6 +135,7 @@ PY
 : >"$work/anchor4.txt"
 for r in $(seq 1 "$runs"); do
   body="{\"kind\":\"outage\",\"title\":\"Oracle production is down ($r)\",\"summary\":\"The listener stopped at 10:02; the DBAs are on it.\",\"services\":[\"oracle-prod\"]}"
+  c0=$(smtp_ticks)
   t0=$(now_ms)
   api -X POST -d "$body" "http://127.0.0.1:$port/api/v1/alerts" >"$work/alert.json"
   t1=$(now_ms)
@@ -146,9 +150,12 @@ for r in $(seq 1 "$runs"); do
   t2=$(now_ms)
   echo "$((t2 - t0))" >>"$work/deliver.txt"
   echo "$((t2 - t1))" >>"$work/drain.txt"
-  anchor 0 >>"$work/anchor0.txt"
-  anchor 1 >>"$work/anchor1.txt"
-  anchor 4 >>"$work/anchor4.txt"
+  echo "$(($(smtp_ticks) - c0))" >>"$work/cpu_slmhub.txt"
+  for c in 0 1 4; do
+    c0=$(smtp_ticks)
+    anchor "$c" >>"$work/anchor$c.txt"
+    echo "$(($(smtp_ticks) - c0))" >>"$work/cpu_anchor$c.txt"
+  done
 done
 grep "rendered and queued" "$work/slmhub.err" | sed 's/^/  server log: /' >&2 || true
 render_ms=$(median <"$work/render.txt")
@@ -159,14 +166,16 @@ lines=$(wc -l <"$work/smtp/000001.eml")
 anchor0_ms=$(median <"$work/anchor0.txt")
 anchor1_ms=$(median <"$work/anchor1.txt")
 anchor4_ms=$(median <"$work/anchor4.txt")
+# The server's CPU per message in µs (median over the runs).
+per_msg() { awk -v n="$queued" -v hz="$(getconf CLK_TCK)" '{print int($1 * 1000000 / hz / n)}' "$1" | median; }
 rate() { awk -v n="$1" -v ms="$2" 'BEGIN {printf "%.0f", n * 1000 / ms}'; }
 
 echo "| date | machine | what | figure | |"
 echo "| --- | --- | --- | --- | --- |"
 echo "| $(date -u +%F) | $(nproc) cores, SQLite | POST /api/v1/alerts: $queued recipients resolved, rendered (subject, text, HTML) and queued | $render_ms ms (median of $runs; $(paste -sd/ "$work/render.txt")) | target < 1,000 ms |"
 pct() { awk -v a="$1" -v b="${2:-$deliver_ms}" 'BEGIN {printf "%.0f", 100 * a / b}'; }
-echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | smtplib, the same $queued messages (~$size bytes, $lines lines) one connection per message | $(rate "$queued" "$anchor0_ms") msg/s | anchor |"
-echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | smtplib, the same messages on one connection | $(rate "$queued" "$anchor1_ms") msg/s | anchor |"
-echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | smtplib, the same messages on four connections at once | $(rate "$queued" "$anchor4_ms") msg/s | anchor: what the server accepts |"
-echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | slmhub outbox → SMTP, all $queued delivered (from the POST; outbox.concurrency ${SLMHUB_OUTBOX_CONCURRENCY:-4}) | $(rate "$queued" "$deliver_ms") msg/s | $(pct "$anchor0_ms") % of one per connection, $(pct "$anchor1_ms") % of one connection, $(pct "$anchor4_ms") % of four |"
+echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | smtplib, the same $queued messages (~$size bytes, $lines lines) one connection per message | $(rate "$queued" "$anchor0_ms") msg/s | anchor; the server's CPU per message $(per_msg "$work/cpu_anchor0.txt") µs |"
+echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | smtplib, the same messages on one connection | $(rate "$queued" "$anchor1_ms") msg/s | anchor; server CPU $(per_msg "$work/cpu_anchor1.txt") µs/msg |"
+echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | smtplib, the same messages on four connections at once | $(rate "$queued" "$anchor4_ms") msg/s | anchor: what the server accepts; server CPU $(per_msg "$work/cpu_anchor4.txt") µs/msg |"
+echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | slmhub outbox → SMTP, all $queued delivered (from the POST; outbox.concurrency ${SLMHUB_OUTBOX_CONCURRENCY:-4}) | $(rate "$queued" "$deliver_ms") msg/s | $(pct "$anchor0_ms") % of one per connection, $(pct "$anchor1_ms") % of one connection, $(pct "$anchor4_ms") % of four; server CPU $(per_msg "$work/cpu_slmhub.txt") µs/msg |"
 echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | the same, from the POST's answer (queued) to the last message accepted | $(rate "$queued" "$drain_ms") msg/s | $(pct "$anchor1_ms" "$drain_ms") % of one connection, $(pct "$anchor4_ms" "$drain_ms") % of four |"

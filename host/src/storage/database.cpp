@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <mutex>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -422,9 +423,105 @@ class Connection {
   virtual bool broken() const = 0;
 };
 
+}  // namespace
+
+// SQLite checkpoints the WAL into the database file itself, by default in the connection
+// whose commit took the WAL past 1,000 pages, while that commit still holds the write lock:
+// every few hundred writes, one writer copies ~4 MB and waits for two fsyncs while all the
+// others queue behind it. Here a thread with its own connection does that copy instead (a
+// PASSIVE checkpoint, which writers need not wait for), woken by the commits' WAL hook, and
+// then, holding the in-process write lock, copies the few pages written meanwhile: that
+// checkpoint is complete, so the next transaction starts the WAL again from its beginning
+// and the file stays at its usual size. Writers wait only for the second, short pass.
+// Should the thread fall behind so far that the WAL passes kWalLimit pages, the committing
+// connection checkpoints itself as SQLite would have.
+class Database::Checkpointer {
+ public:
+  static constexpr int kWalPages = 1000;    // SQLite's own autocheckpoint threshold
+  static constexpr int kWalLimit = 100000;  // ~400 MB of WAL
+
+  explicit Checkpointer(const std::string& path) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+        SQLITE_OK) {
+      const std::string reason = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      throw std::runtime_error("cannot open the checkpoint connection: " + reason);
+    }
+    sqlite3_busy_timeout(db_, 5000);
+    // The copy into the database file is synced before the WAL is reused, as SQLite's own
+    // checkpoints are at synchronous=FULL.
+    sqlite3_exec(db_, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
+    thread_ = std::thread([this] { run(); });
+  }
+
+  ~Checkpointer() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+    sqlite3_close(db_);
+  }
+
+  Checkpointer(const Checkpointer&) = delete;
+  Checkpointer& operator=(const Checkpointer&) = delete;
+
+  // SQLite has one writer at a time; waiting here is cheaper and fairer than polling the file
+  // lock through the busy handler. Held through each write transaction, its commit and WAL
+  // hook, and by the checkpointer's second pass.
+  std::mutex writer;
+
+  // Installed on every connection of the pool in place of SQLite's autocheckpoint.
+  void watch(sqlite3* connection) { sqlite3_wal_hook(connection, &Checkpointer::on_commit, this); }
+
+ private:
+  static int on_commit(void* self, sqlite3* connection, const char* schema, int pages) {
+    if (pages >= kWalLimit) {
+      sqlite3_wal_checkpoint_v2(connection, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    } else if (pages >= kWalPages) {
+      auto* checkpointer = static_cast<Checkpointer*>(self);
+      {
+        std::lock_guard lock(checkpointer->mutex_);
+        checkpointer->due_ = true;
+      }
+      checkpointer->wake_.notify_one();
+    }
+    return SQLITE_OK;
+  }
+
+  void run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return due_ || stopping_; });
+      if (stopping_) return;
+      due_ = false;
+      lock.unlock();
+      // Busy (a reader holds a snapshot) or an I/O error: the next commit past the threshold
+      // asks again, and the connection at kWalLimit does it itself.
+      if (sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) ==
+          SQLITE_OK) {
+        const std::lock_guard writing(writer);
+        sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      }
+      lock.lock();
+    }
+  }
+
+  sqlite3* db_ = nullptr;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool due_ = false;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+namespace {
+
 class SqliteConnection final : public Connection {
  public:
-  SqliteConnection(const std::string& path, int busy_timeout_ms)
+  SqliteConnection(const std::string& path, int busy_timeout_ms,
+                   Database::Checkpointer* checkpointer)
       : session_("SQLite", path), db_(Poco::Data::SQLite::Utility::dbHandle(session_)) {
     sqlite3_extended_result_codes(db_, 1);
     sqlite3_busy_timeout(db_, busy_timeout_ms);
@@ -446,6 +543,7 @@ class SqliteConnection final : public Connection {
     // 32 MiB of page cache (the default is 2 MiB): a large transaction, such as an alert
     // queued for 10,000 recipients, stays in memory instead of spilling pages half-way.
     run("PRAGMA cache_size=-32768", {}, nullptr);
+    if (checkpointer != nullptr) checkpointer->watch(db_);
   }
 
   SqliteConnection(const SqliteConnection&) = delete;
@@ -1131,10 +1229,11 @@ class Database::Transaction final : public Tx {
 // ---------------------------------------------------------------------------------------
 
 Database::Database(Dialect dialect, std::string display_url, Options options,
-                   std::unique_ptr<Pool> pool)
+                   std::unique_ptr<Checkpointer> checkpointer, std::unique_ptr<Pool> pool)
     : dialect_(dialect),
       display_url_(std::move(display_url)),
       options_(options),
+      checkpointer_(std::move(checkpointer)),
       pool_(std::move(pool)) {}
 
 Database::~Database() = default;
@@ -1146,6 +1245,7 @@ std::unique_ptr<Database> Database::open(const std::string& url, const Options& 
   const std::string display = mask_password(url);
   Dialect dialect;
   Pool::Factory factory;
+  std::unique_ptr<Checkpointer> checkpointer;
   if (starts_with(url, "sqlite:")) {
     const std::string path = url.substr(7);
     if (path.empty() || path == ":memory:" || starts_with(path, "//")) {
@@ -1164,8 +1264,12 @@ std::unique_ptr<Database> Database::open(const std::string& url, const Options& 
       }
     }
     dialect = Dialect::sqlite;
-    factory = [path, timeout = options.busy_timeout_ms]() -> std::unique_ptr<Connection> {
-      return std::make_unique<SqliteConnection>(path, timeout);
+    // The first connection creates the file (and makes it WAL) before the checkpointer opens it.
+    SqliteConnection first(path, options.busy_timeout_ms, nullptr);
+    checkpointer = std::make_unique<Checkpointer>(path);
+    factory = [path, timeout = options.busy_timeout_ms,
+               ck = checkpointer.get()]() -> std::unique_ptr<Connection> {
+      return std::make_unique<SqliteConnection>(path, timeout, ck);
     };
   } else if (starts_with(url, "postgresql:") || starts_with(url, "postgres:")) {
     const std::string rest = url.substr(url.find(':') + 1);
@@ -1203,7 +1307,8 @@ std::unique_ptr<Database> Database::open(const std::string& url, const Options& 
   };
   auto pool = std::make_unique<Pool>(std::move(guarded_factory), options.max_connections,
                                      options.acquire_timeout_ms);
-  std::unique_ptr<Database> database(new Database(dialect, display, options, std::move(pool)));
+  std::unique_ptr<Database> database(
+      new Database(dialect, display, options, std::move(checkpointer), std::move(pool)));
   try {
     database->ensure_migrations_table();  // also proves the database is reachable and writable
   } catch (const std::exception& e) {
@@ -1238,7 +1343,7 @@ Database::Attempt Database::try_transaction(const std::function<void(Transaction
                                             TxMode mode, int attempt) {
   const bool last = attempt >= options_.max_attempts;
   std::unique_lock<std::mutex> writer;
-  if (dialect_ == Dialect::sqlite) writer = std::unique_lock(sqlite_writer_);
+  if (checkpointer_) writer = std::unique_lock(checkpointer_->writer);
   const Pool::Lease lease = pool_->acquire();
   Connection& connection = *lease;
   try {

@@ -102,6 +102,9 @@ class Database : public slmhub::Store {
   // Defined in database.cpp: the connection pool and the Tx handed to work functions.
   class Pool;
   class Transaction;
+  // SQLite: the in-process write lock, and a thread that copies the WAL into the database
+  // off the writers' path.
+  class Checkpointer;
 
  private:
   enum class Attempt { done, retry };
@@ -112,7 +115,8 @@ class Database : public slmhub::Store {
     bool synced = true;  // false: transact_unsynced
   };
 
-  Database(Dialect dialect, std::string display_url, Options options, std::unique_ptr<Pool> pool);
+  Database(Dialect dialect, std::string display_url, Options options,
+           std::unique_ptr<Checkpointer> checkpointer, std::unique_ptr<Pool> pool);
 
   // Runs `body` in a transaction with bounded retries.
   void run_transaction(const std::function<void(Transaction&)>& body, TxMode mode);
@@ -125,10 +129,10 @@ class Database : public slmhub::Store {
   Dialect dialect_;
   std::string display_url_;
   Options options_;
+  // Before the pool: its connections call it after each commit, so it outlives them. Null
+  // for PostgreSQL.
+  std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<Pool> pool_;
-  // SQLite has one writer at a time; waiting here is cheaper and fairer than polling
-  // the file lock through the busy handler.
-  std::mutex sqlite_writer_;
   std::atomic<std::uint64_t> retries_{0};
   mutable std::mutex seen_mutex_;
   std::vector<std::pair<std::string, std::vector<Migration>>> seen_;

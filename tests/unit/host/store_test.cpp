@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "eventually.hpp"
 #include "postgres_cluster.hpp"
 #include "slmhub/errors.hpp"
 #include "storage/database.hpp"
@@ -525,6 +526,46 @@ INSTANTIATE_TEST_SUITE_P(Engines, StoreTest, ::testing::Values(Engine::sqlite, E
                          });
 
 // ---------------------------------------------------------------------------------------
+
+// The WAL is copied into the database file while writes go on (by the checkpointer thread,
+// see Database::Checkpointer), and reused afterwards instead of growing.
+TEST(SqliteStore, TheWalIsCheckpointedAndReusedWhileWritesGoOn) {
+  TempDir dir;
+  const std::string path = dir.path() + "/checkpointed.db";
+  const auto db = Database::open("sqlite:" + path);
+  db->migrate("demo", {{1, "pages", "CREATE TABLE pages (id BIGINT PRIMARY KEY, body TEXT)"}});
+  const std::string body(4000, 'x');  // one row, one page
+  int id = 0;
+  auto write_pages = [&](int count) {
+    for (int i = 0; i < count / 10; ++i) {
+      db->transact([&](Tx& tx) {
+        for (int k = 0; k < 10; ++k) {
+          tx.exec("INSERT INTO pages (id, body) VALUES (?, ?)", {std::int64_t{++id}, body});
+        }
+      });
+    }
+  };
+  const auto size = [](const std::string& file) {
+    std::error_code error;
+    const auto bytes = std::filesystem::file_size(file, error);
+    return error ? std::uintmax_t{0} : bytes;
+  };
+  // A checkpoint starts once the WAL holds 1,000 pages; what was written before the last one
+  // reaches the database file without anyone asking (the rest waits for the next).
+  write_pages(3000);
+  EXPECT_TRUE(test::eventually([&] { return size(path) >= std::uintmax_t{1800} * 4096; }))
+      << "database file: " << size(path) << " bytes";
+  write_pages(3000);
+  EXPECT_TRUE(test::eventually([&] { return size(path) >= std::uintmax_t{4800} * 4096; }))
+      << "database file: " << size(path) << " bytes";
+  // A checkpoint is complete when it ends, so the WAL starts again from its beginning: the
+  // file holds what was written between two checkpoints (here, with writes as fast as they
+  // come, up to a few thousand pages), not all 6,000 pages.
+  EXPECT_LT(size(path + "-wal"), std::uintmax_t{5000} * 4096)
+      << "WAL: " << size(path + "-wal") << " bytes";
+  EXPECT_EQ(db->query("SELECT COUNT(*) FROM pages")[0].integer(0), 6000);
+  EXPECT_EQ(db->query("PRAGMA integrity_check")[0].text(0), "ok");
+}
 
 TEST(SqliteStore, IsDurableWalWithForeignKeys) {
   TempDir dir;
