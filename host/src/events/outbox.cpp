@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <exception>
 #include <limits>
 #include <random>
@@ -329,9 +330,42 @@ std::vector<OutboxService::Claimed> OutboxService::claim_batch(const std::string
 // these commits, so a kill repeats at most the message being sent.
 void OutboxService::record(const std::string& token, const Claimed& claimed,
                            const SendOutcome& outcome) {
+  // Lanes that finish a send while another lane's outcome is being written wait for it and
+  // then write theirs together, in one transaction: the first to find no write under way
+  // writes for all that queued (a group commit, as the core's writer does for requests).
+  Outcome mine{&token, &claimed, &outcome, false, nullptr};
+  std::unique_lock lock(record_mutex_);
+  record_queue_.push_back(&mine);
+  while (!mine.done) {
+    if (recording_) {
+      recorded_.wait(lock);
+      continue;
+    }
+    recording_ = true;
+    const std::vector<Outcome*> group = std::exchange(record_queue_, {});
+    lock.unlock();
+    std::exception_ptr error;
+    try {
+      write_outcomes(group);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    lock.lock();
+    for (Outcome* outcome : group) {
+      outcome->done = true;
+      outcome->error = error;
+    }
+    recording_ = false;
+    recorded_.notify_all();
+  }
+  if (mine.error) std::rethrow_exception(mine.error);
+}
+
+void OutboxService::write_outcomes(const std::vector<Outcome*>& group) {
   const Instant now = clock_.now();
   // A round of slow sends keeps its claim: renewed once a third of the timeout has passed.
   bool renew = false;
+  std::vector<SendRecorder> recorders;
   {
     std::lock_guard lock(mutex_);
     const auto steady = std::chrono::steady_clock::now();
@@ -339,62 +373,77 @@ void OutboxService::record(const std::string& token, const Claimed& claimed,
       renew = true;
       renewed_ = steady;
     }
+    for (const Outcome* o : group)
+      recorders.push_back(senders_.at(o->claimed->message.channel).record);
   }
-  const std::int64_t attempts = claimed.attempts + 1;
-  SendRecorder recorder;
-  {
-    std::lock_guard lock(mutex_);
-    recorder = senders_.at(claimed.message.channel).record;
-  }
-  bool recorded = false;
-  auto write = [&](bool with_recorder) {
+  std::vector<bool> recorded(group.size());
+  auto write = [&](bool with_recorders) {
     store_.transact_unsynced([&](Tx& tx) {
-      std::int64_t changed = 0;
-      if (outcome.delivered) {
-        changed = tx.exec(
-            "UPDATE outbox SET state = 'sent', sent_at = ?, last_error = NULL, claim = NULL,"
-            " claimed_at = NULL WHERE id = ? AND state = 'sending' AND claim = ?",
-            {to_epoch(now), claimed.message.id, token});
-      } else {
-        changed = tx.exec(
-            "UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?,"
-            " claim = NULL, claimed_at = NULL WHERE id = ? AND state = 'sending' AND claim = ?",
-            {std::string(outcome.dead ? "dead" : "pending"), attempts,
-             to_epoch(outcome.dead ? now : now + backoff_after(attempts)), outcome.error,
-             claimed.message.id, token});
-      }
-      recorded = changed == 1;
-      if (recorded && with_recorder && recorder) recorder(tx, claimed.message, outcome);
-      if (renew) {
-        tx.exec("UPDATE outbox SET claimed_at = ? WHERE state = 'sending' AND claim = ?",
-                {to_epoch(now), token});
+      for (std::size_t i = 0; i < group.size(); ++i) {
+        const Claimed& claimed = *group[i]->claimed;
+        const SendOutcome& outcome = *group[i]->outcome;
+        const std::string& token = *group[i]->token;
+        const std::int64_t attempts = claimed.attempts + 1;
+        std::int64_t changed = 0;
+        if (outcome.delivered) {
+          changed = tx.exec(
+              "UPDATE outbox SET state = 'sent', sent_at = ?, last_error = NULL, claim = NULL,"
+              " claimed_at = NULL WHERE id = ? AND state = 'sending' AND claim = ?",
+              {to_epoch(now), claimed.message.id, token});
+        } else {
+          changed = tx.exec(
+              "UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?,"
+              " claim = NULL, claimed_at = NULL WHERE id = ? AND state = 'sending' AND claim = ?",
+              {std::string(outcome.dead ? "dead" : "pending"), attempts,
+               to_epoch(outcome.dead ? now : now + backoff_after(attempts)), outcome.error,
+               claimed.message.id, token});
+        }
+        recorded[i] = changed == 1;
+        if (recorded[i] && with_recorders && recorders[i]) {
+          recorders[i](tx, claimed.message, outcome);
+        }
+        if (renew && (i == 0 || token != *group[i - 1]->token)) {
+          tx.exec("UPDATE outbox SET claimed_at = ? WHERE state = 'sending' AND claim = ?",
+                  {to_epoch(now), token});
+        }
       }
     });
   };
   try {
     write(true);
   } catch (const std::exception& e) {
-    if (!recorder) throw;
-    // There are no savepoints to undo the channel's record alone: the outcome is written
-    // again without it, so a failing delivery log never changes what the outbox knows.
-    log_.error("outbox: channel " + claimed.message.channel + " could not record message " +
-               std::to_string(claimed.message.id) + " (recorded without it): " + e.what());
+    if (std::none_of(recorders.begin(), recorders.end(), [](const auto& r) { return bool(r); })) {
+      throw;
+    }
+    // There are no savepoints to undo a channel's record alone: the outcomes are written
+    // again without them, so a failing delivery log never changes what the outbox knows.
+    std::string ids;
+    for (const Outcome* o : group) {
+      ids += (ids.empty() ? "" : ", ") + std::to_string(o->claimed->message.id);
+    }
+    log_.error("outbox: a channel could not record message(s) " + ids +
+               " (recorded without it): " + e.what());
     write(false);
   }
 
-  const std::string what = "outbox: message " + std::to_string(claimed.message.id) + " to " +
-                           claimed.message.destination + " (" + claimed.message.channel + ")";
-  if (!recorded) {
-    log_.warning(what + (outcome.delivered
-                             ? " was sent after its claim expired; it may be sent twice"
-                             : " failed after its claim expired: " + outcome.error));
-  } else if (outcome.dead) {
-    log_.error(what + " is a dead letter after " + std::to_string(attempts) + " attempt(s)" +
-               (outcome.permanent ? " (permanent failure)" : "") + ": " + outcome.error);
-  } else if (!outcome.delivered) {
-    log_.warning(what + " failed (attempt " + std::to_string(attempts) + " of " +
-                 std::to_string(settings_.max_attempts) + "), retrying at " +
-                 format_instant(now + backoff_after(attempts)) + ": " + outcome.error);
+  for (std::size_t i = 0; i < group.size(); ++i) {
+    const Claimed& claimed = *group[i]->claimed;
+    const SendOutcome& outcome = *group[i]->outcome;
+    const std::int64_t attempts = claimed.attempts + 1;
+    const std::string what = "outbox: message " + std::to_string(claimed.message.id) + " to " +
+                             claimed.message.destination + " (" + claimed.message.channel + ")";
+    if (!recorded[i]) {
+      log_.warning(what + (outcome.delivered
+                               ? " was sent after its claim expired; it may be sent twice"
+                               : " failed after its claim expired: " + outcome.error));
+    } else if (outcome.dead) {
+      log_.error(what + " is a dead letter after " + std::to_string(attempts) + " attempt(s)" +
+                 (outcome.permanent ? " (permanent failure)" : "") + ": " + outcome.error);
+    } else if (!outcome.delivered) {
+      log_.warning(what + " failed (attempt " + std::to_string(attempts) + " of " +
+                   std::to_string(settings_.max_attempts) + "), retrying at " +
+                   format_instant(now + backoff_after(attempts)) + ": " + outcome.error);
+    }
   }
 }
 

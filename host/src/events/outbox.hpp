@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -110,8 +111,18 @@ class OutboxService : public Outbox {
                                   const std::vector<const Claimed*>& group);
   // Claims made before `before` go back to pending (or dead), counted as a failed attempt.
   void expire_claims(Tx& tx, Instant now, std::int64_t before);
-  // Records one outcome; renews the round's claim once a third of claim_timeout has passed.
+  struct Outcome {
+    const std::string* token;
+    const Claimed* claimed;
+    const SendOutcome* outcome;
+    bool done = false;
+    std::exception_ptr error;
+  };
+  // Records one outcome before returning, in one transaction with the outcomes other lanes
+  // are recording at the same moment; renews the round's claim once a third of
+  // claim_timeout has passed.
   void record(const std::string& token, const Claimed& claimed, const SendOutcome& outcome);
+  void write_outcomes(const std::vector<Outcome*>& group);
   // Gives the round's unsent messages back to pending (the server is stopping).
   void release(const std::string& token);
   std::chrono::seconds backoff_after(std::int64_t attempts) const;
@@ -131,6 +142,11 @@ class OutboxService : public Outbox {
   std::chrono::steady_clock::time_point renewed_{};  // the last renewal of a round's claim
   std::condition_variable wake_;
   std::thread thread_;
+
+  std::mutex record_mutex_;  // record_queue_, recording_ and each queued Outcome
+  std::condition_variable recorded_;
+  std::vector<Outcome*> record_queue_;
+  bool recording_ = false;
 
   std::mutex dispatch_mutex_;  // one dispatch round at a time in this process
   std::int64_t claims_ = 0;    // makes each claim token unique within this process
