@@ -327,7 +327,7 @@ std::vector<OutboxService::Claimed> OutboxService::claim_batch(const std::string
 // The outcome is bookkeeping whose loss in a power failure can only send the message again
 // (with the same Message-ID), so it is committed without waiting for the disk: a message
 // then costs one fsync'd commit per round plus the send. A killed process loses none of
-// these commits, so a kill repeats at most the message being sent.
+// these commits, so a kill repeats at most the message each lane was sending.
 void OutboxService::record(const std::string& token, const Claimed& claimed,
                            const SendOutcome& outcome) {
   // Lanes that finish a send while another lane's outcome is being written wait for it and
