@@ -114,13 +114,19 @@ void OutboxService::register_sender(const std::string& channel,
 }
 
 void OutboxService::start() {
-  std::lock_guard lock(mutex_);
-  if (thread_.joinable()) return;
+  {
+    std::lock_guard lock(mutex_);
+    if (thread_.joinable()) return;
+  }
+  // Outside mutex_: a transaction holds the store's write lock, and enqueue() takes mutex_
+  // inside one.
   if (settings_.sole_instance) {
     const Instant now = clock_.now();
     store_.transact(
         [&](Tx& tx) { expire_claims(tx, now, std::numeric_limits<std::int64_t>::max()); });
   }
+  std::lock_guard lock(mutex_);
+  if (thread_.joinable()) return;
   stopping_ = false;
   thread_ = std::thread([this] { run(); });
 }
