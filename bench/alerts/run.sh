@@ -47,7 +47,8 @@ smtp_pid=$!
 pids+=($!)
 wait_line "$work/smtp.out" "^ready"
 # The SMTP server's CPU time (user + system, in clock ticks) so far: what each sender costs it.
-smtp_ticks() { awk '{print $14 + $15}' "/proc/$smtp_pid/stat"; }
+smtp_ticks() { ticks "$smtp_pid"; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 smtp_port=$(awk '/^ready/ {print $2}' "$work/smtp.out")
 
 customers=$((recipients / 2))
@@ -71,19 +72,32 @@ PY
 
 mkdir -p "$work/plugins"
 ln -s "$build/plugins/tech_alerts.so" "$work/plugins/tech_alerts.so"
-env SLMHUB_DB_URL="sqlite:$work/alerts.db" SLMHUB_HTTP_PORT=0 SLMHUB_LOG_LEVEL=info \
-  SLMHUB_HTTP_MAX_BODY_BYTES=100000000 \
-  SLMHUB_AUTH_ADMIN_TOKEN_FILE="$work/admin.token" SLMHUB_PLUGINS_DIR="$work/plugins" \
-  SLMHUB_PLUGINS_TECH_ALERTS_SMTP_HOST=127.0.0.1 SLMHUB_PLUGINS_TECH_ALERTS_SMTP_PORT="$smtp_port" \
-  SLMHUB_PLUGINS_TECH_ALERTS_SMTP_TLS=none SLMHUB_PLUGINS_TECH_ALERTS_SMTP_FROM=alerts@example.org \
-  SLMHUB_PLUGINS_TECH_ALERTS_NOTICES_SCHEDULE="0 0 1 1 *" \
-  "$build/host/slmhub" serve >"$work/slmhub.out" 2>"$work/slmhub.err" &
-pids+=($!)
-wait_line "$work/slmhub.out" "listening on"
-port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$work/slmhub.out" | head -n1)
-token=$(cat "$work/admin.token")
-api() { curl -sS --fail-with-body -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "$@"; }
-api -X POST --data-binary @"$work/dataset.json" "http://127.0.0.1:$port/api/v1/import" >/dev/null
+# One server per outbox.concurrency compared (SLMHUB_BENCH_LANES, default "4 8"), each with its
+# own store and the same data, all sending to the one SMTP server: the settings take turns
+# within each run, so they meet the same machine.
+lane_settings=(${SLMHUB_BENCH_LANES:-4 8})
+declare -A port token server_pid
+for lanes in "${lane_settings[@]}"; do
+  env SLMHUB_DB_URL="sqlite:$work/alerts-$lanes.db" SLMHUB_HTTP_PORT=0 SLMHUB_LOG_LEVEL=info \
+    SLMHUB_HTTP_MAX_BODY_BYTES=100000000 SLMHUB_OUTBOX_CONCURRENCY="$lanes" \
+    SLMHUB_AUTH_ADMIN_TOKEN_FILE="$work/admin-$lanes.token" SLMHUB_PLUGINS_DIR="$work/plugins" \
+    SLMHUB_PLUGINS_TECH_ALERTS_SMTP_HOST=127.0.0.1 SLMHUB_PLUGINS_TECH_ALERTS_SMTP_PORT="$smtp_port" \
+    SLMHUB_PLUGINS_TECH_ALERTS_SMTP_TLS=none SLMHUB_PLUGINS_TECH_ALERTS_SMTP_FROM=alerts@example.org \
+    SLMHUB_PLUGINS_TECH_ALERTS_NOTICES_SCHEDULE="0 0 1 1 *" \
+    "$build/host/slmhub" serve >"$work/slmhub-$lanes.out" 2>"$work/slmhub-$lanes.err" &
+  pids+=($!)
+  server_pid[$lanes]=$!
+  wait_line "$work/slmhub-$lanes.out" "listening on"
+  port[$lanes]=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$work/slmhub-$lanes.out" | head -n1)
+  token[$lanes]=$(cat "$work/admin-$lanes.token")
+  curl -sS --fail-with-body -H "Authorization: Bearer ${token[$lanes]}" -H 'Content-Type: application/json' \
+    -X POST --data-binary @"$work/dataset.json" "http://127.0.0.1:${port[$lanes]}/api/v1/import" >/dev/null
+done
+api() { # lanes curl-args... -> the request to that server
+  local lanes=$1
+  shift
+  curl -sS --fail-with-body -H "Authorization: Bearer ${token[$lanes]}" -H 'Content-Type: application/json' "$@"
+}
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
@@ -126,41 +140,41 @@ print(int((time.monotonic() - t) * 1000))
 PY
 }
 
-# Three alerts, each delivered in full before the next, so queueing never competes with sending.
-: >"$work/render.txt"
-: >"$work/deliver.txt"
-: >"$work/drain.txt"
-: >"$work/anchor0.txt"
-: >"$work/anchor1.txt"
-: >"$work/anchor4.txt"
+# Three alerts per server, each delivered in full before the next, so queueing never competes
+# with sending and no two servers send at once.
+for f in render anchor0 anchor1 anchor4 cpu_anchor0 cpu_anchor1 cpu_anchor4; do : >"$work/$f.txt"; done
+for lanes in "${lane_settings[@]}"; do : >"$work/deliver-$lanes.txt" >"$work/drain-$lanes.txt" >"$work/cpu_slmhub-$lanes.txt" >"$work/cpu_own-$lanes.txt"; done
 for r in $(seq 1 "$runs"); do
-  body="{\"kind\":\"outage\",\"title\":\"Oracle production is down ($r)\",\"summary\":\"The listener stopped at 10:02; the DBAs are on it.\",\"services\":[\"oracle-prod\"]}"
-  c0=$(smtp_ticks)
-  t0=$(now_ms)
-  api -X POST -d "$body" "http://127.0.0.1:$port/api/v1/alerts" >"$work/alert.json"
-  t1=$(now_ms)
-  id=$(sed -n 's/.*"id":"\(TA-[0-9]*\)".*/\1/p' "$work/alert.json")
-  queued=$(sqlite3 "$work/alerts.db" "SELECT COUNT(*) FROM tech_alerts_deliveries WHERE alert_id = '$id'")
-  echo "$((t1 - t0))" >>"$work/render.txt"
-  for _ in $(seq 1 6000); do
-    sent=$(sqlite3 "$work/alerts.db" "SELECT COUNT(*) FROM tech_alerts_deliveries WHERE alert_id = '$id' AND state = 'sent'")
-    [ "$sent" -ge "$queued" ] && break
-    sleep 0.1
+  for lanes in "${lane_settings[@]}"; do
+    db="$work/alerts-$lanes.db"
+    body="{\"kind\":\"outage\",\"title\":\"Oracle production is down ($r)\",\"summary\":\"The listener stopped at 10:02; the DBAs are on it.\",\"services\":[\"oracle-prod\"]}"
+    c0=$(smtp_ticks)
+    s0=$(ticks "${server_pid[$lanes]}")
+    t0=$(now_ms)
+    api "$lanes" -X POST -d "$body" "http://127.0.0.1:${port[$lanes]}/api/v1/alerts" >"$work/alert.json"
+    t1=$(now_ms)
+    id=$(sed -n 's/.*"id":"\(TA-[0-9]*\)".*/\1/p' "$work/alert.json")
+    queued=$(sqlite3 "$db" "SELECT COUNT(*) FROM tech_alerts_deliveries WHERE alert_id = '$id'")
+    echo "$((t1 - t0))" >>"$work/render.txt"
+    for _ in $(seq 1 6000); do
+      sent=$(sqlite3 "$db" "SELECT COUNT(*) FROM tech_alerts_deliveries WHERE alert_id = '$id' AND state = 'sent'")
+      [ "$sent" -ge "$queued" ] && break
+      sleep 0.1
+    done
+    t2=$(now_ms)
+    echo "$((t2 - t0))" >>"$work/deliver-$lanes.txt"
+    echo "$((t2 - t1))" >>"$work/drain-$lanes.txt"
+    echo "$(($(smtp_ticks) - c0))" >>"$work/cpu_slmhub-$lanes.txt"
+    echo "$(($(ticks "${server_pid[$lanes]}") - s0))" >>"$work/cpu_own-$lanes.txt"
   done
-  t2=$(now_ms)
-  echo "$((t2 - t0))" >>"$work/deliver.txt"
-  echo "$((t2 - t1))" >>"$work/drain.txt"
-  echo "$(($(smtp_ticks) - c0))" >>"$work/cpu_slmhub.txt"
   for c in 0 1 4; do
     c0=$(smtp_ticks)
     anchor "$c" >>"$work/anchor$c.txt"
     echo "$(($(smtp_ticks) - c0))" >>"$work/cpu_anchor$c.txt"
   done
 done
-grep "rendered and queued" "$work/slmhub.err" | sed 's/^/  server log: /' >&2 || true
+cat "$work"/slmhub-*.err | grep "rendered and queued" | sed 's/^/  server log: /' >&2 || true
 render_ms=$(median <"$work/render.txt")
-deliver_ms=$(median <"$work/deliver.txt")
-drain_ms=$(median <"$work/drain.txt")
 size=$(($(seq -f "$work/smtp/%06g.eml" 1 "$queued" | xargs cat | wc -c) / queued))
 lines=$(wc -l <"$work/smtp/000001.eml")
 anchor0_ms=$(median <"$work/anchor0.txt")
@@ -172,10 +186,14 @@ rate() { awk -v n="$1" -v ms="$2" 'BEGIN {printf "%.0f", n * 1000 / ms}'; }
 
 echo "| date | machine | what | figure | |"
 echo "| --- | --- | --- | --- | --- |"
-echo "| $(date -u +%F) | $(nproc) cores, SQLite | POST /api/v1/alerts: $queued recipients resolved, rendered (subject, text, HTML) and queued | $render_ms ms (median of $runs; $(paste -sd/ "$work/render.txt")) | target < 1,000 ms |"
-pct() { awk -v a="$1" -v b="${2:-$deliver_ms}" 'BEGIN {printf "%.0f", 100 * a / b}'; }
+echo "| $(date -u +%F) | $(nproc) cores, SQLite | POST /api/v1/alerts: $queued recipients resolved, rendered (subject, text, HTML) and queued | $render_ms ms (median of $(wc -l <"$work/render.txt"); $(paste -sd/ "$work/render.txt")) | target < 1,000 ms |"
+pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f", 100 * a / b}'; }
 echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | smtplib, the same $queued messages (~$size bytes, $lines lines) one connection per message | $(rate "$queued" "$anchor0_ms") msg/s | anchor; the server's CPU per message $(per_msg "$work/cpu_anchor0.txt") µs |"
 echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | smtplib, the same messages on one connection | $(rate "$queued" "$anchor1_ms") msg/s | anchor; server CPU $(per_msg "$work/cpu_anchor1.txt") µs/msg |"
 echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | smtplib, the same messages on four connections at once | $(rate "$queued" "$anchor4_ms") msg/s | anchor: what the server accepts; server CPU $(per_msg "$work/cpu_anchor4.txt") µs/msg |"
-echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | slmhub outbox → SMTP, all $queued delivered (from the POST; outbox.concurrency ${SLMHUB_OUTBOX_CONCURRENCY:-4}) | $(rate "$queued" "$deliver_ms") msg/s | $(pct "$anchor0_ms") % of one per connection, $(pct "$anchor1_ms") % of one connection, $(pct "$anchor4_ms") % of four; server CPU $(per_msg "$work/cpu_slmhub.txt") µs/msg |"
-echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | the same, from the POST's answer (queued) to the last message accepted | $(rate "$queued" "$drain_ms") msg/s | $(pct "$anchor1_ms" "$drain_ms") % of one connection, $(pct "$anchor4_ms" "$drain_ms") % of four |"
+for lanes in "${lane_settings[@]}"; do
+  deliver_ms=$(median <"$work/deliver-$lanes.txt")
+  drain_ms=$(median <"$work/drain-$lanes.txt")
+  echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | slmhub outbox → SMTP, all $queued delivered (from the POST; outbox.concurrency $lanes) | $(rate "$queued" "$deliver_ms") msg/s | $(pct "$anchor0_ms" "$deliver_ms") % of one per connection, $(pct "$anchor1_ms" "$deliver_ms") % of one connection, $(pct "$anchor4_ms" "$deliver_ms") % of four; server CPU $(per_msg "$work/cpu_slmhub-$lanes.txt") µs/msg; slmhub's own CPU (render and queue included) $(per_msg "$work/cpu_own-$lanes.txt") µs/msg |"
+  echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | the same, from the POST's answer (queued) to the last message accepted | $(rate "$queued" "$drain_ms") msg/s | $(pct "$anchor1_ms" "$drain_ms") % of one connection, $(pct "$anchor4_ms" "$drain_ms") % of four |"
+done
