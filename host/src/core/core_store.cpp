@@ -55,6 +55,17 @@ const std::vector<Migration>& core_migrations() {
        "CREATE INDEX tickets_external_ref ON tickets(external_ref)"},
       {5, "the audit log is append-only: the store refuses to change or delete its rows",
        "{{append_only:audit_log}}"},
+      // The ticket list is newest first, for everyone or one customer: without an index in
+      // that order every request read and sorted the whole table. The missed-first-response
+      // watch reads only tickets not escalated yet (it read every escalated one left
+      // unanswered, every tick).
+      {6, "ticket lists and the first-response watch read only what they return",
+       "DROP INDEX tickets_customer;"
+       "CREATE INDEX tickets_customer ON tickets(customer, created_at, id);"
+       "CREATE INDEX tickets_created ON tickets(created_at, id);"
+       "DROP INDEX tickets_response;"
+       "CREATE INDEX tickets_response ON tickets(responded_at, response_escalated_at, "
+       "response_due)"},
   };
   return kMigrations;
 }

@@ -37,13 +37,16 @@ const std::vector<Migration>& migrations() {
        " next_attempt_at BIGINT NOT NULL, last_error TEXT, created_at BIGINT NOT NULL,"
        " sent_at BIGINT, claim TEXT, claimed_at BIGINT);"
        "CREATE INDEX outbox_state_due ON outbox (state, next_attempt_at)"},
-      // A claim takes the oldest due messages: in id order from this index alone, stopping at
-      // the round's size. With (state, next_attempt_at) the planner read every pending row's
-      // channel from the table and sorted them all, each round: 10,000 queued messages cost
-      // 100 rounds × 10,000 row reads. The outer UPDATE finds each claimed row by (state, id).
+      // With (state, next_attempt_at) a claim read every pending row's channel from the table
+      // and sorted them all, each round: 10,000 queued messages cost 100 rounds × 10,000 row
+      // reads. The claim's UPDATE finds each claimed row by (state, id), the list by state in
+      // id order.
       {2, "outbox claims in id order without reading the queue",
        "DROP INDEX outbox_state_due;"
        "CREATE INDEX outbox_queue ON outbox (state, id, channel, next_attempt_at)"},
+      // A claim reads each channel that has a sender on its own (see claim_batch).
+      {3, "outbox claims per channel",
+       "CREATE INDEX outbox_channel_queue ON outbox (state, channel, id, next_attempt_at)"},
   };
   return list;
 }
@@ -290,31 +293,44 @@ void OutboxService::expire_claims(Tx& tx, Instant now, std::int64_t before) {
 
 std::vector<OutboxService::Claimed> OutboxService::claim_batch(const std::string& token,
                                                                Instant now) {
-  Params due = {to_epoch(now)};
-  std::string channels;
+  std::vector<std::string> channels;
   {
     std::lock_guard lock(mutex_);
-    for (const auto& [channel, sender] : senders_) {
-      channels += channels.empty() ? "?" : ", ?";
-      due.emplace_back(channel);
-    }
+    for (const auto& [channel, sender] : senders_) channels.push_back(channel);
   }
   if (channels.empty()) return {};
-  due.emplace_back(static_cast<std::int64_t>(settings_.batch_size));
-  Params claim = {token, to_epoch(now)};
-  claim.insert(claim.end(), due.begin(), due.end());
+  const auto limit = static_cast<std::int64_t>(settings_.batch_size);
 
   const std::int64_t expired_before = to_epoch(now - settings_.claim_timeout);
   std::vector<Claimed> batch;
   store_.transact([&](Tx& tx) {
     batch.clear();  // transact may run this more than once
     expire_claims(tx, now, expired_before);
-    // The state is tested again outside the subquery: on PostgreSQL a row another instance
-    // claimed meanwhile is re-read after its commit and left alone.
+    // The oldest due messages of the channels with a sender, each channel read on its own
+    // through (state, channel, id): messages of a channel nobody sends (e-mail without an SMTP
+    // host) wait in the queue, and one query over all channels walked past them every round.
+    std::vector<std::int64_t> ids;
+    for (const std::string& channel : channels) {
+      for (const auto& row : tx.query("SELECT id FROM outbox WHERE state = 'pending' AND"
+                                      " channel = ? AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+                                      {channel, to_epoch(now), limit})) {
+        ids.push_back(row.integer(0));
+      }
+    }
+    if (ids.empty()) return;
+    std::sort(ids.begin(), ids.end());
+    if (ids.size() > static_cast<std::size_t>(limit)) ids.resize(static_cast<std::size_t>(limit));
+    Params claim = {token, to_epoch(now)};
+    std::string placeholders;
+    for (const std::int64_t id : ids) {
+      placeholders += placeholders.empty() ? "?" : ", ?";
+      claim.emplace_back(id);
+    }
+    // The state is tested again: on PostgreSQL a row another instance claimed meanwhile is
+    // re-read after its commit and left alone.
     if (tx.exec("UPDATE outbox SET state = 'sending', claim = ?, claimed_at = ?"
-                " WHERE state = 'pending' AND id IN (SELECT id FROM outbox"
-                " WHERE state = 'pending' AND next_attempt_at <= ? AND channel IN (" +
-                    channels + ") ORDER BY id LIMIT ?)",
+                " WHERE state = 'pending' AND id IN (" +
+                    placeholders + ")",
                 claim) == 0) {
       return;
     }
