@@ -44,6 +44,37 @@ std::string sha256_hex(std::string_view data) {
   return hex_encode(std::string_view(reinterpret_cast<const char*>(digest.data()), length));
 }
 
+struct Sha256::Context {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~Context() { EVP_MD_CTX_free(ctx); }
+};
+
+Sha256::Sha256() : context_(std::make_unique<Context>()) {
+  if (context_->ctx == nullptr || EVP_DigestInit_ex(context_->ctx, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("SHA-256 failed");
+  }
+}
+
+Sha256::~Sha256() = default;
+
+void Sha256::update(std::string_view piece) {
+  if (done_) throw std::logic_error("Sha256::update after hex()");
+  if (EVP_DigestUpdate(context_->ctx, piece.data(), piece.size()) != 1) {
+    throw std::runtime_error("SHA-256 failed");
+  }
+}
+
+std::string Sha256::hex() {
+  if (done_) throw std::logic_error("Sha256::hex called twice");
+  done_ = true;
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  if (EVP_DigestFinal_ex(context_->ctx, digest.data(), &length) != 1) {
+    throw std::runtime_error("SHA-256 failed");
+  }
+  return hex_encode(std::string_view(reinterpret_cast<const char*>(digest.data()), length));
+}
+
 std::string hmac_sha256(std::string_view key, std::string_view message) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
   unsigned int length = 0;

@@ -4,6 +4,7 @@
 // OpenSSL inside the SDK, so no OpenSSL type reaches a plugin.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -11,6 +12,23 @@ namespace slmhub {
 
 // Lower-case hex SHA-256 of `data` (64 characters).
 std::string sha256_hex(std::string_view data);
+// SHA-256 of bytes that arrive in pieces (an attachment decoded as it is stored): update()
+// with each piece in order, then hex() gives what sha256_hex() of the whole would.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void update(std::string_view piece);
+  // Ends the digest: update() after hex() throws std::logic_error.
+  std::string hex();
+
+ private:
+  struct Context;
+  std::unique_ptr<Context> context_;
+  bool done_ = false;
+};
 // HMAC-SHA256 of `message` under `key`: the 32 raw bytes (hex_encode or base64_encode them).
 std::string hmac_sha256(std::string_view key, std::string_view message);
 // Lower-case hex of raw bytes.

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -16,6 +17,21 @@ TEST(Digest, Sha256MatchesTheStandardExamples) {
   EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+TEST(Digest, Sha256InPiecesIsTheDigestOfTheWhole) {
+  // FIPS 180-2's million 'a's, fed in uneven pieces.
+  Sha256 digest;
+  std::size_t fed = 0;
+  for (std::size_t piece = 1; fed < 1000000; piece = piece * 3 % 65537 + 1) {
+    const std::size_t n = std::min(piece, 1000000 - fed);
+    digest.update(std::string(n, 'a'));
+    fed += n;
+  }
+  EXPECT_EQ(digest.hex(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  EXPECT_THROW(digest.update("a"), std::logic_error);
+  Sha256 empty;
+  EXPECT_EQ(empty.hex(), sha256_hex(""));
 }
 
 TEST(Digest, Base64RoundTripsTheRfcVectors) {
