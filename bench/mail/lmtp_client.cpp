@@ -164,7 +164,9 @@ void worker(Shared& shared, int port) {
         if (d.tag_at != std::string::npos) d.data.replace(d.tag_at, kTag.size(), p.ticket);
       }
       const auto start = Clock::now();
-      c.send("MAIL FROM:<" + d.message->sender + ">\r\nRCPT TO:<" + shared.rcpt + ">\r\nDATA\r\n");
+      // SIZE= as Postfix's LMTP client sends it to a server that announces SIZE.
+      c.send("MAIL FROM:<" + d.message->sender + "> SIZE=" + std::to_string(d.data.size()) +
+             "\r\nRCPT TO:<" + shared.rcpt + ">\r\nDATA\r\n");
       expect(c.reply(), "250", "MAIL FROM");
       expect(c.reply(), "250", "RCPT TO");
       expect(c.reply(), "354", "DATA");

@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
           "big_bytes=%zu big_parse_seconds=%.4f big_parse_rss_growth_kib=%ld "
           "big_attachment_bytes=%zu\n",
           big.raw.size(), seconds, peak - before,
-          mail.attachments.empty() ? std::size_t{0} : mail.attachments[0].data.size());
+          mail.attachments.empty() ? std::size_t{0} : mail.attachments[0].size);
     }
     g_mime_parser_options_free(options);
   } catch (const std::exception& e) {

@@ -127,19 +127,25 @@ class Session : public Poco::Net::TCPServerConnection {
     if (envelope_) return send("503 5.5.1 MAIL already given\r\n");
     auto path = path_argument(rest, "FROM:");
     if (!path) return send("501 5.5.4 syntax: MAIL FROM:<address>\r\n");
-    // A declared SIZE over the limit is refused before any data is sent.
+    // A declared SIZE (RFC 1870) over the limit is refused before any data is sent; one
+    // within it sizes the buffer, so a large message is not copied as it grows.
+    std::size_t declared = 0;
     const auto size_at = upper(rest).find("SIZE=");
     if (size_at != std::string::npos) {
       const std::string digits = rest.substr(size_at + 5, rest.find(' ', size_at) - size_at - 5);
       if (!digits.empty() && digits.size() < 19 &&
           std::all_of(digits.begin(), digits.end(),
-                      [](unsigned char c) { return std::isdigit(c); }) &&
-          std::stoull(digits) > settings_.max_message_bytes) {
-        return send("552 5.3.4 message larger than " + std::to_string(settings_.max_message_bytes) +
-                    " bytes\r\n");
+                      [](unsigned char c) { return std::isdigit(c); })) {
+        const auto size = std::stoull(digits);
+        if (size > settings_.max_message_bytes) {
+          return send("552 5.3.4 message larger than " +
+                      std::to_string(settings_.max_message_bytes) + " bytes\r\n");
+        }
+        declared = static_cast<std::size_t>(size);
       }
     }
     envelope_ = Envelope{*path, {}};
+    declared_size_ = declared;
     send("250 2.1.0 OK\r\n");
   }
 
@@ -166,6 +172,9 @@ class Session : public Poco::Net::TCPServerConnection {
     }
     send("354 2.0.0 end data with <CR><LF>.<CR><LF>\r\n");
     std::string message;
+    // Dot-stuffing only shrinks what was declared. Reserved, not touched: a client that
+    // declares more than it sends costs address space, not memory.
+    message.reserve(declared_size_);
     bool too_large = false;
     std::string line;
     for (;;) {
@@ -202,7 +211,10 @@ class Session : public Poco::Net::TCPServerConnection {
     send(out);
   }
 
-  void reset() { envelope_.reset(); }
+  void reset() {
+    envelope_.reset();
+    declared_size_ = 0;
+  }
 
   // One line without its CRLF (a bare LF is accepted too). False at end of stream. A line
   // longer than the buffer limit is cut, not stored whole: memory stays bounded.
@@ -258,6 +270,7 @@ class Session : public Poco::Net::TCPServerConnection {
   std::size_t start_ = 0;    // where the next line begins in buffer_
   std::size_t scanned_ = 0;  // buffer_ has no '\n' in [start_, scanned_)
   bool greeted_ = false;
+  std::size_t declared_size_ = 0;  // MAIL FROM's SIZE=, 0 when not given
   std::optional<Envelope> envelope_;
 };
 

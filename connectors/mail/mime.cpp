@@ -21,6 +21,13 @@
 
 namespace slmhub::mail {
 
+std::string MailAttachment::bytes() const {
+  std::string out;
+  out.reserve(size);
+  if (read) read([&](std::string_view piece) { out.append(piece); });
+  return out;
+}
+
 std::string ParsedMail::header(std::string_view name) const {
   for (const auto& [n, value] : headers) {
     if (n == name) return value;
@@ -677,32 +684,37 @@ bool is_attachment_disposition(GMimeObject* object) {
   return lower(view(g_mime_object_get_disposition(object))) == "attachment";
 }
 
+// Hands `bytes` to a sink in pieces of at most 64 KiB.
+void feed(std::string_view bytes, const ByteSink& sink) {
+  constexpr std::size_t kPiece = 64 * 1024;
+  for (std::size_t at = 0; at < bytes.size(); at += kPiece) sink(bytes.substr(at, kPiece));
+}
+
 // The decoded content of a leaf part, read from the parser's view of the input and decoded
-// straight into the result, so a 20 MB attachment costs its size once, not once per copy.
-std::string part_bytes(GMimePart* part) {
+// piece by piece into `sink`: a 20 MB attachment costs 64 KiB buffers, not its size.
+void part_content(GMimePart* part, const ByteSink& sink) {
   GMimeDataWrapper* content = g_mime_part_get_content(part);
-  if (content == nullptr) return {};
+  if (content == nullptr) return;
   GMimeStream* stream = g_mime_data_wrapper_get_stream(content);
-  if (stream == nullptr) return {};
+  if (stream == nullptr) return;
   const GMimeContentEncoding encoding = g_mime_data_wrapper_get_encoding(content);
   if (encoding == GMIME_CONTENT_ENCODING_UUENCODE) {
-    // uuencode has a "begin" line to find first; GMime's own filter does that.
+    // uuencode has a "begin" line to find first; GMime's own filter does that (rare enough
+    // to be decoded in memory).
     GObjectPtr<GMimeStream> mem(g_mime_stream_mem_new());
     g_mime_data_wrapper_write_to_stream(content, mem.get());
     GByteArray* bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem.get()));
-    return std::string(reinterpret_cast<const char*>(bytes->data), bytes->len);
+    feed(std::string_view(reinterpret_cast<const char*>(bytes->data), bytes->len), sink);
+    return;
   }
   const bool decode = encoding == GMIME_CONTENT_ENCODING_BASE64 ||
                       encoding == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE;
   GMimeEncoding state;
   if (decode) g_mime_encoding_init_decode(&state, encoding);
   g_mime_stream_reset(stream);
-  std::string out;
   std::size_t chunk = 64 * 1024;
   if (const gint64 length = g_mime_stream_length(stream); length > 0) {
-    const auto n = static_cast<std::size_t>(length);
-    out.reserve(encoding == GMIME_CONTENT_ENCODING_BASE64 ? n / 4 * 3 + 3 : n);
-    chunk = std::min(chunk, n + 1);
+    chunk = std::min(chunk, static_cast<std::size_t>(length) + 1);
   }
   std::vector<char> in(chunk);
   std::vector<char> decoded(decode ? g_mime_encoding_outlen(&state, in.size()) + 16 : 0);
@@ -710,16 +722,57 @@ std::string part_bytes(GMimePart* part) {
     const ssize_t n = g_mime_stream_read(stream, in.data(), in.size());
     if (n <= 0) break;
     if (!decode) {
-      out.append(in.data(), static_cast<std::size_t>(n));
+      sink(std::string_view(in.data(), static_cast<std::size_t>(n)));
       continue;
     }
     const std::size_t written =
         g_mime_encoding_step(&state, in.data(), static_cast<std::size_t>(n), decoded.data());
-    out.append(decoded.data(), written);
+    if (written > 0) sink(std::string_view(decoded.data(), written));
   }
-  if (decode) out.append(decoded.data(), g_mime_encoding_flush(&state, "", 0, decoded.data()));
-  return out;
+  if (decode) {
+    const std::size_t written = g_mime_encoding_flush(&state, "", 0, decoded.data());
+    if (written > 0) sink(std::string_view(decoded.data(), written));
+  }
 }
+
+// What a parsed message's attachments read from: the input, the stream GMime parsed it from,
+// and GMime's tree of it. Shared by the attachments' read functions, so it lives as long as
+// the last of them.
+struct ParsedSource {
+  std::string owned;  // parse_mail's copy of the input; empty when borrowed
+  std::string_view raw;
+  // Declared before every GMime object so it is freed last: header lists keep a pointer to it.
+  std::unique_ptr<GMimeParserOptions, ParserOptionsFree> options;
+  // The input's bytes as GMime sees them: a GByteArray over `raw` that neither GMime nor we
+  // free through it, so the input is read where it is instead of copied (see open()).
+  GByteArray* array = nullptr;
+  GObjectPtr<GMimeStream> stream;
+  GObjectPtr<GMimeMessage> message;
+
+  ParsedSource() = default;
+  ParsedSource(const ParsedSource&) = delete;
+  ParsedSource& operator=(const ParsedSource&) = delete;
+  ~ParsedSource() {
+    message.reset();
+    stream.reset();
+    if (array != nullptr) {
+      g_byte_array_steal(array, nullptr);  // the bytes are raw's: not g_free()d with the array
+      g_byte_array_unref(array);
+    }
+  }
+
+  // A memory stream over `raw` without a copy: g_byte_array_new_take() would free the bytes
+  // with the array, so they are stolen back before the array goes (in the destructor), and
+  // the stream is told it does not own the array.
+  GMimeStream* open() {
+    auto* bytes = reinterpret_cast<guint8*>(const_cast<char*>(raw.data()));
+    array = g_byte_array_new_take(bytes, raw.size());
+    stream.reset(g_mime_stream_mem_new());
+    g_mime_stream_mem_set_byte_array(GMIME_STREAM_MEM(stream.get()), array);
+    g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream.get()), FALSE);
+    return stream.get();
+  }
+};
 
 // A file name as a reader and a disk can take it: no directories ("../../x" from a hostile
 // sender), no control characters.
@@ -766,8 +819,12 @@ struct Body {
 // Reads the message tree: chooses the body the way clients do and lists every other leaf.
 class TreeReader {
  public:
-  TreeReader(std::string_view raw, GMimeParserOptions* options, ParsedMail& mail, Defects& defects)
-      : raw_(raw), options_(options), mail_(mail), defects_(defects) {}
+  TreeReader(std::shared_ptr<ParsedSource> source, ParsedMail& mail, Defects& defects)
+      : source_(std::move(source)),
+        raw_(source_->raw),
+        options_(source_->options.get()),
+        mail_(mail),
+        defects_(defects) {}
 
   // The text/plain and text/html a client shows: in multipart/alternative the first plain and
   // the last (richest) HTML alternative, in multipart/related its root, in any other multipart
@@ -830,7 +887,8 @@ class TreeReader {
 
   std::string body_text(GMimePart* part, bool is_html) {
     GMimeObject* object = GMIME_OBJECT(part);
-    const std::string bytes = part_bytes(part);
+    std::string bytes;
+    part_content(part, [&](std::string_view piece) { bytes.append(piece); });
     std::string charset(view(g_mime_object_get_content_type_parameter(object, "charset")));
     if (charset.empty() && is_html) charset = html_meta_charset(bytes);
     Converted converted = to_utf8(bytes, charset);
@@ -861,13 +919,20 @@ class TreeReader {
     std::string name = declared_filename(object);
     if (GMIME_IS_MESSAGE_PART(object)) {
       GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(object));
-      a.data = embedded_message_bytes(inner);
+      auto bytes = std::make_shared<const std::string>(embedded_message_bytes(inner));
+      a.read = [bytes](const ByteSink& sink) { feed(*bytes, sink); };
       if (name.empty()) name = eml_name(inner);
     } else {
-      a.data = part_bytes(GMIME_PART(object));
+      GMimePart* part = GMIME_PART(object);  // owned by the source's message, which `source` keeps
+      a.read = [source = source_, part](const ByteSink& sink) { part_content(part, sink); };
     }
     a.filename = clean_filename(name, defects_);
-    a.sha256 = sha256_hex(a.data);
+    Sha256 digest;
+    a.read([&](std::string_view piece) {
+      digest.update(piece);
+      a.size += piece.size();
+    });
+    a.sha256 = digest.hex();
     mail_.attachments.push_back(std::move(a));
   }
 
@@ -958,6 +1023,7 @@ class TreeReader {
     return std::string(view(text.get()));
   }
 
+  std::shared_ptr<ParsedSource> source_;
   std::string_view raw_;
   GMimeParserOptions* options_;
   ParsedMail& mail_;
@@ -1131,7 +1197,10 @@ void read_headers(GMimeMessage* message, GMimeParserOptions* options, ParsedMail
 
 }  // namespace
 
-ParsedMail parse_mail(std::string_view raw) {
+namespace {
+
+ParsedMail parse(std::shared_ptr<ParsedSource> source) {
+  std::string_view raw = source->raw;
   if (raw.empty()) {
     throw std::invalid_argument(
         "parse_mail: the input is empty; a message has at least a header or a body");
@@ -1142,24 +1211,32 @@ ParsedMail parse_mail(std::string_view raw) {
   // Windows tools that save a message as text may put a byte order mark before the headers.
   if (raw.substr(0, 3) == "\xEF\xBB\xBF") {
     raw.remove_prefix(3);
+    source->raw = raw;
     defects.add("a UTF-8 byte order mark before the headers; skipped");
   }
 
-  // Declared before every GMime object so it is freed last: header lists keep a pointer to it.
-  std::unique_ptr<GMimeParserOptions, ParserOptionsFree> options(g_mime_parser_options_new());
-  g_mime_parser_options_set_rfc2047_compliance_mode(options.get(), GMIME_RFC_COMPLIANCE_LOOSE);
-  g_mime_parser_options_set_parameter_compliance_mode(options.get(), GMIME_RFC_COMPLIANCE_LOOSE);
-  g_mime_parser_options_set_address_compliance_mode(options.get(), GMIME_RFC_COMPLIANCE_LOOSE);
+  source->options.reset(g_mime_parser_options_new());
+  GMimeParserOptions* options = source->options.get();
+  g_mime_parser_options_set_rfc2047_compliance_mode(options, GMIME_RFC_COMPLIANCE_LOOSE);
+  g_mime_parser_options_set_parameter_compliance_mode(options, GMIME_RFC_COMPLIANCE_LOOSE);
+  g_mime_parser_options_set_address_compliance_mode(options, GMIME_RFC_COMPLIANCE_LOOSE);
   // 8-bit header bytes are UTF-8 (RFC 6532) or, from older clients, Windows-1252.
   static const char* const kFallbackCharsets[] = {"utf-8", "windows-1252", nullptr};
-  g_mime_parser_options_set_fallback_charsets(options.get(),
-                                              const_cast<const char**>(kFallbackCharsets));
-  g_mime_parser_options_set_warning_callback(options.get(), on_parser_warning, &defects);
+  g_mime_parser_options_set_fallback_charsets(options, const_cast<const char**>(kFallbackCharsets));
+  g_mime_parser_options_set_warning_callback(options, on_parser_warning, &defects);
+  // The options outlive this function (the attachments' reads keep them): no warning may
+  // reach `defects` after it.
+  struct Unhook {
+    GMimeParserOptions* options;
+    ~Unhook() { g_mime_parser_options_set_warning_callback(options, nullptr, nullptr); }
+  } unhook{options};
 
-  GObjectPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(raw.data(), raw.size()));
-  GObjectPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
-  g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
-  GObjectPtr<GMimeMessage> message(g_mime_parser_construct_message(parser.get(), options.get()));
+  {
+    GObjectPtr<GMimeParser> parser(g_mime_parser_new_with_stream(source->open()));
+    g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
+    source->message.reset(g_mime_parser_construct_message(parser.get(), options));
+  }
+  GMimeMessage* message = source->message.get();
   if (message == nullptr) {
     // GMime gives up only on input without a header block at all; the bytes are still what the
     // sender wrote, so they are the text.
@@ -1168,12 +1245,12 @@ ParsedMail parse_mail(std::string_view raw) {
     return mail;
   }
 
-  read_headers(message.get(), options.get(), mail, defects);
+  read_headers(message, options, mail, defects);
 
-  GMimeObject* top = g_mime_message_get_mime_part(message.get());
+  GMimeObject* top = g_mime_message_get_mime_part(message);
   if (top != nullptr) {
     mail.is_report = mime_type(top) == "multipart/report";
-    TreeReader reader(raw, options.get(), mail, defects);
+    TreeReader reader(source, mail, defects);
     const Body body = reader.find_body(top, 0);
     if (body.plain != nullptr) mail.text = reader.body_text(body.plain, false);
     if (body.html != nullptr) {
@@ -1193,6 +1270,21 @@ ParsedMail parse_mail(std::string_view raw) {
     }
   }
   return mail;
+}
+
+}  // namespace
+
+ParsedMail parse_mail(std::string_view raw) {
+  auto source = std::make_shared<ParsedSource>();
+  source->owned.assign(raw);
+  source->raw = source->owned;
+  return parse(std::move(source));
+}
+
+ParsedMail parse_mail_borrowing(std::string_view raw) {
+  auto source = std::make_shared<ParsedSource>();
+  source->raw = raw;
+  return parse(std::move(source));
 }
 
 }  // namespace slmhub::mail

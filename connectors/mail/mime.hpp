@@ -5,6 +5,7 @@
 // because a ticket must come out of whatever a real MTA accepted.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,9 @@
 
 namespace slmhub::mail {
 
+// Receives bytes in pieces, in order.
+using ByteSink = std::function<void(std::string_view piece)>;
+
 struct MailAttachment {
   // Decoded (RFC 2231 / RFC 2047), UTF-8, without directory parts; "" when none. A
   // message/rfc822 part without a name is named after its subject ("<subject>.eml").
@@ -25,9 +29,15 @@ struct MailAttachment {
   // Shown in the body rather than listed: a part with a Content-ID that is not
   // Content-Disposition: attachment (an image of multipart/related).
   bool is_inline = false;
-  // Decoded bytes; for message/rfc822 the embedded message as it appeared (an .eml file).
-  std::string data;
-  std::string sha256;  // lower-case hex of data
+  std::size_t size = 0;  // of the decoded bytes
+  std::string sha256;    // lower-case hex of the decoded bytes
+  // Hands the decoded bytes to `sink` in pieces of at most 64 KiB: decoded again from the
+  // message on every call, so a 20 MB attachment is never held whole (it is stored as it is
+  // read). For message/rfc822 the embedded message as it appeared (an .eml file). Keeps what
+  // it reads alive by itself; not to be called from two threads at once for one message.
+  std::function<void(const ByteSink& sink)> read;
+  // read() into one string: for small parts and tests.
+  std::string bytes() const;
 };
 
 struct ParsedMail {
@@ -64,6 +74,10 @@ inline constexpr int kMaxMimeDepth = 64;
 // Parses one RFC 5322 message. Never throws on malformed mail: it reads what real MTAs and
 // clients would show and lists defects. Throws std::invalid_argument only for input that is not
 // a message at all (empty). Thread-safe: calls share nothing but GMime's one-time setup.
+// The attachments read from a copy of `raw` that they keep.
 ParsedMail parse_mail(std::string_view raw);
+// The same without the copy: the attachments read `raw` itself, which must outlive them. For
+// the intake, where a 25 MB message would otherwise be held twice.
+ParsedMail parse_mail_borrowing(std::string_view raw);
 
 }  // namespace slmhub::mail

@@ -14,6 +14,8 @@ namespace slmhub::email {
 namespace {
 
 const Actor kSystem{"system:email_intake"};
+// Attachment bytes go to the store in rows of this size (mail_attachment_chunks).
+constexpr std::size_t kChunkBytes = 256 * 1024;
 constexpr std::chrono::seconds kCustomersTtl{60};
 
 std::string lower(std::string s) {
@@ -153,7 +155,13 @@ std::vector<Migration> MailIntake::migrations() {
            "envelope_from TEXT NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL, "
            "size BIGINT NOT NULL, sha256 TEXT NOT NULL, raw TEXT NOT NULL, "
            "received_at BIGINT NOT NULL, replayed_at BIGINT, result TEXT);"
-           "CREATE INDEX mail_quarantine_state ON mail_quarantine(state, id)"}};
+           "CREATE INDEX mail_quarantine_state ON mail_quarantine(state, id)"},
+          // Attachment bytes as they are (BLOB / bytea) in rows of kChunkBytes, written as
+          // they are decoded: a 20 MB attachment is never held whole, nor as base64 text.
+          // Rows stored before keep their base64 `content`, and no chunks.
+          {2, "mail intake: attachment bytes stored in chunks",
+           "CREATE TABLE mail_attachment_chunks(attachment BIGINT NOT NULL, "
+           "seq BIGINT NOT NULL, data {{blob}} NOT NULL, PRIMARY KEY(attachment, seq))"}};
 }
 
 void MailIntake::declare_queues() {
@@ -250,8 +258,18 @@ IntakeResult MailIntake::quarantine_message(const Queue& queue, const std::strin
 
 MailIntake::Prepared MailIntake::prepare(const Queue& queue, const std::string& envelope_from,
                                          const std::string& raw, bool accept_unknown_sender) {
-  Prepared p{&queue, envelope_from,         &raw,        mail::parse_mail(raw), {}, {}, {}, {}, {},
-             false,  accept_unknown_sender, clock_.now()};
+  Prepared p{&queue,
+             envelope_from,
+             &raw,
+             mail::parse_mail_borrowing(raw),
+             {},
+             {},
+             {},
+             {},
+             {},
+             false,
+             accept_unknown_sender,
+             clock_.now()};
   p.key = message_key(p.mail, raw);
   p.sender = p.mail.from_address.empty() ? mail::normalize_address(envelope_from).value_or("")
                                          : p.mail.from_address;
@@ -373,12 +391,31 @@ IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
             {mail.message_id, case_number});
   }
   for (const auto& a : mail.attachments) {
-    tx.exec(
-        "INSERT INTO mail_attachments(ticket, message_key, name, content_type, content_id, "
-        "is_inline, size, sha256, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        {case_number, key, a.filename, a.content_type, a.content_id,
-         std::int64_t{a.is_inline ? 1 : 0}, static_cast<std::int64_t>(a.data.size()), a.sha256,
-         base64_encode(a.data)});
+    const std::int64_t id =
+        tx.query(
+              "INSERT INTO mail_attachments(ticket, message_key, name, content_type, content_id, "
+              "is_inline, size, sha256, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '') RETURNING id",
+              {case_number, key, a.filename, a.content_type, a.content_id,
+               std::int64_t{a.is_inline ? 1 : 0}, static_cast<std::int64_t>(a.size), a.sha256})
+            .at(0)
+            .integer(0);
+    std::int64_t seq = 0;
+    std::string chunk;
+    chunk.reserve(kChunkBytes);
+    auto flush = [&] {
+      tx.exec("INSERT INTO mail_attachment_chunks(attachment, seq, data) VALUES (?, ?, ?)",
+              {id, seq++, chunk});
+      chunk.clear();
+    };
+    a.read([&](std::string_view piece) {
+      while (!piece.empty()) {
+        const std::size_t take = std::min(piece.size(), kChunkBytes - chunk.size());
+        chunk.append(piece.substr(0, take));
+        piece.remove_prefix(take);
+        if (chunk.size() == kChunkBytes) flush();
+      }
+    });
+    if (!chunk.empty()) flush();
   }
   Json defects = mail.defects;
   tx.exec(
@@ -494,6 +531,38 @@ void MailIntake::run_batch(const std::vector<Job*>& batch) {
       j->error = std::current_exception();
     }
   }
+}
+
+Json MailIntake::attachments(const std::string& ticket) const {
+  Json out = Json::array();
+  for (const auto& r :
+       store_.query("SELECT id, name, content_type, content_id, is_inline, size, sha256 "
+                    "FROM mail_attachments WHERE ticket = ? ORDER BY id",
+                    {ticket})) {
+    out.push_back({{"id", r.integer(0)},
+                   {"name", r.text(1)},
+                   {"content_type", r.text(2)},
+                   {"content_id", r.text(3)},
+                   {"inline", r.integer(4) != 0},
+                   {"size", r.integer(5)},
+                   {"sha256", r.text(6)}});
+  }
+  return out;
+}
+
+std::optional<MailIntake::StoredAttachment> MailIntake::attachment(std::int64_t id) const {
+  const auto rows = store_.query(
+      "SELECT name, content_type, content, size FROM mail_attachments WHERE id = ?", {id});
+  if (rows.empty()) return std::nullopt;
+  StoredAttachment a{rows[0].text(0), rows[0].text(1), {}};
+  a.bytes.reserve(static_cast<std::size_t>(rows[0].integer(3)));
+  for (const auto& r : store_.query(
+           "SELECT data FROM mail_attachment_chunks WHERE attachment = ? ORDER BY seq", {id})) {
+    a.bytes += r.text(0);
+  }
+  // Stored before the chunks (mail intake migration 2): base64 in the row itself.
+  if (a.bytes.empty() && !rows[0].text(2).empty()) a.bytes = base64_decode(rows[0].text(2));
+  return a;
 }
 
 Json MailIntake::quarantine(const std::string& state) const {

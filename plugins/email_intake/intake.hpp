@@ -92,6 +92,13 @@ class MailIntake {
 
   // Quarantined and held messages, newest first, without their bytes.
   Json quarantine(const std::string& state) const;
+  // The attachments of a ticket's mail in the order they arrived, without their bytes.
+  Json attachments(const std::string& ticket) const;
+  struct StoredAttachment {
+    std::string name, content_type, bytes;
+  };
+  // One attachment with its bytes as they were sent (decoded); nullopt when there is none.
+  std::optional<StoredAttachment> attachment(std::int64_t id) const;
   // Processes a quarantined message again (after a fix, or a held reply accepted by a
   // person: then an unknown sender joins the ticket anyway).
   IntakeResult replay(const Actor& actor, std::int64_t id);

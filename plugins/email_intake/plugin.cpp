@@ -8,6 +8,7 @@
 #include "lmtp.hpp"
 #include "mailgate.hpp"
 #include "polling.hpp"
+#include "slmhub/digest.hpp"
 #include "slmhub/errors.hpp"
 #include "slmhub/plugin.hpp"
 #include "smtp.hpp"
@@ -25,6 +26,26 @@ Json result_json(const IntakeResult& r) {
           {"ticket", r.ticket.empty() ? Json() : Json(r.ticket)},
           {"detail", r.detail},
           {"auto_replied", r.auto_replied}};
+}
+
+// The {id} of a path: a row id, or 404 naming `what`.
+std::int64_t id_param(const Request& req, const std::string& what) {
+  const std::string& id = req.params.at("id");
+  if (id.empty() || id.size() > 18 || id.find_first_not_of("0123456789") != std::string::npos) {
+    throw slmhub::NotFound("no " + what + " '" + id + "'");
+  }
+  return std::stoll(id);
+}
+
+// RFC 6266: an ASCII name for old clients, the UTF-8 name for the rest. The name is the
+// sender's, so quotes and backslashes never reach the quoted form.
+std::string content_disposition(const std::string& name) {
+  std::string ascii;
+  for (unsigned char c : name) {
+    ascii += c < 0x20 || c >= 0x7f || c == '"' || c == '\\' ? '_' : static_cast<char>(c);
+  }
+  if (ascii.empty()) return "attachment";
+  return "attachment; filename=\"" + ascii + "\"; filename*=UTF-8''" + slmhub::percent_encode(name);
 }
 
 class EmailIntake : public slmhub::Plugin {
@@ -249,15 +270,32 @@ class EmailIntake : public slmhub::Plugin {
                 return Response::json({{"messages", intake.quarantine(state)}});
               },
               "messages kept whole because they could not be processed or were held for review"});
+    http.add({"GET", "/api/v1/mail/attachments", "viewer",
+              [&intake](const Request& req) {
+                const std::string ticket = req.query_param("ticket");
+                if (ticket.empty()) throw slmhub::ValidationError("ticket", "required");
+                return Response::json({{"attachments", intake.attachments(ticket)}});
+              },
+              "the attachments of a ticket's mail (?ticket=), without their bytes"});
+    http.add({"GET", "/api/v1/mail/attachments/{id}", "viewer",
+              [&intake](const Request& req) {
+                auto found = intake.attachment(id_param(req, "mail attachment"));
+                if (!found) {
+                  throw slmhub::NotFound("no mail attachment '" + req.params.at("id") + "'");
+                }
+                Response r = Response::text(std::move(found->bytes), found->content_type);
+                r.headers.emplace_back("Content-Disposition", content_disposition(found->name));
+                // The sender chose the type: never let a browser run it as a page of ours.
+                r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+                r.headers.emplace_back("Content-Security-Policy", "sandbox");
+                return r;
+              },
+              "one attachment's bytes as they were sent, as a download"});
     http.add({"POST", "/api/v1/mail/quarantine/{id}/replay", "operator",
               [&intake](const Request& req) {
-                const std::string& id = req.params.at("id");
-                if (id.empty() || id.size() > 18 ||
-                    id.find_first_not_of("0123456789") != std::string::npos) {
-                  throw slmhub::NotFound("no quarantined message '" + id + "'");
-                }
-                return Response::json(result_json(
-                    intake.replay(slmhub::Actor{"token:" + req.principal.id}, std::stoll(id))));
+                return Response::json(
+                    result_json(intake.replay(slmhub::Actor{"token:" + req.principal.id},
+                                              id_param(req, "quarantined message"))));
               },
               "processes a quarantined or held message again"});
   }

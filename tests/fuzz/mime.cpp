@@ -71,7 +71,8 @@ void check_parsed(std::string_view raw) {
            "parse_mail: attachment filename " + a.filename);
     expect_utf8(a.content_type, "an attachment content type");
     expect_utf8(a.content_id, "an attachment content id");
-    expect(a.sha256 == sha256_hex(a.data), "parse_mail: an attachment's sha256 is not its data's");
+    expect(a.sha256 == sha256_hex(a.bytes()),
+           "parse_mail: an attachment's sha256 is not its data's");
   }
   for (const auto& d : m.defects) expect_utf8(d, "a defect");
 }

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <fstream>
 #include <mutex>
+#include <random>
 #include <regex>
 #include <set>
 #include <thread>
@@ -20,6 +21,7 @@
 #include "dovecot.hpp"
 #include "process.hpp"
 #include "server_process.hpp"
+#include "slmhub/digest.hpp"
 #include "slmhub/json.hpp"
 #include "smtp_recorder.hpp"
 
@@ -91,6 +93,44 @@ TEST_F(MailIntake, SwaksOverLmtpMakesATicketAndTheAutoReplyLeavesOverSmtp) {
   EXPECT_EQ(
       http(server_->port(), "GET", "/api/v1/tickets/DBR0000002", "", server_->admin_token()).status,
       404);
+}
+
+// An attachment larger than a storage chunk (256 KiB) comes back byte for byte, with the
+// size and SHA-256 it was listed with.
+TEST_F(MailIntake, AnAttachmentComesBackAsItWasSent) {
+  std::string bytes(700'000, '\0');
+  std::mt19937 random(20261201);
+  for (char& c : bytes) c = static_cast<char>(random() & 0xff);
+  const std::string file = (dir_.path() / "export.dmp").string();
+  std::ofstream(file, std::ios::binary) << bytes;
+  const auto [status, transcript] =
+      run_shell("swaks --protocol LMTP --server 127.0.0.1 --port " + std::to_string(lmtp_port_) +
+                " --from dba@library.example.org --to db-requests@example.org"
+                " --header 'Subject: The export you asked for' --body 'Attached.'"
+                " --attach-type application/octet-stream --attach @" +
+                file);
+  ASSERT_EQ(status, 0) << transcript << server_->log();
+  ASSERT_NE(transcript.find("250 2.0.0 ticket DBR0000001"), std::string::npos) << transcript;
+
+  const auto listed = http(server_->port(), "GET", "/api/v1/mail/attachments?ticket=DBR0000001", "",
+                           server_->admin_token());
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  const Json list = Json::parse(listed.body)["attachments"];
+  ASSERT_EQ(list.size(), 1u) << listed.body;
+  EXPECT_EQ(list[0]["name"], "export.dmp");
+  EXPECT_EQ(list[0]["content_type"], "application/octet-stream");
+  EXPECT_EQ(list[0]["size"], 700'000);
+  EXPECT_EQ(list[0]["sha256"], sha256_hex(bytes));
+
+  const auto got = http(server_->port(), "GET", "/api/v1/mail/attachments/" + list[0]["id"].dump(),
+                        "", server_->admin_token());
+  ASSERT_EQ(got.status, 200);
+  EXPECT_TRUE(got.body == bytes) << got.body.size() << " bytes";
+  EXPECT_EQ(got.headers.at("Content-Disposition"),
+            "attachment; filename=\"export.dmp\"; filename*=UTF-8''export.dmp");
+  EXPECT_EQ(http(server_->port(), "GET", "/api/v1/mail/attachments/999", "", server_->admin_token())
+                .status,
+            404);
 }
 
 TEST_F(MailIntake, MailgateFromAPipeDeliversAndTellsTheMtaWhatToDo) {

@@ -14,6 +14,7 @@
 #include "core/core_store.hpp"
 #include "events/event_bus.hpp"
 #include "events/outbox.hpp"
+#include "slmhub/digest.hpp"
 #include "slmhub/errors.hpp"
 #include "store_fixture.hpp"
 #include "test_files.hpp"
@@ -303,6 +304,41 @@ TEST_P(IntakeTest, WhatCannotBeProcessedIsKeptWholeAndReplaysAfterTheFix) {
   EXPECT_EQ(files[0].text(1), "text/csv");
   EXPECT_EQ(files[0].integer(2), 9);  // "user,role": the CRLF before a boundary is the boundary's
   EXPECT_EQ(intake_->quarantine("replayed").size(), 1u);
+}
+
+// Attachments are read back as sent: stored in chunks now, as base64 in the row before.
+TEST_P(IntakeTest, AttachmentsReadBackAsSentWhicheverWayTheyWereStored) {
+  const auto r = receive(
+      "From: dba@library.example.org\r\nTo: db-requests@example.org\r\nSubject: Files\r\n"
+      "Message-ID: <a1@library.example.org>\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\n"
+      "Content-Type: text/plain\r\n\r\nTwo files.\r\n--x\r\nContent-Type: text/csv\r\n"
+      "Content-Disposition: attachment; filename=\"grants.csv\"\r\n\r\nuser,role\r\n--x\r\n"
+      "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+      "Content-Disposition: attachment; filename=\"empty.bin\"\r\n\r\n\r\n--x--\r\n");
+  ASSERT_EQ(r.outcome, "ticket");
+  const Json listed = intake_->attachments(r.ticket);
+  ASSERT_EQ(listed.size(), 2u) << listed.dump();
+  EXPECT_EQ(listed[0]["name"], "grants.csv");
+  EXPECT_EQ(listed[0]["size"], 9);
+  EXPECT_EQ(listed[0]["sha256"], sha256_hex("user,role"));
+  EXPECT_EQ(intake_->attachment(listed[0]["id"].get<std::int64_t>())->bytes, "user,role");
+  EXPECT_EQ(listed[1]["size"], 0);
+  EXPECT_EQ(intake_->attachment(listed[1]["id"].get<std::int64_t>())->bytes, "");
+
+  // A row from before mail intake migration 2: its bytes as base64 in `content`, no chunks.
+  db_->transact([](Tx& tx) {
+    tx.exec(
+        "INSERT INTO mail_attachments(id, ticket, message_key, name, content_type, content_id, "
+        "is_inline, size, sha256, content) VALUES (900, 'DBR0000001', 'old', 'old.txt', "
+        "'text/plain', '', 0, 5, ?, 'aGVsbG8=')",
+        {sha256_hex("hello")});
+  });
+  const auto old = intake_->attachment(900);
+  ASSERT_TRUE(old.has_value());
+  EXPECT_EQ(old->name, "old.txt");
+  EXPECT_EQ(old->bytes, "hello");
+  EXPECT_FALSE(intake_->attachment(901).has_value());
 }
 
 // Eight sessions delivering at once share transactions (group commit); the same message

@@ -115,9 +115,9 @@ TEST_F(MailCorpus, EveryMessageReadsAsItWasComposed) {
       EXPECT_EQ(a.content_type, attachments[i].at("content_type").get<std::string>());
       EXPECT_EQ(a.content_id, attachments[i].at("content_id").get<std::string>());
       EXPECT_EQ(a.is_inline, attachments[i].at("is_inline").get<bool>());
-      EXPECT_EQ(a.data.size(), attachments[i].at("size").get<std::size_t>());
+      EXPECT_EQ(a.size, attachments[i].at("size").get<std::size_t>());
       EXPECT_EQ(a.sha256, attachments[i].at("sha256").get<std::string>());
-      EXPECT_EQ(a.sha256, sha256_hex(a.data));
+      EXPECT_EQ(a.sha256, sha256_hex(a.bytes()));
     }
 
     // Clean mail has no defects; each broken one has at least one.
@@ -440,20 +440,20 @@ TEST(ParseMail, TheMainAlternativeIsTheBodyNotTextInsideAttachments) {
   EXPECT_EQ(logo.content_type, "image/gif");
   EXPECT_EQ(logo.content_id, "logo@example.org");
   EXPECT_TRUE(logo.is_inline);
-  EXPECT_EQ(logo.data, std::string("GIF89a\x01\x00\x01\x00\x00\x00\x00,", 14));
+  EXPECT_EQ(logo.bytes(), std::string("GIF89a\x01\x00\x01\x00\x00\x00\x00,", 14));
 
   const MailAttachment& notes = mail.attachments[1];
   EXPECT_EQ(notes.filename, "notes.txt");
   EXPECT_EQ(notes.content_type, "text/plain");
   EXPECT_FALSE(notes.is_inline);
-  EXPECT_EQ(notes.data, "attached text, not the body");
-  EXPECT_EQ(notes.sha256, sha256_hex(notes.data));
+  EXPECT_EQ(notes.bytes(), "attached text, not the body");
+  EXPECT_EQ(notes.sha256, sha256_hex(notes.bytes()));
 
   // A message/rfc822 part is the embedded message byte for byte, named after its subject.
   const MailAttachment& inner = mail.attachments[2];
   EXPECT_EQ(inner.filename, "Inner.eml");
   EXPECT_EQ(inner.content_type, "message/rfc822");
-  EXPECT_EQ(inner.data, crlf("From: b@example.org\nSubject: Inner\n\ninner body, not ours"));
+  EXPECT_EQ(inner.bytes(), crlf("From: b@example.org\nSubject: Inner\n\ninner body, not ours"));
   EXPECT_TRUE(mail.defects.empty());
 }
 
@@ -484,7 +484,7 @@ TEST(ParseMail, Rfc2231ContinuationsWithCharsetAndRfc2047Names) {
   EXPECT_EQ(mail.text, "see attached");
   ASSERT_EQ(mail.attachments.size(), 4u);
   EXPECT_EQ(mail.attachments[0].filename, "€rate.pdf");
-  EXPECT_EQ(mail.attachments[0].data, "%PDF");
+  EXPECT_EQ(mail.attachments[0].bytes(), "%PDF");
   EXPECT_EQ(mail.attachments[1].filename, "résumé.txt");
   EXPECT_EQ(mail.attachments[2].filename, "Отчет.xlsx");
   EXPECT_EQ(mail.attachments[3].filename, "evil.exe");
@@ -517,7 +517,7 @@ TEST(ParseMail, AReportIsMarkedAndItsPartsAreAttachments) {
   EXPECT_EQ(mail.text, "Delivery failed.");
   ASSERT_EQ(mail.attachments.size(), 2u);
   EXPECT_EQ(mail.attachments[0].content_type, "message/delivery-status");
-  EXPECT_EQ(mail.attachments[0].data,
+  EXPECT_EQ(mail.attachments[0].bytes(),
             "Final-Recipient: rfc822; gone@example.org\r\nAction: failed");
   EXPECT_EQ(mail.attachments[1].content_type, "text/rfc822-headers");
 }
@@ -561,7 +561,7 @@ TEST(ParseMail, MissingClosingBoundaryReadsToTheEnd) {
                       "AAECAw==\n"));
   EXPECT_EQ(mail.text, "body");
   ASSERT_EQ(mail.attachments.size(), 1u);
-  EXPECT_EQ(mail.attachments[0].data, std::string("\x00\x01\x02\x03", 4));
+  EXPECT_EQ(mail.attachments[0].bytes(), std::string("\x00\x01\x02\x03", 4));
   EXPECT_EQ(mail.defects, std::vector<std::string>{"the message ends early (in its headers or "
                                                    "before a closing boundary); read to the end"});
 }
