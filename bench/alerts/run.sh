@@ -183,6 +183,7 @@ anchor4_ms=$(median <"$work/anchor4.txt")
 # The server's CPU per message in µs (median over the runs).
 per_msg() { awk -v n="$queued" -v hz="$(getconf CLK_TCK)" '{print int($1 * 1000000 / hz / n)}' "$1" | median; }
 rate() { awk -v n="$1" -v ms="$2" 'BEGIN {printf "%.0f", n * 1000 / ms}'; }
+rates() { awk -v n="$queued" '{printf "%s%.0f", (NR > 1 ? "/" : ""), n * 1000 / $1}' "$1"; } # every run, in order
 
 echo "| date | machine | what | figure | |"
 echo "| --- | --- | --- | --- | --- |"
@@ -190,10 +191,10 @@ echo "| $(date -u +%F) | $(nproc) cores, SQLite | POST /api/v1/alerts: $queued r
 pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f", 100 * a / b}'; }
 echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | smtplib, the same $queued messages (~$size bytes, $lines lines) one connection per message | $(rate "$queued" "$anchor0_ms") msg/s | anchor; the server's CPU per message $(per_msg "$work/cpu_anchor0.txt") µs |"
 echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | smtplib, the same messages on one connection | $(rate "$queued" "$anchor1_ms") msg/s | anchor; server CPU $(per_msg "$work/cpu_anchor1.txt") µs/msg |"
-echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | smtplib, the same messages on four connections at once | $(rate "$queued" "$anchor4_ms") msg/s | anchor: what the server accepts; server CPU $(per_msg "$work/cpu_anchor4.txt") µs/msg |"
+echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | smtplib, the same messages on four connections at once | $(rate "$queued" "$anchor4_ms") msg/s | anchor: what the server accepts; server CPU $(per_msg "$work/cpu_anchor4.txt") µs/msg; runs: $(rates "$work/anchor4.txt") msg/s |"
 for lanes in "${lane_settings[@]}"; do
   deliver_ms=$(median <"$work/deliver-$lanes.txt")
   drain_ms=$(median <"$work/drain-$lanes.txt")
   echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | slmhub outbox → SMTP, all $queued delivered (from the POST; outbox.concurrency $lanes) | $(rate "$queued" "$deliver_ms") msg/s | $(pct "$anchor0_ms" "$deliver_ms") % of one per connection, $(pct "$anchor1_ms" "$deliver_ms") % of one connection, $(pct "$anchor4_ms" "$deliver_ms") % of four; server CPU $(per_msg "$work/cpu_slmhub-$lanes.txt") µs/msg; slmhub's own CPU (render and queue included) $(per_msg "$work/cpu_own-$lanes.txt") µs/msg |"
-  echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | the same, from the POST's answer (queued) to the last message accepted | $(rate "$queued" "$drain_ms") msg/s | $(pct "$anchor1_ms" "$drain_ms") % of one connection, $(pct "$anchor4_ms" "$drain_ms") % of four |"
+  echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | the same, from the POST's answer (queued) to the last message accepted | $(rate "$queued" "$drain_ms") msg/s | $(pct "$anchor1_ms" "$drain_ms") % of one connection, $(pct "$anchor4_ms" "$drain_ms") % of four; runs: $(rates "$work/drain-$lanes.txt") msg/s |"
 done

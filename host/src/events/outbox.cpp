@@ -4,8 +4,8 @@
 // next_attempt_at, or to dead. "sending" is a claim: the dispatcher whose UPDATE changes a
 // row from pending to sending is the only one that sends it, so two dispatchers, in one
 // process or on two instances sharing PostgreSQL, do not both send it. A round claims up
-// to batch_size messages in one transaction, so that a message costs no synced commit of
-// its own (see record()). The claim carries the round's token, and an outcome is only
+// to batch_size messages in one transaction, and neither it nor the outcomes wait for the
+// disk (see record()). The claim carries the round's token, and an outcome is only
 // recorded under that token: a dispatcher whose claim expired (it was too slow) does not overwrite
 // the record of the one that took over. A claim that expires counts as a failed attempt, so a
 // message that kills the process while being sent ends up dead instead of looping.
@@ -303,7 +303,9 @@ std::vector<OutboxService::Claimed> OutboxService::claim_batch(const std::string
 
   const std::int64_t expired_before = to_epoch(now - settings_.claim_timeout);
   std::vector<Claimed> batch;
-  store_.transact([&](Tx& tx) {
+  // Not synced either (see record()): a claim lost in a power failure returns its messages to
+  // pending, which only repeats what a lost "sent" would, and a kill loses no commit.
+  store_.transact_unsynced([&](Tx& tx) {
     batch.clear();  // transact may run this more than once
     expire_claims(tx, now, expired_before);
     // The oldest due messages of the channels with a sender, each channel read on its own
@@ -354,9 +356,9 @@ std::vector<OutboxService::Claimed> OutboxService::claim_batch(const std::string
 }
 
 // The outcome is bookkeeping whose loss in a power failure can only send the message again
-// (with the same Message-ID), so it is committed without waiting for the disk: a message
-// then costs one fsync'd commit per round plus the send. A killed process loses none of
-// these commits, so a kill repeats at most the message each lane was sending.
+// (with the same Message-ID), so it is committed without waiting for the disk, as the
+// round's claim is: sending costs no fsync'd commit. A killed process loses none of these
+// commits, so a kill repeats at most the message each lane was sending.
 void OutboxService::record(const std::string& token, const Claimed& claimed,
                            const SendOutcome& outcome) {
   // Lanes that finish a send while another lane's outcome is being written wait for it and
