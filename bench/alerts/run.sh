@@ -183,6 +183,7 @@ anchor4_ms=$(median <"$work/anchor4.txt")
 # The server's CPU per message in µs (median over the runs).
 per_msg() { awk -v n="$queued" -v hz="$(getconf CLK_TCK)" '{print int($1 * 1000000 / hz / n)}' "$1" | median; }
 rate() { awk -v n="$1" -v ms="$2" 'BEGIN {printf "%.0f", n * 1000 / ms}'; }
+paired() { paste "$1" "$2" | awk '{printf "%s%.0f", (NR > 1 ? "/" : ""), 100 * $2 / $1}'; } # rate ratio per run
 rates() { awk -v n="$queued" '{printf "%s%.0f", (NR > 1 ? "/" : ""), n * 1000 / $1}' "$1"; } # every run, in order
 
 echo "| date | machine | what | figure | |"
@@ -196,5 +197,5 @@ for lanes in "${lane_settings[@]}"; do
   deliver_ms=$(median <"$work/deliver-$lanes.txt")
   drain_ms=$(median <"$work/drain-$lanes.txt")
   echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | slmhub outbox → SMTP, all $queued delivered (from the POST; outbox.concurrency $lanes) | $(rate "$queued" "$deliver_ms") msg/s | $(pct "$anchor0_ms" "$deliver_ms") % of one per connection, $(pct "$anchor1_ms" "$deliver_ms") % of one connection, $(pct "$anchor4_ms" "$deliver_ms") % of four; server CPU $(per_msg "$work/cpu_slmhub-$lanes.txt") µs/msg; slmhub's own CPU (render and queue included) $(per_msg "$work/cpu_own-$lanes.txt") µs/msg |"
-  echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | the same, from the POST's answer (queued) to the last message accepted | $(rate "$queued" "$drain_ms") msg/s | $(pct "$anchor1_ms" "$drain_ms") % of one connection, $(pct "$anchor4_ms" "$drain_ms") % of four; runs: $(rates "$work/drain-$lanes.txt") msg/s |"
+  echo "| $(date -u +%F) | $(nproc) cores, aiosmtpd on 127.0.0.1 | the same, from the POST's answer (queued) to the last message accepted | $(rate "$queued" "$drain_ms") msg/s | $(pct "$anchor1_ms" "$drain_ms") % of one connection, $(pct "$anchor4_ms" "$drain_ms") % of four; runs: $(rates "$work/drain-$lanes.txt") msg/s; each run against the four-connection anchor that followed it: $(paired "$work/drain-$lanes.txt" "$work/anchor4.txt") % |"
 done
