@@ -110,6 +110,8 @@ struct Outcome {
   std::string text;  // what happened, for error messages
   std::optional<std::chrono::seconds> retry_after;
   Json json;  // the parsed body when ok
+  // A list page's records when ok and list_records() could read them (json stays empty).
+  std::optional<std::vector<Record>> records;
 };
 
 // Signals inside the client, turned into Error or handled before leaving it.
@@ -161,6 +163,7 @@ struct Call {
   bool token_request = false;  // to /oauth_token.do: no authentication
   bool not_found_ok = false;   // 404 is an answer (get)
   bool shrinkable = false;     // a list page: a cancelled transaction is the caller's to handle
+  bool list = false;           // a list page: its records read by list_records() when it can
   bool create = false;         // ambiguous failures go back to the caller, never retried here
   int prior_attempts = 0;      // attempts of the same write made before this call
   bool repeat = false;         // asks again for what an earlier call asked (a smaller page)
@@ -169,6 +172,7 @@ struct Call {
 struct Reply {
   int status = 0;
   Json json;
+  std::optional<std::vector<Record>> records;  // see Outcome::records
   std::vector<std::string> links;
 };
 
@@ -274,6 +278,10 @@ struct Client::Impl {
             " instead of JSON (a hibernating instance answers with an HTML page)";
         return outcome;
       }
+      if (call.list) {
+        outcome.records = list_records(response.body);
+        if (outcome.records) return outcome;
+      }
       try {
         outcome.json = parse_json(response.body);
       } catch (const std::exception& e) {
@@ -347,7 +355,8 @@ struct Client::Impl {
       }
       Outcome outcome = judge(call, response);
       if (outcome.kind == Outcome::Kind::ok) {
-        return Reply{outcome.status, std::move(outcome.json), std::move(response.links)};
+        return Reply{outcome.status, std::move(outcome.json), std::move(outcome.records),
+                     std::move(response.links)};
       }
       note_failure(where_text(call.where) + ": " + outcome.text, outcome.status == 429);
       switch (outcome.kind) {
@@ -520,6 +529,7 @@ struct Client::Impl {
     c.url = first_url;
     c.where = where;
     c.shrinkable = true;
+    c.list = true;
     Reply reply;
     while (true) {
       try {
@@ -539,24 +549,28 @@ struct Client::Impl {
         c.repeat = true;
       }
     }
-    const auto result = reply.json.is_object() ? reply.json.find("result") : reply.json.end();
-    if (result == reply.json.end() || !result->is_array()) {
-      const std::string text = where_text(where) + ": a list answer without a \"result\" array";
-      note_failure(text, false);
-      throw Error(text, reply.status, "", "");
-    }
     Page page;
-    page.records.reserve(result->size());
-    for (const auto& item : *result) {
-      auto record = to_record(item);
-      if (!record) {
-        const std::string text =
-            where_text(where) +
-            ": a list answer with a result that is not a record: " + one_line(item.dump());
+    if (reply.records) {
+      page.records = std::move(*reply.records);
+    } else {
+      const auto result = reply.json.is_object() ? reply.json.find("result") : reply.json.end();
+      if (result == reply.json.end() || !result->is_array()) {
+        const std::string text = where_text(where) + ": a list answer without a \"result\" array";
         note_failure(text, false);
         throw Error(text, reply.status, "", "");
       }
-      page.records.push_back(std::move(*record));
+      page.records.reserve(result->size());
+      for (const auto& item : *result) {
+        auto record = to_record(item);
+        if (!record) {
+          const std::string text =
+              where_text(where) +
+              ": a list answer with a result that is not a record: " + one_line(item.dump());
+          note_failure(text, false);
+          throw Error(text, reply.status, "", "");
+        }
+        page.records.push_back(std::move(*record));
+      }
     }
     page.next = next_url(where, reply, visited);
     return page;

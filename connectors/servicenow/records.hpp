@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "client.hpp"
@@ -17,6 +18,14 @@ std::string field_value(const Json& value);
 
 // nullopt when `object` is not a JSON object.
 std::optional<Record> to_record(const Json& object);
+
+// The records of a Table API list answer, {"result": [{...}, ...]}, read straight from its
+// text (simdjson On-Demand): what to_record() makes of each item of parse_json()'s "result",
+// without building the JSON tree first, which cost more than the sweep's every other step.
+// nullopt on anything else — malformed text, a repeated key, another member than "result", an
+// item that is not an object, a value to_record() renders as JSON text (numbers, arrays, an
+// object without "value") — so the caller reads it the careful way, with its error messages.
+std::optional<std::vector<Record>> list_records(std::string_view body);
 
 // The body of a write: every field as a JSON string.
 Json to_json(const Record& record);
