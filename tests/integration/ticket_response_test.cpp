@@ -98,5 +98,31 @@ TEST_F(TicketResponse, TargetsRunInBusinessTimeAndAMissedOneEscalatesOnce) {
   EXPECT_EQ(server_->jobs().run_now("tickets.response-watch"), "0 escalated");
 }
 
+// The provider calendar is kept between tickets; a change to it applies to the next one.
+TEST_F(TicketResponse, AChangedProviderCalendarAppliesToTheNextTicket) {
+  EXPECT_EQ(call("POST", "/api/v1/tickets",
+                 {{"subject", "down"}, {"kind", "incident"}})["first_response_due"],
+            "2026-11-30T14:20:00Z");  // Thanksgiving and the day after closed
+  // The same calendar without Thanksgiving: the incident's 20 minutes left continue on
+  // Thursday 26 November at 08:00 CST.
+  const std::string manager =
+      server_->tokens().create("test", "sm", {"service_manager"}, std::nullopt).token;
+  const Json open_thursday = {{"id", "business"},
+                              {"timezone", "America/Chicago"},
+                              {"hours",
+                               {{"mon", {"08:00", "17:00"}},
+                                {"tue", {"08:00", "17:00"}},
+                                {"wed", {"08:00", "17:00"}},
+                                {"thu", {"08:00", "17:00"}},
+                                {"fri", {"08:00", "17:00"}}}},
+                              {"holidays", {"2026-12-24", "2026-12-25"}}};
+  const auto put = http(port_, "PUT", "/api/v1/calendars/business", open_thursday.dump(), manager,
+                        {{"Content-Type", "application/json"}});
+  ASSERT_LT(put.status, 300) << put.body;
+  EXPECT_EQ(call("POST", "/api/v1/tickets",
+                 {{"subject", "down again"}, {"kind", "incident"}})["first_response_due"],
+            "2026-11-26T14:20:00Z");
+}
+
 }  // namespace
 }  // namespace slmhub::test

@@ -254,6 +254,7 @@ EntityRecord CoreStore::apply_maintenance_policy(Tx& tx, const EntityRecord& rec
 
 bool CoreStore::write(Tx& tx, const Actor& actor, const EntityKind& kind, const EntityRecord& input,
                       bool create_only) {
+  if (kind.plural == "calendars") forget_calendar();
   std::vector<FieldError> missing;
   for (const auto& [k, id, path] : input.refs) {
     if (tx.query("SELECT 1 FROM core_" + k + " WHERE id = ?", {id}).empty())
@@ -299,6 +300,7 @@ bool CoreStore::write(Tx& tx, const Actor& actor, const EntityKind& kind, const 
 }
 
 void CoreStore::remove(Tx& tx, const Actor& actor, const EntityKind& kind, const std::string& id) {
+  if (kind.plural == "calendars") forget_calendar();
   auto existing = tx.query("SELECT body FROM " + table_of(kind) + " WHERE id = ?", {id});
   if (existing.empty()) throw NotFound("no " + kind.singular + " '" + id + "'");
   // Refuse to orphan: a service with interruptions or subscriptions, a calendar in use.
@@ -388,6 +390,7 @@ ImportResult CoreStore::import(const Actor& actor, const Json& json) {
       }
     }
   });
+  forget_calendar();  // again: a read while the import ran may have kept the old one
   return result;
 }
 
@@ -547,10 +550,25 @@ BusinessCalendar provider_calendar_of(const Query& query, const DatasetSettings&
 }  // namespace
 
 BusinessCalendar CoreStore::provider_calendar() const {
+  constexpr auto kCalendarTtl = std::chrono::seconds(60);
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(calendar_mutex_);
+    if (calendar_ && now - calendar_read_ < kCalendarTtl) return *calendar_;
+  }
   const Query query = [this](std::string_view sql, const Params& p) {
     return store_.query(sql, p);
   };
-  return provider_calendar_of(query, dataset_settings(query));
+  BusinessCalendar calendar = provider_calendar_of(query, dataset_settings(query));
+  std::lock_guard lock(calendar_mutex_);
+  calendar_ = calendar;
+  calendar_read_ = now;
+  return calendar;
+}
+
+void CoreStore::forget_calendar() const {
+  std::lock_guard lock(calendar_mutex_);
+  calendar_.reset();
 }
 
 MaintenanceContext CoreStore::maintenance_context(Tx& tx, const MaintenanceWindow& window) const {

@@ -147,6 +147,14 @@ class CoreStore : public Catalog, public Tickets {
   // each call, so clearing it (before its plugin stops) waits for the calls under way.
   mutable std::shared_mutex policy_mutex_;
   std::shared_ptr<const MaintenancePolicy> maintenance_policy_;
+  // The provider calendar, read and parsed once and kept for kCalendarTtl: every new ticket's
+  // first-response target, every deadline and export asks for it. A calendar write or an
+  // import here forgets it (a read racing the write's transaction may keep the old one, as
+  // another instance's write is, for the TTL at most).
+  void forget_calendar() const;
+  mutable std::mutex calendar_mutex_;
+  mutable std::optional<BusinessCalendar> calendar_;
+  mutable std::chrono::steady_clock::time_point calendar_read_{};
 };
 
 }  // namespace slmhub::host
