@@ -373,8 +373,20 @@ Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& l
   Json& synced_theirs = synced["theirs"];
   Json& synced_ours = synced["ours"];
   const Json our_now = ours_of(*ticket);
+  // Written there by our integration user, and not recorded as our write (apply() drops those
+  // as echoes): values we sent, back before the send that wrote them was recorded (the
+  // instance's webhook can overtake it), so `synced` does not know them yet either. They are
+  // ours from an earlier moment: the ticket's values stand and go out again where they
+  // differ, whatever the clocks say (they tick in seconds).
+  const bool ours_echoed = !settings_.integration_user.empty() &&
+                           field(r, "sys_updated_by") == settings_.integration_user;
   for (const auto& g : groups) {
     if (synced_theirs.value(g.theirs, Json()) == theirs[g.theirs]) continue;  // not changed there
+    if (ours_echoed) {
+      synced_theirs[g.theirs] = theirs[g.theirs];
+      if (our_now[g.ours] != g.mapped) ours_won = true;
+      continue;
+    }
     const bool ours_changed = synced_ours.value(g.ours, Json()) != our_now[g.ours];
     if (ours_changed && our_now[g.ours] != g.mapped) {
       // Both sides changed the field since the last sync: the later writer wins.

@@ -461,7 +461,8 @@ TEST_F(ServiceNowSync, AnInstanceWithStatesOfItsOwnMapsThemByConfiguration) {
   api("PATCH", "/api/v1/tickets/" + id, {{"status", "pending"}});
   ASSERT_TRUE(eventually([&] {
     return records("incident", "sys_id=" + inc["sys_id"].get<std::string>())[0]["state"] == "4";
-  }));
+  })) << server_->log()
+      << api("GET", "/api/v1/servicenow/status").dump(1) << ticket(id).dump(1);
 }
 
 TEST_F(ServiceNowSync, AStateMappingThatLeavesAStatusOutIsRefusedAtStart) {
