@@ -162,11 +162,12 @@ struct Call {
   std::string content_type;
   bool token_request = false;  // to /oauth_token.do: no authentication
   bool not_found_ok = false;   // 404 is an answer (get)
-  bool shrinkable = false;     // a list page: a cancelled transaction is the caller's to handle
-  bool list = false;           // a list page: its records read by list_records() when it can
-  bool create = false;         // ambiguous failures go back to the caller, never retried here
-  int prior_attempts = 0;      // attempts of the same write made before this call
-  bool repeat = false;         // asks again for what an earlier call asked (a smaller page)
+  // A list page: a cancelled transaction is the caller's to handle (it asks for a smaller
+  // page), and the records are read by list_records() when it can.
+  bool list = false;
+  bool create = false;     // ambiguous failures go back to the caller, never retried here
+  int prior_attempts = 0;  // attempts of the same write made before this call
+  bool repeat = false;     // asks again for what an earlier call asked (a smaller page)
 };
 
 struct Reply {
@@ -330,7 +331,7 @@ struct Client::Impl {
   }
 
   // One request with its retries; throws Error when it fails for good, AmbiguousWrite for a
-  // create that may have been done, TransactionCancelled for a shrinkable list page.
+  // create that may have been done, TransactionCancelled for a list page.
   Reply call(const Call& call) {
     int attempts = call.prior_attempts;
     bool renewed = false;
@@ -369,7 +370,7 @@ struct Client::Impl {
           }
           throw error(call, outcome, attempts);
         case Outcome::Kind::cancelled:
-          if (call.shrinkable) throw TransactionCancelled{std::move(outcome)};
+          if (call.list) throw TransactionCancelled{std::move(outcome)};
           if (outcome.status < 500) throw error(call, outcome, attempts);
           break;  // retried like any 5xx
         case Outcome::Kind::fatal:
@@ -528,7 +529,6 @@ struct Client::Impl {
     Call c;
     c.url = first_url;
     c.where = where;
-    c.shrinkable = true;
     c.list = true;
     Reply reply;
     while (true) {
