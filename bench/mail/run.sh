@@ -12,7 +12,7 @@
 # Builds nothing (make bench-mail does). Prints the Markdown tables for bench/RESULTS.md.
 #   bench/mail/run.sh BUILD_DIR [--repeat N] [--count N] [--connections N] [--rt-count N]
 #                     [--rt-concurrency "1 8"] [--no-rt] [--keep DIR]
-# PERF=1 records `perf record -g` of the server during one extra LMTP run (perf.txt in the
+# PERF=1 records `perf record --call-graph dwarf` of the server during one extra LMTP run (perf.txt in the
 # work directory, kept).
 set -euo pipefail
 build=${1:?usage: bench/mail/run.sh BUILD_DIR [options]}
@@ -141,9 +141,9 @@ l_p50=$(lmtp_median p50_ms); l_p99=$(lmtp_median p99_ms); l_cpu=$(lmtp_median se
 l_rates=$(grep -oE "msgs_per_s=[^ ]+" "$work/lmtp.all" | sed 's/.*=//' | paste -sd/ -)
 
 if [ "${PERF:-0}" = 1 ]; then
-  echo "LMTP run under perf record -g ..." >&2
+  echo "LMTP run under perf record (DWARF call graphs) ..." >&2
   start_server "$work/lmtpperf"
-  perf record -g -o "$work/perf.data" -p "$server_pid" >/dev/null 2>&1 &
+  perf record --call-graph dwarf,16384 -o "$work/perf.data" -p "$server_pid" >/dev/null 2>&1 &
   perf_pid=$!
   sleep 1
   "$build/bench/mail/bench_mail_lmtp" --port "$lmtp_port" --corpus "$work/corpus" \

@@ -28,11 +28,6 @@ bool contains_word(const std::string& haystack, const std::string& word) {
   return lower(haystack).find(lower(word)) != std::string::npos;
 }
 
-// The key that makes a delivery apply once: the Message-ID, else the content's hash.
-std::string message_key(const mail::ParsedMail& mail, const std::string& raw) {
-  return mail.message_id.empty() ? "sha256:" + sha256_hex(raw) : "id:" + mail.message_id;
-}
-
 std::string render(std::string text, const std::vector<std::pair<std::string, std::string>>& vars) {
   for (const auto& [name, value] : vars) {
     const std::string tag = "{{" + name + "}}";
@@ -269,30 +264,60 @@ MailIntake::Prepared MailIntake::prepare(const Queue& queue, const std::string& 
              {},
              false,
              accept_unknown_sender,
-             clock_.now()};
-  p.key = message_key(p.mail, raw);
-  p.sender = p.mail.from_address.empty() ? mail::normalize_address(envelope_from).value_or("")
-                                         : p.mail.from_address;
-  p.refusal = autoreply_refusal(p.mail, envelope_from, queue);
-  p.bounce = p.mail.is_report || (p.mail.return_path && p.mail.return_path->empty()) ||
+             clock_.now(),
+             sha256_hex(raw),
+             {},
+             {},
+             std::nullopt,
+             std::nullopt,
+             {},
+             0,
+             {}};
+  const mail::ParsedMail& mail = p.mail;
+  p.key = mail.message_id.empty() ? "sha256:" + p.sha256 : "id:" + mail.message_id;
+  p.sender = mail.from_address.empty() ? mail::normalize_address(envelope_from).value_or("")
+                                       : mail.from_address;
+  p.refusal = autoreply_refusal(mail, envelope_from, queue);
+  p.bounce = mail.is_report || (mail.return_path && mail.return_path->empty()) ||
              envelope_from == kNullSender || lower(p.sender).starts_with("mailer-daemon@");
   p.day = format_date(local_date(p.now, provider_zone()));
   p.customer = p.bounce ? std::string() : customer_of(p.sender);
+  p.defects = Json(mail.defects).dump();
+  p.thread_ids = mail.in_reply_to;
+  p.thread_ids.insert(p.thread_ids.end(), mail.references.rbegin(), mail.references.rend());
+  static const std::regex kTag(R"(\[([A-Z]{2,10}[0-9]{7})\])");
+  static const std::regex kIncident(R"(\b(INC[0-9]{7})\b)");
+  std::smatch m;
+  if (std::regex_search(mail.subject, m, kTag)) p.tagged = tickets_.find(m[1].str());
+  if (!p.tagged && std::regex_search(mail.subject, m, kIncident)) {
+    p.correlated = tickets_.find_by_external_ref(m[1].str());
+  }
+  const bool incident =
+      std::any_of(settings_.incident_keywords.begin(), settings_.incident_keywords.end(),
+                  [&](const std::string& k) { return contains_word(mail.subject, k); });
+  p.kind = incident ? "incident" : "service_request";
+  // Impact: an incident is taken as medium impact, a request as low, until a person rates
+  // it; urgency is the sender's own marking.
+  p.priority = priority_of(incident ? 2 : 3, urgency_of(mail));
+  p.reply_subject = strip_reply_prefixes(mail.subject);
   return p;
+}
+
+bool MailIntake::may_write_to(const Ticket& ticket, const std::string& sender) const {
+  if (lower(ticket.requester) == lower(sender)) return true;
+  if (ticket.customer.empty()) return false;
+  const auto c = catalog_.customer(ticket.customer);
+  if (!c) return false;
+  return std::any_of(c->contacts.begin(), c->contacts.end(), [&](const Contact& contact) {
+    return mail::normalize_address(contact.email) == lower(sender);
+  });
 }
 
 IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
   const Queue& queue = *p.queue;
   const mail::ParsedMail& mail = p.mail;
-  const std::string& raw = *p.raw;
   const std::string& key = p.key;
   const std::string& sender = p.sender;
-  const std::string& refusal = p.refusal;
-  const bool bounce = p.bounce;
-  const bool accept_unknown_sender = p.accept_unknown_sender;
-  const Instant now = p.now;
-  const std::string& day = p.day;
-  const std::string& customer = p.customer;
   IntakeResult out;
   // Delivered before (a retry, a second poller): the first delivery's effect stands.
   auto seen = tx.query("SELECT outcome, ticket FROM mail_messages WHERE key = ?", {key});
@@ -302,87 +327,52 @@ IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
     return out;
   }
 
-  // Which ticket it answers: our Message-IDs first, then the case number in the subject.
-  std::string ticket;
-  std::vector<std::string> ids = mail.in_reply_to;
-  ids.insert(ids.end(), mail.references.rbegin(), mail.references.rend());
-  for (const auto& id : ids) {
+  // Which ticket it answers: our Message-IDs first, then the case number in the subject. A
+  // ServiceNow notification about an incident synced with one of our tickets ([servicenow]
+  // puts the INC number in external_ref) belongs to that ticket: a new ticket would answer
+  // it, and the two helpdesks would write to each other about their own case numbers.
+  std::optional<Ticket> existing;
+  for (const auto& id : p.thread_ids) {
     auto rows = tx.query("SELECT ticket FROM mail_threads WHERE message_id = ?", {id});
     if (!rows.empty()) {
-      ticket = rows[0].text(0);
+      existing = tickets_.find(rows[0].text(0));
       break;
     }
   }
-  if (ticket.empty()) {
-    static const std::regex kTag(R"(\[([A-Z]{2,10}[0-9]{7})\])");
-    std::smatch m;
-    if (std::regex_search(mail.subject, m, kTag) && tickets_.find(m[1].str())) ticket = m[1];
-  }
-  // A ServiceNow notification about an incident synced with one of our tickets ([servicenow]
-  // puts the INC number in external_ref) belongs to that ticket: a new ticket would answer
-  // it, and the two helpdesks would write to each other about their own case numbers.
-  bool correlated = false;
-  if (ticket.empty()) {
-    static const std::regex kIncident(R"(\b(INC[0-9]{7})\b)");
-    std::smatch m;
-    if (std::regex_search(mail.subject, m, kIncident)) {
-      if (auto t = tickets_.find_by_external_ref(m[1].str())) {
-        ticket = t->id;
-        correlated = true;
-      }
+  const bool correlated = !existing && !p.tagged && p.correlated;
+  if (!existing) existing = p.tagged ? p.tagged : p.correlated;
+  if (existing && !p.bounce && !p.accept_unknown_sender && !correlated &&
+      !may_write_to(*existing, sender)) {
+    if (settings_.unknown_sender == "hold") {
+      out = {"held", existing->id,
+             sender + " is neither the requester of " + existing->id +
+                 " nor a contact of its customer: held for review",
+             false};
+      return out;
     }
+    existing.reset();  // a new ticket of its own
   }
 
-  std::optional<Ticket> existing;
-  if (!ticket.empty()) existing = tickets_.find(ticket);
-  if (existing && !bounce && !accept_unknown_sender && !correlated) {
-    bool known = lower(existing->requester) == lower(sender);
-    if (!known && !existing->customer.empty()) {
-      if (auto c = catalog_.customer(existing->customer)) {
-        for (const auto& contact : c->contacts) {
-          known = known || mail::normalize_address(contact.email) == lower(sender);
-        }
-      }
-    }
-    if (!known) {
-      if (settings_.unknown_sender == "hold") {
-        out = {"held", ticket,
-               sender + " is neither the requester of " + ticket +
-                   " nor a contact of its customer: held for review",
-               false};
-        return out;
-      }
-      existing.reset();  // a new ticket of its own
-      ticket.clear();
-    }
-  }
-
-  if (bounce && !existing) {
+  if (p.bounce && !existing) {
     out = {"held", "", "a bounce or report that answers no known ticket", false};
     return out;
   }
 
-  std::string body = mail.text;
   if (existing) {
     tickets_.add_message(
         tx, kSystem, existing->id,
-        {0, "in", bounce ? "bounce:" + sender : sender, body, mail.message_id, now});
-    out = {bounce ? "bounce" : "reply", existing->id, "", false};
+        {0, "in", p.bounce ? "bounce:" + sender : sender, mail.text, mail.message_id, p.now});
+    out = {p.bounce ? "bounce" : "reply", existing->id, "", false};
   } else {
     Ticket t;
     t.queue = queue.name;
     t.subject = mail.subject.empty() ? "(no subject)" : mail.subject;
-    const bool incident =
-        std::any_of(settings_.incident_keywords.begin(), settings_.incident_keywords.end(),
-                    [&](const std::string& k) { return contains_word(mail.subject, k); });
-    t.kind = incident ? "incident" : "service_request";
-    // Impact: an incident is taken as medium impact, a request as low, until a person
-    // rates it; urgency is the sender's own marking.
-    t.priority = priority_of(incident ? 2 : 3, urgency_of(mail));
-    t.customer = customer;
+    t.kind = p.kind;
+    t.priority = p.priority;
+    t.customer = p.customer;
     t.requester = sender;
-    t.messages.push_back({0, "in", sender, body, mail.message_id, now});
-    const Ticket created = tickets_.create(tx, kSystem, t);
+    t.messages.push_back({0, "in", sender, mail.text, mail.message_id, p.now});
+    const Ticket created = tickets_.create(tx, kSystem, std::move(t));
     out = {"ticket", created.id, "", false};
   }
   const std::string& case_number = out.ticket;
@@ -417,27 +407,26 @@ IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
     });
     if (!chunk.empty()) flush();
   }
-  Json defects = mail.defects;
   tx.exec(
       "INSERT INTO mail_messages(key, queue, outcome, ticket, sender, subject, html, size, "
       "sha256, defects, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       {key, queue.name, out.outcome, case_number, sender, mail.subject, mail.html,
-       static_cast<std::int64_t>(raw.size()), sha256_hex(raw), defects.dump(), to_epoch(now)});
+       static_cast<std::int64_t>(p.raw->size()), p.sha256, p.defects, to_epoch(p.now)});
 
   // The automatic reply, for a new ticket only, never to automated mail, and at most so
   // many per sender and day (a loop with a system we did not recognise ends there).
   if (out.outcome != "ticket") return out;
-  if (!refusal.empty()) {
-    out.detail = "no auto-reply: " + refusal;
+  if (!p.refusal.empty()) {
+    out.detail = "no auto-reply: " + p.refusal;
     return out;
   }
   const std::string to = mail.reply_to.empty() ? sender : mail.reply_to;
-  tx.exec(
-      "INSERT INTO mail_autoreplies(sender, day, count) VALUES (?, ?, 1) "
-      "ON CONFLICT(sender, day) DO UPDATE SET count = mail_autoreplies.count + 1",
-      {to, day});
   const auto count =
-      tx.query("SELECT count FROM mail_autoreplies WHERE sender = ? AND day = ?", {to, day})
+      tx.query(
+            "INSERT INTO mail_autoreplies(sender, day, count) VALUES (?, ?, 1) "
+            "ON CONFLICT(sender, day) DO UPDATE SET count = mail_autoreplies.count + 1 "
+            "RETURNING count",
+            {to, p.day})
           .at(0)
           .integer(0);
   if (count > settings_.autoreplies_per_sender_per_day) {
@@ -455,10 +444,9 @@ IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
     headers["In-Reply-To"] = "<" + mail.message_id + ">";
     headers["References"] = "<" + mail.message_id + ">";
   }
-  const std::string subject = strip_reply_prefixes(mail.subject);
-  outbox_.enqueue(tx, {0, "email", to, "[" + case_number + "] " + subject,
+  outbox_.enqueue(tx, {0, "email", to, "[" + case_number + "] " + p.reply_subject,
                        render(settings_.autoreply_template, {{"case", case_number},
-                                                             {"subject", subject},
+                                                             {"subject", p.reply_subject},
                                                              {"queue", queue.name},
                                                              {"address", queue.address}}),
                        headers, "autoreply/" + key});
@@ -487,50 +475,9 @@ IntakeResult MailIntake::apply(const Queue& queue, const std::string& envelope_f
 }
 
 IntakeResult MailIntake::commit(const Prepared& p) {
-  Job job{&p, {}, nullptr, false};
-  std::unique_lock lock(batch_mutex_);
-  pending_.push_back(&job);
-  while (!job.done) {
-    if (leading_) {
-      batch_cv_.wait(lock);
-      continue;
-    }
-    // Lead: commit everything queued so far, this message included, in one transaction.
-    leading_ = true;
-    std::vector<Job*> batch;
-    const std::size_t n = std::min<std::size_t>(pending_.size(), kMaxBatch);
-    batch.assign(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
-    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
-    lock.unlock();
-    run_batch(batch);
-    lock.lock();
-    for (Job* j : batch) j->done = true;
-    leading_ = false;
-    batch_cv_.notify_all();
-  }
-  if (job.error) std::rethrow_exception(job.error);
-  return job.result;
-}
-
-void MailIntake::run_batch(const std::vector<Job*>& batch) {
-  if (batch.size() > 1) {
-    try {
-      store_.transact([&](Tx& tx) {
-        for (Job* j : batch) j->result = apply_in(tx, *j->p);
-      });
-      return;
-    } catch (...) {
-      // One message broke the shared transaction (and rolled it back): apply each on its
-      // own, so only that one fails.
-    }
-  }
-  for (Job* j : batch) {
-    try {
-      store_.transact([&](Tx& tx) { j->result = apply_in(tx, *j->p); });
-    } catch (...) {
-      j->error = std::current_exception();
-    }
-  }
+  IntakeResult out;
+  store_.transact_grouped([&](Tx& tx) { out = apply_in(tx, p); });
+  return out;
 }
 
 Json MailIntake::attachments(const std::string& ticket) const {

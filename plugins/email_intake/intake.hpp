@@ -5,9 +5,7 @@
 // exactly once however often it is delivered, and what the MTA was told "250" is committed.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
-#include <exception>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -119,16 +117,20 @@ class MailIntake {
     bool bounce = false;
     bool accept_unknown_sender = false;
     Instant now{};
+    // Worked out here so the group commit, which applies messages one after another, does
+    // only what needs the transaction.
+    std::string sha256;                   // of the raw message
+    std::string defects;                  // JSON
+    std::vector<std::string> thread_ids;  // In-Reply-To, then References newest first
+    // The ticket the subject's [PREFIX0000042] tag names, and the ticket synced with the
+    // ServiceNow incident an INC number in the subject names (committed state: a message
+    // cannot name a case number before its ticket's 250).
+    std::optional<Ticket> tagged;
+    std::optional<Ticket> correlated;
+    std::string kind;
+    int priority = 0;
+    std::string reply_subject;  // the subject without Re:/Fwd: prefixes
   };
-  // One message waiting for the group commit.
-  struct Job {
-    const Prepared* p;
-    IntakeResult result;
-    std::exception_ptr error;
-    bool done = false;
-  };
-  static constexpr std::size_t kMaxBatch = 64;
-
   Prepared prepare(const Queue& queue, const std::string& envelope_from, const std::string& raw,
                    bool accept_unknown_sender);
   IntakeResult apply_in(Tx& tx, const Prepared& p);
@@ -136,16 +138,17 @@ class MailIntake {
   IntakeResult finish(const Prepared& p, IntakeResult out);
   IntakeResult apply(const Queue& queue, const std::string& envelope_from, const std::string& raw,
                      bool accept_unknown_sender);
-  // Group commit: messages delivered at the same time by several sessions are applied in one
-  // transaction (one fsync); the first waiting caller commits for all, and a message that
-  // fails is retried on its own so it cannot take the others down with it.
+  // Through the host's group commit: messages delivered at the same time by several
+  // sessions (and the server's other writes) share one transaction and one fsync; a message
+  // that fails is retried on its own so it cannot take the others down with it.
   IntakeResult commit(const Prepared& p);
-  void run_batch(const std::vector<Job*>& batch);
   const date::time_zone* provider_zone();
   IntakeResult quarantine_message(const Queue& queue, const std::string& envelope_from,
                                   const std::string& raw, const std::string& state,
                                   const std::string& reason);
   std::string customer_of(const std::string& address);
+  // Whether `sender` may add to `ticket` by mail: its requester or a contact of its customer.
+  bool may_write_to(const Ticket& ticket, const std::string& sender) const;
 
   Store& store_;
   Catalog& catalog_;
@@ -164,11 +167,6 @@ class MailIntake {
   // The provider calendar's zone (the auto-reply cap's day), read at most once a minute.
   const date::time_zone* provider_zone_ = nullptr;
   std::optional<Instant> zone_read_at_;
-
-  std::mutex batch_mutex_;
-  std::condition_variable batch_cv_;
-  std::vector<Job*> pending_;
-  bool leading_ = false;
 };
 
 }  // namespace slmhub::email

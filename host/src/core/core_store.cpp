@@ -608,15 +608,21 @@ void CoreStore::record_maintenance(Tx& tx, const Actor& actor, const Maintenance
 Ticket CoreStore::create(Tx& tx, const Actor& actor, Ticket ticket) {
   if (ticket.queue.empty()) ticket.queue = "default";
   // The queue row is the sequence: updating it serializes case numbers per queue, so they
-  // are unique and gapless on both engines.
-  tx.exec(
-      "INSERT INTO ticket_queues(name, prefix, next_number) VALUES (?, 'SLM', 1) "
-      "ON CONFLICT(name) DO NOTHING",
-      {ticket.queue});
-  auto seq = tx.query(
-      "UPDATE ticket_queues SET next_number = next_number + 1 WHERE name = ? "
-      "RETURNING prefix, next_number - 1",
-      {ticket.queue});
+  // are unique and gapless on both engines. A queue nobody declared starts on first use.
+  const auto next = [&] {
+    return tx.query(
+        "UPDATE ticket_queues SET next_number = next_number + 1 WHERE name = ? "
+        "RETURNING prefix, next_number - 1",
+        {ticket.queue});
+  };
+  auto seq = next();
+  if (seq.empty()) {
+    tx.exec(
+        "INSERT INTO ticket_queues(name, prefix, next_number) VALUES (?, 'SLM', 1) "
+        "ON CONFLICT(name) DO NOTHING",
+        {ticket.queue});
+    seq = next();
+  }
   std::string number = std::to_string(seq.at(0).integer(1));
   if (number.size() < 7) number.insert(0, 7 - number.size(), '0');
   ticket.id = seq[0].text(0) + number;
@@ -629,18 +635,26 @@ Ticket CoreStore::create(Tx& tx, const Actor& actor, Ticket ticket) {
   if (target.count() > 0) {
     ticket.first_response_due = provider_calendar().add_business_time(ticket.created_at, target);
   }
+  auto messages = std::move(ticket.messages);
+  ticket.messages.clear();
+  for (auto& m : messages) {
+    if (m.direction.empty()) m.direction = "in";
+    if (m.at == Instant{}) m.at = ticket.created_at;
+    // A ticket opened with a person's answer in it (add_message's rule) is answered.
+    if (m.direction == "out" && !actor.id.starts_with("system:") && !ticket.first_responded_at)
+      ticket.first_responded_at = m.at;
+  }
   tx.exec("INSERT INTO tickets(" + std::string(kTicketColumns) +
-              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
           {ticket.id, ticket.queue, ticket.kind, ticket.subject, ticket.status,
            static_cast<std::int64_t>(ticket.priority),
            ticket.customer.empty() ? Value{} : Value{ticket.customer},
            ticket.requester.empty() ? Value{} : Value{ticket.requester},
            ticket.external_ref.empty() ? Value{} : Value{ticket.external_ref},
            to_epoch(ticket.created_at), to_epoch(ticket.updated_at),
-           optional_epoch(ticket.first_response_due)});
-  auto messages = std::move(ticket.messages);
-  ticket.messages.clear();
-  for (auto& m : messages) ticket.messages.push_back(add_message(tx, actor, ticket.id, m));
+           optional_epoch(ticket.first_response_due), optional_epoch(ticket.first_responded_at)});
+  for (auto& m : messages)
+    ticket.messages.push_back(insert_message(tx, actor, ticket.id, std::move(m)));
   Json after = ticket_to_json(ticket, false);
   write_audit(tx, actor, "create", "ticket", ticket.id, "", after.dump());
   events_.publish(tx, "ticket.created", ticket.id, after);
@@ -668,12 +682,6 @@ TicketMessage CoreStore::add_message(Tx& tx, const Actor& actor, const std::stri
     throw NotFound("no ticket '" + ticket_id + "'");
   if (message.direction.empty()) message.direction = "in";
   if (message.at == Instant{}) message.at = clock_.now();
-  auto rows = tx.query(
-      "INSERT INTO ticket_messages(ticket, direction, author, body, message_id, at) VALUES "
-      "(?, ?, ?, ?, ?, ?) RETURNING id",
-      {ticket_id, message.direction, message.author, message.body,
-       message.message_id.empty() ? Value{} : Value{message.message_id}, to_epoch(message.at)});
-  message.id = rows.at(0).integer(0);
   tx.exec("UPDATE tickets SET updated_at = ? WHERE id = ?", {to_epoch(clock_.now()), ticket_id});
   // The first answer by a person meets the first-response target (an automatic reply is
   // written by the system and does not).
@@ -681,6 +689,17 @@ TicketMessage CoreStore::add_message(Tx& tx, const Actor& actor, const std::stri
     tx.exec("UPDATE tickets SET responded_at = ? WHERE id = ? AND responded_at IS NULL",
             {to_epoch(message.at), ticket_id});
   }
+  return insert_message(tx, actor, ticket_id, std::move(message));
+}
+
+TicketMessage CoreStore::insert_message(Tx& tx, const Actor& actor, const std::string& ticket_id,
+                                        TicketMessage message) {
+  auto rows = tx.query(
+      "INSERT INTO ticket_messages(ticket, direction, author, body, message_id, at) VALUES "
+      "(?, ?, ?, ?, ?, ?) RETURNING id",
+      {ticket_id, message.direction, message.author, message.body,
+       message.message_id.empty() ? Value{} : Value{message.message_id}, to_epoch(message.at)});
+  message.id = rows.at(0).integer(0);
   Json after = {{"ticket", ticket_id}, {"message", message.id}, {"direction", message.direction}};
   write_audit(tx, actor, "create", "ticket_message", ticket_id, "", after.dump());
   events_.publish(tx, "ticket.message_added", ticket_id, after);

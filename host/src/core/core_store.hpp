@@ -126,6 +126,10 @@ class CoreStore : public Catalog, public Tickets {
   std::string watch_responses(Outbox& outbox, const std::vector<std::string>& escalate);
 
  private:
+  // Stores a message of a ticket known to exist, with its audit row and event; the caller
+  // keeps the ticket's updated_at and responded_at right.
+  TicketMessage insert_message(Tx& tx, const Actor& actor, const std::string& ticket_id,
+                               TicketMessage message);
   // `before` and `after` are serialized JSON; "" stores NULL.
   // `after_is_next`: `after` is not stored because it is the entity's body in its own table
   // (see migration 2); audit() puts it back.
