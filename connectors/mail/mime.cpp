@@ -7,6 +7,7 @@
 #include <array>
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <memory>
 #include <mutex>
@@ -160,10 +161,19 @@ std::string_view trim(std::string_view s) {
 
 std::string_view view(const char* s) { return s == nullptr ? std::string_view{} : s; }
 
-bool is_ascii(std::string_view s) {
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+// The index of the first byte at or after `i` that is not ASCII, s.size() when none is. Mail
+// text is mostly ASCII: eight bytes at a time.
+std::size_t skip_ascii(std::string_view s, std::size_t i) {
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, s.data() + i, 8);
+    if ((word & 0x8080808080808080ULL) != 0) break;
+  }
+  while (i < s.size() && static_cast<unsigned char>(s[i]) < 0x80) ++i;
+  return i;
 }
+
+bool is_ascii(std::string_view s) { return skip_ascii(s, 0) == s.size(); }
 
 // Length of the well-formed UTF-8 sequence at s[i] (no overlongs, surrogates or values past
 // U+10FFFF), 0 when there is none.
@@ -196,7 +206,7 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
 }
 
 bool valid_utf8(std::string_view s) {
-  for (std::size_t i = 0; i < s.size();) {
+  for (std::size_t i = skip_ascii(s, 0); i < s.size(); i = skip_ascii(s, i)) {
     const std::size_t n = utf8_sequence(s, i);
     if (n == 0) return false;
     i += n;
@@ -241,7 +251,10 @@ std::string utf8_or_windows1252(std::string_view s, bool* fell_back = nullptr) {
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size();) {
-    if (const std::size_t n = utf8_sequence(s, i); n > 0) {
+    if (const std::size_t ascii = skip_ascii(s, i); ascii > i) {
+      out.append(s.substr(i, ascii - i));
+      i = ascii;
+    } else if (const std::size_t n = utf8_sequence(s, i); n > 0) {
       out.append(s.substr(i, n));
       i += n;
     } else {
@@ -268,16 +281,19 @@ std::string quote_input(std::string_view s, std::size_t max_bytes = 80) {
   return text.substr(0, cut) + "…";
 }
 
+// CRLF and lone CR to LF.
 std::string normalize_newlines(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\r') {
-      out += '\n';
-      if (i + 1 < s.size() && s[i + 1] == '\n') ++i;
-    } else {
-      out += s[i];
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t cr = s.find('\r', i);
+    if (cr == std::string_view::npos) {
+      out.append(s.substr(i));
+      break;
     }
+    out.append(s.substr(i, cr - i));
+    out += '\n';
+    i = cr + (cr + 1 < s.size() && s[cr + 1] == '\n' ? 2 : 1);
   }
   return out;
 }
