@@ -77,6 +77,7 @@ class Session : public Poco::Net::TCPServerConnection {
     try {
       send("220 " + settings_.hostname + " LMTP slmhub ready\r\n");
       serve();
+      flush();
     } catch (const Poco::TimeoutException&) {
       send_quietly("421 4.4.2 " + settings_.hostname + " idle too long, closing\r\n");
     } catch (const Poco::Exception& e) {
@@ -176,17 +177,8 @@ class Session : public Poco::Net::TCPServerConnection {
     // declares more than it sends costs address space, not memory.
     message.reserve(declared_size_);
     bool too_large = false;
-    std::string line;
-    for (;;) {
-      if (!read_line(line)) return;  // the client went away: nothing was acknowledged
-      if (line == ".") break;
-      if (!line.empty() && line.front() == '.') line.erase(0, 1);  // dot-unstuffing
-      if (message.size() + line.size() + 2 > settings_.max_message_bytes) too_large = true;
-      if (!too_large) {
-        message += line;
-        message += "\r\n";
-      }
-    }
+    // The client went away before the final ".": nothing was acknowledged.
+    if (!read_message(message, too_large)) return;
     std::vector<LmtpReply> replies;
     if (too_large) {
       replies.assign(
@@ -216,47 +208,88 @@ class Session : public Poco::Net::TCPServerConnection {
     declared_size_ = 0;
   }
 
-  // One line without its CRLF (a bare LF is accepted too). False at end of stream. A line
-  // longer than the buffer limit is cut, not stored whole: memory stays bounded.
-  bool read_line(std::string& line) {
-    line.clear();
-    for (;;) {
-      const auto lf = buffer_.find('\n', scanned_);
-      if (lf != std::string::npos) {
-        std::size_t end = lf;
-        if (end > start_ && buffer_[end - 1] == '\r') --end;
-        line.assign(buffer_, start_, std::min<std::size_t>(end - start_, kMaxLine));
-        // Lines are taken by moving the start, not by erasing: erasing each line from the
-        // front copied the rest of a large message once per line.
-        start_ = scanned_ = lf + 1;
-        return true;
-      }
-      // Only now drop what was consumed, once per read from the socket.
-      buffer_.erase(0, start_);
-      start_ = 0;
+  // The next complete line in the buffer without its CRLF (a bare LF ends a line too);
+  // false when the buffer holds no complete line. Lines are taken by moving the start, not
+  // by erasing: erasing each line from the front copied the rest of a large message once
+  // per line.
+  bool next_line(std::string_view& line) {
+    const auto lf = buffer_.find('\n', scanned_);
+    if (lf == std::string::npos) {
       scanned_ = buffer_.size();
-      if (buffer_.size() > kMaxLine) {  // keep the start, drop the middle of a huge line
-        buffer_.resize(kMaxLine);
-        scanned_ = kMaxLine;
+      return false;
+    }
+    std::size_t end = lf;
+    if (end > start_ && buffer_[end - 1] == '\r') --end;
+    line = std::string_view(buffer_).substr(start_, end - start_);
+    start_ = scanned_ = lf + 1;
+    return true;
+  }
+
+  // Reads more from the client, first sending the replies it is waiting for. False at end
+  // of stream. A line longer than the buffer limit is cut, not stored whole: memory stays
+  // bounded.
+  bool fill() {
+    flush();
+    // Only now drop what was consumed, once per read from the socket.
+    buffer_.erase(0, start_);
+    start_ = 0;
+    scanned_ = buffer_.size();
+    if (buffer_.size() > kMaxLine) {  // keep the start, drop the middle of a huge line
+      buffer_.resize(kMaxLine);
+      scanned_ = kMaxLine;
+    }
+    char chunk[65536];
+    const int n = socket().receiveBytes(chunk, sizeof chunk);
+    if (n <= 0) return false;
+    buffer_.append(chunk, static_cast<std::size_t>(n));
+    return true;
+  }
+
+  // One command line. False at end of stream.
+  bool read_line(std::string& line) {
+    std::string_view view;
+    while (!next_line(view)) {
+      if (!fill()) return false;
+    }
+    line.assign(view.substr(0, kMaxLine));
+    return true;
+  }
+
+  // The message after DATA's 354 up to the line ".", dot-unstuffed, each line ending in
+  // CRLF, appended to `message` while it stays within the size limit (`too_large` says
+  // when it did not). False when the client went away first.
+  bool read_message(std::string& message, bool& too_large) {
+    for (;;) {
+      std::string_view line;
+      while (next_line(line)) {
+        if (line == ".") return true;
+        if (!line.empty() && line.front() == '.') line.remove_prefix(1);  // dot-unstuffing
+        if (message.size() + line.size() + 2 > settings_.max_message_bytes) too_large = true;
+        if (!too_large) {
+          message.append(line);
+          message.append("\r\n");
+        }
       }
-      char chunk[65536];
-      const int n = socket().receiveBytes(chunk, sizeof chunk);
-      if (n <= 0) return false;
-      buffer_.append(chunk, static_cast<std::size_t>(n));
+      if (!fill()) return false;
     }
   }
 
-  void send(const std::string& text) {
+  // Replies wait until the session is about to read again: a pipelining client (RFC 2920)
+  // gets its MAIL, RCPT and DATA replies in one segment instead of three.
+  void send(const std::string& text) { out_ += text; }
+  void flush() {
     std::size_t sent = 0;
-    while (sent < text.size()) {
-      const int n = socket().sendBytes(text.data() + sent, static_cast<int>(text.size() - sent));
+    while (sent < out_.size()) {
+      const int n = socket().sendBytes(out_.data() + sent, static_cast<int>(out_.size() - sent));
       if (n <= 0) throw std::runtime_error("LMTP client closed the connection");
       sent += static_cast<std::size_t>(n);
     }
+    out_.clear();
   }
   void send_quietly(const std::string& text) {
     try {
       send(text);
+      flush();
     } catch (...) {  // closing anyway
     }
   }
@@ -267,6 +300,7 @@ class Session : public Poco::Net::TCPServerConnection {
   Logger& log_;
   Sessions& sessions_;
   std::string buffer_;
+  std::string out_;          // replies not sent yet (see send)
   std::size_t start_ = 0;    // where the next line begins in buffer_
   std::size_t scanned_ = 0;  // buffer_ has no '\n' in [start_, scanned_)
   bool greeted_ = false;
