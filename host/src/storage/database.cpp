@@ -26,6 +26,7 @@
 #include <unordered_map>
 
 #include "slmhub/errors.hpp"
+#include "storage/wal_writes.hpp"
 
 namespace slmhub::host {
 namespace {
@@ -1264,6 +1265,7 @@ std::unique_ptr<Database> Database::open(const std::string& url, const Options& 
       }
     }
     dialect = Dialect::sqlite;
+    install_wal_gathering();
     // The first connection creates the file (and makes it WAL) before the checkpointer opens it.
     SqliteConnection first(path, options.busy_timeout_ms, nullptr);
     checkpointer = std::make_unique<Checkpointer>(path);

@@ -2,6 +2,7 @@
 // a real PostgreSQL 15 cluster (one per test binary, a fresh database per test).
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 #include "error_of.hpp"
 
@@ -565,6 +566,53 @@ TEST(SqliteStore, TheWalIsCheckpointedAndReusedWhileWritesGoOn) {
       << "WAL: " << size(path + "-wal") << " bytes";
   EXPECT_EQ(db->query("SELECT COUNT(*) FROM pages")[0].integer(0), 6000);
   EXPECT_EQ(db->query("PRAGMA integrity_check")[0].text(0), "ok");
+}
+
+// The WAL writes of a commit are gathered into few system calls (storage/wal_writes.hpp):
+// nothing may still be gathered when the commit returns. A child process commits and dies
+// at once, without closing anything; every commit must be there, whole.
+TEST(SqliteStore, EveryCommitThatReturnedIsInTheFilesWhenTheProcessDiesAtOnce) {
+  TempDir dir;
+  const std::string url = "sqlite:" + dir.path() + "/abrupt.db";
+  const std::vector<Migration> schema = {
+      {1, "pages", "CREATE TABLE pages (id BIGINT PRIMARY KEY, body TEXT NOT NULL)"}};
+  const std::string page(4000, 'p');
+  // More than the 128 KiB SQLite's unix VFS writes in one call. Under the 1,000 pages that
+  // start a checkpoint: the commits below must reach the WAL on their own.
+  const std::string large(300 * 1024 + 7, 'L');
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    try {
+      const auto db = Database::open(url);
+      db->migrate("demo", schema);
+      db->transact([&](Tx& tx) { tx.exec("INSERT INTO pages VALUES (1, 'synced')"); });
+      db->transact([&](Tx& tx) {
+        for (std::int64_t id = 3; id < 303; ++id) {
+          tx.exec("INSERT INTO pages VALUES (?, ?)", {id, page});
+        }
+      });
+      // Unsynced commits are never followed by a sync of the WAL: nothing else writes them.
+      db->transact_unsynced([&](Tx& tx) { tx.exec("INSERT INTO pages VALUES (2, ?)", {large}); });
+      db->transact_unsynced(
+          [&](Tx& tx) { tx.exec("UPDATE pages SET body = 'last' WHERE id = 1"); });
+      _exit(0);  // with `db` open: no connection is closed, nothing is flushed
+    } catch (...) {
+      _exit(1);
+    }
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+  const auto db = Database::open(url);
+  EXPECT_EQ(db->query("PRAGMA integrity_check")[0].text(0), "ok");
+  EXPECT_EQ(db->query("SELECT body FROM pages WHERE id = 1")[0].text(0), "last");
+  const auto two = db->query("SELECT length(body) FROM pages WHERE id = 2");
+  ASSERT_EQ(two.size(), 1U);
+  EXPECT_EQ(two[0].integer(0), static_cast<std::int64_t>(large.size()));
+  EXPECT_EQ(db->query("SELECT SUM(length(body)) FROM pages WHERE id >= 3")[0].integer(0),
+            300 * 4000);
+  EXPECT_EQ(db->query("SELECT COUNT(*) FROM pages")[0].integer(0), 302);
 }
 
 TEST(SqliteStore, IsDurableWalWithForeignKeys) {
