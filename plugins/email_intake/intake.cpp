@@ -288,7 +288,7 @@ MailIntake::Prepared MailIntake::prepare(const Queue& queue, const std::string& 
   static const std::regex kTag(R"(\[([A-Z]{2,10}[0-9]{7})\])");
   static const std::regex kIncident(R"(\b(INC[0-9]{7})\b)");
   std::smatch m;
-  if (std::regex_search(mail.subject, m, kTag)) p.tagged = tickets_.find(m[1].str());
+  if (std::regex_search(mail.subject, m, kTag)) p.tagged = tickets_.find_fields(m[1].str());
   if (!p.tagged && std::regex_search(mail.subject, m, kIncident)) {
     p.correlated = tickets_.find_by_external_ref(m[1].str());
   }
@@ -335,7 +335,7 @@ IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
   for (const auto& id : p.thread_ids) {
     auto rows = tx.query("SELECT ticket FROM mail_threads WHERE message_id = ?", {id});
     if (!rows.empty()) {
-      existing = tickets_.find(rows[0].text(0));
+      existing = tickets_.find_fields(rows[0].text(0));
       break;
     }
   }

@@ -445,7 +445,7 @@ Applied Sync::apply_journal(Tx& tx, const Record& r) {
     return Applied::echo;
   }
   std::optional<std::int64_t> message;
-  if (host_.tickets().find(link->local_id)) {
+  if (host_.tickets().find_fields(link->local_id)) {
     TicketMessage m;
     m.direction = "in";
     m.author = "servicenow:" + field(r, "sys_created_by");

@@ -706,11 +706,17 @@ TicketMessage CoreStore::insert_message(Tx& tx, const Actor& actor, const std::s
   return message;
 }
 
-std::optional<Ticket> CoreStore::find(const std::string& id) const {
+std::optional<Ticket> CoreStore::find_fields(const std::string& id) const {
   auto rows =
       store_.query("SELECT " + std::string(kTicketColumns) + " FROM tickets WHERE id = ?", {id});
   if (rows.empty()) return std::nullopt;
-  Ticket t = ticket_from_row(rows[0]);
+  return ticket_from_row(rows[0]);
+}
+
+std::optional<Ticket> CoreStore::find(const std::string& id) const {
+  auto found = find_fields(id);
+  if (!found) return std::nullopt;
+  Ticket& t = *found;
   for (const auto& r :
        store_.query("SELECT id, direction, author, body, message_id, at FROM ticket_messages WHERE "
                     "ticket = ? ORDER BY id",
@@ -724,7 +730,7 @@ std::optional<Ticket> CoreStore::find(const std::string& id) const {
     m.at = from_epoch(r.integer(5));
     t.messages.push_back(std::move(m));
   }
-  return t;
+  return found;
 }
 
 std::optional<Ticket> CoreStore::find_by_external_ref(const std::string& ref) const {

@@ -114,6 +114,7 @@ class CoreStore : public Catalog, public Tickets {
   TicketMessage add_message(Tx& tx, const Actor& actor, const std::string& ticket_id,
                             TicketMessage message) override;
   std::optional<Ticket> find(const std::string& id) const override;
+  std::optional<Ticket> find_fields(const std::string& id) const override;
   std::optional<Ticket> find_by_external_ref(const std::string& ref) const override;
   void update(Tx& tx, const Actor& actor, const Ticket& ticket) override;
   void define_queue(Tx& tx, const std::string& name, const std::string& prefix) override;
