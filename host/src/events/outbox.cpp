@@ -104,7 +104,12 @@ void OutboxService::enqueue(Tx& tx, const OutboxMessage& message) {
        message.headers.is_null() ? std::string("{}") : message.headers.dump(), dedupe_key, now,
        now});
   {
+    // One wake-up per round is enough: after a hint the dispatcher looks again soon anyway
+    // (run()). A wake-up per message was a context switch per message for the dispatcher,
+    // and a system call inside the enqueuing transaction. A channel nobody sends waits for
+    // its sender's first round.
     std::lock_guard lock(mutex_);
+    if (hinted_ || !senders_.contains(message.channel)) return;
     hinted_ = true;
   }
   wake_.notify_all();
