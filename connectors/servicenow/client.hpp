@@ -134,6 +134,7 @@ class Client {
   // rows ACLs all hid is skipped by following its next link.
   // `order_field` replaces sys_updated_on for tables whose rows never change and are swept
   // by creation (sys_journal_field by sys_created_on); the cursor then holds its value.
+  // The next page is read on another thread while `page` runs on the caller's.
   Cursor sweep(const std::string& table, const Cursor& from, const std::string& extra_query,
                const std::vector<std::string>& fields,
                const std::function<bool(std::vector<Record>&&, const Cursor&)>& page,
