@@ -1,9 +1,11 @@
 #include "storage/wal_writes.hpp"
 
 #include <sqlite3.h>
+#include <stdlib.h>
 
 #include <algorithm>
 #include <cstddef>
+#include <filesystem>
 #include <mutex>
 #include <new>
 #include <stdexcept>
@@ -212,15 +214,45 @@ const char* vfs_next_system_call(sqlite3_vfs*, const char* name) {
   return platform->xNextSystemCall(platform, name);
 }
 
+// Whether this SQLite writes WAL frames the way gathering relies on: a commit's frames leave
+// nothing behind, synced or not. Checked on a scratch database before any real one is opened;
+// a SQLite that one day writes frames differently gets the platform's VFS, not a lost commit.
+bool frames_leave_nothing_behind() {
+  std::string dir = (std::filesystem::temp_directory_path() / "slmhub-wal-probe-XXXXXX").string();
+  if (::mkdtemp(dir.data()) == nullptr) return false;
+  bool ok = false;
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2((dir + "/probe.db").c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                      gathering.zName) == SQLITE_OK) {
+    const auto run = [&](const char* sql) {
+      return sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
+    };
+    const auto nothing_held = [&] {
+      sqlite3_file* file = nullptr;
+      return sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &file) == SQLITE_OK &&
+             file != nullptr && file->pMethods == &kWalMethods && wal(file)->pending.empty();
+    };
+    ok = run("PRAGMA journal_mode=WAL") && run("PRAGMA synchronous=NORMAL") &&
+         run("CREATE TABLE t(x)") && nothing_held() &&
+         run("INSERT INTO t VALUES (randomblob(300000))") && nothing_held() &&
+         run("BEGIN; INSERT INTO t VALUES (1); INSERT INTO t VALUES (randomblob(9000)); COMMIT") &&
+         nothing_held() && run("PRAGMA synchronous=FULL") &&
+         run("INSERT INTO t VALUES (randomblob(5000))") && nothing_held();
+  }
+  sqlite3_close(db);
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+  return ok;
+}
+
 }  // namespace
 
-void install_wal_gathering() {
+bool install_wal_gathering() {
+  static bool installed = false;
   static std::once_flag once;
   std::call_once(once, [] {
     platform = sqlite3_vfs_find(nullptr);
-    if (platform == nullptr || platform->iVersion < 3) {
-      throw std::runtime_error("SQLite has no default VFS of version 3 to build on");
-    }
+    if (platform == nullptr || platform->iVersion < 3) return;
     gathering.iVersion = 3;
     gathering.szOsFile = static_cast<int>(kRealOffset) + platform->szOsFile;
     gathering.mxPathname = platform->mxPathname;
@@ -241,10 +273,14 @@ void install_wal_gathering() {
     gathering.xSetSystemCall = vfs_set_system_call;
     gathering.xGetSystemCall = vfs_get_system_call;
     gathering.xNextSystemCall = vfs_next_system_call;
-    if (sqlite3_vfs_register(&gathering, 1) != SQLITE_OK) {
-      throw std::runtime_error("SQLite refused the WAL-gathering VFS");
+    if (sqlite3_vfs_register(&gathering, 0) != SQLITE_OK) return;
+    if (!frames_leave_nothing_behind()) {
+      sqlite3_vfs_unregister(&gathering);
+      return;
     }
+    installed = sqlite3_vfs_register(&gathering, 1) == SQLITE_OK;  // now the default
   });
+  return installed;
 }
 
 }  // namespace slmhub::host

@@ -15,7 +15,10 @@
 
 namespace slmhub::host {
 
-// Idempotent; call before opening the first SQLite connection.
-void install_wal_gathering();
+// Idempotent; call before opening the first SQLite connection. First checks on a scratch
+// database that this SQLite's commits leave nothing gathered; when they do not (a SQLite that
+// writes frames differently), or the check cannot run, the platform's VFS stays the default.
+// True when gathering is on.
+bool install_wal_gathering();
 
 }  // namespace slmhub::host

@@ -20,6 +20,7 @@
 #include "postgres_cluster.hpp"
 #include "slmhub/errors.hpp"
 #include "storage/database.hpp"
+#include "storage/wal_writes.hpp"
 
 namespace slmhub::host {
 namespace {
@@ -613,6 +614,12 @@ TEST(SqliteStore, EveryCommitThatReturnedIsInTheFilesWhenTheProcessDiesAtOnce) {
   EXPECT_EQ(db->query("SELECT SUM(length(body)) FROM pages WHERE id >= 3")[0].integer(0),
             300 * 4000);
   EXPECT_EQ(db->query("SELECT COUNT(*) FROM pages")[0].integer(0), 302);
+}
+
+// The gathering checks this SQLite on a scratch database first and stays off when commits
+// would leave frames behind; on the SQLite we ship with it must be on.
+TEST(SqliteStore, CommitsWriteTheirFramesInOneGoOnThisSqlite) {
+  EXPECT_TRUE(install_wal_gathering());
 }
 
 TEST(SqliteStore, IsDurableWalWithForeignKeys) {
