@@ -107,9 +107,6 @@ class Tickets {
   virtual TicketMessage add_message(Tx& tx, const Actor& actor, const std::string& ticket_id,
                                     TicketMessage message) = 0;
   virtual std::optional<Ticket> find(const std::string& id) const = 0;
-  // The ticket without its messages (`messages` empty): for deciding about a ticket, at a
-  // fraction of find()'s cost once it has a conversation.
-  virtual std::optional<Ticket> find_fields(const std::string& id) const = 0;
   // The ticket whose external_ref (e.g. the ServiceNow INC number) is `ref`, the oldest when
   // several are; nullopt for "" or none.
   virtual std::optional<Ticket> find_by_external_ref(const std::string& ref) const = 0;
@@ -122,6 +119,10 @@ class Tickets {
   // has tickets does not change (its case numbers are in people's mailboxes): a different
   // prefix is a Conflict naming both.
   virtual void define_queue(Tx& tx, const std::string& name, const std::string& prefix) = 0;
+  // The ticket without its messages (`messages` empty): for deciding about a ticket, at a
+  // fraction of find()'s cost once it has a conversation. Last, so that plugins built
+  // before it keep calling the functions they know (kPluginApi stays).
+  virtual std::optional<Ticket> find_fields(const std::string& id) const = 0;
 };
 
 }  // namespace slmhub
