@@ -253,26 +253,13 @@ IntakeResult MailIntake::quarantine_message(const Queue& queue, const std::strin
 
 MailIntake::Prepared MailIntake::prepare(const Queue& queue, const std::string& envelope_from,
                                          const std::string& raw, bool accept_unknown_sender) {
-  Prepared p{&queue,
-             envelope_from,
-             &raw,
-             mail::parse_mail_borrowing(raw),
-             {},
-             {},
-             {},
-             {},
-             {},
-             false,
-             accept_unknown_sender,
-             clock_.now(),
-             sha256_hex(raw),
-             {},
-             {},
-             std::nullopt,
-             std::nullopt,
-             {},
-             0,
-             {}};
+  Prepared p{.queue = &queue,
+             .envelope_from = envelope_from,
+             .raw = &raw,
+             .mail = mail::parse_mail_borrowing(raw),
+             .accept_unknown_sender = accept_unknown_sender,
+             .now = clock_.now(),
+             .sha256 = sha256_hex(raw)};
   const mail::ParsedMail& mail = p.mail;
   p.key = mail.message_id.empty() ? "sha256:" + p.sha256 : "id:" + mail.message_id;
   p.sender = mail.from_address.empty() ? mail::normalize_address(envelope_from).value_or("")

@@ -103,33 +103,34 @@ class MailIntake {
 
  private:
   // What is known of a message before the transaction (parsing is done outside it, in the
-  // delivering session's thread).
+  // delivering session's thread). Every member has an initializer, so prepare() names only
+  // what it knows at construction.
   struct Prepared {
-    const Queue* queue;
-    std::string envelope_from;
-    const std::string* raw;
-    mail::ParsedMail mail;
-    std::string key;  // Message-ID or content hash: what makes it apply once
-    std::string sender;
-    std::string refusal;  // why no auto-reply, or ""
-    std::string day;      // for the per-sender auto-reply count
-    std::string customer;
+    const Queue* queue = nullptr;
+    std::string envelope_from{};
+    const std::string* raw = nullptr;
+    mail::ParsedMail mail{};
+    std::string key{};  // Message-ID or content hash: what makes it apply once
+    std::string sender{};
+    std::string refusal{};  // why no auto-reply, or ""
+    std::string day{};      // for the per-sender auto-reply count
+    std::string customer{};
     bool bounce = false;
     bool accept_unknown_sender = false;
     Instant now{};
     // Worked out here so the group commit, which applies messages one after another, does
     // only what needs the transaction.
-    std::string sha256;                   // of the raw message
-    std::string defects;                  // JSON
-    std::vector<std::string> thread_ids;  // In-Reply-To, then References newest first
+    std::string sha256{};                   // of the raw message
+    std::string defects{};                  // JSON
+    std::vector<std::string> thread_ids{};  // In-Reply-To, then References newest first
     // The ticket the subject's [PREFIX0000042] tag names, and the ticket synced with the
     // ServiceNow incident an INC number in the subject names (committed state: a message
     // cannot name a case number before its ticket's 250).
-    std::optional<Ticket> tagged;
-    std::optional<Ticket> correlated;
-    std::string kind;
+    std::optional<Ticket> tagged{};
+    std::optional<Ticket> correlated{};
+    std::string kind{};
     int priority = 0;
-    std::string reply_subject;  // the subject without Re:/Fwd: prefixes
+    std::string reply_subject{};  // the subject without Re:/Fwd: prefixes
   };
   Prepared prepare(const Queue& queue, const std::string& envelope_from, const std::string& raw,
                    bool accept_unknown_sender);
