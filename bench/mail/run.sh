@@ -70,6 +70,7 @@ fail() { echo "run.sh: FAILED: $*" >&2; trap - EXIT; stop_server; echo "files ke
 
 start_server() {  # dir -> sets server_pid, lmtp_port
   local dir=$1
+  rm -rf "$dir"  # a fresh store, also when --keep names the directory of an earlier run
   mkdir -p "$dir"
   lmtp_port=$(free_port)
   SLMHUB_DB_URL="sqlite:$dir/slmhub.db" SLMHUB_HTTP_PORT=0 \

@@ -26,10 +26,15 @@
 #include <unordered_map>
 
 #include "slmhub/errors.hpp"
+#include "storage/page_cache.hpp"
 #include "storage/wal_writes.hpp"
 
 namespace slmhub::host {
 namespace {
+
+// SQLite's page buffers come from one region mapped at start (storage/page_cache.hpp): the
+// writer's 32 MiB cache (cache_size below) and some for the readers' short-lived ones.
+constexpr std::size_t kPageCacheRegionBytes = std::size_t{40} << 20;
 
 // PostgreSQL type OIDs (server/catalog/pg_type.h is not part of libpq-dev).
 constexpr Oid kBoolOid = 16;
@@ -1108,19 +1113,36 @@ class Database::Pool {
         acquire_timeout_(acquire_timeout_ms) {}
 
   // A connection on loan; goes back to the pool (or is closed when broken) on scope exit.
+  // The writer's connection is lent without leaving the pool's hands.
   class Lease {
    public:
     Lease(Pool& pool, std::unique_ptr<Connection> connection)
-        : pool_(pool), connection_(std::move(connection)) {}
-    ~Lease() { pool_.give_back(std::move(connection_)); }
+        : pool_(pool), connection_(connection.get()), owned_(std::move(connection)) {}
+    Lease(Pool& pool, Connection& lent) : pool_(pool), connection_(&lent) {}
+    ~Lease() {
+      if (owned_) pool_.give_back(std::move(owned_));
+    }
     Lease(const Lease&) = delete;
     Lease& operator=(const Lease&) = delete;
     Connection& operator*() const { return *connection_; }
 
    private:
     Pool& pool_;
-    std::unique_ptr<Connection> connection_;
+    Connection* connection_;
+    std::unique_ptr<Connection> owned_;
   };
+
+  // SQLite: the one connection every transaction runs on, outside the pool, for the caller
+  // holding the in-process write lock. A connection's page cache survives only its own
+  // commits: SQLite drops the whole cache of any connection that finds another's commit in
+  // the WAL when its next transaction begins. Transactions on whichever pooled connection
+  // was idle made the writer re-read its B-tree pages almost every time; on one connection
+  // they stay cached, and so do its prepared statements.
+  Lease writer() {
+    if (writer_ && writer_->broken()) writer_.reset();
+    if (!writer_) writer_ = factory_();
+    return Lease(*this, *writer_);
+  }
 
   Lease acquire() {
     std::unique_lock lock(mutex_);
@@ -1172,6 +1194,7 @@ class Database::Pool {
   std::condition_variable available_;
   std::vector<std::unique_ptr<Connection>> idle_;
   std::size_t open_ = 0;
+  std::unique_ptr<Connection> writer_;
 };
 
 // The Tx handed to a work function. After the first failed statement it refuses further
@@ -1265,6 +1288,7 @@ std::unique_ptr<Database> Database::open(const std::string& url, const Options& 
       }
     }
     dialect = Dialect::sqlite;
+    install_page_cache_region(kPageCacheRegionBytes);
     install_wal_gathering();
     // The first connection creates the file (and makes it WAL) before the checkpointer opens it.
     SqliteConnection first(path, options.busy_timeout_ms, nullptr);
@@ -1346,7 +1370,9 @@ Database::Attempt Database::try_transaction(const std::function<void(Transaction
   const bool last = attempt >= options_.max_attempts;
   std::unique_lock<std::mutex> writer;
   if (checkpointer_) writer = std::unique_lock(checkpointer_->writer);
-  const Pool::Lease lease = pool_->acquire();
+  // SQLite has one writer at a time anyway; in this process it is always the same connection
+  // (Pool::writer says why).
+  const Pool::Lease lease = checkpointer_ ? pool_->writer() : pool_->acquire();
   Connection& connection = *lease;
   try {
     connection.begin(mode.serializable, mode.synced);

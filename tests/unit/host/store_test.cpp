@@ -2,6 +2,7 @@
 // a real PostgreSQL 15 cluster (one per test binary, a fresh database per test).
 #include <gtest/gtest.h>
 
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "error_of.hpp"
@@ -20,6 +21,7 @@
 #include "postgres_cluster.hpp"
 #include "slmhub/errors.hpp"
 #include "storage/database.hpp"
+#include "storage/page_cache.hpp"
 #include "storage/wal_writes.hpp"
 
 namespace slmhub::host {
@@ -620,6 +622,21 @@ TEST(SqliteStore, EveryCommitThatReturnedIsInTheFilesWhenTheProcessDiesAtOnce) {
 // would leave frames behind; on the SQLite we ship with it must be on.
 TEST(SqliteStore, CommitsWriteTheirFramesInOneGoOnThisSqlite) {
   EXPECT_TRUE(install_wal_gathering());
+}
+
+TEST(SqliteStore, PageBuffersComeFromTheRegionMappedAtStart) {
+  TempDir dir;
+  const auto db = Database::open("sqlite:" + dir.path() + "/region.db");
+  // Installed by the first open in this process; later calls report what that one did.
+  EXPECT_TRUE(install_page_cache_region(0));
+  db->transact([](Tx& tx) {
+    tx.exec("CREATE TABLE t(x)", {});
+    tx.exec("INSERT INTO t VALUES (randomblob(200000))", {});
+  });
+  sqlite3_int64 used = 0;
+  sqlite3_int64 highwater = 0;
+  ASSERT_EQ(sqlite3_status64(SQLITE_STATUS_PAGECACHE_USED, &used, &highwater, 0), SQLITE_OK);
+  EXPECT_GT(used, 0) << "the writer's pages were malloc'd one by one";
 }
 
 TEST(SqliteStore, IsDurableWalWithForeignKeys) {
