@@ -274,6 +274,23 @@ class Decoder {
     return out;
   }
 
+  // A POST body (try_fast_interruption) as well as a dataset's entry.
+  Interruption interruption(od::value& value) {
+    static constexpr std::array<std::string_view, 7> kKeys{
+        "id", "service", "type", "start", "end", "customers", "description"};
+    Interruption out = event(value, kKeys, &Interruption::type, kInterruptionTypeNames,
+                             {0, 1, 2, 3}, [](std::size_t key, od::value& v, Interruption& read) {
+                               if (key == 5) {
+                                 read.customers = array_of(v, text_of);
+                               } else {
+                                 read.description = std::string(string_of(v));
+                               }
+                             });
+    check_distinct_customers(out.customers, kNoPath, errors_);
+    rules_hold();
+    return out;
+  }
+
  private:
   // Throws Doubt if a shared rule reported anything.
   void rules_hold() {
@@ -470,22 +487,6 @@ class Decoder {
                  });
   }
 
-  Interruption interruption(od::value& value) {
-    static constexpr std::array<std::string_view, 7> kKeys{
-        "id", "service", "type", "start", "end", "customers", "description"};
-    Interruption out = event(value, kKeys, &Interruption::type, kInterruptionTypeNames,
-                             {0, 1, 2, 3}, [](std::size_t key, od::value& v, Interruption& read) {
-                               if (key == 5) {
-                                 read.customers = array_of(v, text_of);
-                               } else {
-                                 read.description = std::string(string_of(v));
-                               }
-                             });
-    check_distinct_customers(out.customers, kNoPath, errors_);
-    rules_hold();
-    return out;
-  }
-
   int max_depth_;
   std::vector<FieldError> errors_;
 };
@@ -563,7 +564,28 @@ std::optional<Dataset> try_fast_dataset(std::string_view text, int max_depth) {
   return dataset;
 }
 
+std::optional<Interruption> try_fast_interruption(std::string_view text, int max_depth) {
+  // The object and its customers' array.
+  if (max_depth < 2) return std::nullopt;
+  try {
+    od::parser parser;
+    od::document document =
+        ok(parser.iterate(text.data(), text.size(), text.size() + kFastPadding));
+    od::value root = ok(document.get_value());
+    Interruption out = Decoder(max_depth).interruption(root);
+    if (!document.current_location().error()) return std::nullopt;
+    return out;
+  } catch (const Doubt&) {
+    return std::nullopt;
+  }
+}
+
 }  // namespace detail
+
+std::optional<Interruption> try_read_interruption(std::string_view json_text, int max_depth) {
+  const simdjson::padded_string padded(json_text);
+  return detail::try_fast_interruption(padded, max_depth);
+}
 
 Dataset read_dataset(std::string_view json_text, int max_depth) {
   const simdjson::padded_string padded(json_text);

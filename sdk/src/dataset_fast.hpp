@@ -22,4 +22,7 @@ inline constexpr std::size_t kFastPadding = 64;
 // leaves to the strict path). `text` must be followed by kFastPadding readable bytes.
 std::optional<Dataset> try_fast_dataset(std::string_view text, int max_depth);
 
+// The same for one interruption: parse_interruption(parse_json(text, max_depth)), or nullopt.
+std::optional<Interruption> try_fast_interruption(std::string_view text, int max_depth);
+
 }  // namespace slmhub::detail

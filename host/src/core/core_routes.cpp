@@ -57,6 +57,14 @@ void check_ticket_access(const Request& req, const Ticket& t) {
 
 }  // namespace
 
+EntityRecord CoreStore::parse(const EntityKind& kind, const Request& request) {
+  if (kind.plural == "interruptions") {
+    if (auto v = try_read_interruption(request.body, request.max_json_depth))
+      return interruption_record(*v, "$");
+  }
+  return parse(kind, parse_body_object(request), "$");
+}
+
 // What a write stored: the record itself, except for maintenance, which the maintenance
 // policy may have re-classified on the way in.
 std::string CoreStore::stored_text(const EntityKind& kind, const EntityRecord& record) const {
@@ -92,7 +100,7 @@ void CoreStore::add_routes(Router& router) {
                "host");
     router.add({"POST", base, kind.write_role,
                 [this, k](const Request& req) {
-                  auto record = parse(*k, parse_body_object(req), "$");
+                  auto record = parse(*k, req);
                   auto actor = actor_of(req);
                   writer_.submit([&](Tx& tx) { write(tx, actor, *k, record, true); });
                   auto r = Response::text(stored_text(*k, record), "application/json", 201);

@@ -196,25 +196,37 @@ EntityRecord CoreStore::parse(const EntityKind& kind, const Json& body, const st
     rec.end_at = to_epoch(v.end);
     ref("services", v.service, path + ".service");
   } else if (kind.plural == "interruptions") {
-    auto v = read_one<Interruption>(body, path, interruption_from_json);
-    rec.id = v.id;
-    rec.body = to_json(v);
-    rec.service = v.service;
-    rec.start_at = to_epoch(v.start);
-    if (v.end) rec.end_at = to_epoch(*v.end);
-    ref("services", v.service, path + ".service");
-    for (std::size_t i = 0; i < v.customers.size(); ++i)
-      ref("customers", v.customers[i], path + ".customers[" + std::to_string(i) + "]");
+    return interruption_record(read_one<Interruption>(body, path, interruption_from_json), path);
   } else {
     throw std::logic_error("no codec for " + kind.plural);
   }
   rec.text = rec.body.dump();
   rec.path = path;
-  // Events name the entity rather than copy it: handlers read the current record through
-  // the Catalog, and a write stores its body twice (entity and audit), not three times.
-  Json reference = {{"kind", kind.singular}, {"id", rec.id}};
-  if (rec.service) reference["service"] = *rec.service;
-  rec.event_text = reference.dump();
+  rec.event_text = event_text(kind, rec);
+  return rec;
+}
+
+// Events name the entity rather than copy it: handlers read the current record through the
+// Catalog, and a write stores its body twice (entity and audit), not three times.
+std::string CoreStore::event_text(const EntityKind& kind, const EntityRecord& record) {
+  Json reference = {{"kind", kind.singular}, {"id", record.id}};
+  if (record.service) reference["service"] = *record.service;
+  return reference.dump();
+}
+
+EntityRecord CoreStore::interruption_record(const Interruption& v, const std::string& path) {
+  EntityRecord rec;
+  rec.id = v.id;
+  rec.text = to_json_text(v);
+  rec.service = v.service;
+  rec.start_at = to_epoch(v.start);
+  if (v.end) rec.end_at = to_epoch(*v.end);
+  rec.refs.emplace_back("services", v.service, path + ".service");
+  for (std::size_t i = 0; i < v.customers.size(); ++i)
+    rec.refs.emplace_back("customers", v.customers[i],
+                          path + ".customers[" + std::to_string(i) + "]");
+  rec.path = path;
+  rec.event_text = event_text(kind("interruptions"), rec);
   return rec;
 }
 
@@ -287,12 +299,12 @@ bool CoreStore::write(Tx& tx, const Actor& actor, const EntityKind& kind, const 
   // Events that other plugins wait for, beyond created/updated.
   if (!existing.empty()) {
     Json old = Json::parse(before);
-    if (kind.plural == "interruptions" && record.body.contains("end") && !old.contains("end"))
+    if (kind.plural == "interruptions" && record.end_at && !old.contains("end"))
       events_.publish_serialized(tx, "interruption.resolved", record.id, record.event_text);
     if (kind.plural == "maintenance" && record.body.value("status", "") == "cancelled" &&
         old.value("status", "") != "cancelled")
       event = "maintenance.cancelled";
-  } else if (kind.plural == "interruptions" && record.body.contains("end")) {
+  } else if (kind.plural == "interruptions" && record.end_at) {
     events_.publish_serialized(tx, "interruption.resolved", record.id, record.event_text);
   }
   events_.publish_serialized(tx, event, record.id, record.event_text);

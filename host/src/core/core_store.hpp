@@ -17,6 +17,7 @@
 #include "core/group_commit.hpp"
 #include "slmhub/catalog.hpp"
 #include "slmhub/events.hpp"
+#include "slmhub/http.hpp"
 #include "slmhub/log.hpp"
 
 namespace slmhub::host {
@@ -37,8 +38,8 @@ struct EntityKind {
 // A validated entity ready to store.
 struct EntityRecord {
   std::string id;
-  Json body;               // canonical JSON (the codec's to_json)
-  std::string text;        // body.dump(), made once on the request thread
+  Json body;               // canonical JSON (the codec's to_json); null for interruptions
+  std::string text;        // the canonical JSON's text, made once on the request thread
   std::string event_text;  // the events' payload: {"kind", "id", "service"?}
   std::optional<std::string> service;
   std::optional<std::int64_t> start_at;
@@ -75,6 +76,9 @@ class CoreStore : public Catalog, public Tickets {
   static const EntityKind& kind(const std::string& plural);
   // Validates `body` as an entity of `kind`; ValidationError with JSON paths.
   static EntityRecord parse(const EntityKind& kind, const Json& body, const std::string& path);
+  // The same for a request's body ("$"). An interruption, the one entity written at rates
+  // where it matters, is read straight from the text when it can be (try_read_interruption).
+  static EntityRecord parse(const EntityKind& kind, const Request& request);
 
   void start_writer(int max_batch) { writer_.start(max_batch); }
   void stop_writer() { writer_.stop(); }
@@ -136,6 +140,8 @@ class CoreStore : public Catalog, public Tickets {
   // (see migration 2); audit() puts it back.
   // The window after the maintenance policy, re-encoded when the policy changed it.
   MaintenanceContext maintenance_context(Tx& tx, const MaintenanceWindow& window) const;
+  static EntityRecord interruption_record(const Interruption& value, const std::string& path);
+  static std::string event_text(const EntityKind& kind, const EntityRecord& record);
   EntityRecord apply_maintenance_policy(Tx& tx, const EntityRecord& record,
                                         const std::string& before);
   void write_audit(Tx& tx, const Actor& actor, const std::string& action, const std::string& entity,

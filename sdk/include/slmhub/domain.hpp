@@ -271,6 +271,13 @@ Dataset read_dataset(std::string_view json_text, int max_depth = 64);
 // the file cannot be opened or mapped.
 Dataset read_dataset_file(const std::string& path, int max_depth = 64);
 
+// One interruption from a request body: the Interruption
+// parse_interruption(parse_json(json_text, max_depth)) returns, read by read_dataset's decoder
+// straight from the text, or nullopt whenever the decoder is not sure of the text (malformed,
+// invalid, or a form it leaves to the strict path, such as an escape in a key); the strict
+// path then says what is wrong. Copies the text once.
+std::optional<Interruption> try_read_interruption(std::string_view json_text, int max_depth = 64);
+
 // ---- writers -----------------------------------------------------------------------------
 
 Json to_json(const CalendarDef& value);
@@ -282,6 +289,9 @@ Json to_json(const Contact& value);
 Json to_json(const Customer& value);
 Json to_json(const MaintenanceWindow& value);
 Json to_json(const Interruption& value);
+// to_json(value).dump(), written without the JSON tree (an interruption is stored as this
+// text on every POST).
+std::string to_json_text(const Interruption& value);
 Json to_json(const Dataset& value);
 
 }  // namespace slmhub

@@ -267,5 +267,143 @@ TEST(ReadDataset, FileErrorsAndEmptyFile) {
   EXPECT_EQ(describe(read.errors), describe(strict.errors));
 }
 
+// One interruption, as a POST body: try_read_interruption either gives up or returns the
+// strict path's Interruption, and to_json_text writes what to_json(...).dump() writes.
+bool check_interruption(const std::string& text, const std::string& what) {
+  SCOPED_TRACE(what + ": " + text.substr(0, 200));
+  std::optional<Interruption> strict;
+  std::vector<FieldError> errors;
+  try {
+    strict = parse_interruption(parse_json(text));
+  } catch (const ValidationError& e) {
+    errors = e.errors();
+  }
+  const std::optional<Interruption> fast = try_read_interruption(text);
+  if (fast) {
+    EXPECT_TRUE(strict) << "the fast decoder accepted what the strict path rejects:\n"
+                        << describe(errors);
+    if (strict) {
+      EXPECT_TRUE(*fast == *strict) << "different Interruptions";
+    }
+  }
+  if (strict) {
+    EXPECT_EQ(to_json_text(*strict), to_json(*strict).dump());
+  }
+  return fast.has_value();
+}
+
+TEST(ReadInterruption, SingleMutationsAgreeWithTheStrictPath) {
+  const Json base = {{"id", "inc-1"},
+                     {"service", "oracle-prod"},
+                     {"type", "outage"},
+                     {"start", "2026-11-03T10:00:00Z"},
+                     {"end", "2026-11-03T11:30:00Z"},
+                     {"customers", {"registrar", "library"}},
+                     {"description", "Listener down"}};
+  ASSERT_TRUE(check_interruption(base.dump(), "the example"));
+  const std::vector<Json> replacements = {Json(1),
+                                          Json(-1),
+                                          Json(1.5),
+                                          Json("x"),
+                                          Json(""),
+                                          Json(true),
+                                          Json(nullptr),
+                                          Json::array(),
+                                          Json::object(),
+                                          Json("outage"),
+                                          Json("planned_maintenance"),
+                                          Json("a\"b\\c\n\t\x01 é 😀")};
+  int cases = 0;
+  int accepted = 0;
+  auto check = [&](const std::string& what, const Json& j) {
+    ++cases;
+    accepted += check_interruption(j.dump(), what) ? 1 : 0;
+  };
+  walk(base, Json::json_pointer(), [&](const Json::json_pointer& at) {
+    const Json& value = base[at];
+    const std::string where = at.to_string();
+    if (value.is_object()) {
+      Json j = base;
+      j[at]["zz"] = 1;
+      check(where + " + unknown key", j);
+      for (const auto& [key, unused] : value.items()) {
+        Json without = base;
+        without[at].erase(key);
+        check(where + " - " + key, without);
+      }
+      Json swapped = base;
+      std::swap(swapped["start"], swapped["end"]);
+      check("start/end swapped", swapped);
+    } else if (value.is_array()) {
+      Json repeated = base;
+      repeated[at].push_back(repeated[at][0]);
+      check(where + " first repeated", repeated);
+    }
+    if (at.empty()) return;
+    for (const auto& replacement : replacements) {
+      Json j = base;
+      j[at] = replacement;
+      check(where + " = " + replacement.dump(), j);
+    }
+    if (value.is_string() && value.get<std::string>().ends_with("Z")) {
+      const auto text = value.get<std::string>();
+      for (const std::string& other :
+           {text.substr(0, text.size() - 1), text.substr(0, text.size() - 1) + "+02:00",
+            text.substr(0, text.size() - 1) + ".5Z"}) {
+        Json j = base;
+        j[at] = other;
+        check(where + " = " + other, j);
+      }
+    }
+  });
+  EXPECT_GT(cases, 80);
+  EXPECT_GT(accepted, 20);  // not vacuous: the decoder reads the valid variants itself
+}
+
+TEST(ReadInterruption, TextualVariants) {
+  const std::string base =
+      R"({"id":"inc-1","service":"oracle-prod","type":"outage","start":"2026-11-03T10:00:00Z"})";
+  EXPECT_TRUE(check_interruption(base, "minimal"));
+  EXPECT_TRUE(check_interruption(" \n" + base + "\t ", "whitespace around"));
+  EXPECT_TRUE(check_interruption(
+      R"({"id":"inc-1","service":"oracle-prod","type":"outage","start":"2026-11-03T10:00:00Z","description":"Caf\u00e9 \ud83d\ude00 \" \\ \/"})",
+      "escapes"));
+  const std::vector<std::string> refused = {
+      base + " x",
+      base + "}",
+      base + ",",
+      "[" + base + "]",
+      base.substr(0, base.size() - 1),
+      "",
+      "null",
+      "\"inc-1\"",
+      std::string(200, '['),
+      R"({"id":"inc-1","id":"inc-2","service":"s","type":"outage","start":"2026-11-03T10:00:00Z"})",
+      R"({"i\u0064":"inc-1","service":"s","type":"outage","start":"2026-11-03T10:00:00Z"})",
+      R"({"id":"\ud83d","service":"s","type":"outage","start":"2026-11-03T10:00:00Z"})"};
+  for (const std::string& text : refused) {
+    EXPECT_FALSE(check_interruption(text, "document " + text.substr(0, 30)));
+  }
+  // The depth limit is the strict path's: an object with a list needs two levels.
+  const std::string with_list =
+      R"({"id":"inc-1","service":"s","type":"outage","start":"2026-11-03T10:00:00Z","customers":["c"]})";
+  EXPECT_FALSE(try_read_interruption(with_list, 1));
+  EXPECT_TRUE(try_read_interruption(with_list, 2));
+}
+
+TEST(ReadInterruption, TextOfEveryControlCharacterIsTheTreesDump) {
+  Interruption value;
+  value.id = "inc-1";
+  value.service = "s";
+  value.start = parse_instant("2026-11-03T10:00:00Z");
+  std::string every;
+  for (int c = 1; c < 0x80; ++c) every += static_cast<char>(c);
+  value.description = every + "é😀";
+  value.customers = {"a\"", "b\\"};
+  EXPECT_EQ(to_json_text(value), to_json(value).dump());
+  value.description = std::string("\xff");  // not UTF-8: refused as the tree's dump refuses it
+  EXPECT_THROW(to_json_text(value), Json::type_error);
+}
+
 }  // namespace
 }  // namespace slmhub
