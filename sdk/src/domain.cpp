@@ -578,7 +578,12 @@ bool well_formed_utf8(std::string_view text) {
 void append_json_string(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
-  for (const char c : text) {
+  std::size_t run = 0;  // the start of the characters not yet written, none needing escape
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(text, run, i - run);
+    run = i + 1;
     switch (c) {
       case '"':
         out += "\\\"";
@@ -602,15 +607,12 @@ void append_json_string(std::string& out, std::string_view text) {
         out += "\\t";
         break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += "\\u00";
-          out += kHex[static_cast<unsigned char>(c) >> 4];
-          out += kHex[static_cast<unsigned char>(c) & 0xF];
-        } else {
-          out += c;
-        }
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xF];
     }
   }
+  out.append(text, run, text.size() - run);
   out += '"';
 }
 
@@ -623,7 +625,10 @@ std::string to_json_text(const Interruption& value) {
   for (const auto& customer : value.customers) writable = writable && well_formed_utf8(customer);
   if (!writable) return to_json(value).dump();
   // The keys in the order of the tree's sorted map.
-  std::string out = "{";
+  std::string out;
+  out.reserve(160 + value.id.size() + value.service.size() +
+              (value.description ? value.description->size() : 0) + 8 * value.customers.size());
+  out += '{';
   if (!value.customers.empty()) {
     out += "\"customers\":[";
     for (std::size_t i = 0; i < value.customers.size(); ++i) {

@@ -139,7 +139,27 @@ Instant parse_instant(std::string_view text) {
   return Instant{date::sys_days{ymd}} + hours{*hh} + minutes{*mm} + seconds{*ss} - offset;
 }
 
-std::string format_instant(Instant t) { return date::format("%FT%TZ", t); }
+std::string format_instant(Instant t) {
+  // date::format goes through an ostringstream; every stored entity and API answer formats
+  // instants, so the common years are written by hand (the same text).
+  const auto day = date::floor<date::days>(t);
+  const date::year_month_day ymd(day);
+  const int year = static_cast<int>(ymd.year());
+  if (year < 0 || year > 9999) return date::format("%FT%TZ", t);
+  const auto seconds = (t - day).count();
+  char text[] = "0000-00-00T00:00:00Z";
+  auto put = [&text](int at, int digits, long long value) {
+    for (int i = at + digits - 1; i >= at; --i, value /= 10)
+      text[i] = static_cast<char>('0' + value % 10);
+  };
+  put(0, 4, year);
+  put(5, 2, static_cast<unsigned>(ymd.month()));
+  put(8, 2, static_cast<unsigned>(ymd.day()));
+  put(11, 2, seconds / 3600);
+  put(14, 2, seconds / 60 % 60);
+  put(17, 2, seconds % 60);
+  return std::string(text, sizeof text - 1);
+}
 
 date::year_month_day parse_date(std::string_view text) {
   constexpr std::string_view kShape = "expected a date YYYY-MM-DD";

@@ -8,6 +8,8 @@
 
 #include "error_of.hpp"
 
+#include <date/date.h>
+
 #include <bitset>
 #include <random>
 
@@ -47,6 +49,20 @@ BusinessCalendar sunday_only(const date::time_zone* zone, DayHours h) {
 }
 
 // ---- Instants ------------------------------------------------------------------------------
+
+TEST(FormatInstant, IsDateFormatsTextAcrossTheYears) {
+  // Hand-written for years 0-9999; date::format is the reference (and the fallback beyond).
+  std::mt19937_64 random(7);
+  std::vector<std::int64_t> seconds = {
+      0,          -1,           59,           86399,        951782400,   951868799,
+      1772316000, 253402300799, 253402300800, -62167219200, -62167219201};
+  std::uniform_int_distribution<std::int64_t> any(-62167219200 - 86400 * 400, 253402300799 + 86400);
+  for (int i = 0; i < 20000; ++i) seconds.push_back(any(random));
+  for (const std::int64_t s : seconds) {
+    const Instant t{std::chrono::seconds(s)};
+    ASSERT_EQ(format_instant(t), date::format("%FT%TZ", t)) << s;
+  }
+}
 
 TEST(ParseInstant, Utc) {
   EXPECT_EQ(at("2026-11-03T14:00:00Z"), date::sys_days{2026_y / 11 / 3} + hours{14});
