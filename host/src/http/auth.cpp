@@ -157,11 +157,11 @@ AuthResult TokenStore::authenticate(const std::string& authorization, Principal&
   std::string hash = sha256_hex(token.substr(17));
 
   auto now_steady = std::chrono::steady_clock::now();
-  std::optional<Cached> cached;
+  std::shared_ptr<const Cached> cached;
   {
     std::lock_guard lock(mutex_);
     auto it = cache_.find(id);
-    if (it != cache_.end() && now_steady - it->second.loaded < kCacheTtl) cached = it->second;
+    if (it != cache_.end() && now_steady - it->second->loaded < kCacheTtl) cached = it->second;
   }
   if (!cached) {
     auto rows = store_.query(
@@ -175,9 +175,9 @@ AuthResult TokenStore::authenticate(const std::string& authorization, Principal&
     for (auto& r : split_roles(rows[0].text(2))) c.principal.roles.insert(r);
     if (auto e = rows[0].optional_integer(3)) c.expires_at = from_epoch(*e);
     c.loaded = now_steady;
+    cached = std::make_shared<const Cached>(std::move(c));
     std::lock_guard lock(mutex_);
-    cache_[id] = c;
-    cached = std::move(c);
+    cache_[id] = cached;
   }
   if (cached->hash.size() != hash.size() ||
       CRYPTO_memcmp(cached->hash.data(), hash.data(), hash.size()) != 0)

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -58,7 +59,8 @@ class TokenStore {
   Store& store_;
   const Clock& clock_;
   std::mutex mutex_;
-  std::unordered_map<std::string, Cached> cache_;
+  // Shared, so a request takes its token's entry without copying the principal.
+  std::unordered_map<std::string, std::shared_ptr<const Cached>> cache_;
 };
 
 std::string random_token(std::size_t bytes);  // base64url, no padding
