@@ -75,3 +75,5 @@ echo "| date | machine | target | req/s (median of $runs) | p99 | |"
 echo "| --- | --- | --- | --- | --- | --- |"
 echo "| $(date -u +%F) | $(nproc) cores, wrk -t2 -c$conns -d${seconds}s | bare Poco handler (parse only) | $bare_rps | $bare_p99 | anchor |"
 echo "| $(date -u +%F) | $(nproc) cores, wrk -t2 -c$conns -d${seconds}s | slmhub POST /api/v1/interruptions | $slm_rps | $slm_p99 | ${ratio} % of bare; $stored rows committed |"
+echo
+echo "Runs, alternating (req/s): bare $(awk '{print $1}' "$work/bare.txt" | paste -sd/); slmhub $(awk '{print $1}' "$work/slm.txt" | paste -sd/)."
