@@ -9,6 +9,7 @@
 
 #include "slmhub/digest.hpp"
 #include "slmhub/json.hpp"
+#include "slmhub/utf8.hpp"
 
 namespace slmhub::mail {
 namespace {
@@ -37,38 +38,9 @@ void refuse_line_breaks(std::string_view value, std::string_view field) {
   }
 }
 
-// The length of the UTF-8 sequence starting at `at`, or 0 when it is not a valid one
-// (overlong forms, surrogates and code points above U+10FFFF are invalid, RFC 3629 §4).
-std::size_t utf8_length(std::string_view text, std::size_t at) {
-  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
-  const unsigned char lead = byte(at);
-  if (lead < 0x80) return 1;
-  std::size_t length = 0;
-  unsigned char low = 0x80, high = 0xBF;  // bounds of the second byte
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    if (lead == 0xE0) low = 0xA0;
-    if (lead == 0xED) high = 0x9F;
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    if (lead == 0xF0) low = 0x90;
-    if (lead == 0xF4) high = 0x8F;
-  } else {
-    return 0;
-  }
-  if (at + length > text.size()) return 0;
-  if (byte(at + 1) < low || byte(at + 1) > high) return 0;
-  for (std::size_t i = 2; i < length; ++i) {
-    if (byte(at + i) < 0x80 || byte(at + i) > 0xBF) return 0;
-  }
-  return length;
-}
-
 void require_utf8(std::string_view text, std::string_view field) {
   for (std::size_t at = 0; at < text.size();) {
-    const std::size_t length = utf8_length(text, at);
+    const std::size_t length = utf8_sequence(text, at);
     if (length == 0) {
       refuse(std::string(field) + " is not valid UTF-8 (byte " + std::to_string(at) + ")");
     }
@@ -135,7 +107,7 @@ std::vector<std::string> encoded_words(std::string_view text, std::size_t first_
     limit = kMaxEncodedWord;
   };
   for (std::size_t at = 0; at < text.size();) {
-    const std::size_t length = utf8_length(text, at);
+    const std::size_t length = utf8_sequence(text, at);
     const std::string_view character = text.substr(at, length);
     std::string piece;
     if (use_q) append_q(piece, character);

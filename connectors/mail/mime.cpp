@@ -19,6 +19,7 @@
 
 #include "address.hpp"
 #include "slmhub/digest.hpp"
+#include "slmhub/utf8.hpp"
 
 namespace slmhub::mail {
 
@@ -161,58 +162,7 @@ std::string_view trim(std::string_view s) {
 
 std::string_view view(const char* s) { return s == nullptr ? std::string_view{} : s; }
 
-// The index of the first byte at or after `i` that is not ASCII, s.size() when none is. Mail
-// text is mostly ASCII: eight bytes at a time.
-std::size_t skip_ascii(std::string_view s, std::size_t i) {
-  for (; i + 8 <= s.size(); i += 8) {
-    std::uint64_t word;
-    std::memcpy(&word, s.data() + i, 8);
-    if ((word & 0x8080808080808080ULL) != 0) break;
-  }
-  while (i < s.size() && static_cast<unsigned char>(s[i]) < 0x80) ++i;
-  return i;
-}
-
 bool is_ascii(std::string_view s) { return skip_ascii(s, 0) == s.size(); }
-
-// Length of the well-formed UTF-8 sequence at s[i] (no overlongs, surrogates or values past
-// U+10FFFF), 0 when there is none.
-std::size_t utf8_sequence(std::string_view s, std::size_t i) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  if (b0 < 0x80) return 1;
-  std::size_t n = 0;
-  char32_t cp = 0;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    n = 2;
-    cp = b0 & 0x1F;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    n = 3;
-    cp = b0 & 0x0F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    n = 4;
-    cp = b0 & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if ((b & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  if (n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return 0;
-  if (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return 0;
-  return n;
-}
-
-bool valid_utf8(std::string_view s) {
-  for (std::size_t i = skip_ascii(s, 0); i < s.size(); i = skip_ascii(s, i)) {
-    const std::size_t n = utf8_sequence(s, i);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
-}
 
 void append_utf8(std::string& out, char32_t cp) {
   if (cp < 0x80) {

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "domain_rules.hpp"
+#include "slmhub/utf8.hpp"
 
 namespace slmhub {
 namespace {
@@ -537,42 +538,6 @@ Json to_json(const Interruption& value) {
 
 namespace {
 
-// Well-formed UTF-8 as the JSON writer requires it: no overlong forms, no surrogates, nothing
-// past U+10FFFF.
-bool well_formed_utf8(std::string_view text) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    if (byte < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t length = 0;
-    unsigned low = 0x80;
-    unsigned high = 0xBF;  // the bounds of the second byte; later ones are 0x80..0xBF
-    if (byte >= 0xC2 && byte <= 0xDF) {
-      length = 2;
-    } else if (byte >= 0xE0 && byte <= 0xEF) {
-      length = 3;
-      if (byte == 0xE0) low = 0xA0;
-      if (byte == 0xED) high = 0x9F;
-    } else if (byte >= 0xF0 && byte <= 0xF4) {
-      length = 4;
-      if (byte == 0xF0) low = 0x90;
-      if (byte == 0xF4) high = 0x8F;
-    } else {
-      return false;
-    }
-    if (text.size() - i < length) return false;
-    for (std::size_t k = 1; k < length; ++k) {
-      const auto next = static_cast<unsigned char>(text[i + k]);
-      if (next < (k == 1 ? low : 0x80) || next > (k == 1 ? high : 0xBF)) return false;
-    }
-    i += length;
-  }
-  return true;
-}
-
 // A JSON string as nlohmann::json's dump() writes it (UTF-8 as is, the two-character escapes
 // where JSON has them, other control characters as \u00xx).
 void append_json_string(std::string& out, std::string_view text) {
@@ -620,9 +585,9 @@ void append_json_string(std::string& out, std::string_view text) {
 
 std::string to_json_text(const Interruption& value) {
   // Text the JSON writer refuses goes to it, to be refused the same way.
-  bool writable = well_formed_utf8(value.id) && well_formed_utf8(value.service) &&
-                  (!value.description || well_formed_utf8(*value.description));
-  for (const auto& customer : value.customers) writable = writable && well_formed_utf8(customer);
+  bool writable = valid_utf8(value.id) && valid_utf8(value.service) &&
+                  (!value.description || valid_utf8(*value.description));
+  for (const auto& customer : value.customers) writable = writable && valid_utf8(customer);
   if (!writable) return to_json(value).dump();
   // The keys in the order of the tree's sorted map.
   std::string out;

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "slmhub/errors.hpp"
+#include "slmhub/utf8.hpp"
 
 namespace slmhub::fuzz {
 
@@ -25,8 +26,6 @@ struct Finding : std::logic_error {
 inline void expect(bool ok, const std::string& what) {
   if (!ok) throw Finding(what);
 }
-
-bool valid_utf8(std::string_view text);
 
 // The problem's texts on one line for a Finding's message.
 std::string describe(const Problem& problem);
