@@ -143,8 +143,10 @@ TEST(Crash, MailboxPollingKilledMidwayMakesEveryMessageOneTicket) {
     ServerProcess server(
         dir.path(),
         {{"SLMHUB_PLUGINS_EMAIL_INTAKE_QUEUES", "db-requests:DBR:db-requests@example.org"},
+         // A poll that finds Dovecot stalled by the killed session gives up after 5 s (the
+         // default, 30 s, is also how long http() waits) and the next poll tries again.
          {"SLMHUB_PLUGINS_EMAIL_INTAKE_POLL_MAILBOXES",
-          url + "?queue=db-requests&secret=db_mailbox"},
+          url + "?queue=db-requests&secret=db_mailbox&timeout_ms=5000"},
          {"SLMHUB_PLUGINS_EMAIL_INTAKE_POLL_CA_FILE", dovecot.ca_file()},
          {"SLMHUB_PLUGINS_EMAIL_INTAKE_POLL_SCHEDULE", "0 0 1 1 *"},
          {"SLMHUB_JOBS_LEASE_SECONDS", "1"},
