@@ -1,11 +1,16 @@
-// The availability engine (DOMAIN.md §3-4). Every set of seconds is an IntervalSet, so unions
-// never count a second twice and "X always wins" is a subtraction; money stays a rational
-// num/den until the single half-up rounding at the end.
+// The availability engine (DOMAIN.md §3-4). Sets of seconds are sorted disjoint intervals
+// (IntervalSet, or flat lists of them in the monthly pass, which must not allocate per
+// interruption), so unions never count a second twice and "X always wins" is a subtraction;
+// money stays a rational num/den until the single half-up rounding at the end. Customers are
+// ranks (their place in id order) until the report is written, so that matching a name is an
+// integer compare and sorting ranks sorts ids.
 #include "engine.hpp"
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <map>
+#include <span>
 #include <string_view>
 #include <tuple>
 #include <unordered_map>
@@ -38,6 +43,7 @@ class ServiceHours {
     }
     calendar_.emplace(def->to_calendar());
   }
+  bool all_day() const { return !calendar_; }
   IntervalSet within(Interval span) const {
     if (span.empty()) return {};
     if (!calendar_) return IntervalSet{span};
@@ -87,7 +93,7 @@ struct Maintenance {
 // budget of the fiscal year it starts in. Windows before the month are walked too: they used
 // budget the month's windows can no longer use.
 Maintenance classify_maintenance(const Dataset& dataset, const Service& service,
-                                 std::vector<const MaintenanceWindow*> windows,
+                                 std::span<const MaintenanceWindow*> windows,
                                  const ServiceHours& hours, const date::time_zone* zone,
                                  const BusinessCalendar& provider) {
   std::sort(windows.begin(), windows.end(), [](const auto* a, const auto* b) {
@@ -97,25 +103,45 @@ Maintenance classify_maintenance(const Dataset& dataset, const Service& service,
   const int64_t budget = service.maintenance_budget_hours_per_fy * 3600;
   std::map<int, int64_t> used;  // by fiscal year
   Maintenance out;
+  out.windows.reserve(windows.size());
+  FiscalYear year{0, {}};  // windows come in time order: most share the previous one's year
   for (const auto* w : windows) {
-    const int fy = fiscal_year_of(w->start, zone, dataset.fiscal_year_start_month).year;
-    const IntervalSet in_hours = hours.within({w->start, w->end});
-    if (w->category == MaintenanceCategory::planned_outage &&
-        pre_approved(*w, service.environment, provider)) {
+    if (w->start < year.bounds.start || w->start >= year.bounds.end) {
+      year = fiscal_year_of(w->start, zone, dataset.fiscal_year_start_month);
+    }
+    const int fy = year.year;
+    const Interval span{w->start, w->end};
+    const bool approved = w->category == MaintenanceCategory::planned_outage &&
+                          pre_approved(*w, service.environment, provider);
+    // The common case without set algebra: all hours count, nothing excluded yet overlaps
+    // (windows come in start order) and the budget covers the whole window.
+    if (approved && hours.all_day() &&
+        (out.excluded.empty() || out.excluded.intervals().back().end <= span.start) &&
+        span.seconds() <= budget - used[fy]) {
+      used[fy] += span.seconds();
+      out.excluded.add(span);
+      out.windows.push_back({w, span, fy, IntervalSet{span}, {}});
+      continue;
+    }
+    const IntervalSet in_hours = hours.within(span);
+    if (approved) {
       const IntervalSet fresh = in_hours.subtract(out.excluded);
       IntervalSet take = fresh.earliest(budget - used[fy]);
       used[fy] += take.measure();
-      out.excluded = out.excluded.unite(take);
+      for (const Interval& piece : take.intervals()) out.excluded.add(piece);
       IntervalSet rest = fresh.subtract(take);
-      out.windows.push_back({w, {w->start, w->end}, fy, std::move(take), std::move(rest)});
+      out.windows.push_back({w, span, fy, std::move(take), std::move(rest)});
     } else {
-      out.windows.push_back({w, {w->start, w->end}, fy, {}, in_hours});
+      out.windows.push_back({w, span, fy, {}, in_hours});
     }
   }
   // Later windows can exclude seconds an earlier one marked as downtime; X always wins.
+  out.starts.reserve(out.windows.size());
+  out.fiscal_years.reserve(out.windows.size());
+  out.excluded_before.reserve(out.windows.size() + 1);
   out.excluded_before.push_back(0);
   for (auto& effect : out.windows) {
-    effect.downtime = effect.downtime.subtract(out.excluded);
+    if (!effect.downtime.empty()) effect.downtime = effect.downtime.subtract(out.excluded);
     effect.excluded_seconds = effect.excluded.measure();
     out.starts.push_back(effect.span.start);
     out.fiscal_years.push_back(effect.fiscal_year);
@@ -125,8 +151,90 @@ Maintenance classify_maintenance(const Dataset& dataset, const Service& service,
   return out;
 }
 
-// A subscription's term as the engine needs it, kept contiguously per service: checking every
-// subscriber of every service in every month was a pointer chase into the customers.
+// Ids as text, resolved through a flat open-addressing table: the index resolves the service
+// of each of a million interruptions and the customer of every name they carry, and the
+// pointer chase of a node-based map was most of that cost. Keys point into the dataset.
+class IdTable {
+ public:
+  explicit IdTable(std::size_t expected) { rehash(capacity_for(expected)); }
+
+  // The value stored for `key`; stores `value` first when `key` is new.
+  uint32_t emplace(std::string_view key, uint32_t value) {
+    Slot& slot = slots_[probe(key)];
+    if (slot.data != nullptr) return slot.value;
+    slot = {key.data(), key.size(), value};
+    if (++size_ * 2 > slots_.size()) rehash(slots_.size() * 2);
+    return value;
+  }
+
+  std::optional<uint32_t> find(std::string_view key) const {
+    const Slot& slot = slots_[probe(key)];
+    if (slot.data == nullptr) return std::nullopt;
+    return slot.value;
+  }
+
+ private:
+  struct Slot {
+    const char* data = nullptr;  // null: free
+    std::size_t size = 0;
+    uint32_t value = 0;
+  };
+
+  static std::size_t capacity_for(std::size_t expected) {
+    std::size_t capacity = 16;
+    while (capacity < 2 * expected + 2) capacity *= 2;
+    return capacity;
+  }
+
+  static uint64_t hash(std::string_view key) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ key.size();
+    std::size_t at = 0;
+    for (; at + 8 <= key.size(); at += 8) {
+      uint64_t word;
+      std::memcpy(&word, key.data() + at, 8);
+      h = (h ^ word) * 0xff51afd7ed558ccdull;
+      h ^= h >> 32;
+    }
+    if (at < key.size()) {
+      uint64_t word = 0;
+      std::memcpy(&word, key.data() + at, key.size() - at);
+      h = (h ^ word) * 0xc4ceb9fe1a85ec53ull;
+      h ^= h >> 29;
+    }
+    // Ids differ mostly in their last characters; the finaliser spreads those bits to the
+    // low ones the mask keeps.
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+  }
+
+  // The slot holding `key`, else the free slot where it belongs.
+  std::size_t probe(std::string_view key) const {
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t at = hash(key) & mask;; at = (at + 1) & mask) {
+      const Slot& slot = slots_[at];
+      if (slot.data == nullptr) return at;
+      if (slot.size == key.size() && std::memcmp(slot.data, key.data(), key.size()) == 0) {
+        return at;
+      }
+    }
+  }
+
+  void rehash(std::size_t capacity) {
+    std::vector<Slot> old(capacity);
+    old.swap(slots_);
+    for (const Slot& slot : old) {
+      if (slot.data != nullptr) slots_[probe({slot.data, slot.size})] = slot;
+    }
+  }
+
+  std::vector<Slot> slots_;
+  std::size_t size_ = 0;
+};
+
+// A subscription's term as the engine needs it, kept contiguously: checking every subscriber
+// of every service in every month was a pointer chase into the customers.
 struct Term {
   Instant start;      // Instant::min() when open-ended
   Instant end;        // Instant::max() when open-ended
@@ -139,11 +247,13 @@ Term term_of(const Subscription& s) {
           s.start.value_or(Instant{}), s.monthly_charge_cents};
 }
 
-// One customer's subscriptions to one service: terms [first, last) of the service's list.
+// One customer's subscriptions to one service: terms [first, last) of Tables::terms. Customers
+// are ranks: positions in the id order of every customer and every name an interruption
+// gives, so sorting ranks sorts ids, and a name is matched without comparing text.
 struct Subscriber {
-  const Customer* customer;
-  std::size_t first;
-  std::size_t last;
+  uint32_t customer;
+  uint32_t first;
+  uint32_t last;
 };
 
 // The term whose charge is credited: with several active in the period, the one that
@@ -151,7 +261,7 @@ struct Subscriber {
 const Term* active_term(const std::vector<Term>& terms, const Subscriber& s, Interval period) {
   if (period.empty()) return nullptr;
   const Term* best = nullptr;
-  for (std::size_t k = s.first; k < s.last; ++k) {
+  for (uint32_t k = s.first; k < s.last; ++k) {
     const Term& t = terms[k];
     if (t.start >= period.end || t.end <= period.start) continue;
     if (!best || t.start_key >= best->start_key) best = &t;
@@ -159,11 +269,36 @@ const Term* active_term(const std::vector<Term>& terms, const Subscriber& s, Int
   return best;
 }
 
+// An outage of a service with what the monthly pass needs of it, copied out of the dataset
+// so that a month walks one array instead of following a pointer per interruption.
+struct Outage {
+  Instant start;
+  Instant end;  // open outages: resolved per report
+  const Interruption* interruption;
+  // The customers it names, as ranks [named_first, named_first + named_count) of
+  // Tables::named, sorted and unique; none means every subscriber.
+  uint32_t named_first;
+  uint32_t named_count;
+};
+
+// The flat arrays every service's index points into.
+struct Tables {
+  std::vector<Outage> outages;  // closed, grouped by service, each group sorted by start
+  std::vector<uint32_t> named;
+  std::vector<Subscriber> subscribers;  // grouped by service, each group in customer order
+  std::vector<Term> terms;
+  std::vector<const std::string*> customer_ids;  // by rank
+
+  std::span<const uint32_t> names_of(const Outage& o) const {
+    return {named.data() + o.named_first, o.named_count};
+  }
+};
+
 // An interruption's part of the month that counts (∩ H − X, non-empty), as the range
 // [first, last) of a flat list of disjoint intervals shared by the service's interruptions,
 // so a month with thousands of interruptions does not allocate a set for each.
 struct Contribution {
-  const Interruption* interruption;
+  const Outage* outage;
   std::size_t first;
   std::size_t last;
 };
@@ -210,19 +345,12 @@ struct ServiceIndex {
   ServiceHours hours;
   CreditPolicy policy;
   Maintenance maintenance;
-  // Outages (type outage only) with their ends at hand, closed ones sorted by start, so a
-  // month is a binary search and a contiguous walk rather than a pointer chase through
-  // every outage of the year.
-  struct OutageRef {
-    Instant start;
-    Instant end;  // open outages: resolved per report
-    const Interruption* interruption;
-  };
-  std::vector<OutageRef> closed;
-  std::vector<OutageRef> open;
-  std::chrono::seconds longest{0};      // of the closed ones
-  std::vector<Subscriber> subscribers;  // by customer id
-  std::vector<Term> terms;
+  uint32_t outages_first = 0;  // closed outages [first, last) of Tables::outages
+  uint32_t outages_last = 0;
+  std::chrono::seconds longest{0};  // of the closed ones
+  std::vector<Outage> open{};
+  uint32_t subscribers_first = 0;  // [first, last) of Tables::subscribers
+  uint32_t subscribers_last = 0;
 };
 
 }  // namespace
@@ -251,20 +379,26 @@ const char* to_string(TimelineEntry::Kind kind) {
 struct Engine::Index {
   const Dataset* dataset;
   std::vector<ServiceIndex> services;  // sorted by service id
+  Tables tables;
 };
 
 Engine::Engine(const Dataset& dataset) : index_(std::make_unique<Index>()) {
   index_->dataset = &dataset;
+  Tables& tables = index_->tables;
   std::vector<const Service*> services;
   for (const auto& s : dataset.services) services.push_back(&s);
   std::sort(services.begin(), services.end(),
             [](const Service* a, const Service* b) { return a->id < b->id; });
-  std::unordered_map<std::string_view, std::size_t> slot;
-  slot.reserve(services.size());
-  for (std::size_t i = 0; i < services.size(); ++i) slot.emplace(services[i]->id, i);
+  IdTable slot(services.size());
+  for (std::size_t i = 0; i < services.size(); ++i) {
+    slot.emplace(services[i]->id, static_cast<uint32_t>(i));
+  }
 
-  std::vector<std::vector<const MaintenanceWindow*>> windows(services.size());
-  for (const auto& w : dataset.maintenance) {
+  // The windows that can take service hours, grouped by service (a counting sort: one array).
+  std::vector<uint32_t> window_at(services.size() + 1, 0);
+  std::vector<uint32_t> window_owner(dataset.maintenance.size(), UINT32_MAX);
+  for (std::size_t n = 0; n < dataset.maintenance.size(); ++n) {
+    const MaintenanceWindow& w = dataset.maintenance[n];
     if (w.status == MaintenanceStatus::skipped || w.status == MaintenanceStatus::cancelled) {
       continue;
     }
@@ -272,7 +406,18 @@ Engine::Engine(const Dataset& dataset) : index_(std::make_unique<Index>()) {
         w.category == MaintenanceCategory::expedited_non_disruptive) {
       continue;
     }
-    if (auto it = slot.find(w.service); it != slot.end()) windows[it->second].push_back(&w);
+    if (auto k = slot.find(w.service)) {
+      window_owner[n] = *k;
+      ++window_at[*k + 1];
+    }
+  }
+  for (std::size_t k = 0; k < services.size(); ++k) window_at[k + 1] += window_at[k];
+  std::vector<const MaintenanceWindow*> windows(window_at.back());
+  {
+    std::vector<uint32_t> next(window_at.begin(), window_at.end() - 1);
+    for (std::size_t n = 0; n < dataset.maintenance.size(); ++n) {
+      if (window_owner[n] != UINT32_MAX) windows[next[window_owner[n]]++] = &dataset.maintenance[n];
+    }
   }
 
   const BusinessCalendar provider = provider_calendar(dataset);
@@ -281,64 +426,140 @@ Engine::Engine(const Dataset& dataset) : index_(std::make_unique<Index>()) {
     const Service& service = *services[i];
     const date::time_zone* zone = find_zone(service.timezone.value_or(dataset.timezone));
     ServiceHours hours(dataset, service);
-    Maintenance maintenance =
-        classify_maintenance(dataset, service, std::move(windows[i]), hours, zone, provider);
+    Maintenance maintenance = classify_maintenance(
+        dataset, service, std::span(windows).subspan(window_at[i], window_at[i + 1] - window_at[i]),
+        hours, zone, provider);
     index_->services.push_back(
-        {&service,
-         zone,
-         std::move(hours),
+        {&service, zone, std::move(hours),
          service.credit_policy.value_or(dataset.credit_policy.value_or(CreditPolicy{})),
-         std::move(maintenance),
-         {},
-         {},
-         {},
-         {},
-         {}});
+         std::move(maintenance)});
   }
-  // Two passes, so each service's list is allocated once at its final size.
-  constexpr std::size_t kNone = static_cast<std::size_t>(-1);
-  std::vector<std::size_t> owner(dataset.interruptions.size(), kNone);
-  std::vector<std::size_t> count(services.size(), 0);
-  for (std::size_t n = 0; n < dataset.interruptions.size(); ++n) {
-    const Interruption& i = dataset.interruptions[n];
-    if (i.type != InterruptionType::outage) continue;
-    if (auto it = slot.find(i.service); it != slot.end()) {
-      owner[n] = it->second;
-      ++count[it->second];
-    }
-  }
-  for (std::size_t k = 0; k < services.size(); ++k) index_->services[k].closed.reserve(count[k]);
-  for (std::size_t n = 0; n < dataset.interruptions.size(); ++n) {
-    const Interruption& i = dataset.interruptions[n];
-    if (owner[n] != kNone) {
-      auto& service = index_->services[owner[n]];
-      if (i.end) {
-        service.closed.push_back({i.start, *i.end, &i});
-        service.longest = std::max(service.longest, *i.end - i.start);
-      } else {
-        service.open.push_back({i.start, i.start, &i});
-      }
-    }
-  }
-  for (auto& service : index_->services) {
-    std::sort(service.closed.begin(), service.closed.end(),
-              [](const auto& a, const auto& b) { return a.start < b.start; });
-  }
+
+  // Customers are numbered in id order, so that a number is a rank; names an interruption
+  // gives that no customer has (a dataset check_references did not pass) are numbered after
+  // them and ranked below.
   std::vector<const Customer*> customers;
+  customers.reserve(dataset.customers.size());
   for (const auto& c : dataset.customers) customers.push_back(&c);
   std::sort(customers.begin(), customers.end(),
             [](const Customer* a, const Customer* b) { return a->id < b->id; });
-  for (const Customer* c : customers) {
-    for (const auto& sub : c->subscriptions) {
-      auto it = slot.find(sub.service);
-      if (it == slot.end()) continue;
-      auto& service = index_->services[it->second];
-      if (service.subscribers.empty() || service.subscribers.back().customer != c) {
-        service.subscribers.push_back({c, service.terms.size(), service.terms.size()});
-      }
-      service.terms.push_back(term_of(sub));
-      service.subscribers.back().last = service.terms.size();
+  IdTable names(customers.size());
+  std::vector<const std::string*> distinct;
+  auto intern = [&](const std::string& id) {
+    const auto next = static_cast<uint32_t>(distinct.size());
+    const uint32_t number = names.emplace(id, next);
+    if (number == next) distinct.push_back(&id);
+    return number;
+  };
+  for (const Customer* c : customers) intern(c->id);
+  const std::size_t known = distinct.size();
+  auto sort_names = [&](Outage& o) {
+    if (o.named_count < 2) return;
+    const auto first = tables.named.begin() + o.named_first;
+    std::sort(first, first + o.named_count);
+    o.named_count = static_cast<uint32_t>(std::unique(first, first + o.named_count) - first);
+  };
+
+  // Two passes over the interruptions, so that the outages are written once, grouped by
+  // service: the first finds each outage's service, the second copies it to its place.
+  constexpr uint32_t kNone = UINT32_MAX;
+  std::vector<uint32_t> owner(dataset.interruptions.size(), kNone);
+  std::vector<uint32_t> at(services.size() + 1, 0);
+  std::size_t name_count = 0;
+  for (std::size_t n = 0; n < dataset.interruptions.size(); ++n) {
+    const Interruption& i = dataset.interruptions[n];
+    if (i.type != InterruptionType::outage) continue;
+    if (const auto k = slot.find(i.service)) {
+      owner[n] = *k;
+      if (i.end) ++at[*k + 1];
+      name_count += i.customers.size();
     }
+  }
+  for (std::size_t k = 0; k < services.size(); ++k) {
+    at[k + 1] += at[k];
+    index_->services[k].outages_first = at[k];
+    index_->services[k].outages_last = at[k + 1];
+  }
+  tables.outages.resize(at.back());
+  tables.named.reserve(name_count);
+  for (std::size_t n = 0; n < dataset.interruptions.size(); ++n) {
+    if (owner[n] == kNone) continue;
+    const Interruption& i = dataset.interruptions[n];
+    Outage o{i.start, i.end.value_or(i.start), &i, static_cast<uint32_t>(tables.named.size()),
+             static_cast<uint32_t>(i.customers.size())};
+    for (const auto& c : i.customers) tables.named.push_back(intern(c));
+    sort_names(o);
+    if (i.end) {
+      tables.outages[at[owner[n]]++] = o;
+    } else {
+      index_->services[owner[n]].open.push_back(o);
+    }
+  }
+  tables.customer_ids = distinct;
+  std::vector<uint32_t> rank_of;  // empty: every number is its rank
+  if (distinct.size() > known) {
+    std::vector<uint32_t> order(distinct.size());
+    for (uint32_t n = 0; n < order.size(); ++n) order[n] = n;
+    std::sort(order.begin(), order.end(),
+              [&](uint32_t a, uint32_t b) { return *distinct[a] < *distinct[b]; });
+    rank_of.resize(distinct.size());
+    for (uint32_t rank = 0; rank < order.size(); ++rank) {
+      rank_of[order[rank]] = rank;
+      tables.customer_ids[rank] = distinct[order[rank]];
+    }
+    for (uint32_t& n : tables.named) n = rank_of[n];
+    for (Outage& o : tables.outages) sort_names(o);
+    for (auto& service : index_->services) {
+      for (Outage& o : service.open) sort_names(o);
+    }
+  }
+  auto by_start = [](const Outage& a, const Outage& b) { return a.start < b.start; };
+  for (auto& service : index_->services) {
+    const auto first = tables.outages.begin() + service.outages_first;
+    const auto last = tables.outages.begin() + service.outages_last;
+    // Interruptions usually arrive in time order; checking is cheaper than sorting.
+    if (!std::is_sorted(first, last, by_start)) std::sort(first, last, by_start);
+    for (auto o = first; o != last; ++o)
+      service.longest = std::max(service.longest, o->end - o->start);
+  }
+
+  // Subscriptions by service, each service's in customer order.
+  struct Held {
+    uint32_t service;
+    uint32_t customer;
+    Term term;
+  };
+  std::vector<Held> held;
+  std::fill(at.begin(), at.end(), 0);
+  for (const Customer* c : customers) {
+    const uint32_t number = *names.find(c->id);
+    const uint32_t rank = rank_of.empty() ? number : rank_of[number];
+    for (const auto& sub : c->subscriptions) {
+      if (auto k = slot.find(sub.service)) {
+        held.push_back({*k, rank, term_of(sub)});
+        ++at[*k + 1];
+      }
+    }
+  }
+  for (std::size_t k = 0; k < services.size(); ++k) at[k + 1] += at[k];
+  std::vector<const Held*> grouped(held.size());
+  for (const Held& h : held) grouped[at[h.service]++] = &h;
+  tables.terms.reserve(held.size());
+  std::size_t next = 0;
+  for (uint32_t k = 0; k < services.size(); ++k) {
+    ServiceIndex& service = index_->services[k];
+    service.subscribers_first = static_cast<uint32_t>(tables.subscribers.size());
+    for (; next < grouped.size() && grouped[next]->service == k; ++next) {
+      const Held& h = *grouped[next];
+      const auto term = static_cast<uint32_t>(tables.terms.size());
+      if (tables.subscribers.size() == service.subscribers_first ||
+          tables.subscribers.back().customer != h.customer) {
+        tables.subscribers.push_back({h.customer, term, term});
+      }
+      tables.terms.push_back(h.term);
+      tables.subscribers.back().last = term + 1;
+    }
+    service.subscribers_last = static_cast<uint32_t>(tables.subscribers.size());
   }
 }
 
@@ -346,38 +567,93 @@ Engine::~Engine() = default;
 
 namespace {
 
-// The seconds of `span` that count: ∩ H − X, appended to `out` as disjoint intervals. The
-// common case (H one interval, as for 24x7, and no exclusion overlapping) is a clip.
-void counted_part(Interval span, const IntervalSet& h, const IntervalSet& x,
-                  std::vector<Interval>& out) {
-  const auto& hours = h.intervals();
-  const bool x_clear =
-      std::none_of(x.intervals().begin(), x.intervals().end(),
-                   [&](const Interval& e) { return e.start < span.end && span.start < e.end; });
-  if (hours.size() == 1 && x_clear) {
-    const Interval part{std::max(span.start, hours[0].start), std::min(span.end, hours[0].end)};
+// Both lists sorted and disjoint: their intersection, into `out`.
+void intersect_into(std::span<const Interval> a, std::span<const Interval> b,
+                    std::vector<Interval>& out) {
+  out.clear();
+  if (a.empty() || b.empty()) return;
+  auto i = std::lower_bound(a.begin(), a.end(), b.front().start,
+                            [](const Interval& piece, Instant t) { return piece.end <= t; });
+  auto j = b.begin();
+  while (i != a.end() && j != b.end()) {
+    const Interval part{std::max(i->start, j->start), std::min(i->end, j->end)};
     if (!part.empty()) out.push_back(part);
-    return;
+    if (i->end < j->end) {
+      ++i;
+    } else {
+      ++j;
+    }
   }
-  const IntervalSet part = IntervalSet{span}.intersect(h).subtract(x);
-  out.insert(out.end(), part.intervals().begin(), part.intervals().end());
 }
 
-// Copies of the strings pointed to.
-std::vector<std::string> strings(const std::vector<const std::string*>& items) {
+int64_t intersection_seconds(std::span<const Interval> a, std::span<const Interval> b,
+                             std::vector<Interval>& scratch) {
+  intersect_into(a, b, scratch);
+  int64_t seconds = 0;
+  for (const Interval& i : scratch) seconds += i.seconds();
+  return seconds;
+}
+
+// The seconds of `span` that count: ∩ H − X (both sorted and disjoint, X within H), appended
+// to `out` as disjoint intervals, without allocating.
+void append_counted(Interval span, std::span<const Interval> h, std::span<const Interval> x,
+                    std::vector<Interval>& out) {
+  auto hi = std::lower_bound(h.begin(), h.end(), span.start,
+                             [](const Interval& piece, Instant t) { return piece.end <= t; });
+  auto xi = std::lower_bound(x.begin(), x.end(), span.start,
+                             [](const Interval& piece, Instant t) { return piece.end <= t; });
+  for (; hi != h.end() && hi->start < span.end; ++hi) {
+    const Interval part{std::max(span.start, hi->start), std::min(span.end, hi->end)};
+    if (part.empty()) continue;
+    Instant from = part.start;
+    while (xi != x.end() && xi->end <= from) ++xi;
+    for (auto e = xi; e != x.end() && e->start < part.end; ++e) {
+      if (e->start > from) out.push_back({from, e->start});
+      from = std::max(from, e->end);
+    }
+    if (from < part.end) out.push_back({from, part.end});
+  }
+}
+
+int64_t seconds_of(const std::vector<Interval>& pieces, std::size_t first, std::size_t last) {
+  int64_t seconds = 0;
+  for (std::size_t k = first; k < last; ++k) seconds += pieces[k].seconds();
+  return seconds;
+}
+
+// The measure of the union of `pieces`, which it sorts.
+int64_t union_seconds(std::vector<Interval>& pieces) {
+  auto by_start = [](const Interval& a, const Interval& b) { return a.start < b.start; };
+  if (!std::is_sorted(pieces.begin(), pieces.end(), by_start)) {
+    std::sort(pieces.begin(), pieces.end(), by_start);
+  }
+  int64_t seconds = 0;
+  Interval run{};
+  for (const Interval& piece : pieces) {
+    if (piece.empty()) continue;
+    if (!run.empty() && piece.start <= run.end) {
+      run.end = std::max(run.end, piece.end);
+      continue;
+    }
+    seconds += run.seconds();
+    run = piece;
+  }
+  return seconds + run.seconds();
+}
+
+// Copies of the strings pointed to, sorted by text; `unique` drops repeats.
+std::vector<std::string> sorted_texts(std::vector<const std::string*>& items, bool unique) {
+  auto less = [](const std::string* a, const std::string* b) { return *a < *b; };
+  // Ids usually come in the order they were issued, which is already sorted.
+  if (!std::is_sorted(items.begin(), items.end(), less)) {
+    std::sort(items.begin(), items.end(), less);
+  }
   std::vector<std::string> out;
   out.reserve(items.size());
-  for (const auto* item : items) out.push_back(*item);
+  for (const std::string* item : items) {
+    if (!unique || out.empty() || out.back() != *item) out.push_back(*item);
+  }
   return out;
-}
-
-// Sorted, duplicate-free copies of the strings pointed to.
-std::vector<std::string> sorted_unique(std::vector<const std::string*> items) {
-  std::sort(items.begin(), items.end(), [](const auto* a, const auto* b) { return *a < *b; });
-  items.erase(std::unique(items.begin(), items.end(),
-                          [](const auto* a, const auto* b) { return *a == *b; }),
-              items.end());
-  return strings(items);
 }
 
 // The month's bounds and fiscal year per zone, computed once per report: services share
@@ -387,14 +663,46 @@ struct MonthInZone {
   int fiscal_year;
 };
 
-void compute_service(const ServiceIndex& s, const MonthInZone& m, std::optional<Instant> as_of,
-                     Detail detail, AvailabilityReport& report) {
+// A subscriber with a term active in the period.
+struct Active {
+  const Subscriber* subscriber;
+  const Term* term;
+};
+
+// Working lists of one report, reused from service to service.
+struct Scratch {
+  std::vector<Interval> x;
+  std::vector<Interval> maint_down;
+  std::vector<Interval> pieces;
+  std::vector<Interval> all;
+  std::vector<Interval> own;
+  std::vector<Interval> spare;
+  std::vector<Active> active;
+  std::vector<Contribution> contributions;
+  std::vector<const std::string*> ids;
+  std::vector<const std::string*> maint_ids;
+  std::vector<const std::string*> own_ids;
+  std::vector<uint32_t> impacted;
+};
+
+void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& m,
+                     std::optional<Instant> as_of, Detail detail, Scratch& sc,
+                     AvailabilityReport& report) {
   Interval period = m.period;
   if (as_of) period.end = std::clamp(*as_of, period.start, period.end);
   const bool full = detail == Detail::full;
 
-  const IntervalSet h = s.hours.within(period);
-  const IntervalSet x = s.maintenance.excluded.intersect(h);
+  // H: the period itself for a 24x7 service, its calendar's business hours otherwise.
+  IntervalSet business;
+  std::span<const Interval> h;
+  if (!s.hours.all_day()) {
+    business = s.hours.within(period);
+    h = business.intervals();
+  } else if (!period.empty()) {
+    h = {&period, 1};
+  }
+  intersect_into(s.maintenance.excluded.intervals(), h, sc.x);
+  const std::span<const Interval> x = sc.x;
 
   ServiceFigures f;
   f.service = s.service->id;
@@ -402,16 +710,20 @@ void compute_service(const ServiceIndex& s, const MonthInZone& m, std::optional<
   f.period = period;
   f.maintenance_budget_seconds = s.service->maintenance_budget_hours_per_fy * 3600;
 
-  std::vector<const Subscriber*> subscribers;
-  std::vector<const std::string*> subscriber_ids;
-  for (const auto& sub : s.subscribers) {
-    if (active_term(s.terms, sub, period)) {
-      subscribers.push_back(&sub);
-      subscriber_ids.push_back(&sub.customer->id);
+  sc.active.clear();
+  for (uint32_t k = s.subscribers_first; k < s.subscribers_last; ++k) {
+    if (const Term* term = active_term(t.terms, t.subscribers[k], period)) {
+      sc.active.push_back({&t.subscribers[k], term});
     }
   }
+  auto subscriber_ids = [&] {
+    std::vector<std::string> ids;
+    for (const Active& a : sc.active) ids.push_back(*t.customer_ids[a.subscriber->customer]);
+    return ids;
+  };
 
-  std::vector<Interval> maint_down;
+  sc.maint_down.clear();
+  sc.maint_ids.clear();
   const Maintenance& mt = s.maintenance;
   // Windows that start before the period's end; of those, the fiscal year's have used budget.
   const auto until = static_cast<std::size_t>(
@@ -433,73 +745,74 @@ void compute_service(const ServiceIndex& s, const MonthInZone& m, std::optional<
     const MaintenanceWindow& w = *effect.window;
     const Interval span = clip(effect.span, period);
     if (full) {
-      if (const int64_t excluded = effect.excluded.intersect(h).measure(); excluded > 0) {
-        f.timeline.push_back({w.id, TimelineEntry::Kind::excluded_maintenance, span, excluded,
-                              strings(subscriber_ids)});
+      if (const int64_t excluded = intersection_seconds(effect.excluded.intervals(), h, sc.spare);
+          excluded > 0) {
+        f.timeline.push_back(
+            {w.id, TimelineEntry::Kind::excluded_maintenance, span, excluded, subscriber_ids()});
       }
     }
-    if (effect.downtime.empty()) continue;
-    const IntervalSet part = effect.downtime.intersect(h).subtract(x);
-    if (part.empty()) continue;
-    maint_down.insert(maint_down.end(), part.intervals().begin(), part.intervals().end());
-    f.maintenance_downtime.push_back(w.id);
+    const std::size_t first = sc.maint_down.size();
+    for (const Interval& d : effect.downtime.intervals()) append_counted(d, h, x, sc.maint_down);
+    if (sc.maint_down.size() == first) continue;
+    sc.maint_ids.push_back(&w.id);
     if (full) {
-      f.timeline.push_back({w.id, TimelineEntry::Kind::maintenance_downtime, span, part.measure(),
-                            strings(subscriber_ids)});
+      f.timeline.push_back({w.id, TimelineEntry::Kind::maintenance_downtime, span,
+                            seconds_of(sc.maint_down, first, sc.maint_down.size()),
+                            subscriber_ids()});
     }
   }
-  std::sort(f.maintenance_downtime.begin(), f.maintenance_downtime.end());
+  f.maintenance_downtime = sorted_texts(sc.maint_ids, false);
 
-  std::vector<Contribution> contributions;
-  std::vector<Interval> pieces;
-  bool all_subscribers = !maint_down.empty();
-  std::vector<const std::string*> named;
-  std::vector<const std::string*> ids;
-  auto month_outage = [&](const ServiceIndex::OutageRef& o) {
-    const Interruption* i = o.interruption;
-    const Instant end = i->end ? o.end : (as_of ? *as_of : period.end);
-    if (i->start >= period.end || end <= period.start) return;
-    const std::size_t first = pieces.size();
-    counted_part({i->start, end}, h, x, pieces);
-    if (pieces.size() == first) return;
-    contributions.push_back({i, first, pieces.size()});
-    ids.push_back(&i->id);
-    if (i->customers.empty()) {
+  sc.pieces.clear();
+  sc.contributions.clear();
+  sc.ids.clear();
+  sc.impacted.clear();
+  bool all_subscribers = !sc.maint_down.empty();
+  auto month_outage = [&](const Outage& o, Instant end) {
+    if (o.start >= period.end || end <= period.start) return;
+    const std::size_t first = sc.pieces.size();
+    append_counted({o.start, end}, h, x, sc.pieces);
+    if (sc.pieces.size() == first) return;
+    const Interruption& i = *o.interruption;
+    sc.contributions.push_back({&o, first, sc.pieces.size()});
+    sc.ids.push_back(&i.id);
+    const auto names = t.names_of(o);
+    if (names.empty()) {
       all_subscribers = true;
     } else {
-      for (const auto& c : i->customers) named.push_back(&c);
+      sc.impacted.insert(sc.impacted.end(), names.begin(), names.end());
     }
     if (full) {
-      int64_t seconds = 0;
-      for (std::size_t k = first; k < pieces.size(); ++k) seconds += pieces[k].seconds();
-      std::vector<std::string> customers =
-          i->customers.empty() ? strings(subscriber_ids) : i->customers;
+      std::vector<std::string> customers = i.customers.empty() ? subscriber_ids() : i.customers;
       std::sort(customers.begin(), customers.end());
-      f.timeline.push_back({i->id, TimelineEntry::Kind::interruption, clip({i->start, end}, period),
-                            seconds, std::move(customers)});
+      f.timeline.push_back({i.id, TimelineEntry::Kind::interruption, clip({o.start, end}, period),
+                            seconds_of(sc.pieces, first, sc.pieces.size()), std::move(customers)});
     }
   };
   // Closed outages that can reach into the period start at most `longest` before it.
-  auto it =
-      std::lower_bound(s.closed.begin(), s.closed.end(), period.start - s.longest,
-                       [](const ServiceIndex::OutageRef& o, Instant t) { return o.start < t; });
-  for (; it != s.closed.end() && it->start < period.end; ++it) {
-    if (it->end > period.start) month_outage(*it);
+  const auto first = t.outages.begin() + s.outages_first;
+  const auto last = t.outages.begin() + s.outages_last;
+  auto it = std::lower_bound(first, last, period.start - s.longest,
+                             [](const Outage& o, Instant at) { return o.start < at; });
+  for (; it != last && it->start < period.end; ++it) {
+    if (it->end > period.start) month_outage(*it, it->end);
   }
-  for (const auto& o : s.open) month_outage(o);
+  for (const Outage& o : s.open) month_outage(o, as_of ? *as_of : period.end);
   if (full) {
     std::sort(f.timeline.begin(), f.timeline.end(), [](const auto& a, const auto& b) {
       return std::tie(a.span.start, a.id, a.kind) < std::tie(b.span.start, b.id, b.kind);
     });
   }
 
-  std::vector<Interval> all = maint_down;
-  all.insert(all.end(), pieces.begin(), pieces.end());
-  const IntervalSet down(std::move(all));
+  sc.all.assign(sc.maint_down.begin(), sc.maint_down.end());
+  sc.all.insert(sc.all.end(), sc.pieces.begin(), sc.pieces.end());
 
-  f.excluded_maintenance_seconds = x.measure();
-  f.scheduled_seconds = h.measure() - f.excluded_maintenance_seconds;
-  f.downtime_seconds = down.measure();
+  f.excluded_maintenance_seconds = 0;
+  for (const Interval& e : x) f.excluded_maintenance_seconds += e.seconds();
+  int64_t hours_seconds = 0;
+  for (const Interval& i : h) hours_seconds += i.seconds();
+  f.scheduled_seconds = hours_seconds - f.excluded_maintenance_seconds;
+  f.downtime_seconds = union_seconds(sc.all);
   f.allowed_downtime_seconds =
       f.scheduled_seconds * (100000 - s.service->target_thousandths) / 100000;
   f.excess_downtime_seconds = std::max<int64_t>(0, f.downtime_seconds - f.allowed_downtime_seconds);
@@ -511,41 +824,41 @@ void compute_service(const ServiceIndex& s, const MonthInZone& m, std::optional<
   }
 
   if (all_subscribers) {
-    named.insert(named.end(), subscriber_ids.begin(), subscriber_ids.end());
+    for (const Active& a : sc.active) sc.impacted.push_back(a.subscriber->customer);
   }
-  f.interruptions = sorted_unique(std::move(ids));
-  f.customers_impacted = sorted_unique(std::move(named));
+  std::sort(sc.impacted.begin(), sc.impacted.end());
+  sc.impacted.erase(std::unique(sc.impacted.begin(), sc.impacted.end()), sc.impacted.end());
+  f.interruptions = sorted_texts(sc.ids, true);
+  f.customers_impacted.reserve(sc.impacted.size());
+  for (const uint32_t rank : sc.impacted) f.customers_impacted.push_back(*t.customer_ids[rank]);
 
   // A customer's downtime is part of the service's, so a service that met its SLA owes no
   // credit to anyone; only missed services need the per-customer sets.
   if (!f.met) {
     // Subscribers are in customer order, so the rows come out sorted by customer.
-    for (const Subscriber* subscriber : subscribers) {
-      const Customer& c = *subscriber->customer;
-      if (!std::binary_search(f.customers_impacted.begin(), f.customers_impacted.end(), c.id)) {
-        continue;
-      }
-      std::vector<Interval> own_pieces = maint_down;
-      std::vector<const std::string*> own;
-      for (const auto& k : contributions) {
-        const auto& names = k.interruption->customers;
-        if (!names.empty() && std::find(names.begin(), names.end(), c.id) == names.end()) continue;
-        own_pieces.insert(own_pieces.end(), pieces.begin() + static_cast<std::ptrdiff_t>(k.first),
-                          pieces.begin() + static_cast<std::ptrdiff_t>(k.last));
-        own.push_back(&k.interruption->id);
+    for (const Active& a : sc.active) {
+      const uint32_t customer = a.subscriber->customer;
+      if (!std::binary_search(sc.impacted.begin(), sc.impacted.end(), customer)) continue;
+      sc.own.assign(sc.maint_down.begin(), sc.maint_down.end());
+      sc.own_ids.clear();
+      for (const Contribution& k : sc.contributions) {
+        const auto names = t.names_of(*k.outage);
+        if (!names.empty() && !std::binary_search(names.begin(), names.end(), customer)) continue;
+        sc.own.insert(sc.own.end(), sc.pieces.begin() + static_cast<std::ptrdiff_t>(k.first),
+                      sc.pieces.begin() + static_cast<std::ptrdiff_t>(k.last));
+        sc.own_ids.push_back(&k.outage->interruption->id);
       }
       CreditRow row;
-      row.downtime_seconds = IntervalSet(std::move(own_pieces)).measure();
+      row.downtime_seconds = union_seconds(sc.own);
       row.excess_downtime_seconds = row.downtime_seconds - f.allowed_downtime_seconds;
       if (row.excess_downtime_seconds <= 0) continue;
-      const Term* sub = active_term(s.terms, *subscriber, period);
-      row.customer = c.id;
+      row.customer = *t.customer_ids[customer];
       row.service = s.service->id;
-      row.monthly_charge_cents = sub->monthly_charge_cents;
+      row.monthly_charge_cents = a.term->monthly_charge_cents;
       row.credit_cents =
-          credit_cents(s.policy, sub->monthly_charge_cents, row.excess_downtime_seconds,
+          credit_cents(s.policy, a.term->monthly_charge_cents, row.excess_downtime_seconds,
                        row.downtime_seconds, f.scheduled_seconds);
-      row.interruptions = sorted_unique(std::move(own));
+      row.interruptions = sorted_texts(sc.own_ids, true);
       row.maintenance_downtime = f.maintenance_downtime;
       report.credits.push_back(std::move(row));
     }
@@ -559,6 +872,10 @@ AvailabilityReport Engine::report(date::year_month month, std::optional<Instant>
                                   Detail detail) const {
   AvailabilityReport report;
   report.month = month;
+  report.services.reserve(index_->services.size());
+  // A guess that spares most reports the moves of a growing list of credits.
+  report.credits.reserve(index_->services.size());
+  Scratch scratch;
   std::unordered_map<const date::time_zone*, MonthInZone> zones;
   for (const auto& s : index_->services) {
     auto it = zones.find(s.zone);
@@ -568,7 +885,7 @@ AvailabilityReport Engine::report(date::year_month month, std::optional<Instant>
           fiscal_year_of(period.start, s.zone, index_->dataset->fiscal_year_start_month).year;
       it = zones.emplace(s.zone, MonthInZone{period, fy}).first;
     }
-    compute_service(s, it->second, as_of, detail, report);
+    compute_service(index_->tables, s, it->second, as_of, detail, scratch, report);
   }
   return report;
 }

@@ -260,6 +260,22 @@ TEST(AvailabilityCredits, CustomerDowntimeOnlyFromItsInterruptions) {
   EXPECT_EQ(r.credits[0].interruptions, (std::vector<std::string>{"INC1", "INC2"}));
 }
 
+// A served store need not pass check_references: a name no customer has is still reported
+// as impacted, in id order among the others, and credits stay with the subscribers.
+TEST(AvailabilityCredits, NameWithoutCustomerIsImpactedButNotCredited) {
+  Dataset d = base();
+  outage(d, "INC2", "2026-11-03T00:00:00Z", "2026-11-03T10:00:00Z", {"beta", "aaron", "beta"});
+  outage(d, "INC1", "2026-11-05T00:00:00Z", "2026-11-05T01:00:00Z", {"zeta", "alpha"});
+  const auto r = compute(d, kNov, std::nullopt);
+  EXPECT_EQ(r.services[0].customers_impacted,
+            (std::vector<std::string>{"aaron", "alpha", "beta", "zeta"}));
+  EXPECT_EQ(r.services[0].interruptions, (std::vector<std::string>{"INC1", "INC2"}));
+  ASSERT_EQ(r.credits.size(), 1u);  // alpha: 3,600 s, within the allowance
+  EXPECT_EQ(r.credits[0].customer, "beta");
+  EXPECT_EQ(r.credits[0].downtime_seconds, 36000);
+  EXPECT_EQ(r.credits[0].interruptions, (std::vector<std::string>{"INC2"}));
+}
+
 TEST(AvailabilityCredits, TieredPicksLowestApplicableTierAndZeroCentRow) {
   Dataset d = base();
   d.services[0].target_thousandths = 99900;  // allowed 2,595 s
