@@ -704,7 +704,7 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
   intersect_into(s.maintenance.excluded.intervals(), h, sc.x);
   const std::span<const Interval> x = sc.x;
 
-  ServiceFigures f;
+  ServiceFigures& f = report.services.emplace_back();
   f.service = s.service->id;
   f.target_thousandths = s.service->target_thousandths;
   f.period = period;
@@ -848,10 +848,11 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
                       sc.pieces.begin() + static_cast<std::ptrdiff_t>(k.last));
         sc.own_ids.push_back(&k.outage->interruption->id);
       }
-      CreditRow row;
-      row.downtime_seconds = union_seconds(sc.own);
-      row.excess_downtime_seconds = row.downtime_seconds - f.allowed_downtime_seconds;
-      if (row.excess_downtime_seconds <= 0) continue;
+      const int64_t downtime = union_seconds(sc.own);
+      if (downtime <= f.allowed_downtime_seconds) continue;
+      CreditRow& row = report.credits.emplace_back();
+      row.downtime_seconds = downtime;
+      row.excess_downtime_seconds = downtime - f.allowed_downtime_seconds;
       row.customer = *t.customer_ids[customer];
       row.service = s.service->id;
       row.monthly_charge_cents = a.term->monthly_charge_cents;
@@ -860,10 +861,8 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
                        row.downtime_seconds, f.scheduled_seconds);
       row.interruptions = sorted_texts(sc.own_ids, true);
       row.maintenance_downtime = f.maintenance_downtime;
-      report.credits.push_back(std::move(row));
     }
   }
-  report.services.push_back(std::move(f));
 }
 
 }  // namespace
