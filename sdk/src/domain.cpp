@@ -168,12 +168,13 @@ class IdIndex {
   std::vector<Slot> slots_;
 };
 
-template <typename T>
-void check_known(IdIndex<T>& ids, const std::string& value, const std::string& path,
-                 std::string_view kind, std::vector<FieldError>& errors) {
+// `path` makes the error's path: only on error, as a million references are checked at once.
+template <typename T, typename Path>
+void check_known(IdIndex<T>& ids, const std::string& value, Path&& path, std::string_view kind,
+                 std::vector<FieldError>& errors) {
   if (value.empty() || ids.contains(value)) return;
-  errors.push_back({path, "unknown " + std::string(kind) + " " + quote_text(value) +
-                              " (known: " + ids.known_list() + ")"});
+  errors.push_back({path(), "unknown " + std::string(kind) + " " + quote_text(value) +
+                                " (known: " + ids.known_list() + ")"});
 }
 
 template <typename T, typename Read>
@@ -654,8 +655,9 @@ void check_references(const Dataset& dataset, const std::string& path,
   IdIndex(dataset.interruptions, path_key(path, "interruptions"), "interruption", errors);
 
   if (dataset.provider_calendar) {
-    check_known(calendars, *dataset.provider_calendar, path_key(path, "provider_calendar"),
-                "calendar", errors);
+    check_known(
+        calendars, *dataset.provider_calendar, [&] { return path_key(path, "provider_calendar"); },
+        "calendar", errors);
   }
   const std::string services_path = path_key(path, "services");
   for (std::size_t i = 0; i < dataset.services.size(); ++i) {
@@ -668,26 +670,33 @@ void check_references(const Dataset& dataset, const std::string& path,
   const std::string customers_path = path_key(path, "customers");
   for (std::size_t i = 0; i < dataset.customers.size(); ++i) {
     const auto& subscriptions = dataset.customers[i].subscriptions;
-    const std::string subscriptions_path = path_key(path_index(customers_path, i), "subscriptions");
     for (std::size_t j = 0; j < subscriptions.size(); ++j) {
-      check_known(services, subscriptions[j].service,
-                  path_key(path_index(subscriptions_path, j), "service"), "service", errors);
+      check_known(
+          services, subscriptions[j].service,
+          [&] {
+            return path_key(path_index(path_key(path_index(customers_path, i), "subscriptions"), j),
+                            "service");
+          },
+          "service", errors);
     }
   }
   const std::string maintenance_path = path_key(path, "maintenance");
   for (std::size_t i = 0; i < dataset.maintenance.size(); ++i) {
-    check_known(services, dataset.maintenance[i].service,
-                path_key(path_index(maintenance_path, i), "service"), "service", errors);
+    check_known(
+        services, dataset.maintenance[i].service,
+        [&] { return path_key(path_index(maintenance_path, i), "service"); }, "service", errors);
   }
   const std::string interruptions_path = path_key(path, "interruptions");
   for (std::size_t i = 0; i < dataset.interruptions.size(); ++i) {
     const Interruption& interruption = dataset.interruptions[i];
-    const std::string item_path = path_index(interruptions_path, i);
-    check_known(services, interruption.service, path_key(item_path, "service"), "service", errors);
-    const std::string customers_list_path = path_key(item_path, "customers");
+    check_known(
+        services, interruption.service,
+        [&] { return path_key(path_index(interruptions_path, i), "service"); }, "service", errors);
     for (std::size_t j = 0; j < interruption.customers.size(); ++j) {
-      check_known(customers, interruption.customers[j], path_index(customers_list_path, j),
-                  "customer", errors);
+      check_known(
+          customers, interruption.customers[j],
+          [&] { return path_index(path_key(path_index(interruptions_path, i), "customers"), j); },
+          "customer", errors);
     }
   }
 }
