@@ -36,6 +36,15 @@ namespace {
 // writer's 32 MiB cache (cache_size below) and some for the readers' short-lived ones.
 constexpr std::size_t kPageCacheRegionBytes = std::size_t{40} << 20;
 
+// SQLite counts every allocation it makes, for sqlite3_memory_used(), under one mutex of the
+// whole process: every statement of every connection takes it several times. slmhub reads
+// none of those counters (the page cache's are kept either way). Like the page cache region,
+// this must come before SQLite initializes; afterwards SQLite refuses it and keeps counting.
+void turn_off_memory_statistics() {
+  static std::once_flag once;
+  std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
+
 // PostgreSQL type OIDs (server/catalog/pg_type.h is not part of libpq-dev).
 constexpr Oid kBoolOid = 16;
 constexpr Oid kByteaOid = 17;
@@ -1288,6 +1297,7 @@ std::unique_ptr<Database> Database::open(const std::string& url, const Options& 
       }
     }
     dialect = Dialect::sqlite;
+    turn_off_memory_statistics();
     install_page_cache_region(kPageCacheRegionBytes);
     install_wal_gathering();
     // The first connection creates the file (and makes it WAL) before the checkpointer opens it.
