@@ -333,6 +333,30 @@ TEST(DatasetValidation, DuplicateIdsPerKind) {
   EXPECT_EQ(errors.size(), 5u) << describe(errors);
 }
 
+// Every repeat names the first occurrence, and the errors come in list order, among
+// thousands of ids.
+TEST(DatasetValidation, EveryRepeatOfAnInterruptionIdNamesTheFirst) {
+  Json j = example_json();
+  const Json one = j["interruptions"][0];
+  j["interruptions"] = Json::array();
+  for (int n = 0; n < 5000; ++n) {
+    Json i = one;
+    i["id"] = "INC" + std::to_string(n % 2000);  // INC0-INC999 three times, the rest twice
+    j["interruptions"].push_back(i);
+  }
+  const auto errors = dataset_errors(j);
+  ASSERT_EQ(errors.size(), 3000u) << describe(errors).substr(0, 2000);
+  EXPECT_EQ(errors.front().path, "$.interruptions[2000].id");
+  EXPECT_EQ(errors.front().message,
+            "duplicate interruption id 'INC0' (first at $.interruptions[0])");
+  EXPECT_EQ(errors[2000].path, "$.interruptions[4000].id");
+  EXPECT_EQ(errors[2000].message,
+            "duplicate interruption id 'INC0' (first at $.interruptions[0])");
+  EXPECT_EQ(errors.back().path, "$.interruptions[4999].id");
+  EXPECT_EQ(errors.back().message,
+            "duplicate interruption id 'INC999' (first at $.interruptions[999])");
+}
+
 TEST(DatasetValidation, ServiceHoursNamingAnUnknownCalendar) {
   Json j = example_json();
   j["services"][1]["hours"] = "busines";
