@@ -382,21 +382,42 @@ struct Engine::Index {
   Tables tables;
 };
 
-Engine::Engine(const Dataset& dataset) : index_(std::make_unique<Index>()) {
-  index_->dataset = &dataset;
-  Tables& tables = index_->tables;
-  std::vector<const Service*> services;
-  for (const auto& s : dataset.services) services.push_back(&s);
-  std::sort(services.begin(), services.end(),
-            [](const Service* a, const Service* b) { return a->id < b->id; });
-  IdTable slot(services.size());
-  for (std::size_t i = 0; i < services.size(); ++i) {
-    slot.emplace(services[i]->id, static_cast<uint32_t>(i));
-  }
+namespace {
 
-  // The windows that can take service hours, grouped by service (a counting sort: one array).
-  std::vector<uint32_t> window_at(services.size() + 1, 0);
-  std::vector<uint32_t> window_owner(dataset.maintenance.size(), UINT32_MAX);
+constexpr uint32_t kNoGroup = UINT32_MAX;
+
+// A counting sort's first half: `group[n]` is item n's group (kNoGroup: left out); returns
+// where each group starts once the items are grouped, plus the end, so that group k is
+// [starts[k], starts[k + 1]). The index groups its arrays this way, without a vector per
+// service.
+std::vector<uint32_t> group_starts(const std::vector<uint32_t>& group, std::size_t groups) {
+  std::vector<uint32_t> starts(groups + 1, 0);
+  for (const uint32_t g : group) {
+    if (g != kNoGroup) ++starts[g + 1];
+  }
+  for (std::size_t k = 0; k < groups; ++k) starts[k + 1] += starts[k];
+  return starts;
+}
+
+// The services in id order, found by id.
+struct ServiceSlots {
+  std::vector<const Service*> services;
+  IdTable slot;
+
+  explicit ServiceSlots(const Dataset& dataset) : slot(dataset.services.size()) {
+    for (const auto& s : dataset.services) services.push_back(&s);
+    std::sort(services.begin(), services.end(),
+              [](const Service* a, const Service* b) { return a->id < b->id; });
+    for (std::size_t i = 0; i < services.size(); ++i) {
+      slot.emplace(services[i]->id, static_cast<uint32_t>(i));
+    }
+  }
+};
+
+// Each service with its hours, credit policy and classified maintenance.
+std::vector<ServiceIndex> index_services(const Dataset& dataset, const ServiceSlots& slots) {
+  // The windows that can take service hours, grouped by service.
+  std::vector<uint32_t> group(dataset.maintenance.size(), kNoGroup);
   for (std::size_t n = 0; n < dataset.maintenance.size(); ++n) {
     const MaintenanceWindow& w = dataset.maintenance[n];
     if (w.status == MaintenanceStatus::skipped || w.status == MaintenanceStatus::cancelled) {
@@ -406,151 +427,177 @@ Engine::Engine(const Dataset& dataset) : index_(std::make_unique<Index>()) {
         w.category == MaintenanceCategory::expedited_non_disruptive) {
       continue;
     }
-    if (auto k = slot.find(w.service)) {
-      window_owner[n] = *k;
-      ++window_at[*k + 1];
-    }
+    if (auto k = slots.slot.find(w.service)) group[n] = *k;
   }
-  for (std::size_t k = 0; k < services.size(); ++k) window_at[k + 1] += window_at[k];
-  std::vector<const MaintenanceWindow*> windows(window_at.back());
-  {
-    std::vector<uint32_t> next(window_at.begin(), window_at.end() - 1);
-    for (std::size_t n = 0; n < dataset.maintenance.size(); ++n) {
-      if (window_owner[n] != UINT32_MAX) windows[next[window_owner[n]]++] = &dataset.maintenance[n];
-    }
+  const std::vector<uint32_t> starts = group_starts(group, slots.services.size());
+  std::vector<const MaintenanceWindow*> windows(starts.back());
+  std::vector<uint32_t> next(starts.begin(), starts.end() - 1);
+  for (std::size_t n = 0; n < group.size(); ++n) {
+    if (group[n] != kNoGroup) windows[next[group[n]]++] = &dataset.maintenance[n];
   }
 
   const BusinessCalendar provider = provider_calendar(dataset);
-  index_->services.reserve(services.size());
-  for (std::size_t i = 0; i < services.size(); ++i) {
-    const Service& service = *services[i];
+  std::vector<ServiceIndex> out;
+  out.reserve(slots.services.size());
+  for (std::size_t i = 0; i < slots.services.size(); ++i) {
+    const Service& service = *slots.services[i];
     const date::time_zone* zone = find_zone(service.timezone.value_or(dataset.timezone));
     ServiceHours hours(dataset, service);
     Maintenance maintenance = classify_maintenance(
-        dataset, service, std::span(windows).subspan(window_at[i], window_at[i + 1] - window_at[i]),
-        hours, zone, provider);
-    index_->services.push_back(
-        {&service, zone, std::move(hours),
-         service.credit_policy.value_or(dataset.credit_policy.value_or(CreditPolicy{})),
-         std::move(maintenance)});
+        dataset, service, std::span(windows).subspan(starts[i], starts[i + 1] - starts[i]), hours,
+        zone, provider);
+    out.push_back({&service, zone, std::move(hours),
+                   service.credit_policy.value_or(dataset.credit_policy.value_or(CreditPolicy{})),
+                   std::move(maintenance)});
+  }
+  return out;
+}
+
+// Customer ranks. Customers are numbered in id order, so that a number is a rank; a name an
+// interruption gives that no customer has (a dataset check_references did not pass) is
+// numbered after them, and finish() then renumbers everything into ranks.
+class CustomerRanks {
+ public:
+  explicit CustomerRanks(const Dataset& dataset) : names_(dataset.customers.size()) {
+    customers_.reserve(dataset.customers.size());
+    for (const auto& c : dataset.customers) customers_.push_back(&c);
+    std::sort(customers_.begin(), customers_.end(),
+              [](const Customer* a, const Customer* b) { return a->id < b->id; });
+    for (const Customer* c : customers_) number(c->id);
+    known_ = distinct_.size();
   }
 
-  // Customers are numbered in id order, so that a number is a rank; names an interruption
-  // gives that no customer has (a dataset check_references did not pass) are numbered after
-  // them and ranked below.
-  std::vector<const Customer*> customers;
-  customers.reserve(dataset.customers.size());
-  for (const auto& c : dataset.customers) customers.push_back(&c);
-  std::sort(customers.begin(), customers.end(),
-            [](const Customer* a, const Customer* b) { return a->id < b->id; });
-  IdTable names(customers.size());
-  std::vector<const std::string*> distinct;
-  auto intern = [&](const std::string& id) {
-    const auto next = static_cast<uint32_t>(distinct.size());
-    const uint32_t number = names.emplace(id, next);
-    if (number == next) distinct.push_back(&id);
-    return number;
-  };
-  for (const Customer* c : customers) intern(c->id);
-  const std::size_t known = distinct.size();
-  auto sort_names = [&](Outage& o) {
+  // The customers in id order.
+  const std::vector<const Customer*>& customers() const { return customers_; }
+
+  uint32_t number(const std::string& id) {
+    const auto next = static_cast<uint32_t>(distinct_.size());
+    const uint32_t found = names_.emplace(id, next);
+    if (found == next) distinct_.push_back(&id);
+    return found;
+  }
+
+  // Numbers become ranks (`named` and every outage's names re-sorted, when names without a
+  // customer make that necessary), and the ids by rank go to `tables`.
+  void finish(std::vector<ServiceIndex>& services, Tables& tables) {
+    tables.customer_ids = distinct_;
+    if (distinct_.size() == known_) return;
+    std::vector<uint32_t> order(distinct_.size());
+    for (uint32_t n = 0; n < order.size(); ++n) order[n] = n;
+    std::sort(order.begin(), order.end(),
+              [&](uint32_t a, uint32_t b) { return *distinct_[a] < *distinct_[b]; });
+    rank_of_.resize(distinct_.size());
+    for (uint32_t rank = 0; rank < order.size(); ++rank) {
+      rank_of_[order[rank]] = rank;
+      tables.customer_ids[rank] = distinct_[order[rank]];
+    }
+    for (uint32_t& n : tables.named) n = rank_of_[n];
+    for (Outage& o : tables.outages) sort_names(tables, o);
+    for (auto& service : services) {
+      for (Outage& o : service.open) sort_names(tables, o);
+    }
+  }
+
+  // After finish().
+  uint32_t rank(const std::string& id) const {
+    const uint32_t n = *names_.find(id);
+    return rank_of_.empty() ? n : rank_of_[n];
+  }
+
+  static void sort_names(Tables& tables, Outage& o) {
     if (o.named_count < 2) return;
     const auto first = tables.named.begin() + o.named_first;
     std::sort(first, first + o.named_count);
     o.named_count = static_cast<uint32_t>(std::unique(first, first + o.named_count) - first);
-  };
+  }
 
-  // Two passes over the interruptions, so that the outages are written once, grouped by
-  // service: the first finds each outage's service, the second copies it to its place.
-  constexpr uint32_t kNone = UINT32_MAX;
-  std::vector<uint32_t> owner(dataset.interruptions.size(), kNone);
-  std::vector<uint32_t> at(services.size() + 1, 0);
-  std::size_t name_count = 0;
+ private:
+  IdTable names_;
+  std::vector<const Customer*> customers_;
+  std::vector<const std::string*> distinct_;  // by number
+  std::size_t known_ = 0;
+  std::vector<uint32_t> rank_of_;  // by number; empty while every number is its rank
+};
+
+Outage outage_of(const Interruption& i, Tables& tables, CustomerRanks& ranks) {
+  Outage o{i.start, i.end.value_or(i.start), &i, static_cast<uint32_t>(tables.named.size()),
+           static_cast<uint32_t>(i.customers.size())};
+  for (const auto& c : i.customers) tables.named.push_back(ranks.number(c));
+  CustomerRanks::sort_names(tables, o);
+  return o;
+}
+
+// The outages by service, closed ones sorted by start. Two passes over the interruptions
+// (160 bytes each; reading them is most of the cost), so that each outage is written once,
+// in its place: a pass that copied them out first and grouped the copies was slower, its
+// 32 MB temporary faulted in afresh every time.
+void index_outages(const Dataset& dataset, const ServiceSlots& slots, CustomerRanks& ranks,
+                   std::vector<ServiceIndex>& services, Tables& tables) {
+  std::vector<uint32_t> group(dataset.interruptions.size(), kNoGroup);
+  std::size_t names = 0;
   for (std::size_t n = 0; n < dataset.interruptions.size(); ++n) {
     const Interruption& i = dataset.interruptions[n];
     if (i.type != InterruptionType::outage) continue;
-    if (const auto k = slot.find(i.service)) {
-      owner[n] = *k;
-      if (i.end) ++at[*k + 1];
-      name_count += i.customers.size();
+    const auto k = slots.slot.find(i.service);
+    if (!k) continue;
+    if (i.end) {
+      group[n] = *k;
+      names += i.customers.size();
+    } else {
+      services[*k].open.push_back(outage_of(i, tables, ranks));  // rare: resolved per report
     }
   }
+  std::vector<uint32_t> at = group_starts(group, services.size());
   for (std::size_t k = 0; k < services.size(); ++k) {
-    at[k + 1] += at[k];
-    index_->services[k].outages_first = at[k];
-    index_->services[k].outages_last = at[k + 1];
+    services[k].outages_first = at[k];
+    services[k].outages_last = at[k + 1];
   }
   tables.outages.resize(at.back());
-  tables.named.reserve(name_count);
-  for (std::size_t n = 0; n < dataset.interruptions.size(); ++n) {
-    if (owner[n] == kNone) continue;
-    const Interruption& i = dataset.interruptions[n];
-    Outage o{i.start, i.end.value_or(i.start), &i, static_cast<uint32_t>(tables.named.size()),
-             static_cast<uint32_t>(i.customers.size())};
-    for (const auto& c : i.customers) tables.named.push_back(intern(c));
-    sort_names(o);
-    if (i.end) {
-      tables.outages[at[owner[n]]++] = o;
-    } else {
-      index_->services[owner[n]].open.push_back(o);
-    }
-  }
-  tables.customer_ids = distinct;
-  std::vector<uint32_t> rank_of;  // empty: every number is its rank
-  if (distinct.size() > known) {
-    std::vector<uint32_t> order(distinct.size());
-    for (uint32_t n = 0; n < order.size(); ++n) order[n] = n;
-    std::sort(order.begin(), order.end(),
-              [&](uint32_t a, uint32_t b) { return *distinct[a] < *distinct[b]; });
-    rank_of.resize(distinct.size());
-    for (uint32_t rank = 0; rank < order.size(); ++rank) {
-      rank_of[order[rank]] = rank;
-      tables.customer_ids[rank] = distinct[order[rank]];
-    }
-    for (uint32_t& n : tables.named) n = rank_of[n];
-    for (Outage& o : tables.outages) sort_names(o);
-    for (auto& service : index_->services) {
-      for (Outage& o : service.open) sort_names(o);
-    }
+  tables.named.reserve(tables.named.size() + names);
+  for (std::size_t n = 0; n < group.size(); ++n) {
+    if (group[n] == kNoGroup) continue;
+    tables.outages[at[group[n]]++] = outage_of(dataset.interruptions[n], tables, ranks);
   }
   auto by_start = [](const Outage& a, const Outage& b) { return a.start < b.start; };
-  for (auto& service : index_->services) {
+  for (auto& service : services) {
     const auto first = tables.outages.begin() + service.outages_first;
     const auto last = tables.outages.begin() + service.outages_last;
     // Interruptions usually arrive in time order; checking is cheaper than sorting.
     if (!std::is_sorted(first, last, by_start)) std::sort(first, last, by_start);
-    for (auto o = first; o != last; ++o)
+    for (auto o = first; o != last; ++o) {
       service.longest = std::max(service.longest, o->end - o->start);
+    }
   }
+}
 
-  // Subscriptions by service, each service's in customer order.
+// Subscribers and their terms by service, each service's in customer order.
+void index_subscriptions(const ServiceSlots& slots, const CustomerRanks& ranks,
+                         std::vector<ServiceIndex>& services, Tables& tables) {
   struct Held {
-    uint32_t service;
     uint32_t customer;
     Term term;
   };
-  std::vector<Held> held;
-  std::fill(at.begin(), at.end(), 0);
-  for (const Customer* c : customers) {
-    const uint32_t number = *names.find(c->id);
-    const uint32_t rank = rank_of.empty() ? number : rank_of[number];
+  std::vector<Held> held;  // in customer order
+  std::vector<uint32_t> group;
+  for (const Customer* c : ranks.customers()) {
+    const uint32_t rank = ranks.rank(c->id);
     for (const auto& sub : c->subscriptions) {
-      if (auto k = slot.find(sub.service)) {
-        held.push_back({*k, rank, term_of(sub)});
-        ++at[*k + 1];
+      if (auto k = slots.slot.find(sub.service)) {
+        held.push_back({rank, term_of(sub)});
+        group.push_back(*k);
       }
     }
   }
-  for (std::size_t k = 0; k < services.size(); ++k) at[k + 1] += at[k];
-  std::vector<const Held*> grouped(held.size());
-  for (const Held& h : held) grouped[at[h.service]++] = &h;
+  const std::vector<uint32_t> starts = group_starts(group, services.size());
+  std::vector<uint32_t> order(held.size());  // held, grouped by service
+  std::vector<uint32_t> next(starts.begin(), starts.end() - 1);
+  for (uint32_t n = 0; n < held.size(); ++n) order[next[group[n]]++] = n;
   tables.terms.reserve(held.size());
-  std::size_t next = 0;
-  for (uint32_t k = 0; k < services.size(); ++k) {
-    ServiceIndex& service = index_->services[k];
+  for (std::size_t k = 0; k < services.size(); ++k) {
+    ServiceIndex& service = services[k];
     service.subscribers_first = static_cast<uint32_t>(tables.subscribers.size());
-    for (; next < grouped.size() && grouped[next]->service == k; ++next) {
-      const Held& h = *grouped[next];
+    for (uint32_t n = starts[k]; n < starts[k + 1]; ++n) {
+      const Held& h = held[order[n]];
       const auto term = static_cast<uint32_t>(tables.terms.size());
       if (tables.subscribers.size() == service.subscribers_first ||
           tables.subscribers.back().customer != h.customer) {
@@ -561,6 +608,18 @@ Engine::Engine(const Dataset& dataset) : index_(std::make_unique<Index>()) {
     }
     service.subscribers_last = static_cast<uint32_t>(tables.subscribers.size());
   }
+}
+
+}  // namespace
+
+Engine::Engine(const Dataset& dataset) : index_(std::make_unique<Index>()) {
+  index_->dataset = &dataset;
+  const ServiceSlots slots(dataset);
+  index_->services = index_services(dataset, slots);
+  CustomerRanks ranks(dataset);
+  index_outages(dataset, slots, ranks, index_->services, index_->tables);
+  ranks.finish(index_->services, index_->tables);
+  index_subscriptions(slots, ranks, index_->services, index_->tables);
 }
 
 Engine::~Engine() = default;
