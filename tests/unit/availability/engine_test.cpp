@@ -276,6 +276,29 @@ TEST(AvailabilityCredits, NameWithoutCustomerIsImpactedButNotCredited) {
   EXPECT_EQ(r.credits[0].interruptions, (std::vector<std::string>{"INC2"}));
 }
 
+// Ids longer than the engine keeps inline, differing only past it, are told apart.
+TEST(AvailabilityCredits, LongIdsDifferingLateAreDistinct) {
+  Dataset d = base();
+  const std::string service = "database-cluster-production-east";
+  const std::string one = "customer-with-a-long-identifier-1";
+  const std::string two = "customer-with-a-long-identifier-2";
+  d.services[0].id = service;
+  d.customers[0].id = one;
+  d.customers[0].subscriptions[0].service = service;
+  d.customers[1].id = two;
+  d.customers[1].subscriptions[0].service = service;
+  outage(d, "INC1", "2026-11-03T00:00:00Z", "2026-11-03T10:00:00Z", {two});
+  d.interruptions.back().service = service;
+  const auto r = compute(d, kNov, std::nullopt);
+  ASSERT_EQ(r.services.size(), 1u);
+  EXPECT_EQ(r.services[0].service, service);
+  EXPECT_EQ(r.services[0].downtime_seconds, 36000);
+  EXPECT_EQ(r.services[0].customers_impacted, (std::vector<std::string>{two}));
+  ASSERT_EQ(r.credits.size(), 1u);
+  EXPECT_EQ(r.credits[0].customer, two);
+  EXPECT_EQ(r.credits[0].monthly_charge_cents, 50000);
+}
+
 TEST(AvailabilityCredits, TieredPicksLowestApplicableTierAndZeroCentRow) {
   Dataset d = base();
   d.services[0].target_thousandths = 99900;  // allowed 2,595 s
