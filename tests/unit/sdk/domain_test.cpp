@@ -350,8 +350,7 @@ TEST(DatasetValidation, EveryRepeatOfAnInterruptionIdNamesTheFirst) {
   EXPECT_EQ(errors.front().message,
             "duplicate interruption id 'INC0' (first at $.interruptions[0])");
   EXPECT_EQ(errors[2000].path, "$.interruptions[4000].id");
-  EXPECT_EQ(errors[2000].message,
-            "duplicate interruption id 'INC0' (first at $.interruptions[0])");
+  EXPECT_EQ(errors[2000].message, "duplicate interruption id 'INC0' (first at $.interruptions[0])");
   EXPECT_EQ(errors.back().path, "$.interruptions[4999].id");
   EXPECT_EQ(errors.back().message,
             "duplicate interruption id 'INC999' (first at $.interruptions[999])");
