@@ -93,17 +93,15 @@ void check_period(ObjectReader& reader, std::optional<Instant> start, std::optio
   detail::check_end_after_start(start, end, reader.path_of("end"), reader.errors());
 }
 
-// The ids of one kind of entity, indexed to find repeats and unknown references. A dataset
-// holds up to millions of interruptions, so this is a flat open-addressing table (8 bytes a
-// slot: a position and its id's hash, so a probe rarely reads an entity) rather than a tree
-// of id strings; ids are sorted only to list them in a message.
+// The ids of one kind of entity, indexed to find unknown references (report_duplicate_ids
+// reports repeats; the first occurrence is the one indexed). A million interruptions name
+// services, so this is a flat open-addressing table (8 bytes a slot: a position and its id's
+// hash, so a probe rarely reads an entity) rather than a tree of id strings; ids are sorted
+// only to list them in a message.
 template <typename T>
 class IdIndex {
  public:
-  // Reports every id after the first occurrence of it, at `path`[i].id.
-  IdIndex(const std::vector<T>& items, const std::string& path, std::string_view kind,
-          std::vector<FieldError>& errors)
-      : items_(items) {
+  explicit IdIndex(const std::vector<T>& items) : items_(items) {
     std::size_t capacity = 16;
     while (capacity < 2 * items.size()) capacity *= 2;
     slots_.assign(capacity, Slot{});
@@ -112,13 +110,7 @@ class IdIndex {
       if (id.empty()) continue;  // already reported as missing or empty
       const std::size_t hash = std::hash<std::string_view>{}(id);
       Slot& slot = find_slot(id, hash);
-      if (slot.position == kEmpty) {
-        slot = {static_cast<uint32_t>(i), static_cast<uint32_t>(hash)};
-        continue;
-      }
-      errors.push_back({path_key(path_index(path, i), "id"),
-                        "duplicate " + std::string(kind) + " id " + quote_text(id) + " (first at " +
-                            path_index(path, slot.position) + ")"});
+      if (slot.position == kEmpty) slot = {static_cast<uint32_t>(i), static_cast<uint32_t>(hash)};
     }
   }
 
@@ -169,10 +161,10 @@ class IdIndex {
   std::vector<Slot> slots_;
 };
 
-// The repeats among the ids of a list nothing is looked up in (maintenance windows,
-// interruptions), reported as IdIndex reports them. A hash table of a million ids misses the
-// cache on nearly every probe; sorting the ids' hashes (a radix sort, four passes in memory
-// order) costs a fraction of that, and only ids whose hashes collide are compared.
+// Every id after the first occurrence of it, reported at `path`[i].id naming the first. A
+// hash table of a million ids misses the cache on nearly every probe; sorting the ids' hashes
+// (a radix sort, four passes in memory order) costs a fraction of that, and only ids whose
+// hashes collide are compared.
 template <typename T>
 void report_duplicate_ids(const std::vector<T>& items, const std::string& path,
                           std::string_view kind, std::vector<FieldError>& errors) {
@@ -698,13 +690,16 @@ Dataset dataset_from_json(const Json& json, const std::string& path,
 
 void check_references(const Dataset& dataset, const std::string& path,
                       std::vector<FieldError>& errors) {
-  IdIndex calendars(dataset.calendars, path_key(path, "calendars"), "calendar", errors);
-  IdIndex services(dataset.services, path_key(path, "services"), "service", errors);
-  IdIndex customers(dataset.customers, path_key(path, "customers"), "customer", errors);
+  report_duplicate_ids(dataset.calendars, path_key(path, "calendars"), "calendar", errors);
+  report_duplicate_ids(dataset.services, path_key(path, "services"), "service", errors);
+  report_duplicate_ids(dataset.customers, path_key(path, "customers"), "customer", errors);
   report_duplicate_ids(dataset.maintenance, path_key(path, "maintenance"), "maintenance window",
                        errors);
   report_duplicate_ids(dataset.interruptions, path_key(path, "interruptions"), "interruption",
                        errors);
+  IdIndex calendars(dataset.calendars);
+  IdIndex services(dataset.services);
+  IdIndex customers(dataset.customers);
 
   if (dataset.provider_calendar) {
     check_known(
