@@ -248,7 +248,7 @@ class SmtpSession {
   // last message went through is used again. `reused`: the session carried a message before,
   // so a connection found closed before MAIL is answered is StaleSession.
   void deliver(const std::vector<std::string>& to, const std::string& from,
-               const std::string& message, bool reused) {
+               const std::string& message, bool reused, const std::function<void()>& meanwhile) {
     const auto& ext = ext_;
     std::string mail = "MAIL FROM:<" + from + ">";
     if (const auto size = ext.find("SIZE"); size != ext.end()) {
@@ -265,13 +265,20 @@ class SmtpSession {
       return static_cast<unsigned char>(c) >= 0x80;
     });
     if (eight_bit && ext.count("8BITMIME") != 0) mail += " BODY=8BITMIME";
-    Reply mail_reply;
-    try {
-      mail_reply = connection_.command(mail);
-    } catch (const std::exception& e) {
-      if (reused) throw StaleSession(e.what());
-      throw;
-    }
+    // A reused connection that fails before MAIL is answered was closed while idle.
+    const auto unless_stale = [reused](auto&& step) {
+      try {
+        return step();
+      } catch (const std::exception& e) {
+        if (reused) throw StaleSession(e.what());
+        throw;
+      }
+    };
+    unless_stale([&] { connection_.write(mail + "\r\n"); });
+    // The caller's work is done while the server answers MAIL. If it throws, the transaction
+    // is abandoned with the connection, before any of the message is sent.
+    meanwhile();
+    const Reply mail_reply = unless_stale([&] { return connection_.read_reply(); });
     // 421: the server is closing this (idle) connection.
     if (reused && mail_reply.code == 421) throw StaleSession(mail_reply.quoted());
     if (mail_reply.kind() != 2) refuse(mail_reply, "refused MAIL FROM:<" + from + ">:");
@@ -501,7 +508,8 @@ SmtpClient::SmtpClient(SmtpSettings settings) : settings_(std::move(settings)) {
 }
 
 void SmtpClient::send(const std::vector<std::string>& envelope_to, const std::string& envelope_from,
-                      const std::string& message_bytes) const {
+                      const std::string& message_bytes,
+                      const std::function<void()>& meanwhile) const {
   if (envelope_to.empty()) throw std::invalid_argument("SMTP: a message needs a recipient");
   for (const auto& to : envelope_to) {
     if (!is_plain_address(to)) {
@@ -513,10 +521,15 @@ void SmtpClient::send(const std::vector<std::string>& envelope_to, const std::st
     throw std::invalid_argument("SMTP: sender " + quote_text(envelope_from) +
                                 " is not a plain addr-spec (local@domain) or empty");
   }
+  // Once, although a stale kept connection means a second MAIL on a new one.
+  bool ran = false;
+  const std::function<void()> once = [&] {
+    if (!std::exchange(ran, true) && meanwhile) meanwhile();
+  };
   try {
     if (auto session = take_idle()) {
       try {
-        session->deliver(envelope_to, envelope_from, message_bytes, true);
+        session->deliver(envelope_to, envelope_from, message_bytes, true, once);
         keep_idle(std::move(session));
         return;
       } catch (const StaleSession&) {
@@ -525,7 +538,7 @@ void SmtpClient::send(const std::vector<std::string>& envelope_to, const std::st
     }
     auto session = std::make_unique<SmtpSession>(settings_, tls_.get());
     session->open();
-    session->deliver(envelope_to, envelope_from, message_bytes, false);
+    session->deliver(envelope_to, envelope_from, message_bytes, false, once);
     keep_idle(std::move(session));
   } catch (const Poco::Exception& e) {
     // Connection refused, timeouts, TLS handshake and certificate failures.
@@ -575,16 +588,15 @@ void SmtpClient::keep_idle(std::unique_ptr<SmtpSession> session) const {
   }
 }
 
-std::function<void(const OutboxMessage&)> make_email_sender(SmtpSettings settings, std::string from,
-                                                            std::string from_name,
-                                                            const Clock& clock) {
+OutboxSender make_email_sender(SmtpSettings settings, std::string from, std::string from_name,
+                               const Clock& clock) {
   if (!is_plain_address(from)) {
     throw std::invalid_argument("email sender: the From address " + quote_text(from) +
                                 " is not a plain addr-spec (local@domain)");
   }
   auto client = std::make_shared<const SmtpClient>(std::move(settings));
-  return [client, from = std::move(from), from_name = std::move(from_name),
-          clock = &clock](const OutboxMessage& message) {
+  return [client, from = std::move(from), from_name = std::move(from_name), clock = &clock](
+             const OutboxMessage& message, const Meanwhile& meanwhile) {
     OutgoingMail mail;
     std::string bytes;
     try {
@@ -595,7 +607,7 @@ std::function<void(const OutboxMessage&)> make_email_sender(SmtpSettings setting
       throw PermanentFailure("email (outbox message " + std::to_string(message.id) + " to " +
                              quote_text(message.destination) + ") cannot be sent: " + e.what());
     }
-    client->send(mail.to, mail.from, bytes);
+    client->send(mail.to, mail.from, bytes, meanwhile);
   };
 }
 

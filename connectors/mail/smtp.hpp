@@ -62,8 +62,12 @@ class SmtpClient {
   // refused or lost connections, timeouts, TLS and certificate failures, a server without
   // STARTTLS when it is required, and failed authentication: the outbox retries those.
   // Throws std::invalid_argument for addresses that are not plain addr-specs.
+  //
+  // `meanwhile`, if given, runs once, after MAIL FROM is written, while the server answers it
+  // (the outbox records the previous message's outcome there). If it throws, the connection
+  // is dropped before any of the message is sent and the exception passes through.
   void send(const std::vector<std::string>& envelope_to, const std::string& envelope_from,
-            const std::string& message_bytes) const;
+            const std::string& message_bytes, const std::function<void()>& meanwhile = {}) const;
 
   const SmtpSettings& settings() const { return settings_; }
 
@@ -92,9 +96,8 @@ class SmtpClient {
 // header value) is a PermanentFailure; SmtpClient::send decides the rest. The settings are
 // checked here, so a bad configuration fails at start-up rather than at the first mail.
 // `clock` must outlive the returned function.
-std::function<void(const OutboxMessage&)> make_email_sender(SmtpSettings settings, std::string from,
-                                                            std::string from_name,
-                                                            const Clock& clock);
+OutboxSender make_email_sender(SmtpSettings settings, std::string from, std::string from_name,
+                               const Clock& clock);
 
 // The smtp.* keys of every plugin that sends mail (host, port, tls, username, ca_file, from,
 // from_name), with the same meaning everywhere; `host_help` says what an empty host means.

@@ -214,7 +214,8 @@ class TechAlertsPlugin : public slmhub::Plugin {
     const slmhub::Clock& clock = host.clock();
     host.outbox().register_sender(
         slmhub::alerts::kEmailChannel,
-        [client, from, from_name, &clock](const slmhub::OutboxMessage& m) {
+        [client, from, from_name, &clock](const slmhub::OutboxMessage& m,
+                                          const slmhub::Meanwhile& meanwhile) {
           slmhub::mail::OutgoingMail mail;
           std::string bytes;
           try {
@@ -234,7 +235,7 @@ class TechAlertsPlugin : public slmhub::Plugin {
             throw slmhub::PermanentFailure("alert e-mail to " + m.destination +
                                            " cannot be sent: " + e.what());
           }
-          client->send(mail.to, from, bytes);
+          client->send(mail.to, from, bytes, meanwhile);
         },
         [&alerts, accepted = "accepted by " + client->settings().host](
             slmhub::Tx& tx, const slmhub::OutboxMessage& m, const slmhub::SendOutcome& o) {

@@ -205,7 +205,7 @@ class Server::PluginHost : public Host {
       h.server_.outbox_->enqueue(tx, message);
     }
     using Outbox::register_sender;
-    void register_sender(const std::string& channel, std::function<void(const OutboxMessage&)> send,
+    void register_sender(const std::string& channel, OutboxSender send,
                          SendRecorder record) override {
       h.senders_.emplace_back(channel, std::move(send), std::move(record));
     }
@@ -230,8 +230,7 @@ class Server::PluginHost : public Host {
   std::vector<CommandSpec> cmds_;
   std::vector<std::tuple<std::string, std::vector<std::string>, std::function<void(const Event&)>>>
       subs_;
-  std::vector<std::tuple<std::string, std::function<void(const OutboxMessage&)>, SendRecorder>>
-      senders_;
+  std::vector<std::tuple<std::string, OutboxSender, SendRecorder>> senders_;
 };
 
 Server::Server(Settings settings, std::string binary_dir, const Clock* clock)

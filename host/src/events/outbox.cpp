@@ -115,8 +115,7 @@ void OutboxService::enqueue(Tx& tx, const OutboxMessage& message) {
   wake_.notify_all();
 }
 
-void OutboxService::register_sender(const std::string& channel,
-                                    std::function<void(const OutboxMessage&)> send,
+void OutboxService::register_sender(const std::string& channel, OutboxSender send,
                                     SendRecorder record) {
   if (channel.empty()) throw std::invalid_argument("outbox sender: channel is empty");
   if (!send) {
@@ -217,14 +216,14 @@ OutboxService::Round OutboxService::dispatch_round() {
   std::atomic<int> sent{0};
   std::atomic<bool> finished{true};
   auto lane = [&] {
-    for (std::size_t i = next++; i < groups.size(); i = next++) {
-      const auto [delivered, all] = send_group(token, groups[i]);
+    std::optional<Unwritten> unwritten;
+    bool all = true;
+    for (std::size_t i = next++; all && i < groups.size(); i = next++) {
+      const auto [delivered, whole] = send_group(token, groups[i], unwritten);
       sent += delivered;
-      if (!all) {
-        finished = false;
-        return;
-      }
+      all = whole;
     }
+    if (!write_unwritten(token, unwritten) || !all) finished = false;
   };
   {
     std::vector<std::jthread> others;
@@ -238,18 +237,28 @@ OutboxService::Round OutboxService::dispatch_round() {
 }
 
 std::pair<int, bool> OutboxService::send_group(const std::string& token,
-                                               const std::vector<const Claimed*>& group) {
+                                               const std::vector<const Claimed*>& group,
+                                               std::optional<Unwritten>& unwritten) {
   int sent = 0;
   for (const Claimed* claimed : group) {
     if (stopping()) return {sent, false};
-    std::function<void(const OutboxMessage&)> send;
+    OutboxSender send;
     {
       std::lock_guard lock(mutex_);
       send = senders_.at(claimed->message.channel).send;
     }
+    // The previous outcome is written while this message is under way, but before it can be
+    // accepted: a kill leaves at most one delivered message per lane unrecorded.
+    bool store_failed = false;
+    const Meanwhile meanwhile = [&] {
+      if (!write_unwritten(token, unwritten)) {
+        store_failed = true;
+        throw std::runtime_error("the outbox could not record the previous message's outcome");
+      }
+    };
     SendOutcome outcome;
     try {
-      send(claimed->message);
+      send(claimed->message, meanwhile);
       outcome.delivered = true;
       ++sent;
     } catch (const PermanentFailure& e) {
@@ -260,18 +269,29 @@ std::pair<int, bool> OutboxService::send_group(const std::string& token,
     } catch (...) {
       outcome.error = "unknown exception";
     }
+    // The store is failing: this lane stops (the message was not sent), and the rest is
+    // given back if it can be. A sender that failed before calling meanwhile sent nothing,
+    // so the previous outcome is written now.
+    if (store_failed || !write_unwritten(token, unwritten)) return {sent, false};
     outcome.dead = !outcome.delivered &&
                    (outcome.permanent || claimed->attempts + 1 >= settings_.max_attempts);
-    try {
-      record(token, *claimed, outcome);
-    } catch (const std::exception& e) {
-      // The store is failing: this lane stops, and the rest is given back if it can be.
-      log_.error("outbox: the outcome of message " + std::to_string(claimed->message.id) +
-                 " could not be recorded (it may be sent again): " + e.what());
-      return {sent, false};
-    }
+    unwritten = Unwritten{claimed, std::move(outcome)};
   }
   return {sent, true};
+}
+
+bool OutboxService::write_unwritten(const std::string& token, std::optional<Unwritten>& unwritten) {
+  if (!unwritten) return true;
+  const Unwritten last = std::move(*unwritten);
+  unwritten.reset();
+  try {
+    record(token, *last.claimed, last.outcome);
+    return true;
+  } catch (const std::exception& e) {
+    log_.error("outbox: the outcome of message " + std::to_string(last.claimed->message.id) +
+               " could not be recorded (it may be sent again): " + e.what());
+    return false;
+  }
 }
 
 void OutboxService::expire_claims(Tx& tx, Instant now, std::int64_t before) {
@@ -363,7 +383,7 @@ std::vector<OutboxService::Claimed> OutboxService::claim_batch(const std::string
 // The outcome is bookkeeping whose loss in a power failure can only send the message again
 // (with the same Message-ID), so it is committed without waiting for the disk, as the
 // round's claim is: sending costs no fsync'd commit. A killed process loses none of these
-// commits, so a kill repeats at most the message each lane was sending.
+// commits, so a kill repeats at most one delivered message per lane (see send_group).
 void OutboxService::record(const std::string& token, const Claimed& claimed,
                            const SendOutcome& outcome) {
   // Lanes that finish a send while another lane's outcome is being written wait for it and

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -58,8 +59,7 @@ class OutboxService : public Outbox {
   // Throws std::invalid_argument for an empty channel, a missing function or a channel
   // that already has a sender.
   using Outbox::register_sender;
-  void register_sender(const std::string& channel, std::function<void(const OutboxMessage&)> send,
-                       SendRecorder record) override;
+  void register_sender(const std::string& channel, OutboxSender send, SendRecorder record) override;
 
   void start();
   // Waits for a send in progress; the rest of its round is recorded and the messages not
@@ -69,8 +69,8 @@ class OutboxService : public Outbox {
   // One round: in one transaction, returns claims older than claim_timeout to pending and
   // claims the due pending messages whose channel has a sender, oldest first (at most
   // batch_size); then sends them in `concurrency` lanes, each lane recording a message's
-  // outcome before its next send. Returns the number sent successfully. Used by the
-  // dispatcher thread and by tests.
+  // outcome during its next send (the sender's Meanwhile) and the last one before the round
+  // ends. Returns the number sent successfully. Used by the dispatcher thread and by tests.
   int dispatch_once();
 
   // Messages newest first, optionally only one state ("pending", "sending", "sent",
@@ -87,7 +87,7 @@ class OutboxService : public Outbox {
 
  private:
   struct Sender {
-    std::function<void(const OutboxMessage&)> send;
+    OutboxSender send;
     SendRecorder record;  // may be empty
   };
   struct Claimed {
@@ -98,16 +98,25 @@ class OutboxService : public Outbox {
   // The round's claim token: recorded outcomes must match it (see outbox.cpp).
   std::string next_token();
   std::vector<Claimed> claim_batch(const std::string& token, Instant now);
-  // Sends `lane` in order; returns how many were delivered and whether it sent them all.
   struct Round {
     std::size_t claimed = 0;
     int sent = 0;
   };
   Round dispatch_round();
-  // Sends `group` (one destination's messages) in order; returns how many were delivered
-  // and whether it got through all of them (false: stopping, or the store failed).
+  // A lane's last outcome, not written yet: it is written while the lane's next message is
+  // under way (the sender's Meanwhile), or when the lane ends.
+  struct Unwritten {
+    const Claimed* claimed = nullptr;
+    SendOutcome outcome;
+  };
+  // Sends `group` (one destination's messages) in order, each one's outcome left in
+  // `unwritten` for the next send to write; returns how many were delivered and whether it
+  // got through all of them (false: stopping, or the store failed).
   std::pair<int, bool> send_group(const std::string& token,
-                                  const std::vector<const Claimed*>& group);
+                                  const std::vector<const Claimed*>& group,
+                                  std::optional<Unwritten>& unwritten);
+  // Records `unwritten`, if any, and empties it. False (logged) if the store failed.
+  bool write_unwritten(const std::string& token, std::optional<Unwritten>& unwritten);
   // Claims made before `before` go back to pending (or dead), counted as a failed attempt.
   void expire_claims(Tx& tx, Instant now, std::int64_t before);
   struct Outcome {

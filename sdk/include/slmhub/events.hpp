@@ -68,6 +68,15 @@ struct SendOutcome {
 // not know; if it throws, the outcome is recorded without it and the error is logged.
 using SendRecorder = std::function<void(Tx&, const OutboxMessage&, const SendOutcome&)>;
 
+// A sender's second argument. The sender calls it once it has begun a message and before the
+// receiver can accept it (SMTP: after MAIL FROM is written, before the final "."); the outbox
+// then writes the outcome of the lane's previous message, so that commit overlaps the
+// receiver's work instead of following it, and still at most one delivered message per lane
+// is unrecorded when the process is killed. If it throws (the store failed), the sender must
+// stop without delivering and let the exception through. Calls after the first do nothing.
+using Meanwhile = std::function<void()>;
+using OutboxSender = std::function<void(const OutboxMessage&, const Meanwhile&)>;
+
 class Outbox {
  public:
   virtual ~Outbox() = default;
@@ -76,11 +85,22 @@ class Outbox {
   // PermanentFailure: dead letter). The outbox claims due messages in batches and records
   // their outcomes together, so `send` runs outside any transaction; `record`, if given,
   // runs inside the one that records the outcome.
-  virtual void register_sender(const std::string& channel,
-                               std::function<void(const OutboxMessage&)> send,
+  virtual void register_sender(const std::string& channel, OutboxSender send,
                                SendRecorder record) = 0;
-  void register_sender(const std::string& channel, std::function<void(const OutboxMessage&)> send) {
+  void register_sender(const std::string& channel, OutboxSender send) {
     register_sender(channel, std::move(send), {});
+  }
+  // A sender with nothing to overlap: the previous outcome is written before it starts.
+  void register_sender(const std::string& channel, std::function<void(const OutboxMessage&)> send,
+                       SendRecorder record = {}) {
+    OutboxSender sender;
+    if (send) {
+      sender = [send = std::move(send)](const OutboxMessage& message, const Meanwhile& meanwhile) {
+        meanwhile();
+        send(message);
+      };
+    }
+    register_sender(channel, std::move(sender), std::move(record));
   }
 };
 

@@ -395,6 +395,55 @@ TEST_P(OutboxTest, LanesSendAtOnceAndKeepEachDestinationInOrder) {
   }
 }
 
+// A lane writes a message's outcome while its next message is under way (the sender calls
+// Meanwhile before the receiver can accept it), never later: a kill leaves at most one
+// delivered message per lane unrecorded. A sender that fails before calling it has the
+// previous outcome written all the same, and a sender that takes only the message gets it
+// once the previous outcome is written.
+TEST_P(OutboxTest, EachOutcomeIsWrittenDuringTheNextSend) {
+  OutboxService outbox(*db_, clock_, log_, "test");  // one lane
+  const auto states = [&] {
+    std::vector<Json> rows = outbox.list("", 10);
+    std::string text;
+    for (auto row = rows.rbegin(); row != rows.rend(); ++row) {
+      text += (text.empty() ? "" : " ") + (*row)["state"].get<std::string>();
+    }
+    return text;
+  };
+  std::vector<std::string> seen;
+  outbox.register_sender("email",
+                         OutboxSender([&](const OutboxMessage& m, const Meanwhile& meanwhile) {
+                           seen.push_back(m.subject + ": " + states());
+                           if (m.subject == "3") throw PermanentFailure("550 refused before MAIL");
+                           meanwhile();
+                           meanwhile();  // calls after the first do nothing
+                           seen.push_back(m.subject + " meanwhile: " + states());
+                         }),
+                         {});
+  outbox.register_sender(
+      "webhook", [&](const OutboxMessage& m) { seen.push_back(m.subject + ": " + states()); });
+  db_->transact([&](Tx& tx) {
+    for (int i = 1; i <= 5; ++i) {
+      OutboxMessage m = mail("user" + std::to_string(i) + "@example.edu");
+      m.subject = std::to_string(i);
+      if (i == 5) m.channel = "webhook";
+      outbox.enqueue(tx, m);
+    }
+  });
+  EXPECT_EQ(outbox.dispatch_once(), 4);
+  EXPECT_EQ(seen, (std::vector<std::string>{
+                      "1: sending sending sending sending sending",
+                      "1 meanwhile: sending sending sending sending sending",
+                      "2: sending sending sending sending sending",
+                      "2 meanwhile: sent sending sending sending sending",
+                      "3: sent sending sending sending sending",
+                      "4: sent sent sending sending sending",
+                      "4 meanwhile: sent sent dead sending sending",
+                      "5: sent sent dead sent sending",
+                  }));
+  EXPECT_EQ(states(), "sent sent dead sent sent");
+}
+
 // A server stopping in the middle of a round gives back what it claimed and did not send:
 // pending at once, no attempt counted.
 TEST_P(OutboxTest, StoppingGivesBackWhatWasNotSent) {
@@ -454,7 +503,9 @@ TEST_P(OutboxTest, RefusesBadInput) {
   bad_headers.headers = Json::array();
   EXPECT_THROW(enqueue(*db_, outbox, bad_headers), std::invalid_argument);
   EXPECT_THROW(outbox.register_sender("", [](const OutboxMessage&) {}), std::invalid_argument);
-  EXPECT_THROW(outbox.register_sender("email", nullptr), std::invalid_argument);
+  EXPECT_THROW(outbox.register_sender("email", OutboxSender{}, {}), std::invalid_argument);
+  EXPECT_THROW(outbox.register_sender("email", std::function<void(const OutboxMessage&)>{}),
+               std::invalid_argument);
   EXPECT_THROW(outbox.list("done", 10), std::invalid_argument);
   EXPECT_THROW(outbox.list("", 0), std::invalid_argument);
   EXPECT_THROW(outbox.list("", 1001), std::invalid_argument);

@@ -146,6 +146,52 @@ TEST(SmtpClient, StaleKeptConnectionIsReplacedWithoutLosingTheMessage) {
   EXPECT_EQ(received[0].rcpt_to, std::vector<std::string>{"bob@example.org"});
 }
 
+// The outbox records the previous message's outcome while the server answers MAIL. That
+// runs once per message, also when a stale kept connection is replaced; if it fails, the
+// message is not sent and its connection is not used again.
+TEST(SmtpClient, MeanwhileRunsOnceBeforeTheMessageAndItsFailureSendsNothing) {
+  auto server = std::make_unique<SmtpRecorder>();
+  const int port = server->port();
+  SmtpSettings settings = settings_for(*server, SmtpSettings::Tls::none);
+  settings.keep_alive_ms = 60000;
+  const SmtpClient client(settings);
+  int calls = 0;
+  std::size_t received_before = 99;
+  client.send({"ann@example.org"}, "db-requests@example.org", dotted_message(), [&] {
+    ++calls;
+    received_before = server->messages().size();
+  });
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(received_before, 0u);
+
+  std::string what;
+  EXPECT_EQ(attempt(
+                [&] {
+                  client.send({"bob@example.org"}, "db-requests@example.org", dotted_message(),
+                              [] { throw std::runtime_error("the store is read-only"); });
+                },
+                &what),
+            Outcome::retry);
+  EXPECT_EQ(what, "the store is read-only");
+  client.send({"carl@example.org"}, "db-requests@example.org", dotted_message(), [&] { ++calls; });
+  EXPECT_EQ(calls, 2);
+  auto received = server->messages();
+  ASSERT_EQ(received.size(), 2u) << server->log();
+  EXPECT_EQ(received[0].rcpt_to, std::vector<std::string>{"ann@example.org"});
+  EXPECT_EQ(received[1].rcpt_to, std::vector<std::string>{"carl@example.org"});
+  EXPECT_NE(received[1].peer_port, received[0].peer_port);
+
+  server.reset();  // closes the kept connection from the server's side
+  SmtpRecorderOptions again;
+  again.port = port;
+  server = std::make_unique<SmtpRecorder>(again);
+  client.send({"dan@example.org"}, "db-requests@example.org", dotted_message(), [&] { ++calls; });
+  EXPECT_EQ(calls, 3);
+  received = server->messages();
+  ASSERT_EQ(received.size(), 1u) << server->log();
+  EXPECT_EQ(received[0].rcpt_to, std::vector<std::string>{"dan@example.org"});
+}
+
 TEST(SmtpClient, DeliversTheExactBytesWithDotsStuffed) {
   SmtpRecorder server;
   const SmtpClient client(settings_for(server, SmtpSettings::Tls::none));
@@ -399,7 +445,7 @@ TEST(EmailSender, MapsTheOutboxMessageIntoTheDeliveredMail) {
   const test::ManualClock clock("2026-11-03T14:05:09Z");
   const auto send = make_email_sender(settings_for(server, SmtpSettings::Tls::starttls),
                                       "noreply@example.org", "Service Desk", clock);
-  send(notice());
+  send(notice(), {});
 
   const auto received = server.messages();
   ASSERT_EQ(received.size(), 1u) << server.log();
@@ -432,7 +478,7 @@ TEST(EmailSender, AFromHeaderReplacesTheSender) {
                                       "noreply@example.org", "Service Desk", clock);
   auto message = notice();
   message.headers["From"] = "\"Help, Desk\" <help@example.org>";
-  send(message);
+  send(message, {});
   const auto received = server.messages();
   ASSERT_EQ(received.size(), 1u);
   EXPECT_EQ(received[0].mail_from, "help@example.org");
@@ -448,12 +494,12 @@ TEST(EmailSender, ARetryKeepsTheDerivedMessageId) {
                                       "noreply@example.org", "", clock);
   auto message = notice();
   message.headers = Json::object();
-  send(message);
+  send(message, {});
   clock.advance(std::chrono::minutes(5));
-  send(message);  // the outbox retries when the 250 after the data was lost
+  send(message, {});  // the outbox retries when the 250 after the data was lost
   auto other = message;
   other.id = 8;
-  send(other);
+  send(other, {});
   const auto received = server.messages();
   ASSERT_EQ(received.size(), 3u);
   const std::regex id_line("\r\nMessage-ID: (<slmhub\\.[0-9a-f]{32}@example\\.org>)\r\n");
@@ -488,7 +534,7 @@ TEST(EmailSender, MessagesThatCanNeverBeSentArePermanentFailures) {
   };
   for (const auto& message : doomed) {
     std::string what;
-    EXPECT_EQ(attempt([&] { send(message); }, &what), Outcome::permanent)
+    EXPECT_EQ(attempt([&] { send(message, {}); }, &what), Outcome::permanent)
         << message.destination << " / " << message.headers.dump();
   }
   EXPECT_TRUE(server.messages().empty());
