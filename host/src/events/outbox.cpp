@@ -160,19 +160,36 @@ bool OutboxService::stopping() {
 }
 
 void OutboxService::run() {
+  // A full round leaves more to send: the next batch is claimed while it is being sent, so
+  // the lanes do not wait for that transaction between rounds.
+  std::optional<Batch> next;
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     lock.unlock();
     Round round;
     try {
-      round = dispatch_round();
+      Batch batch;
+      if (next) {
+        batch = std::move(*next);
+        next.reset();
+      } else {
+        batch = claim();
+      }
+      round = send_round(batch, [&] {
+        if (batch.messages.size() < static_cast<std::size_t>(settings_.batch_size)) return;
+        try {
+          next = claim();
+        } catch (const std::exception& e) {
+          log_.error(std::string("outbox: claiming the next messages failed: ") + e.what());
+        }
+      });
     } catch (const std::exception& e) {
       log_.error(std::string("outbox: dispatch failed: ") + e.what());
     }
     lock.lock();
-    // A full round leaves more to do at once. After an enqueue (hinted_), look again soon:
-    // the enqueuing transaction may not have committed when the round looked.
-    if (round.claimed < static_cast<std::size_t>(settings_.batch_size)) {
+    // After an enqueue (hinted_), look again soon: the enqueuing transaction may not have
+    // committed when the round looked.
+    if (!next && round.claimed < static_cast<std::size_t>(settings_.batch_size)) {
       if (std::exchange(hinted_, false)) {
         wake_.wait_for(lock, std::min<std::chrono::milliseconds>(settings_.poll_interval, 20ms),
                        [this] { return stopping_; });
@@ -181,20 +198,38 @@ void OutboxService::run() {
       }
     }
   }
+  lock.unlock();
+  if (next) {
+    try {
+      release(next->token);
+    } catch (const std::exception& e) {
+      log_.error(std::string("outbox: giving back claimed messages failed (they are sent after "
+                             "the claim timeout): ") +
+                 e.what());
+    }
+  }
 }
 
-std::string OutboxService::next_token() {
-  std::lock_guard lock(mutex_);
-  return instance_ + "#" + std::to_string(++claims_);
+OutboxService::Batch OutboxService::claim() {
+  Batch batch;
+  {
+    std::lock_guard lock(mutex_);
+    batch.token = instance_ + "#" + std::to_string(++claims_);
+  }
+  batch.messages = claim_batch(batch.token, clock_.now());
+  return batch;
 }
 
-int OutboxService::dispatch_once() { return dispatch_round().sent; }
+int OutboxService::dispatch_once() { return send_round(claim(), {}).sent; }
 
-OutboxService::Round OutboxService::dispatch_round() {
+OutboxService::Round OutboxService::send_round(const Batch& batch,
+                                               const std::function<void()>& meanwhile) {
   std::lock_guard dispatching(dispatch_mutex_);
-  const std::string token = next_token();
-  const std::vector<Claimed> batch = claim_batch(token, clock_.now());
-  if (batch.empty()) return {};
+  const std::string& token = batch.token;
+  if (batch.messages.empty()) {
+    if (meanwhile) meanwhile();
+    return {};
+  }
   {
     std::lock_guard lock(mutex_);
     renewed_ = std::chrono::steady_clock::now();
@@ -206,7 +241,7 @@ OutboxService::Round OutboxService::dispatch_round() {
   std::vector<std::vector<const Claimed*>> groups;
   {
     std::unordered_map<std::string_view, std::size_t> group_of;
-    for (const Claimed& claimed : batch) {
+    for (const Claimed& claimed : batch.messages) {
       const auto [at, added] = group_of.try_emplace(claimed.message.destination, groups.size());
       if (added) groups.emplace_back();
       groups[at->second].push_back(&claimed);
@@ -226,14 +261,14 @@ OutboxService::Round OutboxService::dispatch_round() {
     if (!write_unwritten(token, unwritten) || !all) finished = false;
   };
   {
-    std::vector<std::jthread> others;
-    const std::size_t lanes =
+    std::vector<std::jthread> lanes;
+    const std::size_t count =
         std::min<std::size_t>(static_cast<std::size_t>(settings_.concurrency), groups.size());
-    for (std::size_t i = 1; i < lanes; ++i) others.emplace_back(lane);
-    lane();
+    for (std::size_t i = 0; i < count; ++i) lanes.emplace_back(lane);
+    if (meanwhile) meanwhile();
   }
   if (!finished) release(token);
-  return {batch.size(), sent};
+  return {batch.messages.size(), sent};
 }
 
 std::pair<int, bool> OutboxService::send_group(const std::string& token,

@@ -95,14 +95,20 @@ class OutboxService : public Outbox {
     std::int64_t attempts = 0;
   };
 
-  // The round's claim token: recorded outcomes must match it (see outbox.cpp).
-  std::string next_token();
+  // Messages claimed together under one token: their recorded outcomes must match it.
+  struct Batch {
+    std::string token;
+    std::vector<Claimed> messages;
+  };
+  Batch claim();
   std::vector<Claimed> claim_batch(const std::string& token, Instant now);
   struct Round {
     std::size_t claimed = 0;
     int sent = 0;
   };
-  Round dispatch_round();
+  // Sends `batch` in up to `concurrency` lanes; `meanwhile`, if given, runs on the calling
+  // thread while they send.
+  Round send_round(const Batch& batch, const std::function<void()>& meanwhile);
   // A lane's last outcome, not written yet: it is written while the lane's next message is
   // under way (the sender's Meanwhile), or when the lane ends.
   struct Unwritten {

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -444,10 +445,55 @@ TEST_P(OutboxTest, EachOutcomeIsWrittenDuringTheNextSend) {
   EXPECT_EQ(states(), "sent sent dead sent sent");
 }
 
+// The dispatcher claims the next round's messages while a full round is being sent, so the
+// lanes do not wait for that transaction; a destination's messages still go in order across
+// rounds, since a round starts when the one before it has ended.
+TEST_P(OutboxTest, TheNextRoundIsClaimedWhileOneIsSent) {
+  OutboxService outbox(*db_, clock_, log_, "test",
+                       OutboxSettings{.poll_interval = 5ms, .batch_size = 4, .concurrency = 2});
+  std::atomic<int> sends{0};
+  std::atomic<bool> claimed_ahead{false};
+  std::mutex mutex;
+  std::map<std::string, std::vector<int>> received;  // destination -> subjects, in send order
+  outbox.register_sender("email", [&](const OutboxMessage& m) {
+    if (++sends == 1) {  // the first send waits until the second round is claimed
+      const auto give_up = std::chrono::steady_clock::now() + 10s;
+      while (!(claimed_ahead = outbox.list("pending", 100).size() <= 4) &&
+             std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(1ms);
+      }
+    }
+    std::lock_guard lock(mutex);
+    received[m.destination].push_back(std::stoi(m.subject));
+  });
+  db_->transact([&](Tx& tx) {
+    for (int i = 0; i < 12; ++i) {
+      OutboxMessage m = mail("user" + std::to_string(i % 3) + "@example.edu");
+      m.subject = std::to_string(i);
+      outbox.enqueue(tx, m);
+    }
+  });
+  outbox.start();
+  const auto give_up = std::chrono::steady_clock::now() + 20s;
+  while (outbox.list("sent", 100).size() < 12 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(5ms);
+  }
+  outbox.stop();
+  EXPECT_TRUE(claimed_ahead) << "the second round was not claimed during the first";
+  EXPECT_EQ(outbox.list("sent", 100).size(), 12u);
+  ASSERT_EQ(received.size(), 3u);
+  for (const auto& [destination, subjects] : received) {
+    ASSERT_EQ(subjects.size(), 4u) << destination;
+    EXPECT_TRUE(std::is_sorted(subjects.begin(), subjects.end())) << destination;
+  }
+}
+
 // A server stopping in the middle of a round gives back what it claimed and did not send:
 // pending at once, no attempt counted.
 TEST_P(OutboxTest, StoppingGivesBackWhatWasNotSent) {
-  OutboxService outbox(*db_, clock_, log_, "test", OutboxSettings{.poll_interval = 5ms});
+  // Rounds of 10: the round after the one under way is claimed too, and given back as well.
+  OutboxService outbox(*db_, clock_, log_, "test",
+                       OutboxSettings{.poll_interval = 5ms, .batch_size = 10});
   std::atomic<int> sends{0};
   outbox.register_sender("email", [&](const OutboxMessage&) {
     ++sends;
