@@ -362,11 +362,11 @@ std::vector<OutboxService::Claimed> OutboxService::claim_batch(const std::string
   const auto limit = static_cast<std::int64_t>(settings_.batch_size);
 
   const std::int64_t expired_before = to_epoch(now - settings_.claim_timeout);
-  std::vector<Claimed> batch;
+  std::int64_t claimed = 0;
   // Not synced either (see record()): a claim lost in a power failure returns its messages to
   // pending, which only repeats what a lost "sent" would, and a kill loses no commit.
   store_.transact_unsynced([&](Tx& tx) {
-    batch.clear();  // transact may run this more than once
+    claimed = 0;  // transact may run this more than once
     expire_claims(tx, now, expired_before);
     // The oldest due messages of the channels with a sender, each channel read on its own
     // through (state, channel, id): messages of a channel nobody sends (e-mail without an SMTP
@@ -390,16 +390,22 @@ std::vector<OutboxService::Claimed> OutboxService::claim_batch(const std::string
     }
     // The state is tested again: on PostgreSQL a row another instance claimed meanwhile is
     // re-read after its commit and left alone.
-    if (tx.exec("UPDATE outbox SET state = 'sending', claim = ?, claimed_at = ?"
-                " WHERE state = 'pending' AND id IN (" +
-                    placeholders + ")",
-                claim) == 0) {
-      return;
-    }
-    for (const auto& row :
-         tx.query("SELECT id, channel, destination, subject, body, headers, dedupe_key, attempts"
-                  " FROM outbox WHERE state = 'sending' AND claim = ? ORDER BY id",
-                  {token})) {
+    claimed = tx.exec(
+        "UPDATE outbox SET state = 'sending', claim = ?, claimed_at = ?"
+        " WHERE state = 'pending' AND id IN (" +
+            placeholders + ")",
+        claim);
+  });
+  if (claimed == 0) return {};
+  // The messages are read after the commit: nothing changes a claimed message but its claimer
+  // (or, after claim_timeout, expire_claims), and the store's write lock, which the lanes'
+  // records wait for while the next round is claimed, is not held for a hundred bodies.
+  std::vector<Claimed> batch;
+  try {
+    for (const auto& row : store_.query(
+             "SELECT id, channel, destination, subject, body, headers, dedupe_key, attempts"
+             " FROM outbox WHERE state = 'sending' AND claim = ? ORDER BY id",
+             {token})) {
       Claimed c;
       c.message.id = row.integer(0);
       c.message.channel = row.text(1);
@@ -411,7 +417,10 @@ std::vector<OutboxService::Claimed> OutboxService::claim_batch(const std::string
       c.attempts = row.integer(7);
       batch.push_back(std::move(c));
     }
-  });
+  } catch (...) {
+    release(token);  // rather than leave them claimed until claim_timeout
+    throw;
+  }
   return batch;
 }
 
