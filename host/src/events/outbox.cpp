@@ -216,7 +216,8 @@ OutboxService::Batch OutboxService::claim() {
     std::lock_guard lock(mutex_);
     batch.token = instance_ + "#" + std::to_string(++claims_);
   }
-  batch.messages = claim_batch(batch.token, clock_.now());
+  batch.claimed_at = clock_.now();
+  batch.messages = claim_batch(batch.token, batch.claimed_at);
   return batch;
 }
 
@@ -229,6 +230,21 @@ OutboxService::Round OutboxService::send_round(const Batch& batch,
   if (batch.messages.empty()) {
     if (meanwhile) meanwhile();
     return {};
+  }
+  // A batch claimed during the round before may have waited long (slow sends). Once its
+  // claim has expired another instance may have taken the messages back, so they are given
+  // back rather than sent; a claim a third of the way there is renewed first, so no claim
+  // made while this round sends takes them back.
+  const Instant now = clock_.now();
+  if (now - batch.claimed_at >= settings_.claim_timeout) {
+    release(token);
+    return {batch.messages.size(), 0};
+  }
+  if (now - batch.claimed_at >= settings_.claim_timeout / 3) {
+    store_.transact_unsynced([&](Tx& tx) {
+      tx.exec("UPDATE outbox SET claimed_at = ? WHERE state = 'sending' AND claim = ?",
+              {to_epoch(now), token});
+    });
   }
   {
     std::lock_guard lock(mutex_);

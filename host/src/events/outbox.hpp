@@ -98,6 +98,7 @@ class OutboxService : public Outbox {
   // Messages claimed together under one token: their recorded outcomes must match it.
   struct Batch {
     std::string token;
+    Instant claimed_at{};
     std::vector<Claimed> messages;
   };
   Batch claim();

@@ -488,6 +488,42 @@ TEST_P(OutboxTest, TheNextRoundIsClaimedWhileOneIsSent) {
   }
 }
 
+// A round claimed while a slow round was sent can wait past the claim timeout, when another
+// instance (or this one's next claim) may take its messages back: it is given back and
+// claimed afresh, not sent with a claim that is no longer its own.
+TEST_P(OutboxTest, ARoundClaimedAheadThatWaitedPastTheClaimTimeoutIsClaimedAgain) {
+  OutboxService outbox(*db_, clock_, log_, "test",
+                       OutboxSettings{.claim_timeout = 30s, .poll_interval = 5ms, .batch_size = 2});
+  std::mutex mutex;
+  std::map<std::string, int> sends;  // subject -> times sent
+  outbox.register_sender("email", [&](const OutboxMessage& m) {
+    if (m.subject == "0") clock_.advance(31s);  // the first round outlasts the claim timeout
+    std::lock_guard lock(mutex);
+    ++sends[m.subject];
+  });
+  db_->transact([&](Tx& tx) {
+    for (int i = 0; i < 6; ++i) {
+      OutboxMessage m = mail("user" + std::to_string(i) + "@example.edu");
+      m.subject = std::to_string(i);
+      outbox.enqueue(tx, m);
+    }
+  });
+  outbox.start();
+  const auto give_up = std::chrono::steady_clock::now() + 20s;
+  while (outbox.list("sent", 100).size() < 6 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(5ms);
+  }
+  std::this_thread::sleep_for(50ms);  // a second send would come now
+  outbox.stop();
+  EXPECT_EQ(sends, (std::map<std::string, int>{
+                       {"0", 1}, {"1", 1}, {"2", 1}, {"3", 1}, {"4", 1}, {"5", 1}}));
+  for (const Json& row : outbox.list("", 100)) {
+    EXPECT_EQ(row["state"], "sent") << row.dump();
+    EXPECT_EQ(row["attempts"], 0) << row.dump();
+  }
+  EXPECT_FALSE(log_.contains("claimed by a dispatcher that stopped", "warning"));
+}
+
 // A server stopping in the middle of a round gives back what it claimed and did not send:
 // pending at once, no attempt counted.
 TEST_P(OutboxTest, StoppingGivesBackWhatWasNotSent) {
