@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -52,6 +53,26 @@ OutboxMessage mail(const std::string& to, const std::string& dedupe_key = {}) {
 
 void enqueue(Store& store, Outbox& outbox, const OutboxMessage& m) {
   store.transact([&](Tx& tx) { outbox.enqueue(tx, m); });
+}
+
+// Enqueues `count` messages in one transaction, subjects "0", "1", ..., to destination(i).
+void enqueue_numbered(Store& store, Outbox& outbox, int count,
+                      const std::function<std::string(int)>& destination) {
+  store.transact([&](Tx& tx) {
+    for (int i = 0; i < count; ++i) {
+      OutboxMessage m = mail(destination(i));
+      m.subject = std::to_string(i);
+      outbox.enqueue(tx, m);
+    }
+  });
+}
+
+// Waits, up to 20 s, until the dispatcher thread has sent at least `count` messages.
+void wait_until_sent(OutboxService& outbox, std::size_t count) {
+  const auto give_up = std::chrono::steady_clock::now() + 20s;
+  while (outbox.list("sent", 1000).size() < count && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(5ms);
+  }
 }
 
 // Records what a sender was given; fails while `failures` > 0 (counting down).
@@ -295,10 +316,7 @@ TEST_P(OutboxTest, TheDispatcherThreadSendsAndStopsPromptly) {
   outbox.start();
   enqueue(*db_, outbox, mail("dba@example.edu"));
   // Waits for the thread to pick the message up, not for a deadline.
-  const auto give_up = std::chrono::steady_clock::now() + 20s;
-  while (outbox.list("sent", 1).empty() && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(5ms);
-  }
+  wait_until_sent(outbox, 1);
   const auto before = std::chrono::steady_clock::now();
   outbox.stop();
   EXPECT_LT(std::chrono::steady_clock::now() - before, 2s);
@@ -377,13 +395,8 @@ TEST_P(OutboxTest, LanesSendAtOnceAndKeepEachDestinationInOrder) {
     --busy[m.destination];
     received[m.destination].push_back(m.subject);
   });
-  db_->transact([&](Tx& tx) {
-    for (int i = 0; i < 40; ++i) {
-      OutboxMessage m = mail("user" + std::to_string(i % 5) + "@example.edu");
-      m.subject = std::to_string(i);
-      outbox.enqueue(tx, m);
-    }
-  });
+  enqueue_numbered(*db_, outbox, 40,
+                   [](int i) { return "user" + std::to_string(i % 5) + "@example.edu"; });
   EXPECT_EQ(outbox.dispatch_once(), 40);
   EXPECT_GE(most, 2);
   EXPECT_FALSE(overlapped) << "two messages to one destination were sent at once";
@@ -466,18 +479,10 @@ TEST_P(OutboxTest, TheNextRoundIsClaimedWhileOneIsSent) {
     std::lock_guard lock(mutex);
     received[m.destination].push_back(std::stoi(m.subject));
   });
-  db_->transact([&](Tx& tx) {
-    for (int i = 0; i < 12; ++i) {
-      OutboxMessage m = mail("user" + std::to_string(i % 3) + "@example.edu");
-      m.subject = std::to_string(i);
-      outbox.enqueue(tx, m);
-    }
-  });
+  enqueue_numbered(*db_, outbox, 12,
+                   [](int i) { return "user" + std::to_string(i % 3) + "@example.edu"; });
   outbox.start();
-  const auto give_up = std::chrono::steady_clock::now() + 20s;
-  while (outbox.list("sent", 100).size() < 12 && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(5ms);
-  }
+  wait_until_sent(outbox, 12);
   outbox.stop();
   EXPECT_TRUE(claimed_ahead) << "the second round was not claimed during the first";
   EXPECT_EQ(outbox.list("sent", 100).size(), 12u);
@@ -501,18 +506,10 @@ TEST_P(OutboxTest, ARoundClaimedAheadThatWaitedPastTheClaimTimeoutIsClaimedAgain
     std::lock_guard lock(mutex);
     ++sends[m.subject];
   });
-  db_->transact([&](Tx& tx) {
-    for (int i = 0; i < 6; ++i) {
-      OutboxMessage m = mail("user" + std::to_string(i) + "@example.edu");
-      m.subject = std::to_string(i);
-      outbox.enqueue(tx, m);
-    }
-  });
+  enqueue_numbered(*db_, outbox, 6,
+                   [](int i) { return "user" + std::to_string(i) + "@example.edu"; });
   outbox.start();
-  const auto give_up = std::chrono::steady_clock::now() + 20s;
-  while (outbox.list("sent", 100).size() < 6 && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(5ms);
-  }
+  wait_until_sent(outbox, 6);
   std::this_thread::sleep_for(50ms);  // a second send would come now
   outbox.stop();
   EXPECT_EQ(sends, (std::map<std::string, int>{
@@ -565,10 +562,7 @@ TEST_P(OutboxTest, TheSoleInstanceTakesBackADeadProcessesClaimsAtStart) {
             {clock_.now().time_since_epoch().count()});
   });
   outbox.start();
-  const auto give_up = std::chrono::steady_clock::now() + 20s;
-  while (outbox.list("sent", 1).empty() && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(5ms);
-  }
+  wait_until_sent(outbox, 1);
   outbox.stop();
   const Json row = only(outbox.list("sent", 10));
   EXPECT_EQ(row["attempts"], 1);
