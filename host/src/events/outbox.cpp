@@ -201,7 +201,7 @@ void OutboxService::run() {
   lock.unlock();
   if (next) {
     try {
-      release(next->token);
+      release(next->token, "not sent before stopping");
     } catch (const std::exception& e) {
       log_.error(std::string("outbox: giving back claimed messages failed (they are sent after "
                              "the claim timeout): ") +
@@ -237,7 +237,7 @@ OutboxService::Round OutboxService::send_round(const Batch& batch,
   // made while this round sends takes them back.
   const Instant now = clock_.now();
   if (now - batch.claimed_at >= settings_.claim_timeout) {
-    release(token);
+    release(token, "claimed ahead and kept past the claim timeout, to be claimed again");
     return {batch.messages.size(), 0};
   }
   if (now - batch.claimed_at >= settings_.claim_timeout / 3) {
@@ -283,7 +283,9 @@ OutboxService::Round OutboxService::send_round(const Batch& batch,
     for (std::size_t i = 0; i < count; ++i) lanes.emplace_back(lane);
     if (meanwhile) meanwhile();
   }
-  if (!finished) release(token);
+  if (!finished) {
+    release(token, stopping() ? "not sent before stopping" : "not sent after a failure to record");
+  }
   return {batch.messages.size(), sent};
 }
 
@@ -434,7 +436,7 @@ std::vector<OutboxService::Claimed> OutboxService::claim_batch(const std::string
       batch.push_back(std::move(c));
     }
   } catch (...) {
-    release(token);  // rather than leave them claimed until claim_timeout
+    release(token, "claimed but not read");  // rather than claimed until claim_timeout
     throw;
   }
   return batch;
@@ -563,7 +565,7 @@ void OutboxService::write_outcomes(const std::vector<Outcome*>& group) {
   }
 }
 
-void OutboxService::release(const std::string& token) {
+void OutboxService::release(const std::string& token, std::string_view why) {
   std::int64_t released = 0;
   store_.transact([&](Tx& tx) {
     released = tx.exec(
@@ -572,8 +574,8 @@ void OutboxService::release(const std::string& token) {
         {token});
   });
   if (released > 0) {
-    log_.info("outbox: " + std::to_string(released) +
-              " claimed message(s) not sent before stopping are pending again");
+    log_.info("outbox: " + std::to_string(released) + " claimed message(s) " + std::string(why) +
+              " are pending again");
   }
 }
 

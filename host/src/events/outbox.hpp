@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -138,8 +139,9 @@ class OutboxService : public Outbox {
   // claim_timeout has passed.
   void record(const std::string& token, const Claimed& claimed, const SendOutcome& outcome);
   void write_outcomes(const std::vector<Outcome*>& group);
-  // Gives the round's unsent messages back to pending (the server is stopping).
-  void release(const std::string& token);
+  // Gives a claim's unsent messages back to pending, no attempt counted; logs how many and
+  // `why` ("not sent before stopping").
+  void release(const std::string& token, std::string_view why);
   std::chrono::seconds backoff_after(std::int64_t attempts) const;
   bool stopping();
   void run();

@@ -519,6 +519,7 @@ TEST_P(OutboxTest, ARoundClaimedAheadThatWaitedPastTheClaimTimeoutIsClaimedAgain
     EXPECT_EQ(row["attempts"], 0) << row.dump();
   }
   EXPECT_FALSE(log_.contains("claimed by a dispatcher that stopped", "warning"));
+  EXPECT_TRUE(log_.contains("claimed ahead and kept past the claim timeout", "info"));
 }
 
 // A server stopping in the middle of a round gives back what it claimed and did not send:
