@@ -227,10 +227,7 @@ OutboxService::Round OutboxService::send_round(const Batch& batch,
                                                const std::function<void()>& meanwhile) {
   std::lock_guard dispatching(dispatch_mutex_);
   const std::string& token = batch.token;
-  if (batch.messages.empty()) {
-    if (meanwhile) meanwhile();
-    return {};
-  }
+  if (batch.messages.empty()) return {};
   // A batch claimed during the round before may have waited long (slow sends). Once its
   // claim has expired another instance may have taken the messages back, so they are given
   // back rather than sent; a claim a third of the way there is renewed first, so no claim
@@ -241,10 +238,7 @@ OutboxService::Round OutboxService::send_round(const Batch& batch,
     return {batch.messages.size(), 0};
   }
   if (now - batch.claimed_at >= settings_.claim_timeout / 3) {
-    store_.transact_unsynced([&](Tx& tx) {
-      tx.exec("UPDATE outbox SET claimed_at = ? WHERE state = 'sending' AND claim = ?",
-              {to_epoch(now), token});
-    });
+    store_.transact_unsynced([&](Tx& tx) { renew_claim(tx, token, now); });
   }
   {
     std::lock_guard lock(mutex_);
@@ -345,6 +339,11 @@ bool OutboxService::write_unwritten(const std::string& token, std::optional<Unwr
                " could not be recorded (it may be sent again): " + e.what());
     return false;
   }
+}
+
+void OutboxService::renew_claim(Tx& tx, const std::string& token, Instant now) {
+  tx.exec("UPDATE outbox SET claimed_at = ? WHERE state = 'sending' AND claim = ?",
+          {to_epoch(now), token});
 }
 
 void OutboxService::expire_claims(Tx& tx, Instant now, std::int64_t before) {
@@ -520,10 +519,7 @@ void OutboxService::write_outcomes(const std::vector<Outcome*>& group) {
         if (recorded[i] && with_recorders && recorders[i]) {
           recorders[i](tx, claimed.message, outcome);
         }
-        if (renew && (i == 0 || token != *group[i - 1]->token)) {
-          tx.exec("UPDATE outbox SET claimed_at = ? WHERE state = 'sending' AND claim = ?",
-                  {to_epoch(now), token});
-        }
+        if (renew && (i == 0 || token != *group[i - 1]->token)) renew_claim(tx, token, now);
       }
     });
   };

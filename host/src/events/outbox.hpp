@@ -109,7 +109,7 @@ class OutboxService : public Outbox {
     int sent = 0;
   };
   // Sends `batch` in up to `concurrency` lanes; `meanwhile`, if given, runs on the calling
-  // thread while they send.
+  // thread while they send (not at all for an empty batch).
   Round send_round(const Batch& batch, const std::function<void()>& meanwhile);
   // A lane's last outcome, not written yet: it is written while the lane's next message is
   // under way (the sender's Meanwhile), or when the lane ends.
@@ -125,6 +125,8 @@ class OutboxService : public Outbox {
                                   std::optional<Unwritten>& unwritten);
   // Records `unwritten`, if any, and empties it. False (logged) if the store failed.
   bool write_unwritten(const std::string& token, std::optional<Unwritten>& unwritten);
+  // The claim's messages still being sent count as claimed at `now`.
+  void renew_claim(Tx& tx, const std::string& token, Instant now);
   // Claims made before `before` go back to pending (or dead), counted as a failed attempt.
   void expire_claims(Tx& tx, Instant now, std::int64_t before);
   struct Outcome {
