@@ -1299,6 +1299,7 @@ std::unique_ptr<Database> Database::open(const std::string& url, const Options& 
     dialect = Dialect::sqlite;
     turn_off_memory_statistics();
     install_page_cache_region(kPageCacheRegionBytes);
+    install_page_cache_bounds();
     install_wal_gathering();
     // The first connection creates the file (and makes it WAL) before the checkpointer opens it.
     SqliteConnection first(path, options.busy_timeout_ms, nullptr);

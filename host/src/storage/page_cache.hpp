@@ -10,6 +10,8 @@
 // it only makes the pages a server uses most cheap to get.
 #pragma once
 
+#include <sqlite3.h>
+
 #include <cstddef>
 
 namespace slmhub::host {
@@ -18,5 +20,25 @@ namespace slmhub::host {
 // otherwise SQLite refuses the setting and this returns false. The region's size is what
 // the process keeps resident from then on. False also when the memory cannot be mapped.
 bool install_page_cache_region(std::size_t bytes);
+
+// Every commit ends with SQLite asking its page cache to drop the pages past the end of the
+// database. The default cache answers from the highest page number it has ever been given
+// and, when that is far past the end, walks every bucket of its hash table. A B-tree
+// rebalance parks a page at the number of the 1 GiB lock page (262,145) for a moment while it
+// swaps two page numbers, so after most inserts that split a page that bound is stale
+// and the commit walks the writer's whole 32 MiB cache (~8,000 pages, one cache miss each):
+// a tenth of the writer's time under webhook ingest.
+//
+// install_page_cache_bounds() wraps SQLite's own cache (whatever SQLITE_CONFIG_GETPCACHE2
+// gives, so the region above still serves it) with an exact enough bound per cache: the
+// highest page number in use and the highest of all the others, so a page parked at a high
+// number and moved back lowers the bound again. A truncation with nothing at or past its
+// limit is not passed on; every other call is. Idempotent; must run before SQLite
+// initializes, like the region. True when installed.
+bool install_page_cache_bounds();
+
+// The methods install_page_cache_bounds() gave SQLite, null when it did not; for tests, which
+// drive a cache directly (SQLite refuses to report its methods once it has initialized).
+const sqlite3_pcache_methods2* bounded_page_cache_methods();
 
 }  // namespace slmhub::host

@@ -12,7 +12,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -637,6 +640,84 @@ TEST(SqliteStore, PageBuffersComeFromTheRegionMappedAtStart) {
   sqlite3_int64 highwater = 0;
   ASSERT_EQ(sqlite3_status64(SQLITE_STATUS_PAGECACHE_USED, &used, &highwater, 0), SQLITE_OK);
   EXPECT_GT(used, 0) << "the writer's pages were malloc'd one by one";
+}
+
+// The bounded cache passes on a truncation only when a page could be at or past its limit.
+// Driven directly, as SQLite's pager does, with the moves of a B-tree rebalance (a page
+// parked at the lock page's number, 262,145, then given its final one) among random
+// fetches, moves and truncations: after every truncation exactly the pages below the limit
+// are still there. A bound that forgot a page would keep it past its truncation.
+TEST(SqliteStore, TheBoundedPageCacheDropsExactlyWhatATruncationCuts) {
+  TempDir dir;
+  const auto db = Database::open("sqlite:" + dir.path() + "/bounds.db");
+  const sqlite3_pcache_methods2* methods = bounded_page_cache_methods();
+  ASSERT_NE(methods, nullptr) << "the page cache bounds were not installed";
+  sqlite3_pcache* cache = methods->xCreate(4096, 64, 1);
+  ASSERT_NE(cache, nullptr);
+  methods->xCachesize(cache, 100000);  // every page stays pinned; nothing is evicted
+  constexpr unsigned kParked = 262145;
+  std::map<unsigned, sqlite3_pcache_page*> pages;  // what the cache must hold
+  std::mt19937 random(20261202);
+  const auto unused_key = [&](unsigned high) {
+    for (;;) {
+      const unsigned key = 1 + static_cast<unsigned>(random() % high);
+      if (pages.count(key) == 0 && key != kParked) return key;
+    }
+  };
+  const auto check = [&](int step) {
+    for (const auto& [key, page] : pages) {
+      ASSERT_EQ(methods->xFetch(cache, key, 0), page) << "page " << key << " lost, step " << step;
+    }
+    ASSERT_EQ(methods->xPagecount(cache), static_cast<int>(pages.size())) << "step " << step;
+  };
+  int truncations = 0;
+  for (int step = 0; step < 20000; ++step) {
+    const unsigned op = random() % 100;
+    if (op < 50 || pages.size() < 2) {
+      const unsigned key = unused_key(4000);
+      sqlite3_pcache_page* page = methods->xFetch(cache, key, 2);
+      ASSERT_NE(page, nullptr);
+      pages[key] = page;
+    } else if (op < 80) {
+      // A rebalance swapping the numbers of two pages, through the parked number.
+      auto a = pages.begin();
+      std::advance(a, random() % pages.size());
+      auto b = pages.begin();
+      std::advance(b, random() % pages.size());
+      if (a == b) continue;
+      const unsigned key_a = a->first;
+      const unsigned key_b = b->first;
+      sqlite3_pcache_page* page_a = a->second;
+      sqlite3_pcache_page* page_b = b->second;
+      methods->xRekey(cache, page_a, key_a, kParked);
+      methods->xRekey(cache, page_b, key_b, key_a);
+      methods->xRekey(cache, page_a, kParked, key_b);
+      pages[key_a] = page_b;
+      pages[key_b] = page_a;
+    } else if (op < 90) {
+      auto a = pages.begin();
+      std::advance(a, random() % pages.size());
+      const unsigned key = unused_key(5000);
+      methods->xRekey(cache, a->second, a->first, key);
+      pages[key] = a->second;
+      pages.erase(a);
+    } else {
+      // Mostly at the end of the pages (a commit), sometimes below it (a rollback).
+      const unsigned top = pages.empty() ? 1 : pages.rbegin()->first;
+      const unsigned limit = op < 97 ? top + 1 + random() % 3 : 1 + random() % top;
+      methods->xTruncate(cache, limit);
+      for (auto it = pages.lower_bound(limit); it != pages.end();) {
+        ASSERT_EQ(methods->xFetch(cache, it->first, 0), nullptr)
+            << "page " << it->first << " outlived a truncation at " << limit << ", step " << step;
+        it = pages.erase(it);
+      }
+      ++truncations;
+      check(step);
+    }
+  }
+  check(-1);
+  EXPECT_GT(truncations, 1000);
+  methods->xDestroy(cache);
 }
 
 TEST(SqliteStore, IsDurableWalWithForeignKeys) {
