@@ -1,6 +1,11 @@
 #include "webhook.hpp"
 
+#include <simdjson.h>
+
+#include <array>
 #include <charconv>
+#include <optional>
+#include <string_view>
 
 #include "signature.hpp"
 #include "slmhub/digest.hpp"
@@ -21,18 +26,47 @@ std::optional<std::int64_t> parse_integer(const std::string& text) {
   return value;
 }
 
-// A field's value as text: business rules send strings, some send numbers or booleans.
-std::optional<std::string> text_of(const Json& object, const std::string& key) {
-  auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return std::nullopt;
-  if (it->is_string()) return it->get<std::string>();
-  if (it->is_number_integer() || it->is_boolean()) return it->dump();
-  if (it->is_object() && it->contains("value") && (*it)["value"].is_string()) {
-    return (*it)["value"].get<std::string>();  // a reference sent with its link
+const char* type_name(simdjson::dom::element_type type) {
+  switch (type) {
+    case simdjson::dom::element_type::ARRAY:
+      return "array";
+    case simdjson::dom::element_type::OBJECT:
+      return "object";
+    case simdjson::dom::element_type::STRING:
+      return "string";
+    case simdjson::dom::element_type::BOOL:
+      return "boolean";
+    case simdjson::dom::element_type::NULL_VALUE:
+      return "null";
+    default:
+      return "number";
   }
-  throw Problem(
-      422, "Unprocessable Content",
-      "ServiceNow webhook: $." + key + " is " + std::string(it->type_name()) + ", not a string");
+}
+
+// A field's value as text: business rules send strings, some send numbers or booleans.
+std::optional<std::string> text_of(simdjson::dom::element value, std::string_view key) {
+  std::string_view text;
+  switch (value.type()) {
+    case simdjson::dom::element_type::NULL_VALUE:
+      return std::nullopt;
+    case simdjson::dom::element_type::STRING:
+      return std::string(value.get_string().value_unsafe());
+    case simdjson::dom::element_type::INT64:
+      return std::to_string(value.get_int64().value_unsafe());
+    case simdjson::dom::element_type::UINT64:
+      return std::to_string(value.get_uint64().value_unsafe());
+    case simdjson::dom::element_type::BOOL:
+      return value.get_bool().value_unsafe() ? "true" : "false";
+    case simdjson::dom::element_type::OBJECT:
+      // A reference sent with its link.
+      if (value["value"].get_string().get(text) == simdjson::SUCCESS) return std::string(text);
+      break;
+    default:
+      break;
+  }
+  throw Problem(422, "Unprocessable Content",
+                "ServiceNow webhook: $." + std::string(key) + " is " + type_name(value.type()) +
+                    ", not a string");
 }
 
 }  // namespace
@@ -98,28 +132,46 @@ InboundChange parse_webhook(const WebhookSettings& s, const std::string& body) {
                       " bytes, more than " + std::to_string(s.max_body_bytes) +
                       " (plugins.servicenow.webhook.max_body_bytes)");
   }
-  Json json;
-  try {
-    json = Json::parse(body, nullptr, true, false);
-  } catch (const Json::parse_error& e) {
-    throw Problem(
-        400, "Bad Request",
-        "ServiceNow webhook: the body is not JSON (at byte " + std::to_string(e.byte) + ")");
-  } catch (const Json::out_of_range&) {
-    // nlohmann reports a number beyond double's range (1e400) as out_of_range, not parse_error.
+  // One parser per request thread: it keeps its buffers from one webhook to the next. It
+  // checks the whole body (structure, UTF-8, escapes, numbers), not only the fields read.
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element document;
+  if (const auto error = parser.parse(body).get(document); error != simdjson::SUCCESS) {
     throw Problem(400, "Bad Request",
-                  "ServiceNow webhook: the body is not JSON (a number out of range)");
+                  "ServiceNow webhook: the body is not JSON (" +
+                      std::string(simdjson::error_message(error)) + ")");
   }
-  if (!json.is_object()) {
+  simdjson::dom::object object;
+  if (document.get_object().get(object) != simdjson::SUCCESS) {
     throw Problem(400, "Bad Request",
-                  "ServiceNow webhook: the body is a JSON " + std::string(json.type_name()) +
-                      ", not an object of fields");
+                  "ServiceNow webhook: the body is a JSON " +
+                      std::string(type_name(document.type())) + ", not an object of fields");
   }
-  InboundChange change;
   const auto unprocessable = [](const std::string& detail) {
     return Problem(422, "Unprocessable Content", "ServiceNow webhook: " + detail);
   };
-  change.table = text_of(json, s.table_field).value_or("");
+  // The mapped fields, each found once: a field sent twice has no one meaning.
+  struct Mapped {
+    const std::string& name;
+    std::optional<std::string> text;
+    bool seen = false;
+  };
+  std::array<Mapped, 5> mapped{{{s.table_field, {}, false},
+                                {s.sys_id_field, {}, false},
+                                {s.mod_count_field, {}, false},
+                                {s.updated_by_field, {}, false},
+                                {s.updated_on_field, {}, false}}};
+  for (const auto field : object) {
+    for (Mapped& m : mapped) {
+      if (field.key != m.name) continue;
+      if (m.seen) throw unprocessable("$." + m.name + " is sent twice");
+      m.seen = true;
+      m.text = text_of(field.value, m.name);
+    }
+  }
+  const auto& [table, sys_id, mod_count, updated_by, updated_on] = mapped;
+  InboundChange change;
+  change.table = table.text.value_or("");
   if (change.table.empty()) throw unprocessable("$." + s.table_field + " (the table) is missing");
   if (!s.tables.contains(change.table)) {
     std::string known;
@@ -128,20 +180,20 @@ InboundChange parse_webhook(const WebhookSettings& s, const std::string& body) {
     throw unprocessable("table " + quote_text(change.table) + " is not synced (synced: " + known +
                         ")");
   }
-  change.sys_id = text_of(json, s.sys_id_field).value_or("");
+  change.sys_id = sys_id.text.value_or("");
   if (change.sys_id.empty())
     throw unprocessable("$." + s.sys_id_field + " (the sys_id) is missing");
   if (change.sys_id.size() > 64) throw unprocessable("$." + s.sys_id_field + " is longer than 64");
-  if (auto count = text_of(json, s.mod_count_field)) {
-    auto value = parse_integer(*count);
+  if (mod_count.text) {
+    auto value = parse_integer(*mod_count.text);
     if (!value || *value < 0) {
-      throw unprocessable("$." + s.mod_count_field + " is " + quote_text(*count) + ", not a count");
+      throw unprocessable("$." + s.mod_count_field + " is " + quote_text(*mod_count.text) +
+                          ", not a count");
     }
     change.mod_count = *value;
   }
-  change.updated_by = text_of(json, s.updated_by_field).value_or("");
-  change.updated_on = text_of(json, s.updated_on_field).value_or("");
-  change.body = std::move(json);
+  change.updated_by = updated_by.text.value_or("");
+  change.updated_on = updated_on.text.value_or("");
   return change;
 }
 

@@ -45,7 +45,6 @@ struct InboundChange {
   std::int64_t mod_count = -1;  // -1 when the rule did not send it
   std::string updated_by;
   std::string updated_on;  // as sent ("yyyy-MM-dd HH:mm:ss"), "" when absent
-  Json body;               // the whole object as received
 };
 
 // Throws Problem(401) unless `request` carries the configured credential.
