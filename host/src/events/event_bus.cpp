@@ -122,7 +122,7 @@ Json to_json(const SubscriberStatus& status) {
   return out;
 }
 
-EventBus::EventBus(Store& store, const Clock& clock, Logger& log, EventBusSettings settings)
+EventBus::EventBus(Database& store, const Clock& clock, Logger& log, EventBusSettings settings)
     : store_(store), clock_(clock), log_(log), settings_(settings) {
   if (settings_.initial_backoff.count() <= 0 || settings_.max_backoff < settings_.initial_backoff) {
     throw std::invalid_argument(
@@ -361,8 +361,12 @@ bool EventBus::advance_cursor(const std::string& subscriber, std::int64_t last_i
   // Only under our lease, which each step renews. `last_id < ?` keeps the cursor from
   // moving back. Skipping events the subscriber does not want leaves its failure count
   // alone: the event that failed is still ahead of the cursor.
+  // Unsynced: delivery is at least once, so a move lost to a power failure only hands the
+  // subscriber events again. A synced move held the one writer through an fsync for every
+  // event delivered: the dispatcher fell seconds behind a burst of webhooks and every
+  // durable request waited behind it.
   std::int64_t changed = 0;
-  store_.transact([&](Tx& tx) {
+  store_.transact_unsynced([&](Tx& tx) {
     changed = tx.exec(
         delivered ? "UPDATE event_cursors SET last_id = ?, attempts = 0, next_attempt_at = 0,"
                     " last_error = NULL, lease_until = ? WHERE subscriber = ? AND holder = ?"

@@ -1,7 +1,9 @@
 // The durable event bus: events are rows written in the publisher's transaction, and a
 // dispatcher delivers them to each subscriber in id order, at least once, keeping one
 // cursor per subscriber in the store. A failing handler holds only its own subscriber
-// back (with exponential back-off); the cursor and the failure count survive restarts.
+// back (with exponential back-off); the cursor and the failure count survive restarts. The
+// cursor's moves are committed without waiting for the disk: a power failure may set it back
+// by the last few events, which are then delivered again.
 // Instances sharing one PostgreSQL database each run a dispatcher, and a lease on each
 // subscriber's cursor row lets one of them at a time deliver to it: events reach each
 // subscriber once and in order, and another instance takes over when the holder dies.
@@ -21,6 +23,7 @@
 #include "slmhub/events.hpp"
 #include "slmhub/log.hpp"
 #include "slmhub/store.hpp"
+#include "storage/database.hpp"
 
 namespace slmhub::host {
 
@@ -65,7 +68,7 @@ Json to_json(const SubscriberStatus& status);
 class EventBus : public Events {
  public:
   // Applies the "host.events" migrations.
-  EventBus(Store& store, const Clock& clock, Logger& log, EventBusSettings settings = {});
+  EventBus(Database& store, const Clock& clock, Logger& log, EventBusSettings settings = {});
   ~EventBus() override;  // stops the dispatcher
 
   EventBus(const EventBus&) = delete;
@@ -128,7 +131,7 @@ class EventBus : public Events {
   std::chrono::seconds backoff_after(std::int64_t attempts) const;
   void run();
 
-  Store& store_;
+  Database& store_;
   const Clock& clock_;
   Logger& log_;
   const EventBusSettings settings_;
