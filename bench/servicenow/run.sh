@@ -70,13 +70,32 @@ measure() { # port hooks-file -> "req/s p99"
   if [ -s "$work/wrk.err" ]; then echo "wrk reported errors: $(head -n 3 "$work/wrk.err")" >&2; fi
   echo "$(awk '/^Requests\/sec:/ {print $2}' "$work/wrk.txt") $(awk '$1=="99%" {print $2}' "$work/wrk.txt")"
 }
+# slmhub delivers the servicenow.received events of a run after answering its webhooks; a run
+# that began while it still did would share the cores with that work. Every run starts once
+# slmhub has used under 3 ticks of CPU in a second; the wait after each of slmhub's runs is
+# how long its event delivery trailed the ingest.
+settle() { # prints seconds waited
+  local start=$SECONDS before after
+  for _ in $(seq 1 300); do
+    before=$(cpu_ticks "$slm_pid")
+    sleep 1
+    after=$(cpu_ticks "$slm_pid")
+    [ $((after - before)) -lt 3 ] && break
+  done
+  echo $((SECONDS - start))
+}
+slm_pid=${pids[-1]}
 measure "$bare_port" "$work/hooks-warm.txt" >/dev/null
 measure "$slm_port" "$work/hooks-warm.txt" >/dev/null
 : >"$work/bare.txt"
 : >"$work/slm.txt"
+: >"$work/trail.txt"
+settle >/dev/null
 for r in $(seq 1 "$runs"); do
   measure "$bare_port" "$work/hooks-$r.txt" >>"$work/bare.txt"
+  settle >/dev/null
   measure "$slm_port" "$work/hooks-$r.txt" >>"$work/slm.txt"
+  settle >>"$work/trail.txt"
 done
 bare_rps=$(awk '{print $1}' "$work/bare.txt" | median)
 bare_p99=$(awk '{print $2}' "$work/bare.txt" | median)
@@ -84,6 +103,7 @@ slm_rps=$(awk '{print $1}' "$work/slm.txt" | median)
 slm_p99=$(awk '{print $2}' "$work/slm.txt" | median)
 stored=$(sqlite3 "$work/ingest.db" "SELECT COUNT(*) FROM servicenow_inbox")
 ratio=$(awk -v a="$slm_rps" -v b="$bare_rps" 'BEGIN {printf "%.0f", 100 * a / b}')
+trail=$(median <"$work/trail.txt")
 kill "${pids[@]}" 2>/dev/null || true
 wait 2>/dev/null || true
 pids=()
@@ -91,7 +111,7 @@ pids=()
 echo "| date | machine | what | req/s (median of $runs) | p99 | |"
 echo "| --- | --- | --- | --- | --- | --- |"
 echo "| $(date -u +%F) | $(nproc) cores, wrk -t2 -c$conns -d${seconds}s | bare Poco handler (parse only) | $bare_rps | $bare_p99 | anchor |"
-echo "| $(date -u +%F) | $(nproc) cores, wrk -t2 -c$conns -d${seconds}s | slmhub POST /api/v1/webhooks/servicenow (HMAC, dedup, committed) | $slm_rps | $slm_p99 | ${ratio} % of bare; $stored webhooks committed |"
+echo "| $(date -u +%F) | $(nproc) cores, wrk -t2 -c$conns -d${seconds}s | slmhub POST /api/v1/webhooks/servicenow (HMAC, dedup, committed) | $slm_rps | $slm_p99 | ${ratio} % of bare; $stored webhooks committed; their events delivered ~$trail s after each run's end |"
 echo
 
 # --- 2. sweep ------------------------------------------------------------------------------

@@ -279,8 +279,23 @@ int EventBus::dispatch_subscriber(const Subscription& subscription, Instant now)
       "SELECT id, type, subject, payload, at FROM events WHERE id > ? ORDER BY id LIMIT ?",
       {cursor->last_id, static_cast<std::int64_t>(settings_.batch_size)});
 
+  // The cursor is saved once per round, not per event: a crash delivers the round's events
+  // again, which at least once allows, and a burst of events costs one write per round
+  // instead of one per event. It is saved early, renewing the lease, once half the lease has
+  // passed since it was last renewed, so a slow handler keeps the subscriber; and when a
+  // handler fails, before the failure is recorded.
   std::int64_t position = cursor->last_id;  // handled or skipped up to here
   std::int64_t saved = cursor->last_id;     // what the store has
+  bool delivered = false;                   // an event was handled since the last save
+  Instant renew_by = clock_.now() + settings_.lease / 2;
+  const auto save = [&] {
+    if (position == saved) return true;
+    if (!advance_cursor(subscription.name, position, delivered)) return false;
+    saved = position;
+    delivered = false;
+    renew_by = clock_.now() + settings_.lease / 2;
+    return true;
+  };
   int handled = 0;
   for (const auto& row : rows) {
     const std::int64_t id = row.integer(0);
@@ -288,6 +303,7 @@ int EventBus::dispatch_subscriber(const Subscription& subscription, Instant now)
       position = id;
       continue;
     }
+    if (clock_.now() >= renew_by && !save()) return handled;
     std::exception_ptr error;
     try {
       Event event;
@@ -301,18 +317,17 @@ int EventBus::dispatch_subscriber(const Subscription& subscription, Instant now)
       error = std::current_exception();
     }
     if (error) {
-      if (position > saved && !advance_cursor(subscription.name, position, false)) {
-        return handled;
-      }
-      record_failure(subscription.name, cursor->attempts + 1, now, describe(error));
+      if (!save()) return handled;
+      // Counted from this event: one handled in this round ended the earlier failures.
+      record_failure(subscription.name, (handled > 0 ? 0 : cursor->attempts) + 1, now,
+                     describe(error));
       return handled;
     }
     position = id;
-    if (!advance_cursor(subscription.name, position, true)) return handled;
-    saved = position;
+    delivered = true;
     ++handled;
   }
-  if (position > saved) advance_cursor(subscription.name, position, false);
+  save();
   return handled;
 }
 
@@ -362,9 +377,7 @@ bool EventBus::advance_cursor(const std::string& subscriber, std::int64_t last_i
   // moving back. Skipping events the subscriber does not want leaves its failure count
   // alone: the event that failed is still ahead of the cursor.
   // Unsynced: delivery is at least once, so a move lost to a power failure only hands the
-  // subscriber events again. A synced move held the one writer through an fsync for every
-  // event delivered: the dispatcher fell seconds behind a burst of webhooks and every
-  // durable request waited behind it.
+  // subscriber events again; no request need wait for its fsync on the one writer.
   std::int64_t changed = 0;
   store_.transact_unsynced([&](Tx& tx) {
     changed = tx.exec(

@@ -2,8 +2,8 @@
 // dispatcher delivers them to each subscriber in id order, at least once, keeping one
 // cursor per subscriber in the store. A failing handler holds only its own subscriber
 // back (with exponential back-off); the cursor and the failure count survive restarts. The
-// cursor's moves are committed without waiting for the disk: a power failure may set it back
-// by the last few events, which are then delivered again.
+// cursor is saved once per dispatch round (at most batch_size events), without waiting for
+// the disk: after a crash or a power failure that round's events are delivered again.
 // Instances sharing one PostgreSQL database each run a dispatcher, and a lease on each
 // subscriber's cursor row lets one of them at a time deliver to it: events reach each
 // subscriber once and in order, and another instance takes over when the holder dies.
