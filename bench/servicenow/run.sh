@@ -60,7 +60,8 @@ env SLMHUB_DB_URL="sqlite:$work/ingest.db" SLMHUB_HTTP_PORT=0 SLMHUB_LOG_LEVEL=w
   SLMHUB_AUTH_ADMIN_TOKEN_FILE="$work/admin.token" SLMHUB_PLUGINS_DIR="$work/plugins" \
   SLMHUB_HTTP_THREADS="$threads" SLMHUB_SECRET_SERVICENOW_WEBHOOK_SECRET="$secret" \
   "$build/host/slmhub" serve >"$work/ingest.out" 2>"$work/ingest.err" &
-pids+=($!)
+slm_pid=$!
+pids+=($slm_pid)
 wait_line "$work/ingest.out" "listening on"
 slm_port=$(port_of "$work/ingest.out")
 
@@ -84,7 +85,6 @@ settle() { # prints seconds waited
   done
   echo $((SECONDS - start))
 }
-slm_pid=${pids[-1]}
 measure "$bare_port" "$work/hooks-warm.txt" >/dev/null
 measure "$slm_port" "$work/hooks-warm.txt" >/dev/null
 : >"$work/bare.txt"
