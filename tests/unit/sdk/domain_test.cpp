@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -354,6 +355,30 @@ TEST(DatasetValidation, EveryRepeatOfAnInterruptionIdNamesTheFirst) {
   EXPECT_EQ(errors.back().path, "$.interruptions[4999].id");
   EXPECT_EQ(errors.back().message,
             "duplicate interruption id 'INC999' (first at $.interruptions[999])");
+}
+
+// Ids issued in order are checked in one pass; a repeat anywhere, even right after the id
+// it repeats or as the last id, still names the first.
+TEST(DatasetValidation, ARepeatAmongIdsInOrderIsFound) {
+  Json j = example_json();
+  const Json one = j["interruptions"][0];
+  for (const int repeat_at : {1, 3000, 4999}) {
+    j["interruptions"] = Json::array();
+    for (int n = 0; n < 5000; ++n) {
+      Json i = one;
+      char id[16];
+      std::snprintf(id, sizeof id, "INC%07d", n == repeat_at ? n - 1 : n);
+      i["id"] = id;
+      j["interruptions"].push_back(i);
+    }
+    const auto errors = dataset_errors(j);
+    ASSERT_EQ(errors.size(), 1u) << describe(errors);
+    char expected[96];
+    std::snprintf(expected, sizeof expected,
+                  "duplicate interruption id 'INC%07d' (first at $.interruptions[%d])",
+                  repeat_at - 1, repeat_at - 1);
+    expect_error(errors, "$.interruptions[" + std::to_string(repeat_at) + "].id", expected);
+  }
 }
 
 TEST(DatasetValidation, ServiceHoursNamingAnUnknownCalendar) {
