@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <initializer_list>
 #include <system_error>
 #include <type_traits>
@@ -60,14 +61,41 @@ bool only_whitespace(std::string_view text) {
   return true;
 }
 
+// Whether any byte of `word` is '"', '\\' or below 0x20, by the "has a zero byte" and "has a
+// byte less than" word tricks (exact for the question whether any byte is).
+constexpr bool has_quote_escape_or_control(uint64_t word) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  constexpr uint64_t kHighs = 0x8080808080808080ull;
+  const uint64_t quote = word ^ (kOnes * '"');
+  const uint64_t backslash = word ^ (kOnes * '\\');
+  const uint64_t found = ((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash) |
+                         ((word - kOnes * 0x20) & ~word);
+  return (found & kHighs) != 0;
+}
+static_assert(!has_quote_escape_or_control(0x3130303030434e49ull));  // "INC00001"
+static_assert(has_quote_escape_or_control(0x3130303030434e22ull));   // a quote
+static_assert(has_quote_escape_or_control(0x31305c3030434e49ull));   // a backslash
+static_assert(has_quote_escape_or_control(0x3130303030431f49ull));   // a control character
+static_assert(has_quote_escape_or_control(0));                       // the padding
+static_assert(!has_quote_escape_or_control(0xa9c3a9c3a9c3a9c3ull));  // "éééé" in UTF-8
+
 // The text of a string value. Without escapes (ids, instants: nearly every string) it is a
 // view of the input; with escapes simdjson unescapes it, and the result must be valid UTF-8,
 // since nlohmann refuses a lone surrogate where simdjson may encode it.
 std::string_view string_of(od::value& value) {
   const std::string_view token = value.raw_json_token();
   if (token.empty() || token[0] != '"') doubt();
+  // Eight bytes at a time up to the first that needs a look: the closing quote, an escape or
+  // a control character. The text is padded (kFastPadding), so reading past the token is
+  // safe, and the padding's zero bytes stop the scan.
+  std::size_t i = 1;
+  for (;; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, token.data() + i, sizeof word);
+    if (has_quote_escape_or_control(word)) break;
+  }
   bool escaped = false;
-  for (std::size_t i = 1; i < token.size(); ++i) {
+  for (; i < token.size(); ++i) {
     const auto c = static_cast<unsigned char>(token[i]);
     if (c < 0x20) doubt();  // a control character must be escaped
     if (c == '\\') {
