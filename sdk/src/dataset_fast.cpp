@@ -199,11 +199,16 @@ uint32_t for_each_field(od::object object, const std::array<std::string_view, N>
   static_assert(N <= 32);
   uint32_t seen = 0;
   uint32_t present = 0;
+  std::size_t expected = 0;  // writers keep one order of keys, usually the order of `names`
   for (auto result : object) {
     od::field field = ok(std::move(result));
     const std::string_view key = key_of(field);
-    std::size_t i = 0;
-    while (i < N && names[i] != key) ++i;
+    std::size_t i = expected;
+    if (i >= N || names[i] != key) {
+      i = 0;
+      while (i < N && names[i] != key) ++i;
+    }
+    expected = i + 1;
     if (i == N || (seen & (1u << i)) != 0) doubt();
     seen |= 1u << i;
     od::value& value = field.value();
