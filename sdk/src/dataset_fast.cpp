@@ -243,8 +243,8 @@ void advise_huge_pages(const std::vector<T>& items) {
   advise_huge_pages(begin, begin + items.capacity() * sizeof(T));
 }
 
-// The process's anonymous mappings of at least one huge page, as [start, end) pairs.
-std::vector<std::pair<std::uintptr_t, std::uintptr_t>> large_anonymous_mappings() {
+// The process's anonymous mappings of at least `min_bytes`, as [start, end) pairs.
+std::vector<std::pair<std::uintptr_t, std::uintptr_t>> anonymous_mappings(std::size_t min_bytes) {
   std::vector<std::pair<std::uintptr_t, std::uintptr_t>> out;
   std::FILE* maps = std::fopen("/proc/self/maps", "re");
   if (maps == nullptr) return out;
@@ -254,7 +254,7 @@ std::vector<std::pair<std::uintptr_t, std::uintptr_t>> large_anonymous_mappings(
     char path[2] = {};
     // start-end perms offset dev inode [path]: anonymous mappings have inode 0 and no path.
     const int fields = std::sscanf(line, "%lx-%lx %*s %*s %*s %lu %1s", &start, &end, &inode, path);
-    if (fields == 3 && inode == 0 && end - start >= kHugePage) out.emplace_back(start, end);
+    if (fields == 3 && inode == 0 && end - start >= min_bytes) out.emplace_back(start, end);
   }
   std::fclose(maps);
   return out;
@@ -264,14 +264,17 @@ std::vector<std::pair<std::uintptr_t, std::uintptr_t>> large_anonymous_mappings(
 // simdjson keeps its index of the text (4 bytes per token: ~130 MB for a million
 // interruptions) inside the parser, out of advise_huge_pages' reach, and its page faults were
 // a fifth of a large dataset's load; the mappings the allocation created are found instead.
+// Its buffers are larger than the text, so another thread's mapping made meanwhile (a thread
+// stack) is not mistaken for one of them unless the text is small, and small texts are not
+// worth reading the process's mappings for.
 void allocate(od::parser& parser, std::size_t capacity) {
-  if (capacity < kHugePage) {  // an index too small to hold a whole huge page
+  if (capacity < 16 * kHugePage) {
     if (parser.allocate(capacity) != simdjson::SUCCESS) doubt();
     return;
   }
-  const auto before = large_anonymous_mappings();
+  const auto before = anonymous_mappings(capacity);
   if (parser.allocate(capacity) != simdjson::SUCCESS) doubt();
-  for (const auto& mapping : large_anonymous_mappings()) {
+  for (const auto& mapping : anonymous_mappings(capacity)) {
     if (std::find(before.begin(), before.end(), mapping) == before.end()) {
       advise_huge_pages(mapping.first, mapping.second);
     }
