@@ -170,10 +170,10 @@ void report_duplicate_ids(const std::vector<T>& items, const std::string& path,
                           std::string_view kind, std::vector<FieldError>& errors) {
   // Ids are usually issued in order (INC0000001, INC0000002, ...), and a list whose ids only
   // increase repeats none: one pass over them instead of hashing and sorting a million.
-  const auto out_of_order =
-      std::adjacent_find(items.begin(), items.end(),
-                         [](const T& a, const T& b) { return a.id.empty() || !(a.id < b.id); });
-  if (out_of_order == items.end() && (items.empty() || !items.back().id.empty())) return;
+  if (std::adjacent_find(items.begin(), items.end(),
+                         [](const T& a, const T& b) { return !(a.id < b.id); }) == items.end()) {
+    return;
+  }
   // Hash in the high half, position in the low half: the sort is stable, so each run of
   // equal hashes lists its ids in list order.
   std::vector<uint64_t> keys;
