@@ -26,9 +26,7 @@ DEPS := cmake ninja-build g++ ccache pkg-config clang-format clang-tidy \
 	libkainjow-mustache-dev python3 python3-icalendar libxml2-utils clang \
 	dpkg-dev file lintian
 
-# ccache keyed on paths relative to the checkout, so a fresh clone reuses earlier builds.
-export CCACHE_BASEDIR := $(CURDIR)
-export CCACHE_NOHASHDIR := 1
+# (ccache keys on paths relative to the checkout: CMakeLists.txt sets that in its launcher.)
 # The default 5 GB holds one build; the sanitizer build of .ci/run is a second one.
 export CCACHE_MAXSIZE ?= 20G
 
