@@ -19,9 +19,9 @@
 #include <array>
 #include <cerrno>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <initializer_list>
+#include <memory>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -243,44 +243,6 @@ void advise_huge_pages(const std::vector<T>& items) {
   advise_huge_pages(begin, begin + items.capacity() * sizeof(T));
 }
 
-// The process's anonymous mappings of at least `min_bytes`, as [start, end) pairs.
-std::vector<std::pair<std::uintptr_t, std::uintptr_t>> anonymous_mappings(std::size_t min_bytes) {
-  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> out;
-  std::FILE* maps = std::fopen("/proc/self/maps", "re");
-  if (maps == nullptr) return out;
-  char line[4608];  // PATH_MAX and the fields before it
-  while (std::fgets(line, sizeof line, maps) != nullptr) {
-    unsigned long start = 0, end = 0, inode = 0;
-    char path[2] = {};
-    // start-end perms offset dev inode [path]: anonymous mappings have inode 0 and no path.
-    const int fields = std::sscanf(line, "%lx-%lx %*s %*s %*s %lu %1s", &start, &end, &inode, path);
-    if (fields == 3 && inode == 0 && end - start >= min_bytes) out.emplace_back(start, end);
-  }
-  std::fclose(maps);
-  return out;
-}
-
-// Sizes the parser for `capacity` bytes of text, with huge pages under what that allocates.
-// simdjson keeps its index of the text (4 bytes per token: ~130 MB for a million
-// interruptions) inside the parser, out of advise_huge_pages' reach, and its page faults were
-// a fifth of a large dataset's load; the mappings the allocation created are found instead.
-// Its buffers are larger than the text, so another thread's mapping made meanwhile (a thread
-// stack) is not mistaken for one of them unless the text is small, and small texts are not
-// worth reading the process's mappings for.
-void allocate(od::parser& parser, std::size_t capacity) {
-  if (capacity < 16 * kHugePage) {
-    if (parser.allocate(capacity) != simdjson::SUCCESS) doubt();
-    return;
-  }
-  const auto before = anonymous_mappings(capacity);
-  if (parser.allocate(capacity) != simdjson::SUCCESS) doubt();
-  for (const auto& mapping : anonymous_mappings(capacity)) {
-    if (std::find(before.begin(), before.end(), mapping) == before.end()) {
-      advise_huge_pages(mapping.first, mapping.second);
-    }
-  }
-}
-
 // One entry per element, the vector sized once (a million interruptions must not be copied
 // while the vector grows).
 template <typename Read>
@@ -296,10 +258,147 @@ auto array_of(od::value& value, Read&& read) {
   return out;
 }
 
+// ---- the long arrays, read in pieces ----
+// simdjson indexes the whole text it is given before the decoder reads any of it: 4 bytes
+// per token, ~130 MB of fresh memory for a million interruptions, written once and read once.
+// A large dataset's two long arrays (maintenance, interruptions) are cut instead into runs of
+// whole entries of about kPieceBytes, each read as the text "[" + entries + "]" through one
+// reused buffer, parser and index; the rest of the dataset is decoded as before from a copy
+// of its text with those arrays written as [] (its skeleton).
+//
+// The cuts are guesses made without parsing: where an entry ends ("}"), a comma follows and
+// the next entry begins ("{"), and the array's end where a "}" is followed by "]". A guess
+// inside a string cuts that string in two and leaves its piece with an unterminated string,
+// which simdjson refuses, so every guess is either right or a doubt. When the skeleton and
+// every piece decode, and the skeleton's [] sits where the dataset's own key has it, the text
+// is exactly the skeleton with the pieces put back: the Dataset is the one the whole text
+// gives.
+
+enum class LongArray { maintenance, interruptions };
+
+std::size_t skip_whitespace(std::string_view text, std::size_t i) {
+  while (i < text.size() &&
+         (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r')) {
+    ++i;
+  }
+  return i;
+}
+
+// Where the array of the first `"name": [` that starts in [from, until) opens, its quote not
+// escaped; npos if none does.
+std::size_t find_array(std::string_view text, std::string_view name, std::size_t from,
+                       std::size_t until) {
+  // memmem on the name and its closing quote: a search led by the opening quote would stop at
+  // every string of the text.
+  const std::string needle = std::string(name) + '"';
+  from = std::max<std::size_t>(from, 1);
+  const std::size_t end = std::min(text.size(), until + needle.size());
+  while (from < until && from < end) {
+    const void* found = ::memmem(text.data() + from, end - from, needle.data(), needle.size());
+    if (found == nullptr) break;
+    const std::size_t at = static_cast<std::size_t>(static_cast<const char*>(found) - text.data());
+    if (at >= until) break;  // the next window's
+    from = at + 1;
+    std::size_t backslashes = 0;
+    while (backslashes + 1 < at && text[at - 2 - backslashes] == '\\') ++backslashes;
+    if (text[at - 1] != '"' || backslashes % 2 != 0) continue;
+    std::size_t i = skip_whitespace(text, at + needle.size());
+    if (i == text.size() || text[i] != ':') continue;
+    i = skip_whitespace(text, i + 1);
+    if (i < text.size() && text[i] == '[') return i;
+  }
+  return std::string_view::npos;
+}
+
+// The next long array of `names` to open at or after `from`, and where: the text is searched
+// for all of them a window at a time, so that whatever comes first, the text before it is
+// read once, not once per name.
+struct NextArray {
+  LongArray which;
+  std::size_t open = std::string_view::npos;
+};
+NextArray next_array(std::string_view text, std::size_t from,
+                     const std::vector<std::pair<LongArray, std::string_view>>& names) {
+  constexpr std::size_t kWindow = 64 << 10;
+  NextArray next{};
+  for (std::size_t window = from; window < text.size() && next.open == std::string_view::npos;
+       window += kWindow) {
+    for (const auto& [which, name] : names) {
+      const std::size_t open = find_array(text, name, window, window + kWindow);
+      if (open < next.open) next = {which, open};
+    }
+  }
+  return next;
+}
+
+// Cuts the entries of the array that opens at text[open] into pieces of at least
+// `piece_bytes` and calls on_piece(piece) for each as soon as it is cut, while its text is
+// still in the cache; returns where the array closes.
+template <typename OnPiece>
+std::size_t cut_in_pieces(std::string_view text, std::size_t open, std::size_t piece_bytes,
+                          OnPiece&& on_piece) {
+  std::size_t begin = skip_whitespace(text, open + 1);
+  if (begin < text.size() && text[begin] == ']') return begin;
+  for (std::size_t at = begin;;) {
+    const void* brace = std::memchr(text.data() + at, '}', text.size() - at);
+    if (brace == nullptr) doubt();
+    const std::size_t end =
+        static_cast<std::size_t>(static_cast<const char*>(brace) - text.data()) + 1;
+    const std::size_t next = skip_whitespace(text, end);
+    if (next == text.size()) doubt();
+    at = end;
+    if (text[next] == ']') {
+      on_piece(text.substr(begin, end - begin));
+      return next;
+    }
+    if (text[next] != ',') continue;
+    const std::size_t after = skip_whitespace(text, next + 1);
+    if (after == text.size() || text[after] != '{') continue;
+    if (end - begin >= piece_bytes) {
+      on_piece(text.substr(begin, end - begin));
+      begin = after;
+    }
+  }
+}
+
+// Reads pieces, each as the array "[" + piece + "]", through one buffer and one parser.
+class PieceReader {
+ public:
+  template <typename Read>
+  void read(std::string_view piece, Read&& read) {
+    const std::size_t length = piece.size() + 2;
+    if (capacity_ < length + kFastPadding) {
+      // Pieces differ in length by an entry or so: grown by half at least, the buffer is
+      // replaced a few times, not once per piece, and never copied.
+      capacity_ = std::max(length + kFastPadding, capacity_ + capacity_ / 2);
+      buffer_ = std::make_unique_for_overwrite<char[]>(capacity_);
+    }
+    char* text = buffer_.get();
+    text[0] = '[';
+    std::memcpy(text + 1, piece.data(), piece.size());
+    text[length - 1] = ']';
+    std::memset(text + length, ' ', kFastPadding);
+    od::document document = ok(parser_.iterate(text, length, capacity_));
+    od::array array = ok(document.get_array());
+    for (auto element : array) {
+      od::value item = ok(std::move(element));
+      read(item);
+    }
+    if (!document.current_location().error()) doubt();
+  }
+
+ private:
+  std::unique_ptr<char[]> buffer_;
+  std::size_t capacity_ = 0;
+  od::parser parser_;
+};
+
 class Decoder {
  public:
   explicit Decoder(int max_depth) : max_depth_(max_depth) {}
 
+  // The dataset in `root`. Where a long array was read in pieces (splice), `root`'s text has
+  // it as [] and its entries come from the pieces.
   Dataset dataset(od::object root) {
     enum Key {
       kTimezone,
@@ -341,15 +440,39 @@ class Decoder {
           out.credit_policy = strict_object(v, 1, credit_policy_from_json);
           break;
         case kMaintenance:
-          out.maintenance = array_of(v, [&](od::value& m) { return maintenance_window(m); });
+          out.maintenance = maintenance_.at != nullptr
+                                ? take(v, maintenance_)
+                                : array_of(v, [&](od::value& m) { return maintenance_window(m); });
           break;
         case kInterruptions:
-          out.interruptions = array_of(v, [&](od::value& i) { return interruption(i); });
+          out.interruptions = interruptions_.at != nullptr
+                                  ? take(v, interruptions_)
+                                  : array_of(v, [&](od::value& i) { return interruption(i); });
           break;
       }
     });
     require(present, {kTimezone});
+    // A spliced array that was not the dataset's own (a key of that name inside something
+    // else) is not what the pieces were read for.
+    if (maintenance_.at != nullptr || interruptions_.at != nullptr) doubt();
     return out;
+  }
+
+  // Reads the entries of the long array that opens at text[open], for dataset() to take in
+  // place of the [] its text will have instead; returns where the array closes.
+  std::size_t read_in_pieces(LongArray which, std::string_view text, std::size_t open,
+                             std::size_t piece_bytes, PieceReader& reader) {
+    if (which == LongArray::maintenance) {
+      return read_in_pieces(text, open, piece_bytes, reader, maintenance_,
+                            [this](od::value& m) { return maintenance_window(m); });
+    }
+    return read_in_pieces(text, open, piece_bytes, reader, interruptions_,
+                          [this](od::value& i) { return interruption(i); });
+  }
+
+  // Where the text dataset() decodes has the [] standing for that array.
+  void splice_at(LongArray which, const char* at) {
+    (which == LongArray::maintenance ? maintenance_.at : interruptions_.at) = at;
   }
 
   // A POST body (try_fast_interruption) as well as a dataset's entry.
@@ -565,8 +688,47 @@ class Decoder {
                  });
   }
 
+  template <typename T>
+  struct Spliced {
+    const char* at = nullptr;  // the [] standing for the array; null once taken, or never spliced
+    std::vector<T> items;
+  };
+
+  template <typename T, typename Read>
+  static std::size_t read_in_pieces(std::string_view text, std::size_t open,
+                                    std::size_t piece_bytes, PieceReader& reader,
+                                    Spliced<T>& spliced, Read&& read) {
+    std::vector<T>& items = spliced.items;
+    bool sized = false;
+    return cut_in_pieces(text, open, piece_bytes, [&](std::string_view piece) {
+      reader.read(piece, [&](od::value& item) { items.push_back(read(item)); });
+      if (sized) return;
+      sized = true;
+      // After the first piece: room for a quarter more entries than the rest of the text
+      // would hold at this piece's density (far more when other keys follow the array, but
+      // only what is filled is ever touched). Datasets are written alike throughout, so a
+      // vector of a million interruptions is not copied while it grows.
+      const std::size_t rest =
+          text.size() - static_cast<std::size_t>(piece.data() + piece.size() - text.data());
+      const std::size_t per_piece = items.size() + items.size() / 4 + 1;
+      items.reserve(items.size() + per_piece * (rest / piece.size() + 1));
+      advise_huge_pages(items);
+    });
+  }
+
+  template <typename T>
+  static std::vector<T> take(od::value& value, Spliced<T>& spliced) {
+    if (value.raw_json_token().data() != spliced.at) doubt();
+    spliced.at = nullptr;
+    od::array empty = ok(value.get_array());
+    if (ok(empty.count_elements()) != 0) doubt();
+    return std::move(spliced.items);
+  }
+
   int max_depth_;
   std::vector<FieldError> errors_;
+  Spliced<MaintenanceWindow> maintenance_;
+  Spliced<Interruption> interruptions_;
 };
 
 // A file mapped read-only with at least kFastPadding readable bytes after its end: the page
@@ -621,26 +783,97 @@ class MappedFile {
 
 }  // namespace
 
-std::optional<Dataset> try_fast_dataset(std::string_view text, int max_depth) {
-  if (max_depth < kNativeDepth) return std::nullopt;
-  Dataset dataset;
-  try {
-    // The parser's index of the text (4 bytes per token) is freed before the references
-    // are checked, to keep the peak memory down.
-    od::parser parser;
-    allocate(parser, text.size());
-    od::document document =
-        ok(parser.iterate(text.data(), text.size(), text.size() + kFastPadding));
-    dataset = Decoder(max_depth).dataset(ok(document.get_object()));
-    // Anything after the dataset's closing brace is malformed JSON.
-    if (!document.current_location().error()) return std::nullopt;
-  } catch (const Doubt&) {
-    return std::nullopt;
+namespace {
+
+// The Dataset in `text` (followed by kFastPadding readable bytes), its references unchecked.
+Dataset decode_whole(std::string_view text, int max_depth) {
+  od::parser parser;
+  od::document document = ok(parser.iterate(text.data(), text.size(), text.size() + kFastPadding));
+  Dataset dataset = Decoder(max_depth).dataset(ok(document.get_object()));
+  // Anything after the dataset's closing brace is malformed JSON.
+  if (!document.current_location().error()) doubt();
+  return dataset;
+}
+
+// The same with the long arrays read in pieces (see LongArray).
+Dataset decode_in_pieces(std::string_view text, int max_depth, std::size_t piece_bytes) {
+  struct Found {
+    LongArray which;
+    std::size_t open, close;
+  };
+  std::vector<Found> arrays;
+  std::vector<std::pair<LongArray, std::string_view>> names = {
+      {LongArray::maintenance, "maintenance"}, {LongArray::interruptions, "interruptions"}};
+  Decoder decoder(max_depth);
+  PieceReader reader;
+  // In the order they come, each searched for after the ones before it: a key of that name
+  // inside an earlier array would be an unknown key there, which the decoder refuses anyway.
+  for (std::size_t from = 0; !names.empty();) {
+    const NextArray next = next_array(text, from, names);
+    if (next.open == std::string_view::npos) break;
+    const std::size_t close =
+        decoder.read_in_pieces(next.which, text, next.open, piece_bytes, reader);
+    arrays.push_back({next.which, next.open, close});
+    std::erase_if(names, [&](const auto& name) { return name.first == next.which; });
+    from = close + 1;
   }
+
+  std::string skeleton;
+  std::vector<std::size_t> brackets;  // where each array's [] is in the skeleton
+  std::size_t from = 0;
+  for (const Found& array : arrays) {
+    skeleton.append(text, from, array.open + 1 - from);
+    brackets.push_back(skeleton.size() - 1);
+    skeleton += ']';
+    from = array.close + 1;
+  }
+  skeleton.append(text, from);
+  const std::size_t length = skeleton.size();
+  skeleton.append(kFastPadding, ' ');
+  for (std::size_t i = 0; i < arrays.size(); ++i) {
+    decoder.splice_at(arrays[i].which, skeleton.data() + brackets[i]);
+  }
+  od::parser parser;
+  od::document document = ok(parser.iterate(skeleton.data(), length, skeleton.size()));
+  Dataset dataset = decoder.dataset(ok(document.get_object()));
+  if (!document.current_location().error()) doubt();
+  return dataset;
+}
+
+std::optional<Dataset> checked(Dataset dataset) {
   std::vector<FieldError> errors;
   check_references(dataset, kNoPath, errors);
   if (!errors.empty()) return std::nullopt;
   return dataset;
+}
+
+}  // namespace
+
+std::optional<Dataset> try_fast_dataset(std::string_view text, int max_depth,
+                                        std::size_t piece_bytes) {
+  if (max_depth < kNativeDepth) return std::nullopt;
+  try {
+    if (text.size() > piece_bytes) {
+      try {
+        return checked(decode_in_pieces(text, max_depth, piece_bytes));
+      } catch (const Doubt&) {
+        // A cut that went wrong (a string holding "},{") or an odd layout: read it whole.
+      }
+    }
+    return checked(decode_whole(text, max_depth));
+  } catch (const Doubt&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<Dataset> try_fast_dataset_in_pieces(std::string_view text, int max_depth,
+                                                  std::size_t piece_bytes) {
+  if (max_depth < kNativeDepth) return std::nullopt;
+  try {
+    return checked(decode_in_pieces(text, max_depth, piece_bytes));
+  } catch (const Doubt&) {
+    return std::nullopt;
+  }
 }
 
 std::optional<Interruption> try_fast_interruption(std::string_view text, int max_depth) {

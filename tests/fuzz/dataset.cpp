@@ -45,6 +45,15 @@ void check_dataset(std::string_view input) {
     expect(*fast == *strict.dataset,
            "the fast decoder and the strict path read different Datasets");
   }
+  // The long arrays read in pieces of one entry each, as large datasets are.
+  const std::optional<Dataset> in_pieces =
+      detail::try_fast_dataset_in_pieces(std::string_view(padded.data(), text.size()), 64, 1);
+  if (in_pieces) {
+    expect(strict.dataset.has_value(),
+           "the fast decoder in pieces accepts what the strict path refuses: " + strict.errors);
+    expect(*in_pieces == *strict.dataset,
+           "the fast decoder in pieces and the strict path read different Datasets");
+  }
 
   const Verdict read = verdict_of([&] { return read_dataset(text); }, "read_dataset");
   expect(read.dataset.has_value() == strict.dataset.has_value(),

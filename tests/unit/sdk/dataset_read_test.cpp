@@ -1,6 +1,7 @@
 // read_dataset and its fast decoder against the strict path (parse_json + parse_dataset), the
 // reference: on every vector and on hundreds of single mutations of the example dataset, the
-// decoder either gives up or returns exactly the strict path's Dataset, and read_dataset
+// decoder either gives up or returns exactly the strict path's Dataset, whether it reads the
+// text whole or its long arrays in pieces (as it does large datasets), and read_dataset
 // returns the same Dataset or throws the same errors.
 #include "dataset_fast.hpp"
 #include "slmhub/domain.hpp"
@@ -48,6 +49,17 @@ std::optional<Dataset> fast(const std::string& text) {
   return detail::try_fast_dataset(std::string_view(padded.data(), text.size()), 64);
 }
 
+// The same, reading the long arrays in pieces of `piece_bytes` whatever the text's length.
+std::optional<Dataset> fast_in_pieces(const std::string& text, std::size_t piece_bytes) {
+  std::string padded = text;
+  padded.append(detail::kFastPadding, ' ');
+  return detail::try_fast_dataset_in_pieces(std::string_view(padded.data(), text.size()), 64,
+                                            piece_bytes);
+}
+
+// Piece sizes for the tests: one entry per piece, and a few entries per piece.
+constexpr std::size_t kSmallPieces[] = {1, 300};
+
 // Checks `text` and returns whether the fast decoder accepted it.
 bool check_agreement(const std::string& text, const std::string& what) {
   SCOPED_TRACE(what + ": " + text.substr(0, 200));
@@ -58,6 +70,17 @@ bool check_agreement(const std::string& text, const std::string& what) {
                                 << describe(strict.errors);
     if (strict.dataset) {
       EXPECT_TRUE(*decoded == *strict.dataset) << "different Datasets";
+    }
+  }
+  for (const std::size_t piece_bytes : kSmallPieces) {
+    if (const auto in_pieces = fast_in_pieces(text, piece_bytes)) {
+      EXPECT_TRUE(strict.dataset) << "read in pieces of " << piece_bytes
+                                  << ", the fast decoder accepted what the strict path rejects:\n"
+                                  << describe(strict.errors);
+      if (strict.dataset) {
+        EXPECT_TRUE(*in_pieces == *strict.dataset)
+            << "different Datasets in pieces of " << piece_bytes;
+      }
     }
   }
   const Verdict read = verdict_of([&] { return read_dataset(text); });
@@ -89,6 +112,10 @@ TEST(ReadDataset, EveryVectorDecodesFastToTheStrictDataset) {
   for (const auto& file : files) {
     const std::string text = test::read_text(file);
     EXPECT_TRUE(check_agreement(text, file.string())) << "fast path gave up on " << file;
+    for (const std::size_t piece_bytes : kSmallPieces) {
+      EXPECT_TRUE(fast_in_pieces(text, piece_bytes))
+          << "reading in pieces of " << piece_bytes << " gave up on " << file;
+    }
     EXPECT_TRUE(read_dataset_file(file.string()) == parse_dataset(parse_json(text))) << file;
   }
 }
@@ -243,6 +270,84 @@ TEST(ReadDataset, TextualVariants) {
     EXPECT_FALSE(check_agreement(text, "document " + text.substr(0, 20)));
   }
   EXPECT_TRUE(check_agreement(" \n" + base + "\n\t ", "whitespace around"));
+}
+
+// Reading in pieces cuts the text between entries by looking, not parsing (dataset_fast.cpp):
+// where a look is fooled, by strings holding what a cut looks for or by an odd layout, the
+// pieces path must give up or still be right, and the whole-text path must read the dataset.
+TEST(ReadDataset, PiecesAreCutOnlyBetweenEntries) {
+  const Json base = full_example();
+  auto with = [&](const std::function<void(Json&)>& change) {
+    Json j = base;
+    change(j);
+    return j;
+  };
+  auto check = [&](const std::string& what, const std::string& text, bool valid) {
+    SCOPED_TRACE(what);
+    EXPECT_EQ(check_agreement(text, what), valid);
+    EXPECT_EQ(fast(text).has_value(), valid);
+    // And with pieces used for any text longer than a piece, as read_dataset_file does.
+    std::string padded = text;
+    padded.append(detail::kFastPadding, ' ');
+    const auto read = detail::try_fast_dataset(std::string_view(padded.data(), text.size()), 64, 1);
+    EXPECT_EQ(read.has_value(), valid);
+    if (read && valid) {
+      EXPECT_TRUE(*read == parse_dataset(parse_json(text)));
+    }
+  };
+  for (const std::string& description :
+       {std::string("a},{b"), std::string("a}]b"), std::string("a} , {b"), std::string("}"),
+        std::string("\"interruptions\":[{}]"), std::string("\"maintenance\": ["),
+        std::string("x\\\"interruptions\": [")}) {
+    const Json j = with([&](Json& d) {
+      d["interruptions"][0]["description"] = description;
+      d["services"][0]["name"] = description;
+    });
+    check("a string holding " + description, j.dump(), true);
+    check("a string holding " + description + ", indented", j.dump(2), true);
+  }
+  // Either array empty or missing.
+  for (const auto& [what, json] : std::vector<std::pair<std::string, Json>>{
+           {"no maintenance", with([](Json& d) { d.erase("maintenance"); })},
+           {"no interruptions", with([](Json& d) { d.erase("interruptions"); })},
+           {"both empty", with([](Json& d) {
+              d["maintenance"] = Json::array();
+              d["interruptions"] = Json::array();
+            })}}) {
+    check(what, json.dump(), true);
+    check(what + ", indented", json.dump(2), true);
+  }
+  // Keys in any order (nlohmann writes them sorted: interruptions before maintenance, both
+  // between other keys).
+  const Json rest = with([](Json& d) {
+    d.erase("maintenance");
+    d.erase("interruptions");
+  });
+  const std::string maintenance = "\"maintenance\":" + base["maintenance"].dump();
+  const std::string interruptions = "\"interruptions\":" + base["interruptions"].dump();
+  const std::string others = rest.dump().substr(1, rest.dump().size() - 2);
+  const std::string arrays_first = "{" + maintenance + "," + interruptions + "," + others + "}";
+  const std::string arrays_last = "{" + others + "," + maintenance + ",\n" + interruptions + "}";
+  check("the arrays before the other keys", arrays_first, true);
+  check("the arrays after the other keys", arrays_last, true);
+  // The last entry without its closing brace.
+  std::string cut_short = arrays_last;
+  cut_short.erase(cut_short.rfind("}]"), 1);
+  check("the last entry cut short", cut_short, false);
+  // Invalid: each must be refused, in pieces as whole.
+  for (const auto& [what, json] : std::vector<std::pair<std::string, Json>>{
+           {"entries that are not objects", with([](Json& d) {
+              d["interruptions"] = {1, 2};
+            })},
+           {"an object for the array", with([](Json& d) { d["interruptions"] = Json::object(); })},
+           {"a nested array of objects in an entry", with([](Json& d) {
+              d["interruptions"][0]["zz"] = {{{"a", 1}}, {{"b", 2}}};
+            })},
+           {"the key inside a service",
+            with([](Json& d) { d["services"][0]["interruptions"] = Json::array(); })}}) {
+    check(what, json.dump(), false);
+  }
+  check("the key repeated", "{" + interruptions + "," + others + "," + interruptions + "}", false);
 }
 
 TEST(ReadDataset, DepthLimitIsTheStrictPaths) {
