@@ -30,8 +30,9 @@ std::optional<Dataset> try_fast_dataset(std::string_view text, int max_depth,
                                         std::size_t piece_bytes = kPieceBytes);
 
 // Only the reading in pieces, whatever the text's length (for the tests, with small pieces).
+// With `fd`, an open file whose contents are `text`, the pieces are read from the file.
 std::optional<Dataset> try_fast_dataset_in_pieces(std::string_view text, int max_depth,
-                                                  std::size_t piece_bytes);
+                                                  std::size_t piece_bytes, int fd = -1);
 
 // The same for one interruption: parse_interruption(parse_json(text, max_depth)), or nullopt.
 std::optional<Interruption> try_fast_interruption(std::string_view text, int max_depth);

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -348,6 +349,52 @@ TEST(ReadDataset, PiecesAreCutOnlyBetweenEntries) {
     check(what, json.dump(), false);
   }
   check("the key repeated", "{" + interruptions + "," + others + "," + interruptions + "}", false);
+}
+
+// A dataset file larger than a piece: read_dataset_file reads its long arrays from the file
+// in pieces (with read(), not through the mapping) and gives the strict path's Dataset, also
+// when a cut proves wrong and it reads the text whole.
+TEST(ReadDataset, ALargeFileIsReadInPieces) {
+  Json j = full_example();
+  const Json interruption = j["interruptions"][0];
+  const Json window = j["maintenance"][0];
+  j["interruptions"] = Json::array();
+  j["maintenance"] = Json::array();
+  for (int i = 0; i < 12000; ++i) {
+    Json copy = interruption;
+    copy["id"] = "INC" + std::to_string(1000000 + i);
+    j["interruptions"].push_back(copy);
+    if (i % 4 == 0) {
+      Json w = window;
+      w["id"] = "CHG" + std::to_string(1000000 + i);
+      j["maintenance"].push_back(w);
+    }
+  }
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("slmhub-large-" + std::to_string(::getpid()) + ".json");
+  for (const bool fooled : {false, true}) {
+    if (fooled) j["interruptions"][6000]["description"] = "a},{\"b\": [}]";
+    const std::string text = j.dump(1);
+    ASSERT_GT(text.size(), 2 * detail::kPieceBytes);
+    std::ofstream(path) << text;
+    const Dataset strict = parse_dataset(parse_json(text));
+    EXPECT_TRUE(read_dataset_file(path.string()) == strict) << "fooled: " << fooled;
+    EXPECT_TRUE(read_dataset(text) == strict) << "fooled: " << fooled;
+    EXPECT_EQ(fast_in_pieces(text, detail::kPieceBytes).has_value(), !fooled);
+    // The pieces read from the file itself, as read_dataset_file does.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    std::string padded = text;
+    padded.append(detail::kFastPadding, ' ');
+    const auto from_file = detail::try_fast_dataset_in_pieces(
+        std::string_view(padded.data(), text.size()), 64, detail::kPieceBytes, fd);
+    ::close(fd);
+    EXPECT_EQ(from_file.has_value(), !fooled);
+    if (from_file) {
+      EXPECT_TRUE(*from_file == strict);
+    }
+  }
+  std::filesystem::remove(path);
 }
 
 TEST(ReadDataset, DepthLimitIsTheStrictPaths) {
