@@ -519,11 +519,11 @@ class Decoder {
   std::size_t read_in_pieces(LongArray which, std::size_t open, std::size_t piece_bytes,
                              PieceReader& reader) {
     if (which == LongArray::maintenance) {
-      return read_in_pieces(open, piece_bytes, reader, maintenance_,
-                            [this](od::value& m) { return maintenance_window(m); });
+      return read_pieces_into(maintenance_, open, piece_bytes, reader,
+                              [this](od::value& m) { return maintenance_window(m); });
     }
-    return read_in_pieces(open, piece_bytes, reader, interruptions_,
-                          [this](od::value& i) { return interruption(i); });
+    return read_pieces_into(interruptions_, open, piece_bytes, reader,
+                            [this](od::value& i) { return interruption(i); });
   }
 
   // Where the text dataset() decodes has the [] standing for that array.
@@ -751,8 +751,8 @@ class Decoder {
   };
 
   template <typename T, typename Read>
-  static std::size_t read_in_pieces(std::size_t open, std::size_t piece_bytes, PieceReader& reader,
-                                    Spliced<T>& spliced, Read&& read) {
+  static std::size_t read_pieces_into(Spliced<T>& spliced, std::size_t open,
+                                      std::size_t piece_bytes, PieceReader& reader, Read&& read) {
     std::vector<T>& items = spliced.items;
     bool sized = false;
     return reader.read_array(
@@ -786,7 +786,8 @@ class Decoder {
 };
 
 // A file mapped read-only with at least kFastPadding readable bytes after its end: the page
-// cache is read in place, so a 200 MB dataset is neither copied nor counted twice.
+// cache is read in place, so a 200 MB dataset is not copied whole (its long arrays are
+// copied out a piece at a time, see Source).
 class MappedFile {
  public:
   explicit MappedFile(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
@@ -830,10 +831,6 @@ class MappedFile {
   std::size_t size_ = 0;
   std::size_t length_ = 0;
 };
-
-}  // namespace
-
-namespace {
 
 // The Dataset in `text` (followed by kFastPadding readable bytes), its references unchecked.
 Dataset decode_whole(std::string_view text, int max_depth) {
@@ -890,31 +887,34 @@ Dataset decode_in_pieces(const Source& source, int max_depth, std::size_t piece_
   return dataset;
 }
 
-std::optional<Dataset> checked(Dataset dataset) {
+// `decode()`'s Dataset, or nullopt when it doubted.
+template <typename Decode>
+std::optional<Dataset> undoubted(Decode&& decode) {
+  try {
+    return decode();
+  } catch (const Doubt&) {
+    return std::nullopt;
+  }
+}
+
+// The Dataset if its references hold.
+std::optional<Dataset> checked(std::optional<Dataset> dataset) {
+  if (!dataset) return std::nullopt;
   std::vector<FieldError> errors;
-  check_references(dataset, kNoPath, errors);
+  check_references(*dataset, kNoPath, errors);
   if (!errors.empty()) return std::nullopt;
   return dataset;
 }
 
-}  // namespace
-
-namespace {
-
 std::optional<Dataset> fast_dataset(const Source& source, int max_depth, std::size_t piece_bytes) {
   if (max_depth < kNativeDepth) return std::nullopt;
-  try {
-    if (source.text.size() > piece_bytes) {
-      try {
-        return checked(decode_in_pieces(source, max_depth, piece_bytes));
-      } catch (const Doubt&) {
-        // A cut that went wrong (a string holding "},{") or an odd layout: read it whole.
-      }
-    }
-    return checked(decode_whole(source.text, max_depth));
-  } catch (const Doubt&) {
-    return std::nullopt;
+  std::optional<Dataset> dataset;
+  if (source.text.size() > piece_bytes) {
+    dataset = undoubted([&] { return decode_in_pieces(source, max_depth, piece_bytes); });
   }
+  // A cut that went wrong (a string holding "},{") or an odd layout: read it whole.
+  if (!dataset) dataset = undoubted([&] { return decode_whole(source.text, max_depth); });
+  return checked(std::move(dataset));
 }
 
 }  // namespace
@@ -927,11 +927,9 @@ std::optional<Dataset> try_fast_dataset(std::string_view text, int max_depth,
 std::optional<Dataset> try_fast_dataset_in_pieces(std::string_view text, int max_depth,
                                                   std::size_t piece_bytes, int fd) {
   if (max_depth < kNativeDepth) return std::nullopt;
-  try {
-    return checked(decode_in_pieces(Source{text, fd}, max_depth, piece_bytes));
-  } catch (const Doubt&) {
-    return std::nullopt;
-  }
+  return checked(undoubted([&] {
+    return decode_in_pieces(Source{text, fd}, max_depth, piece_bytes);
+  }));
 }
 
 std::optional<Interruption> try_fast_interruption(std::string_view text, int max_depth) {

@@ -44,18 +44,21 @@ std::string describe(const std::vector<FieldError>& errors) {
 }
 
 // The decoder's own verdict, on a copy of `text` with the padding it may read.
-std::optional<Dataset> fast(const std::string& text) {
+std::optional<Dataset> fast(const std::string& text,
+                            std::size_t piece_bytes = detail::kPieceBytes) {
   std::string padded = text;
   padded.append(detail::kFastPadding, ' ');
-  return detail::try_fast_dataset(std::string_view(padded.data(), text.size()), 64);
+  return detail::try_fast_dataset(std::string_view(padded.data(), text.size()), 64, piece_bytes);
 }
 
-// The same, reading the long arrays in pieces of `piece_bytes` whatever the text's length.
-std::optional<Dataset> fast_in_pieces(const std::string& text, std::size_t piece_bytes) {
+// The same, reading the long arrays in pieces of `piece_bytes` whatever the text's length
+// (from `fd`, a file holding `text`, if given).
+std::optional<Dataset> fast_in_pieces(const std::string& text, std::size_t piece_bytes,
+                                      int fd = -1) {
   std::string padded = text;
   padded.append(detail::kFastPadding, ' ');
   return detail::try_fast_dataset_in_pieces(std::string_view(padded.data(), text.size()), 64,
-                                            piece_bytes);
+                                            piece_bytes, fd);
 }
 
 // Piece sizes for the tests: one entry per piece, and a few entries per piece.
@@ -288,9 +291,7 @@ TEST(ReadDataset, PiecesAreCutOnlyBetweenEntries) {
     EXPECT_EQ(check_agreement(text, what), valid);
     EXPECT_EQ(fast(text).has_value(), valid);
     // And with pieces used for any text longer than a piece, as read_dataset_file does.
-    std::string padded = text;
-    padded.append(detail::kFastPadding, ' ');
-    const auto read = detail::try_fast_dataset(std::string_view(padded.data(), text.size()), 64, 1);
+    const auto read = fast(text, 1);
     EXPECT_EQ(read.has_value(), valid);
     if (read && valid) {
       EXPECT_TRUE(*read == parse_dataset(parse_json(text)));
@@ -384,10 +385,7 @@ TEST(ReadDataset, ALargeFileIsReadInPieces) {
     // The pieces read from the file itself, as read_dataset_file does.
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     ASSERT_GE(fd, 0);
-    std::string padded = text;
-    padded.append(detail::kFastPadding, ' ');
-    const auto from_file = detail::try_fast_dataset_in_pieces(
-        std::string_view(padded.data(), text.size()), 64, detail::kPieceBytes, fd);
+    const auto from_file = fast_in_pieces(text, detail::kPieceBytes, fd);
     ::close(fd);
     EXPECT_EQ(from_file.has_value(), !fooled);
     if (from_file) {
