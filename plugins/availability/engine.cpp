@@ -281,6 +281,27 @@ const Term* active_term(const std::vector<Term>& terms, const Subscriber& s, Int
   return best;
 }
 
+// A copy of a text of up to 15 bytes, else a mark that it did not fit.
+class ShortId {
+ public:
+  ShortId() = default;
+  explicit ShortId(std::string_view text) {
+    if (text.size() >= sizeof text_) {
+      size_ = kTooLong;
+      return;
+    }
+    size_ = static_cast<uint8_t>(text.size());
+    std::memcpy(text_, text.data(), text.size());
+  }
+  bool fits() const { return size_ != kTooLong; }
+  std::string_view view() const { return {text_, size_}; }
+
+ private:
+  static constexpr uint8_t kTooLong = 0xff;
+  char text_[15] = {};
+  uint8_t size_ = 0;
+};
+
 // An outage of a service with what the monthly pass needs of it, copied out of the dataset
 // so that a month walks one array instead of following a pointer per interruption.
 struct Outage {
@@ -296,10 +317,21 @@ struct Outage {
 // The flat arrays every service's index points into.
 struct Tables {
   std::vector<Outage> outages;  // closed, grouped by service, each group sorted by start
+  // Their ids, when short (nearly always): a month copies the id of every interruption that
+  // counts, and reading it from the dataset (a 160-byte Interruption apiece, in no order the
+  // month follows) was a cache miss each. Apart from `outages`, which a month searches by
+  // start: 16 more bytes an outage there made every search read more memory.
+  std::vector<ShortId> outage_ids;
   std::vector<uint32_t> named;
   std::vector<Subscriber> subscribers;  // grouped by service, each group in customer order
   std::vector<Term> terms;
-  std::vector<const std::string*> customer_ids;  // by rank
+  // Copies, not pointers into the dataset: every month writes an id per customer impacted,
+  // and this table stays in the cache where the dataset's customers do not.
+  std::vector<std::string> customer_ids;  // by rank
+  // The dataset's interruptions are in strictly ascending id order (they usually are: ids are
+  // issued in sequence), so that their addresses order them as their ids do, with no two
+  // alike: a month orders the interruptions that count without reading their ids.
+  bool interruptions_by_id = false;
 
   std::span<const uint32_t> names_of(const Outage& o) const {
     return {named.data() + o.named_first, o.named_count};
@@ -311,6 +343,7 @@ struct Tables {
 // so a month with thousands of interruptions does not allocate a set for each.
 struct Contribution {
   const Outage* outage;
+  std::string_view id;
   std::size_t first;
   std::size_t last;
 };
@@ -492,7 +525,8 @@ class CustomerRanks {
   // Numbers become ranks (`named` and every outage's names re-sorted, when names without a
   // customer make that necessary), and the ids by rank go to `tables`.
   void finish(std::vector<ServiceIndex>& services, Tables& tables) {
-    tables.customer_ids = distinct_;
+    tables.customer_ids.clear();
+    for (const std::string* id : distinct_) tables.customer_ids.push_back(*id);
     if (distinct_.size() == known_) return;
     std::vector<uint32_t> order(distinct_.size());
     for (uint32_t n = 0; n < order.size(); ++n) order[n] = n;
@@ -501,7 +535,7 @@ class CustomerRanks {
     rank_of_.resize(distinct_.size());
     for (uint32_t rank = 0; rank < order.size(); ++rank) {
       rank_of_[order[rank]] = rank;
-      tables.customer_ids[rank] = distinct_[order[rank]];
+      tables.customer_ids[rank] = *distinct_[order[rank]];
     }
     for (uint32_t& n : tables.named) n = rank_of_[n];
     for (Outage& o : tables.outages) sort_names(tables, o);
@@ -539,6 +573,23 @@ Outage outage_of(const Interruption& i, Tables& tables, CustomerRanks& ranks) {
   return o;
 }
 
+// A service's closed outages sorted by start, their ids with them.
+void sort_by_start(Tables& tables, const ServiceIndex& service) {
+  std::vector<uint32_t> order(service.outages_last - service.outages_first);
+  for (uint32_t k = 0; k < order.size(); ++k) order[k] = service.outages_first + k;
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    return tables.outages[a].start < tables.outages[b].start;
+  });
+  std::vector<Outage> outages;
+  std::vector<ShortId> ids;
+  for (const uint32_t k : order) {
+    outages.push_back(tables.outages[k]);
+    ids.push_back(tables.outage_ids[k]);
+  }
+  std::copy(outages.begin(), outages.end(), tables.outages.begin() + service.outages_first);
+  std::copy(ids.begin(), ids.end(), tables.outage_ids.begin() + service.outages_first);
+}
+
 // The outages by service, closed ones sorted by start. Two passes over the interruptions
 // (160 bytes each; reading them is most of the cost), so that each outage is written once,
 // in its place: a pass that copied them out first and grouped the copies was slower, its
@@ -547,8 +598,10 @@ void index_outages(const Dataset& dataset, const ServiceSlots& slots, CustomerRa
                    std::vector<ServiceIndex>& services, Tables& tables) {
   std::vector<uint32_t> group(dataset.interruptions.size(), kNoGroup);
   std::size_t names = 0;
+  tables.interruptions_by_id = true;
   for (std::size_t n = 0; n < dataset.interruptions.size(); ++n) {
     const Interruption& i = dataset.interruptions[n];
+    if (n > 0 && !(dataset.interruptions[n - 1].id < i.id)) tables.interruptions_by_id = false;
     if (i.type != InterruptionType::outage) continue;
     const auto k = slots.slot.find(i.service);
     if (!k) continue;
@@ -565,17 +618,21 @@ void index_outages(const Dataset& dataset, const ServiceSlots& slots, CustomerRa
     services[k].outages_last = at[k + 1];
   }
   tables.outages.resize(at.back());
+  tables.outage_ids.resize(at.back());
   tables.named.reserve(tables.named.size() + names);
   for (std::size_t n = 0; n < group.size(); ++n) {
     if (group[n] == kNoGroup) continue;
-    tables.outages[at[group[n]]++] = outage_of(dataset.interruptions[n], tables, ranks);
+    const Interruption& i = dataset.interruptions[n];
+    const uint32_t place = at[group[n]]++;
+    tables.outages[place] = outage_of(i, tables, ranks);
+    tables.outage_ids[place] = ShortId(i.id);
   }
   auto by_start = [](const Outage& a, const Outage& b) { return a.start < b.start; };
   for (auto& service : services) {
     const auto first = tables.outages.begin() + service.outages_first;
     const auto last = tables.outages.begin() + service.outages_last;
     // Interruptions usually arrive in time order; checking is cheaper than sorting.
-    if (!std::is_sorted(first, last, by_start)) std::sort(first, last, by_start);
+    if (!std::is_sorted(first, last, by_start)) sort_by_start(tables, service);
     for (auto o = first; o != last; ++o) {
       service.longest = std::max(service.longest, o->end - o->start);
     }
@@ -692,28 +749,63 @@ int64_t seconds_of(const std::vector<Interval>& pieces, std::size_t first, std::
   return seconds;
 }
 
-// The measure of the union of `pieces`, which it sorts.
-int64_t union_seconds(std::vector<Interval>& pieces) {
+// `pieces` sorted and merged into their union, disjoint; returns its measure.
+int64_t merge(std::vector<Interval>& pieces) {
+  auto by_start = [](const Interval& a, const Interval& b) { return a.start < b.start; };
+  if (!std::is_sorted(pieces.begin(), pieces.end(), by_start)) {
+    std::sort(pieces.begin(), pieces.end(), by_start);
+  }
+  std::size_t out = 0;
+  int64_t seconds = 0;
+  for (const Interval& piece : pieces) {
+    if (piece.empty()) continue;
+    if (out > 0 && piece.start <= pieces[out - 1].end) {
+      pieces[out - 1].end = std::max(pieces[out - 1].end, piece.end);
+      continue;
+    }
+    pieces[out++] = piece;
+  }
+  pieces.resize(out);
+  for (const Interval& piece : pieces) seconds += piece.seconds();
+  return seconds;
+}
+
+// The measure of the union of `pieces` (which it sorts) and `merged` (sorted, disjoint): a
+// customer's few own interruptions added to what every customer shares.
+// (Two sorted lists merged on the fly, not concatenated and sorted again.)
+int64_t union_seconds(std::vector<Interval>& pieces, std::span<const Interval> merged) {
   auto by_start = [](const Interval& a, const Interval& b) { return a.start < b.start; };
   if (!std::is_sorted(pieces.begin(), pieces.end(), by_start)) {
     std::sort(pieces.begin(), pieces.end(), by_start);
   }
   int64_t seconds = 0;
   Interval run{};
-  for (const Interval& piece : pieces) {
-    if (piece.empty()) continue;
+  auto add = [&](const Interval& piece) {
+    if (piece.empty()) return;
     if (!run.empty() && piece.start <= run.end) {
       run.end = std::max(run.end, piece.end);
-      continue;
+      return;
     }
     seconds += run.seconds();
     run = piece;
+  };
+  auto a = pieces.begin();
+  auto b = merged.begin();
+  while (a != pieces.end() || b != merged.end()) {
+    if (b == merged.end() || (a != pieces.end() && a->start < b->start)) {
+      add(*a++);
+    } else {
+      add(*b++);
+    }
   }
   return seconds + run.seconds();
 }
 
-// Copies of the strings pointed to, sorted by text; `unique` drops repeats.
-std::vector<std::string> sorted_texts(std::vector<const std::string*>& items, bool unique) {
+// The measure of the union of `pieces`, which it sorts.
+int64_t union_seconds(std::vector<Interval>& pieces) { return union_seconds(pieces, {}); }
+
+// Copies of the strings pointed to, sorted by text.
+std::vector<std::string> sorted_texts(std::vector<const std::string*>& items) {
   auto less = [](const std::string* a, const std::string* b) { return *a < *b; };
   // Ids usually come in the order they were issued, which is already sorted.
   if (!std::is_sorted(items.begin(), items.end(), less)) {
@@ -721,9 +813,7 @@ std::vector<std::string> sorted_texts(std::vector<const std::string*>& items, bo
   }
   std::vector<std::string> out;
   out.reserve(items.size());
-  for (const std::string* item : items) {
-    if (!unique || out.empty() || out.back() != *item) out.push_back(*item);
-  }
+  for (const std::string* item : items) out.push_back(*item);
   return out;
 }
 
@@ -747,14 +837,40 @@ struct Scratch {
   std::vector<Interval> pieces;
   std::vector<Interval> all;
   std::vector<Interval> own;
+  std::vector<Interval> shared;
+  std::vector<uint32_t> named_contributions;
   std::vector<Interval> spare;
   std::vector<Active> active;
   std::vector<Contribution> contributions;
-  std::vector<const std::string*> ids;
+  std::vector<uint32_t> by_id;     // contributions in id order
+  std::vector<uint32_t> position;  // of each of by_id in the service's interruptions list
+  std::vector<char> hit;           // by contribution: it counts for the customer at hand
   std::vector<const std::string*> maint_ids;
-  std::vector<const std::string*> own_ids;
   std::vector<uint32_t> impacted;
 };
+
+// sc.by_id: the contributions in the order of their interruptions' ids (by address when the
+// dataset holds them in id order, which is also, nearly always, the order they came in);
+// sc.position and sc.hit sized to match.
+void order_by_id(const Tables& t, Scratch& sc) {
+  const std::size_t n = sc.contributions.size();
+  sc.by_id.resize(n);
+  for (std::size_t k = 0; k < n; ++k) sc.by_id[k] = static_cast<uint32_t>(k);
+  sc.position.resize(n);
+  sc.hit.resize(n);
+  const auto* c = sc.contributions.data();
+  auto by_address = [c](uint32_t a, uint32_t b) {
+    return c[a].outage->interruption < c[b].outage->interruption;
+  };
+  auto by_text = [c](uint32_t a, uint32_t b) { return c[a].id < c[b].id; };
+  if (t.interruptions_by_id) {
+    if (!std::is_sorted(sc.by_id.begin(), sc.by_id.end(), by_address)) {
+      std::sort(sc.by_id.begin(), sc.by_id.end(), by_address);
+    }
+  } else if (!std::is_sorted(sc.by_id.begin(), sc.by_id.end(), by_text)) {
+    std::sort(sc.by_id.begin(), sc.by_id.end(), by_text);
+  }
+}
 
 void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& m,
                      std::optional<Instant> as_of, Detail detail, Scratch& sc,
@@ -789,7 +905,7 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
   }
   auto subscriber_ids = [&] {
     std::vector<std::string> ids;
-    for (const Active& a : sc.active) ids.push_back(*t.customer_ids[a.subscriber->customer]);
+    for (const Active& a : sc.active) ids.push_back(t.customer_ids[a.subscriber->customer]);
     return ids;
   };
 
@@ -832,21 +948,18 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
                             subscriber_ids()});
     }
   }
-  f.maintenance_downtime = sorted_texts(sc.maint_ids, false);
+  f.maintenance_downtime = sorted_texts(sc.maint_ids);
 
   sc.pieces.clear();
   sc.contributions.clear();
-  sc.ids.clear();
   sc.impacted.clear();
   bool all_subscribers = !sc.maint_down.empty();
-  auto month_outage = [&](const Outage& o, Instant end) {
+  auto month_outage = [&](const Outage& o, Instant end, std::string_view id) {
     if (o.start >= period.end || end <= period.start) return;
     const std::size_t first = sc.pieces.size();
     append_counted({o.start, end}, h, x, sc.pieces);
     if (sc.pieces.size() == first) return;
-    const Interruption& i = *o.interruption;
-    sc.contributions.push_back({&o, first, sc.pieces.size()});
-    sc.ids.push_back(&i.id);
+    sc.contributions.push_back({&o, id, first, sc.pieces.size()});
     const auto names = t.names_of(o);
     if (names.empty()) {
       all_subscribers = true;
@@ -854,6 +967,7 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
       sc.impacted.insert(sc.impacted.end(), names.begin(), names.end());
     }
     if (full) {
+      const Interruption& i = *o.interruption;
       std::vector<std::string> customers = i.customers.empty() ? subscriber_ids() : i.customers;
       std::sort(customers.begin(), customers.end());
       f.timeline.push_back({i.id, TimelineEntry::Kind::interruption, clip({o.start, end}, period),
@@ -866,9 +980,12 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
   auto it = std::lower_bound(first, last, period.start - s.longest,
                              [](const Outage& o, Instant at) { return o.start < at; });
   for (; it != last && it->start < period.end; ++it) {
-    if (it->end > period.start) month_outage(*it, it->end);
+    if (it->end > period.start) {
+      const ShortId& id = t.outage_ids[static_cast<std::size_t>(it - t.outages.begin())];
+      month_outage(*it, it->end, id.fits() ? id.view() : it->interruption->id);
+    }
   }
-  for (const Outage& o : s.open) month_outage(o, as_of ? *as_of : period.end);
+  for (const Outage& o : s.open) month_outage(o, as_of ? *as_of : period.end, o.interruption->id);
   if (full) {
     std::sort(f.timeline.begin(), f.timeline.end(), [](const auto& a, const auto& b) {
       return std::tie(a.span.start, a.id, a.kind) < std::tie(b.span.start, b.id, b.kind);
@@ -899,38 +1016,78 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
   }
   std::sort(sc.impacted.begin(), sc.impacted.end());
   sc.impacted.erase(std::unique(sc.impacted.begin(), sc.impacted.end()), sc.impacted.end());
-  f.interruptions = sorted_texts(sc.ids, true);
+  order_by_id(t, sc);
+  f.interruptions.reserve(sc.by_id.size());
+  for (std::size_t k = 0; k < sc.by_id.size(); ++k) {
+    const std::string_view id = sc.contributions[sc.by_id[k]].id;
+    // Ids in ascending order are unique; otherwise drop repeats, as for any list of ids.
+    if (t.interruptions_by_id || f.interruptions.empty() || f.interruptions.back() != id) {
+      f.interruptions.emplace_back(id);
+    }
+    sc.position[k] = static_cast<uint32_t>(f.interruptions.size() - 1);
+  }
   f.customers_impacted.reserve(sc.impacted.size());
-  for (const uint32_t rank : sc.impacted) f.customers_impacted.push_back(*t.customer_ids[rank]);
+  for (const uint32_t rank : sc.impacted) f.customers_impacted.push_back(t.customer_ids[rank]);
 
   // A customer's downtime is part of the service's, so a service that met its SLA owes no
   // credit to anyone; only missed services need the per-customer sets.
   if (!f.met) {
+    // Maintenance downtime and the interruptions that name no one count for every customer
+    // impacted: their union is worked out once, and each customer adds only the
+    // interruptions that name them.
+    sc.shared.assign(sc.maint_down.begin(), sc.maint_down.end());
+    sc.named_contributions.clear();
+    for (std::size_t n = 0; n < sc.contributions.size(); ++n) {
+      const Contribution& k = sc.contributions[n];
+      sc.hit[n] = t.names_of(*k.outage).empty();
+      if (sc.hit[n]) {
+        sc.shared.insert(sc.shared.end(), sc.pieces.begin() + static_cast<std::ptrdiff_t>(k.first),
+                         sc.pieces.begin() + static_cast<std::ptrdiff_t>(k.last));
+      } else {
+        sc.named_contributions.push_back(static_cast<uint32_t>(n));
+      }
+    }
+    const int64_t shared_seconds = merge(sc.shared);
+    const std::size_t shared_hits = sc.contributions.size() - sc.named_contributions.size();
     // Subscribers are in customer order, so the rows come out sorted by customer.
     for (const Active& a : sc.active) {
       const uint32_t customer = a.subscriber->customer;
       if (!std::binary_search(sc.impacted.begin(), sc.impacted.end(), customer)) continue;
-      sc.own.assign(sc.maint_down.begin(), sc.maint_down.end());
-      sc.own_ids.clear();
-      for (const Contribution& k : sc.contributions) {
+      std::size_t hits = shared_hits;
+      sc.own.clear();
+      for (const uint32_t n : sc.named_contributions) {
+        const Contribution& k = sc.contributions[n];
         const auto names = t.names_of(*k.outage);
-        if (!names.empty() && !std::binary_search(names.begin(), names.end(), customer)) continue;
+        sc.hit[n] = std::binary_search(names.begin(), names.end(), customer);
+        if (!sc.hit[n]) continue;
+        ++hits;
         sc.own.insert(sc.own.end(), sc.pieces.begin() + static_cast<std::ptrdiff_t>(k.first),
                       sc.pieces.begin() + static_cast<std::ptrdiff_t>(k.last));
-        sc.own_ids.push_back(&k.outage->interruption->id);
       }
-      const int64_t downtime = union_seconds(sc.own);
+      const int64_t downtime = sc.own.empty() ? shared_seconds : union_seconds(sc.own, sc.shared);
       if (downtime <= f.allowed_downtime_seconds) continue;
       CreditRow& row = report.credits.emplace_back();
       row.downtime_seconds = downtime;
       row.excess_downtime_seconds = downtime - f.allowed_downtime_seconds;
-      row.customer = *t.customer_ids[customer];
+      row.customer = t.customer_ids[customer];
       row.service = s.service->id;
       row.monthly_charge_cents = a.term->monthly_charge_cents;
       row.credit_cents =
           credit_cents(s.policy, a.term->monthly_charge_cents, row.excess_downtime_seconds,
                        row.downtime_seconds, f.scheduled_seconds);
-      row.interruptions = sorted_texts(sc.own_ids, true);
+      // The customer's part of the service's list, copied from it: already in order.
+      if (hits == sc.contributions.size()) {
+        row.interruptions = f.interruptions;
+        row.maintenance_downtime = f.maintenance_downtime;
+        continue;
+      }
+      row.interruptions.reserve(hits);
+      uint32_t last = UINT32_MAX;
+      for (std::size_t k = 0; k < sc.by_id.size(); ++k) {
+        if (!sc.hit[sc.by_id[k]] || sc.position[k] == last) continue;
+        last = sc.position[k];
+        row.interruptions.push_back(f.interruptions[last]);
+      }
       row.maintenance_downtime = f.maintenance_downtime;
     }
   }
@@ -940,24 +1097,41 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
 
 AvailabilityReport Engine::report(date::year_month month, std::optional<Instant> as_of,
                                   Detail detail) const {
-  AvailabilityReport report;
-  report.month = month;
-  report.services.reserve(index_->services.size());
-  // A guess that spares most reports the moves of a growing list of credits.
-  report.credits.reserve(index_->services.size());
+  return std::move(reports({&month, 1}, as_of, detail).front());
+}
+
+std::vector<AvailabilityReport> Engine::reports(std::span<const date::year_month> months,
+                                                std::optional<Instant> as_of, Detail detail) const {
+  std::vector<AvailabilityReport> out(months.size());
+  for (std::size_t m = 0; m < months.size(); ++m) {
+    out[m].month = months[m];
+    out[m].services.reserve(index_->services.size());
+    // A guess that spares most reports the moves of a growing list of credits.
+    out[m].credits.reserve(index_->services.size());
+  }
+  // The months' bounds and fiscal years per zone, computed once: services share a handful of
+  // zones, and a zone lookup costs more than a service's whole month.
+  std::unordered_map<const date::time_zone*, std::vector<MonthInZone>> zones;
   Scratch scratch;
-  std::unordered_map<const date::time_zone*, MonthInZone> zones;
+  // Service by service, each for every month: a service's index is read from memory once,
+  // not once a month.
   for (const auto& s : index_->services) {
     auto it = zones.find(s.zone);
     if (it == zones.end()) {
-      const Interval period = month_bounds(month, s.zone);
-      const int fy =
-          fiscal_year_of(period.start, s.zone, index_->dataset->fiscal_year_start_month).year;
-      it = zones.emplace(s.zone, MonthInZone{period, fy}).first;
+      std::vector<MonthInZone> bounds;
+      for (const auto month : months) {
+        const Interval period = month_bounds(month, s.zone);
+        const int fy =
+            fiscal_year_of(period.start, s.zone, index_->dataset->fiscal_year_start_month).year;
+        bounds.push_back({period, fy});
+      }
+      it = zones.emplace(s.zone, std::move(bounds)).first;
     }
-    compute_service(index_->tables, s, it->second, as_of, detail, scratch, report);
+    for (std::size_t m = 0; m < months.size(); ++m) {
+      compute_service(index_->tables, s, it->second[m], as_of, detail, scratch, out[m]);
+    }
   }
-  return report;
+  return out;
 }
 
 AvailabilityReport compute(const Dataset& dataset, date::year_month month,

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,11 @@ class Engine {
   // `figures`: only what DESIGN.md §5.4 reports; `full` adds each service's timeline.
   AvailabilityReport report(date::year_month month, std::optional<Instant> as_of,
                             Detail detail = Detail::full) const;
+  // The reports for several months at once (each as report() gives it), cheaper than one
+  // call per month: each service's index is read once for all of them.
+  std::vector<AvailabilityReport> reports(std::span<const date::year_month> months,
+                                          std::optional<Instant> as_of,
+                                          Detail detail = Detail::full) const;
 
  private:
   struct Index;
