@@ -54,7 +54,18 @@ class ServiceHours {
   std::optional<BusinessCalendar> calendar_;
 };
 
-bool pre_approved(const MaintenanceWindow& w, Environment env, const BusinessCalendar& provider) {
+// What classifying a window reads of it, copied out of the dataset in one pass in the
+// dataset's order: read where they are, a service's windows lie scattered over the dataset,
+// and following a pointer to each was most of the cost of indexing the maintenance.
+struct WindowCopy {
+  Instant start;
+  Instant end;
+  std::optional<Instant> announced_at;
+  MaintenanceCategory category;
+  const MaintenanceWindow* window;
+};
+
+bool pre_approved(const WindowCopy& w, Environment env, const BusinessCalendar& provider) {
   if (!w.announced_at) return false;
   if (env == Environment::production) {
     return w.start - *w.announced_at >= std::chrono::hours(14 * 24);
@@ -93,11 +104,11 @@ struct Maintenance {
 // budget of the fiscal year it starts in. Windows before the month are walked too: they used
 // budget the month's windows can no longer use.
 Maintenance classify_maintenance(const Dataset& dataset, const Service& service,
-                                 std::span<const MaintenanceWindow*> windows,
-                                 const ServiceHours& hours, const date::time_zone* zone,
-                                 const BusinessCalendar& provider) {
-  std::sort(windows.begin(), windows.end(), [](const auto* a, const auto* b) {
-    return std::tie(a->start, a->id) < std::tie(b->start, b->id);
+                                 std::span<WindowCopy> windows, const ServiceHours& hours,
+                                 const date::time_zone* zone, const BusinessCalendar& provider) {
+  std::sort(windows.begin(), windows.end(), [](const WindowCopy& a, const WindowCopy& b) {
+    if (a.start != b.start) return a.start < b.start;
+    return a.window->id < b.window->id;
   });
 
   const int64_t budget = service.maintenance_budget_hours_per_fy * 3600;
@@ -105,14 +116,15 @@ Maintenance classify_maintenance(const Dataset& dataset, const Service& service,
   Maintenance out;
   out.windows.reserve(windows.size());
   FiscalYear year{0, {}};  // windows come in time order: most share the previous one's year
-  for (const auto* w : windows) {
-    if (w->start < year.bounds.start || w->start >= year.bounds.end) {
-      year = fiscal_year_of(w->start, zone, dataset.fiscal_year_start_month);
+  for (const WindowCopy& copy : windows) {
+    const MaintenanceWindow* w = copy.window;
+    if (copy.start < year.bounds.start || copy.start >= year.bounds.end) {
+      year = fiscal_year_of(copy.start, zone, dataset.fiscal_year_start_month);
     }
     const int fy = year.year;
-    const Interval span{w->start, w->end};
-    const bool approved = w->category == MaintenanceCategory::planned_outage &&
-                          pre_approved(*w, service.environment, provider);
+    const Interval span{copy.start, copy.end};
+    const bool approved = copy.category == MaintenanceCategory::planned_outage &&
+                          pre_approved(copy, service.environment, provider);
     // The common case without set algebra: all hours count, nothing excluded yet overlaps
     // (windows come in start order) and the budget covers the whole window.
     if (approved && hours.all_day() &&
@@ -475,10 +487,12 @@ std::vector<ServiceIndex> index_services(const Dataset& dataset, const ServiceSl
     if (auto k = slots.slot.find(w.service)) group[n] = *k;
   }
   const std::vector<uint32_t> starts = group_starts(group, slots.services.size());
-  std::vector<const MaintenanceWindow*> windows(starts.back());
+  std::vector<WindowCopy> windows(starts.back());
   std::vector<uint32_t> next(starts.begin(), starts.end() - 1);
   for (std::size_t n = 0; n < group.size(); ++n) {
-    if (group[n] != kNoGroup) windows[next[group[n]]++] = &dataset.maintenance[n];
+    if (group[n] == kNoGroup) continue;
+    const MaintenanceWindow& w = dataset.maintenance[n];
+    windows[next[group[n]]++] = {w.start, w.end, w.announced_at, w.category, &w};
   }
 
   const BusinessCalendar provider = provider_calendar(dataset);
