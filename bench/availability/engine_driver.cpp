@@ -137,8 +137,12 @@ int run(const Options& o) {
               o.one_month.label().c_str(), median(one_times), static_cast<long long>(one_downtime));
   std::printf("one_month_credits=%lld one_month_credit_cents=%lld\n",
               static_cast<long long>(one_sum.rows), static_cast<long long>(one_sum.cents));
-  std::printf("months=%d all_months_seconds=%.4f engine_index_seconds=%.4f\n", o.months,
-              median(all_times), median(index_times));
+  // The first run of the twelve months also pays for the fresh pages the reports are written
+  // to (later runs reuse the memory the previous one freed): what a one-off report costs.
+  std::printf(
+      "months=%d all_months_seconds=%.4f engine_index_seconds=%.4f "
+      "all_months_first_seconds=%.4f\n",
+      o.months, median(all_times), median(index_times), all_times.front());
   std::printf("all_months_credits=%lld all_months_credit_cents=%lld service_months_missed=%lld\n",
               static_cast<long long>(all_sum.rows), static_cast<long long>(all_sum.cents),
               static_cast<long long>(all_sum.services_missed));

@@ -10,12 +10,69 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <ostream>
 #include <span>
 #include <string_view>
 #include <tuple>
 #include <unordered_map>
 
 namespace slmhub::availability {
+
+namespace {
+
+constexpr unsigned char kLongId = 0xff;
+
+// The length of the id at `at` and where its text starts.
+std::pair<std::size_t, const char*> id_at(const char* at) {
+  const auto first = static_cast<unsigned char>(*at);
+  if (first != kLongId) return {first, at + 1};
+  uint32_t size = 0;
+  std::memcpy(&size, at + 1, sizeof size);
+  return {size, at + 1 + sizeof size};
+}
+
+}  // namespace
+
+std::string_view IdList::const_iterator::operator*() const {
+  const auto [size, text] = id_at(at_);
+  return {text, size};
+}
+
+IdList::const_iterator& IdList::const_iterator::operator++() {
+  const auto [size, text] = id_at(at_);
+  at_ = text + size;
+  return *this;
+}
+
+IdList::IdList(std::initializer_list<std::string_view> ids) {
+  for (const std::string_view id : ids) push_back(id);
+}
+
+void IdList::push_back(std::string_view id) {
+  if (id.size() < kLongId) {
+    text_.push_back(static_cast<char>(id.size()));
+  } else {
+    const auto size = static_cast<uint32_t>(id.size());
+    text_.push_back(static_cast<char>(kLongId));
+    text_.append(reinterpret_cast<const char*>(&size), sizeof size);
+  }
+  text_.append(id);
+  ++size_;
+}
+
+bool IdList::operator==(const std::vector<std::string>& ids) const {
+  return size_ == ids.size() && std::equal(begin(), end(), ids.begin());
+}
+
+std::ostream& operator<<(std::ostream& out, const IdList& ids) {
+  out << '[';
+  const char* separator = "";
+  for (const std::string_view id : ids) {
+    out << separator << id;
+    separator = ", ";
+  }
+  return out << ']';
+}
 
 int64_t round_half_up(__int128 num, __int128 den) {
   return static_cast<int64_t>((2 * num + den) / (2 * den));
@@ -819,14 +876,13 @@ int64_t union_seconds(std::vector<Interval>& pieces, std::span<const Interval> m
 int64_t union_seconds(std::vector<Interval>& pieces) { return union_seconds(pieces, {}); }
 
 // Copies of the strings pointed to, sorted by text.
-std::vector<std::string> sorted_texts(std::vector<const std::string*>& items) {
+IdList sorted_texts(std::vector<const std::string*>& items) {
   auto less = [](const std::string* a, const std::string* b) { return *a < *b; };
   // Ids usually come in the order they were issued, which is already sorted.
   if (!std::is_sorted(items.begin(), items.end(), less)) {
     std::sort(items.begin(), items.end(), less);
   }
-  std::vector<std::string> out;
-  out.reserve(items.size());
+  IdList out;
   for (const std::string* item : items) out.push_back(*item);
   return out;
 }
@@ -856,21 +912,19 @@ struct Scratch {
   std::vector<Interval> spare;
   std::vector<Active> active;
   std::vector<Contribution> contributions;
-  std::vector<uint32_t> by_id;     // contributions in id order
-  std::vector<uint32_t> position;  // of each of by_id in the service's interruptions list
-  std::vector<char> hit;           // by contribution: it counts for the customer at hand
+  std::vector<uint32_t> by_id;  // contributions in id order
+  std::vector<char> hit;        // by contribution: it counts for the customer at hand
   std::vector<const std::string*> maint_ids;
   std::vector<uint32_t> impacted;
 };
 
 // sc.by_id: the contributions in the order of their interruptions' ids (by address when the
 // dataset holds them in id order, which is also, nearly always, the order they came in);
-// sc.position and sc.hit sized to match.
+// sc.hit sized to match.
 void order_by_id(const Tables& t, Scratch& sc) {
   const std::size_t n = sc.contributions.size();
   sc.by_id.resize(n);
   for (std::size_t k = 0; k < n; ++k) sc.by_id[k] = static_cast<uint32_t>(k);
-  sc.position.resize(n);
   sc.hit.resize(n);
   const auto* c = sc.contributions.data();
   auto by_address = [c](uint32_t a, uint32_t b) {
@@ -883,6 +937,22 @@ void order_by_id(const Tables& t, Scratch& sc) {
     }
   } else if (!std::is_sorted(sc.by_id.begin(), sc.by_id.end(), by_text)) {
     std::sort(sc.by_id.begin(), sc.by_id.end(), by_text);
+  }
+}
+
+// The ids of the contributions `chosen` (by index), in id order and without repeats, to `out`.
+template <class Chosen>
+void append_ids(const Tables& t, const Scratch& sc, Chosen chosen, IdList& out) {
+  std::string_view last;
+  bool any = false;
+  for (const uint32_t n : sc.by_id) {
+    if (!chosen(n)) continue;
+    const std::string_view id = sc.contributions[n].id;
+    // Ids in ascending order are unique; otherwise drop repeats, as for any list of ids.
+    if (!t.interruptions_by_id && any && id == last) continue;
+    out.push_back(id);
+    last = id;
+    any = true;
   }
 }
 
@@ -1031,16 +1101,14 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
   std::sort(sc.impacted.begin(), sc.impacted.end());
   sc.impacted.erase(std::unique(sc.impacted.begin(), sc.impacted.end()), sc.impacted.end());
   order_by_id(t, sc);
-  f.interruptions.reserve(sc.by_id.size());
-  for (std::size_t k = 0; k < sc.by_id.size(); ++k) {
-    const std::string_view id = sc.contributions[sc.by_id[k]].id;
-    // Ids in ascending order are unique; otherwise drop repeats, as for any list of ids.
-    if (t.interruptions_by_id || f.interruptions.empty() || f.interruptions.back() != id) {
-      f.interruptions.emplace_back(id);
-    }
-    sc.position[k] = static_cast<uint32_t>(f.interruptions.size() - 1);
-  }
-  f.customers_impacted.reserve(sc.impacted.size());
+  std::size_t id_bytes = 0;
+  for (const Contribution& k : sc.contributions) id_bytes += k.id.size();
+  f.interruptions.reserve(sc.contributions.size(), id_bytes);
+  append_ids(
+      t, sc, [](std::size_t) { return true; }, f.interruptions);
+  id_bytes = 0;
+  for (const uint32_t rank : sc.impacted) id_bytes += t.customer_ids[rank].size();
+  f.customers_impacted.reserve(sc.impacted.size(), id_bytes);
   for (const uint32_t rank : sc.impacted) f.customers_impacted.push_back(t.customer_ids[rank]);
 
   // A customer's downtime is part of the service's, so a service that met its SLA owes no
@@ -1051,10 +1119,12 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
     // interruptions that name them.
     sc.shared.assign(sc.maint_down.begin(), sc.maint_down.end());
     sc.named_contributions.clear();
+    std::size_t shared_bytes = 0;
     for (std::size_t n = 0; n < sc.contributions.size(); ++n) {
       const Contribution& k = sc.contributions[n];
       sc.hit[n] = t.names_of(*k.outage).empty();
       if (sc.hit[n]) {
+        shared_bytes += k.id.size();
         sc.shared.insert(sc.shared.end(), sc.pieces.begin() + static_cast<std::ptrdiff_t>(k.first),
                          sc.pieces.begin() + static_cast<std::ptrdiff_t>(k.last));
       } else {
@@ -1068,6 +1138,7 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
       const uint32_t customer = a.subscriber->customer;
       if (!std::binary_search(sc.impacted.begin(), sc.impacted.end(), customer)) continue;
       std::size_t hits = shared_hits;
+      std::size_t hit_bytes = shared_bytes;
       sc.own.clear();
       for (const uint32_t n : sc.named_contributions) {
         const Contribution& k = sc.contributions[n];
@@ -1075,6 +1146,7 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
         sc.hit[n] = std::binary_search(names.begin(), names.end(), customer);
         if (!sc.hit[n]) continue;
         ++hits;
+        hit_bytes += k.id.size();
         sc.own.insert(sc.own.end(), sc.pieces.begin() + static_cast<std::ptrdiff_t>(k.first),
                       sc.pieces.begin() + static_cast<std::ptrdiff_t>(k.last));
       }
@@ -1089,18 +1161,12 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
       row.credit_cents =
           credit_cents(s.policy, a.term->monthly_charge_cents, row.excess_downtime_seconds,
                        row.downtime_seconds, f.scheduled_seconds);
-      // The customer's part of the service's list, copied from it: already in order.
       if (hits == sc.contributions.size()) {
         row.interruptions = f.interruptions;
-        row.maintenance_downtime = f.maintenance_downtime;
-        continue;
-      }
-      row.interruptions.reserve(hits);
-      uint32_t last = UINT32_MAX;
-      for (std::size_t k = 0; k < sc.by_id.size(); ++k) {
-        if (!sc.hit[sc.by_id[k]] || sc.position[k] == last) continue;
-        last = sc.position[k];
-        row.interruptions.push_back(f.interruptions[last]);
+      } else {
+        row.interruptions.reserve(hits, hit_bytes);
+        append_ids(
+            t, sc, [&](std::size_t n) { return sc.hit[n] != 0; }, row.interruptions);
       }
       row.maintenance_downtime = f.maintenance_downtime;
     }

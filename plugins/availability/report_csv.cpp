@@ -1,6 +1,7 @@
 #include "report_csv.hpp"
 
 #include <sstream>
+#include <string_view>
 #include <vector>
 
 namespace slmhub::availability {
@@ -17,9 +18,12 @@ std::string field(const std::string& text) {
   return quoted + "\"";
 }
 
-std::string joined(const std::vector<std::string>& items) {
+std::string joined(const IdList& items) {
   std::string text;
-  for (const auto& item : items) text += (text.empty() ? "" : " ") + item;
+  for (const std::string_view item : items) {
+    if (!text.empty()) text += ' ';
+    text += item;
+  }
   return text;
 }
 

@@ -10,6 +10,16 @@ namespace slmhub::availability {
 
 Json ten_thousandths_to_json(int64_t value) { return decimal_to_json(value, 4); }
 
+namespace {
+
+Json ids_json(const IdList& ids) {
+  Json out = Json::array();
+  for (const std::string_view id : ids) out.push_back(id);
+  return out;
+}
+
+}  // namespace
+
 Json report_to_json(const AvailabilityReport& report) {
   Json services = Json::array();
   for (const auto& f : report.services) {
@@ -23,9 +33,9 @@ Json report_to_json(const AvailabilityReport& report) {
     s["excess_downtime_seconds"] = f.excess_downtime_seconds;
     s["availability_percent"] = ten_thousandths_to_json(f.availability_ten_thousandths);
     s["met"] = f.met;
-    s["interruptions"] = f.interruptions;
-    s["maintenance_downtime"] = f.maintenance_downtime;
-    s["customers_impacted"] = f.customers_impacted;
+    s["interruptions"] = ids_json(f.interruptions);
+    s["maintenance_downtime"] = ids_json(f.maintenance_downtime);
+    s["customers_impacted"] = ids_json(f.customers_impacted);
     services.push_back(std::move(s));
   }
   Json credits = Json::array();
@@ -37,8 +47,8 @@ Json report_to_json(const AvailabilityReport& report) {
     r["excess_downtime_seconds"] = c.excess_downtime_seconds;
     r["monthly_charge_cents"] = c.monthly_charge_cents;
     r["credit_cents"] = c.credit_cents;
-    r["interruptions"] = c.interruptions;
-    r["maintenance_downtime"] = c.maintenance_downtime;
+    r["interruptions"] = ids_json(c.interruptions);
+    r["maintenance_downtime"] = ids_json(c.maintenance_downtime);
     credits.push_back(std::move(r));
   }
   Json out = Json::object();

@@ -367,6 +367,24 @@ TEST(AvailabilityCredits, HalfUpRoundingAtExactlyHalf) {
   EXPECT_EQ(report_to_json(r)["services"][0]["availability_percent"], Json(50));
 }
 
+TEST(AvailabilityIdList, KeepsIdsOfAnyLengthInOrder) {
+  const std::string long_id(300, 'x');  // past the one-byte length
+  const std::string edge(255, 'y');     // the first length that needs five bytes
+  IdList ids{"INC1", "", long_id, edge, "INC2"};
+  ids.push_back(std::string(254, 'z'));
+  EXPECT_EQ(ids.size(), 6u);
+  EXPECT_EQ(ids,
+            (std::vector<std::string>{"INC1", "", long_id, edge, "INC2", std::string(254, 'z')}));
+  EXPECT_FALSE(ids == (std::vector<std::string>{"INC1", "", long_id, edge, "INC2"}));
+  const std::vector<std::string> copied(ids.begin(), ids.end());
+  EXPECT_EQ(IdList(copied.begin(), copied.end()), ids);
+  EXPECT_NE(IdList({"a", "bc"}), IdList({"ab", "c"}));
+  std::ostringstream printed;
+  printed << IdList{"a", "b"};
+  EXPECT_EQ(printed.str(), "[a, b]");
+  EXPECT_TRUE(IdList{}.empty());
+}
+
 TEST(AvailabilityReportJson, AvailabilityPercentDigits) {
   EXPECT_EQ(ten_thousandths_to_json(994189).dump(), "99.4189");
   EXPECT_EQ(ten_thousandths_to_json(988304).dump(), "98.8304");

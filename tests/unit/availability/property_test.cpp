@@ -266,9 +266,9 @@ void reference_service(const Dataset& ds, const Service& svc, date::year_month m
       impacted.insert(outs[j]->customers.begin(), outs[j]->customers.end());
   }
   if (maint_ids) impacted.insert(subscribers.begin(), subscribers.end());
-  f.maintenance_downtime.assign(maint_names.begin(), maint_names.end());
-  f.interruptions.assign(ids.begin(), ids.end());
-  f.customers_impacted.assign(impacted.begin(), impacted.end());
+  f.maintenance_downtime = IdList(maint_names.begin(), maint_names.end());
+  f.interruptions = IdList(ids.begin(), ids.end());
+  f.customers_impacted = IdList(impacted.begin(), impacted.end());
 
   const CreditPolicy policy = svc.credit_policy.value_or(ds.credit_policy.value_or(CreditPolicy{}));
   std::vector<CreditRow> rows;
@@ -289,7 +289,7 @@ void reference_service(const Dataset& ds, const Service& svc, date::year_month m
     std::set<std::string> own;
     for (size_t j = 0; j < outs.size(); ++j)
       if (contributed[j] && names(j, c)) own.insert(outs[j]->id);
-    r.interruptions.assign(own.begin(), own.end());
+    r.interruptions = IdList(own.begin(), own.end());
     r.maintenance_downtime = f.maintenance_downtime;
     // Amount as an exact fraction num/den, capped, rounded once.
     const __int128 charge = sub->monthly_charge_cents;
@@ -339,10 +339,10 @@ AvailabilityReport reference(const Dataset& ds, date::year_month month,
 
 // ---- printing ----------------------------------------------------------------------------
 
-std::string join(const std::vector<std::string>& v) {
-  std::string s = "[";
-  for (const auto& x : v) s += x + " ";
-  return s + "]";
+std::string join(const IdList& v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
 }
 
 std::string describe(const AvailabilityReport& r) {
