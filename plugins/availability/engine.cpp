@@ -636,12 +636,20 @@ class CustomerRanks {
   std::vector<uint32_t> rank_of_;  // by number; empty while every number is its rank
 };
 
-Outage outage_of(const Interruption& i, Tables& tables, CustomerRanks& ranks) {
-  Outage o{i.start, i.end.value_or(i.start), &i, static_cast<uint32_t>(tables.named.size()),
+// The outage of `i`, its names written to Tables::named from `names_at` on (room made).
+Outage outage_of(const Interruption& i, Tables& tables, CustomerRanks& ranks, uint32_t names_at) {
+  Outage o{i.start, i.end.value_or(i.start), &i, names_at,
            static_cast<uint32_t>(i.customers.size())};
-  for (const auto& c : i.customers) tables.named.push_back(ranks.number(c));
+  for (const auto& c : i.customers) tables.named[names_at++] = ranks.number(c);
   CustomerRanks::sort_names(tables, o);
   return o;
+}
+
+// The same, its names appended to Tables::named.
+Outage outage_of(const Interruption& i, Tables& tables, CustomerRanks& ranks) {
+  const auto at = static_cast<uint32_t>(tables.named.size());
+  tables.named.resize(at + i.customers.size());
+  return outage_of(i, tables, ranks, at);
 }
 
 // A service's closed outages sorted by start, their ids with them.
@@ -668,7 +676,9 @@ void sort_by_start(Tables& tables, const ServiceIndex& service) {
 void index_outages(const Dataset& dataset, const ServiceSlots& slots, CustomerRanks& ranks,
                    std::vector<ServiceIndex>& services, Tables& tables) {
   std::vector<uint32_t> group(dataset.interruptions.size(), kNoGroup);
-  std::size_t names = 0;
+  // The names of closed outages by service, so that a month reads a service's names in one
+  // run, as it reads its outages, instead of one cache miss an outage.
+  std::vector<uint32_t> names_at(services.size() + 1, 0);
   tables.interruptions_by_id = true;
   for (std::size_t n = 0; n < dataset.interruptions.size(); ++n) {
     const Interruption& i = dataset.interruptions[n];
@@ -678,7 +688,7 @@ void index_outages(const Dataset& dataset, const ServiceSlots& slots, CustomerRa
     if (!k) continue;
     if (i.end) {
       group[n] = *k;
-      names += i.customers.size();
+      names_at[*k + 1] += static_cast<uint32_t>(i.customers.size());
     } else {
       services[*k].open.push_back(outage_of(i, tables, ranks));  // rare: resolved per report
     }
@@ -690,12 +700,15 @@ void index_outages(const Dataset& dataset, const ServiceSlots& slots, CustomerRa
   }
   tables.outages.resize(at.back());
   tables.outage_ids.resize(at.back());
-  tables.named.reserve(tables.named.size() + names);
+  names_at[0] = static_cast<uint32_t>(tables.named.size());  // after the open outages' names
+  for (std::size_t k = 0; k < services.size(); ++k) names_at[k + 1] += names_at[k];
+  tables.named.resize(names_at.back());
   for (std::size_t n = 0; n < group.size(); ++n) {
     if (group[n] == kNoGroup) continue;
     const Interruption& i = dataset.interruptions[n];
     const uint32_t place = at[group[n]]++;
-    tables.outages[place] = outage_of(i, tables, ranks);
+    tables.outages[place] = outage_of(i, tables, ranks, names_at[group[n]]);
+    names_at[group[n]] += static_cast<uint32_t>(i.customers.size());
     tables.outage_ids[place] = ShortId(i.id);
   }
   auto by_start = [](const Outage& a, const Outage& b) { return a.start < b.start; };
