@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 
@@ -258,6 +260,56 @@ TEST(AvailabilityCredits, CustomerDowntimeOnlyFromItsInterruptions) {
   EXPECT_EQ(r.credits[0].customer, "alpha");
   EXPECT_EQ(r.credits[0].downtime_seconds, 39600);
   EXPECT_EQ(r.credits[0].interruptions, (std::vector<std::string>{"INC1", "INC2"}));
+}
+
+// Enough interruptions that the index groups them by service in several blocks: every
+// service still gets exactly its own, with their names.
+TEST(AvailabilityCredits, ManyInterruptionsOverSeveralServices) {
+  Dataset d = base();
+  constexpr int kServices = 3;
+  for (int k = 1; k < kServices; ++k) {
+    Service s = d.services[0];
+    s.id = "svc" + std::to_string(k);
+    d.services.push_back(s);
+    for (auto& c : d.customers)
+      c.subscriptions.push_back({s.id, 100000, std::nullopt, std::nullopt});
+  }
+  // 150,000 outages of 10 s, 17 s apart from 2026-11-01T06:00Z: services in turn; naming alpha,
+  // beta, or no one (every subscriber) in turn, out of step with the services.
+  constexpr int kOutages = 150000;
+  std::map<std::string, std::vector<std::string>> ids;                          // by service
+  std::map<std::pair<std::string, std::string>, std::vector<std::string>> own;  // service, customer
+  const Instant first = at("2026-11-01T06:00:00Z");
+  for (int n = 0; n < kOutages; ++n) {
+    char id[16];
+    std::snprintf(id, sizeof id, "INC%06d", n);
+    Interruption i;
+    i.id = id;
+    i.service = d.services[static_cast<std::size_t>(n % kServices)].id;
+    i.start = first + std::chrono::seconds(17 * n);
+    i.end = i.start + std::chrono::seconds(10);
+    if (n % 5 < 2) i.customers = {n % 5 == 0 ? "alpha" : "beta"};
+    ids[i.service].push_back(i.id);
+    for (const char* c : {"alpha", "beta"}) {
+      if (i.customers.empty() || i.customers[0] == c) own[{i.service, c}].push_back(i.id);
+    }
+    d.interruptions.push_back(std::move(i));
+  }
+  const auto r = compute(d, kNov, std::nullopt);
+  ASSERT_EQ(r.services.size(), 3u);
+  for (const auto& f : r.services) {
+    SCOPED_TRACE(f.service);
+    EXPECT_EQ(f.downtime_seconds, 10 * static_cast<int64_t>(ids[f.service].size()));
+    EXPECT_EQ(f.interruptions, ids[f.service]);
+    EXPECT_EQ(f.customers_impacted, (std::vector<std::string>{"alpha", "beta"}));
+  }
+  ASSERT_EQ(r.credits.size(), 6u);
+  for (const auto& c : r.credits) {
+    SCOPED_TRACE(c.service + "/" + c.customer);
+    const auto& expected = own[{c.service, c.customer}];
+    EXPECT_EQ(c.downtime_seconds, 10 * static_cast<int64_t>(expected.size()));
+    EXPECT_EQ(c.interruptions, expected);
+  }
 }
 
 // A served store need not pass check_references: a name no customer has is still reported
