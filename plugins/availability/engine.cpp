@@ -636,20 +636,13 @@ class CustomerRanks {
   std::vector<uint32_t> rank_of_;  // by number; empty while every number is its rank
 };
 
-// The outage of `i`, its names written to Tables::named from `names_at` on (room made).
-Outage outage_of(const Interruption& i, Tables& tables, CustomerRanks& ranks, uint32_t names_at) {
-  Outage o{i.start, i.end.value_or(i.start), &i, names_at,
+// The outage of `i`, its names appended to Tables::named.
+Outage outage_of(const Interruption& i, Tables& tables, CustomerRanks& ranks) {
+  Outage o{i.start, i.end.value_or(i.start), &i, static_cast<uint32_t>(tables.named.size()),
            static_cast<uint32_t>(i.customers.size())};
-  for (const auto& c : i.customers) tables.named[names_at++] = ranks.number(c);
+  for (const auto& c : i.customers) tables.named.push_back(ranks.number(c));
   CustomerRanks::sort_names(tables, o);
   return o;
-}
-
-// The same, its names appended to Tables::named.
-Outage outage_of(const Interruption& i, Tables& tables, CustomerRanks& ranks) {
-  const auto at = static_cast<uint32_t>(tables.named.size());
-  tables.named.resize(at + i.customers.size());
-  return outage_of(i, tables, ranks, at);
 }
 
 // A service's closed outages sorted by start, their ids with them.
@@ -867,12 +860,17 @@ int64_t seconds_of(const std::vector<Interval>& pieces, std::size_t first, std::
   return seconds;
 }
 
-// `pieces` sorted and merged into their union, disjoint; returns its measure.
-int64_t merge(std::vector<Interval>& pieces) {
+// `pieces` in start order; they usually come that way, and checking is cheaper than sorting.
+void order_by_start(std::vector<Interval>& pieces) {
   auto by_start = [](const Interval& a, const Interval& b) { return a.start < b.start; };
   if (!std::is_sorted(pieces.begin(), pieces.end(), by_start)) {
     std::sort(pieces.begin(), pieces.end(), by_start);
   }
+}
+
+// `pieces` sorted and merged into their union, disjoint; returns its measure.
+int64_t merge(std::vector<Interval>& pieces) {
+  order_by_start(pieces);
   std::size_t out = 0;
   int64_t seconds = 0;
   for (const Interval& piece : pieces) {
@@ -892,10 +890,7 @@ int64_t merge(std::vector<Interval>& pieces) {
 // customer's few own interruptions added to what every customer shares.
 // (Two sorted lists merged on the fly, not concatenated and sorted again.)
 int64_t union_seconds(std::vector<Interval>& pieces, std::span<const Interval> merged) {
-  auto by_start = [](const Interval& a, const Interval& b) { return a.start < b.start; };
-  if (!std::is_sorted(pieces.begin(), pieces.end(), by_start)) {
-    std::sort(pieces.begin(), pieces.end(), by_start);
-  }
+  order_by_start(pieces);
   int64_t seconds = 0;
   Interval run{};
   auto add = [&](const Interval& piece) {
@@ -966,13 +961,11 @@ struct Scratch {
 };
 
 // sc.by_id: the contributions in the order of their interruptions' ids (by address when the
-// dataset holds them in id order, which is also, nearly always, the order they came in);
-// sc.hit sized to match.
+// dataset holds them in id order, which is also, nearly always, the order they came in).
 void order_by_id(const Tables& t, Scratch& sc) {
   const std::size_t n = sc.contributions.size();
   sc.by_id.resize(n);
   for (std::size_t k = 0; k < n; ++k) sc.by_id[k] = static_cast<uint32_t>(k);
-  sc.hit.resize(n);
   const auto* c = sc.contributions.data();
   auto by_address = [c](uint32_t a, uint32_t b) {
     return c[a].outage->interruption < c[b].outage->interruption;
@@ -1166,6 +1159,7 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
     // interruptions that name them.
     sc.shared.assign(sc.maint_down.begin(), sc.maint_down.end());
     sc.named_contributions.clear();
+    sc.hit.resize(sc.contributions.size());
     std::size_t shared_bytes = 0;
     for (std::size_t n = 0; n < sc.contributions.size(); ++n) {
       const Contribution& k = sc.contributions[n];

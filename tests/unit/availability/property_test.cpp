@@ -339,27 +339,20 @@ AvailabilityReport reference(const Dataset& ds, date::year_month month,
 
 // ---- printing ----------------------------------------------------------------------------
 
-std::string join(const IdList& v) {
-  std::ostringstream out;
-  out << v;
-  return out.str();
-}
-
 std::string describe(const AvailabilityReport& r) {
   std::ostringstream o;
   for (const auto& f : r.services) {
     o << f.service << " sched=" << f.scheduled_seconds << " excl=" << f.excluded_maintenance_seconds
       << " down=" << f.downtime_seconds << " allowed=" << f.allowed_downtime_seconds
       << " excess=" << f.excess_downtime_seconds << " avail=" << f.availability_ten_thousandths
-      << " met=" << f.met << " inc=" << join(f.interruptions)
-      << " maint=" << join(f.maintenance_downtime) << " cust=" << join(f.customers_impacted)
-      << "\n";
+      << " met=" << f.met << " inc=" << f.interruptions << " maint=" << f.maintenance_downtime
+      << " cust=" << f.customers_impacted << "\n";
   }
   for (const auto& c : r.credits) {
     o << "credit " << c.customer << "/" << c.service << " dc=" << c.downtime_seconds
       << " excess=" << c.excess_downtime_seconds << " charge=" << c.monthly_charge_cents
-      << " cents=" << c.credit_cents << " inc=" << join(c.interruptions)
-      << " maint=" << join(c.maintenance_downtime) << "\n";
+      << " cents=" << c.credit_cents << " inc=" << c.interruptions
+      << " maint=" << c.maintenance_downtime << "\n";
   }
   return o.str();
 }
