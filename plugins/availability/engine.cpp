@@ -942,6 +942,8 @@ struct Active {
   const Term* term;
 };
 
+constexpr uint32_t kNotActive = UINT32_MAX;
+
 // Working lists of one report, reused from service to service.
 struct Scratch {
   std::vector<Interval> x;
@@ -956,6 +958,11 @@ struct Scratch {
   std::vector<Contribution> contributions;
   std::vector<uint32_t> by_id;  // contributions in id order
   std::vector<char> hit;        // by contribution: it counts for the customer at hand
+  // By customer rank: the subscriber's place in `active`, for the service at hand.
+  std::vector<uint32_t> active_at;
+  std::vector<uint32_t> own_first;  // by place in `active`, plus the end
+  std::vector<uint32_t> own_next;
+  std::vector<uint32_t> own_hits;  // contributions, grouped by subscriber
   std::vector<const std::string*> maint_ids;
   std::vector<uint32_t> impacted;
 };
@@ -1174,40 +1181,63 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
     }
     const int64_t shared_seconds = merge(sc.shared);
     const std::size_t shared_hits = sc.contributions.size() - sc.named_contributions.size();
+    // Each subscriber's own interruptions (the named ones that name them), found by reading
+    // every name once: looking each subscriber up in every interruption's names was a binary
+    // search per pair, a tenth of the reports' time. own[own_first[a], own_first[a + 1]) are
+    // subscriber a's, in contribution order.
+    const auto actives = static_cast<uint32_t>(sc.active.size());
+    for (uint32_t a = 0; a < actives; ++a) sc.active_at[sc.active[a].subscriber->customer] = a;
+    sc.own_first.assign(actives + 1, 0);
+    for (const uint32_t n : sc.named_contributions) {
+      for (const uint32_t name : t.names_of(*sc.contributions[n].outage)) {
+        if (const uint32_t a = sc.active_at[name]; a != kNotActive) ++sc.own_first[a + 1];
+      }
+    }
+    for (uint32_t a = 0; a < actives; ++a) sc.own_first[a + 1] += sc.own_first[a];
+    sc.own_hits.resize(sc.own_first[actives]);
+    sc.own_next.assign(sc.own_first.begin(), sc.own_first.end() - 1);
+    for (const uint32_t n : sc.named_contributions) {
+      for (const uint32_t name : t.names_of(*sc.contributions[n].outage)) {
+        if (const uint32_t a = sc.active_at[name]; a != kNotActive)
+          sc.own_hits[sc.own_next[a]++] = n;
+      }
+    }
+    for (const Active& a : sc.active) sc.active_at[a.subscriber->customer] = kNotActive;
     // Subscribers are in customer order, so the rows come out sorted by customer.
-    for (const Active& a : sc.active) {
-      const uint32_t customer = a.subscriber->customer;
-      if (!std::binary_search(sc.impacted.begin(), sc.impacted.end(), customer)) continue;
-      std::size_t hits = shared_hits;
+    for (uint32_t a = 0; a < actives; ++a) {
+      const auto own =
+          std::span(sc.own_hits).subspan(sc.own_first[a], sc.own_first[a + 1] - sc.own_first[a]);
+      if (own.empty() && !all_subscribers) continue;  // not impacted
+      const Active& active = sc.active[a];
+      const std::size_t hits = shared_hits + own.size();
       std::size_t hit_bytes = shared_bytes;
       sc.own.clear();
-      for (const uint32_t n : sc.named_contributions) {
+      for (const uint32_t n : own) {
         const Contribution& k = sc.contributions[n];
-        const auto names = t.names_of(*k.outage);
-        sc.hit[n] = std::binary_search(names.begin(), names.end(), customer);
-        if (!sc.hit[n]) continue;
-        ++hits;
         hit_bytes += k.id.size();
         sc.own.insert(sc.own.end(), sc.pieces.begin() + static_cast<std::ptrdiff_t>(k.first),
                       sc.pieces.begin() + static_cast<std::ptrdiff_t>(k.last));
       }
       const int64_t downtime = sc.own.empty() ? shared_seconds : union_seconds(sc.own, sc.shared);
       if (downtime <= f.allowed_downtime_seconds) continue;
+      const uint32_t customer = active.subscriber->customer;
       CreditRow& row = report.credits.emplace_back();
       row.downtime_seconds = downtime;
       row.excess_downtime_seconds = downtime - f.allowed_downtime_seconds;
       row.customer = t.customer_ids[customer];
       row.service = s.service->id;
-      row.monthly_charge_cents = a.term->monthly_charge_cents;
+      row.monthly_charge_cents = active.term->monthly_charge_cents;
       row.credit_cents =
-          credit_cents(s.policy, a.term->monthly_charge_cents, row.excess_downtime_seconds,
+          credit_cents(s.policy, active.term->monthly_charge_cents, row.excess_downtime_seconds,
                        row.downtime_seconds, f.scheduled_seconds);
       if (hits == sc.contributions.size()) {
         row.interruptions = f.interruptions;
       } else {
+        for (const uint32_t n : own) sc.hit[n] = 1;
         row.interruptions.reserve(hits, hit_bytes);
         append_ids(
             t, sc, [&](std::size_t n) { return sc.hit[n] != 0; }, row.interruptions);
+        for (const uint32_t n : own) sc.hit[n] = 0;
       }
       row.maintenance_downtime = f.maintenance_downtime;
     }
@@ -1234,6 +1264,7 @@ std::vector<AvailabilityReport> Engine::reports(std::span<const date::year_month
   // zones, and a zone lookup costs more than a service's whole month.
   std::unordered_map<const date::time_zone*, std::vector<MonthInZone>> zones;
   Scratch scratch;
+  scratch.active_at.assign(index_->tables.customer_ids.size(), kNotActive);
   // Service by service, each for every month: a service's index is read from memory once,
   // not once a month.
   for (const auto& s : index_->services) {
