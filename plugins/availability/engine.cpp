@@ -132,6 +132,27 @@ bool pre_approved(const WindowCopy& w, Environment env, const BusinessCalendar& 
   return starts >= provider.add_business_days(announced, 5);
 }
 
+// The seconds of `span` that count: ∩ H − X (each sorted and disjoint), appended
+// to `out` as disjoint intervals, without allocating.
+void append_counted(Interval span, std::span<const Interval> h, std::span<const Interval> x,
+                    std::vector<Interval>& out) {
+  auto hi = std::lower_bound(h.begin(), h.end(), span.start,
+                             [](const Interval& piece, Instant t) { return piece.end <= t; });
+  auto xi = std::lower_bound(x.begin(), x.end(), span.start,
+                             [](const Interval& piece, Instant t) { return piece.end <= t; });
+  for (; hi != h.end() && hi->start < span.end; ++hi) {
+    const Interval part{std::max(span.start, hi->start), std::min(span.end, hi->end)};
+    if (part.empty()) continue;
+    Instant from = part.start;
+    while (xi != x.end() && xi->end <= from) ++xi;
+    for (auto e = xi; e != x.end() && e->start < part.end; ++e) {
+      if (e->start > from) out.push_back({from, e->start});
+      from = std::max(from, e->end);
+    }
+    if (from < part.end) out.push_back({from, part.end});
+  }
+}
+
 // One maintenance window's effect on its service, before cutting to a period.
 struct WindowEffect {
   const MaintenanceWindow* window;
@@ -139,8 +160,13 @@ struct WindowEffect {
   // and following `window` into the dataset for it was the engine's hottest cache miss.
   Interval span;
   int fiscal_year;
-  IntervalSet excluded;  // the budgeted part of a pre-approved planned outage
-  IntervalSet downtime;  // the rest, in service hours, minus every window's exclusion
+  // Its intervals in Maintenance::pieces: [first, middle) excluded (the budgeted part of a
+  // pre-approved planned outage), [middle, last) downtime (the rest, in service hours). A
+  // later window can exclude seconds of that downtime: X always wins, and the monthly pass
+  // takes the period's X out of every piece of downtime it counts.
+  uint32_t first = 0;
+  uint32_t middle = 0;
+  uint32_t last = 0;
   int64_t excluded_seconds = 0;
 };
 
@@ -148,6 +174,9 @@ struct WindowEffect {
 struct Maintenance {
   IntervalSet excluded;
   std::vector<WindowEffect> windows;  // chronological (ties by id)
+  // Every window's intervals, window by window: a set apiece was two allocations a window, and
+  // most of the cost of classifying 200,000 of them.
+  std::vector<Interval> pieces;
   // Compact views of `windows` for the monthly pass, which must not walk every window of
   // the year: starts (sorted), fiscal years (non-decreasing with the starts), excluded
   // seconds summed up to each window, and the longest window.
@@ -155,6 +184,13 @@ struct Maintenance {
   std::vector<int> fiscal_years;
   std::vector<int64_t> excluded_before;  // size windows + 1
   std::chrono::seconds longest{0};
+
+  std::span<const Interval> excluded_of(const WindowEffect& w) const {
+    return {pieces.data() + w.first, w.middle - w.first};
+  }
+  std::span<const Interval> downtime_of(const WindowEffect& w) const {
+    return {pieces.data() + w.middle, w.last - w.middle};
+  }
 };
 
 // Takes pre-approved planned outages in chronological order (ties by id), each consuming the
@@ -169,49 +205,68 @@ Maintenance classify_maintenance(const Dataset& dataset, const Service& service,
   });
 
   const int64_t budget = service.maintenance_budget_hours_per_fy * 3600;
-  std::map<int, int64_t> used;  // by fiscal year
+  // Windows come in time order, so fiscal years only move forward: the budget used is kept
+  // for the current one alone.
+  std::optional<int> used_year;
+  int64_t used = 0;
+  auto budget_left = [&](int fy) {
+    if (used_year != fy) {
+      used_year = fy;
+      used = 0;
+    }
+    return budget - used;
+  };
   Maintenance out;
   out.windows.reserve(windows.size());
+  out.pieces.reserve(windows.size());
+  auto append = [&out](const IntervalSet& set) {
+    out.pieces.insert(out.pieces.end(), set.intervals().begin(), set.intervals().end());
+    return static_cast<uint32_t>(out.pieces.size());
+  };
   FiscalYear year{0, {}};  // windows come in time order: most share the previous one's year
   for (const WindowCopy& copy : windows) {
-    const MaintenanceWindow* w = copy.window;
     if (copy.start < year.bounds.start || copy.start >= year.bounds.end) {
       year = fiscal_year_of(copy.start, zone, dataset.fiscal_year_start_month);
     }
-    const int fy = year.year;
-    const Interval span{copy.start, copy.end};
+    WindowEffect& effect = out.windows.emplace_back();
+    effect.window = copy.window;
+    effect.span = {copy.start, copy.end};
+    effect.fiscal_year = year.year;
+    effect.first = static_cast<uint32_t>(out.pieces.size());
     const bool approved = copy.category == MaintenanceCategory::planned_outage &&
                           pre_approved(copy, service.environment, provider);
     // The common case without set algebra: all hours count, nothing excluded yet overlaps
     // (windows come in start order) and the budget covers the whole window.
     if (approved && hours.all_day() &&
-        (out.excluded.empty() || out.excluded.intervals().back().end <= span.start) &&
-        span.seconds() <= budget - used[fy]) {
-      used[fy] += span.seconds();
-      out.excluded.add(span);
-      out.windows.push_back({w, span, fy, IntervalSet{span}, {}});
+        (out.excluded.empty() || out.excluded.intervals().back().end <= effect.span.start) &&
+        effect.span.seconds() <= budget_left(year.year)) {
+      used += effect.span.seconds();
+      out.excluded.add(effect.span);
+      out.pieces.push_back(effect.span);
+      effect.middle = effect.last = static_cast<uint32_t>(out.pieces.size());
       continue;
     }
-    const IntervalSet in_hours = hours.within(span);
+    const IntervalSet in_hours = hours.within(effect.span);
     if (approved) {
       const IntervalSet fresh = in_hours.subtract(out.excluded);
-      IntervalSet take = fresh.earliest(budget - used[fy]);
-      used[fy] += take.measure();
+      const IntervalSet take = fresh.earliest(budget_left(year.year));
+      used += take.measure();
       for (const Interval& piece : take.intervals()) out.excluded.add(piece);
-      IntervalSet rest = fresh.subtract(take);
-      out.windows.push_back({w, span, fy, std::move(take), std::move(rest)});
+      effect.middle = append(take);
+      effect.last = append(fresh.subtract(take));
     } else {
-      out.windows.push_back({w, span, fy, {}, in_hours});
+      effect.middle = effect.first;
+      effect.last = append(in_hours);
     }
   }
-  // Later windows can exclude seconds an earlier one marked as downtime; X always wins.
   out.starts.reserve(out.windows.size());
   out.fiscal_years.reserve(out.windows.size());
   out.excluded_before.reserve(out.windows.size() + 1);
   out.excluded_before.push_back(0);
   for (auto& effect : out.windows) {
-    if (!effect.downtime.empty()) effect.downtime = effect.downtime.subtract(out.excluded);
-    effect.excluded_seconds = effect.excluded.measure();
+    effect.excluded_seconds = 0;
+    for (const Interval& piece : out.excluded_of(effect))
+      effect.excluded_seconds += piece.seconds();
     out.starts.push_back(effect.span.start);
     out.fiscal_years.push_back(effect.fiscal_year);
     out.excluded_before.push_back(out.excluded_before.back() + effect.excluded_seconds);
@@ -833,27 +888,6 @@ int64_t intersection_seconds(std::span<const Interval> a, std::span<const Interv
   return seconds;
 }
 
-// The seconds of `span` that count: ∩ H − X (both sorted and disjoint, X within H), appended
-// to `out` as disjoint intervals, without allocating.
-void append_counted(Interval span, std::span<const Interval> h, std::span<const Interval> x,
-                    std::vector<Interval>& out) {
-  auto hi = std::lower_bound(h.begin(), h.end(), span.start,
-                             [](const Interval& piece, Instant t) { return piece.end <= t; });
-  auto xi = std::lower_bound(x.begin(), x.end(), span.start,
-                             [](const Interval& piece, Instant t) { return piece.end <= t; });
-  for (; hi != h.end() && hi->start < span.end; ++hi) {
-    const Interval part{std::max(span.start, hi->start), std::min(span.end, hi->end)};
-    if (part.empty()) continue;
-    Instant from = part.start;
-    while (xi != x.end() && xi->end <= from) ++xi;
-    for (auto e = xi; e != x.end() && e->start < part.end; ++e) {
-      if (e->start > from) out.push_back({from, e->start});
-      from = std::max(from, e->end);
-    }
-    if (from < part.end) out.push_back({from, part.end});
-  }
-}
-
 int64_t seconds_of(const std::vector<Interval>& pieces, std::size_t first, std::size_t last) {
   int64_t seconds = 0;
   for (std::size_t k = first; k < last; ++k) seconds += pieces[k].seconds();
@@ -1063,14 +1097,14 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
     const MaintenanceWindow& w = *effect.window;
     const Interval span = clip(effect.span, period);
     if (full) {
-      if (const int64_t excluded = intersection_seconds(effect.excluded.intervals(), h, sc.spare);
+      if (const int64_t excluded = intersection_seconds(mt.excluded_of(effect), h, sc.spare);
           excluded > 0) {
         f.timeline.push_back(
             {w.id, TimelineEntry::Kind::excluded_maintenance, span, excluded, subscriber_ids()});
       }
     }
     const std::size_t first = sc.maint_down.size();
-    for (const Interval& d : effect.downtime.intervals()) append_counted(d, h, x, sc.maint_down);
+    for (const Interval& d : mt.downtime_of(effect)) append_counted(d, h, x, sc.maint_down);
     if (sc.maint_down.size() == first) continue;
     sc.maint_ids.push_back(&w.id);
     if (full) {
