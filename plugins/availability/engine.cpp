@@ -7,14 +7,16 @@
 #include "engine.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
-#include <map>
+#include <new>
 #include <ostream>
 #include <span>
 #include <string_view>
 #include <tuple>
 #include <unordered_map>
+#include <utility>
 
 namespace slmhub::availability {
 
@@ -33,6 +35,19 @@ std::pair<std::size_t, const char*> id_at(const char* at) {
 
 }  // namespace
 
+struct IdList::Text {
+  std::atomic<std::size_t> owners;
+  std::size_t used;
+  std::size_t capacity;
+
+  char* bytes() { return reinterpret_cast<char*>(this + 1); }
+
+  static Text* make(std::size_t capacity) {
+    void* memory = ::operator new(sizeof(Text) + capacity);
+    return new (memory) Text{{1}, 0, capacity};
+  }
+};
+
 std::string_view IdList::const_iterator::operator*() const {
   const auto [size, text] = id_at(at_);
   return {text, size};
@@ -48,16 +63,100 @@ IdList::IdList(std::initializer_list<std::string_view> ids) {
   for (const std::string_view id : ids) push_back(id);
 }
 
-void IdList::push_back(std::string_view id) {
-  if (id.size() < kLongId) {
-    text_.push_back(static_cast<char>(id.size()));
-  } else {
-    const auto size = static_cast<uint32_t>(id.size());
-    text_.push_back(static_cast<char>(kLongId));
-    text_.append(reinterpret_cast<const char*>(&size), sizeof size);
+IdList::IdList(const IdList& other) noexcept : text_(other.text_), size_(other.size_) {
+  if (text_) text_->owners.fetch_add(1, std::memory_order_relaxed);
+}
+
+IdList::IdList(IdList&& other) noexcept
+    : text_(std::exchange(other.text_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+
+IdList& IdList::operator=(const IdList& other) noexcept {
+  if (this != &other) {
+    if (other.text_) other.text_->owners.fetch_add(1, std::memory_order_relaxed);
+    release();
+    text_ = other.text_;
+    size_ = other.size_;
   }
-  text_.append(id);
+  return *this;
+}
+
+IdList& IdList::operator=(IdList&& other) noexcept {
+  if (this != &other) {
+    release();
+    text_ = std::exchange(other.text_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+IdList::~IdList() { release(); }
+
+void IdList::release() noexcept {
+  if (text_ && text_->owners.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    text_->~Text();
+    ::operator delete(text_);
+  }
+  text_ = nullptr;
+}
+
+char* IdList::writable(std::size_t extra) {
+  const std::size_t used = text_ ? text_->used : 0;
+  const bool alone = text_ && text_->owners.load(std::memory_order_acquire) == 1;
+  if (!alone || used + extra > text_->capacity) {
+    std::size_t capacity = used + extra;
+    if (alone) capacity = std::max(capacity, 2 * text_->capacity);  // growing: amortised
+    Text* grown = Text::make(capacity);
+    if (used > 0) std::memcpy(grown->bytes(), text_->bytes(), used);
+    grown->used = used;
+    release();
+    text_ = grown;
+  }
+  return text_->bytes() + used;
+}
+
+void IdList::reserve(std::size_t ids, std::size_t text_bytes) {
+  const std::size_t used = text_ ? text_->used : 0;
+  if (ids + text_bytes > used) writable(ids + text_bytes - used);
+}
+
+void IdList::push_back(std::string_view id) {
+  const bool long_id = id.size() >= kLongId;
+  const std::size_t head = long_id ? 1 + sizeof(uint32_t) : 1;
+  char* at = writable(head + id.size());
+  if (long_id) {
+    const auto size = static_cast<uint32_t>(id.size());
+    *at = static_cast<char>(kLongId);
+    std::memcpy(at + 1, &size, sizeof size);
+  } else {
+    *at = static_cast<char>(id.size());
+  }
+  if (!id.empty()) std::memcpy(at + head, id.data(), id.size());
+  text_->used += head + id.size();
   ++size_;
+}
+
+void IdList::append(const_iterator first, const_iterator last) {
+  const auto bytes = static_cast<std::size_t>(last.at_ - first.at_);
+  if (bytes == 0) return;
+  std::memcpy(writable(bytes), first.at_, bytes);
+  text_->used += bytes;
+  for (; first != last; ++first) ++size_;
+}
+
+IdList::const_iterator IdList::begin() const {
+  return const_iterator(text_ ? text_->bytes() : nullptr);
+}
+
+IdList::const_iterator IdList::end() const {
+  return const_iterator(text_ ? text_->bytes() + text_->used : nullptr);
+}
+
+bool IdList::operator==(const IdList& other) const {
+  if (size_ != other.size_) return false;
+  if (text_ == other.text_) return true;
+  const std::size_t used = text_ ? text_->used : 0;
+  return used == (other.text_ ? other.text_->used : 0) &&
+         (used == 0 || std::memcmp(text_->bytes(), other.text_->bytes(), used) == 0);
 }
 
 bool IdList::operator==(const std::vector<std::string>& ids) const {
@@ -992,6 +1091,9 @@ struct Scratch {
   std::vector<Contribution> contributions;
   std::vector<uint32_t> by_id;  // contributions in id order
   std::vector<char> hit;        // by contribution: it counts for the customer at hand
+  std::vector<uint32_t> place;  // by contribution: its place in by_id
+  std::vector<char> hit_at;     // by place in by_id: it counts for the customer at hand
+  std::vector<IdList::const_iterator> id_at;  // by place in by_id: its id in the service's list
   // By customer rank: the subscriber's place in `active`, for the service at hand.
   std::vector<uint32_t> active_at;
   std::vector<uint32_t> own_first;  // by place in `active`, plus the end
@@ -1215,6 +1317,26 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
     }
     const int64_t shared_seconds = merge(sc.shared);
     const std::size_t shared_hits = sc.contributions.size() - sc.named_contributions.size();
+    // A row's interruptions are copied from the service's list, a run of consecutive ids at a
+    // time, when that list holds every contribution in by_id order (ids unique and in address
+    // order): id_at[p] is where the p-th starts, hit_at[p] whether it counts for the row at
+    // hand. A row with no interruptions of its own shares the first such row's list.
+    const bool runs = t.interruptions_by_id;
+    if (runs) {
+      const std::size_t count = sc.contributions.size();
+      sc.place.resize(count);
+      sc.hit_at.resize(count);
+      sc.id_at.clear();
+      auto at = f.interruptions.begin();
+      for (std::size_t p = 0; p < count; ++p, ++at) {
+        const uint32_t n = sc.by_id[p];
+        sc.place[n] = static_cast<uint32_t>(p);
+        sc.hit_at[p] = sc.hit[n];
+        sc.id_at.push_back(at);
+      }
+      sc.id_at.push_back(at);
+    }
+    IdList shared_only;
     // Each subscriber's own interruptions (the named ones that name them), found by reading
     // every name once: looking each subscriber up in every interruption's names was a binary
     // search per pair, a tenth of the reports' time. own[own_first[a], own_first[a + 1]) are
@@ -1266,12 +1388,31 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
                        row.downtime_seconds, f.scheduled_seconds);
       if (hits == sc.contributions.size()) {
         row.interruptions = f.interruptions;
+      } else if (own.empty() && !shared_only.empty()) {
+        row.interruptions = shared_only;
       } else {
-        for (const uint32_t n : own) sc.hit[n] = 1;
         row.interruptions.reserve(hits, hit_bytes);
-        append_ids(
-            t, sc, [&](std::size_t n) { return sc.hit[n] != 0; }, row.interruptions);
-        for (const uint32_t n : own) sc.hit[n] = 0;
+        if (runs) {
+          for (const uint32_t n : own) sc.hit_at[sc.place[n]] = 1;
+          const std::size_t count = sc.contributions.size();
+          for (std::size_t p = 0; p < count;) {
+            if (!sc.hit_at[p]) {
+              ++p;
+              continue;
+            }
+            std::size_t q = p + 1;
+            while (q < count && sc.hit_at[q]) ++q;
+            row.interruptions.append(sc.id_at[p], sc.id_at[q]);
+            p = q;
+          }
+          for (const uint32_t n : own) sc.hit_at[sc.place[n]] = 0;
+        } else {
+          for (const uint32_t n : own) sc.hit[n] = 1;
+          append_ids(
+              t, sc, [&](std::size_t n) { return sc.hit[n] != 0; }, row.interruptions);
+          for (const uint32_t n : own) sc.hit[n] = 0;
+        }
+        if (own.empty()) shared_only = row.interruptions;
       }
       row.maintenance_downtime = f.maintenance_downtime;
     }

@@ -23,7 +23,9 @@ namespace slmhub::availability {
 // A list of ids kept as one block of text, each id after its length (one byte, or 0xff and
 // four more for an id of 255 bytes or longer). A year of reports lists millions of ids, and
 // a std::string apiece (32 bytes each, and a copy for every credit row that lists them again)
-// was most of the reports' memory and a fifth of the time it took to compute them.
+// was most of the reports' memory and a fifth of the time it took to compute them. Copies
+// share the text (a credit row usually lists what its service-month lists): a list's text is
+// copied only when a list that shares it changes.
 class IdList {
  public:
   class const_iterator {
@@ -56,21 +58,34 @@ class IdList {
   IdList(It first, It last) {
     for (; first != last; ++first) push_back(*first);
   }
+  IdList(const IdList& other) noexcept;
+  IdList(IdList&& other) noexcept;
+  IdList& operator=(const IdList& other) noexcept;
+  IdList& operator=(IdList&& other) noexcept;
+  ~IdList();
 
   void push_back(std::string_view id);
+  // The ids [first, last) of another list, appended in one copy.
+  void append(const_iterator first, const_iterator last);
   // Room for `ids` ids of `text_bytes` bytes in all.
-  void reserve(std::size_t ids, std::size_t text_bytes) { text_.reserve(ids + text_bytes); }
+  void reserve(std::size_t ids, std::size_t text_bytes);
   std::size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
-  const_iterator begin() const { return const_iterator(text_.data()); }
-  const_iterator end() const { return const_iterator(text_.data() + text_.size()); }
+  const_iterator begin() const;
+  const_iterator end() const;
 
   // The same ids in the same order (the encoding is canonical).
-  bool operator==(const IdList&) const = default;
+  bool operator==(const IdList& other) const;
   bool operator==(const std::vector<std::string>& ids) const;
 
  private:
-  std::string text_;
+  struct Text;  // how many lists share it, the bytes used and allocated, then the bytes
+
+  // Room for `extra` more bytes in a text this list alone holds; where they go.
+  char* writable(std::size_t extra);
+  void release() noexcept;
+
+  Text* text_ = nullptr;  // none while empty
   std::size_t size_ = 0;
 };
 

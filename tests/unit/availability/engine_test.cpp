@@ -437,6 +437,45 @@ TEST(AvailabilityIdList, KeepsIdsOfAnyLengthInOrder) {
   EXPECT_TRUE(IdList{}.empty());
 }
 
+TEST(AvailabilityIdList, CopiesShareTheirTextUntilOneChanges) {
+  const std::string long_id(300, 'x');
+  IdList original{"INC1", long_id};
+  IdList copy = original;
+  copy.push_back("INC3");
+  EXPECT_EQ(original, (std::vector<std::string>{"INC1", long_id}));
+  EXPECT_EQ(copy, (std::vector<std::string>{"INC1", long_id, "INC3"}));
+  original.push_back("INC2");  // alone again: grows in place
+  EXPECT_EQ(original, (std::vector<std::string>{"INC1", long_id, "INC2"}));
+  EXPECT_EQ(copy.size(), 3u);
+
+  IdList assigned{"old"};
+  assigned = original;
+  const IdList& same = assigned;
+  assigned = same;  // itself
+  EXPECT_EQ(assigned, original);
+  IdList moved = std::move(assigned);
+  EXPECT_TRUE(assigned.empty());  // NOLINT(bugprone-use-after-move): moved-from is empty
+  EXPECT_EQ(assigned.begin(), assigned.end());
+  EXPECT_EQ(moved, original);
+  {
+    const IdList scoped = moved;  // a sharer that goes away first
+  }
+  moved.reserve(10, 100);
+  moved.push_back("INC4");
+  EXPECT_EQ(moved, (std::vector<std::string>{"INC1", long_id, "INC2", "INC4"}));
+  EXPECT_EQ(original, (std::vector<std::string>{"INC1", long_id, "INC2"}));
+
+  // A run of another list's ids, copied whole: here the second and third.
+  IdList runs{"a"};
+  auto from = original.begin();
+  ++from;
+  runs.append(from, original.end());
+  runs.append(original.end(), original.end());
+  EXPECT_EQ(runs, (std::vector<std::string>{"a", long_id, "INC2"}));
+  EXPECT_EQ(runs.size(), 3u);
+  EXPECT_NE(runs, original);
+}
+
 TEST(AvailabilityReportJson, AvailabilityPercentDigits) {
   EXPECT_EQ(ten_thousandths_to_json(994189).dump(), "99.4189");
   EXPECT_EQ(ten_thousandths_to_json(988304).dump(), "98.8304");
