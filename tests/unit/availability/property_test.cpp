@@ -568,8 +568,8 @@ TEST(Property, EngineMatchesMinuteByMinuteReference) {
     const Case c = random_case(seed);
     const AvailabilityReport expected = reference(c.ds, c.month, c.as_of);
     // The month with its neighbours in one call, which must give each as one call for it
-    // alone does; in time order, and for every other case backwards (each month's search
-    // starts where the one before it ended, which must not matter).
+    // alone does; in time order, and for every other case backwards (the order of the
+    // months asked for must not matter).
     const date::months step{seed % 2 == 0 ? 1 : -1};
     const date::year_month months[] = {c.month - step, c.month, c.month + step};
     std::vector<AvailabilityReport> together = Engine(c.ds).reports(months, c.as_of);
