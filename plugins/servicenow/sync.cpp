@@ -253,18 +253,30 @@ Applied Sync::apply(Tx& tx, const std::string& table, const Record& r) {
   const std::string sys_id = field(r, "sys_id");
   if (sys_id.empty()) throw ValidationError("sys_id", "the " + table + " record has no sys_id");
   if (table == "sys_journal_field") return apply_journal(tx, r);
+  std::optional<std::int64_t> applied;
+  for (const auto& row :
+       tx.query("SELECT mod_count FROM servicenow_links WHERE tbl = ? AND sys_id = ?",
+                {table, sys_id})) {
+    applied = row.integer(0);
+  }
+  return apply(tx, table, r, applied);
+}
+
+Applied Sync::apply(Tx& tx, const std::string& table, const Record& r,
+                    std::optional<std::int64_t> applied) {
+  const std::string sys_id = field(r, "sys_id");
   const std::int64_t mod = integer_or(field(r, "sys_mod_count"), 0);
-  // The common case of a sweep, a record seen before and unchanged, costs one indexed read.
-  const auto known = tx.query("SELECT mod_count FROM servicenow_links WHERE tbl = ? AND sys_id = ?",
-                              {table, sys_id});
-  if (!known.empty() && mod <= known[0].integer(0)) return Applied::stale;
+  if (applied && mod <= *applied) return Applied::stale;
   if (field(r, "sys_updated_by") == settings_.integration_user &&
       !tx.query("SELECT 1 FROM servicenow_writes WHERE tbl = ? AND sys_id = ? AND mod_count = ?",
                 {table, sys_id, mod})
            .empty()) {
     return Applied::echo;
   }
-  if (table == "incident") return apply_incident(tx, r, link_by_sys_id(tx, table, sys_id));
+  if (table == "incident") {
+    // No link without an applied version: a new record costs no second look.
+    return apply_incident(tx, r, applied ? link_by_sys_id(tx, table, sys_id) : std::nullopt);
+  }
   if (table == "cmdb_ci_outage") return apply_outage(tx, r);
   if (table == "change_request") return apply_change(tx, r);
   throw ValidationError("table", "'" + table + "' is not synced");
@@ -746,14 +758,18 @@ std::int64_t Sync::apply_page(const std::string& table, const std::vector<Record
     // one query per few hundred of them finds those, and only the rest are applied.
     host_.store().transact([&](Tx& tx) {
       repaired = 0;
-      const auto applied = applied_versions(tx, table, page);
+      auto applied = applied_versions(tx, table, page);
       for (const auto& r : page) {
-        const auto known = applied.find(field(r, "sys_id"));
-        if (known != applied.end() && (table == "sys_journal_field" ||
-                                       integer_or(field(r, "sys_mod_count"), 0) <= known->second)) {
-          continue;  // stale
+        const std::string sys_id = field(r, "sys_id");
+        const auto known = applied.find(sys_id);
+        if (table == "sys_journal_field" || sys_id.empty()) {
+          if (known == applied.end()) repaired += counts(apply(tx, table, r)) ? 1 : 0;
+          continue;  // an entry seen is applied; a record without sys_id throws
         }
-        repaired += counts(apply(tx, table, r)) ? 1 : 0;
+        const auto mod = known == applied.end() ? std::nullopt : std::optional(known->second);
+        repaired += counts(apply(tx, table, r, mod)) ? 1 : 0;
+        // Should the page hold the record twice, its second copy finds the first applied.
+        applied[sys_id] = std::max(mod.value_or(0), integer_or(field(r, "sys_mod_count"), 0));
       }
       move_cursor(tx);
     });

@@ -85,6 +85,9 @@ class Sync {
  private:
   struct Link;
   std::optional<Link> link_by_sys_id(Tx& tx, const std::string& table, const std::string& sys_id);
+  // apply(), the sys_mod_count applied before (none: the record is new here) known already.
+  Applied apply(Tx& tx, const std::string& table, const Record& record,
+                std::optional<std::int64_t> applied);
   Applied apply_incident(Tx& tx, const Record& r, const std::optional<Link>& link);
   // incident ↔ ticket.
   Applied apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& link);

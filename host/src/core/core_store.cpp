@@ -667,9 +667,10 @@ Ticket CoreStore::create(Tx& tx, const Actor& actor, Ticket ticket) {
            optional_epoch(ticket.first_response_due), optional_epoch(ticket.first_responded_at)});
   for (auto& m : messages)
     ticket.messages.push_back(insert_message(tx, actor, ticket.id, std::move(m)));
-  Json after = ticket_to_json(ticket, false);
-  write_audit(tx, actor, "create", "ticket", ticket.id, "", after.dump());
-  events_.publish(tx, "ticket.created", ticket.id, after);
+  // The audit row and the event carry the same text: serialized once.
+  const std::string text = ticket_to_json(ticket, false).dump();
+  write_audit(tx, actor, "create", "ticket", ticket.id, "", text);
+  events_.publish_serialized(tx, "ticket.created", ticket.id, text);
   return ticket;
 }
 
@@ -713,8 +714,9 @@ TicketMessage CoreStore::insert_message(Tx& tx, const Actor& actor, const std::s
        message.message_id.empty() ? Value{} : Value{message.message_id}, to_epoch(message.at)});
   message.id = rows.at(0).integer(0);
   Json after = {{"ticket", ticket_id}, {"message", message.id}, {"direction", message.direction}};
-  write_audit(tx, actor, "create", "ticket_message", ticket_id, "", after.dump());
-  events_.publish(tx, "ticket.message_added", ticket_id, after);
+  const std::string text = after.dump();
+  write_audit(tx, actor, "create", "ticket_message", ticket_id, "", text);
+  events_.publish_serialized(tx, "ticket.message_added", ticket_id, text);
   return message;
 }
 
@@ -824,9 +826,9 @@ void CoreStore::update(Tx& tx, const Actor& actor, const Ticket& ticket) {
        ticket.customer.empty() ? Value{} : Value{ticket.customer},
        ticket.external_ref.empty() ? Value{} : Value{ticket.external_ref}, to_epoch(clock_.now()),
        ticket.id});
-  Json after = ticket_to_json(ticket, false);
-  write_audit(tx, actor, "update", "ticket", ticket.id, before.dump(), after.dump());
-  events_.publish(tx, "ticket.updated", ticket.id, after);
+  const std::string text = ticket_to_json(ticket, false).dump();
+  write_audit(tx, actor, "update", "ticket", ticket.id, before.dump(), text);
+  events_.publish_serialized(tx, "ticket.updated", ticket.id, text);
 }
 
 }  // namespace slmhub::host
