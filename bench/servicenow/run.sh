@@ -8,7 +8,8 @@
 #     applied by the servicenow.sweep job (budget 20 requests/s, pages of 1,000): wall time,
 #     slmhub's CPU time, and the time the budget alone needs. First the sweep that creates
 #     100,000 tickets, then a reconciliation sweep after 1,000 more incidents appeared, then
-#     a full re-read of all of them (nothing changed).
+#     a full re-read of all of them (nothing changed). Beside them, the store's floor: the rows
+#     the first sweep wrote, written again by a minimal program (store_floor.py).
 # Prints Markdown tables for bench/RESULTS.md.
 #   bench/servicenow/run.sh BUILD_DIR [RUNS] [SECONDS] [CONNECTIONS]
 set -euo pipefail
@@ -168,3 +169,8 @@ sweep "reconciliation: 1,000 new since the last sweep"
 # From the beginning again (the cursor forgotten): every record is there already, unchanged.
 sqlite3 "$work/sweep.db" "DELETE FROM servicenow_cursors"
 sweep "full re-read: 101,000 unchanged"
+# The store's floor for the first sweep: the rows it wrote for the 100,000 new tickets,
+# written again into an empty database of the same schema by a minimal program (no HTTP, no
+# JSON, no mapping), one transaction per page as slmhub does.
+read -r floor_cpu floor_wall < <("$python" "$here/store_floor.py" "$work/sweep.db" "$work/floor.db" 100000 "$page")
+echo "| $(date -u +%F) | $(nproc) cores | anchor: the first sweep's rows (tickets, audit, events, links) written again by store_floor.py | 100000 | $floor_wall s | $floor_cpu s | | the store's own cost of those rows |"
