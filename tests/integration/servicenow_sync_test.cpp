@@ -298,6 +298,27 @@ TEST_F(ServiceNowSync, TheSweepCatchesUpWhatWebhooksMissed) {
   EXPECT_EQ(api("GET", "/api/v1/tickets")["tickets"].size(), 3u);
 }
 
+TEST_F(ServiceNowSync, ARecordTwiceOnOnePageOfASweepMakesOneTicket) {
+  start_server();
+  sim_->control("POST", "/sim/records/incident",
+                {{"short_description", "Twice"}, {"_user", "jdoe"}});
+  const Json record = records("incident").at(0);
+  // The sweep's first page holds the record twice. The sweep looks a page's records up in
+  // one query before applying any; the second copy must find the first one applied.
+  sim_->control("POST", "/sim/faults",
+                {{"kind", "status"},
+                 {"status", 200},
+                 {"method", "GET"},
+                 {"path", "/api/now/table/incident"},
+                 {"body", Json{{"result", Json::array({record, record})}}.dump()},
+                 {"content_type", "application/json;charset=UTF-8"}});
+  const Json run = api("POST", "/api/v1/jobs/servicenow.sweep/run");
+  EXPECT_EQ(run["output"], "2 records read, 1 repaired") << run.dump();
+  const Json tickets = api("GET", "/api/v1/tickets")["tickets"];
+  ASSERT_EQ(tickets.size(), 1u) << tickets.dump();
+  EXPECT_EQ(tickets[0]["subject"], "Twice");
+}
+
 TEST_F(ServiceNowSync, BothSidesChangingAFieldMakeAConflictTheLaterWriterWins) {
   start_server();
   hook();
