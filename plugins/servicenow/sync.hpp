@@ -1,10 +1,11 @@
 // Keeping slmhub and a ServiceNow instance in step (docs/servicenow.md has the rules).
 //
-// In:  a webhook is checked, committed to the inbox (unique on table, sys_id, sys_mod_count)
-//      with a `servicenow.received` event in the same transaction, and only then answered;
-//      the event's handler re-reads the authoritative record from the Table API and applies
-//      it. The reconciliation sweep reads every table by keyset and applies what is newer.
-//      Applying is one function whatever the source: older or equal sys_mod_counts change
+// In:  a webhook is checked, committed to the inbox with a `servicenow.received` event in the
+//      same transaction, and only then answered; a duplicate of one committed lately (table,
+//      sys_id, sys_mod_count) is answered without a write. The event's handler skips a
+//      version applied already, else re-reads the authoritative record from the Table API
+//      and applies it. The reconciliation sweep reads every table by keyset and applies what is
+//      newer. Applying is one function whatever the source: older or equal sys_mod_counts change
 //      nothing, our own writes (our user, a sys_mod_count we wrote) are echoes.
 // Out: ticket events put one message per change in the outbox (channel "servicenow"); its
 //      sender reads the ticket as it is then and creates the incident (at most once, by
@@ -12,12 +13,14 @@
 //      sys_mod_count it produced so the webhook that write fires is dropped.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "client.hpp"
@@ -45,6 +48,20 @@ struct SyncSettings {
   std::vector<std::string> sweep_tables = {"incident", "sys_journal_field", "cmdb_ci_outage",
                                            "change_request"};
   std::string sweep_since;  // "yyyy-MM-dd HH:mm:ss": where a first sweep starts ("" = all)
+};
+
+// The last `capacity` keys added, for a quick answer to "seen before?"; thread-safe.
+class RecentKeys {
+ public:
+  explicit RecentKeys(std::size_t capacity) : capacity_(capacity) {}
+  bool contains(const std::string& key) const;
+  void add(const std::string& key);
+
+ private:
+  const std::size_t capacity_;
+  mutable std::mutex mutex_;
+  std::unordered_set<std::string> keys_;
+  std::deque<std::string> order_;  // oldest first
 };
 
 // What applying one record did.
@@ -122,6 +139,9 @@ class Sync {
   SyncSettings settings_;
   std::shared_ptr<Client> client_;
   Actor actor_{"system:servicenow"};
+  // The webhooks this process committed lately, by table, sys_id and version: a duplicate
+  // among them is answered at once. Others are stored and found applied when processed.
+  RecentKeys received_{100000};
   mutable std::mutex mutex_;  // guards errors_
   std::vector<Json> errors_;  // the last few, newest last
 };

@@ -262,6 +262,39 @@ TEST_F(ServiceNowSync, DuplicatedAndReorderedWebhooksGiveOneCorrectFinalState) {
   EXPECT_GE(duplicates, 1) << d.dump();
 }
 
+TEST_F(ServiceNowSync, ADuplicateFromBeforeARestartIsFoundAppliedWithoutAReadOfTheInstance) {
+  start_server();
+  const Json inc =
+      sim_->control("POST", "/sim/records/incident",
+                    {{"short_description", "Replica lag"}, {"_user", "jdoe"}})["result"];
+  const std::string webhook = Json{
+      {"table", "incident"},
+      {"sys_id", inc["sys_id"]},
+      {"sys_mod_count", inc["sys_mod_count"]},
+      {"sys_updated_by", "jdoe"},
+      {"number", inc["number"]}}.dump();
+  ASSERT_EQ(post_webhook(webhook).status, 202);
+  ASSERT_TRUE(eventually([&] { return status()["inbox"].value("applied", 0) == 1; }))
+      << status().dump();
+  // The same webhook again: this process committed it, so it answers at once.
+  const auto again = post_webhook(webhook);
+  EXPECT_EQ(again.status, 200) << again.body;
+  EXPECT_NE(again.body.find("duplicate"), std::string::npos) << again.body;
+
+  // After a restart the server does not remember it: the webhook is stored like any, and its
+  // event finds that version applied, without asking the instance.
+  server_->stop();
+  server_->start();
+  const std::int64_t since = last_request();
+  EXPECT_EQ(post_webhook(webhook).status, 202);
+  ASSERT_TRUE(eventually([&] { return status()["inbox"].value("duplicate", 0) == 1; }))
+      << status().dump() << server_->log();
+  EXPECT_EQ(writes_since(since, "GET"), 0);
+  const Json tickets = api("GET", "/api/v1/tickets")["tickets"];
+  ASSERT_EQ(tickets.size(), 1u) << tickets.dump();
+  EXPECT_EQ(tickets[0]["subject"], "Replica lag");
+}
+
 TEST_F(ServiceNowSync, TheSweepCatchesUpWhatWebhooksMissed) {
   start_server();  // no hook: the business rule is off
   std::vector<std::string> ids;
