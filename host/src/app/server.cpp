@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -86,7 +87,7 @@ class Server::PluginHost : public Host {
         commands_(*this),
         events_(*this),
         outbox_(*this),
-        store_(server),
+        store_(server, log_),
         catalog_(*this) {}
 
   const Config& config() const override { return config_; }
@@ -118,9 +119,30 @@ class Server::PluginHost : public Host {
  private:
   // The database, with grouped transactions going through the core's group committer.
   struct GroupedStore : Store {
-    explicit GroupedStore(Server& s) : s(s) {}
+    GroupedStore(Server& s, Logger& log) : s(s), log(log) {}
     void migrate(std::string_view owner, const std::vector<Migration>& migrations) override {
+      // A migration that rebuilds a table can take a while on a large store: the log says
+      // which one runs before it starts, and how long it took.
+      std::int64_t applied = 0;
+      for (const Row& r : s.db_->query("SELECT MAX(version) FROM schema_migrations WHERE owner = ?",
+                                       {std::string(owner)})) {
+        if (!r.is_null(0)) applied = r.integer(0);
+      }
+      for (const Migration& m : migrations) {
+        if (m.version > applied) {
+          log.info("applying migration " + std::string(owner) + " " + std::to_string(m.version) +
+                   ": " + m.description);
+        }
+      }
+      const auto started = std::chrono::steady_clock::now();
       s.db_->migrate(owner, migrations);
+      if (!migrations.empty() && migrations.back().version > applied) {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - started)
+                            .count();
+        log.info("migrations of " + std::string(owner) + " applied in " + std::to_string(ms) +
+                 " ms");
+      }
     }
     void transact(const std::function<void(Tx&)>& work) override { s.db_->transact(work); }
     void transact_grouped(const std::function<void(Tx&)>& work) override {
@@ -131,6 +153,7 @@ class Server::PluginHost : public Host {
     }
     Dialect dialect() const override { return s.db_->dialect(); }
     Server& s;
+    Logger& log;
   };
   // The core catalog, with the maintenance policy held back like the other registrations.
   struct HeldCatalog : Catalog {
