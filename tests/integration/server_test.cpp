@@ -236,10 +236,13 @@ TEST_F(ServerTest, ImportIsIdempotentAndAllOrNothing) {
                                     {"start", "2026-11-21T10:00:00Z"},
                                     {"end", "2026-11-21T11:00:00Z"}});
   std::ofstream(dir.path() / "valid.json") << valid.dump();
-  auto trigger = std::system(("sqlite3 " + (dir.path() / "slmhub.db").string() +
-                              " \"CREATE TRIGGER refuse BEFORE INSERT ON core_interruptions WHEN "
-                              "NEW.id = 'INC9999' BEGIN SELECT RAISE(ABORT, 'injected'); END;\"")
-                                 .c_str());
+  // The server may be writing (its event dispatcher, the checkpoint): wait for the lock as
+  // any writer would, rather than fail on "database is locked".
+  auto trigger =
+      std::system(("sqlite3 -cmd '.timeout 10000' " + (dir.path() / "slmhub.db").string() +
+                   " \"CREATE TRIGGER refuse BEFORE INSERT ON core_interruptions WHEN "
+                   "NEW.id = 'INC9999' BEGIN SELECT RAISE(ABORT, 'injected'); END;\"")
+                      .c_str());
   ASSERT_EQ(trigger, 0);
   auto failed = run_slmhub({"import", (dir.path() / "valid.json").string()}, server->env());
   EXPECT_NE(failed.status, 0);
