@@ -20,6 +20,10 @@ namespace {
 
 constexpr std::size_t kErrorsKept = 20;
 
+// The sys_mod_count last applied of one record (no row: never applied).
+constexpr const char* kAppliedVersionSql =
+    "SELECT mod_count FROM servicenow_links WHERE tbl = ? AND sys_id = ?";
+
 std::optional<std::int64_t> integer_of(const std::string& text) {
   std::int64_t value = 0;
   const auto* end = text.data() + text.size();
@@ -195,8 +199,7 @@ void Sync::process_inbox(std::int64_t inbox_id) {
   std::string state, detail;
   // A version applied already (the webhook came twice, or a sweep was first) needs no read.
   if (const auto version = integer_of(rows[0].text(3))) {
-    const auto applied = host_.store().query(
-        "SELECT mod_count FROM servicenow_links WHERE tbl = ? AND sys_id = ?", {table, sys_id});
+    const auto applied = host_.store().query(kAppliedVersionSql, {table, sys_id});
     if (!applied.empty() && *version <= applied[0].integer(0)) {
       host_.store().transact([&](Tx& tx) {
         tx.exec(
@@ -293,9 +296,7 @@ Applied Sync::apply(Tx& tx, const std::string& table, const Record& r) {
   if (sys_id.empty()) throw ValidationError("sys_id", "the " + table + " record has no sys_id");
   if (table == "sys_journal_field") return apply_journal(tx, r);
   std::optional<std::int64_t> applied;
-  for (const auto& row :
-       tx.query("SELECT mod_count FROM servicenow_links WHERE tbl = ? AND sys_id = ?",
-                {table, sys_id})) {
+  for (const auto& row : tx.query(kAppliedVersionSql, {table, sys_id})) {
     applied = row.integer(0);
   }
   return apply(tx, table, r, applied);

@@ -122,21 +122,15 @@ class Server::PluginHost : public Host {
     GroupedStore(Server& s, Logger& log) : s(s), log(log) {}
     void migrate(std::string_view owner, const std::vector<Migration>& migrations) override {
       // A migration that rebuilds a table can take a while on a large store: the log says
-      // which one runs before it starts, and how long it took.
-      std::int64_t applied = 0;
-      for (const Row& r : s.db_->query("SELECT MAX(version) FROM schema_migrations WHERE owner = ?",
-                                       {std::string(owner)})) {
-        if (!r.is_null(0)) applied = r.integer(0);
-      }
-      for (const Migration& m : migrations) {
-        if (m.version > applied) {
-          log.info("applying migration " + std::string(owner) + " " + std::to_string(m.version) +
-                   ": " + m.description);
-        }
-      }
+      // which one runs before it starts, and how long they took.
+      bool applied = false;
       const auto started = std::chrono::steady_clock::now();
-      s.db_->migrate(owner, migrations);
-      if (!migrations.empty() && migrations.back().version > applied) {
+      s.db_->migrate(owner, migrations, [&](const Migration& m) {
+        applied = true;
+        log.info("applying migration " + std::string(owner) + " " + std::to_string(m.version) +
+                 ": " + m.description);
+      });
+      if (applied) {
         const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::steady_clock::now() - started)
                             .count();

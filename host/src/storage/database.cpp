@@ -1467,6 +1467,11 @@ void Database::ensure_migrations_table() {
 }
 
 void Database::migrate(std::string_view owner, const std::vector<Migration>& migrations) {
+  migrate(owner, migrations, {});
+}
+
+void Database::migrate(std::string_view owner, const std::vector<Migration>& migrations,
+                       const std::function<void(const Migration&)>& before_each) {
   const std::string who(owner);
   if (owner.empty()) throw std::invalid_argument("migrate: the owner name is empty");
   // Check the whole list before touching the database.
@@ -1503,7 +1508,9 @@ void Database::migrate(std::string_view owner, const std::vector<Migration>& mig
     done[static_cast<std::size_t>(version - 1)] = true;
   }
   for (std::size_t i = 0; i < migrations.size(); ++i) {
-    if (!done[i]) apply_migration(owner, migrations[i], expanded[i]);
+    if (done[i]) continue;
+    if (before_each) before_each(migrations[i]);
+    apply_migration(owner, migrations[i], expanded[i]);
   }
   std::lock_guard lock(seen_mutex_);
   seen_.emplace_back(who, migrations);

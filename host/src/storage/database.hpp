@@ -73,6 +73,9 @@ class Database : public slmhub::Store {
   // Each missing migration runs in its own transaction together with its
   // schema_migrations row. In a migration, `{{serial}}` and `{{blob}}` expand per engine.
   void migrate(std::string_view owner, const std::vector<Migration>& migrations) override;
+  // The same, calling `before_each` with each migration it is about to apply.
+  void migrate(std::string_view owner, const std::vector<Migration>& migrations,
+               const std::function<void(const Migration&)>& before_each);
   // When busy / serialization failures outlast Options::max_attempts, throws
   // slmhub::Problem 503 (a std::runtime_error) so a request handler answers "try later".
   void transact(const std::function<void(Tx&)>& work) override;
