@@ -1054,6 +1054,9 @@ class Hook:
             self.config = None
             self.queue = collections.deque()
             self.deliveries = []
+            # A delivery under way when the state is reset belongs to the state before: its
+            # outcome is not recorded in the new one (a test saw its predecessor's webhook).
+            self.generation = getattr(self, "generation", 0) + 1
             self.events = 0
             self.rng = random.Random(None if seed is None else seed + 1)
             self.last_event = 0.0
@@ -1093,7 +1096,7 @@ class Hook:
             item = {"event": self.events, "table": table_name, "sys_id": record["sys_id"],
                     "sys_mod_count": record.get("sys_mod_count", ""),
                     "body": json.dumps(payload, separators=(",", ":")), "config": config,
-                    "duplicate": False}
+                    "duplicate": False, "generation": self.generation}
             self.queue.append(item)
             duplicates = config.get("duplicates") or 0
             if isinstance(duplicates, bool):
@@ -1159,6 +1162,8 @@ class Hook:
                       "error": error, "response": answer, "body": item["body"],
                       "headers": headers, "time": time.time()}
             with self.cond:
+                if item["generation"] != self.generation:
+                    return
                 record["seq"] = len(self.deliveries) + 1
                 self.deliveries.append(record)
                 self.cond.notify_all()
