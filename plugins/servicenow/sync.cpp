@@ -62,6 +62,12 @@ int priority_of(const Record& r) {
 }
 
 // The field groups of a ticket that are synced, as our values and as ServiceNow's.
+struct SyncedField {
+  const char* theirs;
+  const char* ours;
+};
+constexpr SyncedField kSyncedFields[] = {
+    {"state", "status"}, {"priority", "priority"}, {"short_description", "subject"}};
 Json ours_of(const Ticket& t) {
   return {{"status", t.status}, {"priority", t.priority}, {"subject", t.subject}};
 }
@@ -409,15 +415,13 @@ Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& l
     save_link(tx, "incident", r, link->local_id, synced);
     return Applied::unchanged;
   }
-  struct Group {
-    const char* theirs;
-    const char* ours;
+  struct Group : SyncedField {
     Json mapped;  // their value in our terms
   };
-  const std::vector<Group> groups = {
-      {"state", "status", status_of_state(field(r, "state"))},
-      {"priority", "priority", priority_of(r)},
-      {"short_description", "subject", field(r, "short_description")},
+  const Group groups[] = {
+      {kSyncedFields[0], status_of_state(field(r, "state"))},
+      {kSyncedFields[1], priority_of(r)},
+      {kSyncedFields[2], field(r, "short_description")},
   };
   const Instant their_time =
       glide_instant(field(r, "sys_updated_on")).value_or(host_.clock().now());
@@ -426,20 +430,22 @@ Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& l
   Json& synced_ours = synced["ours"];
   const Json our_now = ours_of(*ticket);
   // Written there by our integration user, and not recorded as our write (apply() drops those
-  // as echoes): values we sent, back before the send that wrote them was recorded (the
-  // instance's webhook can overtake it), so `synced` does not know them yet either. They are
-  // ours from an earlier moment: the ticket's values stand and go out again where they
-  // differ, whatever the clocks say (they tick in seconds).
+  // as echoes): back before the send that wrote it was recorded (the instance's webhook can
+  // overtake it), so `synced` does not know what it sent yet either. A send writes only the
+  // fields changed here since the last sync, so only those can be its values: they are ours
+  // from an earlier moment, and the ticket's values stand and go out again where they differ,
+  // whatever the clocks say (they tick in seconds). Any other field changed there was changed
+  // by someone else before our write, and is applied like any change.
   const bool ours_echoed = !settings_.integration_user.empty() &&
                            field(r, "sys_updated_by") == settings_.integration_user;
   for (const auto& g : groups) {
     if (synced_theirs.value(g.theirs, Json()) == theirs[g.theirs]) continue;  // not changed there
-    if (ours_echoed) {
+    const bool ours_changed = synced_ours.value(g.ours, Json()) != our_now[g.ours];
+    if (ours_echoed && ours_changed) {
       synced_theirs[g.theirs] = theirs[g.theirs];
       if (our_now[g.ours] != g.mapped) ours_won = true;
       continue;
     }
-    const bool ours_changed = synced_ours.value(g.ours, Json()) != our_now[g.ours];
     if (ours_changed && our_now[g.ours] != g.mapped) {
       // Both sides changed the field since the last sync: the later writer wins.
       const bool theirs_win = their_time >= ticket->updated_at;
@@ -618,13 +624,13 @@ void Sync::send(const OutboxMessage& message) {
   if (!client_) throw std::runtime_error("no ServiceNow instance is configured");
   const Json body = Json::parse(message.body);
   const std::string id = body.at("ticket").get<std::string>();
-  auto ticket = host_.tickets().find(id);
-  if (!ticket) return;
-  if (!settings_.outbound_kinds.contains(ticket->kind)) return;
-
+  // The ticket and its link from one moment: a change applied between two reads would have
+  // the link's values newer than the ticket's, and the older ticket value would go out.
+  std::optional<Ticket> ticket;
   std::optional<Link> link;
   std::string sys_id;
   host_.store().transact([&](Tx& tx) {
+    ticket = host_.tickets().find(id);
     auto rows = tx.query(
         "SELECT sys_id FROM servicenow_links WHERE tbl = 'incident' AND "
         "local_id = ?",
@@ -633,6 +639,8 @@ void Sync::send(const OutboxMessage& message) {
     sys_id = rows[0].text(0);
     link = link_by_sys_id(tx, "incident", sys_id);
   });
+  if (!ticket) return;
+  if (!settings_.outbound_kinds.contains(ticket->kind)) return;
 
   const auto [impact, urgency] = impact_urgency_of(ticket->priority);
   if (!link) {
@@ -674,20 +682,25 @@ void Sync::send(const OutboxMessage& message) {
   Record patch;
   const Json our_now = ours_of(*ticket);
   const Json& synced_ours = link->synced["ours"];
-  if (synced_ours.value("status", Json()) != our_now["status"]) {
-    patch["state"] = state_of_status(ticket->status);
-    if (ticket->status == "pending") patch["hold_reason"] = "1";
-    if (ticket->status == "resolved" || ticket->status == "closed") {
-      patch["close_code"] = settings_.close_code;
-      patch["close_notes"] = "Resolved in slmhub as " + ticket->id;
+  std::vector<SyncedField> sent_fields;  // the field groups this PATCH writes
+  for (const auto& f : kSyncedFields) {
+    if (synced_ours.value(f.ours, Json()) != our_now[f.ours]) sent_fields.push_back(f);
+  }
+  for (const auto& f : sent_fields) {
+    const std::string_view ours = f.ours;
+    if (ours == "status") {
+      patch["state"] = state_of_status(ticket->status);
+      if (ticket->status == "pending") patch["hold_reason"] = "1";
+      if (ticket->status == "resolved" || ticket->status == "closed") {
+        patch["close_code"] = settings_.close_code;
+        patch["close_notes"] = "Resolved in slmhub as " + ticket->id;
+      }
+    } else if (ours == "priority") {
+      patch["impact"] = impact;
+      patch["urgency"] = urgency;
+    } else if (ours == "subject") {
+      patch["short_description"] = ticket->subject;
     }
-  }
-  if (synced_ours.value("priority", Json()) != our_now["priority"]) {
-    patch["impact"] = impact;
-    patch["urgency"] = urgency;
-  }
-  if (synced_ours.value("subject", Json()) != our_now["subject"]) {
-    patch["short_description"] = ticket->subject;
   }
   if (link->synced["theirs"].value("correlation_id", "") != ticket->id) {
     patch["correlation_id"] = ticket->id;
@@ -710,11 +723,24 @@ void Sync::send(const OutboxMessage& message) {
   const Record updated = client_->update("incident", sys_id, patch);
   host_.store().transact([&](Tx& tx) {
     record_write(tx, "incident", updated);
-    auto current = link_by_sys_id(tx, "incident", sys_id);
-    Json synced = current ? current->synced : link->synced;
-    synced["ours"] = our_now;
-    synced["theirs"] = theirs_of(updated);
-    save_link(tx, "incident", updated, ticket->id, synced);
+    Link base = *link;
+    if (auto current = link_by_sys_id(tx, "incident", sys_id)) base = std::move(*current);
+    // What this PATCH wrote is in step on both sides now.
+    const Json theirs = theirs_of(updated);
+    for (const auto& f : sent_fields) {
+      base.synced["theirs"][f.theirs] = theirs[f.theirs];
+      base.synced["ours"][f.ours] = our_now[f.ours];
+    }
+    base.synced["theirs"]["correlation_id"] = theirs["correlation_id"];
+    if (base.mod_count >= integer_or(field(updated, "sys_mod_count"), 0)) {
+      // A later version, which holds this write, was applied already (its webhook came first).
+      tx.exec("UPDATE servicenow_links SET synced = ? WHERE tbl = 'incident' AND sys_id = ?",
+              {base.synced.dump(), sys_id});
+    } else {
+      // The record we get back may hold changes made there since the last sync, before this
+      // write. Its webhook is dropped as our echo, so they are applied here, like any change.
+      apply_incident(tx, updated, base);
+    }
     for (auto m : sent) {
       tx.exec(
           "INSERT INTO servicenow_sent(message, ticket, at) VALUES (?, ?, ?) ON "

@@ -217,6 +217,36 @@ TEST_F(ServiceNowSync, RoundTripWithoutEcho) {
   EXPECT_EQ(ticket(id)["status"], "open");
 }
 
+TEST_F(ServiceNowSync, AChangeThereThatOurWriteCarriesIsAppliedNotDroppedAsAnEcho) {
+  start_server();
+  hook();
+  const std::string id =
+      api("POST", "/api/v1/tickets", {{"subject", "Backups fail"}, {"kind", "incident"}})["id"];
+  ASSERT_TRUE(eventually([&] { return !ticket(id).value("external_ref", "").empty(); }))
+      << server_->log();
+  const std::string sys_id = records("incident", "correlation_id=" + id)[0]["sys_id"];
+  // A person resolves the incident there, and the business rule does not tell us (it was
+  // off, or its webhook was lost). Our next write then carries their change: the record
+  // that write gives back is the first we see of it, and its webhook is our echo.
+  sim_->control("PATCH", "/sim/webhook", {{"enabled", false}});
+  sim_->control("PATCH", "/sim/records/incident/" + sys_id,
+                {{"state", "6"}, {"close_code", "Solved (Permanently)"}, {"_user", "jdoe"}});
+  sim_->control("PATCH", "/sim/webhook", {{"enabled", true}});
+  api("PATCH", "/api/v1/tickets/" + id, {{"priority", 1}});
+  ASSERT_TRUE(
+      eventually([&] { return records("incident", "sys_id=" + sys_id)[0]["priority"] == "1"; }));
+  ASSERT_TRUE(eventually([&] { return ticket(id)["status"] == "resolved"; }))
+      << ticket(id).dump() << server_->log();
+  // Nothing went back to undo their change, and a sweep finds nothing to repair.
+  const Json run = api("POST", "/api/v1/jobs/servicenow.sweep/run");
+  EXPECT_NE(run.dump().find(" 0 repaired"), std::string::npos) << run.dump();
+  const Json incident = records("incident", "sys_id=" + sys_id)[0];
+  EXPECT_EQ(incident["state"], "6");
+  EXPECT_EQ(incident["priority"], "1");
+  EXPECT_EQ(ticket(id)["status"], "resolved");
+  EXPECT_EQ(ticket(id)["priority"], 1);
+}
+
 TEST_F(ServiceNowSync, DuplicatedAndReorderedWebhooksGiveOneCorrectFinalState) {
   start_server();
   hook({{"duplicates", 2}, {"reorder", 4}, {"flush_ms", 100}});
