@@ -145,6 +145,9 @@ class ServiceNowPlugin : public slmhub::Plugin {
          "tables the sweep reads"},
         {"sweep.since", T::string, "",
          "where the first sweep starts (yyyy-MM-dd HH:mm:ss UTC); empty: from the beginning"},
+        {"sweep.overlap_seconds", T::integer, "120",
+         "how far before where the last sweep stopped the next one starts again, for changes "
+         "an instance stamped earlier than it committed them"},
     };
   }
 
@@ -175,6 +178,8 @@ class ServiceNowPlugin : public slmhub::Plugin {
     }
     sync.sweep_since = config.string("sweep.since");
     if (!sync.sweep_since.empty()) sn::parse_glide_datetime(sync.sweep_since);
+    sync.sweep_overlap_seconds = config.integer("sweep.overlap_seconds", 120);
+    if (sync.sweep_overlap_seconds < 0) bad_setting("sweep.overlap_seconds", "must be 0 or more");
 
     std::shared_ptr<sn::Client> client;
     if (const auto url = config.string("instance.url"); !url.empty()) {

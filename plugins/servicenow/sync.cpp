@@ -161,7 +161,14 @@ void Sync::migrate() {
         "servicenow_inbox ORDER BY id;"
         "DROP TABLE servicenow_inbox;"
         "ALTER TABLE servicenow_inbox_v2 RENAME TO servicenow_inbox;"
-        "CREATE INDEX servicenow_inbox_state ON servicenow_inbox(state, received_at)"}});
+        "CREATE INDEX servicenow_inbox_state ON servicenow_inbox(state, received_at)"},
+       // A journal entry read before its incident is synced (the sweep reads the journal by
+       // creation, and its cursor moves on) waits here for the incident's link.
+       {3, "ServiceNow journal entries waiting for their incident",
+        "CREATE TABLE servicenow_journal_waiting(sys_id TEXT PRIMARY KEY, incident TEXT NOT "
+        "NULL, record TEXT NOT NULL);"
+        "CREATE INDEX servicenow_journal_waiting_incident ON "
+        "servicenow_journal_waiting(incident)"}});
 }
 
 std::string Sync::receive(const InboundChange& change, const std::string& raw_body) {
@@ -218,13 +225,13 @@ void Sync::process_inbox(std::int64_t inbox_id) {
     }
   }
   if (!client_) return;  // stays pending until an instance is configured
-  // A failure to reach the instance throws: the event comes again after a back-off.
-  auto record = client_->get(table, sys_id, fields_of(table));
-  if (!record) {
-    state = "gone";
-    detail = "not readable in ServiceNow (deleted, or hidden from the integration user)";
-  } else {
-    try {
+  try {
+    // A failure to reach the instance throws: the event comes again after a back-off.
+    auto record = client_->get(table, sys_id, fields_of(table));
+    if (!record) {
+      state = "gone";
+      detail = "not readable in ServiceNow (deleted, or hidden from the integration user)";
+    } else {
       const Applied a = apply(table, *record);
       state = a == Applied::unmapped ? "unmapped" : "applied";
       detail = applied_name(a);
@@ -232,11 +239,19 @@ void Sync::process_inbox(std::int64_t inbox_id) {
       if (table == "incident" && a != Applied::stale && a != Applied::echo) {
         apply_journal_of(field(*record, "sys_id"));
       }
-    } catch (const Problem& e) {  // the record breaks a rule of ours: keep it and say why
-      state = "failed";
-      detail = e.what();
-      note_error(table + "/" + sys_id + ": " + detail);
     }
+  } catch (const Problem& e) {  // the record breaks a rule of ours: keep it and say why
+    state = "failed";
+    detail = e.what();
+    note_error(table + "/" + sys_id + ": " + detail);
+  } catch (const Error& e) {
+    // The instance refuses this read for good (an ACL, a table the integration user may not
+    // read): retrying would hold up every webhook after it, as events come in order. Bad
+    // credentials and rate limits are everyone's problem, and are waited out.
+    if (e.status() < 400 || e.status() == 401 || e.status() == 407 || e.status() == 429) throw;
+    state = "failed";
+    detail = e.what();
+    note_error(table + "/" + sys_id + ": " + detail);
   }
   host_.store().transact([&](Tx& tx) {
     tx.exec("UPDATE servicenow_inbox SET state = ?, detail = ?, processed_at = ? WHERE id = ?",
@@ -349,7 +364,13 @@ void Sync::record_write(Tx& tx, const std::string& table, const Record& r) {
 
 Applied Sync::apply_incident(Tx& tx, const Record& r, const std::optional<Link>& link) {
   const Applied result = apply_ticket(tx, r, link);
-  record_incident_outage(tx, r);
+  try {
+    record_incident_outage(tx, r);
+  } catch (const Problem& e) {
+    // An outage we cannot record (resolved the moment it opened, a service that is gone) does
+    // not hold up the ticket, nor undo a write of ours that carried it.
+    note_error("incident " + field(r, "number") + " as an outage: " + e.what());
+  }
   return result;
 }
 
@@ -407,6 +428,7 @@ Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& l
       host_.tickets().update(tx, actor_, *ticket);
     }
     save_link(tx, "incident", r, ticket->id, {{"theirs", theirs}, {"ours", ours_of(*ticket)}});
+    apply_waiting_journal(tx, field(r, "sys_id"));
     return result;
   }
   auto ticket = host_.tickets().find(link->local_id);
@@ -496,7 +518,14 @@ Applied Sync::apply_journal(Tx& tx, const Record& r) {
     return Applied::stale;
   }
   auto link = link_by_sys_id(tx, "incident", field(r, "element_id"));
-  if (!link) return Applied::unmapped;  // its incident is not synced (yet): the sweep retries
+  if (!link) {
+    // Its incident is not synced yet: the entry is applied when the incident is linked.
+    tx.exec(
+        "INSERT INTO servicenow_journal_waiting(sys_id, incident, record) VALUES (?, ?, ?) ON "
+        "CONFLICT(sys_id) DO NOTHING",
+        {sys_id, field(r, "element_id"), Json(r).dump()});
+    return Applied::unmapped;
+  }
   if (field(r, "sys_created_by") == settings_.integration_user) {
     tx.exec("INSERT INTO servicenow_journal(sys_id, ticket, message) VALUES (?, ?, NULL)",
             {sys_id, link->local_id});
@@ -514,6 +543,21 @@ Applied Sync::apply_journal(Tx& tx, const Record& r) {
   tx.exec("INSERT INTO servicenow_journal(sys_id, ticket, message) VALUES (?, ?, ?)",
           {sys_id, link->local_id, message ? Value{*message} : Value{}});
   return Applied::created;
+}
+
+void Sync::apply_waiting_journal(Tx& tx, const std::string& incident_sys_id) {
+  const auto waiting = tx.query(
+      "SELECT sys_id, record FROM servicenow_journal_waiting WHERE incident = ? ORDER BY sys_id",
+      {incident_sys_id});
+  if (waiting.empty()) return;
+  std::vector<Record> entries;
+  for (const auto& row : waiting) entries.push_back(Json::parse(row.text(1)).get<Record>());
+  // In the order they were written, as the journal is read.
+  std::stable_sort(entries.begin(), entries.end(), [](const Record& a, const Record& b) {
+    return field(a, "sys_created_on") < field(b, "sys_created_on");
+  });
+  tx.exec("DELETE FROM servicenow_journal_waiting WHERE incident = ?", {incident_sys_id});
+  for (const auto& entry : entries) apply_journal(tx, entry);
 }
 
 std::optional<std::string> Sync::service_of(const Record& r) const {
@@ -658,20 +702,22 @@ void Sync::send(const OutboxMessage& message) {
     const Record created = client_->create_unique("incident", fields, "correlation_id");
     host_.store().transact([&](Tx& tx) {
       record_write(tx, "incident", created);
-      if (link_by_sys_id(tx, "incident", field(created, "sys_id"))) return;
-      save_link(tx, "incident", created, ticket->id,
-                {{"theirs", theirs_of(created)}, {"ours", ours_of(*ticket)}});
-      auto current = host_.tickets().find(ticket->id);
-      if (current && current->external_ref != field(created, "number")) {
-        current->external_ref = field(created, "number");
-        host_.tickets().update(tx, actor_, *current);
-      }
-      // The first message went as the description.
+      // The first message went as the description, whoever links the incident: the webhook
+      // of this create can have linked it already (by its correlation_id).
       if (!ticket->messages.empty()) {
         tx.exec(
             "INSERT INTO servicenow_sent(message, ticket, at) VALUES (?, ?, ?) ON "
             "CONFLICT(message) DO NOTHING",
             {ticket->messages.front().id, ticket->id, to_epoch(host_.clock().now())});
+      }
+      if (link_by_sys_id(tx, "incident", field(created, "sys_id"))) return;
+      save_link(tx, "incident", created, ticket->id,
+                {{"theirs", theirs_of(created)}, {"ours", ours_of(*ticket)}});
+      apply_waiting_journal(tx, field(created, "sys_id"));
+      auto current = host_.tickets().find(ticket->id);
+      if (current && current->external_ref != field(created, "number")) {
+        current->external_ref = field(created, "number");
+        host_.tickets().update(tx, actor_, *current);
       }
     });
     sys_id = field(created, "sys_id");
@@ -760,7 +806,13 @@ std::string Sync::sweep() {
            "SELECT id FROM servicenow_inbox WHERE state = 'pending' AND received_at < ? ORDER BY "
            "id LIMIT 10000",
            {to_epoch(started) - 60})) {
-    process_inbox(row.integer(0));
+    try {
+      process_inbox(row.integer(0));
+    } catch (const std::exception& e) {
+      // The instance cannot be read now: the rest wait for the next sweep.
+      note_error("sweep: inbox row " + std::to_string(row.integer(0)) + ": " + e.what());
+      break;
+    }
   }
   std::int64_t seen = 0, repaired = 0;
   std::string error;
@@ -772,6 +824,11 @@ std::string Sync::sweep() {
     }
     if (cursor.updated_on.empty() && !settings_.sweep_since.empty()) {
       cursor.updated_on = settings_.sweep_since;
+    } else if (!cursor.updated_on.empty() && settings_.sweep_overlap_seconds > 0) {
+      // What is read again is found applied, and changes nothing.
+      cursor = {format_glide_datetime(parse_glide_datetime(cursor.updated_on) -
+                                      settings_.sweep_overlap_seconds),
+                ""};
     }
     const std::string extra = table == "sys_journal_field" ? "name=incident" : "";
     try {

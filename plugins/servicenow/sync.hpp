@@ -48,6 +48,9 @@ struct SyncSettings {
   std::vector<std::string> sweep_tables = {"incident", "sys_journal_field", "cmdb_ci_outage",
                                            "change_request"};
   std::string sweep_since;  // "yyyy-MM-dd HH:mm:ss": where a first sweep starts ("" = all)
+  // How far before its cursor each sweep starts again: an instance stamps sys_updated_on when
+  // a transaction writes, and one that commits later than a sweep's read would be passed by.
+  std::int64_t sweep_overlap_seconds = 120;
 };
 
 // The last `capacity` keys added, for a quick answer to "seen before?"; thread-safe.
@@ -112,6 +115,8 @@ class Sync {
   // its CI's service from opened_at to resolved_at.
   void record_incident_outage(Tx& tx, const Record& r);
   Applied apply_journal(Tx& tx, const Record& r);
+  // Applies the journal entries that came before their incident was linked.
+  void apply_waiting_journal(Tx& tx, const std::string& incident_sys_id);
   // Reads the journal entries of one incident and applies them.
   void apply_journal_of(const std::string& incident_sys_id);
   Applied apply_outage(Tx& tx, const Record& r);

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <functional>
 #include <mutex>
@@ -137,6 +138,15 @@ class ServiceNowSync : public testing::Test {
         ++n;
     }
     return n;
+  }
+  // The next incident POST is committed and its connection dropped before the answer.
+  void lose_the_next_create_answer() {
+    sim_->control("POST", "/sim/faults",
+                  {{"kind", "drop"},
+                   {"after_commit", true},
+                   {"count", 1},
+                   {"method", "POST"},
+                   {"path", "/api/now/table/incident"}});
   }
   std::int64_t last_request() {
     return sim_->control("GET", "/sim/requests?since=1000000000", Json())["last"]
@@ -619,12 +629,7 @@ TEST_F(ServiceNowOAuth, ExpiredTokensAreRefreshed) {
 
 TEST_F(ServiceNowSync, ACreateRetriedAfterADroppedConnectionLeavesOneIncident) {
   start_server();
-  sim_->control("POST", "/sim/faults",
-                {{"kind", "drop"},
-                 {"after_commit", true},
-                 {"count", 1},
-                 {"method", "POST"},
-                 {"path", "/api/now/table/incident"}});
+  lose_the_next_create_answer();
   const std::string id =
       api("POST", "/api/v1/tickets", {{"subject", "Dropped answer"}, {"kind", "incident"}})["id"];
   ASSERT_TRUE(eventually([&] { return !ticket(id).value("external_ref", "").empty(); }))
@@ -632,6 +637,97 @@ TEST_F(ServiceNowSync, ACreateRetriedAfterADroppedConnectionLeavesOneIncident) {
   EXPECT_EQ(records("incident", "correlation_id=" + id).size(), 1u);
   EXPECT_EQ(records("incident").size(), 1u);
   EXPECT_EQ(sim_->control("GET", "/sim/faults", Json())["faults"].size(), 0u);  // it did fire
+}
+
+TEST_F(ServiceNowSync, TheFirstMessageIsTheDescriptionOnlyWhenTheCreatesWebhookLinksFirst) {
+  start_server();
+  hook();
+  // The create's answer is lost: while the client looks again, the webhook its create fired
+  // links the ticket by its correlation_id.
+  lose_the_next_create_answer();
+  const std::string id = api("POST", "/api/v1/tickets",
+                             {{"subject", "Tablespace full"},
+                              {"kind", "incident"},
+                              {"body", "ORA-01653 since 02:00."}})["id"];
+  ASSERT_TRUE(eventually([&] { return !ticket(id).value("external_ref", "").empty(); }))
+      << server_->log();
+  const Json incident = records("incident", "correlation_id=" + id).at(0);
+  EXPECT_EQ(incident["description"], "ORA-01653 since 02:00.");
+  // A later change goes out, and the first message does not go with it as a comment.
+  api("PATCH", "/api/v1/tickets/" + id, {{"priority", 2}});
+  ASSERT_TRUE(eventually([&] {
+    return records("incident", "sys_id=" + incident["sys_id"].get<std::string>())[0]["priority"] ==
+           "2";
+  }));
+  EXPECT_EQ(
+      records("sys_journal_field", "element_id=" + incident["sys_id"].get<std::string>()).size(),
+      0u);
+}
+
+TEST_F(ServiceNowSync, ACommentSweptBeforeItsIncidentWaitsForIt) {
+  // The journal is swept first here, so its pass meets a comment on an incident the
+  // incident pass has not synced yet (with the usual order, one created between the passes).
+  start_server({{"SLMHUB_PLUGINS_SERVICENOW_SWEEP_TABLES", "sys_journal_field,incident"}});
+  sim_->control("POST", "/sim/records/incident",
+                {{"short_description", "Listener down"},
+                 {"comments", "Restarted it twice."},
+                 {"_user", "jdoe"}});
+  const Json run = api("POST", "/api/v1/jobs/servicenow.sweep/run");
+  EXPECT_EQ(run["output"], "2 records read, 1 repaired") << run.dump();
+  const Json tickets = api("GET", "/api/v1/tickets")["tickets"];
+  ASSERT_EQ(tickets.size(), 1u) << tickets.dump();
+  const auto comments_on = [&](const Json& t) {
+    int n = 0;
+    for (const auto& m : t["messages"]) n += m["body"] == "Restarted it twice.";
+    return n;
+  };
+  EXPECT_EQ(comments_on(ticket(tickets[0]["id"])), 1) << ticket(tickets[0]["id"]).dump();
+  // Read again by the next sweep (its overlap), it is not added twice.
+  api("POST", "/api/v1/jobs/servicenow.sweep/run");
+  EXPECT_EQ(comments_on(ticket(tickets[0]["id"])), 1) << ticket(tickets[0]["id"]).dump();
+}
+
+TEST_F(ServiceNowSync, ASweepReadsAgainAWhileBeforeWhereTheLastOneStopped) {
+  start_server();
+  sim_->control("POST", "/sim/records/incident",
+                {{"short_description", "First"}, {"_user", "jdoe"}});
+  EXPECT_EQ(api("POST", "/api/v1/jobs/servicenow.sweep/run")["output"],
+            "1 records read, 1 repaired");
+  // A transaction that stamped its change half a minute ago commits only now: its record sorts
+  // before where the sweep stopped.
+  const std::time_t earlier = std::time(nullptr) - 30;
+  std::tm utc{};
+  gmtime_r(&earlier, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &utc);
+  sim_->control("POST", "/sim/clock", {{"now", stamp}});
+  sim_->control("POST", "/sim/records/incident",
+                {{"short_description", "Late"}, {"_user", "jdoe"}});
+  sim_->control("POST", "/sim/clock", Json::object());
+  EXPECT_EQ(api("POST", "/api/v1/jobs/servicenow.sweep/run")["output"],
+            "2 records read, 1 repaired");
+  EXPECT_EQ(api("GET", "/api/v1/tickets")["tickets"].size(), 2u);
+}
+
+TEST_F(ServiceNowSync, ARecordTheInstanceRefusesToShowDoesNotHoldUpTheWebhooksAfterIt) {
+  start_server();
+  hook({{"tables", {"incident", "change_request"}}});
+  sim_->control("POST", "/sim/faults",
+                {{"kind", "status"},
+                 {"status", 403},
+                 {"count", -1},
+                 {"method", "GET"},
+                 {"path", "/api/now/table/change_request"}});
+  sim_->control(
+      "POST", "/sim/records/change_request",
+      {{"type", "normal"}, {"short_description", "Patch the listener"}, {"_user", "jdoe"}});
+  sim_->control("POST", "/sim/records/incident",
+                {{"short_description", "After the refused one"}, {"_user", "jdoe"}});
+  ASSERT_TRUE(eventually([&] { return api("GET", "/api/v1/tickets")["tickets"].size() == 1; }))
+      << status().dump() << server_->log();
+  ASSERT_TRUE(eventually([&] { return status()["inbox"].value("failed", 0) == 1; }))
+      << status().dump();
+  EXPECT_NE(status().dump().find("403"), std::string::npos) << status().dump();
 }
 
 TEST_F(ServiceNowSync, BadWebhooksGetTheRight4xxAndChangeNothing) {
