@@ -407,8 +407,15 @@ Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& l
     if (const auto correlation = field(r, "correlation_id"); !correlation.empty()) {
       ticket = host_.tickets().find(correlation);
     }
-    Applied result = Applied::updated;
-    if (!ticket) {
+    if (ticket) {
+      // Ours, linked now: merged like any change against what we sent, so a change made
+      // there since our create is applied, not taken as known.
+      const Applied a =
+          apply_ticket(tx, r, Link{ticket->id, "", -1, synced_as_created(r, *ticket)});
+      apply_waiting_journal(tx, field(r, "sys_id"));
+      return a == Applied::unchanged ? Applied::updated : a;
+    }
+    {
       Ticket t;
       t.queue = settings_.incident_queue;
       t.kind = "incident";
@@ -422,14 +429,10 @@ Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& l
         t.messages.push_back({0, "in", "servicenow:" + field(r, "sys_created_by"), d, "", {}});
       }
       ticket = host_.tickets().create(tx, actor_, t);
-      result = Applied::created;
-    } else if (ticket->external_ref != field(r, "number")) {
-      ticket->external_ref = field(r, "number");
-      host_.tickets().update(tx, actor_, *ticket);
     }
     save_link(tx, "incident", r, ticket->id, {{"theirs", theirs}, {"ours", ours_of(*ticket)}});
     apply_waiting_journal(tx, field(r, "sys_id"));
-    return result;
+    return Applied::created;
   }
   auto ticket = host_.tickets().find(link->local_id);
   Json synced = link->synced;
@@ -543,6 +546,25 @@ Applied Sync::apply_journal(Tx& tx, const Record& r) {
   tx.exec("INSERT INTO servicenow_journal(sys_id, ticket, message) VALUES (?, ?, ?)",
           {sys_id, link->local_id, message ? Value{*message} : Value{}});
   return Applied::created;
+}
+
+Json Sync::synced_as_created(const Record& r, const Ticket& t) const {
+  if (field(r, "sys_updated_by") == settings_.integration_user) {
+    // Still as we wrote it: its values are what we sent, in our terms.
+    return {{"theirs", theirs_of(r)},
+            {"ours",
+             {{"status", status_of_state(field(r, "state"))},
+              {"priority", priority_of(r)},
+              {"subject", field(r, "short_description")}}}};
+  }
+  // Written there since: what our create sent, from the ticket (a change here since then
+  // goes out with the ticket's own event).
+  return {{"theirs",
+           {{"state", state_of_status(t.status)},
+            {"priority", std::to_string(t.priority)},
+            {"short_description", t.subject},
+            {"correlation_id", t.id}}},
+          {"ours", ours_of(t)}};
 }
 
 void Sync::apply_waiting_journal(Tx& tx, const std::string& incident_sys_id) {
@@ -711,6 +733,12 @@ void Sync::send(const OutboxMessage& message) {
             {ticket->messages.front().id, ticket->id, to_epoch(host_.clock().now())});
       }
       if (link_by_sys_id(tx, "incident", field(created, "sys_id"))) return;
+      if (field(created, "sys_updated_by") != settings_.integration_user) {
+        // Found, not created (the create's answer was lost), and changed there since.
+        apply_incident(tx, created, Link{ticket->id, "", -1, synced_as_created(created, *ticket)});
+        apply_waiting_journal(tx, field(created, "sys_id"));
+        return;
+      }
       save_link(tx, "incident", created, ticket->id,
                 {{"theirs", theirs_of(created)}, {"ours", ours_of(*ticket)}});
       apply_waiting_journal(tx, field(created, "sys_id"));

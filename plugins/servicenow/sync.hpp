@@ -115,6 +115,9 @@ class Sync {
   // its CI's service from opened_at to resolved_at.
   void record_incident_outage(Tx& tx, const Record& r);
   Applied apply_journal(Tx& tx, const Record& r);
+  // The synced state to merge an incident we created against when it is first linked to its
+  // ticket (found by its correlation_id, or by the create that made it).
+  Json synced_as_created(const Record& r, const Ticket& t) const;
   // Applies the journal entries that came before their incident was linked.
   void apply_waiting_journal(Tx& tx, const std::string& incident_sys_id);
   // Reads the journal entries of one incident and applies them.

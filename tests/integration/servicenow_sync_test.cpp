@@ -664,6 +664,26 @@ TEST_F(ServiceNowSync, TheFirstMessageIsTheDescriptionOnlyWhenTheCreatesWebhookL
       0u);
 }
 
+TEST_F(ServiceNowSync, AnIncidentCorrelatedWithATicketBringsTheChangesMadeThere) {
+  // Someone there raises the incident for our case (our own create is off), already in
+  // progress: linking it by its correlation_id applies what differs from the ticket.
+  start_server({{"SLMHUB_PLUGINS_SERVICENOW_OUTBOUND_ENABLED", "false"}});
+  hook();
+  const std::string id =
+      api("POST", "/api/v1/tickets", {{"subject", "Archive log full"}, {"kind", "incident"}})["id"];
+  const Json incident = sim_->control("POST", "/sim/records/incident",
+                                      {{"short_description", "Archive log full"},
+                                       {"correlation_id", id},
+                                       {"state", "2"},
+                                       {"_user", "jdoe"}})["result"];
+  ASSERT_TRUE(eventually([&] {
+    return ticket(id).value("external_ref", "") == incident["number"];
+  })) << status().dump()
+      << server_->log();
+  EXPECT_EQ(ticket(id)["status"], "open");
+  EXPECT_EQ(api("GET", "/api/v1/tickets")["tickets"].size(), 1u);
+}
+
 TEST_F(ServiceNowSync, ACommentSweptBeforeItsIncidentWaitsForIt) {
   // The journal is swept first here, so its pass meets a comment on an incident the
   // incident pass has not synced yet (with the usual order, one created between the passes).
