@@ -248,7 +248,8 @@ void Sync::process_inbox(std::int64_t inbox_id) {
     // The instance refuses this read for good (an ACL, a table the integration user may not
     // read): retrying would hold up every webhook after it, as events come in order. Bad
     // credentials and rate limits are everyone's problem, and are waited out.
-    if (e.status() < 400 || e.status() == 401 || e.status() == 407 || e.status() == 429) throw;
+    const int status = e.status();
+    if (status < 400 || status >= 500 || status == 401 || status == 407 || status == 429) throw;
     state = "failed";
     detail = e.what();
     note_error(table + "/" + sys_id + ": " + detail);
@@ -415,21 +416,19 @@ Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& l
       apply_waiting_journal(tx, field(r, "sys_id"));
       return a == Applied::unchanged ? Applied::updated : a;
     }
-    {
-      Ticket t;
-      t.queue = settings_.incident_queue;
-      t.kind = "incident";
-      t.subject = field(r, "short_description");
-      if (t.subject.empty()) t.subject = field(r, "number");
-      t.status = status_of_state(field(r, "state"));
-      t.priority = priority_of(r);
-      t.requester = "servicenow";
-      t.external_ref = field(r, "number");
-      if (const auto d = field(r, "description"); !d.empty()) {
-        t.messages.push_back({0, "in", "servicenow:" + field(r, "sys_created_by"), d, "", {}});
-      }
-      ticket = host_.tickets().create(tx, actor_, t);
+    Ticket t;
+    t.queue = settings_.incident_queue;
+    t.kind = "incident";
+    t.subject = field(r, "short_description");
+    if (t.subject.empty()) t.subject = field(r, "number");
+    t.status = status_of_state(field(r, "state"));
+    t.priority = priority_of(r);
+    t.requester = "servicenow";
+    t.external_ref = field(r, "number");
+    if (const auto d = field(r, "description"); !d.empty()) {
+      t.messages.push_back({0, "in", "servicenow:" + field(r, "sys_created_by"), d, "", {}});
     }
+    ticket = host_.tickets().create(tx, actor_, t);
     save_link(tx, "incident", r, ticket->id, {{"theirs", theirs}, {"ours", ours_of(*ticket)}});
     apply_waiting_journal(tx, field(r, "sys_id"));
     return Applied::created;
