@@ -106,6 +106,9 @@ struct Outcome {
     fatal,
   } kind = Kind::ok;
   bool ambiguous = false;  // a write may or may not have been done
+  // No answer came (a time-out, a dropped connection) or a gateway gave up waiting (502, 504):
+  // the instance may still be working on the request, and commit it later.
+  bool may_still_run = false;
   int status = 0;
   std::string message, detail;
   std::string text;  // what happened, for error messages
@@ -263,6 +266,7 @@ struct Client::Impl {
       } else {
         outcome.kind = Outcome::Kind::retry;
         outcome.ambiguous = response.failure == TransportFailure::lost;
+        outcome.may_still_run = outcome.ambiguous;
       }
       return outcome;
     }
@@ -324,6 +328,7 @@ struct Client::Impl {
       case 504:
         outcome.kind = Outcome::Kind::retry;
         outcome.ambiguous = true;
+        outcome.may_still_run = response.status == 502 || response.status == 504;
         return outcome;
       default:
         outcome.kind = Outcome::Kind::fatal;
@@ -881,6 +886,16 @@ Record Client::create_unique(const std::string& table, const Record& fields,
       // any new POST.
       c.prior_attempts = failure.attempts;
       impl_->pause(impl_->backoff(failure.attempts));
+      if (failure.outcome.may_still_run) {
+        // The instance may still be inserting it (a transaction runs on after its client
+        // gives up): a record not there yet may come, so no second POST now. The caller
+        // tries again later (the outbox, after its back-off), looking first.
+        if (auto found = impl_->find_by_key(table, key_field, value)) return std::move(*found);
+        failure.outcome.text += "; no record with " + key_field + " " + quote_text(value) +
+                                " exists yet, and the create may still be running in the "
+                                "instance: not sent again now";
+        throw impl_->error(c, failure.outcome, failure.attempts);
+      }
       last = std::move(failure);
     }
   }

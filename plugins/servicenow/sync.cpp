@@ -775,7 +775,9 @@ void Sync::send(const OutboxMessage& message) {
       patch["short_description"] = ticket->subject;
     }
   }
-  if (link->synced["theirs"].value("correlation_id", "") != ticket->id) {
+  // An incident raised there gets our case number, unless it carries another system's id
+  // already (a monitoring tool's alert): that system finds its incident by it.
+  if (link->synced["theirs"].value("correlation_id", "").empty()) {
     patch["correlation_id"] = ticket->id;
     patch["correlation_display"] = "slmhub";
   }

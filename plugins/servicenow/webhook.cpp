@@ -2,7 +2,9 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <optional>
 #include <string_view>
@@ -109,10 +111,16 @@ void authenticate_webhook(const WebhookSettings& s, const Request& request, Inst
           unauthorized("the timestamp header '" + s.timestamp_header +
                        "' must be epoch seconds, got " + quote_text(stamp));
         }
-        const std::int64_t skew = to_epoch(now) - *seconds;
+        // Wide enough for any two 64-bit values: a timestamp near the limits must not wrap
+        // around into the window.
+        const __int128 skew = static_cast<__int128>(to_epoch(now)) - *seconds;
         if (skew > s.max_skew_seconds || -skew > s.max_skew_seconds) {
-          unauthorized("the timestamp is " + std::to_string(skew) + " s away from now (at most " +
-                       std::to_string(s.max_skew_seconds) + " s): a replay or a clock that is off");
+          const bool near = skew < 1'000'000'000'000 && -skew < 1'000'000'000'000;
+          unauthorized(
+              "the timestamp is " +
+              (near ? std::to_string(static_cast<std::int64_t>(skew)) + " s" : std::string("far")) +
+              " away from now (at most " + std::to_string(s.max_skew_seconds) +
+              " s): a replay or a clock that is off");
         }
         message = stamp + ".";
       }
@@ -184,6 +192,12 @@ InboundChange parse_webhook(const WebhookSettings& s, const std::string& body) {
   if (change.sys_id.empty())
     throw unprocessable("$." + s.sys_id_field + " (the sys_id) is missing");
   if (change.sys_id.size() > 64) throw unprocessable("$." + s.sys_id_field + " is longer than 64");
+  // It becomes a segment of the record's URL: "." or "/" would name another resource.
+  if (!std::all_of(change.sys_id.begin(), change.sys_id.end(),
+                   [](unsigned char c) { return std::isalnum(c) != 0 || c == '_' || c == '-'; })) {
+    throw unprocessable("$." + s.sys_id_field + " " + quote_text(change.sys_id) +
+                        " is not a sys_id (letters, digits, '_' and '-')");
+  }
   if (mod_count.text) {
     auto value = parse_integer(*mod_count.text);
     if (!value || *value < 0) {

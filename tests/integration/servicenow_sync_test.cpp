@@ -684,6 +684,31 @@ TEST_F(ServiceNowSync, AnIncidentCorrelatedWithATicketBringsTheChangesMadeThere)
   EXPECT_EQ(api("GET", "/api/v1/tickets")["tickets"].size(), 1u);
 }
 
+TEST_F(ServiceNowSync, AnotherSystemsCorrelationIdIsLeftAlone) {
+  start_server();
+  hook();
+  const Json incident = sim_->control("POST", "/sim/records/incident",
+                                      {{"short_description", "CPU above 95 %"},
+                                       {"correlation_id", "ALERT-4711"},
+                                       {"correlation_display", "monitoring"},
+                                       {"_user", "monitoring"}})["result"];
+  std::string id;
+  ASSERT_TRUE(eventually([&] {
+    const Json listed = api("GET", "/api/v1/tickets")["tickets"];
+    if (listed.size() == 1) id = listed[0]["id"];
+    return !id.empty();
+  })) << server_->log();
+  // Our change goes out; the monitoring tool's id stays on its incident.
+  api("PATCH", "/api/v1/tickets/" + id, {{"priority", 1}});
+  const std::string sys_id = incident["sys_id"];
+  ASSERT_TRUE(
+      eventually([&] { return records("incident", "sys_id=" + sys_id)[0]["priority"] == "1"; }));
+  const Json now = records("incident", "sys_id=" + sys_id)[0];
+  EXPECT_EQ(now["correlation_id"], "ALERT-4711");
+  EXPECT_EQ(now["correlation_display"], "monitoring");
+  EXPECT_EQ(ticket(id)["external_ref"], incident["number"]);
+}
+
 TEST_F(ServiceNowSync, ACommentSweptBeforeItsIncidentWaitsForIt) {
   // The journal is swept first here, so its pass meets a comment on an incident the
   // incident pass has not synced yet (with the usual order, one created between the passes).

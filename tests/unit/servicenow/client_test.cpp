@@ -676,6 +676,37 @@ TEST(ServiceNowClient, CreateUniqueAfterAConnectionDroppedPastTheCommitLeavesOne
   EXPECT_LE(waits.list().size(), 1u);
 }
 
+TEST(ServiceNowClient, ACreateThatMayStillBeRunningIsNotSentAgainAtOnce) {
+  ServiceNowSim sim;
+  Waits waits;
+  Client client(settings_for(sim, waits));
+  // No answer, and nothing stored yet: the instance may still be inserting it.
+  sim.add_fault({{"kind", "drop"}, {"method", "POST"}, {"path", "/api/now/table/incident"}});
+  const std::string refused = error_of<Error>([&] {
+    client.create_unique("incident", {{"correlation_id", "SLM-INC-46"}, {"short_description", "x"}},
+                         "correlation_id");
+  });
+  EXPECT_NE(refused.find("no record with correlation_id 'SLM-INC-46' exists yet"),
+            std::string::npos)
+      << refused;
+  EXPECT_NE(refused.find("may still be running"), std::string::npos) << refused;
+  EXPECT_EQ(calls(sim.requests()),
+            (std::vector<std::pair<std::string, int>>{{"GET /api/now/table/incident", 200},
+                                                      {"POST /api/now/table/incident", 0},
+                                                      {"GET /api/now/table/incident", 200}}));
+  EXPECT_TRUE(with_key(sim, "SLM-INC-46").empty());
+  // The same after a gateway's time-out.
+  sim.add_fault({{"kind", "status"}, {"status", 504}, {"method", "POST"}});
+  EXPECT_NE(
+      error_of<Error>([&] {
+        client.create_unique("incident", {{"correlation_id", "SLM-INC-46"}}, "correlation_id");
+      }).find("may still be running"),
+      std::string::npos);
+  // Asked again later, it looks first and creates one.
+  client.create_unique("incident", {{"correlation_id", "SLM-INC-46"}}, "correlation_id");
+  EXPECT_EQ(with_key(sim, "SLM-INC-46").size(), 1u);
+}
+
 TEST(ServiceNowClient, CreateUniqueLooksAgainBeforePostingAgain) {
   ServiceNowSim sim;
   Waits waits;

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "signature.hpp"
 #include "slmhub/digest.hpp"
 #include "slmhub/errors.hpp"
@@ -83,6 +85,12 @@ TEST(WebhookAuth, HmacOverTheBodyOrTheTimestampedBody) {
             401);
   EXPECT_EQ(status_of([&] { authenticate_webhook(s, signed_at(to_epoch(kNow) + 301), kNow); }),
             401);
+  // Timestamps at the ends of the range do not wrap around into the window.
+  for (const std::int64_t far :
+       {std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max(),
+        to_epoch(kNow) - std::numeric_limits<std::int64_t>::max()}) {
+    EXPECT_EQ(status_of([&] { authenticate_webhook(s, signed_at(far), kNow); }), 401) << far;
+  }
   // The timestamp is signed: moving it forward breaks the signature.
   auto replayed = signed_at(to_epoch(kNow) - 3600);
   replayed.headers["x-sn-timestamp"] = std::to_string(to_epoch(kNow));
@@ -154,6 +162,13 @@ TEST(WebhookBody, EachRefusalHasItsStatus) {
   EXPECT_EQ(status_of([&] { parse_webhook(s, R"({"sys_id":"a"})"); }), 422);
   EXPECT_EQ(status_of([&] { parse_webhook(s, R"({"table":"sys_user","sys_id":"a"})"); }), 422);
   EXPECT_EQ(status_of([&] { parse_webhook(s, R"({"table":"incident"})"); }), 422);
+  // A sys_id goes into the record's URL: only what a sys_id can be.
+  for (const std::string id : {".", "..", "a/b", "a b", "a?b", "%2e"}) {
+    EXPECT_EQ(
+        status_of([&] { parse_webhook(s, R"({"table":"incident","sys_id":")" + id + R"("})"); }),
+        422)
+        << id;
+  }
   EXPECT_EQ(status_of([&] {
               parse_webhook(s, R"({"table":"incident","sys_id":"a","sys_mod_count":"x"})");
             }),
