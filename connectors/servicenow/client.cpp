@@ -901,7 +901,8 @@ Record Client::create_unique(const std::string& table, const Record& fields,
   }
 }
 
-Record Client::update(const std::string& table, const std::string& sys_id, const Record& fields) {
+Record Client::update(const std::string& table, const std::string& sys_id, const Record& fields,
+                      bool repeatable) {
   check_table(table);
   if (sys_id.empty()) throw std::invalid_argument("ServiceNow update: the sys_id is empty");
   Call c;
@@ -915,7 +916,13 @@ Record Client::update(const std::string& table, const std::string& sys_id, const
                                 ": the field values must be UTF-8");
   }
   c.content_type = kJson;
-  return impl_->single_record(c, impl_->call(c));
+  c.create = !repeatable;
+  try {
+    return impl_->single_record(c, impl_->call(c));
+  } catch (AmbiguousWrite& failure) {
+    failure.outcome.text += "; it may have been applied: not sent again";
+    throw impl_->error(c, failure.outcome, failure.attempts);
+  }
 }
 
 ImportResult Client::import_row(const std::string& staging_table, const Record& row) {

@@ -154,7 +154,11 @@ class Client {
 
   // PATCH /api/now/table/{table}/{sys_id} (idempotent: retried). Returns the record as
   // stored. Error with status 404 when it does not exist.
-  Record update(const std::string& table, const std::string& sys_id, const Record& fields);
+  // `repeatable` false: the PATCH adds something (a comment or work note becomes a journal
+  // entry), so one that may have been applied (no answer, a 5xx) is not sent again; it
+  // fails with Error, and the caller finds out what landed.
+  Record update(const std::string& table, const std::string& sys_id, const Record& fields,
+                bool repeatable = true);
 
   // POST /api/now/import/{staging_table} with one row; the transform map's coalesce field
   // makes a retry update rather than duplicate, so it is retried like a read.

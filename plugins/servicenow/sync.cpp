@@ -168,7 +168,11 @@ void Sync::migrate() {
         "CREATE TABLE servicenow_journal_waiting(sys_id TEXT PRIMARY KEY, incident TEXT NOT "
         "NULL, record TEXT NOT NULL);"
         "CREATE INDEX servicenow_journal_waiting_incident ON "
-        "servicenow_journal_waiting(incident)"}});
+        "servicenow_journal_waiting(incident)"},
+       // Ticket messages in a PATCH not known to have landed: a retry looks for them in the
+       // incident's journal before it sends them again.
+       {4, "ServiceNow comments being sent",
+        "CREATE TABLE servicenow_sending(message BIGINT PRIMARY KEY, at BIGINT NOT NULL)"}});
 }
 
 std::string Sync::receive(const InboundChange& change, const std::string& raw_body) {
@@ -782,20 +786,59 @@ void Sync::send(const OutboxMessage& message) {
     patch["correlation_display"] = "slmhub";
   }
   // Messages written here (not those that came from ServiceNow) go out as comments, once.
-  std::vector<std::int64_t> sent;
-  std::string comments;
+  std::vector<const TicketMessage*> unsent;
   for (const auto& m : ticket->messages) {
     if (m.author.starts_with("servicenow:")) continue;
     if (!host_.store().query("SELECT 1 FROM servicenow_sent WHERE message = ?", {m.id}).empty()) {
       continue;
     }
-    comments += (comments.empty() ? "" : "\n\n") + m.author + ":\n" + m.body;
-    sent.push_back(m.id);
+    unsent.push_back(&m);
   }
-  if (!comments.empty()) patch["comments"] = comments;
-  if (patch.empty()) return;
+  std::vector<std::int64_t> sent;
+  std::string comments;
+  // A comment is not idempotent: an attempt whose answer was lost may have added it. Those
+  // attempted before are looked for among our user's comments on the incident first.
+  std::optional<std::vector<std::string>> there;
+  for (const TicketMessage* m : unsent) {
+    const std::string text = m->author + ":\n" + m->body;
+    sent.push_back(m->id);
+    if (!host_.store()
+             .query("SELECT 1 FROM servicenow_sending WHERE message = ?", {m->id})
+             .empty()) {
+      if (!there) there = our_comments_on(sys_id);
+      if (std::any_of(there->begin(), there->end(),
+                      [&](const std::string& c) { return c.find(text) != std::string::npos; })) {
+        continue;
+      }
+    }
+    comments += (comments.empty() ? "" : "\n\n") + text;
+  }
+  if (!comments.empty()) {
+    patch["comments"] = comments;
+    host_.store().transact([&](Tx& tx) {
+      for (auto m : sent) {
+        tx.exec(
+            "INSERT INTO servicenow_sending(message, at) VALUES (?, ?) ON CONFLICT(message) DO "
+            "NOTHING",
+            {m, to_epoch(host_.clock().now())});
+      }
+    });
+  }
+  const auto mark_sent = [&](Tx& tx) {
+    for (auto m : sent) {
+      tx.exec(
+          "INSERT INTO servicenow_sent(message, ticket, at) VALUES (?, ?, ?) ON "
+          "CONFLICT(message) DO NOTHING",
+          {m, ticket->id, to_epoch(host_.clock().now())});
+      tx.exec("DELETE FROM servicenow_sending WHERE message = ?", {m});
+    }
+  };
+  if (patch.empty()) {
+    if (!sent.empty()) host_.store().transact(mark_sent);
+    return;
+  }
 
-  const Record updated = client_->update("incident", sys_id, patch);
+  const Record updated = client_->update("incident", sys_id, patch, comments.empty());
   host_.store().transact([&](Tx& tx) {
     record_write(tx, "incident", updated);
     Link base = *link;
@@ -816,13 +859,26 @@ void Sync::send(const OutboxMessage& message) {
       // write. Its webhook is dropped as our echo, so they are applied here, like any change.
       apply_incident(tx, updated, base);
     }
-    for (auto m : sent) {
-      tx.exec(
-          "INSERT INTO servicenow_sent(message, ticket, at) VALUES (?, ?, ?) ON "
-          "CONFLICT(message) DO NOTHING",
-          {m, ticket->id, to_epoch(host_.clock().now())});
-    }
+    mark_sent(tx);
   });
+}
+
+std::vector<std::string> Sync::our_comments_on(const std::string& incident_sys_id) {
+  std::vector<std::string> values;
+  const auto plain = [](const std::string& text) {
+    return !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) {
+      return std::isalnum(c) != 0 || c == '_' || c == '-' || c == '.' || c == '@';
+    });
+  };
+  // Only what cannot change the query goes into it; else nothing is known to be there.
+  if (!plain(incident_sys_id) || !plain(settings_.integration_user)) return values;
+  client_->list("sys_journal_field",
+                "element_id=" + incident_sys_id +
+                    "^element=comments^sys_created_by=" + settings_.integration_user,
+                {"value"}, [&](std::vector<Record>&& page) {
+                  for (auto& entry : page) values.push_back(field(entry, "value"));
+                });
+  return values;
 }
 
 std::string Sync::sweep() {

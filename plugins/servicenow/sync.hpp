@@ -118,6 +118,8 @@ class Sync {
   // The synced state to merge an incident we created against when it is first linked to its
   // ticket (found by its correlation_id, or by the create that made it).
   Json synced_as_created(const Record& r, const Ticket& t) const;
+  // The comments our integration user wrote on an incident, as the instance holds them.
+  std::vector<std::string> our_comments_on(const std::string& incident_sys_id);
   // Applies the journal entries that came before their incident was linked.
   void apply_waiting_journal(Tx& tx, const std::string& incident_sys_id);
   // Reads the journal entries of one incident and applies them.

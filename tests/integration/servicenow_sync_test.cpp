@@ -709,6 +709,41 @@ TEST_F(ServiceNowSync, AnotherSystemsCorrelationIdIsLeftAlone) {
   EXPECT_EQ(ticket(id)["external_ref"], incident["number"]);
 }
 
+TEST_F(ServiceNowSync, ACommentWhoseAnswerWasLostIsAddedOnce) {
+  start_server({{"SLMHUB_OUTBOX_INITIAL_BACKOFF_SECONDS", "1"}});
+  hook();
+  const std::string id =
+      api("POST", "/api/v1/tickets", {{"subject", "Redo log switch"}, {"kind", "incident"}})["id"];
+  ASSERT_TRUE(eventually([&] { return !ticket(id).value("external_ref", "").empty(); }))
+      << server_->log();
+  const std::string sys_id = records("incident", "correlation_id=" + id)[0]["sys_id"];
+  // The PATCH carrying the comment is committed there, and its answer is lost.
+  sim_->control("POST", "/sim/faults",
+                {{"kind", "drop"},
+                 {"after_commit", true},
+                 {"count", 1},
+                 {"method", "PATCH"},
+                 {"path", "/api/now/table/incident"}});
+  api("POST", "/api/v1/tickets/" + id + "/messages", {{"body", "Switched at 10:02."}});
+  const auto comments = [&] {
+    int n = 0;
+    for (const auto& e : records("sys_journal_field", "element_id=" + sys_id + "^element=comments"))
+      n += e["value"].get<std::string>().find("Switched at 10:02.") != std::string::npos;
+    return n;
+  };
+  ASSERT_TRUE(eventually([&] { return comments() >= 1; })) << server_->log();
+  // The outbox tried again: it found the comment there and sent nothing more.
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& m : api("GET", "/api/v1/outbox?state=pending")["messages"]) {
+      if (m["channel"] == "servicenow") return false;
+    }
+    return true;
+  })) << server_->log();
+  EXPECT_TRUE(api("GET", "/api/v1/outbox?state=dead")["messages"].empty());
+  EXPECT_EQ(sim_->control("GET", "/sim/faults", Json())["faults"].size(), 0u);  // it did fire
+  EXPECT_EQ(comments(), 1);
+}
+
 TEST_F(ServiceNowSync, ACommentSweptBeforeItsIncidentWaitsForIt) {
   // The journal is swept first here, so its pass meets a comment on an incident the
   // incident pass has not synced yet (with the usual order, one created between the passes).
