@@ -145,6 +145,9 @@ class ServiceNowPlugin : public slmhub::Plugin {
          "tables the sweep reads"},
         {"sweep.since", T::string, "",
          "where the first sweep starts (yyyy-MM-dd HH:mm:ss UTC); empty: from the beginning"},
+        {"inbox.keep_days", T::integer, "30",
+         "days processed webhooks (with their bodies) and the marks of our writes are kept; "
+         "the daily job servicenow.prune deletes older ones"},
         {"sweep.overlap_seconds", T::integer, "120",
          "how far before where the last sweep stopped the next one starts again, for changes "
          "an instance stamped earlier than it committed them"},
@@ -236,6 +239,13 @@ class ServiceNowPlugin : public slmhub::Plugin {
                           "reads what changed in ServiceNow since the last sweep and applies what "
                           "webhooks missed",
                           [&s](const slmhub::JobContext&) { return s.sweep(); }});
+    const std::int64_t keep_days = config.integer("inbox.keep_days", 30);
+    if (keep_days < 0) bad_setting("inbox.keep_days", "must be 0 or more");
+    host.scheduler().add(
+        {"servicenow.prune", "17 3 * * *", "UTC",
+         "deletes processed webhooks and marks of our writes older than "
+         "plugins.servicenow.inbox.keep_days",
+         [&s, keep_days](const slmhub::JobContext&) { return s.prune(keep_days); }});
     register_routes(host);
   }
 

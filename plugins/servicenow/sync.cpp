@@ -948,6 +948,21 @@ std::string Sync::sweep() {
   return outcome;
 }
 
+std::string Sync::prune(std::int64_t keep_days) {
+  const std::int64_t cutoff = to_epoch(host_.clock().now()) - keep_days * 86400;
+  std::int64_t inbox = 0, writes = 0;
+  host_.store().transact([&](Tx& tx) {
+    // A webhook that comes again later is stored and processed like any: its version is
+    // found applied (or read again), so nothing depends on the rows deleted here.
+    inbox = tx.exec("DELETE FROM servicenow_inbox WHERE state <> 'pending' AND processed_at <= ?",
+                    {cutoff});
+    // An echo of a write this old is found applied by its version instead.
+    writes = tx.exec("DELETE FROM servicenow_writes WHERE at <= ?", {cutoff});
+  });
+  return std::to_string(inbox) + " inbox rows and " + std::to_string(writes) +
+         " write marks older than " + std::to_string(keep_days) + " days deleted";
+}
+
 std::int64_t Sync::apply_page(const std::string& table, const std::vector<Record>& page,
                               const Cursor& after) {
   // The cursor moves in the transaction that applies the page, so a sweep that stops (an

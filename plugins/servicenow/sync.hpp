@@ -98,6 +98,8 @@ class Sync {
 
   // One sweep over every table; returns the job's one-line outcome.
   std::string sweep();
+  // Deletes inbox rows processed, and marks of our writes made, more than `keep_days` ago.
+  std::string prune(std::int64_t keep_days);
 
   Json status() const;
   Json conflicts(std::int64_t limit) const;

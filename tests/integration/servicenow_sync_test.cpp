@@ -744,6 +744,37 @@ TEST_F(ServiceNowSync, ACommentWhoseAnswerWasLostIsAddedOnce) {
   EXPECT_EQ(comments(), 1);
 }
 
+TEST_F(ServiceNowSync, ProcessedWebhooksAndWriteMarksAreDeletedAfterTheirDays) {
+  start_server({{"SLMHUB_PLUGINS_SERVICENOW_INBOX_KEEP_DAYS", "0"}});
+  hook();
+  sim_->control("POST", "/sim/records/incident",
+                {{"short_description", "Kept for a day"}, {"_user", "jdoe"}});
+  std::string id;
+  ASSERT_TRUE(eventually([&] {
+    const Json listed = api("GET", "/api/v1/tickets")["tickets"];
+    if (listed.size() == 1) id = listed[0]["id"];
+    return !id.empty();
+  })) << status().dump();
+  // Our write back (the correlation_id) is marked, so that its webhook is an echo; that
+  // webhook is stored too when it overtakes the mark.
+  ASSERT_TRUE(eventually([&] { return !records("incident", "correlation_id=" + id).empty(); }));
+  int processed = 0;
+  ASSERT_TRUE(eventually([&] {
+    const Json hook = sim_->control("GET", "/sim/webhook", Json());
+    if (hook["pending"] != 0 || hook["delivered"] != hook["events"]) return false;
+    const Json inbox = status()["inbox"];
+    processed = 0;
+    for (const auto& [state, n] : inbox.items()) processed += n.get<int>();
+    return processed >= 1 && !inbox.contains("pending");
+  })) << status().dump();
+  const Json run = api("POST", "/api/v1/jobs/servicenow.prune/run");
+  EXPECT_EQ(run["output"],
+            std::to_string(processed) + " inbox rows and 1 write marks older than 0 days deleted")
+      << run.dump();
+  EXPECT_TRUE(status()["inbox"].empty()) << status().dump();
+  EXPECT_EQ(ticket(id)["subject"], "Kept for a day");
+}
+
 TEST_F(ServiceNowSync, ACommentSweptBeforeItsIncidentWaitsForIt) {
   // The journal is swept first here, so its pass meets a comment on an incident the
   // incident pass has not synced yet (with the usual order, one created between the passes).
