@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdio>
 #include <fstream>
 #include <future>
 #include <mutex>
@@ -149,11 +150,41 @@ void read_envelope(const std::string& body, Outcome& outcome) {
   }
 }
 
-std::optional<std::chrono::seconds> parse_retry_after(const std::string& text) {
+// An HTTP-date in its preferred form (RFC 9110 §5.6.7, "Sun, 06 Nov 1994 08:49:37 GMT") as
+// epoch seconds; the obsolete forms are left to the back-off.
+std::optional<std::int64_t> parse_http_date(const std::string& text) {
+  static constexpr std::string_view kMonths = "JanFebMarAprMayJunJulAugSepOctNovDec";
+  char weekday[4] = {}, month[4] = {};
+  int day = 0, year = 0, hour = 0, minute = 0, second = 0, used = 0;
+  if (text.size() != 29 ||
+      std::sscanf(text.c_str(), "%3[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d GMT%n", weekday, &day,
+                  month, &year, &hour, &minute, &second, &used) != 7 ||
+      used != 29) {
+    return std::nullopt;
+  }
+  const auto at = kMonths.find(month);
+  if (at == std::string_view::npos || at % 3 != 0) return std::nullopt;
+  char glide[20];
+  std::snprintf(glide, sizeof glide, "%04d-%02d-%02d %02d:%02d:%02d", year,
+                static_cast<int>(at / 3 + 1), day, hour, minute, second);
+  try {
+    return parse_glide_datetime(glide);
+  } catch (const std::invalid_argument&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<std::chrono::seconds> parse_retry_after(const std::string& text,
+                                                      std::chrono::system_clock::time_point now) {
   std::int64_t seconds = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), seconds);
   if (text.empty() || error != std::errc() || end != text.data() + text.size() || seconds < 0) {
-    return std::nullopt;  // an HTTP-date, or nonsense: the back-off decides
+    // A date (a proxy's 503 says when to come back), or nonsense: then the back-off decides.
+    const auto date = parse_http_date(text);
+    if (!date) return std::nullopt;
+    seconds = std::max<std::int64_t>(
+        0,
+        *date - std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
   }
   return std::chrono::seconds(std::min<std::int64_t>(seconds, 365LL * 24 * 3600));
 }
@@ -320,7 +351,8 @@ struct Client::Impl {
         // from a proxy after the instance did the work).
         outcome.kind = Outcome::Kind::retry;
         outcome.ambiguous = response.status == 503;
-        outcome.retry_after = parse_retry_after(response.retry_after);
+        outcome.retry_after =
+            parse_retry_after(response.retry_after, std::chrono::system_clock::now());
         return outcome;
       case 408:
       case 500:
@@ -352,6 +384,17 @@ struct Client::Impl {
         } else {
           request.basic_auth = true;
         }
+      }
+      // A hold longer than the back-off cap (a Retry-After of an hour) is not sat out by
+      // every caller in turn: each hears at once, and the instance is left alone meanwhile.
+      if (const auto held = budget.held_until();
+          held > waited_until && held - Clock::now() > settings.backoff_cap) {
+        const auto left = std::chrono::ceil<std::chrono::seconds>(held - Clock::now());
+        throw Error(where_text(call.where) +
+                        ": not sent: the instance asked for a pause (Retry-After) that lasts " +
+                        std::to_string(left.count()) + " s more, longer than the back-off cap of " +
+                        std::to_string(settings.backoff_cap.count()) + " ms",
+                    429, "", "");
       }
       HttpResponse response;
       {
@@ -392,6 +435,8 @@ struct Client::Impl {
           outcome.text += "; Retry-After asks for " + std::to_string(outcome.retry_after->count()) +
                           " s, longer than the back-off cap of " +
                           std::to_string(settings.backoff_cap.count()) + " ms";
+          // Every caller hears of it, not only this one.
+          budget.hold_until(Clock::now() + wait);
           throw error(call, outcome, attempts);
         }
         // Every caller of this instance waits, not only this one.

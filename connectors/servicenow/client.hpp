@@ -45,7 +45,8 @@ struct ClientSettings {
   // Full-jitter exponential back-off between attempts: a wait drawn uniformly from 0 to
   // min(backoff_cap, backoff_base * 2^(failures - 1)). A 429 or 503 with Retry-After waits
   // exactly that long instead (holding every caller of the instance); a Retry-After longer
-  // than backoff_cap fails the request at once rather than block a thread for it.
+  // than backoff_cap fails the request at once rather than block a thread for it, and every
+  // request after it too until it is over.
   std::chrono::milliseconds backoff_base{250};
   std::chrono::milliseconds backoff_cap{30000};
   int max_concurrency = 4;  // requests in flight to this instance, all callers together

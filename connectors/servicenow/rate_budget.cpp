@@ -36,4 +36,9 @@ RateBudget::Clock::time_point RateBudget::hold_until(Clock::time_point until) {
   return hold_;
 }
 
+RateBudget::Clock::time_point RateBudget::held_until() {
+  std::lock_guard lock(mutex_);
+  return hold_;
+}
+
 }  // namespace slmhub::servicenow

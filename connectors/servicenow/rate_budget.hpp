@@ -27,6 +27,8 @@ class RateBudget {
 
   // No request starts before `until`; returns the end of the hold now in force.
   Clock::time_point hold_until(Clock::time_point until);
+  // The end of the hold in force (a time past when there is none).
+  Clock::time_point held_until();
 
  private:
   const int requests_per_second_;

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <ctime>
 #include <mutex>
 #include <set>
 #include <string>
@@ -442,6 +443,37 @@ TEST(ServiceNowClient, TooManyRequestsWaitsExactlyRetryAfter) {
   ASSERT_EQ(w.size(), 4u);
   EXPECT_GT(w[3], milliseconds(0));
   EXPECT_LE(w[3], milliseconds(2000));
+  // The hour holds every later request too: each fails at once, and the instance hears
+  // nothing until it is over.
+  const std::size_t asked = sim.requests().size();
+  const std::string held = error_of<Error>([&] { client.get("incident", id); });
+  EXPECT_TRUE(held.starts_with("ServiceNow " + sim.base_url() + "/api/now/table/incident/" + id +
+                               ": not sent: the instance asked for a pause (Retry-After) that "
+                               "lasts 3"))
+      << held;
+  EXPECT_TRUE(held.ends_with(" s more, longer than the back-off cap of 3000 ms")) << held;
+  EXPECT_EQ(sim.requests().size(), asked);
+  EXPECT_EQ(waits.list().size(), 4u);
+}
+
+TEST(ServiceNowClient, RetryAfterAsADateIsWaitedUntil) {
+  ServiceNowSim sim;
+  Waits waits;
+  const std::string id = text(sim.create("incident", {{"short_description", "x"}}).at("sys_id"));
+  ClientSettings settings = settings_for(sim, waits);
+  settings.backoff_cap = milliseconds(5000);
+  Client client(settings);
+  // As a proxy in front of the instance may send it.
+  const std::time_t in_two = std::time(nullptr) + 2;
+  std::tm utc{};
+  gmtime_r(&in_two, &utc);
+  char date[64];
+  std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &utc);
+  sim.add_fault({{"kind", "status"}, {"status", 503}, {"headers", {{"Retry-After", date}}}});
+  EXPECT_TRUE(client.get("incident", id).has_value());
+  ASSERT_EQ(waits.list().size(), 1u) << date;
+  EXPECT_GE(waits.list()[0], milliseconds(1000)) << date;
+  EXPECT_LE(waits.list()[0], milliseconds(2000)) << date;
 }
 
 // Real time: an instance allowing 4 requests a second, a client budget of 6 a second and 2 at
