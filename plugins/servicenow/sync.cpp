@@ -1,6 +1,7 @@
 #include "sync.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <charconv>
 
@@ -65,9 +66,13 @@ int priority_of(const Record& r) {
 struct SyncedField {
   const char* theirs;
   const char* ours;
+  // What a PATCH of the group writes (the instance computes priority from impact and urgency).
+  std::array<const char*, 2> written;
 };
 constexpr SyncedField kSyncedFields[] = {
-    {"state", "status"}, {"priority", "priority"}, {"short_description", "subject"}};
+    {"state", "status", {"state", nullptr}},
+    {"priority", "priority", {"impact", "urgency"}},
+    {"short_description", "subject", {"short_description", nullptr}}};
 Json ours_of(const Ticket& t) {
   return {{"status", t.status}, {"priority", t.priority}, {"subject", t.subject}};
 }
@@ -284,8 +289,8 @@ std::vector<std::string> Sync::fields_of(const std::string& table) const {
                                            "sys_updated_by", "sys_created_on", "sys_created_by"};
   std::vector<std::string> specific;
   if (table == "incident") {
-    specific = {"number",    "short_description", "description",     "state",
-                "priority",  "correlation_id",    "opened_at",       "resolved_at",
+    specific = {"number",    "short_description", "description",     "state",     "priority",
+                "impact",    "urgency",           "correlation_id",  "opened_at", "resolved_at",
                 "closed_at", "cmdb_ci",           "business_service"};
     if (!settings_.outage_field.empty()) specific.push_back(settings_.outage_field);
   } else if (table == "cmdb_ci_outage") {
@@ -459,18 +464,29 @@ Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& l
   const Json our_now = ours_of(*ticket);
   // Written there by our integration user, and not recorded as our write (apply() drops those
   // as echoes): back before the send that wrote it was recorded (the instance's webhook can
-  // overtake it), so `synced` does not know what it sent yet either. A send writes only the
-  // fields changed here since the last sync, so only those can be its values: they are ours
-  // from an earlier moment, and the ticket's values stand and go out again where they differ,
-  // whatever the clocks say (they tick in seconds). Any other field changed there was changed
-  // by someone else before our write, and is applied like any change.
+  // overtake it). The send noted what it was writing (`sending`) before it wrote: a group
+  // holding those values is ours, from an earlier moment, and the ticket's values stand and
+  // go out again where they differ, whatever the clocks say (they tick in seconds). Any other
+  // group changed there was changed by someone else before our write, and is applied like
+  // any change. Without a note (a link from before notes), a send writes only the groups
+  // changed here since the last sync, so those are taken as ours.
   const bool ours_echoed = !settings_.integration_user.empty() &&
                            field(r, "sys_updated_by") == settings_.integration_user;
+  const Json sending = synced.value("sending", Json::object());
+  const auto ours_in_record = [&](const Group& g, bool ours_changed) {
+    if (!ours_echoed) return false;
+    if (sending.empty()) return ours_changed;
+    for (const char* w : g.written) {
+      if (w != nullptr && (!sending.contains(w) || sending[w] != field(r, w))) return false;
+    }
+    return true;
+  };
   for (const auto& g : groups) {
     if (synced_theirs.value(g.theirs, Json()) == theirs[g.theirs]) continue;  // not changed there
     const bool ours_changed = synced_ours.value(g.ours, Json()) != our_now[g.ours];
-    if (ours_echoed && ours_changed) {
+    if (ours_in_record(g, ours_changed)) {
       synced_theirs[g.theirs] = theirs[g.theirs];
+      synced_ours[g.ours] = g.mapped;
       if (our_now[g.ours] != g.mapped) ours_won = true;
       continue;
     }
@@ -813,17 +829,7 @@ void Sync::send(const OutboxMessage& message) {
     }
     comments += (comments.empty() ? "" : "\n\n") + text;
   }
-  if (!comments.empty()) {
-    patch["comments"] = comments;
-    host_.store().transact([&](Tx& tx) {
-      for (auto m : sent) {
-        tx.exec(
-            "INSERT INTO servicenow_sending(message, at) VALUES (?, ?) ON CONFLICT(message) DO "
-            "NOTHING",
-            {m, to_epoch(host_.clock().now())});
-      }
-    });
-  }
+  if (!comments.empty()) patch["comments"] = comments;
   const auto mark_sent = [&](Tx& tx) {
     for (auto m : sent) {
       tx.exec(
@@ -838,23 +844,50 @@ void Sync::send(const OutboxMessage& message) {
     return;
   }
 
+  // What goes out is noted first. This write's webhook can be applied before the write is
+  // recorded, and tells our values from someone else's by the note on the link; a retry
+  // after an answer that was lost looks for the noted messages among the comments.
+  Json sending = Json::object();
+  for (const auto& f : sent_fields) {
+    for (const char* w : f.written) {
+      if (w != nullptr) sending[w] = patch.at(w);
+    }
+  }
+  if (!sending.empty() || !comments.empty()) {
+    host_.store().transact([&](Tx& tx) {
+      if (auto current = link_by_sys_id(tx, "incident", sys_id); current && !sending.empty()) {
+        current->synced["sending"] = sending;
+        tx.exec("UPDATE servicenow_links SET synced = ? WHERE tbl = 'incident' AND sys_id = ?",
+                {current->synced.dump(), sys_id});
+      }
+      if (comments.empty()) return;
+      for (auto m : sent) {
+        tx.exec(
+            "INSERT INTO servicenow_sending(message, at) VALUES (?, ?) ON CONFLICT(message) DO "
+            "NOTHING",
+            {m, to_epoch(host_.clock().now())});
+      }
+    });
+  }
   const Record updated = client_->update("incident", sys_id, patch, comments.empty());
   host_.store().transact([&](Tx& tx) {
     record_write(tx, "incident", updated);
     Link base = *link;
     if (auto current = link_by_sys_id(tx, "incident", sys_id)) base = std::move(*current);
-    // What this PATCH wrote is in step on both sides now.
-    const Json theirs = theirs_of(updated);
-    for (const auto& f : sent_fields) {
-      base.synced["theirs"][f.theirs] = theirs[f.theirs];
-      base.synced["ours"][f.ours] = our_now[f.ours];
-    }
-    base.synced["theirs"]["correlation_id"] = theirs["correlation_id"];
+    base.synced.erase("sending");
     if (base.mod_count >= integer_or(field(updated, "sys_mod_count"), 0)) {
-      // A later version, which holds this write, was applied already (its webhook came first).
+      // A version holding this write was applied already (its webhook came first), and
+      // synced what it wrote: the values read before the write are older than that.
       tx.exec("UPDATE servicenow_links SET synced = ? WHERE tbl = 'incident' AND sys_id = ?",
               {base.synced.dump(), sys_id});
     } else {
+      // What this PATCH wrote is in step on both sides now.
+      const Json theirs = theirs_of(updated);
+      for (const auto& f : sent_fields) {
+        base.synced["theirs"][f.theirs] = theirs[f.theirs];
+        base.synced["ours"][f.ours] = our_now[f.ours];
+      }
+      base.synced["theirs"]["correlation_id"] = theirs["correlation_id"];
       // The record we get back may hold changes made there since the last sync, before this
       // write. Its webhook is dropped as our echo, so they are applied here, like any change.
       apply_incident(tx, updated, base);

@@ -257,6 +257,47 @@ TEST_F(ServiceNowSync, AChangeThereThatOurWriteCarriesIsAppliedNotDroppedAsAnEch
   EXPECT_EQ(ticket(id)["priority"], 1);
 }
 
+TEST_F(ServiceNowSync, AChangeBackMadeWhileOurWriteIsUnderWayIsNotLost) {
+  start_server();
+  hook();
+  const std::string id = api("POST", "/api/v1/tickets",
+                             {{"subject", "Listener restarts"}, {"kind", "incident"}})["id"];
+  ASSERT_TRUE(eventually([&] { return !ticket(id).value("external_ref", "").empty(); }))
+      << server_->log();
+  const std::string sys_id = records("incident", "correlation_id=" + id)[0]["sys_id"];
+  const auto settled = [&] {
+    const Json hook = sim_->control("GET", "/sim/webhook", Json());
+    if (hook["pending"] != 0 || hook["delivered"] != hook["events"]) return false;
+    for (const auto& m : api("GET", "/api/v1/outbox?state=pending")["messages"]) {
+      if (m["channel"] == "servicenow") return false;
+    }
+    return !status()["inbox"].contains("pending");
+  };
+  ASSERT_TRUE(eventually(settled)) << status().dump();
+  // Our next write's answer comes 2 s late, and its webhook is held back for 1 s: the
+  // webhook is applied after the ticket changed back, before the write is recorded.
+  hook({{"reorder", 2}, {"flush_ms", 1000}});
+  sim_->control("POST", "/sim/faults",
+                {{"kind", "slow"},
+                 {"delay_ms", 2000},
+                 {"count", 1},
+                 {"method", "PATCH"},
+                 {"path", "/api/now/table/incident"}});
+  api("PATCH", "/api/v1/tickets/" + id, {{"status", "open"}});
+  ASSERT_TRUE(
+      eventually([&] { return records("incident", "sys_id=" + sys_id)[0]["state"] == "2"; }));
+  api("PATCH", "/api/v1/tickets/" + id, {{"status", "new"}});
+  // The webhook's "In Progress" is recognised as what we sent, so the change back stands and
+  // goes out.
+  ASSERT_TRUE(eventually([&] {
+    return records("incident", "sys_id=" + sys_id)[0]["state"] == "1";
+  })) << ticket(id).dump()
+      << server_->log();
+  ASSERT_TRUE(eventually(settled)) << status().dump();
+  EXPECT_EQ(ticket(id)["status"], "new");
+  EXPECT_EQ(records("incident", "sys_id=" + sys_id)[0]["state"], "1");
+}
+
 TEST_F(ServiceNowSync, DuplicatedAndReorderedWebhooksGiveOneCorrectFinalState) {
   start_server();
   hook({{"duplicates", 2}, {"reorder", 4}, {"flush_ms", 100}});
