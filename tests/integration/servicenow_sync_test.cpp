@@ -268,7 +268,8 @@ TEST_F(ServiceNowSync, AChangeBackMadeWhileOurWriteIsUnderWayIsNotLost) {
   const auto settled = [&] {
     const Json hook = sim_->control("GET", "/sim/webhook", Json());
     if (hook["pending"] != 0 || hook["delivered"] != hook["events"]) return false;
-    for (const auto& m : api("GET", "/api/v1/outbox?state=pending")["messages"]) {
+    const Json pending = api("GET", "/api/v1/outbox?state=pending");
+    for (const auto& m : pending["messages"]) {
       if (m["channel"] == "servicenow") return false;
     }
     return !status()["inbox"].contains("pending");
@@ -775,7 +776,8 @@ TEST_F(ServiceNowSync, ACommentWhoseAnswerWasLostIsAddedOnce) {
   ASSERT_TRUE(eventually([&] { return comments() >= 1; })) << server_->log();
   // The outbox tried again: it found the comment there and sent nothing more.
   ASSERT_TRUE(eventually([&] {
-    for (const auto& m : api("GET", "/api/v1/outbox?state=pending")["messages"]) {
+    const Json pending = api("GET", "/api/v1/outbox?state=pending");
+    for (const auto& m : pending["messages"]) {
       if (m["channel"] == "servicenow") return false;
     }
     return true;
