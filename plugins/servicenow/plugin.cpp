@@ -182,7 +182,13 @@ class ServiceNowPlugin : public slmhub::Plugin {
     sync.sweep_since = config.string("sweep.since");
     if (!sync.sweep_since.empty()) sn::parse_glide_datetime(sync.sweep_since);
     sync.sweep_overlap_seconds = config.integer("sweep.overlap_seconds", 120);
-    if (sync.sweep_overlap_seconds < 0) bad_setting("sweep.overlap_seconds", "must be 0 or more");
+    if (sync.sweep_overlap_seconds < 0 || sync.sweep_overlap_seconds > 86400) {
+      bad_setting("sweep.overlap_seconds", "must be from 0 to 86400 (a day)");
+    }
+    const std::int64_t keep_days = config.integer("inbox.keep_days", 30);
+    if (keep_days < 0 || keep_days > 36500) {
+      bad_setting("inbox.keep_days", "must be from 0 to 36500 (a hundred years)");
+    }
 
     std::shared_ptr<sn::Client> client;
     if (const auto url = config.string("instance.url"); !url.empty()) {
@@ -239,8 +245,6 @@ class ServiceNowPlugin : public slmhub::Plugin {
                           "reads what changed in ServiceNow since the last sweep and applies what "
                           "webhooks missed",
                           [&s](const slmhub::JobContext&) { return s.sweep(); }});
-    const std::int64_t keep_days = config.integer("inbox.keep_days", 30);
-    if (keep_days < 0) bad_setting("inbox.keep_days", "must be 0 or more");
     host.scheduler().add(
         {"servicenow.prune", "17 3 * * *", "UTC",
          "deletes processed webhooks and marks of our writes older than "
