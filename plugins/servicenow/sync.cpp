@@ -73,6 +73,13 @@ constexpr SyncedField kSyncedFields[] = {
     {"state", "status", {"state", nullptr}},
     {"priority", "priority", {"impact", "urgency"}},
     {"short_description", "subject", {"short_description", nullptr}}};
+// Whether `text` can go into an encoded query without changing it (no '^', '=', spaces...).
+bool query_safe(const std::string& text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) {
+    return std::isalnum(c) != 0 || c == '_' || c == '-' || c == '.' || c == '@';
+  });
+}
+
 Json ours_of(const Ticket& t) {
   return {{"status", t.status}, {"priority", t.priority}, {"subject", t.subject}};
 }
@@ -219,6 +226,11 @@ void Sync::process_inbox(std::int64_t inbox_id) {
   if (rows.empty() || rows[0].text(2) != "pending") return;
   const std::string table = rows[0].text(0), sys_id = rows[0].text(1);
   std::string state, detail;
+  const auto failed = [&](const std::exception& e) {
+    state = "failed";
+    detail = e.what();
+    note_error(table + "/" + sys_id + ": " + detail);
+  };
   // A version applied already (the webhook came twice, or a sweep was first) needs no read.
   if (const auto version = integer_of(rows[0].text(3))) {
     const auto applied = host_.store().query(kAppliedVersionSql, {table, sys_id});
@@ -250,18 +262,14 @@ void Sync::process_inbox(std::int64_t inbox_id) {
       }
     }
   } catch (const Problem& e) {  // the record breaks a rule of ours: keep it and say why
-    state = "failed";
-    detail = e.what();
-    note_error(table + "/" + sys_id + ": " + detail);
+    failed(e);
   } catch (const Error& e) {
     // The instance refuses this read for good (an ACL, a table the integration user may not
     // read): retrying would hold up every webhook after it, as events come in order. Bad
     // credentials and rate limits are everyone's problem, and are waited out.
     const int status = e.status();
     if (status < 400 || status >= 500 || status == 401 || status == 407 || status == 429) throw;
-    state = "failed";
-    detail = e.what();
-    note_error(table + "/" + sys_id + ": " + detail);
+    failed(e);
   }
   host_.store().transact([&](Tx& tx) {
     tx.exec("UPDATE servicenow_inbox SET state = ?, detail = ?, processed_at = ? WHERE id = ?",
@@ -270,12 +278,7 @@ void Sync::process_inbox(std::int64_t inbox_id) {
 }
 
 void Sync::apply_journal_of(const std::string& incident_sys_id) {
-  // A sys_id goes into the query only when it cannot change it.
-  if (incident_sys_id.empty() ||
-      !std::all_of(incident_sys_id.begin(), incident_sys_id.end(),
-                   [](unsigned char c) { return std::isalnum(c) != 0; })) {
-    return;
-  }
+  if (!query_safe(incident_sys_id)) return;
   client_->list("sys_journal_field",
                 "element_id=" + incident_sys_id + "^name=incident^ORDERBYsys_created_on",
                 fields_of("sys_journal_field"), [&](std::vector<Record>&& page) {
@@ -448,14 +451,7 @@ Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& l
     save_link(tx, "incident", r, link->local_id, synced);
     return Applied::unchanged;
   }
-  struct Group : SyncedField {
-    Json mapped;  // their value in our terms
-  };
-  const Group groups[] = {
-      {kSyncedFields[0], status_of_state(field(r, "state"))},
-      {kSyncedFields[1], priority_of(r)},
-      {kSyncedFields[2], field(r, "short_description")},
-  };
+  const Json mapped = ours_in(r);  // their values in our terms
   const Instant their_time =
       glide_instant(field(r, "sys_updated_on")).value_or(host_.clock().now());
   bool changed = false, ours_won = false;
@@ -473,7 +469,7 @@ Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& l
   const bool ours_echoed = !settings_.integration_user.empty() &&
                            field(r, "sys_updated_by") == settings_.integration_user;
   const Json sending = synced.value("sending", Json::object());
-  const auto ours_in_record = [&](const Group& g, bool ours_changed) {
+  const auto ours_in_record = [&](const SyncedField& g, bool ours_changed) {
     if (!ours_echoed) return false;
     if (sending.empty()) return ours_changed;
     for (const char* w : g.written) {
@@ -481,23 +477,24 @@ Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& l
     }
     return true;
   };
-  for (const auto& g : groups) {
+  for (const auto& g : kSyncedFields) {
     if (synced_theirs.value(g.theirs, Json()) == theirs[g.theirs]) continue;  // not changed there
+    const Json& value = mapped[g.ours];  // theirs, in our terms
     const bool ours_changed = synced_ours.value(g.ours, Json()) != our_now[g.ours];
     if (ours_in_record(g, ours_changed)) {
       synced_theirs[g.theirs] = theirs[g.theirs];
-      synced_ours[g.ours] = g.mapped;
-      if (our_now[g.ours] != g.mapped) ours_won = true;
+      synced_ours[g.ours] = value;
+      if (our_now[g.ours] != value) ours_won = true;
       continue;
     }
-    if (ours_changed && our_now[g.ours] != g.mapped) {
+    if (ours_changed && our_now[g.ours] != value) {
       // Both sides changed the field since the last sync: the later writer wins.
       const bool theirs_win = their_time >= ticket->updated_at;
       tx.exec(
           "INSERT INTO servicenow_conflicts(tbl, sys_id, local_id, field, ours, theirs, winner, "
           "at) VALUES ('incident', ?, ?, ?, ?, ?, ?, ?)",
           {field(r, "sys_id"), ticket->id, std::string(g.ours), our_now[g.ours].dump(),
-           g.mapped.dump(), std::string(theirs_win ? "servicenow" : "slmhub"),
+           value.dump(), std::string(theirs_win ? "servicenow" : "slmhub"),
            to_epoch(host_.clock().now())});
       if (!theirs_win) {
         synced_theirs[g.theirs] = theirs[g.theirs];
@@ -505,11 +502,11 @@ Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& l
         continue;
       }
     }
-    if (std::string(g.ours) == "status") ticket->status = g.mapped.get<std::string>();
-    if (std::string(g.ours) == "priority") ticket->priority = g.mapped.get<int>();
-    if (std::string(g.ours) == "subject") ticket->subject = g.mapped.get<std::string>();
+    if (std::string(g.ours) == "status") ticket->status = value.get<std::string>();
+    if (std::string(g.ours) == "priority") ticket->priority = value.get<int>();
+    if (std::string(g.ours) == "subject") ticket->subject = value.get<std::string>();
     synced_theirs[g.theirs] = theirs[g.theirs];
-    synced_ours[g.ours] = g.mapped;
+    synced_ours[g.ours] = value;
     changed = true;
   }
   synced_theirs["correlation_id"] = theirs["correlation_id"];
@@ -567,14 +564,16 @@ Applied Sync::apply_journal(Tx& tx, const Record& r) {
   return Applied::created;
 }
 
+Json Sync::ours_in(const Record& r) const {
+  return {{"status", status_of_state(field(r, "state"))},
+          {"priority", priority_of(r)},
+          {"subject", field(r, "short_description")}};
+}
+
 Json Sync::synced_as_created(const Record& r, const Ticket& t) const {
   if (field(r, "sys_updated_by") == settings_.integration_user) {
     // Still as we wrote it: its values are what we sent, in our terms.
-    return {{"theirs", theirs_of(r)},
-            {"ours",
-             {{"status", status_of_state(field(r, "state"))},
-              {"priority", priority_of(r)},
-              {"subject", field(r, "short_description")}}}};
+    return {{"theirs", theirs_of(r)}, {"ours", ours_in(r)}};
   }
   // Written there since: what our create sent, from the ticket (a change here since then
   // goes out with the ticket's own event).
@@ -745,12 +744,7 @@ void Sync::send(const OutboxMessage& message) {
       record_write(tx, "incident", created);
       // The first message went as the description, whoever links the incident: the webhook
       // of this create can have linked it already (by its correlation_id).
-      if (!ticket->messages.empty()) {
-        tx.exec(
-            "INSERT INTO servicenow_sent(message, ticket, at) VALUES (?, ?, ?) ON "
-            "CONFLICT(message) DO NOTHING",
-            {ticket->messages.front().id, ticket->id, to_epoch(host_.clock().now())});
-      }
+      if (!ticket->messages.empty()) note_sent(tx, ticket->messages.front().id, ticket->id);
       if (link_by_sys_id(tx, "incident", field(created, "sys_id"))) return;
       if (field(created, "sys_updated_by") != settings_.integration_user) {
         // Found, not created (the create's answer was lost), and changed there since.
@@ -831,13 +825,7 @@ void Sync::send(const OutboxMessage& message) {
   }
   if (!comments.empty()) patch["comments"] = comments;
   const auto mark_sent = [&](Tx& tx) {
-    for (auto m : sent) {
-      tx.exec(
-          "INSERT INTO servicenow_sent(message, ticket, at) VALUES (?, ?, ?) ON "
-          "CONFLICT(message) DO NOTHING",
-          {m, ticket->id, to_epoch(host_.clock().now())});
-      tx.exec("DELETE FROM servicenow_sending WHERE message = ?", {m});
-    }
+    for (auto m : sent) note_sent(tx, m, ticket->id);
   };
   if (patch.empty()) {
     if (!sent.empty()) host_.store().transact(mark_sent);
@@ -896,15 +884,18 @@ void Sync::send(const OutboxMessage& message) {
   });
 }
 
+void Sync::note_sent(Tx& tx, std::int64_t message, const std::string& ticket) {
+  tx.exec(
+      "INSERT INTO servicenow_sent(message, ticket, at) VALUES (?, ?, ?) ON CONFLICT(message) DO "
+      "NOTHING",
+      {message, ticket, to_epoch(host_.clock().now())});
+  tx.exec("DELETE FROM servicenow_sending WHERE message = ?", {message});
+}
+
 std::vector<std::string> Sync::our_comments_on(const std::string& incident_sys_id) {
   std::vector<std::string> values;
-  const auto plain = [](const std::string& text) {
-    return !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) {
-      return std::isalnum(c) != 0 || c == '_' || c == '-' || c == '.' || c == '@';
-    });
-  };
   // Only what cannot change the query goes into it; else nothing is known to be there.
-  if (!plain(incident_sys_id) || !plain(settings_.integration_user)) return values;
+  if (!query_safe(incident_sys_id) || !query_safe(settings_.integration_user)) return values;
   client_->list("sys_journal_field",
                 "element_id=" + incident_sys_id +
                     "^element=comments^sys_created_by=" + settings_.integration_user,

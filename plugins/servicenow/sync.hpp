@@ -117,9 +117,13 @@ class Sync {
   // its CI's service from opened_at to resolved_at.
   void record_incident_outage(Tx& tx, const Record& r);
   Applied apply_journal(Tx& tx, const Record& r);
+  // An incident's synced field groups in our terms, as ours_of gives a ticket's.
+  Json ours_in(const Record& r) const;
   // The synced state to merge an incident we created against when it is first linked to its
   // ticket (found by its correlation_id, or by the create that made it).
   Json synced_as_created(const Record& r, const Ticket& t) const;
+  // Marks a ticket message as sent (no longer only being sent).
+  void note_sent(Tx& tx, std::int64_t message, const std::string& ticket);
   // The comments our integration user wrote on an incident, as the instance holds them.
   std::vector<std::string> our_comments_on(const std::string& incident_sys_id);
   // Applies the journal entries that came before their incident was linked.
