@@ -2,8 +2,9 @@
 //     [--repeat N] [--totals FILE] [--detail FILE] [--load-only]
 //
 // The engine side of the availability scale benchmark. Load (read_dataset_file: the file
-// mapped, decoded and checked as parse_json + parse_dataset would) is timed apart from computation,
-// single-threaded, each repeated and the median kept: an availability::Engine (its indexing
+// mapped, decoded and checked as parse_json + parse_dataset would, its references resolved as
+// the check finds them) is timed apart from computation, single-threaded, each repeated and the
+// median kept: an availability::Engine over the dataset and those references (its indexing
 // counted) and its §5.4 report (figures and credits, no page timeline) for one month, and the
 // N months' reports from one Engine::reports call. Prints key=value lines (times in seconds, peak
 // RSS in KiB, credits and their total in cents); --totals and --detail write the per-month and
@@ -66,7 +67,8 @@ CreditSum add_up(const std::vector<av::AvailabilityReport>& reports) {
 int run(const Options& o) {
   // ---- load ----
   const auto load_start = Clock::now();
-  const slmhub::Dataset dataset = slmhub::read_dataset_file(o.dataset);
+  slmhub::DatasetReferences references;
+  const slmhub::Dataset dataset = slmhub::read_dataset_file(o.dataset, references);
   const double load_seconds = seconds_since(load_start);
   const long rss_after_load = peak_rss_kib();
   if (o.load_only) {
@@ -82,7 +84,7 @@ int run(const Options& o) {
     for (int r = 0; r < o.repeat; ++r) {
       out.clear();
       const auto start = Clock::now();
-      const av::Engine engine(dataset);
+      const av::Engine engine(dataset, references);
       index_times.push_back(seconds_since(start));
       std::vector<date::year_month> months;
       Month m = first;

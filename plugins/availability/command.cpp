@@ -122,8 +122,9 @@ int run_report_command(const std::vector<std::string>& args, std::ostream& out, 
   }
   std::string report;
   try {
-    const Dataset dataset = read_dataset_file(input);
-    const AvailabilityReport computed = compute(dataset, month, as_of);
+    DatasetReferences references;
+    const Dataset dataset = read_dataset_file(input, references);
+    const AvailabilityReport computed = Engine(dataset, references).report(month, as_of);
     if (format == "csv") {
       report = report_to_csv(computed);
     } else if (format == "html") {

@@ -667,10 +667,12 @@ std::vector<uint32_t> group_starts(const std::vector<uint32_t>& group, std::size
   return starts;
 }
 
-// The services in id order, found by id.
+// The services in id order, found by id or by their position in the dataset (as
+// DatasetReferences give them).
 struct ServiceSlots {
   std::vector<const Service*> services;
   IdTable slot;
+  std::vector<uint32_t> slot_at;  // by position in Dataset::services
 
   explicit ServiceSlots(const Dataset& dataset) : slot(dataset.services.size()) {
     for (const auto& s : dataset.services) services.push_back(&s);
@@ -679,11 +681,22 @@ struct ServiceSlots {
     for (std::size_t i = 0; i < services.size(); ++i) {
       slot.emplace(services[i]->id, static_cast<uint32_t>(i));
     }
+    // A repeated id (a dataset check_references did not pass) finds the slot its first
+    // sorted occurrence took, by id or by position alike.
+    slot_at.reserve(dataset.services.size());
+    for (const auto& s : dataset.services) slot_at.push_back(*slot.find(s.id));
+  }
+
+  // The slot of the service at `position`, none for DatasetReferences::kUnresolved.
+  std::optional<uint32_t> at(uint32_t position) const {
+    if (position == DatasetReferences::kUnresolved) return std::nullopt;
+    return slot_at[position];
   }
 };
 
 // Each service with its hours, credit policy and classified maintenance.
-std::vector<ServiceIndex> index_services(const Dataset& dataset, const ServiceSlots& slots) {
+std::vector<ServiceIndex> index_services(const Dataset& dataset, const DatasetReferences& refs,
+                                         const ServiceSlots& slots) {
   // The windows that can take service hours, grouped by service.
   std::vector<uint32_t> group(dataset.maintenance.size(), kNoGroup);
   for (std::size_t n = 0; n < dataset.maintenance.size(); ++n) {
@@ -695,7 +708,7 @@ std::vector<ServiceIndex> index_services(const Dataset& dataset, const ServiceSl
         w.category == MaintenanceCategory::expedited_non_disruptive) {
       continue;
     }
-    if (auto k = slots.slot.find(w.service)) group[n] = *k;
+    if (auto k = slots.at(refs.maintenance_service[n])) group[n] = *k;
   }
   const std::vector<uint32_t> starts = group_starts(group, slots.services.size());
   std::vector<WindowCopy> windows(starts.back());
@@ -735,6 +748,8 @@ class CustomerRanks {
               [](const Customer* a, const Customer* b) { return a->id < b->id; });
     for (const Customer* c : customers_) number(c->id);
     known_ = distinct_.size();
+    number_at_.reserve(dataset.customers.size());
+    for (const auto& c : dataset.customers) number_at_.push_back(number(c.id));
   }
 
   // The customers in id order.
@@ -746,6 +761,8 @@ class CustomerRanks {
     if (found == next) distinct_.push_back(&id);
     return found;
   }
+  // The number of the customer at `position` in Dataset::customers.
+  uint32_t number_at(uint32_t position) const { return number_at_[position]; }
 
   // Numbers become ranks (`named` and every outage's names re-sorted, when names without a
   // customer make that necessary), and the ids by rank go to `tables`.
@@ -786,15 +803,24 @@ class CustomerRanks {
   IdTable names_;
   std::vector<const Customer*> customers_;
   std::vector<const std::string*> distinct_;  // by number
+  std::vector<uint32_t> number_at_;           // by position in Dataset::customers
   std::size_t known_ = 0;
   std::vector<uint32_t> rank_of_;  // by number; empty while every number is its rank
 };
 
-// The outage of `i`, its names appended to Tables::named.
-Outage outage_of(const Interruption& i, Tables& tables, CustomerRanks& ranks) {
-  Outage o{i.start, i.end.value_or(i.start), &i, static_cast<uint32_t>(tables.named.size()),
-           static_cast<uint32_t>(i.customers.size())};
-  for (const auto& c : i.customers) tables.named.push_back(ranks.number(c));
+// The outage of interruption `n`, its names appended to Tables::named.
+Outage outage_of(const Dataset& dataset, const DatasetReferences& refs, std::size_t n,
+                 Tables& tables, CustomerRanks& ranks) {
+  const Interruption& i = dataset.interruptions[n];
+  const uint32_t first = refs.named_first[n];
+  const uint32_t count = refs.named_first[n + 1] - first;
+  Outage o{i.start, i.end.value_or(i.start), &i, static_cast<uint32_t>(tables.named.size()), count};
+  for (uint32_t k = 0; k < count; ++k) {
+    const uint32_t position = refs.named[first + k];
+    // A name no customer has (a dataset check_references did not pass) is numbered by text.
+    tables.named.push_back(position == DatasetReferences::kUnresolved ? ranks.number(i.customers[k])
+                                                                      : ranks.number_at(position));
+  }
   CustomerRanks::sort_names(tables, o);
   return o;
 }
@@ -820,8 +846,8 @@ void sort_by_start(Tables& tables, const ServiceIndex& service) {
 // (160 bytes each): one counts each service's outages and names, the other writes them to
 // their places, a block at a time through a small staging area that is reused (a pass that
 // copied all of them out first was slower, its 32 MB temporary faulted in afresh each time).
-void index_outages(const Dataset& dataset, const ServiceSlots& slots, CustomerRanks& ranks,
-                   std::vector<ServiceIndex>& services, Tables& tables) {
+void index_outages(const Dataset& dataset, const DatasetReferences& refs, const ServiceSlots& slots,
+                   CustomerRanks& ranks, std::vector<ServiceIndex>& services, Tables& tables) {
   std::vector<uint32_t> group(dataset.interruptions.size(), kNoGroup);
   // The names of closed outages by service, so that a month reads a service's names in one
   // run, as it reads its outages, instead of one cache miss an outage.
@@ -831,13 +857,14 @@ void index_outages(const Dataset& dataset, const ServiceSlots& slots, CustomerRa
     const Interruption& i = dataset.interruptions[n];
     if (n > 0 && !(dataset.interruptions[n - 1].id < i.id)) tables.interruptions_by_id = false;
     if (i.type != InterruptionType::outage) continue;
-    const auto k = slots.slot.find(i.service);
+    const auto k = slots.at(refs.interruption_service[n]);
     if (!k) continue;
     if (i.end) {
       group[n] = *k;
-      names_at[*k + 1] += static_cast<uint32_t>(i.customers.size());
+      names_at[*k + 1] += refs.named_first[n + 1] - refs.named_first[n];
     } else {
-      services[*k].open.push_back(outage_of(i, tables, ranks));  // rare: resolved per report
+      // Rare: resolved per report.
+      services[*k].open.push_back(outage_of(dataset, refs, n, tables, ranks));
     }
   }
   std::vector<uint32_t> at = group_starts(group, services.size());
@@ -872,7 +899,7 @@ void index_outages(const Dataset& dataset, const ServiceSlots& slots, CustomerRa
     for (std::size_t n = block; n < end; ++n) {
       if (group[n] == kNoGroup) continue;
       const Interruption& i = dataset.interruptions[n];
-      staged.push_back({outage_of(i, stage, ranks), ShortId(i.id), group[n]});
+      staged.push_back({outage_of(dataset, refs, n, stage, ranks), ShortId(i.id), group[n]});
     }
     // The staged outages by service (a counting sort, stable).
     std::fill(first.begin(), first.end(), 0);
@@ -946,12 +973,20 @@ void index_subscriptions(const ServiceSlots& slots, const CustomerRanks& ranks,
 
 }  // namespace
 
-Engine::Engine(const Dataset& dataset) : index_(std::make_unique<Index>()) {
+Engine::Engine(const Dataset& dataset) : Engine(dataset, resolve_references(dataset)) {}
+
+Engine::Engine(const Dataset& dataset, const DatasetReferences& references)
+    : index_(std::make_unique<Index>()) {
+  if (references.interruption_service.size() != dataset.interruptions.size() ||
+      references.named_first.size() != dataset.interruptions.size() + 1 ||
+      references.maintenance_service.size() != dataset.maintenance.size()) {
+    throw std::invalid_argument("availability engine: references resolved for another dataset");
+  }
   index_->dataset = &dataset;
   const ServiceSlots slots(dataset);
-  index_->services = index_services(dataset, slots);
+  index_->services = index_services(dataset, references, slots);
   CustomerRanks ranks(dataset);
-  index_outages(dataset, slots, ranks, index_->services, index_->tables);
+  index_outages(dataset, references, slots, ranks, index_->services, index_->tables);
   ranks.finish(index_->services, index_->tables);
   index_subscriptions(slots, ranks, index_->services, index_->tables);
 }

@@ -158,8 +158,12 @@ enum class Detail { figures, full };
 // into `dataset`, which must outlive it.
 class Engine {
  public:
-  // Throws ValidationError when a service names a calendar that does not exist.
+  // Throws ValidationError when a service names a calendar that does not exist. References
+  // that resolve to nothing (a dataset check_references did not pass) are left out.
   explicit Engine(const Dataset& dataset);
+  // The same with the dataset's references already resolved (read_dataset_file gives them),
+  // so that they are not looked up again.
+  Engine(const Dataset& dataset, const DatasetReferences& references);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;

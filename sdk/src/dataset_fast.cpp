@@ -897,16 +897,18 @@ std::optional<Dataset> undoubted(Decode&& decode) {
   }
 }
 
-// The Dataset if its references hold.
-std::optional<Dataset> checked(std::optional<Dataset> dataset) {
+// The Dataset if its references hold; with `resolved`, where they point.
+std::optional<Dataset> checked(std::optional<Dataset> dataset,
+                               DatasetReferences* resolved = nullptr) {
   if (!dataset) return std::nullopt;
   std::vector<FieldError> errors;
-  check_references(*dataset, kNoPath, errors);
+  check_references(*dataset, kNoPath, errors, resolved);
   if (!errors.empty()) return std::nullopt;
   return dataset;
 }
 
-std::optional<Dataset> fast_dataset(const Source& source, int max_depth, std::size_t piece_bytes) {
+std::optional<Dataset> fast_dataset(const Source& source, int max_depth, std::size_t piece_bytes,
+                                    DatasetReferences* resolved = nullptr) {
   if (max_depth < kNativeDepth) return std::nullopt;
   std::optional<Dataset> dataset;
   if (source.text.size() > piece_bytes) {
@@ -914,7 +916,7 @@ std::optional<Dataset> fast_dataset(const Source& source, int max_depth, std::si
   }
   // A cut that went wrong (a string holding "},{") or an odd layout: read it whole.
   if (!dataset) dataset = undoubted([&] { return decode_whole(source.text, max_depth); });
-  return checked(std::move(dataset));
+  return checked(std::move(dataset), resolved);
 }
 
 }  // namespace
@@ -961,13 +963,22 @@ Dataset read_dataset(std::string_view json_text, int max_depth) {
   return parse_dataset(parse_json(json_text, max_depth));
 }
 
-Dataset read_dataset_file(const std::string& path, int max_depth) {
+Dataset read_dataset_file(const std::string& path, DatasetReferences& resolved, int max_depth) {
   const detail::MappedFile file(path);
-  if (auto dataset =
-          detail::fast_dataset({file.text(), file.fd()}, max_depth, detail::kPieceBytes)) {
+  if (auto dataset = detail::fast_dataset({file.text(), file.fd()}, max_depth, detail::kPieceBytes,
+                                          &resolved)) {
     return std::move(*dataset);
   }
-  return parse_dataset(parse_json(file.text(), max_depth));
+  // The strict path, which names any problem; it checked the references, so only where they
+  // point is left to find.
+  Dataset dataset = parse_dataset(parse_json(file.text(), max_depth));
+  resolved = resolve_references(dataset);
+  return dataset;
+}
+
+Dataset read_dataset_file(const std::string& path, int max_depth) {
+  DatasetReferences unused;
+  return read_dataset_file(path, unused, max_depth);
 }
 
 }  // namespace slmhub

@@ -114,8 +114,11 @@ class IdIndex {
     }
   }
 
-  bool contains(std::string_view id) {
-    return find_slot(id, std::hash<std::string_view>{}(id)).position != kEmpty;
+  bool contains(std::string_view id) { return find(id) != kEmpty; }
+  // The position of the first item with `id`, or DatasetReferences::kUnresolved.
+  uint32_t find(std::string_view id) {
+    static_assert(kEmpty == DatasetReferences::kUnresolved);
+    return find_slot(id, std::hash<std::string_view>{}(id)).position;
   }
 
   // "a, b, c" from the sorted ids, shortened for a very long list.
@@ -694,8 +697,37 @@ Dataset dataset_from_json(const Json& json, const std::string& path,
   return dataset;
 }
 
+namespace {
+
+// Where the long lists' references point, by the indexes of services and customers.
+DatasetReferences resolve(const Dataset& dataset, IdIndex<Service>& services,
+                          IdIndex<Customer>& customers) {
+  DatasetReferences out;
+  out.maintenance_service.reserve(dataset.maintenance.size());
+  for (const MaintenanceWindow& w : dataset.maintenance) {
+    out.maintenance_service.push_back(services.find(w.service));
+  }
+  out.interruption_service.reserve(dataset.interruptions.size());
+  out.named_first.reserve(dataset.interruptions.size() + 1);
+  out.named_first.push_back(0);
+  for (const Interruption& i : dataset.interruptions) {
+    out.interruption_service.push_back(services.find(i.service));
+    for (const std::string& c : i.customers) out.named.push_back(customers.find(c));
+    out.named_first.push_back(static_cast<uint32_t>(out.named.size()));
+  }
+  return out;
+}
+
+}  // namespace
+
+DatasetReferences resolve_references(const Dataset& dataset) {
+  IdIndex services(dataset.services);
+  IdIndex customers(dataset.customers);
+  return resolve(dataset, services, customers);
+}
+
 void check_references(const Dataset& dataset, const std::string& path,
-                      std::vector<FieldError>& errors) {
+                      std::vector<FieldError>& errors, DatasetReferences* resolved) {
   report_duplicate_ids(dataset.calendars, path_key(path, "calendars"), "calendar", errors);
   report_duplicate_ids(dataset.services, path_key(path, "services"), "service", errors);
   report_duplicate_ids(dataset.customers, path_key(path, "customers"), "customer", errors);
@@ -733,23 +765,34 @@ void check_references(const Dataset& dataset, const std::string& path,
           "service", errors);
     }
   }
+  // The long lists: resolved once, then each unresolved reference reported.
+  DatasetReferences local;
+  DatasetReferences& refs = resolved ? *resolved : local;
+  refs = resolve(dataset, services, customers);
+  auto unknown = [&](const std::string& value, std::string_view kind, const std::string& known,
+                     std::string at) {
+    if (value.empty()) return;  // already reported as missing or empty
+    errors.push_back({std::move(at), "unknown " + std::string(kind) + " " + quote_text(value) +
+                                         " (known: " + known + ")"});
+  };
   const std::string maintenance_path = path_key(path, "maintenance");
   for (std::size_t i = 0; i < dataset.maintenance.size(); ++i) {
-    check_known(
-        services, dataset.maintenance[i].service,
-        [&] { return path_key(path_index(maintenance_path, i), "service"); }, "service", errors);
+    if (refs.maintenance_service[i] != DatasetReferences::kUnresolved) continue;
+    unknown(dataset.maintenance[i].service, "service", services.known_list(),
+            path_key(path_index(maintenance_path, i), "service"));
   }
   const std::string interruptions_path = path_key(path, "interruptions");
   for (std::size_t i = 0; i < dataset.interruptions.size(); ++i) {
     const Interruption& interruption = dataset.interruptions[i];
-    check_known(
-        services, interruption.service,
-        [&] { return path_key(path_index(interruptions_path, i), "service"); }, "service", errors);
+    if (refs.interruption_service[i] == DatasetReferences::kUnresolved) {
+      unknown(interruption.service, "service", services.known_list(),
+              path_key(path_index(interruptions_path, i), "service"));
+    }
+    const uint32_t first = refs.named_first[i];
     for (std::size_t j = 0; j < interruption.customers.size(); ++j) {
-      check_known(
-          customers, interruption.customers[j],
-          [&] { return path_index(path_key(path_index(interruptions_path, i), "customers"), j); },
-          "customer", errors);
+      if (refs.named[first + j] != DatasetReferences::kUnresolved) continue;
+      unknown(interruption.customers[j], "customer", customers.known_list(),
+              path_index(path_key(path_index(interruptions_path, i), "customers"), j));
     }
   }
 }

@@ -244,8 +244,28 @@ Dataset dataset_from_json(const Json& json, const std::string& path,
 // subscriptions, maintenance and interruptions naming calendars, services and customers
 // that exist. `path` is the dataset's own path; errors name `path.services[i].hours` etc.
 // Also usable on a Dataset assembled in code (e.g. a store snapshot plus an import).
+//
+// Where the references of a dataset's two long lists point: positions in Dataset::services and
+// Dataset::customers, kUnresolved where an id is empty or names nothing (a reference
+// check_references reports). check_references finds them anyway, and handing them on spares
+// a consumer looking a million ids up a second time (the availability engine's index did, at
+// a fifth of its cost). Valid for the Dataset they were resolved from while its lists are
+// unchanged.
+struct DatasetReferences {
+  static constexpr uint32_t kUnresolved = UINT32_MAX;
+  std::vector<uint32_t> maintenance_service;   // by maintenance window
+  std::vector<uint32_t> interruption_service;  // by interruption
+  // The customers interruption i names: named[named_first[i] .. named_first[i + 1]).
+  std::vector<uint32_t> named_first;
+  std::vector<uint32_t> named;
+  bool operator==(const DatasetReferences&) const = default;
+};
+// With `resolved`, also where the references point.
 void check_references(const Dataset& dataset, const std::string& path,
-                      std::vector<FieldError>& errors);
+                      std::vector<FieldError>& errors, DatasetReferences* resolved = nullptr);
+// Where the references point, nothing checked (for a dataset known to be valid, or whose
+// unresolved references the consumer skips).
+DatasetReferences resolve_references(const Dataset& dataset);
 
 // ---- throwing readers (root path "$") ----------------------------------------------------
 
@@ -270,6 +290,8 @@ Dataset read_dataset(std::string_view json_text, int max_depth = 64);
 // The same for the file at `path`, mapped rather than copied. Throws std::system_error when
 // the file cannot be opened or mapped.
 Dataset read_dataset_file(const std::string& path, int max_depth = 64);
+// The same, and where its references point, as check_references found them while reading.
+Dataset read_dataset_file(const std::string& path, DatasetReferences& resolved, int max_depth = 64);
 
 // One interruption from a request body: the Interruption
 // parse_interruption(parse_json(json_text, max_depth)) returns, read by read_dataset's decoder

@@ -312,6 +312,19 @@ TEST(AvailabilityCredits, ManyInterruptionsOverSeveralServices) {
   }
 }
 
+// References resolved for one dataset are refused for another, rather than read out of
+// bounds; the engine resolves its own when given none.
+TEST(AvailabilityEngine, ReferencesOfAnotherDatasetAreRefused) {
+  Dataset d = base();
+  outage(d, "INC1", "2026-11-03T00:00:00Z", "2026-11-03T10:00:00Z", {"beta"});
+  const DatasetReferences before = resolve_references(d);
+  outage(d, "INC2", "2026-11-05T00:00:00Z", "2026-11-05T01:00:00Z", {"alpha"});
+  EXPECT_THROW(Engine(d, before), std::invalid_argument);
+  const auto resolved = Engine(d, resolve_references(d)).report(kNov, std::nullopt);
+  EXPECT_EQ(resolved, compute(d, kNov, std::nullopt));
+  EXPECT_EQ(resolved.services[0].interruptions, (std::vector<std::string>{"INC1", "INC2"}));
+}
+
 // A served store need not pass check_references: a name no customer has is still reported
 // as impacted, in id order among the others, and credits stay with the subscribers.
 TEST(AvailabilityCredits, NameWithoutCustomerIsImpactedButNotCredited) {

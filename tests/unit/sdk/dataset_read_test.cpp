@@ -120,7 +120,25 @@ TEST(ReadDataset, EveryVectorDecodesFastToTheStrictDataset) {
       EXPECT_TRUE(fast_in_pieces(text, piece_bytes))
           << "reading in pieces of " << piece_bytes << " gave up on " << file;
     }
-    EXPECT_TRUE(read_dataset_file(file.string()) == parse_dataset(parse_json(text))) << file;
+    const Dataset strict = parse_dataset(parse_json(text));
+    EXPECT_TRUE(read_dataset_file(file.string()) == strict) << file;
+    // Where its references point, from the fast path and from the strict one (an escape in a
+    // key sends the text there).
+    const auto escaped = std::filesystem::temp_directory_path() /
+                         ("slmhub-escaped-" + std::to_string(::getpid()) + ".json");
+    std::string strict_text = text;
+    const std::size_t key = strict_text.find("\"timezone\"");
+    ASSERT_NE(key, std::string::npos) << file;
+    strict_text.replace(key, 10, "\"timezon\\u0065\"");
+    ASSERT_FALSE(fast(strict_text)) << "the fast path took " << file;
+    std::ofstream(escaped) << strict_text;
+    for (const auto& path : {file, escaped}) {
+      DatasetReferences refs;
+      EXPECT_TRUE(read_dataset_file(path.string(), refs) == strict) << path;
+      EXPECT_EQ(refs, resolve_references(strict)) << path;
+      EXPECT_EQ(refs.interruption_service.size(), strict.interruptions.size()) << path;
+    }
+    std::filesystem::remove(escaped);
   }
 }
 

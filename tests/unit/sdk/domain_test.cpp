@@ -440,6 +440,49 @@ TEST(DatasetValidation, ReferencesToUnknownServicesAndCustomers) {
                "unknown customer 'libary' (known: library, registrar)");
 }
 
+// Where check_references found each reference of the long lists: the position of what it
+// names, the first of a repeated id, and kUnresolved for what names nothing.
+TEST(DatasetReferences, PositionsOfWhatEachReferenceNames) {
+  Json j = example_json();
+  j["services"].push_back(j["services"][0]);  // a repeated id: its first position is named
+  j["interruptions"][0]["service"] = "mssql-prod";
+  j["interruptions"][3]["customers"] = {"registrar", "libary"};
+  std::vector<FieldError> errors;
+  const Dataset d = dataset_from_json(j, "$", errors);
+  errors.clear();
+  DatasetReferences refs;
+  check_references(d, "$", errors, &refs);
+  EXPECT_EQ(errors.size(), 3u) << describe(errors);  // the repeat and the two unknown names
+  EXPECT_EQ(refs, resolve_references(d));
+
+  constexpr uint32_t kNone = DatasetReferences::kUnresolved;
+  ASSERT_EQ(refs.maintenance_service.size(), d.maintenance.size());
+  for (std::size_t i = 0; i < d.maintenance.size(); ++i) {
+    ASSERT_NE(refs.maintenance_service[i], kNone) << i;
+    EXPECT_EQ(d.services[refs.maintenance_service[i]].id, d.maintenance[i].service) << i;
+    EXPECT_LT(refs.maintenance_service[i], d.services.size() - 1) << "the repeat is never named";
+  }
+  ASSERT_EQ(refs.interruption_service.size(), d.interruptions.size());
+  ASSERT_EQ(refs.named_first.size(), d.interruptions.size() + 1);
+  EXPECT_EQ(refs.interruption_service[0], kNone);
+  for (std::size_t i = 1; i < d.interruptions.size(); ++i) {
+    ASSERT_NE(refs.interruption_service[i], kNone) << i;
+    EXPECT_EQ(d.services[refs.interruption_service[i]].id, d.interruptions[i].service) << i;
+  }
+  for (std::size_t i = 0; i < d.interruptions.size(); ++i) {
+    ASSERT_EQ(refs.named_first[i + 1] - refs.named_first[i], d.interruptions[i].customers.size());
+    for (std::size_t k = 0; k < d.interruptions[i].customers.size(); ++k) {
+      const uint32_t position = refs.named[refs.named_first[i] + k];
+      if (i == 3 && k == 1) {
+        EXPECT_EQ(position, kNone);  // "libary"
+        continue;
+      }
+      ASSERT_NE(position, kNone) << i << "/" << k;
+      EXPECT_EQ(d.customers[position].id, d.interruptions[i].customers[k]);
+    }
+  }
+}
+
 TEST(DatasetValidation, EndMustBeAfterStart) {
   Json j = example_json();
   j["interruptions"][1]["end"] = "2026-11-03T14:30:00Z";  // equal to start
