@@ -690,7 +690,7 @@ struct ServiceSlots {
   // The slot of the service at `position`, none for DatasetReferences::kUnresolved.
   std::optional<uint32_t> at(uint32_t position) const {
     if (position == DatasetReferences::kUnresolved) return std::nullopt;
-    return slot_at[position];
+    return slot_at.at(position);  // references of another dataset: out_of_range, not a wild read
   }
 };
 
@@ -762,7 +762,7 @@ class CustomerRanks {
     return found;
   }
   // The number of the customer at `position` in Dataset::customers.
-  uint32_t number_at(uint32_t position) const { return number_at_[position]; }
+  uint32_t number_at(uint32_t position) const { return number_at_.at(position); }
 
   // Numbers become ranks (`named` and every outage's names re-sorted, when names without a
   // customer make that necessary), and the ids by rank go to `tables`.

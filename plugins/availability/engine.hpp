@@ -162,7 +162,8 @@ class Engine {
   // that resolve to nothing (a dataset check_references did not pass) are left out.
   explicit Engine(const Dataset& dataset);
   // The same with the dataset's references already resolved (read_dataset_file gives them),
-  // so that they are not looked up again.
+  // so that they are not looked up again. References of another dataset are refused
+  // (std::invalid_argument for other list sizes, std::out_of_range for a position beyond one).
   Engine(const Dataset& dataset, const DatasetReferences& references);
   ~Engine();
   Engine(const Engine&) = delete;

@@ -320,6 +320,12 @@ TEST(AvailabilityEngine, ReferencesOfAnotherDatasetAreRefused) {
   const DatasetReferences before = resolve_references(d);
   outage(d, "INC2", "2026-11-05T00:00:00Z", "2026-11-05T01:00:00Z", {"alpha"});
   EXPECT_THROW(Engine(d, before), std::invalid_argument);
+  DatasetReferences beyond = resolve_references(d);
+  beyond.interruption_service[1] = static_cast<uint32_t>(d.services.size());
+  EXPECT_THROW(Engine(d, beyond), std::out_of_range);
+  beyond = resolve_references(d);
+  beyond.named[0] = static_cast<uint32_t>(d.customers.size());
+  EXPECT_THROW(Engine(d, beyond), std::out_of_range);
   const auto resolved = Engine(d, resolve_references(d)).report(kNov, std::nullopt);
   EXPECT_EQ(resolved, compute(d, kNov, std::nullopt));
   EXPECT_EQ(resolved.services[0].interruptions, (std::vector<std::string>{"INC1", "INC2"}));
