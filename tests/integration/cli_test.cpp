@@ -75,6 +75,11 @@ TEST(Cli, MigrateJobsAndTokens) {
   EXPECT_TRUE(names.contains("hello.tick")) << jobs.out;
   EXPECT_TRUE(names.contains("deadlines.watch")) << jobs.out;
   EXPECT_TRUE(names.contains("tickets.response-watch")) << jobs.out;
+  EXPECT_TRUE(names.contains("housekeeping.prune")) << jobs.out;
+  // A fresh store: nothing past its days yet, and the job runs against the real store.
+  auto prune = run_slmhub({"jobs", "run", "housekeeping.prune"}, env_for(dir));
+  EXPECT_EQ(prune.status, 0) << prune.err;
+  EXPECT_EQ(prune.out, "0 events and 0 job runs deleted\n");
   auto run = run_slmhub({"jobs", "run", "hello.tick"}, env_for(dir));
   EXPECT_EQ(run.status, 0) << run.err;
   EXPECT_TRUE(run.out.starts_with("tick for ")) << run.out;

@@ -383,6 +383,17 @@ void Server::open(bool serving) {
                 return core_->watch_responses(
                     *outbox_, split_config_list(settings_.string("tickets.escalate")));
               }});
+  jobs_->add({"housekeeping.prune", settings_.string("housekeeping.prune_schedule"), "UTC",
+              "deletes events every subscriber has handled and job runs past their days",
+              [this](const JobContext& context) {
+                using days = std::chrono::days;
+                const auto events =
+                    events_->prune(context.now - days(settings_.integer("events.keep_days")));
+                const auto runs =
+                    jobs_->prune(context.now - days(settings_.integer("jobs.keep_days")));
+                return std::to_string(events) + " events and " + std::to_string(runs) +
+                       " job runs deleted";
+              }});
   add_host_routes();
   core_->add_routes(*router_);
 

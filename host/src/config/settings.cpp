@@ -36,6 +36,18 @@ std::string check_type(const ConfigKey& k, const std::string& name, const std::s
   return {};
 }
 
+// Host integer keys with a range, checked before anything starts.
+struct Bounds {
+  const char* key;
+  std::int64_t min;
+  std::int64_t max;
+  const char* meaning;
+};
+constexpr Bounds kBounded[] = {
+    {"events.keep_days", 0, 36500, "a hundred years"},
+    {"jobs.keep_days", 1, 36500, "a hundred years"},
+};
+
 // Host keys whose items are e-mail addresses.
 bool holds_addresses(const std::string& key) {
   return key.starts_with("deadlines.notify.") || key == "deadlines.escalate" ||
@@ -90,9 +102,17 @@ const std::vector<ConfigKey>& Settings::host_schema() {
       {"outbox.claim_timeout_seconds", T::integer, "600",
        "a message an instance claimed for sending and did not finish (it died) is sent again "
        "after this; longer than the slowest send"},
+      {"events.keep_days", T::integer, "30",
+       "days an event is kept once every subscriber has handled it (0 to 36500); the daily "
+       "job housekeeping.prune deletes older ones"},
       {"jobs.tick_ms", T::integer, "1000", "how often the scheduler checks for due jobs"},
       {"jobs.lease_seconds", T::integer, "60",
        "how long a job lease lasts without renewal (renewed every third of it while running)"},
+      {"jobs.keep_days", T::integer, "90",
+       "days a job run's record is kept (1 to 36500); each job's latest scheduled run is "
+       "always kept, since the scheduler reads it to catch up on missed runs"},
+      {"housekeeping.prune_schedule", T::string, "47 2 * * *",
+       "cron schedule (UTC) of the job that deletes handled events and old job runs"},
       {"deadlines.watch_schedule", T::string, "*/15 * * * *",
        "cron schedule (UTC) of the deadline watch"},
       {"deadlines.warn_business_days", T::integer, "3",
@@ -212,6 +232,14 @@ std::vector<std::string> Settings::validate_host_keys() const {
     if (auto v = get(k.key)) {
       auto problem = check_type(k, k.key, *v);
       if (!problem.empty()) problems.push_back(where(k.key) + ": " + problem);
+      for (const Bounds& b : kBounded) {
+        if (!problem.empty() || k.key != b.key) continue;
+        const std::int64_t n = parse_config_integer(k.key, *v);
+        if (n < b.min || n > b.max)
+          problems.push_back(where(k.key) + ": '" + k.key + "' must be from " +
+                             std::to_string(b.min) + " to " + std::to_string(b.max) + " (" +
+                             b.meaning + "), found " + *v);
+      }
       if (!holds_addresses(k.key)) continue;
       for (const auto& item : split_config_list(*v)) {
         if (!looks_like_email(item))

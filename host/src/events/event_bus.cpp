@@ -154,6 +154,38 @@ void EventBus::publish_serialized(Tx& tx, const std::string& type, const std::st
           {type, subject, payload_json, to_epoch(clock_.now())});
 }
 
+std::int64_t EventBus::prune(Instant before) {
+  // Cursors only move forward, so a bound read now stays safe while the batches run.
+  const auto bound = store_.query(
+      "SELECT COALESCE((SELECT MIN(last_id) FROM event_cursors), (SELECT MAX(id) FROM events),"
+      " 0)");
+  const std::int64_t handled = bound.empty() ? 0 : bound[0].integer(0);
+  std::int64_t deleted = 0;
+  for (;;) {
+    std::int64_t batch = 0;
+    store_.transact([&](Tx& tx) {
+      batch = tx.exec(
+          "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id <= ? AND at < ?"
+          " ORDER BY id LIMIT ?)",
+          {handled, to_epoch(before), kPruneBatch});
+    });
+    deleted += batch;
+    if (batch < kPruneBatch) break;
+  }
+  // Old events that stay wait for a subscriber: say which, since one whose plugin is gone
+  // waits for ever.
+  const auto waiting = store_.query(
+      "SELECT COUNT(*), (SELECT subscriber FROM event_cursors ORDER BY last_id, subscriber"
+      " LIMIT 1) FROM events WHERE at < ?",
+      {to_epoch(before)});
+  if (!waiting.empty() && waiting[0].integer(0) > 0 && !waiting[0].is_null(1)) {
+    log_.warning("events: " + std::to_string(waiting[0].integer(0)) +
+                 " events past their days are kept until subscriber '" + waiting[0].text(1) +
+                 "' handles them; if it is no longer used, delete its row from event_cursors");
+  }
+  return deleted;
+}
+
 void EventBus::subscribe(const std::string& subscriber, const std::vector<std::string>& types,
                          std::function<void(const Event&)> handler) {
   if (subscriber.empty()) throw std::invalid_argument("event subscriber name must not be empty");

@@ -100,6 +100,14 @@ class EventBus : public Events {
   // by the dispatcher thread and by tests.
   int dispatch_once();
 
+  // Deletes the events published before `before` that every subscriber with a cursor in the
+  // store has handled (all of them when there is none: a new subscriber starts after the
+  // newest), at most kPruneBatch a transaction so that publishers are never held long.
+  // Returns how many. A subscriber whose plugin was removed keeps its cursor and holds later
+  // events back until that row is deleted (GET /api/v1/events/subscribers shows it).
+  std::int64_t prune(Instant before);
+  static constexpr std::int64_t kPruneBatch = 10000;
+
   // Matching events not handled yet by `subscriber` (0 for an unknown subscriber).
   std::int64_t backlog(const std::string& subscriber);
   // Every subscriber registered with this bus, in registration order.

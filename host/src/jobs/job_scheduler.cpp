@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <limits>
 #include <utility>
 
 namespace slmhub::host {
@@ -343,6 +344,19 @@ void JobScheduler::renew_lease_until(const std::string& name, Finished& finished
     }
     lock.lock();
   }
+}
+
+std::int64_t JobScheduler::prune(Instant before) {
+  std::int64_t deleted = 0;
+  store_.transact([&](Tx& tx) {
+    // The run kept per job is the one due_slot() reads: its latest finished scheduled run.
+    deleted = tx.exec(
+        "DELETE FROM job_runs WHERE started_at < ? AND outcome <> 'running' AND scheduled_for <"
+        " COALESCE((SELECT MAX(k.scheduled_for) FROM job_runs k WHERE k.job = job_runs.job"
+        " AND k.by_hand = 0 AND k.outcome NOT IN ('interrupted', 'running')), ?)",
+        {to_epoch(before), std::numeric_limits<std::int64_t>::max()});
+  });
+  return deleted;
 }
 
 std::string JobScheduler::run_now(const std::string& name) {

@@ -106,6 +106,10 @@ class JobScheduler : public Scheduler {
   // std::out_of_range for an unknown job, JobBusy when it is running (here or on another
   // instance), JobFailed when the job throws (the run is recorded first).
   std::string run_now(const std::string& name);
+  // Deletes the records of runs that started before `before`, except a run still going and
+  // each job's latest scheduled run (what catching up on missed runs reads). Returns how
+  // many.
+  std::int64_t prune(Instant before);
 
   // Every job, sorted by name.
   std::vector<JobStatus> list();

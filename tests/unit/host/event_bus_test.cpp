@@ -227,6 +227,74 @@ TEST_P(EventBusTest, AFailureHoldsBackOnlyLaterEventsOfThatSubscriber) {
   EXPECT_EQ(got.subjects(), std::vector<std::string>{"good-1"});
 }
 
+std::vector<std::string> stored_subjects(Store& store) {
+  std::vector<std::string> out;
+  for (const auto& row : store.query("SELECT subject FROM events ORDER BY id")) {
+    out.push_back(row.text(0));
+  }
+  return out;
+}
+
+// Retention: an event goes once it is older than the cut and every subscriber has handled
+// it; one that a failing subscriber still waits for stays, and so does every later one.
+TEST_P(EventBusTest, PruneDeletesOnlyOldEventsEverySubscriberHandled) {
+  EventBus bus(*db_, clock_, log_);
+  Received audit, billing;
+  std::atomic<bool> failing{true};
+  bus.subscribe("audit", {"*"}, [&](const Event& e) { audit.add(e); });
+  bus.subscribe("billing", {"credit.*"}, [&](const Event& e) {
+    if (failing && e.subject == "C-2") throw BoomError();
+    billing.add(e);
+  });
+  publish(*db_, bus, "ticket.created", "T-1");
+  publish(*db_, bus, "credit.approved", "C-1");
+  publish(*db_, bus, "credit.approved", "C-2");
+  publish(*db_, bus, "ticket.created", "T-3");
+  clock_.advance(std::chrono::days(40));
+  publish(*db_, bus, "ticket.created", "T-4");
+  bus.dispatch_once();
+  EXPECT_EQ(audit.size(), 5u);
+  EXPECT_EQ(billing.subjects(), std::vector<std::string>{"C-1"});
+
+  const Instant cut = clock_.now() - std::chrono::days(30);
+  EXPECT_EQ(bus.prune(cut), 2);  // T-1 and C-1; billing has not handled C-2
+  EXPECT_EQ(stored_subjects(*db_), (std::vector<std::string>{"C-2", "T-3", "T-4"}));
+  EXPECT_TRUE(
+      log_.contains("2 events past their days are kept until subscriber 'billing'", "warning"));
+  EXPECT_EQ(bus.prune(cut), 0);
+  log_.clear();
+
+  failing = false;
+  clock_.advance(1h);  // past billing's back-off
+  EXPECT_EQ(bus.dispatch_once(), 1);
+  EXPECT_EQ(billing.subjects(), (std::vector<std::string>{"C-1", "C-2"}));
+  EXPECT_EQ(bus.prune(cut), 2);  // C-2 and T-3; T-4 is younger than the cut
+  EXPECT_EQ(stored_subjects(*db_), std::vector<std::string>{"T-4"});
+  EXPECT_FALSE(log_.contains("past their days"));
+  EXPECT_EQ(bus.backlog("audit"), 0);
+  EXPECT_EQ(bus.backlog("billing"), 0);
+
+  // Later events are delivered as before.
+  publish(*db_, bus, "credit.approved", "C-5");
+  EXPECT_EQ(bus.dispatch_once(), 2);
+  EXPECT_EQ(billing.subjects(), (std::vector<std::string>{"C-1", "C-2", "C-5"}));
+}
+
+// Many events go in batches; with no subscriber at all every old event goes.
+TEST_P(EventBusTest, PruneWorksInBatchesAndWithoutSubscribers) {
+  EventBus bus(*db_, clock_, log_);
+  const std::int64_t many = EventBus::kPruneBatch + 5;
+  db_->transact([&](Tx& tx) {
+    for (std::int64_t n = 0; n < many; ++n) {
+      bus.publish(tx, "ticket.created", "T-" + std::to_string(n), Json::object());
+    }
+  });
+  clock_.advance(std::chrono::days(2));
+  publish(*db_, bus, "ticket.created", "young");
+  EXPECT_EQ(bus.prune(clock_.now() - std::chrono::days(1)), many);
+  EXPECT_EQ(stored_subjects(*db_), std::vector<std::string>{"young"});
+}
+
 TEST_P(EventBusTest, ANewSubscriberStartsAfterTheEventsAlreadyPublished) {
   {
     EventBus first(*db_, clock_, log_);

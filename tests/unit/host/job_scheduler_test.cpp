@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "config/settings.hpp"
 #include "manual_clock.hpp"
 #include "storage/database.hpp"
 #include "store_fixture.hpp"
@@ -164,6 +165,67 @@ TEST_P(JobSchedulerTest, SlotsMissedWhileDownRunOnceAtTheNextTick) {
   clock_.set("2026-12-03T11:45:00Z");
   EXPECT_EQ(after.tick(), 1);
   EXPECT_EQ(quarter.contexts.back().scheduled_for, at("2026-12-03T11:45:00Z"));
+}
+
+// Retention: runs older than the cut go, except one still running and each job's latest
+// finished scheduled run, which a restart reads to catch up on the slots it missed.
+TEST_P(JobSchedulerTest, PruneKeepsTheLatestScheduledRunOfEachJob) {
+  Calls daily, weekly;
+  auto add_jobs = [&](JobScheduler& scheduler) {
+    scheduler.add(job("daily", "0 3 * * *", daily.fn()));
+    scheduler.add(job("weekly", "0 4 * * 1", weekly.fn()));  // Mondays
+  };
+  clock_.set("2026-09-30T12:00:00Z");
+  {
+    JobScheduler scheduler(*db_, clock_, log_, "a");
+    add_jobs(scheduler);
+    for (int day = 1; day <= 10; ++day) {  // 2026-10-01 .. 10-10: ten daily runs, one weekly
+      clock_.advance(std::chrono::days(1));
+      scheduler.tick();
+    }
+    EXPECT_EQ(scheduler.run_now("weekly"), "done");  // by hand, 10-10 12:00
+    EXPECT_EQ(count_runs(*db_, "daily"), 10);
+    EXPECT_EQ(count_runs(*db_, "weekly"), 2);
+    leave_dead_run(*db_, "daily", at("2026-10-11T03:00:00Z"), at("2026-10-11T03:01:00Z"));
+
+    clock_.set("2027-02-01T12:00:00Z");
+    // Ninety days before: 2026-11-03. Every run is older; kept: daily's 10-10 run, weekly's
+    // 10-05 run, the by-hand run after it, and the run left "running".
+    EXPECT_EQ(scheduler.prune(clock_.now() - std::chrono::days(90)), 9);
+    EXPECT_EQ(count_runs(*db_, "daily"), 2);
+    EXPECT_EQ(count_runs(*db_, "weekly"), 2);
+    EXPECT_EQ(scheduler.prune(clock_.now() - std::chrono::days(90)), 0);
+  }
+  // A restart still knows where each job stopped: one catch-up run each, not the history.
+  db_.reset();
+  db_ = Database::open(url_);
+  JobScheduler after(*db_, clock_, log_, "a");
+  add_jobs(after);
+  const std::size_t daily_before = daily.size();
+  const std::size_t weekly_before = weekly.size();
+  EXPECT_EQ(after.tick(), 2);
+  EXPECT_EQ(daily.size(), daily_before + 1);
+  EXPECT_EQ(daily.contexts.back().scheduled_for, at("2027-02-01T03:00:00Z"));
+  EXPECT_EQ(weekly.size(), weekly_before + 1);
+  EXPECT_EQ(weekly.contexts.back().scheduled_for, at("2027-02-01T04:00:00Z"));
+}
+
+TEST(RetentionSettingsTest, KeepDaysAreBoundedAndNamedWhereSet) {
+  Settings settings;
+  EXPECT_EQ(settings.validate_host_keys(), std::vector<std::string>{});
+  EXPECT_EQ(settings.integer("events.keep_days"), 30);
+  EXPECT_EQ(settings.integer("jobs.keep_days"), 90);
+  settings.set("events.keep_days", "36501");
+  settings.set("jobs.keep_days", "0");
+  EXPECT_EQ(settings.validate_host_keys(),
+            (std::vector<std::string>{
+                "(defaults): 'events.keep_days' must be from 0 to 36500 (a hundred years), "
+                "found 36501",
+                "(defaults): 'jobs.keep_days' must be from 1 to 36500 (a hundred years), "
+                "found 0"}));
+  settings.set("events.keep_days", "0");
+  settings.set("jobs.keep_days", "1");
+  EXPECT_EQ(settings.validate_host_keys(), std::vector<std::string>{});
 }
 
 TEST_P(JobSchedulerTest, RunNowIsRecordedAsByHand) {
