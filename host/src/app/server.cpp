@@ -384,15 +384,19 @@ void Server::open(bool serving) {
                     *outbox_, split_config_list(settings_.string("tickets.escalate")));
               }});
   jobs_->add({"housekeeping.prune", settings_.string("housekeeping.prune_schedule"), "UTC",
-              "deletes events every subscriber has handled and job runs past their days",
+              "deletes handled events, sent messages and job runs past their days",
               [this](const JobContext& context) {
                 using days = std::chrono::days;
                 const auto events =
                     events_->prune(context.now - days(settings_.integer("events.keep_days")));
+                const auto sent =
+                    outbox_->prune(context.now - days(settings_.integer("outbox.keep_days")));
                 const auto runs =
                     jobs_->prune(context.now - days(settings_.integer("jobs.keep_days")));
-                return std::to_string(events) + " events and " + std::to_string(runs) +
-                       " job runs deleted";
+                return std::to_string(events) + " events, " + std::to_string(sent.deleted) +
+                       " sent messages and " + std::to_string(runs) + " job runs deleted; " +
+                       std::to_string(sent.emptied) + " sent messages emptied, kept for their" +
+                       " dedupe keys";
               }});
   add_host_routes();
   core_->add_routes(*router_);

@@ -45,6 +45,7 @@ struct Bounds {
 };
 constexpr Bounds kBounded[] = {
     {"events.keep_days", 0, 36500, "a hundred years"},
+    {"outbox.keep_days", 0, 36500, "a hundred years"},
     {"jobs.keep_days", 1, 36500, "a hundred years"},
 };
 
@@ -105,6 +106,9 @@ const std::vector<ConfigKey>& Settings::host_schema() {
       {"events.keep_days", T::integer, "30",
        "days an event is kept once every subscriber has handled it (0 to 36500); the daily "
        "job housekeeping.prune deletes older ones"},
+      {"outbox.keep_days", T::integer, "30",
+       "days a sent message is kept whole (0 to 36500); then housekeeping.prune deletes it, "
+       "or, when it has a dedupe key, keeps the row without its body and headers"},
       {"jobs.tick_ms", T::integer, "1000", "how often the scheduler checks for due jobs"},
       {"jobs.lease_seconds", T::integer, "60",
        "how long a job lease lasts without renewal (renewed every third of it while running)"},

@@ -581,6 +581,29 @@ std::chrono::seconds OutboxService::backoff_after(std::int64_t attempts) const {
   return std::min(delay, settings_.max_backoff);
 }
 
+OutboxService::Pruned OutboxService::prune(Instant before) {
+  Pruned pruned;
+  // Each statement takes a batch of the rows it still applies to, until none is left.
+  auto in_batches = [&](const char* sql, std::int64_t& count) {
+    for (;;) {
+      std::int64_t batch = 0;
+      store_.transact([&](Tx& tx) { batch = tx.exec(sql, {to_epoch(before), kPruneBatch}); });
+      count += batch;
+      if (batch < kPruneBatch) return;
+    }
+  };
+  in_batches(
+      "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE state = 'sent' AND"
+      " sent_at < ? AND dedupe_key IS NULL ORDER BY id LIMIT ?)",
+      pruned.deleted);
+  in_batches(
+      "UPDATE outbox SET body = '', headers = '{}' WHERE id IN (SELECT id FROM outbox WHERE"
+      " state = 'sent' AND sent_at < ? AND dedupe_key IS NOT NULL AND (body <> '' OR"
+      " headers <> '{}') ORDER BY id LIMIT ?)",
+      pruned.emptied);
+  return pruned;
+}
+
 std::vector<Json> OutboxService::list(const std::string& state, int limit) {
   if (!state.empty() &&
       std::find(std::begin(kStates), std::end(kStates), state) == std::end(kStates)) {

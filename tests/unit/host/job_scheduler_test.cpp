@@ -215,15 +215,20 @@ TEST(RetentionSettingsTest, KeepDaysAreBoundedAndNamedWhereSet) {
   EXPECT_EQ(settings.validate_host_keys(), std::vector<std::string>{});
   EXPECT_EQ(settings.integer("events.keep_days"), 30);
   EXPECT_EQ(settings.integer("jobs.keep_days"), 90);
+  EXPECT_EQ(settings.integer("outbox.keep_days"), 30);
   settings.set("events.keep_days", "36501");
+  settings.set("outbox.keep_days", "-1");
   settings.set("jobs.keep_days", "0");
   EXPECT_EQ(settings.validate_host_keys(),
             (std::vector<std::string>{
                 "(defaults): 'events.keep_days' must be from 0 to 36500 (a hundred years), "
                 "found 36501",
+                "(defaults): 'outbox.keep_days' must be from 0 to 36500 (a hundred years), "
+                "found -1",
                 "(defaults): 'jobs.keep_days' must be from 1 to 36500 (a hundred years), "
                 "found 0"}));
   settings.set("events.keep_days", "0");
+  settings.set("outbox.keep_days", "0");
   settings.set("jobs.keep_days", "1");
   EXPECT_EQ(settings.validate_host_keys(), std::vector<std::string>{});
 }

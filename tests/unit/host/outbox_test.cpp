@@ -222,6 +222,64 @@ TEST_P(OutboxTest, ASecondEnqueueWithTheSameKeyIsANoOp) {
   EXPECT_EQ(sender.sent.size(), 4u);
 }
 
+// Retention: a sent message past its days goes, unless it has a dedupe key: then its row
+// stays without body and headers, and still stops the same message from being queued again.
+// Pending and dead messages stay whole.
+TEST_P(OutboxTest, PruneDeletesOldSentMessagesAndKeepsTheirDedupeKeys) {
+  OutboxService outbox(*db_, clock_, log_, "test");
+  RecordingSender sender;
+  outbox.register_sender("email", sender.fn());
+  enqueue(*db_, outbox, mail("a@example.edu", "alert-42/a@example.edu"));
+  enqueue(*db_, outbox, mail("b@example.edu"));
+  EXPECT_EQ(outbox.dispatch_once(), 2);
+  sender.failures = 1;
+  sender.permanent = true;
+  enqueue(*db_, outbox, mail("dead@example.edu"));
+  EXPECT_EQ(outbox.dispatch_once(), 0);
+  ASSERT_EQ(outbox.list("dead", 10).size(), 1u);
+  clock_.advance(std::chrono::days(40));
+  enqueue(*db_, outbox, mail("young@example.edu"));
+  EXPECT_EQ(outbox.dispatch_once(), 1);
+  enqueue(*db_, outbox, mail("waiting@example.edu"));  // not dispatched: stays pending
+
+  const Instant cut = clock_.now() - std::chrono::days(30);
+  const OutboxService::Pruned pruned = outbox.prune(cut);
+  EXPECT_EQ(pruned.deleted, 1);  // b@
+  EXPECT_EQ(pruned.emptied, 1);  // a@, kept for its key
+  const auto sent = outbox.list("sent", 10);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0]["destination"], "young@example.edu");
+  EXPECT_EQ(sent[0]["body"], "Service is degraded.");
+  EXPECT_EQ(sent[1]["destination"], "a@example.edu");
+  EXPECT_EQ(sent[1]["subject"], "Tech Alert: oracle-prod outage");
+  EXPECT_EQ(sent[1]["dedupe_key"], "alert-42/a@example.edu");
+  EXPECT_EQ(sent[1]["body"], "");
+  EXPECT_EQ(sent[1]["headers"], Json::object());
+  EXPECT_EQ(outbox.list("dead", 10).size(), 1u);
+  EXPECT_EQ(only(outbox.list("pending", 10))["destination"], "waiting@example.edu");
+
+  const OutboxService::Pruned again = outbox.prune(cut);
+  EXPECT_EQ(again.deleted, 0);
+  EXPECT_EQ(again.emptied, 0);
+  // The key still holds: the same alert is not queued, nor sent, a second time.
+  enqueue(*db_, outbox, mail("a@example.edu", "alert-42/a@example.edu"));
+  EXPECT_EQ(outbox.list("pending", 10).size(), 1u);
+}
+
+// Many sent messages go in batches.
+TEST_P(OutboxTest, PruneWorksInBatches) {
+  OutboxService outbox(*db_, clock_, log_, "test");
+  const int many = static_cast<int>(OutboxService::kPruneBatch) + 3;
+  enqueue_numbered(*db_, outbox, many,
+                   [](int i) { return "r" + std::to_string(i) + "@example.edu"; });
+  db_->transact([&](Tx& tx) {
+    tx.exec("UPDATE outbox SET state = 'sent', sent_at = ?", {to_epoch(clock_.now())});
+  });
+  clock_.advance(std::chrono::days(2));
+  EXPECT_EQ(outbox.prune(clock_.now() - std::chrono::days(1)).deleted, many);
+  EXPECT_TRUE(outbox.list("", 10).empty());
+}
+
 TEST_P(OutboxTest, AMessageWithoutASenderStaysPendingAndVisible) {
   OutboxService outbox(*db_, clock_, log_, "test");
   RecordingSender mailer;
