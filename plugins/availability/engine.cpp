@@ -814,6 +814,9 @@ Outage outage_of(const Dataset& dataset, const DatasetReferences& refs, std::siz
   const Interruption& i = dataset.interruptions[n];
   const uint32_t first = refs.named_first[n];
   const uint32_t count = refs.named_first[n + 1] - first;
+  if (count != i.customers.size() || refs.named.size() - first < count) {
+    throw std::invalid_argument("availability engine: references resolved for another dataset");
+  }
   Outage o{i.start, i.end.value_or(i.start), &i, static_cast<uint32_t>(tables.named.size()), count};
   for (uint32_t k = 0; k < count; ++k) {
     const uint32_t position = refs.named[first + k];

@@ -104,7 +104,8 @@ class EventBus : public Events {
   // store has handled (all of them when there is none: a new subscriber starts after the
   // newest), at most kPruneBatch a transaction so that publishers are never held long.
   // Returns how many. A subscriber whose plugin was removed keeps its cursor and holds later
-  // events back until that row is deleted (GET /api/v1/events/subscribers shows it).
+  // events back until that row is deleted: when old events stay, the log names the
+  // subscriber they wait for.
   std::int64_t prune(Instant before);
   static constexpr std::int64_t kPruneBatch = 10000;
 

@@ -326,6 +326,9 @@ TEST(AvailabilityEngine, ReferencesOfAnotherDatasetAreRefused) {
   beyond = resolve_references(d);
   beyond.named[0] = static_cast<uint32_t>(d.customers.size());
   EXPECT_THROW(Engine(d, beyond), std::out_of_range);
+  beyond = resolve_references(d);
+  beyond.named_first[1] = 0;  // INC1 names no one, by these references
+  EXPECT_THROW(Engine(d, beyond), std::invalid_argument);
   const auto resolved = Engine(d, resolve_references(d)).report(kNov, std::nullopt);
   EXPECT_EQ(resolved, compute(d, kNov, std::nullopt));
   EXPECT_EQ(resolved.services[0].interruptions, (std::vector<std::string>{"INC1", "INC2"}));
