@@ -219,13 +219,20 @@ void report_duplicate_ids(const std::vector<T>& items, const std::string& path,
   }
 }
 
-// `path` makes the error's path: only on error, as a million references are checked at once.
+// `value` names no `kind` among `ids` (unless empty: already reported as missing). `path`
+// makes the error's path: only on error, as a million references are checked at once.
+template <typename T, typename Path>
+void report_unknown(IdIndex<T>& ids, const std::string& value, Path&& path, std::string_view kind,
+                    std::vector<FieldError>& errors) {
+  if (value.empty()) return;
+  errors.push_back({path(), "unknown " + std::string(kind) + " " + quote_text(value) +
+                                " (known: " + ids.known_list() + ")"});
+}
+
 template <typename T, typename Path>
 void check_known(IdIndex<T>& ids, const std::string& value, Path&& path, std::string_view kind,
                  std::vector<FieldError>& errors) {
-  if (value.empty() || ids.contains(value)) return;
-  errors.push_back({path(), "unknown " + std::string(kind) + " " + quote_text(value) +
-                                " (known: " + ids.known_list() + ")"});
+  if (!ids.contains(value)) report_unknown(ids, value, std::forward<Path>(path), kind, errors);
 }
 
 template <typename T, typename Read>
@@ -769,30 +776,30 @@ void check_references(const Dataset& dataset, const std::string& path,
   DatasetReferences local;
   DatasetReferences& refs = resolved ? *resolved : local;
   refs = resolve(dataset, services, customers);
-  auto unknown = [&](const std::string& value, std::string_view kind, const std::string& known,
-                     std::string at) {
-    if (value.empty()) return;  // already reported as missing or empty
-    errors.push_back({std::move(at), "unknown " + std::string(kind) + " " + quote_text(value) +
-                                         " (known: " + known + ")"});
-  };
+  constexpr uint32_t kUnresolved = DatasetReferences::kUnresolved;
   const std::string maintenance_path = path_key(path, "maintenance");
   for (std::size_t i = 0; i < dataset.maintenance.size(); ++i) {
-    if (refs.maintenance_service[i] != DatasetReferences::kUnresolved) continue;
-    unknown(dataset.maintenance[i].service, "service", services.known_list(),
-            path_key(path_index(maintenance_path, i), "service"));
+    if (refs.maintenance_service[i] != kUnresolved) continue;
+    report_unknown(
+        services, dataset.maintenance[i].service,
+        [&] { return path_key(path_index(maintenance_path, i), "service"); }, "service", errors);
   }
   const std::string interruptions_path = path_key(path, "interruptions");
   for (std::size_t i = 0; i < dataset.interruptions.size(); ++i) {
     const Interruption& interruption = dataset.interruptions[i];
-    if (refs.interruption_service[i] == DatasetReferences::kUnresolved) {
-      unknown(interruption.service, "service", services.known_list(),
-              path_key(path_index(interruptions_path, i), "service"));
+    if (refs.interruption_service[i] == kUnresolved) {
+      report_unknown(
+          services, interruption.service,
+          [&] { return path_key(path_index(interruptions_path, i), "service"); }, "service",
+          errors);
     }
     const uint32_t first = refs.named_first[i];
     for (std::size_t j = 0; j < interruption.customers.size(); ++j) {
-      if (refs.named[first + j] != DatasetReferences::kUnresolved) continue;
-      unknown(interruption.customers[j], "customer", customers.known_list(),
-              path_index(path_key(path_index(interruptions_path, i), "customers"), j));
+      if (refs.named[first + j] != kUnresolved) continue;
+      report_unknown(
+          customers, interruption.customers[j],
+          [&] { return path_index(path_key(path_index(interruptions_path, i), "customers"), j); },
+          "customer", errors);
     }
   }
 }

@@ -116,7 +116,8 @@ const std::vector<ConfigKey>& Settings::host_schema() {
        "days a job run's record is kept (1 to 36500); each job's latest scheduled run is "
        "always kept, since the scheduler reads it to catch up on missed runs"},
       {"housekeeping.prune_schedule", T::string, "47 2 * * *",
-       "cron schedule (UTC) of the job that deletes handled events and old job runs"},
+       "cron schedule (UTC) of the job that deletes handled events, sent messages and job "
+       "runs past their days"},
       {"deadlines.watch_schedule", T::string, "*/15 * * * *",
        "cron schedule (UTC) of the deadline watch"},
       {"deadlines.warn_business_days", T::integer, "3",

@@ -27,6 +27,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "storage/batches.hpp"
+
 namespace slmhub::host {
 namespace {
 
@@ -160,18 +162,11 @@ std::int64_t EventBus::prune(Instant before) {
       "SELECT COALESCE((SELECT MIN(last_id) FROM event_cursors), (SELECT MAX(id) FROM events),"
       " 0)");
   const std::int64_t handled = bound.empty() ? 0 : bound[0].integer(0);
-  std::int64_t deleted = 0;
-  for (;;) {
-    std::int64_t batch = 0;
-    store_.transact([&](Tx& tx) {
-      batch = tx.exec(
-          "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id <= ? AND at < ?"
-          " ORDER BY id LIMIT ?)",
-          {handled, to_epoch(before), kPruneBatch});
-    });
-    deleted += batch;
-    if (batch < kPruneBatch) break;
-  }
+  const std::int64_t deleted = exec_in_batches(
+      store_,
+      "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id <= ? AND at < ?"
+      " ORDER BY id LIMIT ?)",
+      {handled, to_epoch(before)}, kPruneBatch);
   // Old events that stay wait for a subscriber: say which, since one whose plugin is gone
   // waits for ever.
   const auto waiting = store_.query(

@@ -23,6 +23,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "storage/batches.hpp"
+
 namespace slmhub::host {
 namespace {
 
@@ -583,24 +585,18 @@ std::chrono::seconds OutboxService::backoff_after(std::int64_t attempts) const {
 
 OutboxService::Pruned OutboxService::prune(Instant before) {
   Pruned pruned;
-  // Each statement takes a batch of the rows it still applies to, until none is left.
-  auto in_batches = [&](const char* sql, std::int64_t& count) {
-    for (;;) {
-      std::int64_t batch = 0;
-      store_.transact([&](Tx& tx) { batch = tx.exec(sql, {to_epoch(before), kPruneBatch}); });
-      count += batch;
-      if (batch < kPruneBatch) return;
-    }
-  };
-  in_batches(
+  pruned.deleted = exec_in_batches(
+      store_,
       "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE state = 'sent' AND"
       " sent_at < ? AND dedupe_key IS NULL ORDER BY id LIMIT ?)",
-      pruned.deleted);
-  in_batches(
+      {to_epoch(before)}, kPruneBatch);
+  // An emptied row no longer matches, so each run takes the next ones.
+  pruned.emptied = exec_in_batches(
+      store_,
       "UPDATE outbox SET body = '', headers = '{}' WHERE id IN (SELECT id FROM outbox WHERE"
       " state = 'sent' AND sent_at < ? AND dedupe_key IS NOT NULL AND (body <> '' OR"
       " headers <> '{}') ORDER BY id LIMIT ?)",
-      pruned.emptied);
+      {to_epoch(before)}, kPruneBatch);
   return pruned;
 }
 
