@@ -484,13 +484,16 @@ TEST_F(TechAlerts, RemindersStartNoticesAndUnsubscribe) {
   start(alert_env(smtp.port(), "", false));
   const Instant now =
       std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-  // Announced three weeks ago, starting in 24 hours and 3 seconds: the 24-hour reminder falls
-  // due 3 seconds after the announcement went out.
-  Json soon = window("CHG0000020", "oracle-prod", "planned_outage", now + 24h + 3s, now + 26h);
+  // What falls due does so `lead` from now: long enough for the announcements to go out first
+  // on a loaded machine (a sanitizer build), so that the first run below finds nothing due.
+  constexpr auto lead = 20s;
+  // Announced three weeks ago, starting in 24 hours and `lead`: the 24-hour reminder falls
+  // due `lead` after the announcement went out.
+  Json soon = window("CHG0000020", "oracle-prod", "planned_outage", now + 24h + lead, now + 26h);
   soon["announced_at"] = format_instant(now - std::chrono::hours(21 * 24));
   ASSERT_EQ(call("POST", "/api/v1/maintenance", soon.dump()).status, 201);
-  // Starting in 3 seconds: the start notice falls due after the announcement.
-  Json running = window("CHG0000021", "oracle-prod", "emergency", now + 3s, now + 1h);
+  // Starting in `lead`: the start notice falls due after the announcement.
+  Json running = window("CHG0000021", "oracle-prod", "emergency", now + lead, now + 1h);
   ASSERT_EQ(call("POST", "/api/v1/maintenance", running.dump()).status, 201);
   // Under way since an hour when announced: its start notice would repeat the announcement.
   Json late = window("CHG0000022", "oracle-prod", "emergency", now - 1h, now + 1h);
@@ -498,10 +501,11 @@ TEST_F(TechAlerts, RemindersStartNoticesAndUnsubscribe) {
   // The planned outage goes to kOracleAudience (5), each emergency to the problems list too.
   auto mails = smtp.wait_for(17, 30s);
   ASSERT_EQ(mails.size(), 17u) << server_->log();
-  // Nothing is due yet: the reminder and the start are 3 seconds away.
+  // Nothing is due yet: the reminder and the start are still ahead.
+  ASSERT_LT(std::chrono::system_clock::now(), now + lead) << "the announcements took too long";
   auto run = call("POST", "/api/v1/jobs/tech_alerts.notices/run");
   EXPECT_NE(run.body.find("0 notice(s) sent"), std::string::npos) << run.body;
-  std::this_thread::sleep_for(4s);
+  std::this_thread::sleep_until(now + lead + 1s);
 
   run = call("POST", "/api/v1/jobs/tech_alerts.notices/run");
   ASSERT_EQ(run.status, 200) << run.body;
@@ -529,7 +533,9 @@ TEST_F(TechAlerts, RemindersStartNoticesAndUnsubscribe) {
   EXPECT_EQ(http(server_->port(), "POST", path).status, 200);
   Json body = {{"kind", "outage"}, {"title", "Down"}, {"services", {"oracle-prod"}}};
   ASSERT_EQ(call("POST", "/api/v1/alerts", body.dump()).status, 201);
-  std::this_thread::sleep_for(2s);
+  // Five go out; a moment more would show a sixth, to the one who unsubscribed.
+  smtp.wait_for(33, 30s);
+  std::this_thread::sleep_for(1s);
   mails = smtp.messages();
   const auto told = recipients(mails, "Down");
   EXPECT_EQ(told.size(), 5u);  // the problems list and 4 of the 5 contacts

@@ -151,12 +151,13 @@ void Server::add_host_routes() {
         "host");
   r.add({"GET", "/api/v1/outbox", "operator",
          [this](const Request& req) {
-           auto state = req.query_param("state");
-           if (!state.empty() && state != "pending" && state != "sent" && state != "dead")
-             throw ValidationError("state", "'" + state + "' is not pending, sent or dead");
+           const auto state = req.query_param("state");
+           if (!state.empty() && !OutboxService::is_state(state))
+             throw ValidationError("state",
+                                   "'" + state + "' is not pending, sending, sent or dead");
            return Response::json({{"messages", outbox_->list(state, 100)}});
          },
-         "outgoing messages: pending, sent and dead letters"},
+         "outgoing messages: pending, being sent, sent and dead letters"},
         "host");
   r.add({"GET", "/api/v1/tokens", "admin",
          [this](const Request&) {

@@ -600,9 +600,12 @@ OutboxService::Pruned OutboxService::prune(Instant before) {
   return pruned;
 }
 
+bool OutboxService::is_state(std::string_view state) {
+  return std::find(std::begin(kStates), std::end(kStates), state) != std::end(kStates);
+}
+
 std::vector<Json> OutboxService::list(const std::string& state, int limit) {
-  if (!state.empty() &&
-      std::find(std::begin(kStates), std::end(kStates), state) == std::end(kStates)) {
+  if (!state.empty() && !is_state(state)) {
     throw std::invalid_argument("outbox state \"" + state +
                                 "\" is unknown; allowed: pending, sending, sent, dead");
   }

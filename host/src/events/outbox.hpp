@@ -81,6 +81,8 @@ class OutboxService : public Outbox {
   // the channel, which is why such a message stays pending). Throws std::invalid_argument
   // for an unknown state or a limit out of range.
   std::vector<Json> list(const std::string& state, int limit);
+  // Whether `state` is one a message can be in: pending, sending, sent or dead.
+  static bool is_state(std::string_view state);
 
   // Sent messages older than `before`: deleted, except those with a dedupe key, whose row is
   // what stops the same message from being queued again (a deadline warning, a billing
