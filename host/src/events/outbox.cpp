@@ -290,7 +290,7 @@ std::pair<int, bool> OutboxService::send_group(const std::string& token,
                                                std::optional<Unwritten>& unwritten) {
   int sent = 0;
   for (const Claimed* claimed : group) {
-    if (stopping()) return {sent, false};
+    if (stopping() || !claim_held(token)) return {sent, false};
     OutboxSender send;
     {
       std::lock_guard lock(mutex_);
@@ -343,9 +343,38 @@ bool OutboxService::write_unwritten(const std::string& token, std::optional<Unwr
   }
 }
 
-void OutboxService::renew_claim(Tx& tx, const std::string& token, Instant now) {
-  tx.exec("UPDATE outbox SET claimed_at = ? WHERE state = 'sending' AND claim = ?",
-          {to_epoch(now), token});
+std::int64_t OutboxService::renew_claim(Tx& tx, const std::string& token, Instant now) {
+  return tx.exec("UPDATE outbox SET claimed_at = ? WHERE state = 'sending' AND claim = ?",
+                 {to_epoch(now), token});
+}
+
+bool OutboxService::claim_held(const std::string& token) {
+  const auto steady = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mutex_);
+    if (steady - renewed_ < settings_.claim_timeout / 3) return true;
+  }
+  // Every message of a claim expires at once (they share claimed_at): none left means another
+  // instance took them all back. renewed_ moves only on success, so that no lane goes on
+  // sending on the strength of a renewal that found the claim gone.
+  std::int64_t held = 0;
+  try {
+    store_.transact_unsynced([&](Tx& tx) { held = renew_claim(tx, token, clock_.now()); });
+  } catch (const std::exception& e) {
+    log_.error(std::string("outbox: renewing a claim failed (its messages are given back): ") +
+               e.what());
+    return false;
+  }
+  if (held == 0) {
+    log_.warning(
+        "outbox: the messages this instance was sending were taken back after the claim "
+        "timeout (the process was paused, or a send outlasted outbox.claim_timeout_seconds); "
+        "the instance that took them sends the rest");
+    return false;
+  }
+  std::lock_guard lock(mutex_);
+  renewed_ = std::max(renewed_, steady);
+  return true;
 }
 
 void OutboxService::expire_claims(Tx& tx, Instant now, std::int64_t before) {
@@ -482,16 +511,9 @@ void OutboxService::record(const std::string& token, const Claimed& claimed,
 
 void OutboxService::write_outcomes(const std::vector<Outcome*>& group) {
   const Instant now = clock_.now();
-  // A round of slow sends keeps its claim: renewed once a third of the timeout has passed.
-  bool renew = false;
   std::vector<SendRecorder> recorders;
   {
     std::lock_guard lock(mutex_);
-    const auto steady = std::chrono::steady_clock::now();
-    if (steady - renewed_ >= settings_.claim_timeout / 3) {
-      renew = true;
-      renewed_ = steady;
-    }
     for (const Outcome* o : group)
       recorders.push_back(senders_.at(o->claimed->message.channel).record);
   }
@@ -521,7 +543,6 @@ void OutboxService::write_outcomes(const std::vector<Outcome*>& group) {
         if (recorded[i] && with_recorders && recorders[i]) {
           recorders[i](tx, claimed.message, outcome);
         }
-        if (renew && (i == 0 || token != *group[i - 1]->token)) renew_claim(tx, token, now);
       }
     });
   };

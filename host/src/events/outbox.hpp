@@ -138,8 +138,13 @@ class OutboxService : public Outbox {
                                   std::optional<Unwritten>& unwritten);
   // Records `unwritten`, if any, and empties it. False (logged) if the store failed.
   bool write_unwritten(const std::string& token, std::optional<Unwritten>& unwritten);
-  // The claim's messages still being sent count as claimed at `now`.
-  void renew_claim(Tx& tx, const std::string& token, Instant now);
+  // The claim's messages still being sent count as claimed at `now`; how many there are.
+  std::int64_t renew_claim(Tx& tx, const std::string& token, Instant now);
+  // Before each send: whether the claim is still this instance's, renewed once a third of
+  // claim_timeout has passed since it last was. A process paused past the timeout, whose
+  // messages another instance took back and sends, then stops rather than sending them too:
+  // only the message that was on the wire may arrive twice.
+  bool claim_held(const std::string& token);
   // Claims made before `before` go back to pending (or dead), counted as a failed attempt.
   void expire_claims(Tx& tx, Instant now, std::int64_t before);
   struct Outcome {
@@ -150,8 +155,7 @@ class OutboxService : public Outbox {
     std::exception_ptr error;
   };
   // Records one outcome before returning, in one transaction with the outcomes other lanes
-  // are recording at the same moment; renews the round's claim once a third of
-  // claim_timeout has passed.
+  // are recording at the same moment.
   void record(const std::string& token, const Claimed& claimed, const SendOutcome& outcome);
   void write_outcomes(const std::vector<Outcome*>& group);
   // Gives a claim's unsent messages back to pending, no attempt counted; logs how many and

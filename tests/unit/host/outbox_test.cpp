@@ -588,6 +588,42 @@ TEST_P(OutboxTest, ARoundClaimedAheadThatWaitedPastTheClaimTimeoutIsClaimedAgain
   EXPECT_TRUE(log_.contains("claimed ahead and kept past the claim timeout", "info"));
 }
 
+// A process paused past the claim timeout (SIGSTOP, a VM stalled) finds, when it goes on,
+// that another instance took its messages back and sends them: it stops instead of sending
+// them a second time. Only the message that was on the wire may arrive twice.
+TEST_P(OutboxTest, AClaimTakenBackWhileSendingStopsTheRound) {
+  OutboxService outbox(*db_, clock_, log_, "test",
+                       OutboxSettings{.claim_timeout = 3s, .poll_interval = 5ms});
+  std::mutex mutex;
+  std::map<std::string, int> sends;  // subject -> times sent
+  std::atomic<bool> paused{false};
+  outbox.register_sender("email", [&](const OutboxMessage& m) {
+    if (m.subject == "1" && !paused.exchange(true)) {
+      // Another instance's expiry takes the claim back, as after claim_timeout...
+      db_->transact([](Tx& tx) {
+        tx.exec(
+            "UPDATE outbox SET state = 'pending', claim = NULL, claimed_at = NULL"
+            " WHERE state = 'sending'");
+      });
+      // ...while this one stood still for more than a third of it.
+      std::this_thread::sleep_for(1100ms);
+    }
+    std::lock_guard lock(mutex);
+    ++sends[m.subject];
+  });
+  // One destination: one lane sends them in order.
+  enqueue_numbered(*db_, outbox, 5, [](int) { return "user@example.edu"; });
+  outbox.start();
+  wait_until_sent(outbox, 5);
+  std::this_thread::sleep_for(50ms);  // a second send would come now
+  outbox.stop();
+  // "1" was on the wire: its outcome could not be recorded, so it went again. The rest went
+  // once, in the round that claimed them afresh.
+  EXPECT_EQ(sends, (std::map<std::string, int>{{"0", 1}, {"1", 2}, {"2", 1}, {"3", 1}, {"4", 1}}));
+  EXPECT_TRUE(log_.contains("were taken back after the claim timeout", "warning"));
+  EXPECT_TRUE(log_.contains("was sent after its claim expired", "warning"));
+}
+
 // A server stopping in the middle of a round gives back what it claimed and did not send:
 // pending at once, no attempt counted.
 TEST_P(OutboxTest, StoppingGivesBackWhatWasNotSent) {
