@@ -5,6 +5,7 @@
 #include <cctype>
 #include <charconv>
 
+#include "slmhub/batches.hpp"
 #include "slmhub/digest.hpp"
 #include "slmhub/errors.hpp"
 
@@ -974,15 +975,21 @@ std::string Sync::sweep() {
 
 std::string Sync::prune(std::int64_t keep_days) {
   const std::int64_t cutoff = to_epoch(host_.clock().now()) - keep_days * 86400;
-  std::int64_t inbox = 0, writes = 0;
-  host_.store().transact([&](Tx& tx) {
-    // A webhook that comes again later is stored and processed like any: its version is
-    // found applied (or read again), so nothing depends on the rows deleted here.
-    inbox = tx.exec("DELETE FROM servicenow_inbox WHERE state <> 'pending' AND processed_at <= ?",
-                    {cutoff});
-    // An echo of a write this old is found applied by its version instead.
-    writes = tx.exec("DELETE FROM servicenow_writes WHERE at <= ?", {cutoff});
-  });
+  // In batches: a busy instance sends a day's hundreds of thousands of webhooks, and one
+  // transaction deleting them would hold every webhook's commit back until it was done.
+  // A webhook that comes again later is stored and processed like any: its version is found
+  // applied (or read again), so nothing depends on the rows deleted here.
+  const std::int64_t inbox = exec_in_batches(
+      host_.store(),
+      "DELETE FROM servicenow_inbox WHERE id IN (SELECT id FROM servicenow_inbox WHERE state <> "
+      "'pending' AND processed_at <= ? ORDER BY id LIMIT ?)",
+      {cutoff}, kPruneBatch);
+  // An echo of a write this old is found applied by its version instead.
+  const std::int64_t writes = exec_in_batches(
+      host_.store(),
+      "DELETE FROM servicenow_writes WHERE (tbl, sys_id, mod_count) IN (SELECT tbl, sys_id, "
+      "mod_count FROM servicenow_writes WHERE at <= ? LIMIT ?)",
+      {cutoff}, kPruneBatch);
   return std::to_string(inbox) + " inbox rows and " + std::to_string(writes) +
          " write marks older than " + std::to_string(keep_days) + " days deleted";
 }

@@ -27,7 +27,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "storage/batches.hpp"
+#include "slmhub/batches.hpp"
 
 namespace slmhub::host {
 namespace {

@@ -23,7 +23,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include "storage/batches.hpp"
+#include "slmhub/batches.hpp"
 
 namespace slmhub::host {
 namespace {

@@ -1,8 +1,8 @@
-#include "storage/batches.hpp"
+#include "slmhub/batches.hpp"
 
 #include <utility>
 
-namespace slmhub::host {
+namespace slmhub {
 
 std::int64_t exec_in_batches(Store& store, std::string_view sql, Params params,
                              std::int64_t batch) {
@@ -16,4 +16,4 @@ std::int64_t exec_in_batches(Store& store, std::string_view sql, Params params,
   }
 }
 
-}  // namespace slmhub::host
+}  // namespace slmhub

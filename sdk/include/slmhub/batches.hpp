@@ -1,5 +1,5 @@
 // Large clean-ups (retention) in bounded transactions, so that they never hold the single
-// writer, and the publishers and senders waiting on it, for long.
+// writer, and the requests, publishers and senders waiting on it, for long.
 #pragma once
 
 #include <cstdint>
@@ -7,11 +7,11 @@
 
 #include "slmhub/store.hpp"
 
-namespace slmhub::host {
+namespace slmhub {
 
 // Runs `sql`, a statement that changes at most `batch` rows at a time (`batch` is bound
 // after `params`, as its LIMIT), once a transaction until a run changes fewer; returns the
 // rows changed in all. Each run must leave the rows it changed out of the next one.
 std::int64_t exec_in_batches(Store& store, std::string_view sql, Params params, std::int64_t batch);
 
-}  // namespace slmhub::host
+}  // namespace slmhub
