@@ -234,17 +234,21 @@ OutboxService::Round OutboxService::send_round(const Batch& batch,
   // claim has expired another instance may have taken the messages back, so they are given
   // back rather than sent; a claim a third of the way there is renewed first, so no claim
   // made while this round sends takes them back.
+  const auto steady = std::chrono::steady_clock::now();
   const Instant now = clock_.now();
-  if (now - batch.claimed_at >= settings_.claim_timeout) {
+  const auto age = now - batch.claimed_at;
+  if (age >= settings_.claim_timeout) {
     release(token, "claimed ahead and kept past the claim timeout, to be claimed again");
     return {batch.messages.size(), 0};
   }
-  if (now - batch.claimed_at >= settings_.claim_timeout / 3) {
-    store_.transact_unsynced([&](Tx& tx) { renew_claim(tx, token, now); });
-  }
-  {
+  if (age >= settings_.claim_timeout / 3) {
+    std::int64_t held = 0;
+    store_.transact_unsynced([&](Tx& tx) { held = renew_claim(tx, token, now); });
+    if (!claim_renewed(token, held, steady)) return {batch.messages.size(), 0};
+  } else {
+    // As old as the claim is in the store, so that the lanes renew it in time.
     std::lock_guard lock(mutex_);
-    renewed_ = std::chrono::steady_clock::now();
+    renewed_ = steady - std::chrono::duration_cast<std::chrono::steady_clock::duration>(age);
   }
 
   // The messages to each destination, in id order: one lane sends them one after another.
@@ -280,7 +284,8 @@ OutboxService::Round OutboxService::send_round(const Batch& batch,
     if (meanwhile) meanwhile();
   }
   if (!finished) {
-    release(token, stopping() ? "not sent before stopping" : "not sent after a failure to record");
+    release(token,
+            stopping() ? "not sent before stopping" : "not sent after a failure (logged above)");
   }
   return {batch.messages.size(), sent};
 }
@@ -352,11 +357,9 @@ bool OutboxService::claim_held(const std::string& token) {
   const auto steady = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(mutex_);
+    if (token == lost_) return false;
     if (steady - renewed_ < settings_.claim_timeout / 3) return true;
   }
-  // Every message of a claim expires at once (they share claimed_at): none left means another
-  // instance took them all back. renewed_ moves only on success, so that no lane goes on
-  // sending on the strength of a renewal that found the claim gone.
   std::int64_t held = 0;
   try {
     store_.transact_unsynced([&](Tx& tx) { held = renew_claim(tx, token, clock_.now()); });
@@ -365,16 +368,25 @@ bool OutboxService::claim_held(const std::string& token) {
                e.what());
     return false;
   }
-  if (held == 0) {
-    log_.warning(
-        "outbox: the messages this instance was sending were taken back after the claim "
-        "timeout (the process was paused, or a send outlasted outbox.claim_timeout_seconds); "
-        "the instance that took them sends the rest");
-    return false;
+  return claim_renewed(token, held, steady);
+}
+
+bool OutboxService::claim_renewed(const std::string& token, std::int64_t held,
+                                  std::chrono::steady_clock::time_point before) {
+  {
+    std::lock_guard lock(mutex_);
+    if (held > 0) {
+      renewed_ = std::max(renewed_, before);
+      return true;
+    }
+    if (token == lost_) return false;  // said once, not once per lane
+    lost_ = token;
   }
-  std::lock_guard lock(mutex_);
-  renewed_ = std::max(renewed_, steady);
-  return true;
+  log_.warning(
+      "outbox: the messages this instance was sending were taken back after the claim timeout "
+      "(the process was paused, or a send outlasted outbox.claim_timeout_seconds); the "
+      "instance that took them sends the rest");
+  return false;
 }
 
 void OutboxService::expire_claims(Tx& tx, Instant now, std::int64_t before) {
@@ -511,15 +523,22 @@ void OutboxService::record(const std::string& token, const Claimed& claimed,
 
 void OutboxService::write_outcomes(const std::vector<Outcome*>& group) {
   const Instant now = clock_.now();
+  // A round of slow sends keeps its claim: renewed with the outcomes once a third of the
+  // timeout has passed, so that a lane's last send is covered while the others' go on.
+  const auto steady = std::chrono::steady_clock::now();
+  bool renew = false;
+  std::int64_t held = 0;
   std::vector<SendRecorder> recorders;
   {
     std::lock_guard lock(mutex_);
+    renew = steady - renewed_ >= settings_.claim_timeout / 3;
     for (const Outcome* o : group)
       recorders.push_back(senders_.at(o->claimed->message.channel).record);
   }
   std::vector<bool> recorded(group.size());
   auto write = [&](bool with_recorders) {
     store_.transact_unsynced([&](Tx& tx) {
+      held = 0;  // transact may run this more than once
       for (std::size_t i = 0; i < group.size(); ++i) {
         const Claimed& claimed = *group[i]->claimed;
         const SendOutcome& outcome = *group[i]->outcome;
@@ -543,6 +562,9 @@ void OutboxService::write_outcomes(const std::vector<Outcome*>& group) {
         if (recorded[i] && with_recorders && recorders[i]) {
           recorders[i](tx, claimed.message, outcome);
         }
+        if (renew && (i == 0 || token != *group[i - 1]->token)) {
+          held += renew_claim(tx, token, now);
+        }
       }
     });
   };
@@ -561,6 +583,12 @@ void OutboxService::write_outcomes(const std::vector<Outcome*>& group) {
     log_.error("outbox: a channel could not record message(s) " + ids +
                " (recorded without it): " + e.what());
     write(false);
+  }
+  // None left to renew is no loss here: the outcomes written may have been the round's last.
+  // A claim taken back is found before the next send (claim_held).
+  if (held > 0) {
+    std::lock_guard lock(mutex_);
+    renewed_ = std::max(renewed_, steady);
   }
 
   for (std::size_t i = 0; i < group.size(); ++i) {

@@ -145,6 +145,11 @@ class OutboxService : public Outbox {
   // messages another instance took back and sends, then stops rather than sending them too:
   // only the message that was on the wire may arrive twice.
   bool claim_held(const std::string& token);
+  // After a renewal of `token`'s claim, begun at `before`, that found `held` messages of it
+  // still being sent: whether the claim is still this instance's (none left: taken back,
+  // logged once).
+  bool claim_renewed(const std::string& token, std::int64_t held,
+                     std::chrono::steady_clock::time_point before);
   // Claims made before `before` go back to pending (or dead), counted as a failed attempt.
   void expire_claims(Tx& tx, Instant now, std::int64_t before);
   struct Outcome {
@@ -155,7 +160,8 @@ class OutboxService : public Outbox {
     std::exception_ptr error;
   };
   // Records one outcome before returning, in one transaction with the outcomes other lanes
-  // are recording at the same moment.
+  // are recording at the same moment; renews the round's claim once a third of
+  // claim_timeout has passed.
   void record(const std::string& token, const Claimed& claimed, const SendOutcome& outcome);
   void write_outcomes(const std::vector<Outcome*>& group);
   // Gives a claim's unsent messages back to pending, no attempt counted; logs how many and
@@ -171,11 +177,12 @@ class OutboxService : public Outbox {
   const std::string instance_;
   const OutboxSettings settings_;
 
-  std::mutex mutex_;  // senders_, stopping_, hinted_, claims_, renewed_
+  std::mutex mutex_;  // senders_, stopping_, hinted_, claims_, renewed_, lost_
   std::map<std::string, Sender> senders_;
   bool stopping_ = false;
   bool hinted_ = false;  // a message was enqueued since the dispatcher last looked
   std::chrono::steady_clock::time_point renewed_{};  // the last renewal of a round's claim
+  std::string lost_;  // the last claim found taken back: its lanes stop without asking again
   std::condition_variable wake_;
   std::thread thread_;
 

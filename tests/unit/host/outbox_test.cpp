@@ -624,6 +624,42 @@ TEST_P(OutboxTest, AClaimTakenBackWhileSendingStopsTheRound) {
   EXPECT_TRUE(log_.contains("was sent after its claim expired", "warning"));
 }
 
+// A round claimed ahead whose claim another instance took back while the round before was
+// sent (this one paused, or slow) is not sent: the renewal at its start finds it gone.
+TEST_P(OutboxTest, ARoundClaimedAheadAndTakenBackIsNotSent) {
+  OutboxService outbox(*db_, clock_, log_, "test",
+                       OutboxSettings{.claim_timeout = 30s, .poll_interval = 5ms, .batch_size = 2});
+  std::mutex mutex;
+  std::map<std::string, int> sends;  // subject -> times sent
+  outbox.register_sender("email", [&](const OutboxMessage& m) {
+    if (m.subject == "0") {
+      const auto give_up = std::chrono::steady_clock::now() + 10s;
+      while (outbox.list("pending", 100).size() > 2 && std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(1ms);
+      }
+      // The round claimed ahead ("2" and "3") is taken back by another instance's expiry, and
+      // it is a third of the claim timeout old when its turn comes.
+      db_->transact([](Tx& tx) {
+        tx.exec(
+            "UPDATE outbox SET state = 'pending', claim = NULL, claimed_at = NULL"
+            " WHERE state = 'sending' AND subject IN ('2', '3')");
+      });
+      clock_.advance(11s);
+    }
+    std::lock_guard lock(mutex);
+    ++sends[m.subject];
+  });
+  enqueue_numbered(*db_, outbox, 6,
+                   [](int i) { return "user" + std::to_string(i) + "@example.edu"; });
+  outbox.start();
+  wait_until_sent(outbox, 6);
+  std::this_thread::sleep_for(50ms);  // a second send would come now
+  outbox.stop();
+  EXPECT_EQ(sends, (std::map<std::string, int>{
+                       {"0", 1}, {"1", 1}, {"2", 1}, {"3", 1}, {"4", 1}, {"5", 1}}));
+  EXPECT_TRUE(log_.contains("were taken back after the claim timeout", "warning"));
+}
+
 // A server stopping in the middle of a round gives back what it claimed and did not send:
 // pending at once, no attempt counted.
 TEST_P(OutboxTest, StoppingGivesBackWhatWasNotSent) {
