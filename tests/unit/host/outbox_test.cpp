@@ -75,6 +75,16 @@ void wait_until_sent(OutboxService& outbox, std::size_t count) {
   }
 }
 
+// Waits, up to 10 s, until at most `count` messages are pending: in a sender, until the round
+// after its own is claimed (the claim is made while the send runs, and on a slow store it can
+// come after the send began).
+void wait_until_pending_at_most(OutboxService& outbox, std::size_t count) {
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (outbox.list("pending", 100).size() > count && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(1ms);
+  }
+}
+
 // Records what a sender was given; fails while `failures` > 0 (counting down).
 struct RecordingSender {
   std::mutex mutex;
@@ -561,12 +571,8 @@ TEST_P(OutboxTest, ARoundClaimedAheadThatWaitedPastTheClaimTimeoutIsClaimedAgain
   std::map<std::string, int> sends;  // subject -> times sent
   outbox.register_sender("email", [&](const OutboxMessage& m) {
     if (m.subject == "0") {
-      // The first round outlasts the claim timeout, once the round after it is claimed: the
-      // claim is made while this send runs, and on a slow store it can come after it began.
-      const auto give_up = std::chrono::steady_clock::now() + 10s;
-      while (outbox.list("pending", 100).size() > 2 && std::chrono::steady_clock::now() < give_up) {
-        std::this_thread::sleep_for(1ms);
-      }
+      // The first round outlasts the claim timeout, once the round after it is claimed.
+      wait_until_pending_at_most(outbox, 2);
       clock_.advance(31s);
     }
     std::lock_guard lock(mutex);
@@ -633,10 +639,7 @@ TEST_P(OutboxTest, ARoundClaimedAheadAndTakenBackIsNotSent) {
   std::map<std::string, int> sends;  // subject -> times sent
   outbox.register_sender("email", [&](const OutboxMessage& m) {
     if (m.subject == "0") {
-      const auto give_up = std::chrono::steady_clock::now() + 10s;
-      while (outbox.list("pending", 100).size() > 2 && std::chrono::steady_clock::now() < give_up) {
-        std::this_thread::sleep_for(1ms);
-      }
+      wait_until_pending_at_most(outbox, 2);
       // The round claimed ahead ("2" and "3") is taken back by another instance's expiry, and
       // it is a third of the claim timeout old when its turn comes.
       db_->transact([](Tx& tx) {
