@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "eventually.hpp"
 #include "server_process.hpp"
 #include "slmhub/json.hpp"
 #include "slmhub/plugin.hpp"
@@ -46,11 +47,15 @@ TEST_F(ServerTest, HealthAndReadiness) {
   EXPECT_EQ(http(server->port(), "GET", "/healthz").status, 200);
   auto ready = http(server->port(), "GET", "/readyz");
   EXPECT_EQ(ready.status, 200) << ready.body;
-  auto metrics = http(server->port(), "GET", "/metrics");
-  EXPECT_EQ(metrics.status, 200);
-  EXPECT_NE(metrics.body.find("slmhub_http_requests_total{method=\"GET\",route=\"/readyz\""),
-            std::string::npos)
-      << metrics.body;
+  // A request is counted once its answer is sent (its time includes sending), which can be
+  // just after the client has read the answer.
+  HttpResult metrics;
+  EXPECT_TRUE(eventually([&] {
+    metrics = http(server->port(), "GET", "/metrics");
+    return metrics.status == 200 &&
+           metrics.body.find("slmhub_http_requests_total{method=\"GET\",route=\"/readyz\"") !=
+               std::string::npos;
+  })) << metrics.body;
 }
 
 // A POST with neither Content-Length nor chunked encoding has no body (RFC 9112 §6.3): it is
