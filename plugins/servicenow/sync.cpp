@@ -983,13 +983,13 @@ std::string Sync::prune(std::int64_t keep_days) {
       host_.store(),
       "DELETE FROM servicenow_inbox WHERE id IN (SELECT id FROM servicenow_inbox WHERE state <> "
       "'pending' AND processed_at <= ? ORDER BY id LIMIT ?)",
-      {cutoff}, kPruneBatch);
+      {cutoff});
   // An echo of a write this old is found applied by its version instead.
   const std::int64_t writes = exec_in_batches(
       host_.store(),
       "DELETE FROM servicenow_writes WHERE (tbl, sys_id, mod_count) IN (SELECT tbl, sys_id, "
       "mod_count FROM servicenow_writes WHERE at <= ? LIMIT ?)",
-      {cutoff}, kPruneBatch);
+      {cutoff});
   return std::to_string(inbox) + " inbox rows and " + std::to_string(writes) +
          " write marks older than " + std::to_string(keep_days) + " days deleted";
 }

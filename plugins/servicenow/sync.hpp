@@ -100,7 +100,6 @@ class Sync {
   std::string sweep();
   // Deletes inbox rows processed, and marks of our writes made, more than `keep_days` ago.
   std::string prune(std::int64_t keep_days);
-  static constexpr std::int64_t kPruneBatch = 10000;  // rows deleted a transaction
 
   Json status() const;
   Json conflicts(std::int64_t limit) const;

@@ -166,7 +166,7 @@ std::int64_t EventBus::prune(Instant before) {
       store_,
       "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id <= ? AND at < ?"
       " ORDER BY id LIMIT ?)",
-      {handled, to_epoch(before)}, kPruneBatch);
+      {handled, to_epoch(before)});
   // Old events that stay wait for a subscriber: say which, since one whose plugin is gone
   // waits for ever.
   const auto waiting = store_.query(

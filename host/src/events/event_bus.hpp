@@ -102,12 +102,11 @@ class EventBus : public Events {
 
   // Deletes the events published before `before` that every subscriber with a cursor in the
   // store has handled (all of them when there is none: a new subscriber starts after the
-  // newest), at most kPruneBatch a transaction so that publishers are never held long.
-  // Returns how many. A subscriber whose plugin was removed keeps its cursor and holds later
-  // events back until that row is deleted: when old events stay, the log names the
-  // subscriber they wait for.
+  // newest), at most kCleanupBatch (slmhub/batches.hpp) a transaction so that publishers are never
+  // held long. Returns how many. A subscriber whose plugin was removed keeps its cursor and holds
+  // later events back until that row is deleted: when old events stay, the log names the subscriber
+  // they wait for.
   std::int64_t prune(Instant before);
-  static constexpr std::int64_t kPruneBatch = 10000;
 
   // Matching events not handled yet by `subscriber` (0 for an unknown subscriber).
   std::int64_t backlog(const std::string& subscriber);

@@ -638,14 +638,14 @@ OutboxService::Pruned OutboxService::prune(Instant before) {
       store_,
       "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE state = 'sent' AND"
       " sent_at < ? AND dedupe_key IS NULL ORDER BY id LIMIT ?)",
-      {to_epoch(before)}, kPruneBatch);
+      {to_epoch(before)});
   // An emptied row no longer matches, so each run takes the next ones.
   pruned.emptied = exec_in_batches(
       store_,
       "UPDATE outbox SET body = '', headers = '{}' WHERE id IN (SELECT id FROM outbox WHERE"
       " state = 'sent' AND sent_at < ? AND dedupe_key IS NOT NULL AND (body <> '' OR"
       " headers <> '{}') ORDER BY id LIMIT ?)",
-      {to_epoch(before)}, kPruneBatch);
+      {to_epoch(before)});
   return pruned;
 }
 

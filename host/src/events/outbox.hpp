@@ -87,13 +87,13 @@ class OutboxService : public Outbox {
   // Sent messages older than `before`: deleted, except those with a dedupe key, whose row is
   // what stops the same message from being queued again (a deadline warning, a billing
   // estimate, an alert): those keep it, and the record of the send, without their body and
-  // headers. At most kPruneBatch rows a transaction. Pending and dead messages are kept.
+  // headers. At most kCleanupBatch (slmhub/batches.hpp) rows a
+  // transaction. Pending and dead messages are kept.
   struct Pruned {
     std::int64_t deleted = 0;
     std::int64_t emptied = 0;
   };
   Pruned prune(Instant before);
-  static constexpr std::int64_t kPruneBatch = 10000;
 
   // Puts a dead letter back in the queue with a fresh set of attempts. False if `id` is
   // not a dead letter.

@@ -19,6 +19,7 @@
 
 #include "eventually.hpp"
 #include "manual_clock.hpp"
+#include "slmhub/batches.hpp"
 #include "storage/database.hpp"
 #include "store_fixture.hpp"
 #include "test_logger.hpp"
@@ -283,7 +284,7 @@ TEST_P(EventBusTest, PruneDeletesOnlyOldEventsEverySubscriberHandled) {
 // Many events go in batches; with no subscriber at all every old event goes.
 TEST_P(EventBusTest, PruneWorksInBatchesAndWithoutSubscribers) {
   EventBus bus(*db_, clock_, log_);
-  const std::int64_t many = EventBus::kPruneBatch + 5;
+  const std::int64_t many = kCleanupBatch + 5;
   db_->transact([&](Tx& tx) {
     for (std::int64_t n = 0; n < many; ++n) {
       bus.publish(tx, "ticket.created", "T-" + std::to_string(n), Json::object());

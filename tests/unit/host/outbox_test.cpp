@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "manual_clock.hpp"
+#include "slmhub/batches.hpp"
 #include "storage/database.hpp"
 #include "store_fixture.hpp"
 #include "test_logger.hpp"
@@ -84,6 +85,37 @@ void wait_until_pending_at_most(OutboxService& outbox, std::size_t count) {
     std::this_thread::sleep_for(1ms);
   }
 }
+
+// Sends `count` numbered messages (enqueue_numbered) through a started `outbox`, with
+// `before_send` called at the start of each send, until all are sent and a second send of
+// any would have come; returns how many times each subject was sent.
+std::map<std::string, int> times_sent(
+    Store& store, OutboxService& outbox, int count,
+    const std::function<std::string(int)>& destination,
+    const std::function<void(const OutboxMessage&)>& before_send) {
+  std::mutex mutex;
+  std::map<std::string, int> sends;
+  outbox.register_sender("email", [&](const OutboxMessage& m) {
+    before_send(m);
+    std::lock_guard lock(mutex);
+    ++sends[m.subject];
+  });
+  enqueue_numbered(store, outbox, count, destination);
+  outbox.start();
+  wait_until_sent(outbox, static_cast<std::size_t>(count));
+  std::this_thread::sleep_for(50ms);  // a second send would come now
+  outbox.stop();
+  return sends;
+}
+
+// Subjects "0" .. "count - 1", each sent once.
+std::map<std::string, int> each_once(int count) {
+  std::map<std::string, int> sends;
+  for (int i = 0; i < count; ++i) sends[std::to_string(i)] = 1;
+  return sends;
+}
+
+std::string own_destination(int i) { return "user" + std::to_string(i) + "@example.edu"; }
 
 // Records what a sender was given; fails while `failures` > 0 (counting down).
 struct RecordingSender {
@@ -279,7 +311,7 @@ TEST_P(OutboxTest, PruneDeletesOldSentMessagesAndKeepsTheirDedupeKeys) {
 // Many sent messages go in batches.
 TEST_P(OutboxTest, PruneWorksInBatches) {
   OutboxService outbox(*db_, clock_, log_, "test");
-  const int many = static_cast<int>(OutboxService::kPruneBatch) + 3;
+  const int many = static_cast<int>(kCleanupBatch) + 3;
   enqueue_numbered(*db_, outbox, many,
                    [](int i) { return "r" + std::to_string(i) + "@example.edu"; });
   db_->transact([&](Tx& tx) {
@@ -567,25 +599,14 @@ TEST_P(OutboxTest, TheNextRoundIsClaimedWhileOneIsSent) {
 TEST_P(OutboxTest, ARoundClaimedAheadThatWaitedPastTheClaimTimeoutIsClaimedAgain) {
   OutboxService outbox(*db_, clock_, log_, "test",
                        OutboxSettings{.claim_timeout = 30s, .poll_interval = 5ms, .batch_size = 2});
-  std::mutex mutex;
-  std::map<std::string, int> sends;  // subject -> times sent
-  outbox.register_sender("email", [&](const OutboxMessage& m) {
+  const auto sends = times_sent(*db_, outbox, 6, own_destination, [&](const OutboxMessage& m) {
     if (m.subject == "0") {
       // The first round outlasts the claim timeout, once the round after it is claimed.
       wait_until_pending_at_most(outbox, 2);
       clock_.advance(31s);
     }
-    std::lock_guard lock(mutex);
-    ++sends[m.subject];
   });
-  enqueue_numbered(*db_, outbox, 6,
-                   [](int i) { return "user" + std::to_string(i) + "@example.edu"; });
-  outbox.start();
-  wait_until_sent(outbox, 6);
-  std::this_thread::sleep_for(50ms);  // a second send would come now
-  outbox.stop();
-  EXPECT_EQ(sends, (std::map<std::string, int>{
-                       {"0", 1}, {"1", 1}, {"2", 1}, {"3", 1}, {"4", 1}, {"5", 1}}));
+  EXPECT_EQ(sends, each_once(6));
   for (const Json& row : outbox.list("", 100)) {
     EXPECT_EQ(row["state"], "sent") << row.dump();
     EXPECT_EQ(row["attempts"], 0) << row.dump();
@@ -600,29 +621,22 @@ TEST_P(OutboxTest, ARoundClaimedAheadThatWaitedPastTheClaimTimeoutIsClaimedAgain
 TEST_P(OutboxTest, AClaimTakenBackWhileSendingStopsTheRound) {
   OutboxService outbox(*db_, clock_, log_, "test",
                        OutboxSettings{.claim_timeout = 3s, .poll_interval = 5ms});
-  std::mutex mutex;
-  std::map<std::string, int> sends;  // subject -> times sent
   std::atomic<bool> paused{false};
-  outbox.register_sender("email", [&](const OutboxMessage& m) {
-    if (m.subject == "1" && !paused.exchange(true)) {
-      // Another instance's expiry takes the claim back, as after claim_timeout...
-      db_->transact([](Tx& tx) {
-        tx.exec(
-            "UPDATE outbox SET state = 'pending', claim = NULL, claimed_at = NULL"
-            " WHERE state = 'sending'");
-      });
-      // ...while this one stood still for more than a third of it.
-      std::this_thread::sleep_for(1100ms);
-    }
-    std::lock_guard lock(mutex);
-    ++sends[m.subject];
-  });
   // One destination: one lane sends them in order.
-  enqueue_numbered(*db_, outbox, 5, [](int) { return "user@example.edu"; });
-  outbox.start();
-  wait_until_sent(outbox, 5);
-  std::this_thread::sleep_for(50ms);  // a second send would come now
-  outbox.stop();
+  const auto sends = times_sent(
+      *db_, outbox, 5, [](int) { return "user@example.edu"; },
+      [&](const OutboxMessage& m) {
+        if (m.subject == "1" && !paused.exchange(true)) {
+          // Another instance's expiry takes the claim back, as after claim_timeout...
+          db_->transact([](Tx& tx) {
+            tx.exec(
+                "UPDATE outbox SET state = 'pending', claim = NULL, claimed_at = NULL"
+                " WHERE state = 'sending'");
+          });
+          // ...while this one stood still for more than a third of it.
+          std::this_thread::sleep_for(1100ms);
+        }
+      });
   // "1" was on the wire: its outcome could not be recorded, so it went again. The rest went
   // once, in the round that claimed them afresh.
   EXPECT_EQ(sends, (std::map<std::string, int>{{"0", 1}, {"1", 2}, {"2", 1}, {"3", 1}, {"4", 1}}));
@@ -635,9 +649,7 @@ TEST_P(OutboxTest, AClaimTakenBackWhileSendingStopsTheRound) {
 TEST_P(OutboxTest, ARoundClaimedAheadAndTakenBackIsNotSent) {
   OutboxService outbox(*db_, clock_, log_, "test",
                        OutboxSettings{.claim_timeout = 30s, .poll_interval = 5ms, .batch_size = 2});
-  std::mutex mutex;
-  std::map<std::string, int> sends;  // subject -> times sent
-  outbox.register_sender("email", [&](const OutboxMessage& m) {
+  const auto sends = times_sent(*db_, outbox, 6, own_destination, [&](const OutboxMessage& m) {
     if (m.subject == "0") {
       wait_until_pending_at_most(outbox, 2);
       // The round claimed ahead ("2" and "3") is taken back by another instance's expiry, and
@@ -649,17 +661,8 @@ TEST_P(OutboxTest, ARoundClaimedAheadAndTakenBackIsNotSent) {
       });
       clock_.advance(11s);
     }
-    std::lock_guard lock(mutex);
-    ++sends[m.subject];
   });
-  enqueue_numbered(*db_, outbox, 6,
-                   [](int i) { return "user" + std::to_string(i) + "@example.edu"; });
-  outbox.start();
-  wait_until_sent(outbox, 6);
-  std::this_thread::sleep_for(50ms);  // a second send would come now
-  outbox.stop();
-  EXPECT_EQ(sends, (std::map<std::string, int>{
-                       {"0", 1}, {"1", 1}, {"2", 1}, {"3", 1}, {"4", 1}, {"5", 1}}));
+  EXPECT_EQ(sends, each_once(6));
   EXPECT_TRUE(log_.contains("were taken back after the claim timeout", "warning"));
 }
 
