@@ -195,11 +195,7 @@ void write_field(std::string& out, std::string_view name, const std::vector<std:
 }
 
 void check_message_id(std::string_view id, std::string_view field) {
-  const bool bad = id.empty() || std::any_of(id.begin(), id.end(), [](char c) {
-                     const auto u = static_cast<unsigned char>(c);
-                     return u <= 0x20 || u >= 0x7F || c == '<' || c == '>';
-                   });
-  if (bad) {
+  if (!is_message_id(id)) {
     refuse(std::string(field) + " " + quote_text(id) +
            " is not a message id: printable ASCII without spaces or angle brackets expected");
   }
@@ -308,6 +304,13 @@ void append_quoted_printable(std::string& out, std::string_view line) {
 }
 
 }  // namespace
+
+bool is_message_id(std::string_view id) {
+  return !id.empty() && std::none_of(id.begin(), id.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u <= 0x20 || u >= 0x7F || c == '<' || c == '>';
+  });
+}
 
 bool is_plain_address(std::string_view address) {
   if (address.empty() || address.size() > 254) return false;

@@ -48,6 +48,11 @@ std::string compose(const OutgoingMail& mail);
 // (SMTPUTF8) are not sent.
 bool is_plain_address(std::string_view address);
 
+// Whether `id` (without <>) can be written as a Message-ID, In-Reply-To or References token:
+// printable ASCII without spaces or angle brackets. A message's own id can be anything its
+// sender wrote (quoted local parts, 8-bit bytes); compose refuses what this refuses.
+bool is_message_id(std::string_view id);
+
 // A new Message-ID (without <>) for mail from `from`: 128 random bits in hex at the domain of
 // the address.
 std::string new_message_id(std::string_view from);

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "address.hpp"
+#include "compose.hpp"
 #include "slmhub/digest.hpp"
 #include "slmhub/errors.hpp"
 
@@ -24,8 +25,41 @@ std::string lower(std::string s) {
   return s;
 }
 
-bool contains_word(const std::string& haystack, const std::string& word) {
-  return lower(haystack).find(lower(word)) != std::string::npos;
+bool contains(const std::string& haystack, const std::string& needle) {
+  return lower(haystack).find(lower(needle)) != std::string::npos;
+}
+
+// `phrase` in `text` as whole words, case-insensitively: "down" is in "Server down!", not in
+// "Please enable CSV download" nor "Scheduled shutdown". Bytes of UTF-8 letters count as
+// word characters, so a word never ends inside one.
+bool has_words(const std::string& text, const std::string& phrase) {
+  const std::string t = lower(text);
+  const std::string w = lower(phrase);
+  if (w.empty()) return false;
+  auto word_char = [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u >= 0x80 || std::isalnum(u) != 0;
+  };
+  for (auto at = t.find(w); at != std::string::npos; at = t.find(w, at + 1)) {
+    const bool starts = at == 0 || !word_char(t[at - 1]);
+    const bool ends = at + w.size() == t.size() || !word_char(t[at + w.size()]);
+    if (starts && ends) return true;
+  }
+  return false;
+}
+
+// A header's text on one line: an encoded word can decode to CR or LF (=0D=0A), and a
+// subject that carried one would be refused in every reply written with it.
+std::string one_line(std::string text) {
+  for (char& c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = ' ';
+  }
+  return text;
+}
+
+bool system_mailbox(const std::string& address) {
+  const std::string a = lower(address);
+  return a.starts_with("mailer-daemon@") || a.starts_with("postmaster@");
 }
 
 std::string render(std::string text, const std::vector<std::pair<std::string, std::string>>& vars) {
@@ -103,8 +137,7 @@ std::string autoreply_refusal(const mail::ParsedMail& mail, const std::string& e
     return "Precedence: " + precedence;
   }
   for (const auto& [name, value] : mail.headers) {
-    if (name == "x-loop" && contains_word(value, queue.address))
-      return "X-Loop names " + queue.address;
+    if (name == "x-loop" && contains(value, queue.address)) return "X-Loop names " + queue.address;
   }
   if (!mail.header("x-auto-response-suppress").empty()) {
     return "X-Auto-Response-Suppress: " + mail.header("x-auto-response-suppress");
@@ -113,10 +146,7 @@ std::string autoreply_refusal(const mail::ParsedMail& mail, const std::string& e
   if (mail.return_path && mail.return_path->empty()) return "empty Return-Path (a bounce)";
   if (envelope_from == kNullSender) return "empty envelope sender (a bounce)";
   if (mail.is_report) return "a delivery or read report (multipart/report)";
-  const std::string from = lower(mail.from_address);
-  if (from.starts_with("mailer-daemon@") || from.starts_with("postmaster@")) {
-    return "from " + mail.from_address;
-  }
+  if (system_mailbox(mail.from_address)) return "from " + mail.from_address;
   if (mail.from_address.empty()) return "no sender address";
   if (lower(mail.from_address) == lower(queue.address)) return "from the queue's own address";
   return {};
@@ -156,7 +186,27 @@ std::vector<Migration> MailIntake::migrations() {
           // Rows stored before keep their base64 `content`, and no chunks.
           {2, "mail intake: attachment bytes stored in chunks",
            "CREATE TABLE mail_attachment_chunks(attachment BIGINT NOT NULL, "
-           "seq BIGINT NOT NULL, data {{blob}} NOT NULL, PRIMARY KEY(attachment, seq))"}};
+           "seq BIGINT NOT NULL, data {{blob}} NOT NULL, PRIMARY KEY(attachment, seq))"},
+          // A message to two team addresses is delivered to each queue and opens a ticket in
+          // each: applied once per queue (it was once in all, and the second queue dropped it
+          // as a duplicate), and its Message-ID threads to each of those tickets.
+          {3, "mail intake: a message applied once per queue",
+           "CREATE TABLE mail_messages_v3(key TEXT NOT NULL, queue TEXT NOT NULL, "
+           "outcome TEXT NOT NULL, ticket TEXT, sender TEXT NOT NULL, subject TEXT NOT NULL, "
+           "html TEXT NOT NULL, size BIGINT NOT NULL, sha256 TEXT NOT NULL, "
+           "defects TEXT NOT NULL, received_at BIGINT NOT NULL, PRIMARY KEY(queue, key));"
+           "INSERT INTO mail_messages_v3(key, queue, outcome, ticket, sender, subject, html, size, "
+           "sha256, defects, received_at) SELECT key, queue, outcome, ticket, sender, subject, "
+           "html, size, sha256, defects, received_at FROM mail_messages;"
+           "DROP TABLE mail_messages;"
+           "ALTER TABLE mail_messages_v3 RENAME TO mail_messages;"
+           "CREATE INDEX mail_messages_ticket ON mail_messages(ticket, key);"
+           "CREATE TABLE mail_threads_v3(message_id TEXT NOT NULL, ticket TEXT NOT NULL, "
+           "PRIMARY KEY(message_id, ticket));"
+           "INSERT INTO mail_threads_v3(message_id, ticket) SELECT message_id, ticket "
+           "FROM mail_threads;"
+           "DROP TABLE mail_threads;"
+           "ALTER TABLE mail_threads_v3 RENAME TO mail_threads"}};
 }
 
 void MailIntake::declare_queues() {
@@ -270,23 +320,24 @@ MailIntake::Prepared MailIntake::prepare(const Queue& queue, const std::string& 
   p.day = format_date(local_date(p.now, provider_zone()));
   p.customer = p.bounce ? std::string() : customer_of(p.sender);
   p.defects = Json(mail.defects).dump();
+  p.subject = one_line(mail.subject);
   p.thread_ids = mail.in_reply_to;
   p.thread_ids.insert(p.thread_ids.end(), mail.references.rbegin(), mail.references.rend());
   static const std::regex kTag(R"(\[([A-Z]{2,10}[0-9]{7})\])");
   static const std::regex kIncident(R"(\b(INC[0-9]{7})\b)");
   std::smatch m;
-  if (std::regex_search(mail.subject, m, kTag)) p.tagged = tickets_.find_fields(m[1].str());
-  if (!p.tagged && std::regex_search(mail.subject, m, kIncident)) {
+  if (std::regex_search(p.subject, m, kTag)) p.tagged = tickets_.find_fields(m[1].str());
+  if (!p.tagged && std::regex_search(p.subject, m, kIncident)) {
     p.correlated = tickets_.find_by_external_ref(m[1].str());
   }
   const bool incident =
       std::any_of(settings_.incident_keywords.begin(), settings_.incident_keywords.end(),
-                  [&](const std::string& k) { return contains_word(mail.subject, k); });
+                  [&](const std::string& k) { return has_words(p.subject, k); });
   p.kind = incident ? "incident" : "service_request";
   // Impact: an incident is taken as medium impact, a request as low, until a person rates
   // it; urgency is the sender's own marking.
   p.priority = priority_of(incident ? 2 : 3, urgency_of(mail));
-  p.reply_subject = strip_reply_prefixes(mail.subject);
+  p.reply_subject = strip_reply_prefixes(p.subject);
   return p;
 }
 
@@ -306,8 +357,10 @@ IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
   const std::string& key = p.key;
   const std::string& sender = p.sender;
   IntakeResult out;
-  // Delivered before (a retry, a second poller): the first delivery's effect stands.
-  auto seen = tx.query("SELECT outcome, ticket FROM mail_messages WHERE key = ?", {key});
+  // Delivered to this queue before (a retry, a second poller): the first delivery's effect
+  // stands. A message to two team addresses is one delivery for each queue.
+  auto seen = tx.query("SELECT outcome, ticket FROM mail_messages WHERE queue = ? AND key = ?",
+                       {queue.name, key});
   if (!seen.empty()) {
     out = {"duplicate", seen[0].optional_text(1).value_or(""),
            "already applied as " + seen[0].text(0), false};
@@ -318,16 +371,31 @@ IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
   // ServiceNow notification about an incident synced with one of our tickets ([servicenow]
   // puts the INC number in external_ref) belongs to that ticket: a new ticket would answer
   // it, and the two helpdesks would write to each other about their own case numbers.
+  // A message the thread shares with a ticket of this queue answers that ticket: mail sent to
+  // two team addresses opened a ticket in each, and a reply to all goes on in each.
   std::optional<Ticket> existing;
+  std::optional<Ticket> elsewhere;
   for (const auto& id : p.thread_ids) {
-    auto rows = tx.query("SELECT ticket FROM mail_threads WHERE message_id = ?", {id});
-    if (!rows.empty()) {
-      existing = tickets_.find_fields(rows[0].text(0));
-      break;
+    for (const auto& row :
+         tx.query("SELECT ticket FROM mail_threads WHERE message_id = ? ORDER BY ticket", {id})) {
+      auto ticket = tickets_.find_fields(row.text(0));
+      if (!ticket) continue;
+      if (ticket->queue == queue.name) {
+        existing = std::move(ticket);
+        break;
+      }
+      if (!elsewhere) elsewhere = std::move(ticket);
     }
+    if (existing) break;
   }
-  const bool correlated = !existing && !p.tagged && p.correlated;
-  if (!existing) existing = p.tagged ? p.tagged : p.correlated;
+  if (!existing) existing = std::move(elsewhere);
+  bool correlated = !existing && !p.tagged && p.correlated;
+  // An INC number joins the instance's notifications to the ticket whoever sends them, but
+  // not a message from a contact of another customer, who quoted it in a request of their own.
+  if (correlated && !p.customer.empty() && p.customer != p.correlated->customer) {
+    correlated = false;
+  }
+  if (!existing) existing = p.tagged ? p.tagged : correlated ? p.correlated : std::nullopt;
   if (existing && !p.bounce && !p.accept_unknown_sender && !correlated &&
       !may_write_to(*existing, sender)) {
     if (settings_.unknown_sender == "hold") {
@@ -346,6 +414,14 @@ IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
   }
 
   if (existing) {
+    // The same message through another queue (addressed to both, it names a ticket of one):
+    // on the ticket once.
+    if (!tx.query("SELECT 1 FROM mail_messages WHERE ticket = ? AND key = ?", {existing->id, key})
+             .empty()) {
+      out = {"duplicate", existing->id, "already on " + existing->id + " through another queue",
+             false};
+      return out;
+    }
     tickets_.add_message(
         tx, kSystem, existing->id,
         {0, "in", p.bounce ? "bounce:" + sender : sender, mail.text, mail.message_id, p.now});
@@ -353,7 +429,7 @@ IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
   } else {
     Ticket t;
     t.queue = queue.name;
-    t.subject = mail.subject.empty() ? "(no subject)" : mail.subject;
+    t.subject = p.subject.empty() ? "(no subject)" : p.subject;
     t.kind = p.kind;
     t.priority = p.priority;
     t.customer = p.customer;
@@ -397,7 +473,7 @@ IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
   tx.exec(
       "INSERT INTO mail_messages(key, queue, outcome, ticket, sender, subject, html, size, "
       "sha256, defects, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      {key, queue.name, out.outcome, case_number, sender, mail.subject, mail.html,
+      {key, queue.name, out.outcome, case_number, sender, p.subject, mail.html,
        static_cast<std::int64_t>(p.raw->size()), p.sha256, p.defects, to_epoch(p.now)});
 
   // The automatic reply, for a new ticket only, never to automated mail, and at most so
@@ -407,7 +483,12 @@ IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
     out.detail = "no auto-reply: " + p.refusal;
     return out;
   }
-  const std::string to = mail.reply_to.empty() ? sender : mail.reply_to;
+  // To Reply-To, unless it names one of our queues or a system mailbox (the reply would come
+  // back as mail, or bounce) or cannot be written as an envelope address: then to the sender.
+  const bool reply_to_usable = !mail.reply_to.empty() && !queue_for_address(mail.reply_to) &&
+                               !system_mailbox(mail.reply_to) &&
+                               mail::is_plain_address(mail.reply_to);
+  const std::string to = reply_to_usable ? mail.reply_to : sender;
   const auto count =
       tx.query(
             "INSERT INTO mail_autoreplies(sender, day, count) VALUES (?, ?, 1) "
@@ -427,7 +508,8 @@ IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
                   {"Message-ID", "<" + reply_id + ">"},
                   {"Auto-Submitted", "auto-replied"},
                   {"X-Loop", queue.address}};
-  if (!mail.message_id.empty()) {
+  // An id that cannot be written back (spaces, 8-bit bytes) is left out, not sent to fail.
+  if (mail::is_message_id(mail.message_id)) {
     headers["In-Reply-To"] = "<" + mail.message_id + ">";
     headers["References"] = "<" + mail.message_id + ">";
   }
@@ -436,7 +518,7 @@ IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
                                                              {"subject", p.reply_subject},
                                                              {"queue", queue.name},
                                                              {"address", queue.address}}),
-                       headers, "autoreply/" + key});
+                       headers, "autoreply/" + queue.name + "/" + key});
   out.auto_replied = true;
   return out;
 }
@@ -451,14 +533,6 @@ IntakeResult MailIntake::finish(const Prepared& p, IntakeResult out) {
               (out.detail.empty() ? "" : " (" + out.detail + ")"));
   }
   return out;
-}
-
-IntakeResult MailIntake::apply(const Queue& queue, const std::string& envelope_from,
-                               const std::string& raw, bool accept_unknown_sender) {
-  const Prepared p = prepare(queue, envelope_from, raw, accept_unknown_sender);
-  IntakeResult out;
-  store_.transact([&](Tx& tx) { out = apply_in(tx, p); });
-  return finish(p, out);
 }
 
 IntakeResult MailIntake::commit(const Prepared& p) {
@@ -542,15 +616,19 @@ IntakeResult MailIntake::replay(const Actor& actor, std::int64_t id) {
   const std::string raw = base64_decode(rows[0].text(3));
   // A held message is replayed because a person accepted its sender; a quarantined one
   // because the cause was fixed: if it fails again, it stays where it is.
+  // Either way, a failed replay changes nothing: the message stays, under its own number.
   IntakeResult result;
+  std::optional<Prepared> p;
   try {
-    result = apply(*queue, rows[0].text(1), raw, state == "held");
+    p.emplace(prepare(*queue, rows[0].text(1), raw, state == "held"));
+    store_.transact([&](Tx& tx) { result = apply_in(tx, *p); });
   } catch (const std::exception& e) {
     throw Conflict("replaying message #" + std::to_string(id) + " failed again: " + e.what());
   }
   if (result.outcome == "held") {
     throw Conflict("message #" + std::to_string(id) + " is still held: " + result.detail);
   }
+  finish(*p, result);
   const Json result_json = {{"outcome", result.outcome},
                             {"ticket", result.ticket},
                             {"detail", result.detail},

@@ -38,9 +38,11 @@ struct IntakeSettings {
   // customer: "new_ticket" (it starts its own) or "hold" (quarantined for review).
   std::string unknown_sender = "new_ticket";
   int autoreplies_per_sender_per_day = 5;
-  // Subject words (case-insensitive) that make a new ticket an incident.
+  // Subject words (whole words, case-insensitive) that make a new ticket an incident; each
+  // form is listed ("error", "errors"), since "down" must not match "download".
   std::vector<std::string> incident_keywords = {
-      "down", "outage", "unavailable", "not working", "incident", "emergency", "error"};
+      "down",     "outage",    "outages",   "unavailable", "not working",
+      "incident", "incidents", "emergency", "error",       "errors"};
   // The auto-reply's body: {{case}}, {{subject}}, {{queue}}, {{address}} are replaced.
   std::string autoreply_template =
       "Your message \"{{subject}}\" was received and is now case {{case}}.\n"
@@ -112,6 +114,7 @@ class MailIntake {
     mail::ParsedMail mail{};
     std::string key{};  // Message-ID or content hash: what makes it apply once
     std::string sender{};
+    std::string subject{};  // on one line
     std::string refusal{};  // why no auto-reply, or ""
     std::string day{};      // for the per-sender auto-reply count
     std::string customer{};
@@ -137,8 +140,6 @@ class MailIntake {
   IntakeResult apply_in(Tx& tx, const Prepared& p);
   // Held messages go to the quarantine; everything else is logged.
   IntakeResult finish(const Prepared& p, IntakeResult out);
-  IntakeResult apply(const Queue& queue, const std::string& envelope_from, const std::string& raw,
-                     bool accept_unknown_sender);
   // Through the host's group commit: messages delivered at the same time by several
   // sessions (and the server's other writes) share one transaction and one fsync; a message
   // that fails is retried on its own so it cannot take the others down with it.

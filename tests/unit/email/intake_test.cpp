@@ -25,6 +25,7 @@ namespace {
 using test::StoreTest;
 
 const Queue kQueue{"db-requests", "DBR", "db-requests@example.org"};
+const Queue kOtherQueue{"mssql-requests", "MSR", "mssql-requests@example.org"};
 
 // A small RFC 5322 message; `extra` headers go first.
 std::string message(const std::string& from, const std::string& subject, const std::string& id,
@@ -47,6 +48,9 @@ class IntakeTest : public StoreTest {
     dataset["customers"][1]["contacts"] = Json::array({{{"role", "technical_primary"},
                                                         {"name", "Library DBA"},
                                                         {"email", "dba@library.example.org"}}});
+    dataset["customers"][0]["contacts"] = Json::array({{{"role", "technical_primary"},
+                                                        {"name", "Registrar DBA"},
+                                                        {"email", "dba@registrar.example.org"}}});
     core_->import(Actor{"test"}, dataset);
     outbox_ = std::make_unique<host::OutboxService>(*db_, clock_, log_, "test");
     db_->migrate("email_intake", MailIntake::migrations());
@@ -60,14 +64,15 @@ class IntakeTest : public StoreTest {
     StoreTest::TearDown();
   }
 
-  void make_intake(IntakeSettings settings) {
-    settings.queues = {kQueue};
+  void make_intake(IntakeSettings settings, std::vector<Queue> queues = {kQueue}) {
+    settings.queues = std::move(queues);
     intake_ = std::make_unique<MailIntake>(*db_, *core_, *core_, *outbox_, clock_, log_, settings);
     intake_->declare_queues();
   }
 
-  IntakeResult receive(const std::string& raw, const std::string& envelope_from = "x@example.org") {
-    return intake_->receive(kQueue, envelope_from, raw);
+  IntakeResult receive(const std::string& raw, const std::string& envelope_from = "x@example.org",
+                       const Queue& queue = kQueue) {
+    return intake_->receive(queue, envelope_from, raw);
   }
 
   Json replies() { return outbox_->list("", 100); }
@@ -130,6 +135,103 @@ TEST_P(IntakeTest, TheSameMessageDeliveredTwiceHasOneEffect) {
   EXPECT_EQ(replies().size(), 2u);
 }
 
+// A message to two team addresses opens a ticket in each queue; a reply to all goes on in
+// each; a case number both queues receive lands on its ticket once.
+TEST_P(IntakeTest, AMessageToTwoTeamAddressesIsATicketInEach) {
+  make_intake(IntakeSettings{}, {kQueue, kOtherQueue});
+  const std::string raw = message("dba@library.example.org", "Grant access on both servers",
+                                  "two@library.example.org", "Cc: mssql-requests@example.org\r\n");
+  const auto first = receive(raw, "dba@library.example.org", kQueue);
+  const auto second = receive(raw, "dba@library.example.org", kOtherQueue);
+  EXPECT_EQ(first.outcome, "ticket");
+  EXPECT_EQ(first.ticket, "DBR0000001");
+  EXPECT_EQ(second.outcome, "ticket");
+  EXPECT_EQ(second.ticket, "MSR0000001");
+  EXPECT_EQ(receive(raw, "dba@library.example.org", kOtherQueue).outcome, "duplicate");
+  EXPECT_EQ(replies().size(), 2u);
+
+  // The requester answers all, quoting the first message only.
+  const std::string reply_all =
+      message("dba@library.example.org", "Re: Grant access", "two-re@library.example.org",
+              "In-Reply-To: <two@library.example.org>\r\n"
+              "Cc: mssql-requests@example.org\r\n");
+  EXPECT_EQ(receive(reply_all, "dba@library.example.org", kOtherQueue).ticket, "MSR0000001");
+  EXPECT_EQ(receive(reply_all, "dba@library.example.org", kQueue).ticket, "DBR0000001");
+  EXPECT_EQ(core_->find("DBR0000001")->messages.size(), 2u);
+  EXPECT_EQ(core_->find("MSR0000001")->messages.size(), 2u);
+
+  // One queue's case number, sent to both: on that ticket once, whichever queue comes first.
+  const std::string tagged =
+      message("dba@library.example.org", "Re: [DBR0000001] and one more",
+              "two-tag@library.example.org", "Cc: mssql-requests@example.org\r\n");
+  const auto through_other = receive(tagged, "dba@library.example.org", kOtherQueue);
+  EXPECT_EQ(through_other.outcome, "reply");
+  EXPECT_EQ(through_other.ticket, "DBR0000001");
+  const auto through_own = receive(tagged, "dba@library.example.org", kQueue);
+  EXPECT_EQ(through_own.outcome, "duplicate");
+  EXPECT_EQ(through_own.detail, "already on DBR0000001 through another queue");
+  EXPECT_EQ(core_->find("DBR0000001")->messages.size(), 3u);
+  EXPECT_EQ(core_->find("MSR0000001")->messages.size(), 2u);
+  EXPECT_EQ(tickets(), 2);
+}
+
+// Incident words count as whole words: "download" is not "down".
+TEST_P(IntakeTest, IncidentWordsAreWholeWords) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"Please enable CSV download", "service_request"},
+      {"Scheduled shutdown request", "service_request"},
+      {"Downgrade MySQL on the test server", "service_request"},
+      {"Report breakdown by faculty", "service_request"},
+      {"Server DOWN since 9:00", "incident"},
+      {"Login not working.", "incident"},
+      {"Errors after the upgrade", "incident"},
+      {"outage: catalogue", "incident"},
+  };
+  int n = 0;
+  for (const auto& [subject, kind] : cases) {
+    const auto r = receive(message("dba@library.example.org", subject,
+                                   "w" + std::to_string(n++) + "@library.example.org"));
+    ASSERT_EQ(r.outcome, "ticket") << subject;
+    EXPECT_EQ(core_->find(r.ticket)->kind, kind) << subject;
+  }
+}
+
+// The auto-reply goes to Reply-To, unless that names a queue or a system mailbox; a subject
+// or Message-ID that cannot be written back does not make the reply undeliverable.
+TEST_P(IntakeTest, TheAutoReplyGoesWhereItCanBeDelivered) {
+  receive(message("dba@library.example.org", "One", "r1@library.example.org",
+                  "Reply-To: team@library.example.org\r\n"));
+  receive(message("dba@library.example.org", "Two", "r2@library.example.org",
+                  "Reply-To: DB-Requests@example.org\r\n"));
+  receive(message("dba@library.example.org", "Three", "r3@library.example.org",
+                  "Reply-To: postmaster@library.example.org\r\n"));
+  Json out = replies();
+  ASSERT_EQ(out.size(), 3u);
+  std::map<std::string, std::string> to;  // subject -> destination
+  for (const Json& m : out) to[m["subject"]] = m["destination"];
+  EXPECT_EQ(to["[DBR0000001] One"], "team@library.example.org");
+  EXPECT_EQ(to["[DBR0000002] Two"], "dba@library.example.org");
+  EXPECT_EQ(to["[DBR0000003] Three"], "dba@library.example.org");
+
+  // A line break encoded in the subject, and a Message-ID with a space in it.
+  const auto r = receive(
+      "From: dba@library.example.org\r\nTo: db-requests@example.org\r\n"
+      "Subject: =?UTF-8?Q?Hello=0D=0ABcc:_x@example.net?=\r\n"
+      "Message-ID: <\"a b\"@library.example.org>\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: text/plain; charset=utf-8\r\n\r\nHi.\r\n");
+  ASSERT_EQ(r.outcome, "ticket");
+  EXPECT_EQ(core_->find(r.ticket)->subject, "Hello  Bcc: x@example.net");
+  out = replies();
+  const Json* reply = nullptr;
+  for (const Json& m : out) {
+    if (m["subject"].get<std::string>().starts_with("[" + r.ticket + "]")) reply = &m;
+  }
+  ASSERT_NE(reply, nullptr);
+  EXPECT_EQ((*reply)["subject"], "[" + r.ticket + "] Hello  Bcc: x@example.net");
+  EXPECT_FALSE((*reply)["headers"].contains("In-Reply-To")) << reply->dump();
+  EXPECT_FALSE((*reply)["headers"].contains("References")) << reply->dump();
+}
+
 TEST_P(IntakeTest, RepliesThreadByOurMessageIdThenByTheCaseNumber) {
   receive(message("dba@library.example.org", "Restore a table", "a1@library.example.org"));
   const std::string our_id = replies()[0]["headers"]["Message-ID"].get<std::string>();
@@ -168,14 +270,26 @@ TEST_P(IntakeTest, AServiceNowNotificationJoinsTheTicketSyncedWithItsIncident) {
   EXPECT_FALSE(r.auto_replied);
   EXPECT_EQ(core_->find("DBR0000001")->messages.size(), 2u);
   EXPECT_EQ(tickets(), 1);
+  // Another customer quoting the number in a request of their own starts a ticket of their
+  // own: nothing of theirs goes on the library's ticket.
+  r = receive(message("dba@registrar.example.org", "Credit request for INC0010042",
+                      "cr-1@registrar.example.org"));
+  EXPECT_EQ(r.outcome, "ticket");
+  EXPECT_EQ(r.ticket, "DBR0000002");
+  EXPECT_EQ(core_->find("DBR0000002")->customer, "registrar");
+  EXPECT_EQ(core_->find("DBR0000001")->messages.size(), 2u);
+  // The ticket's own customer quoting it joins the ticket.
+  r = receive(message("dba@library.example.org", "About INC0010042", "n2@library.example.org"));
+  EXPECT_EQ(r.outcome, "reply");
+  EXPECT_EQ(r.ticket, "DBR0000001");
   // An incident number that no ticket is synced with is an ordinary new message.
   r = receive(message("ServiceNow <instance@service-now.example.org>",
                       "Incident INC0099999 has been updated", "sn-2@service-now.example.org",
                       "Auto-Submitted: auto-generated\r\n"));
   EXPECT_EQ(r.outcome, "ticket");
-  EXPECT_EQ(r.ticket, "DBR0000002");
+  EXPECT_EQ(r.ticket, "DBR0000003");
   EXPECT_FALSE(r.auto_replied);  // automated mail gets no auto-reply
-  EXPECT_EQ(replies().size(), 1u);
+  EXPECT_EQ(replies().size(), 2u);
 }
 
 TEST_P(IntakeTest, AStrangerAnsweringATicketStartsItsOwnOrIsHeld) {
@@ -257,6 +371,12 @@ TEST_P(IntakeTest, ABounceIsRecordedOnItsTicketNotAsANewOne) {
   stray.replace(stray.find("References: "), 12 + our_id.size(), "References: <nothing@x>");
   stray.replace(stray.find("dsn1@"), 5, "dsn2@");
   EXPECT_EQ(receive(stray, kNullSender).outcome, "held");
+  EXPECT_EQ(tickets(), 1);
+  // Replaying it while it still answers nothing fails and changes nothing.
+  const Json held = intake_->quarantine("held");
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_THROW(intake_->replay(Actor{"token:op"}, held[0]["id"].get<std::int64_t>()), Conflict);
+  EXPECT_EQ(intake_->quarantine("").size(), 1u);
   EXPECT_EQ(tickets(), 1);
 }
 
