@@ -173,6 +173,14 @@ StagedDirectory::StagedDirectory(const fs::path& target) : target_(target) {
   }
   parent_ = parent;
   partial_ = parent / (prefix + std::to_string(::getpid()));
+  // Made now, not with the first file: a place that cannot take the files fails before a
+  // caller does anything it cannot take back (an export finalises the month it writes).
+  if (::mkdir(partial_.c_str(), 0777) != 0) {
+    const int error = errno;
+    ::close(lock_);
+    fail("create directory", partial_, error);
+  }
+  created_ = true;
 }
 
 StagedDirectory::~StagedDirectory() {

@@ -38,10 +38,11 @@ struct FileEntry {
 bool publish_directory(const std::filesystem::path& target, const std::vector<FileEntry>& files);
 
 // The same publication for a writer that has the files one at a time (an export that writes
-// each invoice as it is finalised): construction takes the parent's lock and removes stale
-// partial directories; add() writes a file into the hidden directory; commit() syncs and
-// renames it into place (exchanging it with an existing target, then removed). Destroyed
-// without commit(), it removes what it staged: the target never shows a partial set. One
+// each invoice as it is finalised): construction takes the parent's lock, removes stale
+// partial directories and creates the hidden one (so a place that cannot take the files fails
+// before the writer starts, WriteError naming it); add() writes a file into the hidden directory;
+// commit() syncs and renames it into place (exchanging it with an existing target, then removed).
+// Destroyed without commit(), it removes what it staged: the target never shows a partial set. One
 // thread at a time.
 class StagedDirectory {
  public:

@@ -899,11 +899,11 @@ RunResult Billing::run_locked(const Actor& actor, date::year_month month, bool f
           "INSERT INTO billing_months(month, finalised_at, finalised_by, invoices, total_cents) "
           "VALUES (?, ?, ?, 0, 0)",
           {m, to_epoch(now), actor.id});
-      // Drafts of months before billing began can never be finalised now: what they would
-      // bill goes on this month.
-      tx.exec(
-          "DELETE FROM billing_documents WHERE kind = 'invoice' AND state = 'draft' AND month <= ?",
-          {m});
+      // Every draft goes: those of earlier months can never be finalised now (what they would
+      // bill goes on this month), and those of later months listed what this month now bills
+      // (a January drafted before December was finalised holds December's unbilled time), so
+      // they would show it twice. The next run of a later month drafts it afresh.
+      tx.exec("DELETE FROM billing_documents WHERE kind = 'invoice' AND state = 'draft'");
     } else {
       tx.exec(
           "DELETE FROM billing_documents WHERE kind = 'invoice' AND state = 'draft' AND month = ?",
@@ -1418,7 +1418,7 @@ ExportResult Billing::export_month(const Actor& actor, date::year_month month,
       staged.commit();
       result.written = true;
     }
-  }  // an unused stage is dropped here, with its lock
+  }                       // an unused stage is dropped here, with its lock
   if (!finalised_here) {  // the run's restart() left the builder empty
     // Final before: every file from the stored documents (the UBL files on both cores), and
     // nothing written when the directory already holds the same bytes.

@@ -24,9 +24,6 @@ using Month = date::year_month;
 inline constexpr std::int64_t kQuarterHour = 15;
 inline constexpr std::int64_t kIncludedMinutesPerYear = 20 * 60;
 inline constexpr std::int64_t kOncallWeekCents = 22400;
-// The largest price or amount an input may name: 100 million in the currency, far above any
-// real charge and far enough below INT64_MAX that sums and products of a month cannot overflow.
-inline constexpr std::int64_t kMaxAmountCents = 10'000'000'000;
 inline constexpr int kOncallLeadDays = 21;
 inline constexpr int kOncallMaxDays = 14;
 

@@ -1,6 +1,7 @@
 // The HTTP side of billing: inputs (rate cards, time entries, on-call requests, import), the
 // credits billing received, invoice runs, invoices and credit notes, exports and estimates.
 // Every route is in docs/openapi.yaml.
+#include "atomic_dir.hpp"
 #include "billing.hpp"
 #include "slmhub/errors.hpp"
 
@@ -143,8 +144,14 @@ void Billing::add_routes(HttpRoutes& http) {
               if (r.has("formats")) formats = r.optional_string_list("formats");
               r.finish();
               throw_if_errors(std::move(errors));
-              return Response::json(
-                  export_month(actor_of(req), month, formats, settings_.export_dir).record, 201);
+              try {
+                return Response::json(
+                    export_month(actor_of(req), month, formats, settings_.export_dir).record, 201);
+              } catch (const files::WriteError& e) {
+                // The server's own place (export.dir) refused the files: say what and where,
+                // not only in the log, since whoever exports is the one to have it fixed.
+                throw Problem(500, "Export Not Written", e.what());
+              }
             },
             "finalise a month and write its files for accounting into the export directory"});
   http.add({"GET", "/api/v1/exports", "billing",

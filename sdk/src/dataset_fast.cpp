@@ -627,7 +627,7 @@ class Decoder {
               out.service = text_of(v);
               break;
             case kCharge:
-              out.monthly_charge_cents = int_of(v, 0, std::numeric_limits<int64_t>::max());
+              out.monthly_charge_cents = int_of(v, 0, kMaxAmountCents);
               break;
             case kStart:
               out.start = instant_of(v);

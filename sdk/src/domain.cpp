@@ -479,7 +479,7 @@ Subscription subscription_from_json(const Json& json, const std::string& path,
   Subscription subscription;
   ObjectReader r(json, path, errors);
   subscription.service = r.required_string("service");
-  subscription.monthly_charge_cents = r.required_int("monthly_charge_cents", 0);
+  subscription.monthly_charge_cents = r.required_int("monthly_charge_cents", 0, kMaxAmountCents);
   const std::size_t before = errors.size();
   subscription.start = r.optional_instant("start");
   subscription.end = r.optional_instant("end");

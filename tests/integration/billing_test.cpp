@@ -266,9 +266,14 @@ TEST_P(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
       call("POST", "/api/v1/invoices/run", billing_, {{"month", "2026-12"}, {"finalise", true}});
   EXPECT_EQ(early.status, 409);
   EXPECT_NE(early.body.find("2026-12 is not over yet"), std::string::npos) << early.body;
+  // A December drafted now lists November's unbilled time too; finalising November drops it,
+  // or the same hours would show on a final invoice and on a draft.
+  EXPECT_EQ(ok("POST", "/api/v1/invoices/run", billing_, {{"month", "2026-12"}})["invoices"], 2);
+  EXPECT_EQ(ok("GET", "/api/v1/invoices?month=2026-12&state=draft", billing_).size(), 2u);
   const Json november =
       ok("POST", "/api/v1/invoices/run", billing_, {{"month", "2026-11"}, {"finalise", true}});
   EXPECT_EQ(november["numbers_assigned"], Json::array({"INV-FY2027-000001", "INV-FY2027-000002"}));
+  EXPECT_EQ(ok("GET", "/api/v1/invoices?month=2026-12&state=draft", billing_), Json::array());
   const Json nov_registrar = ok("GET", "/api/v1/invoices/INV-FY2027-000002", billing_);
   EXPECT_EQ(nov_registrar["customer"]["customer"], "registrar");
   EXPECT_EQ(nov_registrar["total_cents"], 190000);  // 1,500.00 + 400.00; 19 hours included
@@ -747,6 +752,18 @@ TEST(BillingExportCrash, KillNineLeavesNoFilesOrAllOfThemAndTheNextRunCompletes)
       {"export", "invoices", "--month", "2026-10", "--out", (month_dir / "manifest.json").string()},
       server.env());
   EXPECT_EQ(blocked.status, 73) << blocked.err;
+  // A place that takes no new directory fails before the month is finalised: no number is
+  // used, and the month exports once the place is fixed.
+  const auto unwritable =
+      run_slmhub({"export", "invoices", "--month", "2026-11", "--out", "/proc/self"}, server.env());
+  EXPECT_EQ(unwritable.status, 73) << unwritable.err;
+  EXPECT_NE(unwritable.err.find("/proc/self/.invoices-2026-11.partial-"), std::string::npos)
+      << unwritable.err;
+  const auto november = run_shell("sqlite3 '" + db.string() +
+                                  "' \"SELECT (SELECT COUNT(*) FROM billing_months WHERE month = "
+                                  "'2026-11'), (SELECT COUNT(*) FROM billing_documents WHERE "
+                                  "month = '2026-11' AND state = 'final')\"");
+  EXPECT_EQ(november.second, "0|0\n");
 }
 
 }  // namespace

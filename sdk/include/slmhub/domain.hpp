@@ -150,6 +150,11 @@ struct Service {
   bool operator==(const Service&) const = default;
 };
 
+// The largest amount of money an input may name: 100 million in the currency, far above any
+// real charge and far enough below INT64_MAX that the sums and products of a month (invoice
+// totals, charge × seconds for a credit) cannot overflow.
+inline constexpr int64_t kMaxAmountCents = 10'000'000'000;
+
 struct Subscription {
   std::string service;
   int64_t monthly_charge_cents = 0;

@@ -204,5 +204,13 @@ TEST(StagedDirectory, NothingShowsUntilCommitAndAnAbandonedStageLeavesNothing) {
   EXPECT_EQ(names_in(dir.path() / "out"), std::set<std::string>{"invoices-2026-12"});
 }
 
+// A parent that exists but takes no new directory (procfs here; a read-only directory for
+// anyone but root) fails at construction, before any file is given to it.
+TEST(StagedDirectory, APlaceThatCannotTakeTheFilesFailsAtOnce) {
+  const std::string error = slmhub::test::error_of<WriteError>(
+      [] { StagedDirectory staged("/proc/self/invoices-2026-12"); });
+  EXPECT_NE(error.find("/proc/self/.invoices-2026-12.partial-"), std::string::npos) << error;
+}
+
 }  // namespace
 }  // namespace slmhub::files

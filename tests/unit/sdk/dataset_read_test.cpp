@@ -271,6 +271,7 @@ TEST(ReadDataset, TextualVariants) {
            {"\"monthly_charge_cents\":150000", "\"monthly_charge_cents\":1e5"},
            {"\"monthly_charge_cents\":150000", "\"monthly_charge_cents\":150000x"},
            {"\"monthly_charge_cents\":150000", "\"monthly_charge_cents\":9223372036854775808"},
+           {"\"monthly_charge_cents\":150000", "\"monthly_charge_cents\":10000000001"},
            {"\"name\":\"Billing desk\"", "\"name\":\"\\ud83d\""},
            {"\"name\":\"Billing desk\"", "\"name\":\"\\ude00\""},
            {"\"name\":\"Billing desk\"", "\"name\":\"\\x41\""},

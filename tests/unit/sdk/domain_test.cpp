@@ -534,14 +534,18 @@ TEST(DatasetValidation, CreditPolicyRules) {
                "tiers[0] already applies below 99.5 %");
 }
 
-TEST(DatasetValidation, NegativeMoney) {
+TEST(DatasetValidation, MoneyOutOfRange) {
   Json j = example_json();
   j["customers"][0]["subscriptions"][1]["monthly_charge_cents"] = -40000;
   j["customers"][1]["subscriptions"][0]["monthly_charge_cents"] = 900.5;
+  // Sums of charges like this one would overflow.
+  j["customers"][0]["subscriptions"][0]["monthly_charge_cents"] = 5'000'000'000'000'000'000;
   const auto errors = dataset_errors(j);
-  ASSERT_EQ(errors.size(), 2u) << describe(errors);
+  ASSERT_EQ(errors.size(), 3u) << describe(errors);
+  expect_error(errors, "$.customers[0].subscriptions[0].monthly_charge_cents",
+               "must be between 0 and 10000000000, found 5000000000000000000");
   expect_error(errors, "$.customers[0].subscriptions[1].monthly_charge_cents",
-               "must not be negative, found -40000");
+               "must be between 0 and 10000000000, found -40000");
   expect_error(errors, "$.customers[1].subscriptions[0].monthly_charge_cents",
                "expected integer, found number 900.5");
 }
