@@ -359,12 +359,19 @@ CreditRequest ClaimBook::file_request(const Filer& filer, const Json& body) {
     throw unprocessable("the credit request names things that do not agree", std::move(errors));
   }
 
-  // The window: 60 calendar days from the last day of each incident's month (DOMAIN.md §5).
+  // The window: 60 calendar days from the last day of each incident's month (DOMAIN.md §5),
+  // the month in the service's zone (§2, as the report counts it); the days are the
+  // provider's.
   const Instant now = clock_.now();
   const BusinessCalendar provider = catalog_.provider_calendar();
+  const Dataset data = catalog_.snapshot();
+  const auto svc = std::find_if(data.services.begin(), data.services.end(),
+                                [&](const Service& s) { return s.id == service; });
+  const date::time_zone* service_zone =
+      find_zone(svc != data.services.end() && svc->timezone ? *svc->timezone : data.timezone);
   const auto today = local_date(now, provider.zone());
   for (std::size_t i = 0; i < records.size(); ++i) {
-    const auto month = month_of(local_date(records[i].start, provider.zone()));
+    const auto month = month_of(local_date(records[i].start, service_zone));
     const auto closes = window_close(month, kRequestWindowDays);
     if (today <= closes) continue;
     const date::year_month_day last{month / date::last};
@@ -378,7 +385,7 @@ CreditRequest ClaimBook::file_request(const Filer& filer, const Json& body) {
           "filed after the window closed on " + format_date(closes)}});
   }
 
-  Json evidence = measure_claim(catalog_.snapshot(), customer_id, service, incidents, claimed, now);
+  Json evidence = measure_claim(data, customer_id, service, incidents, claimed, now);
   const auto review_day = date::year_month_day{date::sys_days(today) + date::days(kReviewDays)};
   const Instant review_due = provider.end_of_day(review_day);
   CreditRequest out;
@@ -460,18 +467,40 @@ CreditRequest ClaimBook::accept(const Actor& actor, const std::string& id,
       throw Conflict("cannot accept credit request " + id + ": it is " + q.state +
                      ", and only a received request can be decided");
     }
-    const std::int64_t amount = cents.value_or(q.evidence.at("credit_cents").get<std::int64_t>());
-    // The credit is of the earliest incident's month (provider calendar), as its window was.
-    const auto zone = catalog_.provider_calendar().zone();
-    std::optional<date::year_month> earliest;
-    for (const auto& i : q.incidents) {
-      if (auto inc = catalog_.interruption(i.get<std::string>())) {
-        const auto m = month_of(local_date(inc->start, zone));
-        if (!earliest || m < *earliest) earliest = m;
+    // Without an amount: the measured credit less the credits already on record for the
+    // customer, service and months (the report's work order, an earlier request), since a
+    // request is for what the report missed (DOMAIN.md §5): the same downtime is not
+    // credited twice.
+    std::int64_t amount = 0;
+    std::int64_t on_record = 0;
+    if (cents) {
+      amount = *cents;
+    } else {
+      const std::int64_t measured = q.evidence.at("credit_cents").get<std::int64_t>();
+      std::string ids;
+      for (const auto& row : q.evidence.value("months", Json::array())) {
+        for (const auto& r :
+             tx.query("SELECT id, amount_cents FROM credits WHERE customer = ? AND service = ? AND "
+                      "month = ? AND state <> 'withdrawn' ORDER BY id",
+                      {q.customer, q.service, row.at("month").get<std::string>()})) {
+          on_record += r.integer(1);
+          ids += (ids.empty() ? "" : ", ") + r.text(0);
+        }
+      }
+      amount = measured - on_record;
+      if (amount <= 0) {
+        throw Conflict("nothing is left to credit for credit request " + id + ": its measured " +
+                       "credit of " + money(measured) + " is on record already (" + ids +
+                       "); accept it with credit_cents to credit more, or deny it");
       }
     }
-    const std::string month =
-        format_month(earliest.value_or(month_of(local_date(q.received_at, zone))));
+    // The credit is of the earliest incident's month, as its window was: the first month the
+    // measurement read (the service's zone, as the report).
+    const Json measured_months = q.evidence.value("months", Json::array());
+    const std::string month = !measured_months.empty()
+                                  ? measured_months.front().at("month").get<std::string>()
+                                  : format_month(month_of(local_date(
+                                        q.received_at, catalog_.provider_calendar().zone())));
     auto customer = catalog_.customer(q.customer);
     Credit credit{q.id + ":" + q.customer,
                   q.customer,
@@ -492,6 +521,7 @@ CreditRequest ClaimBook::accept(const Actor& actor, const std::string& id,
     credits_.add_credit(tx, actor, credit);
     q.state = "accepted";
     q.decision = {{"credit", credit.id}, {"credit_cents", amount}, {"notes", notes}};
+    if (!cents) q.decision["already_credited_cents"] = on_record;
     q.steps["accepted"] = step_json(actor, now);
     q.updated_at = now;
     tx.exec(
@@ -685,8 +715,8 @@ Dispute ClaimBook::escalate(const Actor& actor, const std::string& id, const std
   return out;
 }
 
-Dispute ClaimBook::resolve(const Actor& actor, bool is_approver, const std::string& id,
-                           std::int64_t cents, const std::string& outcome) {
+Dispute ClaimBook::resolve(const Actor& actor, bool is_manager, bool is_approver,
+                           const std::string& id, std::int64_t cents, const std::string& outcome) {
   const Instant now = clock_.now();
   Dispute out;
   store_.transact([&](Tx& tx) {
@@ -699,6 +729,12 @@ Dispute ClaimBook::resolve(const Actor& actor, bool is_approver, const std::stri
                     "dispute " + id +
                         " is at level 3, which the deputy directors decide: resolving it needs "
                         "the role 'approver'");
+    }
+    if (d.level < kTopLevel && !is_manager) {
+      throw Problem(403, "Forbidden",
+                    "dispute " + id + " is at level " + std::to_string(d.level) +
+                        ", which the service managers decide: resolving it needs the role "
+                        "'service_manager'");
     }
     const std::int64_t before = credits_.require_credit(tx, d.credit).amount_cents;
     const Credit credit = credits_.adjust(tx, actor, d.credit, cents, id);

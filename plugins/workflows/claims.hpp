@@ -105,10 +105,11 @@ class ClaimBook {
   std::optional<Dispute> dispute(const std::string& id) const;
   Dispute escalate(const Actor& actor, const std::string& id, const std::string& reason);
   // Closes the dispute at its current level with `cents` as the credit's amount (an
-  // adjustment when it changed) and e-mails the outcome, attached to the dispute. Level 3
-  // belongs to the deputy directors: `is_approver` must be true there.
-  Dispute resolve(const Actor& actor, bool is_approver, const std::string& id, std::int64_t cents,
-                  const std::string& outcome);
+  // adjustment when it changed) and e-mails the outcome, attached to the dispute. Levels 1
+  // and 2 are the service managers' (`is_manager`), level 3 the deputy directors'
+  // (`is_approver`): a deputy director need not also be a service manager.
+  Dispute resolve(const Actor& actor, bool is_manager, bool is_approver, const std::string& id,
+                  std::int64_t cents, const std::string& outcome);
 
   Attachments& attachments() { return attachments_; }
 

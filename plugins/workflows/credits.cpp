@@ -1,5 +1,6 @@
 #include "credits.hpp"
 
+#include <map>
 #include <set>
 #include <utility>
 
@@ -185,21 +186,34 @@ std::vector<WorkOrder> CreditBook::open_work_orders(const Json& published) {
                      " of the report does not change it");
         continue;
       }
+      // Its pending credits as they were (id → cents), so each credit's change is audited.
+      std::map<std::string, std::int64_t> pending_before;
+      for (const auto& r : tx.query(
+               "SELECT id, amount_cents FROM credits WHERE origin_id = ? AND state = 'pending'",
+               {id})) {
+        pending_before[r.text(0)] = r.integer(1);
+      }
       WorkOrder w;
       if (existing) {
         w = std::move(*existing);
-        const Json before = {{"state", w.state}, {"report_revision", w.revision}};
+        const Json before = {
+            {"state", w.state}, {"report_revision", w.revision}, {"due_date", w.due_date}};
         w.revision = revision;
         w.state = "open";
         w.form = form;
+        // Due from this revision's publication, as its deadline below: the list and the
+        // reminders name one date.
+        w.due_date = format_date(due_day);
+        w.due = due;
         w.steps["revised"] = step_json(kSystem, now);
         w.updated_at = now;
         tx.exec(
-            "UPDATE credit_work_orders SET revision = ?, state = 'open', form = ?, steps = ?, "
-            "updated_at = ? WHERE id = ?",
-            {revision, form.dump(), w.steps.dump(), to_epoch(now), id});
-        catalog_.audit(tx, kSystem, "revise", "credit_work_order", id, before,
-                       {{"state", "open"}, {"report_revision", revision}});
+            "UPDATE credit_work_orders SET revision = ?, state = 'open', due_date = ?, due_at = ?, "
+            "form = ?, steps = ?, updated_at = ? WHERE id = ?",
+            {revision, w.due_date, to_epoch(due), form.dump(), w.steps.dump(), to_epoch(now), id});
+        catalog_.audit(
+            tx, kSystem, "revise", "credit_work_order", id, before,
+            {{"state", "open"}, {"report_revision", revision}, {"due_date", w.due_date}});
         // Credits of customers no longer on the form are withdrawn below.
         tx.exec(
             "UPDATE credits SET state = 'withdrawn', updated_at = ? WHERE origin_id = ? AND "
@@ -218,9 +232,11 @@ std::vector<WorkOrder> CreditBook::open_work_orders(const Json& published) {
             tx, kSystem, "open", "credit_work_order", id, Json(),
             {{"state", "open"}, {"report_revision", revision}, {"due_date", w.due_date}});
       }
-      deadlines_.set(tx, kSystem,
-                     {deadline_id(id), "credit_work_order", id, "approver",
-                      "approve the SLA Credit work order of " + w.service + " for " + month, due});
+      // reopen: a work order withdrawn by an earlier revision had its deadline done.
+      deadlines_.reopen(
+          tx, kSystem,
+          {deadline_id(id), "credit_work_order", id, "approver",
+           "approve the SLA Credit work order of " + w.service + " for " + month, due});
       for (const auto& c : form.at("customers")) {
         const std::string customer = c.at("customer").get<std::string>();
         const std::int64_t cents = c.at("credit_cents").get<std::int64_t>();
@@ -234,6 +250,24 @@ std::vector<WorkOrder> CreditBook::open_work_orders(const Json& published) {
                  c.value("billing_code", std::string()), cents, cents,
                  c.value("interruptions", Json::array()).dump(), id,
                  Json{{"computed", step_json(kSystem, now)}}.dump(), to_epoch(now), to_epoch(now)});
+        const std::string credit_id = id + ":" + customer;
+        const Json after = {
+            {"state", "pending"}, {"amount_cents", cents}, {"report_revision", revision}};
+        if (const auto was = pending_before.find(credit_id); was == pending_before.end()) {
+          catalog_.audit(tx, kSystem, "create", "credit", credit_id, Json(), after);
+        } else {
+          if (was->second != cents) {
+            catalog_.audit(tx, kSystem, "revise", "credit", credit_id,
+                           {{"state", "pending"}, {"amount_cents", was->second}}, after);
+          }
+          pending_before.erase(was);
+        }
+      }
+      // Customers no longer on the form: their credits were withdrawn above.
+      for (const auto& [credit_id, cents] : pending_before) {
+        catalog_.audit(tx, kSystem, "withdraw", "credit", credit_id,
+                       {{"state", "pending"}, {"amount_cents", cents}},
+                       {{"state", "withdrawn"}, {"report_revision", revision}});
       }
       out.push_back(std::move(w));
     }
@@ -247,6 +281,14 @@ std::vector<WorkOrder> CreditBook::open_work_orders(const Json& published) {
       w.state = "withdrawn";
       w.revision = revision;
       w.steps["withdrawn"] = step_json(kSystem, now);
+      for (const auto& r : tx.query(
+               "SELECT id, amount_cents FROM credits WHERE origin_id = ? AND state = 'pending' "
+               "ORDER BY id",
+               {w.id})) {
+        catalog_.audit(tx, kSystem, "withdraw", "credit", r.text(0),
+                       {{"state", "pending"}, {"amount_cents", r.integer(1)}},
+                       {{"state", "withdrawn"}, {"report_revision", revision}});
+      }
       w.updated_at = now;
       tx.exec(
           "UPDATE credit_work_orders SET state = 'withdrawn', revision = ?, steps = ?, "

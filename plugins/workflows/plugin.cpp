@@ -350,7 +350,7 @@ class Workflows : public slmhub::Plugin {
                     dispute_json(book.escalate(actor_of(req), id_param(req), reason_of(req))));
               },
               "level 1 → 2 → 3, with a reason"});
-    http.add({"POST", "/api/v1/disputes/{id}/resolve", "service_manager",
+    http.add({"POST", "/api/v1/disputes/{id}/resolve", "service_manager|approver",
               [&book](const Request& req) {
                 std::vector<slmhub::FieldError> errors;
                 const Json body = req.json();
@@ -359,12 +359,12 @@ class Workflows : public slmhub::Plugin {
                 const std::string outcome = r.required_string("outcome");
                 r.finish();
                 slmhub::throw_if_errors(std::move(errors));
-                return Response::json(
-                    dispute_json(book.resolve(actor_of(req), req.principal.has_role("approver"),
-                                              id_param(req), cents, outcome)));
+                return Response::json(dispute_json(book.resolve(
+                    actor_of(req), req.principal.has_role("service_manager"),
+                    req.principal.has_role("approver"), id_param(req), cents, outcome)));
               },
               "close with the credit's amount (credit.adjusted when it changes) and the outcome "
-              "e-mail; level 3 also needs the role approver"});
+              "e-mail; levels 1-2 by a service manager, level 3 by an approver"});
   }
 
   void register_obligation_routes(slmhub::HttpRoutes& http) {

@@ -307,7 +307,9 @@ std::vector<Migration> SiaBook::migrations() {
 }
 
 void SiaBook::subscribe() {
-  events_.subscribe("workflows.sia", {"interruption.resolved"},
+  // interruption.updated as well: an ended degradation corrected to an outage is downtime
+  // from then on, and no interruption.resolved comes for it again.
+  events_.subscribe("workflows.sia", {"interruption.resolved", "interruption.updated"},
                     [this](const Event& e) { draft_for(e.subject); });
 }
 
@@ -496,10 +498,10 @@ Sia SiaBook::publish(const Actor& actor, const std::string& id) {
           if (a.value("done", false)) continue;
           const std::string owner = a.at("owner").get<std::string>();
           std::vector<std::string> notify;
-          // An owner may be a name or a team; only an address can be e-mailed.
-          if (owner.find('@') != std::string::npos && owner.find(' ') == std::string::npos) {
-            notify.push_back(owner);
-          }
+          // An owner may be a name, a team or a chat handle ("@dba-oncall"); only an address
+          // the deadline service takes (its own rule) is e-mailed. Anything else refused there
+          // would fail the publication, and an approved SIA cannot be edited any more.
+          if (looks_like_email(owner)) notify.push_back(owner);
           deadlines_.set(
               tx, actor,
               {action_deadline_id(id, n), "corrective_action", id, "service_manager",

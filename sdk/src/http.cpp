@@ -8,8 +8,18 @@
 namespace slmhub {
 
 namespace {
-// A route role "customer|R": a customer token, or the staff role R.
-constexpr std::string_view kCustomerOr = "customer|";
+
+// A route role's alternatives: "customer|viewer" → {"customer", "viewer"}.
+std::vector<std::string_view> alternatives(std::string_view role) {
+  std::vector<std::string_view> out;
+  for (std::size_t from = 0;;) {
+    const auto bar = role.find('|', from);
+    out.push_back(role.substr(from, bar == std::string_view::npos ? bar : bar - from));
+    if (bar == std::string_view::npos) return out;
+    from = bar + 1;
+  }
+}
+
 }  // namespace
 
 const std::vector<std::string>& staff_roles() {
@@ -20,8 +30,11 @@ const std::vector<std::string>& staff_roles() {
 
 bool valid_route_role(const std::string& role) {
   if (role.empty()) return true;
-  const std::string staff = role.starts_with(kCustomerOr) ? role.substr(kCustomerOr.size()) : role;
-  return std::find(staff_roles().begin(), staff_roles().end(), staff) != staff_roles().end();
+  const auto& staff = staff_roles();
+  const auto parts = alternatives(role);
+  return std::all_of(parts.begin(), parts.end(), [&](std::string_view part) {
+    return part == "customer" || std::find(staff.begin(), staff.end(), part) != staff.end();
+  });
 }
 
 bool Principal::has_role(const std::string& role) const {
@@ -29,9 +42,10 @@ bool Principal::has_role(const std::string& role) const {
 }
 
 bool Principal::admitted_by(const std::string& route_role) const {
-  if (route_role.starts_with(kCustomerOr))
-    return !customer().empty() || has_role(route_role.substr(kCustomerOr.size()));
-  return has_role(route_role);
+  const auto parts = alternatives(route_role);
+  return std::any_of(parts.begin(), parts.end(), [&](std::string_view part) {
+    return part == "customer" ? !customer().empty() : has_role(std::string(part));
+  });
 }
 
 std::string Principal::customer() const {

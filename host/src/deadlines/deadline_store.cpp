@@ -136,11 +136,20 @@ DeadlineStore::DeadlineStore(Database& db, Catalog& catalog, Events& events, Out
 }
 
 void DeadlineStore::set(Tx& tx, const Actor& actor, const Deadline& deadline) {
+  put(tx, actor, deadline, false);
+}
+
+void DeadlineStore::reopen(Tx& tx, const Actor& actor, const Deadline& deadline) {
+  put(tx, actor, deadline, true);
+}
+
+void DeadlineStore::put(Tx& tx, const Actor& actor, const Deadline& deadline, bool reopen) {
   check_addresses(deadline.notify, "deadline " + deadline.id + " notify");
   const auto notify = sorted_unique(deadline.notify);
   const auto existing = find_in(tx, deadline.id);
-  if (existing && existing->state == "done") return;
-  if (existing && existing->due == deadline.due) {
+  const bool done = existing && existing->state == "done";
+  if (done && !reopen) return;
+  if (existing && !done && existing->due == deadline.due) {
     // Same promise, other recipients: a warning already given stands.
     if (existing->notify == notify) return;
     tx.exec("UPDATE deadlines SET notify = ? WHERE id = ?", {notify_text(notify), deadline.id});
@@ -163,8 +172,11 @@ void DeadlineStore::set(Tx& tx, const Actor& actor, const Deadline& deadline) {
               "notify = excluded.notify",
           {d.id, d.kind, d.subject, d.owner_role, d.description, to_epoch(d.due), d.state,
            notify_text(d.notify)});
-  catalog_.audit(tx, actor, existing ? "move" : "create", "deadline", d.id,
-                 existing ? state_json(*existing) : Json(), state_json(d));
+  catalog_.audit(tx, actor,
+                 !existing ? "create"
+                 : done    ? "reopen"
+                           : "move",
+                 "deadline", d.id, existing ? state_json(*existing) : Json(), state_json(d));
 }
 
 std::vector<std::string> DeadlineStore::recipients(const Deadline& deadline,

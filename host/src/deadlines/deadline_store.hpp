@@ -38,6 +38,7 @@ class DeadlineStore : public Deadlines {
                 DeadlineSettings settings);
 
   void set(Tx& tx, const Actor& actor, const Deadline& deadline) override;
+  void reopen(Tx& tx, const Actor& actor, const Deadline& deadline) override;
   void complete(Tx& tx, const Actor& actor, const std::string& id) override;
   std::optional<Deadline> find(const std::string& id) const override;
 
@@ -54,6 +55,8 @@ class DeadlineStore : public Deadlines {
  private:
   DeadlineStore(Database& db, Catalog& catalog, Events& events, Outbox* outbox, const Clock& clock,
                 Logger& log, DeadlineSettings settings);
+  // set() and reopen(): `reopen` opens a deadline already done again.
+  void put(Tx& tx, const Actor& actor, const Deadline& deadline, bool reopen);
 
   Database& db_;
   Catalog& catalog_;

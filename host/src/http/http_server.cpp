@@ -197,14 +197,22 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
       }
       if (!request.principal.admitted_by(entry.route.role)) {
         close_after_answer(in);
+        // "the role 'a'", "the role 'a' or 'b'", "... or a customer token".
+        std::string needs;
+        bool customer = false;
         const std::string& role = entry.route.role;
-        const auto bar = role.find('|');
-        return problem(
-            403, "Forbidden",
-            bar == std::string::npos
-                ? "this resource needs the role '" + role + "'"
-                : "this resource needs the role '" + role.substr(bar + 1) + "' or a customer token",
-            in.getURI());
+        for (std::size_t from = 0, bar = 0; bar != std::string::npos; from = bar + 1) {
+          bar = role.find('|', from);
+          const std::string part = role.substr(from, bar == std::string::npos ? bar : bar - from);
+          if (part == "customer") {
+            customer = true;
+          } else {
+            needs += (needs.empty() ? "the role '" : " or '") + part + "'";
+          }
+        }
+        return problem(403, "Forbidden",
+                       "this resource needs " + needs + (customer ? " or a customer token" : ""),
+                       in.getURI());
       }
     } else {
       request.principal.id = "anonymous";

@@ -47,7 +47,7 @@ void Router::add(Route route, const std::string& owner) {
   if (!valid_route_role(route.role))
     throw std::invalid_argument("route " + route.method + " " + route.pattern + " from " + owner +
                                 ": unknown role '" + route.role +
-                                "' (a staff role, customer|<staff role>, or \"\" for none)");
+                                "' (staff roles or customer, separated by '|', or \"\" for none)");
   auto segments = split_path(route.pattern);
   std::unique_lock lock(mutex_);
   if (closed_)

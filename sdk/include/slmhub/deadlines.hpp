@@ -37,6 +37,9 @@ class Deadlines {
   // recipients and keeps the warning already given. Throws std::invalid_argument for a
   // `notify` entry that is not an e-mail address.
   virtual void set(Tx& tx, const Actor& actor, const Deadline& deadline) = 0;
+  // The obligation is owed again (a withdrawn work order that a later revision reopens): as
+  // set(), and a deadline already done is opened again, to warn and escalate afresh.
+  virtual void reopen(Tx& tx, const Actor& actor, const Deadline& deadline) = 0;
   // The obligation is met: no warning or escalation afterwards. Absent or done: nothing.
   virtual void complete(Tx& tx, const Actor& actor, const std::string& id) = 0;
   virtual std::optional<Deadline> find(const std::string& id) const = 0;

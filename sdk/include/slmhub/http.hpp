@@ -17,7 +17,9 @@ namespace slmhub {
 
 // The staff roles a token may hold (DESIGN.md §5.2), besides `customer:<id>`.
 const std::vector<std::string>& staff_roles();
-// Whether `role` may be a route's role: "", a staff role, or "customer|<staff role>".
+// Whether `role` may be a route's role: "", or alternatives separated by '|', each a staff
+// role or "customer" (any customer token): "viewer", "customer|viewer",
+// "service_manager|approver".
 bool valid_route_role(const std::string& role);
 
 // Who is calling. `roles` are the token's roles; `admin` implies every role.
@@ -26,8 +28,9 @@ struct Principal {
   std::string name;
   std::set<std::string> roles;
   bool has_role(const std::string& role) const;
-  // Whether a route's role admits this principal: "R" needs the role R; "customer|R" takes a
-  // customer token (which the handler limits to its own records) or the role R.
+  // Whether a route's role admits this principal: any one of its alternatives ("R|S" takes the
+  // role R or the role S; "customer" a customer token, which the handler limits to its own
+  // records).
   bool admitted_by(const std::string& route_role) const;
   // For a `customer:<id>` principal, the customer id; empty otherwise.
   std::string customer() const;

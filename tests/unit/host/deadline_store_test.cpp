@@ -331,6 +331,25 @@ TEST_P(DeadlineNoticeTest, ChangingOnlyTheAddressesKeepsTheWarningAndMovingWarns
   EXPECT_EQ(again, expected);
 }
 
+// A deadline met stays met when set again; one owed again (a withdrawn work order reopened)
+// is opened again by reopen(), and warns afresh.
+TEST_P(DeadlineNoticeTest, ADoneDeadlineStaysDoneUnlessReopened) {
+  open();
+  set(sia());
+  db_->transact([&](Tx& tx) { deadlines_->complete(tx, Actor{"token:sm"}, "sia/INC0001"); });
+  set(sia(22));
+  EXPECT_EQ(deadlines_->find("sia/INC0001")->state, "done");
+  EXPECT_EQ(watch_at("2026-12-17T15:00:00Z"), "0 warned, 0 missed");
+
+  db_->transact([&](Tx& tx) { deadlines_->reopen(tx, Actor{"system:workflows"}, sia(22)); });
+  const auto d = deadlines_->find("sia/INC0001");
+  EXPECT_EQ(d->state, "open");
+  EXPECT_FALSE(d->done_at.has_value());
+  EXPECT_EQ(d->due, sia(22).due);
+  EXPECT_EQ(core_->audit("deadline", 1)[0]["action"], "reopen");
+  EXPECT_EQ(watch_at("2026-12-17T16:00:00Z"), "1 warned, 0 missed");
+}
+
 TEST_P(DeadlineNoticeTest, TheAddressesAreListedWithTheDeadline) {
   open();
   Deadline d = sia();

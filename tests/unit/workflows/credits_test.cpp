@@ -163,6 +163,24 @@ TEST_P(CreditsTest, WorkOrdersFollowTheReportsRevisionsUntilApproved) {
   EXPECT_EQ(credits_->work_order("WO:2026-11:mysql-qa")->state, "withdrawn");
   EXPECT_EQ(credits_->credit("WO:2026-11:mysql-qa:registrar")->state, "withdrawn");
   EXPECT_EQ(deadlines_->find("credit-work-order/WO:2026-11:mysql-qa")->state, "done");
+  // Each credit's change has its own audit row: created by revision 1, its amount revised by
+  // revision 2, or withdrawn with its work order.
+  std::vector<std::string> trail;
+  const Json audit = core_->audit("credit", 50);
+  for (auto it = audit.rbegin(); it != audit.rend(); ++it) {
+    trail.push_back((*it)["action"].get<std::string>() + " " +
+                    (*it)["entity_id"].get<std::string>() + " " +
+                    (*it)["after"].value("amount_cents", Json()).dump());
+  }
+  EXPECT_EQ(trail, (std::vector<std::string>{"create WO:2026-11:mysql-qa:registrar 296",
+                                             "create WO:2026-11:oracle-prod:library 235",
+                                             "create WO:2026-11:oracle-prod:registrar 497",
+                                             "revise WO:2026-11:oracle-prod:library 470",
+                                             "revise WO:2026-11:oracle-prod:registrar 994",
+                                             "withdraw WO:2026-11:mysql-qa:registrar null"}));
+  // Due 15 business days after this revision's publication, in the list as in the deadline.
+  EXPECT_EQ(oracle->due_date, "2027-01-01");  // revision 1, a day earlier: 2026-12-31
+  EXPECT_EQ(deadlines_->find("credit-work-order/WO:2026-11:oracle-prod")->due, oracle->due);
 
   credits_->approve_work_order(kDeputy, "WO:2026-11:oracle-prod");
   EXPECT_EQ(credit_events("credit.approved"),
@@ -172,6 +190,13 @@ TEST_P(CreditsTest, WorkOrdersFollowTheReportsRevisionsUntilApproved) {
   credits_->open_work_orders(published(3, "2026-12-10T16:00:00Z", 3));
   EXPECT_EQ(credits_->credit("WO:2026-11:oracle-prod:library")->amount_cents, 470);
   EXPECT_EQ(credits_->work_order("WO:2026-11:oracle-prod")->revision, 2);
+  // It misses mysql-qa again: the withdrawn work order reopens, and so does its deadline.
+  const auto mysql = credits_->work_order("WO:2026-11:mysql-qa");
+  EXPECT_EQ(mysql->state, "open");
+  EXPECT_EQ(mysql->due_date, "2027-01-04");
+  const auto reopened = deadlines_->find("credit-work-order/WO:2026-11:mysql-qa");
+  EXPECT_EQ(reopened->state, "open");
+  EXPECT_EQ(reopened->due, mysql->due);
   refused([&] { credits_->approve_work_order(kDeputy, "WO:2026-11:oracle-prod"); }, 409,
           "it is approved", {"credits", "credit_work_orders"});
   refused([&] { credits_->approve_credit(kDeputy, "WO:2026-11:oracle-prod:library"); }, 409,
@@ -219,7 +244,15 @@ TEST_P(CreditsTest, ARequestCarriesSlmhubsOwnMeasurementBesideTheClaim) {
   // Accepted without an amount: the measured credit, pending the deputy director.
   const CreditRequest accepted = claims_->accept(kManager, q.id, std::nullopt, "");
   EXPECT_EQ(accepted.decision["credit_cents"], q.evidence["credit_cents"]);
+  EXPECT_EQ(accepted.decision["already_credited_cents"], 0);
   EXPECT_EQ(credits_->credit("CRQ-000001:library")->state, "pending");
+  // The same downtime claimed again: nothing is left to credit without an amount.
+  const CreditRequest again = claims_->file_request(
+      kLibrary,
+      {{"service", "oracle-prod"}, {"incidents", {"INC0002"}}, {"claimed_seconds", 2400}});
+  refused([&] { claims_->accept(kManager, again.id, std::nullopt, ""); }, 409,
+          "is on record already (CRQ-000001:library)", {"credits"});
+  EXPECT_EQ(claims_->accept(kManager, again.id, 100, "goodwill").decision["credit_cents"], 100);
   EXPECT_EQ(deadlines_->find("credit-request/CRQ-000001")->state, "done");
   credits_->approve_credit(kDeputy, "CRQ-000001:library");
   EXPECT_EQ(credit_events("credit.approved"), std::vector<std::string>{"CRQ-000001:library"});
@@ -300,22 +333,26 @@ TEST_P(CreditsTest, DisputesKeepTheirWindowTheirLevelsAndTheirOwners) {
   EXPECT_EQ(d.window_closes, "2027-01-08");
   refused([&] { claims_->file_dispute(kRegistrar, dispute); }, 409,
           "already disputed by DSP-000001", {"disputes"});
+  refused([&] { claims_->resolve(kDeputy, false, true, d.id, 600, "raised"); }, 403,
+          "needs the role 'service_manager'", {"workflow_attachments", "outbox"});
   claims_->escalate(kManager, d.id, "no agreement");
   claims_->escalate(kManager, d.id, "still no agreement");
   refused([&] { claims_->escalate(kManager, d.id, "again"); }, 409, "the last level", {"disputes"});
-  refused([&] { claims_->resolve(kManager, false, d.id, 600, "raised"); }, 403,
+  refused([&] { claims_->resolve(kManager, true, false, d.id, 600, "raised"); }, 403,
           "needs the role 'approver'", {"workflow_attachments", "outbox"});
   EXPECT_EQ(credits_->credit(credit)->amount_cents, 497);
   EXPECT_TRUE(credit_events("credit.adjusted").empty());
 
-  // Resolved without a change: no adjustment, but the outcome is still sent and attached.
-  const Dispute closed = claims_->resolve(kDeputy, true, d.id, 497, "The credit is correct.");
+  // Resolved without a change by a deputy director who is no service manager: no adjustment,
+  // but the outcome is still sent and attached.
+  const Dispute closed =
+      claims_->resolve(kDeputy, false, true, d.id, 497, "The credit is correct.");
   EXPECT_EQ(closed.state, "closed");
   EXPECT_EQ(closed.resolution["adjusted"], false);
   EXPECT_TRUE(credit_events("credit.adjusted").empty());
   ASSERT_EQ(closed.documents.size(), 1u);
   EXPECT_EQ(closed.documents[0].content_type, "message/rfc822");
-  refused([&] { claims_->resolve(kDeputy, true, d.id, 1, "again"); }, 409, "it is closed",
+  refused([&] { claims_->resolve(kDeputy, false, true, d.id, 1, "again"); }, 409, "it is closed",
           {"outbox"});
 
   // After the window: refused with the date it closed.

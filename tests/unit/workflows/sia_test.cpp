@@ -163,6 +163,10 @@ TEST_P(SiaTest, ADegradationIsNotDowntimeAndGetsNoSia) {
   EXPECT_FALSE(sias_->draft_for("INC0101"));
   EXPECT_FALSE(sias_->draft_for("INC9999"));  // no such interruption
   EXPECT_TRUE(sias_->list("", "").empty());
+  // Corrected to an outage after it ended: it is downtime, and gets its SIA then.
+  record("INC0101", InterruptionType::outage);
+  ASSERT_TRUE(sias_->find("INC0101").has_value());
+  EXPECT_EQ(sias_->find("INC0101")->facts["type"], "outage");
 }
 
 // Fifteen business days after Friday 11 December (local date of the end, 21:00 in Chicago,
@@ -260,6 +264,11 @@ TEST_P(SiaTest, TheFullPathToPublicationIsAuditedAnnouncedMailedAndMeetsTheDeadl
 TEST_P(SiaTest, PublishedCorrectiveActionsAreDeadlinesUntilCarriedOut) {
   record("INC0100");
   write_all("INC0100");
+  // A second action owned by a chat handle: recorded, not e-mailed, and no obstacle.
+  Json d = kComplete["d"];
+  d["corrective_actions"].push_back(
+      {{"action", "page on archiver stop"}, {"owner", "@dba-oncall"}, {"due", "2027-01-22"}});
+  sias_->write_section(kManager, "INC0100", "d", d);
   sias_->submit(kManager, "INC0100");
   EXPECT_THROW(sias_->complete_action(kManager, "INC0100", 0), Conflict);
   sias_->approve(kDeputy, "INC0100");
@@ -271,6 +280,10 @@ TEST_P(SiaTest, PublishedCorrectiveActionsAreDeadlinesUntilCarriedOut) {
   EXPECT_EQ(deadline->notify, std::vector<std::string>{"dba-lead@example.org"});
   EXPECT_EQ(format_instant(deadline->due), "2027-01-16T06:00:00Z");
   EXPECT_EQ(deadline->state, "open");
+  const auto paged = deadlines_->find("sia/INC0100/action/1");
+  ASSERT_TRUE(paged.has_value());
+  EXPECT_TRUE(paged->notify.empty());
+  EXPECT_NE(paged->description.find("(@dba-oncall)"), std::string::npos) << paged->description;
 
   clock_.set("2027-01-10T16:00:00Z");
   const Sia done = sias_->complete_action(kManager, "INC0100", 0);
@@ -280,7 +293,7 @@ TEST_P(SiaTest, PublishedCorrectiveActionsAreDeadlinesUntilCarriedOut) {
   EXPECT_EQ(action["done_by"], "token:sm");
   EXPECT_EQ(deadlines_->find("sia/INC0100/action/0")->state, "done");
   EXPECT_THROW(sias_->complete_action(kManager, "INC0100", 0), Conflict);
-  EXPECT_THROW(sias_->complete_action(kManager, "INC0100", 1), NotFound);
+  EXPECT_THROW(sias_->complete_action(kManager, "INC0100", 2), NotFound);
   EXPECT_EQ(trail("INC0100").back(), "complete_action by token:sm");
 }
 
