@@ -170,7 +170,7 @@ void TechAlerts::check_maintenance(Tx& tx, const MaintenanceContext& c, Maintena
   if (w.category == MaintenanceCategory::planned_outage) {
     auto windows = c.other_windows;
     windows.push_back(w);
-    const auto use = budget_use(c.service, c.zone, c.fiscal_year_start_month,
+    const auto use = budget_use(c.service, c.zone, c.fiscal_year_start_month, c.provider_calendar,
                                 c.service_hours ? &*c.service_hours : nullptr, windows, w.start);
     if (use.over()) {
       flag("budget.maintenance", "planned outages of " + c.service.id + " in fiscal year " +
@@ -203,13 +203,7 @@ std::string TechAlerts::local_text(Instant t) const {
 }
 
 std::string TechAlerts::window_text(Instant start, Instant end) const {
-  const auto* z = zone();
-  const auto s = date::make_zoned(z, start);
-  const auto e = date::make_zoned(z, end);
-  if (local_date(start, z) == local_date(end, z)) {
-    return date::format("%a %d %b %Y %H:%M", s) + "–" + date::format("%H:%M %Z", e);
-  }
-  return local_text(start) + " – " + local_text(end);
+  return alerts::window_text(start, end, zone());
 }
 
 std::string TechAlerts::unsubscribe_token(const std::string& address) const {
@@ -614,8 +608,15 @@ void TechAlerts::on_maintenance(const std::string& id) {
     a.maintenance = id;
     a.created_by = actor_.id;
     if (gone) {
-      // Only what was announced is cancelled; a deleted window counts as cancelled.
+      // Only what was announced and is still ahead is cancelled; a deleted window counts as
+      // cancelled. A window recorded as history (never announced) or one already over is
+      // marked, and nobody is told of a notice they never had or a window that has passed.
       if (!known || rows[0].text(1) == "cancelled") return;
+      if (rows[0].is_null(5) || rows[0].integer(3) <= to_epoch(now)) {
+        tx.exec("UPDATE tech_alerts_windows SET status = 'cancelled', updated_at = ? WHERE id = ?",
+                {to_epoch(now), id});
+        return;
+      }
       a.kind = alert_kind_of(
           parse_maintenance_category(rows[0].text(0)).value_or(MaintenanceCategory::emergency));
       a.services = {rows[0].text(6)};
@@ -643,9 +644,19 @@ void TechAlerts::on_maintenance(const std::string& id) {
                            rows[0].integer(2) != to_epoch(window->start) ||
                            rows[0].integer(3) != to_epoch(window->end) ||
                            rows[0].text(6) != window->service;
-      if (!changed || window->end <= now) {
+      if (!changed) {
         tx.exec("UPDATE tech_alerts_windows SET status = ?, updated_at = ? WHERE id = ?",
                 {status, to_epoch(now), id});
+        return;
+      }
+      if (window->end <= now) {
+        // History corrected (the work overran): nobody is told, but the calendar feed serves
+        // the new times with a higher SEQUENCE (RFC 5545 §3.8.7.4), or clients keep the old.
+        tx.exec(
+            "UPDATE tech_alerts_windows SET service = ?, category = ?, status = ?, start_at = ?, "
+            "end_at = ?, sequence = sequence + 1, updated_at = ? WHERE id = ?",
+            {window->service, category, status, to_epoch(window->start), to_epoch(window->end),
+             to_epoch(now), id});
         return;
       }
       a.is_update = true;
@@ -659,6 +670,8 @@ void TechAlerts::on_maintenance(const std::string& id) {
     if (!history) {
       a.kind = alert_kind_of(window->category);
       a.services = {window->service};
+      // Moved to another service: its former audience hears of the move too.
+      if (known && rows[0].text(6) != window->service) a.services.push_back(rows[0].text(6));
       a.start = window->start;
       a.end = window->end;
       a.title = id + " on " + service_name(window->service);

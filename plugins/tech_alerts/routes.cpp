@@ -320,13 +320,14 @@ void TechAlerts::add_routes(HttpRoutes& routes) {
                   }
                 }
                 Json items = Json::array();
+                const BusinessCalendar provider = host_.catalog().provider_calendar();
                 for (const auto& s : data.services) {
                   if (!only.empty() && s.id != only) continue;
                   std::optional<BusinessCalendar> hours;
                   for (const auto& c : data.calendars)
                     if (c.id == s.hours) hours = c.to_calendar();
                   const auto* z = find_zone(s.timezone.value_or(data.timezone));
-                  const auto use = budget_use(s, z, data.fiscal_year_start_month,
+                  const auto use = budget_use(s, z, data.fiscal_year_start_month, provider,
                                               hours ? &*hours : nullptr, data.maintenance, at);
                   const auto fy = fiscal_year_of(at, z, data.fiscal_year_start_month);
                   items.push_back({{"service", s.id},

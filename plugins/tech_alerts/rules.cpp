@@ -19,6 +19,27 @@ std::string local_text(Instant t, const date::time_zone* zone) {
 
 }  // namespace
 
+std::string window_text(Instant start, Instant end, const date::time_zone* zone) {
+  const auto s = date::make_zoned(zone, start);
+  const auto e = date::make_zoned(zone, end);
+  if (local_date(start, zone) == local_date(end, zone)) {
+    // A window across a change of clocks (01:00 CDT-03:00 CST) names both: the end's zone
+    // alone would put the start an hour off.
+    const bool one_offset = date::format("%Z", s) == date::format("%Z", e);
+    return date::format(one_offset ? "%a %d %b %Y %H:%M" : "%a %d %b %Y %H:%M %Z", s) + "–" +
+           date::format("%H:%M %Z", e);
+  }
+  return date::format("%a %d %b %Y %H:%M %Z", s) + " – " + date::format("%a %d %b %Y %H:%M %Z", e);
+}
+
+bool pre_approved(const MaintenanceWindow& w, Environment environment,
+                  const BusinessCalendar& provider) {
+  if (w.category != MaintenanceCategory::planned_outage || !w.announced_at) return false;
+  if (environment == Environment::production)
+    return (w.start - *w.announced_at).count() >= kProductionOutageNotice;
+  return has_business_day_notice(*w.announced_at, w.start, provider);
+}
+
 std::string describe_duration(std::int64_t seconds) {
   if (seconds < 0) return "-" + describe_duration(-seconds);
   const std::int64_t days = seconds / 86400;
@@ -92,7 +113,7 @@ Verdict check_window(const MaintenanceWindow& window, Environment environment, I
 }
 
 BudgetUse budget_use(const Service& service, const date::time_zone* zone, int fiscal_start_month,
-                     const BusinessCalendar* service_hours,
+                     const BusinessCalendar& provider, const BusinessCalendar* service_hours,
                      const std::vector<MaintenanceWindow>& windows, Instant at) {
   const FiscalYear fy = fiscal_year_of(at, zone, fiscal_start_month);
   BudgetUse use;
@@ -100,7 +121,9 @@ BudgetUse budget_use(const Service& service, const date::time_zone* zone, int fi
   use.budget_seconds = service.maintenance_budget_hours_per_fy * 3600;
   IntervalSet planned;
   for (const auto& w : windows) {
-    if (w.service != service.id || w.category != MaintenanceCategory::planned_outage) continue;
+    // What the availability engine takes from the budget: a planned outage announced too late
+    // is downtime whole, and uses none of it.
+    if (w.service != service.id || !pre_approved(w, service.environment, provider)) continue;
     if (w.status != MaintenanceStatus::scheduled && w.status != MaintenanceStatus::complete)
       continue;
     if (w.start < fy.bounds.start || w.start >= fy.bounds.end) continue;

@@ -53,11 +53,20 @@ struct BudgetUse {
   bool over() const { return used_seconds > budget_seconds; }
 };
 
+// A window in words, in `zone`: "Sat 12 Dec 2026 02:00–06:00 CST" on one day, both zone
+// names when the clocks change inside it, both dates when it spans days.
+std::string window_text(Instant start, Instant end, const date::time_zone* zone);
+
+// A planned outage announced with its notice (DOMAIN.md §3: 14 × 24 h in production, 5
+// business days of `provider` elsewhere): excluded from downtime within the budget.
+bool pre_approved(const MaintenanceWindow& window, Environment environment,
+                  const BusinessCalendar& provider);
+
 // The fiscal-year budget use of `service` (in its zone, with the dataset's fiscal start
-// month): the union of its scheduled or complete planned outages that start in the fiscal
-// year of `at`, measured inside service hours (all of it for 24x7).
+// month): the union of its scheduled or complete pre-approved planned outages that start in
+// the fiscal year of `at`, measured inside service hours (all of it for 24x7).
 BudgetUse budget_use(const Service& service, const date::time_zone* zone, int fiscal_start_month,
-                     const BusinessCalendar* service_hours,
+                     const BusinessCalendar& provider, const BusinessCalendar* service_hours,
                      const std::vector<MaintenanceWindow>& windows, Instant at);
 
 // "3 business days", "13 days 4 hours": notice in words for the messages above.

@@ -278,6 +278,21 @@ TEST_F(TechAlerts, ScheduledMovedAndCancelledOutageReachesEachRecipientOnceEachT
       EXPECT_EQ(d["attempts"], 1) << d.dump();
     }
   }
+
+  // Last week's window recorded as history, then withdrawn as recorded in error: nobody was
+  // told of it, so nobody is told it is cancelled.
+  const Instant past = local_at(-7, 1, true);
+  Json history = window("CHG0000002", "oracle-prod", "planned_outage", past, past + 2h);
+  history["status"] = "complete";
+  r = call("POST", "/api/v1/maintenance", history.dump());
+  ASSERT_EQ(r.status, 201) << r.body;
+  history["status"] = "cancelled";
+  r = call("PUT", "/api/v1/maintenance/CHG0000002", history.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::this_thread::sleep_for(1s);  // a notice would arrive now
+  EXPECT_EQ(smtp.messages().size(), 15u) << server_->log();
+  EXPECT_EQ(Json::parse(call("GET", "/api/v1/alerts?kind=planned_outage").body)["alerts"].size(),
+            3u);
 }
 
 // The same on PostgreSQL: the plugin's tables, its booleans and epochs read back, and the

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+
 namespace slmhub::alerts {
 namespace {
 
@@ -112,17 +114,18 @@ TEST(Rules, HoursRulesAreFlaggedWithoutReclassifying) {
                   .breaches.empty());
 }
 
-TEST(Rules, BudgetCountsPlannedOutagesOfTheFiscalYearOnce) {
+TEST(Rules, BudgetCountsPreApprovedPlannedOutagesOfTheFiscalYearOnce) {
   Service s;
   s.id = "oracle-prod";
   s.maintenance_budget_hours_per_fy = 40;
   const auto* zone = find_zone("America/Chicago");
   std::vector<MaintenanceWindow> windows;
   auto add = [&](const char* id, const char* start, const char* end, MaintenanceCategory c,
-                 MaintenanceStatus status) {
+                 MaintenanceStatus status, int days_notice = 30) {
     auto w = window(c, start, end);
     w.id = id;
     w.status = status;
+    w.announced_at = w.start - std::chrono::hours(24 * days_notice);
     windows.push_back(w);
   };
   // FY 2027 runs from 2026-09-01 (fiscal start month 9).
@@ -138,12 +141,30 @@ TEST(Rules, BudgetCountsPlannedOutagesOfTheFiscalYearOnce) {
       MaintenanceStatus::complete);  // not planned: not in the budget
   add("F", "2026-08-30T08:00:00Z", "2026-08-31T08:00:00Z", MaintenanceCategory::planned_outage,
       MaintenanceStatus::complete);  // FY 2026
-  const auto use = budget_use(s, zone, 9, nullptr, windows, parse_instant("2026-12-01T00:00:00Z"));
+  add("G", "2026-11-22T08:00:00Z", "2026-11-23T08:00:00Z", MaintenanceCategory::planned_outage,
+      MaintenanceStatus::complete, 10);  // not pre-approved: downtime whole, no budget used
+  const auto use =
+      budget_use(s, zone, 9, chicago(), nullptr, windows, parse_instant("2026-12-01T00:00:00Z"));
   EXPECT_EQ(use.fiscal_year, 2027);
   EXPECT_EQ(use.budget_seconds, 40 * 3600);
   EXPECT_EQ(use.used_seconds, 42 * 3600);
   EXPECT_TRUE(use.over());
   EXPECT_EQ(use.remaining_seconds(), 0);
+}
+
+TEST(Rules, WindowsInWordsNameTheZoneOfEachEndWhenClocksChange) {
+  const auto* zone = find_zone("America/Chicago");
+  const std::vector<std::array<const char*, 3>> cases = {
+      {"2026-12-12T08:00:00Z", "2026-12-12T12:00:00Z", "Sat 12 Dec 2026 02:00\u201306:00 CST"},
+      // Three hours across the end of daylight saving time, and three across its start.
+      {"2026-11-01T06:00:00Z", "2026-11-01T09:00:00Z", "Sun 01 Nov 2026 01:00 CDT\u201303:00 CST"},
+      {"2026-03-08T07:00:00Z", "2026-03-08T10:00:00Z", "Sun 08 Mar 2026 01:00 CST\u201305:00 CDT"},
+      {"2026-12-12T22:00:00Z", "2026-12-13T08:00:00Z",
+       "Sat 12 Dec 2026 16:00 CST \u2013 Sun 13 Dec 2026 02:00 CST"},
+  };
+  for (const auto& [start, end, text] : cases) {
+    EXPECT_EQ(window_text(parse_instant(start), parse_instant(end), zone), text) << start;
+  }
 }
 
 TEST(Rules, DurationsInWords) {
