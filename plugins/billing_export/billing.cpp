@@ -23,6 +23,7 @@ struct Billing::Context {
   Dataset data;
   const date::time_zone* zone = nullptr;
   std::map<std::string, std::string> service_names;
+  std::map<std::string, const date::time_zone*> service_zones;
   std::map<std::string, const Customer*> customers;
   std::vector<RateCard> cards;
   Date today;
@@ -288,7 +289,10 @@ Billing::Context Billing::context() const {
   Context ctx;
   ctx.data = catalog_.snapshot();
   ctx.zone = catalog_.provider_calendar().zone();
-  for (const auto& s : ctx.data.services) ctx.service_names[s.id] = s.name;
+  for (const auto& s : ctx.data.services) {
+    ctx.service_names[s.id] = s.name;
+    ctx.service_zones[s.id] = find_zone(s.timezone.value_or(ctx.data.timezone));
+  }
   for (const auto& c : ctx.data.customers) ctx.customers[c.id] = &c;
   ctx.cards = rate_cards();
   ctx.today = local_date(clock_.now(), ctx.zone);
@@ -839,6 +843,7 @@ RunResult Billing::run_locked(const Actor& actor, date::year_month month, bool f
         in.fiscal_year_start_month = ctx.data.fiscal_year_start_month;
         in.rate_cards = &ctx.cards;
         in.service_names = &ctx.service_names;
+        in.service_zones = &ctx.service_zones;
         in.included_minutes_per_year = settings_.included_minutes_per_year;
       }
       return &it->second;
@@ -1604,6 +1609,7 @@ void Billing::issue_estimates(Tx& tx, const Context& ctx, int fiscal_year, Insta
     EstimateInput in;
     in.customer = c;
     in.service_names = ctx.service_names;
+    in.service_zones = ctx.service_zones;
     in.fiscal_year = fiscal_year;
     in.fiscal_year_start_month = ctx.data.fiscal_year_start_month;
     in.zone = ctx.zone;

@@ -41,6 +41,21 @@ bool overlaps(const Subscription& s, const Interval& period) {
   return (!s.start || *s.start < period.end) && (!s.end || *s.end > period.start);
 }
 
+// The zone whose calendar months a subscription is billed by: its service's, `fallback` (the
+// provider's) for a service without one. A subscription starting at midnight in Berlin is not
+// billed for the Chicago month that ends six hours later.
+const date::time_zone* service_zone(const std::map<std::string, const date::time_zone*>* zones,
+                                    const Subscription& s, const date::time_zone* fallback) {
+  if (zones) {
+    if (const auto it = zones->find(s.service); it != zones->end() && it->second) return it->second;
+  }
+  return fallback;
+}
+
+Interval service_month(const InvoiceInput& in, const Subscription& s) {
+  return month_bounds(in.month, service_zone(in.service_zones, s, in.zone));
+}
+
 const RateCard& require_card(const std::vector<RateCard>* cards, Date day,
                              const std::string& what) {
   const RateCard* card = cards ? rate_card_on(*cards, day) : nullptr;
@@ -69,12 +84,12 @@ Line subscription_line(const InvoiceInput& in, const Subscription& s) {
   return line;
 }
 
-std::vector<Line> subscription_lines(const InvoiceInput& in, const Interval& bounds) {
+std::vector<Line> subscription_lines(const InvoiceInput& in) {
   // One line per service: when a change ends one subscription and starts another in the same
   // month, the later one (latest start; an absent start is the earliest) is the month's.
   std::map<std::string, const Subscription*> by_service;
   for (const auto& s : in.customer.subscriptions) {
-    if (!overlaps(s, bounds)) continue;
+    if (!overlaps(s, service_month(in, s))) continue;
     auto [it, fresh] = by_service.emplace(s.service, &s);
     if (!fresh && s.start && (!it->second->start || *it->second->start <= *s.start))
       it->second = &s;
@@ -214,10 +229,11 @@ Line money_line(std::string kind, std::string description, std::int64_t amount, 
   return line;
 }
 
-// Active at any moment after the end of the month.
-bool runs_past(const Customer& c, const Interval& bounds) {
-  return std::any_of(c.subscriptions.begin(), c.subscriptions.end(),
-                     [&](const Subscription& s) { return !s.end || *s.end > bounds.end; });
+// Active at any moment after the end of its service's month.
+bool runs_past(const InvoiceInput& in) {
+  return std::any_of(
+      in.customer.subscriptions.begin(), in.customer.subscriptions.end(),
+      [&](const Subscription& s) { return !s.end || *s.end > service_month(in, s).end; });
 }
 
 std::int64_t sum_amounts(const std::vector<Line>& lines) {
@@ -302,12 +318,11 @@ std::int64_t active_months(const Subscription& s, Month first, Month last,
 }
 
 Invoice compute_invoice(const InvoiceInput& in) {
-  const Interval bounds = month_bounds(in.month, in.zone);
   Invoice out;
   out.customer = in.customer.id;
   out.month = in.month;
-  out.lines = subscription_lines(in, bounds);
-  out.final_invoice = !out.lines.empty() && !runs_past(in.customer, bounds);
+  out.lines = subscription_lines(in);
+  out.final_invoice = !out.lines.empty() && !runs_past(in);
   for (auto* more : {&time_lines, &oncall_lines, &credit_lines}) {
     auto lines = (*more)(in);
     out.lines.insert(out.lines.end(), std::make_move_iterator(lines.begin()),
@@ -351,8 +366,9 @@ Json compute_estimate(const EstimateInput& in) {
   std::int64_t current_total = 0;
   Json subscriptions = Json::array();
   for (const auto& s : in.customer.subscriptions) {
-    const std::int64_t n = active_months(s, first, last, in.zone);
-    const std::int64_t now_n = active_months(s, current_first, current_first + months(11), in.zone);
+    const date::time_zone* zone = service_zone(&in.service_zones, s, in.zone);
+    const std::int64_t n = active_months(s, first, last, zone);
+    const std::int64_t now_n = active_months(s, current_first, current_first + months(11), zone);
     // The current year at what the customer pays now; the coming one at its list price.
     current_total += now_n * s.monthly_charge_cents;
     if (n == 0) continue;

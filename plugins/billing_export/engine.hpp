@@ -112,6 +112,9 @@ struct Line {
 struct InvoiceInput {
   Customer customer;
   const std::map<std::string, std::string>* service_names = nullptr;  // id → name, line text
+  // id → the service's zone, whose calendar month a subscription to it is billed by (DOMAIN.md
+  // §2, as its credits are computed); a service not listed uses `zone`.
+  const std::map<std::string, const date::time_zone*>* service_zones = nullptr;
   Month month{};
   const date::time_zone* zone = nullptr;  // the provider's
   int fiscal_year_start_month = 9;
@@ -171,7 +174,8 @@ std::int64_t active_months(const Subscription& s, Month first, Month last,
 struct EstimateInput {
   Customer customer;
   std::map<std::string, std::string> service_names;
-  int fiscal_year = 0;  // the year estimated
+  std::map<std::string, const date::time_zone*> service_zones;  // as InvoiceInput's
+  int fiscal_year = 0;                                          // the year estimated
   int fiscal_year_start_month = 9;
   const date::time_zone* zone = nullptr;
   const std::vector<RateCard>* rate_cards = nullptr;

@@ -149,6 +149,43 @@ TEST(Billing, ASubscriptionStartingMidFiscalYearIsBilledFromTheMonthItStartsIn) 
       3);
 }
 
+// A month is the calendar month in the service's zone (DOMAIN.md §2), as for its credits:
+// a Berlin service's subscription starting at midnight on 1 December in Berlin is not billed
+// for November, although that instant is still November in Chicago, the provider's zone.
+TEST(Billing, ASubscriptionIsBilledByTheMonthsOfItsServicesZone) {
+  const auto rc = cards();
+  const std::map<std::string, const date::time_zone*> zones = {
+      {"mysql-berlin", find_zone("Europe/Berlin")}};
+  Customer c{"archives",
+             "Archives",
+             "ARC-300",
+             {sub("mysql-berlin", 40000, "2026-11-30T23:00:00Z", "2027-01-31T23:00:00Z")},
+             {}};
+  auto in_berlin = [&](const char* month) {
+    InvoiceInput in = input(rc, month, c);
+    in.service_zones = &zones;
+    return compute_invoice(in);
+  };
+  EXPECT_TRUE(in_berlin("2026-11").lines.empty());
+  EXPECT_EQ(in_berlin("2026-12").total_cents, 40000);
+  const Invoice jan = in_berlin("2027-01");
+  EXPECT_EQ(jan.total_cents, 40000);
+  EXPECT_TRUE(jan.final_invoice);  // it ends with January in Berlin
+  EXPECT_TRUE(in_berlin("2027-02").lines.empty());
+  // By the provider's months alone, November would have been billed too.
+  EXPECT_EQ(compute_invoice(input(rc, "2026-11", c)).total_cents, 40000);
+
+  EstimateInput estimate;
+  estimate.customer = c;
+  estimate.service_zones = zones;
+  estimate.fiscal_year = 2027;
+  estimate.zone = chicago();
+  estimate.rate_cards = &rc;
+  estimate.made_on = parse_date("2026-10-01");
+  const Json e = compute_estimate(estimate);
+  EXPECT_EQ(e["subscriptions"][0]["months"], 2);  // December and January; Chicago's: three
+}
+
 TEST(Billing, AChangeInTheMiddleOfAMonthBillsTheMonthOnceAtTheNewCharge) {
   const auto rc = cards();
   Customer c{"registrar",
