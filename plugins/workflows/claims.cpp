@@ -139,13 +139,18 @@ std::string customer_of(const Filer& filer, const std::optional<std::string>& na
 
 // ---- measurement -------------------------------------------------------------------------------
 
+// The zone of `service`'s months (DOMAIN.md §2): its own, else the dataset's.
+const date::time_zone* service_zone(const Dataset& dataset, const std::string& service) {
+  const auto svc = std::find_if(dataset.services.begin(), dataset.services.end(),
+                                [&](const Service& s) { return s.id == service; });
+  return find_zone(svc != dataset.services.end() && svc->timezone ? *svc->timezone
+                                                                  : dataset.timezone);
+}
+
 Json measure_claim(const Dataset& dataset, const std::string& customer, const std::string& service,
                    const std::vector<std::string>& incidents, std::int64_t claimed_seconds,
                    Instant now) {
-  const auto svc = std::find_if(dataset.services.begin(), dataset.services.end(),
-                                [&](const Service& s) { return s.id == service; });
-  const date::time_zone* zone =
-      find_zone(svc != dataset.services.end() && svc->timezone ? *svc->timezone : dataset.timezone);
+  const date::time_zone* zone = service_zone(dataset, service);
   const std::set<std::string> wanted(incidents.begin(), incidents.end());
   std::set<date::year_month> months;
   for (const auto& inc : dataset.interruptions) {
@@ -365,13 +370,10 @@ CreditRequest ClaimBook::file_request(const Filer& filer, const Json& body) {
   const Instant now = clock_.now();
   const BusinessCalendar provider = catalog_.provider_calendar();
   const Dataset data = catalog_.snapshot();
-  const auto svc = std::find_if(data.services.begin(), data.services.end(),
-                                [&](const Service& s) { return s.id == service; });
-  const date::time_zone* service_zone =
-      find_zone(svc != data.services.end() && svc->timezone ? *svc->timezone : data.timezone);
+  const date::time_zone* months_zone = service_zone(data, service);
   const auto today = local_date(now, provider.zone());
   for (std::size_t i = 0; i < records.size(); ++i) {
-    const auto month = month_of(local_date(records[i].start, service_zone));
+    const auto month = month_of(local_date(records[i].start, months_zone));
     const auto closes = window_close(month, kRequestWindowDays);
     if (today <= closes) continue;
     const date::year_month_day last{month / date::last};

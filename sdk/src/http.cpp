@@ -7,10 +7,13 @@
 
 namespace slmhub {
 
-namespace {
+const std::vector<std::string>& staff_roles() {
+  static const std::vector<std::string> kRoles{"viewer",   "operator", "service_manager",
+                                               "approver", "billing",  "admin"};
+  return kRoles;
+}
 
-// A route role's alternatives: "customer|viewer" → {"customer", "viewer"}.
-std::vector<std::string_view> alternatives(std::string_view role) {
+std::vector<std::string_view> route_role_alternatives(std::string_view role) {
   std::vector<std::string_view> out;
   for (std::size_t from = 0;;) {
     const auto bar = role.find('|', from);
@@ -20,18 +23,10 @@ std::vector<std::string_view> alternatives(std::string_view role) {
   }
 }
 
-}  // namespace
-
-const std::vector<std::string>& staff_roles() {
-  static const std::vector<std::string> kRoles{"viewer",   "operator", "service_manager",
-                                               "approver", "billing",  "admin"};
-  return kRoles;
-}
-
 bool valid_route_role(const std::string& role) {
   if (role.empty()) return true;
   const auto& staff = staff_roles();
-  const auto parts = alternatives(role);
+  const auto parts = route_role_alternatives(role);
   return std::all_of(parts.begin(), parts.end(), [&](std::string_view part) {
     return part == "customer" || std::find(staff.begin(), staff.end(), part) != staff.end();
   });
@@ -42,7 +37,7 @@ bool Principal::has_role(const std::string& role) const {
 }
 
 bool Principal::admitted_by(const std::string& route_role) const {
-  const auto parts = alternatives(route_role);
+  const auto parts = route_role_alternatives(route_role);
   return std::any_of(parts.begin(), parts.end(), [&](std::string_view part) {
     return part == "customer" ? !customer().empty() : has_role(std::string(part));
   });

@@ -201,13 +201,11 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
         std::string needs;
         bool customer = false;
         const std::string& role = entry.route.role;
-        for (std::size_t from = 0, bar = 0; bar != std::string::npos; from = bar + 1) {
-          bar = role.find('|', from);
-          const std::string part = role.substr(from, bar == std::string::npos ? bar : bar - from);
+        for (const std::string_view part : route_role_alternatives(role)) {
           if (part == "customer") {
             customer = true;
           } else {
-            needs += (needs.empty() ? "the role '" : " or '") + part + "'";
+            needs += (needs.empty() ? "the role '" : " or '") + std::string(part) + "'";
           }
         }
         return problem(403, "Forbidden",

@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -21,6 +22,8 @@ const std::vector<std::string>& staff_roles();
 // role or "customer" (any customer token): "viewer", "customer|viewer",
 // "service_manager|approver".
 bool valid_route_role(const std::string& role);
+// A route role's alternatives, views into `role`: "customer|viewer" → {"customer", "viewer"}.
+std::vector<std::string_view> route_role_alternatives(std::string_view role);
 
 // Who is calling. `roles` are the token's roles; `admin` implies every role.
 struct Principal {

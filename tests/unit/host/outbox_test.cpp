@@ -108,6 +108,17 @@ std::map<std::string, int> times_sent(
   return sends;
 }
 
+// Another instance's expiry taking claims back, as after claim_timeout: the messages being
+// sent (those of them `and_where` keeps) are pending again, claimed by no one.
+void take_back_claims(Store& store, const std::string& and_where = "") {
+  store.transact([&](Tx& tx) {
+    tx.exec(
+        "UPDATE outbox SET state = 'pending', claim = NULL, claimed_at = NULL WHERE state = "
+        "'sending'" +
+        and_where);
+  });
+}
+
 // Subjects "0" .. "count - 1", each sent once.
 std::map<std::string, int> each_once(int count) {
   std::map<std::string, int> sends;
@@ -628,11 +639,7 @@ TEST_P(OutboxTest, AClaimTakenBackWhileSendingStopsTheRound) {
       [&](const OutboxMessage& m) {
         if (m.subject == "1" && !paused.exchange(true)) {
           // Another instance's expiry takes the claim back, as after claim_timeout...
-          db_->transact([](Tx& tx) {
-            tx.exec(
-                "UPDATE outbox SET state = 'pending', claim = NULL, claimed_at = NULL"
-                " WHERE state = 'sending'");
-          });
+          take_back_claims(*db_);
           // ...while this one stood still for more than a third of it.
           std::this_thread::sleep_for(1100ms);
         }
@@ -654,11 +661,7 @@ TEST_P(OutboxTest, ARoundClaimedAheadAndTakenBackIsNotSent) {
       wait_until_pending_at_most(outbox, 2);
       // The round claimed ahead ("2" and "3") is taken back by another instance's expiry, and
       // it is a third of the claim timeout old when its turn comes.
-      db_->transact([](Tx& tx) {
-        tx.exec(
-            "UPDATE outbox SET state = 'pending', claim = NULL, claimed_at = NULL"
-            " WHERE state = 'sending' AND subject IN ('2', '3')");
-      });
+      take_back_claims(*db_, " AND subject IN ('2', '3')");
       clock_.advance(11s);
     }
   });
