@@ -11,11 +11,13 @@
 #include <chrono>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <ostream>
 #include <span>
 #include <string_view>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 namespace slmhub::availability {
@@ -630,6 +632,21 @@ BusinessCalendar provider_calendar(const Dataset& dataset) {
     }
   }
   return BusinessCalendar::weekdays(find_zone(dataset.timezone));
+}
+
+Interval month_span(const Dataset& dataset, date::year_month month) {
+  std::unordered_set<std::string_view> zones;
+  for (const Service& s : dataset.services) {
+    zones.insert(s.timezone ? std::string_view(*s.timezone) : std::string_view(dataset.timezone));
+  }
+  if (zones.empty()) zones.insert(dataset.timezone);
+  std::optional<Interval> span;
+  for (const std::string_view zone : zones) {
+    const Interval bounds = month_bounds(month, find_zone(zone));
+    span = span ? Interval{std::min(span->start, bounds.start), std::max(span->end, bounds.end)}
+                : bounds;
+  }
+  return *span;
 }
 
 const char* to_string(TimelineEntry::Kind kind) {

@@ -190,6 +190,11 @@ class Engine {
 AvailabilityReport compute(const Dataset& dataset, date::year_month month,
                            std::optional<Instant> as_of);
 
+// The month as measured across the dataset: from its earliest start to its latest end over the
+// zones of its services (DOMAIN.md §2 measures each service's month in its own zone), the
+// dataset's zone when it has none. Before `end` the month is still under way somewhere.
+Interval month_span(const Dataset& dataset, date::year_month month);
+
 // The calendar that rules business-day deadlines and lead times: the dataset's
 // provider_calendar, else Monday to Friday without holidays in the dataset's zone (DOMAIN.md §2).
 BusinessCalendar provider_calendar(const Dataset& dataset);

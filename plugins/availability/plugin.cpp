@@ -102,7 +102,9 @@ class Availability : public slmhub::Plugin {
     slmhub::Catalog& catalog = host.catalog();
     ReportBook& book = *book_;
     http.add({"GET", "/api/v1/reports/availability", "viewer",
-              [&catalog](const Request& req) { return live_report(catalog, req); },
+              [&catalog, &clock = host.clock()](const Request& req) {
+                return live_report(catalog, clock, req);
+              },
               "the month's availability report computed from the store now (DESIGN.md §5.4)"});
     http.add({"GET", "/api/v1/reports/availability/{month}", "viewer",
               [&book](const Request& req) {
@@ -171,15 +173,25 @@ class Availability : public slmhub::Plugin {
     ReportBook& book = *book_;
     host.scheduler().add({"availability.monthly-draft", config.string("draft_schedule"), zone,
                           "drafts the report of the month that just closed",
-                          [&book, zone](const slmhub::JobContext& ctx) {
+                          [&book, zone, &log = host.log()](const slmhub::JobContext& ctx) {
                             const auto today =
                                 slmhub::local_date(ctx.scheduled_for, slmhub::find_zone(zone));
                             const date::year_month month =
                                 today.year() / today.month() - date::months{1};
                             auto drafted = book.draft({"system:availability"}, month);
-                            return slmhub::format_month(month) + " revision " +
-                                   std::to_string(drafted.revision.number) +
-                                   (drafted.created ? " drafted" : " unchanged");
+                            std::string outcome = slmhub::format_month(month) + " revision " +
+                                                  std::to_string(drafted.revision.number) +
+                                                  (drafted.created ? " drafted" : " unchanged");
+                            if (const auto& as_of = drafted.revision.as_of) {
+                              // The schedule's zone is east of a service's: the month is not
+                              // over there, and this revision cannot be published.
+                              outcome += " as of " + slmhub::format_instant(*as_of) +
+                                         ", before the month ended in every service's zone; "
+                                         "draft it again once it has (and schedule this job in "
+                                         "the zone of the westernmost service)";
+                              log.warning("availability.monthly-draft: " + outcome);
+                            }
+                            return outcome;
                           }});
   }
 
@@ -196,7 +208,8 @@ class Availability : public slmhub::Plugin {
 
   // GET /api/v1/reports/availability?month=YYYY-MM[&as_of=ISO]: the same JSON as the
   // offline command, computed from what the store holds now.
-  static Response live_report(const slmhub::Catalog& catalog, const Request& req) {
+  static Response live_report(const slmhub::Catalog& catalog, const slmhub::Clock& clock,
+                              const Request& req) {
     std::vector<slmhub::FieldError> errors;
     date::year_month month{};
     std::optional<slmhub::Instant> as_of;
@@ -213,7 +226,15 @@ class Availability : public slmhub::Plugin {
       }
     }
     if (!errors.empty()) throw slmhub::ValidationError(errors);
-    return Response::json(report_to_json(compute(catalog.snapshot(), month, as_of)));
+    const slmhub::Dataset dataset = catalog.snapshot();
+    // Without as_of, a month still under way is measured up to now, as a draft is: open
+    // interruptions are not counted into hours that have not happened.
+    if (!as_of) {
+      if (const slmhub::Instant now = clock.now(); now < month_span(dataset, month).end) {
+        as_of = now;
+      }
+    }
+    return Response::json(report_to_json(compute(dataset, month, as_of)));
   }
 
   std::unique_ptr<ReportBook> book_;

@@ -104,7 +104,10 @@ Json detailed_report_json(const AvailabilityReport& report, const Dataset& datas
       r["billing_code"] = it->second->billing_code;
     }
   }
-  if (as_of) out["as_of"] = format_instant(*as_of);
+  // An as_of at or after the month's end changes nothing: the month is whole.
+  if (as_of && *as_of < month_span(dataset, report.month).end) {
+    out["as_of"] = format_instant(*as_of);
+  }
   return out;
 }
 

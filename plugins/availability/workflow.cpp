@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 
 #include "engine.hpp"
 #include "report_diff.hpp"
@@ -131,14 +132,16 @@ ReportBook::Drafted ReportBook::draft(const Actor& actor, date::year_month month
   const Instant now = clock_.now();
   const Dataset dataset = catalog_.snapshot();
   const BusinessCalendar provider = provider_calendar(dataset);
-  const Interval bounds = month_bounds(month, provider.zone());
-  if (now < bounds.start) {
+  // Each service's month is its own zone's, so the month is over only once it is over in
+  // every service's zone.
+  const Interval span = month_span(dataset, month);
+  if (now < span.start) {
     throw ValidationError("month", format_month(month) + " has not begun (it starts " +
-                                       format_instant(bounds.start) + ")");
+                                       format_instant(span.start) + ")");
   }
   // A month still under way is measured up to now, and says so.
   std::optional<Instant> as_of;
-  if (now < bounds.end) as_of = now;
+  if (now < span.end) as_of = now;
   const AvailabilityReport report = compute(dataset, month, as_of);
   const Json document = detailed_report_json(report, dataset, as_of);
   const auto [due, analysis] = deadlines(provider, month);
@@ -208,6 +211,13 @@ Revision ReportBook::advance(const Actor& actor, date::year_month month, std::in
       throw Conflict("availability report " + name + " is superseded by revision " +
                      std::to_string(current->number) + "; only the latest revision moves on");
     }
+    // A revision drafted before the month ended holds part of it: the report and its
+    // analysis are of the closed month (DOMAIN.md §5), so only a later draft moves on.
+    if (current->as_of) {
+      throw Conflict("cannot " + std::string(s.name) + " availability report " + name +
+                     ": it was measured as of " + format_instant(*current->as_of) +
+                     ", before the month ended; draft a new revision once the month is over");
+    }
     if (current->state != s.from) {
       throw Conflict("cannot " + std::string(s.name) + " availability report " + name + ": it is " +
                      current->state + ", and only a " + s.from + " report can be " + s.to);
@@ -269,14 +279,42 @@ Revision ReportBook::advance(const Actor& actor, date::year_month month, std::in
                        {"missed_services", std::move(missed_services)},
                        {"credits", doc.at("credits").size()},
                        {"credit_cents_total", total}});
+      const auto subject = [&](const Json& c) {
+        return r.month + "/" + c.at("service").get<std::string>() + "/" +
+               c.at("customer").get<std::string>();
+      };
+      std::set<std::string> credited;
       for (const auto& c : doc.at("credits")) {
         Json payload = credit_json(c);
         payload["month"] = r.month;
         payload["revision"] = r.number;
-        events_.publish(tx, "credit.computed",
-                        r.month + "/" + c.at("service").get<std::string>() + "/" +
-                            c.at("customer").get<std::string>(),
-                        payload);
+        credited.insert(subject(c));
+        events_.publish(tx, "credit.computed", subject(c), payload);
+      }
+      // A credit the previously published revision announced and this one no longer has
+      // (its interruption reclassified, say) is announced again at zero, so that a consumer
+      // keeping the latest credit per (month, service, customer) lets it go.
+      const auto before = tx.query(
+          "SELECT revision, document FROM availability_reports WHERE month = ? AND "
+          "state = 'published' AND revision < ? ORDER BY revision DESC LIMIT 1",
+          {r.month, r.number});
+      if (!before.empty()) {
+        const Json announced = Json::parse(before.front().text(1));
+        for (const auto& c : announced.at("credits")) {
+          if (credited.contains(subject(c))) continue;
+          Json payload = Json::object();
+          for (const char* key : {"customer", "customer_name", "service", "billing_code"}) {
+            if (c.contains(key)) payload[key] = c.at(key);
+          }
+          payload["credit_cents"] = 0;
+          payload["interruptions"] = Json::array();
+          payload["maintenance_downtime"] = Json::array();
+          payload["withdrawn"] = true;
+          payload["withdrawn_revision"] = before.front().integer(0);
+          payload["month"] = r.month;
+          payload["revision"] = r.number;
+          events_.publish(tx, "credit.computed", subject(c), payload);
+        }
       }
     }
     out = std::move(r);

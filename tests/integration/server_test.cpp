@@ -14,6 +14,7 @@
 #include "server_process.hpp"
 #include "slmhub/json.hpp"
 #include "slmhub/plugin.hpp"
+#include "slmhub/time.hpp"
 #include "test_files.hpp"
 
 namespace slmhub::test {
@@ -278,6 +279,34 @@ TEST_F(ServerTest, ServedAvailabilityReportMatchesTheVector) {
   auto bad = http(server->port(), "GET", "/api/v1/reports/availability?month=11-2026", "", token);
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(Json::parse(bad.body)["errors"][0]["path"], "month");
+}
+
+// Without as_of, the month under way is measured up to now: an outage open for a minute is a
+// minute of downtime, not the rest of the month.
+TEST_F(ServerTest, ServedReportOfTheMonthUnderWayCountsOnlyWhatHasHappened) {
+  const std::string dataset = (shared_dir() / "vectors/example-2026-11.json").string();
+  ASSERT_EQ(run_slmhub({"import", dataset}, server->env()).status, 0);
+  const Instant now =
+      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  const Instant start = now - std::chrono::minutes{1};
+  // The services are measured in Chicago; the month is the one the outage started in there.
+  const auto day = local_date(start, find_zone("America/Chicago"));
+  const std::string month = format_month(day.year() / day.month());
+  const Json outage = {{"id", "INC7001"},
+                       {"service", "oracle-prod"},
+                       {"type", "outage"},
+                       {"start", format_instant(start)}};
+  ASSERT_EQ(http(server->port(), "POST", "/api/v1/interruptions", outage.dump(), token).status,
+            201);
+  auto r = http(server->port(), "GET", "/api/v1/reports/availability?month=" + month, "", token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  for (const auto& s : Json::parse(r.body)["services"]) {
+    if (s["service"] != "oracle-prod") continue;
+    // A minute, and however long the request took; at most ten minutes, not the month's rest.
+    EXPECT_GE(s["downtime_seconds"].get<std::int64_t>(), 60) << s.dump();
+    EXPECT_LE(s["downtime_seconds"].get<std::int64_t>(), 600) << s.dump();
+    EXPECT_EQ(s["interruptions"], Json::array({"INC7001"}));
+  }
 }
 
 TEST_F(ServerTest, CrudWritesAuditRowsAndTickets) {

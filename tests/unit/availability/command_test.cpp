@@ -82,6 +82,28 @@ TEST_F(ReportCommand, AsOfIsAccepted) {
   EXPECT_EQ(report["services"][1]["downtime_seconds"], 2400);
 }
 
+// The page says "as of" only for a month that was still under way then: an --as-of after the
+// month's end measures the whole month, and the page says nothing of it.
+TEST_F(ReportCommand, ThePageNamesAsOfOnlyWhenItCutsTheMonthShort) {
+  const std::string input = (test::shared_dir() / "vectors/example-2026-11.json").string();
+  ASSERT_EQ(run({"--input", input, "--month", "2026-11", "--format", "html", "--as-of",
+                 "2026-11-03T14:40:00Z"}),
+            0)
+      << err_.str();
+  EXPECT_NE(out_.str().find("<dt>Figures as of</dt>"), std::string::npos);
+  ASSERT_EQ(run({"--input", input, "--month", "2026-11", "--format", "html", "--as-of",
+                 "2027-01-01T00:00:00Z"}),
+            0)
+      << err_.str();
+  EXPECT_EQ(out_.str().find("Figures as of"), std::string::npos);
+  // 2026-12-01T05:30Z: November is over in UTC, not in Chicago, where the services are.
+  ASSERT_EQ(run({"--input", input, "--month", "2026-11", "--format", "html", "--as-of",
+                 "2026-12-01T05:30:00Z"}),
+            0)
+      << err_.str();
+  EXPECT_NE(out_.str().find("<dt>Figures as of</dt>"), std::string::npos);
+}
+
 TEST_F(ReportCommand, BadUsageIs64) {
   const std::string input = (test::shared_dir() / "vectors/example-2026-11.json").string();
   EXPECT_EQ(run({}), 64);

@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <sstream>
 
@@ -273,6 +274,101 @@ TEST_P(ReportWorkflowTest, AMonthUnderWayIsMeasuredToNowAndAFutureMonthIsRefused
   EXPECT_EQ(format_instant(*drafted.revision.as_of), "2026-11-20T12:00:00Z");
   EXPECT_EQ(drafted.revision.document["as_of"], "2026-11-20T12:00:00Z");
   EXPECT_THROW(book_->draft(Actor{"token:sm"}, date::year{2026} / date::December), ValidationError);
+}
+
+// A revision drafted while the month was under way holds part of it: it can be looked at, but
+// only a revision of the closed month is reviewed, approved and published (DOMAIN.md §5).
+TEST_P(ReportWorkflowTest, ARevisionOfAMonthUnderWayCannotMoveOnOneOfTheClosedMonthCan) {
+  const Actor sm{"token:sm"};
+  clock_.set("2026-11-20T12:00:00Z");
+  const auto partial = book_->draft(sm, kMonth).revision;
+  ASSERT_TRUE(partial.as_of.has_value());
+  for (const Step step : {Step::review, Step::approve, Step::publish}) {
+    try {
+      book_->advance(sm, kMonth, partial.number, step);
+      FAIL() << "a revision measured before the month ended moved on";
+    } catch (const Conflict& e) {
+      EXPECT_NE(std::string(e.detail())
+                    .find("measured as of 2026-11-20T12:00:00Z, before the "
+                          "month ended"),
+                std::string::npos)
+          << e.detail();
+    }
+  }
+  EXPECT_EQ(book_->revision(kMonth, partial.number)->state, "draft");
+  EXPECT_EQ(deadlines_->find("availability.analysis/2026-11")->state, "open");
+
+  clock_.set("2026-12-03T15:00:00Z");
+  const auto whole = book_->draft(sm, kMonth);
+  ASSERT_TRUE(whole.created);
+  EXPECT_FALSE(whole.revision.as_of.has_value());
+  EXPECT_EQ(book_->advance(sm, kMonth, whole.revision.number, Step::review).state, "reviewed");
+}
+
+// DOMAIN.md §2 measures a service's month in the service's zone: with oracle-prod in Los
+// Angeles, November is over at 08:00Z on 1 December, two hours after it is over in Chicago
+// (the provider's zone), and a draft between the two is of a month still under way.
+TEST_P(ReportWorkflowTest, AMonthIsOverOnlyOnceItIsOverInEveryServicesZone) {
+  Json dataset = Json::parse(test::read_shared("vectors/example-2026-11.json"));
+  for (auto& s : dataset["services"]) {
+    if (s["id"] == "oracle-prod") s["timezone"] = "America/Los_Angeles";
+  }
+  core_->import(Actor{"test"}, dataset);
+
+  clock_.set("2026-12-01T07:00:00Z");
+  const auto early = book_->draft(Actor{"token:sm"}, kMonth).revision;
+  ASSERT_TRUE(early.as_of.has_value());
+  EXPECT_EQ(early.document["as_of"], "2026-12-01T07:00:00Z");
+  // Measured to 07:00Z, not to the end of the month in Los Angeles.
+  for (const auto& s : early.document["services"]) {
+    if (s["service"] == "oracle-prod") {
+      EXPECT_EQ(s["period"]["end"], "2026-12-01T07:00:00Z");
+    }
+  }
+
+  clock_.set("2026-12-01T08:00:00Z");
+  const auto whole = book_->draft(Actor{"token:sm"}, kMonth).revision;
+  EXPECT_FALSE(whole.as_of.has_value());
+  EXPECT_FALSE(whole.document.contains("as_of"));
+}
+
+// A credit the published report announced and a later published revision no longer has is
+// announced again at zero, so consumers that keep the latest credit per (month, service,
+// customer) drop it.
+TEST_P(ReportWorkflowTest, ARepublishedReportWithdrawsTheCreditsItNoLongerHas) {
+  publish_first();
+  // INC0004 was a degradation after all: mysql-qa met its SLA, and registrar is owed nothing.
+  db_->transact([&](Tx& tx) {
+    Interruption corrected;
+    corrected.id = "INC0004";
+    corrected.service = "mysql-qa";
+    corrected.type = InterruptionType::degradation;
+    corrected.start = parse_instant("2026-11-25T22:00:00Z");
+    corrected.end = parse_instant("2026-11-30T15:00:00Z");
+    corrected.customers = {"registrar"};
+    core_->record_interruption(tx, Actor{"test"}, corrected);
+  });
+  const Actor sm{"token:sm"};
+  const auto second = book_->draft(sm, kMonth).revision;
+  ASSERT_EQ(second.number, 2);
+  book_->advance(sm, kMonth, 2, Step::review);
+  book_->advance(Actor{"token:deputy"}, kMonth, 2, Step::approve);
+  book_->advance(sm, kMonth, 2, Step::publish);
+  while (bus_->dispatch_once() > 0) {
+  }
+
+  std::map<std::string, Json> by_subject;  // the latest per subject, as a consumer keeps it
+  for (const auto& e : seen_.of("credit.computed")) by_subject[e.subject] = e.payload;
+  const Json& withdrawn = by_subject.at("2026-11/mysql-qa/registrar");
+  EXPECT_EQ(withdrawn["revision"], 2);
+  EXPECT_EQ(withdrawn["credit_cents"], 0);
+  EXPECT_EQ(withdrawn["withdrawn"], true);
+  EXPECT_EQ(withdrawn["withdrawn_revision"], 1);
+  EXPECT_EQ(withdrawn["interruptions"], Json::array());
+  // The oracle-prod credits stand, announced again with the new revision.
+  EXPECT_EQ(by_subject.at("2026-11/oracle-prod/registrar")["revision"], 2);
+  EXPECT_FALSE(by_subject.at("2026-11/oracle-prod/registrar").contains("withdrawn"));
+  EXPECT_EQ(seen_.of("credit.computed").size(), 3u + 3u);
 }
 
 // Published SIAs (the workflows plugin's `sia.published`) show on the page of the month whose
