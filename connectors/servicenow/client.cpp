@@ -75,7 +75,7 @@ void check_table(const std::string& table) {
 
 void check_fields(const std::vector<std::string>& fields) {
   for (const auto& field : fields) {
-    if (!is_name(field, true)) {
+    if (!is_field_name(field)) {
       throw std::invalid_argument("ServiceNow: the field name " + quote_text(field) +
                                   " must be letters, digits, '_' and '.'");
     }
@@ -1015,5 +1015,7 @@ ClientStats Client::stats() const {
   std::lock_guard lock(impl_->stats_mutex);
   return impl_->stats;
 }
+
+bool is_field_name(std::string_view name) { return is_name(name, true); }
 
 }  // namespace slmhub::servicenow

@@ -19,6 +19,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -171,6 +172,10 @@ class Client {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// A field name the Table API can be asked for: letters, digits and '_', with '.' between the
+// parts of a dot-walked one ("caller_id.name").
+bool is_field_name(std::string_view name);
 
 // "yyyy-MM-dd HH:mm:ss" (UTC) <-> epoch seconds; std::invalid_argument naming the text when
 // it is not such a date-time.

@@ -162,6 +162,11 @@ class ServiceNowPlugin : public slmhub::Plugin {
     sync.incident_prefix = config.string("incident.prefix", "SNI");
     sync.close_code = config.string("incident.close_code", "Solved (Permanently)");
     sync.outage_field = config.string("incident.outage_field");
+    if (!sync.outage_field.empty() && !sn::is_field_name(sync.outage_field)) {
+      // Every read of an incident would be refused, and the webhooks behind it held up.
+      bad_setting("incident.outage_field",
+                  "'" + sync.outage_field + "' is not a field name (letters, digits, '_' and '.')");
+    }
     read_state_mappings(config, sync);
     const auto kinds = config.list("outbound.kinds");
     sync.outbound_kinds = {kinds.begin(), kinds.end()};

@@ -21,6 +21,9 @@ struct Sync::Link {
 namespace {
 
 constexpr std::size_t kErrorsKept = 20;
+// How long a write that may still land holds back the other messages of its ticket at most:
+// until the message that made it goes through, unless that one becomes a dead letter.
+constexpr std::chrono::minutes kInDoubtHeld{10};
 
 // The sys_mod_count last applied of one record (no row: never applied).
 constexpr const char* kAppliedVersionSql =
@@ -671,19 +674,20 @@ Applied Sync::apply_change(Tx& tx, const Record& r) {
   item.start = *start;
   item.end = *end;
   item.announced_at = glide_instant(field(r, "sys_created_on"));
-  // Category from the type and the notice given (DOMAIN.md §8): emergency changes are
-  // emergencies; under 5 business days of notice is expedited; otherwise a high or medium
-  // impact change is a planned outage, a low impact one non-disruptive.
-  if (field(r, "type") == "emergency") {
+  // Category from the type, the impact and the notice given (DOMAIN.md §8): a high or medium
+  // impact (1, 2) is disruptive; under 5 business days of notice a disruptive change is an
+  // emergency and any other expedited; with the notice, planned, an outage if disruptive.
+  const bool disruptive = integer_or(field(r, "impact"), 3) <= 2;
+  const bool short_notice =
+      item.announced_at &&
+      item.start < host_.catalog().provider_calendar().business_days_after(*item.announced_at, 4);
+  if (field(r, "type") == "emergency" || (short_notice && disruptive)) {
     item.category = MaintenanceCategory::emergency;
-  } else if (item.announced_at &&
-             item.start <
-                 host_.catalog().provider_calendar().business_days_after(*item.announced_at, 4)) {
+  } else if (short_notice) {
     item.category = MaintenanceCategory::expedited_non_disruptive;
   } else {
-    const auto impact = integer_or(field(r, "impact"), 3);
-    item.category = impact <= 2 ? MaintenanceCategory::planned_outage
-                                : MaintenanceCategory::planned_non_disruptive;
+    item.category = disruptive ? MaintenanceCategory::planned_outage
+                               : MaintenanceCategory::planned_non_disruptive;
   }
   const auto state = integer_or(field(r, "state"), -5);
   item.status = state == 4   ? MaintenanceStatus::cancelled
@@ -707,8 +711,37 @@ void Sync::on_ticket_event(const Event& event) {
 
 void Sync::send(const OutboxMessage& message) {
   if (!client_) throw std::runtime_error("no ServiceNow instance is configured");
-  const Json body = Json::parse(message.body);
-  const std::string id = body.at("ticket").get<std::string>();
+  const std::string id = Json::parse(message.body).at("ticket").get<std::string>();
+  const Instant now = host_.clock().now();
+  {
+    std::lock_guard lock(mutex_);
+    if (const auto it = in_doubt_.find(id); it != in_doubt_.end()) {
+      if (now - it->second.since >= kInDoubtHeld) {
+        in_doubt_.erase(it);  // that message is a dead letter, or long since landed
+      } else if (it->second.message != message.id) {
+        throw std::runtime_error("a write for " + id + " by outbox message " +
+                                 std::to_string(it->second.message) + " since " +
+                                 format_instant(it->second.since) +
+                                 " may still land in the instance: this one waits for it");
+      }
+    }
+  }
+  try {
+    send_ticket(id);
+  } catch (const Error& e) {
+    // No answer, or a server error: the write may have been done. A refusal (4xx) was not.
+    if (e.status() == 0 || e.status() >= 500) {
+      std::lock_guard lock(mutex_);
+      in_doubt_.try_emplace(id, InDoubt{message.id, now});
+    }
+    throw;
+  }
+  std::lock_guard lock(mutex_);
+  if (const auto it = in_doubt_.find(id); it != in_doubt_.end() && it->second.message == message.id)
+    in_doubt_.erase(it);
+}
+
+void Sync::send_ticket(const std::string& id) {
   // The ticket and its link from one moment: a change applied between two reads would have
   // the link's values newer than the ticket's, and the older ticket value would go out.
   std::optional<Ticket> ticket;
@@ -952,9 +985,17 @@ std::string Sync::sweep() {
             return true;
           },
           order);
+    } catch (const Error& e) {
+      // The instance refused this table (no read access for our user, a table it does not
+      // have): the other tables are swept all the same. Without an answer, unauthorised or
+      // rate limited, the next table would fail alike: the sweep stops and runs again later.
+      const bool this_table = e.status() == 400 || e.status() == 403 || e.status() == 404;
+      error += (error.empty() ? "" : "; ") + table + ": " + e.what();
+      note_error("sweep " + table + ": " + e.what());
+      if (!this_table) break;
     } catch (const std::exception& e) {
-      error = table + ": " + e.what();
-      note_error("sweep " + error);
+      error += (error.empty() ? "" : "; ") + table + ": " + e.what();
+      note_error("sweep " + table + ": " + e.what());
       break;
     }
   }
@@ -969,7 +1010,7 @@ std::string Sync::sweep() {
   const std::string outcome =
       std::to_string(seen) + " records read, " + std::to_string(repaired) + " repaired";
   if (repaired > 0) host_.log().info("servicenow sweep: " + outcome + " (missed by webhooks)");
-  if (!error.empty()) throw std::runtime_error(outcome + "; stopped: " + error);
+  if (!error.empty()) throw std::runtime_error(outcome + "; failed: " + error);
   return outcome;
 }
 

@@ -95,6 +95,8 @@ class Sync {
   void on_ticket_event(const Event& event);
   // The outbox sender of channel "servicenow".
   void send(const OutboxMessage& message);
+  // The ticket as it is now, written to its incident (created when it has none).
+  void send_ticket(const std::string& id);
 
   // One sweep over every table; returns the job's one-line outcome.
   std::string sweep();
@@ -158,8 +160,17 @@ class Sync {
   // The webhooks this process committed lately, by table, sys_id and version: a duplicate
   // among them is answered at once. Others are stored and found applied when processed.
   RecentKeys received_{100000};
-  mutable std::mutex mutex_;  // guards errors_
+  mutable std::mutex mutex_;  // guards errors_ and in_doubt_
   std::vector<Json> errors_;  // the last few, newest last
+  // Tickets whose last write may still land in the instance (a create or comment that got no
+  // answer): the outbox message that made it, and since when. Until that message goes
+  // through (its retry looks before it writes again), the ticket's other messages wait, or
+  // each would look, find nothing yet, and write again.
+  struct InDoubt {
+    std::int64_t message;
+    Instant since;
+  };
+  std::map<std::string, InDoubt> in_doubt_;
 };
 
 }  // namespace slmhub::servicenow

@@ -565,6 +565,20 @@ TEST_F(ServiceNowSync, OutagesAndChangesBecomeInterruptionsAndMaintenance) {
                                         {"start_date", "2026-11-02 12:00:00"},
                                         {"end_date", "2026-11-02 12:30:00"},
                                         {"_user", "jdoe"}})["result"];
+  // Normal changes for Wednesday, two business days ahead: a disruptive one is an emergency
+  // (DOMAIN.md §8), a low-impact one expedited non-disruptive.
+  const auto short_notice = [&](const char* impact) {
+    return sim_
+        ->control("POST", "/sim/records/change_request",
+                  {{"cmdb_ci", "ci00000000000000000000000000001"},
+                   {"type", "normal"},
+                   {"impact", impact},
+                   {"start_date", "2026-11-04 02:00:00"},
+                   {"end_date", "2026-11-04 03:00:00"},
+                   {"_user", "jdoe"}})["result"]["number"]
+        .get<std::string>();
+  };
+  const std::string disruptive = short_notice("1"), quiet = short_notice("3");
   sim_->control("POST", "/sim/clock", Json::object());
   const std::string chg = change["number"], emg = emergency["number"];
   ASSERT_TRUE(eventually([&] {
@@ -579,6 +593,17 @@ TEST_F(ServiceNowSync, OutagesAndChangesBecomeInterruptionsAndMaintenance) {
   EXPECT_EQ(m["announced_at"], "2026-11-02T09:00:00Z");
   EXPECT_EQ(m["status"], "scheduled");
   EXPECT_EQ(api("GET", "/api/v1/maintenance/" + emg)["category"], "emergency");
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& id : {disruptive, quiet}) {
+      if (http(server_->port(), "GET", "/api/v1/maintenance/" + id, "", server_->admin_token())
+              .status != 200) {
+        return false;
+      }
+    }
+    return true;
+  })) << status().dump();
+  EXPECT_EQ(api("GET", "/api/v1/maintenance/" + disruptive)["category"], "emergency");
+  EXPECT_EQ(api("GET", "/api/v1/maintenance/" + quiet)["category"], "expedited_non_disruptive");
 
   // Cancelled there: cancelled here.
   sim_->control("PATCH", "/sim/records/change_request/" + change["sys_id"].get<std::string>(),
@@ -693,6 +718,39 @@ TEST_F(ServiceNowSync, ACreateRetriedAfterADroppedConnectionLeavesOneIncident) {
   EXPECT_EQ(records("incident", "correlation_id=" + id).size(), 1u);
   EXPECT_EQ(records("incident").size(), 1u);
   EXPECT_EQ(sim_->control("GET", "/sim/faults", Json())["faults"].size(), 0u);  // it did fire
+}
+
+// The instance takes longer than the client waits: the create lands two seconds after the
+// client gave up, and a look for it before then finds nothing. A message added to the ticket
+// meanwhile must not create the incident a second time; it waits for the create's retry.
+TEST_F(ServiceNowSync, AMessageAddedWhileTheCreateMayStillLandWaitsForIt) {
+  start_server({{"SLMHUB_PLUGINS_SERVICENOW_INSTANCE_TIMEOUT_MS", "300"},
+                {"SLMHUB_OUTBOX_INITIAL_BACKOFF_SECONDS", "4"}});
+  sim_->control("POST", "/sim/faults",
+                {{"kind", "slow"},
+                 {"before_commit", true},
+                 {"delay_ms", 2000},
+                 {"count", 1},
+                 {"method", "POST"},
+                 {"path", "/api/now/table/incident"}});
+  const auto created_at = std::chrono::steady_clock::now();
+  const std::string id = api(
+      "POST", "/api/v1/tickets",
+      {{"subject", "Slow instance"}, {"kind", "incident"}, {"body", "Down since 10:00."}})["id"];
+  api("POST", "/api/v1/tickets/" + id + "/messages", {{"body", "Still down at 10:05."}});
+  ASSERT_TRUE(eventually(
+      [&] {
+        const Json found = records("incident", "correlation_id=" + id);
+        return found.size() == 1 &&
+               records("sys_journal_field", "element_id=" + found[0]["sys_id"].get<std::string>())
+                       .size() == 1;
+      },
+      std::chrono::seconds(40)))
+      << records("incident").dump() << server_->log();
+  // Once the slow create has surely landed (two seconds after it was sent), there is still
+  // one incident: nothing else created one while it was in doubt.
+  std::this_thread::sleep_until(created_at + std::chrono::seconds(3));
+  EXPECT_EQ(records("incident").size(), 1u) << records("incident").dump();
 }
 
 TEST_F(ServiceNowSync, TheFirstMessageIsTheDescriptionOnlyWhenTheCreatesWebhookLinksFirst) {
@@ -879,6 +937,48 @@ TEST_F(ServiceNowSync, ASweepReadsAgainAWhileBeforeWhereTheLastOneStopped) {
   EXPECT_EQ(api("POST", "/api/v1/jobs/servicenow.sweep/run")["output"],
             "2 records read, 1 repaired");
   EXPECT_EQ(api("GET", "/api/v1/tickets")["tickets"].size(), 2u);
+}
+
+// A setting that would make every read of an incident fail keeps the plugin from starting,
+// and the log names the setting; the rest of the server runs.
+TEST_F(ServiceNowSync, AnOutageFieldThatIsNoFieldNameKeepsThePluginFromStarting) {
+  start_server({{"SLMHUB_PLUGINS_SERVICENOW_INCIDENT_OUTAGE_FIELD", "u-outage"}});
+  EXPECT_NE(server_->log().find("plugins.servicenow.incident.outage_field: 'u-outage' is not a "
+                                "field name"),
+            std::string::npos)
+      << server_->log();
+  EXPECT_EQ(
+      http(server_->port(), "GET", "/api/v1/servicenow/status", "", server_->admin_token()).status,
+      404);
+  EXPECT_EQ(http(server_->port(), "GET", "/healthz").status, 200);
+}
+
+// A table the integration user may not read is reported, and the tables after it are swept
+// all the same: outages and changes missed by webhooks are still repaired.
+TEST_F(ServiceNowSync, ATableTheInstanceRefusesDoesNotStopTheSweepOfTheOthers) {
+  start_server();  // no hook
+  sim_->control("POST", "/sim/faults",
+                {{"kind", "status"},
+                 {"status", 403},
+                 {"count", -1},
+                 {"method", "GET"},
+                 {"path", "/api/now/table/sys_journal_field"}});
+  sim_->control("POST", "/sim/records/incident",
+                {{"short_description", "Missed"}, {"_user", "jdoe"}});
+  sim_->control(
+      "POST", "/sim/records/change_request",
+      {{"type", "normal"}, {"short_description", "Patch the listener"}, {"_user", "jdoe"}});
+  const auto run = http(server_->port(), "POST", "/api/v1/jobs/servicenow.sweep/run", "",
+                        server_->admin_token());
+  EXPECT_EQ(run.status, 500) << run.body;
+  // The incident and the change (after the refused journal) were read; the job names the
+  // table that failed.
+  const std::string detail = Json::parse(run.body)["detail"];
+  EXPECT_NE(detail.find("2 records read, 1 repaired; failed: sys_journal_field: "),
+            std::string::npos)
+      << detail;
+  EXPECT_NE(detail.find("403"), std::string::npos) << detail;
+  EXPECT_EQ(api("GET", "/api/v1/tickets")["tickets"].size(), 1u);
 }
 
 TEST_F(ServiceNowSync, ARecordTheInstanceRefusesToShowDoesNotHoldUpTheWebhooksAfterIt) {

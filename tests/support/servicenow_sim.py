@@ -58,7 +58,8 @@ Control API (POST bodies are JSON objects; errors answer {"error": "..."} with 4
                                               "path" (prefix), "count" (1; -1 = forever),
                                               "status", "message", "detail", "body",
                                               "content_type", "headers", "delay_ms",
-                                              "after_commit", "partial", "min_limit" (1000)}
+                                              "after_commit", "partial", "min_limit" (1000),
+                                              "before_commit" (slow: wait before the write)}
   GET    /sim/faults, DELETE /sim/faults
   POST   /sim/rate_limit                      {"limit", "window_seconds" (3600), "per_user"}
                                               or {} to remove the rule
@@ -1383,6 +1384,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                    "property to verify REST request processing")
                 if kind == "slow":
                     delay = fault.get("delay_ms", 1000) / 1000.0
+                    if fault.get("before_commit"):
+                        # The transaction runs on after its client gave up: the write lands
+                        # late, and a look for it meanwhile finds nothing.
+                        time.sleep(delay)
+                        delay = 0
             status, payload, more = self.route(sim, method, path, params, body, entry)
             drop = None
             if fault is not None and fault["kind"] == "drop":
