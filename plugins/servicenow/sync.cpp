@@ -916,6 +916,12 @@ void Sync::send_ticket(const std::string& id) {
     }
     mark_sent(tx);
   });
+  // Versions between the one last applied and this write's were someone else's, and a comment
+  // or work note among them has no other way in: its webhook is found applied (older than
+  // this write) and not read. Their journal entries are read now.
+  if (integer_or(field(updated, "sys_mod_count"), 0) > link->mod_count + 1) {
+    apply_journal_of(sys_id);
+  }
 }
 
 void Sync::note_sent(Tx& tx, std::int64_t message, const std::string& ticket) {

@@ -300,7 +300,8 @@ TEST_F(ServerTest, ServedReportOfTheMonthUnderWayCountsOnlyWhatHasHappened) {
             201);
   auto r = http(server->port(), "GET", "/api/v1/reports/availability?month=" + month, "", token);
   ASSERT_EQ(r.status, 200) << r.body;
-  for (const auto& s : Json::parse(r.body)["services"]) {
+  const Json report = Json::parse(r.body);
+  for (const auto& s : report["services"]) {
     if (s["service"] != "oracle-prod") continue;
     // A minute, and however long the request took; at most ten minutes, not the month's rest.
     EXPECT_GE(s["downtime_seconds"].get<std::int64_t>(), 60) << s.dump();

@@ -245,6 +245,30 @@ TEST_F(ServiceNowSync, RoundTripWithoutEcho) {
   EXPECT_EQ(ticket(id)["status"], "open");
 }
 
+// A comment made there just before our write, whose webhook never came (nor a sweep of the
+// journal): the write's answer shows versions we never applied, and their journal is read.
+TEST_F(ServiceNowSync, ACommentMadeThereBeforeOurWriteComesInWithIt) {
+  start_server({{"SLMHUB_PLUGINS_SERVICENOW_SWEEP_TABLES", "incident"}});  // no hook
+  const std::string id =
+      api("POST", "/api/v1/tickets", {{"subject", "Replica lag"}, {"kind", "incident"}})["id"];
+  ASSERT_TRUE(eventually([&] { return !ticket(id).value("external_ref", "").empty(); }))
+      << server_->log();
+  const std::string sys_id = records("incident", "correlation_id=" + id)[0]["sys_id"];
+  sim_->control("PATCH", "/sim/records/incident/" + sys_id,
+                {{"comments", "Lag is 40 s on the standby."}, {"_user", "jdoe"}});
+  api("PATCH", "/api/v1/tickets/" + id, {{"priority", 1}});
+  ASSERT_TRUE(eventually([&] {
+    const Json t = ticket(id);
+    for (const auto& m : t["messages"]) {
+      if (m["body"] == "Lag is 40 s on the standby." && m["author"] == "servicenow:jdoe") {
+        return true;
+      }
+    }
+    return false;
+  })) << ticket(id).dump()
+      << server_->log();
+}
+
 TEST_F(ServiceNowSync, AChangeThereThatOurWriteCarriesIsAppliedNotDroppedAsAnEcho) {
   start_server();
   hook();
