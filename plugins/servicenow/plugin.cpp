@@ -301,21 +301,25 @@ class ServiceNowPlugin : public slmhub::Plugin {
 
   void register_routes(slmhub::Host& host) {
     auto& http = host.http();
+    const auto receive = [this, &host](const Request& req, std::string_view path_table) {
+      if (!webhook_ready_) {
+        throw slmhub::Problem(503, "Service Unavailable",
+                              "the ServiceNow webhook has no secret configured");
+      }
+      sn::authenticate_webhook(webhook_, req, host.clock().now());
+      const auto change = sn::parse_webhook(webhook_, req.body, path_table);
+      const std::string outcome = sync_->receive(change, req.body);
+      return Response::json(
+          {{"status", outcome}, {"table", change.table}, {"sys_id", change.sys_id}},
+          outcome == "accepted" ? 202 : 200);
+    };
     http.add({"POST", "/api/v1/webhooks/servicenow", "",
-              [this, &host](const Request& req) {
-                if (!webhook_ready_) {
-                  throw slmhub::Problem(503, "Service Unavailable",
-                                        "the ServiceNow webhook has no secret configured");
-                }
-                sn::authenticate_webhook(webhook_, req, host.clock().now());
-                const auto change = sn::parse_webhook(webhook_, req.body);
-                const std::string outcome = sync_->receive(change, req.body);
-                return Response::json(
-                    {{"status", outcome}, {"table", change.table}, {"sys_id", change.sys_id}},
-                    outcome == "accepted" ? 202 : 200);
-              },
+              [receive](const Request& req) { return receive(req, {}); },
               "a change from a ServiceNow business rule or flow (own authentication: HMAC, "
               "token or basic); committed before the answer"});
+    http.add({"POST", "/api/v1/webhooks/servicenow/{table}", "",
+              [receive](const Request& req) { return receive(req, req.params.at("table")); },
+              "the same, for a rule that does not send the table: the path names it"});
     http.add({"GET", "/api/v1/servicenow/status", "viewer",
               [this](const Request&) { return Response::json(sync_->status()); },
               "the ServiceNow sync: inbox, lag, last sweep, cursors, conflicts, errors"});

@@ -133,7 +133,8 @@ void authenticate_webhook(const WebhookSettings& s, const Request& request, Inst
   }
 }
 
-InboundChange parse_webhook(const WebhookSettings& s, const std::string& body) {
+InboundChange parse_webhook(const WebhookSettings& s, const std::string& body,
+                            std::string_view path_table) {
   if (static_cast<std::int64_t>(body.size()) > s.max_body_bytes) {
     throw Problem(413, "Content Too Large",
                   "ServiceNow webhook: the body has " + std::to_string(body.size()) +
@@ -180,7 +181,19 @@ InboundChange parse_webhook(const WebhookSettings& s, const std::string& body) {
   const auto& [table, sys_id, mod_count, updated_by, updated_on] = mapped;
   InboundChange change;
   change.table = table.text.value_or("");
-  if (change.table.empty()) throw unprocessable("$." + s.table_field + " (the table) is missing");
+  if (!path_table.empty()) {
+    if (!change.table.empty() && change.table != path_table) {
+      throw unprocessable("$." + s.table_field + " " + quote_text(change.table) +
+                          " is not the table the path names, " +
+                          quote_text(std::string(path_table)));
+    }
+    change.table = path_table;
+  }
+  if (change.table.empty()) {
+    throw unprocessable("$." + s.table_field +
+                        " (the table) is missing; a rule that does not send it posts to "
+                        "/api/v1/webhooks/servicenow/{table}");
+  }
   if (!s.tables.contains(change.table)) {
     std::string known;
     for (const auto& t : s.tables) known += (known.empty() ? "" : ", ") + t;

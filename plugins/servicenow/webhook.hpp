@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "slmhub/http.hpp"
 #include "slmhub/json.hpp"
@@ -51,6 +52,9 @@ struct InboundChange {
 void authenticate_webhook(const WebhookSettings& settings, const Request& request, Instant now);
 
 // Throws Problem(400/413/422) naming what is wrong; otherwise the mapped change.
-InboundChange parse_webhook(const WebhookSettings& settings, const std::string& body);
+// `path_table`, when not empty, is the table the route names (a rule written for one table
+// need not send it): the body's table, if it has one, must be the same.
+InboundChange parse_webhook(const WebhookSettings& settings, const std::string& body,
+                            std::string_view path_table = {});
 
 }  // namespace slmhub::servicenow

@@ -90,13 +90,14 @@ class ServiceNowSync : public testing::Test {
 
   // A webhook as a business rule would post it, signed with `secret` at `stamp`.
   HttpResult post_webhook(const std::string& body, const std::string& secret = kSecret,
-                          std::int64_t stamp = -1) {
+                          std::int64_t stamp = -1,
+                          const std::string& path = "/api/v1/webhooks/servicenow") {
     if (stamp < 0)
       stamp = std::chrono::duration_cast<std::chrono::seconds>(
                   std::chrono::system_clock::now().time_since_epoch())
                   .count();
     const std::string ts = std::to_string(stamp);
-    return http(server_->port(), "POST", "/api/v1/webhooks/servicenow", body, "",
+    return http(server_->port(), "POST", path, body, "",
                 {{"Content-Type", "application/json"},
                  {"X-SN-Timestamp", ts},
                  {"X-SN-Signature", servicenow::hmac_sha256_base64(secret, ts + "." + body)}});
@@ -1064,6 +1065,17 @@ TEST_F(ServiceNowSync, BadWebhooksGetTheRight4xxAndChangeNothing) {
 
   // The same body, signed right, is accepted (the cases above failed for their own reason).
   EXPECT_EQ(post_webhook(good).status, 202);
+
+  // A rule for one table posts to a path that names it, without the table in the body; a body
+  // naming another table there is refused.
+  const std::string untabled = R"({"sys_id":"fedcba9876543210fedcba9876543210",)"
+                               R"("sys_mod_count":"0","sys_updated_by":"jdoe"})";
+  EXPECT_EQ(post_webhook(untabled).status, 422);
+  const auto by_path = post_webhook(untabled, kSecret, -1, "/api/v1/webhooks/servicenow/incident");
+  EXPECT_EQ(by_path.status, 202) << by_path.body;
+  EXPECT_EQ(Json::parse(by_path.body)["table"], "incident");
+  EXPECT_EQ(post_webhook(good, kSecret, -1, "/api/v1/webhooks/servicenow/change_request").status,
+            422);
 }
 
 // Guessing the webhook's credentials is throttled like guessing a token: after the limit the

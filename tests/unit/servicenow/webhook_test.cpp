@@ -154,6 +154,28 @@ TEST(WebhookBody, MapsTheConfiguredFields) {
   EXPECT_EQ(parse_webhook(s, R"({"u_table":"incident","sys_id":"abc"})").mod_count, -1);
 }
 
+// A rule written for one table posts to /api/v1/webhooks/servicenow/{table}: the path names
+// the table, and a body that names another is refused.
+TEST(WebhookBody, TheTableMayComeFromThePath) {
+  const auto s = hmac_settings();
+  EXPECT_EQ(parse_webhook(s, R"({"sys_id":"abc","number":"INC0010001"})", "incident").table,
+            "incident");
+  EXPECT_EQ(parse_webhook(s, R"({"table":"incident","sys_id":"abc"})", "incident").table,
+            "incident");
+  EXPECT_EQ(status_of([&] {
+              parse_webhook(s, R"({"table":"change_request","sys_id":"abc"})", "incident");
+            }),
+            422);
+  EXPECT_EQ(status_of([&] { parse_webhook(s, R"({"sys_id":"abc"})", "sys_user"); }), 422);
+  try {
+    parse_webhook(s, R"({"sys_id":"abc"})");
+    FAIL() << "a body without its table was taken";
+  } catch (const Problem& p) {
+    EXPECT_NE(p.detail().find("posts to /api/v1/webhooks/servicenow/{table}"), std::string::npos)
+        << p.detail();
+  }
+}
+
 TEST(WebhookBody, EachRefusalHasItsStatus) {
   auto s = hmac_settings();
   s.max_body_bytes = 100;
