@@ -227,14 +227,18 @@ class Availability : public slmhub::Plugin {
     }
     if (!errors.empty()) throw slmhub::ValidationError(errors);
     const slmhub::Dataset dataset = catalog.snapshot();
-    // Without as_of, a month still under way is measured up to now, as a draft is: open
-    // interruptions are not counted into hours that have not happened.
+    // Without as_of, a month still under way is measured up to now, as a draft is (open
+    // interruptions are not counted into hours that have not happened), and says so.
+    bool cut_here = false;
     if (!as_of) {
       if (const slmhub::Instant now = clock.now(); now < month_span(dataset, month).end) {
         as_of = now;
+        cut_here = true;
       }
     }
-    return Response::json(report_to_json(compute(dataset, month, as_of)));
+    Json out = report_to_json(compute(dataset, month, as_of));
+    if (cut_here) out["as_of"] = slmhub::format_instant(*as_of);
+    return Response::json(out);
   }
 
   std::unique_ptr<ReportBook> book_;

@@ -726,13 +726,14 @@ void Sync::send(const OutboxMessage& message) {
       }
     }
   }
+  bool in_doubt = false;
   try {
-    send_ticket(id);
-  } catch (const Error& e) {
-    // No answer, or a server error: the write may have been done. A refusal (4xx) was not.
-    if (e.status() == 0 || e.status() >= 500) {
+    send_ticket(id, in_doubt);
+  } catch (...) {
+    if (in_doubt) {
+      // Each doubtful failure of this message holds the others back anew.
       std::lock_guard lock(mutex_);
-      in_doubt_.try_emplace(id, InDoubt{message.id, now});
+      in_doubt_.insert_or_assign(id, InDoubt{message.id, now});
     }
     throw;
   }
@@ -741,7 +742,12 @@ void Sync::send(const OutboxMessage& message) {
     in_doubt_.erase(it);
 }
 
-void Sync::send_ticket(const std::string& id) {
+void Sync::send_ticket(const std::string& id, bool& in_doubt) {
+  // The writes that cannot be repeated blindly: a create, and a PATCH carrying comments. Failed
+  // with no answer or a server error, they may have been done (a refusal, 4xx, was not).
+  const auto doubtful = [&in_doubt](const Error& e) {
+    in_doubt = e.status() == 0 || e.status() >= 500;
+  };
   // The ticket and its link from one moment: a change applied between two reads would have
   // the link's values newer than the ticket's, and the older ticket value would go out.
   std::optional<Ticket> ticket;
@@ -773,7 +779,13 @@ void Sync::send_ticket(const std::string& id) {
       fields["close_code"] = settings_.close_code;
       fields["close_notes"] = "Resolved in slmhub as " + ticket->id;
     }
-    const Record created = client_->create_unique("incident", fields, "correlation_id");
+    Record created;
+    try {
+      created = client_->create_unique("incident", fields, "correlation_id");
+    } catch (const Error& e) {
+      doubtful(e);
+      throw;
+    }
     host_.store().transact([&](Tx& tx) {
       record_write(tx, "incident", created);
       // The first message went as the description, whoever links the incident: the webhook
@@ -891,7 +903,13 @@ void Sync::send_ticket(const std::string& id) {
       }
     });
   }
-  const Record updated = client_->update("incident", sys_id, patch, comments.empty());
+  Record updated;
+  try {
+    updated = client_->update("incident", sys_id, patch, comments.empty());
+  } catch (const Error& e) {
+    if (!comments.empty()) doubtful(e);
+    throw;
+  }
   host_.store().transact([&](Tx& tx) {
     record_write(tx, "incident", updated);
     Link base = *link;
@@ -920,7 +938,13 @@ void Sync::send_ticket(const std::string& id) {
   // or work note among them has no other way in: its webhook is found applied (older than
   // this write) and not read. Their journal entries are read now.
   if (integer_or(field(updated, "sys_mod_count"), 0) > link->mod_count + 1) {
-    apply_journal_of(sys_id);
+    // The write is done whatever this read meets: a failure leaves the entries to their
+    // webhooks and the journal sweep.
+    try {
+      apply_journal_of(sys_id);
+    } catch (const std::exception& e) {
+      note_error("journal of " + sys_id + " after our write: " + e.what());
+    }
   }
 }
 

@@ -95,8 +95,9 @@ class Sync {
   void on_ticket_event(const Event& event);
   // The outbox sender of channel "servicenow".
   void send(const OutboxMessage& message);
-  // The ticket as it is now, written to its incident (created when it has none).
-  void send_ticket(const std::string& id);
+  // The ticket as it is now, written to its incident (created when it has none). `in_doubt`
+  // is set when it throws after a write that may have been done.
+  void send_ticket(const std::string& id, bool& in_doubt);
 
   // One sweep over every table; returns the job's one-line outcome.
   std::string sweep();
@@ -165,7 +166,8 @@ class Sync {
   // Tickets whose last write may still land in the instance (a create or comment that got no
   // answer): the outbox message that made it, and since when. Until that message goes
   // through (its retry looks before it writes again), the ticket's other messages wait, or
-  // each would look, find nothing yet, and write again.
+  // each would look, find nothing yet, and write again. Kept in this process only: after a
+  // restart the write has long landed, and its retry still looks first.
   struct InDoubt {
     std::int64_t message;
     Instant since;

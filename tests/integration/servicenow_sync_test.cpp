@@ -758,11 +758,14 @@ TEST_F(ServiceNowSync, AMessageAddedWhileTheCreateMayStillLandWaitsForIt) {
                  {"count", 1},
                  {"method", "POST"},
                  {"path", "/api/now/table/incident"}});
-  const auto created_at = std::chrono::steady_clock::now();
   const std::string id = api(
       "POST", "/api/v1/tickets",
       {{"subject", "Slow instance"}, {"kind", "incident"}, {"body", "Down since 10:00."}})["id"];
   api("POST", "/api/v1/tickets/" + id + "/messages", {{"body", "Still down at 10:05."}});
+  // The slow create is under way once its fault is taken; it lands two seconds later.
+  ASSERT_TRUE(
+      eventually([&] { return sim_->control("GET", "/sim/faults", Json())["faults"].empty(); }));
+  const auto sent_at = std::chrono::steady_clock::now();
   ASSERT_TRUE(eventually(
       [&] {
         const Json found = records("incident", "correlation_id=" + id);
@@ -772,9 +775,9 @@ TEST_F(ServiceNowSync, AMessageAddedWhileTheCreateMayStillLandWaitsForIt) {
       },
       std::chrono::seconds(40)))
       << records("incident").dump() << server_->log();
-  // Once the slow create has surely landed (two seconds after it was sent), there is still
-  // one incident: nothing else created one while it was in doubt.
-  std::this_thread::sleep_until(created_at + std::chrono::seconds(3));
+  // Once the slow create has surely landed, there is still one incident: nothing else created
+  // one while it was in doubt.
+  std::this_thread::sleep_until(sent_at + std::chrono::milliseconds(2500));
   EXPECT_EQ(records("incident").size(), 1u) << records("incident").dump();
 }
 
