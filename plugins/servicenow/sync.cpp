@@ -1004,6 +1004,10 @@ std::string Sync::sweep() {
                 ""};
     }
     const std::string extra = table == "sys_journal_field" ? "name=incident" : "";
+    const auto failed = [&](const std::exception& e) {
+      error += (error.empty() ? "" : "; ") + table + ": " + e.what();
+      note_error("sweep " + table + ": " + e.what());
+    };
     try {
       // Journal entries never change: they are swept by creation.
       const std::string order = table == "sys_journal_field" ? "sys_created_on" : "sys_updated_on";
@@ -1019,13 +1023,10 @@ std::string Sync::sweep() {
       // The instance refused this table (no read access for our user, a table it does not
       // have): the other tables are swept all the same. Without an answer, unauthorised or
       // rate limited, the next table would fail alike: the sweep stops and runs again later.
-      const bool this_table = e.status() == 400 || e.status() == 403 || e.status() == 404;
-      error += (error.empty() ? "" : "; ") + table + ": " + e.what();
-      note_error("sweep " + table + ": " + e.what());
-      if (!this_table) break;
+      failed(e);
+      if (e.status() != 400 && e.status() != 403 && e.status() != 404) break;
     } catch (const std::exception& e) {
-      error += (error.empty() ? "" : "; ") + table + ": " + e.what();
-      note_error("sweep " + table + ": " + e.what());
+      failed(e);
       break;
     }
   }
