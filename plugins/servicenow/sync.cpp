@@ -188,7 +188,12 @@ void Sync::migrate() {
        // Ticket messages in a PATCH not known to have landed: a retry looks for them in the
        // incident's journal before it sends them again.
        {4, "ServiceNow comments being sent",
-        "CREATE TABLE servicenow_sending(message BIGINT PRIMARY KEY, at BIGINT NOT NULL)"}});
+        "CREATE TABLE servicenow_sending(message BIGINT PRIMARY KEY, at BIGINT NOT NULL)"},
+       // When each synced field group of a ticket got its value here (JSON: group -> value
+       // and epoch second), for a conflict's later writer: the ticket's updated_at moves
+       // with a change of any field.
+       {5, "ServiceNow: when a ticket's field groups changed here",
+        "CREATE TABLE servicenow_changed_here(ticket TEXT PRIMARY KEY, fields TEXT NOT NULL)"}});
 }
 
 std::string Sync::receive(const InboundChange& change, const std::string& raw_body) {
@@ -492,8 +497,12 @@ Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& l
       continue;
     }
     if (ours_changed && our_now[g.ours] != value) {
-      // Both sides changed the field since the last sync: the later writer wins.
-      const bool theirs_win = their_time >= ticket->updated_at;
+      // Both sides changed the field since the last sync: the later writer wins. Ours
+      // changed at the ticket event that first showed its value; an event not handled yet
+      // is recent, and no later than the ticket's last change.
+      const Instant our_time =
+          changed_here_at(tx, ticket->id, g.ours, our_now[g.ours]).value_or(ticket->updated_at);
+      const bool theirs_win = their_time >= our_time;
       tx.exec(
           "INSERT INTO servicenow_conflicts(tbl, sys_id, local_id, field, ours, theirs, winner, "
           "at) VALUES ('incident', ?, ?, ?, ?, ?, ?, ?)",
@@ -704,9 +713,46 @@ void Sync::on_ticket_event(const Event& event) {
   Json body = {{"ticket", event.subject}};
   if (event.type == "ticket.message_added") body["message"] = p.value("message", std::int64_t{0});
   host_.store().transact([&](Tx& tx) {
+    if (event.type != "ticket.message_added") note_changed_here(tx, event.subject, p, event.at);
     host_.outbox().enqueue(
         tx, {0, "servicenow", "incident", event.subject, body.dump(), Json::object(), key});
   });
+}
+
+void Sync::note_changed_here(Tx& tx, const std::string& ticket, const Json& values, Instant at) {
+  // Events come in commit order: a group keeps the moment of the first event that showed its
+  // present value, and a change back to an earlier value is a new moment.
+  Json noted = Json::object();
+  for (const auto& row :
+       tx.query("SELECT fields FROM servicenow_changed_here WHERE ticket = ?", {ticket})) {
+    noted = Json::parse(row.text(0));
+  }
+  bool changed = false;
+  for (const auto& g : kSyncedFields) {
+    if (!values.contains(g.ours)) continue;
+    Json& entry = noted[g.ours];
+    if (entry.is_object() && entry.value("value", Json()) == values[g.ours]) continue;
+    entry = {{"value", values[g.ours]}, {"at", to_epoch(at)}};
+    changed = true;
+  }
+  if (!changed) return;
+  tx.exec(
+      "INSERT INTO servicenow_changed_here(ticket, fields) VALUES (?, ?) ON CONFLICT(ticket) DO "
+      "UPDATE SET fields = excluded.fields",
+      {ticket, noted.dump()});
+}
+
+std::optional<Instant> Sync::changed_here_at(Tx& tx, const std::string& ticket, const char* ours,
+                                             const Json& value) {
+  for (const auto& row :
+       tx.query("SELECT fields FROM servicenow_changed_here WHERE ticket = ?", {ticket})) {
+    const Json noted = Json::parse(row.text(0));
+    if (const auto it = noted.find(ours);
+        it != noted.end() && it->is_object() && it->value("value", Json()) == value) {
+      return from_epoch(it->at("at").get<std::int64_t>());
+    }
+  }
+  return std::nullopt;
 }
 
 void Sync::send(const OutboxMessage& message) {
@@ -753,18 +799,47 @@ void Sync::send_ticket(const std::string& id, bool& in_doubt) {
   std::optional<Ticket> ticket;
   std::optional<Link> link;
   std::string sys_id;
-  host_.store().transact([&](Tx& tx) {
-    ticket = host_.tickets().find(id);
-    auto rows = tx.query(
-        "SELECT sys_id FROM servicenow_links WHERE tbl = 'incident' AND "
-        "local_id = ?",
-        {id});
-    if (rows.empty()) return;
-    sys_id = rows[0].text(0);
-    link = link_by_sys_id(tx, "incident", sys_id);
-  });
+  const auto load = [&] {
+    host_.store().transact([&](Tx& tx) {
+      ticket = host_.tickets().find(id);
+      auto rows = tx.query(
+          "SELECT sys_id FROM servicenow_links WHERE tbl = 'incident' AND "
+          "local_id = ?",
+          {id});
+      if (rows.empty()) return;
+      sys_id = rows[0].text(0);
+      link = link_by_sys_id(tx, "incident", sys_id);
+    });
+  };
+  // The field groups changed here since the last sync: what a PATCH writes.
+  const auto changed_groups = [&] {
+    std::vector<SyncedField> groups;
+    const Json our_now = ours_of(*ticket);
+    const Json& synced_ours = link->synced["ours"];
+    for (const auto& f : kSyncedFields) {
+      if (synced_ours.value(f.ours, Json()) != our_now[f.ours]) groups.push_back(f);
+    }
+    return groups;
+  };
+  load();
   if (!ticket) return;
   if (!settings_.outbound_kinds.contains(ticket->kind)) return;
+  if (link && !changed_groups().empty()) {
+    // A PATCH overwrites whatever the instance holds, and the Table API has no conditional
+    // update: a change made there whose webhook has not come yet would be lost, with no
+    // conflict seen. The incident is read first, and a version not applied yet is applied
+    // (both sides' changes to one group judged by their times) before what goes out is
+    // decided. Between this read and the write the window is one round trip.
+    const auto current = client_->get("incident", sys_id, fields_of("incident"));
+    if (current && integer_or(field(*current, "sys_mod_count"), 0) > link->mod_count) {
+      if (const Applied a = apply("incident", *current);
+          a != Applied::stale && a != Applied::echo) {
+        read_journal_after(sys_id, "the read before our write");
+      }
+      load();
+      if (!ticket) return;
+    }
+  }
 
   const auto [impact, urgency] = impact_urgency_of(ticket->priority);
   if (!link) {
@@ -814,11 +889,7 @@ void Sync::send_ticket(const std::string& id, bool& in_doubt) {
   // What changed here since the last sync goes out as one PATCH.
   Record patch;
   const Json our_now = ours_of(*ticket);
-  const Json& synced_ours = link->synced["ours"];
-  std::vector<SyncedField> sent_fields;  // the field groups this PATCH writes
-  for (const auto& f : kSyncedFields) {
-    if (synced_ours.value(f.ours, Json()) != our_now[f.ours]) sent_fields.push_back(f);
-  }
+  const std::vector<SyncedField> sent_fields = changed_groups();  // the groups it writes
   for (const auto& f : sent_fields) {
     const std::string_view ours = f.ours;
     if (ours == "status") {
@@ -905,7 +976,10 @@ void Sync::send_ticket(const std::string& id, bool& in_doubt) {
   }
   Record updated;
   try {
-    updated = client_->update("incident", sys_id, patch, comments.empty());
+    // Neither kind of PATCH is sent again blindly: a comment would be added twice, and field
+    // values read before a failed attempt may be older than the instance's by the retry.
+    // The outbox's retry reads the incident again first.
+    updated = client_->update("incident", sys_id, patch, comments.empty() && sent_fields.empty());
   } catch (const Error& e) {
     if (!comments.empty()) doubtful(e);
     throw;
@@ -938,13 +1012,17 @@ void Sync::send_ticket(const std::string& id, bool& in_doubt) {
   // or work note among them has no other way in: its webhook is found applied (older than
   // this write) and not read. Their journal entries are read now.
   if (integer_or(field(updated, "sys_mod_count"), 0) > link->mod_count + 1) {
-    // The write is done whatever this read meets: a failure leaves the entries to their
-    // webhooks and the journal sweep.
-    try {
-      apply_journal_of(sys_id);
-    } catch (const std::exception& e) {
-      note_error("journal of " + sys_id + " after our write: " + e.what());
-    }
+    read_journal_after(sys_id, "our write");
+  }
+}
+
+void Sync::read_journal_after(const std::string& incident_sys_id, const std::string& what) {
+  // What came before is done whatever this read meets: a failure leaves the entries to their
+  // webhooks and the journal sweep.
+  try {
+    apply_journal_of(incident_sys_id);
+  } catch (const std::exception& e) {
+    note_error("journal of " + incident_sys_id + " after " + what + ": " + e.what());
   }
 }
 

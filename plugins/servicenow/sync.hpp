@@ -9,8 +9,10 @@
 //      nothing, our own writes (our user, a sys_mod_count we wrote) are echoes.
 // Out: ticket events put one message per change in the outbox (channel "servicenow"); its
 //      sender reads the ticket as it is then and creates the incident (at most once, by
-//      correlation_id) or patches what changed since the last sync, and records the
-//      sys_mod_count it produced so the webhook that write fires is dropped.
+//      correlation_id) or patches what changed since the last sync (reading the incident
+//      first, so a change there not seen yet is applied and judged before it could be
+//      overwritten), and records the sys_mod_count it produced so the webhook that write
+//      fires is dropped.
 #pragma once
 
 #include <deque>
@@ -125,6 +127,12 @@ class Sync {
   // The synced state to merge an incident we created against when it is first linked to its
   // ticket (found by its correlation_id, or by the create that made it).
   Json synced_as_created(const Record& r, const Ticket& t) const;
+  // Notes, from a ticket event, when each synced field group got the value it has here.
+  void note_changed_here(Tx& tx, const std::string& ticket, const Json& values, Instant at);
+  // When the group `ours` of a ticket got `value` here, as noted from its events; none when
+  // the event that set it is not handled yet.
+  std::optional<Instant> changed_here_at(Tx& tx, const std::string& ticket, const char* ours,
+                                         const Json& value);
   // Marks a ticket message as sent (no longer only being sent).
   void note_sent(Tx& tx, std::int64_t message, const std::string& ticket);
   // The comments our integration user wrote on an incident, as the instance holds them.
@@ -133,6 +141,8 @@ class Sync {
   void apply_waiting_journal(Tx& tx, const std::string& incident_sys_id);
   // Reads the journal entries of one incident and applies them.
   void apply_journal_of(const std::string& incident_sys_id);
+  // apply_journal_of after `what` applied a new version; a failure is noted, not thrown.
+  void read_journal_after(const std::string& incident_sys_id, const std::string& what);
   Applied apply_outage(Tx& tx, const Record& r);
   Applied apply_change(Tx& tx, const Record& r);
   void save_link(Tx& tx, const std::string& table, const Record& r, const std::string& local_id,

@@ -161,6 +161,24 @@ class ServiceNowSync : public testing::Test {
                    {"method", "POST"},
                    {"path", "/api/now/table/incident"}});
   }
+  // A ticket (kind incident) made here, once its incident there is linked: the ticket's id
+  // and the incident's sys_id.
+  std::pair<std::string, std::string> linked_ticket(const std::string& subject) {
+    const std::string id =
+        api("POST", "/api/v1/tickets", {{"subject", subject}, {"kind", "incident"}})["id"];
+    EXPECT_TRUE(eventually([&] { return !ticket(id).value("external_ref", "").empty(); }))
+        << server_->log();
+    const Json found = records("incident", "correlation_id=" + id);
+    return {id, found.empty() ? std::string() : found[0].value("sys_id", "")};
+  }
+  // Until the test deletes the faults, the instance answers `status` to our requests on
+  // incidents made with `method` (empty: any).
+  void fail_incident_requests(int status, const std::string& method = "PATCH") {
+    Json fault = {
+        {"kind", "status"}, {"status", status}, {"count", -1}, {"path", "/api/now/table/incident"}};
+    if (!method.empty()) fault["method"] = method;
+    sim_->control("POST", "/sim/faults", fault);
+  }
   std::int64_t last_request() {
     return sim_->control("GET", "/sim/requests?since=1000000000", Json())["last"]
         .get<std::int64_t>();
@@ -279,8 +297,9 @@ TEST_F(ServiceNowSync, AChangeThereThatOurWriteCarriesIsAppliedNotDroppedAsAnEch
       << server_->log();
   const std::string sys_id = records("incident", "correlation_id=" + id)[0]["sys_id"];
   // A person resolves the incident there, and the business rule does not tell us (it was
-  // off, or its webhook was lost). Our next write then carries their change: the record
-  // that write gives back is the first we see of it, and its webhook is our echo.
+  // off, or its webhook was lost). Our next write then carries their change: the read
+  // before that write (or, in a change between the two, the record the write gives back) is
+  // the first we see of it, and its webhook is our echo.
   sim_->control("PATCH", "/sim/webhook", {{"enabled", false}});
   sim_->control("PATCH", "/sim/records/incident/" + sys_id,
                 {{"state", "6"}, {"close_code", "Solved (Permanently)"}, {"_user", "jdoe"}});
@@ -476,20 +495,11 @@ TEST_F(ServiceNowSync, ARecordTwiceOnOnePageOfASweepMakesOneTicket) {
 TEST_F(ServiceNowSync, BothSidesChangingAFieldMakeAConflictTheLaterWriterWins) {
   start_server();
   hook();
-  const std::string id =
-      api("POST", "/api/v1/tickets", {{"subject", "Slow reports"}, {"kind", "incident"}})["id"];
-  ASSERT_TRUE(eventually([&] { return !ticket(id).value("external_ref", "").empty(); }))
-      << server_->log();
-  const std::string sys_id = records("incident", "correlation_id=" + id)[0]["sys_id"];
+  const auto [id, sys_id] = linked_ticket("Slow reports");
   // Our next write is refused (a business rule aborts it), so our change waits in the outbox
   // while a person changes the same field there.
   const auto before = last_request();
-  sim_->control("POST", "/sim/faults",
-                {{"kind", "status"},
-                 {"status", 403},
-                 {"count", -1},
-                 {"method", "PATCH"},
-                 {"path", "/api/now/table/incident"}});
+  fail_incident_requests(403);
   api("PATCH", "/api/v1/tickets/" + id, {{"subject", "Slow reports since Monday"}});
   ASSERT_TRUE(eventually([&] { return writes_since(before, "PATCH") >= 1; }));
   std::this_thread::sleep_for(1100ms);  // their change is a later second than ours
@@ -507,6 +517,90 @@ TEST_F(ServiceNowSync, BothSidesChangingAFieldMakeAConflictTheLaterWriterWins) {
   EXPECT_EQ(conflicts[0]["winner"], "servicenow");
   EXPECT_EQ(status()["conflicts"], 1);
   EXPECT_EQ(records("incident", "sys_id=" + sys_id)[0]["short_description"], "Reports time out");
+}
+
+// A change made there whose webhook has not come (the business rule is off) is read before
+// our PATCH would overwrite it: both sides changed the subject, and theirs is later than
+// ours, which waited in the outbox.
+TEST_F(ServiceNowSync, OurOlderChangeDoesNotOverwriteALaterOneMadeThere) {
+  // No hook; our refused write is tried again every second.
+  start_server(
+      {{"SLMHUB_OUTBOX_INITIAL_BACKOFF_SECONDS", "1"}, {"SLMHUB_OUTBOX_MAX_BACKOFF_SECONDS", "1"}});
+  const auto [id, sys_id] = linked_ticket("Slow reports");
+  const auto before = last_request();
+  fail_incident_requests(503);
+  api("PATCH", "/api/v1/tickets/" + id, {{"subject", "Slow reports since Monday"}});
+  ASSERT_TRUE(eventually([&] { return writes_since(before, "PATCH") >= 1; }));
+  std::this_thread::sleep_for(1100ms);  // their change is a later second than ours
+  sim_->control("PATCH", "/sim/records/incident/" + sys_id,
+                {{"short_description", "Reports time out"}, {"_user", "jdoe"}});
+  sim_->control("DELETE", "/sim/faults");
+  ASSERT_TRUE(eventually([&] { return ticket(id)["subject"] == "Reports time out"; }))
+      << ticket(id).dump() << server_->log();
+  ASSERT_TRUE(eventually([&] { return outbound_settled(); }));
+  EXPECT_EQ(records("incident", "sys_id=" + sys_id)[0]["short_description"], "Reports time out");
+  const Json conflicts = api("GET", "/api/v1/servicenow/conflicts")["conflicts"];
+  ASSERT_EQ(conflicts.size(), 1u) << conflicts.dump() << status().dump();
+  EXPECT_EQ(conflicts[0]["field"], "subject");
+  EXPECT_EQ(conflicts[0]["ours"], "Slow reports since Monday");
+  EXPECT_EQ(conflicts[0]["theirs"], "Reports time out");
+  EXPECT_EQ(conflicts[0]["winner"], "servicenow");
+}
+
+// The same with our change later: ours goes out, and the overwritten change is on record.
+TEST_F(ServiceNowSync, OurLaterChangeOverwritesAnUnseenOneMadeThereWithAConflictRecorded) {
+  start_server();  // no hook
+  const auto [id, sys_id] = linked_ticket("Slow reports");
+  ASSERT_TRUE(eventually([&] { return outbound_settled(); }));
+  sim_->control("PATCH", "/sim/records/incident/" + sys_id,
+                {{"short_description", "Reports time out"}, {"_user", "jdoe"}});
+  std::this_thread::sleep_for(1100ms);  // ours is a later second than theirs
+  api("PATCH", "/api/v1/tickets/" + id, {{"subject", "Slow reports since Monday"}});
+  ASSERT_TRUE(eventually([&] {
+    return records("incident", "sys_id=" + sys_id)[0]["short_description"] ==
+           "Slow reports since Monday";
+  })) << server_->log();
+  ASSERT_TRUE(eventually([&] { return outbound_settled(); }));
+  EXPECT_EQ(ticket(id)["subject"], "Slow reports since Monday");
+  const Json conflicts = api("GET", "/api/v1/servicenow/conflicts")["conflicts"];
+  ASSERT_EQ(conflicts.size(), 1u) << conflicts.dump() << status().dump();
+  EXPECT_EQ(conflicts[0]["field"], "subject");
+  EXPECT_EQ(conflicts[0]["ours"], "Slow reports since Monday");
+  EXPECT_EQ(conflicts[0]["theirs"], "Reports time out");
+  EXPECT_EQ(conflicts[0]["winner"], "slmhub");
+}
+
+// The later writer is judged per field group: a change here to another field after theirs
+// does not make our older change of this one the later.
+TEST_F(ServiceNowSync, AConflictsLaterWriterIsJudgedByWhenThatFieldChanged) {
+  // No hook; our refused write is tried again every second.
+  start_server(
+      {{"SLMHUB_OUTBOX_INITIAL_BACKOFF_SECONDS", "1"}, {"SLMHUB_OUTBOX_MAX_BACKOFF_SECONDS", "1"}});
+  const auto [id, sys_id] = linked_ticket("Slow reports");
+  const auto before = last_request();
+  // The instance answers nothing about incidents until both our changes are made, so the
+  // conflict is judged once, with the ticket's last change later than theirs.
+  fail_incident_requests(503, "");
+  api("PATCH", "/api/v1/tickets/" + id, {{"subject", "Slow reports since Monday"}});
+  ASSERT_TRUE(eventually([&] { return writes_since(before, "GET") >= 1; }));
+  std::this_thread::sleep_for(1100ms);
+  sim_->control("PATCH", "/sim/records/incident/" + sys_id,
+                {{"short_description", "Reports time out"}, {"_user", "jdoe"}});
+  std::this_thread::sleep_for(1100ms);
+  api("PATCH", "/api/v1/tickets/" + id, {{"priority", 1}});  // the ticket's last change
+  sim_->control("DELETE", "/sim/faults");
+  ASSERT_TRUE(eventually([&] {
+    return records("incident", "sys_id=" + sys_id)[0]["priority"] == "1";
+  })) << server_->log();
+  ASSERT_TRUE(eventually([&] { return outbound_settled(); }));
+  const Json t = ticket(id);
+  EXPECT_EQ(t["subject"], "Reports time out");
+  EXPECT_EQ(t["priority"], 1);
+  EXPECT_EQ(records("incident", "sys_id=" + sys_id)[0]["short_description"], "Reports time out");
+  const Json conflicts = api("GET", "/api/v1/servicenow/conflicts")["conflicts"];
+  ASSERT_EQ(conflicts.size(), 1u) << conflicts.dump() << status().dump();
+  EXPECT_EQ(conflicts[0]["field"], "subject");
+  EXPECT_EQ(conflicts[0]["winner"], "servicenow");
 }
 
 TEST_F(ServiceNowSync, OutagesAndChangesBecomeInterruptionsAndMaintenance) {
