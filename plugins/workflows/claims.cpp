@@ -335,8 +335,16 @@ CreditRequest ClaimBook::file_request(const Filer& filer, const Json& body) {
   if (!catalog_.service(service)) errors.push_back({"$.service", "no service '" + service + "'"});
   if (incidents.empty()) errors.push_back({"$.incidents", "name at least one incident"});
   std::vector<Interruption> records;
+  std::map<std::string, std::size_t> named_at;  // incident → where the list first names it
   for (std::size_t i = 0; i < incidents.size(); ++i) {
     const std::string path = path_index("$.incidents", i);
+    // Measured once however often it is named: a second mention would count its downtime
+    // twice in the request's evidence against a claim that may do the same.
+    if (const auto [at, first] = named_at.try_emplace(incidents[i], i); !first) {
+      errors.push_back(
+          {path, incidents[i] + " is named already at " + path_index("$.incidents", at->second)});
+      continue;
+    }
     auto inc = catalog_.interruption(incidents[i]);
     if (!inc) {
       errors.push_back({path, "no interruption '" + incidents[i] + "'"});

@@ -270,7 +270,7 @@ TEST_P(CreditsTest, RequestsThatBreakARuleAreRefusedByNameAndChangeNothing) {
   refused([&] { claims_->file_request(kStaff, claim); }, 400, "", {"credit_requests"});
   try {
     claims_->file_request(kLibrary, {{"service", "oracle-prod"},
-                                     {"incidents", {"INC0004", "INC9999"}},
+                                     {"incidents", {"INC0004", "INC9999", "INC0004"}},
                                      {"billing_codes", {"REG-100"}},
                                      {"claimed_seconds", 60}});
     ADD_FAILURE() << "refused";
@@ -282,6 +282,7 @@ TEST_P(CreditsTest, RequestsThatBreakARuleAreRefusedByNameAndChangeNothing) {
                          "$.incidents[0]: INC0004 is an interruption of 'mysql-qa', not of "
                          "'oracle-prod'",
                          "$.incidents[1]: no interruption 'INC9999'",
+                         "$.incidents[2]: INC0004 is named already at $.incidents[0]",
                          "$.billing_codes[0]: 'REG-100' is not the billing code of customer "
                          "'library' (LIB-200)"}));
   }
