@@ -181,12 +181,6 @@ int64_t round_half_up(__int128 num, __int128 den) {
 
 namespace {
 
-// The zone a service's months are measured in (DOMAIN.md §2): its own, else the dataset's.
-std::string_view zone_name_of(const Dataset& dataset, const Service& service) {
-  return service.timezone ? std::string_view(*service.timezone)
-                          : std::string_view(dataset.timezone);
-}
-
 const CalendarDef* find_calendar(const Dataset& dataset, const std::string& id) {
   for (const auto& c : dataset.calendars) {
     if (c.id == id) return &c;
@@ -642,7 +636,7 @@ BusinessCalendar provider_calendar(const Dataset& dataset) {
 
 Interval month_span(const Dataset& dataset, date::year_month month) {
   std::unordered_set<std::string_view> zones;
-  for (const Service& s : dataset.services) zones.insert(zone_name_of(dataset, s));
+  for (const Service& s : dataset.services) zones.insert(zone_of(dataset, s));
   if (zones.empty()) zones.insert(dataset.timezone);
   std::optional<Interval> span;
   for (const std::string_view zone : zones) {
@@ -745,7 +739,7 @@ std::vector<ServiceIndex> index_services(const Dataset& dataset, const DatasetRe
   out.reserve(slots.services.size());
   for (std::size_t i = 0; i < slots.services.size(); ++i) {
     const Service& service = *slots.services[i];
-    const date::time_zone* zone = find_zone(zone_name_of(dataset, service));
+    const date::time_zone* zone = find_zone(zone_of(dataset, service));
     ServiceHours hours(dataset, service);
     Maintenance maintenance = classify_maintenance(
         dataset, service, std::span(windows).subspan(starts[i], starts[i + 1] - starts[i]), hours,

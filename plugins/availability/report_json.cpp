@@ -81,7 +81,7 @@ Json detailed_report_json(const AvailabilityReport& report, const Dataset& datas
       const Service& service = *it->second;
       s["name"] = service.name;
       s["environment"] = to_string(service.environment);
-      s["timezone"] = service.timezone.value_or(dataset.timezone);
+      s["timezone"] = zone_of(dataset, service);
     }
     s["period"] = period_json(f.period);
     s["maintenance_budget_seconds"] = f.maintenance_budget_seconds;

@@ -291,7 +291,7 @@ Billing::Context Billing::context() const {
   ctx.zone = catalog_.provider_calendar().zone();
   for (const auto& s : ctx.data.services) {
     ctx.service_names[s.id] = s.name;
-    ctx.service_zones[s.id] = find_zone(s.timezone.value_or(ctx.data.timezone));
+    ctx.service_zones[s.id] = find_zone(zone_of(ctx.data, s));
   }
   for (const auto& c : ctx.data.customers) ctx.customers[c.id] = &c;
   ctx.cards = rate_cards();

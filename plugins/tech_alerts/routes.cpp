@@ -326,7 +326,7 @@ void TechAlerts::add_routes(HttpRoutes& routes) {
                   std::optional<BusinessCalendar> hours;
                   for (const auto& c : data.calendars)
                     if (c.id == s.hours) hours = c.to_calendar();
-                  const auto* z = find_zone(s.timezone.value_or(data.timezone));
+                  const auto* z = find_zone(zone_of(data, s));
                   const auto use = budget_use(s, z, data.fiscal_year_start_month, provider,
                                               hours ? &*hours : nullptr, data.maintenance, at);
                   const auto fy = fiscal_year_of(at, z, data.fiscal_year_start_month);

@@ -139,12 +139,11 @@ std::string customer_of(const Filer& filer, const std::optional<std::string>& na
 
 // ---- measurement -------------------------------------------------------------------------------
 
-// The zone of `service`'s months (DOMAIN.md §2): its own, else the dataset's.
+// The zone of `service`'s months (zone_of), the dataset's for a service it does not hold.
 const date::time_zone* service_zone(const Dataset& dataset, const std::string& service) {
   const auto svc = std::find_if(dataset.services.begin(), dataset.services.end(),
                                 [&](const Service& s) { return s.id == service; });
-  return find_zone(svc != dataset.services.end() && svc->timezone ? *svc->timezone
-                                                                  : dataset.timezone);
+  return find_zone(svc != dataset.services.end() ? zone_of(dataset, *svc) : dataset.timezone);
 }
 
 Json measure_claim(const Dataset& dataset, const std::string& customer, const std::string& service,

@@ -221,6 +221,12 @@ struct Dataset {
   bool operator==(const Dataset&) const = default;
 };
 
+// The zone a service's days and months are counted in (DOMAIN.md §2): its own, else the
+// dataset's. Its reports, credits, claims, bills and maintenance budget all go by it.
+inline const std::string& zone_of(const Dataset& dataset, const Service& service) {
+  return service.timezone ? *service.timezone : dataset.timezone;
+}
+
 // ---- readers (errors collected) ----------------------------------------------------------
 
 CalendarDef calendar_from_json(const Json& json, const std::string& path,
