@@ -191,9 +191,12 @@ void Sync::migrate() {
         "CREATE TABLE servicenow_sending(message BIGINT PRIMARY KEY, at BIGINT NOT NULL)"},
        // When each synced field group of a ticket got its value here (JSON: group -> value
        // and epoch second), for a conflict's later writer: the ticket's updated_at moves
-       // with a change of any field.
+       // with a change of any field. `handled`: the moment of the ticket's last event noted,
+       // so a change whose event is not handled yet is known to be there.
        {5, "ServiceNow: when a ticket's field groups changed here",
-        "CREATE TABLE servicenow_changed_here(ticket TEXT PRIMARY KEY, fields TEXT NOT NULL)"}});
+        "CREATE TABLE servicenow_changed_here(ticket TEXT PRIMARY KEY, fields TEXT NOT NULL, "
+        "handled BIGINT NOT NULL);"
+        "CREATE INDEX servicenow_changed_here_handled ON servicenow_changed_here(handled)"}});
 }
 
 std::string Sync::receive(const InboundChange& change, const std::string& raw_body) {
@@ -474,17 +477,26 @@ Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& l
   // go out again where they differ, whatever the clocks say (they tick in seconds). Any other
   // group changed there was changed by someone else before our write, and is applied like
   // any change. Without a note (a link from before notes), a send writes only the groups
-  // changed here since the last sync, so those are taken as ours.
+  // changed here since the last sync, so those are taken as ours. The notes of earlier
+  // attempts whose outcome is unknown (`in_flight`) are ours too while such a write may still
+  // land: one landing after a later write of ours is an old value of ours, not someone's
+  // change.
   const bool ours_echoed = !settings_.integration_user.empty() &&
                            field(r, "sys_updated_by") == settings_.integration_user;
   const Json sending = synced.value("sending", Json::object());
-  const auto ours_in_record = [&](const SyncedField& g, bool ours_changed) {
-    if (!ours_echoed) return false;
-    if (sending.empty()) return ours_changed;
+  const Json in_flight = live_in_flight(synced);
+  const auto holds = [&](const Json& note, const SyncedField& g) {
     for (const char* w : g.written) {
-      if (w != nullptr && (!sending.contains(w) || sending[w] != field(r, w))) return false;
+      if (w != nullptr && (!note.contains(w) || note[w] != field(r, w))) return false;
     }
     return true;
+  };
+  const auto ours_in_record = [&](const SyncedField& g, bool ours_changed) {
+    if (!ours_echoed) return false;
+    for (const Json& earlier : in_flight) {
+      if (holds(earlier.at("values"), g)) return true;
+    }
+    return sending.empty() ? ours_changed : holds(sending, g);
   };
   for (const auto& g : kSyncedFields) {
     if (synced_theirs.value(g.theirs, Json()) == theirs[g.theirs]) continue;  // not changed there
@@ -500,8 +512,7 @@ Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& l
       // Both sides changed the field since the last sync: the later writer wins. Ours
       // changed at the ticket event that first showed its value; an event not handled yet
       // is recent, and no later than the ticket's last change.
-      const Instant our_time =
-          changed_here_at(tx, ticket->id, g.ours, our_now[g.ours]).value_or(ticket->updated_at);
+      const Instant our_time = changed_here_at(tx, *ticket, g.ours).value_or(ticket->updated_at);
       const bool theirs_win = their_time >= our_time;
       tx.exec(
           "INSERT INTO servicenow_conflicts(tbl, sys_id, local_id, field, ours, theirs, winner, "
@@ -713,39 +724,51 @@ void Sync::on_ticket_event(const Event& event) {
   Json body = {{"ticket", event.subject}};
   if (event.type == "ticket.message_added") body["message"] = p.value("message", std::int64_t{0});
   host_.store().transact([&](Tx& tx) {
-    if (event.type != "ticket.message_added") note_changed_here(tx, event.subject, p, event.at);
+    note_changed_here(tx, event.subject, p, event.at);
     host_.outbox().enqueue(
         tx, {0, "servicenow", "incident", event.subject, body.dump(), Json::object(), key});
   });
 }
 
-void Sync::note_changed_here(Tx& tx, const std::string& ticket, const Json& values, Instant at) {
+Json Sync::live_in_flight(const Json& synced) const {
+  Json live = Json::array();
+  const std::int64_t since = to_epoch(host_.clock().now() - kInDoubtHeld);
+  if (const auto it = synced.find("in_flight"); it != synced.end() && it->is_array()) {
+    for (const Json& earlier : *it) {
+      if (earlier.value("at", std::int64_t{0}) > since) live.push_back(earlier);
+    }
+  }
+  return live;
+}
+
+void Sync::note_changed_here(Tx& tx, const std::string& ticket, const Json& event, Instant at) {
   // Events come in commit order: a group keeps the moment of the first event that showed its
-  // present value, and a change back to an earlier value is a new moment.
+  // present value, and a change back to an earlier value is a new moment. Every event of the
+  // ticket (a message's too: it moves updated_at) is noted as handled.
   Json noted = Json::object();
   for (const auto& row :
        tx.query("SELECT fields FROM servicenow_changed_here WHERE ticket = ?", {ticket})) {
     noted = Json::parse(row.text(0));
   }
-  bool changed = false;
   for (const auto& g : kSyncedFields) {
-    if (!values.contains(g.ours)) continue;
+    if (!event.contains(g.ours)) continue;
     Json& entry = noted[g.ours];
-    if (entry.is_object() && entry.value("value", Json()) == values[g.ours]) continue;
-    entry = {{"value", values[g.ours]}, {"at", to_epoch(at)}};
-    changed = true;
+    if (entry.is_object() && entry.value("value", Json()) == event[g.ours]) continue;
+    entry = {{"value", event[g.ours]}, {"at", to_epoch(at)}};
   }
-  if (!changed) return;
   tx.exec(
-      "INSERT INTO servicenow_changed_here(ticket, fields) VALUES (?, ?) ON CONFLICT(ticket) DO "
-      "UPDATE SET fields = excluded.fields",
-      {ticket, noted.dump()});
+      "INSERT INTO servicenow_changed_here(ticket, fields, handled) VALUES (?, ?, ?) ON "
+      "CONFLICT(ticket) DO UPDATE SET fields = excluded.fields, handled = excluded.handled",
+      {ticket, noted.dump(), to_epoch(at)});
 }
 
-std::optional<Instant> Sync::changed_here_at(Tx& tx, const std::string& ticket, const char* ours,
-                                             const Json& value) {
-  for (const auto& row :
-       tx.query("SELECT fields FROM servicenow_changed_here WHERE ticket = ?", {ticket})) {
+std::optional<Instant> Sync::changed_here_at(Tx& tx, const Ticket& ticket, const char* ours) {
+  const Json value = ours_of(ticket)[ours];
+  for (const auto& row : tx.query(
+           "SELECT fields, handled FROM servicenow_changed_here WHERE ticket = ?", {ticket.id})) {
+    // A change after the last event handled is not noted yet: an older note of the same
+    // value (changed away and back since) would say the value is older than it is.
+    if (from_epoch(row.integer(1)) < ticket.updated_at) return std::nullopt;
     const Json noted = Json::parse(row.text(0));
     if (const auto it = noted.find(ours);
         it != noted.end() && it->is_object() && it->value("value", Json()) == value) {
@@ -790,7 +813,10 @@ void Sync::send(const OutboxMessage& message) {
 
 void Sync::send_ticket(const std::string& id, bool& in_doubt) {
   // The writes that cannot be repeated blindly: a create, and a PATCH carrying comments. Failed
-  // with no answer or a server error, they may have been done (a refusal, 4xx, was not).
+  // with no answer or a server error, they may have been done (a refusal, 4xx, was not), and
+  // the ticket's other messages wait for them. (A PATCH of field values is not repeated
+  // blindly either, but needs no wait: its note stays `in_flight` on the link, so its write
+  // landing late is known as ours.)
   const auto doubtful = [&in_doubt](const Error& e) {
     in_doubt = e.status() == 0 || e.status() >= 500;
   };
@@ -831,7 +857,12 @@ void Sync::send_ticket(const std::string& id, bool& in_doubt) {
     // (both sides' changes to one group judged by their times) before what goes out is
     // decided. Between this read and the write the window is one round trip.
     const auto current = client_->get("incident", sys_id, fields_of("incident"));
-    if (current && integer_or(field(*current, "sys_mod_count"), 0) > link->mod_count) {
+    if (!current) {
+      throw std::runtime_error("incident " + link->number + " (" + sys_id +
+                               ") is not readable in ServiceNow (deleted, or hidden from the "
+                               "integration user): nothing is written to it");
+    }
+    if (integer_or(field(*current, "sys_mod_count"), 0) > link->mod_count) {
       if (const Applied a = apply("incident", *current);
           a != Applied::stale && a != Applied::echo) {
         read_journal_after(sys_id, "the read before our write");
@@ -961,6 +992,17 @@ void Sync::send_ticket(const std::string& id, bool& in_doubt) {
   if (!sending.empty() || !comments.empty()) {
     host_.store().transact([&](Tx& tx) {
       if (auto current = link_by_sys_id(tx, "incident", sys_id); current && !sending.empty()) {
+        // A note still there is an earlier attempt's that did not go through (one that did
+        // removes it): unless it was refused, its write may land after this one.
+        Json in_flight = live_in_flight(current->synced);
+        if (const auto it = current->synced.find("sending"); it != current->synced.end()) {
+          in_flight.push_back({{"values", *it}, {"at", to_epoch(host_.clock().now())}});
+        }
+        if (in_flight.empty()) {
+          current->synced.erase("in_flight");
+        } else {
+          current->synced["in_flight"] = std::move(in_flight);
+        }
         current->synced["sending"] = sending;
         tx.exec("UPDATE servicenow_links SET synced = ? WHERE tbl = 'incident' AND sys_id = ?",
                 {current->synced.dump(), sys_id});
@@ -1140,8 +1182,15 @@ std::string Sync::prune(std::int64_t keep_days) {
       "DELETE FROM servicenow_writes WHERE (tbl, sys_id, mod_count) IN (SELECT tbl, sys_id, "
       "mod_count FROM servicenow_writes WHERE at <= ? LIMIT ?)",
       {cutoff});
-  return std::to_string(inbox) + " inbox rows and " + std::to_string(writes) +
-         " write marks older than " + std::to_string(keep_days) + " days deleted";
+  // A ticket without a note is judged by its last change, as one whose event is not handled.
+  const std::int64_t notes =
+      exec_in_batches(host_.store(),
+                      "DELETE FROM servicenow_changed_here WHERE ticket IN (SELECT ticket FROM "
+                      "servicenow_changed_here WHERE handled <= ? LIMIT ?)",
+                      {cutoff});
+  return std::to_string(inbox) + " inbox rows, " + std::to_string(writes) + " write marks and " +
+         std::to_string(notes) + " change notes older than " + std::to_string(keep_days) +
+         " days deleted";
 }
 
 std::int64_t Sync::apply_page(const std::string& table, const std::vector<Record>& page,

@@ -127,12 +127,14 @@ class Sync {
   // The synced state to merge an incident we created against when it is first linked to its
   // ticket (found by its correlation_id, or by the create that made it).
   Json synced_as_created(const Record& r, const Ticket& t) const;
-  // Notes, from a ticket event, when each synced field group got the value it has here.
-  void note_changed_here(Tx& tx, const std::string& ticket, const Json& values, Instant at);
-  // When the group `ours` of a ticket got `value` here, as noted from its events; none when
-  // the event that set it is not handled yet.
-  std::optional<Instant> changed_here_at(Tx& tx, const std::string& ticket, const char* ours,
-                                         const Json& value);
+  // The notes of earlier PATCH attempts on a link (`in_flight`) whose writes may still land.
+  Json live_in_flight(const Json& synced) const;
+  // Notes, from a ticket event (its payload), when each synced field group got the value it
+  // has here, and that the ticket's events up to `at` are handled.
+  void note_changed_here(Tx& tx, const std::string& ticket, const Json& event, Instant at);
+  // When the group `ours` of `ticket` got its present value here, as noted from its events;
+  // none while a change of the ticket is not noted yet.
+  std::optional<Instant> changed_here_at(Tx& tx, const Ticket& ticket, const char* ours);
   // Marks a ticket message as sent (no longer only being sent).
   void note_sent(Tx& tx, std::int64_t message, const std::string& ticket);
   // The comments our integration user wrote on an incident, as the instance holds them.

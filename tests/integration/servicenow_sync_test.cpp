@@ -166,10 +166,13 @@ class ServiceNowSync : public testing::Test {
   std::pair<std::string, std::string> linked_ticket(const std::string& subject) {
     const std::string id =
         api("POST", "/api/v1/tickets", {{"subject", subject}, {"kind", "incident"}})["id"];
-    EXPECT_TRUE(eventually([&] { return !ticket(id).value("external_ref", "").empty(); }))
-        << server_->log();
+    const bool linked = eventually([&] { return !ticket(id).value("external_ref", "").empty(); });
     const Json found = records("incident", "correlation_id=" + id);
-    return {id, found.empty() ? std::string() : found[0].value("sys_id", "")};
+    if (!linked || found.size() != 1) {
+      throw std::runtime_error("ticket " + id + " was not linked to one incident: " + found.dump() +
+                               "\n" + server_->log());
+    }
+    return {id, found[0].value("sys_id", "")};
   }
   // Until the test deletes the faults, the instance answers `status` to our requests on
   // incidents made with `method` (empty: any).
@@ -265,7 +268,8 @@ TEST_F(ServiceNowSync, RoundTripWithoutEcho) {
 }
 
 // A comment made there just before our write, whose webhook never came (nor a sweep of the
-// journal): the write's answer shows versions we never applied, and their journal is read.
+// journal): the answer of our write (a comment, which reads nothing first) shows versions we
+// never applied, and their journal is read.
 TEST_F(ServiceNowSync, ACommentMadeThereBeforeOurWriteComesInWithIt) {
   start_server({{"SLMHUB_PLUGINS_SERVICENOW_SWEEP_TABLES", "incident"}});  // no hook
   const std::string id =
@@ -275,7 +279,7 @@ TEST_F(ServiceNowSync, ACommentMadeThereBeforeOurWriteComesInWithIt) {
   const std::string sys_id = records("incident", "correlation_id=" + id)[0]["sys_id"];
   sim_->control("PATCH", "/sim/records/incident/" + sys_id,
                 {{"comments", "Lag is 40 s on the standby."}, {"_user", "jdoe"}});
-  api("PATCH", "/api/v1/tickets/" + id, {{"priority", 1}});
+  api("POST", "/api/v1/tickets/" + id + "/messages", {{"body", "Standby restarted."}});
   ASSERT_TRUE(eventually([&] {
     const Json t = ticket(id);
     for (const auto& m : t["messages"]) {
@@ -291,32 +295,38 @@ TEST_F(ServiceNowSync, ACommentMadeThereBeforeOurWriteComesInWithIt) {
 TEST_F(ServiceNowSync, AChangeThereThatOurWriteCarriesIsAppliedNotDroppedAsAnEcho) {
   start_server();
   hook();
-  const std::string id =
-      api("POST", "/api/v1/tickets", {{"subject", "Backups fail"}, {"kind", "incident"}})["id"];
-  ASSERT_TRUE(eventually([&] { return !ticket(id).value("external_ref", "").empty(); }))
-      << server_->log();
-  const std::string sys_id = records("incident", "correlation_id=" + id)[0]["sys_id"];
   // A person resolves the incident there, and the business rule does not tell us (it was
-  // off, or its webhook was lost). Our next write then carries their change: the read
-  // before that write (or, in a change between the two, the record the write gives back) is
-  // the first we see of it, and its webhook is our echo.
-  sim_->control("PATCH", "/sim/webhook", {{"enabled", false}});
-  sim_->control("PATCH", "/sim/records/incident/" + sys_id,
-                {{"state", "6"}, {"close_code", "Solved (Permanently)"}, {"_user", "jdoe"}});
-  sim_->control("PATCH", "/sim/webhook", {{"enabled", true}});
-  api("PATCH", "/api/v1/tickets/" + id, {{"priority", 1}});
-  ASSERT_TRUE(
-      eventually([&] { return records("incident", "sys_id=" + sys_id)[0]["priority"] == "1"; }));
-  ASSERT_TRUE(eventually([&] { return ticket(id)["status"] == "resolved"; }))
-      << ticket(id).dump() << server_->log();
-  // Nothing went back to undo their change, and a sweep finds nothing to repair.
-  const Json run = api("POST", "/api/v1/jobs/servicenow.sweep/run");
-  EXPECT_NE(run.dump().find(" 0 repaired"), std::string::npos) << run.dump();
-  const Json incident = records("incident", "sys_id=" + sys_id)[0];
-  EXPECT_EQ(incident["state"], "6");
-  EXPECT_EQ(incident["priority"], "1");
-  EXPECT_EQ(ticket(id)["status"], "resolved");
-  EXPECT_EQ(ticket(id)["priority"], 1);
+  // off, or its webhook was lost). Our next write then carries their change, and its webhook
+  // is our echo. Before a field change, the read before the write is the first we see of
+  // theirs; before a comment (no read), the record the write gives back is.
+  for (const bool comment : {false, true}) {
+    SCOPED_TRACE(comment ? "our write is a comment" : "our write is a field");
+    const auto [id, sys_id] = linked_ticket(comment ? "Backups fail" : "Restores fail");
+    const std::string priority = records("incident", "sys_id=" + sys_id)[0]["priority"];
+    sim_->control("PATCH", "/sim/webhook", {{"enabled", false}});
+    sim_->control("PATCH", "/sim/records/incident/" + sys_id,
+                  {{"state", "6"}, {"close_code", "Solved (Permanently)"}, {"_user", "jdoe"}});
+    sim_->control("PATCH", "/sim/webhook", {{"enabled", true}});
+    if (comment) {
+      api("POST", "/api/v1/tickets/" + id + "/messages", {{"body", "Retried at 02:00."}});
+      ASSERT_TRUE(eventually(
+          [&] { return records("sys_journal_field", "element_id=" + sys_id).size() == 1; }));
+    } else {
+      api("PATCH", "/api/v1/tickets/" + id, {{"priority", 1}});
+      ASSERT_TRUE(eventually(
+          [&] { return records("incident", "sys_id=" + sys_id)[0]["priority"] == "1"; }));
+    }
+    ASSERT_TRUE(eventually([&] { return ticket(id)["status"] == "resolved"; }))
+        << ticket(id).dump() << server_->log();
+    ASSERT_TRUE(eventually([&] { return outbound_settled(); }));
+    // Nothing went back to undo their change, and a sweep finds nothing to repair.
+    const Json run = api("POST", "/api/v1/jobs/servicenow.sweep/run");
+    EXPECT_NE(run.dump().find(" 0 repaired"), std::string::npos) << run.dump();
+    const Json incident = records("incident", "sys_id=" + sys_id)[0];
+    EXPECT_EQ(incident["state"], "6");
+    EXPECT_EQ(incident["priority"], comment ? priority : "1");
+    EXPECT_EQ(ticket(id)["status"], "resolved");
+  }
 }
 
 TEST_F(ServiceNowSync, AChangeBackMadeWhileOurWriteIsUnderWayIsNotLost) {
@@ -528,15 +538,17 @@ TEST_F(ServiceNowSync, OurOlderChangeDoesNotOverwriteALaterOneMadeThere) {
       {{"SLMHUB_OUTBOX_INITIAL_BACKOFF_SECONDS", "1"}, {"SLMHUB_OUTBOX_MAX_BACKOFF_SECONDS", "1"}});
   const auto [id, sys_id] = linked_ticket("Slow reports");
   const auto before = last_request();
-  fail_incident_requests(503);
+  // The instance answers nothing about incidents (its reads included, so that no attempt
+  // read before their change can write after it) until their change is made.
+  fail_incident_requests(503, "");
   api("PATCH", "/api/v1/tickets/" + id, {{"subject", "Slow reports since Monday"}});
-  ASSERT_TRUE(eventually([&] { return writes_since(before, "PATCH") >= 1; }));
+  ASSERT_TRUE(eventually([&] { return writes_since(before, "GET") >= 1; }));
   std::this_thread::sleep_for(1100ms);  // their change is a later second than ours
   sim_->control("PATCH", "/sim/records/incident/" + sys_id,
                 {{"short_description", "Reports time out"}, {"_user", "jdoe"}});
   sim_->control("DELETE", "/sim/faults");
   ASSERT_TRUE(eventually([&] { return ticket(id)["subject"] == "Reports time out"; }))
-      << ticket(id).dump() << server_->log();
+      << ticket(id).dump() << records("incident").dump() << server_->log();
   ASSERT_TRUE(eventually([&] { return outbound_settled(); }));
   EXPECT_EQ(records("incident", "sys_id=" + sys_id)[0]["short_description"], "Reports time out");
   const Json conflicts = api("GET", "/api/v1/servicenow/conflicts")["conflicts"];
@@ -568,6 +580,46 @@ TEST_F(ServiceNowSync, OurLaterChangeOverwritesAnUnseenOneMadeThereWithAConflict
   EXPECT_EQ(conflicts[0]["ours"], "Slow reports since Monday");
   EXPECT_EQ(conflicts[0]["theirs"], "Reports time out");
   EXPECT_EQ(conflicts[0]["winner"], "slmhub");
+}
+
+// A PATCH of ours that got no answer lands after a later one of ours: its value is known as
+// an old one of ours, not as someone's change there, and the later value stands on both sides.
+TEST_F(ServiceNowSync, OurFieldWriteLandingLateDoesNotUndoALaterOne) {
+  start_server({{"SLMHUB_PLUGINS_SERVICENOW_INSTANCE_TIMEOUT_MS", "300"},
+                {"SLMHUB_OUTBOX_INITIAL_BACKOFF_SECONDS", "1"},
+                {"SLMHUB_OUTBOX_MAX_BACKOFF_SECONDS", "1"}});
+  hook();
+  const auto [id, sys_id] = linked_ticket("Archiver stuck");
+  ASSERT_TRUE(eventually([&] { return outbound_settled(); }));
+  const auto incident = [&, sys_id = sys_id] { return records("incident", "sys_id=" + sys_id)[0]; };
+  const int versions = std::stoi(incident()["sys_mod_count"].get<std::string>());
+  // The instance commits our next PATCH 2 s after it came; we give up waiting after 0.3 s.
+  sim_->control("POST", "/sim/faults",
+                {{"kind", "slow"},
+                 {"before_commit", true},
+                 {"delay_ms", 2000},
+                 {"count", 1},
+                 {"method", "PATCH"},
+                 {"path", "/api/now/table/incident"}});
+  api("PATCH", "/api/v1/tickets/" + id, {{"status", "resolved"}});
+  ASSERT_TRUE(
+      eventually([&] { return sim_->control("GET", "/sim/faults", Json())["faults"].empty(); }));
+  const auto taken = std::chrono::steady_clock::now();
+  api("PATCH", "/api/v1/tickets/" + id, {{"status", "pending"}});
+  ASSERT_TRUE(eventually([&] { return incident()["state"] == "3"; })) << server_->log();
+  // The slow write of "resolved" lands after ours of "pending".
+  std::this_thread::sleep_until(taken + std::chrono::milliseconds(2500));
+  ASSERT_TRUE(eventually([&] {
+    const Json hook = sim_->control("GET", "/sim/webhook", Json());
+    return hook["pending"] == 0 && hook["delivered"] == hook["events"] && outbound_settled() &&
+           !status()["inbox"].contains("pending") && incident()["state"] == "3";
+  })) << incident().dump()
+      << ticket(id).dump() << status().dump();
+  EXPECT_GE(std::stoi(incident()["sys_mod_count"].get<std::string>()), versions + 2)
+      << "the slow write never landed";
+  EXPECT_EQ(ticket(id)["status"], "pending");
+  EXPECT_EQ(incident()["state"], "3");
+  EXPECT_TRUE(api("GET", "/api/v1/servicenow/conflicts")["conflicts"].empty());
 }
 
 // The later writer is judged per field group: a change here to another field after theirs
@@ -1010,7 +1062,8 @@ TEST_F(ServiceNowSync, ProcessedWebhooksAndWriteMarksAreDeletedAfterTheirDays) {
   })) << status().dump();
   const Json run = api("POST", "/api/v1/jobs/servicenow.prune/run");
   EXPECT_EQ(run["output"],
-            std::to_string(processed) + " inbox rows and 1 write marks older than 0 days deleted")
+            std::to_string(processed) +
+                " inbox rows, 1 write marks and 1 change notes older than 0 days deleted")
       << run.dump();
   EXPECT_TRUE(status()["inbox"].empty()) << status().dump();
   EXPECT_EQ(ticket(id)["subject"], "Kept for a day");
