@@ -252,8 +252,8 @@ class ServiceNowPlugin : public slmhub::Plugin {
                           [&s](const slmhub::JobContext&) { return s.sweep(); }});
     host.scheduler().add(
         {"servicenow.prune", "17 3 * * *", "UTC",
-         "deletes processed webhooks and marks of our writes older than "
-         "plugins.servicenow.inbox.keep_days",
+         "deletes processed webhooks, marks of our writes and notes of tickets' changes older "
+         "than plugins.servicenow.inbox.keep_days",
          [&s, keep_days](const slmhub::JobContext&) { return s.prune(keep_days); }});
     register_routes(host);
   }

@@ -21,8 +21,9 @@ struct Sync::Link {
 namespace {
 
 constexpr std::size_t kErrorsKept = 20;
-// How long a write that may still land holds back the other messages of its ticket at most:
-// until the message that made it goes through, unless that one becomes a dead letter.
+// How long a write that may still land holds back the other messages of its ticket at most
+// (until the message that made it goes through, unless that one becomes a dead letter), and
+// how long the values of a PATCH that may still land are known as ours.
 constexpr std::chrono::minutes kInDoubtHeld{10};
 
 // The sys_mod_count last applied of one record (no row: never applied).
@@ -477,10 +478,9 @@ Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& l
   // go out again where they differ, whatever the clocks say (they tick in seconds). Any other
   // group changed there was changed by someone else before our write, and is applied like
   // any change. Without a note (a link from before notes), a send writes only the groups
-  // changed here since the last sync, so those are taken as ours. The notes of earlier
-  // attempts whose outcome is unknown (`in_flight`) are ours too while such a write may still
-  // land: one landing after a later write of ours is an old value of ours, not someone's
-  // change.
+  // changed here since the last sync, so those are taken as ours. The notes of attempts that
+  // got no answer or a 5xx (`in_flight`) are ours too while such a write may still land: one
+  // landing after a later write of ours is an old value of ours, not someone's change.
   const bool ours_echoed = !settings_.integration_user.empty() &&
                            field(r, "sys_updated_by") == settings_.integration_user;
   const Json sending = synced.value("sending", Json::object());
@@ -741,6 +741,20 @@ Json Sync::live_in_flight(const Json& synced) const {
   return live;
 }
 
+void Sync::note_in_flight(Json& synced, const Json& values) const {
+  Json live = live_in_flight(synced);
+  const std::int64_t now = to_epoch(host_.clock().now());
+  const auto same = std::find_if(live.begin(), live.end(), [&](const Json& earlier) {
+    return earlier.at("values") == values;
+  });
+  if (same != live.end()) {
+    (*same)["at"] = now;
+  } else {
+    live.push_back({{"values", values}, {"at", now}});
+  }
+  synced["in_flight"] = std::move(live);
+}
+
 void Sync::note_changed_here(Tx& tx, const std::string& ticket, const Json& event, Instant at) {
   // Events come in commit order: a group keeps the moment of the first event that showed its
   // present value, and a change back to an earlier value is a new moment. Every event of the
@@ -815,8 +829,8 @@ void Sync::send_ticket(const std::string& id, bool& in_doubt) {
   // The writes that cannot be repeated blindly: a create, and a PATCH carrying comments. Failed
   // with no answer or a server error, they may have been done (a refusal, 4xx, was not), and
   // the ticket's other messages wait for them. (A PATCH of field values is not repeated
-  // blindly either, but needs no wait: its note stays `in_flight` on the link, so its write
-  // landing late is known as ours.)
+  // blindly either, but needs no wait: its note is kept `in_flight` on the link, so its
+  // write landing late is known as ours.)
   const auto doubtful = [&in_doubt](const Error& e) {
     in_doubt = e.status() == 0 || e.status() >= 500;
   };
@@ -992,16 +1006,10 @@ void Sync::send_ticket(const std::string& id, bool& in_doubt) {
   if (!sending.empty() || !comments.empty()) {
     host_.store().transact([&](Tx& tx) {
       if (auto current = link_by_sys_id(tx, "incident", sys_id); current && !sending.empty()) {
-        // A note still there is an earlier attempt's that did not go through (one that did
-        // removes it): unless it was refused, its write may land after this one.
-        Json in_flight = live_in_flight(current->synced);
+        // A note still there is an attempt's that stopped before its outcome was recorded
+        // (the process ended): its write may land after this one.
         if (const auto it = current->synced.find("sending"); it != current->synced.end()) {
-          in_flight.push_back({{"values", *it}, {"at", to_epoch(host_.clock().now())}});
-        }
-        if (in_flight.empty()) {
-          current->synced.erase("in_flight");
-        } else {
-          current->synced["in_flight"] = std::move(in_flight);
+          note_in_flight(current->synced, Json(*it));
         }
         current->synced["sending"] = sending;
         tx.exec("UPDATE servicenow_links SET synced = ? WHERE tbl = 'incident' AND sys_id = ?",
@@ -1024,13 +1032,29 @@ void Sync::send_ticket(const std::string& id, bool& in_doubt) {
     updated = client_->update("incident", sys_id, patch, comments.empty() && sent_fields.empty());
   } catch (const Error& e) {
     if (!comments.empty()) doubtful(e);
+    if (!sending.empty()) {
+      // This attempt's note goes: a refused write (4xx) will not land; one that got no answer
+      // or a 5xx may, later than any write after it, and stays known as ours while it may.
+      const bool may_land = e.status() == 0 || e.status() >= 500;
+      host_.store().transact([&](Tx& tx) {
+        auto current = link_by_sys_id(tx, "incident", sys_id);
+        if (!current || current->synced.value("sending", Json()) != sending) return;
+        current->synced.erase("sending");
+        if (may_land) note_in_flight(current->synced, sending);
+        tx.exec("UPDATE servicenow_links SET synced = ? WHERE tbl = 'incident' AND sys_id = ?",
+                {current->synced.dump(), sys_id});
+      });
+    }
     throw;
   }
   host_.store().transact([&](Tx& tx) {
     record_write(tx, "incident", updated);
     Link base = *link;
     if (auto current = link_by_sys_id(tx, "incident", sys_id)) base = std::move(*current);
-    base.synced.erase("sending");
+    // This attempt's note only: a comment's write made none, and must not take another's.
+    if (!sending.empty() && base.synced.value("sending", Json()) == sending) {
+      base.synced.erase("sending");
+    }
     if (base.mod_count >= integer_or(field(updated, "sys_mod_count"), 0)) {
       // A version holding this write was applied already (its webhook came first), and
       // synced what it wrote: the values read before the write are older than that.

@@ -129,6 +129,8 @@ class Sync {
   Json synced_as_created(const Record& r, const Ticket& t) const;
   // The notes of earlier PATCH attempts on a link (`in_flight`) whose writes may still land.
   Json live_in_flight(const Json& synced) const;
+  // Adds the values of a PATCH that may still land to a link's `in_flight` (expired ones go).
+  void note_in_flight(Json& synced, const Json& values) const;
   // Notes, from a ticket event (its payload), when each synced field group got the value it
   // has here, and that the ticket's events up to `at` are handled.
   void note_changed_here(Tx& tx, const std::string& ticket, const Json& event, Instant at);
