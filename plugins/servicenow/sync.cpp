@@ -26,6 +26,14 @@ constexpr std::size_t kErrorsKept = 20;
 // how long the values of a PATCH that may still land are known as ours.
 constexpr std::chrono::minutes kInDoubtHeld{10};
 
+// Whether a write that failed with `e` may have been done, and may still land: anything but a
+// refusal. A 2xx the client could not read landed; 408 is the server giving up waiting for the
+// request, not refusing it.
+bool may_have_landed(const Error& e) {
+  const int status = e.status();
+  return status < 400 || status >= 500 || status == 408;
+}
+
 // The sys_mod_count last applied of one record (no row: never applied).
 constexpr const char* kAppliedVersionSql =
     "SELECT mod_count FROM servicenow_links WHERE tbl = ? AND sys_id = ?";
@@ -477,10 +485,10 @@ Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& l
   // holding those values is ours, from an earlier moment, and the ticket's values stand and
   // go out again where they differ, whatever the clocks say (they tick in seconds). Any other
   // group changed there was changed by someone else before our write, and is applied like
-  // any change. Without a note (a link from before notes), a send writes only the groups
-  // changed here since the last sync, so those are taken as ours. The notes of attempts that
-  // got no answer or a 5xx (`in_flight`) are ours too while such a write may still land: one
-  // landing after a later write of ours is an old value of ours, not someone's change.
+  // any change (so is every group of a write that noted nothing: a comment, or our case
+  // number). The notes of attempts that failed without a refusal (`in_flight`) are ours too
+  // while such a write may still land: one landing after a later write of ours is an old
+  // value of ours, not someone's change.
   const bool ours_echoed = !settings_.integration_user.empty() &&
                            field(r, "sys_updated_by") == settings_.integration_user;
   const Json sending = synced.value("sending", Json::object());
@@ -491,18 +499,18 @@ Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& l
     }
     return true;
   };
-  const auto ours_in_record = [&](const SyncedField& g, bool ours_changed) {
+  const auto ours_in_record = [&](const SyncedField& g) {
     if (!ours_echoed) return false;
     for (const Json& earlier : in_flight) {
       if (holds(earlier.at("values"), g)) return true;
     }
-    return sending.empty() ? ours_changed : holds(sending, g);
+    return holds(sending, g);
   };
   for (const auto& g : kSyncedFields) {
     if (synced_theirs.value(g.theirs, Json()) == theirs[g.theirs]) continue;  // not changed there
     const Json& value = mapped[g.ours];  // theirs, in our terms
     const bool ours_changed = synced_ours.value(g.ours, Json()) != our_now[g.ours];
-    if (ours_in_record(g, ours_changed)) {
+    if (ours_in_record(g)) {
       synced_theirs[g.theirs] = theirs[g.theirs];
       synced_ours[g.ours] = value;
       if (our_now[g.ours] != value) ours_won = true;
@@ -831,9 +839,7 @@ void Sync::send_ticket(const std::string& id, bool& in_doubt) {
   // the ticket's other messages wait for them. (A PATCH of field values is not repeated
   // blindly either, but needs no wait: its note is kept `in_flight` on the link, so its
   // write landing late is known as ours.)
-  const auto doubtful = [&in_doubt](const Error& e) {
-    in_doubt = e.status() == 0 || e.status() >= 500;
-  };
+  const auto doubtful = [&in_doubt](const Error& e) { in_doubt = may_have_landed(e); };
   // The ticket and its link from one moment: a change applied between two reads would have
   // the link's values newer than the ticket's, and the older ticket value would go out.
   std::optional<Ticket> ticket;
@@ -1008,7 +1014,8 @@ void Sync::send_ticket(const std::string& id, bool& in_doubt) {
       if (auto current = link_by_sys_id(tx, "incident", sys_id); current && !sending.empty()) {
         // A note still there is an attempt's that stopped before its outcome was recorded
         // (the process ended): its write may land after this one.
-        if (const auto it = current->synced.find("sending"); it != current->synced.end()) {
+        if (const auto it = current->synced.find("sending");
+            it != current->synced.end() && !it->empty()) {
           note_in_flight(current->synced, Json(*it));
         }
         current->synced["sending"] = sending;
@@ -1033,17 +1040,21 @@ void Sync::send_ticket(const std::string& id, bool& in_doubt) {
   } catch (const Error& e) {
     if (!comments.empty()) doubtful(e);
     if (!sending.empty()) {
-      // This attempt's note goes: a refused write (4xx) will not land; one that got no answer
-      // or a 5xx may, later than any write after it, and stays known as ours while it may.
-      const bool may_land = e.status() == 0 || e.status() >= 500;
-      host_.store().transact([&](Tx& tx) {
-        auto current = link_by_sys_id(tx, "incident", sys_id);
-        if (!current || current->synced.value("sending", Json()) != sending) return;
-        current->synced.erase("sending");
-        if (may_land) note_in_flight(current->synced, sending);
-        tx.exec("UPDATE servicenow_links SET synced = ? WHERE tbl = 'incident' AND sys_id = ?",
-                {current->synced.dump(), sys_id});
-      });
+      // This attempt's note goes: a refused write will not land; any other may, later than
+      // any write after it, and stays known as ours while it may.
+      try {
+        host_.store().transact([&](Tx& tx) {
+          auto current = link_by_sys_id(tx, "incident", sys_id);
+          if (!current || current->synced.value("sending", Json()) != sending) return;
+          current->synced.erase("sending");
+          if (may_have_landed(e)) note_in_flight(current->synced, sending);
+          tx.exec("UPDATE servicenow_links SET synced = ? WHERE tbl = 'incident' AND sys_id = ?",
+                  {current->synced.dump(), sys_id});
+        });
+      } catch (const std::exception& x) {
+        // The note stays as it was, and the next attempt keeps it in flight.
+        note_error("the note of a failed write to " + sys_id + ": " + x.what());
+      }
     }
     throw;
   }

@@ -622,6 +622,30 @@ TEST_F(ServiceNowSync, OurFieldWriteLandingLateDoesNotUndoALaterOne) {
   EXPECT_TRUE(api("GET", "/api/v1/servicenow/conflicts")["conflicts"].empty());
 }
 
+// A refused PATCH leaves no note: when a person later sets the value it tried to write, and
+// our next write (a comment) carries their change, it is theirs, applied here, not undone.
+TEST_F(ServiceNowSync, ARefusedWritesValuesAreNotTakenAsOursLater) {
+  start_server({{"SLMHUB_OUTBOX_INITIAL_BACKOFF_SECONDS", "1"},
+                {"SLMHUB_OUTBOX_MAX_BACKOFF_SECONDS", "1"}});  // no hook
+  const auto [id, sys_id] = linked_ticket("Nightly export late");
+  ASSERT_TRUE(eventually([&] { return outbound_settled(); }));
+  const auto before = last_request();
+  fail_incident_requests(403);  // a business rule refuses our PATCHes
+  api("PATCH", "/api/v1/tickets/" + id, {{"status", "resolved"}});
+  ASSERT_TRUE(eventually([&] { return writes_since(before, "PATCH") >= 1; }));
+  api("PATCH", "/api/v1/tickets/" + id, {{"status", "new"}});  // back: nothing left to send
+  ASSERT_TRUE(eventually([&] { return outbound_settled(); })) << api("GET", "/api/v1/outbox");
+  sim_->control("DELETE", "/sim/faults");
+  sim_->control("PATCH", "/sim/records/incident/" + sys_id,
+                {{"state", "6"}, {"close_code", "Solved (Permanently)"}, {"_user", "jdoe"}});
+  api("POST", "/api/v1/tickets/" + id + "/messages", {{"body", "Export restarted."}});
+  ASSERT_TRUE(eventually([&] { return ticket(id)["status"] == "resolved"; }))
+      << ticket(id).dump() << server_->log();
+  ASSERT_TRUE(eventually([&] { return outbound_settled(); }));
+  EXPECT_EQ(records("incident", "sys_id=" + sys_id)[0]["state"], "6");
+  EXPECT_EQ(ticket(id)["status"], "resolved");
+}
+
 // The later writer is judged per field group: a change here to another field after theirs
 // does not make our older change of this one the later.
 TEST_F(ServiceNowSync, AConflictsLaterWriterIsJudgedByWhenThatFieldChanged) {
