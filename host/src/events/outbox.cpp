@@ -8,7 +8,9 @@
 // disk (see record()). The claim carries the round's token, and an outcome is only
 // recorded under that token: a dispatcher whose claim expired (it was too slow) does not overwrite
 // the record of the one that took over. A claim that expires counts as a failed attempt, so a
-// message that kills the process while being sent ends up dead instead of looping.
+// message that kills the process while being sent ends up dead instead of looping. One
+// process sends a destination's messages in id order on one lane, and a claim leaves out the
+// destinations another process is sending to, so the order holds across instances too.
 #include "events/outbox.hpp"
 
 #include <algorithm>
@@ -77,9 +79,9 @@ OutboxService::OutboxService(Database& store, const Clock& clock, Logger& log, s
   if (settings_.concurrency < 1 || settings_.concurrency > 64) {
     throw std::invalid_argument("outbox: concurrency must be 1 to 64");
   }
-  // A process-unique start for claim tokens, so a restarted instance with the same name
-  // never reuses a token of its previous life.
-  claims_ = static_cast<std::int64_t>(std::random_device{}() & 0x7fffffff) << 24;
+  std::random_device random;
+  token_prefix_ =
+      instance_ + "#" + std::to_string((std::uint64_t{random()} << 32) | random()) + "-";
   store_.migrate("host.outbox", migrations());
 }
 
@@ -216,7 +218,7 @@ OutboxService::Batch OutboxService::claim() {
   Batch batch;
   {
     std::lock_guard lock(mutex_);
-    batch.token = instance_ + "#" + std::to_string(++claims_);
+    batch.token = token_prefix_ + std::to_string(++claims_);
   }
   batch.claimed_at = clock_.now();
   batch.messages = claim_batch(batch.token, batch.claimed_at);
@@ -431,11 +433,29 @@ std::vector<OutboxService::Claimed> OutboxService::claim_batch(const std::string
     // The oldest due messages of the channels with a sender, each channel read on its own
     // through (state, channel, id): messages of a channel nobody sends (e-mail without an SMTP
     // host) wait in the queue, and one query over all channels walked past them every round.
+    // A destination another process is sending to waits until it is done: sent at once from
+    // two instances, its messages could arrive in any order. (This process's own earlier
+    // round sends before the one claimed now.) Two instances claiming at once cannot both
+    // miss the other's claim: the transaction is SERIALIZABLE on PostgreSQL, and SQLite has
+    // one writer.
     std::vector<std::int64_t> ids;
+    const Value own_prefix = token_prefix_;
+    const auto own_length = static_cast<std::int64_t>(token_prefix_.size());
     for (const std::string& channel : channels) {
+      std::string busy;
+      Params params = {channel, to_epoch(now)};
+      for (const auto& row : tx.query("SELECT DISTINCT destination FROM outbox WHERE state ="
+                                      " 'sending' AND channel = ? AND substr(claim, 1, ?) <> ?",
+                                      {channel, own_length, own_prefix})) {
+        busy += busy.empty() ? " AND destination NOT IN (?" : ", ?";
+        params.emplace_back(row.text(0));
+      }
+      if (!busy.empty()) busy += ")";
+      params.emplace_back(limit);
       for (const auto& row : tx.query("SELECT id FROM outbox WHERE state = 'pending' AND"
-                                      " channel = ? AND next_attempt_at <= ? ORDER BY id LIMIT ?",
-                                      {channel, to_epoch(now), limit})) {
+                                      " channel = ? AND next_attempt_at <= ?" +
+                                          busy + " ORDER BY id LIMIT ?",
+                                      params)) {
         ids.push_back(row.integer(0));
       }
     }

@@ -36,7 +36,9 @@ struct OutboxSettings {
   std::chrono::milliseconds poll_interval{1000};
   int batch_size = 100;  // messages claimed together in one dispatch round
   // Messages of a round sent at once, each lane on its own connection. Messages to one
-  // destination share a lane, so they arrive in the order they were queued.
+  // destination share a lane, so they arrive in the order they were queued; a destination
+  // another process is sending to is left out of a claim until that process is done, so
+  // instances sharing PostgreSQL keep the order too.
   int concurrency = 1;
   // Set when no other process can use the store (the embedded SQLite store): claims left by
   // an earlier life of this server are taken back at start() instead of after claim_timeout,
@@ -193,6 +195,9 @@ class OutboxService : public Outbox {
 
   std::mutex dispatch_mutex_;  // one dispatch round at a time in this process
   std::int64_t claims_ = 0;    // makes each claim token unique within this process
+  // How this process's claim tokens begin: the instance's name and a number of its own, so
+  // that two processes of one name (a restart, a copy) tell their claims apart.
+  std::string token_prefix_;
 };
 
 }  // namespace slmhub::host

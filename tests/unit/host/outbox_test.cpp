@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -395,6 +396,55 @@ TEST_P(OutboxTest, TwoDispatchersNeverSendAMessageTwice) {
   EXPECT_EQ(first.list("sent", 100).size(), static_cast<std::size_t>(kMessages));
   ASSERT_EQ(sends.size(), static_cast<std::size_t>(kMessages));
   for (const auto& [id, times] : sends) EXPECT_EQ(times, 1) << "message " << id;
+}
+
+// Two instances sharing the store never send to one destination at once, so its messages
+// arrive in the order they were queued: a destination the other instance is sending to is
+// left out of a claim, the rest is claimed as usual. Both have one name, as a restarted
+// instance and a copy may: their claims are told apart all the same.
+TEST_P(OutboxTest, ADestinationAnotherInstanceIsSendingToWaitsForIt) {
+  auto other_db = Database::open(url_);
+  OutboxService first(*db_, clock_, log_, "slmhub", OutboxSettings{.batch_size = 1});
+  OutboxService second(*other_db, clock_, log_, "slmhub");
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool holding = false;  // the first instance is sending, and waits for `go`
+  bool go = false;
+  std::vector<std::string> sent;  // subjects, in the order they were sent
+  first.register_sender("email", [&](const OutboxMessage& m) {
+    std::unique_lock lock(mutex);
+    holding = true;
+    changed.notify_all();
+    changed.wait(lock, [&] { return go; });
+    sent.push_back(m.subject);
+  });
+  second.register_sender("email", [&](const OutboxMessage& m) {
+    std::lock_guard lock(mutex);
+    sent.push_back(m.subject);
+  });
+  enqueue_numbered(*db_, first, 3,
+                   [](int i) { return i < 2 ? "dba@example.edu" : "noc@example.edu"; });
+  std::thread sending([&] { EXPECT_EQ(first.dispatch_once(), 1); });  // "0", to dba@
+  bool held = false;
+  {
+    std::unique_lock lock(mutex);
+    held = changed.wait_for(lock, 10s, [&] { return holding; });
+  }
+  EXPECT_TRUE(held) << "the first instance did not start sending";
+  if (held) {
+    int sent_now = 0;  // an exception here must not leave the first instance waiting
+    EXPECT_NO_THROW(sent_now = second.dispatch_once());
+    EXPECT_EQ(sent_now, 1);  // "2", to noc@; "1" waits for "0"
+  }
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(sent, std::vector<std::string>{"2"});
+    go = true;
+  }
+  changed.notify_all();
+  sending.join();
+  EXPECT_EQ(second.dispatch_once(), 1);
+  EXPECT_EQ(sent, (std::vector<std::string>{"2", "0", "1"}));
 }
 
 // A dispatcher that died after claiming a message: the claim expires and another
