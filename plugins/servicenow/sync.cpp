@@ -34,6 +34,12 @@ bool may_have_landed(const Error& e) {
   return status < 400 || status >= 500 || status == 408;
 }
 
+// The sync state of an incident's link, saved.
+void save_synced(Tx& tx, const std::string& sys_id, const Json& synced) {
+  tx.exec("UPDATE servicenow_links SET synced = ? WHERE tbl = 'incident' AND sys_id = ?",
+          {synced.dump(), sys_id});
+}
+
 // The sys_mod_count last applied of one record (no row: never applied).
 constexpr const char* kAppliedVersionSql =
     "SELECT mod_count FROM servicenow_links WHERE tbl = ? AND sys_id = ?";
@@ -1019,8 +1025,7 @@ void Sync::send_ticket(const std::string& id, bool& in_doubt) {
           note_in_flight(current->synced, Json(*it));
         }
         current->synced["sending"] = sending;
-        tx.exec("UPDATE servicenow_links SET synced = ? WHERE tbl = 'incident' AND sys_id = ?",
-                {current->synced.dump(), sys_id});
+        save_synced(tx, sys_id, current->synced);
       }
       if (comments.empty()) return;
       for (auto m : sent) {
@@ -1048,8 +1053,7 @@ void Sync::send_ticket(const std::string& id, bool& in_doubt) {
           if (!current || current->synced.value("sending", Json()) != sending) return;
           current->synced.erase("sending");
           if (may_have_landed(e)) note_in_flight(current->synced, sending);
-          tx.exec("UPDATE servicenow_links SET synced = ? WHERE tbl = 'incident' AND sys_id = ?",
-                  {current->synced.dump(), sys_id});
+          save_synced(tx, sys_id, current->synced);
         });
       } catch (const std::exception& x) {
         // The note stays as it was, and the next attempt keeps it in flight.
@@ -1069,8 +1073,7 @@ void Sync::send_ticket(const std::string& id, bool& in_doubt) {
     if (base.mod_count >= integer_or(field(updated, "sys_mod_count"), 0)) {
       // A version holding this write was applied already (its webhook came first), and
       // synced what it wrote: the values read before the write are older than that.
-      tx.exec("UPDATE servicenow_links SET synced = ? WHERE tbl = 'incident' AND sys_id = ?",
-              {base.synced.dump(), sys_id});
+      save_synced(tx, sys_id, base.synced);
     } else {
       // What this PATCH wrote is in step on both sides now.
       const Json theirs = theirs_of(updated);

@@ -182,6 +182,20 @@ class ServiceNowSync : public testing::Test {
     if (!method.empty()) fault["method"] = method;
     sim_->control("POST", "/sim/faults", fault);
   }
+  // Both sides change the subject of a linked ticket while the instance answers nothing
+  // about incidents (its reads included, so that no attempt read before their change can
+  // write after it): ours first, then theirs, a later second, with no webhook. The faults
+  // stay until the test deletes them.
+  void change_subject_on_both_sides_while_unanswered(const std::string& id,
+                                                     const std::string& sys_id) {
+    const auto before = last_request();
+    fail_incident_requests(503, "");
+    api("PATCH", "/api/v1/tickets/" + id, {{"subject", "Slow reports since Monday"}});
+    ASSERT_TRUE(eventually([&] { return writes_since(before, "GET") >= 1; }));
+    std::this_thread::sleep_for(1100ms);
+    sim_->control("PATCH", "/sim/records/incident/" + sys_id,
+                  {{"short_description", "Reports time out"}, {"_user", "jdoe"}});
+  }
   std::int64_t last_request() {
     return sim_->control("GET", "/sim/requests?since=1000000000", Json())["last"]
         .get<std::int64_t>();
@@ -537,15 +551,7 @@ TEST_F(ServiceNowSync, OurOlderChangeDoesNotOverwriteALaterOneMadeThere) {
   start_server(
       {{"SLMHUB_OUTBOX_INITIAL_BACKOFF_SECONDS", "1"}, {"SLMHUB_OUTBOX_MAX_BACKOFF_SECONDS", "1"}});
   const auto [id, sys_id] = linked_ticket("Slow reports");
-  const auto before = last_request();
-  // The instance answers nothing about incidents (its reads included, so that no attempt
-  // read before their change can write after it) until their change is made.
-  fail_incident_requests(503, "");
-  api("PATCH", "/api/v1/tickets/" + id, {{"subject", "Slow reports since Monday"}});
-  ASSERT_TRUE(eventually([&] { return writes_since(before, "GET") >= 1; }));
-  std::this_thread::sleep_for(1100ms);  // their change is a later second than ours
-  sim_->control("PATCH", "/sim/records/incident/" + sys_id,
-                {{"short_description", "Reports time out"}, {"_user", "jdoe"}});
+  ASSERT_NO_FATAL_FAILURE(change_subject_on_both_sides_while_unanswered(id, sys_id));
   sim_->control("DELETE", "/sim/faults");
   ASSERT_TRUE(eventually([&] { return ticket(id)["subject"] == "Reports time out"; }))
       << ticket(id).dump() << records("incident").dump() << server_->log();
@@ -653,15 +659,9 @@ TEST_F(ServiceNowSync, AConflictsLaterWriterIsJudgedByWhenThatFieldChanged) {
   start_server(
       {{"SLMHUB_OUTBOX_INITIAL_BACKOFF_SECONDS", "1"}, {"SLMHUB_OUTBOX_MAX_BACKOFF_SECONDS", "1"}});
   const auto [id, sys_id] = linked_ticket("Slow reports");
-  const auto before = last_request();
   // The instance answers nothing about incidents until both our changes are made, so the
   // conflict is judged once, with the ticket's last change later than theirs.
-  fail_incident_requests(503, "");
-  api("PATCH", "/api/v1/tickets/" + id, {{"subject", "Slow reports since Monday"}});
-  ASSERT_TRUE(eventually([&] { return writes_since(before, "GET") >= 1; }));
-  std::this_thread::sleep_for(1100ms);
-  sim_->control("PATCH", "/sim/records/incident/" + sys_id,
-                {{"short_description", "Reports time out"}, {"_user", "jdoe"}});
+  ASSERT_NO_FATAL_FAILURE(change_subject_on_both_sides_while_unanswered(id, sys_id));
   std::this_thread::sleep_for(1100ms);
   const auto messages = [&] { return api("GET", "/api/v1/outbox")["messages"].size(); };
   const std::size_t queued = messages();
