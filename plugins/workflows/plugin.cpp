@@ -29,7 +29,8 @@ slmhub::Actor actor_of(const Request& req) { return {"token:" + req.principal.id
 
 const std::string& id_param(const Request& req) { return req.params.at("id"); }
 
-constexpr std::array<const char*, 4> kStates{"draft", "submitted", "approved", "published"};
+constexpr std::array<const char*, 5> kStates{"draft", "submitted", "approved", "published",
+                                             "withdrawn"};
 
 std::string state_param(const Request& req) {
   std::string state = req.query_param("state");
@@ -38,7 +39,8 @@ std::string state_param(const Request& req) {
     if (state == s) return state;
   }
   throw slmhub::ValidationError(
-      "state", "'" + state + "' is not an SIA state (draft, submitted, approved, published)");
+      "state",
+      "'" + state + "' is not an SIA state (draft, submitted, approved, published, withdrawn)");
 }
 
 // The body of POST .../return, .../deny, .../escalate: {"reason": "..."}.

@@ -307,20 +307,121 @@ std::vector<Migration> SiaBook::migrations() {
 }
 
 void SiaBook::subscribe() {
-  // interruption.updated as well: an ended degradation corrected to an outage is downtime
-  // from then on, and no interruption.resolved comes for it again.
-  events_.subscribe("workflows.sia", {"interruption.resolved", "interruption.updated"},
-                    [this](const Event& e) { draft_for(e.subject); });
+  // interruption.updated as well: an ended degradation corrected to an outage is downtime from
+  // then on, and no interruption.resolved comes for it again; a corrected end moves the facts.
+  events_.subscribe("workflows.sia",
+                    {"interruption.resolved", "interruption.updated", "interruption.deleted"},
+                    [this](const Event& e) { follow(e.subject); });
 }
 
-bool SiaBook::draft_for(const std::string& interruption_id) {
-  const auto interruption = catalog_.interruption(interruption_id);
-  // Gone, reopened since the event, or a degradation (not downtime, DOMAIN.md §1): no SIA.
-  if (!interruption || !interruption->end || interruption->type != InterruptionType::outage) {
-    return false;
+namespace {
+
+// Why an interruption needs no SIA, or nothing when it needs one (an ended outage).
+std::optional<std::string> needs_none(const std::optional<Interruption>& inc) {
+  if (!inc) return "the interruption was deleted";
+  if (inc->type != InterruptionType::outage) {
+    return "the interruption is a " + std::string(enum_to_name(kInterruptionTypeNames, inc->type)) +
+           ", not downtime";
   }
-  if (!store_.query("SELECT 1 FROM sias WHERE id = ?", {interruption_id}).empty()) return false;
-  const Interruption& inc = *interruption;
+  if (!inc->end) return "the interruption has not ended";
+  return std::nullopt;
+}
+
+Json facts_of(const Interruption& inc) {
+  return {{"interruption", inc.id},
+          {"service", inc.service},
+          {"type", enum_to_name(kInterruptionTypeNames, inc.type)},
+          {"start", format_instant(inc.start)},
+          {"end", format_instant(*inc.end)},
+          {"duration_seconds", (*inc.end - inc.start).count()}};
+}
+
+struct Due {
+  std::string date;  // YYYY-MM-DD in the provider calendar
+  Instant at;        // the end of that day
+};
+
+Due due_of(const Catalog& catalog, const Interruption& inc) {
+  const BusinessCalendar provider = catalog.provider_calendar();
+  const auto day =
+      provider.add_business_days(local_date(*inc.end, provider.zone()), kDueBusinessDays);
+  return {format_date(day), provider.end_of_day(day)};
+}
+
+Deadline deadline_of(const Interruption& inc, const Due& due) {
+  return {deadline_id(inc.id),
+          "sia",
+          inc.id,
+          "service_manager",
+          "publish the Service Interruption Analysis of " + inc.id + " (" + inc.service + ")",
+          due.at};
+}
+
+}  // namespace
+
+SiaBook::Followed SiaBook::follow(const std::string& interruption_id) {
+  const auto interruption = catalog_.interruption(interruption_id);
+  const auto none = needs_none(interruption);
+  if (!find(interruption_id)) {
+    if (none) return Followed::unchanged;
+    if (draft(*interruption)) return Followed::drafted;
+    // Drafted meanwhile by another delivery: followed below like any other.
+  }
+  // What the interruption asks of its SIA is worked out first; the SIA is read and changed in
+  // one transaction, so a step taken meanwhile (a submission) is not overwritten.
+  std::optional<Json> facts;
+  std::optional<Due> due;
+  if (!none) {
+    facts = facts_of(*interruption);
+    due = due_of(catalog_, *interruption);
+  }
+  const Instant now = clock_.now();
+  Followed result = Followed::unchanged;
+  std::string was;
+  store_.transact([&](Tx& tx) {
+    result = Followed::unchanged;
+    Sia sia = require_sia(tx, interruption_id);
+    was = sia.state;
+    // Signed off: the document stays as it was approved.
+    if (sia.state == "approved" || sia.state == "published") return;
+    if (none) {
+      if (sia.state == "withdrawn") return;
+      sia.steps["withdrawn"] = {{"by", kSystem.id}, {"at", format_instant(now)}, {"reason", *none}};
+      tx.exec("UPDATE sias SET state = 'withdrawn', steps = ?, updated_at = ? WHERE id = ?",
+              {sia.steps.dump(), to_epoch(now), sia.id});
+      deadlines_.complete(tx, kSystem, deadline_id(sia.id));
+      catalog_.audit(tx, kSystem, "withdraw", "sia", sia.id, {{"state", sia.state}},
+                     {{"state", "withdrawn"}, {"reason", *none}});
+      result = Followed::withdrawn;
+      return;
+    }
+    if (sia.state != "withdrawn" && sia.facts == *facts) return;
+    // A withdrawn SIA comes back as a draft, whatever it was withdrawn from.
+    const std::string state = sia.state == "withdrawn" ? "draft" : sia.state;
+    sia.steps.erase("withdrawn");
+    tx.exec(
+        "UPDATE sias SET service = ?, state = ?, due_date = ?, due_at = ?, facts = ?, steps = ?, "
+        "updated_at = ? WHERE id = ?",
+        {interruption->service, state, due->date, to_epoch(due->at), facts->dump(),
+         sia.steps.dump(), to_epoch(now), sia.id});
+    // Moved, or owed again after a withdrawal met it.
+    deadlines_.reopen(tx, kSystem, deadline_of(*interruption, *due));
+    catalog_.audit(tx, kSystem, sia.state == "withdrawn" ? "redraft" : "refresh", "sia", sia.id,
+                   {{"state", sia.state}, {"due_date", sia.due_date}, {"facts", sia.facts}},
+                   {{"state", state}, {"due_date", due->date}, {"facts", *facts}});
+    result = Followed::refreshed;
+  });
+  if (result == Followed::withdrawn) {
+    log_.info("SIA " + interruption_id + " withdrawn: " + *none);
+  } else if (result == Followed::refreshed) {
+    log_.info("SIA " + interruption_id +
+              (was == "withdrawn" ? " drafted again" : " follows its interruption") + ": " +
+              facts->value("start", "") + " to " + facts->value("end", "") + ", due " + due->date);
+  }
+  return result;
+}
+
+bool SiaBook::draft(const Interruption& inc) {
   std::vector<std::string> customers = inc.customers;
   if (customers.empty()) {
     // "Every subscriber of the service" needs every customer; the catalog has no query by
@@ -336,24 +437,14 @@ bool SiaBook::draft_for(const std::string& interruption_id) {
   }
   std::sort(customers.begin(), customers.end());
 
-  const BusinessCalendar provider = catalog_.provider_calendar();
-  const auto due_day =
-      provider.add_business_days(local_date(*inc.end, provider.zone()), kDueBusinessDays);
-  const Instant due = provider.end_of_day(due_day);
+  const Due due = due_of(catalog_, inc);
   const Instant now = clock_.now();
-
   Json summary = {{"impacted_services", Json::array({inc.service})},
                   {"impacted_customers", customers}};
   if (inc.description) summary["description"] = *inc.description;
   Json sections = Json::object();
   for (const char* letter : kLetters) sections[letter] = Json::object();
   sections["a"] = std::move(summary);
-  const Json facts = {{"interruption", inc.id},
-                      {"service", inc.service},
-                      {"type", enum_to_name(kInterruptionTypeNames, inc.type)},
-                      {"start", format_instant(inc.start)},
-                      {"end", format_instant(*inc.end)},
-                      {"duration_seconds", (*inc.end - inc.start).count()}};
   const Json steps = {{"drafted", {{"by", kSystem.id}, {"at", format_instant(now)}}}};
 
   bool created = false;
@@ -363,19 +454,14 @@ bool SiaBook::draft_for(const std::string& interruption_id) {
     created = tx.exec("INSERT INTO sias(" + std::string(kColumns) +
                           ") VALUES (?, ?, 'draft', ?, ?, ?, ?, ?, ?, ?) "
                           "ON CONFLICT(id) DO NOTHING",
-                      {inc.id, inc.service, format_date(due_day), to_epoch(due), facts.dump(),
+                      {inc.id, inc.service, due.date, to_epoch(due.at), facts_of(inc).dump(),
                        sections.dump(), steps.dump(), to_epoch(now), to_epoch(now)}) == 1;
     if (!created) return;
     catalog_.audit(tx, kSystem, "draft", "sia", inc.id, Json(),
-                   {{"state", "draft"}, {"due_date", format_date(due_day)}});
-    deadlines_.set(
-        tx, kSystem,
-        {deadline_id(inc.id), "sia", inc.id, "service_manager",
-         "publish the Service Interruption Analysis of " + inc.id + " (" + inc.service + ")", due});
+                   {{"state", "draft"}, {"due_date", due.date}});
+    deadlines_.set(tx, kSystem, deadline_of(inc, due));
   });
-  if (created) {
-    log_.info("SIA " + inc.id + " drafted for " + inc.service + ", due " + format_date(due_day));
-  }
+  if (created) log_.info("SIA " + inc.id + " drafted for " + inc.service + ", due " + due.date);
   return created;
 }
 

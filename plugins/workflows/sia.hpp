@@ -25,14 +25,16 @@ namespace slmhub::workflows {
 struct Sia {
   std::string id;  // the interruption's incident number: one SIA per interruption
   std::string service;
-  std::string state;     // draft, submitted, approved, published
+  // draft, submitted, approved, published; withdrawn while its interruption needs no SIA
+  std::string state;
   std::string due_date;  // YYYY-MM-DD in the provider calendar
   Instant due{};         // the end of that local day
-  // What the store knew when the SIA was drafted (section A's dates, times and duration);
-  // not editable.
+  // The interruption as the store has it (section A's dates, times and duration), followed
+  // until the SIA is approved; not editable.
   Json facts;
   Json sections;  // {"a": {...}, ..., "e": {...}}, each as last written
-  Json steps;     // {"drafted": {"by", "at"}, "submitted": ..., "returned": {.., "reason"}}
+  // {"drafted": {"by", "at"}, "submitted": ..., "returned": {.., "reason"}, "withdrawn": ...}
+  Json steps;
   Instant created_at{};
   Instant updated_at{};
 };
@@ -63,13 +65,18 @@ class SiaBook {
 
   static std::vector<Migration> migrations();
 
-  // Subscribes the durable cursor "workflows.sia" to `interruption.resolved`, which drafts.
+  // Subscribes the durable cursor "workflows.sia" to the interruptions' events, each handled
+  // by follow().
   void subscribe();
 
-  // Drafts the SIA of interruption `id` if it has ended, is an outage and has none yet
-  // (delivery is at least once, so a second call adds nothing). Returns whether one was
-  // created.
-  bool draft_for(const std::string& interruption_id);
+  enum class Followed { unchanged, drafted, refreshed, withdrawn };
+  // Brings the SIA of interruption `id` in line with it. An ended outage needs one (DOMAIN.md
+  // §6): it is drafted if there is none, and until it is approved its facts and due date
+  // follow the interruption (a corrected end moves them), a withdrawn one coming back as a
+  // draft. An interruption that needs none (a degradation, reopened, deleted) withdraws its
+  // SIA before approval, its deadline met and its sections kept. An approved or published SIA
+  // is left as it was signed off. Delivery is at least once: a second call changes nothing.
+  Followed follow(const std::string& interruption_id);
 
   std::vector<Sia> list(const std::string& state, const std::string& service) const;
   std::optional<Sia> find(const std::string& id) const;
@@ -104,6 +111,8 @@ class SiaBook {
   // commit and may throw to refuse the move.
   Sia advance(const Actor& actor, const std::string& id, const Move& move, const Json& extra,
               const std::function<void(Tx&, const Sia&)>& effects);
+  // Inserts the SIA of an ended outage; false when it exists already.
+  bool draft(const Interruption& inc);
 
   Store& store_;
   Catalog& catalog_;

@@ -93,7 +93,9 @@ class SiaTest : public StoreTest {
 
   // An outage of oracle-prod that ends on Friday 11 December, 21:00 in Chicago (the
   // provider calendar "business": weekdays, 24 and 25 December closed), for every subscriber.
-  void record(const std::string& id, InterruptionType type = InterruptionType::outage) {
+  // `end` empty: not ended.
+  void record(const std::string& id, InterruptionType type = InterruptionType::outage,
+              const std::string& end = "2026-12-12T03:00:00Z") {
     clock_.set("2026-12-12T04:00:00Z");
     db_->transact([&](Tx& tx) {
       Interruption inc;
@@ -101,7 +103,7 @@ class SiaTest : public StoreTest {
       inc.service = "oracle-prod";
       inc.type = type;
       inc.start = parse_instant("2026-12-11T20:00:00Z");
-      inc.end = parse_instant("2026-12-12T03:00:00Z");
+      if (!end.empty()) inc.end = parse_instant(end);
       core_->record_interruption(tx, Actor{"test"}, inc);
     });
     bus_->dispatch_once();
@@ -152,7 +154,7 @@ TEST_P(SiaTest, AnEndedOutageIsDraftedOnceWithItsFactsEvenWhenDeliveredTwice) {
                                       {"impacted_customers", {"library", "registrar"}}}));
 
   // The same event again (at-least-once delivery) adds nothing.
-  EXPECT_FALSE(sias_->draft_for("INC0100"));
+  EXPECT_EQ(sias_->follow("INC0100"), SiaBook::Followed::unchanged);
   EXPECT_EQ(sias_->list("", "").size(), 1u);
   EXPECT_EQ(trail("INC0100"), std::vector<std::string>{"draft by system:workflows"});
 }
@@ -160,8 +162,8 @@ TEST_P(SiaTest, AnEndedOutageIsDraftedOnceWithItsFactsEvenWhenDeliveredTwice) {
 TEST_P(SiaTest, ADegradationIsNotDowntimeAndGetsNoSia) {
   record("INC0101", InterruptionType::degradation);
   EXPECT_FALSE(sias_->find("INC0101").has_value());
-  EXPECT_FALSE(sias_->draft_for("INC0101"));
-  EXPECT_FALSE(sias_->draft_for("INC9999"));  // no such interruption
+  EXPECT_EQ(sias_->follow("INC0101"), SiaBook::Followed::unchanged);
+  EXPECT_EQ(sias_->follow("INC9999"), SiaBook::Followed::unchanged);  // no such interruption
   EXPECT_TRUE(sias_->list("", "").empty());
   // Corrected to an outage after it ended: it is downtime, and gets its SIA then.
   record("INC0101", InterruptionType::outage);
@@ -186,6 +188,95 @@ TEST_P(SiaTest, TheDueDateSkipsWeekendsAndHolidaysAndIsADeadline) {
   EXPECT_EQ(deadline->owner_role, "service_manager");
   EXPECT_EQ(deadline->state, "open");
   EXPECT_EQ(format_instant(deadline->due), "2027-01-06T06:00:00Z");
+}
+
+// The end corrected after the draft: the facts and the due date follow it, what was written
+// stays. From Monday 14 December, 21:00 in Chicago: 15-18 Dec (4), 21-23 (7), 28-31 (11),
+// 1 Jan (12), 4-6 Jan (15).
+TEST_P(SiaTest, ACorrectedEndMovesTheFactsAndTheDueDateOfADraft) {
+  record("INC0100");
+  sias_->write_section(kManager, "INC0100", "b", kComplete["b"]);
+  record("INC0100", InterruptionType::outage, "2026-12-15T03:00:00Z");
+  const auto sia = sias_->find("INC0100");
+  ASSERT_TRUE(sia.has_value());
+  EXPECT_EQ(sia->state, "draft");
+  EXPECT_EQ(sia->facts["end"], "2026-12-15T03:00:00Z");
+  EXPECT_EQ(sia->facts["duration_seconds"], 284400);
+  EXPECT_EQ(sia->due_date, "2027-01-06");
+  EXPECT_EQ(format_instant(sia->due), "2027-01-07T06:00:00Z");
+  EXPECT_EQ(sia->sections["b"], kComplete["b"]);
+  const auto deadline = deadlines_->find("sia/INC0100");
+  ASSERT_TRUE(deadline.has_value());
+  EXPECT_EQ(deadline->state, "open");
+  EXPECT_EQ(format_instant(deadline->due), "2027-01-07T06:00:00Z");
+  EXPECT_EQ(sias_->follow("INC0100"), SiaBook::Followed::unchanged);  // delivered again
+  EXPECT_EQ(trail("INC0100"),
+            (std::vector<std::string>{"draft by system:workflows", "write_section by token:sm",
+                                      "refresh by system:workflows"}));
+}
+
+// An outage corrected to a degradation needs no SIA: its draft is withdrawn (not deleted:
+// what was written is kept, and the deadline is met), and cannot be edited or submitted.
+// Corrected back, it is a draft again, owed again.
+TEST_P(SiaTest, AnSiaNoLongerNeededIsWithdrawnAndComesBackWhenItIs) {
+  record("INC0100");
+  sias_->write_section(kManager, "INC0100", "b", kComplete["b"]);
+  record("INC0100", InterruptionType::degradation);
+  auto sia = sias_->find("INC0100");
+  ASSERT_TRUE(sia.has_value());
+  EXPECT_EQ(sia->state, "withdrawn");
+  EXPECT_EQ(sia->steps["withdrawn"]["reason"], "the interruption is a degradation, not downtime");
+  EXPECT_EQ(sia->sections["b"], kComplete["b"]);
+  EXPECT_EQ(deadlines_->find("sia/INC0100")->state, "done");
+  EXPECT_THROW(sias_->submit(kManager, "INC0100"), Conflict);
+  EXPECT_THROW(sias_->write_section(kManager, "INC0100", "e", kComplete["e"]), Conflict);
+  EXPECT_EQ(sias_->list("withdrawn", "").size(), 1u);
+  EXPECT_TRUE(sias_->list("draft", "").empty());
+
+  record("INC0100", InterruptionType::outage);
+  sia = sias_->find("INC0100");
+  ASSERT_TRUE(sia.has_value());
+  EXPECT_EQ(sia->state, "draft");
+  EXPECT_FALSE(sia->steps.contains("withdrawn"));
+  EXPECT_EQ(sia->facts["type"], "outage");
+  EXPECT_EQ(sia->sections["b"], kComplete["b"]);
+  EXPECT_EQ(deadlines_->find("sia/INC0100")->state, "open");
+  EXPECT_EQ(trail("INC0100"), (std::vector<std::string>{
+                                  "draft by system:workflows", "write_section by token:sm",
+                                  "withdraw by system:workflows", "redraft by system:workflows"}));
+}
+
+// Reopened (no end) or deleted, an interruption needs no SIA either, also once submitted.
+TEST_P(SiaTest, AReopenedOrDeletedInterruptionWithdrawsItsSiaBeforeApproval) {
+  record("INC0100");
+  sias_->submit(kManager, "INC0100");
+  record("INC0100", InterruptionType::outage, "");
+  EXPECT_EQ(sias_->find("INC0100")->state, "withdrawn");
+  EXPECT_EQ(sias_->find("INC0100")->steps["withdrawn"]["reason"], "the interruption has not ended");
+  record("INC0100");
+  EXPECT_EQ(sias_->find("INC0100")->state, "draft");
+  db_->transact([&](Tx& tx) {
+    core_->remove(tx, Actor{"test"}, host::CoreStore::kind("interruptions"), "INC0100");
+  });
+  bus_->dispatch_once();
+  EXPECT_EQ(sias_->find("INC0100")->state, "withdrawn");
+  EXPECT_EQ(sias_->find("INC0100")->steps["withdrawn"]["reason"], "the interruption was deleted");
+}
+
+// Approved, the SIA is the document that was signed off: a later correction of the
+// interruption does not change it.
+TEST_P(SiaTest, AnApprovedSiaKeepsTheFactsItWasApprovedWith) {
+  record("INC0100");
+  write_all("INC0100");
+  sias_->submit(kManager, "INC0100");
+  sias_->approve(kDeputy, "INC0100");
+  record("INC0100", InterruptionType::outage, "2026-12-15T03:00:00Z");
+  record("INC0100", InterruptionType::degradation);
+  const auto sia = sias_->find("INC0100");
+  ASSERT_TRUE(sia.has_value());
+  EXPECT_EQ(sia->state, "approved");
+  EXPECT_EQ(sia->facts["end"], "2026-12-12T03:00:00Z");
+  EXPECT_EQ(sia->due_date, "2027-01-05");
 }
 
 TEST_P(SiaTest, ApprovalIsRefusedListingExactlyWhatIsMissingAndChangesNothing) {
