@@ -82,6 +82,9 @@ OutboxService::OutboxService(Database& store, const Clock& clock, Logger& log, s
   std::random_device random;
   token_prefix_ =
       instance_ + "#" + std::to_string((std::uint64_t{random()} << 32) | random()) + "-";
+  for (const char c : token_prefix_) {
+    if ((static_cast<unsigned char>(c) & 0xc0) != 0x80) ++prefix_characters_;  // UTF-8 starts
+  }
   store_.migrate("host.outbox", migrations());
 }
 
@@ -439,23 +442,15 @@ std::vector<OutboxService::Claimed> OutboxService::claim_batch(const std::string
     // miss the other's claim: the transaction is SERIALIZABLE on PostgreSQL, and SQLite has
     // one writer.
     std::vector<std::int64_t> ids;
-    const Value own_prefix = token_prefix_;
-    const auto own_length = static_cast<std::int64_t>(token_prefix_.size());
     for (const std::string& channel : channels) {
-      std::string busy;
-      Params params = {channel, to_epoch(now)};
-      for (const auto& row : tx.query("SELECT DISTINCT destination FROM outbox WHERE state ="
-                                      " 'sending' AND channel = ? AND substr(claim, 1, ?) <> ?",
-                                      {channel, own_length, own_prefix})) {
-        busy += busy.empty() ? " AND destination NOT IN (?" : ", ?";
-        params.emplace_back(row.text(0));
-      }
-      if (!busy.empty()) busy += ")";
-      params.emplace_back(limit);
-      for (const auto& row : tx.query("SELECT id FROM outbox WHERE state = 'pending' AND"
-                                      " channel = ? AND next_attempt_at <= ?" +
-                                          busy + " ORDER BY id LIMIT ?",
-                                      params)) {
+      // One statement whatever is busy (a list of parameters would make a statement per
+      // length, and crowd out the prepared ones). substr counts characters, not bytes.
+      for (const auto& row :
+           tx.query("SELECT id FROM outbox WHERE state = 'pending' AND channel = ? AND"
+                    " next_attempt_at <= ? AND destination NOT IN (SELECT destination FROM outbox"
+                    " WHERE state = 'sending' AND channel = ? AND substr(claim, 1, ?) <> ?)"
+                    " ORDER BY id LIMIT ?",
+                    {channel, to_epoch(now), channel, prefix_characters_, token_prefix_, limit})) {
         ids.push_back(row.integer(0));
       }
     }

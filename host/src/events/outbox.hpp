@@ -198,6 +198,7 @@ class OutboxService : public Outbox {
   // How this process's claim tokens begin: the instance's name and a number of its own, so
   // that two processes of one name (a restart, a copy) tell their claims apart.
   std::string token_prefix_;
+  std::int64_t prefix_characters_ = 0;  // its length in characters, as SQL's substr counts
 };
 
 }  // namespace slmhub::host

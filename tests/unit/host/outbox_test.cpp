@@ -424,7 +424,13 @@ TEST_P(OutboxTest, ADestinationAnotherInstanceIsSendingToWaitsForIt) {
   });
   enqueue_numbered(*db_, first, 3,
                    [](int i) { return i < 2 ? "dba@example.edu" : "noc@example.edu"; });
-  std::thread sending([&] { EXPECT_EQ(first.dispatch_once(), 1); });  // "0", to dba@
+  std::thread sending([&] {
+    try {
+      EXPECT_EQ(first.dispatch_once(), 1);  // "0", to dba@
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << e.what();
+    }
+  });
   bool held = false;
   {
     std::unique_lock lock(mutex);
