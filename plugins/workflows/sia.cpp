@@ -327,13 +327,40 @@ std::optional<std::string> needs_none(const std::optional<Interruption>& inc) {
   return std::nullopt;
 }
 
-Json facts_of(const Interruption& inc) {
+// The customers an ended interruption impacted: those it names, else every customer
+// subscribed to its service at some point of it; sorted.
+std::vector<std::string> impacted_customers(const Catalog& catalog, const Interruption& inc) {
+  std::vector<std::string> customers = inc.customers;
+  if (customers.empty()) {
+    // "Every subscriber of the service" needs every customer; the catalog has no query by
+    // subscription, so this reads the whole store (rare: for an outage whose SIA is open).
+    for (const auto& c : catalog.snapshot().customers) {
+      const bool subscribed =
+          std::any_of(c.subscriptions.begin(), c.subscriptions.end(), [&](const Subscription& s) {
+            return s.service == inc.service && (!s.start || *s.start < *inc.end) &&
+                   (!s.end || inc.start < *s.end);
+          });
+      if (subscribed) customers.push_back(c.id);
+    }
+  }
+  std::sort(customers.begin(), customers.end());
+  return customers;
+}
+
+Json facts_of(const Catalog& catalog, const Interruption& inc) {
   return {{"interruption", inc.id},
           {"service", inc.service},
           {"type", enum_to_name(kInterruptionTypeNames, inc.type)},
           {"start", format_instant(inc.start)},
           {"end", format_instant(*inc.end)},
-          {"duration_seconds", (*inc.end - inc.start).count()}};
+          {"duration_seconds", (*inc.end - inc.start).count()},
+          {"customers", impacted_customers(catalog, inc)}};
+}
+
+// Section A's fields drafted from the facts: what follows the facts while nobody changed it.
+Json prefilled(const Json& facts) {
+  return {{"impacted_services", Json::array({facts.value("service", "")})},
+          {"impacted_customers", facts.value("customers", Json::array())}};
 }
 
 struct Due {
@@ -362,17 +389,22 @@ Deadline deadline_of(const Interruption& inc, const Due& due) {
 SiaBook::Followed SiaBook::follow(const std::string& interruption_id) {
   const auto interruption = catalog_.interruption(interruption_id);
   const auto none = needs_none(interruption);
-  if (!find(interruption_id)) {
+  const auto signed_off = [](const Sia& sia) {
+    return sia.state == "approved" || sia.state == "published";
+  };
+  if (const auto existing = find(interruption_id); !existing) {
     if (none) return Followed::unchanged;
     if (draft(*interruption)) return Followed::drafted;
     // Drafted meanwhile by another delivery: followed below like any other.
+  } else if (signed_off(*existing)) {
+    return Followed::unchanged;  // the document stays as it was approved
   }
   // What the interruption asks of its SIA is worked out first; the SIA is read and changed in
   // one transaction, so a step taken meanwhile (a submission) is not overwritten.
   std::optional<Json> facts;
   std::optional<Due> due;
   if (!none) {
-    facts = facts_of(*interruption);
+    facts = facts_of(catalog_, *interruption);
     due = due_of(catalog_, *interruption);
   }
   const Instant now = clock_.now();
@@ -382,8 +414,7 @@ SiaBook::Followed SiaBook::follow(const std::string& interruption_id) {
     result = Followed::unchanged;
     Sia sia = require_sia(tx, interruption_id);
     was = sia.state;
-    // Signed off: the document stays as it was approved.
-    if (sia.state == "approved" || sia.state == "published") return;
+    if (signed_off(sia)) return;
     if (none) {
       if (sia.state == "withdrawn") return;
       sia.steps["withdrawn"] = {{"by", kSystem.id}, {"at", format_instant(now)}, {"reason", *none}};
@@ -399,16 +430,31 @@ SiaBook::Followed SiaBook::follow(const std::string& interruption_id) {
     // A withdrawn SIA comes back as a draft, whatever it was withdrawn from.
     const std::string state = sia.state == "withdrawn" ? "draft" : sia.state;
     sia.steps.erase("withdrawn");
+    // Section A's drafted fields follow the facts unless someone wrote their own.
+    Json before = {{"state", sia.state}, {"due_date", sia.due_date}, {"facts", sia.facts}};
+    Json after = {{"state", state}, {"due_date", due->date}, {"facts", *facts}};
+    const Json was_drafted = prefilled(sia.facts);
+    const Json now_drafted = prefilled(*facts);
+    Json& a = sia.sections["a"];
+    for (const auto& [key, value] : now_drafted.items()) {
+      if (a.value(key, Json()) != was_drafted[key] || value == was_drafted[key]) continue;
+      before["a"][key] = a[key];
+      after["a"][key] = value;
+      a[key] = value;
+    }
     tx.exec(
-        "UPDATE sias SET service = ?, state = ?, due_date = ?, due_at = ?, facts = ?, steps = ?, "
-        "updated_at = ? WHERE id = ?",
+        "UPDATE sias SET service = ?, state = ?, due_date = ?, due_at = ?, facts = ?, "
+        "sections = ?, steps = ?, updated_at = ? WHERE id = ?",
         {interruption->service, state, due->date, to_epoch(due->at), facts->dump(),
-         sia.steps.dump(), to_epoch(now), sia.id});
-    // Moved, or owed again after a withdrawal met it.
-    deadlines_.reopen(tx, kSystem, deadline_of(*interruption, *due));
+         sia.sections.dump(), sia.steps.dump(), to_epoch(now), sia.id});
+    if (sia.state == "withdrawn") {
+      // Owed again: the withdrawal met it.
+      deadlines_.reopen(tx, kSystem, deadline_of(*interruption, *due));
+    } else {
+      deadlines_.set(tx, kSystem, deadline_of(*interruption, *due));  // moved, or reworded
+    }
     catalog_.audit(tx, kSystem, sia.state == "withdrawn" ? "redraft" : "refresh", "sia", sia.id,
-                   {{"state", sia.state}, {"due_date", sia.due_date}, {"facts", sia.facts}},
-                   {{"state", state}, {"due_date", due->date}, {"facts", *facts}});
+                   before, after);
     result = Followed::refreshed;
   });
   if (result == Followed::withdrawn) {
@@ -422,25 +468,10 @@ SiaBook::Followed SiaBook::follow(const std::string& interruption_id) {
 }
 
 bool SiaBook::draft(const Interruption& inc) {
-  std::vector<std::string> customers = inc.customers;
-  if (customers.empty()) {
-    // "Every subscriber of the service" needs every customer; the catalog has no query by
-    // subscription, so this reads the whole store once per drafted SIA (rare: one per outage).
-    for (const auto& c : catalog_.snapshot().customers) {
-      const bool subscribed =
-          std::any_of(c.subscriptions.begin(), c.subscriptions.end(), [&](const Subscription& s) {
-            return s.service == inc.service && (!s.start || *s.start < *inc.end) &&
-                   (!s.end || inc.start < *s.end);
-          });
-      if (subscribed) customers.push_back(c.id);
-    }
-  }
-  std::sort(customers.begin(), customers.end());
-
+  const Json facts = facts_of(catalog_, inc);
   const Due due = due_of(catalog_, inc);
   const Instant now = clock_.now();
-  Json summary = {{"impacted_services", Json::array({inc.service})},
-                  {"impacted_customers", customers}};
+  Json summary = prefilled(facts);
   if (inc.description) summary["description"] = *inc.description;
   Json sections = Json::object();
   for (const char* letter : kLetters) sections[letter] = Json::object();
@@ -454,7 +485,7 @@ bool SiaBook::draft(const Interruption& inc) {
     created = tx.exec("INSERT INTO sias(" + std::string(kColumns) +
                           ") VALUES (?, ?, 'draft', ?, ?, ?, ?, ?, ?, ?) "
                           "ON CONFLICT(id) DO NOTHING",
-                      {inc.id, inc.service, due.date, to_epoch(due.at), facts_of(inc).dump(),
+                      {inc.id, inc.service, due.date, to_epoch(due.at), facts.dump(),
                        sections.dump(), steps.dump(), to_epoch(now), to_epoch(now)}) == 1;
     if (!created) return;
     catalog_.audit(tx, kSystem, "draft", "sia", inc.id, Json(),

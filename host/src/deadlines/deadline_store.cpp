@@ -150,11 +150,28 @@ void DeadlineStore::put(Tx& tx, const Actor& actor, const Deadline& deadline, bo
   const bool done = existing && existing->state == "done";
   if (done && !reopen) return;
   if (existing && !done && existing->due == deadline.due) {
-    // Same promise, other recipients: a warning already given stands.
-    if (existing->notify == notify) return;
-    tx.exec("UPDATE deadlines SET notify = ? WHERE id = ?", {notify_text(notify), deadline.id});
-    catalog_.audit(tx, actor, "notify", "deadline", deadline.id, {{"notify", existing->notify}},
-                   {{"notify", notify}});
+    // Same promise, other recipients or words (the SIA of an interruption moved to another
+    // service): a warning already given stands.
+    Json before = Json::object();
+    Json after = Json::object();
+    const auto changed = [&](const char* key, const auto& was, const auto& is) {
+      if (was == is) return;
+      before[key] = was;
+      after[key] = is;
+    };
+    changed("kind", existing->kind, deadline.kind);
+    changed("subject", existing->subject, deadline.subject);
+    changed("owner_role", existing->owner_role, deadline.owner_role);
+    changed("description", existing->description, deadline.description);
+    changed("notify", existing->notify, notify);
+    if (after.empty()) return;
+    tx.exec(
+        "UPDATE deadlines SET kind = ?, subject = ?, owner_role = ?, description = ?, notify = ? "
+        "WHERE id = ?",
+        {deadline.kind, deadline.subject, deadline.owner_role, deadline.description,
+         notify_text(notify), deadline.id});
+    catalog_.audit(tx, actor, after.size() == 1 && after.contains("notify") ? "notify" : "change",
+                   "deadline", deadline.id, before, after);
     return;
   }
   Deadline d = deadline;

@@ -33,9 +33,10 @@ class Deadlines {
  public:
   virtual ~Deadlines() = default;
   // Creates the deadline, or moves an open one to a new due instant (a moved deadline may
-  // warn again). A deadline already done stays done. A change of `notify` alone updates the
-  // recipients and keeps the warning already given. Throws std::invalid_argument for a
-  // `notify` entry that is not an e-mail address.
+  // warn again). A deadline already done stays done. With the same due instant, a change of
+  // `notify`, the description, subject, kind or owner role updates them and keeps the warning
+  // already given. Throws std::invalid_argument for a `notify` entry that is not an e-mail
+  // address.
   virtual void set(Tx& tx, const Actor& actor, const Deadline& deadline) = 0;
   // The obligation is owed again (a withdrawn work order that a later revision reopens): as
   // set(), and a deadline already done is opened again, to warn and escalate afresh.

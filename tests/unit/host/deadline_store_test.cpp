@@ -311,6 +311,18 @@ TEST_P(DeadlineNoticeTest, ChangingOnlyTheAddressesKeepsTheWarningAndMovingWarns
   std::reverse(other.notify.begin(), other.notify.end());
   set(other);
   EXPECT_EQ(core_->audit("deadline", 1)[0]["id"], audit[0]["id"]);
+  // Other words for the same promise (its interruption moved to another service): stored,
+  // the warning kept.
+  other.description = "publish the Service Interruption Analysis of INC0001 (mysql-qa)";
+  set(other);
+  d = deadlines_->find("sia/INC0001");
+  EXPECT_EQ(d->description, other.description);
+  EXPECT_EQ(d->warned_at, warned_at);
+  EXPECT_EQ(deadlines_->watch(), "0 warned, 0 missed");
+  const Json reworded = core_->audit("deadline", 1);
+  ASSERT_EQ(reworded.size(), 1u);
+  EXPECT_EQ(reworded[0]["action"], "change");
+  EXPECT_EQ(reworded[0]["after"], (Json{{"description", other.description}}));
 
   // Moved to Tuesday 22 December: a new promise, warned when it is three business days away
   // (Thursday 17th), under a new key, to the recipients of the moment.

@@ -95,12 +95,13 @@ class SiaTest : public StoreTest {
   // provider calendar "business": weekdays, 24 and 25 December closed), for every subscriber.
   // `end` empty: not ended.
   void record(const std::string& id, InterruptionType type = InterruptionType::outage,
-              const std::string& end = "2026-12-12T03:00:00Z") {
+              const std::string& end = "2026-12-12T03:00:00Z",
+              const std::string& service = "oracle-prod") {
     clock_.set("2026-12-12T04:00:00Z");
     db_->transact([&](Tx& tx) {
       Interruption inc;
       inc.id = id;
-      inc.service = "oracle-prod";
+      inc.service = service;
       inc.type = type;
       inc.start = parse_instant("2026-12-11T20:00:00Z");
       if (!end.empty()) inc.end = parse_instant(end);
@@ -148,7 +149,8 @@ TEST_P(SiaTest, AnEndedOutageIsDraftedOnceWithItsFactsEvenWhenDeliveredTwice) {
                               {"type", "outage"},
                               {"start", "2026-12-11T20:00:00Z"},
                               {"end", "2026-12-12T03:00:00Z"},
-                              {"duration_seconds", 25200}}));
+                              {"duration_seconds", 25200},
+                              {"customers", {"library", "registrar"}}}));
   // No customers named: every subscriber of oracle-prod at the time.
   EXPECT_EQ(sia->sections["a"], (Json{{"impacted_services", {"oracle-prod"}},
                                       {"impacted_customers", {"library", "registrar"}}}));
@@ -213,6 +215,37 @@ TEST_P(SiaTest, ACorrectedEndMovesTheFactsAndTheDueDateOfADraft) {
   EXPECT_EQ(trail("INC0100"),
             (std::vector<std::string>{"draft by system:workflows", "write_section by token:sm",
                                       "refresh by system:workflows"}));
+}
+
+// Moved to another service, the SIA moves with it: its service, the customers in its facts,
+// its deadline's wording, and section A's lists while they hold what was drafted. A list
+// someone wrote stays theirs.
+TEST_P(SiaTest, AnInterruptionMovedToAnotherServiceTakesItsSiaAlong) {
+  record("INC0100");
+  record("INC0101");
+  sias_->write_section(kManager, "INC0101", "a",
+                       {{"impacted_services", {"oracle-prod", "mysql-qa"}},
+                        {"impacted_customers", {"library"}},
+                        {"impacted_systems", {"db01.example.org"}}});
+  record("INC0100", InterruptionType::outage, "2026-12-12T03:00:00Z", "mysql-qa");
+  record("INC0101", InterruptionType::outage, "2026-12-12T03:00:00Z", "mysql-qa");
+  const auto moved = sias_->find("INC0100");
+  ASSERT_TRUE(moved.has_value());
+  EXPECT_EQ(moved->service, "mysql-qa");
+  EXPECT_EQ(moved->facts["customers"], Json({"registrar"}));  // mysql-qa's only subscriber
+  EXPECT_EQ(moved->sections["a"],
+            (Json{{"impacted_services", {"mysql-qa"}}, {"impacted_customers", {"registrar"}}}));
+  EXPECT_EQ(moved->due_date, "2027-01-05");
+  const auto deadline = deadlines_->find("sia/INC0100");
+  ASSERT_TRUE(deadline.has_value());
+  EXPECT_EQ(deadline->description,
+            "publish the Service Interruption Analysis of INC0100 (mysql-qa)");
+  EXPECT_EQ(sias_->list("", "mysql-qa").size(), 2u);
+  const auto written = sias_->find("INC0101");
+  ASSERT_TRUE(written.has_value());
+  EXPECT_EQ(written->facts["service"], "mysql-qa");
+  EXPECT_EQ(written->sections["a"]["impacted_services"], Json({"oracle-prod", "mysql-qa"}));
+  EXPECT_EQ(written->sections["a"]["impacted_customers"], Json({"library"}));
 }
 
 // An outage corrected to a degradation needs no SIA: its draft is withdrawn (not deleted:
