@@ -348,19 +348,23 @@ std::vector<std::string> impacted_customers(const Catalog& catalog, const Interr
 }
 
 Json facts_of(const Catalog& catalog, const Interruption& inc) {
-  return {{"interruption", inc.id},
-          {"service", inc.service},
-          {"type", enum_to_name(kInterruptionTypeNames, inc.type)},
-          {"start", format_instant(inc.start)},
-          {"end", format_instant(*inc.end)},
-          {"duration_seconds", (*inc.end - inc.start).count()},
-          {"customers", impacted_customers(catalog, inc)}};
+  Json facts = {{"interruption", inc.id},
+                {"service", inc.service},
+                {"type", enum_to_name(kInterruptionTypeNames, inc.type)},
+                {"start", format_instant(inc.start)},
+                {"end", format_instant(*inc.end)},
+                {"duration_seconds", (*inc.end - inc.start).count()},
+                {"customers", impacted_customers(catalog, inc)}};
+  if (inc.description) facts["description"] = *inc.description;
+  return facts;
 }
 
 // Section A's fields drafted from the facts: what follows the facts while nobody changed it.
 Json prefilled(const Json& facts) {
-  return {{"impacted_services", Json::array({facts.value("service", "")})},
-          {"impacted_customers", facts.value("customers", Json::array())}};
+  Json a = {{"impacted_services", Json::array({facts.value("service", "")})},
+            {"impacted_customers", facts.value("customers", Json::array())}};
+  if (facts.contains("description")) a["description"] = facts["description"];
+  return a;
 }
 
 struct Due {
@@ -436,11 +440,17 @@ SiaBook::Followed SiaBook::follow(const std::string& interruption_id) {
     const Json was_drafted = prefilled(sia.facts);
     const Json now_drafted = prefilled(*facts);
     Json& a = sia.sections["a"];
-    for (const auto& [key, value] : now_drafted.items()) {
-      if (a.value(key, Json()) != was_drafted[key] || value == was_drafted[key]) continue;
-      before["a"][key] = a[key];
-      after["a"][key] = value;
-      a[key] = value;
+    for (const char* key : {"description", "impacted_services", "impacted_customers"}) {
+      const Json was = was_drafted.value(key, Json());
+      const Json is = now_drafted.value(key, Json());
+      if (a.value(key, Json()) != was || is == was) continue;
+      before["a"][key] = was;
+      after["a"][key] = is;
+      if (is.is_null()) {
+        a.erase(key);  // no description any more
+      } else {
+        a[key] = is;
+      }
     }
     tx.exec(
         "UPDATE sias SET service = ?, state = ?, due_date = ?, due_at = ?, facts = ?, "
@@ -472,7 +482,6 @@ bool SiaBook::draft(const Interruption& inc) {
   const Due due = due_of(catalog_, inc);
   const Instant now = clock_.now();
   Json summary = prefilled(facts);
-  if (inc.description) summary["description"] = *inc.description;
   Json sections = Json::object();
   for (const char* letter : kLetters) sections[letter] = Json::object();
   sections["a"] = std::move(summary);

@@ -248,6 +248,29 @@ TEST_P(SiaTest, AnInterruptionMovedToAnotherServiceTakesItsSiaAlong) {
   EXPECT_EQ(written->sections["a"]["impacted_customers"], Json({"library"}));
 }
 
+// The interruption's description is drafted into section A and follows a correction, until
+// someone writes section A's description.
+TEST_P(SiaTest, SectionAsDraftedDescriptionFollowsTheInterruptions) {
+  const auto describe = [&](const std::string& text) {
+    db_->transact([&](Tx& tx) {
+      Interruption inc = *core_->interruption("INC0100");
+      inc.description = text;
+      core_->record_interruption(tx, Actor{"test"}, inc);
+    });
+    bus_->dispatch_once();
+  };
+  record("INC0100");
+  describe("Archive disk full");
+  EXPECT_EQ(sias_->find("INC0100")->sections["a"]["description"], "Archive disk full");
+  describe("Archive disk full on db01");
+  EXPECT_EQ(sias_->find("INC0100")->facts["description"], "Archive disk full on db01");
+  EXPECT_EQ(sias_->find("INC0100")->sections["a"]["description"], "Archive disk full on db01");
+  sias_->write_section(kManager, "INC0100", "a", kComplete["a"]);
+  describe("Archive disk of db01 full");
+  EXPECT_EQ(sias_->find("INC0100")->facts["description"], "Archive disk of db01 full");
+  EXPECT_EQ(sias_->find("INC0100")->sections["a"], kComplete["a"]);
+}
+
 // An outage corrected to a degradation needs no SIA: its draft is withdrawn (not deleted:
 // what was written is kept, and the deadline is met), and cannot be edited or submitted.
 // Corrected back, it is a draft again, owed again.
