@@ -38,9 +38,9 @@ std::string state_param(const Request& req) {
   for (const char* s : kStates) {
     if (state == s) return state;
   }
-  throw slmhub::ValidationError(
-      "state",
-      "'" + state + "' is not an SIA state (draft, submitted, approved, published, withdrawn)");
+  std::string states;
+  for (const char* s : kStates) states += (states.empty() ? "" : ", ") + std::string(s);
+  throw slmhub::ValidationError("state", "'" + state + "' is not an SIA state (" + states + ")");
 }
 
 // The body of POST .../return, .../deny, .../escalate: {"reason": "..."}.

@@ -29,8 +29,9 @@ struct Sia {
   std::string state;
   std::string due_date;  // YYYY-MM-DD in the provider calendar
   Instant due{};         // the end of that local day
-  // The interruption as the store has it (section A's dates, times and duration), followed
-  // until the SIA is approved; not editable.
+  // The interruption as the store has it (section A's dates, times and duration, and what
+  // section A was drafted from: its description and the customers impacted), followed until
+  // the SIA is approved; not editable.
   Json facts;
   Json sections;  // {"a": {...}, ..., "e": {...}}, each as last written
   // {"drafted": {"by", "at"}, "submitted": ..., "returned": {.., "reason"}, "withdrawn": ...}
@@ -71,11 +72,12 @@ class SiaBook {
 
   enum class Followed { unchanged, drafted, refreshed, withdrawn };
   // Brings the SIA of interruption `id` in line with it. An ended outage needs one (DOMAIN.md
-  // §6): it is drafted if there is none, and until it is approved its facts and due date
-  // follow the interruption (a corrected end moves them), a withdrawn one coming back as a
-  // draft. An interruption that needs none (a degradation, reopened, deleted) withdraws its
-  // SIA before approval, its deadline met and its sections kept. An approved or published SIA
-  // is left as it was signed off. Delivery is at least once: a second call changes nothing.
+  // §6): it is drafted if there is none, and until it is approved its facts, due date and
+  // section A's drafted fields follow the interruption (a corrected end moves the due date),
+  // a withdrawn one coming back as a draft. An interruption that needs none (a degradation,
+  // reopened, deleted) withdraws its SIA before approval, its deadline met and its sections kept.
+  // An approved or published SIA is left as it was signed off. Delivery is at least once: a second
+  // call changes nothing.
   Followed follow(const std::string& interruption_id);
 
   std::vector<Sia> list(const std::string& state, const std::string& service) const;
