@@ -49,6 +49,8 @@ failures=0
 cleanup() {
   local rc=$?
   set +e
+  # A failure while the server started may come before its pid was read.
+  [ -n "$server_pid" ] || server_pid=$(cat "$work/run/server.pid" 2>/dev/null)
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill -TERM "$server_pid"
     for _ in $(seq 1 100); do
@@ -205,7 +207,8 @@ else
     "$work/run/server.pid" "$SLMHUB" "$CONFIG" >"$work/server.out" 2>"$work/server.err") &
   for _ in $(seq 1 600); do
     [ -s "$work/run/server.pid" ] && server_pid=$(cat "$work/run/server.pid")
-    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$work/server.out")
+    # The server's output file may not exist yet: the background shell opens it.
+    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$work/server.out" 2>/dev/null || true)
     [ -n "$port" ] && break
     if [ -n "$server_pid" ] && ! kill -0 "$server_pid" 2>/dev/null; then break; fi
     sleep 0.1
