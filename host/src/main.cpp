@@ -34,7 +34,7 @@ const char* kUsageText =
     "commands:\n"
     "  serve [--config F] [--daemon]      run the server (in the foreground unless --daemon)\n"
     "  import DATASET.json [--config F]   upsert a dataset into the store (all or nothing)\n"
-    "  plugins list [--config F]          plugins with their state and registrations\n"
+    "  plugins list [--config F]          plugins: name, version, state, path, failure reason\n"
     "  jobs list [--config F]             scheduled jobs with their last and next runs\n"
     "  jobs run NAME [--config F]         run one job now\n"
     "  migrate [--config F]               apply pending schema migrations and list versions\n"
@@ -227,8 +227,8 @@ int run(int argc, char** argv) {
        "upserts it in one transaction:\n  all or nothing; importing the same file twice changes "
        "nothing.\n  Exit 0 done, 65 invalid dataset, 66 file missing.\n"},
       {"plugins",
-       "slmhub plugins list [--config F]\n  Lists plugins with version, state, reason and "
-       "registrations.\n"},
+       "slmhub plugins list [--config F]\n  Lists the plugins, one a line: name, version, "
+       "state, path and the reason one failed.\n"},
       {"jobs",
        "slmhub jobs list [--config F]\nslmhub jobs run NAME [--config F]\n  Lists jobs, or runs "
        "one now in this process (recorded like a scheduled run).\n"},
