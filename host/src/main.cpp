@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -34,7 +35,8 @@ const char* kUsageText =
     "commands:\n"
     "  serve [--config F] [--daemon]      run the server (in the foreground unless --daemon)\n"
     "  import DATASET.json [--config F]   upsert a dataset into the store (all or nothing)\n"
-    "  plugins list [--config F]          plugins: name, version, state, path, failure reason\n"
+    "  plugins list [--verbose] [--config F]   plugins: name, version, state, path, failure\n"
+    "                                     reason; --verbose adds each one's configuration keys\n"
     "  jobs list [--config F]             scheduled jobs with their last and next runs\n"
     "  jobs run NAME [--config F]         run one job now\n"
     "  migrate [--config F]               apply pending schema migrations and list versions\n"
@@ -60,7 +62,7 @@ Args parse_args(int argc, char** argv, std::vector<std::string>& rest) {
     const auto& arg = rest[i];
     if (arg == "--help" || arg == "-h") {
       a.help = true;
-    } else if (arg == "--daemon") {
+    } else if (arg == "--daemon" || arg == "--verbose") {
       a.flags[arg] = "1";
     } else if (arg == "--config" || arg == "--name" || arg == "--role" || arg == "--expires" ||
                arg == "--to") {
@@ -146,6 +148,26 @@ int print_problem(const std::string& input, const slmhub::Problem& p) {
   return p.status() >= 500 ? kTempFail : kDataErr;
 }
 
+// One configuration key as `plugins list --verbose` shows it, e.g.
+//   plugins.hello.greeting (string, default "hello"): what GET /api/v1/hello answers
+std::string describe(const std::string& plugin, const slmhub::ConfigKey& key) {
+  static const std::map<slmhub::ConfigType, std::string> kTypes{
+      {slmhub::ConfigType::string, "string"},
+      {slmhub::ConfigType::integer, "integer"},
+      {slmhub::ConfigType::boolean, "boolean"},
+      {slmhub::ConfigType::list, "list"}};
+  std::string text = "plugins." + plugin + "." + key.key + " (" + kTypes.at(key.type) + ", ";
+  if (key.required)
+    text += "required";
+  else if (key.default_value.empty())
+    text += "unset by default";
+  else
+    text += "default \"" + key.default_value + "\"";
+  text += ")";
+  if (!key.help.empty()) text += ": " + key.help;
+  return text;
+}
+
 // Runs the plugin command `args` names, if `commands` has it; nothing when it does not.
 std::optional<int> run_plugin_command(const slmhub::host::CommandRegistry& commands,
                                       const Args& args, const std::vector<std::string>& raw) {
@@ -227,8 +249,9 @@ int run(int argc, char** argv) {
        "upserts it in one transaction:\n  all or nothing; importing the same file twice changes "
        "nothing.\n  Exit 0 done, 65 invalid dataset, 66 file missing.\n"},
       {"plugins",
-       "slmhub plugins list [--config F]\n  Lists the plugins, one a line: name, version, "
-       "state, path and the reason one failed.\n"},
+       "slmhub plugins list [--verbose] [--config F]\n  Lists the plugins, one a line: name, "
+       "version, state, path and the reason one\n  failed. --verbose adds, under each, the "
+       "configuration keys it reads: type,\n  default and what the key does.\n"},
       {"jobs",
        "slmhub jobs list [--config F]\nslmhub jobs run NAME [--config F]\n  Lists jobs, or runs "
        "one now in this process (recorded like a scheduled run).\n"},
@@ -316,6 +339,9 @@ int run(int argc, char** argv) {
                 << slmhub::host::to_string(rec.state) << "\t" << rec.path;
       if (!rec.reason.empty()) std::cout << "\t" << rec.reason;
       std::cout << "\n";
+      if (args.flags.contains("--verbose")) {
+        for (const auto& key : rec.config) std::cout << "  " << describe(rec.name, key) << "\n";
+      }
     }
     return kOk;
   }

@@ -101,6 +101,29 @@ TEST(Cli, MigrateJobsAndTokens) {
   EXPECT_EQ(run_slmhub({"tokens", "revoke", id}, env_for(dir)).status, 65);
 }
 
+// `plugins list` is one line a plugin; --verbose adds, under each, the keys it reads from
+// its published schema, so an operator can see what to set without reading the source.
+TEST(Cli, PluginsListVerboseShowsEachPluginsKeys) {
+  TempDir dir;
+  auto list = run_slmhub({"plugins", "list"}, env_for(dir));
+  ASSERT_EQ(list.status, 0) << list.err;
+  const std::string hello =
+      "hello\t1.0.0\tstarted\t" + std::string(SLMHUB_TEST_PLUGIN_DIR) + "/hello.so\n";
+  EXPECT_NE(list.out.find(hello), std::string::npos) << list.out;
+  EXPECT_EQ(list.out.find("plugins.hello.greeting"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("broken_start\t"), std::string::npos) << list.out;
+
+  auto verbose = run_slmhub({"plugins", "list", "--verbose"}, env_for(dir));
+  ASSERT_EQ(verbose.status, 0) << verbose.err;
+  EXPECT_NE(
+      verbose.out.find(hello + "  plugins.hello.greeting (string, default \"hello\"): what GET "
+                               "/api/v1/hello answers\n"),
+      std::string::npos)
+      << verbose.out;
+  // A misspelt option is refused, not ignored.
+  EXPECT_EQ(run_slmhub({"plugins", "list", "--verbos"}, env_for(dir)).status, 64);
+}
+
 // An offline command needs no store: run where a relative SQLite store would be created, or
 // against a PostgreSQL server that is not there, it prints the report and leaves nothing behind.
 TEST(Cli, OfflineReportTouchesNoDatabase) {

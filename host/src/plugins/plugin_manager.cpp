@@ -100,6 +100,7 @@ void PluginManager::load_dirs(const std::vector<std::string>& dirs,
         rec.name = info.name;
         rec.version = info.version;
         rec.needs = info.needs;
+        rec.config = loaded->plugin->config_schema();
         rec.state = PluginState::loaded;
       } catch (const std::exception& e) {
         loaded->plugin.reset();

@@ -28,6 +28,7 @@ struct PluginRecord {
   PluginState state = PluginState::failed;
   std::string reason;  // why it failed, one line
   std::vector<std::string> needs;
+  std::vector<ConfigKey> config;  // the keys it reads under plugins.<name>.
 };
 
 class PluginManager {
