@@ -7,11 +7,15 @@ cmake_minimum_required(VERSION 3.25)
 
 set(state /var/lib/slmhub)
 # key -> value in the package. Host paths would resolve from /etc/slmhub and a plugin's from
-# the working directory: both wrong for data, so every one is absolute.
+# the working directory: both wrong for data, so every one is absolute. The example's demo
+# values go back to the code's defaults: an installed server must not answer mail as
+# db-requests@example.org or draft reports on Chicago's clock until the operator says so.
 set(production_keys
   "db.url=sqlite:${state}/slmhub.db"
   "auth.admin_token_file=${state}/admin.token"
-  "plugins.billing_export.export.dir=${state}/exports")
+  "plugins.billing_export.export.dir=${state}/exports"
+  "plugins.availability.timezone=UTC"
+  "plugins.email_intake.queues=")
 
 file(READ "${INPUT}" text)
 foreach(entry IN LISTS production_keys)
@@ -25,7 +29,9 @@ foreach(entry IN LISTS production_keys)
   if(NOT count EQUAL 1)
     message(FATAL_ERROR "${INPUT}: expected one '${key} = ...' line, found ${count}")
   endif()
-  string(REGEX REPLACE "(^|\n)${key_re} *=[^\n]*" "\\1${key} = ${value}" text "${text}")
+  set(line "${key} = ${value}")
+  string(STRIP "${line}" line)  # `key =` when the value is empty, as in the example
+  string(REGEX REPLACE "(^|\n)${key_re} *=[^\n]*" "\\1${line}" text "${text}")
 endforeach()
 
 # The example's opening lines are about `make run`; the installed file says what it is.
@@ -36,6 +42,8 @@ set(header [=[
 # /var/lib/slmhub, plugins in /usr/lib/slmhub/plugins (plugins.dir empty). A dpkg conffile:
 # an upgrade keeps your changes. Put passwords in /etc/slmhub/environment (SLMHUB_DB_URL=...,
 # read by the unit and by the package's `slmhub migrate`) or in secrets.<name>.file.
+# Before mail can become tickets, set your team addresses (plugins.email_intake.queues) and
+# the zone reports are drafted in (plugins.availability.timezone, UTC here).
 #
 ]=])
 
