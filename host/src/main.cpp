@@ -148,22 +148,24 @@ int print_problem(const std::string& input, const slmhub::Problem& p) {
   return p.status() >= 500 ? kTempFail : kDataErr;
 }
 
-// One configuration key as `plugins list --verbose` shows it, e.g.
-//   plugins.hello.greeting (string, default "hello"): what GET /api/v1/hello answers
-std::string describe(const std::string& plugin, const slmhub::ConfigKey& key) {
-  static const std::map<slmhub::ConfigType, std::string> kTypes{
-      {slmhub::ConfigType::string, "string"},
-      {slmhub::ConfigType::integer, "integer"},
-      {slmhub::ConfigType::boolean, "boolean"},
-      {slmhub::ConfigType::list, "list"}};
-  std::string text = "plugins." + plugin + "." + key.key + " (" + kTypes.at(key.type) + ", ";
+// One configuration key as `plugins list --verbose` shows it: the value this server uses
+// (from the file, the environment or the default) as a line the file would take, then what
+// the key is. The second line, not a trailing comment: the file has whole-line comments only,
+// and a copied line must not carry one into its value.
+//   plugins.hello.greeting = hello
+//       string, default "hello": what GET /api/v1/hello answers
+std::string describe(const Settings& settings, const std::string& plugin,
+                     const slmhub::ConfigKey& key) {
+  const std::string name = "plugins." + plugin + "." + key.key;
+  const std::string value = settings.get(name).value_or(key.default_value);
+  std::string text = name + " =" + (value.empty() ? "" : " " + value) + "\n      " +
+                     slmhub::to_string(key.type) + ", ";
   if (key.required)
     text += "required";
   else if (key.default_value.empty())
     text += "unset by default";
   else
     text += "default \"" + key.default_value + "\"";
-  text += ")";
   if (!key.help.empty()) text += ": " + key.help;
   return text;
 }
@@ -251,7 +253,8 @@ int run(int argc, char** argv) {
       {"plugins",
        "slmhub plugins list [--verbose] [--config F]\n  Lists the plugins, one a line: name, "
        "version, state, path and the reason one\n  failed. --verbose adds, under each, the "
-       "configuration keys it reads: type,\n  default and what the key does.\n"},
+       "configuration keys it reads: the\n  value in use, the type, the default and what the key "
+       "does.\n"},
       {"jobs",
        "slmhub jobs list [--config F]\nslmhub jobs run NAME [--config F]\n  Lists jobs, or runs "
        "one now in this process (recorded like a scheduled run).\n"},
@@ -340,7 +343,8 @@ int run(int argc, char** argv) {
       if (!rec.reason.empty()) std::cout << "\t" << rec.reason;
       std::cout << "\n";
       if (args.flags.contains("--verbose")) {
-        for (const auto& key : rec.config) std::cout << "  " << describe(rec.name, key) << "\n";
+        for (const auto& key : rec.config)
+          std::cout << "  " << describe(server.settings(), rec.name, key) << "\n";
       }
     }
     return kOk;

@@ -38,6 +38,20 @@ std::vector<std::string> Config::list(const std::string& key) const {
   return v ? split_config_list(*v) : std::vector<std::string>{};
 }
 
+const char* to_string(ConfigType type) {
+  switch (type) {
+    case ConfigType::string:
+      return "string";
+    case ConfigType::integer:
+      return "integer";
+    case ConfigType::boolean:
+      return "boolean";
+    case ConfigType::list:
+      return "list";
+  }
+  return "string";
+}
+
 std::vector<std::string> split_config_list(const std::string& text) {
   std::vector<std::string> items;
   std::size_t start = 0;

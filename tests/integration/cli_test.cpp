@@ -116,10 +116,18 @@ TEST(Cli, PluginsListVerboseShowsEachPluginsKeys) {
   auto verbose = run_slmhub({"plugins", "list", "--verbose"}, env_for(dir));
   ASSERT_EQ(verbose.status, 0) << verbose.err;
   EXPECT_NE(
-      verbose.out.find(hello + "  plugins.hello.greeting (string, default \"hello\"): what GET "
-                               "/api/v1/hello answers\n"),
+      verbose.out.find(hello + "  plugins.hello.greeting = hello\n"
+                               "      string, default \"hello\": what GET /api/v1/hello answers\n"),
       std::string::npos)
       << verbose.out;
+  // The value shown is the one in use: here the environment's.
+  auto env = env_for(dir);
+  env["SLMHUB_PLUGINS_HELLO_GREETING"] = "good morning";
+  auto overridden = run_slmhub({"plugins", "list", "--verbose"}, env);
+  ASSERT_EQ(overridden.status, 0) << overridden.err;
+  EXPECT_NE(overridden.out.find(hello + "  plugins.hello.greeting = good morning\n"),
+            std::string::npos)
+      << overridden.out;
   // A misspelt option is refused, not ignored.
   EXPECT_EQ(run_slmhub({"plugins", "list", "--verbos"}, env_for(dir)).status, 64);
 }

@@ -12,6 +12,7 @@
 namespace slmhub {
 
 enum class ConfigType { string, integer, boolean, list };
+const char* to_string(ConfigType type);  // "string", "integer", "boolean", "list"
 
 struct ConfigKey {
   std::string key;  // relative to the plugin's subtree, e.g. "report.due_business_days"
