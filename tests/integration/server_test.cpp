@@ -92,6 +92,10 @@ TEST_F(ServerTest, BrokenPluginsAreReportedAndTheRestServes) {
   ASSERT_TRUE(by_file.contains("hello.so")) << r.body;
   EXPECT_EQ(by_file["hello.so"]["state"], "started");
   EXPECT_EQ(by_file["hello.so"]["jobs"], Json::array({"hello.tick"}));
+  EXPECT_EQ(by_file["hello.so"]["config"],
+            Json::parse(R"([{"key": "plugins.hello.greeting", "type": "string", "default": "hello",
+                             "required": false, "help": "what GET /api/v1/hello answers"}])"));
+  EXPECT_EQ(by_file["broken_api.so"]["config"], Json::array());  // never got that far
   EXPECT_EQ(by_file["broken_api.so"]["state"], "failed");
   EXPECT_EQ(by_file["broken_api.so"]["reason"], "built for plugin API 999, this host speaks API " +
                                                     std::to_string(slmhub::kPluginApi) +
@@ -412,6 +416,22 @@ std::map<std::string, std::string> served_routes(int port, const std::string& to
       served[r["method"].get<std::string>() + " " + r["path"].get<std::string>()] = r["role"];
   }
   return served;
+}
+
+// The URL `serve` prints, opened in a browser: a page, not a 404. It links each route that
+// opens without a token and has no parameter (relative links, for a proxy's path prefix), and
+// none that needs one.
+TEST_F(ServerTest, TheRootPageLinksWhatOpensWithoutAToken) {
+  auto page = http(server->port(), "GET", "/");
+  ASSERT_EQ(page.status, 200) << page.body;
+  EXPECT_EQ(page.headers["Content-Type"], "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("<li><a href=\"healthz\">/healthz</a>: the process is up</li>"),
+            std::string::npos)
+      << page.body;
+  EXPECT_NE(page.body.find("<a href=\"readyz\">"), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find("<a href=\"api/v1/openapi.yaml\">"), std::string::npos);
+  EXPECT_EQ(page.body.find("api/v1/plugins"), std::string::npos) << page.body;
+  EXPECT_EQ(page.body.find("/{"), std::string::npos) << page.body;  // no parameterised path
 }
 
 TEST_F(ServerTest, OpenApiMatchesTheRouteTableRoleForRole) {

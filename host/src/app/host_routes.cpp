@@ -11,6 +11,7 @@
 #include "http/router.hpp"
 #include "jobs/job_scheduler.hpp"
 #include "plugins/plugin_manager.hpp"
+#include "slmhub/digest.hpp"
 #include "slmhub/errors.hpp"
 #include "storage/database.hpp"
 
@@ -31,6 +32,34 @@ Json route_json(const RouteEntry& e) {
 
 void Server::add_host_routes() {
   Router& r = *router_;
+  // The URL `serve` prints, opened in a browser: what a person can open without a token,
+  // and where the API is described. Built from the route table, so a plugin's pages appear
+  // when it is loaded. Links are relative, so the page works behind a proxy's path prefix.
+  r.add({"GET", "/", "",
+         [this](const Request&) {
+           std::string items;
+           for (const auto& e : router_->routes()) {
+             const std::string& path = e.route.pattern;
+             if (e.route.method != "GET" || !e.route.role.empty() || path == "/" ||
+                 path.starts_with("/api/") || path.find('{') != std::string::npos) {
+               continue;
+             }
+             items += "<li><a href=\"" + escape_html(path.substr(1)) + "\">" + escape_html(path) +
+                      "</a>: " + escape_html(e.route.summary) + "</li>\n";
+           }
+           return Response::text(
+               "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+               "<title>slmhub</title><style>body{font-family:sans-serif;max-width:44em;"
+               "margin:2em auto;padding:0 1em;line-height:1.4}</style></head><body>\n"
+               "<h1>slmhub</h1>\n<p>Service level management. The API is under "
+               "<code>/api/v1</code> and takes a bearer token; <a href=\"api/v1/openapi.yaml\">"
+               "its OpenAPI description</a> names every route and the role it needs.</p>\n"
+               "<h2>Open without a token</h2>\n<ul>\n" +
+                   items + "</ul>\n</body></html>\n",
+               "text/html; charset=utf-8");
+         },
+         "this page: what opens without a token, and where the API is described"},
+        "host");
   r.add({"GET", "/healthz", "",
          [](const Request&) {
            return Response::json({{"status", "ok"}});
@@ -87,6 +116,17 @@ void Server::add_host_routes() {
                        {"routes", of(routes, rec.name)},
                        {"jobs", of(jobs, rec.name)},
                        {"commands", of(commands, rec.name)}};
+             // The keys it reads, as `slmhub plugins list --verbose` shows them; not their
+             // values, which a viewer need not see.
+             Json config = Json::array();
+             for (const auto& key : rec.config) {
+               config.push_back({{"key", "plugins." + rec.name + "." + key.key},
+                                 {"type", slmhub::to_string(key.type)},
+                                 {"default", key.default_value},
+                                 {"required", key.required},
+                                 {"help", key.help}});
+             }
+             p["config"] = std::move(config);
              if (!rec.reason.empty()) p["reason"] = rec.reason;
              out.push_back(std::move(p));
            }
