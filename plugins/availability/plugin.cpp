@@ -71,9 +71,9 @@ class Availability : public slmhub::Plugin {
   }
   std::vector<slmhub::ConfigKey> config_schema() const override {
     return {
-        {"draft_schedule", slmhub::ConfigType::string, "0 6 1 * *",
+        {"draft_schedule", slmhub::ConfigType::cron, "0 6 1 * *",
          "cron schedule of the job that drafts last month's report"},
-        {"timezone", slmhub::ConfigType::string, "UTC",
+        {"timezone", slmhub::ConfigType::zone, "UTC",
          "IANA zone the schedule is read in (normally the provider's)"},
     };
   }

@@ -104,10 +104,10 @@ class BillingExport : public slmhub::Plugin {
         {"export.dir", T::string, "var/exports",
          "where POST /api/v1/exports and the monthly job write invoices-YYYY-MM/"},
         {"export.formats", T::list, "csv,ubl", "formats of the monthly export"},
-        {"export.schedule", T::string, "0 6 5 * *",
+        {"export.schedule", T::cron, "0 6 5 * *",
          "when the previous month is finalised and exported, with any final month not exported yet "
          "(cron, provider zone); empty: never"},
-        {"estimates.schedule", T::string, "0 7 * * *",
+        {"estimates.schedule", T::cron, "0 7 * * *",
          "when due estimates are issued and changed ones re-issued (cron, provider zone); "
          "empty: never"},
         {"estimates.months_before", T::integer, "3",

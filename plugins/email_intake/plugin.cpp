@@ -72,7 +72,7 @@ class EmailIntake : public slmhub::Plugin {
          "POP3/IMAP mailboxes polled into queues, comma-separated URLs: "
          "imaps://USER@HOST/INBOX?queue=NAME&secret=SECRET[&mode=flag|delete|move&move_to=F] "
          "or pop3s://USER@HOST?queue=NAME&secret=SECRET; the password is secret SECRET"},
-        {"poll.schedule", T::string, "* * * * *", "when the mailboxes are polled (cron, UTC)"},
+        {"poll.schedule", T::cron, "* * * * *", "when the mailboxes are polled (cron, UTC)"},
         {"poll.ca_file", T::string, "", "extra CA certificate file to verify the mail servers"},
         {"poll.max_message_bytes", T::integer, "52428800",
          "larger polled messages stay on the server (and are reported)"},

@@ -140,7 +140,7 @@ class ServiceNowPlugin : public slmhub::Plugin {
         {"ci_services", T::list, "",
          "CI (cmdb_ci or business_service sys_id) to service, comma-separated SYS_ID=SERVICE "
          "items: outages and changes of other CIs are not ours"},
-        {"sweep.schedule", T::string, "*/5 * * * *", "when the reconciliation sweep runs (UTC)"},
+        {"sweep.schedule", T::cron, "*/5 * * * *", "when the reconciliation sweep runs (UTC)"},
         {"sweep.tables", T::list, "incident,sys_journal_field,cmdb_ci_outage,change_request",
          "tables the sweep reads"},
         {"sweep.since", T::string, "",

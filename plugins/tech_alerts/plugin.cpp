@@ -71,12 +71,12 @@ class TechAlertsPlugin : public slmhub::Plugin {
          "contact roles of subscribed customers told of SLA announcements"},
         {"reminders.hours", T::list, "24",
          "reminders before a window starts, in hours (e.g. 72,24)"},
-        {"notices.schedule", T::string, "* * * * *",
+        {"notices.schedule", T::cron, "* * * * *",
          "when reminders and start/end notices are looked for (cron, UTC)"},
         {"public_url", T::string, "http://127.0.0.1:8080",
          "the server's address as recipients reach it (links, unsubscribe, calendar UIDs)"},
         {"provider_name", T::string, "slmhub", "the provider's name in messages and pages"},
-        {"timezone", T::string, "",
+        {"timezone", T::zone, "",
          "IANA zone of times in messages (default: the provider calendar's)"},
         {"templates_dir", T::string, "",
          "directory of <kind>.<channel>.<part>.mustache files overriding the built-in templates"},
@@ -133,8 +133,7 @@ class TechAlertsPlugin : public slmhub::Plugin {
     s.public_url = config.string("public_url");
     while (s.public_url.ends_with('/')) s.public_url.pop_back();
     s.provider_name = config.string("provider_name");
-    s.zone = config.string("timezone");
-    if (!s.zone.empty()) slmhub::find_zone(s.zone);
+    s.zone = config.string("timezone");  // a zone, checked by the host (ConfigType::zone)
     s.upcoming_days = config.integer("status.upcoming_days");
     s.recent_days = config.integer("status.recent_days");
     s.webhook_urls = config.list("webhook.urls");

@@ -110,7 +110,7 @@ class Workflows : public slmhub::Plugin {
             {"sia.account_team", slmhub::ConfigType::string, "",
              "address a published SIA is sent from to the impacted customers' outage and "
              "primary technical contacts; empty: the account team forwards it by hand"},
-            {"obligations_schedule", slmhub::ConfigType::string, "0 7 * * *",
+            {"obligations_schedule", slmhub::ConfigType::cron, "0 7 * * *",
              "cron schedule (UTC) of the job that opens the recurring obligations new customers "
              "and new credential holders imply, and withdraws those nobody holds any more"}};
   }

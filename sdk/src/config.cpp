@@ -48,6 +48,10 @@ const char* to_string(ConfigType type) {
       return "boolean";
     case ConfigType::list:
       return "list";
+    case ConfigType::zone:
+      return "zone";
+    case ConfigType::cron:
+      return "cron";
   }
   return "string";
 }

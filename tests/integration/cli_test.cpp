@@ -132,6 +132,33 @@ TEST(Cli, PluginsListVerboseShowsEachPluginsKeys) {
   EXPECT_EQ(run_slmhub({"plugins", "list", "--verbos"}, env_for(dir)).status, 64);
 }
 
+// A plugin whose configuration or job is wrong fails alone, named with its key or job, and
+// the rest start: a zone typo in one plugin does not take down the server.
+TEST(Cli, AWrongZoneOrScheduleFailsOnlyItsPlugin) {
+  TempDir dir;
+  auto env = env_for(dir);
+  env["SLMHUB_PLUGINS_DIR"] = SLMHUB_PLUGIN_DIR;
+  env["SLMHUB_PLUGINS_AVAILABILITY_TIMEZONE"] = "Mars/Olympus";
+  env["SLMHUB_PLUGINS_TECH_ALERTS_NOTICES_SCHEDULE"] = "61 * * * *";
+  // Empty passes the type check (an empty schedule means "never" to billing), but is no
+  // schedule for the job it is given to: the job's check fails the plugin's start.
+  env["SLMHUB_PLUGINS_WORKFLOWS_OBLIGATIONS_SCHEDULE"] = "";
+  auto list = run_slmhub({"plugins", "list"}, env);
+  ASSERT_EQ(list.status, 0) << list.err;
+  EXPECT_NE(list.out.find("\tfailed\t" + std::string(SLMHUB_PLUGIN_DIR) +
+                          "/availability.so\tstart() failed: configuration: "
+                          "plugins.availability.timezone: 'Mars/Olympus': unknown time zone"),
+            std::string::npos)
+      << list.out;
+  EXPECT_NE(list.out.find("start() failed: configuration: plugins.tech_alerts.notices.schedule: "
+                          "cron '61 * * * *': minute field"),
+            std::string::npos)
+      << list.out;
+  EXPECT_NE(list.out.find("start() failed: job \"workflows.obligations\""), std::string::npos)
+      << list.out;
+  EXPECT_NE(list.out.find("billing_export\t1.0.0\tstarted\t"), std::string::npos) << list.out;
+}
+
 // An offline command needs no store: run where a relative SQLite store would be created, or
 // against a PostgreSQL server that is not there, it prints the report and leaves nothing behind.
 TEST(Cli, OfflineReportTouchesNoDatabase) {

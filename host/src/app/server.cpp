@@ -195,6 +195,7 @@ class Server::PluginHost : public Host {
       if (!job.name.starts_with(h.name_ + "."))
         throw std::invalid_argument("job '" + job.name + "': a plugin's job names start with '" +
                                     h.name_ + ".'");
+      JobScheduler::check(job);
       h.jobs_.push_back(std::move(job));
     }
     PluginHost& h;

@@ -7,7 +7,9 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "slmhub/cron.hpp"
 #include "slmhub/domain.hpp"
+#include "slmhub/time.hpp"
 
 namespace slmhub::host {
 namespace {
@@ -32,6 +34,12 @@ std::string check_type(const ConfigKey& k, const std::string& name, const std::s
     if (k.type == ConfigType::boolean) parse_config_boolean(name, value);
   } catch (const std::invalid_argument& e) {
     return e.what();
+  }
+  try {
+    if (k.type == ConfigType::zone && !value.empty()) find_zone(value);
+    if (k.type == ConfigType::cron && !value.empty()) CronExpression::parse(value);
+  } catch (const std::invalid_argument& e) {  // TimeError, CronError
+    return name + ": " + e.what();
   }
   return {};
 }
@@ -115,10 +123,10 @@ const std::vector<ConfigKey>& Settings::host_schema() {
       {"jobs.keep_days", T::integer, "90",
        "days a job run's record is kept (1 to 36500); each job's latest scheduled run is "
        "always kept, since the scheduler reads it to catch up on missed runs"},
-      {"housekeeping.prune_schedule", T::string, "47 2 * * *",
+      {"housekeeping.prune_schedule", T::cron, "47 2 * * *",
        "cron schedule (UTC) of the job that deletes handled events, sent messages and job "
        "runs past their days"},
-      {"deadlines.watch_schedule", T::string, "*/15 * * * *",
+      {"deadlines.watch_schedule", T::cron, "*/15 * * * *",
        "cron schedule (UTC) of the deadline watch"},
       {"deadlines.warn_business_days", T::integer, "3",
        "warn a deadline's owner this many business days ahead"},
@@ -142,7 +150,7 @@ const std::vector<ConfigKey>& Settings::host_schema() {
       {"tickets.first_response_minutes.service_request", T::integer, "540",
        "first-response target of a service request, in business minutes (540: one business "
        "day of 08:00-17:00)"},
-      {"tickets.response_watch_schedule", T::string, "*/5 * * * *",
+      {"tickets.response_watch_schedule", T::cron, "*/5 * * * *",
        "cron (UTC) of the job that escalates tickets past their first-response target"},
       {"tickets.escalate", T::list, "",
        "e-mail addresses told when a ticket misses its first-response target (the secondary "

@@ -111,22 +111,27 @@ JobScheduler::JobScheduler(Store& store, const Clock& clock, Logger& log, std::s
 
 JobScheduler::~JobScheduler() { stop(); }
 
-void JobScheduler::add(JobSpec spec) {
+namespace {
+
+// What a job alone must be: named, runnable, on a schedule in a zone that exist.
+std::pair<CronExpression, const date::time_zone*> checked(const JobSpec& spec) {
   const std::string what = "job \"" + spec.name + "\"";
   if (spec.name.empty()) throw std::invalid_argument("a job needs a name");
   if (!spec.run) throw std::invalid_argument(what + " has no run function");
-  std::optional<CronExpression> cron;
   try {
-    cron = CronExpression::parse(spec.schedule);
-  } catch (const CronError& e) {
+    return {CronExpression::parse(spec.schedule), find_zone(spec.timezone)};
+  } catch (const std::invalid_argument& e) {  // CronError, TimeError
     throw std::invalid_argument(what + ": " + e.what());
   }
-  const date::time_zone* zone = nullptr;
-  try {
-    zone = find_zone(spec.timezone);
-  } catch (const std::exception& e) {
-    throw std::invalid_argument(what + ": " + e.what());
-  }
+}
+
+}  // namespace
+
+void JobScheduler::check(const JobSpec& spec) { checked(spec); }
+
+void JobScheduler::add(JobSpec spec) {
+  const std::string what = "job \"" + spec.name + "\"";
+  const auto [cron, zone] = checked(spec);
   {
     std::lock_guard lock(mutex_);
     if (jobs_.count(spec.name) != 0) throw std::invalid_argument(what + " is already registered");
@@ -146,7 +151,7 @@ void JobScheduler::add(JobSpec spec) {
 
   std::lock_guard lock(mutex_);
   const std::string name = spec.name;
-  if (!jobs_.emplace(name, Job{std::move(spec), *cron, zone, from_epoch(registered_at)}).second) {
+  if (!jobs_.emplace(name, Job{std::move(spec), cron, zone, from_epoch(registered_at)}).second) {
     throw std::invalid_argument(what + " is already registered");
   }
 }

@@ -94,6 +94,9 @@ class JobScheduler : public Scheduler {
   // ever added its registration time is stored: the job's first slot is the first one
   // after that, so a new job does not run for the past.
   void add(JobSpec job) override;
+  // What add() checks of the job alone (not that its name is free), for a plugin whose
+  // registrations wait to be committed: its start() fails on them, not the server's.
+  static void check(const JobSpec& job);
 
   // Runs every job that has a due slot: the latest cron instant <= now after the job's
   // last scheduled run (or its registration); a run whose instance died (its lease ran out

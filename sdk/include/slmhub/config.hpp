@@ -11,8 +11,12 @@
 
 namespace slmhub {
 
-enum class ConfigType { string, integer, boolean, list };
-const char* to_string(ConfigType type);  // "string", "integer", "boolean", "list"
+// `zone` (an IANA time zone) and `cron` (a 5-field schedule) are text the host checks at
+// start, naming the key, so that a typo stops the plugin with the key named rather than
+// surfacing later from whatever reads it. An empty value passes: what it means (none, never,
+// the provider's zone) is the plugin's to say.
+enum class ConfigType { string, integer, boolean, list, zone, cron };
+const char* to_string(ConfigType type);  // "string", "integer", ..., "cron"
 
 struct ConfigKey {
   std::string key;  // relative to the plugin's subtree, e.g. "report.due_business_days"
