@@ -344,7 +344,7 @@ int LmtpServer::start() {
   try {
     socket.bind(Poco::Net::SocketAddress(impl_->settings.host,
                                          static_cast<Poco::UInt16>(impl_->settings.port)),
-                true);
+                true, false);  // not SO_REUSEPORT: a port in use is refused, not shared
     socket.listen(64);
   } catch (const Poco::Exception& e) {
     throw std::runtime_error("cannot listen for LMTP on " + impl_->settings.host + ":" +

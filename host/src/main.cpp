@@ -1,5 +1,6 @@
 // The slmhub command line (DESIGN.md §5.1). Errors are one line on stderr naming the
 // input, the place and the rule; exit statuses follow sysexits.h.
+#include <Poco/Exception.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -416,6 +417,10 @@ int main(int argc, char** argv) {
   } catch (const slmhub::Problem& e) {
     std::cerr << "slmhub: " << e.what() << "\n";
     return kDataErr;
+  } catch (const Poco::Exception& e) {
+    // what() is only the class's name ("Net Exception"); the text says what went wrong.
+    std::cerr << "slmhub: " << e.displayText() << "\n";
+    return kConfig;
   } catch (const std::exception& e) {
     std::cerr << "slmhub: " << e.what() << "\n";
     return kConfig;

@@ -1,5 +1,7 @@
 // The command line as an operator uses it: help for every command, sysexits codes, and the
 // operations commands against a store shared with the server.
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/SocketAddress.h>
 #include <gtest/gtest.h>
 
 #include <set>
@@ -157,6 +159,26 @@ TEST(Cli, AWrongZoneOrScheduleFailsOnlyItsPlugin) {
   EXPECT_NE(list.out.find("start() failed: job \"workflows.obligations\""), std::string::npos)
       << list.out;
   EXPECT_NE(list.out.find("billing_export\t1.0.0\tstarted\t"), std::string::npos) << list.out;
+}
+
+// A port in use is refused with where and why, even when its holder allows sharing
+// (SO_REUSEPORT, as a running slmhub had set): a second server on it would have taken half of
+// the first one's connections.
+TEST(Cli, ServeRefusesAPortInUse) {
+  TempDir dir;
+  Poco::Net::ServerSocket other;
+  other.bind(Poco::Net::SocketAddress("127.0.0.1", 0), true, true);
+  other.listen();
+  const std::string port = std::to_string(other.address().port());
+  auto env = env_for(dir);
+  env["SLMHUB_HTTP_PORT"] = port;
+  env["SLMHUB_AUTH_ADMIN_TOKEN_FILE"] = (dir.path() / "admin.token").string();
+  auto serve = run_slmhub({"serve"}, env);
+  EXPECT_EQ(serve.status, 78);
+  EXPECT_TRUE(serve.err.ends_with(
+      "slmhub: cannot listen on 127.0.0.1:" + port +
+      " (http.host, http.port): Address already in use: 127.0.0.1:" + port + "\n"))
+      << serve.err;
 }
 
 // An offline command needs no store: run where a relative SQLite store would be created, or

@@ -484,16 +484,29 @@ HttpServer::HttpServer(Router& router, TokenStore& tokens, Metrics& metrics, Log
 HttpServer::~HttpServer() { stop(); }
 
 int HttpServer::start(const std::string& host, int port) {
-  const Poco::Net::SocketAddress address(host, static_cast<Poco::UInt16>(port));
   if (limits_.tls_cert_file.empty() != limits_.tls_key_file.empty())
     throw std::runtime_error(
         "http.tls.cert_file and http.tls.key_file go together: set both for HTTPS, or neither");
-  std::unique_ptr<Poco::Net::ServerSocket> socket;
-  if (!limits_.tls_cert_file.empty()) {
+  if (!limits_.tls_cert_file.empty())
     tls_ = std::make_unique<TlsServer>(limits_.tls_cert_file, limits_.tls_key_file);
-    socket = std::make_unique<Poco::Net::SecureServerSocket>(address, 256, tls_->context());
-  } else {
-    socket = std::make_unique<Poco::Net::ServerSocket>(address, 256);
+  std::unique_ptr<Poco::Net::ServerSocket> socket;
+  try {
+    const Poco::Net::SocketAddress address(host, static_cast<Poco::UInt16>(port));
+    if (tls_) {
+      socket = std::make_unique<Poco::Net::SecureServerSocket>(tls_->context());
+    } else {
+      socket = std::make_unique<Poco::Net::ServerSocket>();
+    }
+    // SO_REUSEADDR (a restart need not wait out TIME_WAIT) without SO_REUSEPORT, which
+    // Poco's bind(address, true) also sets: with it a second slmhub started on a port in use
+    // bound it too, and the kernel shared the connections between the two servers.
+    socket->bind(address, true, false);
+    socket->listen(256);
+  } catch (const Poco::Exception& e) {
+    // Poco's what() is only the exception's class ("Net Exception"): say where and why.
+    throw std::runtime_error(
+        "cannot listen on " + host + ":" + std::to_string(port) +
+        " (http.host, http.port): " + (e.message().empty() ? e.displayText() : e.message()));
   }
   Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
   params->setMaxThreads(limits_.threads);

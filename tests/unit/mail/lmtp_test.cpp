@@ -4,6 +4,7 @@
 // and a stop() that does not wait for idle clients.
 #include "lmtp.hpp"
 
+#include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
 #include <gtest/gtest.h>
@@ -79,6 +80,27 @@ class LmtpTest : public testing::Test {
   std::vector<Delivered> delivered_;
   std::atomic<bool> fail_{false};  // set by the test while the server thread reads it
 };
+
+// A port another listener holds is refused, even when that listener allows sharing
+// (SO_REUSEPORT, as a second slmhub had set): two listeners would split the MTA's deliveries
+// between two servers.
+TEST(LmtpListen, APortInUseIsRefusedNotShared) {
+  Poco::Net::ServerSocket other;
+  other.bind(Poco::Net::SocketAddress("127.0.0.1", 0), true, true);
+  other.listen();
+  LmtpSettings settings;
+  settings.port = other.address().port();
+  test::TestLogger log;
+  LmtpServer server(settings, {}, log);
+  const std::string where = "cannot listen for LMTP on 127.0.0.1:" + std::to_string(settings.port);
+  try {
+    server.start();
+    ADD_FAILURE() << "started on a port in use";
+  } catch (const std::runtime_error& e) {
+    EXPECT_TRUE(std::string(e.what()).starts_with(where)) << e.what();
+    EXPECT_NE(std::string(e.what()).find("Address already in use"), std::string::npos) << e.what();
+  }
+}
 
 TEST_F(LmtpTest, SwaksDeliversAndEachRecipientGetsItsOwnAnswer) {
   start();
