@@ -398,6 +398,15 @@ int run(int argc, char** argv) {
     }
   }
   if (auto status = run_plugin_command(server.commands(), args, raw)) return *status;
+  if (const auto it = kHelp.find(cmd); it != kHelp.end()) {
+    // A command slmhub has, without the words it needs ("jobs run" with no NAME): its own
+    // usage, not "unknown command".
+    std::string given;
+    for (const auto& word : args.words) given += (given.empty() ? "" : " ") + word;
+    std::cerr << "slmhub: '" << given << "' is not one of the forms of '" << cmd << "':\n"
+              << it->second;
+    return kUsage;
+  }
   std::cerr << "slmhub: unknown command '" << cmd << "'\n" << kUsageText;
   return kUsage;
 }

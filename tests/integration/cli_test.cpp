@@ -43,6 +43,14 @@ TEST(Cli, ExitStatusesFollowSysexits) {
   auto unknown = run_slmhub({"frobnicate"}, env_for(dir));
   EXPECT_EQ(unknown.status, 64);
   EXPECT_NE(unknown.err.find("unknown command 'frobnicate'"), std::string::npos);
+  // A command slmhub has, without the words it needs: that command's usage.
+  auto incomplete = run_slmhub({"jobs", "run"}, env_for(dir));
+  EXPECT_EQ(incomplete.status, 64);
+  EXPECT_TRUE(incomplete.err.ends_with(
+      "slmhub: 'jobs run' is not one of the forms of 'jobs':\nslmhub jobs list [--config F]\n"
+      "slmhub jobs run NAME [--config F]\n  Lists jobs, or runs one now in this process (recorded "
+      "like a scheduled run).\n"))
+      << incomplete.err;
   auto missing = run_slmhub({"import", (dir.path() / "nope.json").string()}, env_for(dir));
   EXPECT_EQ(missing.status, 66);
   // The last line is the error (the broken test plugins are reported above it).
