@@ -404,8 +404,8 @@ void Server::open(bool serving) {
 
   load_plugins();
   plugins_->start_all(
-      [&](Plugin& plugin, const PluginInfo& info) -> Host& {
-        hosts_.push_back(std::make_unique<PluginHost>(*this, info.name, plugin.config_schema()));
+      [&](const PluginRecord& plugin) -> Host& {
+        hosts_.push_back(std::make_unique<PluginHost>(*this, plugin.name, plugin.config));
         if (auto problems = hosts_.back()->plugin_config().validate(); !problems.empty())
           throw std::runtime_error("configuration: " + join(problems, "; "));
         return *hosts_.back();

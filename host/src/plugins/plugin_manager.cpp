@@ -179,7 +179,7 @@ void PluginManager::start_all(const HostFactory& make_host, const Forget& forget
     }
     if (p->record.state == PluginState::loaded) {
       try {
-        Host& host = make_host(*p->plugin, p->plugin->info());
+        Host& host = make_host(p->record);
         p->plugin->register_offline_commands(host.commands());
         p->plugin->start(host);
         p->record.state = PluginState::started;

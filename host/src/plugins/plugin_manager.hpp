@@ -33,9 +33,10 @@ struct PluginRecord {
 
 class PluginManager {
  public:
-  // `make_host` gives the Host a plugin's start() receives; `forget` undoes what a plugin
+  // `make_host` gives the Host a plugin's start() receives, from the plugin's record (its
+  // name, and the configuration schema read at load); `forget` undoes what a plugin
   // registered when its start() fails.
-  using HostFactory = std::function<Host&(Plugin& plugin, const PluginInfo& info)>;
+  using HostFactory = std::function<Host&(const PluginRecord& plugin)>;
   using Forget = std::function<void(const std::string& name)>;
   // Takes every command one plugin registered offline, under the plugin's name.
   using AddCommands =
