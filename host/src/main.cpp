@@ -230,6 +230,21 @@ int migrate_to(Server& server, const std::string& url) {
   }
 }
 
+// Whether the words are one of the forms of their built-in command (its usage in run()'s kHelp).
+bool is_form(const Args& args) {
+  const auto& w = args.words;
+  const std::string& cmd = w[0];
+  if (cmd == "serve" || cmd == "migrate") return w.size() == 1;
+  if (cmd == "import") return w.size() == 2;
+  if (cmd == "plugins") return w.size() == 2 && w[1] == "list";
+  if (cmd == "jobs") return (w.size() == 2 && w[1] == "list") || (w.size() == 3 && w[1] == "run");
+  if (cmd == "tokens") {
+    return (w.size() == 2 && (w[1] == "create" || w[1] == "list")) ||
+           (w.size() == 3 && w[1] == "revoke");
+  }
+  return false;
+}
+
 int run(int argc, char** argv) {
   std::vector<std::string> raw;
   Args args = parse_args(argc, argv, raw);
@@ -279,6 +294,16 @@ int run(int argc, char** argv) {
     }
   }
 
+  // A built-in command's words are checked before anything is opened: a mistyped command
+  // must not create, migrate or lock a store, nor fail on one instead of on its words.
+  if (const auto it = kHelp.find(cmd); it != kHelp.end() && !is_form(args)) {
+    std::string given;
+    for (const auto& word : args.words) given += (given.empty() ? "" : " ") + word;
+    std::cerr << "slmhub: '" << given << "' is not one of the forms of '" << cmd << "':\n"
+              << it->second;
+    return kUsage;
+  }
+
   Settings settings = load_settings(args);
   Server server(std::move(settings), binary_dir(argv[0]));
   // kHelp names every built-in command. Any other may be a plugin's offline command, which
@@ -301,27 +326,30 @@ int run(int argc, char** argv) {
     return serve(server);
   }
 
-  if (cmd == "migrate" && args.words.size() != 1) {
-    std::cerr << "slmhub migrate: unexpected argument '" << args.words[1] << "'\n"
-              << kHelp.at("migrate");
-    return kUsage;
-  }
   if (cmd == "migrate" && args.flags.contains("--to"))
     return migrate_to(server, args.flags["--to"]);
-  server.open();
+  // What a command reads besides the store is read first: a missing file or a bad option
+  // leaves the store as it was.
+  std::stringstream text;
   if (cmd == "import") {
-    if (args.words.size() != 2) {
-      std::cerr << "slmhub import: expected one DATASET.json\n" << kHelp.at("import");
-      return kUsage;
-    }
-    const auto& file = args.words[1];
-    std::ifstream in(file);
+    std::ifstream in(args.words[1]);
     if (!in) {
-      std::cerr << "slmhub: " << file << ": cannot read the file\n";
+      std::cerr << "slmhub: " << args.words[1] << ": cannot read the file\n";
       return kNoInput;
     }
-    std::stringstream text;
     text << in.rdbuf();
+  }
+  std::optional<slmhub::Instant> expires;
+  if (cmd == "tokens" && args.words[1] == "create") {
+    if (!args.flags.contains("--name") || !args.flags.contains("--role")) {
+      std::cerr << "slmhub tokens create: --name and --role are required\n";
+      return kUsage;
+    }
+    if (args.flags.contains("--expires")) expires = slmhub::parse_instant(args.flags["--expires"]);
+  }
+  server.open();
+  if (cmd == "import") {
+    const auto& file = args.words[1];
     try {
       auto result =
           server.core().import(slmhub::Actor{"cli:import"}, slmhub::parse_json(text.str(), 256));
@@ -337,7 +365,7 @@ int run(int argc, char** argv) {
       std::cout << owner << " " << version << "\n";
     return kOk;
   }
-  if (cmd == "plugins" && args.words.size() == 2 && args.words[1] == "list") {
+  if (cmd == "plugins") {
     for (const auto& rec : server.plugins().records()) {
       std::cout << rec.name << "\t" << (rec.version.empty() ? "-" : rec.version) << "\t"
                 << slmhub::host::to_string(rec.state) << "\t" << rec.path;
@@ -350,11 +378,11 @@ int run(int argc, char** argv) {
     }
     return kOk;
   }
-  if (cmd == "jobs" && args.words.size() == 2 && args.words[1] == "list") {
+  if (cmd == "jobs" && args.words[1] == "list") {
     for (const auto& j : server.jobs().list()) std::cout << to_json(j).dump() << "\n";
     return kOk;
   }
-  if (cmd == "jobs" && args.words.size() == 3 && args.words[1] == "run") {
+  if (cmd == "jobs") {
     try {
       std::cout << server.jobs().run_now(args.words[2]) << "\n";
       return kOk;
@@ -363,20 +391,13 @@ int run(int argc, char** argv) {
       return kUsage;
     }
   }
-  if (cmd == "tokens" && args.words.size() >= 2) {
+  if (cmd == "tokens") {
     auto& tokens = server.tokens();
     if (args.words[1] == "create") {
-      if (!args.flags.contains("--name") || !args.flags.contains("--role")) {
-        std::cerr << "slmhub tokens create: --name and --role are required\n";
-        return kUsage;
-      }
       std::vector<std::string> roles;
       std::stringstream list(args.flags["--role"]);
       for (std::string r; std::getline(list, r, ',');)
         if (!r.empty()) roles.push_back(r);
-      std::optional<slmhub::Instant> expires;
-      if (args.flags.contains("--expires"))
-        expires = slmhub::parse_instant(args.flags["--expires"]);
       auto created = tokens.create("cli", args.flags["--name"], roles, expires);
       std::cout << created.token << "\n";
       return kOk;
@@ -389,24 +410,13 @@ int run(int argc, char** argv) {
       }
       return kOk;
     }
-    if (args.words[1] == "revoke" && args.words.size() == 3) {
-      if (!tokens.revoke("cli", args.words[2])) {
-        std::cerr << "slmhub tokens revoke: no active token '" << args.words[2] << "'\n";
-        return kDataErr;
-      }
-      return kOk;
+    if (!tokens.revoke("cli", args.words[2])) {  // the form left: revoke ID
+      std::cerr << "slmhub tokens revoke: no active token '" << args.words[2] << "'\n";
+      return kDataErr;
     }
+    return kOk;
   }
   if (auto status = run_plugin_command(server.commands(), args, raw)) return *status;
-  if (const auto it = kHelp.find(cmd); it != kHelp.end()) {
-    // A command slmhub has, without the words it needs ("jobs run" with no NAME): its own
-    // usage, not "unknown command".
-    std::string given;
-    for (const auto& word : args.words) given += (given.empty() ? "" : " ") + word;
-    std::cerr << "slmhub: '" << given << "' is not one of the forms of '" << cmd << "':\n"
-              << it->second;
-    return kUsage;
-  }
   std::cerr << "slmhub: unknown command '" << cmd << "'\n" << kUsageText;
   return kUsage;
 }

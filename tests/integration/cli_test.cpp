@@ -43,20 +43,30 @@ TEST(Cli, ExitStatusesFollowSysexits) {
   auto unknown = run_slmhub({"frobnicate"}, env_for(dir));
   EXPECT_EQ(unknown.status, 64);
   EXPECT_NE(unknown.err.find("unknown command 'frobnicate'"), std::string::npos);
+  TempDir fresh;
   // A command slmhub has, without the words it needs: that command's usage.
-  auto incomplete = run_slmhub({"jobs", "run"}, env_for(dir));
+  auto incomplete = run_slmhub({"jobs", "run"}, env_for(fresh));
   EXPECT_EQ(incomplete.status, 64);
   EXPECT_TRUE(incomplete.err.ends_with(
       "slmhub: 'jobs run' is not one of the forms of 'jobs':\nslmhub jobs list [--config F]\n"
       "slmhub jobs run NAME [--config F]\n  Lists jobs, or runs one now in this process (recorded "
       "like a scheduled run).\n"))
       << incomplete.err;
-  auto missing = run_slmhub({"import", (dir.path() / "nope.json").string()}, env_for(dir));
+  auto missing = run_slmhub({"import", (dir.path() / "nope.json").string()}, env_for(fresh));
   EXPECT_EQ(missing.status, 66);
-  // The last line is the error (the broken test plugins are reported above it).
-  EXPECT_TRUE(missing.err.ends_with("\nslmhub: " + (dir.path() / "nope.json").string() +
-                                    ": cannot read the file\n"))
-      << missing.err;
+  EXPECT_EQ(missing.err,
+            "slmhub: " + (dir.path() / "nope.json").string() + ": cannot read the file\n");
+  auto no_role = run_slmhub({"tokens", "create", "--name", "ci"}, env_for(fresh));
+  EXPECT_EQ(no_role.status, 64);
+  EXPECT_TRUE(no_role.err.ends_with("slmhub tokens create: --name and --role are required\n"))
+      << no_role.err;
+  auto extra = run_slmhub({"migrate", "now"}, env_for(fresh));
+  EXPECT_EQ(extra.status, 64);
+  EXPECT_TRUE(extra.err.starts_with("slmhub: 'migrate now' is not one of the forms of 'migrate':"))
+      << extra.err;
+  // Wrong words, a missing file or option: refused before the store is opened, so none was
+  // created (an unknown command opens it: a plugin's command is known once plugins start).
+  EXPECT_FALSE(std::filesystem::exists(fresh.path() / "cli.db"));
   std::ofstream(dir.path() / "bad.json") << R"({"timezone": "Mars/Olympus", "services": 3})";
   auto bad = run_slmhub({"import", (dir.path() / "bad.json").string()}, env_for(dir));
   EXPECT_EQ(bad.status, 65);
