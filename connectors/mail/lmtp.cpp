@@ -186,10 +186,15 @@ class Session : public Poco::Net::TCPServerConnection {
           {552, "5.3.4",
            "message larger than " + std::to_string(settings_.max_message_bytes) + " bytes"});
     } else {
+      const std::size_t size = message.size();
       try {
         replies = handlers_.deliver(*envelope_, std::move(message));
       } catch (const std::exception& e) {
-        log_.error(std::string("LMTP delivery failed, the MTA will retry: ") + e.what());
+        // Which message, so that an operator can match the MTA's retries to this line.
+        std::string to;
+        for (const auto& r : envelope_->recipients) to += (to.empty() ? "<" : ", <") + r + ">";
+        log_.error("LMTP delivery from <" + envelope_->mail_from + "> to " + to + " (" +
+                   std::to_string(size) + " bytes) failed, the MTA will retry: " + e.what());
         replies.clear();
       }
       if (replies.size() != envelope_->recipients.size()) {
@@ -226,7 +231,7 @@ class Session : public Poco::Net::TCPServerConnection {
   }
 
   // Reads more from the client, first sending the replies it is waiting for. False at end
-  // of stream. A line longer than the buffer limit is cut, not stored whole: memory stays
+  // of stream. A line longer than `line_limit_` is cut, not stored whole: memory stays
   // bounded.
   bool fill() {
     flush();
@@ -234,9 +239,9 @@ class Session : public Poco::Net::TCPServerConnection {
     buffer_.erase(0, start_);
     start_ = 0;
     scanned_ = buffer_.size();
-    if (buffer_.size() > kMaxLine) {  // keep the start, drop the middle of a huge line
-      buffer_.resize(kMaxLine);
-      scanned_ = kMaxLine;
+    if (buffer_.size() > line_limit_) {  // keep the start, drop the middle of a huge line
+      buffer_.resize(line_limit_);
+      scanned_ = line_limit_;
     }
     char chunk[65536];
     const int n = socket().receiveBytes(chunk, sizeof chunk);
@@ -259,6 +264,15 @@ class Session : public Poco::Net::TCPServerConnection {
   // CRLF, appended to `message` while it stays within the size limit (`too_large` says
   // when it did not). False when the client went away first.
   bool read_message(std::string& message, bool& too_large) {
+    // A message line is kept whole up to the message limit (RFC 5321's 1000 octets is not
+    // what every client keeps to: unwrapped base64 from a script). A longer one is cut, and
+    // then longer than the limit: the message is refused, never acknowledged without the
+    // bytes cut from it.
+    line_limit_ = std::max(kMaxLine, settings_.max_message_bytes + 1);
+    struct Restore {
+      std::size_t& limit;
+      ~Restore() { limit = kMaxLine; }
+    } restore{line_limit_};
     for (;;) {
       std::string_view line;
       while (next_line(line)) {
@@ -295,6 +309,7 @@ class Session : public Poco::Net::TCPServerConnection {
   }
 
   static constexpr std::size_t kMaxLine = 1 << 20;  // RFC 5321 allows 1000; be lenient
+  std::size_t line_limit_ = kMaxLine;               // kMaxLine but in a message
   const LmtpSettings& settings_;
   const LmtpHandlers& handlers_;
   Logger& log_;

@@ -130,6 +130,12 @@ TEST_F(LmtpTest, AFailedDeliveryIsATemporaryFailureSoTheClientKeepsTheMessage) {
   EXPECT_NE(status, 0);
   EXPECT_NE(transcript.find("451 4.3.0"), std::string::npos) << transcript;
   EXPECT_TRUE(delivered_.empty());
+  // The log names the message, so that the MTA's retries can be matched to it.
+  EXPECT_TRUE(
+      log_.contains("LMTP delivery from <dba@library.example.org> to "
+                    "<db-requests@example.org> (",
+                    "error"));
+  EXPECT_TRUE(log_.contains("bytes) failed, the MTA will retry: store unavailable", "error"));
 }
 
 TEST_F(LmtpTest, PipelinedCommandsAreAnsweredInOrderOncePerRecipient) {
@@ -185,6 +191,24 @@ TEST_F(LmtpTest, ProtocolErrorsAndSizeLimits) {
       << replies;
   EXPECT_NE(replies.find("500 5.5.2 command not recognized"), std::string::npos) << replies;
   EXPECT_TRUE(delivered_.empty());
+}
+
+// A line longer than RFC 5321's limit (unwrapped base64 from a script) arrives whole: what is
+// acknowledged is what was sent, byte for byte.
+TEST_F(LmtpTest, AMessageLineOfTwoMebibytesIsDeliveredWhole) {
+  start();
+  std::string line(2u << 20, 'A');
+  for (std::size_t k = 0; k < line.size(); k += 4099) line[k] = static_cast<char>('a' + k % 26);
+  const std::string message = "Subject: export\r\n\r\n" + line + "\r\nend\r\n";
+  const std::string replies = session(
+      "LHLO mx.example.org\r\nMAIL FROM:<x@example.org>\r\nRCPT TO:<a@example.org>\r\nDATA\r\n" +
+          message + ".\r\n",
+      10);
+  EXPECT_NE(replies.find("\r\n250 2.0.0 ticket DBR0000001\r\n"), std::string::npos) << replies;
+  std::lock_guard lock(mutex_);
+  ASSERT_EQ(delivered_.size(), 1u);
+  EXPECT_EQ(delivered_[0].message.size(), message.size());
+  EXPECT_TRUE(delivered_[0].message == message);  // not printed: 2 MiB
 }
 
 TEST_F(LmtpTest, StopEndsIdleSessionsWithoutWaitingForThem) {
