@@ -126,8 +126,17 @@ int priority_of(int impact, int urgency) {
   return std::clamp(impact, 1, 3) + std::clamp(urgency, 1, 3) - 1;
 }
 
-std::string autoreply_refusal(const mail::ParsedMail& mail, const std::string& envelope_from,
-                              const Queue& queue) {
+// Our own mail coming back to the queue: an X-Loop header we set names its address (a
+// mailbox that redirects what it gets keeps the headers), or the queue's address sent it.
+std::string loop_of(const mail::ParsedMail& mail, const std::string& sender, const Queue& queue) {
+  for (const auto& [name, value] : mail.headers) {
+    if (name == "x-loop" && contains(value, queue.address)) return "X-Loop names " + queue.address;
+  }
+  if (lower(sender) == lower(queue.address)) return "from the queue's own address";
+  return {};
+}
+
+std::string autoreply_refusal(const mail::ParsedMail& mail, const std::string& envelope_from) {
   const std::string auto_submitted = lower(mail.header("auto-submitted"));
   if (!auto_submitted.empty() && auto_submitted != "no") {
     return "Auto-Submitted: " + auto_submitted + " (RFC 3834)";
@@ -135,9 +144,6 @@ std::string autoreply_refusal(const mail::ParsedMail& mail, const std::string& e
   const std::string precedence = lower(mail.header("precedence"));
   if (precedence == "bulk" || precedence == "junk" || precedence == "list") {
     return "Precedence: " + precedence;
-  }
-  for (const auto& [name, value] : mail.headers) {
-    if (name == "x-loop" && contains(value, queue.address)) return "X-Loop names " + queue.address;
   }
   if (!mail.header("x-auto-response-suppress").empty()) {
     return "X-Auto-Response-Suppress: " + mail.header("x-auto-response-suppress");
@@ -148,7 +154,6 @@ std::string autoreply_refusal(const mail::ParsedMail& mail, const std::string& e
   if (mail.is_report) return "a delivery or read report (multipart/report)";
   if (system_mailbox(mail.from_address)) return "from " + mail.from_address;
   if (mail.from_address.empty()) return "no sender address";
-  if (lower(mail.from_address) == lower(queue.address)) return "from the queue's own address";
   return {};
 }
 
@@ -277,7 +282,7 @@ const date::time_zone* MailIntake::provider_zone() {
 IntakeResult MailIntake::receive(const Queue& queue, const std::string& envelope_from,
                                  const std::string& raw) {
   try {
-    const Prepared p = prepare(queue, envelope_from, raw, false);
+    const Prepared p = prepare(queue, envelope_from, raw, false, clock_.now());
     return finish(p, commit(p));
   } catch (const std::exception& e) {
     log_.error("mail for " + queue.name + " from " + envelope_from +
@@ -302,31 +307,52 @@ IntakeResult MailIntake::quarantine_message(const Queue& queue, const std::strin
 }
 
 MailIntake::Prepared MailIntake::prepare(const Queue& queue, const std::string& envelope_from,
-                                         const std::string& raw, bool accept_unknown_sender) {
+                                         const std::string& raw, bool accept_unknown_sender,
+                                         Instant received) {
   Prepared p{.queue = &queue,
              .envelope_from = envelope_from,
              .raw = &raw,
              .mail = mail::parse_mail_borrowing(raw),
              .accept_unknown_sender = accept_unknown_sender,
-             .now = clock_.now(),
+             .now = received,
              .sha256 = sha256_hex(raw)};
   const mail::ParsedMail& mail = p.mail;
   p.key = mail.message_id.empty() ? "sha256:" + p.sha256 : "id:" + mail.message_id;
   p.sender = mail.from_address.empty() ? mail::normalize_address(envelope_from).value_or("")
                                        : mail.from_address;
-  p.refusal = autoreply_refusal(mail, envelope_from, queue);
+  p.refusal = autoreply_refusal(mail, envelope_from);
+  p.loop = loop_of(mail, p.sender, queue);
+  if (p.refusal.empty()) p.refusal = p.loop;
   p.bounce = mail.is_report || (mail.return_path && mail.return_path->empty()) ||
              envelope_from == kNullSender || lower(p.sender).starts_with("mailer-daemon@");
-  p.day = format_date(local_date(p.now, provider_zone()));
-  p.customer = p.bounce ? std::string() : customer_of(p.sender);
+  // Whom we answer: Reply-To (a web form or a list that sends for a person names them there),
+  // unless it names one of our queues or a system mailbox (the answer would come back as
+  // mail, or bounce) or cannot be written as an envelope address; else the sender.
+  p.answer_to = !mail.reply_to.empty() && !queue_for_address(mail.reply_to) &&
+                        !system_mailbox(mail.reply_to) && mail::is_plain_address(mail.reply_to)
+                    ? mail.reply_to
+                    : p.sender;
+  p.day = format_date(local_date(clock_.now(), provider_zone()));
+  if (!p.bounce) {
+    p.customer = customer_of(p.sender);
+    if (p.customer.empty() && p.answer_to != p.sender) p.customer = customer_of(p.answer_to);
+  }
   p.defects = Json(mail.defects).dump();
   p.subject = one_line(mail.subject);
   p.thread_ids = mail.in_reply_to;
   p.thread_ids.insert(p.thread_ids.end(), mail.references.rbegin(), mail.references.rend());
-  static const std::regex kTag(R"(\[([A-Z]{2,10}[0-9]{7})\])");
+  // The first case number of a ticket we have, in any case ("[dbr0000042]"): another
+  // helpdesk's tag may come first ("Re: [SR0012345] Re: [DBR0000042] ...").
+  static const std::regex kTag(R"(\[([A-Z]{2,10}[0-9]{7})\])", std::regex::icase);
   static const std::regex kIncident(R"(\b(INC[0-9]{7})\b)");
+  for (auto it = std::sregex_iterator(p.subject.begin(), p.subject.end(), kTag);
+       it != std::sregex_iterator() && !p.tagged; ++it) {
+    std::string number = (*it)[1].str();
+    std::transform(number.begin(), number.end(), number.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    p.tagged = tickets_.find_fields(number);
+  }
   std::smatch m;
-  if (std::regex_search(p.subject, m, kTag)) p.tagged = tickets_.find_fields(m[1].str());
   if (!p.tagged && std::regex_search(p.subject, m, kIncident)) {
     p.correlated = tickets_.find_by_external_ref(m[1].str());
   }
@@ -364,6 +390,13 @@ IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
   if (!seen.empty()) {
     out = {"duplicate", seen[0].optional_text(1).value_or(""),
            "already applied as " + seen[0].text(0), false};
+    return out;
+  }
+  // Our own mail back (a requester's mailbox redirecting our auto-reply to the queue): not a
+  // request, and a ticket for it would answer the queue itself. Held; a person replaying it
+  // puts it on the ticket it answers.
+  if (!p.loop.empty() && !p.accept_unknown_sender) {
+    out = {"held", "", "our own mail came back (" + p.loop + ")", false};
     return out;
   }
 
@@ -433,7 +466,8 @@ IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
     t.kind = p.kind;
     t.priority = p.priority;
     t.customer = p.customer;
-    t.requester = sender;
+    t.requester = p.answer_to;  // who may answer it, and whom we answer
+    t.created_at = p.now;       // its arrival, also when it is replayed later
     t.messages.push_back({0, "in", sender, mail.text, mail.message_id, p.now});
     const Ticket created = tickets_.create(tx, kSystem, std::move(t));
     out = {"ticket", created.id, "", false};
@@ -483,12 +517,7 @@ IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
     out.detail = "no auto-reply: " + p.refusal;
     return out;
   }
-  // To Reply-To, unless it names one of our queues or a system mailbox (the reply would come
-  // back as mail, or bounce) or cannot be written as an envelope address: then to the sender.
-  const bool reply_to_usable = !mail.reply_to.empty() && !queue_for_address(mail.reply_to) &&
-                               !system_mailbox(mail.reply_to) &&
-                               mail::is_plain_address(mail.reply_to);
-  const std::string to = reply_to_usable ? mail.reply_to : sender;
+  const std::string& to = p.answer_to;
   const auto count =
       tx.query(
             "INSERT INTO mail_autoreplies(sender, day, count) VALUES (?, ?, 1) "
@@ -602,7 +631,8 @@ Json MailIntake::quarantine(const std::string& state) const {
 
 IntakeResult MailIntake::replay(const Actor& actor, std::int64_t id) {
   auto rows = store_.query(
-      "SELECT queue, envelope_from, state, raw FROM mail_quarantine WHERE id = ?", {id});
+      "SELECT queue, envelope_from, state, raw, received_at FROM mail_quarantine WHERE id = ?",
+      {id});
   if (rows.empty()) throw NotFound("no quarantined message #" + std::to_string(id));
   const std::string state = rows[0].text(2);
   if (state == "replayed") {
@@ -620,7 +650,8 @@ IntakeResult MailIntake::replay(const Actor& actor, std::int64_t id) {
   IntakeResult result;
   std::optional<Prepared> p;
   try {
-    p.emplace(prepare(*queue, rows[0].text(1), raw, state == "held"));
+    p.emplace(
+        prepare(*queue, rows[0].text(1), raw, state == "held", from_epoch(rows[0].integer(4))));
     store_.transact([&](Tx& tx) { result = apply_in(tx, *p); });
   } catch (const std::exception& e) {
     throw Conflict("replaying message #" + std::to_string(id) + " failed again: " + e.what());

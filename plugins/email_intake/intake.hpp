@@ -114,13 +114,15 @@ class MailIntake {
     mail::ParsedMail mail{};
     std::string key{};  // Message-ID or content hash: what makes it apply once
     std::string sender{};
-    std::string subject{};  // on one line
-    std::string refusal{};  // why no auto-reply, or ""
-    std::string day{};      // for the per-sender auto-reply count
+    std::string subject{};    // on one line
+    std::string refusal{};    // why no auto-reply, or ""
+    std::string loop{};       // why it is our own mail come back, or ""
+    std::string answer_to{};  // the requester of a new ticket, and its auto-reply's recipient
+    std::string day{};        // for the per-sender auto-reply count
     std::string customer{};
     bool bounce = false;
     bool accept_unknown_sender = false;
-    Instant now{};
+    Instant now{};  // when it arrived (the first time, for a replay)
     // Worked out here so the group commit, which applies messages one after another, does
     // only what needs the transaction.
     std::string sha256{};                   // of the raw message
@@ -136,7 +138,7 @@ class MailIntake {
     std::string reply_subject{};  // the subject without Re:/Fwd: prefixes
   };
   Prepared prepare(const Queue& queue, const std::string& envelope_from, const std::string& raw,
-                   bool accept_unknown_sender);
+                   bool accept_unknown_sender, Instant received);
   IntakeResult apply_in(Tx& tx, const Prepared& p);
   // Held messages go to the quarantine; everything else is logged.
   IntakeResult finish(const Prepared& p, IntakeResult out);

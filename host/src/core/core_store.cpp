@@ -638,7 +638,11 @@ Ticket CoreStore::create(Tx& tx, const Actor& actor, Ticket ticket) {
   std::string number = std::to_string(seq.at(0).integer(1));
   if (number.size() < 7) number.insert(0, 7 - number.size(), '0');
   ticket.id = seq[0].text(0) + number;
-  ticket.created_at = ticket.updated_at = clock_.now();
+  // A caller that knows when the request arrived (mail replayed from quarantine) says so: its
+  // first-response target runs from then. Never later than now.
+  const Instant now = clock_.now();
+  if (ticket.created_at == Instant{} || ticket.created_at > now) ticket.created_at = now;
+  ticket.updated_at = now;
   const auto target = ticket.kind == "incident"          ? targets_.incident
                       : ticket.kind == "service_request" ? targets_.service_request
                                                          : std::chrono::seconds{0};

@@ -103,6 +103,8 @@ class Tickets {
  public:
   virtual ~Tickets() = default;
   // Assigns the case number from the queue's prefix and sequence; writes `ticket.created`.
+  // `created_at` is when the request arrived if the caller knows (not later than now), else
+  // now; the first-response target runs from it.
   virtual Ticket create(Tx& tx, const Actor& actor, Ticket ticket) = 0;
   virtual TicketMessage add_message(Tx& tx, const Actor& actor, const std::string& ticket_id,
                                     TicketMessage message) = 0;
