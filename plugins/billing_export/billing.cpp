@@ -1493,14 +1493,28 @@ ExportResult Billing::export_month(const Actor& actor, date::year_month month,
 }
 
 std::string Billing::export_due(Instant now) {
+  // Final months without an export (their files never written), then, in order, every month
+  // from the one after the last final month to the previous one: a month that failed to
+  // finalise (a busy store, a rate card in error) is tried again by the next run, and a run
+  // after the server was down over several export days catches up. With no final month yet,
+  // billing starts with the previous month.
   std::vector<date::year_month> months;
   for (const auto& r : store_.query("SELECT month FROM billing_months WHERE month NOT IN "
                                     "(SELECT month FROM billing_exports) ORDER BY month"))
     months.push_back(parse_month(r.text(0)));
   const date::year_month previous = previous_month(now);
-  if (std::find(months.begin(), months.end(), previous) == months.end()) months.push_back(previous);
+  date::year_month next = previous;
+  if (const auto latest = store_.query("SELECT MAX(month) FROM billing_months");
+      !latest.empty() && !latest[0].is_null(0)) {
+    next = std::min(previous, parse_month(latest[0].text(0)) + date::months(1));
+  }
+  const std::size_t finals = months.size();
+  for (auto month = next; month <= previous; month += date::months(1)) {
+    if (std::find(months.begin(), months.end(), month) == months.end()) months.push_back(month);
+  }
   std::string outcome, failures;
-  for (const auto& month : months) {
+  for (std::size_t k = 0; k < months.size(); ++k) {
+    const date::year_month month = months[k];
     const std::string m = format_month(month);
     try {
       const ExportResult r =
@@ -1511,6 +1525,12 @@ std::string Billing::export_due(Instant now) {
     } catch (const std::exception& e) {
       log_.error("the export of " + m + " failed: " + e.what());
       failures += (failures.empty() ? "" : "; ") + m + ": " + e.what();
+      // Months are final in order: the ones after a month that did not finalise wait for it.
+      if (k >= finals && month != previous) {
+        failures += " (" + format_month(month + date::months(1)) + " to " + format_month(previous) +
+                    " wait for it)";
+        break;
+      }
     }
   }
   if (!failures.empty())

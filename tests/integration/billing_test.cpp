@@ -624,6 +624,21 @@ TEST_P(Billing, TheMonthlyJobExportsEveryFinalMonthThatHasNoExportYet) {
   ASSERT_EQ(exports.size(), 3u);
   EXPECT_EQ(exports[2]["month"], "2026-12");
   EXPECT_EQ(exports[2]["written"], false);
+
+  // The server was down on 5 February and 5 March (or those runs failed): the next run
+  // finalises and exports January, February and March in order, not March alone (which
+  // months finalised in order would refuse, run after run).
+  clock_.set("2027-04-05T18:00:00Z");
+  const std::string caught_up = server_->jobs().run_now("billing_export.monthly");
+  std::string expected = "exported ";
+  for (const std::string m : {"2027-01", "2027-02", "2027-03"}) {
+    const auto documents = ok("GET", "/api/v1/invoices?month=" + m, billing_).size();
+    EXPECT_GT(documents, 0u) << m;
+    EXPECT_TRUE(complete_set(out / ("invoices-" + m), static_cast<std::int64_t>(documents))) << m;
+    expected += (m == "2027-01" ? "" : "; ") + m + " (" + std::to_string(documents) + " documents" +
+                (m == "2027-03" ? "" : ", not exported before") + ")";
+  }
+  EXPECT_EQ(caught_up, expected + " to " + out.string());
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, Billing, testing::Values("sqlite", "postgresql"),
