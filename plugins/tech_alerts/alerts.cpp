@@ -131,13 +131,18 @@ void TechAlerts::check_maintenance(Tx& tx, const MaintenanceContext& c, Maintena
   // only now; a window that shrank keeps the notice it had.
   const bool news = !before || w.start < before->start || w.end > before->end ||
                     w.service != before->service || revived;
-  if (!w.announced_at) {
-    if (before && !(news && scheduling)) {
-      w.announced_at = before->announced_at;
-    } else if (scheduling) {
-      w.announced_at = c.now;  // Tech Alerts announces it the moment it is stored
-    }
+  // An announcement older than the one on record (the ServiceNow sync sends the change's
+  // creation time with every update) does not take that one back; and the one on record sent
+  // back (a read-modify-write) does not announce news: news is announced now.
+  if (before && w.announced_at && before->announced_at && *w.announced_at < *before->announced_at)
+    w.announced_at = before->announced_at;
+  if (before && news && scheduling && w.announced_at == before->announced_at) {
+    w.announced_at.reset();
   }
+  if (!w.announced_at && before && !(news && scheduling)) w.announced_at = before->announced_at;
+  // Tech Alerts announces a window the moment it is stored as scheduling (also one recorded
+  // before without an announcement).
+  if (!w.announced_at && scheduling) w.announced_at = c.now;
   const bool moved = !before || before->start != w.start || before->end != w.end ||
                      !same_declaration || before->service != w.service ||
                      before->status != w.status;

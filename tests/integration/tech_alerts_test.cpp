@@ -358,6 +358,59 @@ TEST_F(TechAlerts, ShortNoticeQaWindowIsReclassifiedAndFlaggedOrRefused) {
   again["status"] = "complete";
   r = call("PUT", "/api/v1/maintenance/CHG0000002", again.dump());
   EXPECT_EQ(Json::parse(r.body)["category"], "emergency") << r.body;
+
+  // A production outage announced a month ago, then moved to within 14 days by a writer that
+  // sends the stored announcement back (a read-modify-write; the ServiceNow sync sends the
+  // change's creation): customers learn of the new start only now, so it is short notice
+  // (flagged; under 5 business days also re-classified as an emergency).
+  const auto notice_flagged = [&] {
+    const Json f =
+        Json::parse(call("GET", "/api/v1/maintenance-flags?window=CHG0000004").body)["flags"];
+    for (const auto& flag : f) {
+      if (flag["rule"] == "notice.planned_outage") return true;
+    }
+    return false;
+  };
+  const Instant far = local_at(20, 2, true);
+  Json moving = window("CHG0000004", "oracle-prod", "planned_outage", far, far + 1h);
+  moving["announced_at"] = format_instant(
+      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()) -
+      std::chrono::hours(30 * 24));
+  r = call("POST", "/api/v1/maintenance", moving.dump());
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(Json::parse(r.body)["category"], "planned_outage") << r.body;
+  EXPECT_FALSE(notice_flagged());
+  const Instant near = local_at(3, 2, true);
+  moving["start"] = format_instant(near);
+  moving["end"] = format_instant(near + 1h);
+  r = call("PUT", "/api/v1/maintenance/CHG0000004", moving.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(notice_flagged()) << r.body;
+  const Json announced = Json::parse(r.body)["announced_at"];
+  EXPECT_NE(announced, moving["announced_at"]) << r.body;
+  // The sync's next update sends the change's creation again, and the window shrinks: the
+  // announcement on record stands, and so does the short notice.
+  moving["end"] = format_instant(near + 30min);
+  r = call("PUT", "/api/v1/maintenance/CHG0000004", moving.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Json::parse(r.body)["announced_at"], announced) << r.body;
+  EXPECT_TRUE(notice_flagged()) << r.body;
+
+  // A window recorded under way (history: not announced) and then shrunk to start in the
+  // future (no news: a later start, an earlier end) is announced when it becomes scheduling,
+  // and checked against that.
+  const Instant wall =
+      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  const Instant soon = local_at(1, 10, false);
+  r = call("POST", "/api/v1/maintenance",
+           window("CHG0000005", "mysql-qa", "planned_outage", wall - 2h, soon + 2h).dump());
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_FALSE(Json::parse(r.body).contains("announced_at")) << r.body;
+  r = call("PUT", "/api/v1/maintenance/CHG0000005",
+           window("CHG0000005", "mysql-qa", "planned_outage", soon, soon + 1h).dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(Json::parse(r.body).contains("announced_at")) << r.body;
+  EXPECT_EQ(Json::parse(r.body)["category"], "emergency") << r.body;
   server_->stop();
 
   auto env = server_->env();
