@@ -84,18 +84,28 @@ Line subscription_line(const InvoiceInput& in, const Subscription& s) {
   return line;
 }
 
-std::vector<Line> subscription_lines(const InvoiceInput& in) {
-  // One line per service: when a change ends one subscription and starts another in the same
-  // month, the later one (latest start; an absent start is the earliest) is the month's.
+// The subscription each service is billed by in `month`, by service: one per service; when a
+// change ends one subscription and starts another in the month, the later one (latest start;
+// an absent start is the earliest). Invoices and estimates both count months this way.
+std::map<std::string, const Subscription*> billed_in(
+    const std::vector<Subscription>& subscriptions, Month month,
+    const std::map<std::string, const date::time_zone*>* zones, const date::time_zone* fallback) {
   std::map<std::string, const Subscription*> by_service;
-  for (const auto& s : in.customer.subscriptions) {
-    if (!overlaps(s, service_month(in, s))) continue;
+  for (const auto& s : subscriptions) {
+    if (!overlaps(s, month_bounds(month, service_zone(zones, s, fallback)))) continue;
     auto [it, fresh] = by_service.emplace(s.service, &s);
     if (!fresh && s.start && (!it->second->start || *it->second->start <= *s.start))
       it->second = &s;
   }
+  return by_service;
+}
+
+std::vector<Line> subscription_lines(const InvoiceInput& in) {
   std::vector<Line> out;
-  for (const auto& [service, s] : by_service) out.push_back(subscription_line(in, *s));
+  for (const auto& [service, s] :
+       billed_in(in.customer.subscriptions, in.month, in.service_zones, in.zone)) {
+    out.push_back(subscription_line(in, *s));
+  }
   return out;
 }
 
@@ -187,8 +197,10 @@ std::vector<Line> oncall_lines(const InvoiceInput& in) {
 std::vector<Line> credit_lines(const InvoiceInput& in) {
   std::vector<const CreditItem*> items;
   for (const auto& c : in.credits) items.push_back(&c);
+  // Credits, then adjustments (the order of the line kinds), each by approval time then id.
   std::sort(items.begin(), items.end(), [](const CreditItem* a, const CreditItem* b) {
-    return std::tie(a->at, a->id) < std::tie(b->at, b->id);
+    const bool a_adjusts = a->kind == "adjustment", b_adjusts = b->kind == "adjustment";
+    return std::tie(a_adjusts, a->at, a->id) < std::tie(b_adjusts, b->at, b->id);
   });
   std::vector<Line> out;
   for (const CreditItem* c : items) {
@@ -308,15 +320,6 @@ int fiscal_year_of(Date day, int start_month) {
   return static_cast<unsigned>(day.month()) >= static_cast<unsigned>(start_month) ? y + 1 : y;
 }
 
-std::int64_t active_months(const Subscription& s, Month first, Month last,
-                           const date::time_zone* zone) {
-  std::int64_t n = 0;
-  for (Month m = first; m <= last; m += months(1)) {
-    if (overlaps(s, month_bounds(m, zone))) ++n;
-  }
-  return n;
-}
-
 Invoice compute_invoice(const InvoiceInput& in) {
   Invoice out;
   out.customer = in.customer.id;
@@ -364,11 +367,28 @@ Json compute_estimate(const EstimateInput& in) {
   };
   std::int64_t total = 0;
   std::int64_t current_total = 0;
+  // Each subscription's months as billed: a month two subscriptions of a service share is
+  // billed once, by the later one.
+  auto billed_months = [&](Month from) {
+    std::map<const Subscription*, std::int64_t> n;
+    for (Month m = from; m <= from + months(11); m += months(1)) {
+      for (const auto& [service, s] :
+           billed_in(in.customer.subscriptions, m, &in.service_zones, in.zone)) {
+        ++n[s];
+      }
+    }
+    return n;
+  };
+  const auto coming_months = billed_months(first);
+  const auto current_months = billed_months(current_first);
   Json subscriptions = Json::array();
   for (const auto& s : in.customer.subscriptions) {
-    const date::time_zone* zone = service_zone(&in.service_zones, s, in.zone);
-    const std::int64_t n = active_months(s, first, last, zone);
-    const std::int64_t now_n = active_months(s, current_first, current_first + months(11), zone);
+    const auto months_of = [&s](const std::map<const Subscription*, std::int64_t>& counted) {
+      const auto it = counted.find(&s);
+      return it == counted.end() ? std::int64_t{0} : it->second;
+    };
+    const std::int64_t n = months_of(coming_months);
+    const std::int64_t now_n = months_of(current_months);
     // The current year at what the customer pays now; the coming one at its list price.
     current_total += now_n * s.monthly_charge_cents;
     if (n == 0) continue;

@@ -161,10 +161,6 @@ Invoice compute_invoice(const InvoiceInput& input);
 // Half up, for a non-negative or negative numerator: round(n / d) with d > 0.
 std::int64_t divide_half_up(std::int64_t n, std::int64_t d);
 
-// Months (in `zone`) of [first, last] in which the subscription is active at some moment.
-std::int64_t active_months(const Subscription& s, Month first, Month last,
-                           const date::time_zone* zone);
-
 // A customer's cost estimate for a fiscal year (DOMAIN.md §9, the SLA's "estimated costs for the
 // upcoming year"): its subscriptions at that year's list prices (the rate card in force when
 // the year starts; its own charge for an offering the card does not list), and the time and

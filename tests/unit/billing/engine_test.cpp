@@ -143,10 +143,15 @@ TEST(Billing, ASubscriptionStartingMidFiscalYearIsBilledFromTheMonthItStartsIn) 
   EXPECT_EQ(march.total_cents, 40000);  // the month it ends in counts in full
   EXPECT_TRUE(march.final_invoice);
   EXPECT_TRUE(compute_invoice(input(rc, "2027-04", c)).lines.empty());
-  // Fiscal year 2027 (September 2026 to August 2027) bills it for January to March.
-  EXPECT_EQ(
-      active_months(c.subscriptions[0], parse_month("2026-09"), parse_month("2027-08"), chicago()),
-      3);
+  // Fiscal year 2027 (September 2026 to August 2027) bills it for January to March, and its
+  // estimate counts the same months.
+  EstimateInput fy;
+  fy.customer = c;
+  fy.fiscal_year = 2027;
+  fy.zone = chicago();
+  fy.rate_cards = &rc;
+  fy.made_on = parse_date("2026-09-01");
+  EXPECT_EQ(compute_estimate(fy)["subscriptions"][0]["months"], 3);
 }
 
 // A month is the calendar month in the service's zone (DOMAIN.md §2), as for its credits:
@@ -312,6 +317,36 @@ TEST(Billing, ADisputeThatLowersACreditIsBilledBack) {
   EXPECT_EQ(inv.total_cents, 100);
 }
 
+// The line kinds' order (credit, then adjustment), each kind by approval time then id: an
+// adjustment approved before a credit still follows it.
+TEST(Billing, CreditLinesComeBeforeAdjustmentLines) {
+  const auto rc = cards();
+  InvoiceInput in = input(rc, "2026-12", Customer{"library", "Libraries", "LIB-200", {}, {}});
+  auto item = [](const char* id, const char* kind, std::int64_t cents, const char* at) {
+    return CreditItem{id,
+                      kind,
+                      "WO:2026-11:oracle-prod:library",
+                      "library",
+                      "oracle-prod",
+                      "2026-11",
+                      {"INC0002"},
+                      std::string(kind) == "adjustment" ? "DSP-000001" : "",
+                      cents,
+                      parse_instant(at)};
+  };
+  in.credits = {item("x#1", "adjustment", 50, "2026-12-02T16:00:00Z"),
+                item("y", "credit", 120, "2026-12-09T16:00:00Z"),
+                item("z", "credit", 80, "2026-12-01T16:00:00Z")};
+  const Invoice inv = compute_invoice(in);
+  ASSERT_EQ(inv.lines.size(), 4u);
+  EXPECT_EQ(inv.lines[0].kind, "credit");
+  EXPECT_EQ(inv.lines[0].amount_cents, -80);
+  EXPECT_EQ(inv.lines[1].kind, "credit");
+  EXPECT_EQ(inv.lines[1].amount_cents, -120);
+  EXPECT_EQ(inv.lines[2].kind, "adjustment");
+  EXPECT_EQ(inv.lines[3].kind, "carry_forward");  // no charges: the credits wait
+}
+
 TEST(Billing, AnEntryBeforeEveryRateCardCannotBePriced) {
   const auto rc = cards();
   InvoiceInput in = input(rc, "2026-08", Customer{"registrar", "Registrar", "REG-100", {}, {}});
@@ -371,6 +406,29 @@ TEST(Billing, TheEstimatePricesTheComingYearAndComparesItWithTheCurrentOne) {
   EXPECT_EQ(e["significant"], false);
   in.significant_basis_points = 967;
   EXPECT_EQ(compute_estimate(in)["significant"], true);
+}
+
+// A subscription replaced in the middle of October: October is billed once, by the new one,
+// and the estimate counts it so: 1 + 11 months, not 2 + 11.
+TEST(Billing, TheEstimateCountsAMonthTwoSubscriptionsShareOnceAsItIsBilled) {
+  const auto rc = cards();
+  EstimateInput in;
+  in.customer = {"registrar",
+                 "Registrar",
+                 "REG-100",
+                 {sub("oracle-prod", 150000, "2025-09-01T05:00:00Z", "2027-10-15T05:00:00Z"),
+                  sub("oracle-prod", 150000, "2027-10-15T05:00:00Z")},
+                 {}};
+  in.fiscal_year = 2028;
+  in.zone = chicago();
+  in.rate_cards = &rc;
+  in.made_on = parse_date("2027-06-01");
+  const Json e = compute_estimate(in);
+  ASSERT_EQ(e["subscriptions"].size(), 2u);
+  EXPECT_EQ(e["subscriptions"][0]["months"], 1);
+  EXPECT_EQ(e["subscriptions"][1]["months"], 11);
+  EXPECT_EQ(e["total_cents"], 12 * 165000);
+  EXPECT_EQ(e["current_year_cents"], 12 * 150000);
 }
 
 }  // namespace
