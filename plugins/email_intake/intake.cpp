@@ -136,6 +136,29 @@ std::string loop_of(const mail::ParsedMail& mail, const std::string& sender, con
   return {};
 }
 
+// A bounce names the message it returns in a part of its own: the returned headers (RFC 6522
+// text/rfc822-headers, RFC 6533 message/global-headers) or the whole message (message/rfc822).
+// Postfix's and Exim's DSNs carry no In-Reply-To or References, and their subject no case
+// number: the returned Message-ID (our auto-reply's, our answer's) is what finds the ticket.
+void add_returned_message_ids(const mail::ParsedMail& mail, std::vector<std::string>& ids) {
+  constexpr std::size_t kHeadBytes = 64 * 1024;  // the header block; a whole message may be large
+  for (const auto& part : mail.attachments) {
+    if (part.content_type != "text/rfc822-headers" && part.content_type != "message/rfc822" &&
+        part.content_type != "message/global-headers" && part.content_type != "message/global") {
+      continue;
+    }
+    std::string head;
+    part.read([&](std::string_view piece) {
+      head.append(piece.substr(0, kHeadBytes - std::min(kHeadBytes, head.size())));
+    });
+    if (const auto end = head.find("\r\n\r\n"); end != std::string::npos) head.resize(end);
+    if (const auto end = head.find("\n\n"); end != std::string::npos) head.resize(end);
+    if (head.empty()) continue;
+    const std::string id = mail::parse_mail(head + "\r\n\r\n").message_id;
+    if (!id.empty()) ids.push_back(id);
+  }
+}
+
 std::string autoreply_refusal(const mail::ParsedMail& mail, const std::string& envelope_from) {
   const std::string auto_submitted = lower(mail.header("auto-submitted"));
   if (!auto_submitted.empty() && auto_submitted != "no") {
@@ -285,9 +308,12 @@ IntakeResult MailIntake::receive(const Queue& queue, const std::string& envelope
     const Prepared p = prepare(queue, envelope_from, raw, false, clock_.now());
     return finish(p, commit(p));
   } catch (const std::exception& e) {
+    // Logged once it is kept: when the quarantine cannot be written either, the delivery
+    // fails (the MTA retries) and its own log line says so.
+    IntakeResult kept = quarantine_message(queue, envelope_from, raw, "quarantined", e.what());
     log_.error("mail for " + queue.name + " from " + envelope_from +
-               " could not be processed and is quarantined: " + e.what());
-    return quarantine_message(queue, envelope_from, raw, "quarantined", e.what());
+               " could not be processed and is kept as " + kept.detail);
+    return kept;
   }
 }
 
@@ -341,6 +367,7 @@ MailIntake::Prepared MailIntake::prepare(const Queue& queue, const std::string& 
   p.subject = one_line(mail.subject);
   p.thread_ids = mail.in_reply_to;
   p.thread_ids.insert(p.thread_ids.end(), mail.references.rbegin(), mail.references.rend());
+  if (p.bounce) add_returned_message_ids(mail, p.thread_ids);
   // The first case number of a ticket we have, in any case ("[dbr0000042]"): another
   // helpdesk's tag may come first ("Re: [SR0012345] Re: [DBR0000042] ...").
   static const std::regex kTag(R"(\[([A-Z]{2,10}[0-9]{7})\])", std::regex::icase);

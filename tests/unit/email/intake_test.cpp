@@ -439,6 +439,32 @@ TEST_P(IntakeTest, ABounceIsRecordedOnItsTicketNotAsANewOne) {
   EXPECT_EQ(tickets(), 1);
 }
 
+// Postfix's bounce: no In-Reply-To or References, a subject without the case number; the
+// returned headers (text/rfc822-headers) carry our auto-reply's Message-ID.
+TEST_P(IntakeTest, ABounceThatReturnsOnlyTheHeadersFindsItsTicket) {
+  receive(message("dba@library.example.org", "Restore a table", "h1@library.example.org"));
+  const std::string our_id = replies()[0]["headers"]["Message-ID"].get<std::string>();
+  const std::string dsn =
+      "From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\r\n"
+      "To: db-requests@example.org\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+      "Message-ID: <dsn-h@mx.example.org>\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n"
+      "--b\r\nContent-Type: text/plain\r\n\r\nThe mail system: host said 550 no such user\r\n"
+      "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; "
+      "mx.example.org\r\n\r\nFinal-Recipient: rfc822; dba@library.example.org\r\n"
+      "Action: failed\r\nStatus: 5.1.1\r\n"
+      "--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: db-requests@example.org\r\n"
+      "To: dba@library.example.org\r\nSubject: [DBR0000001] Restore a table\r\n"
+      "Message-ID: " +
+      our_id + "\r\nAuto-Submitted: auto-replied\r\n--b--\r\n";
+  const auto r = receive(dsn, kNullSender);
+  EXPECT_EQ(r.outcome, "bounce") << r.detail;
+  EXPECT_EQ(r.ticket, "DBR0000001");
+  EXPECT_EQ(tickets(), 1);
+  EXPECT_EQ(core_->find("DBR0000001")->messages.back().author,
+            "bounce:mailer-daemon@mx.example.org");
+}
+
 TEST_P(IntakeTest, AutoRepliesToOneSenderStopAtTheDailyCap) {
   for (int i = 0; i < 7; ++i) {
     receive(message("chatty@elsewhere.example.net", "Question " + std::to_string(i),
