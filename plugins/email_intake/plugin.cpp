@@ -37,17 +37,6 @@ std::int64_t id_param(const Request& req, const std::string& what) {
   return std::stoll(id);
 }
 
-// RFC 6266: an ASCII name for old clients, the UTF-8 name for the rest. The name is the
-// sender's, so quotes and backslashes never reach the quoted form.
-std::string content_disposition(const std::string& name) {
-  std::string ascii;
-  for (unsigned char c : name) {
-    ascii += c < 0x20 || c >= 0x7f || c == '"' || c == '\\' ? '_' : static_cast<char>(c);
-  }
-  if (ascii.empty()) return "attachment";
-  return "attachment; filename=\"" + ascii + "\"; filename*=UTF-8''" + slmhub::percent_encode(name);
-}
-
 class EmailIntake : public slmhub::Plugin {
  public:
   slmhub::PluginInfo info() const override {
@@ -283,12 +272,8 @@ class EmailIntake : public slmhub::Plugin {
                 if (!found) {
                   throw slmhub::NotFound("no mail attachment '" + req.params.at("id") + "'");
                 }
-                Response r = Response::text(std::move(found->bytes), found->content_type);
-                r.headers.emplace_back("Content-Disposition", content_disposition(found->name));
-                // The sender chose the type: never let a browser run it as a page of ours.
-                r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-                r.headers.emplace_back("Content-Security-Policy", "sandbox");
-                return r;
+                return Response::download(std::move(found->bytes), found->content_type,
+                                          found->name);
               },
               "one attachment's bytes as they were sent, as a download"});
     http.add({"POST", "/api/v1/mail/quarantine/{id}/replay", "operator",

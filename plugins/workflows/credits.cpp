@@ -15,7 +15,8 @@ const Actor kSystem{"system:workflows"};
 
 const char* const kCreditColumns =
     "id, customer, service, month, billing_code, amount_cents, original_cents, incidents, "
-    "origin, origin_id, state, issued_at, adjustments, steps, created_at, updated_at";
+    "origin, origin_id, state, issued_at, adjustments, steps, created_at, updated_at, "
+    "maintenance";
 const char* const kOrderColumns =
     "id, month, service, revision, state, due_date, due_at, form, steps, created_at, updated_at";
 
@@ -37,6 +38,7 @@ Credit read_credit(const Row& r) {
   c.steps = Json::parse(r.text(13));
   c.created_at = from_epoch(r.integer(14));
   c.updated_at = from_epoch(r.integer(15));
+  c.maintenance = Json::parse(r.text(16));
   return c;
 }
 
@@ -71,9 +73,9 @@ Json form_of(const std::string& month, std::int64_t revision, const Json& servic
   std::int64_t total = 0;
   for (const auto& c : service.at("credits")) {
     Json row = Json::object();
-    for (const char* key :
-         {"customer", "customer_name", "billing_code", "downtime_seconds",
-          "excess_downtime_seconds", "monthly_charge_cents", "credit_cents", "interruptions"}) {
+    for (const char* key : {"customer", "customer_name", "billing_code", "downtime_seconds",
+                            "excess_downtime_seconds", "monthly_charge_cents", "credit_cents",
+                            "interruptions", "maintenance_downtime"}) {
       if (c.contains(key)) row[key] = c.at(key);
     }
     total += c.at("credit_cents").get<std::int64_t>();
@@ -103,6 +105,7 @@ Json credit_json(const Credit& c) {
           {"amount_cents", c.amount_cents},
           {"original_cents", c.original_cents},
           {"incidents", c.incidents},
+          {"maintenance_downtime", c.maintenance},
           {"origin", c.origin},
           {"origin_id", c.origin_id},
           {"state", c.state},
@@ -151,7 +154,11 @@ std::vector<Migration> CreditBook::migrations() {
            "state TEXT NOT NULL, issued_at BIGINT, adjustments TEXT NOT NULL, "
            "steps TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);"
            "CREATE INDEX credits_customer ON credits(customer, month);"
-           "CREATE INDEX credits_origin ON credits(origin_id)"}};
+           "CREATE INDEX credits_origin ON credits(origin_id)"},
+          // DOMAIN.md §4: the record names the maintenance ids that made up the downtime too.
+          // Credits from before it name none (their work orders' forms did not keep them).
+          {2, "the maintenance windows that counted, on each credit",
+           "ALTER TABLE credits ADD COLUMN maintenance TEXT NOT NULL DEFAULT '[]'"}};
 }
 
 void CreditBook::subscribe() {
@@ -242,14 +249,16 @@ std::vector<WorkOrder> CreditBook::open_work_orders(const Json& published) {
         const std::int64_t cents = c.at("credit_cents").get<std::int64_t>();
         tx.exec(std::string("INSERT INTO credits(") + kCreditColumns +
                     ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'work_order', ?, 'pending', NULL, '[]', ?, "
-                    "?, ?) ON CONFLICT(id) DO UPDATE SET amount_cents = excluded.amount_cents, "
+                    "?, ?, ?) ON CONFLICT(id) DO UPDATE SET amount_cents = excluded.amount_cents, "
                     "original_cents = excluded.original_cents, incidents = excluded.incidents, "
+                    "maintenance = excluded.maintenance, "
                     "billing_code = excluded.billing_code, state = 'pending', "
                     "updated_at = excluded.updated_at",
                 {id + ":" + customer, customer, w.service, month,
                  c.value("billing_code", std::string()), cents, cents,
                  c.value("interruptions", Json::array()).dump(), id,
-                 Json{{"computed", step_json(kSystem, now)}}.dump(), to_epoch(now), to_epoch(now)});
+                 Json{{"computed", step_json(kSystem, now)}}.dump(), to_epoch(now), to_epoch(now),
+                 c.value("maintenance_downtime", Json::array()).dump()});
         const std::string credit_id = id + ":" + customer;
         const Json after = {
             {"state", "pending"}, {"amount_cents", cents}, {"report_revision", revision}};
@@ -350,6 +359,7 @@ void CreditBook::approve_in(Tx& tx, const Actor& actor, Credit& c, Instant now) 
                    {"month", c.month},
                    {"amount_cents", c.amount_cents},
                    {"incidents", c.incidents},
+                   {"maintenance_downtime", c.maintenance},
                    {"origin", c.origin},
                    {"origin_id", c.origin_id},
                    {"approved_at", format_instant(now)},
@@ -440,10 +450,10 @@ Credit CreditBook::approve_credit(const Actor& actor, const std::string& id) {
 
 void CreditBook::add_credit(Tx& tx, const Actor& actor, const Credit& c) {
   tx.exec(std::string("INSERT INTO credits(") + kCreditColumns +
-              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, '[]', ?, ?, ?)",
+              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, '[]', ?, ?, ?, ?)",
           {c.id, c.customer, c.service, c.month, c.billing_code, c.amount_cents, c.original_cents,
            c.incidents.dump(), c.origin, c.origin_id, c.steps.dump(), to_epoch(c.created_at),
-           to_epoch(c.updated_at)});
+           to_epoch(c.updated_at), c.maintenance.dump()});
   catalog_.audit(tx, actor, "create", "credit", c.id, Json(),
                  {{"state", "pending"}, {"amount_cents", c.amount_cents}});
 }

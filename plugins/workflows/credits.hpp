@@ -37,6 +37,7 @@ struct Credit {
   Json steps;
   Instant created_at{};
   Instant updated_at{};
+  Json maintenance = Json::array();  // the maintenance windows that counted: ["CHG0002"]
 };
 
 struct WorkOrder {

@@ -1,7 +1,6 @@
 // The workflows plugin module: Service Interruption Analyses drafted from ended interruptions,
 // the SLA credit work orders opened from published reports, credit requests and disputes,
 // over HTTP. All logic is in slmhub_workflows_core; this file only wires it into the host.
-#include <array>
 #include <memory>
 
 #include "claims.hpp"
@@ -29,18 +28,18 @@ slmhub::Actor actor_of(const Request& req) { return {"token:" + req.principal.id
 
 const std::string& id_param(const Request& req) { return req.params.at("id"); }
 
-constexpr std::array<const char*, 5> kStates{"draft", "submitted", "approved", "published",
-                                             "withdrawn"};
-
-std::string state_param(const Request& req) {
-  std::string state = req.query_param("state");
-  if (state.empty()) return state;
-  for (const char* s : kStates) {
-    if (state == s) return state;
+// A list's filter (?state=, ?kind=): empty, or one of `values`; a typo is a 400 naming the
+// parameter, not an empty list that looks like an answer.
+std::string filter_param(const Request& req, const std::string& name, const std::string& what,
+                         std::initializer_list<const char*> values) {
+  std::string value = req.query_param(name);
+  if (value.empty()) return value;
+  std::string known;
+  for (const char* v : values) {
+    if (value == v) return value;
+    known += (known.empty() ? "" : ", ") + std::string(v);
   }
-  std::string states;
-  for (const char* s : kStates) states += (states.empty() ? "" : ", ") + std::string(s);
-  throw slmhub::ValidationError("state", "'" + state + "' is not an SIA state (" + states + ")");
+  throw slmhub::ValidationError(name, "'" + value + "' is not " + what + " (" + known + ")");
 }
 
 // The body of POST .../return, .../deny, .../escalate: {"reason": "..."}.
@@ -92,10 +91,7 @@ Response attachment_response(const Attachments& attachments, const std::string& 
   }
   auto found = attachments.read(owner, n);
   if (!found) throw slmhub::NotFound("no document " + number + " on " + owner);
-  Response r = Response::text(std::move(found->second), found->first.content_type);
-  r.headers.emplace_back("Content-Disposition",
-                         "attachment; filename=\"" + found->first.name + "\"");
-  return r;
+  return Response::download(std::move(found->second), found->first.content_type, found->first.name);
 }
 
 class Workflows : public slmhub::Plugin {
@@ -154,7 +150,10 @@ class Workflows : public slmhub::Plugin {
     http.add({"GET", "/api/v1/sias", "viewer",
               [&book](const Request& req) {
                 Json items = Json::array();
-                for (const auto& s : book.list(state_param(req), req.query_param("service"))) {
+                for (const auto& s : book.list(
+                         filter_param(req, "state", "an SIA state",
+                                      {"draft", "submitted", "approved", "published", "withdrawn"}),
+                         req.query_param("service"))) {
                   items.push_back(slmhub::workflows::sia_json(s));
                 }
                 return Response::json({{"sias", std::move(items)}});
@@ -223,7 +222,9 @@ class Workflows : public slmhub::Plugin {
               [&book](const Request& req) {
                 Json items = Json::array();
                 for (const auto& w :
-                     book.work_orders(req.query_param("state"), req.query_param("month"))) {
+                     book.work_orders(filter_param(req, "state", "a work order state",
+                                                   {"open", "approved", "withdrawn"}),
+                                      req.query_param("month"))) {
                   items.push_back(work_order_json(w));
                 }
                 return Response::json({{"work_orders", std::move(items)}});
@@ -246,7 +247,9 @@ class Workflows : public slmhub::Plugin {
     http.add({"GET", "/api/v1/credits", "customer|viewer",
               [&book](const Request& req) {
                 Json items = Json::array();
-                for (const auto& c : book.credits(scope_of(req), req.query_param("state"))) {
+                for (const auto& c : book.credits(
+                         scope_of(req), filter_param(req, "state", "a credit state",
+                                                     {"pending", "approved", "withdrawn"}))) {
                   items.push_back(credit_json(c));
                 }
                 return Response::json({{"credits", std::move(items)}});
@@ -279,7 +282,9 @@ class Workflows : public slmhub::Plugin {
     http.add({"GET", "/api/v1/credit-requests", "customer|viewer",
               [&book](const Request& req) {
                 Json items = Json::array();
-                for (const auto& q : book.requests(scope_of(req), req.query_param("state"))) {
+                for (const auto& q : book.requests(
+                         scope_of(req), filter_param(req, "state", "a credit request state",
+                                                     {"received", "accepted", "denied"}))) {
                   items.push_back(request_json(q));
                 }
                 return Response::json({{"credit_requests", std::move(items)}});
@@ -327,7 +332,9 @@ class Workflows : public slmhub::Plugin {
     http.add({"GET", "/api/v1/disputes", "customer|viewer",
               [&book](const Request& req) {
                 Json items = Json::array();
-                for (const auto& d : book.disputes(scope_of(req), req.query_param("state"))) {
+                for (const auto& d : book.disputes(
+                         scope_of(req),
+                         filter_param(req, "state", "a dispute state", {"open", "closed"}))) {
                   items.push_back(dispute_json(d));
                 }
                 return Response::json({{"disputes", std::move(items)}});
@@ -377,7 +384,11 @@ class Workflows : public slmhub::Plugin {
               [&book, clock](const Request& req) {
                 Json items = Json::array();
                 for (const auto& o :
-                     book.list(scope_of(req), req.query_param("kind"), req.query_param("state"))) {
+                     book.list(scope_of(req),
+                               filter_param(req, "kind", "an obligation kind",
+                                            {"sla_review", "contact_validation", "use_policy"}),
+                               filter_param(req, "state", "an obligation state",
+                                            {"open", "done", "withdrawn"}))) {
                   items.push_back(obligation_json(o, clock->now()));
                 }
                 return Response::json({{"obligations", std::move(items)}});

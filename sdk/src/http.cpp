@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "slmhub/digest.hpp"
 #include "slmhub/errors.hpp"
 
 namespace slmhub {
@@ -86,6 +87,26 @@ Response Response::text(std::string body, std::string content_type, int status) 
   r.status = status;
   r.content_type = std::move(content_type);
   r.body = std::move(body);
+  return r;
+}
+
+Response Response::download(std::string body, const std::string& content_type,
+                            const std::string& name) {
+  const bool visible =
+      !content_type.empty() && std::all_of(content_type.begin(), content_type.end(),
+                                           [](unsigned char c) { return c >= 0x20 && c < 0x7f; });
+  Response r = text(std::move(body), visible ? content_type : "application/octet-stream");
+  // The quoted form never holds a quote, a backslash or a control character of the name.
+  std::string ascii;
+  for (const unsigned char c : name) {
+    ascii += c < 0x20 || c >= 0x7f || c == '"' || c == '\\' ? '_' : static_cast<char>(c);
+  }
+  r.headers.emplace_back("Content-Disposition", ascii.empty() ? std::string("attachment")
+                                                              : "attachment; filename=\"" + ascii +
+                                                                    "\"; filename*=UTF-8''" +
+                                                                    percent_encode(name));
+  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  r.headers.emplace_back("Content-Security-Policy", "sandbox");
   return r;
 }
 

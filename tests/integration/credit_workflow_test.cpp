@@ -193,22 +193,40 @@ TEST_F(CreditCycle, OneMonthFromInterruptionsToApprovedAndAdjustedCredits) {
   ok("POST", "/api/v1/credit-work-orders/WO:2026-11:oracle-prod/approve", approver_);
   dispatch();
   std::map<std::string, std::int64_t> approved;
+  std::map<std::string, Json> named;  // customer -> [incidents, maintenance ids]
   for (const auto& e : credit_events("credit.approved")) {
     approved[e.payload["customer"]] = e.payload["amount_cents"];
+    named[e.payload["customer"]] = {e.payload["incidents"], e.payload["maintenance_downtime"]};
     EXPECT_EQ(e.payload["service"], "oracle-prod");
     EXPECT_EQ(e.payload["month"], "2026-11");
   }
   std::map<std::string, std::int64_t> oracle_credits;
+  std::map<std::string, Json> oracle_named;
   for (const auto& c : expected["credits"]) {
-    if (c["service"] == "oracle-prod") oracle_credits[c["customer"]] = c["credit_cents"];
+    if (c["service"] != "oracle-prod") continue;
+    oracle_credits[c["customer"]] = c["credit_cents"];
+    oracle_named[c["customer"]] = {c["interruptions"], c["maintenance_downtime"]};
   }
   EXPECT_EQ(approved, oracle_credits);
+  // The record names what made up the downtime: incidents and maintenance (DOMAIN.md §4).
+  EXPECT_EQ(named, oracle_named);
+  const Json library_credit = ok("GET", "/api/v1/credits/WO:2026-11:oracle-prod:library", manager_);
+  EXPECT_EQ(library_credit["incidents"], Json({"INC0002", "INC0003"}));
+  EXPECT_EQ(library_credit["maintenance_downtime"], Json({"CHG0002"}));
 
   // A customer token sees its own credits only.
   const Json mine = ok("GET", "/api/v1/credits", registrar_);
   for (const auto& c : mine["credits"]) EXPECT_EQ(c["customer"], "registrar");
   EXPECT_EQ(mine["credits"].size(), 2u);  // oracle-prod (approved) and mysql-qa (pending)
   EXPECT_EQ(call("GET", "/api/v1/credits/WO:2026-11:oracle-prod:library", registrar_).status, 404);
+  // A filter with a typo is refused naming it, not answered with an empty list.
+  for (const std::string list :
+       {"credits", "credit-work-orders", "credit-requests", "disputes", "obligations"}) {
+    const auto typo = call("GET", "/api/v1/" + list + "?state=aproved", manager_);
+    EXPECT_EQ(typo.status, 400) << list;
+    EXPECT_NE(typo.body.find("'aproved' is not a"), std::string::npos) << typo.body;
+  }
+  EXPECT_EQ(ok("GET", "/api/v1/credits?state=approved", registrar_)["credits"].size(), 1u);
 
   // 10 December: the registrar disputes its oracle-prod credit; levels 1 → 2 → 3.
   clock_.set("2026-12-10T16:00:00Z");
@@ -282,7 +300,12 @@ TEST_F(CreditCycle, OneMonthFromInterruptionsToApprovedAndAdjustedCredits) {
   const Json claim = {{"service", "oracle-prod"},
                       {"incidents", {"INC0001"}},
                       {"claimed_seconds", 3000},
-                      {"notes", "our catalogue was down too"}};
+                      {"notes", "our catalogue was down too"},
+                      // Named and typed by the customer, line breaks and quotes included.
+                      {"documents",
+                       {{{"name", "log \"1\"\r\nX-Injected: 1.txt"},
+                         {"content_type", "text/html\r\nX-Injected: 2"},
+                         {"content_base64", base64_encode("<script>alert(1)</script>")}}}}};
   Json for_registrar = claim;
   for_registrar["customer"] = "registrar";
   const auto foreign = call("POST", "/api/v1/credit-requests", library_, for_registrar);
@@ -297,6 +320,20 @@ TEST_F(CreditCycle, OneMonthFromInterruptionsToApprovedAndAdjustedCredits) {
   EXPECT_EQ(request["evidence"]["incidents"][0]["customer_impacted"], false);
   const std::string request_path = "/api/v1/credit-requests/" + request["id"].get<std::string>();
   EXPECT_EQ(call("GET", request_path, registrar_).status, 404);
+  // Downloaded as a file, never as a page of ours, and no header of the customer's making.
+  const auto file =
+      call("GET",
+           request_path + "/documents/" + std::to_string(request["documents"][0]["id"].get<int>()),
+           manager_);
+  EXPECT_EQ(file.status, 200);
+  EXPECT_EQ(file.body, "<script>alert(1)</script>");
+  EXPECT_FALSE(file.headers.contains("X-Injected"));
+  EXPECT_EQ(file.headers.at("Content-Type"), "application/octet-stream");
+  EXPECT_EQ(file.headers.at("Content-Disposition"),
+            "attachment; filename=\"log _1___X-Injected: 1.txt\"; "
+            "filename*=UTF-8''log%20%221%22%0D%0AX-Injected%3A%201.txt");
+  EXPECT_EQ(file.headers.at("X-Content-Type-Options"), "nosniff");
+  EXPECT_EQ(file.headers.at("Content-Security-Policy"), "sandbox");
   // The dispute window of the library's own credit (issued 9 December) closed on 8 January.
   const auto late_dispute = call("POST", "/api/v1/disputes", library_,
                                  {{"credit", "WO:2026-11:oracle-prod:library"},

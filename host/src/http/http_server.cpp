@@ -313,10 +313,20 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
     }
   }
 
+  // A header value is one line: a line break a handler let through (a name or type taken from
+  // an upload) would end the header and start one of the sender's choosing. Poco writes values
+  // as they are.
+  static std::string one_line(std::string value) {
+    std::replace_if(
+        value.begin(), value.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; },
+        ' ');
+    return value;
+  }
+
   void send(HTTPServerResponse& out, const Response& r) {
     out.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(r.status));
-    if (!r.content_type.empty()) out.setContentType(r.content_type);
-    for (const auto& [k, v] : r.headers) out.set(k, v);
+    if (!r.content_type.empty()) out.setContentType(one_line(r.content_type));
+    for (const auto& [k, v] : r.headers) out.set(k, one_line(v));
     if (close_) out.setKeepAlive(false);
     out.setContentLength64(static_cast<Poco::Int64>(r.body.size()));
     auto& stream = out.send();

@@ -66,6 +66,12 @@ struct Response {
 
   static Response json(const Json& value, int status = 200);
   static Response text(std::string body, std::string content_type, int status = 200);
+  // A file someone else named and typed (an upload, a mail attachment), as a download: its
+  // name in Content-Disposition (RFC 6266: an ASCII fallback and the UTF-8 name), and never
+  // rendered as a page of ours (nosniff, a sandboxing Content-Security-Policy). A type that
+  // is not one header line's worth of visible text is sent as application/octet-stream.
+  static Response download(std::string body, const std::string& content_type,
+                           const std::string& name);
   static Response no_content();
 };
 
