@@ -124,6 +124,13 @@ int run_report_command(const std::vector<std::string>& args, std::ostream& out, 
   try {
     DatasetReferences references;
     const Dataset dataset = read_dataset_file(input, references);
+    // An instant before the month begins measures nothing: every service would be "met" at
+    // 100 %, a report that looks like an answer. A month under way is what --as-of is for.
+    if (const Interval span = month_span(dataset, month); as_of && *as_of < span.start) {
+      return usage(err, "--as-of: " + format_instant(*as_of) + " is before " + format_month(month) +
+                            " begins (" + format_instant(span.start) +
+                            "): a month that has not begun has no report");
+    }
     const AvailabilityReport computed = Engine(dataset, references).report(month, as_of);
     if (format == "csv") {
       report = report_to_csv(computed);
@@ -155,8 +162,15 @@ int run_report_command(const std::vector<std::string>& args, std::ostream& out, 
       return kCantCreate;
     }
   } else {
+    errno = 0;  // what the write sets, not what an earlier call left
     out << report;
     out.flush();
+    // A full disk or a closed pipe: a cut report must not look like a whole one.
+    if (!out) {
+      err << "standard output: cannot write the report"
+          << (errno != 0 ? std::string(": ") + std::strerror(errno) : std::string()) << "\n";
+      return kCantCreate;
+    }
   }
   return kOk;
 }

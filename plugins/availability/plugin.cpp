@@ -2,6 +2,7 @@
 // the report workflow (revisions, review, approval, publication), the publishable page and
 // the monthly jobs. All logic is in slmhub_availability_core; this file only wires it into the
 // host.
+#include <algorithm>
 #include <memory>
 
 #include "command.hpp"
@@ -172,27 +173,46 @@ class Availability : public slmhub::Plugin {
     const std::string zone = config.string("timezone");
     ReportBook& book = *book_;
     host.scheduler().add({"availability.monthly-draft", config.string("draft_schedule"), zone,
-                          "drafts the report of the month that just closed",
+                          "drafts the report of the month that just closed, and of any month "
+                          "since the first report that has none",
                           [&book, zone, &log = host.log()](const slmhub::JobContext& ctx) {
-                            const auto today =
-                                slmhub::local_date(ctx.scheduled_for, slmhub::find_zone(zone));
-                            const date::year_month month =
-                                today.year() / today.month() - date::months{1};
-                            auto drafted = book.draft({"system:availability"}, month);
-                            std::string outcome = slmhub::format_month(month) + " revision " +
-                                                  std::to_string(drafted.revision.number) +
-                                                  (drafted.created ? " drafted" : " unchanged");
-                            if (const auto& as_of = drafted.revision.as_of) {
-                              // The schedule's zone is east of a service's: the month is not
-                              // over there, and this revision cannot be published.
-                              outcome += " as of " + slmhub::format_instant(*as_of) +
-                                         ", before the month ended in every service's zone; "
-                                         "draft it again once it has (and schedule this job in "
-                                         "the zone of the westernmost service)";
-                              log.warning("availability.monthly-draft: " + outcome);
-                            }
-                            return outcome;
+                            return draft_due(book, log, zone, ctx.scheduled_for);
                           }});
+  }
+
+  // The month that just closed, and every month since the first one drafted that has no
+  // report: a run missed while the server was down (the scheduler runs only the latest
+  // missed slot) or a run that failed leaves no month without its report and deadlines.
+  static std::string draft_due(ReportBook& book, slmhub::Logger& log, const std::string& zone,
+                               slmhub::Instant scheduled_for) {
+    const auto today = slmhub::local_date(scheduled_for, slmhub::find_zone(zone));
+    const date::year_month previous = today.year() / today.month() - date::months{1};
+    const std::vector<date::year_month> drafted = book.drafted_months();
+    std::vector<date::year_month> months;
+    if (!drafted.empty()) {
+      for (auto m = drafted.front(); m < previous; m += date::months{1}) {
+        if (!std::binary_search(drafted.begin(), drafted.end(), m)) months.push_back(m);
+      }
+    }
+    months.push_back(previous);
+    std::string outcome;
+    for (const auto month : months) {
+      auto done = book.draft({"system:availability"}, month);
+      std::string line = slmhub::format_month(month) + " revision " +
+                         std::to_string(done.revision.number) +
+                         (done.created ? " drafted" : " unchanged") +
+                         (month == previous ? "" : " (had no report)");
+      if (const auto& as_of = done.revision.as_of) {
+        // The schedule's zone is east of a service's: the month is not over there, and this
+        // revision cannot be published.
+        line += " as of " + slmhub::format_instant(*as_of) +
+                ", before the month ended in every service's zone; draft it again once it has "
+                "(and schedule this job in the zone of the westernmost service)";
+        log.warning("availability.monthly-draft: " + line);
+      }
+      outcome += (outcome.empty() ? "" : "; ") + line;
+    }
+    return outcome;
   }
 
   static Revision find(const ReportBook& book, const Request& req) {
@@ -230,11 +250,20 @@ class Availability : public slmhub::Plugin {
     // Without as_of, a month still under way is measured up to now, as a draft is (open
     // interruptions are not counted into hours that have not happened), and says so.
     bool cut_here = false;
+    const slmhub::Interval span = month_span(dataset, month);
     if (!as_of) {
-      if (const slmhub::Instant now = clock.now(); now < month_span(dataset, month).end) {
+      if (const slmhub::Instant now = clock.now(); now < span.end) {
         as_of = now;
         cut_here = true;
       }
+    }
+    // Before the month begins nothing is measured: every service "met" at 100 % is no report.
+    if (as_of && *as_of < span.start) {
+      throw slmhub::ValidationError(cut_here ? "month" : "as_of",
+                                    (cut_here ? slmhub::format_month(month) + " has not begun"
+                                              : slmhub::format_instant(*as_of) + " is before " +
+                                                    slmhub::format_month(month) + " begins") +
+                                        " (it starts " + slmhub::format_instant(span.start) + ")");
     }
     Json out = report_to_json(compute(dataset, month, as_of));
     if (cut_here) out["as_of"] = slmhub::format_instant(*as_of);

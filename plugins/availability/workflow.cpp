@@ -128,6 +128,15 @@ std::optional<Revision> ReportBook::latest(Tx& tx, date::year_month month) const
   return r;
 }
 
+std::vector<date::year_month> ReportBook::drafted_months() const {
+  std::vector<date::year_month> out;
+  for (const auto& r :
+       store_.query("SELECT DISTINCT month FROM availability_reports ORDER BY month")) {
+    out.push_back(parse_month(r.text(0)));
+  }
+  return out;
+}
+
 ReportBook::Drafted ReportBook::draft(const Actor& actor, date::year_month month) {
   const Instant now = clock_.now();
   const Dataset dataset = catalog_.snapshot();

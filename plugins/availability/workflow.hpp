@@ -74,6 +74,8 @@ class ReportBook {
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> related_sias(
       const Json& document) const;
 
+  // The months that have a revision, oldest first.
+  std::vector<date::year_month> drafted_months() const;
   std::vector<Revision> revisions(date::year_month month) const;  // oldest first, no documents
   std::optional<Revision> revision(date::year_month month, std::int64_t number) const;
   std::optional<Revision> published(date::year_month month) const;  // the latest published

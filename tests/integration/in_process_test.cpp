@@ -43,6 +43,31 @@ TEST(InProcessHost, AManualClockDrivesTheJobsOfTheHostAndItsPlugins) {
   EXPECT_EQ(server.jobs().run_now("deadlines.watch"), "0 warned, 1 missed");
 }
 
+// The server was down on 1 November: the run of 1 December drafts October too, so no month
+// is left without its report and deadlines.
+TEST(InProcessHost, TheMonthlyDraftCatchesUpAMonthItMissed) {
+  TempDir dir;
+  host::Settings settings;
+  settings.set("db.url", "sqlite:" + (dir.path() / "slmhub.db").string());
+  settings.set("plugins.dir", SLMHUB_PLUGIN_DIR);
+  settings.set("auth.admin_token_file", (dir.path() / "admin.token").string());
+  settings.set("log.level", "error");
+  ManualClock clock("2026-10-01T12:00:00Z");
+  host::Server server(std::move(settings), SLMHUB_PLUGIN_DIR "/../host", &clock);
+  server.open();
+  server.core().import(Actor{"test"}, parse_json(read_shared("vectors/example-2026-11.json")));
+  EXPECT_EQ(server.jobs().run_now("availability.monthly-draft"), "2026-09 revision 1 drafted");
+  clock.set("2026-12-01T12:00:00Z");
+  EXPECT_EQ(server.jobs().run_now("availability.monthly-draft"),
+            "2026-10 revision 1 drafted (had no report); 2026-11 revision 1 drafted");
+  EXPECT_EQ(server.jobs().run_now("availability.monthly-draft"), "2026-11 revision 1 unchanged");
+  EXPECT_EQ(server.database()
+                .query("SELECT COUNT(*) FROM deadlines WHERE id LIKE 'availability.report/%'")
+                .at(0)
+                .integer(0),
+            3);
+}
+
 // The host's settings reach the deadline watch: the owner role's addresses are warned, the
 // escalation list joins them when the deadline is missed, each message once, in the outbox.
 TEST(InProcessHost, DeadlineNoticesGoToTheConfiguredAddressesThroughTheOutbox) {

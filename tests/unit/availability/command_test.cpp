@@ -119,6 +119,22 @@ TEST_F(ReportCommand, BadUsageIs64) {
   EXPECT_NE(err_.str().find("--format must be json, csv or html, found 'xml'"), std::string::npos)
       << err_.str();
   EXPECT_EQ(out_.str(), "");
+  // An --as-of before the month begins (a typo) measures nothing: refused, not "all met".
+  EXPECT_EQ(run({"--input", input, "--month", "2026-12", "--as-of", "2026-11-20T00:00:00Z"}), 64);
+  EXPECT_NE(err_.str().find("--as-of: 2026-11-20T00:00:00Z is before 2026-12 begins ("),
+            std::string::npos)
+      << err_.str();
+  EXPECT_EQ(out_.str(), "");
+}
+
+// Standard output that cannot take the report (a full disk, a closed pipe): 73, not a cut
+// report with status 0.
+TEST_F(ReportCommand, AReportStandardOutputRefusesIs73) {
+  const std::string input = (test::shared_dir() / "vectors/example-2026-11.json").string();
+  out_.setstate(std::ios::badbit);
+  err_.str("");
+  EXPECT_EQ(run_report_command({"--input", input, "--month", "2026-11"}, out_, err_), 73);
+  EXPECT_TRUE(err_.str().starts_with("standard output: cannot write the report")) << err_.str();
 }
 
 // The vector as the report page (its content is report_html_test's and the Chromium test's
