@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <stdexcept>
 #include <tuple>
 
@@ -412,12 +413,15 @@ void Server::open(bool serving) {
       },
       [&](const std::string&) { hosts_.pop_back(); });
   for (auto& h : hosts_) h->commit();
+  std::set<std::string> names;
   for (const auto& rec : plugins_->records()) {
+    names.insert(rec.name);
     if (rec.state == PluginState::started)
       log.info("plugin " + rec.name + " " + rec.version + " started (" + rec.path + ")");
     else
       log.error("plugin " + rec.path + ": " + rec.reason);
   }
+  for (const auto& orphan : settings_.orphan_plugin_keys(names)) log.warning(orphan);
   router_->close();
 }
 

@@ -44,17 +44,44 @@ std::string check_type(const ConfigKey& k, const std::string& name, const std::s
   return {};
 }
 
-// Host integer keys with a range, checked before anything starts.
+// Every host integer key has a range, checked before anything starts: a value the server
+// cannot run with is a configuration error naming the key and its line, not an assertion of
+// the library it reaches (Poco's thread pool) or a port number cut to 16 bits.
 struct Bounds {
   const char* key;
   std::int64_t min;
   std::int64_t max;
   const char* meaning;
 };
+constexpr std::int64_t kDay = 86'400;
 constexpr Bounds kBounded[] = {
-    {"events.keep_days", 0, 36500, "a hundred years"},
-    {"outbox.keep_days", 0, 36500, "a hundred years"},
-    {"jobs.keep_days", 1, 36500, "a hundred years"},
+    {"http.port", 0, 65'535, "a TCP port; 0 picks a free one"},
+    {"http.threads", 2, 10'000, "the pool keeps two threads at least"},
+    {"http.max_queued", 1, 1'000'000, "connections"},
+    {"http.max_body_bytes", 1, std::int64_t{1} << 31, "up to 2 GiB"},
+    {"http.max_header_count", 1, 10'000, "header fields"},
+    {"http.max_header_bytes", 1'024, 16 << 20, "1 KiB to 16 MiB"},
+    {"http.max_json_depth", 1, 10'000, "levels"},
+    {"http.request_timeout_ms", 1, 3'600'000, "up to an hour"},
+    {"auth.max_failures", 1, 1'000'000, "failures"},
+    {"auth.failure_window_seconds", 1, kDay, "up to a day"},
+    {"db.group_commit_max", 1, 100'000, "writes"},
+    {"events.poll_ms", 1, 3'600'000, "up to an hour"},
+    {"events.retry_max_ms", 1'000, 7 * kDay * 1000, "the first back-off is a second; a week"},
+    {"events.lease_seconds", 1, kDay, "up to a day"},
+    {"outbox.max_attempts", 1, 1'000, "attempts"},
+    {"outbox.initial_backoff_seconds", 1, kDay, "up to a day"},
+    {"outbox.max_backoff_seconds", 1, 30 * kDay, "up to thirty days"},
+    {"outbox.concurrency", 1, 64, "messages sent at once"},
+    {"outbox.claim_timeout_seconds", 1, kDay, "up to a day"},
+    {"events.keep_days", 0, 36'500, "a hundred years"},
+    {"outbox.keep_days", 0, 36'500, "a hundred years"},
+    {"jobs.tick_ms", 1, 3'600'000, "up to an hour"},
+    {"jobs.lease_seconds", 1, kDay, "up to a day"},
+    {"jobs.keep_days", 1, 36'500, "a hundred years"},
+    {"deadlines.warn_business_days", 0, 365, "business days"},
+    {"tickets.first_response_minutes.incident", 0, 525'600, "business minutes; 0: none"},
+    {"tickets.first_response_minutes.service_request", 0, 525'600, "business minutes; 0: none"},
 };
 
 // Host keys whose items are e-mail addresses.
@@ -261,7 +288,27 @@ std::vector<std::string> Settings::validate_host_keys() const {
       }
     }
   }
+  if (problems.empty() &&
+      integer("outbox.max_backoff_seconds") < integer("outbox.initial_backoff_seconds")) {
+    problems.push_back(where("outbox.max_backoff_seconds") +
+                       ": 'outbox.max_backoff_seconds' must be at least "
+                       "'outbox.initial_backoff_seconds' (" +
+                       std::to_string(integer("outbox.initial_backoff_seconds")) + ")");
+  }
   return problems;
+}
+
+std::vector<std::string> Settings::orphan_plugin_keys(const std::set<std::string>& plugins) const {
+  std::vector<std::string> out;
+  for (const auto& [key, value] : values_) {
+    if (!key.starts_with("plugins.") || key == "plugins.dir" || key == "plugins.enabled") continue;
+    const std::string name = key.substr(8, key.find('.', 8) - 8);
+    if (plugins.contains(name)) continue;
+    const auto line = lines_.find(key);
+    out.push_back((line == lines_.end() ? source_ : source_ + ":" + std::to_string(line->second)) +
+                  ": '" + key + "': no plugin '" + name + "' is loaded; the key is ignored");
+  }
+  return out;
 }
 
 std::string Settings::resolve_path(const std::string& path) const {

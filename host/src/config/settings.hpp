@@ -7,6 +7,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,10 @@ class Settings {
   std::vector<std::string> file_keys(const std::string& prefix) const;
   // Refuses unknown host keys and values of the wrong type; one message per problem.
   std::vector<std::string> validate_host_keys() const;
+  // Keys of the file under `plugins.NAME.` for a NAME none of `plugins` has (a misspelt or
+  // removed plugin): one message per key, naming its line, for a warning. Such keys do not
+  // stop the server, as a plugin that fails to load does not.
+  std::vector<std::string> orphan_plugin_keys(const std::set<std::string>& plugins) const;
   const std::string& source() const { return source_; }
   // Directory of the config file: relative paths in the file are taken from there.
   std::string resolve_path(const std::string& path) const;

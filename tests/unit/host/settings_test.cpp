@@ -3,7 +3,10 @@
 #include "config/settings.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -46,6 +49,50 @@ TEST(SettingsTest, TheHostsSchedulesAreCheckedToo) {
   const auto problems = settings.validate_host_keys();
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_TRUE(problems[0].starts_with("(defaults): housekeeping.prune_schedule: ")) << problems[0];
+}
+
+// A value the server cannot run with is refused at the check, naming the key: not Poco's
+// assertion (two threads at least), a port cut to 16 bits, or a back-off rounded to nothing.
+TEST(SettingsTest, EveryHostIntegerHasARange) {
+  Settings settings;
+  EXPECT_EQ(settings.validate_host_keys(), std::vector<std::string>{});
+  settings.set("http.threads", "1");
+  settings.set("http.port", "70000");
+  settings.set("events.retry_max_ms", "500");
+  settings.set("outbox.concurrency", "100");
+  EXPECT_EQ(settings.validate_host_keys(),
+            (std::vector<std::string>{
+                "(defaults): 'http.port' must be from 0 to 65535 (a TCP port; 0 picks a free "
+                "one), found 70000",
+                "(defaults): 'http.threads' must be from 2 to 10000 (the pool keeps two threads "
+                "at least), found 1",
+                "(defaults): 'events.retry_max_ms' must be from 1000 to 604800000 (the first "
+                "back-off is a second; a week), found 500",
+                "(defaults): 'outbox.concurrency' must be from 1 to 64 (messages sent at once), "
+                "found 100"}));
+
+  Settings backoff;
+  backoff.set("outbox.initial_backoff_seconds", "600");
+  backoff.set("outbox.max_backoff_seconds", "60");
+  EXPECT_EQ(backoff.validate_host_keys(),
+            std::vector<std::string>{"(defaults): 'outbox.max_backoff_seconds' must be at least "
+                                     "'outbox.initial_backoff_seconds' (600)"});
+}
+
+// A key for a plugin that is not there (a misspelt name) is reported with its line, so the
+// operator learns the setting does nothing.
+TEST(SettingsTest, KeysOfAPluginThatIsNotLoadedAreReportedWithTheirLine) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("slmhub-orphans-" + std::to_string(::getpid()) + ".properties");
+  std::ofstream(path) << "plugins.dir = /usr/lib/slmhub/plugins\n"
+                         "plugins.servicenow.instance = https://x.example.org\n"
+                         "plugins.servicenw.instance = https://x.example.org\n";
+  const Settings settings = Settings::load(path.string());
+  std::filesystem::remove(path);
+  EXPECT_EQ(settings.orphan_plugin_keys({"servicenow", "availability"}),
+            std::vector<std::string>{path.string() +
+                                     ":3: 'plugins.servicenw.instance': no plugin 'servicenw' is "
+                                     "loaded; the key is ignored"});
 }
 
 }  // namespace
