@@ -389,6 +389,12 @@ int run(int argc, char** argv) {
     } catch (const std::out_of_range&) {
       std::cerr << "slmhub jobs run: no job named '" << args.words[2] << "'\n";
       return kUsage;
+    } catch (const slmhub::host::JobBusy& e) {  // running elsewhere: try again later
+      std::cerr << "slmhub jobs run: " << e.what() << "\n";
+      return kTempFail;
+    } catch (const slmhub::host::JobFailed& e) {  // ran, and is recorded as failed
+      std::cerr << "slmhub jobs run: " << args.words[2] << " failed: " << e.what() << "\n";
+      return 1;
     }
   }
   if (cmd == "tokens") {

@@ -1,6 +1,7 @@
 #include "slmhub/http.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <stdexcept>
 
 #include "slmhub/digest.hpp"
@@ -59,13 +60,16 @@ std::string Request::query_param(const std::string& name, const std::string& fal
 std::int64_t Request::query_limit(std::int64_t fallback, std::int64_t max) const {
   const std::string text = query_param("limit");
   if (text.empty()) return fallback;
-  try {
-    return std::clamp<std::int64_t>(std::stoll(text), 1, max);
-  } catch (const std::exception&) {
+  // The whole value, in range: "10abc", 0 or 5000 is a mistake to name, not a page of another
+  // size than asked for.
+  std::int64_t n = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (error != std::errc() || end != text.data() + text.size() || n < 1 || n > max) {
     // quote_text: the value is any bytes the client sent; the message must stay UTF-8.
     throw ValidationError("limit",
                           quote_text(text) + " is not a number from 1 to " + std::to_string(max));
   }
+  return n;
 }
 
 std::string Request::header(const std::string& name) const {

@@ -321,6 +321,17 @@ TEST_F(ServerTest, ServedReportOfTheMonthUnderWayCountsOnlyWhatHasHappened) {
   // The report says it stops at now.
   ASSERT_TRUE(report.contains("as_of")) << report.dump();
   EXPECT_GE(parse_instant(report["as_of"].get<std::string>()), now);
+  // A month that has not begun has no report: refused, naming what is early.
+  const std::string next = format_month(month + date::months{2});
+  r = http(server->port(), "GET", "/api/v1/reports/availability?month=" + next, "", token);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find(next + " has not begun (it starts "), std::string::npos) << r.body;
+  r = http(server->port(), "GET",
+           "/api/v1/reports/availability?month=" + format_month(month) + "&as_of=" +
+               format_instant(month_bounds(month, chicago).start - std::chrono::hours{1}),
+           "", token);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("as_of"), std::string::npos) << r.body;
 }
 
 TEST_F(ServerTest, CrudWritesAuditRowsAndTickets) {

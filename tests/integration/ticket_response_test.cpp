@@ -96,6 +96,28 @@ TEST_F(TicketResponse, TargetsRunInBusinessTimeAndAMissedOneEscalatesOnce) {
   clock_.set("2026-12-01T15:00:00Z");
   EXPECT_EQ(breached(), std::vector<std::string>{inc});  // late stays late
   EXPECT_EQ(server_->jobs().run_now("tickets.response-watch"), "0 escalated");
+  // The customer cannot answer its own ticket for the provider: its message is incoming.
+  const std::string customer =
+      server_->tokens().create("test", "reg", {"customer:registrar"}, std::nullopt).token;
+  const Json own = Json::parse(http(port_, "POST", "/api/v1/tickets",
+                                    Json{{"subject", "slow"}, {"kind", "incident"}}.dump(),
+                                    customer, {{"Content-Type", "application/json"}})
+                                   .body);
+  const auto refused =
+      http(port_, "POST", "/api/v1/tickets/" + own["id"].get<std::string>() + "/messages",
+           Json{{"body", "any update?"}, {"direction", "out"}}.dump(), customer,
+           {{"Content-Type", "application/json"}});
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_NE(refused.body.find("a customer token writes incoming messages ('in') only"),
+            std::string::npos)
+      << refused.body;
+  EXPECT_TRUE(call("GET", "/api/v1/tickets/" + own["id"].get<std::string>())["first_responded_at"]
+                  .is_null());
+  // A limit outside 1..1000 is named, not clamped.
+  const auto limit = http(port_, "GET", "/api/v1/tickets?limit=0", "", operator_);
+  EXPECT_EQ(limit.status, 400) << limit.body;
+  EXPECT_NE(limit.body.find("is not a number from 1 to 1000"), std::string::npos) << limit.body;
+  EXPECT_EQ(http(port_, "GET", "/api/v1/tickets?limit=10abc", "", operator_).status, 400);
 }
 
 // The provider calendar is kept between tickets; a change to it applies to the next one.

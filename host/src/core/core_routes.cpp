@@ -265,6 +265,11 @@ void CoreStore::add_routes(Router& router) {
                 m.direction = in.optional_string("direction").value_or("in");
                 if (m.direction != "in" && m.direction != "out")
                   in.error("direction", "'" + m.direction + "' is not in or out");
+                // An outgoing message is the provider's answer, which meets the ticket's
+                // first-response target: a customer's own message is incoming.
+                if (m.direction == "out" && !req.principal.customer().empty() &&
+                    !req.principal.has_role("operator"))
+                  in.error("direction", "a customer token writes incoming messages ('in') only");
                 in.finish();
                 throw_if_errors(errors);
                 m.author = req.principal.name;
