@@ -32,7 +32,7 @@ export CCACHE_MAXSIZE ?= 20G
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps configure build run test test-cluster package test-asan test-tsan test-unit bench bench-availability bench-mail bench-servicenow bench-cluster bench-alerts bench-billing fuzz format tidy clean
+.PHONY: all deps configure build run test test-cluster package test-asan test-tsan bench bench-availability bench-mail bench-servicenow bench-cluster bench-alerts bench-billing fuzz format tidy clean
 all: build
 
 # Idempotent: installs only what dpkg does not already have. Dovecot is only for the tests,

@@ -53,6 +53,8 @@ as_pg "$pg_bin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w \
 psql_pg() { psql -qtA -h 127.0.0.1 -p "$pg_port" -U postgres "$@"; }
 
 secret=bench-webhook-secret
+# slmhub holds the key base64-encoded, as ServiceNow's generateMac takes it.
+secret_base64=$(printf %s "$secret" | base64 -w0)
 mkdir -p "$work/plugins"
 ln -s "$build/plugins/servicenow.so" "$work/plugins/servicenow.so"
 echo "generating signed webhooks..." >&2
@@ -65,7 +67,7 @@ run() { # instances -> table row
     env SLMHUB_DB_URL="postgresql://postgres@127.0.0.1:$pg_port/$db" SLMHUB_HTTP_PORT=0 \
       SLMHUB_INSTANCE_ID="node$i" SLMHUB_LOG_LEVEL=warning SLMHUB_PLUGINS_DIR="$work/plugins" \
       SLMHUB_AUTH_ADMIN_TOKEN_FILE="$work/admin-$n-$i.token" \
-      SLMHUB_SECRET_SERVICENOW_WEBHOOK_SECRET="$secret" \
+      SLMHUB_SECRET_SERVICENOW_WEBHOOK_SECRET="$secret_base64" \
       "$build/host/slmhub" serve >"$work/s-$n-$i.out" 2>"$work/s-$n-$i.err" &
     pids+=($!)
     wait_line "$work/s-$n-$i.out" "listening on"

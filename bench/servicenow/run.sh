@@ -43,6 +43,8 @@ median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 secret=bench-webhook-secret
+# slmhub holds the key base64-encoded, as ServiceNow's generateMac takes it.
+secret_base64=$(printf %s "$secret" | base64 -w0)
 mkdir -p "$work/plugins"
 ln -s "$build/plugins/servicenow.so" "$work/plugins/servicenow.so"
 
@@ -59,7 +61,7 @@ bare_port=$(port_of "$work/bare.out")
 
 env SLMHUB_DB_URL="sqlite:$work/ingest.db" SLMHUB_HTTP_PORT=0 SLMHUB_LOG_LEVEL=warning \
   SLMHUB_AUTH_ADMIN_TOKEN_FILE="$work/admin.token" SLMHUB_PLUGINS_DIR="$work/plugins" \
-  SLMHUB_HTTP_THREADS="$threads" SLMHUB_SECRET_SERVICENOW_WEBHOOK_SECRET="$secret" \
+  SLMHUB_HTTP_THREADS="$threads" SLMHUB_SECRET_SERVICENOW_WEBHOOK_SECRET="$secret_base64" \
   "$build/host/slmhub" serve >"$work/ingest.out" 2>"$work/ingest.err" &
 slm_pid=$!
 pids+=($slm_pid)

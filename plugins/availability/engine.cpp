@@ -228,9 +228,7 @@ bool pre_approved(const WindowCopy& w, Environment env, const BusinessCalendar& 
   if (env == Environment::production) {
     return w.start - *w.announced_at >= std::chrono::hours(14 * 24);
   }
-  const auto announced = local_date(*w.announced_at, provider.zone());
-  const auto starts = local_date(w.start, provider.zone());
-  return starts >= provider.add_business_days(announced, 5);
+  return provider.gives_notice(*w.announced_at, w.start, 5);
 }
 
 // The seconds of `span` that count: ∩ H − X (each sorted and disjoint), appended

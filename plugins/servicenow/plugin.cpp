@@ -8,6 +8,7 @@
 #include <set>
 
 #include "client.hpp"
+#include "slmhub/digest.hpp"
 #include "slmhub/errors.hpp"
 #include "slmhub/plugin.hpp"
 #include "sync.hpp"
@@ -185,7 +186,13 @@ class ServiceNowPlugin : public slmhub::Plugin {
       }
     }
     sync.sweep_since = config.string("sweep.since");
-    if (!sync.sweep_since.empty()) sn::parse_glide_datetime(sync.sweep_since);
+    if (!sync.sweep_since.empty()) {
+      try {
+        sn::parse_glide_datetime(sync.sweep_since);
+      } catch (const std::exception& e) {
+        bad_setting("sweep.since", e.what());
+      }
+    }
     sync.sweep_overlap_seconds = config.integer("sweep.overlap_seconds", 120);
     if (sync.sweep_overlap_seconds < 0 || sync.sweep_overlap_seconds > 86400) {
       bad_setting("sweep.overlap_seconds", "must be from 0 to 86400 (a day)");
@@ -213,13 +220,30 @@ class ServiceNowPlugin : public slmhub::Plugin {
       }
       cs.client_id = config.string("instance.client_id");
       cs.client_secret = host.secrets().get("servicenow_client_secret").value_or("");
+      if (cs.auth == sn::ClientSettings::Auth::oauth &&
+          (cs.client_id.empty() || cs.client_secret.empty())) {
+        bad_setting("instance.client_id",
+                    "OAuth needs instance.client_id and the secret servicenow_client_secret");
+      }
       cs.ca_file = config.string("instance.ca_file");
       cs.client_certificate = config.string("instance.client_certificate");
       cs.client_key = config.string("instance.client_key");
-      cs.max_concurrency = static_cast<int>(config.integer("instance.max_concurrency", 4));
-      cs.requests_per_second = static_cast<int>(config.integer("instance.requests_per_second", 20));
-      cs.page_size = static_cast<int>(config.integer("instance.page_size", 1000));
-      cs.request_timeout = std::chrono::milliseconds(config.integer("instance.timeout_ms", 30000));
+      // Ranges checked here, where the keys' names are known (the client names its fields).
+      const auto in_range = [&](const char* key, std::int64_t fallback, std::int64_t min,
+                                std::int64_t max) {
+        const std::int64_t v = config.integer(key, fallback);
+        if (v < min || v > max) {
+          bad_setting(key, "must be from " + std::to_string(min) + " to " + std::to_string(max) +
+                               ", found " + std::to_string(v));
+        }
+        return v;
+      };
+      cs.max_concurrency = static_cast<int>(in_range("instance.max_concurrency", 4, 1, 64));
+      cs.requests_per_second =
+          static_cast<int>(in_range("instance.requests_per_second", 20, 0, 100000));
+      cs.page_size = static_cast<int>(in_range("instance.page_size", 1000, 1, 10000));
+      cs.request_timeout =
+          std::chrono::milliseconds(in_range("instance.timeout_ms", 30000, 1, 3600000));
       client = std::make_shared<sn::Client>(cs);
     } else {
       host.log().warning(
@@ -268,7 +292,19 @@ class ServiceNowPlugin : public slmhub::Plugin {
     const auto secret = [&host](const char* name) { return host.secrets().get(name).value_or(""); };
     if (auth == "hmac") {
       w.auth = sn::WebhookSettings::Auth::hmac;
-      w.hmac_secret = secret("servicenow_webhook_secret");
+      // The key as ServiceNow's GlideCertificateEncryption.generateMac takes it: base64 text,
+      // the same the instance's property holds; the HMAC key is what it decodes to.
+      const std::string key = secret("servicenow_webhook_secret");
+      try {
+        w.hmac_secret = slmhub::base64_decode(key);
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(
+            "secret servicenow_webhook_secret: not base64 (" + std::string(e.what()) +
+            "): it is the HMAC key as the instance's generateMac takes it, base64-encoded");
+      }
+      if (!key.empty() && w.hmac_secret.empty()) {
+        throw std::invalid_argument("secret servicenow_webhook_secret: decodes to no bytes");
+      }
     } else if (auth == "token") {
       w.auth = sn::WebhookSettings::Auth::token;
       w.token = secret("servicenow_webhook_token");

@@ -464,6 +464,9 @@ Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& l
     t.priority = priority_of(r);
     t.requester = "servicenow";
     t.external_ref = field(r, "number");
+    // Opened when it was opened there: a sweep that brings it in later does not restart its
+    // first-response target.
+    if (const auto opened = glide_instant(field(r, "opened_at"))) t.created_at = *opened;
     if (const auto d = field(r, "description"); !d.empty()) {
       t.messages.push_back({0, "in", "servicenow:" + field(r, "sys_created_by"), d, "", {}});
     }
@@ -712,9 +715,8 @@ Applied Sync::apply_change(Tx& tx, const Record& r) {
   // impact (1, 2) is disruptive; under 5 business days of notice a disruptive change is an
   // emergency and any other expedited; with the notice, planned, an outage if disruptive.
   const bool disruptive = integer_or(field(r, "impact"), 3) <= 2;
-  const bool short_notice =
-      item.announced_at &&
-      item.start < host_.catalog().provider_calendar().business_days_after(*item.announced_at, 4);
+  const bool short_notice = item.announced_at && !host_.catalog().provider_calendar().gives_notice(
+                                                     *item.announced_at, item.start, 5);
   if (field(r, "type") == "emergency" || (short_notice && disruptive)) {
     item.category = MaintenanceCategory::emergency;
   } else if (short_notice) {

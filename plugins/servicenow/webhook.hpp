@@ -23,7 +23,7 @@ struct WebhookSettings {
   // token: the header carrying it; for "authorization" the value is "Bearer <token>".
   std::string token_header = "authorization";
   std::string token;
-  std::string hmac_secret;
+  std::string hmac_secret;  // the key's bytes (the secret as configured is their base64)
   std::string signature_header = "x-sn-signature";
   // When set, the signed message is "<timestamp>.<body>" and the timestamp (epoch seconds)
   // must be within max_skew_seconds of now.

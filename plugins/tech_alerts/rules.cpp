@@ -6,11 +6,8 @@ namespace {
 constexpr int kNoticeBusinessDays = 5;
 constexpr std::int64_t kProductionOutageNotice = 14 * 24 * 3600;
 
-// The start date is on or after the announcement date + 5 business days (DOMAIN.md §3).
 bool has_business_day_notice(Instant announced, Instant start, const BusinessCalendar& cal) {
-  const auto earliest =
-      cal.add_business_days(local_date(announced, cal.zone()), kNoticeBusinessDays);
-  return date::sys_days{local_date(start, cal.zone())} >= date::sys_days{earliest};
+  return cal.gives_notice(announced, start, kNoticeBusinessDays);
 }
 
 std::string local_text(Instant t, const date::time_zone* zone) {

@@ -454,6 +454,11 @@ Instant BusinessCalendar::business_days_after(Instant from, int n) const {
   return end_of_day(add_business_days(local_date(from, zone_), n));
 }
 
+bool BusinessCalendar::gives_notice(Instant announced, Instant start, int n) const {
+  return date::sys_days{local_date(start, zone_)} >=
+         date::sys_days{add_business_days(local_date(announced, zone_), n)};
+}
+
 Instant BusinessCalendar::add_business_time(Instant from, std::chrono::seconds amount) const {
   if (amount.count() < 0) {
     throw TimeError("add_business_time: " + std::to_string(amount.count()) +

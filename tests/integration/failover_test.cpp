@@ -38,7 +38,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr const char* kSecret = "webhook-secret-for-failover";
+// The HMAC key's bytes, and the secret as configured on both sides: its base64, as
+// ServiceNow's generateMac takes a key.
+constexpr const char* kKey = "webhook-secret-for-failover";
+constexpr const char* kSecret = "d2ViaG9vay1zZWNyZXQtZm9yLWZhaWxvdmVy";
 constexpr int kInstances = 3;
 constexpr int kOutboxLanes = 2;  // outbox.concurrency: what a fault may repeat, at most
 constexpr int kFaults = 2;       // one instance killed, another paused
@@ -141,7 +144,7 @@ class Failover : public testing::Test {
     return http(servers_[i]->port(), "POST", "/api/v1/webhooks/servicenow", body, "",
                 {{"Content-Type", "application/json"},
                  {"X-SN-Timestamp", ts},
-                 {"X-SN-Signature", servicenow::hmac_sha256_base64(kSecret, ts + "." + body)}});
+                 {"X-SN-Signature", servicenow::hmac_sha256_base64(kKey, ts + "." + body)}});
   }
 
   bool send_lmtp(int i, int n) {

@@ -25,7 +25,7 @@ TEST(Secrets, NoConfiguredSecretAppearsInTheLogOrInAnAnswer) {
   // SLMHUB_SECRET_<NAME> → a value that occurs nowhere else.
   const std::map<std::string, std::string> secrets = {
       {"SERVICENOW_PASSWORD", "sn-pw-Q7v2kL9xPz"},
-      {"SERVICENOW_WEBHOOK_SECRET", "sn-hook-R4m8pW1zKc"},
+      {"SERVICENOW_WEBHOOK_SECRET", "c24taG9vay1SNG04cFcxektj"},  // base64, as generateMac takes it
       {"TECH_ALERTS_SMTP_PASSWORD", "alerts-pw-T5n3bJ6cVe"},
       {"TECH_ALERTS_WEBHOOK_SECRET", "alert-sig-U2d9fH4sNa"},
       {"TECH_ALERTS_UNSUBSCRIBE_KEY", "unsub-key-V8k1gD3qMo"},

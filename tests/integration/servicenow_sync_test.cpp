@@ -27,7 +27,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr const char* kSecret = "webhook-secret-for-tests";
+// The HMAC key's bytes, and the secret as configured on both sides: its base64, as
+// ServiceNow's generateMac takes a key.
+constexpr const char* kKey = "webhook-secret-for-tests";
+constexpr const char* kSecret = "d2ViaG9vay1zZWNyZXQtZm9yLXRlc3Rz";
 
 class ServiceNowSync : public testing::Test {
  protected:
@@ -89,7 +92,7 @@ class ServiceNowSync : public testing::Test {
   Json status() { return api("GET", "/api/v1/servicenow/status"); }
 
   // A webhook as a business rule would post it, signed with `secret` at `stamp`.
-  HttpResult post_webhook(const std::string& body, const std::string& secret = kSecret,
+  HttpResult post_webhook(const std::string& body, const std::string& secret = kKey,
                           std::int64_t stamp = -1,
                           const std::string& path = "/api/v1/webhooks/servicenow") {
     if (stamp < 0)
@@ -116,7 +119,7 @@ class ServiceNowSync : public testing::Test {
     const std::string command =
         "curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -H "
         "'X-SN-Timestamp: " +
-        ts + "' -H 'X-SN-Signature: " + servicenow::hmac_sha256_base64(kSecret, ts + "." + body) +
+        ts + "' -H 'X-SN-Signature: " + servicenow::hmac_sha256_base64(kKey, ts + "." + body) +
         "' --data-binary @" + path.string() +
         " http://127.0.0.1:" + std::to_string(server_->port()) + "/api/v1/webhooks/servicenow";
     FILE* p = popen(command.c_str(), "r");
@@ -469,6 +472,9 @@ TEST_F(ServiceNowSync, TheSweepCatchesUpWhatWebhooksMissed) {
   }
   sim_->control("PATCH", "/sim/records/incident/" + ids[1],
                 {{"state", "2"}, {"work_notes", "Disk replaced."}, {"_user", "jdoe"}});
+  // Opened there long before the sweep brings it in: its ticket is timed from then.
+  sim_->control("PATCH", "/sim/records/incident/" + ids[2],
+                {{"opened_at", "2026-01-05 14:00:00"}, {"_user", "jdoe"}});
   EXPECT_EQ(api("GET", "/api/v1/tickets")["tickets"].size(), 0u);
 
   const Json run = api("POST", "/api/v1/jobs/servicenow.sweep/run");
@@ -482,6 +488,9 @@ TEST_F(ServiceNowSync, TheSweepCatchesUpWhatWebhooksMissed) {
     if (full["subject"] == "Missed 2") {
       EXPECT_EQ(full["status"], "open");
       for (const auto& m : full["messages"]) noted |= m["body"] == "Work note: Disk replaced.";
+    }
+    if (full["subject"] == "Missed 3") {
+      EXPECT_EQ(full["created_at"], "2026-01-05T14:00:00Z");
     }
   }
   EXPECT_TRUE(noted);
@@ -1157,6 +1166,25 @@ TEST_F(ServiceNowSync, AnOutageFieldThatIsNoFieldNameKeepsThePluginFromStarting)
   EXPECT_EQ(http(server_->port(), "GET", "/healthz").status, 200);
 }
 
+// Settings the plugin cannot run with are named as the operator wrote them; a webhook secret
+// that is not base64 (generateMac's key is) stops the plugin without showing the secret.
+TEST_F(ServiceNowSync, BadInstanceSettingsAndANonBase64SecretAreNamed) {
+  start_server({{"SLMHUB_PLUGINS_SERVICENOW_INSTANCE_TIMEOUT_MS", "0"}});
+  EXPECT_NE(server_->log().find("plugins.servicenow.instance.timeout_ms: must be from 1 to "
+                                "3600000, found 0"),
+            std::string::npos)
+      << server_->log();
+  server_->stop();
+  start_server({{"SLMHUB_PLUGINS_SERVICENOW_SWEEP_SINCE", "2026-01-01T00:00:00Z"}});
+  EXPECT_NE(server_->log().find("plugins.servicenow.sweep.since: "), std::string::npos)
+      << server_->log();
+  server_->stop();
+  start_server({{"SLMHUB_SECRET_SERVICENOW_WEBHOOK_SECRET", "not-base64!"}});
+  EXPECT_NE(server_->log().find("secret servicenow_webhook_secret: not base64"), std::string::npos)
+      << server_->log();
+  EXPECT_EQ(server_->log().find("not-base64!"), std::string::npos) << server_->log();
+}
+
 // A table the integration user may not read is reported, and the tables after it are swept
 // all the same: outages and changes missed by webhooks are still repaired.
 TEST_F(ServiceNowSync, ATableTheInstanceRefusesDoesNotStopTheSweepOfTheOthers) {
@@ -1220,7 +1248,7 @@ TEST_F(ServiceNowSync, BadWebhooksGetTheRight4xxAndChangeNothing) {
   };
   std::vector<Case> cases;
   cases.push_back({"wrong signature", post_webhook(good, "not-the-secret"), 401});
-  cases.push_back({"stale timestamp", post_webhook(good, kSecret, now - 3600), 401});
+  cases.push_back({"stale timestamp", post_webhook(good, kKey, now - 3600), 401});
   cases.push_back({"no signature",
                    http(server_->port(), "POST", "/api/v1/webhooks/servicenow", good, "", {}),
                    401});
@@ -1250,11 +1278,10 @@ TEST_F(ServiceNowSync, BadWebhooksGetTheRight4xxAndChangeNothing) {
   const std::string untabled = R"({"sys_id":"fedcba9876543210fedcba9876543210",)"
                                R"("sys_mod_count":"0","sys_updated_by":"jdoe"})";
   EXPECT_EQ(post_webhook(untabled).status, 422);
-  const auto by_path = post_webhook(untabled, kSecret, -1, "/api/v1/webhooks/servicenow/incident");
+  const auto by_path = post_webhook(untabled, kKey, -1, "/api/v1/webhooks/servicenow/incident");
   EXPECT_EQ(by_path.status, 202) << by_path.body;
   EXPECT_EQ(Json::parse(by_path.body)["table"], "incident");
-  EXPECT_EQ(post_webhook(good, kSecret, -1, "/api/v1/webhooks/servicenow/change_request").status,
-            422);
+  EXPECT_EQ(post_webhook(good, kKey, -1, "/api/v1/webhooks/servicenow/change_request").status, 422);
 }
 
 // Guessing the webhook's credentials is throttled like guessing a token: after the limit the

@@ -118,6 +118,17 @@ TEST_F(TicketResponse, TargetsRunInBusinessTimeAndAMissedOneEscalatesOnce) {
   EXPECT_EQ(limit.status, 400) << limit.body;
   EXPECT_NE(limit.body.find("is not a number from 1 to 1000"), std::string::npos) << limit.body;
   EXPECT_EQ(http(port_, "GET", "/api/v1/tickets?limit=10abc", "", operator_).status, 400);
+
+  // Overdue and unanswered: the customer's open incident is escalated, one resolved before
+  // anyone answered is not (nobody needs telling; it still counts as breached).
+  const Json done =
+      call("POST", "/api/v1/tickets", {{"subject", "fixed itself"}, {"kind", "incident"}});
+  call("PATCH", "/api/v1/tickets/" + done["id"].get<std::string>(), {{"status", "resolved"}});
+  clock_.set("2026-12-02T15:00:00Z");
+  EXPECT_EQ(server_->jobs().run_now("tickets.response-watch"), "1 escalated");
+  EXPECT_EQ(
+      call("GET", "/api/v1/tickets/" + done["id"].get<std::string>())["first_response_breached"],
+      true);
 }
 
 // The provider calendar is kept between tickets; a change to it applies to the next one.

@@ -1152,7 +1152,9 @@ class Hook:
                 stamp = str(int(time.time()) + int(auth.get("timestamp_skew_seconds", 0)))
                 headers[auth["timestamp_header"]] = stamp
                 message = stamp.encode() + b"." + body
-            digest = hmac.new(auth.get("secret", "").encode(), message, hashlib.sha256).digest()
+            # As GlideCertificateEncryption.generateMac: the key is given base64-encoded.
+            key = base64.b64decode(auth.get("secret", ""))
+            digest = hmac.new(key, message, hashlib.sha256).digest()
             headers[auth.get("header", "X-SN-Signature")] = base64.b64encode(digest).decode()
         attempts = 1 + int(config.get("retries", 0))
         for attempt in range(1, attempts + 1):

@@ -744,13 +744,14 @@ class WebhookTest(SimulatorTest):
         self.sim.control("POST", "/sim/records/incident", {"short_description": "a"})
         self.assertEqual(self.receiver.wait(1)[0][0]["X-Token"], "t0k")
 
-        self.hook(auth={"kind": "hmac", "secret": "k3y"})
+        # The key given base64-encoded, as generateMac takes it ("azN5" is "k3y").
+        self.hook(auth={"kind": "hmac", "secret": "azN5"})
         self.sim.control("POST", "/sim/records/incident", {"short_description": "b"})
         headers, body = self.receiver.wait(2)[1]
         expected = base64.b64encode(hmac.new(b"k3y", body, hashlib.sha256).digest()).decode()
         self.assertEqual(headers["X-SN-Signature"], expected)
 
-        self.hook(auth={"kind": "hmac", "secret": "k3y", "header": "X-Sig",
+        self.hook(auth={"kind": "hmac", "secret": "azN5", "header": "X-Sig",
                         "timestamp_header": "X-Sig-Time", "timestamp_skew_seconds": -600})
         self.sim.control("POST", "/sim/records/incident", {"short_description": "c"})
         headers, body = self.receiver.wait(3)[2]

@@ -63,7 +63,7 @@ constexpr Bounds kBounded[] = {
     {"http.max_header_bytes", 1'024, 16 << 20, "1 KiB to 16 MiB"},
     {"http.max_json_depth", 1, 10'000, "levels"},
     {"http.request_timeout_ms", 1, 3'600'000, "up to an hour"},
-    {"auth.max_failures", 1, 1'000'000, "failures"},
+    {"auth.max_failures", 0, 1'000'000, "failures; 0: no limit"},
     {"auth.failure_window_seconds", 1, kDay, "up to a day"},
     {"db.group_commit_max", 1, 100'000, "writes"},
     {"events.poll_ms", 1, 3'600'000, "up to an hour"},

@@ -785,7 +785,8 @@ std::string CoreStore::watch_responses(Outbox& outbox, const std::vector<std::st
   const Instant now = clock_.now();
   const auto due = store_.query("SELECT " + std::string(kTicketColumns) +
                                     " FROM tickets WHERE responded_at IS NULL AND response_due "
-                                    "<= ? AND response_escalated_at IS NULL ORDER BY response_due",
+                                    "<= ? AND response_escalated_at IS NULL AND status NOT IN "
+                                    "('resolved', 'closed') ORDER BY response_due",
                                 {to_epoch(now)});
   int escalated = 0;
   for (const auto& row : due) {

@@ -156,6 +156,11 @@ class BusinessCalendar {
   // add_business_days(local date of `from`, n).
   Instant business_days_after(Instant from, int n) const;
 
+  // Notice of n business days (DOMAIN.md §3, §8): the local date of `start` is on or after
+  // the local date of `announced` plus n business days. A Saturday start four business days
+  // after a Monday announcement has four, not five.
+  bool gives_notice(Instant announced, Instant start, int n) const;
+
   // The instant at which `amount` of business time has passed since `from` (a response
   // target "30 minutes in business time"): time outside the open hours does not count, so a
   // target running at closing time continues at the next opening. Zero returns `from`.

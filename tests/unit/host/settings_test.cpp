@@ -71,6 +71,11 @@ TEST(SettingsTest, EveryHostIntegerHasARange) {
                 "(defaults): 'outbox.concurrency' must be from 1 to 64 (messages sent at once), "
                 "found 100"}));
 
+  Settings off;
+  off.set("auth.max_failures", "0");                        // documented: no limit
+  off.set("tickets.first_response_minutes.incident", "0");  // no target
+  EXPECT_EQ(off.validate_host_keys(), std::vector<std::string>{});
+
   Settings backoff;
   backoff.set("outbox.initial_backoff_seconds", "600");
   backoff.set("outbox.max_backoff_seconds", "60");

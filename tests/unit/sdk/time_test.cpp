@@ -548,6 +548,18 @@ TEST(BusinessCalendar, AddBusinessDays) {
   EXPECT_EQ(closed.add_business_days(2026_y / 11 / 25, 0), 2026_y / 11 / 25);
 }
 
+// DOMAIN.md §3: the start date on or after the announcement date plus 5 business days. A
+// Saturday-night start after a Monday announcement has four business days (Tue-Fri), not
+// five, although it comes after the end of the fourth.
+TEST(BusinessCalendar, NoticeCountsTheStartsDateNotTheEndOfTheFourthDay) {
+  const BusinessCalendar cal = thanksgiving_calendar();
+  const Instant monday = parse_instant("2026-11-02T15:00:00Z");  // 09:00 in Chicago
+  EXPECT_FALSE(cal.gives_notice(monday, parse_instant("2026-11-07T08:00:00Z"), 5));  // Sat 02:00
+  EXPECT_FALSE(cal.gives_notice(monday, parse_instant("2026-11-09T05:59:59Z"), 5));  // Sun 23:59
+  EXPECT_TRUE(cal.gives_notice(monday, parse_instant("2026-11-09T06:00:00Z"), 5));   // Mon 00:00
+  EXPECT_TRUE(cal.gives_notice(monday, monday, 0));
+}
+
 TEST(BusinessCalendar, EndOfDayAndDeadlines) {
   const BusinessCalendar cal = thanksgiving_calendar();
   EXPECT_EQ(format_instant(cal.end_of_day(2026_y / 10 / 31)), "2026-11-01T05:00:00Z");
