@@ -6,10 +6,6 @@ namespace {
 constexpr int kNoticeBusinessDays = 5;
 constexpr std::int64_t kProductionOutageNotice = 14 * 24 * 3600;
 
-bool has_business_day_notice(Instant announced, Instant start, const BusinessCalendar& cal) {
-  return cal.gives_notice(announced, start, kNoticeBusinessDays);
-}
-
 std::string local_text(Instant t, const date::time_zone* zone) {
   return date::format("%a %Y-%m-%d %H:%M %Z", date::make_zoned(zone, t));
 }
@@ -34,7 +30,7 @@ bool pre_approved(const MaintenanceWindow& w, Environment environment,
   if (w.category != MaintenanceCategory::planned_outage || !w.announced_at) return false;
   if (environment == Environment::production)
     return (w.start - *w.announced_at).count() >= kProductionOutageNotice;
-  return has_business_day_notice(*w.announced_at, w.start, provider);
+  return provider.gives_notice(*w.announced_at, w.start, kNoticeBusinessDays);
 }
 
 std::string describe_duration(std::int64_t seconds) {
@@ -64,7 +60,8 @@ Verdict check_window(const MaintenanceWindow& window, Environment environment, I
       if (notice < kProductionOutageNotice) {
         // Under 5 business days is what an emergency is; between that and 14 days no category
         // fits: it stays a planned outage announced too late (downtime, DOMAIN.md §3).
-        const bool short_notice = !has_business_day_notice(announced, window.start, provider);
+        const bool short_notice =
+            !provider.gives_notice(announced, window.start, kNoticeBusinessDays);
         if (short_notice) v.implied = MaintenanceCategory::emergency;
         v.breaches.push_back(
             {"notice.planned_outage", "$.category",
@@ -72,13 +69,13 @@ Verdict check_window(const MaintenanceWindow& window, Environment environment, I
                  describe_duration(notice) + ")" +
                  (short_notice ? "" : ": not pre-approved, it counts as downtime")});
       }
-    } else if (!has_business_day_notice(announced, window.start, provider)) {
+    } else if (!provider.gives_notice(announced, window.start, kNoticeBusinessDays)) {
       v.implied = MaintenanceCategory::emergency;
       v.breaches.push_back({"notice.planned_outage", "$.category",
                             "a planned outage needs 5 business days' notice; it was " + given});
     }
   } else if (window.category == MaintenanceCategory::planned_non_disruptive &&
-             !has_business_day_notice(announced, window.start, provider)) {
+             !provider.gives_notice(announced, window.start, kNoticeBusinessDays)) {
     v.implied = MaintenanceCategory::expedited_non_disruptive;
     v.breaches.push_back(
         {"notice.planned_non_disruptive", "$.category",

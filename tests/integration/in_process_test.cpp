@@ -19,13 +19,19 @@
 namespace slmhub::test {
 namespace {
 
-TEST(InProcessHost, AManualClockDrivesTheJobsOfTheHostAndItsPlugins) {
-  TempDir dir;
+// A store in `dir`, the built plugins, logging at `level`.
+host::Settings settings_in(const TempDir& dir, const std::string& level) {
   host::Settings settings;
   settings.set("db.url", "sqlite:" + (dir.path() / "slmhub.db").string());
   settings.set("plugins.dir", SLMHUB_PLUGIN_DIR);
   settings.set("auth.admin_token_file", (dir.path() / "admin.token").string());
-  settings.set("log.level", "warning");
+  settings.set("log.level", level);
+  return settings;
+}
+
+TEST(InProcessHost, AManualClockDrivesTheJobsOfTheHostAndItsPlugins) {
+  TempDir dir;
+  host::Settings settings = settings_in(dir, "warning");
   ManualClock clock("2026-12-01T12:00:00Z");
   host::Server server(std::move(settings), SLMHUB_PLUGIN_DIR "/../host", &clock);
   server.open();
@@ -47,11 +53,7 @@ TEST(InProcessHost, AManualClockDrivesTheJobsOfTheHostAndItsPlugins) {
 // is left without its report and deadlines.
 TEST(InProcessHost, TheMonthlyDraftCatchesUpAMonthItMissed) {
   TempDir dir;
-  host::Settings settings;
-  settings.set("db.url", "sqlite:" + (dir.path() / "slmhub.db").string());
-  settings.set("plugins.dir", SLMHUB_PLUGIN_DIR);
-  settings.set("auth.admin_token_file", (dir.path() / "admin.token").string());
-  settings.set("log.level", "error");
+  host::Settings settings = settings_in(dir, "error");
   ManualClock clock("2026-10-01T12:00:00Z");
   host::Server server(std::move(settings), SLMHUB_PLUGIN_DIR "/../host", &clock);
   server.open();
@@ -72,11 +74,7 @@ TEST(InProcessHost, TheMonthlyDraftCatchesUpAMonthItMissed) {
 // escalation list joins them when the deadline is missed, each message once, in the outbox.
 TEST(InProcessHost, DeadlineNoticesGoToTheConfiguredAddressesThroughTheOutbox) {
   TempDir dir;
-  host::Settings settings;
-  settings.set("db.url", "sqlite:" + (dir.path() / "slmhub.db").string());
-  settings.set("plugins.dir", SLMHUB_PLUGIN_DIR);
-  settings.set("auth.admin_token_file", (dir.path() / "admin.token").string());
-  settings.set("log.level", "error");
+  host::Settings settings = settings_in(dir, "error");
   settings.set("deadlines.notify.service_manager", "sm@example.org, deputy@example.org");
   settings.set("deadlines.notify.approver", "approver@example.org");
   settings.set("deadlines.escalate", "director@example.org, sm@example.org");

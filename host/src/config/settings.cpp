@@ -253,49 +253,50 @@ std::vector<std::string> Settings::file_keys(const std::string& prefix) const {
 
 std::vector<std::string> Settings::validate_host_keys() const {
   std::vector<std::string> problems;
-  auto where = [&](const std::string& key) {
-    if (std::getenv(env_name(key).c_str())) return "environment " + env_name(key);
-    auto it = lines_.find(key);
-    return it == lines_.end() ? source_ : source_ + ":" + std::to_string(it->second);
-  };
   for (const auto& [key, value] : values_) {
     if (key.starts_with("secrets.")) continue;
     if (key.starts_with("plugins.") && key != "plugins.dir" && key != "plugins.enabled")
       continue;  // checked against each plugin's schema
     const ConfigKey* k = find_key(host_schema(), key);
     if (!k) {
-      problems.push_back(where(key) + ": unknown key '" + key + "'");
+      problems.push_back(location(key) + ": unknown key '" + key + "'");
       continue;
     }
   }
   for (const auto& k : host_schema()) {
     if (auto v = get(k.key)) {
       auto problem = check_type(k, k.key, *v);
-      if (!problem.empty()) problems.push_back(where(k.key) + ": " + problem);
+      if (!problem.empty()) problems.push_back(location(k.key) + ": " + problem);
       for (const Bounds& b : kBounded) {
         if (!problem.empty() || k.key != b.key) continue;
         const std::int64_t n = parse_config_integer(k.key, *v);
         if (n < b.min || n > b.max)
-          problems.push_back(where(k.key) + ": '" + k.key + "' must be from " +
+          problems.push_back(location(k.key) + ": '" + k.key + "' must be from " +
                              std::to_string(b.min) + " to " + std::to_string(b.max) + " (" +
                              b.meaning + "), found " + *v);
       }
       if (!holds_addresses(k.key)) continue;
       for (const auto& item : split_config_list(*v)) {
         if (!looks_like_email(item))
-          problems.push_back(where(k.key) + ": '" + k.key +
+          problems.push_back(location(k.key) + ": '" + k.key +
                              "' expects e-mail addresses (local@domain), found '" + item + "'");
       }
     }
   }
   if (problems.empty() &&
       integer("outbox.max_backoff_seconds") < integer("outbox.initial_backoff_seconds")) {
-    problems.push_back(where("outbox.max_backoff_seconds") +
+    problems.push_back(location("outbox.max_backoff_seconds") +
                        ": 'outbox.max_backoff_seconds' must be at least "
                        "'outbox.initial_backoff_seconds' (" +
                        std::to_string(integer("outbox.initial_backoff_seconds")) + ")");
   }
   return problems;
+}
+
+std::string Settings::location(const std::string& key) const {
+  if (std::getenv(env_name(key).c_str())) return "environment " + env_name(key);
+  const auto it = lines_.find(key);
+  return it == lines_.end() ? source_ : source_ + ":" + std::to_string(it->second);
 }
 
 std::vector<std::string> Settings::orphan_plugin_keys(const std::set<std::string>& plugins) const {
@@ -304,9 +305,8 @@ std::vector<std::string> Settings::orphan_plugin_keys(const std::set<std::string
     if (!key.starts_with("plugins.") || key == "plugins.dir" || key == "plugins.enabled") continue;
     const std::string name = key.substr(8, key.find('.', 8) - 8);
     if (plugins.contains(name)) continue;
-    const auto line = lines_.find(key);
-    out.push_back((line == lines_.end() ? source_ : source_ + ":" + std::to_string(line->second)) +
-                  ": '" + key + "': no plugin '" + name + "' is loaded; the key is ignored");
+    out.push_back(location(key) + ": '" + key + "': no plugin '" + name +
+                  "' is loaded; the key is ignored");
   }
   return out;
 }

@@ -46,6 +46,9 @@ class Settings {
   static const std::vector<ConfigKey>& host_schema();
 
  private:
+  // Where `key` is set: "environment SLMHUB_X", else "FILE:LINE", else the source.
+  std::string location(const std::string& key) const;
+
   std::map<std::string, std::string> values_;
   std::map<std::string, int> lines_;
   std::string source_ = "(defaults)";
