@@ -417,15 +417,28 @@ Applied Sync::apply_incident(Tx& tx, const Record& r, const std::optional<Link>&
 void Sync::record_incident_outage(Tx& tx, const Record& r) {
   if (settings_.outage_field.empty()) return;
   const std::string flag = field(r, settings_.outage_field);
-  if (flag != "true" && flag != "1") return;
-  const auto state = integer_or(field(r, "state"), 1);
-  if (state != 6 && state != 7) return;  // counted once it is resolved
-  auto service = service_of(r);
-  if (!service) {
-    note_error("incident " + field(r, "number") + " is flagged as an outage but its CI '" +
-               field(r, "cmdb_ci") + "' has no service (plugins.servicenow.ci_services)");
+  const auto service = service_of(r);
+  // The interruption this incident made before, if any: when the flag is taken off or the CI
+  // is moved to one that is not ours, it is withdrawn, or its downtime would still count.
+  const auto made = link_by_sys_id(tx, "incident_outage", field(r, "sys_id"));
+  if ((flag != "true" && flag != "1") || !service) {
+    if (made) {
+      withdraw_interruption(
+          tx, made->local_id,
+          "incident " + field(r, "number") +
+              (service ? " is no longer flagged as an outage"
+                       : " moved to CI '" + field(r, "cmdb_ci") + "', which has no service"));
+      tx.exec("DELETE FROM servicenow_links WHERE tbl = 'incident_outage' AND sys_id = ?",
+              {field(r, "sys_id")});
+    }
+    if (!service && (flag == "true" || flag == "1")) {
+      note_error("incident " + field(r, "number") + " is flagged as an outage but its CI '" +
+                 field(r, "cmdb_ci") + "' has no service (plugins.servicenow.ci_services)");
+    }
     return;
   }
+  const auto state = integer_or(field(r, "state"), 1);
+  if (state != 6 && state != 7) return;  // counted once it is resolved
   auto start = glide_instant(field(r, "opened_at"));
   if (!start) return;
   Interruption item;
@@ -437,6 +450,13 @@ void Sync::record_incident_outage(Tx& tx, const Record& r) {
   if (!item.end) item.end = glide_instant(field(r, "closed_at"));
   if (const auto d = field(r, "short_description"); !d.empty()) item.description = d;
   host_.catalog().record_interruption(tx, actor_, item);
+  save_link(tx, "incident_outage", r, item.id, Json::object());
+}
+
+void Sync::withdraw_interruption(Tx& tx, const std::string& id, const std::string& why) {
+  if (host_.catalog().remove_interruption(tx, actor_, id)) {
+    host_.log().info("servicenow: interruption " + id + " withdrawn: " + why);
+  }
 }
 
 Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& link) {
@@ -652,14 +672,30 @@ std::optional<std::string> Sync::service_of(const Record& r) const {
 
 Applied Sync::apply_outage(Tx& tx, const Record& r) {
   const std::string type = field(r, "type");
-  if (type != "outage" && type != "degradation") return Applied::unmapped;  // planned: a change
+  auto link = link_by_sys_id(tx, "cmdb_ci_outage", field(r, "sys_id"));
   auto service = service_of(r);
+  if (type != "outage" && type != "degradation") {
+    // Planned: maintenance, which comes from its change. An outage re-classified as planned
+    // withdraws the interruption it made; the link stays, so a change back reuses its id.
+    if (link) {
+      withdraw_interruption(
+          tx, link->local_id,
+          "cmdb_ci_outage " + field(r, "sys_id") + " is now of type '" + type + "'");
+      save_link(tx, "cmdb_ci_outage", r, link->local_id, Json::object());
+    }
+    return Applied::unmapped;
+  }
   if (!service) {
     note_error("cmdb_ci_outage " + field(r, "sys_id") + ": CI '" + field(r, "cmdb_ci") +
                "' has no service (plugins.servicenow.ci_services)");
+    if (link) {
+      withdraw_interruption(tx, link->local_id,
+                            "cmdb_ci_outage " + field(r, "sys_id") + " moved to CI '" +
+                                field(r, "cmdb_ci") + "', which has no service");
+      save_link(tx, "cmdb_ci_outage", r, link->local_id, Json::object());
+    }
     return Applied::unmapped;
   }
-  auto link = link_by_sys_id(tx, "cmdb_ci_outage", field(r, "sys_id"));
   std::string id;
   if (link) {
     id = link->local_id;

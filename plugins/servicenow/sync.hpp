@@ -119,8 +119,11 @@ class Sync {
   // incident ↔ ticket.
   Applied apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& link);
   // A resolved incident flagged as an outage (settings_.outage_field) is an interruption of
-  // its CI's service from opened_at to resolved_at.
+  // its CI's service from opened_at to resolved_at; one whose flag is taken off, or whose CI
+  // is no longer mapped, has its interruption withdrawn.
   void record_incident_outage(Tx& tx, const Record& r);
+  // Deletes interruption `id`, when there is one, and logs why.
+  void withdraw_interruption(Tx& tx, const std::string& id, const std::string& why);
   Applied apply_journal(Tx& tx, const Record& r);
   // An incident's synced field groups in our terms, as ours_of gives a ticket's.
   Json ours_in(const Record& r) const;

@@ -61,6 +61,21 @@ class ServiceNowSync : public testing::Test {
     server_->start();
   }
 
+  // A server whose CI ci…01 is the service payroll-db, with incidents flagged by u_outage.
+  void start_with_payroll_db() {
+    start_server(
+        {{"SLMHUB_PLUGINS_SERVICENOW_CI_SERVICES", "ci00000000000000000000000000001=payroll-db"},
+         {"SLMHUB_PLUGINS_SERVICENOW_INCIDENT_OUTAGE_FIELD", "u_outage"}});
+    api("POST", "/api/v1/import",
+        {{"timezone", "UTC"},
+         {"services",
+          {{{"id", "payroll-db"},
+            {"name", "Payroll database"},
+            {"environment", "production"},
+            {"hours", "24x7"},
+            {"target_percent", 99.75}}}}});
+  }
+
   // The simulator's business rule posts incident changes to the server, signed.
   void hook(Json extra = Json::object()) {
     Json config = {{"url", "http://127.0.0.1:" + std::to_string(server_->port()) +
@@ -694,17 +709,7 @@ TEST_F(ServiceNowSync, AConflictsLaterWriterIsJudgedByWhenThatFieldChanged) {
 }
 
 TEST_F(ServiceNowSync, OutagesAndChangesBecomeInterruptionsAndMaintenance) {
-  start_server(
-      {{"SLMHUB_PLUGINS_SERVICENOW_CI_SERVICES", "ci00000000000000000000000000001=payroll-db"},
-       {"SLMHUB_PLUGINS_SERVICENOW_INCIDENT_OUTAGE_FIELD", "u_outage"}});
-  api("POST", "/api/v1/import",
-      {{"timezone", "UTC"},
-       {"services",
-        {{{"id", "payroll-db"},
-          {"name", "Payroll database"},
-          {"environment", "production"},
-          {"hours", "24x7"},
-          {"target_percent", 99.75}}}}});
+  start_with_payroll_db();
   hook({{"tables", {"incident", "cmdb_ci_outage", "change_request"}}});
   const Json outage = sim_->control("POST", "/sim/records/cmdb_ci_outage",
                                     {{"cmdb_ci", "ci00000000000000000000000000001"},
@@ -819,6 +824,62 @@ TEST_F(ServiceNowSync, OutagesAndChangesBecomeInterruptionsAndMaintenance) {
                 {{"state", "4"}, {"_user", "jdoe"}});
   ASSERT_TRUE(eventually(
       [&] { return api("GET", "/api/v1/maintenance/" + chg)["status"] == "cancelled"; }));
+}
+
+// An outage that stops being one there (re-classified as planned, or the incident's outage
+// flag taken off) withdraws the interruption it made: its downtime would otherwise still
+// count against the service and earn credits. A change back records it again, same id.
+TEST_F(ServiceNowSync, AnOutageThatStopsBeingOneThereWithdrawsItsInterruption) {
+  start_with_payroll_db();
+  hook({{"tables", {"incident", "cmdb_ci_outage"}}});
+  const auto exists = [&](const std::string& id) {
+    return http(server_->port(), "GET", "/api/v1/interruptions/" + id, "", server_->admin_token())
+        .status;
+  };
+  const Json outage = sim_->control("POST", "/sim/records/cmdb_ci_outage",
+                                    {{"cmdb_ci", "ci00000000000000000000000000001"},
+                                     {"type", "outage"},
+                                     {"begin", "2026-11-02 14:00:00"},
+                                     {"end", "2026-11-02 14:45:00"},
+                                     {"_user", "jdoe"}})["result"];
+  const std::string outage_sys_id = outage["sys_id"];
+  const std::string from_outage = "SNO" + outage_sys_id.substr(0, 12);
+  ASSERT_TRUE(eventually([&] { return exists(from_outage) == 200; })) << status().dump();
+  sim_->control("PATCH", "/sim/records/cmdb_ci_outage/" + outage_sys_id,
+                {{"type", "planned"}, {"_user", "jdoe"}});
+  ASSERT_TRUE(eventually([&] { return exists(from_outage) == 404; })) << status().dump();
+  sim_->control("PATCH", "/sim/records/cmdb_ci_outage/" + outage_sys_id,
+                {{"type", "degradation"}, {"_user", "jdoe"}});
+  ASSERT_TRUE(eventually([&] { return exists(from_outage) == 200; })) << status().dump();
+  EXPECT_EQ(api("GET", "/api/v1/interruptions/" + from_outage)["type"], "degradation");
+
+  sim_->control("POST", "/sim/clock", {{"now", "2026-11-04 08:00:00"}});
+  const Json flagged = sim_->control("POST", "/sim/records/incident",
+                                     {{"short_description", "Payroll database down"},
+                                      {"cmdb_ci", "ci00000000000000000000000000001"},
+                                      {"u_outage", "true"},
+                                      {"_user", "jdoe"}})["result"];
+  const std::string inc = flagged["number"], inc_sys_id = flagged["sys_id"];
+  sim_->control("POST", "/sim/clock", {{"now", "2026-11-04 08:40:00"}});
+  sim_->control("PATCH", "/sim/records/incident/" + inc_sys_id,
+                {{"state", "6"}, {"close_code", "Solved (Permanently)"}, {"_user", "jdoe"}});
+  sim_->control("POST", "/sim/clock", Json::object());
+  ASSERT_TRUE(eventually([&] { return exists(inc) == 200; })) << status().dump();
+  sim_->control("PATCH", "/sim/records/incident/" + inc_sys_id,
+                {{"u_outage", "false"}, {"_user", "jdoe"}});
+  ASSERT_TRUE(eventually([&] { return exists(inc) == 404; })) << status().dump();
+  // The ticket stays: only the downtime is withdrawn.
+  EXPECT_EQ(api("GET", "/api/v1/tickets?limit=10")["tickets"].size(), 1u);
+  EXPECT_NE(server_->log().find("interruption " + inc + " withdrawn: incident " + inc +
+                                " is no longer flagged as an outage"),
+            std::string::npos)
+      << server_->log();
+  // The audit log says who took it away.
+  const Json audit = api("GET", "/api/v1/audit?entity=interruption")["audit"];
+  ASSERT_FALSE(audit.empty());
+  EXPECT_EQ(audit[0]["entity_id"], inc) << audit.dump();
+  EXPECT_EQ(audit[0]["action"], "delete") << audit.dump();
+  EXPECT_EQ(audit[0]["actor"], "system:servicenow") << audit.dump();
 }
 
 TEST_F(ServiceNowSync, AnInstanceWithStatesOfItsOwnMapsThemByConfiguration) {

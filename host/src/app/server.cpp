@@ -172,6 +172,9 @@ class Server::PluginHost : public Host {
     void record_interruption(Tx& tx, const Actor& actor, const Interruption& item) override {
       core().record_interruption(tx, actor, item);
     }
+    bool remove_interruption(Tx& tx, const Actor& actor, const std::string& id) override {
+      return core().remove_interruption(tx, actor, id);
+    }
     void record_maintenance(Tx& tx, const Actor& actor, const MaintenanceWindow& item) override {
       core().record_maintenance(tx, actor, item);
     }

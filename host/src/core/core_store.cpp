@@ -612,6 +612,13 @@ void CoreStore::record_interruption(Tx& tx, const Actor& actor, const Interrupti
   write(tx, actor, k, parse(k, to_json(item), "$"), false);
 }
 
+bool CoreStore::remove_interruption(Tx& tx, const Actor& actor, const std::string& id) {
+  const auto& k = kind("interruptions");
+  if (tx.query("SELECT 1 FROM " + table_of(k) + " WHERE id = ?", {id}).empty()) return false;
+  remove(tx, actor, k, id);
+  return true;
+}
+
 void CoreStore::record_maintenance(Tx& tx, const Actor& actor, const MaintenanceWindow& item) {
   const auto& k = kind("maintenance");
   write(tx, actor, k, parse(k, to_json(item), "$"), false);

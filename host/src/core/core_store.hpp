@@ -106,6 +106,7 @@ class CoreStore : public Catalog, public Tickets {
   std::optional<MaintenanceWindow> maintenance(const std::string& id) const override;
   BusinessCalendar provider_calendar() const override;
   void record_interruption(Tx& tx, const Actor& actor, const Interruption& item) override;
+  bool remove_interruption(Tx& tx, const Actor& actor, const std::string& id) override;
   void audit(Tx& tx, const Actor& actor, const std::string& action, const std::string& entity,
              const std::string& id, const Json& before, const Json& after) override;
   void record_maintenance(Tx& tx, const Actor& actor, const MaintenanceWindow& item) override;

@@ -60,6 +60,10 @@ class Catalog {
   // Upserts by id; validates references; writes audit rows and an event
   // (`interruption.recorded` / `maintenance.scheduled` ...).
   virtual void record_interruption(Tx& tx, const Actor& actor, const Interruption& item) = 0;
+  // Deletes an interruption its source withdrew (an outage re-classified as planned there),
+  // with its audit row and `interruption.deleted`; false when there is none. Published reports
+  // keep it: they are frozen.
+  virtual bool remove_interruption(Tx& tx, const Actor& actor, const std::string& id) = 0;
   virtual void record_maintenance(Tx& tx, const Actor& actor, const MaintenanceWindow& item) = 0;
   // The one policy every maintenance write goes through (the Tech Alerts notice rules).
   // Registered in start() like a route; a second policy is refused (std::logic_error).
