@@ -187,14 +187,17 @@ ReportBook::Drafted ReportBook::draft(const Actor& actor, date::year_month month
         tx, actor, "draft", "availability_report", r.month + "/" + std::to_string(r.number),
         previous ? Json{{"revision", previous->number}, {"state", previous->state}} : Json(),
         {{"revision", r.number}, {"state", r.state}, {"changes", r.changes.size()}});
+    // A new revision is owed its review and publication, even when an earlier one met them: a
+    // correction drafted after publication is not published until someone publishes it.
     const std::string m = format_month(month);
-    deadlines_.set(tx, actor,
-                   {analysis_deadline_id(m), "availability_analysis", m, "service_manager",
-                    "review the month's availability analysis (met / not met per service)",
-                    provider.end_of_day(analysis)});
-    deadlines_.set(tx, actor,
-                   {report_deadline_id(m), "availability_report", m, "service_manager",
-                    "publish the month's Service Availability Report", provider.end_of_day(due)});
+    deadlines_.reopen(tx, actor,
+                      {analysis_deadline_id(m), "availability_analysis", m, "service_manager",
+                       "review the month's availability analysis (met / not met per service)",
+                       provider.end_of_day(analysis)});
+    deadlines_.reopen(
+        tx, actor,
+        {report_deadline_id(m), "availability_report", m, "service_manager",
+         "publish the month's Service Availability Report", provider.end_of_day(due)});
     out = {std::move(r), true};
   });
   if (out.created) {
