@@ -2,6 +2,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 
 namespace slmhub::availability {
 namespace {
@@ -23,12 +24,21 @@ constexpr const char* kCreditFields[] = {"downtime_seconds",     "excess_downtim
                                          "monthly_charge_cents", "credit_cents",
                                          "interruptions",        "maintenance_downtime"};
 
+// A row's identity: the service, and for a credit its customer. Kept apart, not joined into
+// one text, since ids may hold any character: "a/b" + "c" and "a" + "b/c" are two rows.
+using RowKey = std::pair<std::string, std::string>;
+
 template <typename Key>
-std::map<std::string, const Json*> by_key(const Json& document, const char* list, Key key) {
-  std::map<std::string, const Json*> out;
+std::map<RowKey, const Json*> by_key(const Json& document, const char* list, Key key) {
+  std::map<RowKey, const Json*> out;
   if (!document.contains(list)) return out;
   for (const auto& row : document.at(list)) out.emplace(key(row), &row);
   return out;
+}
+
+// The row as a change's path names it: services[oracle-prod], credits[oracle-prod/library].
+std::string path_of(const char* list, const RowKey& key) {
+  return std::string(list) + "[" + key.first + (key.second.empty() ? "" : "/" + key.second) + "]";
 }
 
 template <std::size_t N, typename Key>
@@ -40,7 +50,7 @@ void compare(const Json& before, const Json& after, const char* list,
     changes.push_back({{"path", path}, {"before", was}, {"after", is}});
   };
   for (const auto& [id, row] : old_rows) {
-    const std::string at = std::string(list) + "[" + id + "]";
+    const std::string at = path_of(list, id);
     auto it = new_rows.find(id);
     if (it == new_rows.end()) {
       add(at, *row, nullptr);
@@ -53,7 +63,7 @@ void compare(const Json& before, const Json& after, const char* list,
     }
   }
   for (const auto& [id, row] : new_rows) {
-    if (!old_rows.contains(id)) add(std::string(list) + "[" + id + "]", nullptr, *row);
+    if (!old_rows.contains(id)) add(path_of(list, id), nullptr, *row);
   }
 }
 
@@ -68,10 +78,16 @@ Json report_changes(const Json& before, const Json& after) {
   Json changes = Json::array();
   compare(
       before, after, "services", kServiceFields,
-      [](const Json& row) { return text(row, "service"); }, changes);
+      [](const Json& row) {
+        return RowKey{text(row, "service"), ""};
+      },
+      changes);
   compare(
       before, after, "credits", kCreditFields,
-      [](const Json& row) { return text(row, "service") + "/" + text(row, "customer"); }, changes);
+      [](const Json& row) {
+        return RowKey{text(row, "service"), text(row, "customer")};
+      },
+      changes);
   return changes;
 }
 

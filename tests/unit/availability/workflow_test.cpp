@@ -4,6 +4,8 @@
 // deadline watch (DOMAIN.md §5). Figures come from the shared vector, never typed in here.
 #include "workflow.hpp"
 
+#include "report_diff.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -175,6 +177,9 @@ TEST_P(ReportWorkflowTest, APublishedReportIsFrozenAndARecomputationShowsTheDiff
   EXPECT_EQ(book_->published(kMonth)->number, 1);
   EXPECT_FALSE(book_->revision(kMonth, 1)->latest);
   EXPECT_TRUE(book_->revision(kMonth, 2)->latest);
+  // The correction is owed its review and publication: the month's deadlines are open again.
+  EXPECT_EQ(deadlines_->find("availability.analysis/2026-11")->state, "open");
+  EXPECT_EQ(deadlines_->find("availability.report/2026-11")->state, "open");
 }
 
 TEST_P(ReportWorkflowTest, PublicationAnnouncesTheReportAndEveryCredit) {
@@ -393,6 +398,20 @@ TEST_P(ReportWorkflowTest, ThePageListsThePublishedAnalysesOfTheMonthsInterrupti
   ASSERT_TRUE(related.contains("oracle-prod"));
   EXPECT_EQ(related.at("oracle-prod"),
             (std::vector<std::pair<std::string, std::string>>{{"INC0002", "INC0002"}}));
+}
+
+// A credit is its service and its customer, and ids may hold a '/': two rows that would read
+// the same joined ("a/b" + "c", "a" + "b/c") are still two rows, one of them gone.
+TEST(ReportChanges, CreditRowsWhoseIdsReadTheSameJoinedAreKeptApart) {
+  const Json kept = {{"service", "a/b"}, {"customer", "c"}, {"credit_cents", 100}};
+  const Json gone = {{"service", "a"}, {"customer", "b/c"}, {"credit_cents", 200}};
+  const Json before = {{"services", Json::array()}, {"credits", {kept, gone}}};
+  const Json after = {{"services", Json::array()}, {"credits", {kept}}};
+  const Json changes = report_changes(before, after);
+  ASSERT_EQ(changes.size(), 1u) << changes.dump();
+  EXPECT_EQ(changes[0]["before"], gone);
+  EXPECT_TRUE(changes[0]["after"].is_null());
+  EXPECT_TRUE(report_changes(before, before).empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, ReportWorkflowTest, test::kBothEngines, test::engine_name);
