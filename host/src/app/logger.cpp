@@ -2,17 +2,15 @@
 
 #include <chrono>
 #include <iostream>
-#include <stdexcept>
 
 namespace slmhub::host {
 
-LogLevel parse_log_level(const std::string& text) {
+std::optional<LogLevel> parse_log_level(const std::string& text) {
   if (text == "debug") return LogLevel::debug;
   if (text == "information" || text == "info") return LogLevel::information;
   if (text == "warning") return LogLevel::warning;
   if (text == "error") return LogLevel::error;
-  throw std::invalid_argument("log.level: '" + text +
-                              "' is not a level (debug, information, warning, error)");
+  return std::nullopt;
 }
 
 void StderrLogger::write(LogLevel level, const std::string& message) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "slmhub/log.hpp"
@@ -10,7 +11,8 @@
 namespace slmhub::host {
 
 enum class LogLevel { debug = 0, information = 1, warning = 2, error = 3 };
-LogLevel parse_log_level(const std::string& text);  // std::invalid_argument if unknown
+// nullopt for a name that is not a level (Settings::validate_host_keys names its line).
+std::optional<LogLevel> parse_log_level(const std::string& text);
 
 class StderrLogger : public Logger {
  public:

@@ -259,7 +259,9 @@ Server::Server(Settings settings, std::string binary_dir, const Clock* clock)
     : settings_(std::move(settings)),
       binary_dir_(std::move(binary_dir)),
       clock_(clock ? *clock : system_clock_) {
-  log_level_ = parse_log_level(settings_.string("log.level"));
+  // A level that is not one is refused, with its line, by validate_settings(), which runs
+  // before the server does anything.
+  log_level_ = parse_log_level(settings_.string("log.level")).value_or(LogLevel::information);
 }
 
 Server::~Server() {

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "app/logger.hpp"
 #include "slmhub/cron.hpp"
 #include "slmhub/domain.hpp"
 #include "slmhub/time.hpp"
@@ -282,6 +283,11 @@ std::vector<std::string> Settings::validate_host_keys() const {
                              "' expects e-mail addresses (local@domain), found '" + item + "'");
       }
     }
+  }
+  if (auto level = get("log.level"); level && !parse_log_level(*level)) {
+    problems.push_back(location("log.level") +
+                       ": 'log.level' must be debug, information, warning or error, found '" +
+                       *level + "'");
   }
   if (problems.empty() &&
       integer("outbox.max_backoff_seconds") < integer("outbox.initial_backoff_seconds")) {

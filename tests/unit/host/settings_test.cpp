@@ -84,6 +84,20 @@ TEST(SettingsTest, EveryHostIntegerHasARange) {
                                      "'outbox.initial_backoff_seconds' (600)"});
 }
 
+// The log level is read first of all; a misspelt one is named with its line like any other
+// value, not left to an unnamed exit.
+TEST(SettingsTest, AnUnknownLogLevelIsNamedWithItsLine) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("slmhub-level-" + std::to_string(::getpid()) + ".properties");
+  std::ofstream(path) << "http.port = 0\nlog.level = verbose\n";
+  const Settings settings = Settings::load(path.string());
+  std::filesystem::remove(path);
+  EXPECT_EQ(settings.validate_host_keys(),
+            std::vector<std::string>{path.string() +
+                                     ":2: 'log.level' must be debug, information, warning or "
+                                     "error, found 'verbose'"});
+}
+
 // A key for a plugin that is not there (a misspelt name) is reported with its line, so the
 // operator learns the setting does nothing.
 TEST(SettingsTest, KeysOfAPluginThatIsNotLoadedAreReportedWithTheirLine) {
