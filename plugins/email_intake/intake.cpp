@@ -368,13 +368,14 @@ MailIntake::Prepared MailIntake::prepare(const Queue& queue, const std::string& 
   p.thread_ids = mail.in_reply_to;
   p.thread_ids.insert(p.thread_ids.end(), mail.references.rbegin(), mail.references.rend());
   if (p.bounce) add_returned_message_ids(mail, p.thread_ids);
-  // The first case number of a ticket we have, in any case ("[dbr0000042]"): another
-  // helpdesk's tag may come first ("Re: [SR0012345] Re: [DBR0000042] ...").
-  static const std::regex kTag(R"(\[([A-Z]{2,10}[0-9]{7})\])", std::regex::icase);
+  // The first case number of a ticket we have, in any case ("[dbr0000042]") and as people
+  // retype it ("[DBR 0000042]", "[ DBR-0000042 ]"): another helpdesk's tag may come first
+  // ("Re: [SR0012345] Re: [DBR0000042] ...").
+  static const std::regex kTag(R"(\[ *([A-Z]{2,10})[ -]?([0-9]{7}) *\])", std::regex::icase);
   static const std::regex kIncident(R"(\b(INC[0-9]{7})\b)");
   for (auto it = std::sregex_iterator(p.subject.begin(), p.subject.end(), kTag);
        it != std::sregex_iterator() && !p.tagged; ++it) {
-    std::string number = (*it)[1].str();
+    std::string number = (*it)[1].str() + (*it)[2].str();
     std::transform(number.begin(), number.end(), number.begin(),
                    [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
     p.tagged = tickets_.find_fields(number);

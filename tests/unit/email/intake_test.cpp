@@ -345,6 +345,14 @@ TEST_P(IntakeTest, TheCaseNumberIsFoundAfterAnotherHelpdesksTag) {
                            "t2@library.example.org"));
   EXPECT_EQ(r.outcome, "reply");
   EXPECT_EQ(r.ticket, "DBR0000001");
+  // As a person retypes it.
+  for (const auto& [subject, id] :
+       {std::pair{"Re: [DBR 0000001] Restore", "t3@library.example.org"},
+        std::pair{"[ dbr-0000001 ] still slow", "t4@library.example.org"}}) {
+    r = receive(message("dba@library.example.org", subject, id));
+    EXPECT_EQ(r.outcome, "reply") << subject;
+    EXPECT_EQ(r.ticket, "DBR0000001") << subject;
+  }
   EXPECT_EQ(tickets(), 1);
 }
 
