@@ -308,6 +308,20 @@ std::string render_ics(const std::string& calendar_name, const std::vector<Calen
     content_line(out, "TRANSP:OPAQUE");
     content_line(out, "END:VEVENT");
   }
+  if (events.empty()) {
+    // RFC 5545 §3.4 wants one component at least, and strict readers (Outlook's subscription)
+    // refuse a calendar without: a UTC time zone, which every time here is already in, is one
+    // that shows nothing.
+    content_line(out, "BEGIN:VTIMEZONE");
+    content_line(out, "TZID:UTC");
+    content_line(out, "BEGIN:STANDARD");
+    content_line(out, "DTSTART:19700101T000000");
+    content_line(out, "TZOFFSETFROM:+0000");
+    content_line(out, "TZOFFSETTO:+0000");
+    content_line(out, "TZNAME:UTC");
+    content_line(out, "END:STANDARD");
+    content_line(out, "END:VTIMEZONE");
+  }
   content_line(out, "END:VCALENDAR");
   return out;
 }

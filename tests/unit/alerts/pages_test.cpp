@@ -101,10 +101,14 @@ TEST(Ics, OneEventExactly) {
             "END:VCALENDAR\r\n");
 }
 
-TEST(Ics, EmptyCalendarHasTheHeaderOnly) {
+// RFC 5545 §3.4: a calendar holds one component at least; with no window, a UTC time zone.
+TEST(Ics, AnEmptyCalendarStillHoldsOneComponent) {
   EXPECT_EQ(render_ics("Empty", {}),
             "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//slmhub//Tech Alerts//EN\r\n"
-            "CALSCALE:GREGORIAN\r\nMETHOD:PUBLISH\r\nX-WR-CALNAME:Empty\r\nEND:VCALENDAR\r\n");
+            "CALSCALE:GREGORIAN\r\nMETHOD:PUBLISH\r\nX-WR-CALNAME:Empty\r\n"
+            "BEGIN:VTIMEZONE\r\nTZID:UTC\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000\r\n"
+            "TZOFFSETFROM:+0000\r\nTZOFFSETTO:+0000\r\nTZNAME:UTC\r\nEND:STANDARD\r\n"
+            "END:VTIMEZONE\r\nEND:VCALENDAR\r\n");
 }
 
 TEST(Ics, TextEscapingAndOptionalProperties) {
