@@ -68,6 +68,9 @@ void Router::remove_owner(const std::string& owner) {
 }
 
 RouteMatch Router::match(const std::string& method, const std::string& path) const {
+  // HEAD is GET without the body (RFC 9110 §9.3.2): monitors and proxies ask with it. The
+  // server sends the GET answer's headers, Content-Length included, and Poco drops the body.
+  const std::string& wanted = method == "HEAD" ? std::string("GET") : method;
   auto segments = split_path(path);
   RouteMatch result;
   std::shared_lock lock(mutex_);
@@ -86,8 +89,9 @@ RouteMatch Router::match(const std::string& method, const std::string& path) con
       }
     }
     if (!ok) continue;
-    if (e.route.method != method) {
+    if (e.route.method != wanted) {
       result.allowed.push_back(e.route.method);
+      if (e.route.method == "GET") result.allowed.push_back("HEAD");
       continue;
     }
     if (score > best_score) {
