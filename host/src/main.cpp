@@ -440,8 +440,9 @@ int main(int argc, char** argv) {
     std::cerr << "slmhub: " << e.what() << "\n";
     return kUsage;
   } catch (const slmhub::Problem& e) {
+    // As the SDK maps a problem: the caller's input 65, a busy or absent store 75 (retry).
     std::cerr << "slmhub: " << e.what() << "\n";
-    return kDataErr;
+    return e.status() >= 500 ? kTempFail : kDataErr;
   } catch (const Poco::Exception& e) {
     // what() is only the class's name ("Net Exception"); the text says what went wrong.
     std::cerr << "slmhub: " << e.displayText() << "\n";

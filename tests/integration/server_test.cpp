@@ -59,6 +59,23 @@ TEST_F(ServerTest, HealthAndReadiness) {
   })) << metrics.body;
 }
 
+// HEAD is answered wherever GET is (RFC 9110 §9.3.2), as GET without the body: uptime
+// monitors ask with it. A method not served names both in Allow.
+TEST_F(ServerTest, HeadIsAnsweredAsGetWithoutTheBody) {
+  auto get = http(server->port(), "GET", "/api/v1/services", "", token);
+  ASSERT_EQ(get.status, 200);
+  auto head = http(server->port(), "HEAD", "/api/v1/services", "", token);
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.body, "");
+  EXPECT_EQ(head.headers["Content-Length"], std::to_string(get.body.size()));
+  EXPECT_EQ(head.headers["Content-Type"], get.headers["Content-Type"]);
+  EXPECT_EQ(http(server->port(), "HEAD", "/api/v1/services").status, 401);  // same checks
+  EXPECT_EQ(http(server->port(), "HEAD", "/healthz").status, 200);
+  auto refused = http(server->port(), "DELETE", "/healthz");
+  EXPECT_EQ(refused.status, 405);
+  EXPECT_EQ(refused.headers["Allow"], "GET, HEAD");
+}
+
 // A POST with neither Content-Length nor chunked encoding has no body (RFC 9112 §6.3): it is
 // answered at once, not after the server gave up waiting for a body the client never sends.
 TEST_F(ServerTest, APostWithoutALengthHasNoBody) {
@@ -352,6 +369,14 @@ TEST_F(ServerTest, CrudWritesAuditRowsAndTickets) {
                   R"("target_percent":99.5})",
                   token);
   EXPECT_EQ(put.status, 200) << put.body;
+  // ?service= filters what belongs to one service; services and customers do not.
+  EXPECT_EQ(Json::parse(http(port, "GET", "/api/v1/interruptions?service=pg-prod", "", token)
+                            .body)["interruptions"],
+            Json::array());
+  const auto unfiltered = http(port, "GET", "/api/v1/customers?service=pg-prod", "", token);
+  EXPECT_EQ(unfiltered.status, 400) << unfiltered.body;
+  EXPECT_NE(unfiltered.body.find("customers are not filtered by service"), std::string::npos)
+      << unfiltered.body;
   auto audit = Json::parse(http(port, "GET", "/api/v1/audit?entity=service", "", token).body);
   ASSERT_EQ(audit["audit"].size(), 2u);
   EXPECT_EQ(audit["audit"][0]["action"], "update");

@@ -157,5 +157,57 @@ TEST_F(TicketResponse, AChangedProviderCalendarAppliesToTheNextTicket) {
             "2026-11-26T14:20:00Z");
 }
 
+// The provider calendar rules every business-day deadline and every target here; deleting
+// it, even when no service keeps its hours, would leave the store without one.
+TEST_F(TicketResponse, TheProviderCalendarCannotBeDeleted) {
+  const Json office = {{"id", "office"},
+                       {"timezone", "America/Chicago"},
+                       {"hours", {{"mon", {"09:00", "17:00"}}, {"tue", {"09:00", "17:00"}}}}};
+  server_->core().import(
+      Actor{"test"},
+      {{"timezone", "America/Chicago"}, {"provider_calendar", "office"}, {"calendars", {office}}});
+  const std::string manager =
+      server_->tokens().create("test", "sm", {"service_manager"}, std::nullopt).token;
+  const auto refused = http(port_, "DELETE", "/api/v1/calendars/office", "", manager);
+  EXPECT_EQ(refused.status, 409) << refused.body;
+  EXPECT_NE(refused.body.find("calendar 'office' is still referred to by setting "
+                              "'provider_calendar'"),
+            std::string::npos)
+      << refused.body;
+  EXPECT_EQ(http(port_, "GET", "/api/v1/reports/availability?month=2026-11", "", operator_).status,
+            200);
+}
+
+// A customer token opens its own tickets, new, in the queues staff made: it cannot close one
+// at birth (no first-response target would run) nor give it an external_ref, which would
+// thread another system's mail about that record (a ServiceNow incident) onto its ticket.
+TEST_F(TicketResponse, ACustomerTokenCannotSetTheStaffFieldsOfATicket) {
+  const std::string customer =
+      server_->tokens().create("test", "reg", {"customer:registrar"}, std::nullopt).token;
+  const auto post = [&](const Json& body) {
+    return http(port_, "POST", "/api/v1/tickets", body.dump(), customer,
+                {{"Content-Type", "application/json"}});
+  };
+  const auto refused = post({{"subject", "slow"}, {"status", "closed"}, {"external_ref", "INC1"}});
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  const Json errors = Json::parse(refused.body)["errors"];
+  ASSERT_EQ(errors.size(), 2u) << refused.body;
+  EXPECT_EQ(errors[0]["path"], "$.status");
+  EXPECT_EQ(errors[1]["path"], "$.external_ref");
+  const auto queue = post({{"subject", "slow"}, {"queue", "made-up"}});
+  EXPECT_EQ(queue.status, 400) << queue.body;
+  EXPECT_NE(queue.body.find("unknown queue 'made-up'"), std::string::npos) << queue.body;
+  EXPECT_TRUE(call("GET", "/api/v1/tickets")["tickets"].empty());
+  // Staff may: an operator files into a new queue, already linked to an incident.
+  const Json staff = call("POST", "/api/v1/tickets",
+                          {{"subject", "slow"}, {"queue", "made-up"}, {"external_ref", "INC1"}});
+  EXPECT_EQ(staff["external_ref"], "INC1");
+  // And the customer into a queue that exists now.
+  const auto filed = post({{"subject", "slow too"}, {"queue", "made-up"}});
+  ASSERT_EQ(filed.status, 201) << filed.body;
+  EXPECT_EQ(Json::parse(filed.body)["customer"], "registrar");
+  EXPECT_EQ(Json::parse(filed.body)["status"], "new");
+}
+
 }  // namespace
 }  // namespace slmhub::test

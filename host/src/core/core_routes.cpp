@@ -80,7 +80,13 @@ void CoreStore::add_routes(Router& router) {
     router.add({"GET", base, "viewer",
                 [this, k](const Request& req) {
                   std::optional<std::string> service;
-                  if (auto s = req.query_param("service"); !s.empty()) service = s;
+                  if (auto s = req.query_param("service"); !s.empty()) {
+                    // Only windows and interruptions belong to one service; for the others the
+                    // filter would answer an empty list that looks like a real one.
+                    if (k->plural != "maintenance" && k->plural != "interruptions")
+                      throw ValidationError("service", k->plural + " are not filtered by service");
+                    service = s;
+                  }
                   Json items = Json::array();
                   for (auto& j : list(*k, service)) items.push_back(std::move(j));
                   return Response::json({{k->plural, items}});
@@ -202,11 +208,22 @@ void CoreStore::add_routes(Router& router) {
                 in.finish();
                 throw_if_errors(errors);
                 auto own = req.principal.customer();
-                if (!own.empty() && !req.principal.has_role("viewer")) {
+                const bool customer_only = !own.empty() && !req.principal.has_role("viewer");
+                if (customer_only) {
                   if (!t.customer.empty() && t.customer != own)
                     throw ValidationError("$.customer",
                                           "a customer token files tickets for '" + own + "' only");
                   t.customer = own;
+                  // Staff fields: a customer's ticket starts new, and its external_ref would
+                  // thread another system's mail about that record (a ServiceNow incident
+                  // number, say) onto the customer's ticket.
+                  std::vector<FieldError> staff;
+                  for (const char* key : {"status", "external_ref"}) {
+                    if (body.contains(key))
+                      staff.push_back({std::string("$.") + key,
+                                       "set by staff; a customer token cannot set it"});
+                  }
+                  if (!staff.empty()) throw ValidationError(staff);
                 }
                 if (text) t.messages.push_back({0, "in", t.requester, *text, "", {}});
                 auto actor = actor_of(req);
@@ -215,6 +232,10 @@ void CoreStore::add_routes(Router& router) {
                   if (!t.customer.empty() &&
                       tx.query("SELECT 1 FROM core_customers WHERE id = ?", {t.customer}).empty())
                     throw ValidationError("$.customer", "unknown customer '" + t.customer + "'");
+                  // A customer files into the queues staff made, not new ones.
+                  if (customer_only && body.contains("queue") &&
+                      tx.query("SELECT 1 FROM ticket_queues WHERE name = ?", {t.queue}).empty())
+                    throw ValidationError("$.queue", "unknown queue '" + t.queue + "'");
                   created = create(tx, actor, t);
                 });
                 auto r = Response::json(ticket_to_json(created, true), 201);

@@ -328,6 +328,11 @@ void CoreStore::remove(Tx& tx, const Actor& actor, const EntityKind& kind, const
         if (s.value("service", "") == id) users.emplace_back("customers", r.text(0));
     }
   } else if (kind.plural == "calendars") {
+    // The provider calendar rules every business-day deadline; without it no snapshot parses.
+    for (const auto& r :
+         tx.query("SELECT value FROM core_settings WHERE key = 'provider_calendar'")) {
+      if (Json::parse(r.text(0)) == id) users.emplace_back("setting", "provider_calendar");
+    }
     for (const auto& r : tx.query("SELECT id, body FROM core_services")) {
       if (Json::parse(r.text(1)).value("hours", "") == id)
         users.emplace_back("services", r.text(0));
