@@ -22,6 +22,8 @@ const std::vector<Migration>& migrations() {
        "CREATE INDEX deadlines_state ON deadlines(state, due)"},
       {2, "addresses a deadline's owner wants told (JSON list)",
        "ALTER TABLE deadlines ADD COLUMN notify TEXT NOT NULL DEFAULT '[]'"},
+      {3, "how many times a deadline was moved or reopened, for its notices' dedupe keys",
+       "ALTER TABLE deadlines ADD COLUMN opened BIGINT NOT NULL DEFAULT 0"},
   };
   return list;
 }
@@ -43,8 +45,10 @@ void check_addresses(const std::vector<std::string>& addresses, const std::strin
 std::string notify_text(const std::vector<std::string>& notify) { return Json(notify).dump(); }
 
 // The e-mail one recipient gets: `day` is the deadline's local date in the provider's `zone`.
-// The key holds the due instant, so a moved deadline is told again and a second pass is not.
-OutboxMessage notice(const Deadline& d, bool missed, const std::string& day,
+// The key holds the due instant and how many times the deadline was moved or reopened
+// (`opened`), so a moved or reopened deadline is told again, even on a due date it had
+// before, and a second pass is not. (Notices from before `opened` existed have none.)
+OutboxMessage notice(const Deadline& d, std::int64_t opened, bool missed, const std::string& day,
                      const std::string& zone, const std::string& address) {
   const char* event = missed ? "deadline.missed" : "deadline.due";
   OutboxMessage m;
@@ -60,8 +64,8 @@ OutboxMessage notice(const Deadline& d, bool missed, const std::string& day,
                      "missed deadline.\n"
                    : "This warning is sent once; moving the deadline warns afresh and completing "
                      "it ends the notices.\n");
-  m.dedupe_key =
-      std::string(event) + "/" + d.id + "/" + std::to_string(to_epoch(d.due)) + "/" + address;
+  m.dedupe_key = std::string(event) + "/" + d.id + "/" + std::to_string(to_epoch(d.due)) +
+                 (opened > 0 ? "/" + std::to_string(opened) : "") + "/" + address;
   return m;
 }
 
@@ -186,7 +190,7 @@ void DeadlineStore::put(Tx& tx, const Actor& actor, const Deadline& deadline, bo
               "kind = excluded.kind, subject = excluded.subject, owner_role = "
               "excluded.owner_role, description = excluded.description, due = excluded.due, "
               "state = excluded.state, warned_at = NULL, missed_at = NULL, done_at = NULL, "
-              "notify = excluded.notify",
+              "notify = excluded.notify, opened = deadlines.opened + 1",
           {d.id, d.kind, d.subject, d.owner_role, d.description, to_epoch(d.due), d.state,
            notify_text(d.notify)});
   catalog_.audit(tx, actor,
@@ -275,9 +279,11 @@ std::string DeadlineStore::watch() {
       payload.erase("done_at");
       events_.publish(tx, event, d.id, payload);
       if (!outbox_) return;
+      const std::int64_t opened =
+          tx.query("SELECT opened FROM deadlines WHERE id = ?", {d.id})[0].integer(0);
       for (const auto& address : recipients(d, event)) {
-        outbox_->enqueue(tx,
-                         notice(d, is_missed, format_date(day), provider.zone()->name(), address));
+        outbox_->enqueue(
+            tx, notice(d, opened, is_missed, format_date(day), provider.zone()->name(), address));
         told.push_back(address);
       }
     });

@@ -339,7 +339,7 @@ TEST_P(DeadlineNoticeTest, ChangingOnlyTheAddressesKeepsTheWarningAndMovingWarns
   for (const char* address : {"contact@library.example.edu", "deputy@example.org",
                               "noc@library.example.edu", "sm@example.org"})
     expected.push_back({"email", address, "Due 2026-12-22: " + kDescription,
-                        "deadline.due/sia/INC0001/1798005600/" + std::string(address)});
+                        "deadline.due/sia/INC0001/1798005600/1/" + std::string(address)});
   EXPECT_EQ(again, expected);
 }
 
@@ -360,6 +360,15 @@ TEST_P(DeadlineNoticeTest, ADoneDeadlineStaysDoneUnlessReopened) {
   EXPECT_EQ(d->due, sia(22).due);
   EXPECT_EQ(core_->audit("deadline", 1)[0]["action"], "reopen");
   EXPECT_EQ(watch_at("2026-12-17T16:00:00Z"), "1 warned, 0 missed");
+  const std::size_t told = sent().size();
+  EXPECT_GT(told, 0u);
+
+  // Met, then owed again with the same due day (a report corrected after its publication):
+  // told again, not swallowed by the first notices' keys.
+  db_->transact([&](Tx& tx) { deadlines_->complete(tx, Actor{"token:sm"}, "sia/INC0001"); });
+  db_->transact([&](Tx& tx) { deadlines_->reopen(tx, Actor{"token:sm"}, sia(22)); });
+  EXPECT_EQ(watch_at("2026-12-17T17:00:00Z"), "1 warned, 0 missed");
+  EXPECT_EQ(sent().size(), 2 * told);
 }
 
 TEST_P(DeadlineNoticeTest, TheAddressesAreListedWithTheDeadline) {
@@ -419,8 +428,9 @@ TEST_P(DeadlineNoticeTest, AnExistingTableGetsTheAddressColumn) {
   open();
   const auto versions = db_->query(
       "SELECT version FROM schema_migrations WHERE owner = 'host.deadlines' ORDER BY version");
-  ASSERT_EQ(versions.size(), 2u);
+  ASSERT_EQ(versions.size(), 3u);
   EXPECT_EQ(versions[1].integer(0), 2);
+  EXPECT_EQ(versions[2].integer(0), 3);
   const auto d = deadlines_->find("sia/INC0001");
   ASSERT_TRUE(d.has_value());
   EXPECT_EQ(d->notify, std::vector<std::string>{});
