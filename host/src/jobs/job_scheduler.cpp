@@ -12,13 +12,29 @@
 // then not recorded, and jobs are written to be idempotent for that case.
 #include "jobs/job_scheduler.hpp"
 
+#include <signal.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <exception>
 #include <limits>
 #include <utility>
 
 namespace slmhub::host {
 namespace {
+
+// Whether `holder` names a command-line process ("…/cli-<pid>") that still runs on this
+// machine (an SQLite store is a local file, so its CLI processes are local too).
+bool process_alive(const std::string& holder) {
+  const auto at = holder.rfind("/cli-");
+  if (at == std::string::npos) return false;
+  pid_t pid = 0;
+  const char* first = holder.data() + at + 5;
+  const char* last = holder.data() + holder.size();
+  if (std::from_chars(first, last, pid).ptr != last || pid <= 0) return false;
+  return ::kill(pid, 0) == 0 || errno == EPERM;
+}
 
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> list = {
@@ -425,8 +441,15 @@ void JobScheduler::start() {
   std::lock_guard lock(mutex_);
   if (thread_.joinable()) return;
   if (settings_.sole_instance) {
-    store_.transact(
-        [&](Tx& tx) { tx.exec("DELETE FROM job_leases WHERE holder <> ?", {instance_}); });
+    // Leases under another name are a crashed server's, except those of a `slmhub jobs run`
+    // still running beside this one ("<instance>/cli-<pid>"): taken, its job would run twice.
+    store_.transact([&](Tx& tx) {
+      for (const auto& row :
+           tx.query("SELECT DISTINCT holder FROM job_leases WHERE holder <> ?", {instance_})) {
+        const std::string holder = row.text(0);
+        if (!process_alive(holder)) tx.exec("DELETE FROM job_leases WHERE holder = ?", {holder});
+      }
+    });
   }
   stopping_ = false;
   thread_ = std::thread([this] { loop(); });

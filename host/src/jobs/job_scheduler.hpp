@@ -32,8 +32,9 @@ struct JobSchedulerSettings {
   // lease every third of this, so it bounds how long a job of a dead instance waits before
   // another instance runs its slot again, not how long a job may run.
   std::chrono::seconds lease_duration{60};
-  // Set when no other process can use the store (the embedded SQLite store): leases left
-  // by an earlier life of this server under another name are released at start().
+  // Set when no other server can use the store (the embedded SQLite store): leases left
+  // by an earlier life of this server under another name are released at start(), those of
+  // a command-line process still running (`slmhub jobs run`) kept.
   bool sole_instance = false;
   // Longer outputs are cut to this many bytes before they are recorded.
   std::size_t max_output_bytes = 4000;

@@ -369,6 +369,29 @@ TEST_P(JobSchedulerTest, ALeaseHeldElsewhereBlocksTheJobUntilItExpires) {
   EXPECT_EQ(scheduler.run_now("export"), "done");
 }
 
+// On SQLite only one server serves, so at start the leases of other holders are a crashed
+// server's and go at once; a `slmhub jobs run` still running beside it keeps its own.
+TEST_P(JobSchedulerTest, TheSoleServerKeepsTheLeaseOfACommandStillRunning) {
+  JobScheduler scheduler(*db_, clock_, log_, "host:2",
+                         JobSchedulerSettings{.lease_duration = 600s, .sole_instance = true});
+  const Instant later = clock_.now() + 2h;
+  db_->transact([&](Tx& tx) {
+    for (const auto& [job, holder] :
+         {std::pair{"export", "host:1/cli-" + std::to_string(::getpid())},
+          std::pair{"prune", std::string("host:1/cli-2147483646")},  // no such process
+          std::pair{"sweep", std::string("host:1")}}) {
+      tx.exec("INSERT INTO job_leases (job, holder, expires_at) VALUES (?, ?, ?)",
+              {std::string(job), holder, to_epoch(later)});
+    }
+  });
+  scheduler.start();
+  scheduler.stop();
+  std::vector<std::string> kept;
+  for (const auto& row : db_->query("SELECT job FROM job_leases ORDER BY job"))
+    kept.push_back(row.text(0));
+  EXPECT_EQ(kept, std::vector<std::string>{"export"});
+}
+
 // The slot a dead instance was running is not lost: once its lease is out, the slot is
 // due again and runs to the end here.
 TEST_P(JobSchedulerTest, TheSlotOfARunWhoseInstanceDiedRunsAgain) {
