@@ -285,19 +285,22 @@ int EventBus::dispatch_once() {
     std::lock_guard lock(mutex_);
     for (const auto& s : subscriptions_) subscriptions.push_back(&s);
   }
-  const Instant now = clock_.now();
   int handled = 0;
   for (const Subscription* subscription : subscriptions) {
-    handled += dispatch_subscriber(*subscription, now);
+    handled += dispatch_subscriber(*subscription);
   }
   return handled;
 }
 
-int EventBus::dispatch_subscriber(const Subscription& subscription, Instant now) {
+int EventBus::dispatch_subscriber(const Subscription& subscription) {
+  // Now, not when the round began: the subscribers before this one may have taken most of a
+  // lease, and a lease judged by the round's start could run out under this one's handlers.
+  const Instant now = clock_.now();
   const std::optional<Cursor> cursor = read_cursor(subscription.name);
   if (!cursor) return 0;  // removed from the store behind our back; nothing sensible to do
   if (cursor->next_attempt_at > to_epoch(now)) return 0;
-  if (!hold_lease(subscription.name, *cursor, now)) return 0;
+  const std::optional<std::int64_t> lease_until = hold_lease(subscription.name, *cursor, now);
+  if (!lease_until) return 0;
 
   // Every event is read and the type is tested here rather than in SQL, so the cursor also
   // moves past events the subscriber does not want: otherwise a subscriber to a rare type
@@ -314,7 +317,8 @@ int EventBus::dispatch_subscriber(const Subscription& subscription, Instant now)
   std::int64_t position = cursor->last_id;  // handled or skipped up to here
   std::int64_t saved = cursor->last_id;     // what the store has
   bool delivered = false;                   // an event was handled since the last save
-  Instant renew_by = clock_.now() + settings_.lease / 2;
+  // Renewed once half of the lease it holds is gone (hold_lease may have kept one it had).
+  Instant renew_by = from_epoch(*lease_until) - settings_.lease / 2;
   const auto save = [&] {
     if (position == saved) return true;
     if (!advance_cursor(subscription.name, position, delivered)) return false;
@@ -358,16 +362,17 @@ int EventBus::dispatch_subscriber(const Subscription& subscription, Instant now)
   return handled;
 }
 
-bool EventBus::hold_lease(const std::string& subscriber, const Cursor& cursor, Instant now) {
+std::optional<std::int64_t> EventBus::hold_lease(const std::string& subscriber,
+                                                 const Cursor& cursor, Instant now) {
   const std::int64_t at = to_epoch(now);
   // Renewing costs a write; a lease with more than half its time left needs none.
   if (cursor.holder == settings_.instance &&
       cursor.lease_until - at > settings_.lease.count() / 2) {
     held_leases_ = true;
-    return true;
+    return cursor.lease_until;
   }
   if (!cursor.holder.empty() && cursor.holder != settings_.instance && cursor.lease_until > at) {
-    return false;  // another instance delivers to it
+    return std::nullopt;  // another instance delivers to it
   }
   std::int64_t taken = 0;
   store_.transact([&](Tx& tx) {
@@ -382,7 +387,8 @@ bool EventBus::hold_lease(const std::string& subscriber, const Cursor& cursor, I
                  cursor.holder + "\", whose lease ran out; resuming after event " +
                  std::to_string(cursor.last_id));
   }
-  return taken == 1;
+  if (taken != 1) return std::nullopt;
+  return at + settings_.lease.count();
 }
 
 std::optional<EventBus::Cursor> EventBus::read_cursor(const std::string& subscriber) {

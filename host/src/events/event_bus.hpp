@@ -128,9 +128,12 @@ class EventBus : public Events {
     std::int64_t lease_until = 0;
   };
 
-  int dispatch_subscriber(const Subscription& subscription, Instant now);
+  int dispatch_subscriber(const Subscription& subscription);
   std::optional<Cursor> read_cursor(const std::string& subscriber);
-  bool hold_lease(const std::string& subscriber, const Cursor& cursor, Instant now);
+  // The lease this instance holds on the subscriber (until when, epoch seconds), taken or
+  // renewed if needed; nullopt when another instance holds it.
+  std::optional<std::int64_t> hold_lease(const std::string& subscriber, const Cursor& cursor,
+                                         Instant now);
   // False when another instance took the subscriber over: this round stops delivering to it.
   bool advance_cursor(const std::string& subscriber, std::int64_t last_id, bool delivered);
   void release_leases(bool everyone_elses);

@@ -441,6 +441,32 @@ TEST_P(EventBusTest, AHandlerThatOutlivesItsLeaseStopsAndItsEventIsDeliveredAgai
   EXPECT_EQ(b.backlog("mailer"), 0);
 }
 
+// A round's subscribers are delivered one after the other: a lease is judged when its
+// subscriber's turn comes, not when the round began, or slow handlers before it could let it
+// run out under its own handlers while another instance takes it over.
+TEST_P(EventBusTest, ALeaseIsJudgedWhenItsSubscribersTurnComes) {
+  EventBus a(*db_, clock_, log_, instance("a"));
+  EventBus b(*db_, clock_, log_, instance("b"));
+  Received got_b;
+  a.subscribe("slow", {"ticket.*"}, [&](const Event& e) {
+    if (e.subject == "T2") clock_.advance(10s);
+  });
+  a.subscribe("mailer", {"ticket.*"}, [&](const Event& e) {
+    if (e.subject != "T2") return;
+    clock_.advance(10s);  // a slow mail server
+    EXPECT_EQ(b.dispatch_once(), 0) << "b took the subscriber over while a delivered to it";
+  });
+  b.subscribe("mailer", {"ticket.*"}, [&](const Event& e) { got_b.add(e); });
+  publish(*db_, a, "ticket.created", "T1");
+  EXPECT_EQ(a.dispatch_once(), 2);  // both leases until +30 s
+  clock_.advance(13s);
+  publish(*db_, a, "ticket.created", "T2");
+  // "mailer"'s turn comes at +23 s: 7 s left, so a renews before it delivers, and at +33 s,
+  // inside its handler, the lease is still a's.
+  EXPECT_EQ(a.dispatch_once(), 2);
+  EXPECT_TRUE(got_b.subjects().empty());
+}
+
 TEST_P(EventBusTest, AStoppedInstanceGivesItsSubscribersUpAtOnce) {
   EventBus a(*db_, clock_, log_, instance("a"));
   EventBus b(*db_, clock_, log_, instance("b"));
