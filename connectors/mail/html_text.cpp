@@ -9,6 +9,11 @@
 namespace slmhub::mail {
 namespace {
 
+// The deepest quote or list level a line shows ("> > >", an indent): every line repeats
+// its prefix, so without a bound 100,000 nested <blockquote>s in a message of 1 MB would
+// make gigabytes of text. Deeper levels are shown as this one; the nesting is still kept.
+constexpr int kDeepestShown = 8;
+
 bool is_html_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; }
 bool is_ascii_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_ascii_alnum(char c) { return is_ascii_alpha(c) || (c >= '0' && c <= '9'); }
@@ -251,7 +256,8 @@ class TextWriter {
       out_ += '\n';
       if (newlines_ > 1) {
         // A blank line between two quote levels belongs to the shallower one.
-        out_.append(static_cast<std::size_t>(std::min(line_depth_, quote_depth_)), '>');
+        out_.append(static_cast<std::size_t>(std::min({line_depth_, quote_depth_, kDeepestShown})),
+                    '>');
         out_ += '\n';
       }
       newlines_ = 0;
@@ -259,7 +265,7 @@ class TextWriter {
     }
     if (at_line_start_) {
       if (quote_depth_ > 0) {
-        out_.append(static_cast<std::size_t>(quote_depth_), '>');
+        out_.append(static_cast<std::size_t>(std::min(quote_depth_, kDeepestShown)), '>');
         out_ += ' ';
       }
       if (!bullet_.empty()) {
@@ -553,7 +559,8 @@ class Renderer {
     if (n == "li") {
       out_.block(1);
       if (!tag.closing) {
-        const std::size_t depth = std::max<std::size_t>(lists_.size(), 1);
+        const std::size_t depth =
+            std::clamp<std::size_t>(lists_.size(), 1, static_cast<std::size_t>(kDeepestShown));
         std::string marker((depth - 1) * 2, ' ');
         if (!lists_.empty() && lists_.back().ordered) {
           marker += std::to_string(lists_.back().next++) + ". ";

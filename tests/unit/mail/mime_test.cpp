@@ -641,6 +641,22 @@ TEST(HtmlToText, ListsLinksAndQuotes) {
             "On Monday Ann wrote:\n\n> First\n> Second\n>\n>> Deeper\n\nReply");
 }
 
+// Every line repeats its quote and list prefix: a deep nest is shown 8 levels deep at most,
+// or 100,000 nested levels in a message of 1 MB would make gigabytes of text.
+TEST(HtmlToText, DeepNestingIsShownEightLevelsDeep) {
+  std::string nine;
+  for (int i = 0; i < 9; ++i) nine += "<blockquote>";
+  EXPECT_EQ(html_to_text(nine + "deep<br>deeper"), ">>>>>>>> deep\n>>>>>>>> deeper");
+  std::string lists, items, quotes;
+  for (int i = 0; i < 100000; ++i) {
+    lists += "<ul>";
+    items += "<li>x";
+    quotes += "<blockquote>";
+  }
+  EXPECT_LT(html_to_text(lists + items).size(), 2'000'000u);
+  EXPECT_LT(html_to_text(quotes + items).size(), 2'000'000u);
+}
+
 TEST(HtmlToText, EntitiesScriptsStylesAndHead) {
   EXPECT_EQ(html_to_text("&lt;tag&gt; &amp; &quot;q&quot; &#39;s&#39; &#x20AC;&#8364; &euro; "
                          "&eacute;&Uuml;&szlig; &hellip; &mdash; &alpha;&Omega; &#150; &bogus; "
