@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 #include <random>
 #include <regex>
+#include <set>
 #include <stdexcept>
 
 #include "address.hpp"
@@ -81,9 +83,74 @@ std::string new_message_id(const std::string& ticket, const Queue& queue) {
   return ticket + "." + suffix + "@" + std::string(mail::address_domain(queue.address));
 }
 
-std::string strip_reply_prefixes(std::string subject) {
-  static const std::regex kPrefix(R"(^\s*((re|fw|fwd|aw|sv|wg)\s*:\s*)+)", std::regex::icase);
-  return std::regex_replace(subject, kPrefix, "");
+// The subject scanners below are written out by hand: libstdc++'s std::regex matches by
+// recursion, a frame per character, and a subject of 50,000 "Re:" (one hostile message) ran
+// the stack out and killed the server, again at each redelivery.
+
+bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
+bool is_letter(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_word(char c) { return is_letter(c) || is_digit(c) || c == '_'; }
+
+// "Re: Fwd: AW: Restore" -> "Restore": the reply and forward prefixes of several languages.
+std::string strip_reply_prefixes(const std::string& subject) {
+  static const std::set<std::string> kPrefixes{"re", "fw", "fwd", "aw", "sv", "wg"};
+  const auto skip_spaces = [&](std::size_t at) {
+    while (at < subject.size() && is_space(subject[at])) ++at;
+    return at;
+  };
+  std::size_t rest = 0;  // where the subject starts after the prefixes taken
+  for (std::size_t at = skip_spaces(0);;) {
+    std::size_t end = at;
+    while (end < subject.size() && is_letter(subject[end]) && end - at < 3) ++end;
+    const std::size_t colon = skip_spaces(end);
+    if (colon >= subject.size() || subject[colon] != ':' ||
+        !kPrefixes.contains(lower(subject.substr(at, end - at)))) {
+      break;
+    }
+    at = rest = skip_spaces(colon + 1);
+  }
+  return subject.substr(rest);
+}
+
+// The case numbers in a subject, in order, upper-cased: "[DBR0000042]", "[dbr 0000042]",
+// "[ DBR-0000042 ]" (2-10 letters, a space or hyphen perhaps, 7 digits).
+std::vector<std::string> case_numbers(const std::string& subject) {
+  std::vector<std::string> out;
+  for (auto open = subject.find('['); open != std::string::npos;
+       open = subject.find('[', open + 1)) {
+    std::size_t at = open + 1;
+    while (at < subject.size() && subject[at] == ' ') ++at;
+    const std::size_t letters = at;
+    while (at < subject.size() && is_letter(subject[at]) && at - letters < 11) ++at;
+    const std::size_t letters_end = at;
+    if (letters_end - letters < 2 || letters_end - letters > 10) continue;
+    if (at < subject.size() && (subject[at] == ' ' || subject[at] == '-')) ++at;
+    const std::size_t digits = at;
+    while (at < subject.size() && is_digit(subject[at]) && at - digits < 8) ++at;
+    if (at - digits != 7) continue;
+    const std::size_t digits_end = at;
+    while (at < subject.size() && subject[at] == ' ') ++at;
+    if (at >= subject.size() || subject[at] != ']') continue;
+    std::string number = subject.substr(letters, letters_end - letters) +
+                         subject.substr(digits, digits_end - digits);
+    std::transform(number.begin(), number.end(), number.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    out.push_back(std::move(number));
+  }
+  return out;
+}
+
+// The first ServiceNow incident number standing as a word: "INC0012345".
+std::optional<std::string> incident_number(const std::string& subject) {
+  for (auto at = subject.find("INC"); at != std::string::npos; at = subject.find("INC", at + 1)) {
+    if (at > 0 && is_word(subject[at - 1])) continue;
+    std::size_t end = at + 3;
+    while (end < subject.size() && is_digit(subject[end]) && end - at < 11) ++end;
+    if (end - at != 10 || (end < subject.size() && is_word(subject[end]))) continue;
+    return subject.substr(at, 10);
+  }
+  return std::nullopt;
 }
 
 // Urgency from the sender's own marking (Importance, X-Priority, Priority), 2 when unmarked.
@@ -369,20 +436,15 @@ MailIntake::Prepared MailIntake::prepare(const Queue& queue, const std::string& 
   p.thread_ids.insert(p.thread_ids.end(), mail.references.rbegin(), mail.references.rend());
   if (p.bounce) add_returned_message_ids(mail, p.thread_ids);
   // The first case number of a ticket we have, in any case ("[dbr0000042]") and as people
-  // retype it ("[DBR 0000042]", "[ DBR-0000042 ]"): another helpdesk's tag may come first
-  // ("Re: [SR0012345] Re: [DBR0000042] ...").
-  static const std::regex kTag(R"(\[ *([A-Z]{2,10})[ -]?([0-9]{7}) *\])", std::regex::icase);
-  static const std::regex kIncident(R"(\b(INC[0-9]{7})\b)");
-  for (auto it = std::sregex_iterator(p.subject.begin(), p.subject.end(), kTag);
-       it != std::sregex_iterator() && !p.tagged; ++it) {
-    std::string number = (*it)[1].str() + (*it)[2].str();
-    std::transform(number.begin(), number.end(), number.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  // retype it ("[DBR 0000042]"): another helpdesk's tag may come first ("Re: [SR0012345]
+  // Re: [DBR0000042] ...").
+  for (const auto& number : case_numbers(p.subject)) {
     p.tagged = tickets_.find_fields(number);
+    if (p.tagged) break;
   }
-  std::smatch m;
-  if (!p.tagged && std::regex_search(p.subject, m, kIncident)) {
-    p.correlated = tickets_.find_by_external_ref(m[1].str());
+  if (!p.tagged) {
+    if (const auto incident = incident_number(p.subject))
+      p.correlated = tickets_.find_by_external_ref(*incident);
   }
   const bool incident =
       std::any_of(settings_.incident_keywords.begin(), settings_.incident_keywords.end(),

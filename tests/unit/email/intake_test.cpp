@@ -356,6 +356,23 @@ TEST_P(IntakeTest, TheCaseNumberIsFoundAfterAnotherHelpdesksTag) {
   EXPECT_EQ(tickets(), 1);
 }
 
+// One hostile subject must not take the server down: a std::regex over it recursed once per
+// character and ran the stack out (SIGSEGV, again at each redelivery).
+TEST_P(IntakeTest, AHugeSubjectIsReadWithoutRunningTheStackOut) {
+  std::string prefixes, spaces = "[";
+  for (int i = 0; i < 50000; ++i) prefixes += "Re: ";
+  spaces += std::string(100000, ' ');
+  auto r =
+      receive(message("dba@library.example.org", prefixes + "Restore", "big1@library.example.org"));
+  EXPECT_EQ(r.outcome, "ticket");
+  EXPECT_EQ(core_->find(r.ticket)->subject.substr(0, 8), "Re: Re: ");
+  EXPECT_EQ(replies().back()["subject"], "[" + r.ticket + "] Restore");
+  r = receive(
+      message("dba@library.example.org", spaces + "DBR0000001]", "big2@library.example.org"));
+  EXPECT_EQ(r.outcome, "reply");
+  EXPECT_EQ(r.ticket, "DBR0000001");
+}
+
 // Our auto-reply redirected back to the queue by the requester's mailbox (headers kept): not a
 // new ticket the queue would then answer itself. Held; replayed, it joins its ticket.
 TEST_P(IntakeTest, OurOwnMailComingBackIsHeldNotATicket) {
