@@ -1,7 +1,10 @@
 #include "smtp.hpp"
 
+#include <unistd.h>
+
 #include <Poco/Exception.h>
 #include <Poco/Net/Context.h>
+#include <Poco/Net/IPAddress.h>
 #include <Poco/Net/SecureStreamSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
@@ -10,6 +13,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <iterator>
 #include <map>
 #include <stdexcept>
@@ -82,6 +86,12 @@ class Connection {
 
   const std::string& where() const { return where_; }
   bool is_secure() const { return secure_; }
+  // This end of the connection as an RFC 5321 address literal: "[192.0.2.10]", "[IPv6:…]".
+  std::string local_address_literal() const {
+    const Poco::Net::IPAddress ip = socket_.address().host();
+    return ip.family() == Poco::Net::IPAddress::IPv6 ? "[IPv6:" + ip.toString() + "]"
+                                                     : "[" + ip.toString() + "]";
+  }
 
   // RFC 3207 §4: after the 220, the client starts TLS at once. Bytes the server sent beyond
   // that reply were sent in clear and would be read as if they came over TLS (the STARTTLS
@@ -316,13 +326,21 @@ class SmtpSession {
   std::chrono::steady_clock::time_point idle_since{};
 
  private:
+  std::string hello_name() const {
+    if (!settings_.helo.empty()) return settings_.helo;
+    char name[256] = {};
+    if (::gethostname(name, sizeof name - 1) == 0 && std::strchr(name, '.') != nullptr) return name;
+    return connection_.local_address_literal();
+  }
+
   std::map<std::string, std::string> hello() {
-    const Reply ehlo = connection_.command("EHLO " + settings_.helo);
+    const std::string name = hello_name();
+    const Reply ehlo = connection_.command("EHLO " + name);
     if (ehlo.kind() == 2) return extensions(ehlo);
     // RFC 5321 §3.2: a server that does not know EHLO still speaks HELO, without extensions
     // (so without STARTTLS or AUTH, which the checks after this refuse when needed).
     if (ehlo.code == 500 || ehlo.code == 502) {
-      const Reply helo = connection_.command("HELO " + settings_.helo);
+      const Reply helo = connection_.command("HELO " + name);
       if (helo.kind() == 2) return {};
       fail(helo, "refused HELO:");
     }
@@ -495,7 +513,7 @@ SmtpClient::SmtpClient(SmtpSettings settings) : settings_(std::move(settings)) {
     throw std::invalid_argument("SMTP settings: " + what);
   };
   check_server_settings("SMTP settings", settings_.host, settings_.port, settings_.timeout_ms);
-  if (settings_.helo.empty() || has_space_or_control(settings_.helo)) {
+  if (has_space_or_control(settings_.helo)) {
     invalid("helo " + quote_text(settings_.helo) + " must be one word (a host name)");
   }
   if (settings_.username.empty() && !settings_.password.empty()) {
@@ -620,6 +638,9 @@ std::vector<ConfigKey> smtp_config_keys(const std::string& host_help,
           {"smtp.username", T::string, "",
            "SMTP AUTH user (the password is secret " + password_secret + ")"},
           {"smtp.ca_file", T::string, "", "extra CA certificate file to verify the SMTP server"},
+          {"smtp.helo", T::string, "",
+           "the name given in EHLO; empty: this machine's name if fully qualified, else the "
+           "address literal of the connection ([192.0.2.10])"},
           {"smtp.from", T::string, "", "the sender address"},
           {"smtp.from_name", T::string, "slmhub", "display name of that sender"}};
 }
@@ -643,6 +664,7 @@ SmtpSettings smtp_settings_from_config(const Config& config, const std::string& 
   smtp.username = config.string("smtp.username");
   smtp.password = std::move(password);
   smtp.ca_file = config.string("smtp.ca_file");
+  smtp.helo = config.string("smtp.helo");
   return smtp;
 }
 

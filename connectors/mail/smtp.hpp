@@ -27,8 +27,11 @@ struct SmtpSettings {
   // A CA certificate file trusted besides the system's. There is no way to turn verification
   // off: a server that cannot be verified is not sent to.
   std::string ca_file;
-  std::string helo = "localhost";  // the name given in EHLO
-  int timeout_ms = 30000;          // for the connection and each read or write
+  // The name given in EHLO. Empty: this machine's name when it is fully qualified (has a
+  // dot), else the address literal of the connection's own end ("[192.0.2.10]"), which
+  // RFC 5321 §4.1.1.1 allows; relays that reject a non-FQDN HELO refuse "localhost".
+  std::string helo;
+  int timeout_ms = 30000;  // for the connection and each read or write
   // A connection is reused for the next message (its transaction starts with MAIL) when that
   // comes within this many milliseconds; an older one is closed then, without QUIT. 0 closes
   // it after every message. Short, because a server may close an idle connection at any time;

@@ -404,6 +404,21 @@ TEST(SmtpClient, AuthenticatesInsideTls) {
   EXPECT_TRUE(received[0].tls);
 }
 
+// Without a configured name, EHLO gives this machine's name when fully qualified, else the
+// address literal of the connection: never "localhost", which hardened relays refuse.
+TEST(SmtpClient, EhloNamesThisMachineOrTheConnectionsAddress) {
+  SmtpRecorder server;
+  SmtpSettings settings = settings_for(server, SmtpSettings::Tls::none);
+  settings.helo.clear();
+  SmtpClient(settings).send({"ann@example.org"}, "db@example.org", dotted_message());
+  const auto received = server.messages();
+  ASSERT_EQ(received.size(), 1u) << server.log();
+  char name[256] = {};
+  ASSERT_EQ(::gethostname(name, sizeof name - 1), 0);
+  EXPECT_EQ(received[0].helo,
+            std::string(name).find('.') != std::string::npos ? name : "[127.0.0.1]");
+}
+
 TEST(SmtpClient, BadSettingsAndAddressesAreRefusedBeforeConnecting) {
   SmtpSettings settings;
   settings.port = 0;
@@ -411,7 +426,7 @@ TEST(SmtpClient, BadSettingsAndAddressesAreRefusedBeforeConnecting) {
   settings.port = 25;
   settings.helo = "two words";
   EXPECT_THROW(SmtpClient{settings}, std::invalid_argument);
-  settings.helo = "localhost";
+  settings.helo = "slmhub.example.org";
   settings.ca_file = "/nonexistent/ca.pem";
   EXPECT_THROW(SmtpClient{settings}, std::invalid_argument);
 
