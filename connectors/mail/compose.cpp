@@ -19,6 +19,8 @@ constexpr std::size_t kFoldAt = 78;
 constexpr std::size_t kMaxLine = 998;
 // RFC 2047 §2: an encoded word is at most 75 characters, "=?UTF-8?Q?" and "?=" included.
 constexpr std::size_t kMaxEncodedWord = 75;
+// RFC 2047 §2: a header line holding an encoded word is at most 76 characters.
+constexpr std::size_t kEncodedLine = 76;
 constexpr std::size_t kEncodedWordOverhead = 12;
 // RFC 2045 §6.7 rule 5: quoted-printable lines are at most 76 characters; the soft line
 // break '=' takes one of them.
@@ -124,7 +126,8 @@ std::vector<std::string> encoded_words(std::string_view text, std::size_t first_
 
 // How long the first encoded word of a field may be so that it fits on the field's first line.
 std::size_t first_word_limit(std::string_view field_name) {
-  const std::size_t room = kFoldAt > field_name.size() + 2 ? kFoldAt - field_name.size() - 2 : 0;
+  const std::size_t room =
+      kEncodedLine > field_name.size() + 2 ? kEncodedLine - field_name.size() - 2 : 0;
   // Too little room for a useful word: the writer folds before the first word instead.
   return room < 30 ? kMaxEncodedWord : std::min(room, kMaxEncodedWord);
 }
@@ -141,11 +144,19 @@ std::vector<std::string> split_spaces(std::string_view text) {
   return tokens;
 }
 
-// Unstructured text (a subject, an extra header value) as tokens for write_field.
+// Unstructured text (a subject, an extra header value) as tokens for write_field. A word too
+// long for a header line (a URL or a blob of 1,000 characters in a customer's subject) is
+// carried in encoded words, which fold anywhere: the message is still sent.
 std::vector<std::string> text_tokens(std::string_view text, std::string_view field_name) {
   if (text.empty()) return {};
   if (needs_encoding(text)) return encoded_words(text, first_word_limit(field_name));
-  return split_spaces(text);
+  auto tokens = split_spaces(text);
+  const std::size_t longest_fitting = kMaxLine - field_name.size() - 2;
+  if (std::any_of(tokens.begin(), tokens.end(),
+                  [&](const std::string& t) { return t.size() > longest_fitting; })) {
+    return encoded_words(text, first_word_limit(field_name));
+  }
+  return tokens;
 }
 
 // RFC 5322 §3.2.3 atext, plus the space between words of a phrase.

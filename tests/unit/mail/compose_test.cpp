@@ -190,6 +190,10 @@ TEST(Compose, Utf8SubjectAsEncodedWords) {
   EXPECT_GT(std::count(subject.begin(), subject.end(), '?'), 8) << "expected several words";
   expect_lines_within(long_message, 78);
 
+  // RFC 2047 §2: a line holding an encoded word is 76 characters at most, the first too.
+  mail.subject = "Störung " + std::string(90, 'x');
+  expect_lines_within(compose(mail), 76);
+
   // '_', '=' and '?' are never literal in a Q word.
   mail.subject = "Störung behoben im Rechenzentrum: a_b = c?";
   EXPECT_EQ(field(compose(mail), "Subject"),
@@ -222,6 +226,12 @@ TEST(Compose, LongHeadersAreFoldedAt78AndUnfoldToTheSameValue) {
   // Two spaces in a row survive folding (no line is whitespace only).
   mail.subject = std::string(60, 'a') + "  " + std::string(30, 'b');
   EXPECT_EQ(field(compose(mail), "Subject"), mail.subject);
+  // A word no header line can hold (a URL or a blob in a customer's subject) goes in encoded
+  // words, which fold anywhere: the reply is sent, and reads back the same.
+  mail.subject = "Re: [DB0000042] see " + std::string(1200, 'u');
+  const std::string long_word = compose(mail);
+  expect_lines_within(long_word, 78);
+  EXPECT_EQ(decode_words(field(long_word, "Subject")), mail.subject);
 }
 
 TEST(Compose, NonAsciiBodyIsQuotedPrintable) {
