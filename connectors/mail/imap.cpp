@@ -508,13 +508,13 @@ ImapSession::~ImapSession() = default;
 std::uint32_t ImapSession::uidvalidity() const { return connection_->uidvalidity(); }
 
 std::vector<ImapMessage> ImapSession::list(Selection selection, std::size_t max_count,
-                                           std::size_t* total) {
+                                           std::size_t* total, std::size_t max_bytes) {
   Connection& c = *connection_;
-  return c.retrying([&] { return list_open(selection, max_count, total); });
+  return c.retrying([&] { return list_open(selection, max_count, total, max_bytes); });
 }
 
 std::vector<ImapMessage> ImapSession::list_open(Selection selection, std::size_t max_count,
-                                                std::size_t* total) {
+                                                std::size_t* total, std::size_t max_bytes) {
   Connection& c = *connection_;
   c.ensure_open();
   const std::string search =
@@ -535,42 +535,54 @@ std::vector<ImapMessage> ImapSession::list_open(Selection selection, std::size_t
   std::sort(uids.begin(), uids.end());
   uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
   if (total != nullptr) *total = uids.size();
-  if (uids.size() > max_count) uids.resize(max_count);
-  if (uids.empty()) return {};
 
-  // "* 12 FETCH (UID 40 RFC822.SIZE 1834)"; other untagged responses may come in between.
-  std::map<std::uint32_t, std::size_t> sizes;
-  const std::string fetched =
-      c.command("UID FETCH " + uid_set(uids) + " (UID RFC822.SIZE)", "UID FETCH (RFC822.SIZE)");
-  for (const auto line : split_lines(fetched)) {
-    const auto open = line.find('(');
-    const auto close = line.rfind(')');
-    if (!line.starts_with("* ") || open == std::string_view::npos ||
-        close == std::string_view::npos || close < open ||
-        line.find(" FETCH ") == std::string_view::npos) {
-      continue;
-    }
-    const auto items = words(line.substr(open + 1, close - open - 1));
-    std::optional<std::uint32_t> uid;
-    std::optional<std::size_t> size;
-    for (std::size_t i = 0; i + 1 < items.size(); ++i) {
-      const std::string name = upper(items[i]);
-      if (name == "UID") {
-        std::uint32_t value = 0;
-        if (parse_number(items[i + 1], value)) uid = value;
-      } else if (name == "RFC822.SIZE") {
-        std::size_t value = 0;
-        if (parse_number(items[i + 1], value)) size = value;
+  // The sizes of `batch` (one UID FETCH); a UID the folder no longer has is absent.
+  const auto message_sizes = [&](const std::vector<std::uint32_t>& batch) {
+    // "* 12 FETCH (UID 40 RFC822.SIZE 1834)"; other untagged responses may come in between.
+    std::map<std::uint32_t, std::size_t> sizes;
+    const std::string fetched =
+        c.command("UID FETCH " + uid_set(batch) + " (UID RFC822.SIZE)", "UID FETCH (RFC822.SIZE)");
+    for (const auto line : split_lines(fetched)) {
+      const auto open = line.find('(');
+      const auto close = line.rfind(')');
+      if (!line.starts_with("* ") || open == std::string_view::npos ||
+          close == std::string_view::npos || close < open ||
+          line.find(" FETCH ") == std::string_view::npos) {
+        continue;
       }
+      const auto items = words(line.substr(open + 1, close - open - 1));
+      std::optional<std::uint32_t> uid;
+      std::optional<std::size_t> size;
+      for (std::size_t i = 0; i + 1 < items.size(); ++i) {
+        const std::string name = upper(items[i]);
+        if (name == "UID") {
+          std::uint32_t value = 0;
+          if (parse_number(items[i + 1], value)) uid = value;
+        } else if (name == "RFC822.SIZE") {
+          std::size_t value = 0;
+          if (parse_number(items[i + 1], value)) size = value;
+        }
+      }
+      if (uid && size) sizes[*uid] = *size;
     }
-    if (uid && size) sizes[*uid] = *size;
-  }
+    return sizes;
+  };
+  // Sizes are asked a window at a time, until the windows hold `max_count` messages that fit.
   std::vector<ImapMessage> out;
-  out.reserve(uids.size());
-  for (const auto uid : uids) {
-    // A UID without its FETCH line was expunged meanwhile.
-    if (const auto found = sizes.find(uid); found != sizes.end()) {
-      out.push_back({uid, found->second});
+  std::size_t fitting = 0;
+  for (std::size_t from = 0; from < uids.size() && fitting < max_count;) {
+    const std::size_t count = std::min(max_count - fitting, uids.size() - from);
+    const std::vector<std::uint32_t> window(
+        uids.begin() + static_cast<std::ptrdiff_t>(from),
+        uids.begin() + static_cast<std::ptrdiff_t>(from + count));
+    from += count;
+    const auto sizes = message_sizes(window);
+    for (const auto uid : window) {
+      // A UID without its FETCH line was expunged meanwhile.
+      if (const auto found = sizes.find(uid); found != sizes.end()) {
+        out.push_back({uid, found->second});
+        if (found->second <= max_bytes) ++fitting;
+      }
     }
   }
   return out;

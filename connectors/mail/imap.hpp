@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,10 +77,13 @@ class ImapSession {
   // The folder's UIDVALIDITY when it was opened.
   std::uint32_t uidvalidity() const;
 
-  // The messages of the selection with their sizes, lowest UID (oldest) first, at most
-  // `max_count`; `total` (when given) receives how many match in all.
+  // The messages of the selection with their sizes, lowest UID (oldest) first, until
+  // `max_count` of them are at most `max_bytes` large (those larger are listed too, and do not
+  // count: a few messages too large to take must not hold back all newer mail); `total` (when
+  // given) receives how many match in all.
   std::vector<ImapMessage> list(Selection selection, std::size_t max_count,
-                                std::size_t* total = nullptr);
+                                std::size_t* total = nullptr,
+                                std::size_t max_bytes = std::numeric_limits<std::size_t>::max());
 
   // The message's bytes (BODY[] of the folder opened read-only: its flags stay as they are);
   // nullopt when the folder no longer has it (another client expunged it since list()).
@@ -97,8 +101,8 @@ class ImapSession {
   friend class ImapClient;
   class Connection;
   explicit ImapSession(std::unique_ptr<Connection> connection);
-  std::vector<ImapMessage> list_open(Selection selection, std::size_t max_count,
-                                     std::size_t* total);
+  std::vector<ImapMessage> list_open(Selection selection, std::size_t max_count, std::size_t* total,
+                                     std::size_t max_bytes);
   std::unique_ptr<Connection> connection_;
 };
 

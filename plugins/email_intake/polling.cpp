@@ -405,14 +405,15 @@ bool MailboxPoller::apply(const Commit& commit, const std::string& raw, const st
 
 void MailboxPoller::poll_pop3(const Commit& commit, Counts& counts) {
   auto session = pop3_->open();
-  auto listed = session->list();
-  if (listed.size() > settings_.max_messages_per_poll) {
-    counts.waiting = listed.size() - settings_.max_messages_per_poll;
-    listed.resize(settings_.max_messages_per_poll);
-  }
-  for (const auto& message : listed) {
+  const auto listed = session->list();
+  // Messages too large to take do not count towards the poll's share, or a few of them at
+  // the front of the mailbox would hold back all newer mail.
+  std::size_t next = 0;
+  for (std::size_t taken = 0; next < listed.size() && taken < settings_.max_messages_per_poll;) {
+    const auto& message = listed[next++];
     const std::string which = "message " + message.uid;
     if (!fits(message.size, which, counts)) continue;
+    ++taken;
     std::string raw;
     try {
       raw = session->retrieve(message.number, settings_.max_message_bytes);
@@ -423,6 +424,7 @@ void MailboxPoller::poll_pop3(const Commit& commit, Counts& counts) {
     // DELE only marks it; the server removes it at QUIT, after every commit of this poll.
     if (apply(commit, raw, which, counts)) session->remove(message.number);
   }
+  counts.waiting = listed.size() - next;
   session->quit();
 }
 
@@ -432,7 +434,8 @@ void MailboxPoller::poll_imap(const Commit& commit, Counts& counts) {
                              ? mail::ImapSession::Selection::unseen
                              : mail::ImapSession::Selection::undeleted;
   std::size_t total = 0;
-  const auto listed = session->list(selection, settings_.max_messages_per_poll, &total);
+  const auto listed = session->list(selection, settings_.max_messages_per_poll, &total,
+                                    settings_.max_message_bytes);
   counts.waiting = total > listed.size() ? total - listed.size() : 0;
   std::vector<std::uint32_t> committed;
   std::string stopped;

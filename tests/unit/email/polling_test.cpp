@@ -197,6 +197,23 @@ TEST_P(MailboxPolling, AMessageOverTheSizeLimitIsNeverDownloadedAndStays) {
   EXPECT_EQ(intake.offered.size(), 1u);
 }
 
+// A message too large to take does not use up the poll's share: with one a poll, the mail
+// after it still comes in (else a few of them would hold back all newer mail for good).
+TEST_P(MailboxPolling, MessagesTooLargeDoNotHoldBackTheMailAfterThem) {
+  if (std::string(GetParam().after) == "Processed") server.create_folder("Processed");
+  const std::string big = server.deliver(message("big", std::string(3000, 'x') + "\r\n"));
+  server.deliver(message("small"));
+  server.deliver(message("later"));
+  FakeIntake intake;
+  MailboxPoller polling =
+      poller("&max_messages=1&max_message_bytes=" + std::to_string(message("big").size() + 1000));
+  EXPECT_EQ(polling.poll(intake.commit()),
+            "1 fetched, 1 committed, 0 failed, 1 too large; 1 more wait for the next poll");
+  EXPECT_EQ(polling.poll(intake.commit()), "1 fetched, 1 committed, 0 failed, 1 too large");
+  EXPECT_EQ(intake.offered, (std::vector<std::string>{"small", "later"}));
+  EXPECT_EQ(state_of(big), untouched());
+}
+
 TEST_P(MailboxPolling, ACommitThatThrowsCountsAsFailedAndIsLogged) {
   if (std::string(GetParam().after) == "Processed") server.create_folder("Processed");
   const std::string name = server.deliver(message("boom"));
