@@ -354,8 +354,17 @@ bool OutboxService::write_unwritten(const std::string& token, std::optional<Unwr
 }
 
 std::int64_t OutboxService::renew_claim(Tx& tx, const std::string& token, Instant now) {
-  return tx.exec("UPDATE outbox SET claimed_at = ? WHERE state = 'sending' AND claim = ?",
-                 {to_epoch(now), token});
+  const std::int64_t held =
+      tx.exec("UPDATE outbox SET claimed_at = ? WHERE state = 'sending' AND claim = ?",
+              {to_epoch(now), token});
+  // The round claimed ahead (run()) waits under another claim of this process while this one
+  // is sent: renewed with it, or after a long round another instance would take its messages
+  // back, never tried, and charge each an attempt (dead letters on a last attempt).
+  tx.exec(
+      "UPDATE outbox SET claimed_at = ? WHERE state = 'sending' AND claim <> ? AND "
+      "substr(claim, 1, ?) = ?",
+      {to_epoch(now), token, prefix_characters_, token_prefix_});
+  return held;
 }
 
 bool OutboxService::claim_held(const std::string& token) {

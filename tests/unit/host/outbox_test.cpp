@@ -682,6 +682,33 @@ TEST_P(OutboxTest, ARoundClaimedAheadThatWaitedPastTheClaimTimeoutIsClaimedAgain
   EXPECT_TRUE(log_.contains("claimed ahead and kept past the claim timeout", "info"));
 }
 
+// The round claimed ahead waits under its own claim while the round before is sent: renewing
+// that round's claim renews it too, or another instance would take its messages back, never
+// tried, and charge each an attempt.
+TEST_P(OutboxTest, RenewingARoundsClaimRenewsTheRoundClaimedAhead) {
+  OutboxService outbox(*db_, clock_, log_, "test",
+                       OutboxSettings{.claim_timeout = 3s, .poll_interval = 5ms, .batch_size = 2});
+  std::int64_t renewed_at = 0;
+  std::optional<std::int64_t> ahead_claimed_at;
+  const auto sends = times_sent(
+      *db_, outbox, 4, [](int) { return "user@example.edu"; },
+      [&](const OutboxMessage& m) {
+        if (m.subject == "0") {
+          wait_until_pending_at_most(outbox, 0);  // "2" and "3" are claimed ahead
+          std::this_thread::sleep_for(1100ms);    // a third of the claim timeout: renewed at "1"
+          clock_.advance(2s);
+          renewed_at = to_epoch(clock_.now());
+        } else if (m.subject == "1") {
+          ahead_claimed_at =
+              db_->query("SELECT MIN(claimed_at) FROM outbox WHERE subject IN ('2', '3')")[0]
+                  .integer(0);
+        }
+      });
+  EXPECT_EQ(sends, each_once(4));
+  ASSERT_TRUE(ahead_claimed_at.has_value());
+  EXPECT_EQ(*ahead_claimed_at, renewed_at);
+}
+
 // A process paused past the claim timeout (SIGSTOP, a VM stalled) finds, when it goes on,
 // that another instance took its messages back and sends them: it stops instead of sending
 // them a second time. Only the message that was on the wire may arrive twice.
