@@ -492,7 +492,8 @@ int Server::serve(bool background) {
         db_->query("SELECT COUNT(*) FROM outbox WHERE state = 'dead'").at(0).integer(0));
   });
   metrics_->gauge(
-      "slmhub_job_runs_failed", "job runs that failed, since the store was created", [this] {
+      "slmhub_job_runs_failed", "failed job runs kept (jobs.keep_days; pruned ones leave it)",
+      [this] {
         return static_cast<double>(
             db_->query("SELECT COUNT(*) FROM job_runs WHERE outcome = 'failed'").at(0).integer(0));
       });
