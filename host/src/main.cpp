@@ -1,8 +1,10 @@
 // The slmhub command line (DESIGN.md §5.1). Errors are one line on stderr naming the
 // input, the place and the rule; exit statuses follow sysexits.h.
 #include <Poco/Exception.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -97,7 +99,9 @@ std::string binary_dir(const char* argv0) {
   return self.parent_path().string();
 }
 
-int serve(Server& server) {
+// `ready_fd`, when given, is told (a byte, then closed) once the server listens: the parent
+// of `serve --daemon` waits for it, so that it can exit with the child's status on failure.
+int serve(Server& server, int ready_fd = -1) {
   // Block the termination signals in every thread; this one waits for them.
   sigset_t signals;
   sigemptyset(&signals);
@@ -117,6 +121,13 @@ int serve(Server& server) {
     std::cout << "admin token (shown once; also in "
               << server.settings().resolve_path(server.settings().string("auth.admin_token_file"))
               << "): " << token << std::endl;
+  }
+  if (ready_fd >= 0) {
+    const char ready = '1';
+    if (::write(ready_fd, &ready, 1) != 1) {
+      // The parent is gone; the server runs on regardless.
+    }
+    ::close(ready_fd);
   }
   int sig = 0;
   // SIGHUP: the TLS certificate and key are read again (a renewed certificate without a
@@ -314,14 +325,33 @@ int run(int argc, char** argv) {
 
   if (cmd == "serve") {
     if (args.flags.contains("--daemon")) {
-      // Detach before any thread exists; systemd runs the foreground form instead.
+      // Detach before any thread exists; systemd runs the foreground form instead. The parent
+      // exits once the child listens, or with the child's status when it could not start (a
+      // bad setting, a port in use): a start-up script must not take a failure for a start.
+      int ready[2];
+      if (::pipe(ready) != 0) throw std::runtime_error("cannot make a pipe to detach");
       pid_t child = fork();
       if (child < 0) throw std::runtime_error("cannot fork to detach");
       if (child > 0) {
-        std::cout << "slmhub serve detached as pid " << child << std::endl;
-        return kOk;
+        ::close(ready[1]);
+        char byte = 0;
+        ssize_t got = 0;
+        do {
+          got = ::read(ready[0], &byte, 1);
+        } while (got < 0 && errno == EINTR);
+        ::close(ready[0]);
+        if (got == 1) {
+          std::cout << "slmhub serve detached as pid " << child << std::endl;
+          return kOk;
+        }
+        int status = 0;
+        while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+        }
+        return WIFEXITED(status) ? WEXITSTATUS(status) : kSoftware;
       }
+      ::close(ready[0]);
       setsid();
+      return serve(server, ready[1]);
     }
     return serve(server);
   }

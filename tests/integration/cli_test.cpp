@@ -3,12 +3,14 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <set>
 #include <sstream>
 
 #include <fstream>
 
+#include "eventually.hpp"
 #include "server_process.hpp"
 #include "slmhub/json.hpp"
 #include "test_files.hpp"
@@ -197,6 +199,29 @@ TEST(Cli, ServeRefusesAPortInUse) {
       "slmhub: cannot listen on 127.0.0.1:" + port +
       " (http.host, http.port): Address already in use: 127.0.0.1:" + port + "\n"))
       << serve.err;
+  // Detached, the same: the parent waits for the child to listen, and exits with its status
+  // when it cannot, so that a start-up script does not take the failure for a start.
+  auto daemon = run_slmhub({"serve", "--daemon"}, env);
+  EXPECT_EQ(daemon.status, 78) << daemon.out << daemon.err;
+  EXPECT_EQ(daemon.out.find("detached"), std::string::npos) << daemon.out;
+  EXPECT_NE(daemon.err.find("Address already in use"), std::string::npos) << daemon.err;
+
+  // Started, it says so only once the child listens, and exits 0.
+  env["SLMHUB_HTTP_PORT"] = "0";
+  daemon = run_slmhub({"serve", "--daemon"}, env);
+  ASSERT_EQ(daemon.status, 0) << daemon.err;
+  const auto at = daemon.out.find("slmhub serve detached as pid ");
+  ASSERT_NE(at, std::string::npos) << daemon.out;
+  const pid_t child = std::stoi(daemon.out.substr(at + 29));
+  EXPECT_NE(daemon.out.find("slmhub listening on http://127.0.0.1:"), std::string::npos)
+      << daemon.out;
+  EXPECT_EQ(::kill(child, SIGTERM), 0);
+  // Gone, or a zombie for whoever adopted it to reap.
+  EXPECT_TRUE(eventually([&] {
+    std::ifstream stat("/proc/" + std::to_string(child) + "/stat");
+    std::string pid, name, state;
+    return !(stat >> pid >> name >> state) || state == "Z";
+  }));
 }
 
 // An offline command needs no store: run where a relative SQLite store would be created, or

@@ -16,6 +16,7 @@ inline constexpr int kOk = 0;
 inline constexpr int kUsage = 64;
 inline constexpr int kDataErr = 65;
 inline constexpr int kNoInput = 66;
+inline constexpr int kSoftware = 70;  // an internal error: a process killed by a signal
 inline constexpr int kCantCreate = 73;
 inline constexpr int kTempFail = 75;
 inline constexpr int kConfig = 78;
