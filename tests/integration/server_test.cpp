@@ -76,6 +76,36 @@ TEST_F(ServerTest, HeadIsAnsweredAsGetWithoutTheBody) {
   EXPECT_EQ(refused.headers["Allow"], "GET, HEAD");
 }
 
+// A subscription added to a customer is checked with the customer, and what is wrong with it
+// is named at the paths of the request, not at its place in the customer's list.
+TEST_F(ServerTest, ASubscriptionIsAddedOrRefusedAtItsOwnPaths) {
+  const int port = server->port();
+  ASSERT_EQ(http(port, "POST", "/api/v1/services",
+                 R"({"id":"pg-prod","name":"PostgreSQL","environment":"production",)"
+                 R"("hours":"24x7","target_percent":99.5})",
+                 token)
+                .status,
+            201);
+  ASSERT_EQ(http(port, "POST", "/api/v1/customers",
+                 R"({"id":"library","name":"Library","billing_code":"LIB-1"})", token)
+                .status,
+            201);
+  const auto unknown = http(port, "POST", "/api/v1/customers/library/subscriptions",
+                            R"({"service":"nope","monthly_charge_cents":100})", token);
+  EXPECT_EQ(unknown.status, 400) << unknown.body;
+  const Json errors = Json::parse(unknown.body)["errors"];
+  ASSERT_EQ(errors.size(), 1u) << unknown.body;
+  EXPECT_EQ(errors[0]["path"], "$.service");
+  EXPECT_EQ(errors[0]["message"], "unknown service 'nope'");
+  const auto added = http(port, "POST", "/api/v1/customers/library/subscriptions",
+                          R"({"service":"pg-prod","monthly_charge_cents":100})", token);
+  EXPECT_EQ(added.status, 201) << added.body;
+  const Json listed =
+      Json::parse(http(port, "GET", "/api/v1/customers/library/subscriptions", "", token).body);
+  ASSERT_EQ(listed["subscriptions"].size(), 1u) << listed.dump();
+  EXPECT_EQ(listed["subscriptions"][0]["service"], "pg-prod");
+}
+
 // A POST with neither Content-Length nor chunked encoding has no body (RFC 9112 §6.3): it is
 // answered at once, not after the server gave up waiting for a body the client never sends.
 TEST_F(ServerTest, APostWithoutALengthHasNoBody) {

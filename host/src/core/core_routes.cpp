@@ -164,9 +164,23 @@ void CoreStore::add_routes(Router& router) {
                     Json customer = Json::parse(rows[0].text(0));
                     if (!customer.contains(list_name)) customer[list_name] = Json::array();
                     customer[list_name].push_back(entry);
-                    auto record = parse(k, customer, "$");
-                    write(tx, actor, k, record, false);
-                    stored = record.body;
+                    // The customer is checked whole; what is wrong with the new entry is named
+                    // at the request's paths ("$.service"), not at its place in the customer.
+                    const std::string added = "$." + list_name + "[" +
+                                              std::to_string(customer[list_name].size() - 1) + "]";
+                    try {
+                      auto record = parse(k, customer, "$");
+                      write(tx, actor, k, record, false);
+                      stored = record.body;
+                    } catch (const ValidationError& e) {
+                      std::vector<FieldError> named;
+                      for (auto error : e.errors()) {
+                        if (error.path.starts_with(added))
+                          error.path = "$" + error.path.substr(added.size());
+                        named.push_back(std::move(error));
+                      }
+                      throw ValidationError(named);
+                    }
                   });
                   return Response::json(stored, 201);
                 },
