@@ -46,6 +46,9 @@ class ServerTest : public ::testing::Test {
 
 TEST_F(ServerTest, HealthAndReadiness) {
   EXPECT_EQ(http(server->port(), "GET", "/healthz").status, 200);
+  // A made-up method is counted as "other": its own series would grow /metrics without
+  // bound, and the quote in it would break every scrape.
+  EXPECT_GE(http(server->port(), "BREW\"X", "/healthz").status, 400);
   auto ready = http(server->port(), "GET", "/readyz");
   EXPECT_EQ(ready.status, 200) << ready.body;
   // A request is counted once its answer is sent (its time includes sending), which can be
@@ -55,8 +58,10 @@ TEST_F(ServerTest, HealthAndReadiness) {
     metrics = http(server->port(), "GET", "/metrics");
     return metrics.status == 200 &&
            metrics.body.find("slmhub_http_requests_total{method=\"GET\",route=\"/readyz\"") !=
-               std::string::npos;
+               std::string::npos &&
+           metrics.body.find("slmhub_http_requests_total{method=\"other\",") != std::string::npos;
   })) << metrics.body;
+  EXPECT_EQ(metrics.body.find("BREW"), std::string::npos);
 }
 
 // HEAD is answered wherever GET is (RFC 9110 §9.3.2), as GET without the body: uptime
@@ -201,6 +206,12 @@ TEST_F(ServerTest, TokensAndRoles) {
   EXPECT_EQ(forbidden.status, 403);
   EXPECT_EQ(Json::parse(forbidden.body)["detail"],
             "this resource needs the role 'service_manager' or a customer token");
+  // Roles are kept comma-separated: a comma in a customer id would read back as a second role.
+  const auto smuggled = http(port, "POST", "/api/v1/tokens",
+                             R"({"name":"northwind","roles":["customer:northwind,admin"]})", token);
+  EXPECT_EQ(smuggled.status, 400) << smuggled.body;
+  EXPECT_NE(smuggled.body.find("unknown role 'customer:northwind,admin'"), std::string::npos)
+      << smuggled.body;
   // Revoked tokens stop working (the cache holds a token for at most 5 s).
   auto list = Json::parse(http(port, "GET", "/api/v1/tokens", "", token).body)["tokens"];
   EXPECT_GE(list.size(), 3u);

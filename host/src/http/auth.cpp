@@ -56,7 +56,9 @@ std::string random_token(std::size_t bytes) {
 }
 
 bool TokenStore::valid_role(const std::string& role) {
-  if (role.starts_with("customer:")) return role.size() > 9;
+  // Roles are stored comma-separated: a comma in a customer id would read back as a second
+  // role ("customer:x,admin").
+  if (role.starts_with("customer:")) return role.size() > 9 && role.find(',') == std::string::npos;
   const auto& roles = staff_roles();
   return std::find(roles.begin(), roles.end(), role) != roles.end();
 }
@@ -85,7 +87,7 @@ NewToken TokenStore::create(const std::string& actor, const std::string& name,
     if (!valid_role(r))
       throw std::invalid_argument("unknown role '" + r +
                                   "' (allowed: viewer, operator, service_manager, approver, "
-                                  "billing, admin, customer:<id>)");
+                                  "billing, admin, customer:<id> without a comma)");
   }
   NewToken result;
   // Hex id: no '_' so the token splits unambiguously.

@@ -1,5 +1,6 @@
 #include "http/metrics.hpp"
 
+#include <set>
 #include <sstream>
 
 namespace slmhub::host {
@@ -29,9 +30,15 @@ std::string seconds_text(std::int64_t micros) {
 
 void Metrics::observe_request(const std::string& method, const std::string& route, int status,
                               std::int64_t micros) {
+  // The method is the client's word: any other than the ones served is "other", or each made-up
+  // method would be a series of its own (memory and /metrics without bound) and a quote in one
+  // would break every scrape.
+  static const std::set<std::string, std::less<>> kMethods{"DELETE", "GET",  "HEAD",
+                                                           "PATCH",  "POST", "PUT"};
+  const std::string label = kMethods.contains(method) ? method : "other";
   std::lock_guard lock(mutex_);
-  ++requests_[{method, route, status}];
-  auto& s = latency_[{method, route}];
+  ++requests_[{label, route, status}];
+  auto& s = latency_[{label, route}];
   ++s.count;
   s.sum_micros += micros;
   for (std::size_t i = 0; i < kBucketsMicros.size(); ++i) {
