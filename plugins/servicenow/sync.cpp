@@ -211,7 +211,11 @@ void Sync::migrate() {
        {5, "ServiceNow: when a ticket's field groups changed here",
         "CREATE TABLE servicenow_changed_here(ticket TEXT PRIMARY KEY, fields TEXT NOT NULL, "
         "handled BIGINT NOT NULL);"
-        "CREATE INDEX servicenow_changed_here_handled ON servicenow_changed_here(handled)"}});
+        "CREATE INDEX servicenow_changed_here_handled ON servicenow_changed_here(handled)"},
+       // Work notes came in as incoming messages, which a customer token reads.
+       {6, "ServiceNow work notes are notes, for staff only",
+        "UPDATE ticket_messages SET direction = 'note' WHERE direction = 'in' AND author LIKE "
+        "'servicenow:%' AND body LIKE 'Work note: %'"}});
 }
 
 std::string Sync::receive(const InboundChange& change, const std::string& raw_body) {
@@ -614,9 +618,11 @@ Applied Sync::apply_journal(Tx& tx, const Record& r) {
   std::optional<std::int64_t> message;
   if (host_.tickets().find_fields(link->local_id)) {
     TicketMessage m;
-    m.direction = "in";
+    // A work note is internal there (only comments reach the caller): a note here.
+    const bool work_note = field(r, "element") == "work_notes";
+    m.direction = work_note ? "note" : "in";
     m.author = "servicenow:" + field(r, "sys_created_by");
-    m.body = (field(r, "element") == "work_notes" ? "Work note: " : "") + field(r, "value");
+    m.body = (work_note ? "Work note: " : "") + field(r, "value");
     if (auto at = glide_instant(field(r, "sys_created_on"))) m.at = *at;
     message = host_.tickets().add_message(tx, actor_, link->local_id, m).id;
   }
@@ -732,14 +738,28 @@ Applied Sync::apply_change(Tx& tx, const Record& r) {
   auto service = service_of(r);
   auto start = glide_instant(field(r, "start_date"));
   auto end = glide_instant(field(r, "end_date"));
+  auto link = link_by_sys_id(tx, "change_request", field(r, "sys_id"));
   if (!service || !start || !end) {
     if (!service) {
       note_error("change_request " + field(r, "number") + ": CI '" + field(r, "cmdb_ci") +
                  "' has no service (plugins.servicenow.ci_services)");
     }
+    // A change recorded before, now moved to a CI that is not ours or without its planned
+    // dates: its window no longer stands (it would still count as maintenance and show on
+    // the calendar). Cancelled, as outages are withdrawn; the link stays for a change back.
+    if (link) {
+      if (auto window = host_.catalog().maintenance(link->local_id);
+          window && window->status == MaintenanceStatus::scheduled) {
+        window->status = MaintenanceStatus::cancelled;
+        host_.catalog().record_maintenance(tx, actor_, *window);
+        host_.log().info("servicenow: maintenance " + window->id + " cancelled: change_request " +
+                         field(r, "number") +
+                         (service ? " has no planned dates" : " moved to a CI that is not ours"));
+      }
+      save_link(tx, "change_request", r, link->local_id, Json::object());
+    }
     return Applied::unmapped;  // not planned yet, or not one of our services
   }
-  auto link = link_by_sys_id(tx, "change_request", field(r, "sys_id"));
   MaintenanceWindow item;
   item.id =
       field(r, "number").empty() ? "SNC" + field(r, "sys_id").substr(0, 12) : field(r, "number");
@@ -953,6 +973,13 @@ void Sync::send_ticket(const std::string& id, bool& in_doubt) {
     try {
       created = client_->create_unique("incident", fields, "correlation_id");
     } catch (const Error& e) {
+      // Created, but without our case number in correlation_id (an ACL on the field, a
+      // business rule rewriting it): a retry could not find it and would create another.
+      // Given up on at once, with what to fix.
+      if (e.status() >= 200 && e.status() < 300) {
+        throw PermanentFailure(std::string(e.what()) +
+                               "; let the integration user write incident.correlation_id");
+      }
       doubtful(e);
       throw;
     }

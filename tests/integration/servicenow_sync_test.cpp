@@ -502,7 +502,8 @@ TEST_F(ServiceNowSync, TheSweepCatchesUpWhatWebhooksMissed) {
     const Json full = ticket(t["id"]);
     if (full["subject"] == "Missed 2") {
       EXPECT_EQ(full["status"], "open");
-      for (const auto& m : full["messages"]) noted |= m["body"] == "Work note: Disk replaced.";
+      for (const auto& m : full["messages"])
+        noted |= m["body"] == "Work note: Disk replaced." && m["direction"] == "note";
     }
     if (full["subject"] == "Missed 3") {
       EXPECT_EQ(full["created_at"], "2026-01-05T14:00:00Z");
@@ -828,10 +829,11 @@ TEST_F(ServiceNowSync, OutagesAndChangesBecomeInterruptionsAndMaintenance) {
 
 // An outage that stops being one there (re-classified as planned, or the incident's outage
 // flag taken off) withdraws the interruption it made: its downtime would otherwise still
-// count against the service and earn credits. A change back records it again, same id.
-TEST_F(ServiceNowSync, AnOutageThatStopsBeingOneThereWithdrawsItsInterruption) {
+// count against the service and earn credits. A change back records it again, same id. A
+// change moved to a CI that is not ours cancels its maintenance window.
+TEST_F(ServiceNowSync, WhatStopsBeingOursThereIsWithdrawnHere) {
   start_with_payroll_db();
-  hook({{"tables", {"incident", "cmdb_ci_outage"}}});
+  hook({{"tables", {"incident", "cmdb_ci_outage", "change_request"}}});
   const auto exists = [&](const std::string& id) {
     return http(server_->port(), "GET", "/api/v1/interruptions/" + id, "", server_->admin_token())
         .status;
@@ -880,6 +882,26 @@ TEST_F(ServiceNowSync, AnOutageThatStopsBeingOneThereWithdrawsItsInterruption) {
   EXPECT_EQ(audit[0]["entity_id"], inc) << audit.dump();
   EXPECT_EQ(audit[0]["action"], "delete") << audit.dump();
   EXPECT_EQ(audit[0]["actor"], "system:servicenow") << audit.dump();
+
+  sim_->control("POST", "/sim/clock", {{"now", "2026-11-02 09:00:00"}});
+  const Json change = sim_->control("POST", "/sim/records/change_request",
+                                    {{"cmdb_ci", "ci00000000000000000000000000001"},
+                                     {"type", "normal"},
+                                     {"impact", "2"},
+                                     {"start_date", "2026-11-21 02:00:00"},
+                                     {"end_date", "2026-11-21 04:00:00"},
+                                     {"_user", "jdoe"}})["result"];
+  sim_->control("POST", "/sim/clock", Json::object());
+  const std::string chg = change["number"];
+  const auto window_status = [&] {
+    const auto r =
+        http(server_->port(), "GET", "/api/v1/maintenance/" + chg, "", server_->admin_token());
+    return r.status == 200 ? Json::parse(r.body)["status"].get<std::string>() : "";
+  };
+  ASSERT_TRUE(eventually([&] { return window_status() == "scheduled"; })) << status().dump();
+  sim_->control("PATCH", "/sim/records/change_request/" + change["sys_id"].get<std::string>(),
+                {{"cmdb_ci", "ci99999999999999999999999999999"}, {"_user", "jdoe"}});
+  ASSERT_TRUE(eventually([&] { return window_status() == "cancelled"; })) << status().dump();
 }
 
 TEST_F(ServiceNowSync, AnInstanceWithStatesOfItsOwnMapsThemByConfiguration) {
@@ -988,6 +1010,25 @@ TEST_F(ServiceNowSync, ACreateRetriedAfterADroppedConnectionLeavesOneIncident) {
   EXPECT_EQ(records("incident", "correlation_id=" + id).size(), 1u);
   EXPECT_EQ(records("incident").size(), 1u);
   EXPECT_EQ(sim_->control("GET", "/sim/faults", Json())["faults"].size(), 0u);  // it did fire
+}
+
+// An instance that does not keep our case number in correlation_id (a field ACL drops it
+// without a word): a retry could not find the incident and would create another each time.
+// The create is given up on at once, saying what to fix; one incident, no more.
+TEST_F(ServiceNowSync, ACreateWhoseCaseNumberIsNotKeptIsNotRepeated) {
+  start_server({{"SLMHUB_OUTBOX_INITIAL_BACKOFF_SECONDS", "1"}});
+  sim_->control("POST", "/sim/acl", {{"readonly", {{"incident", {"correlation_id"}}}}});
+  api("POST", "/api/v1/tickets", {{"subject", "Not correlated"}, {"kind", "incident"}});
+  Json dead;
+  ASSERT_TRUE(eventually([&] {
+    dead = api("GET", "/api/v1/outbox?state=dead");
+    return !dead["messages"].empty();
+  })) << server_->log();
+  EXPECT_NE(dead.dump().find("let the integration user write incident.correlation_id"),
+            std::string::npos)
+      << dead.dump();
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // a retry would have come by now
+  EXPECT_EQ(records("incident").size(), 1u);
 }
 
 // The instance takes longer than the client waits: the create lands two seconds after the

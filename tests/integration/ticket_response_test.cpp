@@ -207,6 +207,36 @@ TEST_F(TicketResponse, ACustomerTokenCannotSetTheStaffFieldsOfATicket) {
   ASSERT_EQ(filed.status, 201) << filed.body;
   EXPECT_EQ(Json::parse(filed.body)["customer"], "registrar");
   EXPECT_EQ(Json::parse(filed.body)["status"], "new");
+  // A note (a ServiceNow work note, where only comments reach the caller) is for staff.
+  const std::string own_id = Json::parse(filed.body)["id"];
+  server_->database().transact([&](Tx& tx) {
+    TicketMessage note;
+    note.direction = "note";
+    note.author = "servicenow:jdoe";
+    note.body = "Work note: the customer's schema is a mess";
+    server_->core().add_message(tx, Actor{"system:servicenow"}, own_id, note);
+  });
+  const auto seen = http(port_, "GET", "/api/v1/tickets/" + own_id, "", customer);
+  ASSERT_EQ(seen.status, 200) << seen.body;
+  EXPECT_EQ(seen.body.find("schema is a mess"), std::string::npos) << seen.body;
+  const Json staff_view = call("GET", "/api/v1/tickets/" + own_id);
+  ASSERT_EQ(staff_view["messages"].size(), 1u) << staff_view.dump();
+  EXPECT_EQ(staff_view["messages"][0]["direction"], "note");
+  // A customer integration that also reads as `viewer` still writes as the customer: not to
+  // another customer's ticket, nor a ticket of another customer's.
+  const std::string reader =
+      server_->tokens().create("test", "reg", {"customer:registrar", "viewer"}, std::nullopt).token;
+  const auto other =
+      http(port_, "POST", "/api/v1/tickets/" + staff["id"].get<std::string>() + "/messages",
+           Json{{"body", "hello"}}.dump(), reader, {{"Content-Type", "application/json"}});
+  EXPECT_EQ(other.status, 404) << other.body;
+  const auto theirs =
+      http(port_, "POST", "/api/v1/tickets", Json{{"subject", "x"}, {"customer", "library"}}.dump(),
+           reader, {{"Content-Type", "application/json"}});
+  EXPECT_EQ(theirs.status, 400) << theirs.body;
+  EXPECT_NE(theirs.body.find("a customer token files tickets for 'registrar' only"),
+            std::string::npos)
+      << theirs.body;
 }
 
 }  // namespace

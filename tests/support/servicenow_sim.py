@@ -64,7 +64,10 @@ Control API (POST bodies are JSON objects; errors answer {"error": "..."} with 4
   POST   /sim/rate_limit                      {"limit", "window_seconds" (3600), "per_user"}
                                               or {} to remove the rule
   POST   /sim/acl                             {"hidden": [sys_id...], "every_nth": N, "query":
-                                              ENC, "tables": [...]} or {} for no ACL
+                                              ENC, "tables": [...], "readonly": {table:
+                                              [field...]}} or {} for no ACL; a read-only
+                                              field is left out of Table API writes without
+                                              a word, as a field ACL does
   POST   /sim/webhook                         {"url", "tables" (all), "enabled" (true), "auth":
                                               {"kind": "none"|"basic"|"token"|"hmac", "user",
                                               "password", "header", "token", "secret",
@@ -752,7 +755,16 @@ class Sim:
                         "every_nth": int(body.get("every_nth") or 0),
                         "query": body.get("query") or "",
                         "tables": set(body.get("tables") or []),
+                        "readonly": {t: set(f) for t, f in (body.get("readonly") or {}).items()},
                         "compiled": {}}
+
+    def writable(self, table_name, fields):
+        """`fields` without those a field ACL keeps this user from writing: the Table API
+        leaves them out and answers as if nothing happened."""
+        acl = self.acl
+        if acl is None or not acl["readonly"].get(table_name):
+            return fields
+        return {k: v for k, v in fields.items() if k not in acl["readonly"][table_name]}
 
     def hidden(self, table_name):
         """A predicate record -> hidden by the ACL for this table, or None."""
@@ -1434,7 +1446,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if sys_id is None and method == "GET":
             return self.list_records(sim, table_name, renderer, params)
         if sys_id is None and method == "POST":
-            fields = parse_object(body)
+            fields = sim.writable(table_name, parse_object(body))
             record, _ = sim.write(table_name, None, fields, user,
                                   params.get("sysparm_input_display_value") == "true")
             location = "%s/api/now/table/%s/%s" % (self.base_url(), table_name, record["sys_id"])
@@ -1451,7 +1463,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if method == "GET":
             return 200, {"result": renderer.render(record)}, []
         if method in ("PUT", "PATCH"):
-            fields = parse_object(body)
+            fields = sim.writable(table_name, parse_object(body))
             record, _ = sim.write(table_name, sys_id, fields, user,
                                   params.get("sysparm_input_display_value") == "true")
             return 200, {"result": renderer.render(record)}, []

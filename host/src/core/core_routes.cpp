@@ -48,10 +48,12 @@ void read_ticket_fields(ObjectReader& in, Ticket& t, bool creating) {
   if (auto p = in.optional_int("priority", 1, 5)) t.priority = static_cast<int>(*p);
 }
 
-// A customer principal sees only its own tickets; staff see all.
-void check_ticket_access(const Request& req, const Ticket& t) {
+// A customer principal reads only its own tickets; staff (`viewer`) read all. Writing takes
+// `operator` besides: a customer integration's token may also read as `viewer`, and that must
+// not let it write to other customers' tickets.
+void check_ticket_access(const Request& req, const Ticket& t, const char* staff_role = "viewer") {
   auto own = req.principal.customer();
-  if (!own.empty() && !req.principal.has_role("viewer") && t.customer != own)
+  if (!own.empty() && !req.principal.has_role(staff_role) && t.customer != own)
     throw NotFound("no ticket '" + t.id + "'");
 }
 
@@ -222,7 +224,7 @@ void CoreStore::add_routes(Router& router) {
                 in.finish();
                 throw_if_errors(errors);
                 auto own = req.principal.customer();
-                const bool customer_only = !own.empty() && !req.principal.has_role("viewer");
+                const bool customer_only = !own.empty() && !req.principal.has_role("operator");
                 if (customer_only) {
                   if (!t.customer.empty() && t.customer != own)
                     throw ValidationError("$.customer",
@@ -263,6 +265,10 @@ void CoreStore::add_routes(Router& router) {
                 auto t = find(req.params.at("id"));
                 if (!t) throw NotFound("no ticket '" + req.params.at("id") + "'");
                 check_ticket_access(req, *t);
+                // Notes are for staff: a customer reads its ticket without them.
+                if (!req.principal.customer().empty() && !req.principal.has_role("viewer"))
+                  std::erase_if(t->messages,
+                                [](const TicketMessage& m) { return m.direction == "note"; });
                 return Response::json(ticket_to_json(*t, true, clock_.now()));
               },
               "a ticket with its messages"},
@@ -291,7 +297,7 @@ void CoreStore::add_routes(Router& router) {
               [this](const Request& req) {
                 auto t = find(req.params.at("id"));
                 if (!t) throw NotFound("no ticket '" + req.params.at("id") + "'");
-                check_ticket_access(req, *t);
+                check_ticket_access(req, *t, "operator");
                 Json body = parse_body_object(req);
                 std::vector<FieldError> errors;
                 ObjectReader in(body, "$", errors);

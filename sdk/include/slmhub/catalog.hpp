@@ -77,7 +77,9 @@ class Catalog {
 
 struct TicketMessage {
   std::int64_t id = 0;
-  std::string direction;  // "in" or "out"
+  // "in", "out", or "note": for staff only (a ServiceNow work note), never shown to a
+  // customer token.
+  std::string direction;
   std::string author;
   std::string body;
   std::string message_id;  // RFC 5322 Message-ID, when it came by mail
