@@ -2,6 +2,7 @@
 // registers the maintenance policy, the event subscription, the notices job, the routes and
 // the two outbox senders (e-mail over SMTP, webhooks over HTTPS). docs/alerts.md.
 #include <random>
+#include <stdexcept>
 
 #include "alerts.hpp"
 #include "compose.hpp"
@@ -32,7 +33,16 @@ std::vector<slmhub::ContactRole> roles_of(const slmhub::Config& config, const st
 // The key of unsubscribe links: the secret when configured, else one made on first start and
 // kept in the store, so links in mail already sent keep working across restarts.
 std::string unsubscribe_key(slmhub::Host& host) {
-  if (auto secret = host.secrets().get("tech_alerts_unsubscribe_key")) return *secret;
+  if (auto secret = host.secrets().get("tech_alerts_unsubscribe_key")) {
+    // An empty or short key (an empty file, a variable set to "") would let anyone make the
+    // link that unsubscribes a customer's contacts from outage notices.
+    if (secret->size() < 16) {
+      throw std::invalid_argument(
+          "secret tech_alerts_unsubscribe_key has " + std::to_string(secret->size()) +
+          " bytes; it needs 16 at least (or leave it unset: a key is made and kept in the store)");
+    }
+    return *secret;
+  }
   std::random_device random;
   std::string fresh;
   for (int i = 0; i < 32; ++i) fresh += static_cast<char>(random() & 0xff);

@@ -181,6 +181,21 @@ TEST(Cli, AWrongZoneOrScheduleFailsOnlyItsPlugin) {
   EXPECT_NE(list.out.find("billing_export\t1.0.0\tstarted\t"), std::string::npos) << list.out;
 }
 
+// An unsubscribe key anyone could guess (empty, or a few bytes) stops Tech Alerts at start:
+// with it, anyone could unsubscribe a customer's contacts from outage notices.
+TEST(Cli, AShortUnsubscribeKeyStopsTechAlerts) {
+  TempDir dir;
+  auto env = env_for(dir);
+  env["SLMHUB_PLUGINS_DIR"] = SLMHUB_PLUGIN_DIR;
+  env["SLMHUB_SECRET_TECH_ALERTS_UNSUBSCRIBE_KEY"] = "";
+  auto list = run_slmhub({"plugins", "list"}, env);
+  ASSERT_EQ(list.status, 0) << list.err;
+  EXPECT_NE(list.out.find("start() failed: secret tech_alerts_unsubscribe_key has 0 bytes; it "
+                          "needs 16 at least"),
+            std::string::npos)
+      << list.out;
+}
+
 // A port in use is refused with where and why, even when its holder allows sharing
 // (SO_REUSEPORT, as a running slmhub had set): a second server on it would have taken half of
 // the first one's connections.

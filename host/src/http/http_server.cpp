@@ -77,7 +77,17 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
     try {
       response = dispatch(in, route_label);
     } catch (const Problem& p) {
-      response = problem(p.status(), p.title(), p.detail(), in.getURI(), p.errors());
+      if (p.status() == 503) {
+        // The server cannot answer now (the store busy or gone): what went wrong, which can
+        // name the store's host, user and database, goes to the log; the client retries.
+        log_.error(in.getMethod() + " " + in.getURI() + ": " + p.title() + ": " + p.detail());
+        response = problem(p.status(), p.title(),
+                           "the server cannot answer now; try again later (the cause is in its "
+                           "log)",
+                           in.getURI());
+      } else {
+        response = problem(p.status(), p.title(), p.detail(), in.getURI(), p.errors());
+      }
     } catch (const std::exception& e) {
       log_.error(in.getMethod() + " " + in.getURI() + ": " + e.what());
       response = problem(500, "Internal Server Error",

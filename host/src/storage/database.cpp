@@ -276,6 +276,15 @@ std::string mask_password(std::string_view url) {
     if (at != std::string::npos && colon != std::string::npos && colon < at) {
       out.replace(colon + 1, at - colon - 1, "***");
     }
+    // libpq also takes ?password=... (and ?sslpassword=...) among the URI's parameters.
+    if (const auto query = out.find('?', scheme + 3); query != std::string::npos) {
+      for (auto key = out.find("password=", query); key != std::string::npos;
+           key = out.find("password=", key + 1)) {
+        const auto value = key + 9;
+        const auto end = std::min(out.find('&', value), out.size());
+        out.replace(value, end - value, "***");
+      }
+    }
     return out;
   }
   for (auto key = out.find("password"); key != std::string::npos;

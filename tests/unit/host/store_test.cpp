@@ -780,6 +780,13 @@ TEST(DatabaseOpen, ErrorsNameTheUrlWithThePasswordMasked) {
   EXPECT_NE(keyvalue.find("password=***"), std::string::npos) << keyvalue;
   EXPECT_EQ(keyvalue.find("s3"), std::string::npos) << keyvalue;
 
+  // libpq takes the password among a URI's parameters too.
+  const std::string parameter = error_of([] {
+    Database::open("postgresql://app@127.0.0.1:1/slmhub?password=s3cret&sslmode=disable");
+  });
+  EXPECT_NE(parameter.find("?password=***&sslmode=disable"), std::string::npos) << parameter;
+  EXPECT_EQ(parameter.find("s3cret"), std::string::npos) << parameter;
+
   TempDir dir;
   std::ofstream(dir.path() + "/file") << "not a directory";
   const std::string url = "sqlite:" + dir.path() + "/file/sub/x.db";
