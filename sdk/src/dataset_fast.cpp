@@ -603,8 +603,7 @@ class Decoder {
               out.timezone = time_zone_of(v);
               break;
             case kBudget:
-              out.maintenance_budget_hours_per_fy =
-                  int_of(v, 0, std::numeric_limits<int64_t>::max());
+              out.maintenance_budget_hours_per_fy = int_of(v, 0, detail::kMaxBudgetHoursPerFy);
               break;
             case kCreditPolicy:
               out.credit_policy = strict_object(v, 3, credit_policy_from_json);

@@ -454,7 +454,8 @@ Service service_from_json(const Json& json, const std::string& path,
   service.target_thousandths = r.required_thousandths("target_percent");
   service.timezone = r.optional_time_zone("timezone");
   service.maintenance_budget_hours_per_fy =
-      r.optional_int("maintenance_budget_hours_per_fy", 0).value_or(40);
+      r.optional_int("maintenance_budget_hours_per_fy", 0, detail::kMaxBudgetHoursPerFy)
+          .value_or(40);
   service.credit_policy = r.optional_object("credit_policy", credit_policy_from_json);
   r.finish();
   return service;

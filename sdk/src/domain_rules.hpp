@@ -4,6 +4,7 @@
 // finds, at `path`.
 #pragma once
 
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,6 +12,11 @@
 #include "slmhub/domain.hpp"
 
 namespace slmhub::detail {
+
+// The largest maintenance budget a service may have: the engine counts it in seconds
+// (hours * 3600), which must not overflow. (A fiscal year has at most 8,784 hours, so a
+// larger budget is as good as unlimited; stores may hold such values, and keep them.)
+inline constexpr int64_t kMaxBudgetHoursPerFy = std::numeric_limits<int64_t>::max() / 3600;
 
 // A period's end, when present, must come after its start: an empty or reversed period is a
 // typo, never a zero-length event. `end_path` is the path of the end.

@@ -15,6 +15,12 @@ using std::chrono::seconds;
 constexpr std::string_view kInstantShape =
     "expected YYYY-MM-DDTHH:MM:SS followed by Z or a UTC offset such as +01:00";
 
+// The instants an instant's text can name in UTC: format_instant writes these, parse_instant
+// reads them.
+constexpr Instant kEarliestInstant{date::sys_days{date::year{0} / 1 / 1}};
+constexpr Instant kLatestInstant{date::sys_days{date::year{9999} / 12 / 31} + hours{23} +
+                                 minutes{59} + seconds{59}};
+
 // Inputs come from users and files; a huge one must not make a huge message.
 std::string quote(std::string_view text) {
   constexpr std::size_t kMax = 64;
@@ -136,7 +142,13 @@ Instant parse_instant(std::string_view text) {
   } else {
     fail(text, kInstantShape);
   }
-  return Instant{date::sys_days{ymd}} + hours{*hh} + minutes{*mm} + seconds{*ss} - offset;
+  const Instant instant =
+      Instant{date::sys_days{ymd}} + hours{*hh} + minutes{*mm} + seconds{*ss} - offset;
+  // Written back in UTC, the instant must still be a year from 0000 to 9999, or its text
+  // (10000-01-01T05:59:59Z for 9999-12-31T23:59:59-06:00) could not be read again.
+  if (instant < kEarliestInstant || instant > kLatestInstant)
+    fail(text, "in UTC it falls outside the years 0000 to 9999");
+  return instant;
 }
 
 std::string format_instant(Instant t) {

@@ -179,11 +179,23 @@ TEST(ReadDataset, SingleMutationsOfTheExample) {
   };
   Json deep = Json::array();
   for (int i = 0; i < 80; ++i) deep = Json::array({deep});
-  const std::vector<Json> replacements = {
-      Json(1),       Json(-1),       Json(1.5),  Json(40.0),
-      Json("x"),     Json(""),       Json(true), Json(nullptr),
-      Json::array(), Json::object(), deep,       Json(1e300),
-      Json(100.001), Json(99.7501),  Json(101),  Json(18446744073709551615ull)};
+  const std::vector<Json> replacements = {Json(1),
+                                          Json(-1),
+                                          Json(1.5),
+                                          Json(40.0),
+                                          Json("x"),
+                                          Json(""),
+                                          Json(true),
+                                          Json(nullptr),
+                                          Json::array(),
+                                          Json::object(),
+                                          deep,
+                                          Json(1e300),
+                                          Json(100.001),
+                                          Json(99.7501),
+                                          Json(101),
+                                          Json(18446744073709551615ull),
+                                          Json(2562047788015216)};
   walk(base, Json::json_pointer(), [&](const Json::json_pointer& at) {
     const Json& value = base[at];
     const std::string where = at.to_string();

@@ -89,6 +89,23 @@ TEST(ExampleDataset, TopLevelAndCalendar) {
   EXPECT_FALSE(calendar.is_business_day(year{2026} / 11 / 28));  // Saturday
 }
 
+// A budget's seconds (hours * 3600) must fit in 64 bits: 5,124,095,576,030,432 hours wrapped
+// to under an hour, and a pre-approved outage counted as downtime.
+TEST(ExampleDataset, AMaintenanceBudgetsSecondsFitIn64Bits) {
+  Json j = example_json();
+  const std::int64_t largest = std::numeric_limits<std::int64_t>::max() / 3600;
+  j["services"][0]["maintenance_budget_hours_per_fy"] = largest;
+  EXPECT_EQ(parse_dataset(j).services[0].maintenance_budget_hours_per_fy, largest);
+  j["services"][0]["maintenance_budget_hours_per_fy"] = 5124095576030432;
+  try {
+    parse_dataset(j);
+    ADD_FAILURE() << "accepted";
+  } catch (const ValidationError& e) {
+    ASSERT_EQ(e.errors().size(), 1u);
+    EXPECT_EQ(e.errors()[0].path, "$.services[0].maintenance_budget_hours_per_fy");
+  }
+}
+
 TEST(ExampleDataset, Services) {
   const Dataset d = parse_dataset(example_json());
   ASSERT_EQ(d.services.size(), 2u);

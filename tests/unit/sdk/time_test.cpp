@@ -79,6 +79,17 @@ TEST(ParseInstant, OffsetsAreSubtracted) {
   EXPECT_EQ(format_instant(at("2027-01-01T00:15:00+02:00")), "2026-12-31T22:15:00Z");
 }
 
+// What is read must be writable as an instant's text and read again: "never ends" written
+// as the last second of 9999 in Chicago is 10000-01-01 in UTC, which no instant text names.
+TEST(ParseInstant, AnInstantOutsideTheYears0000To9999InUtcIsRefused) {
+  EXPECT_EQ(format_instant(at("9999-12-31T23:59:59Z")), "9999-12-31T23:59:59Z");
+  EXPECT_EQ(format_instant(at("0000-01-01T00:30:00-01:00")), "0000-01-01T01:30:00Z");
+  EXPECT_EQ(error_of<TimeError>([] { at("9999-12-31T23:59:59-06:00"); }),
+            "'9999-12-31T23:59:59-06:00': in UTC it falls outside the years 0000 to 9999");
+  EXPECT_EQ(error_of<TimeError>([] { at("0000-01-01T00:30:00+01:00"); }),
+            "'0000-01-01T00:30:00+01:00': in UTC it falls outside the years 0000 to 9999");
+}
+
 TEST(ParseInstant, ZeroFractionIsAccepted) {
   EXPECT_EQ(at("2026-11-03T14:00:00.000Z"), at("2026-11-03T14:00:00Z"));
   EXPECT_EQ(at("2026-11-03T14:00:00.0+01:00"), at("2026-11-03T13:00:00Z"));
