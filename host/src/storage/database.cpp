@@ -494,7 +494,13 @@ class Database::Checkpointer {
   // SQLite has one writer at a time; waiting here is cheaper and fairer than polling the file
   // lock through the busy handler. Held through each write transaction, its commit and WAL
   // hook, and by the checkpointer's second pass.
-  std::mutex writer;
+  std::unique_lock<std::mutex> lock_writer() {
+    // std::mutex does not queue: a thread that commits again at once takes it back before a
+    // woken waiter runs, and a stream of writes kept the second pass waiting for 100 ms and
+    // more while the WAL grew by thousands of pages. Whoever holds the turnstile is next.
+    const std::lock_guard waiting(turnstile_);
+    return std::unique_lock(writer_);
+  }
 
   // Installed on every connection of the pool in place of SQLite's autocheckpoint.
   void watch(sqlite3* connection) { sqlite3_wal_hook(connection, &Checkpointer::on_commit, this); }
@@ -525,7 +531,7 @@ class Database::Checkpointer {
       // asks again, and the connection at kWalLimit does it itself.
       if (sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) ==
           SQLITE_OK) {
-        const std::lock_guard writing(writer);
+        const auto writing = lock_writer();
         sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
       }
       lock.lock();
@@ -533,6 +539,8 @@ class Database::Checkpointer {
   }
 
   sqlite3* db_ = nullptr;
+  std::mutex turnstile_;
+  std::mutex writer_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool due_ = false;
@@ -1389,7 +1397,7 @@ Database::Attempt Database::try_transaction(const std::function<void(Transaction
                                             TxMode mode, int attempt) {
   const bool last = attempt >= options_.max_attempts;
   std::unique_lock<std::mutex> writer;
-  if (checkpointer_) writer = std::unique_lock(checkpointer_->writer);
+  if (checkpointer_) writer = checkpointer_->lock_writer();
   // SQLite has one writer at a time anyway; in this process it is always the same connection
   // (Pool::writer says why).
   const Pool::Lease lease = checkpointer_ ? pool_->writer() : pool_->acquire();
