@@ -995,8 +995,9 @@ void Sync::send_ticket(const std::string& id, bool& in_doubt) {
         apply_waiting_journal(tx, field(created, "sys_id"));
         return;
       }
-      save_link(tx, "incident", created, ticket->id,
-                {{"theirs", theirs_of(created)}, {"ours", ours_of(*ticket)}});
+      // What the instance holds, in our terms: when an earlier attempt whose answer was lost
+      // created it, a change made here since is not there yet, and goes out below.
+      save_link(tx, "incident", created, ticket->id, synced_as_created(created, *ticket));
       apply_waiting_journal(tx, field(created, "sys_id"));
       auto current = host_.tickets().find(ticket->id);
       if (current && current->external_ref != field(created, "number")) {

@@ -1067,6 +1067,34 @@ TEST_F(ServiceNowSync, AMessageAddedWhileTheCreateMayStillLandWaitsForIt) {
   EXPECT_EQ(records("incident").size(), 1u) << records("incident").dump();
 }
 
+// The same slow create, and the ticket renamed while it is in doubt: the retry finds the
+// incident the first attempt made, with the old subject, and the new one goes out after it.
+TEST_F(ServiceNowSync, AChangeMadeWhileTheCreateWasInDoubtFollowsIt) {
+  start_server({{"SLMHUB_PLUGINS_SERVICENOW_INSTANCE_TIMEOUT_MS", "300"},
+                {"SLMHUB_OUTBOX_INITIAL_BACKOFF_SECONDS", "4"}});
+  sim_->control("POST", "/sim/faults",
+                {{"kind", "slow"},
+                 {"before_commit", true},
+                 {"delay_ms", 2000},
+                 {"count", 1},
+                 {"method", "POST"},
+                 {"path", "/api/now/table/incident"}});
+  const std::string id =
+      api("POST", "/api/v1/tickets", {{"subject", "Slow instance"}, {"kind", "incident"}})["id"];
+  ASSERT_TRUE(
+      eventually([&] { return sim_->control("GET", "/sim/faults", Json())["faults"].empty(); }));
+  api("PATCH", "/api/v1/tickets/" + id, {{"subject", "Slow instance, renamed"}});
+  ASSERT_TRUE(eventually(
+      [&] {
+        const Json found = records("incident", "correlation_id=" + id);
+        return found.size() == 1 && found[0]["short_description"] == "Slow instance, renamed";
+      },
+      std::chrono::seconds(40)))
+      << records("incident").dump() << server_->log();
+  EXPECT_EQ(records("incident").size(), 1u);
+  EXPECT_EQ(ticket(id)["subject"], "Slow instance, renamed");
+}
+
 TEST_F(ServiceNowSync, TheFirstMessageIsTheDescriptionOnlyWhenTheCreatesWebhookLinksFirst) {
   start_server();
   hook();
