@@ -342,8 +342,10 @@ std::vector<Pop3Message> Pop3Session::list() {
 std::string Pop3Session::retrieve(int number, std::size_t max_bytes) {
   Connection& c = *connection_;
   return guarded(c.where(), [&] {
-    c.expect_ok("RETR " + std::to_string(number),
-                "refused to retrieve message " + std::to_string(number));
+    if (const Pop3Reply reply = c.command("RETR " + std::to_string(number)); !reply.ok) {
+      throw MessageRefused(c.where() + " refused to retrieve message " + std::to_string(number) +
+                           ": " + printable(reply.line));
+    }
     bool too_large = false;
     std::string message = c.read_message(max_bytes, too_large);
     if (too_large) {

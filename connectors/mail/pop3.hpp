@@ -44,6 +44,13 @@ class MessageTooLarge : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A message the server would not give (RETR answered -ERR: another client removed it since
+// the listing, the server cannot read it). The session is still usable.
+class MessageRefused : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 class Pop3Session;
 
 class Pop3Client {
@@ -70,8 +77,9 @@ class Pop3Client {
 };
 
 // One logged-in session (the TRANSACTION state). Not thread-safe. Every failure is a
-// std::runtime_error naming the server and quoting its reply; after one, the session should
-// be dropped (destroying it closes the connection without QUIT: nothing is deleted).
+// std::runtime_error naming the server and quoting its reply; after one (but MessageTooLarge
+// and MessageRefused), the session should be dropped (destroying it closes the connection
+// without QUIT: nothing is deleted).
 class Pop3Session {
  public:
   ~Pop3Session();
@@ -83,7 +91,8 @@ class Pop3Session {
   std::vector<Pop3Message> list();
 
   // The message's bytes as the server sends them (CRLF line breaks, dot-stuffing undone).
-  // Throws MessageTooLarge when it has more than `max_bytes`, without holding more than that.
+  // Throws MessageTooLarge when it has more than `max_bytes`, without holding more than that,
+  // and MessageRefused when the server answers -ERR.
   std::string retrieve(int number, std::size_t max_bytes);
 
   // Marks the message for deletion; it is removed only when quit() succeeds.

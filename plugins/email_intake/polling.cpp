@@ -409,23 +409,40 @@ void MailboxPoller::poll_pop3(const Commit& commit, Counts& counts) {
   // Messages too large to take do not count towards the poll's share, or a few of them at
   // the front of the mailbox would hold back all newer mail.
   std::size_t next = 0;
-  for (std::size_t taken = 0; next < listed.size() && taken < settings_.max_messages_per_poll;) {
-    const auto& message = listed[next++];
-    const std::string which = "message " + message.uid;
-    if (!fits(message.size, which, counts)) continue;
-    ++taken;
-    std::string raw;
-    try {
-      raw = session->retrieve(message.number, settings_.max_message_bytes);
-    } catch (const mail::MessageTooLarge&) {
-      larger_than_listed(which, message.size, counts);
-      continue;
+  std::string stopped;
+  try {
+    for (std::size_t taken = 0; next < listed.size() && taken < settings_.max_messages_per_poll;) {
+      const auto& message = listed[next++];
+      const std::string which = "message " + message.uid;
+      if (!fits(message.size, which, counts)) continue;
+      ++taken;
+      std::string raw;
+      try {
+        raw = session->retrieve(message.number, settings_.max_message_bytes);
+      } catch (const mail::MessageTooLarge&) {
+        larger_than_listed(which, message.size, counts);
+        continue;
+      } catch (const mail::MessageRefused& e) {
+        // One message the server will not give must not hold back the others.
+        ++counts.failed;
+        log_.warning(name_ + ": " + which + " was not retrieved: " + e.what());
+        continue;
+      }
+      // DELE only marks it; the server removes it at QUIT, after every commit of this poll.
+      if (apply(commit, raw, which, counts)) session->remove(message.number);
     }
-    // DELE only marks it; the server removes it at QUIT, after every commit of this poll.
-    if (apply(commit, raw, which, counts)) session->remove(message.number);
+  } catch (const std::exception& e) {
+    // QUIT still, so what was committed so far is removed and does not come again.
+    stopped = e.what();
   }
   counts.waiting = listed.size() - next;
-  session->quit();
+  try {
+    session->quit();
+  } catch (const std::exception& e) {
+    if (stopped.empty()) throw;
+    stopped += std::string("; then, at QUIT: ") + e.what();
+  }
+  if (!stopped.empty()) throw std::runtime_error(stopped);
 }
 
 void MailboxPoller::poll_imap(const Commit& commit, Counts& counts) {

@@ -354,6 +354,20 @@ std::optional<std::string> Dovecot::flags(const std::string& name,
   return std::nullopt;
 }
 
+void Dovecot::remove(const std::string& name, const std::string& folder) {
+  for (const char* sub : {"new", "cur"}) {
+    const fs::path dir = maildir(folder) / sub;
+    if (!fs::exists(dir)) continue;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      if (flags_of(entry.path().filename().string(), name)) {
+        fs::remove(entry.path());
+        return;
+      }
+    }
+  }
+  throw std::runtime_error("Dovecot: no message " + name + " in " + folder);
+}
+
 void Dovecot::kick() {
   const fs::path out = dir_ / "doveadm.out";
   const std::string doveadm =

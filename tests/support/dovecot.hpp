@@ -67,6 +67,10 @@ class Dovecot {
   std::optional<std::string> flags(const std::string& name,
                                    const std::string& folder = "INBOX") const;
 
+  // Deletes message `name`'s file, as another client's expunge would, without telling the
+  // server: a session that listed it is refused it (RETR -ERR). Throws when it is not there.
+  void remove(const std::string& name, const std::string& folder = "INBOX");
+
   // Disconnects every session of the user (`doveadm kick`), as a server restart or an idle
   // timeout would; throws std::runtime_error when doveadm fails.
   void kick();

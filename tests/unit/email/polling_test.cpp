@@ -292,6 +292,32 @@ TEST(MailboxPollingPop3, ACutBetweenCommitAndDeleteOnlyBringsDuplicates) {
   EXPECT_EQ(intake.applied, (std::map<std::string, int>{{"a", 2}, {"b", 2}, {"c", 1}}));
 }
 
+// A message the POP3 server will not give (RETR -ERR: its file went away after the listing)
+// is skipped: the ones after it are taken, and the session still ends with QUIT, so what was
+// committed is removed and does not come again.
+TEST(MailboxPollingPop3, AMessageTheServerRefusesDoesNotHoldBackTheOthers) {
+  Dovecot server;
+  std::map<std::string, std::string> names;
+  for (const char* id : {"a", "b", "c"}) names[id] = server.deliver(message(id));
+  test::TestLogger log;
+  MailboxPoller polling(
+      parse_mailbox("pop3s://intake@127.0.0.1:" + std::to_string(server.pop3s_port()) +
+                        "?queue=db-requests&secret=db_mailbox&ca_file=" + server.ca_file(),
+                    secrets(server)),
+      log);
+  FakeIntake intake;
+  const auto inner = intake.commit();
+  const auto b_goes_away = [&](const std::string& raw) {
+    if (message_id(raw) == "a") server.remove(names["b"]);
+    return inner(raw);
+  };
+  EXPECT_EQ(polling.poll(b_goes_away), "2 fetched, 2 committed, 1 failed, 0 too large")
+      << server.log();
+  EXPECT_EQ(intake.offered, (std::vector<std::string>{"a", "c"}));
+  EXPECT_EQ(server.count(), 0u) << server.log();
+  EXPECT_TRUE(log.contains("refused to retrieve message 2", "warning"));
+}
+
 TEST(MailboxConfiguration, ReadsEveryPart) {
   const auto secret = [](const std::string& name) -> std::optional<std::string> {
     if (name == "db_mailbox") return "s3cret";
