@@ -495,41 +495,45 @@ IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
   // puts the INC number in external_ref) belongs to that ticket: a new ticket would answer
   // it, and the two helpdesks would write to each other about their own case numbers.
   // A message the thread shares with a ticket of this queue answers that ticket: mail sent to
-  // two team addresses opened a ticket in each, and a reply to all goes on in each.
-  std::optional<Ticket> existing;
-  std::optional<Ticket> elsewhere;
-  for (const auto& id : p.thread_ids) {
-    for (const auto& row :
-         tx.query("SELECT ticket FROM mail_threads WHERE message_id = ? ORDER BY ticket", {id})) {
-      auto ticket = tickets_.find_fields(row.text(0));
-      if (!ticket) continue;
-      if (ticket->queue == queue.name) {
-        existing = std::move(ticket);
-        break;
+  // two team addresses opened a ticket in each, and a reply to all goes on in each. Of the
+  // tickets it could answer, in that order, it goes on the first the sender may write to: a
+  // reply to all in a thread where someone else was given a ticket of their own names that
+  // ticket first, and the requester's own further on.
+  std::vector<Ticket> candidates;
+  {
+    std::vector<Ticket> elsewhere;
+    std::set<std::string> seen_tickets;
+    for (const auto& id : p.thread_ids) {
+      for (const auto& row :
+           tx.query("SELECT ticket FROM mail_threads WHERE message_id = ? ORDER BY ticket", {id})) {
+        if (!seen_tickets.insert(row.text(0)).second) continue;
+        auto ticket = tickets_.find_fields(row.text(0));
+        if (!ticket) continue;
+        (ticket->queue == queue.name ? candidates : elsewhere).push_back(std::move(*ticket));
       }
-      if (!elsewhere) elsewhere = std::move(ticket);
     }
-    if (existing) break;
+    for (auto& t : elsewhere) candidates.push_back(std::move(t));
+    if (p.tagged && seen_tickets.insert(p.tagged->id).second) candidates.push_back(*p.tagged);
   }
-  if (!existing) existing = std::move(elsewhere);
-  bool correlated = !existing && !p.tagged && p.correlated;
   // An INC number joins the instance's notifications to the ticket whoever sends them, but
   // not a message from a contact of another customer, who quoted it in a request of their own.
-  if (correlated && !p.customer.empty() && p.customer != p.correlated->customer) {
-    correlated = false;
-  }
-  if (!existing) existing = p.tagged ? p.tagged : correlated ? p.correlated : std::nullopt;
-  if (existing && !p.bounce && !p.accept_unknown_sender && !correlated &&
-      !may_write_to(*existing, sender)) {
-    if (settings_.unknown_sender == "hold") {
-      out = {"held", existing->id,
-             sender + " is neither the requester of " + existing->id +
-                 " nor a contact of its customer: held for review",
-             false};
-      return out;
+  const bool correlated = candidates.empty() && p.correlated &&
+                          (p.customer.empty() || p.customer == p.correlated->customer);
+  if (correlated) candidates.push_back(*p.correlated);
+  std::optional<Ticket> existing;
+  for (auto& candidate : candidates) {
+    if (p.bounce || p.accept_unknown_sender || correlated || may_write_to(candidate, sender)) {
+      existing = std::move(candidate);
+      break;
     }
-    existing.reset();  // a new ticket of its own
   }
+  if (!existing && !candidates.empty() && settings_.unknown_sender == "hold") {
+    out = {"held", candidates.front().id,
+           sender + " is neither the requester of " + candidates.front().id +
+               " nor a contact of its customer: held for review",
+           false};
+    return out;
+  }  // else a new ticket of its own
 
   if (p.bounce && !existing) {
     out = {"held", "", "a bounce or report that answers no known ticket", false};

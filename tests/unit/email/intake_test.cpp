@@ -317,6 +317,28 @@ TEST_P(IntakeTest, AStrangerAnsweringATicketStartsItsOwnOrIsHeld) {
   EXPECT_THROW(intake_->replay(Actor{"token:op"}, held[0]["id"].get<std::int64_t>()), Conflict);
 }
 
+// Bob, who may not write to Alice's ticket, answered it and got a ticket of his own. Alice
+// replies to all: her reply names Bob's message first, then her own and her case number. It
+// goes on her ticket, not on Bob's and not on a third.
+TEST_P(IntakeTest, AReplyGoesOnTheFirstTicketOfItsThreadTheSenderMayWriteTo) {
+  receive(message("alice@elsewhere.example.net", "Restore", "t1@elsewhere.example.net"));
+  auto r = receive(message("bob@elsewhere.example.net", "Re: [DBR0000001] Restore",
+                           "t2@elsewhere.example.net",
+                           "In-Reply-To: <t1@elsewhere.example.net>\r\n"
+                           "References: <t1@elsewhere.example.net>\r\n"));
+  ASSERT_EQ(r.outcome, "ticket");
+  ASSERT_EQ(r.ticket, "DBR0000002");
+  r = receive(message("alice@elsewhere.example.net", "Re: Re: [DBR0000001] Restore",
+                      "t3@elsewhere.example.net",
+                      "In-Reply-To: <t2@elsewhere.example.net>\r\n"
+                      "References: <t1@elsewhere.example.net> <t2@elsewhere.example.net>\r\n"));
+  EXPECT_EQ(r.outcome, "reply");
+  EXPECT_EQ(r.ticket, "DBR0000001");
+  EXPECT_EQ(tickets(), 2);
+  EXPECT_EQ(core_->find("DBR0000001")->messages.size(), 2u);
+  EXPECT_EQ(core_->find("DBR0000002")->messages.size(), 1u);
+}
+
 // A person answers where our auto-reply went: a web form or a list sending for them names
 // them in Reply-To, and they become the requester, so their answer joins the ticket.
 TEST_P(IntakeTest, TheReplyToAddressIsTheRequesterAndMayAnswer) {
