@@ -469,6 +469,25 @@ std::optional<CreditRequest> ClaimBook::request(const std::string& id) const {
 CreditRequest ClaimBook::accept(const Actor& actor, const std::string& id,
                                 std::optional<std::int64_t> cents, const std::string& notes) {
   const Instant now = clock_.now();
+  // A month under way at receipt was measured to that moment: its scheduled and allowed
+  // seconds were the month's so far, not the month's. Its credit is measured again once the
+  // month has closed, and cannot be known before (DOMAIN.md §4 credits a whole month).
+  std::optional<Json> remeasured;
+  if (const auto q = request(id); !cents && q && q->state == "received") {
+    const Json& months = q->evidence.value("months", Json::array());
+    if (std::any_of(months.begin(), months.end(),
+                    [](const Json& m) { return m.contains("as_of"); })) {
+      remeasured =
+          measure_claim(catalog_.snapshot(), q->customer, q->service,
+                        q->incidents.get<std::vector<std::string>>(), q->claimed_seconds, now);
+      for (const auto& m : remeasured->at("months")) {
+        if (!m.contains("as_of")) continue;
+        throw Conflict("credit request " + id + " is for " + m.at("month").get<std::string>() +
+                       ", which is under way: its credit is known once the month has closed; "
+                       "accept it then, or now with credit_cents");
+      }
+    }
+  }
   CreditRequest out;
   store_.transact([&](Tx& tx) {
     CreditRequest q = require_request(tx, id);
@@ -476,6 +495,7 @@ CreditRequest ClaimBook::accept(const Actor& actor, const std::string& id,
       throw Conflict("cannot accept credit request " + id + ": it is " + q.state +
                      ", and only a received request can be decided");
     }
+    const Json& evidence = remeasured ? *remeasured : q.evidence;
     // Without an amount: the measured credit less the credits already on record for the
     // customer, service and months (the report's work order, an earlier request), since a
     // request is for what the report missed (DOMAIN.md §5): the same downtime is not
@@ -485,9 +505,9 @@ CreditRequest ClaimBook::accept(const Actor& actor, const std::string& id,
     if (cents) {
       amount = *cents;
     } else {
-      const std::int64_t measured = q.evidence.at("credit_cents").get<std::int64_t>();
+      const std::int64_t measured = evidence.at("credit_cents").get<std::int64_t>();
       std::string ids;
-      for (const auto& row : q.evidence.value("months", Json::array())) {
+      for (const auto& row : evidence.value("months", Json::array())) {
         for (const auto& r :
              tx.query("SELECT id, amount_cents FROM credits WHERE customer = ? AND service = ? AND "
                       "month = ? AND state <> 'withdrawn' ORDER BY id",
@@ -505,7 +525,7 @@ CreditRequest ClaimBook::accept(const Actor& actor, const std::string& id,
     }
     // The credit is of the earliest incident's month, as its window was: the first month the
     // measurement read (the service's zone, as the report).
-    const Json measured_months = q.evidence.value("months", Json::array());
+    const Json measured_months = evidence.value("months", Json::array());
     const std::string month = !measured_months.empty()
                                   ? measured_months.front().at("month").get<std::string>()
                                   : format_month(month_of(local_date(
@@ -531,6 +551,7 @@ CreditRequest ClaimBook::accept(const Actor& actor, const std::string& id,
     q.state = "accepted";
     q.decision = {{"credit", credit.id}, {"credit_cents", amount}, {"notes", notes}};
     if (!cents) q.decision["already_credited_cents"] = on_record;
+    if (remeasured) q.decision["remeasured"] = *remeasured;
     q.steps["accepted"] = step_json(actor, now);
     q.updated_at = now;
     tx.exec(

@@ -183,7 +183,7 @@ std::vector<WorkOrder> CreditBook::open_work_orders(const Json& published) {
     for (const auto& service : published.at("missed_services")) {
       const std::string id = "WO:" + month + ":" + service.at("service").get<std::string>();
       missed.insert(id);
-      const Json form = form_of(month, revision, service);
+      Json form = form_of(month, revision, service);
       auto existing = find_order(tx, id);
       // A repeated delivery, or an older revision arriving late: nothing to do.
       if (existing && existing->revision >= revision) continue;
@@ -192,6 +192,24 @@ std::vector<WorkOrder> CreditBook::open_work_orders(const Json& published) {
                      std::to_string(existing->revision) + "; revision " + std::to_string(revision) +
                      " of the report does not change it");
         continue;
+      }
+      // A customer credited already for this service and month (a credit request accepted
+      // before the report was published) is credited the rest only: the same downtime is
+      // not credited twice.
+      for (auto& c : form.at("customers")) {
+        std::int64_t before = 0;
+        Json ids = Json::array();
+        for (const auto& r :
+             tx.query("SELECT id, amount_cents FROM credits WHERE customer = ? AND service = ? AND "
+                      "month = ? AND origin_id <> ? AND state <> 'withdrawn' ORDER BY id",
+                      {c.at("customer").get<std::string>(),
+                       service.at("service").get<std::string>(), month, id})) {
+          before += r.integer(1);
+          ids.push_back(r.text(0));
+        }
+        if (before == 0) continue;
+        c["already_credited_cents"] = before;
+        c["already_credited"] = std::move(ids);
       }
       // Its pending credits as they were (id → cents), so each credit's change is audited.
       std::map<std::string, std::int64_t> pending_before;
@@ -246,7 +264,9 @@ std::vector<WorkOrder> CreditBook::open_work_orders(const Json& published) {
            "approve the SLA Credit work order of " + w.service + " for " + month, due});
       for (const auto& c : form.at("customers")) {
         const std::string customer = c.at("customer").get<std::string>();
-        const std::int64_t cents = c.at("credit_cents").get<std::int64_t>();
+        const std::int64_t cents = c.at("credit_cents").get<std::int64_t>() -
+                                   c.value("already_credited_cents", std::int64_t{0});
+        if (cents <= 0) continue;  // credited in full already; a pending one was withdrawn
         tx.exec(std::string("INSERT INTO credits(") + kCreditColumns +
                     ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'work_order', ?, 'pending', NULL, '[]', ?, "
                     "?, ?, ?) ON CONFLICT(id) DO UPDATE SET amount_cents = excluded.amount_cents, "

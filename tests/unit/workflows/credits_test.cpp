@@ -258,6 +258,64 @@ TEST_P(CreditsTest, ARequestCarriesSlmhubsOwnMeasurementBesideTheClaim) {
   EXPECT_EQ(credit_events("credit.approved"), std::vector<std::string>{"CRQ-000001:library"});
 }
 
+// The registrar's request for INC0001 is accepted before the November report is published:
+// the work order then credits the registrar only what the request did not, so the same
+// downtime is not credited twice, whichever comes first.
+TEST_P(CreditsTest, AWorkOrderCreditsOnlyWhatAnAcceptedRequestDidNot) {
+  clock_.set("2026-12-02T15:00:00Z");
+  const CreditRequest q = claims_->file_request(
+      kRegistrar,
+      {{"service", "oracle-prod"}, {"incidents", {"INC0001"}}, {"claimed_seconds", 3000}});
+  const std::int64_t measured = q.evidence["credit_cents"];
+  EXPECT_EQ(measured, 497);  // the registrar's oracle-prod credit in the vector
+  claims_->accept(kManager, q.id, std::nullopt, "");
+
+  credits_->open_work_orders(published(1, "2026-12-08T16:00:00Z"));
+  const auto order = credits_->work_order("WO:2026-11:oracle-prod");
+  ASSERT_TRUE(order.has_value());
+  const Json& registrar = order->form["customers"][1];
+  ASSERT_EQ(registrar["customer"], "registrar");
+  EXPECT_EQ(registrar["credit_cents"], 497);
+  EXPECT_EQ(registrar["already_credited_cents"], 497);
+  EXPECT_EQ(registrar["already_credited"], Json::array({"CRQ-000001:registrar"}));
+  EXPECT_FALSE(credits_->credit("WO:2026-11:oracle-prod:registrar").has_value());
+  EXPECT_EQ(credits_->credit("WO:2026-11:oracle-prod:library")->amount_cents, 235);
+
+  // A revision that doubles the credits: the registrar is owed the rest, 994 - 497.
+  credits_->open_work_orders(published(2, "2026-12-09T16:00:00Z", 2));
+  EXPECT_EQ(credits_->credit("WO:2026-11:oracle-prod:registrar")->amount_cents, 497);
+  credits_->approve_work_order(kDeputy, "WO:2026-11:oracle-prod");
+  credits_->approve_credit(kDeputy, "CRQ-000001:registrar");
+  std::int64_t total = 0;
+  for (const auto& row :
+       db_->query("SELECT amount_cents FROM credits WHERE customer = 'registrar' AND service = "
+                  "'oracle-prod' AND state = 'approved'")) {
+    total += row.integer(0);
+  }
+  EXPECT_EQ(total, 994);
+}
+
+// Filed while November is under way, the evidence is measured to that moment: allowed
+// downtime of ten days, not of the month. Its credit is not paid from that figure: accepting
+// without an amount waits for the month to close, and then measures the whole month.
+TEST_P(CreditsTest, ARequestForAMonthUnderWayIsCreditedOnTheWholeMonth) {
+  clock_.set("2026-11-10T12:00:00Z");
+  const CreditRequest q = claims_->file_request(
+      kRegistrar,
+      {{"service", "oracle-prod"}, {"incidents", {"INC0001"}}, {"claimed_seconds", 3000}});
+  EXPECT_EQ(q.evidence["months"][0]["as_of"], "2026-11-10T12:00:00Z");
+  EXPECT_GT(q.evidence["credit_cents"].get<std::int64_t>(), 0);  // ten days' allowance
+  refused([&] { claims_->accept(kManager, q.id, std::nullopt, ""); }, 409,
+          "is for 2026-11, which is under way", {"credits"});
+  EXPECT_EQ(claims_->request(q.id)->state, "received");
+
+  clock_.set("2026-12-01T15:00:00Z");
+  const CreditRequest accepted = claims_->accept(kManager, q.id, std::nullopt, "");
+  EXPECT_EQ(accepted.decision["credit_cents"], 497);  // the month's, as in the vector
+  EXPECT_FALSE(accepted.decision["remeasured"]["months"][0].contains("as_of"));
+  EXPECT_EQ(credits_->credit("CRQ-000001:registrar")->amount_cents, 497);
+}
+
 TEST_P(CreditsTest, RequestsThatBreakARuleAreRefusedByNameAndChangeNothing) {
   const Json claim = {
       {"service", "oracle-prod"}, {"incidents", {"INC0001"}}, {"claimed_seconds", 3000}};
