@@ -642,7 +642,12 @@ void TechAlerts::on_maintenance(const std::string& id) {
       return;
     }
     const std::string category{to_string(window->category)};
-    const std::string status{to_string(window->status)};
+    // Complete is what our own end notice made it: a window that has ended stays so, or a
+    // change recorded after its end (a ServiceNow change still in review maps to
+    // `scheduled`) would have the notices job tell everyone it completed again.
+    const std::string status = known && rows[0].text(1) == "complete" && window->end <= now
+                                   ? std::string("complete")
+                                   : std::string(to_string(window->status));
     if (known) {
       // A window scheduled again after its cancellation is announced again.
       const bool changed = rows[0].text(1) == "cancelled" || rows[0].text(0) != category ||
@@ -700,9 +705,10 @@ void TechAlerts::on_interruption(const std::string& id, bool resolved) {
   if (!item || item->type != InterruptionType::outage) return;
   const Instant now = host_.clock().now();
   host_.store().transact([&](Tx& tx) {
+    // Sent ones only: a draft told nobody, and must not hold back the notice that does.
     auto sent = tx.query(
         "SELECT id, kind FROM tech_alerts_alerts WHERE interruption = ? AND kind IN ('outage', "
-        "'restoration') ORDER BY seq",
+        "'restoration') AND sent_at IS NOT NULL ORDER BY seq",
         {id});
     std::string outage_alert;
     for (const auto& r : sent) {

@@ -610,6 +610,62 @@ TEST_F(TechAlerts, RemindersStartNoticesAndUnsubscribe) {
   EXPECT_EQ(told.count("t1@acme.example.org"), 0u);
 }
 
+// What nobody was told does not count as told, and what everybody was told is not told again:
+// a draft outage alert does not hold back the automatic one, and a window corrected after its
+// end (the work overran) gets no second "Complete".
+TEST_F(TechAlerts, DraftsHoldNothingBackAndCorrectedHistoryIsNotToldAgain) {
+  SmtpRecorder smtp;
+  start(alert_env(smtp.port(), "", false));
+  const Instant now =
+      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  const Json draft = {{"kind", "outage"},
+                      {"title", "Draft about INC0000040"},
+                      {"services", {"oracle-prod"}},
+                      {"interruption", "INC0000040"},
+                      {"draft", true}};
+  ASSERT_EQ(call("POST", "/api/v1/alerts", draft.dump()).status, 201);
+  const Json outage = {{"id", "INC0000040"},
+                       {"service", "oracle-prod"},
+                       {"type", "outage"},
+                       {"start", format_instant(now - 10min)}};
+  ASSERT_EQ(call("POST", "/api/v1/interruptions", outage.dump()).status, 201);
+  // Under way since an hour, ending in three seconds: announced now, completed then.
+  Json w = window("CHG0000030", "oracle-prod", "emergency", now - 1h, now + 3s);
+  ASSERT_EQ(call("POST", "/api/v1/maintenance", w.dump()).status, 201);
+  // The outage goes to the oracle-prod audience and the problems list; so does the window.
+  smtp.wait_for(12, 30s);
+  EXPECT_EQ(recipients(smtp.messages(), "INC0000040").size(), 6u) << server_->log();
+
+  std::this_thread::sleep_until(now + 4s);
+  auto run = call("POST", "/api/v1/jobs/tech_alerts.notices/run");
+  EXPECT_NE(run.body.find("1 notice(s) sent"), std::string::npos) << run.body;
+  // The plugin hears of a change through the event bus: the calendar's SEQUENCE for the
+  // window goes up once it has.
+  const auto sequence = [&] {
+    const std::string ics = http(server_->port(), "GET", "/maintenance.ics").body;
+    const auto uid = ics.find("UID:CHG0000030@");
+    if (uid == std::string::npos) return std::string();
+    const auto begin = ics.rfind("BEGIN:VEVENT", uid);
+    const std::string event = ics.substr(begin, ics.find("END:VEVENT", uid) - begin);
+    const auto at = event.find("SEQUENCE:");
+    return at == std::string::npos ? std::string() : event.substr(at, event.find('\r', at) - at);
+  };
+  const std::string announced = sequence();
+  ASSERT_FALSE(announced.empty());
+  w["end"] = format_instant(now + 4s);  // it overran by a second
+  const auto corrected = call("PUT", "/api/v1/maintenance/CHG0000030", w.dump());
+  ASSERT_EQ(corrected.status, 200) << corrected.body;
+  for (int i = 0; i < 300 && sequence() == announced; ++i) std::this_thread::sleep_for(100ms);
+  ASSERT_NE(sequence(), announced) << server_->log();
+  run = call("POST", "/api/v1/jobs/tech_alerts.notices/run");
+  EXPECT_NE(run.body.find("0 notice(s) sent"), std::string::npos) << run.body;
+  smtp.wait_for(18, 30s);
+  std::this_thread::sleep_for(1s);  // a second "Complete" would be here by now
+  const auto completed = recipients(smtp.messages(), "Complete: CHG0000030");
+  EXPECT_EQ(completed.size(), 6u);
+  for (const auto& [address, times] : completed) EXPECT_EQ(times, 1) << address;
+}
+
 class TechAlertsPages : public ChromiumTest {
  protected:
   TempDir dir_;
