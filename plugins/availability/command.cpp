@@ -117,7 +117,12 @@ int run_report_command(const std::vector<std::string>& args, std::ostream& out, 
   const std::string& input = flags["--input"];
   std::error_code ec;
   if (!std::filesystem::is_regular_file(input, ec)) {
-    err << input << ": cannot read: " << (ec ? ec.message() : "no such file") << "\n";
+    const bool exists = !ec && std::filesystem::exists(input, ec);
+    err << input << ": cannot read: "
+        << (ec       ? ec.message()
+            : exists ? "not a regular file"
+                     : "no such file")
+        << "\n";
     return kNoInput;
   }
   std::string report;

@@ -558,9 +558,13 @@ std::string render_report_html(const Json& detailed_report, const PageMeta& meta
   html += header(detailed_report, meta);
   html += "<h2>Summary</h2>\n" + summary_table(services);
   html += "<h2 class=\"met\">Services that met their SLA</h2>\n";
-  html += met_sections.empty() ? "<p>No service met its SLA.</p>\n" : met_sections;
+  html += !met_sections.empty()     ? met_sections
+          : missed_sections.empty() ? "<p>No service is on this report.</p>\n"
+                                    : "<p>No service met its SLA.</p>\n";
   html += "<h2 class=\"missed\">Services that missed their SLA</h2>\n";
-  html += missed_sections.empty() ? "<p>Every service met its SLA.</p>\n" : missed_sections;
+  html += !missed_sections.empty() ? missed_sections
+          : met_sections.empty()   ? "<p>No service is on this report.</p>\n"
+                                   : "<p>Every service met its SLA.</p>\n";
   html += "<h2 class=\"credits\">SLA credits</h2>\n" + credits_table(detailed_report);
   html +=
       "<footer class=\"muted\"><p>Figures in whole seconds of service time; availability is "

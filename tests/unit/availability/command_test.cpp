@@ -177,8 +177,9 @@ TEST_F(ReportCommand, MissingInputIs66) {
   const std::string input = (dir_ / "nope.json").string();
   EXPECT_EQ(run({"--input", input, "--month", "2026-11"}), 66);
   ASSERT_EQ(err_lines().size(), 1u);
-  EXPECT_TRUE(err_lines()[0].starts_with(input + ": ")) << err_.str();
+  EXPECT_EQ(err_lines()[0], input + ": cannot read: No such file or directory") << err_.str();
   EXPECT_EQ(run({"--input", dir_.string(), "--month", "2026-11"}), 66);
+  EXPECT_EQ(err_lines().back(), dir_.string() + ": cannot read: not a regular file");
 }
 
 TEST_F(ReportCommand, BadDatasetIs65WithOneLinePerError) {
