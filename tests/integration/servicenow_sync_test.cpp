@@ -170,6 +170,19 @@ class ServiceNowSync : public testing::Test {
     }
     return n;
   }
+  // A server whose client gives up after 300 ms and retries after 4 s, and an instance whose
+  // next incident POST lands two seconds after it came: the create is in doubt meanwhile.
+  void start_with_a_slow_create() {
+    start_server({{"SLMHUB_PLUGINS_SERVICENOW_INSTANCE_TIMEOUT_MS", "300"},
+                  {"SLMHUB_OUTBOX_INITIAL_BACKOFF_SECONDS", "4"}});
+    sim_->control("POST", "/sim/faults",
+                  {{"kind", "slow"},
+                   {"before_commit", true},
+                   {"delay_ms", 2000},
+                   {"count", 1},
+                   {"method", "POST"},
+                   {"path", "/api/now/table/incident"}});
+  }
   // The next incident POST is committed and its connection dropped before the answer.
   void lose_the_next_create_answer() {
     sim_->control("POST", "/sim/faults",
@@ -1035,15 +1048,7 @@ TEST_F(ServiceNowSync, ACreateWhoseCaseNumberIsNotKeptIsNotRepeated) {
 // client gave up, and a look for it before then finds nothing. A message added to the ticket
 // meanwhile must not create the incident a second time; it waits for the create's retry.
 TEST_F(ServiceNowSync, AMessageAddedWhileTheCreateMayStillLandWaitsForIt) {
-  start_server({{"SLMHUB_PLUGINS_SERVICENOW_INSTANCE_TIMEOUT_MS", "300"},
-                {"SLMHUB_OUTBOX_INITIAL_BACKOFF_SECONDS", "4"}});
-  sim_->control("POST", "/sim/faults",
-                {{"kind", "slow"},
-                 {"before_commit", true},
-                 {"delay_ms", 2000},
-                 {"count", 1},
-                 {"method", "POST"},
-                 {"path", "/api/now/table/incident"}});
+  start_with_a_slow_create();
   const std::string id = api(
       "POST", "/api/v1/tickets",
       {{"subject", "Slow instance"}, {"kind", "incident"}, {"body", "Down since 10:00."}})["id"];
@@ -1070,15 +1075,7 @@ TEST_F(ServiceNowSync, AMessageAddedWhileTheCreateMayStillLandWaitsForIt) {
 // The same slow create, and the ticket renamed while it is in doubt: the retry finds the
 // incident the first attempt made, with the old subject, and the new one goes out after it.
 TEST_F(ServiceNowSync, AChangeMadeWhileTheCreateWasInDoubtFollowsIt) {
-  start_server({{"SLMHUB_PLUGINS_SERVICENOW_INSTANCE_TIMEOUT_MS", "300"},
-                {"SLMHUB_OUTBOX_INITIAL_BACKOFF_SECONDS", "4"}});
-  sim_->control("POST", "/sim/faults",
-                {{"kind", "slow"},
-                 {"before_commit", true},
-                 {"delay_ms", 2000},
-                 {"count", 1},
-                 {"method", "POST"},
-                 {"path", "/api/now/table/incident"}});
+  start_with_a_slow_create();
   const std::string id =
       api("POST", "/api/v1/tickets", {{"subject", "Slow instance"}, {"kind", "incident"}})["id"];
   ASSERT_TRUE(

@@ -118,6 +118,15 @@ constexpr Way kWays[] = {
      "Processed"},
 };
 
+// A poller of the server's INBOX over POP3 with implicit TLS.
+MailboxPoller pop3s_poller(const Dovecot& server, Logger& log) {
+  return MailboxPoller(
+      parse_mailbox("pop3s://intake@127.0.0.1:" + std::to_string(server.pop3s_port()) +
+                        "?queue=db-requests&secret=db_mailbox&ca_file=" + server.ca_file(),
+                    secrets(server)),
+      log);
+}
+
 class MailboxPolling : public ::testing::TestWithParam<Way> {
  protected:
   MailboxPoller poller(const std::string& extra = "") {
@@ -270,11 +279,7 @@ TEST(MailboxPollingPop3, ACutBetweenCommitAndDeleteOnlyBringsDuplicates) {
   Dovecot server;
   for (const char* id : {"a", "b", "c"}) server.deliver(message(id));
   test::TestLogger log;
-  MailboxPoller polling(
-      parse_mailbox("pop3s://intake@127.0.0.1:" + std::to_string(server.pop3s_port()) +
-                        "?queue=db-requests&secret=db_mailbox&ca_file=" + server.ca_file(),
-                    secrets(server)),
-      log);
+  MailboxPoller polling = pop3s_poller(server, log);
   FakeIntake intake;
   const auto inner = intake.commit();
   const auto crash_after_b = [&](const std::string& raw) {
@@ -300,11 +305,7 @@ TEST(MailboxPollingPop3, AMessageTheServerRefusesDoesNotHoldBackTheOthers) {
   std::map<std::string, std::string> names;
   for (const char* id : {"a", "b", "c"}) names[id] = server.deliver(message(id));
   test::TestLogger log;
-  MailboxPoller polling(
-      parse_mailbox("pop3s://intake@127.0.0.1:" + std::to_string(server.pop3s_port()) +
-                        "?queue=db-requests&secret=db_mailbox&ca_file=" + server.ca_file(),
-                    secrets(server)),
-      log);
+  MailboxPoller polling = pop3s_poller(server, log);
   FakeIntake intake;
   const auto inner = intake.commit();
   const auto b_goes_away = [&](const std::string& raw) {
