@@ -193,13 +193,29 @@ int priority_of(int impact, int urgency) {
   return std::clamp(impact, 1, 3) + std::clamp(urgency, 1, 3) - 1;
 }
 
-// Our own mail coming back to the queue: an X-Loop header we set names its address (a
-// mailbox that redirects what it gets keeps the headers), or the queue's address sent it.
-std::string loop_of(const mail::ParsedMail& mail, const std::string& sender, const Queue& queue) {
-  for (const auto& [name, value] : mail.headers) {
-    if (name == "x-loop" && contains(value, queue.address)) return "X-Loop names " + queue.address;
+// Our own mail coming back: an X-Loop header we set names one of our addresses (a mailbox
+// that redirects what it gets keeps the headers), or one of them sent it. Any of them, not
+// only the receiving queue's: a first-response escalation goes out from the first queue's
+// address, and sent to another queue it would be a ticket there that escalates in turn.
+std::string loop_of(const mail::ParsedMail& mail, const std::string& sender, const Queue& queue,
+                    const IntakeSettings& settings) {
+  // Each of our addresses, and what it is ("" for the receiving queue's).
+  std::vector<std::pair<std::string, std::string>> ours = {{queue.address, ""}};
+  for (const auto& q : settings.queues) {
+    if (q.name != queue.name) ours.emplace_back(q.address, "the address of queue " + q.name);
   }
-  if (lower(sender) == lower(queue.address)) return "from the queue's own address";
+  for (const auto& a : settings.own_addresses)
+    ours.emplace_back(a, "the address slmhub sends from");
+  for (const auto& [name, value] : mail.headers) {
+    if (name != "x-loop") continue;
+    for (const auto& [address, what] : ours) {
+      if (contains(value, address)) return "X-Loop names " + address;
+    }
+  }
+  for (const auto& [address, what] : ours) {
+    if (lower(sender) != lower(address)) continue;
+    return what.empty() ? "from the queue's own address" : "from " + address + ", " + what;
+  }
   return {};
 }
 
@@ -414,7 +430,7 @@ MailIntake::Prepared MailIntake::prepare(const Queue& queue, const std::string& 
   p.sender = mail.from_address.empty() ? mail::normalize_address(envelope_from).value_or("")
                                        : mail.from_address;
   p.refusal = autoreply_refusal(mail, envelope_from);
-  p.loop = loop_of(mail, p.sender, queue);
+  p.loop = loop_of(mail, p.sender, queue, settings_);
   if (p.refusal.empty()) p.refusal = p.loop;
   p.bounce = mail.is_report || (mail.return_path && mail.return_path->empty()) ||
              envelope_from == kNullSender || lower(p.sender).starts_with("mailer-daemon@");
@@ -607,10 +623,15 @@ IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
   // The automatic reply, for a new ticket only, never to automated mail, and at most so
   // many per sender and day (a loop with a system we did not recognise ends there).
   if (out.outcome != "ticket") return out;
-  if (!p.refusal.empty()) {
-    out.detail = "no auto-reply: " + p.refusal;
+  // Why not is on the ticket, for staff (a note): the requester has no case number from us.
+  const auto no_autoreply = [&](const std::string& why) {
+    out.detail = "no auto-reply: " + why;
+    tickets_.add_message(
+        tx, kSystem, case_number,
+        {0, "note", kSystem.id, "No automatic reply was sent: " + why + ".", "", p.now});
     return out;
-  }
+  };
+  if (!p.refusal.empty()) return no_autoreply(p.refusal);
   const std::string& to = p.answer_to;
   const auto count =
       tx.query(
@@ -621,9 +642,8 @@ IntakeResult MailIntake::apply_in(Tx& tx, const Prepared& p) {
           .at(0)
           .integer(0);
   if (count > settings_.autoreplies_per_sender_per_day) {
-    out.detail = "no auto-reply: " + to + " got " +
-                 std::to_string(settings_.autoreplies_per_sender_per_day) + " today already";
-    return out;
+    return no_autoreply(to + " got " + std::to_string(settings_.autoreplies_per_sender_per_day) +
+                        " today already");
   }
   const std::string reply_id = new_message_id(case_number, queue);
   tx.exec("INSERT INTO mail_threads(message_id, ticket) VALUES (?, ?)", {reply_id, case_number});

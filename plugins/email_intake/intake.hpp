@@ -34,6 +34,9 @@ Queue parse_queue(const std::string& item);
 
 struct IntakeSettings {
   std::vector<Queue> queues;
+  // What our mail is sent from besides the queues' addresses (smtp.from): mail from it, or
+  // with an X-Loop naming it, is ours coming back.
+  std::vector<std::string> own_addresses;
   // A reply to a ticket from someone who is neither its requester nor a contact of its
   // customer: "new_ticket" (it starts its own) or "hold" (quarantined for review).
   std::string unknown_sender = "new_ticket";

@@ -95,6 +95,9 @@ class EmailIntake : public slmhub::Plugin {
     for (const auto& item : config.list("queues")) {
       settings.queues.push_back(slmhub::email::parse_queue(item));
     }
+    if (const std::string from = config.string("smtp.from"); !from.empty()) {
+      settings.own_addresses.push_back(from);
+    }
     settings.unknown_sender = config.string("unknown_sender", "new_ticket");
     if (settings.unknown_sender != "new_ticket" && settings.unknown_sender != "hold") {
       throw std::invalid_argument(

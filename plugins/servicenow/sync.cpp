@@ -1038,7 +1038,8 @@ void Sync::send_ticket(const std::string& id, bool& in_doubt) {
   // Messages written here (not those that came from ServiceNow) go out as comments, once.
   std::vector<const TicketMessage*> unsent;
   for (const auto& m : ticket->messages) {
-    if (m.author.starts_with("servicenow:")) continue;
+    // Notes are for staff: a comment reaches the caller.
+    if (m.author.starts_with("servicenow:") || m.direction == "note") continue;
     if (!host_.store().query("SELECT 1 FROM servicenow_sent WHERE message = ?", {m.id}).empty()) {
       continue;
     }

@@ -424,6 +424,36 @@ TEST_P(IntakeTest, OurOwnMailComingBackIsHeldNotATicket) {
   EXPECT_EQ(r.ticket, "DBR0000001");
 }
 
+// Mail from another of our queues, or from the address slmhub sends from, is ours too: a
+// first-response escalation of db-requests (sent from its address) to mssql-requests would
+// otherwise be a ticket there, escalate in turn, and so on for ever.
+TEST_P(IntakeTest, MailFromAnyOfOurAddressesIsOursComingBack) {
+  IntakeSettings settings;
+  settings.own_addresses = {"noreply@example.org"};
+  make_intake(settings, {kQueue, kOtherQueue});
+  auto r = receive(
+      message("db-requests@example.org", "First response missed: DBR0000001", "e1@example.org"),
+      "db-requests@example.org", kOtherQueue);
+  EXPECT_EQ(r.outcome, "held");
+  EXPECT_NE(r.detail.find("our own mail came back (from db-requests@example.org, the address of "
+                          "queue db-requests)"),
+            std::string::npos)
+      << r.detail;
+  r = receive(message("dba@library.example.org", "Re: [MSR0000001] Quota", "e2@example.org",
+                      "X-Loop: mssql-requests@example.org\r\n"));
+  EXPECT_EQ(r.outcome, "held");
+  EXPECT_NE(r.detail.find("(X-Loop names mssql-requests@example.org)"), std::string::npos)
+      << r.detail;
+  r = receive(message("Example Data Centre <noreply@example.org>", "Complete: CHG0000030",
+                      "e3@example.org"));
+  EXPECT_EQ(r.outcome, "held");
+  EXPECT_NE(r.detail.find("(from noreply@example.org, the address slmhub sends from)"),
+            std::string::npos)
+      << r.detail;
+  EXPECT_EQ(tickets(), 0);
+  EXPECT_EQ(replies().size(), 0u);
+}
+
 TEST_P(IntakeTest, AutomatedMailGetsATicketButNoAutoReply) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"Auto-Submitted: auto-replied\r\n", "Auto-Submitted: auto-replied (RFC 3834)"},
@@ -442,6 +472,11 @@ TEST_P(IntakeTest, AutomatedMailGetsATicketButNoAutoReply) {
     EXPECT_EQ(r.outcome, "ticket") << header;
     EXPECT_FALSE(r.auto_replied) << header;
     EXPECT_EQ(r.detail, "no auto-reply: " + why);
+    // The ticket says why, to staff.
+    const auto t = core_->find(r.ticket);
+    ASSERT_EQ(t->messages.size(), 2u) << header;
+    EXPECT_EQ(t->messages[1].direction, "note");
+    EXPECT_EQ(t->messages[1].body, "No automatic reply was sent: " + why + ".");
   }
   // Auto-Submitted: no is a person.
   EXPECT_TRUE(receive(message("person@elsewhere.example.net", "Hi", "p@elsewhere.example.net",
@@ -519,6 +554,11 @@ TEST_P(IntakeTest, AutoRepliesToOneSenderStopAtTheDailyCap) {
   }
   EXPECT_EQ(tickets(), 7);
   EXPECT_EQ(replies().size(), 5u);
+  const auto sixth = core_->find("DBR0000006");
+  ASSERT_EQ(sixth->messages.size(), 2u);
+  EXPECT_EQ(sixth->messages[1].body,
+            "No automatic reply was sent: chatty@elsewhere.example.net got 5 today already.");
+  EXPECT_EQ(core_->find("DBR0000005")->messages.size(), 1u);
   clock_.set("2026-12-02T15:00:00Z");  // a new day
   EXPECT_TRUE(
       receive(message("chatty@elsewhere.example.net", "Next day", "c9@elsewhere.example.net"))
