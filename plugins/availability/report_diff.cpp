@@ -7,8 +7,9 @@
 namespace slmhub::availability {
 namespace {
 
-// The §5.4 fields of each kind of row; detail fields (timelines, names) are presentation and
-// would only repeat what the figures already say.
+// The §5.4 fields of each kind of row, and a credit's billing code (the work order's credit
+// form names it, so a corrected one needs a revision to get there); detail fields
+// (timelines, names) are presentation and would only repeat what the figures already say.
 constexpr const char* kServiceFields[] = {"target_percent",
                                           "scheduled_seconds",
                                           "excluded_maintenance_seconds",
@@ -20,9 +21,9 @@ constexpr const char* kServiceFields[] = {"target_percent",
                                           "interruptions",
                                           "maintenance_downtime",
                                           "customers_impacted"};
-constexpr const char* kCreditFields[] = {"downtime_seconds",     "excess_downtime_seconds",
-                                         "monthly_charge_cents", "credit_cents",
-                                         "interruptions",        "maintenance_downtime"};
+constexpr const char* kCreditFields[] = {
+    "downtime_seconds", "excess_downtime_seconds", "monthly_charge_cents", "credit_cents",
+    "interruptions",    "maintenance_downtime",    "billing_code"};
 
 // A row's identity: the service, and for a credit its customer. Kept apart, not joined into
 // one text, since ids may hold any character: "a/b" + "c" and "a" + "b/c" are two rows.

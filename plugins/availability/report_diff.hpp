@@ -7,8 +7,8 @@
 
 namespace slmhub::availability {
 
-// Compares two report documents (§5.4, with or without details) on the §5.4 figures only:
-// services by id, credits by (service, customer). Returns a list of
+// Compares two report documents (§5.4, with or without details) on the §5.4 figures and a
+// credit's billing code: services by id, credits by (service, customer). Returns a list of
 // {"path", "before", "after"} objects, paths like `services[oracle-prod].downtime_seconds` or
 // `credits[oracle-prod/library].credit_cents`; a service or credit present on one side only
 // is one entry with null on the other. Empty when the figures are the same.

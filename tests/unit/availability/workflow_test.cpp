@@ -414,6 +414,21 @@ TEST(ReportChanges, CreditRowsWhoseIdsReadTheSameJoinedAreKeptApart) {
   EXPECT_TRUE(report_changes(before, before).empty());
 }
 
+// A customer's billing code corrected after the draft: the credit form of the work order
+// names it, so the recomputation is a revision that carries it.
+TEST(ReportChanges, ACorrectedBillingCodeIsAChange) {
+  const Json was = {
+      {"service", "oracle-prod"}, {"customer", "library"}, {"billing_code", "LIB-200"}};
+  Json is = was;
+  is["billing_code"] = "LIB-300";
+  const Json changes = report_changes({{"services", Json::array()}, {"credits", {was}}},
+                                      {{"services", Json::array()}, {"credits", {is}}});
+  ASSERT_EQ(changes.size(), 1u) << changes.dump();
+  EXPECT_EQ(changes[0]["path"], "credits[oracle-prod/library].billing_code");
+  EXPECT_EQ(changes[0]["before"], "LIB-200");
+  EXPECT_EQ(changes[0]["after"], "LIB-300");
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, ReportWorkflowTest, test::kBothEngines, test::engine_name);
 
 }  // namespace
