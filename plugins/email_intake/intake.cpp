@@ -317,7 +317,10 @@ std::vector<Migration> MailIntake::migrations() {
            "INSERT INTO mail_threads_v3(message_id, ticket) SELECT message_id, ticket "
            "FROM mail_threads;"
            "DROP TABLE mail_threads;"
-           "ALTER TABLE mail_threads_v3 RENAME TO mail_threads"}};
+           "ALTER TABLE mail_threads_v3 RENAME TO mail_threads"},
+          // A message kept in quarantine and delivered again is found there by its bytes.
+          {4, "mail intake: quarantined messages found by their bytes",
+           "CREATE INDEX mail_quarantine_sha256 ON mail_quarantine(queue, sha256)"}};
 }
 
 void MailIntake::declare_queues() {
@@ -403,13 +406,26 @@ IntakeResult MailIntake::receive(const Queue& queue, const std::string& envelope
 IntakeResult MailIntake::quarantine_message(const Queue& queue, const std::string& envelope_from,
                                             const std::string& raw, const std::string& state,
                                             const std::string& reason) {
-  IntakeResult out{state, "", reason, false};
+  IntakeResult out;
+  const std::string sha256 = sha256_hex(raw);
   store_.transact([&](Tx& tx) {
+    out = {state, "", reason, false};
+    // Delivered again while it waits for review (a poll after a crash, a mailgate retry after
+    // a timeout): one entry, as a message applied is applied once.
+    const auto waiting = tx.query(
+        "SELECT id FROM mail_quarantine WHERE queue = ? AND sha256 = ? AND state IN ('held', "
+        "'quarantined') ORDER BY id",
+        {queue.name, sha256});
+    if (!waiting.empty()) {
+      out = {"duplicate", "", "already in quarantine as #" + std::to_string(waiting[0].integer(0)),
+             false};
+      return;
+    }
     auto rows = tx.query(
         "INSERT INTO mail_quarantine(queue, envelope_from, state, reason, size, sha256, raw, "
         "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        {queue.name, envelope_from, state, reason, static_cast<std::int64_t>(raw.size()),
-         sha256_hex(raw), base64_encode(raw), to_epoch(clock_.now())});
+        {queue.name, envelope_from, state, reason, static_cast<std::int64_t>(raw.size()), sha256,
+         base64_encode(raw), to_epoch(clock_.now())});
     out.detail = "quarantine #" + std::to_string(rows.at(0).integer(0)) + ": " + reason;
   });
   return out;

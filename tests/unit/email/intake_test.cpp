@@ -302,10 +302,15 @@ TEST_P(IntakeTest, AStrangerAnsweringATicketStartsItsOwnOrIsHeld) {
   IntakeSettings hold;
   hold.unknown_sender = "hold";
   make_intake(hold);
-  r = receive(message("someone@elsewhere.example.net", "Re: [DBR0000001] me too, again",
-                      "s3@elsewhere.example.net"));
+  const std::string again = message("someone@elsewhere.example.net",
+                                    "Re: [DBR0000001] me too, again", "s3@elsewhere.example.net");
+  r = receive(again);
   EXPECT_EQ(r.outcome, "held");
   EXPECT_EQ(core_->find("DBR0000001")->messages.size(), 1u);
+  // Delivered again while it waits (a poll after a crash): one entry.
+  r = receive(again);
+  EXPECT_EQ(r.outcome, "duplicate");
+  EXPECT_EQ(r.detail, "already in quarantine as #1");
   const Json held = intake_->quarantine("held");
   ASSERT_EQ(held.size(), 1u);
   EXPECT_NE(held[0]["reason"].get<std::string>().find("neither the requester"), std::string::npos);
