@@ -179,14 +179,30 @@ std::string elapsed_ms(std::chrono::steady_clock::time_point since) {
          " ms";
 }
 
+// Which of `keys` differ between two records of one kind, as "customer, minutes".
+std::string differing_fields(const Json& stored, const Json& imported,
+                             std::initializer_list<const char*> keys) {
+  std::string out;
+  for (const char* key : keys) {
+    if (stored.value(key, Json()) != imported.value(key, Json()))
+      out += (out.empty() ? "" : ", ") + std::string(key);
+  }
+  return out;
+}
+
 // Well-formed input that breaks a rule (an unknown customer, on-call asked too late, a date no
 // rate card covers): 422 with the field errors, as the workflows answer.
-void throw_if_rules_broken(std::vector<FieldError> errors, const std::string& what) {
-  if (errors.empty()) return;
+// A problem whose detail lists every field error after `what`.
+Problem field_problem(int status, std::string title, const std::string& what,
+                      std::vector<FieldError> errors) {
   std::string detail = what + ": ";
   for (std::size_t i = 0; i < errors.size(); ++i)
     detail += (i ? "; " : "") + errors[i].path + ": " + errors[i].message;
-  throw Problem(422, "Unprocessable Content", detail, std::move(errors));
+  return Problem(status, std::move(title), detail, std::move(errors));
+}
+
+void throw_if_rules_broken(std::vector<FieldError> errors, const std::string& what) {
+  if (!errors.empty()) throw field_problem(422, "Unprocessable Content", what, std::move(errors));
 }
 
 // The estimate as an e-mail to the customer's billing contacts.
@@ -628,22 +644,57 @@ Json Billing::import(const Actor& actor, const Json& body) {
           "INSERT INTO billing_rate_cards(id, valid_from, body, updated_at) VALUES (?, ?, ?, ?)",
           {c.id, format_date(c.valid_from), to_json(c).dump(), now});
     }
-    for (const auto& e : entries) {
-      added_entries += tx.exec(
-          "INSERT INTO billing_time_entries(id, customer, day, minutes, description, ticket, "
-          "kind, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-          "ON CONFLICT(id) DO NOTHING",
-          {e.id, e.customer, format_date(e.date), e.minutes, e.description, e.ticket,
-           to_string(e.kind), now, actor.id});
+    // An id already stored is a repeat only when it holds what the import says; anything else
+    // (an entry the API numbered TE-000001 before an import brought its own TE-000001, an
+    // import edited since it first ran) would be counted "unchanged" while nothing of it is
+    // stored or billed, so the whole import is refused naming each such id.
+    std::vector<FieldError> clashes;
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      const TimeEntry& e = entries[i];
+      if (tx.exec("INSERT INTO billing_time_entries(id, customer, day, minutes, description, "
+                  "ticket, kind, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                  "ON CONFLICT(id) DO NOTHING",
+                  {e.id, e.customer, format_date(e.date), e.minutes, e.description, e.ticket,
+                   to_string(e.kind), now, actor.id}) == 1) {
+        ++added_entries;
+        continue;
+      }
+      const auto rows = tx.query(
+          std::string("SELECT ") + kTimeColumns + " FROM billing_time_entries WHERE id = ?",
+          {e.id});
+      if (const auto differ =
+              differing_fields(to_json(read_time_entry(rows.at(0))), to_json(e),
+                               {"customer", "date", "minutes", "description", "ticket", "kind"});
+          !differ.empty()) {
+        clashes.push_back({"$.time_entries[" + std::to_string(i) + "].id",
+                           "time entry '" + e.id + "' is already stored with other values (" +
+                               differ + "); an import may repeat an entry, not change it"});
+      }
     }
-    for (const auto& o : requests) {
-      added_requests += tx.exec(
-          "INSERT INTO billing_oncall(id, customer, first_day, last_day, requested_on, reason, "
-          "state, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, 'scheduled', ?, ?) "
-          "ON CONFLICT(id) DO NOTHING",
-          {o.id, o.customer, format_date(o.first_day), format_date(o.last_day),
-           format_date(o.requested_on), o.reason, now, actor.id});
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      const OncallRequest& o = requests[i];
+      if (tx.exec("INSERT INTO billing_oncall(id, customer, first_day, last_day, requested_on, "
+                  "reason, state, created_at, created_by) "
+                  "VALUES (?, ?, ?, ?, ?, ?, 'scheduled', ?, ?) ON CONFLICT(id) DO NOTHING",
+                  {o.id, o.customer, format_date(o.first_day), format_date(o.last_day),
+                   format_date(o.requested_on), o.reason, now, actor.id}) == 1) {
+        ++added_requests;
+        continue;
+      }
+      const auto rows = tx.query(
+          std::string("SELECT ") + kOncallColumns + " FROM billing_oncall WHERE id = ?", {o.id});
+      // The import brings no state: a request cancelled since is still the same request.
+      if (const auto differ =
+              differing_fields(to_json(read_oncall(rows.at(0))), to_json(o),
+                               {"customer", "first_day", "last_day", "requested_on", "reason"});
+          !differ.empty()) {
+        clashes.push_back({"$.oncall_requests[" + std::to_string(i) + "].id",
+                           "on-call request '" + o.id + "' is already stored with other values (" +
+                               differ + "); an import may repeat a request, not change it"});
+      }
     }
+    if (!clashes.empty())
+      throw field_problem(409, "Conflict", "nothing was imported", std::move(clashes));
     catalog_.audit(tx, actor, "import", "billing", "import", Json(),
                    {{"rate_cards", cards.size()},
                     {"time_entries", added_entries},

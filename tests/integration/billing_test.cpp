@@ -595,6 +595,67 @@ TEST_P(Billing, AnImportMaySwapTwoRateCardsStartDatesButNotNameACardTwice) {
   EXPECT_EQ(ok("GET", "/api/v1/rate-cards", billing_), cards);
 }
 
+// An import's id that is already stored is a repeat only with the same values: an entry the API
+// numbered before an import brought the same id would otherwise be counted "unchanged" and never
+// stored or billed. The whole import is refused, naming the id and what differs.
+TEST_P(Billing, AnImportThatWouldChangeAStoredEntryIsRefusedWhole) {
+  import_customers();
+  dispatch();
+  ok("POST", "/api/v1/rate-cards", billing_, kRateCard);
+  const Json posted = ok("POST", "/api/v1/time-entries", operator_,
+                         {{"customer", "registrar"},
+                          {"date", "2026-11-02"},
+                          {"minutes", 30},
+                          {"description", "restore test"}});
+  const std::string id = posted["id"];
+  const Json oncall = ok("POST", "/api/v1/oncall-requests", operator_,
+                         {{"customer", "registrar"},
+                          {"first_day", "2026-12-28"},
+                          {"last_day", "2027-01-06"},
+                          {"reason", "spring registration"}});
+
+  Json same = {{"id", id},
+               {"customer", "registrar"},
+               {"date", "2026-11-02"},
+               {"minutes", 30},
+               {"description", "restore test"}};
+  Json other = same;
+  other["minutes"] = 90;
+  other["description"] = "index rebuild";
+  const Json fresh = {{"id", "imp-1"},
+                      {"customer", "registrar"},
+                      {"date", "2026-11-03"},
+                      {"minutes", 15},
+                      {"description", "x"}};
+  Json moved = {{"id", oncall["id"]},
+                {"customer", "registrar"},
+                {"first_day", "2026-12-29"},
+                {"last_day", "2027-01-06"},
+                {"requested_on", oncall["requested_on"]},
+                {"reason", "spring registration"}};
+  const auto refused = call("POST", "/api/v1/billing/import", billing_,
+                            {{"time_entries", {fresh, other}}, {"oncall_requests", {moved}}});
+  EXPECT_EQ(refused.status, 409) << refused.body;
+  EXPECT_NE(refused.body.find("$.time_entries[1].id: time entry '" + id +
+                              "' is already stored with other values (minutes, description)"),
+            std::string::npos)
+      << refused.body;
+  EXPECT_NE(refused.body.find("$.oncall_requests[0].id: on-call request '" +
+                              oncall["id"].get<std::string>() +
+                              "' is already stored with other values (first_day)"),
+            std::string::npos)
+      << refused.body;
+  EXPECT_EQ(count("billing_time_entries"), 1);
+  EXPECT_EQ(ok("GET", "/api/v1/time-entries", billing_)[0]["minutes"], 30);
+
+  // The same values again are a repeat.
+  moved["first_day"] = "2026-12-28";
+  const Json repeated = ok("POST", "/api/v1/billing/import", billing_,
+                           {{"time_entries", {fresh, same}}, {"oncall_requests", {moved}}});
+  EXPECT_EQ(repeated["time_entries"], Json({{"added", 1}, {"unchanged", 1}}));
+  EXPECT_EQ(repeated["oncall_requests"], Json({{"added", 0}, {"unchanged", 1}}));
+}
+
 // A month finalised through the API (or whose files a crash or a full disk kept from being
 // written) has no export yet: the monthly job writes it, beside the month it finalises.
 TEST_P(Billing, TheMonthlyJobExportsEveryFinalMonthThatHasNoExportYet) {
