@@ -496,60 +496,82 @@ CreditRequest ClaimBook::accept(const Actor& actor, const std::string& id,
                      ", and only a received request can be decided");
     }
     const Json& evidence = remeasured ? *remeasured : q.evidence;
-    // Without an amount: the measured credit less the credits already on record for the
-    // customer, service and months (the report's work order, an earlier request), since a
-    // request is for what the report missed (DOMAIN.md §5): the same downtime is not
-    // credited twice.
-    std::int64_t amount = 0;
+    const Json measured_months = evidence.value("months", Json::array());
+    // A credit is of one month, as the report's are: without an amount, each month the
+    // measurement read is credited its own measured credit less the credits already on record
+    // for the customer, service and month (the report's work order, an earlier request), since
+    // a request is for what the report missed (DOMAIN.md §5) and the same downtime is not
+    // credited twice. Kept as one credit under the first month, a request across a month end
+    // left the second month's share where neither its work order nor a later request for that
+    // month saw it. With an amount, the amount is the first month's: the manager's figure.
+    struct MonthCredit {
+      std::string month;
+      std::int64_t cents;
+    };
+    std::vector<MonthCredit> owed;
     std::int64_t on_record = 0;
     if (cents) {
-      amount = *cents;
+      owed.push_back({!measured_months.empty()
+                          ? measured_months.front().at("month").get<std::string>()
+                          : format_month(month_of(
+                                local_date(q.received_at, catalog_.provider_calendar().zone()))),
+                      *cents});
     } else {
-      const std::int64_t measured = evidence.at("credit_cents").get<std::int64_t>();
       std::string ids;
-      for (const auto& row : evidence.value("months", Json::array())) {
+      for (const auto& row : measured_months) {
+        const std::string month = row.at("month").get<std::string>();
+        std::int64_t before = 0;
         for (const auto& r :
              tx.query("SELECT id, amount_cents FROM credits WHERE customer = ? AND service = ? AND "
                       "month = ? AND state <> 'withdrawn' ORDER BY id",
-                      {q.customer, q.service, row.at("month").get<std::string>()})) {
-          on_record += r.integer(1);
+                      {q.customer, q.service, month})) {
+          before += r.integer(1);
           ids += (ids.empty() ? "" : ", ") + r.text(0);
         }
+        on_record += before;
+        if (const std::int64_t left = row.at("credit_cents").get<std::int64_t>() - before; left > 0)
+          owed.push_back({month, left});
       }
-      amount = measured - on_record;
-      if (amount <= 0) {
+      if (owed.empty()) {
         throw Conflict("nothing is left to credit for credit request " + id + ": its measured " +
-                       "credit of " + money(measured) + " is on record already (" + ids +
+                       "credit of " + money(evidence.at("credit_cents").get<std::int64_t>()) +
+                       " is on record already (" + ids +
                        "); accept it with credit_cents to credit more, or deny it");
       }
     }
-    // The credit is of the earliest incident's month, as its window was: the first month the
-    // measurement read (the service's zone, as the report).
-    const Json measured_months = evidence.value("months", Json::array());
-    const std::string month = !measured_months.empty()
-                                  ? measured_months.front().at("month").get<std::string>()
-                                  : format_month(month_of(local_date(
-                                        q.received_at, catalog_.provider_calendar().zone())));
     auto customer = catalog_.customer(q.customer);
-    Credit credit{q.id + ":" + q.customer,
-                  q.customer,
-                  q.service,
-                  month,
-                  customer ? customer->billing_code : q.billing_codes.front().get<std::string>(),
-                  amount,
-                  amount,
-                  q.incidents,
-                  "credit_request",
-                  q.id,
-                  "pending",
-                  std::nullopt,
-                  Json::array(),
-                  {{"accepted", step_json(actor, now)}},
-                  now,
-                  now};
-    credits_.add_credit(tx, actor, credit);
+    std::int64_t amount = 0;
+    Json credit_ids = Json::array();
+    for (const MonthCredit& m : owed) {
+      // The first month's credit is `<request>:<customer>`; a later month's adds the month.
+      const std::string credit_id =
+          q.id + ":" + q.customer + (credit_ids.empty() ? "" : ":" + m.month);
+      credits_.add_credit(
+          tx, actor,
+          Credit{credit_id,
+                 q.customer,
+                 q.service,
+                 m.month,
+                 customer ? customer->billing_code : q.billing_codes.front().get<std::string>(),
+                 m.cents,
+                 m.cents,
+                 q.incidents,
+                 "credit_request",
+                 q.id,
+                 "pending",
+                 std::nullopt,
+                 Json::array(),
+                 {{"accepted", step_json(actor, now)}},
+                 now,
+                 now});
+      amount += m.cents;
+      credit_ids.push_back(credit_id);
+    }
     q.state = "accepted";
-    q.decision = {{"credit", credit.id}, {"credit_cents", amount}, {"notes", notes}};
+    q.decision = {{"credit", credit_ids.front()},
+                  {"credits", credit_ids},
+                  {"credit_cents", amount},
+                  {"notes", notes}};
     if (!cents) q.decision["already_credited_cents"] = on_record;
     if (remeasured) q.decision["remeasured"] = *remeasured;
     q.steps["accepted"] = step_json(actor, now);
@@ -559,7 +581,7 @@ CreditRequest ClaimBook::accept(const Actor& actor, const std::string& id,
         "WHERE seq = ? AND state = 'received'",
         {q.decision.dump(), q.steps.dump(), to_epoch(now), *parse_numbered_id("CRQ", id)});
     catalog_.audit(tx, actor, "accept", "credit_request", id, {{"state", "received"}},
-                   {{"state", "accepted"}, {"credit", credit.id}, {"credit_cents", amount}});
+                   {{"state", "accepted"}, {"credits", credit_ids}, {"credit_cents", amount}});
     deadlines_.complete(tx, actor, request_deadline(id));
     out = std::move(q);
   });

@@ -316,6 +316,58 @@ TEST_P(CreditsTest, ARequestForAMonthUnderWayIsCreditedOnTheWholeMonth) {
   EXPECT_EQ(credits_->credit("CRQ-000001:registrar")->amount_cents, 497);
 }
 
+// INC0009 runs from 16:00 on 30 November to 04:00 on 1 December (Chicago, oracle-prod's zone):
+// eight hours of November and four of December, each beyond its month's allowance. Accepted,
+// the request is one credit per month, each the registrar's credit for that month (INC0010's
+// hour of December included). A later request for INC0010 then finds December credited.
+TEST_P(CreditsTest, ARequestAcrossAMonthEndIsCreditedMonthByMonth) {
+  db_->transact([&](Tx& tx) {
+    for (const auto& [id, start, end] :
+         {std::tuple{"INC0009", "2026-11-30T22:00:00Z", "2026-12-01T10:00:00Z"},
+          std::tuple{"INC0010", "2026-12-02T16:00:00Z", "2026-12-02T17:00:00Z"}}) {
+      Interruption i;
+      i.id = id;
+      i.service = "oracle-prod";
+      i.type = InterruptionType::outage;
+      i.start = parse_instant(start);
+      i.end = parse_instant(end);
+      i.customers = {"registrar"};
+      core_->record_interruption(tx, Actor{"test"}, i);
+    }
+  });
+  clock_.set("2027-01-05T15:00:00Z");
+  const CreditRequest q = claims_->file_request(
+      kRegistrar,
+      {{"service", "oracle-prod"}, {"incidents", {"INC0009"}}, {"claimed_seconds", 43200}});
+  EXPECT_EQ(q.evidence["measured_seconds"], 43200);
+  const Json& months = q.evidence["months"];
+  ASSERT_EQ(months.size(), 2u) << months.dump();
+  EXPECT_EQ(months[0]["month"], "2026-11");
+  EXPECT_EQ(months[1]["month"], "2026-12");
+  const std::int64_t november = months[0]["credit_cents"];
+  const std::int64_t december = months[1]["credit_cents"];
+  // Five hours of December (INC0009's four, INC0010's one) against 0.25 % of 31 days (6,696 s):
+  // 150,000 × 11,304 / 2,678,400 = 633.06 cents.
+  EXPECT_EQ(december, 633);
+
+  const CreditRequest accepted = claims_->accept(kManager, q.id, std::nullopt, "");
+  EXPECT_EQ(accepted.decision["credits"],
+            Json::array({"CRQ-000001:registrar", "CRQ-000001:registrar:2026-12"}));
+  EXPECT_EQ(accepted.decision["credit_cents"], november + december);
+  EXPECT_EQ(credits_->credit("CRQ-000001:registrar")->month, "2026-11");
+  EXPECT_EQ(credits_->credit("CRQ-000001:registrar")->amount_cents, november);
+  EXPECT_EQ(credits_->credit("CRQ-000001:registrar:2026-12")->month, "2026-12");
+  EXPECT_EQ(credits_->credit("CRQ-000001:registrar:2026-12")->amount_cents, december);
+
+  const CreditRequest later = claims_->file_request(
+      kRegistrar,
+      {{"service", "oracle-prod"}, {"incidents", {"INC0010"}}, {"claimed_seconds", 3600}});
+  ASSERT_EQ(later.evidence["months"].size(), 1u);
+  EXPECT_EQ(later.evidence["credit_cents"], december);  // the registrar's December, as before
+  refused([&] { claims_->accept(kManager, later.id, std::nullopt, ""); }, 409,
+          "is on record already (CRQ-000001:registrar:2026-12)", {"credits"});
+}
+
 TEST_P(CreditsTest, RequestsThatBreakARuleAreRefusedByNameAndChangeNothing) {
   const Json claim = {
       {"service", "oracle-prod"}, {"incidents", {"INC0001"}}, {"claimed_seconds", 3000}};
