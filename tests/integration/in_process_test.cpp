@@ -4,6 +4,7 @@
 // started, so nothing happens behind the test's back.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "core/core_store.hpp"
 #include "jobs/job_scheduler.hpp"
 #include "manual_clock.hpp"
+#include "plugins/plugin_manager.hpp"
 #include "server_process.hpp"
 #include "slmhub/json.hpp"
 #include "storage/database.hpp"
@@ -27,6 +29,23 @@ host::Settings settings_in(const TempDir& dir, const std::string& level) {
   settings.set("auth.admin_token_file", (dir.path() / "admin.token").string());
   settings.set("log.level", level);
   return settings;
+}
+
+// With plugins.enabled set, a library that is not enabled runs no code: the broken ones beside
+// hello.so (a factory that is missing, a wrong API version, a library that is no plugin at all)
+// are not even opened, so none of them is listed.
+TEST(InProcessHost, OnlyTheEnabledPluginsLibrariesAreOpened) {
+  TempDir dir;
+  host::Settings settings = settings_in(dir, "warning");
+  settings.set("plugins.dir", SLMHUB_TEST_PLUGIN_DIR);
+  settings.set("plugins.enabled", "hello");
+  host::Server server(std::move(settings), SLMHUB_PLUGIN_DIR "/../host");
+  server.offline_commands();
+  const auto records = server.plugins().records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].name, "hello");
+  EXPECT_EQ(records[0].path, SLMHUB_TEST_PLUGIN_DIR "/hello.so");
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "slmhub.db"));
 }
 
 TEST(InProcessHost, AManualClockDrivesTheJobsOfTheHostAndItsPlugins) {

@@ -66,12 +66,31 @@ void PluginManager::load_dirs(const std::vector<std::string>& dirs,
     files.insert(files.end(), here.begin(), here.end());
   }
 
+  // With plugins.enabled set, a library runs no code of its own unless it may be an enabled
+  // plugin: those named after one (NAME.so, libNAME.so) are opened first, and the others only
+  // while an enabled plugin is still missing (its library named otherwise), to look for it.
+  auto name_of_file = [](const std::filesystem::path& file) {
+    std::string name = file.stem().string();
+    return name.starts_with("lib") ? name.substr(3) : name;
+  };
+  auto is_enabled = [&enabled](const std::string& name) {
+    return std::find(enabled.begin(), enabled.end(), name) != enabled.end();
+  };
+  if (!enabled.empty()) {
+    std::stable_partition(files.begin(), files.end(),
+                          [&](const auto& file) { return is_enabled(name_of_file(file)); });
+  }
+  std::set<std::string> found;
   for (const auto& file : files) {
+    if (!enabled.empty() && !is_enabled(name_of_file(file)) &&
+        std::all_of(enabled.begin(), enabled.end(),
+                    [&found](const std::string& name) { return found.contains(name); })) {
+      break;  // every enabled plugin is found; the libraries left are not opened
+    }
     auto loaded = std::make_unique<Loaded>();
     auto& rec = loaded->record;
     rec.path = file.string();
-    rec.name = file.stem().string();
-    if (rec.name.starts_with("lib")) rec.name = rec.name.substr(3);
+    rec.name = name_of_file(file);
     try {
       loaded->library.load(file.string(),
                            boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
@@ -107,10 +126,10 @@ void PluginManager::load_dirs(const std::vector<std::string>& dirs,
         rec.reason = "the factory failed: " + one_line(e.what());
       }
     }
-    if (!enabled.empty() && std::find(enabled.begin(), enabled.end(), rec.name) == enabled.end() &&
-        rec.state == PluginState::loaded) {
-      continue;  // present but not enabled: unloaded again when `loaded` goes out of scope
+    if (!enabled.empty() && !is_enabled(rec.name)) {
+      continue;  // opened while looking for an enabled plugin: closed again, not listed
     }
+    if (rec.state == PluginState::loaded) found.insert(rec.name);
     plugins_.push_back(std::move(loaded));
   }
 
