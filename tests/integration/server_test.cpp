@@ -167,6 +167,8 @@ TEST_F(ServerTest, BrokenPluginsAreReportedAndTheRestServes) {
     auto at = log.find(std::string(SLMHUB_TEST_PLUGIN_DIR) + "/" + file + ": ");
     EXPECT_NE(at, std::string::npos) << file << " not in log:\n" << log;
   }
+  // The plugin whose start() threw was stopped before its Host went away.
+  EXPECT_NE(log.find("[broken_start] stop() after the failed start"), std::string::npos) << log;
   // The good plugin serves; the route of the plugin whose start() threw does not exist.
   auto hello = http(server->port(), "GET", "/api/v1/hello", "", token);
   EXPECT_EQ(hello.status, 200);

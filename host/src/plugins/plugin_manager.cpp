@@ -197,8 +197,10 @@ void PluginManager::start_all(const HostFactory& make_host, const Forget& forget
       if (p->record.state == PluginState::failed) break;
     }
     if (p->record.state == PluginState::loaded) {
+      bool starting = false;
       try {
         Host& host = make_host(p->record);
+        starting = true;
         p->plugin->register_offline_commands(host.commands());
         p->plugin->start(host);
         p->record.state = PluginState::started;
@@ -206,6 +208,16 @@ void PluginManager::start_all(const HostFactory& make_host, const Forget& forget
       } catch (const std::exception& e) {
         p->record.state = PluginState::failed;
         p->record.reason = "start() failed: " + one_line(e.what());
+        // What start() set going before it threw (a listener, a thread) would go on calling
+        // into a Host about to be destroyed: the plugin is stopped and destroyed first.
+        if (starting) {
+          try {
+            p->plugin->stop();
+          } catch (...) {
+            // Already failed; the reason above is the one to report.
+          }
+        }
+        p->plugin.reset();
         forget(p->record.name);
       }
     }
