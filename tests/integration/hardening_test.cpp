@@ -307,6 +307,27 @@ TEST(Limits, AGigabyteUploadIsRefusedEarlyWithBoundedMemory) {
             R"({"services":[]})");
 }
 
+// A request refused for its target (a malformed query string, an invalid URI) has a body the
+// server never read: the connection is closed after the 400, so that body is never taken for
+// the next request (which, behind a proxy that reuses connections, another client would be
+// answered with).
+TEST(Limits, ARequestRefusedForItsTargetClosesTheConnection) {
+  TempDir dir;
+  ServerProcess server(dir.path());
+  server.start();
+  const std::string inner = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  for (const std::string target : {"/api/v1/services?x=%zz", "/api/v1/services%"}) {
+    RawClient client(server.port());
+    ASSERT_TRUE(client.send("POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: " +
+                            "Bearer " + server.admin_token() + "\r\nContent-Length: " +
+                            std::to_string(inner.size()) + "\r\n\r\n" + inner));
+    const auto answer = client.until_closed(10s);
+    ASSERT_TRUE(answer.has_value()) << target << ": the connection was kept open";
+    EXPECT_TRUE(answer->starts_with("HTTP/1.1 400 ")) << *answer;
+    EXPECT_EQ(answer->find("HTTP/1.1", 1), std::string::npos) << target << ": " << *answer;
+  }
+}
+
 // A body cut short by the client closing the connection is refused, never handled as if it were
 // whole, even when what arrived is a valid request on its own.
 TEST(Limits, ABodyCutShortByTheClientClosingIsRefused) {

@@ -137,6 +137,7 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
     try {
       uri = Poco::URI(in.getURI());
     } catch (const Poco::Exception& e) {
+      close_after_answer(in);  // its body is unread: it must not be taken for the next request
       return problem(400, "Bad Request", "the request target is not a valid URI: " + e.message(),
                      in.getURI());
     }
@@ -147,6 +148,7 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
     try {
       for (const auto& [k, v] : uri.getQueryParameters()) request.query.emplace(k, v);
     } catch (const Poco::Exception& e) {
+      close_after_answer(in);
       return problem(400, "Bad Request", "the query string is malformed: " + e.message(),
                      in.getURI());
     }
