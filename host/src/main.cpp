@@ -370,9 +370,19 @@ int run(int argc, char** argv) {
     text << in.rdbuf();
   }
   std::optional<slmhub::Instant> expires;
+  std::vector<std::string> roles;
   if (cmd == "tokens" && args.words[1] == "create") {
     if (!args.flags.contains("--name") || !args.flags.contains("--role")) {
       std::cerr << "slmhub tokens create: --name and --role are required\n";
+      return kUsage;
+    }
+    std::stringstream list(args.flags["--role"]);
+    for (std::string r; std::getline(list, r, ',');)
+      if (!r.empty()) roles.push_back(r);
+    try {
+      slmhub::host::TokenStore::check_roles(roles);
+    } catch (const std::invalid_argument& e) {
+      std::cerr << "slmhub tokens create: " << e.what() << "\n";
       return kUsage;
     }
     if (args.flags.contains("--expires")) expires = slmhub::parse_instant(args.flags["--expires"]);
@@ -430,10 +440,6 @@ int run(int argc, char** argv) {
   if (cmd == "tokens") {
     auto& tokens = server.tokens();
     if (args.words[1] == "create") {
-      std::vector<std::string> roles;
-      std::stringstream list(args.flags["--role"]);
-      for (std::string r; std::getline(list, r, ',');)
-        if (!r.empty()) roles.push_back(r);
       auto created = tokens.create("cli", args.flags["--name"], roles, expires);
       std::cout << created.token << "\n";
       return kOk;

@@ -62,6 +62,11 @@ TEST(Cli, ExitStatusesFollowSysexits) {
   EXPECT_EQ(no_role.status, 64);
   EXPECT_TRUE(no_role.err.ends_with("slmhub tokens create: --name and --role are required\n"))
       << no_role.err;
+  auto typo =
+      run_slmhub({"tokens", "create", "--name", "ci", "--role", "viewer,admn"}, env_for(fresh));
+  EXPECT_EQ(typo.status, 64);
+  EXPECT_TRUE(typo.err.starts_with("slmhub tokens create: unknown role 'admn' (allowed: "))
+      << typo.err;
   auto extra = run_slmhub({"migrate", "now"}, env_for(fresh));
   EXPECT_EQ(extra.status, 64);
   EXPECT_TRUE(extra.err.starts_with("slmhub: 'migrate now' is not one of the forms of 'migrate':"))
@@ -196,6 +201,23 @@ TEST(Cli, AShortUnsubscribeKeyStopsTechAlerts) {
       << list.out;
 }
 
+// `slmhub serve --daemon` said it listens: its child is stopped (SIGTERM) and gone.
+void stop_detached(const CommandResult& daemon) {
+  ASSERT_EQ(daemon.status, 0) << daemon.err;
+  const auto at = daemon.out.find("slmhub serve detached as pid ");
+  ASSERT_NE(at, std::string::npos) << daemon.out;
+  const pid_t child = std::stoi(daemon.out.substr(at + 29));
+  EXPECT_NE(daemon.out.find("slmhub listening on http://127.0.0.1:"), std::string::npos)
+      << daemon.out;
+  EXPECT_EQ(::kill(child, SIGTERM), 0);
+  // Gone, or a zombie for whoever adopted it to reap.
+  EXPECT_TRUE(eventually([&] {
+    std::ifstream stat("/proc/" + std::to_string(child) + "/stat");
+    std::string pid, name, state;
+    return !(stat >> pid >> name >> state) || state == "Z";
+  }));
+}
+
 // A port in use is refused with where and why, even when its holder allows sharing
 // (SO_REUSEPORT, as a running slmhub had set): a second server on it would have taken half of
 // the first one's connections.
@@ -223,20 +245,20 @@ TEST(Cli, ServeRefusesAPortInUse) {
 
   // Started, it says so only once the child listens, and exits 0.
   env["SLMHUB_HTTP_PORT"] = "0";
-  daemon = run_slmhub({"serve", "--daemon"}, env);
-  ASSERT_EQ(daemon.status, 0) << daemon.err;
-  const auto at = daemon.out.find("slmhub serve detached as pid ");
-  ASSERT_NE(at, std::string::npos) << daemon.out;
-  const pid_t child = std::stoi(daemon.out.substr(at + 29));
-  EXPECT_NE(daemon.out.find("slmhub listening on http://127.0.0.1:"), std::string::npos)
-      << daemon.out;
-  EXPECT_EQ(::kill(child, SIGTERM), 0);
-  // Gone, or a zombie for whoever adopted it to reap.
-  EXPECT_TRUE(eventually([&] {
-    std::ifstream stat("/proc/" + std::to_string(child) + "/stat");
-    std::string pid, name, state;
-    return !(stat >> pid >> name >> state) || state == "Z";
-  }));
+  stop_detached(run_slmhub({"serve", "--daemon"}, env));
+}
+
+// A store and an admin token file named by bare file names (no directory) are made in the
+// working directory: there is no directory to create for them.
+TEST(Cli, ServeTakesFilesNamedWithoutADirectory) {
+  TempDir dir;
+  auto env = env_for(dir);
+  env["SLMHUB_DB_URL"] = "sqlite:bare.db";
+  env["SLMHUB_AUTH_ADMIN_TOKEN_FILE"] = "admin.token";
+  env["SLMHUB_HTTP_PORT"] = "0";
+  stop_detached(run_slmhub({"serve", "--daemon"}, env, dir.path()));
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "bare.db"));
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "admin.token"));
 }
 
 // An offline command needs no store: run where a relative SQLite store would be created, or

@@ -37,6 +37,13 @@ std::string join(const std::vector<std::string>& items, const std::string& separ
   return text;
 }
 
+// The directory a file is to be written in, made when missing; none for a bare file name
+// (sqlite:slmhub.db), for which create_directories("") would throw.
+void create_parent_directories(const std::string& file) {
+  const auto directory = std::filesystem::path(file).parent_path();
+  if (!directory.empty()) std::filesystem::create_directories(directory);
+}
+
 }  // namespace
 
 void CommandRegistry::add(CommandSpec spec, const std::string& owner) {
@@ -435,7 +442,7 @@ std::string Server::ensure_admin_token() {
   auto created = tokens_->create("system", "admin (first start)", {"admin"}, std::nullopt);
   auto path = settings_.resolve_path(settings_.string("auth.admin_token_file"));
   if (!path.empty()) {
-    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    create_parent_directories(path);
     std::ofstream out(path, std::ios::trunc);
     out << created.token << "\n";
     out.close();
@@ -526,7 +533,7 @@ void Server::lock_sqlite_store() {
   // file would drop SQLite's own POSIX locks on it. Its directory may not exist yet. Opened
   // read-only (flock needs no more), so a lock file another user left (root running serve
   // once by hand) does not keep the service's user out.
-  std::filesystem::create_directories(std::filesystem::path(database).parent_path());
+  create_parent_directories(database);
   const std::string path = database + ".lock";
   const int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {

@@ -79,9 +79,7 @@ void audit_token(Tx& tx, Instant at, const std::string& actor, const std::string
 
 }  // namespace
 
-NewToken TokenStore::create(const std::string& actor, const std::string& name,
-                            const std::vector<std::string>& roles,
-                            std::optional<Instant> expires_at) {
+void TokenStore::check_roles(const std::vector<std::string>& roles) {
   if (roles.empty()) throw std::invalid_argument("a token needs at least one role");
   for (const auto& r : roles) {
     if (!valid_role(r))
@@ -89,6 +87,12 @@ NewToken TokenStore::create(const std::string& actor, const std::string& name,
                                   "' (allowed: viewer, operator, service_manager, approver, "
                                   "billing, admin, customer:<id> without a comma)");
   }
+}
+
+NewToken TokenStore::create(const std::string& actor, const std::string& name,
+                            const std::vector<std::string>& roles,
+                            std::optional<Instant> expires_at) {
+  check_roles(roles);
   NewToken result;
   // Hex id: no '_' so the token splits unambiguously.
   result.info.id = sha256_hex(random_token(16)).substr(0, 12);

@@ -48,6 +48,8 @@ class TokenStore {
   AuthResult authenticate(const std::string& authorization, Principal& out);
 
   static bool valid_role(const std::string& role);
+  // Throws std::invalid_argument naming the first role that is not valid, or when there is none.
+  static void check_roles(const std::vector<std::string>& roles);
 
  private:
   struct Cached {
