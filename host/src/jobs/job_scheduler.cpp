@@ -187,6 +187,9 @@ int JobScheduler::tick() {
   }
   int started = 0;
   for (Job* job : jobs) {
+    // A stop joins the job running, not every job due after it (a tick after downtime runs
+    // each missed slot in turn; systemd kills a stop that takes too long).
+    if (std::lock_guard lock(mutex_); stopping_) break;
     const Instant now = clock_.now();
     const std::optional<Instant> slot = due_slot(*job, now);
     if (!slot) continue;

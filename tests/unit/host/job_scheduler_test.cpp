@@ -167,6 +167,24 @@ TEST_P(JobSchedulerTest, SlotsMissedWhileDownRunOnceAtTheNextTick) {
   EXPECT_EQ(quarter.contexts.back().scheduled_for, at("2026-12-03T11:45:00Z"));
 }
 
+// A stop asked for while a tick runs its jobs waits for the job running, and starts no other
+// (after downtime a tick has every missed slot to run; systemd kills a stop that takes long).
+TEST_P(JobSchedulerTest, AStopDuringATickStartsNoFurtherJob) {
+  clock_.set("2026-12-03T11:00:00Z");
+  JobScheduler scheduler(*db_, clock_, log_, "a");
+  Calls later;
+  // Jobs run in name order: "a.first" asks the scheduler to stop, as SIGTERM would.
+  scheduler.add(job("a.first", "*/15 * * * *", [&](const JobContext&) {
+    scheduler.stop();
+    return std::string("stopping");
+  }));
+  scheduler.add(job("b.second", "*/15 * * * *", later.fn()));
+  clock_.set("2026-12-03T11:15:00Z");
+  EXPECT_EQ(scheduler.tick(), 1);
+  EXPECT_EQ(later.size(), 0u);
+  EXPECT_EQ(count_runs(*db_, "b.second"), 0);
+}
+
 // Retention: runs older than the cut go, except one still running and each job's latest
 // finished scheduled run, which a restart reads to catch up on the slots it missed.
 TEST_P(JobSchedulerTest, PruneKeepsTheLatestScheduledRunOfEachJob) {
