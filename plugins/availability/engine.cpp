@@ -492,7 +492,8 @@ struct Subscriber {
 };
 
 // The term whose charge is credited: with several active in the period, the one that
-// started last (the charge in force at the period's end).
+// started last (docs/availability.md), since a changed charge is a new subscription that
+// starts when the change does.
 const Term* active_term(const std::vector<Term>& terms, const Subscriber& s, Interval period) {
   if (period.empty()) return nullptr;
   const Term* best = nullptr;
