@@ -923,7 +923,7 @@ Record Client::create_unique(const std::string& table, const Record& fields,
             " " + quote_text(stored == record.end() ? std::string("(missing)") : stored->second) +
             " instead of " + quote_text(value) + "; the field is not stored as sent";
         impl_->note_failure(text, false);
-        throw Error(text, reply.status, "", "");
+        throw KeyNotStored(text, reply.status, std::move(record));
       }
       return record;
     } catch (AmbiguousWrite& failure) {

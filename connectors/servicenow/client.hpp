@@ -78,6 +78,19 @@ class Error : public std::runtime_error {
   std::string message_, detail_;
 };
 
+// A create_unique() POST that succeeded, but whose record does not hold the key as sent (an
+// ACL or a business rule dropped or rewrote it): the record exists, and a lookup by the key
+// cannot find it again. status() is the POST's (2xx); record() is what the instance stored.
+class KeyNotStored : public Error {
+ public:
+  KeyNotStored(const std::string& what, int status, Record record)
+      : Error(what, status, "", ""), record_(std::move(record)) {}
+  const Record& record() const { return record_; }
+
+ private:
+  Record record_;
+};
+
 // Where a keyset sweep stands: the last record seen. Empty = from the beginning; updated_on
 // without sys_id = from that time on, that second included.
 struct Cursor {
@@ -150,7 +163,7 @@ class Client {
   // query may ignore case); std::invalid_argument when the key value is empty or cannot be
   // queried exactly ('^', control characters, edge spaces, "javascript:"), or when the
   // looked-up records lack `key_field` (an unknown field, which the instance would drop
-  // from the query).
+  // from the query). KeyNotStored when the record was created without the key as sent.
   Record create_unique(const std::string& table, const Record& fields,
                        const std::string& key_field);
 

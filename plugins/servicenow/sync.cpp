@@ -287,9 +287,11 @@ void Sync::process_inbox(std::int64_t inbox_id) {
       const Applied a = apply(table, *record);
       state = a == Applied::unmapped ? "unmapped" : "applied";
       detail = applied_name(a);
-      // A comment or work note changes the incident: its journal entries come with it.
+      // A comment or work note changes the incident: its journal entries come with it. The
+      // incident is applied whatever that read meets (an integration user without journal
+      // read, a 429): the row says so, and the entries are left to the journal sweep.
       if (table == "incident" && a != Applied::stale && a != Applied::echo) {
-        apply_journal_of(field(*record, "sys_id"));
+        read_journal_after(field(*record, "sys_id"), "its webhook");
       }
     }
   } catch (const Problem& e) {  // the record breaks a rule of ours: keep it and say why
@@ -970,16 +972,17 @@ void Sync::send_ticket(const std::string& id, bool& in_doubt) {
       fields["close_notes"] = "Resolved in slmhub as " + ticket->id;
     }
     Record created;
+    std::optional<std::string> key_lost;
     try {
       created = client_->create_unique("incident", fields, "correlation_id");
-    } catch (const Error& e) {
+    } catch (const KeyNotStored& e) {
       // Created, but without our case number in correlation_id (an ACL on the field, a
-      // business rule rewriting it): a retry could not find it and would create another.
-      // Given up on at once, with what to fix.
-      if (e.status() >= 200 && e.status() < 300) {
-        throw PermanentFailure(std::string(e.what()) +
-                               "; let the integration user write incident.correlation_id");
-      }
+      // business rule rewriting it). Linked by its sys_id below like any other, so its webhook
+      // is our echo and the ticket's later changes update it; given up on instead, each later
+      // change found no link and created yet another incident, whose webhook became a ticket.
+      created = e.record();
+      key_lost = e.what();
+    } catch (const Error& e) {
       doubtful(e);
       throw;
     }
@@ -1007,6 +1010,14 @@ void Sync::send_ticket(const std::string& id, bool& in_doubt) {
     });
     sys_id = field(created, "sys_id");
     host_.store().transact([&](Tx& tx) { link = link_by_sys_id(tx, "incident", sys_id); });
+    if (key_lost) {
+      // Only a create whose answer is lost cannot be found again: it would be sent twice.
+      host_.log().warning("servicenow: incident " + field(created, "number") + " of " + ticket->id +
+                          ": " + *key_lost +
+                          "; it is linked by its sys_id, but a create whose answer is " +
+                          "lost could not be found and would be sent again: let the integration " +
+                          "user write incident.correlation_id");
+    }
   }
 
   // What changed here since the last sync goes out as one PATCH.
