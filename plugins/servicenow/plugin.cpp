@@ -170,7 +170,11 @@ class ServiceNowPlugin : public slmhub::Plugin {
     }
     read_state_mappings(config, sync);
     const auto kinds = config.list("outbound.kinds");
-    sync.outbound_kinds = {kinds.begin(), kinds.end()};
+    // Nothing goes out without the switch: no ticket's values can win a conflict then.
+    if (config.boolean("outbound.enabled", true))
+      sync.outbound_kinds = {kinds.begin(), kinds.end()};
+    else
+      sync.outbound_kinds.clear();
     for (const auto& item : config.list("ci_services")) {
       const auto eq = item.find('=');
       if (eq == std::string::npos || eq == 0 || eq + 1 == item.size()) {

@@ -541,6 +541,7 @@ Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& l
     }
     return holds(sending, g);
   };
+  const bool goes_out = settings_.outbound_kinds.contains(ticket->kind);
   for (const auto& g : kSyncedFields) {
     if (synced_theirs.value(g.theirs, Json()) == theirs[g.theirs]) continue;  // not changed there
     const Json& value = mapped[g.ours];  // theirs, in our terms
@@ -554,9 +555,11 @@ Applied Sync::apply_ticket(Tx& tx, const Record& r, const std::optional<Link>& l
     if (ours_changed && our_now[g.ours] != value) {
       // Both sides changed the field since the last sync: the later writer wins. Ours
       // changed at the ticket event that first showed its value; an event not handled yet
-      // is recent, and no later than the ticket's last change.
+      // is recent, and no later than the ticket's last change. A ticket whose changes never
+      // go out (outbound.enabled false, a kind not in outbound.kinds) cannot win: its value
+      // would never reach the instance, and the instance's change would be lost.
       const Instant our_time = changed_here_at(tx, *ticket, g.ours).value_or(ticket->updated_at);
-      const bool theirs_win = their_time >= our_time;
+      const bool theirs_win = !goes_out || their_time >= our_time;
       tx.exec(
           "INSERT INTO servicenow_conflicts(tbl, sys_id, local_id, field, ours, theirs, winner, "
           "at) VALUES ('incident', ?, ?, ?, ?, ?, ?, ?)",

@@ -1054,6 +1054,35 @@ TEST_F(ServiceNowSync, ACreateWhoseCaseNumberIsNotKeptIsLinkedBySysId) {
       << api("GET", "/api/v1/tickets").dump();
 }
 
+// With outbound.enabled off nothing goes out, so a ticket never wins a conflict: the status
+// changed there after it changed here is applied, even when a later message here made the
+// ticket's last change the newer one, and no message waits in the outbox for a sender that
+// does not exist.
+TEST_F(ServiceNowSync, WithOutboundOffTheInstanceWinsEveryConflict) {
+  start_server({{"SLMHUB_PLUGINS_SERVICENOW_OUTBOUND_ENABLED", "false"}});
+  const std::string sys_id =
+      sim_->control("POST", "/sim/records/incident",
+                    {{"short_description", "Batch late"}, {"_user", "jdoe"}})["result"]["sys_id"];
+  api("POST", "/api/v1/jobs/servicenow.sweep/run");
+  const Json tickets = api("GET", "/api/v1/tickets")["tickets"];
+  ASSERT_EQ(tickets.size(), 1u) << tickets.dump();
+  const std::string id = tickets[0]["id"];
+  // Each change a second apart: the instance's and our times are whole seconds.
+  api("PATCH", "/api/v1/tickets/" + id, {{"status", "pending"}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  sim_->control("PATCH", "/sim/records/incident/" + sys_id, {{"state", "2"}, {"_user", "jdoe"}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  api("POST", "/api/v1/tickets/" + id + "/messages", {{"body", "Rerun at 06:00."}});
+
+  api("POST", "/api/v1/jobs/servicenow.sweep/run");
+  EXPECT_EQ(ticket(id)["status"], "open");
+  const Json conflicts = api("GET", "/api/v1/servicenow/conflicts")["conflicts"];
+  ASSERT_EQ(conflicts.size(), 1u) << conflicts.dump();
+  EXPECT_EQ(conflicts[0]["winner"], "servicenow");
+  EXPECT_EQ(api("GET", "/api/v1/outbox?state=pending")["messages"].size(), 0u)
+      << api("GET", "/api/v1/outbox?state=pending").dump();
+}
+
 // An integration user that may not read the journal (sys_journal_field answers 403): an
 // incident raised there is applied all the same, and its webhook's row says "applied", not
 // "failed"; the journal read's refusal is an error of the sync's status.
