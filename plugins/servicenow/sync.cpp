@@ -427,24 +427,28 @@ void Sync::record_incident_outage(Tx& tx, const Record& r) {
   // The interruption this incident made before, if any: when the flag is taken off or the CI
   // is moved to one that is not ours, it is withdrawn, or its downtime would still count.
   const auto made = link_by_sys_id(tx, "incident_outage", field(r, "sys_id"));
+  const auto withdraw = [&](const std::string& why) {
+    if (!made) return;
+    withdraw_interruption(tx, made->local_id, "incident " + field(r, "number") + " " + why);
+    tx.exec("DELETE FROM servicenow_links WHERE tbl = 'incident_outage' AND sys_id = ?",
+            {field(r, "sys_id")});
+  };
   if ((flag != "true" && flag != "1") || !service) {
-    if (made) {
-      withdraw_interruption(
-          tx, made->local_id,
-          "incident " + field(r, "number") +
-              (service ? " is no longer flagged as an outage"
-                       : " moved to CI '" + field(r, "cmdb_ci") + "', which has no service"));
-      tx.exec("DELETE FROM servicenow_links WHERE tbl = 'incident_outage' AND sys_id = ?",
-              {field(r, "sys_id")});
-    }
+    withdraw(service ? "is no longer flagged as an outage"
+                     : "moved to CI '" + field(r, "cmdb_ci") + "', which has no service");
     if (!service && (flag == "true" || flag == "1")) {
       note_error("incident " + field(r, "number") + " is flagged as an outage but its CI '" +
                  field(r, "cmdb_ci") + "' has no service (plugins.servicenow.ci_services)");
     }
     return;
   }
+  // Counted once it is resolved: reopened (or cancelled), it is not, and the interruption
+  // recorded at its resolution would count an end that no longer holds.
   const auto state = integer_or(field(r, "state"), 1);
-  if (state != 6 && state != 7) return;  // counted once it is resolved
+  if (state != 6 && state != 7) {
+    withdraw("is no longer resolved (state " + field(r, "state") + ")");
+    return;
+  }
   auto start = glide_instant(field(r, "opened_at"));
   if (!start) return;
   Interruption item;

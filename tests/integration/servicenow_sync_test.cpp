@@ -766,6 +766,22 @@ TEST_F(ServiceNowSync, OutagesAndChangesBecomeInterruptionsAndMaintenance) {
   EXPECT_EQ(flagged_interruption["service"], "payroll-db");
   EXPECT_EQ(flagged_interruption["start"], "2026-11-04T08:00:00Z");
   EXPECT_EQ(flagged_interruption["end"], "2026-11-04T08:40:00Z");
+  // Reopened, it is not resolved: the interruption is withdrawn. Resolved again, it is back
+  // with the new end.
+  const auto interruption_status = [&] {
+    return http(server_->port(), "GET", "/api/v1/interruptions/" + inc, "", server_->admin_token())
+        .status;
+  };
+  sim_->control("POST", "/sim/clock", {{"now", "2026-11-04 09:00:00"}});
+  sim_->control("PATCH", "/sim/records/incident/" + flagged["sys_id"].get<std::string>(),
+                {{"state", "2"}, {"_user", "jdoe"}});
+  ASSERT_TRUE(eventually([&] { return interruption_status() == 404; })) << status().dump();
+  sim_->control("POST", "/sim/clock", {{"now", "2026-11-04 09:30:00"}});
+  sim_->control("PATCH", "/sim/records/incident/" + flagged["sys_id"].get<std::string>(),
+                {{"state", "6"}, {"close_code", "Solved (Permanently)"}, {"_user", "jdoe"}});
+  sim_->control("POST", "/sim/clock", Json::object());
+  ASSERT_TRUE(eventually([&] { return interruption_status() == 200; })) << status().dump();
+  EXPECT_EQ(api("GET", "/api/v1/interruptions/" + inc)["end"], "2026-11-04T09:30:00Z");
 
   // An outage of a CI that is not ours is left alone and reported.
   sim_->control("POST", "/sim/records/cmdb_ci_outage",

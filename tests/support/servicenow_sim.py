@@ -640,6 +640,9 @@ class Sim:
             state = record.get("state", "")
             if state in ("6", "7") and not record.get("resolved_at"):
                 record["resolved_at"] = now
+            elif state not in ("6", "7", "8") and record.get("resolved_at"):
+                # Reopened: the instance clears the resolution (its "incident reopen" rule).
+                record["resolved_at"] = ""
             if state == "7" and not record.get("closed_at"):
                 record["closed_at"] = now
             record["active"] = "false" if state in ("7", "8") else "true"
