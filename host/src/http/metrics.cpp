@@ -59,7 +59,7 @@ void Metrics::gauge(const std::string& name, const std::string& help,
 
 std::string Metrics::render() const {
   std::ostringstream out;
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   out << "# HELP slmhub_http_requests_total HTTP requests by route and status.\n"
       << "# TYPE slmhub_http_requests_total counter\n";
   for (const auto& [key, n] : requests_) {
@@ -89,7 +89,11 @@ std::string Metrics::render() const {
     }
     out << key.first << (key.second.empty() ? "" : "{" + key.second + "}") << " " << n << "\n";
   }
-  for (const auto& [name, help, read] : gauges_) {
+  // Gauges are read without the lock: they query the store, and a slow or unreachable one
+  // must not hold up every request, each of which counts itself under this lock.
+  const auto gauges = gauges_;
+  lock.unlock();
+  for (const auto& [name, help, read] : gauges) {
     out << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n"
         << name << " " << read() << "\n";
   }
