@@ -93,12 +93,30 @@ void GroupCommitter::commit(Group& group) {
   // reference), and a failed statement dooms the transaction on both engines anyway, so
   // when anything in the group throws, it is rolled back and each write is then run in a
   // transaction of its own: a failing write fails alone, the others commit.
+  bool work_threw = false;
   try {
     store_.transact([&](Tx& tx) {
-      for (Item* item : group.items) item->work(tx);
+      work_threw = false;  // a retried transaction runs every write again
+      for (Item* item : group.items) {
+        try {
+          item->work(tx);
+        } catch (...) {
+          work_threw = true;
+          throw;
+        }
+      }
     });
     return;
   } catch (...) {
+    if (!work_threw) {
+      // The transaction failed around the writes, not in them: a COMMIT whose answer was
+      // lost with its connection (PostgreSQL) may have committed them all. Running each
+      // again could apply it twice (a second ticket, a second message), so every caller
+      // gets the error, as transact() would give it to a caller alone.
+      const std::exception_ptr error = std::current_exception();
+      for (Item* item : group.items) item->error = error;
+      return;
+    }
   }
   for (Item* item : group.items) {
     try {

@@ -27,9 +27,11 @@ class GroupCommitter {
   void start(int max_batch);
   void stop();
   // Runs `work` in a committed transaction and returns after the commit; rethrows what
-  // `work` threw. `work` may run more than once (a batch that failed is retried write by
-  // write), so it must have no effects outside the transaction but the caller's own
-  // variables. Without a running writer (CLI commands) it runs in its own transaction.
+  // `work` threw. `work` may run more than once (a batch in which a write threw is retried
+  // write by write), so it must have no effects outside the transaction but the caller's own
+  // variables. A batch whose transaction failed outside the writes (a commit's outcome lost
+  // with its connection) is not run again: every caller gets that error. Without a running
+  // writer (CLI commands) it runs in its own transaction.
   void submit(std::function<void(Tx&)> work);
   std::size_t queued() const;
   // Totals since start, for /metrics: commits, writes committed, time spent committing.

@@ -72,6 +72,44 @@ TEST_F(GroupCommitTest, AFailingWriteFailsAloneAndTheOthersCommit) {
   EXPECT_TRUE(db->query("SELECT 1 FROM rows WHERE id IN (0, 3, 6, 9)").empty());
 }
 
+// A store whose first commit succeeds but whose answer is lost (PostgreSQL's connection
+// dropped during COMMIT): the writes are in, and the caller is told of a failure.
+class AnswerLost : public Store {
+ public:
+  explicit AnswerLost(Store& store) : store_(store) {}
+  void migrate(std::string_view owner, const std::vector<Migration>& migrations) override {
+    store_.migrate(owner, migrations);
+  }
+  void transact(const std::function<void(Tx&)>& work) override {
+    store_.transact(work);
+    if (lost_.exchange(false)) throw std::runtime_error("server closed the connection");
+  }
+  std::vector<Row> query(std::string_view sql, const Params& params) override {
+    return store_.query(sql, params);
+  }
+  Dialect dialect() const override { return store_.dialect(); }
+
+ private:
+  Store& store_;
+  std::atomic<bool> lost_{true};
+};
+
+// A batch whose commit may have landed is not run again write by write: that would apply
+// each write twice. Its callers get the error.
+TEST_F(GroupCommitTest, ABatchWhoseCommitAnswerWasLostIsNotRunAgain) {
+  db->migrate("log", {{1, "log", "CREATE TABLE log(who TEXT)"}});
+  AnswerLost store(*db);
+  GroupCommitter writer(store);
+  writer.start(64);
+  try {
+    writer.submit([](Tx& tx) { tx.exec("INSERT INTO log(who) VALUES ('ticket SLM1')"); });
+    ADD_FAILURE() << "the lost answer was not reported";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), "server closed the connection");
+  }
+  EXPECT_EQ(db->query("SELECT COUNT(*) FROM log").at(0).integer(0), 1);
+}
+
 TEST_F(GroupCommitTest, AFailingStatementFailsOnlyItsWrite) {
   db->transact([](Tx& tx) { tx.exec("INSERT INTO rows(id, who) VALUES (1, 'first')"); });
   GroupCommitter writer(*db);
