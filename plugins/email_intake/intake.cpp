@@ -394,6 +394,11 @@ IntakeResult MailIntake::receive(const Queue& queue, const std::string& envelope
     const Prepared p = prepare(queue, envelope_from, raw, false, clock_.now());
     return finish(p, commit(p));
   } catch (const std::exception& e) {
+    // A store that is busy or down (503) is no fault of the message: nothing is kept, and the
+    // delivery fails so that it comes again (LMTP 451, mailgate 75, left in the polled
+    // mailbox). Kept in quarantine, it was acknowledged and then waited for a replay by hand.
+    if (const auto* problem = dynamic_cast<const Problem*>(&e); problem && problem->status() == 503)
+      throw;
     // Logged once it is kept: when the quarantine cannot be written either, the delivery
     // fails (the MTA retries) and its own log line says so.
     IntakeResult kept = quarantine_message(queue, envelope_from, raw, "quarantined", e.what());

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -83,6 +84,49 @@ class IntakeTest : public StoreTest {
   std::unique_ptr<host::OutboxService> outbox_;
   std::unique_ptr<MailIntake> intake_;
 };
+
+// A store that answers "busy" (503, its retries spent) to the first transaction only.
+class BusyOnce : public Store {
+ public:
+  explicit BusyOnce(Store& store) : store_(store) {}
+  void migrate(std::string_view owner, const std::vector<Migration>& migrations) override {
+    store_.migrate(owner, migrations);
+  }
+  void transact(const std::function<void(Tx&)>& work) override {
+    if (busy_.exchange(false)) throw Problem(503, "Database busy", "the store stayed locked");
+    store_.transact(work);
+  }
+  std::vector<Row> query(std::string_view sql, const Params& params) override {
+    return store_.query(sql, params);
+  }
+  Dialect dialect() const override { return store_.dialect(); }
+
+ private:
+  Store& store_;
+  std::atomic<bool> busy_{true};
+};
+
+// A busy store is no fault of the message: the delivery fails, so that the MTA (451), mailgate
+// (75) or the poll brings it again, and nothing is quarantined (it was acknowledged then, and
+// waited for a replay by hand).
+TEST_P(IntakeTest, ABusyStoreFailsTheDeliveryInsteadOfQuarantiningIt) {
+  BusyOnce busy(*db_);
+  IntakeSettings settings;
+  settings.queues = {kQueue};
+  MailIntake intake(busy, *core_, *core_, *outbox_, clock_, log_, settings);
+  const std::string raw =
+      message("Library DBA <dba@library.example.org>", "Please add an index", "busy@library");
+  try {
+    intake.receive(kQueue, "dba@library.example.org", raw);
+    ADD_FAILURE() << "a busy store was not reported";
+  } catch (const Problem& e) {
+    EXPECT_EQ(e.status(), 503);
+  }
+  EXPECT_EQ(db_->query("SELECT COUNT(*) FROM mail_quarantine").at(0).integer(0), 0);
+  EXPECT_EQ(tickets(), 0);
+  // Delivered again, it is a ticket.
+  EXPECT_EQ(intake.receive(kQueue, "dba@library.example.org", raw).outcome, "ticket");
+}
 
 TEST_P(IntakeTest, ANewMessageIsATicketWithACaseNumberAndOneAutoReply) {
   const auto r = receive(message("Library DBA <dba@library.example.org>",
