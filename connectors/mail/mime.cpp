@@ -313,6 +313,8 @@ std::optional<EncodedWord> encoded_word_at(std::string_view s, std::size_t i) {
   return w;
 }
 
+std::string superset_label(std::string_view label);
+
 // GMime 3.2 joins the base64 text of adjacent B-encoded words of one charset before decoding
 // it, so a padded word ("…Ng==?= =?utf-8?b?5bqT?=", which Python writes for every long
 // subject) ends the decoding and the words after it are lost. Each such run becomes one word
@@ -351,13 +353,22 @@ std::string merge_base64_words(std::string_view raw) {
         ++merged;
       }
     }
-    if (merged == 1) {
+    // Each word under the charset its label means in practice, as bodies are read.
+    const std::string charset = superset_label(word->charset);
+    if (merged == 1 && charset == word->charset) {
       out.append(raw.substr(at, end - at));
     } else {
       out += "=?";
-      out.append(word->charset);
-      out += "?B?";
-      out += base64_encode(bytes);
+      out += charset;
+      out += '?';
+      if (merged == 1) {
+        out += word->encoding;
+        out += '?';
+        out.append(word->payload);
+      } else {
+        out += "B?";
+        out += base64_encode(bytes);
+      }
       out += "?=";
     }
     i = end;
@@ -498,6 +509,17 @@ std::string iconv_charset(std::string_view l) {
   if (is_one_of(l, {"iso-8859-9", "latin5"})) return "CP1254";
   if (is_one_of(l, {"tis-620", "iso-8859-11"})) return "CP874";
   return std::string(l);
+}
+
+// An encoded word's charset label (RFC 2231 may add "*language") as the superset it means in
+// practice, as bodies read it: GMime decodes words by the label itself, so ISO-8859-1 words
+// from Windows clients gave C1 controls for their curly quotes and dashes, and Shift_JIS names
+// lost CP932's extra characters. Other labels are kept as written.
+std::string superset_label(std::string_view label) {
+  const std::string l = lower(label.substr(0, label.find('*')));
+  if (is_windows1252_label(l)) return l == "windows-1252" ? std::string(label) : "windows-1252";
+  const std::string superset = iconv_charset(l);
+  return superset == l ? std::string(label) : superset;
 }
 
 // Converts with iconv, reading an invalid byte as U+FFFD and going on; counts those bytes.
@@ -863,6 +885,21 @@ class TreeReader {
                    " body: " + converted.defect);
     }
     std::string text = normalize_newlines(converted.text);
+    // A NUL (a raw 0x00, quoted-printable =00) has no place in text, and PostgreSQL refuses
+    // it in a text column: such mail could never become a ticket there.
+    if (text.find('\0') != std::string::npos) {
+      std::string replaced;
+      for (const char c : text) {
+        if (c == '\0') {
+          replaced += "\xEF\xBF\xBD";  // U+FFFD
+        } else {
+          replaced += c;
+        }
+      }
+      text = std::move(replaced);
+      defects_.add(std::string(is_html ? "text/html" : "text/plain") +
+                   " body: NUL characters replaced with U+FFFD");
+    }
     if (!is_html &&
         lower(view(g_mime_object_get_content_type_parameter(object, "format"))) == "flowed") {
       const bool delsp =

@@ -182,6 +182,34 @@ TEST_F(MailCorpus, ParseRateIsPrinted) {
 
 // ---- headers ----------------------------------------------------------------------------------
 
+// A NUL in a body (quoted-printable =00, or raw) is replaced, and said: PostgreSQL refuses it
+// in text, so such mail could never become a ticket there.
+TEST(ParseMail, ANulInABodyIsReplacedAndReported) {
+  const ParsedMail mail =
+      parse_mail(crlf("From: a@example.org\n"
+                      "Subject: export\n"
+                      "MIME-Version: 1.0\n"
+                      "Content-Type: text/plain; charset=utf-8\n"
+                      "Content-Transfer-Encoding: quoted-printable\n"
+                      "\n"
+                      "row=00one\n"));
+  EXPECT_EQ(mail.text, "row\xEF\xBF\xBDone\n");
+  EXPECT_EQ(mail.defects,
+            std::vector<std::string>{"text/plain body: NUL characters replaced with U+FFFD"});
+}
+
+// Encoded words are read as bodies are: ISO-8859-1 as Windows-1252 (the curly quote and the
+// dash Windows clients write), Shift_JIS as CP932 (髙, FB FC, is only in Microsoft's table).
+TEST(ParseMail, EncodedWordsReadTheCharsetTheirLabelMeansInPractice) {
+  const ParsedMail mail =
+      parse_mail(crlf("From: =?shift_jis?B?+/w=?= <a@example.org>\n"
+                      "Subject: =?iso-8859-1?Q?Can=92t_log_in_=96_urgent?=\n"
+                      "\n"
+                      "body\n"));
+  EXPECT_EQ(mail.subject, "Can\u2019t log in \u2013 urgent");
+  EXPECT_EQ(mail.from_name, "\u9AD9");
+}
+
 TEST(ParseMail, AdjacentEncodedWordsJoinWithoutTheSpaceBetweenThem) {
   const ParsedMail mail = parse_mail(
       crlf("From: a@example.org\n"
