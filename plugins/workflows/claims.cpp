@@ -652,15 +652,12 @@ Dispute ClaimBook::file_dispute(const Filer& filer, const Json& body) {
   store_.transact([&](Tx& tx) {
     auto rows =
         tx.query("SELECT customer, state, issued_at FROM credits WHERE id = ?", {credit_id});
-    if (rows.empty()) {
+    // Another customer's credit is answered as one that does not exist: a different answer
+    // would tell a customer whether another was credited (credit ids are predictable).
+    if (rows.empty() || (!filer.staff && rows[0].text(0) != filer.customer)) {
       throw unprocessable("no credit '" + credit_id + "'", {{"$.credit", "no such credit"}});
     }
     const std::string customer = rows[0].text(0);
-    if (!filer.staff && customer != filer.customer) {
-      throw Problem(403, "Forbidden",
-                    "a token of customer '" + filer.customer + "' disputes only its own credits; " +
-                        credit_id + " is not one of them");
-    }
     if (rows[0].text(1) != "approved") {
       throw Conflict("credit " + credit_id + " is " + rows[0].text(1) +
                      ": only an issued (approved) credit can be disputed");

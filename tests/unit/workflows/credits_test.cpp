@@ -435,8 +435,9 @@ TEST_P(CreditsTest, DisputesKeepTheirWindowTheirLevelsAndTheirOwners) {
           "only an issued (approved) credit can be disputed", {"disputes"});
   clock_.set("2026-12-09T16:00:00Z");
   credits_->approve_work_order(kDeputy, "WO:2026-11:oracle-prod");
-  refused([&] { claims_->file_dispute(kLibrary, dispute); }, 403, "disputes only its own credits",
-          {"disputes"});
+  // Another customer's credit is answered as one that does not exist.
+  refused([&] { claims_->file_dispute(kLibrary, dispute); }, 422,
+          "no credit 'WO:2026-11:oracle-prod:registrar'", {"disputes"});
 
   // Issued 9 December: the window closes on 8 January, end of day in Chicago.
   clock_.set("2027-01-09T05:59:59Z");
