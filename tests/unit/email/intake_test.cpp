@@ -15,6 +15,7 @@
 #include "core/core_store.hpp"
 #include "events/event_bus.hpp"
 #include "events/outbox.hpp"
+#include "forwarding_store.hpp"
 #include "slmhub/digest.hpp"
 #include "slmhub/errors.hpp"
 #include "store_fixture.hpp"
@@ -86,23 +87,15 @@ class IntakeTest : public StoreTest {
 };
 
 // A store that answers "busy" (503, its retries spent) to the first transaction only.
-class BusyOnce : public Store {
+class BusyOnce : public test::ForwardingStore {
  public:
-  explicit BusyOnce(Store& store) : store_(store) {}
-  void migrate(std::string_view owner, const std::vector<Migration>& migrations) override {
-    store_.migrate(owner, migrations);
-  }
+  using ForwardingStore::ForwardingStore;
   void transact(const std::function<void(Tx&)>& work) override {
     if (busy_.exchange(false)) throw Problem(503, "Database busy", "the store stayed locked");
-    store_.transact(work);
+    ForwardingStore::transact(work);
   }
-  std::vector<Row> query(std::string_view sql, const Params& params) override {
-    return store_.query(sql, params);
-  }
-  Dialect dialect() const override { return store_.dialect(); }
 
  private:
-  Store& store_;
   std::atomic<bool> busy_{true};
 };
 

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "forwarding_store.hpp"
 #include "server_process.hpp"
 #include "storage/database.hpp"
 
@@ -74,23 +75,15 @@ TEST_F(GroupCommitTest, AFailingWriteFailsAloneAndTheOthersCommit) {
 
 // A store whose first commit succeeds but whose answer is lost (PostgreSQL's connection
 // dropped during COMMIT): the writes are in, and the caller is told of a failure.
-class AnswerLost : public Store {
+class AnswerLost : public test::ForwardingStore {
  public:
-  explicit AnswerLost(Store& store) : store_(store) {}
-  void migrate(std::string_view owner, const std::vector<Migration>& migrations) override {
-    store_.migrate(owner, migrations);
-  }
+  using ForwardingStore::ForwardingStore;
   void transact(const std::function<void(Tx&)>& work) override {
-    store_.transact(work);
+    ForwardingStore::transact(work);
     if (lost_.exchange(false)) throw std::runtime_error("server closed the connection");
   }
-  std::vector<Row> query(std::string_view sql, const Params& params) override {
-    return store_.query(sql, params);
-  }
-  Dialect dialect() const override { return store_.dialect(); }
 
  private:
-  Store& store_;
   std::atomic<bool> lost_{true};
 };
 
