@@ -167,13 +167,15 @@ class BillingExport : public slmhub::Plugin {
                             "month not exported yet",
                             [&billing](const slmhub::JobContext& job) {
                               return billing.export_due(job.scheduled_for);
-                            }});
+                            },
+                            "billing"});
     }
     if (const std::string schedule = config.string("estimates.schedule"); !schedule.empty()) {
       host.scheduler().add(
           {"billing_export.estimates", schedule, zone,
            "annual cost estimates: issue when due, re-issue when rates change",
-           [&billing](const slmhub::JobContext& job) { return billing.run_estimates(job.now); }});
+           [&billing](const slmhub::JobContext& job) { return billing.run_estimates(job.now); },
+           "billing"});
     }
     host.commands().add(
         {"export invoices", kUsage,

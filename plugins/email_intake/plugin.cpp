@@ -158,6 +158,9 @@ class EmailIntake : public slmhub::Plugin {
     s.max_message_bytes =
         static_cast<std::size_t>(host.config().integer("lmtp.max_message_bytes", 50 << 20));
     s.max_connections = static_cast<int>(host.config().integer("lmtp.max_connections", 16));
+    // A CLI command (`slmhub jobs run email_intake.poll-1`) beside the server: the port is
+    // the server's, and binding it would fail this plugin and hide its jobs.
+    if (!host.serving()) return;
     MailIntake& intake = *intake_;
     slmhub::mail::LmtpHandlers handlers;
     handlers.check_recipient =

@@ -669,7 +669,20 @@ TEST_P(Billing, TheMonthlyJobExportsEveryFinalMonthThatHasNoExportYet) {
 
   clock_.set("2027-01-05T18:00:00Z");
   const fs::path out = dir_.path() / "exports";
-  const std::string outcome = server_->jobs().run_now("billing_export.monthly");
+  // Finalising a month is billing's: an operator, who may run the other jobs, may not run
+  // this one by hand, and nothing is finalised or written.
+  const std::string job = "/api/v1/jobs/billing_export.monthly/run";
+  const HttpResult refused = call("POST", job, operator_);
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_EQ(Json::parse(refused.body)["detail"],
+            "the job 'billing_export.monthly' needs the role 'billing'");
+  EXPECT_EQ(ok("GET", "/api/v1/invoices?month=2026-12", billing_).size(), 0u);
+  EXPECT_FALSE(fs::exists(out));
+  for (const Json& j : ok("GET", "/api/v1/jobs", operator_)["jobs"]) {
+    const std::string name = j["name"];
+    EXPECT_EQ(j["role"], name.starts_with("billing_export.") ? "billing" : "operator") << name;
+  }
+  const std::string outcome = ok("POST", job, billing_)["output"];
   const std::int64_t december = ok("GET", "/api/v1/invoices?month=2026-12", billing_).size();
   EXPECT_EQ(outcome, "exported 2026-11 (" + std::to_string(november) +
                          " documents, not exported before); 2026-12 (" + std::to_string(december) +

@@ -95,6 +95,23 @@ TEST_F(MailIntake, SwaksOverLmtpMakesATicketAndTheAutoReplyLeavesOverSmtp) {
       404);
 }
 
+// A command run beside the server (`slmhub plugins list`, `slmhub jobs run`) starts the plugins for
+// their jobs and commands, but leaves the LMTP port to the server: email_intake starts there
+// too, and the server's listener goes on taking mail.
+TEST_F(MailIntake, ACommandBesideTheServerLeavesItsLmtpPortAlone) {
+  const CommandResult plugins = run_slmhub({"plugins", "list"}, server_->env());
+  ASSERT_EQ(plugins.status, 0) << plugins.err;
+  EXPECT_NE(plugins.out.find("email_intake\t0.1.0\tstarted\t"), std::string::npos) << plugins.out;
+  EXPECT_EQ(plugins.err.find("LMTP"), std::string::npos) << plugins.err;
+
+  const auto [status, transcript] =
+      run_shell("swaks --protocol LMTP --server 127.0.0.1 --port " + std::to_string(lmtp_port_) +
+                " --from requester@library.example.org --to db-requests@example.org"
+                " --header 'Subject: After a command' --body 'Still there?'");
+  ASSERT_EQ(status, 0) << transcript << server_->log();
+  EXPECT_NE(transcript.find("250 2.0.0 ticket DBR0000001"), std::string::npos) << transcript;
+}
+
 // An attachment larger than a storage chunk (256 KiB) comes back byte for byte, with the
 // size and SHA-256 it was listed with.
 TEST_F(MailIntake, AnAttachmentComesBackAsItWasSent) {

@@ -111,6 +111,7 @@ class Server::PluginHost : public Host {
   HttpRoutes& http() override { return http_; }
   Commands& commands() override { return commands_; }
   const Secrets& secrets() const override { return secrets_; }
+  bool serving() const override { return server_.opened_to_serve_; }
   const PluginConfig& plugin_config() const { return config_; }
 
   void commit() {
@@ -326,6 +327,7 @@ std::string Server::store_url() const {
 void Server::open(bool serving) {
   validate_settings();
   Logger& log = this->log("host");
+  opened_to_serve_ = serving;
   if (serving) lock_sqlite_store();
   db_ = Database::open(store_url());
   metrics_ = std::make_unique<Metrics>();

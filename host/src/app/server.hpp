@@ -115,6 +115,7 @@ class Server {
   int serve_lock_fd_ = -1;
   std::atomic<bool> ready_{false};
   bool serving_ = false;
+  bool opened_to_serve_ = false;  // open(true): Host::serving() for the plugins
 };
 
 // Plugin-contributed CLI subcommands, by their words ("report availability").

@@ -21,6 +21,8 @@
 #include <limits>
 #include <utility>
 
+#include "slmhub/http.hpp"
+
 namespace slmhub::host {
 namespace {
 
@@ -110,6 +112,7 @@ Json to_json(const JobStatus& status) {
           {"schedule", status.schedule},
           {"timezone", status.timezone},
           {"description", status.description},
+          {"role", status.role},
           {"next_run", status.next_run ? Json(format_instant(*status.next_run)) : Json()},
           {"last_run", status.last_run ? to_json(*status.last_run) : Json()}};
 }
@@ -134,6 +137,9 @@ std::pair<CronExpression, const date::time_zone*> checked(const JobSpec& spec) {
   const std::string what = "job \"" + spec.name + "\"";
   if (spec.name.empty()) throw std::invalid_argument("a job needs a name");
   if (!spec.run) throw std::invalid_argument(what + " has no run function");
+  const auto& roles = staff_roles();
+  if (std::find(roles.begin(), roles.end(), spec.role) == roles.end())
+    throw std::invalid_argument(what + ": '" + spec.role + "' is not a staff role");
   try {
     return {CronExpression::parse(spec.schedule), find_zone(spec.timezone)};
   } catch (const std::invalid_argument& e) {  // CronError, TimeError
@@ -395,6 +401,12 @@ std::string JobScheduler::run_now(const std::string& name) {
   return outcome.output;
 }
 
+std::string JobScheduler::role(const std::string& name) {
+  Job* job = find(name);
+  if (!job) throw std::out_of_range("job \"" + name + "\" is not registered");
+  return job->spec.role;
+}
+
 std::optional<JobRun> JobScheduler::last_run(const std::string& name) {
   const auto rows = store_.query(std::string("SELECT ") + kRunColumns +
                                      " FROM job_runs WHERE job = ? ORDER BY id DESC LIMIT 1",
@@ -417,6 +429,7 @@ std::vector<JobStatus> JobScheduler::list() {
     status.schedule = job->spec.schedule;
     status.timezone = job->spec.timezone;
     status.description = job->spec.description;
+    status.role = job->spec.role;
     status.next_run = due_slot(*job, now);
     if (!status.next_run) status.next_run = job->cron.next_after(now, job->zone);
     status.last_run = last_run(job->spec.name);

@@ -59,6 +59,7 @@ struct JobStatus {
   std::string schedule;
   std::string timezone;
   std::string description;
+  std::string role;  // the staff role that may run it by hand (admin may run every job)
   // The slot that will run next: a slot already due but not run yet, or the next one.
   std::optional<Instant> next_run;
   std::optional<JobRun> last_run;  // scheduled or by hand
@@ -110,6 +111,8 @@ class JobScheduler : public Scheduler {
   // std::out_of_range for an unknown job, JobBusy when it is running (here or on another
   // instance), JobFailed when the job throws (the run is recorded first).
   std::string run_now(const std::string& name);
+  // The staff role that may run `name` by hand; std::out_of_range for an unknown job.
+  std::string role(const std::string& name);
   // Deletes the records of runs that started before `before`, except a run still going and
   // each job's latest scheduled run (what catching up on missed runs reads). Returns how
   // many.

@@ -21,7 +21,7 @@
 namespace slmhub {
 
 // Bumped whenever a type or virtual function in the SDK changes incompatibly.
-inline constexpr int kPluginApi = 7;
+inline constexpr int kPluginApi = 8;
 
 struct PluginInfo {
   std::string name;     // unique; the config subtree is plugins.<name>
@@ -46,6 +46,10 @@ class Host {
   virtual HttpRoutes& http() = 0;
   virtual Commands& commands() = 0;
   virtual const Secrets& secrets() const = 0;
+  // Whether this process is the server (`slmhub serve`). A CLI command (`slmhub jobs run`,
+  // `slmhub plugins`) starts the plugins too, for their jobs and commands, often beside a
+  // running server: a plugin opens its listeners (an LMTP port) only when this is true.
+  virtual bool serving() const = 0;
 };
 
 class Plugin {

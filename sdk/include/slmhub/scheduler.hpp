@@ -23,6 +23,9 @@ struct JobSpec {
   std::string description;
   // Returns a one-line outcome recorded with the run; throws on failure.
   std::function<std::string(const JobContext&)> run;
+  // The staff role that may run it by hand (POST /api/v1/jobs/{name}/run); admin may run
+  // every job. A job that does what a role owns (billing finalises a month) names that role.
+  std::string role = "operator";
 };
 
 class Scheduler {

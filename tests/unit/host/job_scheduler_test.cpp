@@ -100,7 +100,12 @@ TEST_P(JobSchedulerTest, RefusesBadJobsNamingThem) {
   refused(job("bad.zone", "0 * * * *", calls.fn(), "Mars/Olympus_Mons"), "Mars/Olympus_Mons");
   refused(job("", "0 * * * *", calls.fn()), "name");
   refused(job("no.function", "0 * * * *", nullptr), "job \"no.function\" has no run function");
+  JobSpec customer = job("bad.role", "0 * * * *", calls.fn());
+  customer.role = "customer:registrar";
+  refused(customer, "job \"bad.role\": 'customer:registrar' is not a staff role");
   EXPECT_EQ(scheduler.list().size(), 1u);
+  EXPECT_EQ(scheduler.list()[0].role, "operator");
+  EXPECT_EQ(scheduler.role("report.draft"), "operator");
 }
 
 TEST_P(JobSchedulerTest, ANewJobRunsFromItsFirstSlotOnNotForThePast) {
