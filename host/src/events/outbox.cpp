@@ -8,9 +8,10 @@
 // disk (see record()). The claim carries the round's token, and an outcome is only
 // recorded under that token: a dispatcher whose claim expired (it was too slow) does not overwrite
 // the record of the one that took over. A claim that expires counts as a failed attempt, so a
-// message that kills the process while being sent ends up dead instead of looping. One
-// process sends a destination's messages in id order on one lane, and a claim leaves out the
-// destinations another process is sending to, so the order holds across instances too.
+// message that kills the process while being sent ends up dead instead of looping (a round
+// claimed ahead, never tried, is not charged: see expire_claims). One process sends a
+// destination's messages in id order on one lane, and a claim leaves out the destinations
+// another process is sending to, so the order holds across instances too.
 #include "events/outbox.hpp"
 
 #include <algorithm>
@@ -404,24 +405,68 @@ bool OutboxService::claim_renewed(const std::string& token, std::int64_t held,
 }
 
 void OutboxService::expire_claims(Tx& tx, Instant now, std::int64_t before) {
+  const auto expired =
+      tx.query("SELECT id, claim, attempts FROM outbox WHERE state = 'sending' AND claimed_at <= ?",
+               {before});
+  if (expired.empty()) return;
+  // A claim is its dispatcher's token prefix and a round number (claim()). A dispatcher sends
+  // one round at a time, its earliest; the round it claimed ahead (run()) waits under a later
+  // number, never tried. Only the earliest round's messages may have been under way, so only
+  // they are charged an attempt (a message that kills the process ends up dead instead of
+  // looping); the messages claimed ahead go back as they were.
+  const auto split = [](const std::string& claim) {
+    std::size_t digits = claim.size();
+    while (digits > 0 && claim[digits - 1] >= '0' && claim[digits - 1] <= '9') --digits;
+    return std::pair{std::string_view(claim).substr(0, digits),
+                     std::string_view(claim).substr(digits)};
+  };
+  // Round numbers compare by length first: they have no leading zeros.
+  const auto earlier = [](std::string_view a, std::string_view b) {
+    return a.size() != b.size() ? a.size() < b.size() : a < b;
+  };
+  std::vector<std::string> claims;
+  claims.reserve(expired.size());
+  std::unordered_map<std::string_view, std::string_view> first_round;
+  for (const auto& row : expired) claims.push_back(row.optional_text(1).value_or(""));
+  for (const std::string& claim : claims) {
+    const auto [dispatcher, round] = split(claim);
+    const auto [at, added] = first_round.try_emplace(dispatcher, round);
+    if (!added && earlier(round, at->second)) at->second = round;
+  }
   const std::string error =
       "the claim expired before the send was recorded (the dispatcher stopped or was too slow)";
-  const std::int64_t dead = tx.exec(
-      "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?,"
-      " claim = NULL, claimed_at = NULL"
-      " WHERE state = 'sending' AND claimed_at <= ? AND attempts + 1 >= ?",
-      {error, before, static_cast<std::int64_t>(settings_.max_attempts)});
-  const std::int64_t pending = tx.exec(
-      "UPDATE outbox SET state = 'pending', attempts = attempts + 1, last_error = ?,"
-      " next_attempt_at = ?, claim = NULL, claimed_at = NULL"
-      " WHERE state = 'sending' AND claimed_at <= ?",
-      {error, to_epoch(now), before});
+  std::int64_t dead = 0, pending = 0, untried = 0;
+  for (std::size_t i = 0; i < expired.size(); ++i) {
+    const std::int64_t id = expired[i].integer(0);
+    const auto [dispatcher, round] = split(claims[i]);
+    if (round != first_round.at(dispatcher)) {
+      untried += tx.exec(
+          "UPDATE outbox SET state = 'pending', claim = NULL, claimed_at = NULL"
+          " WHERE id = ? AND state = 'sending'",
+          {id});
+    } else if (expired[i].integer(2) + 1 >= settings_.max_attempts) {
+      dead += tx.exec(
+          "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?,"
+          " claim = NULL, claimed_at = NULL WHERE id = ? AND state = 'sending'",
+          {error, id});
+    } else {
+      pending += tx.exec(
+          "UPDATE outbox SET state = 'pending', attempts = attempts + 1, last_error = ?,"
+          " next_attempt_at = ?, claim = NULL, claimed_at = NULL WHERE id = ? AND state = "
+          "'sending'",
+          {error, to_epoch(now), id});
+    }
+  }
   // Logged before the commit: a retried transaction may say it twice, never not at all.
-  if (dead + pending > 0) {
-    log_.warning("outbox: " + std::to_string(dead + pending) +
+  if (dead + pending + untried > 0) {
+    log_.warning("outbox: " + std::to_string(dead + pending + untried) +
                  " message(s) claimed by a dispatcher that stopped are " +
                  (dead > 0 ? std::to_string(dead) + " dead (out of attempts) and " : "") +
-                 std::to_string(pending) + " pending again; those it was sending may arrive twice");
+                 std::to_string(pending + untried) + " pending again" +
+                 (untried > 0 ? " (" + std::to_string(untried) +
+                                    " of them claimed ahead and never tried, charged no attempt)"
+                              : "") +
+                 "; those it was sending may arrive twice");
   }
 }
 

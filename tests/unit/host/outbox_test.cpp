@@ -476,6 +476,53 @@ TEST_P(OutboxTest, AStaleClaimIsRetriedAfterTheClaimTimeout) {
   ASSERT_EQ(sender.sent.size(), 1u);
 }
 
+// A dispatcher that died while sending a round, with the next round claimed ahead: only the
+// round under way is charged an attempt. The round claimed ahead was never tried, so its
+// messages, one attempt from dead, are sent, not made dead letters unsent.
+TEST_P(OutboxTest, ARoundClaimedAheadByADispatcherThatDiedIsChargedNoAttempt) {
+  OutboxService outbox(*db_, clock_, log_, "test",
+                       OutboxSettings{.max_attempts = 3, .claim_timeout = 300s});
+  RecordingSender sender;
+  outbox.register_sender("email", sender.fn());
+  for (int i = 0; i < 4; ++i) enqueue(*db_, outbox, mail(own_destination(i)));
+  const auto ids = [&] {
+    std::vector<std::int64_t> out;
+    for (const auto& row : db_->query("SELECT id FROM outbox ORDER BY id")) {
+      out.push_back(row.integer(0));
+    }
+    return out;
+  }();
+  ASSERT_EQ(ids.size(), 4u);
+  db_->transact([&](Tx& tx) {
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      // Rounds 9 (under way) and 10 (claimed ahead): 10 sorts before 9 as text.
+      tx.exec(
+          "UPDATE outbox SET state = 'sending', attempts = 2, claimed_at = ?, claim = ? WHERE id "
+          "= ?",
+          {clock_.now().time_since_epoch().count(),
+           std::string(i < 2 ? "crashed#5f3a-9" : "crashed#5f3a-10"), ids[i]});
+    }
+  });
+
+  clock_.advance(300s);
+  EXPECT_EQ(outbox.dispatch_once(), 2);
+  const auto state_of = [&](std::int64_t id) {
+    return db_->query("SELECT state, attempts FROM outbox WHERE id = ?", {id}).at(0);
+  };
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const auto row = state_of(ids[i]);
+    EXPECT_EQ(row.text(0), i < 2 ? "dead" : "sent") << i;
+    EXPECT_EQ(row.integer(1), i < 2 ? 3 : 2) << i;
+  }
+  ASSERT_EQ(sender.sent.size(), 2u);
+  EXPECT_EQ(sender.sent[0].destination, own_destination(2));
+  EXPECT_TRUE(
+      log_.contains("4 message(s) claimed by a dispatcher that stopped are 2 dead (out "
+                    "of attempts) and 2 pending again (2 of them claimed ahead and never "
+                    "tried, charged no attempt)",
+                    "warning"));
+}
+
 TEST_P(OutboxTest, TheDispatcherThreadSendsAndStopsPromptly) {
   OutboxService outbox(*db_, clock_, log_, "test", OutboxSettings{.poll_interval = 5ms});
   RecordingSender sender;
