@@ -61,6 +61,20 @@ std::string field(const Record& r, const std::string& name) {
   return it == r.end() ? std::string() : it->second;
 }
 
+// `id`, or, when another record of `table` is linked to it already (its interruption or window
+// would be overwritten), the first of `id` with more and more of `sys_id` that none is.
+std::string unlinked_id(Tx& tx, const std::string& table, const std::string& id,
+                        const std::string& sys_id) {
+  for (const std::string& candidate :
+       {id, id + "-" + sys_id.substr(0, 6), id + "-" + sys_id.substr(0, 12)}) {
+    if (tx.query("SELECT 1 FROM servicenow_links WHERE tbl = ? AND local_id = ?",
+                 {table, candidate})
+            .empty())
+      return candidate;
+  }
+  return id + "-" + sys_id;  // the sys_id is the record's own
+}
+
 // Our priority 1-5 as ServiceNow impact and urgency, the pair the matrix of DOMAIN.md §7 maps
 // back to the same priority (ServiceNow computes priority itself).
 std::pair<std::string, std::string> impact_urgency_of(int priority) {
@@ -722,11 +736,8 @@ Applied Sync::apply_outage(Tx& tx, const Record& r) {
     } else {
       id = "SNO" + field(r, "sys_id").substr(0, 12);
     }
-    auto taken = tx.query(
-        "SELECT sys_id FROM servicenow_links WHERE tbl = 'cmdb_ci_outage' AND "
-        "local_id = ?",
-        {id});
-    if (!taken.empty()) id += "-" + field(r, "sys_id").substr(0, 6);
+    // A second outage of the incident, or sys_ids that begin alike.
+    id = unlinked_id(tx, "cmdb_ci_outage", id, field(r, "sys_id"));
   }
   Interruption item;
   item.id = id;
@@ -770,8 +781,14 @@ Applied Sync::apply_change(Tx& tx, const Record& r) {
     return Applied::unmapped;  // not planned yet, or not one of our services
   }
   MaintenanceWindow item;
-  item.id =
-      field(r, "number").empty() ? "SNC" + field(r, "sys_id").substr(0, 12) : field(r, "number");
+  if (link) {
+    item.id = link->local_id;
+  } else {
+    item.id = unlinked_id(
+        tx, "change_request",
+        field(r, "number").empty() ? "SNC" + field(r, "sys_id").substr(0, 12) : field(r, "number"),
+        field(r, "sys_id"));
+  }
   item.service = *service;
   item.start = *start;
   item.end = *end;

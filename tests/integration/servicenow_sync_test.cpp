@@ -856,6 +856,38 @@ TEST_F(ServiceNowSync, OutagesAndChangesBecomeInterruptionsAndMaintenance) {
       [&] { return api("GET", "/api/v1/maintenance/" + chg)["status"] == "cancelled"; }));
 }
 
+// Outages whose sys_ids begin alike each keep an interruption of their own: an id made from a
+// prefix that another outage already holds would overwrite that outage's interruption.
+TEST_F(ServiceNowSync, OutagesWhoseSysIdsBeginAlikeKeepTheirOwnInterruptions) {
+  start_with_payroll_db();
+  hook({{"tables", {"cmdb_ci_outage"}}});
+  const std::string prefix = "0123456789ab";
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    const std::string sys_id = prefix + std::string(19, '0') + std::to_string(i + 1);
+    sim_->control("POST", "/sim/records/cmdb_ci_outage",
+                  {{"sys_id", sys_id},
+                   {"cmdb_ci", "ci00000000000000000000000000001"},
+                   {"type", "outage"},
+                   {"begin", "2026-11-0" + std::to_string(i + 2) + " 14:00:00"},
+                   {"end", "2026-11-0" + std::to_string(i + 2) + " 14:45:00"},
+                   {"_user", "jdoe"}});
+  }
+  const std::vector<std::string> expected = {"SNO" + prefix, "SNO" + prefix + "-012345",
+                                             "SNO" + prefix + "-" + prefix};
+  for (int i = 0; i < 3; ++i) {
+    const std::string& id = expected[static_cast<std::size_t>(i)];
+    ASSERT_TRUE(eventually([&] {
+      return http(server_->port(), "GET", "/api/v1/interruptions/" + id, "", server_->admin_token())
+                 .status == 200;
+    })) << id
+        << " " << status().dump();
+    EXPECT_EQ(api("GET", "/api/v1/interruptions/" + id)["start"],
+              "2026-11-0" + std::to_string(i + 2) + "T14:00:00Z")
+        << id;
+  }
+}
+
 // An outage that stops being one there (re-classified as planned, or the incident's outage
 // flag taken off) withdraws the interruption it made: its downtime would otherwise still
 // count against the service and earn credits. A change back records it again, same id. A
