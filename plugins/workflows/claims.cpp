@@ -671,11 +671,16 @@ Dispute ClaimBook::file_dispute(const Filer& filer, const Json& body) {
               format_date(closes) + "; this dispute was filed on " + format_date(today),
           {{"$.credit", "filed after the window closed on " + format_date(closes)}});
     }
-    auto open =
-        tx.query("SELECT seq FROM disputes WHERE credit = ? AND state = 'open'", {credit_id});
-    if (!open.empty()) {
+    // One dispute per credit: a resolved one is final (DOMAIN.md §5, "the dispute is closed"),
+    // or a new one at level 1 would let the working group overrule the deputy directors.
+    auto earlier =
+        tx.query("SELECT seq, state FROM disputes WHERE credit = ? ORDER BY seq", {credit_id});
+    if (!earlier.empty()) {
+      const bool open = earlier[0].text(1) == "open";
       throw Conflict("credit " + credit_id + " is already disputed by " +
-                     numbered_id("DSP", open[0].integer(0)) + ", which is still open");
+                     numbered_id("DSP", earlier[0].integer(0)) +
+                     (open ? ", which is still open"
+                           : ", which is closed: the resolution of a dispute is final"));
     }
     const Json steps = {{"filed", step_json(filer.actor, now)}, {"escalated", Json::array()}};
     auto inserted =

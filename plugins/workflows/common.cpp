@@ -20,6 +20,9 @@ std::optional<std::int64_t> parse_numbered_id(const char* prefix, const std::str
     if (ch < '0' || ch > '9') return std::nullopt;
     number = number * 10 + (ch - '0');
   }
+  // Only the id as issued: "CRQ-7" would find CRQ-000007, and the deadline, the audit rows and
+  // the documents filed under the text typed would then not be that request's.
+  if (numbered_id(prefix, number) != id) return std::nullopt;
   return number;
 }
 

@@ -250,6 +250,14 @@ TEST_F(CreditCycle, OneMonthFromInterruptionsToApprovedAndAdjustedCredits) {
   EXPECT_EQ(refused.status, 403);
   EXPECT_NE(refused.body.find("role 'approver'"), std::string::npos) << refused.body;
   EXPECT_EQ(ok("GET", "/api/v1/credits/" + credit, registrar_)["amount_cents"], 497);
+  // Only the id as issued: "DSP-1" would act on DSP-000001 but file its deadline, audit rows
+  // and documents under the text typed.
+  EXPECT_EQ(dispute["id"], "DSP-000001");
+  EXPECT_EQ(call("GET", "/api/v1/disputes/DSP-1", manager_).status, 404);
+  EXPECT_EQ(call("POST", "/api/v1/disputes/DSP-1/resolve", deputy_,
+                 {{"credit_cents", 600}, {"outcome", "typed short"}})
+                .status,
+            404);
   const Json closed =
       ok("POST", path + "/resolve", deputy_,
          {{"credit_cents", 600}, {"outcome", "The batch window loss is accepted as downtime."}});
@@ -274,6 +282,17 @@ TEST_F(CreditCycle, OneMonthFromInterruptionsToApprovedAndAdjustedCredits) {
   EXPECT_NE(eml.body.find("from 4.97 to 6.00"), std::string::npos) << eml.body;
   EXPECT_EQ(trail("dispute", dispute["id"]),
             (std::vector<std::string>{"file", "escalate", "escalate", "resolve"}));
+  // The resolution is final: no new dispute of the credit, by the customer or by staff, whose
+  // level 1 would overrule the deputy directors.
+  for (const std::string& who : {registrar_, manager_}) {
+    const auto again =
+        call("POST", "/api/v1/disputes", who,
+             {{"credit", credit}, {"basis", "still too low"}, {"supporting_information", "none"}});
+    EXPECT_EQ(again.status, 409) << again.body;
+    EXPECT_NE(again.body.find("already disputed by DSP-000001, which is closed"), std::string::npos)
+        << again.body;
+  }
+  EXPECT_EQ(ok("GET", "/api/v1/credits/" + credit, registrar_)["amount_cents"], 600);
 
   // The mysql-qa work order is left unapproved. It is due on Thursday 31 December: three
   // business days ahead is Monday 28 December, because 24 and 25 December are holidays, so
