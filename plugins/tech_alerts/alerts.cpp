@@ -127,10 +127,17 @@ void TechAlerts::check_maintenance(Tx& tx, const MaintenanceContext& c, Maintena
   const bool scheduling = w.status == MaintenanceStatus::scheduled && w.start > c.now;
   const bool revived = before && before->status != MaintenanceStatus::scheduled &&
                        w.status == MaintenanceStatus::scheduled;
-  // Customers learn of an earlier start, a later end, another service or a revived window
-  // only now; a window that shrank keeps the notice it had.
+  // Customers learn of an earlier start, a later end, another service, a revived window or
+  // one that now takes the service down (declared disruptive where it was not) only now; a
+  // window that shrank keeps the notice it had. The declaration is compared, not the stored
+  // category, so that a writer sending its own category again announces nothing.
+  const auto disruptive = [](MaintenanceCategory c) {
+    return c == MaintenanceCategory::planned_outage || c == MaintenanceCategory::emergency;
+  };
+  const bool now_disruptive =
+      before && disruptive(w.category) && !disruptive(declared_before.value_or(w.category));
   const bool news = !before || w.start < before->start || w.end > before->end ||
-                    w.service != before->service || revived;
+                    w.service != before->service || revived || now_disruptive;
   // An announcement older than the one on record (the ServiceNow sync sends the change's
   // creation time with every update) does not take that one back; and the one on record sent
   // back (a read-modify-write) does not announce news: news is announced now.
@@ -275,6 +282,8 @@ std::vector<TechAlerts::Recipient> TechAlerts::audience(const Alert& a) const {
   const auto& roles =
       a.kind == "sla_announcement" ? settings_.announcement_roles : settings_.notice_roles;
   const std::set<std::string> services(a.services.begin(), a.services.end());
+  // An SLA announcement naming no service is about the SLA itself: every customer is told.
+  const bool every_service = a.kind == "sla_announcement" && services.empty();
   // Subscribed when the alert's window starts (or now): a subscription that ended before
   // the maintenance is not told about it.
   const Instant when = a.start.value_or(host_.clock().now());
@@ -282,7 +291,7 @@ std::vector<TechAlerts::Recipient> TechAlerts::audience(const Alert& a) const {
   for (const auto& customer : data.customers) {
     const bool subscribed = std::any_of(
         customer.subscriptions.begin(), customer.subscriptions.end(), [&](const Subscription& s) {
-          return services.count(s.service) && (!s.start || *s.start <= when) &&
+          return (every_service || services.count(s.service)) && (!s.start || *s.start <= when) &&
                  (!s.end || *s.end > when);
         });
     if (!subscribed) continue;

@@ -363,9 +363,9 @@ TEST_F(TechAlerts, ShortNoticeQaWindowIsReclassifiedAndFlaggedOrRefused) {
   // sends the stored announcement back (a read-modify-write; the ServiceNow sync sends the
   // change's creation): customers learn of the new start only now, so it is short notice
   // (flagged; under 5 business days also re-classified as an emergency).
-  const auto notice_flagged = [&] {
+  const auto notice_flagged = [&](const std::string& window = "CHG0000004") {
     const Json f =
-        Json::parse(call("GET", "/api/v1/maintenance-flags?window=CHG0000004").body)["flags"];
+        Json::parse(call("GET", "/api/v1/maintenance-flags?window=" + window).body)["flags"];
     for (const auto& flag : f) {
       if (flag["rule"] == "notice.planned_outage") return true;
     }
@@ -395,6 +395,20 @@ TEST_F(TechAlerts, ShortNoticeQaWindowIsReclassifiedAndFlaggedOrRefused) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(Json::parse(r.body)["announced_at"], announced) << r.body;
   EXPECT_TRUE(notice_flagged()) << r.body;
+
+  // A window announced a month ago as non-disruptive, declared a planned outage three days
+  // before it starts: customers learn only now that the service goes down, so the outage is
+  // short notice, not pre-approved on the old announcement.
+  Json quiet = window("CHG0000006", "oracle-prod", "planned_non_disruptive", near, near + 1h);
+  quiet["announced_at"] = moving["announced_at"];
+  r = call("POST", "/api/v1/maintenance", quiet.dump());
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_FALSE(notice_flagged("CHG0000006"));
+  quiet["category"] = "planned_outage";
+  r = call("PUT", "/api/v1/maintenance/CHG0000006", quiet.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(notice_flagged("CHG0000006")) << r.body;
+  EXPECT_NE(Json::parse(r.body)["announced_at"], quiet["announced_at"]) << r.body;
 
   // A window recorded under way (history: not announced) and then shrunk to start in the
   // future (no news: a later start, an earlier end) is announced when it becomes scheduling,
@@ -613,6 +627,21 @@ TEST_F(TechAlerts, RemindersStartNoticesAndUnsubscribe) {
 // What nobody was told does not count as told, and what everybody was told is not told again:
 // a draft outage alert does not hold back the automatic one, and a window corrected after its
 // end (the work overran) gets no second "Complete".
+// An SLA announcement that names no service is about the SLA itself: it reaches the
+// announcement contacts of every subscribed customer, not only the configured list.
+TEST_F(TechAlerts, AnSlaAnnouncementWithoutServicesReachesEveryCustomer) {
+  SmtpRecorder smtp;
+  start(alert_env(smtp.port(), "", false));
+  const auto r = call("POST", "/api/v1/alerts",
+                      Json({{"kind", "sla_announcement"}, {"title", "New SLA procedure"}}).dump());
+  ASSERT_EQ(r.status, 201) << r.body;
+  const Json sent = deliveries(Json::parse(r.body)["id"]);
+  ASSERT_EQ(sent.size(), 1u) << sent.dump();
+  EXPECT_EQ(sent[0]["destination"], "exec@acme.example.org");
+  EXPECT_EQ(sent[0]["reason"], "customer acme executive");
+  EXPECT_EQ(sent[0]["state"], "sent");
+}
+
 TEST_F(TechAlerts, DraftsHoldNothingBackAndCorrectedHistoryIsNotToldAgain) {
   SmtpRecorder smtp;
   start(alert_env(smtp.port(), "", false));
