@@ -775,22 +775,29 @@ void TechAlerts::on_report(const std::string& month) {
 
 std::string TechAlerts::run_notices(Instant now) {
   int sent = 0;
+  // A window closed in the catalogue ('complete': the work finished early, or the change was
+  // closed) before its end notice went out is read too: those told it started hear it is done.
   auto windows = host_.store().query(
       "SELECT w.id, w.service, w.category, w.start_at, w.end_at, w.sequence, w.last_alert, "
-      "a.created_at FROM tech_alerts_windows w JOIN tech_alerts_alerts a ON a.id = w.last_alert "
-      "WHERE w.status = 'scheduled' AND w.end_at > ?",
+      "a.created_at, w.status FROM tech_alerts_windows w JOIN tech_alerts_alerts a ON a.id = "
+      "w.last_alert WHERE w.status IN ('scheduled', 'complete') AND w.end_at > ?",
       {to_epoch(now) - 7 * 86400});
   for (const auto& w : windows) {
     const std::string id = w.text(0);
     const Instant start = from_epoch(w.integer(3));
     const Instant end = from_epoch(w.integer(4));
     const std::int64_t sequence = w.integer(5);
+    const bool closed = w.text(8) == "complete";
     // The notice due now, the latest one only: after a long stop nobody wants a reminder for
     // a window that is already over.
     std::string notice;
     std::string title;
     Instant due{};
-    if (now >= end) {
+    if (closed) {
+      notice = "end";
+      title = "Complete: ";
+      due = now;
+    } else if (now >= end) {
       notice = "end";
       title = "Complete: ";
       due = end;
@@ -814,11 +821,31 @@ std::string TechAlerts::run_notices(Instant now) {
     bool told = false;
     host_.store().transact([&](Tx& tx) {
       told = false;
-      if (!tx.query("SELECT 1 FROM tech_alerts_notices WHERE window_id = ? AND notice = ? AND "
-                    "sequence = ?",
-                    {id, notice, sequence})
-               .empty())
+      // The window as read above, still: sending to thousands takes a while, and a window
+      // cancelled or moved meanwhile (a higher sequence) must not be announced as it was.
+      if (tx.query("SELECT 1 FROM tech_alerts_windows WHERE id = ? AND status = ? AND "
+                   "sequence = ?",
+                   {id, w.text(8), sequence})
+              .empty())
         return;
+      if (closed) {
+        // Once per window, and only when it was told it started: a window corrected after
+        // its end (a higher sequence) has had its "Complete" already.
+        const auto notices = tx.query(
+            "SELECT notice FROM tech_alerts_notices WHERE window_id = ? AND notice IN "
+            "('start', 'end')",
+            {id});
+        const auto has = [&](const char* n) {
+          return std::any_of(notices.begin(), notices.end(),
+                             [&](const auto& row) { return row.text(0) == n; });
+        };
+        if (!has("start") || has("end")) return;
+      } else if (!tx.query("SELECT 1 FROM tech_alerts_notices WHERE window_id = ? AND notice = ? "
+                           "AND sequence = ?",
+                           {id, notice, sequence})
+                      .empty()) {
+        return;
+      }
       Alert a;
       a.kind = alert_kind_of(
           parse_maintenance_category(w.text(2)).value_or(MaintenanceCategory::emergency));
@@ -842,7 +869,7 @@ std::string TechAlerts::run_notices(Instant now) {
           "INSERT INTO tech_alerts_notices(window_id, notice, sequence, alert_id) VALUES (?, ?, "
           "?, ?)",
           {id, notice, sequence, a.id});
-      if (notice == "end")
+      if (notice == "end" && !closed)
         tx.exec("UPDATE tech_alerts_windows SET status = 'complete' WHERE id = ?", {id});
       told = true;
     });
