@@ -305,10 +305,12 @@ std::vector<std::string> ClaimBook::customer_addresses(const std::string& custom
     }
   }
   if (!reply_to.empty()) out.insert(reply_to);
+  // The customer must be told of a decision (DOMAIN.md §5): with nobody to tell it, it waits,
+  // and nothing changes, until the customer has an address.
   if (out.empty()) {
-    log_.warning("customer '" + customer +
-                 "' has no billing or primary technical contact and gave no reply_to: nobody to "
-                 "tell");
+    throw Conflict("customer '" + customer +
+                   "' has no billing or primary technical contact and gave no reply_to, so "
+                   "nobody would be told of this decision: add a contact to the customer first");
   }
   return {out.begin(), out.end()};
 }

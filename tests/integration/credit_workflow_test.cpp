@@ -383,6 +383,32 @@ TEST_F(CreditCycle, OneMonthFromInterruptionsToApprovedAndAdjustedCredits) {
   EXPECT_EQ(ok("GET", "/api/v1/credit-requests", library_)["credit_requests"].size(), 1u);
 }
 
+// A decision the customer must be told of waits while the customer has nobody to tell (no
+// billing or primary technical contact, no reply_to): refused, and nothing changes.
+TEST_F(CreditCycle, ADecisionWithNobodyToTellIsRefusedUntilTheCustomerHasAContact) {
+  server_->core().import(Actor{"test"}, parse_json(read_shared("vectors/example-2026-11.json")));
+  clock_.set("2026-12-02T16:00:00Z");
+  const Json request = ok("POST", "/api/v1/credit-requests", registrar_,
+                          {{"service", "oracle-prod"},
+                           {"incidents", {"INC0001"}},
+                           {"claimed_seconds", 3000},
+                           {"notes", "down twice"}});
+  const std::string path = "/api/v1/credit-requests/" + request["id"].get<std::string>();
+  const auto refused = call("POST", path + "/deny", manager_, {{"reason", "measured less"}});
+  EXPECT_EQ(refused.status, 409) << refused.body;
+  EXPECT_NE(refused.body.find("customer 'registrar' has no billing or primary technical contact "
+                              "and gave no reply_to"),
+            std::string::npos)
+      << refused.body;
+  EXPECT_EQ(ok("GET", path, manager_)["state"], "received");
+  EXPECT_TRUE(outbox_to("Credit request ").empty());
+
+  import_november();  // the customers now have billing contacts
+  EXPECT_EQ(ok("POST", path + "/deny", manager_, {{"reason", "measured less"}})["state"], "denied");
+  EXPECT_EQ(outbox_to("Credit request "),
+            std::vector<std::string>{"billing@registrar.example.org"});
+}
+
 // The recurring obligations over HTTP: the daily job opens them, a customer token completes
 // its own contact validation but not another customer's nor the provider's SLA review, and a
 // customer that lets its validation lapse is flagged. (The customers here have only billing
