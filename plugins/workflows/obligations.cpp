@@ -1,5 +1,6 @@
 #include "obligations.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <map>
@@ -147,6 +148,12 @@ std::string ObligationBook::sync() {
     }
     std::set<std::tuple<std::string, std::string, std::string>> wanted;
     for (const auto& customer : data.customers) {
+      // Only a customer under the SLA (a subscription that has not ended) owes or is owed
+      // these; a former customer's open ones are withdrawn below, and it is not flagged.
+      if (std::none_of(customer.subscriptions.begin(), customer.subscriptions.end(),
+                       [&](const Subscription& s) { return !s.end || *s.end > now; })) {
+        continue;
+      }
       for (const auto& kind : kinds()) {
         std::vector<std::string> parties{""};
         if (kind.per_holder) {

@@ -133,6 +133,24 @@ TEST_P(ObligationsTest, AnObligationNobodyHoldsAnyMoreIsWithdrawn) {
   EXPECT_EQ(deadlines_->find("obligation/" + owner.id)->state, "done");
 }
 
+// A customer whose subscriptions have all ended is under no SLA: its open obligations are
+// withdrawn, no new ones open, and a lapsed validation does not flag it for suspension.
+TEST_P(ObligationsTest, AFormerCustomerOwesNothingAndIsNotFlagged) {
+  EXPECT_EQ(book_->sync(), "7 opened, 0 withdrawn");
+  for (auto& s : dataset_["customers"][1]["subscriptions"]) s["end"] = "2026-10-01T05:00:00Z";
+  core_->import(Actor{"test"}, dataset_);
+  EXPECT_EQ(book_->sync(), "0 opened, 0 withdrawn");  // a customer until 1 October
+  clock_.set("2026-10-01T05:00:00Z");
+  // The library's review, validation and two acknowledgements.
+  EXPECT_EQ(book_->sync(), "0 opened, 4 withdrawn");
+  EXPECT_TRUE(book_->list("library", "", "open").empty());
+  EXPECT_EQ(book_->sync(), "0 opened, 0 withdrawn");
+  clock_.set("2027-03-11T06:00:00Z");
+  const Json flagged = book_->flagged();
+  ASSERT_EQ(flagged.size(), 1u);
+  EXPECT_EQ(flagged[0]["customer"], "registrar");
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, ObligationsTest, test::kBothEngines, test::engine_name);
 
 }  // namespace
