@@ -45,7 +45,8 @@ class Server {
   // `serving`: this process is `slmhub serve`. On SQLite it first takes the store's lock
   // (lock_sqlite_store), so a second server refuses before it migrates anything. Any other
   // command names itself "<instance.id>/cli-<pid>" in leases, so a `slmhub jobs run` on the
-  // server's machine never passes for the server holding a lease.
+  // server's machine never passes for the server holding a lease. Plugins see it as
+  // Host::serving(): only then do they open listeners of their own (LMTP).
   void open(bool serving = false);
   // Loads the plugin libraries and returns the commands they register offline
   // (Plugin::register_offline_commands), without opening the store or starting a plugin: an
