@@ -507,7 +507,7 @@ Json Billing::add_oncall_request(const Actor& actor, const Json& body) {
   o.requested_on = ctx.today;
   if (!ctx.customers.count(o.customer))
     errors.push_back({"$.customer", "no customer '" + o.customer + "'"});
-  if (auto broken = oncall_rule_broken(o)) errors.push_back({"$.first_day", *broken});
+  if (auto broken = oncall_rule_broken(o)) errors.push_back({"$." + broken->path, broken->message});
   if (!rate_card_on(ctx.cards, o.first_day))
     errors.push_back({"$.first_day", "no rate card is in force on " + format_date(o.first_day)});
   throw_if_rules_broken(std::move(errors), "the on-call request is refused");
@@ -625,7 +625,8 @@ Json Billing::import(const Actor& actor, const Json& body) {
     if (o.requested_on > ctx.today)
       errors.push_back(
           {at + ".requested_on", "is in the future (today is " + format_date(ctx.today) + ")"});
-    if (auto broken = oncall_rule_broken(o)) errors.push_back({at + ".first_day", *broken});
+    if (auto broken = oncall_rule_broken(o))
+      errors.push_back({at + "." + broken->path, broken->message});
     if (!rate_card_on(all, o.first_day))
       errors.push_back(
           {at + ".first_day", "no rate card is in force on " + format_date(o.first_day)});
@@ -1702,6 +1703,9 @@ void Billing::issue_estimates(Tx& tx, const Context& ctx, int fiscal_year, Insta
                    ": " + e.what());
       continue;
     }
+    // A customer with no service in the year (a former customer) is not sent a first
+    // estimate of nothing.
+    if (previous == latest.end() && estimate.at("subscriptions").empty()) continue;
     if (previous != latest.end()) {
       // Revised when a figure changes, not when a new card repeats the same prices.
       Json before = previous->second.second;

@@ -285,22 +285,24 @@ std::int64_t oncall_days(const OncallRequest& r) {
 
 std::int64_t oncall_weeks(const OncallRequest& r) { return (oncall_days(r) + 6) / 7; }
 
-std::optional<std::string> oncall_rule_broken(const OncallRequest& r) {
+std::optional<FieldError> oncall_rule_broken(const OncallRequest& r) {
   if (r.last_day < r.first_day) {
-    return "the last day (" + format_date(r.last_day) + ") is before the first (" +
-           format_date(r.first_day) + ")";
+    return FieldError{"last_day", "the last day (" + format_date(r.last_day) +
+                                      ") is before the first (" + format_date(r.first_day) + ")"};
   }
   const Date earliest = date::sys_days(r.requested_on) + days(kOncallLeadDays);
   if (r.first_day < earliest) {
-    return "on-call must be requested at least " + std::to_string(kOncallLeadDays) +
-           " days ahead: requested on " + format_date(r.requested_on) +
-           ", so the first day can be " + format_date(earliest) + " at the earliest, not " +
-           format_date(r.first_day);
+    return FieldError{"first_day", "on-call must be requested at least " +
+                                       std::to_string(kOncallLeadDays) +
+                                       " days ahead: requested on " + format_date(r.requested_on) +
+                                       ", so the first day can be " + format_date(earliest) +
+                                       " at the earliest, not " + format_date(r.first_day)};
   }
   if (oncall_days(r) > kOncallMaxDays) {
-    return "on-call periods are at most " + std::to_string(kOncallMaxDays) + " days; " +
-           format_date(r.first_day) + " to " + format_date(r.last_day) + " is " +
-           std::to_string(oncall_days(r)) + " days";
+    return FieldError{"last_day", "on-call periods are at most " + std::to_string(kOncallMaxDays) +
+                                      " days; " + format_date(r.first_day) + " to " +
+                                      format_date(r.last_day) + " is " +
+                                      std::to_string(oncall_days(r)) + " days"};
   }
   return std::nullopt;
 }

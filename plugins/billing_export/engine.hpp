@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "slmhub/domain.hpp"
+#include "slmhub/errors.hpp"
 #include "slmhub/json.hpp"
 #include "slmhub/time.hpp"
 
@@ -74,10 +75,11 @@ struct OncallRequest {
 std::int64_t oncall_days(const OncallRequest& request);
 // Started weeks of 7 days: 1-7 days → 1, 8-14 → 2.
 std::int64_t oncall_weeks(const OncallRequest& request);
-// The rule a request breaks ("on-call must be requested at least 21 days ahead: ..."), or
+// The rule a request breaks, with the field it is wrong in ("first_day": "on-call must be
+// requested at least 21 days ahead: ..."; "last_day" for the period's length and order), or
 // nullopt. DOMAIN.md §9: at least 21 days in advance, at most 14 days, last day not before the
 // first.
-std::optional<std::string> oncall_rule_broken(const OncallRequest& request);
+std::optional<FieldError> oncall_rule_broken(const OncallRequest& request);
 
 // An approved SLA credit or a dispute's adjustment of one, as billing received it.
 struct CreditItem {

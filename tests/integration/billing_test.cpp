@@ -73,8 +73,9 @@ class Billing : public testing::TestWithParam<std::string> {
 
   // The November vector, each customer with a billing contact, and the archives, which
   // subscribe from 15 January 2027: in the middle of fiscal year 2027.
-  void import_customers() {
+  void import_customers(const Json& extra_customer = nullptr) {
     Json dataset = parse_json(read_shared("vectors/example-2026-11.json"));
+    if (!extra_customer.is_null()) dataset["customers"].push_back(extra_customer);
     dataset["customers"].push_back({{"id", "archives"},
                                     {"name", "University Archives"},
                                     {"billing_code", "ARC-300"},
@@ -244,11 +245,13 @@ TEST_P(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
                               "16 days"),
             std::string::npos)
       << sixteen.body;
+  EXPECT_EQ(Json::parse(sixteen.body)["errors"][0]["path"], "$.last_day") << sixteen.body;
   const auto hurried =
       call("POST", "/api/v1/oncall-requests", operator_,
            {{"customer", "registrar"}, {"first_day", "2026-12-21"}, {"last_day", "2026-12-22"}});
   EXPECT_EQ(hurried.status, 422);
   EXPECT_NE(hurried.body.find("at least 21 days ahead"), std::string::npos) << hurried.body;
+  EXPECT_EQ(Json::parse(hurried.body)["errors"][0]["path"], "$.first_day") << hurried.body;
   EXPECT_EQ(ok("GET", "/api/v1/oncall-requests", billing_).size(), 1u);
 
   // The day an on-call request arrives is the server's to record.
@@ -475,7 +478,14 @@ TEST_P(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
 }
 
 TEST_P(Billing, TheAnnualEstimateReachesEachBillingContactOnceAndARateChangeReissuesIt) {
-  import_customers();
+  // A former customer, whose last subscription ends in March 2027: no estimate for FY2028.
+  import_customers({{"id", "oldco"},
+                    {"name", "Old Company"},
+                    {"billing_code", "OLD-400"},
+                    {"subscriptions",
+                     {{{"service", "mysql-qa"},
+                       {"monthly_charge_cents", 40000},
+                       {"end", "2027-04-01T05:00:00Z"}}}}});
   ok("POST", "/api/v1/rate-cards", billing_, kRateCard);
   ok("POST", "/api/v1/billing/import", billing_,
      {{"time_entries",
@@ -678,7 +688,9 @@ TEST_P(Billing, TheMonthlyJobExportsEveryFinalMonthThatHasNoExportYet) {
             "the job 'billing_export.monthly' needs the role 'billing'");
   EXPECT_EQ(ok("GET", "/api/v1/invoices?month=2026-12", billing_).size(), 0u);
   EXPECT_FALSE(fs::exists(out));
-  for (const Json& j : ok("GET", "/api/v1/jobs", operator_)["jobs"]) {
+  const Json jobs = ok("GET", "/api/v1/jobs", operator_)["jobs"];
+  ASSERT_FALSE(jobs.empty());
+  for (const Json& j : jobs) {
     const std::string name = j["name"];
     EXPECT_EQ(j["role"], name.starts_with("billing_export.") ? "billing" : "operator") << name;
   }

@@ -222,11 +222,19 @@ TEST(Billing, OncallIsBilledPerStartedWeekAndRequestedByTheRules) {
 
   OncallRequest sixteen = ten;
   sixteen.last_day = parse_date("2027-01-12");
-  EXPECT_EQ(oncall_rule_broken(sixteen).value_or(""),
+  ASSERT_TRUE(oncall_rule_broken(sixteen));
+  EXPECT_EQ(oncall_rule_broken(sixteen)->path, "last_day");
+  EXPECT_EQ(oncall_rule_broken(sixteen)->message,
             "on-call periods are at most 14 days; 2026-12-28 to 2027-01-12 is 16 days");
+  OncallRequest backwards = ten;
+  backwards.last_day = parse_date("2026-12-27");
+  ASSERT_TRUE(oncall_rule_broken(backwards));
+  EXPECT_EQ(oncall_rule_broken(backwards)->path, "last_day");
   OncallRequest late = ten;
   late.requested_on = parse_date("2026-12-08");  // 20 days ahead
-  EXPECT_EQ(oncall_rule_broken(late).value_or(""),
+  ASSERT_TRUE(oncall_rule_broken(late));
+  EXPECT_EQ(oncall_rule_broken(late)->path, "first_day");
+  EXPECT_EQ(oncall_rule_broken(late)->message,
             "on-call must be requested at least 21 days ahead: requested on 2026-12-08, so the "
             "first day can be 2026-12-29 at the earliest, not 2026-12-28");
   late.requested_on = parse_date("2026-12-07");  // exactly 21 days
