@@ -155,13 +155,51 @@ ReportBook::Drafted ReportBook::draft(const Actor& actor, date::year_month month
   const Json document = detailed_report_json(report, dataset, as_of);
   const auto [due, analysis] = deadlines(provider, month);
 
+  const std::string m = format_month(month);
+  const auto owe_dates = [&](Tx& tx, const Actor& by, bool again) {
+    const Deadline analysis_deadline{
+        analysis_deadline_id(m),
+        "availability_analysis",
+        m,
+        "service_manager",
+        "review the month's availability analysis (met / not met per service)",
+        provider.end_of_day(analysis)};
+    const Deadline report_deadline{report_deadline_id(m),
+                                   "availability_report",
+                                   m,
+                                   "service_manager",
+                                   "publish the month's Service Availability Report",
+                                   provider.end_of_day(due)};
+    for (const Deadline& d : {analysis_deadline, report_deadline}) {
+      if (again) {
+        deadlines_.reopen(tx, by, d);
+      } else {
+        deadlines_.set(tx, by, d);
+      }
+    }
+  };
+
   Drafted out{{}, false};
   store_.transact([&](Tx& tx) {
-    const auto previous = latest(tx, month);
+    auto previous = latest(tx, month);
     Json changes = Json::array();
     if (previous) {
       changes = report_changes(previous->document, document);
       if (changes.empty() && previous->as_of == as_of) {
+        // The figures stand, but the provider calendar may have changed since (a holiday
+        // added): the dates owed follow it, as a new revision's would. A deadline met stays
+        // met, and a published revision keeps the dates it was published with.
+        if (previous->state != "published" &&
+            (previous->due_date != format_date(due) ||
+             previous->analysis_deadline != format_date(analysis))) {
+          previous->due_date = format_date(due);
+          previous->analysis_deadline = format_date(analysis);
+          tx.exec(
+              "UPDATE availability_reports SET due_date = ?, analysis_deadline = ? WHERE month = ? "
+              "AND revision = ?",
+              {previous->due_date, previous->analysis_deadline, m, previous->number});
+          owe_dates(tx, actor, false);
+        }
         out = {*previous, false};
         return;
       }
@@ -189,15 +227,7 @@ ReportBook::Drafted ReportBook::draft(const Actor& actor, date::year_month month
         {{"revision", r.number}, {"state", r.state}, {"changes", r.changes.size()}});
     // A new revision is owed its review and publication, even when an earlier one met them: a
     // correction drafted after publication is not published until someone publishes it.
-    const std::string m = format_month(month);
-    deadlines_.reopen(tx, actor,
-                      {analysis_deadline_id(m), "availability_analysis", m, "service_manager",
-                       "review the month's availability analysis (met / not met per service)",
-                       provider.end_of_day(analysis)});
-    deadlines_.reopen(
-        tx, actor,
-        {report_deadline_id(m), "availability_report", m, "service_manager",
-         "publish the month's Service Availability Report", provider.end_of_day(due)});
+    owe_dates(tx, actor, true);
     out = {std::move(r), true};
   });
   if (out.created) {

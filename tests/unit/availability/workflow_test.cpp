@@ -119,6 +119,27 @@ TEST_P(ReportWorkflowTest, ADraftCarriesTheMonthsFiguresAndItsDeadlines) {
   EXPECT_EQ(book_->revisions(kMonth).size(), 1u);
 }
 
+// A holiday added to the provider calendar after the draft changes no figure, but it moves
+// the day the report is due: drafting again keeps the revision and moves its due date and
+// the deadline that warns and escalates for it.
+TEST_P(ReportWorkflowTest, ARecomputationMovesTheDueDateWhenTheCalendarChanged) {
+  const auto first = book_->draft(Actor{"system:availability"}, kMonth);
+  EXPECT_EQ(first.revision.due_date, "2026-12-21");
+  Json dataset = Json::parse(test::read_shared("vectors/example-2026-11.json"));
+  dataset["calendars"][0]["holidays"].push_back("2026-12-14");
+  core_->import(Actor{"test"}, dataset);
+
+  const auto again = book_->draft(Actor{"token:sm"}, kMonth);
+  EXPECT_FALSE(again.created);
+  EXPECT_EQ(again.revision.number, 1);
+  EXPECT_EQ(again.revision.due_date, "2026-12-22");
+  EXPECT_EQ(again.revision.analysis_deadline, "2026-12-30");
+  EXPECT_EQ(book_->revisions(kMonth).at(0).due_date, "2026-12-22");
+  const auto deadline = deadlines_->find("availability.report/2026-11");
+  ASSERT_TRUE(deadline.has_value());
+  EXPECT_EQ(format_instant(deadline->due), "2026-12-23T06:00:00Z");  // the end of 22 December
+}
+
 TEST_P(ReportWorkflowTest, StepsGoInOrderEachFromItsOwnState) {
   const Actor sm{"token:sm"};
   const auto r = book_->draft(sm, kMonth).revision;
