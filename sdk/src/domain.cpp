@@ -528,6 +528,32 @@ Customer customer_from_json(const Json& json, const std::string& path,
   return customer;
 }
 
+void check_subscriptions_apart(const Customer& customer, const std::string& path,
+                               std::vector<FieldError>& errors) {
+  const std::vector<Subscription>& subscriptions = customer.subscriptions;
+  auto describe = [](const Subscription& s) {
+    return (s.start ? "from " + format_instant(*s.start) : std::string("from the beginning")) +
+           (s.end ? " to " + format_instant(*s.end) : std::string(" with no end"));
+  };
+  for (std::size_t j = 1; j < subscriptions.size(); ++j) {
+    const Subscription& b = subscriptions[j];
+    for (std::size_t i = 0; i < j; ++i) {
+      const Subscription& a = subscriptions[i];
+      if (a.service != b.service || b.service.empty()) continue;
+      const bool apart =
+          (a.end && b.start && *a.end <= *b.start) || (b.end && a.start && *b.end <= *a.start);
+      if (apart) continue;
+      errors.push_back(
+          {path_index(path_key(path, "subscriptions"), j),
+           "subscription to service " + quote_text(b.service) + " " + describe(b) +
+               " overlaps the one at index " + std::to_string(i) + " (" + describe(a) +
+               "): a customer subscribes to a service once at a time; end one where the next "
+               "starts"});
+      break;
+    }
+  }
+}
+
 Json to_json(const Customer& value) {
   return {{"id", value.id},
           {"name", value.name},

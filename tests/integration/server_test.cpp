@@ -109,6 +109,33 @@ TEST_F(ServerTest, ASubscriptionIsAddedOrRefusedAtItsOwnPaths) {
       Json::parse(http(port, "GET", "/api/v1/customers/library/subscriptions", "", token).body);
   ASSERT_EQ(listed["subscriptions"].size(), 1u) << listed.dump();
   EXPECT_EQ(listed["subscriptions"][0]["service"], "pg-prod");
+
+  // A second subscription to the same service while the first runs: one of the two charges
+  // would go unbilled. A change of charge ends the first where the second starts.
+  const auto overlapping = http(
+      port, "POST", "/api/v1/customers/library/subscriptions",
+      R"({"service":"pg-prod","monthly_charge_cents":200,"start":"2026-03-01T00:00:00Z"})", token);
+  EXPECT_EQ(overlapping.status, 400) << overlapping.body;
+  const Json overlap = Json::parse(overlapping.body)["errors"];
+  ASSERT_EQ(overlap.size(), 1u) << overlapping.body;
+  EXPECT_EQ(overlap[0]["path"], "$");
+  EXPECT_EQ(overlap[0]["message"],
+            "subscription to service 'pg-prod' from 2026-03-01T00:00:00Z with no end overlaps the "
+            "one at index 0 (from the beginning with no end): a customer subscribes to a service "
+            "once at a time; end one where the next starts");
+  const Json unchanged =
+      Json::parse(http(port, "GET", "/api/v1/customers/library/subscriptions", "", token).body);
+  EXPECT_EQ(unchanged["subscriptions"].size(), 1u) << unchanged.dump();
+
+  // An import is held to the same rule, and refused whole.
+  Json dataset = parse_json(read_shared("vectors/example-2026-11.json"));
+  Json& registrar = dataset["customers"][0]["subscriptions"];
+  registrar.push_back(registrar[0]);
+  const auto imported = http(port, "POST", "/api/v1/import", dataset.dump(), token);
+  EXPECT_EQ(imported.status, 400) << imported.body;
+  EXPECT_NE(imported.body.find("\"path\":\"$.customers[0].subscriptions[2]\""), std::string::npos)
+      << imported.body;
+  EXPECT_EQ(http(port, "GET", "/api/v1/customers/registrar", "", token).status, 404);
 }
 
 // A POST with neither Content-Length nor chunked encoding has no body (RFC 9112 §6.3): it is

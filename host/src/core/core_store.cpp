@@ -181,7 +181,12 @@ EntityRecord CoreStore::parse(const EntityKind& kind, const Json& body, const st
     rec.body = to_json(v);
     if (v.hours != kHours24x7) ref("calendars", v.hours, path + ".hours");
   } else if (kind.plural == "customers") {
-    auto v = read_one<Customer>(body, path, customer_from_json);
+    auto v = read_one<Customer>(
+        body, path, [](const Json& j, const std::string& p, std::vector<FieldError>& errors) {
+          Customer c = customer_from_json(j, p, errors);
+          if (errors.empty()) check_subscriptions_apart(c, p, errors);
+          return c;
+        });
     rec.id = v.id;
     rec.body = to_json(v);
     for (std::size_t i = 0; i < v.subscriptions.size(); ++i)

@@ -286,6 +286,15 @@ Service parse_service(const Json& json);
 Subscription parse_subscription(const Json& json);
 Contact parse_contact(const Json& json);
 Customer parse_customer(const Json& json);
+
+// A customer subscribes to a service once at a time: two of its subscriptions to one service
+// must not both be active at some moment (one may start where the other ends: a change of
+// charge). Overlapping ones would leave one charge neither billed nor credited without a
+// word. The later-listed one of a pair is reported, at `path`.subscriptions[i]. Checked where
+// a customer is written (the API, an import), not where one is read: a store written before
+// the rule still reads, and the engine takes the subscription that started last.
+void check_subscriptions_apart(const Customer& customer, const std::string& path,
+                               std::vector<FieldError>& errors);
 MaintenanceWindow parse_maintenance_window(const Json& json);
 Interruption parse_interruption(const Json& json);
 Dataset parse_dataset(const Json& json);

@@ -487,6 +487,20 @@ Case random_case(uint64_t seed) {
       if (g.chance(70)) s.start = g.minute_in(m0 - 40 * day, m1 + 3 * day);
       if (g.chance(25))
         s.end = (s.start ? *s.start : m0 - 40 * day) + minutes{g.range(1, 60 * 24 * 40)};
+      // A customer subscribes to a service once at a time (the catalog refuses overlaps): a
+      // second subscription to the same service is often a change of charge that starts where
+      // the earlier one ends (two subscriptions in one month); else it is left out.
+      auto same = std::find_if(cu.subscriptions.begin(), cu.subscriptions.end(),
+                               [&](const Subscription& o) { return o.service == s.service; });
+      if (same != cu.subscriptions.end()) {
+        if (!same->end) continue;
+        s.start = *same->end;
+        if (s.end && *s.end <= *s.start) s.end = *s.start + minutes{g.range(1, 60 * 24 * 40)};
+        if (std::any_of(
+                cu.subscriptions.begin(), cu.subscriptions.end(),
+                [&](const Subscription& o) { return &o != &*same && o.service == s.service; }))
+          continue;
+      }
       cu.subscriptions.push_back(std::move(s));
     }
     ds.customers.push_back(std::move(cu));

@@ -685,6 +685,60 @@ TEST(DatasetValidation, ContactsAndInterruptionCustomers) {
                "customer 'registrar' is already listed at index 0");
 }
 
+// One customer, one service, one subscription at a time: a change of charge ends one where the
+// next starts; two active at once would leave one charge neither credited nor billed.
+TEST(DatasetValidation, ACustomersSubscriptionsToOneServiceDoNotOverlap) {
+  Json j = example_json()["customers"][0];
+  Json& subscriptions = j["subscriptions"];
+  const Json first = subscriptions[0];  // oracle-prod from 2025-09-01T05:00:00Z, no end
+  const std::string service = first["service"];
+  auto errors_of = [&] {
+    std::vector<FieldError> errors;
+    check_subscriptions_apart(parse_customer(j), "$.customers[0]", errors);
+    return errors;
+  };
+
+  Json change = first;
+  change["start"] = "2026-11-15T12:00:00Z";
+  change["monthly_charge_cents"] = 99000;
+  subscriptions[0]["end"] = "2026-11-15T12:00:00Z";
+  subscriptions.push_back(change);
+  EXPECT_TRUE(errors_of().empty()) << describe(errors_of());
+
+  subscriptions[0]["end"] = "2026-11-15T12:00:01Z";
+  auto errors = errors_of();
+  ASSERT_EQ(errors.size(), 1u) << describe(errors);
+  expect_error(errors, "$.customers[0].subscriptions[2]",
+               "subscription to service '" + service +
+                   "' from 2026-11-15T12:00:00Z with no end overlaps the one at index 0 (from "
+                   "2025-09-01T05:00:00Z to 2026-11-15T12:00:01Z): a customer subscribes to a "
+                   "service once at a time; end one where the next starts");
+
+  // Listed in either order, and a later one that started first.
+  subscriptions[0]["end"] = "2026-11-15T12:00:00Z";
+  subscriptions[2].erase("start");
+  subscriptions[2]["end"] = "2025-09-01T05:00:00Z";
+  EXPECT_TRUE(errors_of().empty()) << describe(errors_of());
+  subscriptions[2]["end"] = "2025-09-01T05:00:01Z";
+  errors = errors_of();
+  ASSERT_EQ(errors.size(), 1u) << describe(errors);
+  EXPECT_EQ(errors[0].path, "$.customers[0].subscriptions[2]");
+
+  // The same subscription listed twice is the plainest overlap. (Another customer's
+  // subscription to the service is its own: the example's second customer has one.)
+  j = example_json()["customers"][0];
+  j["subscriptions"].push_back(first);
+  errors = errors_of();
+  ASSERT_EQ(errors.size(), 1u) << describe(errors);
+  EXPECT_EQ(errors[0].path, "$.customers[0].subscriptions[2]");
+
+  // The rule is for what is written: a dataset (a store from before the rule) still reads,
+  // and the engine takes the subscription that started last.
+  Json dataset = example_json();
+  dataset["customers"][0] = j;
+  EXPECT_TRUE(dataset_errors(dataset).empty()) << describe(dataset_errors(dataset));
+}
+
 TEST(DatasetValidation, AllErrorsAreReportedTogetherInOrder) {
   Json j = example_json();
   j["services"][0]["environment"] = "live";
