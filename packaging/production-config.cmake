@@ -14,7 +14,7 @@ set(production_keys
   "db.url=sqlite:${state}/slmhub.db"
   "auth.admin_token_file=${state}/admin.token"
   "plugins.billing_export.export.dir=${state}/exports"
-  "plugins.availability.timezone=UTC"
+  "plugins.availability.timezone=Etc/GMT+12"
   "plugins.email_intake.queues=")
 
 file(READ "${INPUT}" text)
@@ -43,7 +43,8 @@ set(header [=[
 # an upgrade keeps your changes. Put passwords in /etc/slmhub/environment (SLMHUB_DB_URL=...,
 # read by the unit and by the package's `slmhub migrate`) or in secrets.<name>.file.
 # Before mail can become tickets, set your team addresses (plugins.email_intake.queues) and
-# the zone reports are drafted in (plugins.availability.timezone, UTC here).
+# the zone reports are drafted in (plugins.availability.timezone; the default here, Etc/GMT+12,
+# drafts each month once it is over everywhere).
 #
 ]=])
 

@@ -4,6 +4,7 @@
 // host.
 #include <algorithm>
 #include <memory>
+#include <set>
 
 #include "command.hpp"
 #include "engine.hpp"
@@ -74,8 +75,11 @@ class Availability : public slmhub::Plugin {
     return {
         {"draft_schedule", slmhub::ConfigType::cron, "0 6 1 * *",
          "cron schedule of the job that drafts last month's report"},
-        {"timezone", slmhub::ConfigType::zone, "UTC",
-         "IANA zone the schedule is read in (normally the provider's)"},
+        // The last zone on Earth to end a month (UTC-12): at 06:00 there on the first, the
+        // month is over in every service's zone, so the draft is never a preview.
+        {"timezone", slmhub::ConfigType::zone, "Etc/GMT+12",
+         "IANA zone the schedule is read in (the default, UTC-12, is the last zone to end a "
+         "month)"},
     };
   }
 
@@ -173,8 +177,9 @@ class Availability : public slmhub::Plugin {
     const std::string zone = config.string("timezone");
     ReportBook& book = *book_;
     host.scheduler().add({"availability.monthly-draft", config.string("draft_schedule"), zone,
-                          "drafts the report of the month that just closed, and of any month "
-                          "since the first report that has none",
+                          "drafts the report of the month that just closed, of any month "
+                          "since the first report that has none, and again of any whose "
+                          "latest draft is a preview",
                           [&book, zone, &log = host.log()](const slmhub::JobContext& ctx) {
                             return draft_due(book, log, zone, ctx.scheduled_for);
                           }});
@@ -183,15 +188,24 @@ class Availability : public slmhub::Plugin {
   // The month that just closed, and every month since the first one drafted that has no
   // report: a run missed while the server was down (the scheduler runs only the latest
   // missed slot) or a run that failed leaves no month without its report and deadlines.
+  // An earlier month whose latest revision is a preview (drafted before the month was over
+  // in some service's zone) is drafted again too: a preview can never be published.
   static std::string draft_due(ReportBook& book, slmhub::Logger& log, const std::string& zone,
                                slmhub::Instant scheduled_for) {
     const auto today = slmhub::local_date(scheduled_for, slmhub::find_zone(zone));
     const date::year_month previous = today.year() / today.month() - date::months{1};
     const std::vector<date::year_month> drafted = book.drafted_months();
     std::vector<date::year_month> months;
+    std::set<date::year_month> previews;
     if (!drafted.empty()) {
       for (auto m = drafted.front(); m < previous; m += date::months{1}) {
-        if (!std::binary_search(drafted.begin(), drafted.end(), m)) months.push_back(m);
+        if (!std::binary_search(drafted.begin(), drafted.end(), m)) {
+          months.push_back(m);
+        } else if (const auto revisions = book.revisions(m);
+                   !revisions.empty() && revisions.back().as_of) {
+          months.push_back(m);
+          previews.insert(m);
+        }
       }
     }
     months.push_back(previous);
@@ -201,13 +215,16 @@ class Availability : public slmhub::Plugin {
       std::string line = slmhub::format_month(month) + " revision " +
                          std::to_string(done.revision.number) +
                          (done.created ? " drafted" : " unchanged") +
-                         (month == previous ? "" : " (had no report)");
+                         (month == previous       ? ""
+                          : previews.count(month) ? " (its report was a preview)"
+                                                  : " (had no report)");
       if (const auto& as_of = done.revision.as_of) {
         // The schedule's zone is east of a service's: the month is not over there, and this
         // revision cannot be published.
         line += " as of " + slmhub::format_instant(*as_of) +
-                ", before the month ended in every service's zone; draft it again once it has "
-                "(and schedule this job in the zone of the westernmost service)";
+                ", before the month ended in every service's zone; the next run drafts it "
+                "again (schedule this job in the zone of the westernmost service, or leave "
+                "timezone at its default, to draft it once the month is over)";
         log.warning("availability.monthly-draft: " + line);
       }
       outcome += (outcome.empty() ? "" : "; ") + line;

@@ -138,6 +138,7 @@ std::vector<date::year_month> ReportBook::drafted_months() const {
 }
 
 ReportBook::Drafted ReportBook::draft(const Actor& actor, date::year_month month) {
+  std::lock_guard lock(draft_mutex_);
   const Instant now = clock_.now();
   const Dataset dataset = catalog_.snapshot();
   const BusinessCalendar provider = provider_calendar(dataset);

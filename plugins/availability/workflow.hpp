@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -54,7 +55,9 @@ class ReportBook {
   // the latest revision when its figures are the same (created = false), so a repeated run
   // of the monthly job adds nothing. A month that has not begun is a ValidationError. The
   // month's report and analysis deadlines go to the host's deadline service, which warns
-  // and escalates.
+  // and escalates. Drafts run one at a time in this process: one that read the store before
+  // a catalog edit cannot land after, and stand as the latest revision over, one that read it
+  // after.
   struct Drafted {
     Revision revision;
     bool created;
@@ -89,6 +92,7 @@ class ReportBook {
   Deadlines& deadlines_;
   const Clock& clock_;
   Logger& log_;
+  std::mutex draft_mutex_;  // held from the snapshot to the commit of a draft
 };
 
 }  // namespace slmhub::availability

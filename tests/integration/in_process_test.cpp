@@ -89,6 +89,34 @@ TEST(InProcessHost, TheMonthlyDraftCatchesUpAMonthItMissed) {
             3);
 }
 
+// Scheduled in UTC, the job runs while November is not yet over in Chicago: its draft is a
+// preview, which can never be published. The next run drafts November again, for good.
+TEST(InProcessHost, TheMonthlyDraftDraftsAPreviewAgain) {
+  TempDir dir;
+  host::Settings settings = settings_in(dir, "error");
+  settings.set("plugins.availability.timezone", "UTC");
+  ManualClock clock("2026-12-01T05:00:00Z");  // 23:00 on 30 November in Chicago
+  host::Server server(std::move(settings), SLMHUB_PLUGIN_DIR "/../host", &clock);
+  server.open();
+  server.core().import(Actor{"test"}, parse_json(read_shared("vectors/example-2026-11.json")));
+  const std::string preview = server.jobs().run_now("availability.monthly-draft");
+  EXPECT_TRUE(
+      preview.starts_with("2026-11 revision 1 drafted as of 2026-12-01T05:00:00Z, before "
+                          "the month ended in every service's zone"))
+      << preview;
+  clock.set("2027-01-01T05:00:00Z");
+  const std::string next = server.jobs().run_now("availability.monthly-draft");
+  EXPECT_TRUE(
+      next.starts_with("2026-11 revision 2 drafted (its report was a preview); 2026-12 "
+                       "revision 1 drafted as of 2027-01-01T05:00:00Z"))
+      << next;
+  const auto as_of = server.database().query(
+      "SELECT revision, as_of FROM availability_reports WHERE month = '2026-11' ORDER BY revision");
+  ASSERT_EQ(as_of.size(), 2u);
+  EXPECT_FALSE(as_of[0].is_null(1));
+  EXPECT_TRUE(as_of[1].is_null(1));
+}
+
 // The host's settings reach the deadline watch: the owner role's addresses are warned, the
 // escalation list joins them when the deadline is missed, each message once, in the outbox.
 TEST(InProcessHost, DeadlineNoticesGoToTheConfiguredAddressesThroughTheOutbox) {

@@ -177,7 +177,8 @@ check "the configuration is a conffile" \
   sh -c "dpkg-query -W -f='\${Conffiles}' slmhub | grep -q ' $CONFIG '"
 check "its store is in $STATE" grep -qx "db.url = sqlite:$STATE/slmhub.db" $CONFIG
 check "it has no demo mail queue" grep -qx "plugins.email_intake.queues =" $CONFIG
-check "it drafts reports in UTC" grep -qx "plugins.availability.timezone = UTC" $CONFIG
+check "it drafts reports once the month is over everywhere" \
+  grep -qx "plugins.availability.timezone = Etc/GMT+12" $CONFIG
 check "the unit is installed" test -f /lib/systemd/system/slmhub.service
 IFS=: read -r _ _ uid _ _ home shell < <(getent passwd slmhub) || true
 check "the user slmhub: system ($uid), home $home, shell $shell" \
