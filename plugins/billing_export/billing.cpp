@@ -25,8 +25,18 @@ struct Billing::Context {
   std::map<std::string, std::string> service_names;
   std::map<std::string, const date::time_zone*> service_zones;
   std::map<std::string, const Customer*> customers;
+  // Customers deleted from the catalog, as they were then with their subscriptions ended at
+  // the deletion: their last month and their unbilled items are still invoiced.
+  std::map<std::string, Customer> former;
   std::vector<RateCard> cards;
   Date today;
+
+  // The customer invoiced under `id`: the catalog's, else the former customer's.
+  const Customer* invoiced(const std::string& id) const {
+    if (const auto it = customers.find(id); it != customers.end()) return it->second;
+    const auto it = former.find(id);
+    return it == former.end() ? nullptr : &it->second;
+  }
 };
 
 namespace {
@@ -153,7 +163,7 @@ OncallRequest read_oncall(const Row& r) {
 
 const char* const kCreditColumns =
     "id, kind, credit, customer, service, report_month, incidents, dispute, amount_cents, at, "
-    "month, invoice";
+    "month, invoice, maintenance";
 CreditItem read_credit(const Row& r) {
   CreditItem c;
   c.id = r.text(0);
@@ -166,6 +176,7 @@ CreditItem read_credit(const Row& r) {
   c.dispute = r.text(7);
   c.amount_cents = r.integer(8);
   c.at = from_epoch(r.integer(9));
+  c.maintenance = Json::parse(r.text(12)).get<std::vector<std::string>>();
   return c;
 }
 
@@ -298,7 +309,14 @@ std::vector<Migration> Billing::migrations() {
            "started_at BIGINT NOT NULL, finished_at BIGINT NOT NULL, actor TEXT NOT NULL);"
            "CREATE TABLE billing_estimates (customer TEXT NOT NULL, fiscal_year BIGINT NOT NULL, "
            "revision BIGINT NOT NULL, body TEXT NOT NULL, recipients TEXT NOT NULL, issued_at "
-           "BIGINT NOT NULL, PRIMARY KEY (customer, fiscal_year, revision))"}};
+           "BIGINT NOT NULL, PRIMARY KEY (customer, fiscal_year, revision))"},
+          // DOMAIN.md §4: a credit names the maintenance windows of its downtime too. Credits
+          // billed before this column name none.
+          {2, "the maintenance windows of each credit",
+           "ALTER TABLE billing_credits ADD COLUMN maintenance TEXT NOT NULL DEFAULT '[]'"},
+          {3, "customers deleted from the catalog, for their last invoice",
+           "CREATE TABLE billing_former_customers (id TEXT PRIMARY KEY, body TEXT NOT NULL, "
+           "deleted_at BIGINT NOT NULL)"}};
 }
 
 Billing::Context Billing::context() const {
@@ -310,6 +328,10 @@ Billing::Context Billing::context() const {
     ctx.service_zones[s.id] = find_zone(zone_of(ctx.data, s));
   }
   for (const auto& c : ctx.data.customers) ctx.customers[c.id] = &c;
+  for (const auto& r : store_.query("SELECT id, body FROM billing_former_customers")) {
+    if (ctx.customers.count(r.text(0))) continue;  // a customer again: the catalog's counts
+    ctx.former.emplace(r.text(0), parse_customer(Json::parse(r.text(1))));
+  }
   ctx.cards = rate_cards();
   ctx.today = local_date(clock_.now(), ctx.zone);
   return ctx;
@@ -323,6 +345,47 @@ date::year_month Billing::previous_month(Instant now) const {
 // ---- credits from the workflows ----
 
 void Billing::subscribe() {
+  // A customer deleted from the catalog still gets the invoice of its last month (DOMAIN.md
+  // §9: the month a subscription ends in counts in full) and of whatever it has not been
+  // billed yet. Its subscriptions end at the deletion: nothing is billed after it.
+  events_.subscribe(
+      "billing_export.former-customers", {"customer.deleted"}, [this](const Event& e) {
+        Customer former = parse_customer(e.payload);
+        std::vector<Subscription> ended;
+        for (Subscription s : former.subscriptions) {
+          if (s.start && *s.start >= e.at) continue;  // never began
+          if (!s.end || *s.end > e.at) s.end = e.at;
+          ended.push_back(std::move(s));
+        }
+        former.subscriptions = std::move(ended);
+        // On-call booked for after the deletion is support nobody will be given.
+        const std::string deleted_on =
+            format_date(local_date(e.at, catalog_.provider_calendar().zone()));
+        std::size_t cancelled = 0;
+        store_.transact([&](Tx& tx) {
+          tx.exec(
+              "INSERT INTO billing_former_customers(id, body, deleted_at) VALUES (?, ?, ?) "
+              "ON CONFLICT(id) DO UPDATE SET body = excluded.body, deleted_at = "
+              "excluded.deleted_at",
+              {former.id, to_json(former).dump(), to_epoch(e.at)});
+          const auto ahead = tx.query(
+              "SELECT id FROM billing_oncall WHERE customer = ? AND state = 'scheduled' "
+              "AND invoice IS NULL AND first_day > ?",
+              {former.id, deleted_on});
+          cancelled = ahead.size();
+          for (const auto& r : ahead) {
+            tx.exec("UPDATE billing_oncall SET state = 'cancelled' WHERE id = ?", {r.text(0)});
+            catalog_.audit(tx, Actor{"system:billing_export"}, "cancel", "oncall_request",
+                           r.text(0), {{"state", "scheduled"}},
+                           {{"state", "cancelled"}, {"reason", "customer deleted"}});
+          }
+        });
+        log_.info("customer '" + former.id + "' was deleted from the catalog: its last month (" +
+                  format_instant(e.at) + ") and its unbilled items will still be invoiced" +
+                  (cancelled ? "; " + std::to_string(cancelled) +
+                                   " on-call request(s) after the deletion cancelled"
+                             : ""));
+      });
   events_.subscribe(
       "billing_export.credits", {"credit.approved", "credit.adjusted"}, [this](const Event& e) {
         const Json& p = e.payload;
@@ -334,9 +397,10 @@ void Billing::subscribe() {
         const std::string month = format_month(day.year() / day.month());
         store_.transact([&](Tx& tx) {
           Json incidents = p.value("incidents", Json::array());
+          Json maintenance = p.value("maintenance_downtime", Json::array());
           if (!approved) {
-            auto original =
-                tx.query("SELECT incidents FROM billing_credits WHERE id = ?", {credit});
+            auto original = tx.query(
+                "SELECT incidents, maintenance FROM billing_credits WHERE id = ?", {credit});
             // Adjusted before billing heard of its approval: the approval that follows carries
             // the new amount.
             if (original.empty()) {
@@ -346,17 +410,18 @@ void Billing::subscribe() {
               return;
             }
             incidents = Json::parse(original[0].text(0));
+            maintenance = Json::parse(original[0].text(1));
           }
           const std::string id = approved ? credit : credit + "#" + std::to_string(e.id);
           tx.exec(
               std::string("INSERT INTO billing_credits(") + kCreditColumns +
-                  ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) "
+                  ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?) "
                   "ON CONFLICT(id) DO NOTHING",
               {id, approved ? "credit" : "adjustment", credit, p.at("customer").get<std::string>(),
                p.at("service").get<std::string>(), p.at("month").get<std::string>(),
                incidents.dump(), p.value("dispute", std::string()),
                p.at(approved ? "amount_cents" : "delta_cents").get<std::int64_t>(), to_epoch(at),
-               month});
+               month, maintenance.dump()});
         });
       });
 }
@@ -378,6 +443,7 @@ Json Billing::credits_json(const std::string& customer) const {
                    {"service", c.service},
                    {"report_month", c.report_month},
                    {"incidents", c.incidents},
+                   {"maintenance", c.maintenance},
                    {"dispute", c.dispute},
                    {"amount_cents", c.amount_cents},
                    {"at", format_instant(c.at)},
@@ -884,12 +950,12 @@ RunResult Billing::run_locked(const Actor& actor, date::year_month month, bool f
     }
     std::map<std::string, InvoiceInput> inputs;
     auto input_of = [&](const std::string& customer) -> InvoiceInput* {
-      const auto c = ctx.customers.find(customer);
-      if (c == ctx.customers.end()) return nullptr;
+      const Customer* c = ctx.invoiced(customer);
+      if (!c) return nullptr;
       auto [it, fresh] = inputs.try_emplace(customer);
       if (fresh) {
         InvoiceInput& in = it->second;
-        in.customer = *c->second;
+        in.customer = *c;
         in.month = month;
         in.zone = ctx.zone;
         in.fiscal_year_start_month = ctx.data.fiscal_year_start_month;
@@ -901,6 +967,7 @@ RunResult Billing::run_locked(const Actor& actor, date::year_month month, bool f
       return &it->second;
     };
     for (const auto& c : ctx.data.customers) input_of(c.id);
+    for (const auto& [id, c] : ctx.former) input_of(id);
     std::set<std::string> orphans;
     for (const auto& r : tx.query(std::string("SELECT ") + kTimeColumns +
                                       " FROM billing_time_entries WHERE invoice IS NULL AND "
@@ -944,7 +1011,8 @@ RunResult Billing::run_locked(const Actor& actor, date::year_month month, bool f
       }
     }
     for (const auto& o : orphans)
-      log_.warning("billing items of customer '" + o + "' wait: no such customer in the catalog");
+      log_.warning("billing items of customer '" + o +
+                   "' wait: no such customer in the catalog, nor a record of its deletion");
 
     const Date first = month / 1;
     const int fy = fiscal_year_of(first, ctx.data.fiscal_year_start_month);
@@ -1003,7 +1071,7 @@ RunResult Billing::run_locked(const Actor& actor, date::year_month month, bool f
             return l.kind == "carry_in" || l.kind == "carry_forward";
           }))
         continue;
-      const Customer& customer = *ctx.customers.at(id);
+      const Customer& customer = in.customer;
       files::Document doc;
       doc.kind = files::DocumentKind::invoice;
       doc.period_start = format_date(first);

@@ -207,14 +207,23 @@ std::vector<Line> credit_lines(const InvoiceInput& in) {
     Line line;
     line.kind = c->kind;
     const std::string what = service_label(in.service_names, c->service) + ", " + c->report_month;
+    // DOMAIN.md §4: the incident numbers and the maintenance ids that made up the downtime.
+    std::string downtime = join(c->incidents, ", ");
+    if (!c->maintenance.empty()) {
+      downtime +=
+          (downtime.empty() ? "" : "; ") + std::string("maintenance ") + join(c->maintenance, ", ");
+    }
     line.description =
         c->kind == "adjustment"
             ? "SLA credit " + c->credit + " adjusted by dispute " + c->dispute + " (" + what + ")"
-            : "SLA credit " + c->credit + " (" + what + ": " + join(c->incidents, ", ") + ")";
+            : "SLA credit " + c->credit + " (" + what +
+                  (downtime.empty() ? std::string() : ": " + downtime) + ")";
     line.quantity_milli = 1000;
     line.unit_code = "C62";
     line.amount_cents = -c->amount_cents;
-    line.reference = join(c->incidents, " ");
+    std::vector<std::string> references = c->incidents;
+    references.insert(references.end(), c->maintenance.begin(), c->maintenance.end());
+    line.reference = join(references, " ");
     line.sources = {{"credit",
                      {{"id", c->id},
                       {"credit", c->credit},
@@ -222,6 +231,7 @@ std::vector<Line> credit_lines(const InvoiceInput& in) {
                       {"service", c->service},
                       {"report_month", c->report_month},
                       {"incidents", c->incidents},
+                      {"maintenance", c->maintenance},
                       {"dispute", c->dispute},
                       {"amount_cents", c->amount_cents},
                       {"at", format_instant(c->at)}}}};

@@ -94,7 +94,8 @@ struct CreditItem {
   // Money returned to the customer: a credit's amount; an adjustment's change (negative when
   // a dispute lowered the credit, and then billed as a charge).
   std::int64_t amount_cents = 0;
-  Instant at{};  // approved or adjusted
+  Instant at{};                          // approved or adjusted
+  std::vector<std::string> maintenance;  // the maintenance windows that counted as downtime
 };
 
 // One invoice line and where every cent of it comes from.

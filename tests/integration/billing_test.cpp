@@ -423,6 +423,9 @@ TEST_P(Billing, AMonthFromWorkAndCreditsToFilesForAccounting) {
     if (l["kind"] == "credit") {
       EXPECT_EQ(l["sources"]["credit"]["incidents"],
                 Json::array({"INC0001", "INC0002", "INC0003"}));
+      // The vector's maintenance window CHG0002 counted as downtime too (DOMAIN.md §4).
+      EXPECT_EQ(l["sources"]["credit"]["maintenance"], Json::array({"CHG0002"}));
+      EXPECT_EQ(l["reference"], "INC0001 INC0002 INC0003 CHG0002");
       EXPECT_EQ(l["sources"]["credit"]["report_month"], "2026-11");
     }
   }
@@ -664,6 +667,64 @@ TEST_P(Billing, AnImportThatWouldChangeAStoredEntryIsRefusedWhole) {
                            {{"time_entries", {fresh, same}}, {"oncall_requests", {moved}}});
   EXPECT_EQ(repeated["time_entries"], Json({{"added", 1}, {"unchanged", 1}}));
   EXPECT_EQ(repeated["oncall_requests"], Json({{"added", 0}, {"unchanged", 1}}));
+}
+
+// A customer deleted from the catalog in December still gets December's invoice: the month its
+// subscription ends in, in full, with the work done for it that month; nothing after.
+TEST_P(Billing, ACustomerDeletedFromTheCatalogGetsTheInvoiceOfItsLastMonth) {
+  import_customers({{"id", "observatory"},
+                    {"name", "Observatory"},
+                    {"billing_code", "OBS-400"},
+                    {"subscriptions",
+                     {{{"service", "mysql-qa"},
+                       {"monthly_charge_cents", 30000},
+                       {"start", "2026-09-01T05:00:00Z"}}}}});
+  ok("POST", "/api/v1/rate-cards", billing_, kRateCard);
+  clock_.set("2026-12-02T18:00:00Z");
+  ok("POST", "/api/v1/invoices/run", billing_, {{"month", "2026-11"}, {"finalise", true}});
+  ok("POST", "/api/v1/time-entries", operator_,
+     {{"customer", "observatory"},
+      {"date", "2026-12-02"},
+      {"minutes", 60},
+      {"description", "export of the catalogue"},
+      {"kind", "billable"}});
+  const Json oncall = ok("POST", "/api/v1/oncall-requests", operator_,
+                         {{"customer", "observatory"},
+                          {"first_day", "2027-01-04"},
+                          {"last_day", "2027-01-08"},
+                          {"reason", "migration weekend"}});
+
+  clock_.set("2026-12-10T18:00:00Z");
+  EXPECT_EQ(call("DELETE", "/api/v1/customers/observatory", manager_).status, 204);
+  dispatch();
+  // Support booked for after the deletion is not given, so not billed.
+  const Json requests = ok("GET", "/api/v1/oncall-requests?customer=observatory", billing_);
+  ASSERT_EQ(requests.size(), 1u) << requests.dump();
+  EXPECT_EQ(requests[0]["id"], oncall["id"]);
+  EXPECT_EQ(requests[0]["state"], "cancelled");
+
+  clock_.set("2027-01-04T18:00:00Z");
+  ok("POST", "/api/v1/invoices/run", billing_, {{"month", "2026-12"}, {"finalise", true}});
+  const Json december = ok("GET", "/api/v1/invoices/2026-12:observatory", billing_);
+  EXPECT_EQ(december["state"], "final");
+  EXPECT_EQ(december["customer"]["name"], "Observatory");
+  EXPECT_EQ(amounts_of(december, "subscription"), std::vector<std::int64_t>{30000});
+  EXPECT_EQ(amounts_of(december, "time"), std::vector<std::int64_t>{9500});
+  EXPECT_EQ(december["total_cents"], 39500);
+  const Json subscription = lines_by_kind(december, "subscription").begin()->second;
+  EXPECT_EQ(subscription["sources"]["subscription"]["end"], "2026-12-10T18:00:00Z");
+
+  clock_.set("2027-02-03T18:00:00Z");
+  ok("POST", "/api/v1/invoices/run", billing_, {{"month", "2027-01"}, {"finalise", true}});
+  EXPECT_EQ(call("GET", "/api/v1/invoices/2027-01:observatory", billing_).status, 404);
+  // Work recorded for it later is refused: it is no longer a customer.
+  EXPECT_EQ(call("POST", "/api/v1/time-entries", operator_,
+                 {{"customer", "observatory"},
+                  {"date", "2027-02-01"},
+                  {"minutes", 15},
+                  {"description", "late"}})
+                .status,
+            422);
 }
 
 // A month finalised through the API (or whose files a crash or a full disk kept from being

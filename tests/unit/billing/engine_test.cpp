@@ -270,7 +270,8 @@ TEST(Billing, ACreditLargerThanTheChargesIsCarriedForwardAndTheInvoiceIsNeverNeg
                   {"INC0002", "INC0003"},
                   "",
                   235,
-                  parse_instant("2026-12-09T16:00:00Z")},
+                  parse_instant("2026-12-09T16:00:00Z"),
+                  {"CHG0002"}},
                  {"WO:2026-11:oracle-prod:library#7",
                   "adjustment",
                   "WO:2026-11:oracle-prod:library",
@@ -280,11 +281,17 @@ TEST(Billing, ACreditLargerThanTheChargesIsCarriedForwardAndTheInvoiceIsNeverNeg
                   {"INC0002", "INC0003"},
                   "DSP-000001",
                   99765,
-                  parse_instant("2026-12-10T16:00:00Z")}};
+                  parse_instant("2026-12-10T16:00:00Z"),
+                  {"CHG0002"}}};
   const Invoice first = compute_invoice(dec);
   ASSERT_EQ(first.lines.size(), 4u);
   EXPECT_EQ(first.lines[1].amount_cents, -235);
-  EXPECT_EQ(first.lines[1].reference, "INC0002 INC0003");
+  // DOMAIN.md §4: the incident numbers and the maintenance ids that made up the downtime.
+  EXPECT_EQ(first.lines[1].description,
+            "SLA credit WO:2026-11:oracle-prod:library (oracle-prod, 2026-11: INC0002, INC0003; "
+            "maintenance CHG0002)");
+  EXPECT_EQ(first.lines[1].reference, "INC0002 INC0003 CHG0002");
+  EXPECT_EQ(first.lines[1].sources["credit"]["maintenance"], Json::array({"CHG0002"}));
   EXPECT_EQ(first.lines[2].kind, "adjustment");
   EXPECT_EQ(first.lines[2].amount_cents, -99765);
   // 900.00 - 2.35 - 997.65 = -100.00: the invoice is 0 and 100.00 waits for the next one.
@@ -318,7 +325,8 @@ TEST(Billing, ADisputeThatLowersACreditIsBilledBack) {
                  {"INC0002"},
                  "DSP-000002",
                  -100,
-                 parse_instant("2026-12-10T16:00:00Z")}};
+                 parse_instant("2026-12-10T16:00:00Z"),
+                 {}}};
   const Invoice inv = compute_invoice(in);
   ASSERT_EQ(inv.lines.size(), 1u);
   EXPECT_EQ(inv.lines[0].amount_cents, 100);
@@ -340,7 +348,8 @@ TEST(Billing, CreditLinesComeBeforeAdjustmentLines) {
                       {"INC0002"},
                       std::string(kind) == "adjustment" ? "DSP-000001" : "",
                       cents,
-                      parse_instant(at)};
+                      parse_instant(at),
+                      {}};
   };
   in.credits = {item("x#1", "adjustment", 50, "2026-12-02T16:00:00Z"),
                 item("y", "credit", 120, "2026-12-09T16:00:00Z"),
