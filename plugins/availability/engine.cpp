@@ -1253,8 +1253,12 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
     if (full) {
       if (const int64_t excluded = intersection_seconds(mt.excluded_of(effect), h, sc.spare);
           excluded > 0) {
-        f.timeline.push_back(
-            {w.id, TimelineEntry::Kind::excluded_maintenance, span, excluded, subscriber_ids()});
+        f.timeline.push_back({w.id,
+                              TimelineEntry::Kind::excluded_maintenance,
+                              span,
+                              excluded,
+                              subscriber_ids(),
+                              {}});
       }
     }
     const std::size_t first = sc.maint_down.size();
@@ -1262,9 +1266,13 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
     if (sc.maint_down.size() == first) continue;
     sc.maint_ids.push_back(&w.id);
     if (full) {
-      f.timeline.push_back({w.id, TimelineEntry::Kind::maintenance_downtime, span,
-                            seconds_of(sc.maint_down, first, sc.maint_down.size()),
-                            subscriber_ids()});
+      f.timeline.push_back(
+          {w.id,
+           TimelineEntry::Kind::maintenance_downtime,
+           span,
+           seconds_of(sc.maint_down, first, sc.maint_down.size()),
+           subscriber_ids(),
+           {sc.maint_down.begin() + static_cast<std::ptrdiff_t>(first), sc.maint_down.end()}});
     }
   }
   f.maintenance_downtime = sorted_texts(sc.maint_ids);
@@ -1289,8 +1297,13 @@ void compute_service(const Tables& t, const ServiceIndex& s, const MonthInZone& 
       const Interruption& i = *o.interruption;
       std::vector<std::string> customers = i.customers.empty() ? subscriber_ids() : i.customers;
       std::sort(customers.begin(), customers.end());
-      f.timeline.push_back({i.id, TimelineEntry::Kind::interruption, clip({o.start, end}, period),
-                            seconds_of(sc.pieces, first, sc.pieces.size()), std::move(customers)});
+      f.timeline.push_back(
+          {i.id,
+           TimelineEntry::Kind::interruption,
+           clip({o.start, end}, period),
+           seconds_of(sc.pieces, first, sc.pieces.size()),
+           std::move(customers),
+           {sc.pieces.begin() + static_cast<std::ptrdiff_t>(first), sc.pieces.end()}});
     }
   };
   // Closed outages that can reach into the period start at most `longest` before it.

@@ -99,6 +99,9 @@ struct TimelineEntry {
   Interval span;                       // as recorded, clipped to the period
   int64_t seconds = 0;                 // what counted (downtime or excluded) in service hours
   std::vector<std::string> customers;  // impacted: those named, else every subscriber; sorted
+  // The instants that made up `seconds` (sorted, disjoint), for a downtime entry: overlapping
+  // interruptions count once when their pieces are united.
+  std::vector<Interval> counted;
   bool operator==(const TimelineEntry&) const = default;
 };
 

@@ -164,6 +164,9 @@ Json measure_claim(const Dataset& dataset, const std::string& customer, const st
   const availability::Engine engine(dataset);
   std::map<std::string, std::int64_t> counted;  // incident → seconds it counted
   std::map<std::string, bool> impacted;
+  // The instants the incidents that hit the customer counted: two that overlap are down at
+  // the same time, and that time is measured once.
+  std::vector<Interval> hit_pieces;
   Json month_rows = Json::array();
   std::int64_t credit_cents = 0;
   for (const auto& m : months) {
@@ -185,6 +188,7 @@ Json measure_claim(const Dataset& dataset, const std::string& customer, const st
         counted[e.id] += e.seconds;
         const bool hit = std::binary_search(e.customers.begin(), e.customers.end(), customer);
         impacted[e.id] = impacted[e.id] || hit;
+        if (hit) hit_pieces.insert(hit_pieces.end(), e.counted.begin(), e.counted.end());
       }
     }
     row["customer_downtime_seconds"] = 0;
@@ -202,13 +206,24 @@ Json measure_claim(const Dataset& dataset, const std::string& customer, const st
   }
 
   Json incident_rows = Json::array();
-  std::int64_t measured = 0;
   for (const auto& id : incidents) {
     const std::int64_t seconds = counted.contains(id) ? counted[id] : 0;
     const bool hit = impacted.contains(id) && impacted[id];
-    if (hit) measured += seconds;
     incident_rows.push_back({{"id", id}, {"counted_seconds", seconds}, {"customer_impacted", hit}});
   }
+  std::sort(hit_pieces.begin(), hit_pieces.end(),
+            [](const Interval& a, const Interval& b) { return a.start < b.start; });
+  std::int64_t measured = 0;
+  std::optional<Interval> run;  // the union so far, piece by piece in order of start
+  for (const Interval& p : hit_pieces) {
+    if (run && p.start <= run->end) {
+      run->end = std::max(run->end, p.end);
+      continue;
+    }
+    if (run) measured += run->seconds();
+    run = p;
+  }
+  if (run) measured += run->seconds();
   return {
       {"measured_at", format_instant(now)},    {"claimed_seconds", claimed_seconds},
       {"measured_seconds", measured},          {"difference_seconds", claimed_seconds - measured},

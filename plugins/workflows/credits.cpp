@@ -1,5 +1,6 @@
 #include "credits.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <utility>
@@ -263,23 +264,9 @@ std::vector<WorkOrder> CreditBook::open_work_orders(const Json& published) {
           {deadline_id(id), "credit_work_order", id, "approver",
            "approve the SLA Credit work order of " + w.service + " for " + month, due});
       for (const auto& c : form.at("customers")) {
-        const std::string customer = c.at("customer").get<std::string>();
-        const std::int64_t cents = c.at("credit_cents").get<std::int64_t>() -
-                                   c.value("already_credited_cents", std::int64_t{0});
+        const std::int64_t cents = put_order_credit(tx, w, c, now);
         if (cents <= 0) continue;  // credited in full already; a pending one was withdrawn
-        tx.exec(std::string("INSERT INTO credits(") + kCreditColumns +
-                    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'work_order', ?, 'pending', NULL, '[]', ?, "
-                    "?, ?, ?) ON CONFLICT(id) DO UPDATE SET amount_cents = excluded.amount_cents, "
-                    "original_cents = excluded.original_cents, incidents = excluded.incidents, "
-                    "maintenance = excluded.maintenance, "
-                    "billing_code = excluded.billing_code, state = 'pending', "
-                    "updated_at = excluded.updated_at",
-                {id + ":" + customer, customer, w.service, month,
-                 c.value("billing_code", std::string()), cents, cents,
-                 c.value("interruptions", Json::array()).dump(), id,
-                 Json{{"computed", step_json(kSystem, now)}}.dump(), to_epoch(now), to_epoch(now),
-                 c.value("maintenance_downtime", Json::array()).dump()});
-        const std::string credit_id = id + ":" + customer;
+        const std::string credit_id = id + ":" + c.at("customer").get<std::string>();
         const Json after = {
             {"state", "pending"}, {"amount_cents", cents}, {"report_revision", revision}};
         if (const auto was = pending_before.find(credit_id); was == pending_before.end()) {
@@ -351,6 +338,27 @@ std::vector<WorkOrder> CreditBook::work_orders(const std::string& state,
     out.push_back(read_order(row));
   }
   return out;
+}
+
+std::int64_t CreditBook::put_order_credit(Tx& tx, const WorkOrder& w, const Json& entry,
+                                          Instant now) {
+  const std::string customer = entry.at("customer").get<std::string>();
+  const std::int64_t cents = entry.at("credit_cents").get<std::int64_t>() -
+                             entry.value("already_credited_cents", std::int64_t{0});
+  if (cents <= 0) return cents;
+  tx.exec(std::string("INSERT INTO credits(") + kCreditColumns +
+              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'work_order', ?, 'pending', NULL, '[]', ?, "
+              "?, ?, ?) ON CONFLICT(id) DO UPDATE SET amount_cents = excluded.amount_cents, "
+              "original_cents = excluded.original_cents, incidents = excluded.incidents, "
+              "maintenance = excluded.maintenance, "
+              "billing_code = excluded.billing_code, state = 'pending', "
+              "updated_at = excluded.updated_at",
+          {w.id + ":" + customer, customer, w.service, w.month,
+           entry.value("billing_code", std::string()), cents, cents,
+           entry.value("interruptions", Json::array()).dump(), w.id,
+           Json{{"computed", step_json(kSystem, now)}}.dump(), to_epoch(now), to_epoch(now),
+           entry.value("maintenance_downtime", Json::array()).dump()});
+  return cents;
 }
 
 std::optional<WorkOrder> CreditBook::work_order(const std::string& id) const {
@@ -465,6 +473,85 @@ Credit CreditBook::approve_credit(const Actor& actor, const std::string& id) {
     out = std::move(c);
   });
   log_.info("credit " + id + " approved by " + actor.id);
+  return out;
+}
+
+Credit CreditBook::withdraw_credit(const Actor& actor, const std::string& id,
+                                   const std::string& reason) {
+  const Instant now = clock_.now();
+  Credit out;
+  std::string raised;
+  store_.transact([&](Tx& tx) {
+    raised.clear();
+    Credit c = require_credit(tx, id);
+    if (c.origin == "work_order") {
+      throw Conflict("credit " + id + " goes with its work order " + c.origin_id +
+                     ": a newer revision of the report that no longer owes it withdraws it");
+    }
+    if (c.state != "pending") {
+      throw Conflict("cannot withdraw credit " + id + ": it is " + c.state +
+                     ", and only a pending credit can be withdrawn");
+    }
+    // The month's work order may have counted this credit as paid (already_credited): an
+    // open one owes the customer that amount again; an approved one cannot change.
+    std::optional<WorkOrder> w = find_order(tx, "WO:" + c.month + ":" + c.service);
+    Json* entry = nullptr;
+    if (w && w->state != "withdrawn") {
+      for (auto& e : w->form.at("customers")) {
+        const Json ids = e.value("already_credited", Json::array());
+        if (e.at("customer") == c.customer && std::find(ids.begin(), ids.end(), id) != ids.end())
+          entry = &e;
+      }
+    }
+    if (entry && w->state == "approved") {
+      throw Conflict("cannot withdraw credit " + id + ": credit work order " + w->id +
+                     " was approved with it counted as credited already; approve the credit, "
+                     "or settle the difference by a dispute of the work order's credit");
+    }
+    c.state = "withdrawn";
+    c.steps["withdrawn"] = step_json(actor, now);
+    c.steps["withdrawn"]["reason"] = reason;
+    c.updated_at = now;
+    tx.exec(
+        "UPDATE credits SET state = 'withdrawn', steps = ?, updated_at = ? WHERE id = ? AND "
+        "state = 'pending'",
+        {c.steps.dump(), to_epoch(now), id});
+    catalog_.audit(tx, actor, "withdraw", "credit", id,
+                   {{"state", "pending"}, {"amount_cents", c.amount_cents}},
+                   {{"state", "withdrawn"}, {"reason", reason}});
+    if (entry) {
+      Json ids = Json::array();
+      for (const auto& other : entry->at("already_credited"))
+        if (other != id) ids.push_back(other);
+      const std::int64_t before = entry->at("already_credited_cents").get<std::int64_t>();
+      if (ids.empty()) {
+        entry->erase("already_credited");
+        entry->erase("already_credited_cents");
+      } else {
+        (*entry)["already_credited"] = ids;
+        (*entry)["already_credited_cents"] = before - c.amount_cents;
+      }
+      const std::string order_credit = w->id + ":" + c.customer;
+      const auto was = tx.query(
+          "SELECT amount_cents FROM credits WHERE id = ? AND state = "
+          "'pending'",
+          {order_credit});
+      tx.exec("UPDATE credit_work_orders SET form = ?, updated_at = ? WHERE id = ?",
+              {w->form.dump(), to_epoch(now), w->id});
+      const std::int64_t cents = put_order_credit(tx, *w, *entry, now);
+      if (cents > 0) {
+        const Json after = {{"state", "pending"}, {"amount_cents", cents}, {"withdrawn", id}};
+        if (was.empty())
+          catalog_.audit(tx, actor, "create", "credit", order_credit, Json(), after);
+        else
+          catalog_.audit(tx, actor, "revise", "credit", order_credit,
+                         {{"state", "pending"}, {"amount_cents", was[0].integer(0)}}, after);
+        raised = "; " + order_credit + " is " + std::to_string(cents) + " cents now";
+      }
+    }
+    out = std::move(c);
+  });
+  log_.info("credit " + id + " withdrawn by " + actor.id + raised);
   return out;
 }
 

@@ -85,6 +85,11 @@ class CreditBook {
   // pending → approved for a credit of an accepted request; a work order's credits are
   // approved with their work order.
   Credit approve_credit(const Actor& actor, const std::string& id);
+  // pending → withdrawn for a credit of an accepted request the approver will not approve,
+  // with the reason. The month's open work order, which counted it as credited already,
+  // credits the customer that amount again; once that work order is approved the credit
+  // can no longer be withdrawn (Conflict).
+  Credit withdraw_credit(const Actor& actor, const std::string& id, const std::string& reason);
 
   // A new pending credit (an accepted request), in the caller's transaction.
   void add_credit(Tx& tx, const Actor& actor, const Credit& credit);
@@ -95,6 +100,10 @@ class CreditBook {
 
  private:
   void approve_in(Tx& tx, const Actor& actor, Credit& credit, Instant now);
+  // Stores the pending credit of one customer of work order `w` (`entry`, from its form):
+  // its credit_cents less what is credited already. Returns that amount; nothing is stored
+  // when it is not above zero.
+  std::int64_t put_order_credit(Tx& tx, const WorkOrder& w, const Json& entry, Instant now);
 
   Store& store_;
   Catalog& catalog_;

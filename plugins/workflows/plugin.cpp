@@ -267,6 +267,12 @@ class Workflows : public slmhub::Plugin {
                     credit_json(book.approve_credit(actor_of(req), id_param(req))));
               },
               "pending → approved for the credit of an accepted request (credit.approved)"});
+    http.add({"POST", "/api/v1/credits/{id}/withdraw", "approver",
+              [&book](const Request& req) {
+                return Response::json(credit_json(
+                    book.withdraw_credit(actor_of(req), id_param(req), reason_of(req))));
+              },
+              "pending → withdrawn, with a reason, for the credit of an accepted request"});
   }
 
   void register_claim_routes(slmhub::HttpRoutes& http) {

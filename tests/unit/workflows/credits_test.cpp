@@ -258,6 +258,20 @@ TEST_P(CreditsTest, ARequestCarriesSlmhubsOwnMeasurementBesideTheClaim) {
   EXPECT_EQ(credit_events("credit.approved"), std::vector<std::string>{"CRQ-000001:library"});
 }
 
+// INC0001 (14:00-14:50, the registrar) and INC0002 (14:30-15:10, every subscriber) overlap
+// for 20 minutes: the registrar was down from 14:00 to 15:10, 4200 s, not 3000 + 2400.
+TEST_P(CreditsTest, OverlappingIncidentsAreMeasuredOnce) {
+  clock_.set("2026-12-15T16:00:00Z");
+  const CreditRequest q = claims_->file_request(kRegistrar, {{"service", "oracle-prod"},
+                                                             {"incidents", {"INC0001", "INC0002"}},
+                                                             {"claimed_seconds", 4200}});
+  EXPECT_EQ(q.evidence["incidents"],
+            (Json{{{"id", "INC0001"}, {"counted_seconds", 3000}, {"customer_impacted", true}},
+                  {{"id", "INC0002"}, {"counted_seconds", 2400}, {"customer_impacted", true}}}));
+  EXPECT_EQ(q.evidence["measured_seconds"], 4200);
+  EXPECT_EQ(q.evidence["difference_seconds"], 0);
+}
+
 // The registrar's request for INC0001 is accepted before the November report is published:
 // the work order then credits the registrar only what the request did not, so the same
 // downtime is not credited twice, whichever comes first.
@@ -293,6 +307,69 @@ TEST_P(CreditsTest, AWorkOrderCreditsOnlyWhatAnAcceptedRequestDidNot) {
     total += row.integer(0);
   }
   EXPECT_EQ(total, 994);
+}
+
+// The deputy director will not approve the registrar's request credit: withdrawn, with a
+// reason. The open work order had counted it as credited already, so it owes the registrar
+// that amount again; once a work order is approved, the credit it counted cannot go.
+TEST_P(CreditsTest, AWithdrawnRequestCreditIsOwedByTheOpenWorkOrderAgain) {
+  clock_.set("2026-12-02T15:00:00Z");
+  const CreditRequest q = claims_->file_request(
+      kRegistrar,
+      {{"service", "oracle-prod"}, {"incidents", {"INC0001"}}, {"claimed_seconds", 3000}});
+  claims_->accept(kManager, q.id, std::nullopt, "");
+  credits_->open_work_orders(published(1, "2026-12-08T16:00:00Z"));
+  EXPECT_FALSE(credits_->credit("WO:2026-11:oracle-prod:registrar").has_value());
+
+  refused([&] { credits_->withdraw_credit(kDeputy, "WO:2026-11:oracle-prod:library", "no"); }, 409,
+          "goes with its work order WO:2026-11:oracle-prod", {"credits"});
+  const Credit withdrawn =
+      credits_->withdraw_credit(kDeputy, "CRQ-000001:registrar", "counted by the work order");
+  EXPECT_EQ(withdrawn.state, "withdrawn");
+  EXPECT_EQ(withdrawn.steps["withdrawn"]["reason"], "counted by the work order");
+  EXPECT_EQ(credits_->credit("CRQ-000001:registrar")->state, "withdrawn");
+  const auto owed = credits_->credit("WO:2026-11:oracle-prod:registrar");
+  ASSERT_TRUE(owed.has_value());
+  EXPECT_EQ(owed->state, "pending");
+  EXPECT_EQ(owed->amount_cents, 497);
+  const Json registrar = credits_->work_order("WO:2026-11:oracle-prod")->form["customers"][1];
+  EXPECT_EQ(registrar["customer"], "registrar");
+  EXPECT_FALSE(registrar.contains("already_credited")) << registrar.dump();
+  refused([&] { credits_->withdraw_credit(kDeputy, "CRQ-000001:registrar", "again"); }, 409,
+          "it is withdrawn", {"credits"});
+  refused([&] { credits_->approve_credit(kDeputy, "CRQ-000001:registrar"); }, 409,
+          "it is withdrawn", {"credits"});
+
+  credits_->approve_work_order(kDeputy, "WO:2026-11:oracle-prod");
+  EXPECT_EQ(credit_events("credit.approved"),
+            (std::vector<std::string>{"WO:2026-11:oracle-prod:library",
+                                      "WO:2026-11:oracle-prod:registrar"}));
+
+  // A second request, accepted with an amount after the work order was approved, is not
+  // counted by it: it may still be withdrawn. The work order stands.
+  const CreditRequest goodwill = claims_->file_request(
+      kRegistrar,
+      {{"service", "oracle-prod"}, {"incidents", {"INC0002"}}, {"claimed_seconds", 600}});
+  claims_->accept(kManager, goodwill.id, 100, "goodwill");
+  EXPECT_EQ(credits_->withdraw_credit(kDeputy, goodwill.id + ":registrar", "no").state,
+            "withdrawn");
+  EXPECT_EQ(credits_->credit("WO:2026-11:oracle-prod:registrar")->state, "approved");
+}
+
+// A work order approved with the request credit counted as paid: that credit stays.
+TEST_P(CreditsTest, ARequestCreditAnApprovedWorkOrderCountedCannotBeWithdrawn) {
+  clock_.set("2026-12-02T15:00:00Z");
+  const CreditRequest q = claims_->file_request(
+      kRegistrar,
+      {{"service", "oracle-prod"}, {"incidents", {"INC0001"}}, {"claimed_seconds", 3000}});
+  claims_->accept(kManager, q.id, std::nullopt, "");
+  credits_->open_work_orders(published(1, "2026-12-08T16:00:00Z"));
+  credits_->approve_work_order(kDeputy, "WO:2026-11:oracle-prod");
+  refused([&] { credits_->withdraw_credit(kDeputy, "CRQ-000001:registrar", "no"); }, 409,
+          "credit work order WO:2026-11:oracle-prod was approved with it counted as credited "
+          "already",
+          {"credits"});
+  EXPECT_EQ(credits_->credit("CRQ-000001:registrar")->state, "pending");
 }
 
 // Filed while November is under way, the evidence is measured to that moment: allowed
