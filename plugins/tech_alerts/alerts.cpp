@@ -270,10 +270,12 @@ std::vector<TechAlerts::Recipient> TechAlerts::audience(const Alert& a) const {
     opted_out.insert(r.text(0));
   // Opting out is a person's choice about their own address; a configured list is the
   // provider's, and is only taken off in the configuration.
+  // An address that unsubscribed is kept, marked, so the alert's deliveries show who was
+  // not told and why.
   auto add = [&](const std::string& address, const std::string& reason, bool list) {
     const std::string key = normalized_address(address);
-    if ((!list && opted_out.count(key)) || !seen.insert(key).second) return;
-    out.push_back({address, reason, list});
+    if (!seen.insert(key).second) return;
+    out.push_back({address, reason, list, !list && opted_out.count(key) > 0});
   };
   const std::string list = list_of(a.kind);
   if (auto it = settings_.lists.find(list); it != settings_.lists.end()) {
@@ -360,11 +362,12 @@ void TechAlerts::send(Tx& tx, Alert& a) {
   const std::int64_t at = to_epoch(*a.sent_at);
   tx.exec("UPDATE tech_alerts_alerts SET sent_at = ? WHERE id = ?", {at, a.id});
   auto add_delivery = [&](const std::string& id, const std::string& channel,
-                          const std::string& destination, const std::string& reason) {
+                          const std::string& destination, const std::string& reason,
+                          const char* state = "queued") {
     tx.exec(
         "INSERT INTO tech_alerts_deliveries(id, alert_id, channel, destination, reason, state, "
-        "attempts, resends, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', 0, 0, ?)",
-        {id, a.id, channel, destination, reason, at});
+        "attempts, resends, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?)",
+        {id, a.id, channel, destination, reason, state, at});
   };
   std::size_t n = 0;
   const auto began = std::chrono::steady_clock::now();
@@ -374,8 +377,14 @@ void TechAlerts::send(Tx& tx, Alert& a) {
     const Json shared = context(a, "");
     const RenderedEmail for_people = render_email(a, shared, true);
     const RenderedEmail for_lists = render_email(a, shared, false);
+    std::size_t opted_out = 0;
     for (const auto& r : recipients) {
       const std::string delivery = a.id + "-e" + std::to_string(++n);
+      if (r.opted_out) {
+        add_delivery(delivery, "email", r.address, r.reason, "opted_out");
+        ++opted_out;
+        continue;
+      }
       const OutboxMessage m = email_message(a, r.list ? for_lists : for_people, r.address, !r.list,
                                             delivery, "tech_alerts:" + delivery);
       add_delivery(delivery, "email", r.address, r.reason);
@@ -384,9 +393,10 @@ void TechAlerts::send(Tx& tx, Alert& a) {
     const auto ms = [](auto d) {
       return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
     };
-    host_.log().info("alert " + a.id + ": " + std::to_string(recipients.size()) +
-                     " e-mail recipient(s) resolved in " + ms(resolved - began) +
-                     " ms, rendered and queued in " +
+    host_.log().info("alert " + a.id + ": " + std::to_string(recipients.size() - opted_out) +
+                     " e-mail recipient(s)" +
+                     (opted_out ? " (and " + std::to_string(opted_out) + " unsubscribed)" : "") +
+                     " resolved in " + ms(resolved - began) + " ms, rendered and queued in " +
                      ms(std::chrono::steady_clock::now() - resolved) + " ms");
   }
   n = 0;

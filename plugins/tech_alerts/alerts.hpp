@@ -108,8 +108,9 @@ class TechAlerts {
  private:
   struct Recipient {
     std::string address;
-    std::string reason;  // "list planned_outages", "customer acme technical_primary"
-    bool list = false;   // a configured list: no unsubscribe link, opt-outs do not apply
+    std::string reason;      // "list planned_outages", "customer acme technical_primary"
+    bool list = false;       // a configured list: no unsubscribe link, opt-outs do not apply
+    bool opted_out = false;  // unsubscribed: recorded as a delivery, never sent
   };
 
   Json create_from_request(const Request& req);

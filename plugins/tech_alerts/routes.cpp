@@ -241,9 +241,20 @@ void TechAlerts::add_routes(HttpRoutes& routes) {
            if (rows.empty()) throw NotFound("alert " + id + " has no delivery '" + delivery + "'");
            const std::string channel = rows[0].text(0);
            const std::string destination = rows[0].text(1);
+           const bool person = !rows[0].text(3).starts_with("list ");
+           if (channel == "email" && person) {
+             // The person's own choice stands until they, or an operator for them, undo it.
+             if (auto optout = tx.query("SELECT at FROM tech_alerts_optouts WHERE address = ?",
+                                        {normalized_address(destination)});
+                 !optout.empty()) {
+               throw Conflict(destination + " unsubscribed from Tech Alerts on " +
+                              format_instant(from_epoch(optout[0].integer(0))) +
+                              "; DELETE /api/v1/alert-opt-outs/" + destination +
+                              " restores the address, at its owner's request");
+             }
+           }
            const std::int64_t resends = rows[0].integer(2) + 1;
            const std::string key = "tech_alerts:" + delivery + ":resend " + std::to_string(resends);
-           const bool person = !rows[0].text(3).starts_with("list ");
            const OutboxMessage m =
                channel == "email" ? email_message(*a, render_email(*a, context(*a, ""), person),
                                                   destination, person, delivery, key)
@@ -393,28 +404,62 @@ void TechAlerts::add_routes(HttpRoutes& routes) {
   routes.add({"GET", "/alerts/unsubscribe", "",
               [check_token](const Request& req) {
                 const std::string address = check_token(req);
-                return page("Unsubscribe",
-                            "<h1>Unsubscribe</h1><p>Stop sending Tech Alerts to <b>" +
-                                escape_html(address) +
-                                "</b>?</p><form method=\"post\"><button type=\"submit\" "
-                                "name=\"List-Unsubscribe\" value=\"One-Click\">Unsubscribe"
-                                "</button></form>");
+                return page(
+                    "Unsubscribe",
+                    "<h1>Unsubscribe</h1><p>Stop sending Tech Alerts, maintenance and outage "
+                    "notices alike, to <b>" +
+                        escape_html(address) +
+                        "</b>?</p><form method=\"post\"><button type=\"submit\" "
+                        "name=\"List-Unsubscribe\" value=\"One-Click\">Unsubscribe"
+                        "</button></form>");
               },
               "confirmation page of an unsubscribe link"});
   routes.add({"POST", "/alerts/unsubscribe", "",
               [this, check_token](const Request& req) {
                 const std::string address = check_token(req);
+                const std::string key = normalized_address(address);
                 host_.store().transact([&](Tx& tx) {
-                  tx.exec(
-                      "INSERT INTO tech_alerts_optouts(address, at) VALUES (?, ?) ON "
-                      "CONFLICT(address) DO NOTHING",
-                      {normalized_address(address), to_epoch(host_.clock().now())});
+                  if (tx.exec("INSERT INTO tech_alerts_optouts(address, at) VALUES (?, ?) ON "
+                              "CONFLICT(address) DO NOTHING",
+                              {key, to_epoch(host_.clock().now())}) > 0) {
+                    host_.catalog().audit(tx, Actor{"unsubscribe:" + key}, "create",
+                                          "alert_opt_out", key, Json(),
+                                          {{"at", format_instant(host_.clock().now())}});
+                  }
                 });
                 host_.log().info("unsubscribed " + address + " from Tech Alerts");
                 return page("Unsubscribed", "<h1>Unsubscribed</h1><p><b>" + escape_html(address) +
                                                 "</b> gets no more Tech Alerts.</p>");
               },
               "one-click unsubscribe (RFC 8058)"});
+  routes.add({"GET", "/api/v1/alert-opt-outs", "operator",
+              [this](const Request&) {
+                Json out = Json::array();
+                for (const auto& r : host_.store().query(
+                         "SELECT address, at FROM tech_alerts_optouts ORDER BY address"))
+                  out.push_back(
+                      {{"address", r.text(0)}, {"at", format_instant(from_epoch(r.integer(1)))}});
+                return Response::json({{"opt_outs", out}});
+              },
+              "the addresses that unsubscribed from Tech Alerts"});
+  routes.add({"DELETE", "/api/v1/alert-opt-outs/{address}", "operator",
+              [this](const Request& req) {
+                const std::string key = normalized_address(req.params.at("address"));
+                host_.store().transact([&](Tx& tx) {
+                  auto rows =
+                      tx.query("SELECT at FROM tech_alerts_optouts WHERE address = ?", {key});
+                  if (rows.empty())
+                    throw NotFound("'" + key + "' has not unsubscribed from Tech Alerts");
+                  tx.exec("DELETE FROM tech_alerts_optouts WHERE address = ?", {key});
+                  host_.catalog().audit(
+                      tx, Actor{"token:" + req.principal.id}, "delete", "alert_opt_out", key,
+                      {{"at", format_instant(from_epoch(rows[0].integer(0)))}}, Json());
+                });
+                host_.log().info("Tech Alerts go to " + key + " again (restored by token " +
+                                 req.principal.id + ")");
+                return Response::no_content();
+              },
+              "restore an address that unsubscribed, at its owner's request"});
 }
 
 }  // namespace slmhub::alerts

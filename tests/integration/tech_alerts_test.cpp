@@ -182,7 +182,8 @@ class TechAlerts : public testing::Test {
     for (int i = 0; i < 300; ++i) {
       out = Json::parse(call("GET", "/api/v1/alerts/" + alert + "/deliveries").body);
       bool done = true;
-      for (const auto& d : out["deliveries"]) done = done && d["state"] == "sent";
+      for (const auto& d : out["deliveries"])
+        done = done && (d["state"] == "sent" || d["state"] == "opted_out");
       if (done) break;
       std::this_thread::sleep_for(100ms);
     }
@@ -629,7 +630,8 @@ TEST_F(TechAlerts, RemindersStartNoticesAndUnsubscribe) {
   EXPECT_EQ(http(server_->port(), "POST", forged).status, 403);
   EXPECT_EQ(http(server_->port(), "POST", path).status, 200);
   Json body = {{"kind", "outage"}, {"title", "Down"}, {"services", {"oracle-prod"}}};
-  ASSERT_EQ(call("POST", "/api/v1/alerts", body.dump()).status, 201);
+  const auto down = call("POST", "/api/v1/alerts", body.dump());
+  ASSERT_EQ(down.status, 201);
   // Five go out; a moment more would show a sixth, to the one who unsubscribed.
   smtp.wait_for(39, 30s);
   std::this_thread::sleep_for(1s);
@@ -637,6 +639,33 @@ TEST_F(TechAlerts, RemindersStartNoticesAndUnsubscribe) {
   const auto told = recipients(mails, "Down");
   EXPECT_EQ(told.size(), 5u);  // the problems list and 4 of the 5 contacts
   EXPECT_EQ(told.count("t1@acme.example.org"), 0u);
+
+  // The alert's deliveries say who was not told, and why; an operator sees the opt-out and,
+  // when its owner asks, restores the address, and then the delivery can be sent again.
+  const std::string alert = Json::parse(down.body)["id"];
+  std::string skipped;
+  for (const auto& d : deliveries(alert)) {
+    if (d["destination"] != "t1@acme.example.org") continue;
+    EXPECT_EQ(d["state"], "opted_out");
+    EXPECT_EQ(d["attempts"], 0);
+    skipped = d["id"];
+  }
+  ASSERT_FALSE(skipped.empty());
+  const Json optouts = Json::parse(call("GET", "/api/v1/alert-opt-outs").body)["opt_outs"];
+  ASSERT_EQ(optouts.size(), 1u) << optouts.dump();
+  EXPECT_EQ(optouts[0]["address"], "t1@acme.example.org");
+  const std::string resend = "/api/v1/alerts/" + alert + "/deliveries/" + skipped + "/resend";
+  const auto refused = call("POST", resend);
+  EXPECT_EQ(refused.status, 409) << refused.body;
+  EXPECT_NE(refused.body.find("t1@acme.example.org unsubscribed from Tech Alerts"),
+            std::string::npos)
+      << refused.body;
+  EXPECT_EQ(call("DELETE", "/api/v1/alert-opt-outs/T1@acme.example.org").status, 204);
+  EXPECT_EQ(call("DELETE", "/api/v1/alert-opt-outs/t1@acme.example.org").status, 404);
+  EXPECT_EQ(Json::parse(call("GET", "/api/v1/alert-opt-outs").body)["opt_outs"], Json::array());
+  EXPECT_EQ(call("POST", resend).status, 202);
+  mails = smtp.wait_for(40, 30s);
+  EXPECT_EQ(recipients(mails, "Down").count("t1@acme.example.org"), 1u);
 }
 
 // What nobody was told does not count as told, and what everybody was told is not told again:
