@@ -131,6 +131,18 @@ class CreditsTest : public StoreTest {
     EXPECT_EQ(audit_rows(), audit);
   }
 
+  // The registrar's request for INC0001, accepted on 2 December, before the November report
+  // is published on the 8th: the report's work order counts the request's credit as paid.
+  CreditRequest accept_a_request_then_publish() {
+    clock_.set("2026-12-02T15:00:00Z");
+    CreditRequest q = claims_->file_request(
+        kRegistrar,
+        {{"service", "oracle-prod"}, {"incidents", {"INC0001"}}, {"claimed_seconds", 3000}});
+    claims_->accept(kManager, q.id, std::nullopt, "");
+    credits_->open_work_orders(published(1, "2026-12-08T16:00:00Z"));
+    return q;
+  }
+
   Json expected_;
   std::unique_ptr<host::EventBus> bus_;
   std::unique_ptr<host::CoreStore> core_;
@@ -276,15 +288,9 @@ TEST_P(CreditsTest, OverlappingIncidentsAreMeasuredOnce) {
 // the work order then credits the registrar only what the request did not, so the same
 // downtime is not credited twice, whichever comes first.
 TEST_P(CreditsTest, AWorkOrderCreditsOnlyWhatAnAcceptedRequestDidNot) {
-  clock_.set("2026-12-02T15:00:00Z");
-  const CreditRequest q = claims_->file_request(
-      kRegistrar,
-      {{"service", "oracle-prod"}, {"incidents", {"INC0001"}}, {"claimed_seconds", 3000}});
+  const CreditRequest q = accept_a_request_then_publish();
   const std::int64_t measured = q.evidence["credit_cents"];
   EXPECT_EQ(measured, 497);  // the registrar's oracle-prod credit in the vector
-  claims_->accept(kManager, q.id, std::nullopt, "");
-
-  credits_->open_work_orders(published(1, "2026-12-08T16:00:00Z"));
   const auto order = credits_->work_order("WO:2026-11:oracle-prod");
   ASSERT_TRUE(order.has_value());
   const Json& registrar = order->form["customers"][1];
@@ -313,12 +319,7 @@ TEST_P(CreditsTest, AWorkOrderCreditsOnlyWhatAnAcceptedRequestDidNot) {
 // reason. The open work order had counted it as credited already, so it owes the registrar
 // that amount again; once a work order is approved, the credit it counted cannot go.
 TEST_P(CreditsTest, AWithdrawnRequestCreditIsOwedByTheOpenWorkOrderAgain) {
-  clock_.set("2026-12-02T15:00:00Z");
-  const CreditRequest q = claims_->file_request(
-      kRegistrar,
-      {{"service", "oracle-prod"}, {"incidents", {"INC0001"}}, {"claimed_seconds", 3000}});
-  claims_->accept(kManager, q.id, std::nullopt, "");
-  credits_->open_work_orders(published(1, "2026-12-08T16:00:00Z"));
+  accept_a_request_then_publish();
   EXPECT_FALSE(credits_->credit("WO:2026-11:oracle-prod:registrar").has_value());
 
   refused([&] { credits_->withdraw_credit(kDeputy, "WO:2026-11:oracle-prod:library", "no"); }, 409,
@@ -358,12 +359,7 @@ TEST_P(CreditsTest, AWithdrawnRequestCreditIsOwedByTheOpenWorkOrderAgain) {
 
 // A work order approved with the request credit counted as paid: that credit stays.
 TEST_P(CreditsTest, ARequestCreditAnApprovedWorkOrderCountedCannotBeWithdrawn) {
-  clock_.set("2026-12-02T15:00:00Z");
-  const CreditRequest q = claims_->file_request(
-      kRegistrar,
-      {{"service", "oracle-prod"}, {"incidents", {"INC0001"}}, {"claimed_seconds", 3000}});
-  claims_->accept(kManager, q.id, std::nullopt, "");
-  credits_->open_work_orders(published(1, "2026-12-08T16:00:00Z"));
+  accept_a_request_then_publish();
   credits_->approve_work_order(kDeputy, "WO:2026-11:oracle-prod");
   refused([&] { credits_->withdraw_credit(kDeputy, "CRQ-000001:registrar", "no"); }, 409,
           "credit work order WO:2026-11:oracle-prod was approved with it counted as credited "
