@@ -345,11 +345,16 @@ date::year_month Billing::previous_month(Instant now) const {
 // ---- credits from the workflows ----
 
 void Billing::subscribe() {
+  // Both subscribers start at the oldest event kept: billing enabled after the workflows (or
+  // after customers were deleted) still bills what was approved (or deleted) before, as far
+  // back as events are kept (events.keep_days). Both handlers are idempotent.
+  //
   // A customer deleted from the catalog still gets the invoice of its last month (DOMAIN.md
   // §9: the month a subscription ends in counts in full) and of whatever it has not been
   // billed yet. Its subscriptions end at the deletion: nothing is billed after it.
   events_.subscribe(
-      "billing_export.former-customers", {"customer.deleted"}, [this](const Event& e) {
+      "billing_export.former-customers", {"customer.deleted"},
+      [this](const Event& e) {
         Customer former = parse_customer(e.payload);
         std::vector<Subscription> ended;
         for (Subscription s : former.subscriptions) {
@@ -358,7 +363,9 @@ void Billing::subscribe() {
           ended.push_back(std::move(s));
         }
         former.subscriptions = std::move(ended);
-        // On-call booked for after the deletion is support nobody will be given.
+        // On-call booked for after the deletion is support nobody will be given, unless the
+        // customer is back in the catalog (created again since, or this is history replayed).
+        const bool back = catalog_.customer(former.id).has_value();
         const std::string deleted_on =
             format_date(local_date(e.at, catalog_.provider_calendar().zone()));
         std::size_t cancelled = 0;
@@ -368,6 +375,7 @@ void Billing::subscribe() {
               "ON CONFLICT(id) DO UPDATE SET body = excluded.body, deleted_at = "
               "excluded.deleted_at",
               {former.id, to_json(former).dump(), to_epoch(e.at)});
+          if (back) return;
           const auto ahead = tx.query(
               "SELECT id FROM billing_oncall WHERE customer = ? AND state = 'scheduled' "
               "AND invoice IS NULL AND first_day > ?",
@@ -385,9 +393,11 @@ void Billing::subscribe() {
                   (cancelled ? "; " + std::to_string(cancelled) +
                                    " on-call request(s) after the deletion cancelled"
                              : ""));
-      });
+      },
+      StartAt::oldest);
   events_.subscribe(
-      "billing_export.credits", {"credit.approved", "credit.adjusted"}, [this](const Event& e) {
+      "billing_export.credits", {"credit.approved", "credit.adjusted"},
+      [this](const Event& e) {
         const Json& p = e.payload;
         const bool approved = e.type == "credit.approved";
         const std::string credit = p.at("credit").get<std::string>();
@@ -423,7 +433,8 @@ void Billing::subscribe() {
                p.at(approved ? "amount_cents" : "delta_cents").get<std::int64_t>(), to_epoch(at),
                month, maintenance.dump()});
         });
-      });
+      },
+      StartAt::oldest);
 }
 
 Json Billing::credits_json(const std::string& customer) const {

@@ -42,12 +42,21 @@ class Billing : public testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     static int databases = 0;
+    db_url_ = GetParam() == "postgresql"
+                  ? shared_cluster().create_database("billing_" + std::to_string(++databases))
+                  : "sqlite:" + (dir_.path() / "slmhub.db").string();
+    start();
+  }
+  void TearDown() override { server_->shutdown(); }
+
+  // The server on the test's store, with the plugins `enabled` (empty: all of them).
+  void start(const std::string& enabled = "") {
+    if (server_) server_->shutdown();
+    server_.reset();
     host::Settings settings;
-    settings.set("db.url",
-                 GetParam() == "postgresql"
-                     ? shared_cluster().create_database("billing_" + std::to_string(++databases))
-                     : "sqlite:" + (dir_.path() / "slmhub.db").string());
+    settings.set("db.url", db_url_);
     settings.set("plugins.dir", SLMHUB_PLUGIN_DIR);
+    if (!enabled.empty()) settings.set("plugins.enabled", enabled);
     settings.set("auth.admin_token_file", (dir_.path() / "admin.token").string());
     settings.set("http.port", "0");
     settings.set("log.level", "warning");
@@ -65,7 +74,6 @@ class Billing : public testing::TestWithParam<std::string> {
     registrar_ = token({"customer:registrar"});
     library_ = token({"customer:library"});
   }
-  void TearDown() override { server_->shutdown(); }
 
   std::string token(const std::vector<std::string>& roles) {
     return server_->tokens().create("test", roles.back(), roles, std::nullopt).token;
@@ -140,6 +148,7 @@ class Billing : public testing::TestWithParam<std::string> {
   }
 
   TempDir dir_;
+  std::string db_url_;
   ManualClock clock_{"2026-12-01T18:00:00Z"};
   std::unique_ptr<host::Server> server_;
   int port_ = 0;
@@ -667,6 +676,22 @@ TEST_P(Billing, AnImportThatWouldChangeAStoredEntryIsRefusedWhole) {
                            {{"time_entries", {fresh, same}}, {"oncall_requests", {moved}}});
   EXPECT_EQ(repeated["time_entries"], Json({{"added", 1}, {"unchanged", 1}}));
   EXPECT_EQ(repeated["oncall_requests"], Json({{"added", 0}, {"unchanged", 1}}));
+}
+
+// Billing enabled after the workflows approved November's credits still bills them: its
+// subscriber starts at the oldest event the host keeps.
+TEST_P(Billing, CreditsApprovedBeforeBillingWasEnabledAreBilled) {
+  start("availability,workflows");
+  import_customers();
+  approve_november_credits();
+  start();
+  dispatch();
+  const Json credits = ok("GET", "/api/v1/billing/credits", billing_);
+  ASSERT_EQ(credits.size(), 2u) << credits.dump();
+  EXPECT_EQ(credits[0]["credit"], "WO:2026-11:oracle-prod:library");
+  EXPECT_EQ(credits[0]["amount_cents"], 235);
+  EXPECT_EQ(credits[1]["credit"], "WO:2026-11:oracle-prod:registrar");
+  EXPECT_EQ(credits[1]["amount_cents"], 497);
 }
 
 // A customer deleted from the catalog in December still gets December's invoice: the month its

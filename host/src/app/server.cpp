@@ -118,7 +118,8 @@ class Server::PluginHost : public Host {
     for (auto& r : routes_) server_.router_->add(std::move(r), name_);
     for (auto& j : jobs_) server_.jobs_->add(std::move(j));
     for (auto& c : cmds_) server_.commands_->add(std::move(c), name_);
-    for (auto& [n, t, h] : subs_) server_.events_->subscribe(n, t, std::move(h));
+    for (auto& s : subs_)
+      server_.events_->subscribe(s.name, s.types, std::move(s.handler), s.start);
     for (auto& [c, s, r] : senders_)
       server_.outbox_->register_sender(c, std::move(s), std::move(r));
     if (policy_) server_.core_->set_maintenance_policy(std::move(policy_));
@@ -223,9 +224,10 @@ class Server::PluginHost : public Host {
                  const Json& payload) override {
       h.server_.events_->publish(tx, type, subject, payload);
     }
+    using Events::subscribe;
     void subscribe(const std::string& subscriber, const std::vector<std::string>& types,
-                   std::function<void(const Event&)> handler) override {
-      h.subs_.emplace_back(h.name_ + "." + subscriber, types, std::move(handler));
+                   std::function<void(const Event&)> handler, StartAt start) override {
+      h.subs_.push_back({h.name_ + "." + subscriber, types, std::move(handler), start});
     }
     PluginHost& h;
   };
@@ -258,8 +260,13 @@ class Server::PluginHost : public Host {
   std::vector<Route> routes_;
   std::vector<JobSpec> jobs_;
   std::vector<CommandSpec> cmds_;
-  std::vector<std::tuple<std::string, std::vector<std::string>, std::function<void(const Event&)>>>
-      subs_;
+  struct HeldSubscription {
+    std::string name;
+    std::vector<std::string> types;
+    std::function<void(const Event&)> handler;
+    StartAt start;
+  };
+  std::vector<HeldSubscription> subs_;
   std::vector<std::tuple<std::string, OutboxSender, SendRecorder>> senders_;
 };
 

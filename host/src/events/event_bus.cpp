@@ -182,7 +182,7 @@ std::int64_t EventBus::prune(Instant before) {
 }
 
 void EventBus::subscribe(const std::string& subscriber, const std::vector<std::string>& types,
-                         std::function<void(const Event&)> handler) {
+                         std::function<void(const Event&)> handler, StartAt start) {
   if (subscriber.empty()) throw std::invalid_argument("event subscriber name must not be empty");
   if (types.empty()) {
     throw std::invalid_argument("event subscriber \"" + subscriber + "\" lists no event types");
@@ -214,12 +214,13 @@ void EventBus::subscribe(const std::string& subscriber, const std::vector<std::s
   store_.transact([&](Tx& tx) {
     // Under the publishers' lock, so no event with a smaller id can commit afterwards.
     lock_events_for_publishing(tx);
-    // SQLite needs the WHERE to parse INSERT ... SELECT ... ON CONFLICT unambiguously.
-    tx.exec(
-        "INSERT INTO event_cursors (subscriber, last_id, attempts, next_attempt_at)"
-        " SELECT ?, COALESCE(MAX(id), 0), 0, 0 FROM events WHERE 1 = 1"
-        " ON CONFLICT (subscriber) DO NOTHING",
-        {subscriber});
+    // SQLite needs the WHERE to parse INSERT ... SELECT ... ON CONFLICT unambiguously. The
+    // aggregate makes one row also when there are no events yet (ids start at 1).
+    tx.exec(std::string("INSERT INTO event_cursors (subscriber, last_id, attempts, "
+                        "next_attempt_at) SELECT ?, ") +
+                (start == StartAt::oldest ? "COALESCE(MIN(id), 1) - 1" : "COALESCE(MAX(id), 0)") +
+                ", 0, 0 FROM events WHERE 1 = 1 ON CONFLICT (subscriber) DO NOTHING",
+            {subscriber});
   });
   std::lock_guard lock(mutex_);
   subscriptions_.push_back({subscriber, types, std::move(handler)});
@@ -305,9 +306,12 @@ int EventBus::dispatch_subscriber(const Subscription& subscription) {
   // Every event is read and the type is tested here rather than in SQL, so the cursor also
   // moves past events the subscriber does not want: otherwise a subscriber to a rare type
   // would scan everything published since its last match on every round.
-  const auto rows = store_.query(
-      "SELECT id, type, subject, payload, at FROM events WHERE id > ? ORDER BY id LIMIT ?",
-      {cursor->last_id, static_cast<std::int64_t>(settings_.batch_size)});
+  const auto batch = [&](std::int64_t after) {
+    return store_.query(
+        "SELECT id, type, subject, payload, at FROM events WHERE id > ? ORDER BY id LIMIT ?",
+        {after, static_cast<std::int64_t>(settings_.batch_size)});
+  };
+  auto rows = batch(cursor->last_id);
 
   // The cursor is saved once per round, not per event: a crash delivers the round's events
   // again, which at least once allows, and a burst of events costs one write per round
@@ -328,35 +332,47 @@ int EventBus::dispatch_subscriber(const Subscription& subscription) {
     return true;
   };
   int handled = 0;
-  for (const auto& row : rows) {
-    const std::int64_t id = row.integer(0);
-    if (!matches(subscription.types, row.text(1))) {
+  // A full batch of nothing for this subscriber (a rare type after a burst, or a subscriber
+  // that starts at the oldest event kept) is followed at once by the next, up to the first
+  // batch it handles something of (or kSkipBatches), rather than one batch a round with a
+  // poll interval between rounds.
+  constexpr int kSkipBatches = 1000;
+  for (int batches = 1;; ++batches) {
+    for (const auto& row : rows) {
+      const std::int64_t id = row.integer(0);
+      if (!matches(subscription.types, row.text(1))) {
+        position = id;
+        continue;
+      }
+      if (clock_.now() >= renew_by && !save()) return handled;
+      std::exception_ptr error;
+      try {
+        Event event;
+        event.id = id;
+        event.type = row.text(1);
+        event.subject = row.text(2);
+        event.payload = Json::parse(row.text(3));
+        event.at = from_epoch(row.integer(4));
+        subscription.handler(event);
+      } catch (...) {
+        error = std::current_exception();
+      }
+      if (error) {
+        if (!save()) return handled;
+        // Counted from this event: one handled in this round ended the earlier failures.
+        record_failure(subscription.name, (handled > 0 ? 0 : cursor->attempts) + 1, now,
+                       describe(error));
+        return handled;
+      }
       position = id;
-      continue;
+      delivered = true;
+      ++handled;
     }
+    if (handled > 0 || rows.size() < static_cast<std::size_t>(settings_.batch_size) ||
+        batches == kSkipBatches)
+      break;
     if (clock_.now() >= renew_by && !save()) return handled;
-    std::exception_ptr error;
-    try {
-      Event event;
-      event.id = id;
-      event.type = row.text(1);
-      event.subject = row.text(2);
-      event.payload = Json::parse(row.text(3));
-      event.at = from_epoch(row.integer(4));
-      subscription.handler(event);
-    } catch (...) {
-      error = std::current_exception();
-    }
-    if (error) {
-      if (!save()) return handled;
-      // Counted from this event: one handled in this round ended the earlier failures.
-      record_failure(subscription.name, (handled > 0 ? 0 : cursor->attempts) + 1, now,
-                     describe(error));
-      return handled;
-    }
-    position = id;
-    delivered = true;
-    ++handled;
+    rows = batch(position);
   }
   save();
   return handled;

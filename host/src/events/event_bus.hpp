@@ -83,10 +83,12 @@ class EventBus : public Events {
 
   // Before start() only. Throws std::invalid_argument for an empty or duplicate name, no
   // types, or a malformed pattern (allowed: "a.b", "a.*", "*" for every event), and
-  // std::logic_error once started. A subscriber seen for the first time starts after the
-  // newest event already committed: it gets what is published from now on, not the history.
+  // std::logic_error once started. A subscriber seen for the first time starts where `start`
+  // says: after the newest event already committed (it gets what is published from now on),
+  // or at the oldest event still kept.
+  using Events::subscribe;
   void subscribe(const std::string& subscriber, const std::vector<std::string>& types,
-                 std::function<void(const Event&)> handler) override;
+                 std::function<void(const Event&)> handler, StartAt start) override;
 
   // Starts / stops the dispatcher thread. stop() waits for a handler that is running and
   // gives up this instance's leases, so another instance takes its subscribers over at once.

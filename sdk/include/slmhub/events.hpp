@@ -25,6 +25,17 @@ struct Event {
   Instant at;
 };
 
+// Where a subscriber seen for the first time starts reading.
+enum class StartAt {
+  // After the newest event already committed: what happened before it existed is not its
+  // business (a notice about last week's maintenance is no news).
+  next,
+  // At the oldest event still kept (events.keep_days): for a subscriber that must see every
+  // event of its kind, such as billing's approved credits when billing is enabled after the
+  // workflows. Its handler must expect history.
+  oldest,
+};
+
 class Events {
  public:
   virtual ~Events() = default;
@@ -32,9 +43,14 @@ class Events {
                        const Json& payload) = 0;
   // `subscriber` names a durable cursor: it survives restarts and must be unique. `types`
   // are exact names or prefixes ending in ".*" ("credit.*"). A handler that throws gets
-  // the same event again after a back-off; other subscribers are not held up.
+  // the same event again after a back-off; other subscribers are not held up. `start`
+  // matters only the first time the subscriber is seen; afterwards its cursor rules.
   virtual void subscribe(const std::string& subscriber, const std::vector<std::string>& types,
-                         std::function<void(const Event&)> handler) = 0;
+                         std::function<void(const Event&)> handler, StartAt start) = 0;
+  void subscribe(const std::string& subscriber, const std::vector<std::string>& types,
+                 std::function<void(const Event&)> handler) {
+    subscribe(subscriber, types, std::move(handler), StartAt::next);
+  }
 };
 
 struct OutboxMessage {

@@ -21,7 +21,7 @@
 namespace slmhub {
 
 // Bumped whenever a type or virtual function in the SDK changes incompatibly.
-inline constexpr int kPluginApi = 8;
+inline constexpr int kPluginApi = 9;
 
 struct PluginInfo {
   std::string name;     // unique; the config subtree is plugins.<name>
