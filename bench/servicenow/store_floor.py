@@ -62,6 +62,7 @@ def main() -> None:
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA cache_size=-32768")
     db.execute("INSERT INTO ticket_queues(name, prefix, next_number) VALUES (?, ?, 1)", queue)
+    db.execute("INSERT INTO ticket_numbers(prefix, next_number) VALUES (?, 1)", (queue[1],))
     columns = len(tickets[0])
     insert_ticket = f"INSERT INTO tickets VALUES ({', '.join('?' * columns)})"
 
@@ -71,8 +72,13 @@ def main() -> None:
         for t in tickets[first : first + page]:
             db.execute(
                 "UPDATE ticket_queues SET next_number = next_number + 1 WHERE name = ? "
-                "RETURNING prefix, next_number - 1",
+                "RETURNING prefix",
                 (queue[0],),
+            ).fetchall()
+            db.execute(
+                "UPDATE ticket_numbers SET next_number = next_number + 1 WHERE prefix = ? "
+                "RETURNING next_number - 1",
+                (queue[1],),
             ).fetchall()
             db.execute(insert_ticket, t)
             db.execute(

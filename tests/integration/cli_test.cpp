@@ -91,7 +91,7 @@ TEST(Cli, MigrateJobsAndTokens) {
   TempDir dir;
   auto migrate = run_slmhub({"migrate"}, env_for(dir));
   ASSERT_EQ(migrate.status, 0) << migrate.err;
-  EXPECT_NE(migrate.out.find("core 6\n"), std::string::npos) << migrate.out;
+  EXPECT_NE(migrate.out.find("core 7\n"), std::string::npos) << migrate.out;
   EXPECT_NE(migrate.out.find("host 1\n"), std::string::npos) << migrate.out;
 
   auto jobs = run_slmhub({"jobs", "list"}, env_for(dir));

@@ -138,6 +138,17 @@ TEST_F(ServerTest, ASubscriptionIsAddedOrRefusedAtItsOwnPaths) {
   EXPECT_EQ(http(port, "GET", "/api/v1/customers/registrar", "", token).status, 404);
 }
 
+// An id in the path is text: one that decodes to bytes that are no UTF-8 is refused, before
+// it could reach a body, an audit row or an event.
+TEST_F(ServerTest, AnIdInThePathThatIsNoTextIsRefused) {
+  const std::string before = http(server->port(), "GET", "/api/v1/calendars", "", token).body;
+  const auto put = http(server->port(), "PUT", "/api/v1/calendars/%FF",
+                        R"({"timezone":"UTC","hours":{"mon":["08:00","17:00"]}})", token);
+  EXPECT_EQ(put.status, 400) << put.body;
+  EXPECT_NE(put.body.find("the path's {id} is not UTF-8 text"), std::string::npos) << put.body;
+  EXPECT_EQ(http(server->port(), "GET", "/api/v1/calendars", "", token).body, before);
+}
+
 // A POST with neither Content-Length nor chunked encoding has no body (RFC 9112 §6.3): it is
 // answered at once, not after the server gave up waiting for a body the client never sends.
 TEST_F(ServerTest, APostWithoutALengthHasNoBody) {
@@ -293,6 +304,24 @@ TEST(ServerLimits, OverLimitBodyIs413) {
   EXPECT_NE(Json::parse(r.body)["detail"].get<std::string>().find("1000 bytes"), std::string::npos);
   // Still serving afterwards.
   EXPECT_EQ(http(server.port(), "GET", "/healthz").status, 200);
+}
+
+// A file that leaves the fiscal year out keeps the stored one, rather than setting it back to
+// the reader's default (September).
+TEST_F(ServerTest, AnImportWithoutAFiscalYearKeepsTheStoredOne) {
+  Json dataset = parse_json(read_shared("vectors/example-2026-11.json"));
+  dataset["fiscal_year_start_month"] = 1;
+  ASSERT_EQ(http(server->port(), "POST", "/api/v1/import", dataset.dump(), token).status, 200);
+  dataset.erase("fiscal_year_start_month");
+  ASSERT_EQ(http(server->port(), "POST", "/api/v1/import", dataset.dump(), token).status, 200);
+  const Json audit = Json::parse(
+      http(server->port(), "GET", "/api/v1/audit?entity=setting&limit=100", "", token).body);
+  Json fiscal = Json::array();
+  for (const auto& row : audit["audit"])
+    if (row["entity_id"] == "fiscal_year_start_month") fiscal.push_back(row);
+  ASSERT_EQ(fiscal.size(), 1u) << fiscal.dump();
+  EXPECT_EQ(fiscal[0]["action"], "create");
+  EXPECT_EQ(fiscal[0]["after"], 1);
 }
 
 TEST_F(ServerTest, ImportIsIdempotentAndAllOrNothing) {

@@ -131,6 +131,86 @@ TEST_F(TicketResponse, TargetsRunInBusinessTimeAndAMissedOneEscalatesOnce) {
       true);
 }
 
+// A request found to be an incident is due as an incident, from its arrival: at 10:45 a
+// request that came at 10:00 is overdue at once, and the watch escalates it. A PATCH that
+// changes nothing leaves no trace.
+TEST_F(TicketResponse, ANewKindBringsItsTargetFromTheTicketsArrival) {
+  clock_.set("2026-12-01T16:00:00Z");  // Tuesday 10:00 in Chicago
+  const Json request =
+      call("POST", "/api/v1/tickets", {{"subject", "can't log in"}, {"kind", "service_request"}});
+  EXPECT_EQ(request["first_response_due"], "2026-12-02T16:00:00Z");
+  const std::string id = request["id"];
+  const std::string path = "/api/v1/tickets/" + id;
+  const auto audit_rows = [&] {
+    return server_->database()
+        .query("SELECT COUNT(*) FROM audit_log WHERE entity = 'ticket' AND entity_id = ?", {id})
+        .at(0)
+        .integer(0);
+  };
+  const std::int64_t audited = audit_rows();
+  EXPECT_EQ(call("PATCH", path, Json::object())["updated_at"], "2026-12-01T16:00:00Z");
+  EXPECT_EQ(call("PATCH", path, {{"kind", "service_request"}})["updated_at"],
+            "2026-12-01T16:00:00Z");
+  EXPECT_EQ(audit_rows(), audited);
+
+  clock_.set("2026-12-01T16:45:00Z");
+  const Json incident = call("PATCH", path, {{"kind", "incident"}});
+  EXPECT_EQ(incident["first_response_due"], "2026-12-01T16:30:00Z");
+  EXPECT_EQ(incident["updated_at"], "2026-12-01T16:45:00Z");
+  EXPECT_EQ(incident["first_response_breached"], true);
+  EXPECT_EQ(audit_rows(), audited + 1);
+  EXPECT_EQ(server_->jobs().run_now("tickets.response-watch"), "1 escalated");
+
+  // ?breached=false is the other tickets, not all of them; a filter the list does not have is
+  // refused rather than ignored.
+  const Json other = call("POST", "/api/v1/tickets", {{"subject", "quota"}});
+  EXPECT_EQ(breached(), std::vector<std::string>{id});
+  const Json on_time = call("GET", "/api/v1/tickets?breached=false");
+  ASSERT_EQ(on_time["tickets"].size(), 1u) << on_time.dump();
+  EXPECT_EQ(on_time["tickets"][0]["id"], other["id"]);
+  const auto unknown = http(port_, "GET", "/api/v1/tickets?status=open", "", operator_);
+  EXPECT_EQ(unknown.status, 400) << unknown.body;
+  EXPECT_NE(unknown.body.find("is not a parameter of this list (it takes breached, limit)"),
+            std::string::npos)
+      << unknown.body;
+}
+
+// Queues nobody declared all number their tickets SLM…: one sequence per prefix, so no case
+// number is handed out twice (it was per queue, and the second queue's first ticket failed).
+TEST_F(TicketResponse, QueuesThatShareAPrefixShareItsNumbers) {
+  std::vector<std::string> ids;
+  for (const char* queue : {"alpha", "beta", "default", "beta"})
+    ids.push_back(call("POST", "/api/v1/tickets", {{"subject", "x"}, {"queue", queue}})["id"]);
+  EXPECT_EQ(ids,
+            (std::vector<std::string>{"SLM0000001", "SLM0000002", "SLM0000003", "SLM0000004"}));
+}
+
+// A customer with a ticket still being worked on cannot be deleted; once its tickets are done
+// it can, and they keep its id as history.
+TEST_F(TicketResponse, ACustomerWithAnOpenTicketIsNotDeleted) {
+  const std::string manager =
+      server_->tokens().create("test", "sm", {"viewer", "service_manager"}, std::nullopt).token;
+  const auto as_manager = [&](const std::string& method, const std::string& path,
+                              const std::string& body = {}) {
+    return http(port_, method, path, body, manager, {{"Content-Type", "application/json"}});
+  };
+  ASSERT_EQ(as_manager("POST", "/api/v1/customers",
+                       R"({"id":"observatory","name":"Observatory","billing_code":"OBS-1"})")
+                .status,
+            201);
+  const Json t = call("POST", "/api/v1/tickets", {{"subject", "x"}, {"customer", "observatory"}});
+  const auto refused = as_manager("DELETE", "/api/v1/customers/observatory");
+  EXPECT_EQ(refused.status, 409) << refused.body;
+  EXPECT_NE(refused.body.find("customer 'observatory' is still referred to by open ticket '" +
+                              t["id"].get<std::string>() + "'"),
+            std::string::npos)
+      << refused.body;
+  call("PATCH", "/api/v1/tickets/" + t["id"].get<std::string>(), {{"status", "closed"}});
+  EXPECT_EQ(as_manager("DELETE", "/api/v1/customers/observatory").status, 204);
+  EXPECT_EQ(call("GET", "/api/v1/tickets/" + t["id"].get<std::string>())["customer"],
+            "observatory");
+}
+
 // The provider calendar is kept between tickets; a change to it applies to the next one.
 TEST_F(TicketResponse, AChangedProviderCalendarAppliesToTheNextTicket) {
   EXPECT_EQ(call("POST", "/api/v1/tickets",
@@ -188,12 +268,16 @@ TEST_F(TicketResponse, ACustomerTokenCannotSetTheStaffFieldsOfATicket) {
     return http(port_, "POST", "/api/v1/tickets", body.dump(), customer,
                 {{"Content-Type", "application/json"}});
   };
-  const auto refused = post({{"subject", "slow"}, {"status", "closed"}, {"external_ref", "INC1"}});
+  const auto refused = post({{"subject", "slow"},
+                             {"status", "closed"},
+                             {"external_ref", "INC1"},
+                             {"requester", "Service Desk"}});
   EXPECT_EQ(refused.status, 400) << refused.body;
   const Json errors = Json::parse(refused.body)["errors"];
-  ASSERT_EQ(errors.size(), 2u) << refused.body;
+  ASSERT_EQ(errors.size(), 3u) << refused.body;
   EXPECT_EQ(errors[0]["path"], "$.status");
   EXPECT_EQ(errors[1]["path"], "$.external_ref");
+  EXPECT_EQ(errors[2]["path"], "$.requester");
   const auto queue = post({{"subject", "slow"}, {"queue", "made-up"}});
   EXPECT_EQ(queue.status, 400) << queue.body;
   EXPECT_NE(queue.body.find("unknown queue 'made-up'"), std::string::npos) << queue.body;

@@ -1,5 +1,10 @@
 // HTTP routes of the core entities: one set of CRUD routes per EntityKind, customer
 // contacts and subscriptions, tickets and messages, the dataset import and the audit log.
+#include <algorithm>
+#include <initializer_list>
+#include <string_view>
+#include <tuple>
+
 #include "core/core_store.hpp"
 #include "http/router.hpp"
 #include "slmhub/errors.hpp"
@@ -48,6 +53,19 @@ void read_ticket_fields(ObjectReader& in, Ticket& t, bool creating) {
   if (auto p = in.optional_int("priority", 1, 5)) t.priority = static_cast<int>(*p);
 }
 
+// A list names only what it is filtered by: a misspelt or unsupported filter (?status=open)
+// would otherwise answer the whole list as if it were the filtered one.
+void only_query(const Request& req, std::initializer_list<std::string_view> known) {
+  std::vector<FieldError> errors;
+  std::string names;
+  for (const auto k : known) names += (names.empty() ? "" : ", ") + std::string(k);
+  for (const auto& [name, value] : req.query) {
+    if (std::find(known.begin(), known.end(), name) == known.end())
+      errors.push_back({name, "is not a parameter of this list (it takes " + names + ")"});
+  }
+  throw_if_errors(std::move(errors));
+}
+
 // A customer principal reads only its own tickets; staff (`viewer`) read all. Writing takes
 // `operator` besides: a customer integration's token may also read as `viewer`, and that must
 // not let it write to other customers' tickets.
@@ -81,6 +99,7 @@ void CoreStore::add_routes(Router& router) {
     const std::string base = "/api/v1/" + kind.plural;
     router.add({"GET", base, "viewer",
                 [this, k](const Request& req) {
+                  only_query(req, {"service"});
                   std::optional<std::string> service;
                   if (auto s = req.query_param("service"); !s.empty()) {
                     // Only windows and interruptions belong to one service; for the others the
@@ -199,15 +218,18 @@ void CoreStore::add_routes(Router& router) {
                 if (!breached.empty() && breached != "true" && breached != "false") {
                   throw ValidationError("breached", "'" + breached + "' is not true or false");
                 }
+                only_query(req, {"breached", "limit"});
                 const std::int64_t limit = req.query_limit(100, 1000);
                 Json items = Json::array();
                 const Instant now = clock_.now();
-                for (const auto& t : list_tickets(own, limit, breached == "true"))
+                const auto filter =
+                    breached.empty() ? std::nullopt : std::optional<bool>(breached == "true");
+                for (const auto& t : list_tickets(own, limit, filter))
                   items.push_back(ticket_to_json(t, false, now));
                 return Response::json({{"tickets", items}});
               },
               "tickets, newest first (a customer token sees its own; ?breached=true: first "
-              "response late or overdue)"},
+              "response late or overdue; ?breached=false: the others)"},
              "host");
   router.add({"POST", "/api/v1/tickets", "customer|operator",
               [this](const Request& req) {
@@ -230,11 +252,11 @@ void CoreStore::add_routes(Router& router) {
                     throw ValidationError("$.customer",
                                           "a customer token files tickets for '" + own + "' only");
                   t.customer = own;
-                  // Staff fields: a customer's ticket starts new, and its external_ref would
+                  // Staff fields: a customer's ticket starts new, its external_ref would
                   // thread another system's mail about that record (a ServiceNow incident
-                  // number, say) onto the customer's ticket.
+                  // number, say) onto the customer's ticket, and its requester is the token's.
                   std::vector<FieldError> staff;
-                  for (const char* key : {"status", "external_ref"}) {
+                  for (const char* key : {"status", "external_ref", "requester"}) {
                     if (body.contains(key))
                       staff.push_back({std::string("$.") + key,
                                        "set by staff; a customer token cannot set it"});
@@ -281,15 +303,22 @@ void CoreStore::add_routes(Router& router) {
                 writer_.submit([&](Tx& tx) {
                   auto t = find(req.params.at("id"));
                   if (!t) throw NotFound("no ticket '" + req.params.at("id") + "'");
+                  const Ticket before = *t;
                   std::vector<FieldError> errors;
                   ObjectReader in(body, "$", errors);
                   read_ticket_fields(in, *t, false);
                   in.finish();
                   throw_if_errors(errors);
+                  // Nothing to change: no audit row, no event, no new updated_at.
+                  if (std::tie(t->subject, t->kind, t->status, t->priority) ==
+                      std::tie(before.subject, before.kind, before.status, before.priority)) {
+                    updated = before;
+                    return;
+                  }
                   update(tx, actor, *t);
-                  updated = *t;
+                  updated = *find(t->id);  // as stored: updated_at, the first-response target
                 });
-                return Response::json(ticket_to_json(updated, false));
+                return Response::json(ticket_to_json(updated, false, clock_.now()));
               },
               "change a ticket's subject, kind, status or priority"},
              "host");
@@ -333,6 +362,7 @@ void CoreStore::add_routes(Router& router) {
              "host");
   router.add({"GET", "/api/v1/audit", "admin",
               [this](const Request& req) {
+                only_query(req, {"entity", "limit"});
                 return Response::json(
                     {{"audit", audit(req.query_param("entity"), req.query_limit(100, 10000))}});
               },

@@ -66,6 +66,14 @@ const std::vector<Migration>& core_migrations() {
        "DROP INDEX tickets_response;"
        "CREATE INDEX tickets_response ON tickets(responded_at, response_escalated_at, "
        "response_due)"},
+      // Case numbers were counted per queue, so two queues with one prefix (two undeclared
+      // queues, both SLM) handed out the same number, and the second ticket could not be
+      // stored. They are counted per prefix now, from above the highest number either
+      // queue gave out.
+      {7, "case numbers counted per prefix, not per queue",
+       "CREATE TABLE ticket_numbers(prefix TEXT PRIMARY KEY, next_number BIGINT NOT NULL);"
+       "INSERT INTO ticket_numbers(prefix, next_number) SELECT prefix, MAX(next_number) FROM "
+       "ticket_queues GROUP BY prefix"},
   };
   return kMigrations;
 }
@@ -347,6 +355,13 @@ void CoreStore::remove(Tx& tx, const Actor& actor, const EntityKind& kind, const
       for (const auto& c : Json::parse(r.text(1)).value("customers", Json::array()))
         if (c == id) users.emplace_back("interruptions", r.text(0));
     }
+    // A ticket still being worked on needs its customer; one resolved or closed keeps the
+    // customer's id as history.
+    for (const auto& r :
+         tx.query("SELECT id FROM tickets WHERE customer = ? AND status NOT IN ('resolved', "
+                  "'closed') ORDER BY created_at, id",
+                  {id}))
+      users.emplace_back("open ticket", r.text(0));
   }
   if (!users.empty())
     throw Conflict(kind.singular + " '" + id + "' is still referred to by " + users[0].first +
@@ -388,6 +403,9 @@ ImportResult CoreStore::import(const Actor& actor, const Json& json) {
     for (const auto& [key, value] : settings.items()) {
       auto old = tx.query("SELECT value FROM core_settings WHERE key = ?", {key});
       if (!old.empty() && old[0].text(0) == value.dump()) continue;
+      // A file that leaves the fiscal year out keeps the stored one: the reader's default (9)
+      // is for a store that has none, not a value the file asked for.
+      if (!old.empty() && !json.contains(key)) continue;
       tx.exec(
           "INSERT INTO core_settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
           "SET value = excluded.value",
@@ -636,38 +654,48 @@ void CoreStore::record_maintenance(Tx& tx, const Actor& actor, const Maintenance
 
 Ticket CoreStore::create(Tx& tx, const Actor& actor, Ticket ticket) {
   if (ticket.queue.empty()) ticket.queue = "default";
-  // The queue row is the sequence: updating it serializes case numbers per queue, so they
-  // are unique and gapless on both engines. A queue nobody declared starts on first use.
-  const auto next = [&] {
+  // The queue row counts its own tickets (a queue that has some keeps its prefix); the
+  // prefix's row is the sequence: updating it serializes case numbers per prefix, so they are
+  // unique and gapless on both engines even when queues share a prefix. A queue nobody
+  // declared starts on first use, as SLM.
+  const auto queue = [&] {
     return tx.query(
-        "UPDATE ticket_queues SET next_number = next_number + 1 WHERE name = ? "
-        "RETURNING prefix, next_number - 1",
+        "UPDATE ticket_queues SET next_number = next_number + 1 WHERE name = ? RETURNING prefix",
         {ticket.queue});
   };
-  auto seq = next();
-  if (seq.empty()) {
+  auto row = queue();
+  if (row.empty()) {
     tx.exec(
         "INSERT INTO ticket_queues(name, prefix, next_number) VALUES (?, 'SLM', 1) "
         "ON CONFLICT(name) DO NOTHING",
         {ticket.queue});
+    row = queue();
+  }
+  const std::string prefix = row.at(0).text(0);
+  const auto next = [&] {
+    return tx.query(
+        "UPDATE ticket_numbers SET next_number = next_number + 1 WHERE prefix = ? "
+        "RETURNING next_number - 1",
+        {prefix});
+  };
+  auto seq = next();
+  if (seq.empty()) {
+    tx.exec(
+        "INSERT INTO ticket_numbers(prefix, next_number) VALUES (?, 1) ON CONFLICT(prefix) DO "
+        "NOTHING",
+        {prefix});
     seq = next();
   }
-  std::string number = std::to_string(seq.at(0).integer(1));
+  std::string number = std::to_string(seq.at(0).integer(0));
   if (number.size() < 7) number.insert(0, 7 - number.size(), '0');
-  ticket.id = seq[0].text(0) + number;
+  ticket.id = prefix + number;
   // A caller that knows when the request arrived (mail replayed from quarantine) says so: its
   // first-response target runs from then. Never later than now.
   const Instant now = clock_.now();
   if (ticket.created_at == Instant{} || ticket.created_at > now) ticket.created_at = now;
   ticket.updated_at = now;
-  const auto target = ticket.kind == "incident"          ? targets_.incident
-                      : ticket.kind == "service_request" ? targets_.service_request
-                                                         : std::chrono::seconds{0};
-  ticket.first_response_due.reset();
+  ticket.first_response_due = response_due(ticket.kind, ticket.created_at);
   ticket.first_responded_at.reset();
-  if (target.count() > 0) {
-    ticket.first_response_due = provider_calendar().add_business_time(ticket.created_at, target);
-  }
   auto messages = std::move(ticket.messages);
   ticket.messages.clear();
   for (auto& m : messages) {
@@ -777,17 +805,23 @@ std::optional<Ticket> CoreStore::find_by_external_ref(const std::string& ref) co
 }
 
 std::vector<Ticket> CoreStore::list_tickets(const std::string& customer, std::int64_t limit,
-                                            bool breached) const {
+                                            std::optional<bool> breached) const {
   std::string sql = "SELECT " + std::string(kTicketColumns) + " FROM tickets WHERE 1 = 1";
   Params params;
   if (!customer.empty()) {
     sql += " AND customer = ?";
     params.emplace_back(customer);
   }
-  if (breached) {
+  // Spelt out both ways: NOT of the first would drop the rows where a NULL makes it unknown.
+  if (breached == true) {
     sql +=
         " AND response_due IS NOT NULL AND ((responded_at IS NULL AND response_due < ?) OR "
         "responded_at > response_due)";
+    params.emplace_back(to_epoch(clock_.now()));
+  } else if (breached == false) {
+    sql +=
+        " AND (response_due IS NULL OR (responded_at IS NULL AND response_due >= ?) OR "
+        "(responded_at IS NOT NULL AND responded_at <= response_due))";
     params.emplace_back(to_epoch(clock_.now()));
   }
   params.emplace_back(limit);
@@ -836,18 +870,36 @@ std::string CoreStore::watch_responses(Outbox& outbox, const std::vector<std::st
   return std::to_string(escalated) + " escalated";
 }
 
-void CoreStore::update(Tx& tx, const Actor& actor, const Ticket& ticket) {
-  auto rows =
-      tx.query("SELECT " + std::string(kTicketColumns) + " FROM tickets WHERE id = ?", {ticket.id});
-  if (rows.empty()) throw NotFound("no ticket '" + ticket.id + "'");
-  Json before = ticket_to_json(ticket_from_row(rows[0]), false);
+std::optional<Instant> CoreStore::response_due(const std::string& kind, Instant arrived) const {
+  const auto target = kind == "incident"          ? targets_.incident
+                      : kind == "service_request" ? targets_.service_request
+                                                  : std::chrono::seconds{0};
+  if (target.count() <= 0) return std::nullopt;
+  return provider_calendar().add_business_time(arrived, target);
+}
+
+void CoreStore::update(Tx& tx, const Actor& actor, const Ticket& changed) {
+  auto rows = tx.query("SELECT " + std::string(kTicketColumns) + " FROM tickets WHERE id = ?",
+                       {changed.id});
+  if (rows.empty()) throw NotFound("no ticket '" + changed.id + "'");
+  const Ticket stored = ticket_from_row(rows[0]);
+  Json before = ticket_to_json(stored, false);
+  Ticket ticket = changed;
+  ticket.created_at = stored.created_at;
+  ticket.first_responded_at = stored.first_responded_at;
+  // The first-response target follows the kind, timed from the request's arrival: a request
+  // found to be an incident is due as an incident (and may be overdue at once).
+  ticket.first_response_due = ticket.kind == stored.kind
+                                  ? stored.first_response_due
+                                  : response_due(ticket.kind, stored.created_at);
+  ticket.updated_at = clock_.now();
   tx.exec(
       "UPDATE tickets SET kind = ?, subject = ?, status = ?, priority = ?, customer = ?, "
-      "external_ref = ?, updated_at = ? WHERE id = ?",
+      "external_ref = ?, updated_at = ?, response_due = ? WHERE id = ?",
       {ticket.kind, ticket.subject, ticket.status, static_cast<std::int64_t>(ticket.priority),
        ticket.customer.empty() ? Value{} : Value{ticket.customer},
-       ticket.external_ref.empty() ? Value{} : Value{ticket.external_ref}, to_epoch(clock_.now()),
-       ticket.id});
+       ticket.external_ref.empty() ? Value{} : Value{ticket.external_ref},
+       to_epoch(ticket.updated_at), optional_epoch(ticket.first_response_due), ticket.id});
   const std::string text = ticket_to_json(ticket, false).dump();
   write_audit(tx, actor, "update", "ticket", ticket.id, before.dump(), text);
   events_.publish_serialized(tx, "ticket.updated", ticket.id, text);

@@ -113,6 +113,9 @@ class CoreStore : public Catalog, public Tickets {
   void set_maintenance_policy(MaintenancePolicy policy) override;
   // Drops the policy (before the plugin that set it stops).
   void clear_maintenance_policy();
+  // When a ticket of `kind` that arrived at `arrived` is due its first response (business time
+  // of the provider calendar), or nullopt when its kind has no target.
+  std::optional<Instant> response_due(const std::string& kind, Instant arrived) const;
 
   // Tickets
   Ticket create(Tx& tx, const Actor& actor, Ticket ticket) override;
@@ -123,9 +126,10 @@ class CoreStore : public Catalog, public Tickets {
   std::optional<Ticket> find_by_external_ref(const std::string& ref) const override;
   void update(Tx& tx, const Actor& actor, const Ticket& ticket) override;
   void define_queue(Tx& tx, const std::string& name, const std::string& prefix) override;
-  // `breached`: only tickets whose first response came late or is overdue now.
+  // `breached` true: only tickets whose first response came late or is overdue now; false:
+  // only the others; nullopt: all.
   std::vector<Ticket> list_tickets(const std::string& customer, std::int64_t limit,
-                                   bool breached = false) const;
+                                   std::optional<bool> breached = std::nullopt) const;
   // One pass of the first-response watch: each ticket whose target passed without a
   // response is escalated once (`ticket.response_missed`, an e-mail per `escalate` address
   // through `outbox`). Returns a one-line summary.

@@ -25,6 +25,7 @@
 
 #include "http/tls_server.hpp"
 #include "slmhub/errors.hpp"
+#include "slmhub/utf8.hpp"
 
 namespace slmhub::host {
 
@@ -176,6 +177,15 @@ class RootHandler : public Poco::Net::HTTPRequestHandler {
     const RouteEntry& entry = *match.entry;
     route_label = entry.route.pattern;
     request.params = std::move(match.params);
+    // A path parameter names something, and names are text: %FF decodes to a byte that is
+    // no UTF-8, which no JSON answer, audit row or event could carry.
+    for (const auto& [name, value] : request.params) {
+      if (!valid_utf8(value)) {
+        close_after_answer(in);
+        return problem(400, "Bad Request", "the path's {" + name + "} is not UTF-8 text",
+                       in.getURI());
+      }
+    }
 
     // Routes that check credentials: those with a role (a token, checked here) and writes
     // without one (webhooks check their own; their 401s are counted in handleRequest).

@@ -120,7 +120,8 @@ class Tickets {
   virtual std::optional<Ticket> find_by_external_ref(const std::string& ref) const = 0;
   // Writes `ticket`'s kind, subject, status, priority, customer and external_ref (its
   // messages are not touched: add_message adds them); audits and writes `ticket.updated`.
-  // NotFound when there is no such ticket.
+  // A new kind brings its first-response target, timed from the ticket's arrival. NotFound
+  // when there is no such ticket.
   virtual void update(Tx& tx, const Actor& actor, const Ticket& ticket) = 0;
   // Declares a queue and the prefix of its case numbers ("db-requests" → "DBR0000042"). A
   // queue first used without a declaration gets "SLM". The prefix of a queue that already
