@@ -8,6 +8,7 @@
 #include <Poco/Net/TCPServerConnectionFactory.h>
 #include <Poco/Net/TCPServerParams.h>
 #include <Poco/Thread.h>
+#include <Poco/ThreadPool.h>
 #include <Poco/Timespan.h>
 
 #include <algorithm>
@@ -346,11 +347,14 @@ struct LmtpServer::Impl {
   LmtpHandlers handlers;
   Logger& log;
   Sessions sessions;
+  // Its own threads: Poco's default pool stops at 16, which would cap max_connections there
+  // (and share it with whatever else uses that pool). Declared first: outlives the server.
+  std::unique_ptr<Poco::ThreadPool> pool;
   std::unique_ptr<Poco::Net::TCPServer> server;
 };
 
 LmtpServer::LmtpServer(LmtpSettings settings, LmtpHandlers handlers, Logger& log)
-    : impl_(new Impl{std::move(settings), std::move(handlers), log, {}, nullptr}) {}
+    : impl_(new Impl{std::move(settings), std::move(handlers), log, {}, nullptr, nullptr}) {}
 
 LmtpServer::~LmtpServer() { stop(); }
 
@@ -368,8 +372,10 @@ int LmtpServer::start() {
   auto* params = new Poco::Net::TCPServerParams;
   params->setMaxThreads(impl_->settings.max_connections);
   params->setMaxQueued(impl_->settings.max_connections * 4);
+  impl_->pool = std::make_unique<Poco::ThreadPool>(1, impl_->settings.max_connections);
   impl_->server = std::make_unique<Poco::Net::TCPServer>(
-      new Factory(impl_->settings, impl_->handlers, impl_->log, impl_->sessions), socket, params);
+      new Factory(impl_->settings, impl_->handlers, impl_->log, impl_->sessions), *impl_->pool,
+      socket, params);
   impl_->server->start();
   return impl_->server->socket().address().port();
 }
@@ -393,6 +399,7 @@ void LmtpServer::stop() {
     Poco::Thread::sleep(10);
   }
   impl_->server.reset();
+  impl_->pool.reset();  // joins its idle threads
 }
 
 }  // namespace slmhub::mail

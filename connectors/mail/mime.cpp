@@ -1181,10 +1181,14 @@ void read_headers(GMimeMessage* message, GMimeParserOptions* options, ParsedMail
       mail.return_path = "";
     } else if (auto n = normalize_address(path)) {
       mail.return_path = *n;
-    } else {
-      // Not deliverable either way; reading it as the null path keeps replies away from it.
+    } else if (lower(path) == "mailer-daemon") {
+      // Some MTAs write a bounce's null path this way.
       defects.add("Return-Path '" + quote_input(f->value) + "' is not an address; read as <>");
       mail.return_path = "";
+    } else {
+      // Unreadable ("john smith"@..., a bare local part) is not a bounce: reading it as <>
+      // would take a person's mail for one. It is left out.
+      defects.add("Return-Path '" + quote_input(f->value) + "' is not an address; ignored");
     }
   }
   if (const HeaderField* f = first(fields, "date")) {

@@ -27,10 +27,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-bool contains(const std::string& haystack, const std::string& needle) {
-  return lower(haystack).find(lower(needle)) != std::string::npos;
-}
-
 // `phrase` in `text` as whole words, case-insensitively: "down" is in "Server down!", not in
 // "Please enable CSV download" nor "Scheduled shutdown". Bytes of UTF-8 letters count as
 // word characters, so a word never ends inside one.
@@ -59,9 +55,31 @@ std::string one_line(std::string text) {
   return text;
 }
 
+// A mailbox no person reads, so no automatic reply goes to it (RFC 3834 §2: owner-* and
+// *-request are a list's; no-reply addresses say so themselves).
 bool system_mailbox(const std::string& address) {
   const std::string a = lower(address);
-  return a.starts_with("mailer-daemon@") || a.starts_with("postmaster@");
+  const std::string local = a.substr(0, a.rfind('@'));
+  std::string bare;  // no-reply, noreply, no_reply, do-not-reply, donotreply ...: "noreply"
+  for (const char c : local)
+    if (c != '-' && c != '_' && c != '.') bare += c;
+  return local == "mailer-daemon" || local == "postmaster" || local.starts_with("owner-") ||
+         local.ends_with("-request") || bare == "noreply" || bare == "donotreply";
+}
+
+// The addresses an X-Loop header names: one or more, with or without angle brackets.
+std::vector<std::string> loop_addresses(const std::string& value) {
+  std::vector<std::string> out;
+  std::string word;
+  for (const char c : value + ",") {
+    if (c == ',' || c == ';' || c == ' ' || c == '\t' || c == '<' || c == '>') {
+      if (!word.empty()) out.push_back(lower(word));
+      word.clear();
+    } else {
+      word += c;
+    }
+  }
+  return out;
 }
 
 std::string render(std::string text, const std::vector<std::pair<std::string, std::string>>& vars) {
@@ -208,8 +226,10 @@ std::string loop_of(const mail::ParsedMail& mail, const std::string& sender, con
     ours.emplace_back(a, "the address slmhub sends from");
   for (const auto& [name, value] : mail.headers) {
     if (name != "x-loop") continue;
+    const auto named = loop_addresses(value);
     for (const auto& [address, what] : ours) {
-      if (contains(value, address)) return "X-Loop names " + address;
+      if (std::find(named.begin(), named.end(), lower(address)) != named.end())
+        return "X-Loop names " + address;
     }
   }
   for (const auto& [address, what] : ours) {
@@ -462,6 +482,11 @@ MailIntake::Prepared MailIntake::prepare(const Queue& queue, const std::string& 
                         !system_mailbox(mail.reply_to) && mail::is_plain_address(mail.reply_to)
                     ? mail.reply_to
                     : p.sender;
+  // An answer we could not address (not a plain ASCII address: SMTPUTF8 is not spoken) or
+  // nobody reads would be a dead letter or a bounce: the ticket says no reply went out.
+  if (p.refusal.empty() && !mail::is_plain_address(p.answer_to))
+    p.refusal = p.answer_to + " cannot be written as an envelope address";
+  if (p.refusal.empty() && system_mailbox(p.answer_to)) p.refusal = "to " + p.answer_to;
   p.day = format_date(local_date(clock_.now(), provider_zone()));
   if (!p.bounce) {
     p.customer = customer_of(p.sender);
@@ -790,6 +815,18 @@ IntakeResult MailIntake::replay(const Actor& actor, std::int64_t id) {
     store_.transact([&](Tx& tx) { result = apply_in(tx, *p); });
   } catch (const std::exception& e) {
     throw Conflict("replaying message #" + std::to_string(id) + " failed again: " + e.what());
+  }
+  if (result.outcome == "held" && state == "quarantined") {
+    // Its cause is fixed, and now it waits for a person like any held message: held, so that
+    // replaying it again accepts its sender (a quarantined row is never replayed as held).
+    result.detail = "held now: " + result.detail + "; replay it again to accept its sender";
+    store_.transact([&](Tx& tx) {
+      tx.exec("UPDATE mail_quarantine SET state = 'held', reason = ? WHERE id = ?",
+              {result.detail, id});
+      catalog_.audit(tx, actor, "hold", "mail_quarantine", std::to_string(id), {{"state", state}},
+                     {{"state", "held"}, {"reason", result.detail}});
+    });
+    return result;
   }
   if (result.outcome == "held") {
     throw Conflict("message #" + std::to_string(id) + " is still held: " + result.detail);

@@ -93,7 +93,11 @@ class EmailIntake : public slmhub::Plugin {
     const slmhub::Config& config = host.config();
     slmhub::email::IntakeSettings settings;
     for (const auto& item : config.list("queues")) {
-      settings.queues.push_back(slmhub::email::parse_queue(item));
+      try {
+        settings.queues.push_back(slmhub::email::parse_queue(item));
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(std::string("plugins.email_intake.queues: ") + e.what());
+      }
     }
     if (const std::string from = config.string("smtp.from"); !from.empty()) {
       settings.own_addresses.push_back(from);

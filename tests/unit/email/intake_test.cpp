@@ -359,6 +359,32 @@ TEST_P(IntakeTest, AStrangerAnsweringATicketStartsItsOwnOrIsHeld) {
   EXPECT_THROW(intake_->replay(Actor{"token:op"}, held[0]["id"].get<std::int64_t>()), Conflict);
 }
 
+// A message that failed (the store was broken) and, once replayed after the fix, turns out to
+// be one to hold (a stranger answering a ticket) is held, and a second replay accepts it.
+TEST_P(IntakeTest, AFailedMessageThatIsOneToHoldIsHeldByItsReplay) {
+  receive(message("dba@library.example.org", "Restore a table", "s1@library.example.org"));
+  IntakeSettings hold;
+  hold.unknown_sender = "hold";
+  make_intake(hold);
+  db_->transact([](Tx& tx) { tx.exec("ALTER TABLE mail_messages RENAME TO broken"); });
+  auto r = receive(message("someone@elsewhere.example.net", "Re: [DBR0000001] me too",
+                           "s2@elsewhere.example.net"));
+  EXPECT_EQ(r.outcome, "quarantined") << r.detail;
+  db_->transact([](Tx& tx) { tx.exec("ALTER TABLE broken RENAME TO mail_messages"); });
+  const Json failed = intake_->quarantine("quarantined");
+  ASSERT_EQ(failed.size(), 1u);
+  const auto id = failed[0]["id"].get<std::int64_t>();
+  r = intake_->replay(Actor{"token:op"}, id);
+  EXPECT_EQ(r.outcome, "held");
+  EXPECT_NE(r.detail.find("replay it again to accept its sender"), std::string::npos) << r.detail;
+  EXPECT_EQ(intake_->quarantine("held").size(), 1u);
+  EXPECT_EQ(core_->find("DBR0000001")->messages.size(), 1u);
+  r = intake_->replay(Actor{"token:op"}, id);
+  EXPECT_EQ(r.outcome, "reply");
+  EXPECT_EQ(r.ticket, "DBR0000001");
+  EXPECT_EQ(core_->find("DBR0000001")->messages.size(), 2u);
+}
+
 // Bob, who may not write to Alice's ticket, answered it and got a ticket of his own. Alice
 // replies to all: her reply names Bob's message first, then her own and her case number. It
 // goes on her ticket, not on Bob's and not on a third.
@@ -525,6 +551,37 @@ TEST_P(IntakeTest, AutomatedMailGetsATicketButNoAutoReply) {
                               "Auto-Submitted: no\r\n"))
                   .auto_replied);
   EXPECT_EQ(replies().size(), 1u);
+}
+
+// Mailboxes nobody reads (RFC 3834 §2: a list's owner-* and *-request; no-reply addresses)
+// and addresses an answer cannot be sent to get a ticket but no automatic reply, and the
+// ticket says why. An X-Loop naming an address that merely contains ours is not ours.
+TEST_P(IntakeTest, NoAutoReplyGoesWhereNobodyReadsItOrItCannotGo) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"no-reply@saas.example.net", "from no-reply@saas.example.net"},
+      {"DoNotReply@saas.example.net", "from donotreply@saas.example.net"},  // as normalized
+      {"owner-dba@lists.example.org", "from owner-dba@lists.example.org"},
+      {"dba-request@lists.example.org", "from dba-request@lists.example.org"},
+      {"j\xc3\xb6rg@example.de", "j\xc3\xb6rg@example.de cannot be written as an envelope address"},
+  };
+  int n = 0;
+  for (const auto& [from, why] : cases) {
+    const std::string number = std::to_string(n++);
+    const auto r = receive(message(from, "Note " + number, "n" + number + "@example.net"));
+    EXPECT_EQ(r.outcome, "ticket") << from;
+    EXPECT_FALSE(r.auto_replied) << from;
+    EXPECT_EQ(r.detail, "no auto-reply: " + why) << from;
+  }
+  // A reply-to that nobody reads is not answered either (the sender is then answered).
+  const auto listed = receive(message("dba@library.example.org", "Quota", "q@example.net",
+                                      "Reply-To: no_reply@library.example.org\r\n"));
+  EXPECT_TRUE(listed.auto_replied);
+  EXPECT_EQ(replies()[0]["destination"], "dba@library.example.org");  // newest first
+
+  const auto r = receive(message("dba@library.example.org", "Restore", "x@example.net",
+                                 "X-Loop: old-db-requests@example.org\r\n"));
+  EXPECT_EQ(r.outcome, "ticket") << r.detail;
+  EXPECT_TRUE(r.auto_replied);
 }
 
 TEST_P(IntakeTest, ABounceIsRecordedOnItsTicketNotAsANewOne) {

@@ -4,6 +4,7 @@
 // and a stop() that does not wait for idle clients.
 #include "lmtp.hpp"
 
+#include <Poco/Exception.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
@@ -13,7 +14,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <mutex>
+#include <vector>
 
 #include "test_logger.hpp"
 
@@ -209,6 +212,27 @@ TEST_F(LmtpTest, AMessageLineOfTwoMebibytesIsDeliveredWhole) {
   ASSERT_EQ(delivered_.size(), 1u);
   EXPECT_EQ(delivered_[0].message.size(), message.size());
   EXPECT_TRUE(delivered_[0].message == message);  // not printed: 2 MiB
+}
+
+// max_connections sessions run at once, also past 16 (where Poco's default thread pool stops):
+// each of 24 open sessions is greeted while all of them stay open.
+TEST_F(LmtpTest, AsManySessionsRunAtOnceAsConfigured) {
+  LmtpSettings settings;
+  settings.max_connections = 24;
+  start(settings);
+  std::vector<std::unique_ptr<Poco::Net::StreamSocket>> open;
+  int greeted = 0;
+  for (int i = 0; i < 24; ++i) {
+    open.push_back(std::make_unique<Poco::Net::StreamSocket>(
+        Poco::Net::SocketAddress("127.0.0.1", static_cast<Poco::UInt16>(port_))));
+    open.back()->setReceiveTimeout(Poco::Timespan(10, 0));
+    char buf[256];
+    try {
+      if (open.back()->receiveBytes(buf, sizeof buf) > 0 && buf[0] == '2') ++greeted;
+    } catch (const Poco::TimeoutException&) {  // waits for a thread: counted as not greeted
+    }
+  }
+  EXPECT_EQ(greeted, 24);
 }
 
 TEST_F(LmtpTest, StopEndsIdleSessionsWithoutWaitingForThem) {

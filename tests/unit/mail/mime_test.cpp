@@ -296,6 +296,11 @@ TEST(ParseMail, ReturnPathAbsentEmptyOrAnAddress) {
   EXPECT_EQ(junk.return_path, "");
   EXPECT_EQ(junk.defects, std::vector<std::string>{
                               "Return-Path '<MAILER-DAEMON>' is not an address; read as <>"});
+  // Anything else unreadable is not a bounce: a person's mail through an odd relay.
+  const ParsedMail odd = parse_mail("Return-Path: <root>\r\nFrom: a@example.org\r\n\r\nx\r\n");
+  EXPECT_EQ(odd.return_path, std::nullopt);
+  EXPECT_EQ(odd.defects,
+            std::vector<std::string>{"Return-Path '<root>' is not an address; ignored"});
 }
 
 TEST(ParseMail, ThreadingIdsWithoutBrackets) {
