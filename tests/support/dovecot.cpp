@@ -378,19 +378,28 @@ void Dovecot::kick() {
   args.reserve(argv.size() + 1);
   for (auto& arg : argv) args.push_back(arg.data());
   args.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("Dovecot: fork: " + errno_text(errno));
-  if (pid == 0) {
-    const int out_fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (out_fd < 0) ::_exit(126);
-    ::dup2(out_fd, STDOUT_FILENO);
-    ::dup2(out_fd, STDERR_FILENO);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  if (const int status = wait_exit(pid); status != 0) {
-    throw std::runtime_error("doveadm kick " + options_.username + " failed with status " +
-                             std::to_string(status) + ":\n" + tail(out));
+  // A session that has just logged in is known to doveadm a moment later (its login is
+  // registered asynchronously): "no users kicked" (68) is tried again, for up to 10 s.
+  constexpr int kNoUsersKicked = 68;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("Dovecot: fork: " + errno_text(errno));
+    if (pid == 0) {
+      const int out_fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (out_fd < 0) ::_exit(126);
+      ::dup2(out_fd, STDOUT_FILENO);
+      ::dup2(out_fd, STDERR_FILENO);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    const int status = wait_exit(pid);
+    if (status == 0) return;
+    if (status != kNoUsersKicked || std::chrono::steady_clock::now() >= deadline) {
+      throw std::runtime_error("doveadm kick " + options_.username + " failed with status " +
+                               std::to_string(status) + ":\n" + tail(out));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
 
