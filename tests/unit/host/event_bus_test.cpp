@@ -338,7 +338,8 @@ TEST_P(EventBusTest, ASubscriberMayStartAtTheOldestEventKept) {
 TEST_P(EventBusTest, ASubscriberStartingAtTheOldestOnAnEmptyStoreGetsTheFirstEvent) {
   EventBus bus(*db_, clock_, log_);
   Received got;
-  bus.subscribe("billing", {"credit.*"}, [&](const Event& e) { got.add(e); }, StartAt::oldest);
+  bus.subscribe(
+      "billing", {"credit.*"}, [&](const Event& e) { got.add(e); }, StartAt::oldest);
   publish(*db_, bus, "credit.approved", "first");
   EXPECT_EQ(bus.dispatch_once(), 1);
   EXPECT_EQ(got.subjects(), std::vector<std::string>{"first"});
@@ -349,7 +350,8 @@ TEST_P(EventBusTest, ASubscriberStartingAtTheOldestOnAnEmptyStoreGetsTheFirstEve
 TEST_P(EventBusTest, ARoundSkipsEveryBatchOfNothingForTheSubscriber) {
   EventBus bus(*db_, clock_, log_);
   Received got;
-  bus.subscribe("rare", {"credit.*"}, [&](const Event& e) { got.add(e); }, StartAt::oldest);
+  bus.subscribe(
+      "rare", {"credit.*"}, [&](const Event& e) { got.add(e); }, StartAt::oldest);
   db_->transact([&](Tx& tx) {
     for (int i = 0; i < 350; ++i) bus.publish(tx, "ticket.created", "t", Json::object());
     bus.publish(tx, "credit.approved", "c", Json::object());
